@@ -1,0 +1,263 @@
+//! `mojo-dump`: decodes recorded wire transcripts, one readable line per frame,
+//! and with `--verify` proves that every frame re-encodes to its original bytes.
+//!
+//! ```text
+//! mojo-dump [--verify] --protocol=legacy|ipcz [--legacy-profile=libchrome|desktop] FILE...
+//! ```
+//!
+//! Each FILE (or `-` for standard input) is a JSON-lines transcript as described in
+//! `shared/vectors/README.md`. This file owns the command line, the transcript
+//! reading and the fd bookkeeping; `legacy.rs` and `ipcz.rs` turn one reassembled
+//! stream into [`StreamReport`]s using the wire crates.
+
+#![forbid(unsafe_code)]
+
+mod ipcz;
+mod legacy;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use mojo_transcript::{Stream, StreamKey, Transcript};
+
+/// Which protocol the transcripts carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    /// Legacy Mojo Core (channel 0: broker bootstrap; other channels: NodeChannel).
+    Legacy,
+    /// ipcz as Mojo+ipcz puts it on a socket (every channel is a transport).
+    Ipcz,
+}
+
+/// Legacy wire profile: decides the ports event header size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LegacyProfile {
+    /// Chrome OS / libchrome: 8-byte channel header, 24-byte event header.
+    Libchrome,
+    /// Chromium desktop Linux: 16-byte channel header, 48-byte event header.
+    Desktop,
+}
+
+/// Decode (and optionally verify) Mojo wire transcripts.
+#[derive(Debug, Parser)]
+#[command(name = "mojo-dump", version)]
+struct Args {
+    /// Re-encode every decoded frame and compare it with the recorded bytes.
+    #[arg(long)]
+    verify: bool,
+    /// Protocol carried by the transcripts.
+    #[arg(long, value_enum)]
+    protocol: Protocol,
+    /// Legacy wire profile (legacy transcripts only).
+    #[arg(long, value_enum, default_value = "libchrome")]
+    legacy_profile: LegacyProfile,
+    /// Suppress the per-frame lines; print failures and the summary only.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Transcript files in JSON-lines form; `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// What a protocol decoder reports about one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FrameReport {
+    /// Stream offset of the frame's first byte.
+    pub offset: usize,
+    /// Bytes the frame occupies in the stream.
+    pub len: usize,
+    /// Number of fds the frame's header says belong to it.
+    pub claimed_fds: usize,
+    /// One readable line, down to event and message fields.
+    pub description: String,
+    /// `None` if the frame parsed completely (and, when verifying, re-encoded
+    /// identically); otherwise the field that failed and why.
+    pub failure: Option<String>,
+}
+
+/// What a protocol decoder reports about one whole stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StreamReport {
+    /// Every frame found, in order.
+    pub frames: Vec<FrameReport>,
+    /// Set when deframing stopped early (malformed header, trailing partial
+    /// frame): the offset where it stopped and why.
+    pub stopped: Option<(usize, String)>,
+}
+
+/// Options every decoder sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeOptions {
+    /// Re-encode and compare.
+    pub verify: bool,
+    /// Legacy profile (ignored by the ipcz decoder).
+    pub legacy_profile: LegacyProfile,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let options = DecodeOptions {
+        verify: args.verify,
+        legacy_profile: args.legacy_profile,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut totals = Totals::default();
+    for file in &args.files {
+        let name = file.display().to_string();
+        let transcript = match read_transcript(file) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(out, "FAIL {name}: {e}");
+                totals.unreadable += 1;
+                continue;
+            }
+        };
+        for (key, stream) in transcript.streams() {
+            let report = match args.protocol {
+                Protocol::Legacy => legacy::decode_stream(key, &stream, options),
+                Protocol::Ipcz => ipcz::decode_stream(key, &stream, options),
+            };
+            print_stream(&mut out, &name, key, &stream, &report, args.quiet, &mut totals);
+        }
+    }
+    let verb = if args.verify { "verified" } else { "decoded" };
+    let _ = writeln!(
+        out,
+        "{verb} {} frames in {} streams, {} failed",
+        totals.frames,
+        totals.streams,
+        totals.failed + totals.unreadable
+    );
+    let _ = out.flush();
+    if totals.failed + totals.unreadable == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    frames: usize,
+    streams: usize,
+    failed: usize,
+    unreadable: usize,
+}
+
+fn read_transcript(file: &PathBuf) -> Result<Transcript, String> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        Transcript::parse(&text).map_err(|e| e.to_string())
+    } else {
+        Transcript::from_path(file).map_err(|e| e.to_string())
+    }
+}
+
+fn print_stream(
+    out: &mut impl Write,
+    name: &str,
+    key: StreamKey,
+    stream: &Stream,
+    report: &StreamReport,
+    quiet: bool,
+    totals: &mut Totals,
+) {
+    totals.streams += 1;
+    let arrived = fds_per_frame(stream, &report.frames);
+    for (index, (frame, arrived)) in report.frames.iter().zip(arrived).enumerate() {
+        totals.frames += 1;
+        let failure = frame.failure.clone().or_else(|| {
+            (arrived != frame.claimed_fds).then(|| {
+                format!(
+                    "fd count: header claims {} fds, {arrived} arrived with its first byte",
+                    frame.claimed_fds
+                )
+            })
+        });
+        match failure {
+            Some(why) => {
+                totals.failed += 1;
+                let _ = writeln!(
+                    out,
+                    "FAIL {name} {key} frame {index} @{}: {why} [{}]",
+                    frame.offset, frame.description
+                );
+            }
+            None if !quiet => {
+                let _ = writeln!(
+                    out,
+                    "{name} {key} #{index} @{} len {}: {}",
+                    frame.offset, frame.len, frame.description
+                );
+            }
+            None => {}
+        }
+    }
+    if let Some((offset, why)) = &report.stopped {
+        totals.failed += 1;
+        let _ = writeln!(
+            out,
+            "FAIL {name} {key} frame {} @{offset}: {why}",
+            report.frames.len()
+        );
+    }
+    if stream.truncated {
+        let _ = writeln!(out, "note: {name} {key} was recorded truncated");
+    }
+}
+
+/// Assigns each fd arrival to the last frame that starts inside the chunk that
+/// carried it: senders attach a message's fds to the `sendmsg` holding its
+/// first byte, and the kernel ends a read after such a `sendmsg`'s data.
+fn fds_per_frame(stream: &Stream, frames: &[FrameReport]) -> Vec<usize> {
+    let mut counts = vec![0; frames.len()];
+    for arrival in &stream.fds {
+        let end = arrival.offset + arrival.chunk_len;
+        let owner = frames
+            .iter()
+            .rposition(|f| f.offset >= arrival.offset && f.offset < end);
+        if let Some(index) = owner {
+            counts[index] += arrival.count;
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mojo_transcript::FdArrival;
+
+    fn frame(offset: usize, len: usize, claimed_fds: usize) -> FrameReport {
+        FrameReport {
+            offset,
+            len,
+            claimed_fds,
+            description: String::new(),
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn fds_go_to_the_last_frame_starting_in_their_chunk() {
+        let stream = Stream {
+            bytes: vec![0; 30],
+            fds: vec![FdArrival {
+                offset: 5,
+                chunk_len: 20,
+                count: 2,
+                kinds: vec![],
+            }],
+            saw_eof: false,
+            truncated: false,
+        };
+        let frames = [frame(0, 10, 0), frame(10, 10, 0), frame(20, 10, 2)];
+        assert_eq!(fds_per_frame(&stream, &frames), [0, 0, 2]);
+    }
+}

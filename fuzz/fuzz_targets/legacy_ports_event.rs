@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mojo_legacy_wire::fuzzing::ports_event(data));

@@ -1,0 +1,145 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy with
+//!   warnings denied on all targets, every test, the docs with warnings denied,
+//!   and the fuzz targets' own workspace (built and its logic tested).
+//! - `cargo xtask fuzz --smoke [--seconds N]`: runs every cargo-fuzz target for a
+//!   few seconds from its seed corpus (needs `cargo-fuzz` and a toolchain that
+//!   accepts `-Z` flags; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).
+//! - `cargo xtask fuzz --list`: prints the fuzz target names.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("fuzz") => fuzz(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask ci\n       cargo xtask fuzz --smoke [--seconds N] | --list"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn run(step: &str, mut cmd: Command) -> Result<(), String> {
+    eprintln!("==> {step}: {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run("format check", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run("clippy", clippy)?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked"]);
+    run("tests", test)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run("docs", doc)?;
+
+    // The fuzz workspace is separate (cargo-fuzz expects that); check that its
+    // targets still compile against the libraries, without needing nightly.
+    let mut fuzz_check = cargo();
+    fuzz_check.args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]);
+    run("fuzz targets build", fuzz_check)?;
+    Ok(())
+}
+
+fn fuzz_targets() -> Result<Vec<String>, String> {
+    let dir = workspace_root().join("fuzz/fuzz_targets");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn fuzz(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--list") {
+        for name in fuzz_targets()? {
+            println!("{name}");
+        }
+        return Ok(());
+    }
+    if !args.iter().any(|a| a == "--smoke") {
+        return Err("fuzz: pass --smoke (run each target briefly) or --list".into());
+    }
+    let seconds = match args.iter().position(|a| a == "--seconds") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|s| s.parse::<u32>().ok())
+            .ok_or("--seconds needs a whole number")?,
+        None => 5,
+    };
+    let have_cargo_fuzz = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_cargo_fuzz {
+        return Err("cargo-fuzz is not installed (cargo install cargo-fuzz)".into());
+    }
+    let root = workspace_root();
+    for target in fuzz_targets()? {
+        let corpus = root.join("fuzz/corpus").join(&target);
+        std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        let mut cmd = cargo();
+        cmd.env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--fuzz-dir", "fuzz", &target])
+            .arg(&corpus)
+            .args(["--", &format!("-max_total_time={seconds}")]);
+        run(&format!("fuzz {target}"), cmd)?;
+    }
+    Ok(())
+}
