@@ -7,6 +7,9 @@
 //!   few seconds from its seed corpus (needs `cargo-fuzz` and a toolchain that
 //!   accepts `-Z` flags; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).
 //! - `cargo xtask fuzz --list`: prints the fuzz target names.
+//! - `cargo xtask demo`: the README's main job. Until the bridge is built it
+//!   says so and decodes a session recorded between a real Mojo+ipcz host,
+//!   Chromium's own proxy and a legacy client, with `mojo-dump`.
 
 #![forbid(unsafe_code)]
 
@@ -18,9 +21,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("demo") => demo(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask fuzz --smoke [--seconds N] | --list"
+                "usage: cargo xtask ci\n       cargo xtask demo\n       cargo xtask fuzz --smoke [--seconds N] | --list"
             );
             return ExitCode::from(2);
         }
@@ -140,6 +144,39 @@ fn fuzz(args: &[String]) -> Result<(), String> {
             .arg(&corpus)
             .args(["--", &format!("-max_total_time={seconds}")]);
         run(&format!("fuzz {target}"), cmd)?;
+    }
+    Ok(())
+}
+
+fn demo() -> Result<(), String> {
+    let vectors = workspace_root().join("../shared/vectors/cros");
+    if !vectors.is_dir() {
+        return Err(format!(
+            "{} not found: the demo needs ../shared beside the checkout",
+            vectors.display()
+        ));
+    }
+    eprintln!(
+        "The bridge is not built yet, so there is no live proxy to run.\n\
+         Instead: a session recorded between a real Mojo+ipcz host, Chromium's own C++ mojo_proxy\n\
+         and a legacy client (scenario `shmem`, libchrome profile), decoded frame by frame and verified.\n"
+    );
+    for (link, protocol) in [("host_proxy", "ipcz"), ("proxy_client", "legacy")] {
+        let file = vectors.join(format!("shmem-{link}.jsonl"));
+        eprintln!("==> {link} link ({protocol})");
+        let mut cmd = cargo();
+        cmd.args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "mojo-dump",
+            "--",
+            "--verify",
+        ])
+        .arg(format!("--protocol={protocol}"))
+        .arg(&file);
+        run(&format!("mojo-dump {link}"), cmd)?;
     }
     Ok(())
 }

@@ -1,2 +1,41 @@
-//! Placeholder.
-fn main() {}
+//! `mojo_proxy`: bridges a Mojo+ipcz host and a legacy Mojo Core client.
+//!
+//! This binary only parses its command line, takes its two inherited sockets
+//! and (once the bridge lands) runs the `mio` event loop that moves bytes and
+//! fds between them and the sans-IO protocol cores.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use mojo_proxy::cli;
+
+/// Exit status for a bad command line or unusable inherited fd.
+const EXIT_USAGE: u8 = 2;
+/// Exit status while the bridge itself is not built.
+const EXIT_NOT_BUILT: u8 = 1;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp_micros()
+        .init();
+    let config = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(config) => config,
+        Err(cli::CliError::Info(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(cli::CliError::Usage(text)) => {
+            eprintln!("mojo_proxy: {text}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
+    log::info!("configuration: {config:?}");
+    eprintln!(
+        "mojo_proxy: the command line is valid, but bridging is not implemented yet; exiting"
+    );
+    ExitCode::from(EXIT_NOT_BUILT)
+}

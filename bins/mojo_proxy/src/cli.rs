@@ -1,0 +1,539 @@
+//! The command line, parsed the way Chromium's `base::CommandLine` does it so
+//! that a launcher written for Chromium's `mojo_proxy` works unchanged.
+//!
+//! Chromium's rules, which we keep:
+//! - a switch is `--name=value`, `--name`, or the same with a single `-`;
+//! - a bare `--` ends switch parsing; everything else is a positional argument;
+//! - unknown switches and positional arguments are ignored (launchers pass
+//!   extra Chromium switches);
+//! - a repeated switch takes its last value;
+//! - `--attachment-name` wins over numeric attachment names.
+//!
+//! We first pick out the switches we know (in `=` form, last one wins) and
+//! then let clap parse that list, which gives typed values and `--help`. The
+//! checks Chromium does with `CHECK` (and crashes on) become [`CliError`]s.
+
+use std::ffi::OsString;
+use std::fmt;
+
+use clap::{Parser, ValueEnum};
+
+/// Where Chromium's proxy addresses attachments: initial portals 1..=7.
+pub const MAX_HOST_ADDRESSABLE_ATTACHMENTS: usize = 7;
+
+/// Upper bound on the number of attachments we accept at all; far above any
+/// real use, it only keeps a typo from allocating without bound.
+pub const MAX_ATTACHMENTS: u64 = 1024;
+
+/// Drop-in replacement for Chromium's `mojo_proxy`: bridges a Mojo+ipcz host
+/// and a legacy Mojo Core client.
+///
+/// The host fork+execs the proxy with two inherited Unix stream sockets, sends
+/// its invitation to the proxy over one, and the proxy re-sends it, as a
+/// legacy broker, to the legacy client over the other. Switches are parsed like
+/// Chromium's: `--name=value`, unknown switches ignored, last value wins.
+#[derive(Debug, Parser)]
+#[command(name = "mojo_proxy", version, about, long_about)]
+struct Switches {
+    /// Inherited fd of the Unix socket connected to the legacy client. Required.
+    #[arg(long = "legacy-client-fd", value_name = "N")]
+    legacy_client_fd: Option<String>,
+
+    /// Inherited fd of the Unix socket connected to the Mojo+ipcz host. Required.
+    #[arg(long = "host-ipcz-transport-fd", value_name = "N")]
+    host_ipcz_transport_fd: Option<String>,
+
+    /// Name of the single invitation attachment (free-form string, e.g. `pipe!`).
+    /// Wins over `--num-attachments` and `--numeric-attachment-names`.
+    #[arg(long = "attachment-name", value_name = "NAME")]
+    attachment_name: Option<String>,
+
+    /// Number of attachments named by the integers 0..N-1 (each name is the
+    /// 8 little-endian bytes of the integer).
+    #[arg(long = "num-attachments", value_name = "N")]
+    num_attachments: Option<String>,
+
+    /// Numeric attachment names, listed: `0,1,2` (the spelling of Chromium's
+    /// README). Used when neither of the other attachment switches is given.
+    #[arg(long = "numeric-attachment-names", value_name = "LIST")]
+    numeric_attachment_names: Option<String>,
+
+    /// The host is an ipcz non-broker that shares its broker with the proxy
+    /// (rather than being the broker itself).
+    #[arg(long = "inherit-ipcz-broker", value_name = "IGNORED", num_args = 0..=1,
+          default_missing_value = "")]
+    inherit_ipcz_broker: Option<String>,
+
+    /// Legacy wire profile the client was built with: `libchrome` (Chrome OS
+    /// daemons: 8-byte channel header, compact event header) or `desktop`
+    /// (Chromium desktop: 16-byte header, extended event header). It cannot
+    /// be detected before the broker must speak, so it is configured.
+    #[arg(
+        long = "legacy-profile",
+        value_enum,
+        value_name = "PROFILE",
+        default_value = "libchrome"
+    )]
+    legacy_profile: LegacyProfile,
+}
+
+/// The legacy Mojo Core wire profile spoken to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LegacyProfile {
+    /// libchrome / Chrome OS: 8-byte legacy channel header, 24-byte event header.
+    Libchrome,
+    /// Chromium desktop Linux: 16-byte channel header, 48-byte event header.
+    Desktop,
+}
+
+/// How the invitation's attachments are named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attachments {
+    /// One attachment with a free-form name.
+    Named(String),
+    /// Attachments named by integers, in this order.
+    Numeric(Vec<u64>),
+}
+
+impl Attachments {
+    /// The attachment names as the bytes the legacy invitation carries.
+    pub fn names(&self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Named(name) => vec![name.as_bytes().to_vec()],
+            Self::Numeric(numbers) => numbers.iter().map(|n| n.to_le_bytes().to_vec()).collect(),
+        }
+    }
+
+    /// Number of attachments.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Named(_) => 1,
+            Self::Numeric(numbers) => numbers.len(),
+        }
+    }
+
+    /// Always false: a configuration has at least one attachment.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A validated proxy configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Inherited socket to the legacy client.
+    pub legacy_client_fd: i32,
+    /// Inherited socket to the Mojo+ipcz host.
+    pub host_ipcz_transport_fd: i32,
+    /// The invitation's attachments.
+    pub attachments: Attachments,
+    /// Whether the host shares its broker instead of being one.
+    pub inherit_ipcz_broker: bool,
+    /// Legacy wire profile.
+    pub legacy_profile: LegacyProfile,
+    /// Things worth a warning that do not stop the proxy.
+    pub warnings: Vec<String>,
+}
+
+/// What parsing produced when it did not produce a [`Config`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum CliError {
+    /// `--help` or `--version`: print this text to stdout and exit 0.
+    Info(String),
+    /// A usage error: print this one line to stderr and exit 2.
+    Usage(String),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Info(text) | Self::Usage(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The switches clap is told about; everything else is dropped as Chromium ignores it.
+const KNOWN_SWITCHES: [&str; 7] = [
+    "legacy-client-fd",
+    "host-ipcz-transport-fd",
+    "attachment-name",
+    "num-attachments",
+    "numeric-attachment-names",
+    "inherit-ipcz-broker",
+    "legacy-profile",
+];
+
+/// Splits one argument into a switch name and optional value, Chromium style.
+fn split_switch(arg: &str) -> Option<(&str, Option<&str>)> {
+    let body = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
+    if body.is_empty() {
+        return None;
+    }
+    Some(match body.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (body, None),
+    })
+}
+
+/// Reduces `argv` (without the program name) to the known switches, each once
+/// with its last value, in `--name=value` form. Help and version requests are
+/// kept so clap can answer them. Returns the dropped arguments too, for logging.
+fn select_known_switches(args: &[OsString]) -> (Vec<String>, Vec<String>) {
+    let mut last_value: Vec<(&str, Option<String>)> = Vec::new();
+    let mut passthrough = Vec::new();
+    let mut ignored = Vec::new();
+    let mut switches_done = false;
+    for arg in args {
+        let arg = arg.to_string_lossy().into_owned();
+        if switches_done {
+            ignored.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            switches_done = true;
+            continue;
+        }
+        if matches!(arg.as_str(), "--help" | "-h" | "--version" | "-V") {
+            passthrough.push(arg);
+            continue;
+        }
+        match split_switch(&arg) {
+            Some((name, value)) => match KNOWN_SWITCHES.iter().find(|k| **k == name) {
+                Some(known) => {
+                    last_value.retain(|(n, _)| n != known);
+                    last_value.push((known, value.map(str::to_string)));
+                }
+                None => ignored.push(arg.clone()),
+            },
+            None => ignored.push(arg.clone()),
+        }
+    }
+    let mut selected = passthrough;
+    for (name, value) in last_value {
+        selected.push(match value {
+            Some(value) => format!("--{name}={value}"),
+            None if name == "inherit-ipcz-broker" => format!("--{name}"),
+            // Chromium gives a valueless switch the empty value.
+            None => format!("--{name}="),
+        });
+    }
+    (selected, ignored)
+}
+
+/// Parses a non-negative decimal integer as `base::StringToUint64` would:
+/// digits only, no sign, no spaces.
+fn parse_decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn parse_fd(switch: &str, value: Option<String>) -> Result<i32, CliError> {
+    let value = value.ok_or_else(|| {
+        CliError::Usage(format!(
+            "missing --{switch}=N (the inherited socket's fd number)"
+        ))
+    })?;
+    parse_decimal(&value)
+        .and_then(|n| i32::try_from(n).ok())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "--{switch}={value:?} is not a file descriptor number"
+            ))
+        })
+}
+
+fn parse_attachments(
+    switches: &Switches,
+    warnings: &mut Vec<String>,
+) -> Result<Attachments, CliError> {
+    if let Some(name) = &switches.attachment_name {
+        if switches.num_attachments.is_some() || switches.numeric_attachment_names.is_some() {
+            warnings.push(
+                "--attachment-name given with numeric attachment names: using --attachment-name"
+                    .into(),
+            );
+        }
+        return Ok(Attachments::Named(name.clone()));
+    }
+    let numbers = if let Some(count) = &switches.num_attachments {
+        let n = parse_decimal(count).ok_or_else(|| {
+            CliError::Usage(format!("--num-attachments={count:?} is not a whole number"))
+        })?;
+        if n == 0 {
+            return Err(CliError::Usage(
+                "--num-attachments=0: at least one attachment is needed".into(),
+            ));
+        }
+        if n > MAX_ATTACHMENTS {
+            return Err(CliError::Usage(format!(
+                "--num-attachments={n} exceeds the limit of {MAX_ATTACHMENTS}"
+            )));
+        }
+        (0..n).collect::<Vec<u64>>()
+    } else if let Some(list) = &switches.numeric_attachment_names {
+        let numbers = list
+            .split(',')
+            .map(|item| {
+                parse_decimal(item.trim()).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "--numeric-attachment-names={list:?}: {item:?} is not a whole number"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<u64>, CliError>>()?;
+        if numbers.len() as u64 > MAX_ATTACHMENTS {
+            return Err(CliError::Usage(format!(
+                "--numeric-attachment-names lists {} names, more than the limit of {MAX_ATTACHMENTS}",
+                numbers.len()
+            )));
+        }
+        if numbers.iter().enumerate().any(|(i, n)| *n != i as u64) {
+            warnings.push(format!(
+                "--numeric-attachment-names={list}: a Mojo+ipcz host sends attachments named 0..N-1 in order; \
+                 these names are paired with its attachments by position"
+            ));
+        }
+        numbers
+    } else {
+        return Err(CliError::Usage(
+            "no attachment given: pass --attachment-name=NAME or --num-attachments=N".into(),
+        ));
+    };
+    if numbers.len() > MAX_HOST_ADDRESSABLE_ATTACHMENTS {
+        warnings.push(format!(
+            "{} numeric attachments: a Mojo+ipcz host addresses at most {MAX_HOST_ADDRESSABLE_ATTACHMENTS}; \
+             the rest will never be connected",
+            numbers.len()
+        ));
+    }
+    Ok(Attachments::Numeric(numbers))
+}
+
+/// Parses the proxy's arguments (without the program name).
+pub fn parse<I, T>(args: I) -> Result<Config, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let (selected, ignored) = select_known_switches(&args);
+    for arg in &ignored {
+        log::debug!("ignoring argument {arg:?}");
+    }
+    let switches =
+        Switches::try_parse_from(std::iter::once("mojo_proxy".to_string()).chain(selected))
+            .map_err(|e| match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    CliError::Info(e.render().to_string())
+                }
+                _ => CliError::Usage(first_line(&e.render().to_string())),
+            })?;
+    let legacy_client_fd = parse_fd("legacy-client-fd", switches.legacy_client_fd.clone())?;
+    let host_ipcz_transport_fd = parse_fd(
+        "host-ipcz-transport-fd",
+        switches.host_ipcz_transport_fd.clone(),
+    )?;
+    if legacy_client_fd == host_ipcz_transport_fd {
+        return Err(CliError::Usage(format!(
+            "--legacy-client-fd and --host-ipcz-transport-fd are both {legacy_client_fd}: they must be two different sockets"
+        )));
+    }
+    let mut warnings = Vec::new();
+    let attachments = parse_attachments(&switches, &mut warnings)?;
+    Ok(Config {
+        legacy_client_fd,
+        host_ipcz_transport_fd,
+        attachments,
+        inherit_ipcz_broker: switches.inherit_ipcz_broker.is_some(),
+        legacy_profile: switches.legacy_profile,
+        warnings,
+    })
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(args: &[&str]) -> Config {
+        parse(args.iter().copied()).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn usage(args: &[&str]) -> String {
+        match parse(args.iter().copied()) {
+            Err(CliError::Usage(text)) => text,
+            other => panic!("{args:?}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    const FDS: [&str; 2] = ["--legacy-client-fd=3", "--host-ipcz-transport-fd=4"];
+
+    fn with_fds(rest: &[&'static str]) -> Vec<&'static str> {
+        FDS.iter().copied().chain(rest.iter().copied()).collect()
+    }
+
+    #[test]
+    fn named_attachment() {
+        let config = ok(&with_fds(&["--attachment-name=pipe!"]));
+        assert_eq!(config.legacy_client_fd, 3);
+        assert_eq!(config.host_ipcz_transport_fd, 4);
+        assert_eq!(config.attachments, Attachments::Named("pipe!".into()));
+        assert_eq!(config.attachments.names(), vec![b"pipe!".to_vec()]);
+        assert!(!config.inherit_ipcz_broker);
+        assert_eq!(config.legacy_profile, LegacyProfile::Libchrome);
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn numeric_attachments_are_little_endian_u64_names() {
+        let config = ok(&with_fds(&["--num-attachments=3"]));
+        assert_eq!(config.attachments, Attachments::Numeric(vec![0, 1, 2]));
+        assert_eq!(config.attachments.names()[1], vec![1, 0, 0, 0, 0, 0, 0, 0]);
+        let listed = ok(&with_fds(&["--numeric-attachment-names=0,1,2"]));
+        assert_eq!(listed.attachments, config.attachments);
+        assert!(listed.warnings.is_empty());
+    }
+
+    #[test]
+    fn attachment_name_wins_over_numeric_names() {
+        let config = ok(&with_fds(&["--num-attachments=2", "--attachment-name=x"]));
+        assert_eq!(config.attachments, Attachments::Named("x".into()));
+    }
+
+    #[test]
+    fn num_attachments_wins_over_the_listed_form() {
+        let config = ok(&with_fds(&[
+            "--numeric-attachment-names=0",
+            "--num-attachments=2",
+        ]));
+        assert_eq!(config.attachments, Attachments::Numeric(vec![0, 1]));
+    }
+
+    #[test]
+    fn last_value_wins_and_single_dash_works() {
+        let config = ok(&[
+            "--legacy-client-fd=9",
+            "-legacy-client-fd=3",
+            "--host-ipcz-transport-fd=4",
+            "--attachment-name=a",
+            "--attachment-name=b",
+        ]);
+        assert_eq!(config.legacy_client_fd, 3);
+        assert_eq!(config.attachments, Attachments::Named("b".into()));
+    }
+
+    #[test]
+    fn unknown_switches_and_positionals_are_ignored() {
+        let config = ok(&with_fds(&[
+            "--enable-features=Foo",
+            "--v=1",
+            "positional",
+            "--attachment-name=pipe!",
+            "--",
+            "--num-attachments=zzz",
+        ]));
+        assert_eq!(config.attachments, Attachments::Named("pipe!".into()));
+    }
+
+    #[test]
+    fn inherit_broker_and_profile() {
+        let config = ok(&with_fds(&[
+            "--attachment-name=p",
+            "--inherit-ipcz-broker",
+            "--legacy-profile=desktop",
+        ]));
+        assert!(config.inherit_ipcz_broker);
+        assert_eq!(config.legacy_profile, LegacyProfile::Desktop);
+        // Chromium only asks whether the switch is present.
+        assert!(
+            ok(&with_fds(&[
+                "--attachment-name=p",
+                "--inherit-ipcz-broker=0"
+            ]))
+            .inherit_ipcz_broker
+        );
+    }
+
+    #[test]
+    fn many_numeric_attachments_warn() {
+        let config = ok(&with_fds(&["--num-attachments=9"]));
+        assert_eq!(config.attachments.len(), 9);
+        assert!(config.warnings.iter().any(|w| w.contains("at most 7")));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert!(
+            usage(&["--host-ipcz-transport-fd=4", "--attachment-name=p"])
+                .contains("--legacy-client-fd")
+        );
+        assert!(
+            usage(&["--legacy-client-fd=3", "--attachment-name=p"])
+                .contains("--host-ipcz-transport-fd")
+        );
+        assert!(usage(&with_fds(&[])).contains("no attachment"));
+        assert!(
+            usage(&[
+                "--legacy-client-fd=x",
+                "--host-ipcz-transport-fd=4",
+                "--attachment-name=p"
+            ])
+            .contains("not a file descriptor")
+        );
+        assert!(
+            usage(&[
+                "--legacy-client-fd=-1",
+                "--host-ipcz-transport-fd=4",
+                "--attachment-name=p"
+            ])
+            .contains("not a file descriptor")
+        );
+        assert!(
+            usage(&[
+                "--legacy-client-fd",
+                "--host-ipcz-transport-fd=4",
+                "--attachment-name=p"
+            ])
+            .contains("not a file descriptor")
+        );
+        assert!(
+            usage(&[
+                "--legacy-client-fd=4",
+                "--host-ipcz-transport-fd=4",
+                "--attachment-name=p"
+            ])
+            .contains("different")
+        );
+        assert!(usage(&with_fds(&["--num-attachments=two"])).contains("--num-attachments"));
+        assert!(usage(&with_fds(&["--num-attachments=0"])).contains("at least one"));
+        assert!(usage(&with_fds(&["--num-attachments=+3"])).contains("--num-attachments"));
+        assert!(usage(&with_fds(&["--numeric-attachment-names=0,x"])).contains("\"x\""));
+        assert!(
+            usage(&with_fds(&["--attachment-name=p", "--legacy-profile=cros"]))
+                .contains("legacy-profile")
+        );
+    }
+
+    #[test]
+    fn help_lists_every_switch() {
+        let Err(CliError::Info(help)) = parse(["--help"]) else {
+            panic!("--help must produce help text");
+        };
+        for switch in KNOWN_SWITCHES {
+            assert!(
+                help.contains(&format!("--{switch}")),
+                "help lacks --{switch}"
+            );
+        }
+    }
+}
