@@ -1,0 +1,572 @@
+//! The non-blocking unix stream socket endpoint.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use mio::event::Source;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, Shutdown, SockFlag, SockType, setsockopt, shutdown,
+    socketpair as nix_socketpair, sockopt,
+};
+
+use crate::fd_passing::{self, InheritError, RECV_CMSG_SPACE, recv_with_fds, send_with_fds};
+use crate::queue::{IncomingBuffer, OutgoingQueue, QueueError, SCM_MAX_FD};
+
+/// Default limit on unconsumed received bytes: 256 MiB plus one read chunk,
+/// enough for the largest message Chromium's legacy core accepts
+/// (`max_message_num_bytes` = 256 MiB) with its header.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024 + READ_CHUNK_SIZE;
+
+/// Default limit on received fds not yet taken by the framing layer.
+/// Chromium has no explicit limit (only `RLIMIT_NOFILE`); this bounds what a
+/// misbehaving peer can make us hold.
+pub const DEFAULT_MAX_QUEUED_FDS: usize = 2048;
+
+/// Free space offered to each `recvmsg` (the buffer grows beyond it only for
+/// large partial messages).
+pub const READ_CHUNK_SIZE: usize = 64 * 1024;
+
+/// Most bytes one [`Endpoint::read_available`] call reads before returning
+/// (Chromium's `kMaxBatchReadCapacity`), so one busy peer cannot starve an
+/// event loop.
+pub const MAX_READ_BATCH_BYTES: usize = 256 * 1024;
+
+/// Resource limits of an [`Endpoint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most unconsumed received bytes ([`DEFAULT_MAX_BUFFERED_BYTES`]).
+    pub max_buffered_bytes: usize,
+    /// Most received fds not yet taken ([`DEFAULT_MAX_QUEUED_FDS`]).
+    pub max_queued_fds: usize,
+    /// Free space requested per `recvmsg` ([`READ_CHUNK_SIZE`]).
+    pub read_chunk_size: usize,
+    /// Bytes per [`Endpoint::read_available`] call ([`MAX_READ_BATCH_BYTES`]).
+    pub max_read_batch_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            max_queued_fds: DEFAULT_MAX_QUEUED_FDS,
+            read_chunk_size: READ_CHUNK_SIZE,
+            max_read_batch_bytes: MAX_READ_BATCH_BYTES,
+        }
+    }
+}
+
+/// The system call that failed, in [`ChannelError::Io`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOp {
+    /// `sendmsg` with `SCM_RIGHTS`.
+    Sendmsg,
+    /// `send` without fds.
+    Send,
+    /// `recvmsg`.
+    Recvmsg,
+    /// `socketpair`.
+    Socketpair,
+    /// `setsockopt`.
+    Setsockopt,
+    /// `fcntl`.
+    Fcntl,
+    /// `shutdown`.
+    Shutdown,
+}
+
+impl fmt::Display for IoOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sendmsg => "sendmsg",
+            Self::Send => "send",
+            Self::Recvmsg => "recvmsg",
+            Self::Socketpair => "socketpair",
+            Self::Setsockopt => "setsockopt",
+            Self::Fcntl => "fcntl",
+            Self::Shutdown => "shutdown",
+        })
+    }
+}
+
+/// Errors of an [`Endpoint`]. All of them except [`ChannelError::Queue`]
+/// from [`Endpoint::queue`] mean the channel is unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelError {
+    /// A system call failed (other than `EINTR`, which is retried, and
+    /// `EAGAIN`, which is reported as [`ReadOutcome::WouldBlock`] /
+    /// [`WriteOutcome::WouldBlock`]).
+    Io {
+        /// The call.
+        op: IoOp,
+        /// Its error (`EPIPE`/`ECONNRESET` when the peer went away).
+        errno: Errno,
+    },
+    /// `recvmsg` reported `MSG_CTRUNC`: the kernel discarded fds (the peer
+    /// sent more than fit, or our fd table is full). The fds that did arrive
+    /// were closed. The fd stream is now out of step, so this is fatal.
+    ControlTruncated {
+        /// How many fds arrived (and were closed).
+        fds_received: usize,
+    },
+    /// The framing layer has not consumed anything and the receive buffer
+    /// holds [`Limits::max_buffered_bytes`] bytes.
+    BufferFull {
+        /// The limit.
+        limit: usize,
+    },
+    /// More fds arrived than [`Limits::max_queued_fds`] allows queued; the
+    /// newly arrived ones were closed.
+    TooManyFds {
+        /// The limit.
+        limit: usize,
+        /// Fds already queued.
+        queued: usize,
+        /// Fds in the offending `recvmsg`.
+        received: usize,
+    },
+    /// The outgoing queue refused a message (see [`QueueError`]).
+    Queue(QueueError),
+}
+
+impl ChannelError {
+    /// True when the error means the peer closed or reset the connection.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(
+            self,
+            Self::Io {
+                errno: Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN,
+                ..
+            }
+        )
+    }
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { op, errno } => write!(f, "{op} failed: {errno}"),
+            Self::ControlTruncated { fds_received } => write!(
+                f,
+                "recvmsg control data truncated (MSG_CTRUNC); {fds_received} fds arrived and were \
+                 closed"
+            ),
+            Self::BufferFull { limit } => {
+                write!(f, "receive buffer full ({limit} unconsumed bytes)")
+            }
+            Self::TooManyFds {
+                limit,
+                queued,
+                received,
+            } => write!(
+                f,
+                "{received} fds arrived with {queued} already queued, over the limit of {limit}"
+            ),
+            Self::Queue(e) => write!(f, "cannot queue message: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ChannelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Queue(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<QueueError> for ChannelError {
+    fn from(e: QueueError) -> Self {
+        Self::Queue(e)
+    }
+}
+
+/// What [`Endpoint::read_available`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Bytes (and possibly fds) were appended to the buffers. More may be
+    /// waiting: process the buffer, then call `read_available` again until it
+    /// returns [`WouldBlock`](Self::WouldBlock) or [`Eof`](Self::Eof)
+    /// (mio readiness is edge-triggered).
+    Data {
+        /// Bytes appended to [`Endpoint::buffered`].
+        bytes: usize,
+        /// Fds appended to the fd FIFO.
+        fds: usize,
+    },
+    /// Nothing to read now; wait for readability.
+    WouldBlock,
+    /// The peer closed its end (or shut down writing) and everything it sent
+    /// has been read. Unconsumed bytes and fds stay available.
+    Eof,
+}
+
+/// What [`Endpoint::flush`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The outgoing queue is empty.
+    Flushed,
+    /// The socket buffer is full; the rest stays queued. Wait for
+    /// writability, then call [`Endpoint::flush`] again.
+    WouldBlock,
+}
+
+/// A non-blocking `AF_UNIX` `SOCK_STREAM` socket that sends and receives
+/// bytes together with fds.
+///
+/// Outgoing: [`queue`](Self::queue) messages (bytes plus the fds that belong
+/// to them) and [`flush`](Self::flush); see [`crate::queue`] for the
+/// guarantees. Incoming: [`read_available`](Self::read_available) appends to a
+/// reused buffer that the framing layer inspects with
+/// [`buffered`](Self::buffered), trims with [`consume`](Self::consume) and
+/// whose fds it takes with [`take_fds`](Self::take_fds).
+///
+/// Dropping the endpoint closes the socket and every fd still queued in
+/// either direction.
+#[derive(Debug)]
+pub struct Endpoint {
+    fd: OwnedFd,
+    outgoing: OutgoingQueue<OwnedFd>,
+    incoming: IncomingBuffer<OwnedFd>,
+    cmsg_buf: Vec<u8>,
+    fd_scratch: Vec<OwnedFd>,
+    pending_error: Option<ChannelError>,
+    limits: Limits,
+}
+
+/// Creates a connected pair of non-blocking, close-on-exec endpoints
+/// (`socketpair(AF_UNIX, SOCK_STREAM)`).
+pub fn socketpair() -> Result<(Endpoint, Endpoint), ChannelError> {
+    let (a, b) = socketpair_fds(true, true)?;
+    Ok((Endpoint::from_socket(a), Endpoint::from_socket(b)))
+}
+
+/// Creates a connected `AF_UNIX` `SOCK_STREAM` pair as plain fds, with
+/// `O_NONBLOCK` and `FD_CLOEXEC` as asked (e.g. a blocking end for a child
+/// process, or a non-blocking one to send to a legacy client, which expects
+/// `O_NONBLOCK` already set).
+pub fn socketpair_fds(
+    nonblocking: bool,
+    cloexec: bool,
+) -> Result<(OwnedFd, OwnedFd), ChannelError> {
+    let mut flags = SockFlag::empty();
+    flags.set(SockFlag::SOCK_NONBLOCK, nonblocking);
+    flags.set(SockFlag::SOCK_CLOEXEC, cloexec);
+    nix_socketpair(AddressFamily::Unix, SockType::Stream, None, flags).map_err(|errno| {
+        ChannelError::Io {
+            op: IoOp::Socketpair,
+            errno,
+        }
+    })
+}
+
+/// Takes ownership of an inherited fd given by number and wraps it as an
+/// [`Endpoint`]; see [`crate::validate_inherited_fd`] for the checks, the
+/// ownership policy and the contract.
+pub fn from_inherited_fd(n: i32) -> Result<Endpoint, InheritError> {
+    fd_passing::validate_inherited_fd(n).map(Endpoint::from_socket)
+}
+
+impl Endpoint {
+    /// Wraps a socket we created ourselves (known to be unix stream).
+    fn from_socket(fd: OwnedFd) -> Self {
+        let limits = Limits::default();
+        Self {
+            fd,
+            outgoing: OutgoingQueue::new(),
+            incoming: IncomingBuffer::new(limits.max_buffered_bytes),
+            cmsg_buf: vec![0; RECV_CMSG_SPACE],
+            fd_scratch: Vec::with_capacity(SCM_MAX_FD),
+            pending_error: None,
+            limits,
+        }
+    }
+
+    /// Wraps an owned fd (e.g. a socket received in a message) after checking
+    /// that it is an `AF_UNIX` `SOCK_STREAM` socket; sets `O_NONBLOCK` and
+    /// `FD_CLOEXEC`. On failure the fd is closed.
+    pub fn from_owned_fd(fd: OwnedFd) -> Result<Self, InheritError> {
+        fd_passing::check_unix_stream(fd.as_fd())?;
+        fd_passing::set_nonblock_cloexec(fd.as_fd())?;
+        Ok(Self::from_socket(fd))
+    }
+
+    /// Replaces the limits. Fails (changing nothing) if more bytes are already
+    /// buffered than the new byte limit.
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), ChannelError> {
+        if self.incoming.buffered_len() > limits.max_buffered_bytes {
+            return Err(ChannelError::BufferFull {
+                limit: limits.max_buffered_bytes,
+            });
+        }
+        let mut incoming = IncomingBuffer::new(limits.max_buffered_bytes);
+        incoming.extend_from_slice(self.incoming.buffered())?;
+        let queued = self.incoming.queued_fds();
+        for fd in self.incoming.take_fds(queued).unwrap_or_default() {
+            incoming.push_fd(fd);
+        }
+        self.incoming = incoming;
+        self.limits = limits;
+        Ok(())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Sets `SO_SNDBUF` (the kernel doubles the value and applies a minimum).
+    pub fn set_send_buffer_size(&self, bytes: usize) -> Result<(), ChannelError> {
+        setsockopt(&self.fd, sockopt::SndBuf, &bytes).map_err(|errno| ChannelError::Io {
+            op: IoOp::Setsockopt,
+            errno,
+        })
+    }
+
+    /// Sets `SO_RCVBUF` (the kernel doubles the value and applies a minimum).
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> Result<(), ChannelError> {
+        setsockopt(&self.fd, sockopt::RcvBuf, &bytes).map_err(|errno| ChannelError::Io {
+            op: IoOp::Setsockopt,
+            errno,
+        })
+    }
+
+    // ----- outgoing -----
+
+    /// Appends a message and its fds to the outgoing queue without writing.
+    /// The fds are closed once the `sendmsg` carrying them succeeded (or when
+    /// the endpoint is dropped). Fails for an empty message or one too short
+    /// for its fds (one byte per [`crate::MAX_FDS_PER_SENDMSG`] fds); the fds
+    /// are then closed.
+    pub fn queue(&mut self, bytes: Vec<u8>, fds: Vec<OwnedFd>) -> Result<(), ChannelError> {
+        self.outgoing.push(bytes, fds).map_err(ChannelError::Queue)
+    }
+
+    /// [`queue`](Self::queue) then [`flush`](Self::flush).
+    pub fn send(
+        &mut self,
+        bytes: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<WriteOutcome, ChannelError> {
+        self.queue(bytes, fds)?;
+        self.flush()
+    }
+
+    /// Writes as much of the outgoing queue as the socket accepts.
+    /// `EINTR` is retried; `EAGAIN` returns [`WriteOutcome::WouldBlock`] with
+    /// the rest still queued.
+    pub fn flush(&mut self) -> Result<WriteOutcome, ChannelError> {
+        loop {
+            let Some(chunk) = self.outgoing.next_send() else {
+                return Ok(WriteOutcome::Flushed);
+            };
+            let op = if chunk.fds.is_empty() {
+                IoOp::Send
+            } else {
+                IoOp::Sendmsg
+            };
+            match send_with_fds(self.fd.as_fd(), chunk.bytes, chunk.fds) {
+                Ok(n) => self.outgoing.advance(n)?,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(WriteOutcome::WouldBlock),
+                Err(errno) => return Err(ChannelError::Io { op, errno }),
+            }
+        }
+    }
+
+    /// True while queued output remains.
+    pub fn has_pending_output(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Bytes still queued for sending.
+    pub fn pending_output_bytes(&self) -> usize {
+        self.outgoing.queued_bytes()
+    }
+
+    /// Fds still queued for sending.
+    pub fn pending_output_fds(&self) -> usize {
+        self.outgoing.queued_fds()
+    }
+
+    // ----- incoming -----
+
+    /// Reads whatever the socket has (up to [`Limits::max_read_batch_bytes`])
+    /// into the receive buffer; received fds get `FD_CLOEXEC`
+    /// (`MSG_CMSG_CLOEXEC`) and join the fd FIFO.
+    pub fn read_available(&mut self) -> Result<ReadOutcome, ChannelError> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        let mut total_bytes = 0usize;
+        let mut total_fds = 0usize;
+        let data = |bytes, fds| {
+            if bytes > 0 || fds > 0 {
+                ReadOutcome::Data { bytes, fds }
+            } else {
+                ReadOutcome::WouldBlock
+            }
+        };
+        loop {
+            if total_bytes >= self.limits.max_read_batch_bytes {
+                return Ok(data(total_bytes, total_fds));
+            }
+            let spare = self.incoming.spare_mut(self.limits.read_chunk_size.max(1));
+            if spare.is_empty() {
+                if total_bytes > 0 {
+                    return Ok(data(total_bytes, total_fds));
+                }
+                return Err(ChannelError::BufferFull {
+                    limit: self.limits.max_buffered_bytes,
+                });
+            }
+            self.fd_scratch.clear();
+            let res = recv_with_fds(
+                self.fd.as_fd(),
+                spare,
+                &mut self.cmsg_buf,
+                &mut self.fd_scratch,
+            );
+            let err = match res {
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(data(total_bytes, total_fds)),
+                Err(errno) => ChannelError::Io {
+                    op: IoOp::Recvmsg,
+                    errno,
+                },
+                Ok(r) if r.truncated => {
+                    let fds_received = self.fd_scratch.len();
+                    self.fd_scratch.clear();
+                    ChannelError::ControlTruncated { fds_received }
+                }
+                Ok(r) => {
+                    let received = self.fd_scratch.len();
+                    let queued = self.incoming.queued_fds();
+                    if queued.saturating_add(received) > self.limits.max_queued_fds {
+                        self.fd_scratch.clear();
+                        ChannelError::TooManyFds {
+                            limit: self.limits.max_queued_fds,
+                            queued,
+                            received,
+                        }
+                    } else {
+                        self.incoming.commit(r.bytes)?;
+                        for fd in self.fd_scratch.drain(..) {
+                            self.incoming.push_fd(fd);
+                        }
+                        if r.bytes == 0 && received == 0 {
+                            return Ok(if total_bytes > 0 || total_fds > 0 {
+                                data(total_bytes, total_fds)
+                            } else {
+                                ReadOutcome::Eof
+                            });
+                        }
+                        total_bytes = total_bytes.saturating_add(r.bytes);
+                        total_fds = total_fds.saturating_add(received);
+                        continue;
+                    }
+                }
+            };
+            if total_bytes > 0 || total_fds > 0 {
+                // Report what arrived first; the error comes with the next call.
+                self.pending_error = Some(err);
+                return Ok(data(total_bytes, total_fds));
+            }
+            return Err(err);
+        }
+    }
+
+    /// Received bytes not yet consumed, in order.
+    pub fn buffered(&self) -> &[u8] {
+        self.incoming.buffered()
+    }
+
+    /// Drops the first `n` buffered bytes.
+    pub fn consume(&mut self, n: usize) -> Result<(), ChannelError> {
+        self.incoming.consume(n).map_err(ChannelError::Queue)
+    }
+
+    /// Takes the first `n` received fds, or `None` (taking nothing) if fewer
+    /// have arrived so far.
+    pub fn take_fds(&mut self, n: usize) -> Option<Vec<OwnedFd>> {
+        self.incoming.take_fds(n)
+    }
+
+    /// Received fds not yet taken.
+    pub fn queued_fds(&self) -> usize {
+        self.incoming.queued_fds()
+    }
+
+    /// The FIFO of received fds, front first.
+    pub fn incoming_fds(&self) -> &VecDeque<OwnedFd> {
+        self.incoming.fds()
+    }
+
+    // ----- the socket itself -----
+
+    /// Shuts down one or both directions (`shutdown(2)`), e.g. to signal EOF
+    /// after the last message.
+    pub fn shutdown(&self, how: Shutdown) -> Result<(), ChannelError> {
+        shutdown(self.fd.as_raw_fd(), how).map_err(|errno| ChannelError::Io {
+            op: IoOp::Shutdown,
+            errno,
+        })
+    }
+
+    /// Gives the socket back, with `O_NONBLOCK` set as asked, if nothing is
+    /// queued in either direction; otherwise returns the endpoint unchanged
+    /// (handing the socket on would lose the queued data or fds), or if
+    /// setting the flag failed.
+    pub fn into_fd(self, nonblocking: bool) -> Result<OwnedFd, Box<Self>> {
+        if self.has_pending_output()
+            || self.incoming.buffered_len() > 0
+            || self.incoming.queued_fds() > 0
+        {
+            return Err(Box::new(self));
+        }
+        if fd_passing::set_nonblocking(&self.fd, nonblocking).is_err() {
+            return Err(Box::new(self));
+        }
+        Ok(self.fd)
+    }
+}
+
+impl AsFd for Endpoint {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Endpoint {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Source for Endpoint {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> std::io::Result<()> {
+        SourceFd(&self.fd.as_raw_fd()).register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> std::io::Result<()> {
+        SourceFd(&self.fd.as_raw_fd()).reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> std::io::Result<()> {
+        SourceFd(&self.fd.as_raw_fd()).deregister(registry)
+    }
+}

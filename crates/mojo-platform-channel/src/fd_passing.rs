@@ -1,0 +1,417 @@
+//! The audited module for fd ownership: `sendmsg`/`recvmsg` with
+//! `SCM_RIGHTS`, control-buffer parsing, and adopting inherited fds by number.
+//!
+//! Every `unsafe` block of the channel half of this crate lives here. There
+//! are exactly three kinds:
+//!
+//! 1. wrapping fd numbers that the kernel has just installed in our fd table
+//!    (from an `SCM_RIGHTS` control message) as [`OwnedFd`];
+//! 2. looking at an fd given by number (command line) before we know it is
+//!    open ([`libc::fcntl`] on a plain integer) and borrowing it while we
+//!    validate it;
+//! 3. wrapping that inherited fd as [`OwnedFd`] once it passed validation.
+
+use std::fmt;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::libc;
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockType, SockaddrLike, SockaddrStorage, getsockname,
+    getsockopt, recvmsg, send, sendmsg, sockopt,
+};
+use nix::sys::stat::{SFlag, fstat};
+
+use crate::queue::{MAX_FDS_PER_SENDMSG, SCM_MAX_FD};
+
+const FD_SIZE: usize = size_of::<RawFd>();
+const WORD: usize = size_of::<usize>();
+/// Kernel `struct cmsghdr`: `__kernel_size_t cmsg_len; int cmsg_level; int cmsg_type;`.
+const CMSG_HDR_LEN: usize = WORD + 2 * size_of::<libc::c_int>();
+
+const fn cmsg_align(n: usize) -> usize {
+    (n + WORD - 1) & !(WORD - 1)
+}
+
+/// Offset of the data in a control message (`CMSG_LEN(0)`).
+const CMSG_DATA_OFFSET: usize = cmsg_align(CMSG_HDR_LEN);
+
+/// `CMSG_SPACE(SCM_MAX_FD * sizeof(int))`: room for the largest `SCM_RIGHTS`
+/// message the kernel can send.
+pub(crate) const RECV_CMSG_SPACE: usize = CMSG_DATA_OFFSET + cmsg_align(SCM_MAX_FD * FD_SIZE);
+
+/// Result of one `recvmsg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Received {
+    /// Bytes written to the data buffer; 0 means end of stream.
+    pub(crate) bytes: usize,
+    /// The kernel set `MSG_CTRUNC`: some fds were discarded by the kernel.
+    pub(crate) truncated: bool,
+}
+
+/// One `recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC)` into `buf`; every fd that
+/// arrived is pushed to `fds_out` as an [`OwnedFd`] (so none can leak), even
+/// when the control data was truncated.
+///
+/// `cmsg` is a reusable buffer of at least [`RECV_CMSG_SPACE`] bytes; it is
+/// zeroed here before every call so that the parser below only ever sees
+/// headers the kernel wrote in this call.
+pub(crate) fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    cmsg: &mut [u8],
+    fds_out: &mut Vec<OwnedFd>,
+) -> Result<Received, Errno> {
+    cmsg.fill(0);
+    let (bytes, truncated) = {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut *cmsg),
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        (msg.bytes, msg.flags.contains(MsgFlags::MSG_CTRUNC))
+    };
+    // nix refuses to iterate a truncated control buffer, but the kernel has
+    // already installed the fds that fit, and they must be closed, so we parse
+    // the (zeroed, then kernel-written) buffer ourselves in both cases.
+    for_each_received_fd(cmsg, |raw| {
+        // SAFETY: `raw` comes from an SCM_RIGHTS control message that the
+        // kernel wrote into `cmsg` during the recvmsg call above (the buffer
+        // was zeroed first, so no stale header can be parsed). The kernel
+        // installed this descriptor in our fd table for us alone; nothing else
+        // in the process knows its number yet, so taking ownership is sound
+        // and it is closed exactly once, when the OwnedFd drops.
+        fds_out.push(unsafe { OwnedFd::from_raw_fd(raw) });
+    });
+    Ok(Received { bytes, truncated })
+}
+
+/// Calls `f` with every fd number in the `SCM_RIGHTS` messages of a control
+/// buffer written by `recvmsg`. Parsing stops at the first all-zero or
+/// malformed header. Pure byte parsing; no unsafe.
+fn for_each_received_fd(cmsg: &[u8], mut f: impl FnMut(RawFd)) {
+    let mut off = 0usize;
+    loop {
+        let Some(hdr) = cmsg.get(off..off.saturating_add(CMSG_HDR_LEN)) else {
+            return;
+        };
+        let (len_bytes, rest) = hdr.split_at(WORD);
+        let (level_bytes, type_bytes) = rest.split_at(size_of::<libc::c_int>());
+        let cmsg_len = usize::from_ne_bytes(len_bytes.try_into().unwrap_or([0; WORD]));
+        let level = libc::c_int::from_ne_bytes(level_bytes.try_into().unwrap_or([0; 4]));
+        let ty = libc::c_int::from_ne_bytes(type_bytes.try_into().unwrap_or([0; 4]));
+        if cmsg_len < CMSG_DATA_OFFSET {
+            return;
+        }
+        let Some(data) = cmsg.get(off + CMSG_DATA_OFFSET..off.saturating_add(cmsg_len)) else {
+            return;
+        };
+        if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
+            for chunk in data.chunks_exact(FD_SIZE) {
+                let raw = RawFd::from_ne_bytes(chunk.try_into().unwrap_or([0xff; FD_SIZE]));
+                if raw >= 0 {
+                    f(raw);
+                }
+            }
+        }
+        off = off.saturating_add(cmsg_align(cmsg_len));
+    }
+}
+
+/// Sends `bytes` with `fds` attached (`SCM_RIGHTS`, at most
+/// [`MAX_FDS_PER_SENDMSG`]) or plainly when `fds` is empty, with
+/// `MSG_NOSIGNAL | MSG_DONTWAIT`. Does not retry; `EINTR` is returned as is.
+/// The fds stay owned by the caller; the kernel duplicates them.
+pub(crate) fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[OwnedFd],
+) -> Result<usize, Errno> {
+    let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+    if fds.is_empty() {
+        return send(sock.as_raw_fd(), bytes, flags);
+    }
+    if fds.len() > MAX_FDS_PER_SENDMSG {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [-1 as RawFd; MAX_FDS_PER_SENDMSG];
+    for (slot, fd) in raw.iter_mut().zip(fds) {
+        *slot = fd.as_raw_fd();
+    }
+    let raw = raw.get(..fds.len()).unwrap_or(&[]);
+    let iov = [IoSlice::new(bytes)];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(raw)],
+        flags,
+        None,
+    )
+}
+
+/// What an fd given by number turned out to be, when it is not a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file (or memfd).
+    RegularFile,
+    /// A directory.
+    Directory,
+    /// A pipe or FIFO.
+    Pipe,
+    /// A character device (a tty, `/dev/null`, ...).
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A symbolic link (only seen with `O_PATH` fds).
+    Symlink,
+    /// Something else; the raw `st_mode & S_IFMT`.
+    Other(u32),
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RegularFile => f.write_str("a regular file"),
+            Self::Directory => f.write_str("a directory"),
+            Self::Pipe => f.write_str("a pipe"),
+            Self::CharDevice => f.write_str("a character device"),
+            Self::BlockDevice => f.write_str("a block device"),
+            Self::Symlink => f.write_str("a symbolic link"),
+            Self::Other(m) => write!(f, "a file of type {m:#o}"),
+        }
+    }
+}
+
+/// Why an fd given by number cannot be used as a channel socket.
+///
+/// The fd is never closed when validation fails (see [`validate_inherited_fd`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InheritError {
+    /// The number is negative.
+    InvalidNumber {
+        /// The number given.
+        fd: i32,
+    },
+    /// No open file has this number (`fcntl(F_GETFD)` failed with `EBADF`).
+    NotOpen {
+        /// The number given.
+        fd: i32,
+    },
+    /// The fd is open but is not a socket.
+    NotASocket {
+        /// The number given.
+        fd: i32,
+        /// What it is instead.
+        kind: FileKind,
+    },
+    /// The fd is a socket of another address family than `AF_UNIX`.
+    WrongFamily {
+        /// The number given.
+        fd: i32,
+        /// The family found (`None` if nix does not know it).
+        family: Option<AddressFamily>,
+    },
+    /// The fd is an `AF_UNIX` socket but not `SOCK_STREAM`.
+    WrongType {
+        /// The number given.
+        fd: i32,
+        /// The type found (`None` if nix does not know it).
+        sock_type: Option<SockType>,
+    },
+    /// A system call failed while checking or configuring the fd.
+    Sys {
+        /// The number given.
+        fd: i32,
+        /// The failing call.
+        op: &'static str,
+        /// Its error.
+        errno: Errno,
+    },
+}
+
+impl fmt::Display for InheritError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidNumber { fd } => write!(f, "fd {fd} is not a valid descriptor number"),
+            Self::NotOpen { fd } => write!(f, "fd {fd} is not open"),
+            Self::NotASocket { fd, kind } => {
+                write!(f, "fd {fd} is {kind}, not a unix stream socket")
+            }
+            Self::WrongFamily { fd, family } => match family {
+                Some(fam) => write!(f, "fd {fd} is a {fam:?} socket, not AF_UNIX"),
+                None => write!(f, "fd {fd} is a socket of an unknown family, not AF_UNIX"),
+            },
+            Self::WrongType { fd, sock_type } => match sock_type {
+                Some(t) => write!(f, "fd {fd} is an AF_UNIX {t:?} socket, not SOCK_STREAM"),
+                None => write!(
+                    f,
+                    "fd {fd} is an AF_UNIX socket of unknown type, not SOCK_STREAM"
+                ),
+            },
+            Self::Sys { fd, op, errno } => write!(f, "fd {fd}: {op} failed: {errno}"),
+        }
+    }
+}
+
+impl std::error::Error for InheritError {}
+
+/// Checks that `fd` is a unix stream socket without taking ownership.
+pub(crate) fn check_unix_stream(fd: BorrowedFd<'_>) -> Result<(), InheritError> {
+    let n = fd.as_raw_fd();
+    let st = fstat(fd).map_err(|errno| InheritError::Sys {
+        fd: n,
+        op: "fstat",
+        errno,
+    })?;
+    let fmt_bits = st.st_mode & SFlag::S_IFMT.bits();
+    let kind = match SFlag::from_bits_truncate(fmt_bits) {
+        k if k == SFlag::S_IFSOCK => None,
+        k if k == SFlag::S_IFREG => Some(FileKind::RegularFile),
+        k if k == SFlag::S_IFDIR => Some(FileKind::Directory),
+        k if k == SFlag::S_IFIFO => Some(FileKind::Pipe),
+        k if k == SFlag::S_IFCHR => Some(FileKind::CharDevice),
+        k if k == SFlag::S_IFBLK => Some(FileKind::BlockDevice),
+        k if k == SFlag::S_IFLNK => Some(FileKind::Symlink),
+        _ => Some(FileKind::Other(fmt_bits)),
+    };
+    if let Some(kind) = kind {
+        return Err(InheritError::NotASocket { fd: n, kind });
+    }
+    let addr: SockaddrStorage = getsockname(n).map_err(|errno| InheritError::Sys {
+        fd: n,
+        op: "getsockname",
+        errno,
+    })?;
+    let family = addr.family();
+    if family != Some(AddressFamily::Unix) {
+        return Err(InheritError::WrongFamily { fd: n, family });
+    }
+    match getsockopt(&fd, sockopt::SockType) {
+        Ok(SockType::Stream) => Ok(()),
+        Ok(other) => Err(InheritError::WrongType {
+            fd: n,
+            sock_type: Some(other),
+        }),
+        Err(Errno::EINVAL) => Err(InheritError::WrongType {
+            fd: n,
+            sock_type: None,
+        }),
+        Err(errno) => Err(InheritError::Sys {
+            fd: n,
+            op: "getsockopt(SO_TYPE)",
+            errno,
+        }),
+    }
+}
+
+/// Sets `O_NONBLOCK` and `FD_CLOEXEC`.
+pub(crate) fn set_nonblock_cloexec(fd: BorrowedFd<'_>) -> Result<(), InheritError> {
+    let n = fd.as_raw_fd();
+    set_nonblocking(fd, true).map_err(|errno| InheritError::Sys {
+        fd: n,
+        op: "fcntl(F_SETFL)",
+        errno,
+    })?;
+    set_cloexec(fd, true).map_err(|errno| InheritError::Sys {
+        fd: n,
+        op: "fcntl(F_SETFD)",
+        errno,
+    })
+}
+
+/// Turns `O_NONBLOCK` on or off for an fd's open file description.
+pub fn set_nonblocking(fd: impl AsFd, nonblocking: bool) -> Result<(), Errno> {
+    let fd = fd.as_fd();
+    let bits = fcntl(fd, FcntlArg::F_GETFL)?;
+    let mut fl = OFlag::from_bits_retain(bits);
+    fl.set(OFlag::O_NONBLOCK, nonblocking);
+    fcntl(fd, FcntlArg::F_SETFL(fl)).map(drop)
+}
+
+/// Turns `FD_CLOEXEC` on or off for an fd.
+pub fn set_cloexec(fd: impl AsFd, cloexec: bool) -> Result<(), Errno> {
+    let fd = fd.as_fd();
+    let bits = fcntl(fd, FcntlArg::F_GETFD)?;
+    let mut fl = FdFlag::from_bits_retain(bits);
+    fl.set(FdFlag::FD_CLOEXEC, cloexec);
+    fcntl(fd, FcntlArg::F_SETFD(fl)).map(drop)
+}
+
+/// Takes ownership of an inherited fd given by number (e.g. from
+/// `--host-ipcz-transport-fd=N`) after checking that it is an open `AF_UNIX`
+/// `SOCK_STREAM` socket, and sets `O_NONBLOCK` and `FD_CLOEXEC` on it.
+///
+/// Ownership policy: the fd is adopted only when every check passed. When a
+/// check fails it is left open and unowned: a wrong number may name a
+/// descriptor the process uses for something else (a log file, stdin), and
+/// closing it would turn a clear startup error into action at a distance.
+/// A caller that exits on the error loses nothing.
+///
+/// Contract (why this is a safe function): call it only with numbers of fds
+/// the process inherited and that no other part of the program owns, once
+/// per fd, typically while parsing the command line. Calling it twice with
+/// the same number would create two owners and a double close.
+pub fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
+    if n < 0 {
+        return Err(InheritError::InvalidNumber { fd: n });
+    }
+    // SAFETY: fcntl(F_GETFD) on an arbitrary integer is sound: it only reads
+    // the fd table and reports EBADF for numbers that are not open.
+    let r = unsafe { libc::fcntl(n, libc::F_GETFD) };
+    if r < 0 {
+        return match Errno::last() {
+            Errno::EBADF => Err(InheritError::NotOpen { fd: n }),
+            errno => Err(InheritError::Sys {
+                fd: n,
+                op: "fcntl(F_GETFD)",
+                errno,
+            }),
+        };
+    }
+    // SAFETY: the fd was open just above and, by this function's contract,
+    // nothing else in the process owns or closes it, so it stays open for the
+    // lifetime of this borrow (the rest of this function).
+    let borrowed = unsafe { BorrowedFd::borrow_raw(n) };
+    check_unix_stream(borrowed)?;
+    set_nonblock_cloexec(borrowed)?;
+    // SAFETY: the fd is open, is a unix stream socket, and by this
+    // function's contract has no other owner; from here on the returned
+    // OwnedFd is its only owner and closes it once.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmsg_space_matches_libc() {
+        assert_eq!(RECV_CMSG_SPACE, nix::cmsg_space!([RawFd; SCM_MAX_FD]).len());
+        assert_eq!(CMSG_DATA_OFFSET, nix::cmsg_space!([RawFd; 0]).len());
+    }
+
+    #[test]
+    fn parser_stops_on_zeroed_or_malformed_headers() {
+        let mut seen = vec![];
+        for_each_received_fd(&[0u8; 64], |fd| seen.push(fd));
+        assert!(seen.is_empty());
+        // A header claiming more bytes than the buffer holds is ignored.
+        let mut buf = vec![0u8; 32];
+        buf[..WORD].copy_from_slice(&1000usize.to_ne_bytes());
+        buf[WORD..WORD + 4].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+        buf[WORD + 4..WORD + 8].copy_from_slice(&libc::SCM_RIGHTS.to_ne_bytes());
+        for_each_received_fd(&buf, |fd| seen.push(fd));
+        assert!(seen.is_empty());
+        // A well-formed one with two fds, followed by zeros.
+        let len = CMSG_DATA_OFFSET + 2 * FD_SIZE;
+        buf[..WORD].copy_from_slice(&len.to_ne_bytes());
+        buf[CMSG_DATA_OFFSET..CMSG_DATA_OFFSET + 4].copy_from_slice(&7i32.to_ne_bytes());
+        buf[CMSG_DATA_OFFSET + 4..CMSG_DATA_OFFSET + 8].copy_from_slice(&9i32.to_ne_bytes());
+        for_each_received_fd(&buf, |fd| seen.push(fd));
+        assert_eq!(seen, vec![7, 9]);
+    }
+}
