@@ -1,1 +1,66 @@
-//! Placeholder: filled by its issue.
+//! Sans-IO parser and encoder for the legacy (pre-ipcz) Mojo Core wire
+//! protocol as spoken by Chromium's libchrome on Linux / Chrome OS.
+//!
+//! The crate holds no sockets, fds or clocks: it turns bytes into borrowed,
+//! typed values and values back into bytes, byte for byte. Layers, outermost
+//! first (spec `shared/spec/legacy-core.md`):
+//!
+//! | layer | module | entry points |
+//! |---|---|---|
+//! | channel framing (8- or 16-byte header, control messages) | [`channel`], [`deframer`] | [`Frame::parse`], [`Deframer`], [`ControlMessage`] |
+//! | broker protocol on the bootstrap socket | [`broker`] | [`BrokerFrame`], [`BrokerMessage`] |
+//! | NodeChannel messages | [`node`] | [`NodeFrame`], [`NodeMessage`] |
+//! | ports events (compact or extended header) | [`event`] | [`Event::parse`] |
+//! | user messages, dispatchers, data pipe control | [`user_message`] | [`UserMessage::parse`] |
+//! | whole-frame decode plus re-encode check | [`verify`] | [`verify::check_frame`] |
+//!
+//! Decoding is strict so that every accepted value re-encodes to exactly the
+//! input: padding must be zero, and everything a receiver tolerates but this
+//! crate cannot derive (V0 bodies, trailing bytes, extra header bytes, unknown
+//! type values) is kept in the decoded value. Fresh encodes follow a
+//! [`Profile`] ([`Profile::Libchrome`] by default).
+//!
+//! ```
+//! use mojo_legacy_wire::{Event, EventData, EventHeaderForm, NodeFrame, NodeMessage, Profile};
+//! use mojo_legacy_wire::node::NodeChannelContent;
+//! use mojo_legacy_wire::name::Name;
+//!
+//! let mut out = Vec::new();
+//! let event = Event::new(Name::new(1, 2), EventData::PortAccepted);
+//! event.encode_frame(Profile::Libchrome, 0, &mut out).unwrap();
+//! assert_eq!(out.len(), 40);
+//!
+//! let (frame, used) = NodeFrame::parse(&out).unwrap();
+//! assert_eq!(used, 40);
+//! let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = frame.content else {
+//!     unreachable!()
+//! };
+//! assert_eq!(Event::parse(body, EventHeaderForm::Compact).unwrap(), event);
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod broker;
+pub mod channel;
+mod codec;
+pub mod deframer;
+pub mod error;
+pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod limits;
+pub mod name;
+pub mod node;
+pub mod profile;
+pub mod user_message;
+pub mod verify;
+
+pub use broker::{BrokerFrame, BrokerMessage, BrokerMessageType};
+pub use channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder, HeaderForm, MessageType};
+pub use deframer::{Deframed, Deframer};
+pub use error::{Error, Result};
+pub use event::{AttachedPort, Event, EventData, EventType, PortDescriptor, SenderInfo};
+pub use name::{Guid, Name, NodeName, PortName};
+pub use node::{NodeFrame, NodeMessage, NodeMessageType};
+pub use profile::{EventHeaderForm, Profile};
+pub use user_message::{Dispatcher, DispatcherType, UserMessage};

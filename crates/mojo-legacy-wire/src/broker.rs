@@ -1,0 +1,373 @@
+//! The synchronous broker protocol on the bootstrap socket (spec section 2):
+//! `INIT`, `BUFFER_REQUEST`, `BUFFER_RESPONSE`.
+//!
+//! Each broker message is the payload of a channel message and starts with an
+//! 8-byte `BrokerMessageHeader` (`type u32, padding u32`). The client reads
+//! broker messages with exact sizes computed from its *own* channel header
+//! form (spec 2.3); [`expected_frame_len`] and [`check_client_read`] model that.
+
+use std::fmt;
+
+use crate::channel::{ChannelHeader, Frame, FrameBuilder, HeaderForm};
+use crate::codec::{Reader, put_guid, put_u32};
+use crate::error::{Error, Result};
+use crate::name::Guid;
+use crate::profile::Profile;
+
+/// Size of `BrokerMessageHeader`.
+pub const BROKER_HEADER_LEN: usize = 8;
+/// Size of `BufferRequestData`.
+pub const BUFFER_REQUEST_DATA_LEN: usize = 4;
+/// Size of `BufferResponseData`.
+pub const BUFFER_RESPONSE_DATA_LEN: usize = 16;
+
+/// A broker message type (u32). Unknown values are kept.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct BrokerMessageType(pub u32);
+
+impl BrokerMessageType {
+    /// 0: broker -> client, carries the node-channel socket (1 fd).
+    pub const INIT: Self = Self(0);
+    /// 1: client -> broker, asks for a shared memory region.
+    pub const BUFFER_REQUEST: Self = Self(1);
+    /// 2: broker -> client, the region (2 fds) or a failure (0 fds).
+    pub const BUFFER_RESPONSE: Self = Self(2);
+
+    /// The Chromium name of a known type.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0 => "INIT",
+            1 => "BUFFER_REQUEST",
+            2 => "BUFFER_RESPONSE",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for BrokerMessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "BROKER_TYPE_{}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for BrokerMessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BrokerMessageType({self})")
+    }
+}
+
+/// A broker message (the channel payload on the bootstrap socket).
+///
+/// `trailing` holds bytes after the known body (none from POSIX senders; the
+/// Windows `INIT` appends a pipe name); they are kept so re-encoding is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BrokerMessage<'a> {
+    /// `INIT` (no body on POSIX).
+    Init {
+        /// Bytes after the header.
+        trailing: &'a [u8],
+    },
+    /// `BUFFER_REQUEST { size }`.
+    BufferRequest {
+        /// Bytes requested.
+        size: u32,
+        /// Bytes after the 4-byte body.
+        trailing: &'a [u8],
+    },
+    /// `BUFFER_RESPONSE { guid_high, guid_low }`; an all-zero guid means failure.
+    BufferResponse {
+        /// Region id.
+        guid: Guid,
+        /// Bytes after the 16-byte body.
+        trailing: &'a [u8],
+    },
+    /// Any other type, body kept raw.
+    Unknown {
+        /// The type.
+        message_type: BrokerMessageType,
+        /// Everything after the 8-byte header.
+        body: &'a [u8],
+    },
+}
+
+impl<'a> BrokerMessage<'a> {
+    /// Parses a channel payload as a broker message.
+    pub fn parse(payload: &'a [u8]) -> Result<Self> {
+        let mut r = Reader::new(payload);
+        r.need(BROKER_HEADER_LEN, "broker message header")?;
+        let message_type = BrokerMessageType(r.u32("broker.type")?);
+        r.padding(4, "broker.padding")?;
+        Ok(match message_type {
+            BrokerMessageType::INIT => Self::Init { trailing: r.rest() },
+            BrokerMessageType::BUFFER_REQUEST => {
+                r.need(BUFFER_REQUEST_DATA_LEN, "BUFFER_REQUEST body")?;
+                let size = r.u32("buffer_request.size")?;
+                Self::BufferRequest {
+                    size,
+                    trailing: r.rest(),
+                }
+            }
+            BrokerMessageType::BUFFER_RESPONSE => {
+                r.need(BUFFER_RESPONSE_DATA_LEN, "BUFFER_RESPONSE body")?;
+                let guid = r.guid("buffer_response.guid")?;
+                Self::BufferResponse {
+                    guid,
+                    trailing: r.rest(),
+                }
+            }
+            message_type => Self::Unknown {
+                message_type,
+                body: r.rest(),
+            },
+        })
+    }
+
+    /// The message type.
+    pub fn message_type(&self) -> BrokerMessageType {
+        match self {
+            Self::Init { .. } => BrokerMessageType::INIT,
+            Self::BufferRequest { .. } => BrokerMessageType::BUFFER_REQUEST,
+            Self::BufferResponse { .. } => BrokerMessageType::BUFFER_RESPONSE,
+            Self::Unknown { message_type, .. } => *message_type,
+        }
+    }
+
+    /// The number of fds this message must carry: 1 for `INIT`, 2 for a
+    /// successful `BUFFER_RESPONSE` (read-write, then read-only), else 0.
+    pub fn expected_handles(&self) -> u16 {
+        match self {
+            Self::Init { .. } => 1,
+            Self::BufferResponse { guid, .. } if guid.is_valid() => 2,
+            _ => 0,
+        }
+    }
+
+    /// Size of the encoded payload.
+    pub fn encoded_len(&self) -> usize {
+        BROKER_HEADER_LEN
+            + match self {
+                Self::Init { trailing } => trailing.len(),
+                Self::BufferRequest { trailing, .. } => BUFFER_REQUEST_DATA_LEN + trailing.len(),
+                Self::BufferResponse { trailing, .. } => BUFFER_RESPONSE_DATA_LEN + trailing.len(),
+                Self::Unknown { body, .. } => body.len(),
+            }
+    }
+
+    /// Appends the payload (broker header and body, no channel header).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u32(out, self.message_type().0);
+        put_u32(out, 0);
+        match self {
+            Self::Init { trailing } => out.extend_from_slice(trailing),
+            Self::BufferRequest { size, trailing } => {
+                put_u32(out, *size);
+                out.extend_from_slice(trailing);
+            }
+            Self::BufferResponse { guid, trailing } => {
+                put_guid(out, *guid);
+                out.extend_from_slice(trailing);
+            }
+            Self::Unknown { body, .. } => out.extend_from_slice(body),
+        }
+    }
+
+    /// Name of the field at `offset` of the encoded payload, for diagnostics.
+    pub fn field_at(&self, offset: usize) -> &'static str {
+        match (self, offset) {
+            (_, 0..4) => "broker.type",
+            (_, 4..8) => "broker.padding",
+            (Self::BufferRequest { .. }, 8..12) => "buffer_request.size",
+            (Self::BufferResponse { .. }, 8..24) => "buffer_response.guid",
+            (Self::Unknown { .. }, _) => "broker.body",
+            _ => "broker.trailing",
+        }
+    }
+
+    /// Appends a complete fresh channel message in `profile`'s header form
+    /// with [`BrokerMessage::expected_handles`] fds. Write it with a single
+    /// `sendmsg` carrying those fds.
+    pub fn encode_frame(&self, profile: Profile, out: &mut Vec<u8>) -> Result<usize> {
+        let b = FrameBuilder::begin(out, &profile.normal_header(self.expected_handles()))?;
+        self.encode(out);
+        b.finish(out)
+    }
+}
+
+/// A channel message on the bootstrap socket, decoded down to the broker
+/// message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BrokerFrame<'a> {
+    /// The channel header as received.
+    pub header: ChannelHeader<'a>,
+    /// The broker message.
+    pub message: BrokerMessage<'a>,
+}
+
+impl<'a> BrokerFrame<'a> {
+    /// Parses the frame at the start of `bytes`; returns it and its length.
+    /// Control message types are rejected (the broker channel never carries
+    /// them).
+    pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        let (frame, used) = Frame::parse(bytes)?;
+        Ok((Self::from_frame(&frame)?, used))
+    }
+
+    /// Decodes the payload of an already parsed frame.
+    pub fn from_frame(frame: &Frame<'a>) -> Result<Self> {
+        let t = frame.header.message_type();
+        if t.is_control() {
+            return Err(Error::InvalidValue {
+                field: "channel.message_type",
+                value: u64::from(t.0),
+                reason: "control messages do not occur on the broker channel",
+            });
+        }
+        Ok(Self {
+            header: frame.header,
+            message: BrokerMessage::parse(frame.payload)?,
+        })
+    }
+
+    /// Re-encodes the frame with its original header.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize> {
+        let b = FrameBuilder::begin(out, &self.header)?;
+        self.message.encode(out);
+        b.finish(out)
+    }
+}
+
+/// The exact total size a client expects for a broker message when its own
+/// channel header is `form` (spec 2.3): `INIT` 16/24, `BUFFER_REQUEST` 20/28,
+/// `BUFFER_RESPONSE` 32/40. `None` for unknown types.
+pub fn expected_frame_len(form: HeaderForm, message_type: BrokerMessageType) -> Option<usize> {
+    let data = match message_type {
+        BrokerMessageType::INIT => 0,
+        BrokerMessageType::BUFFER_REQUEST => BUFFER_REQUEST_DATA_LEN,
+        BrokerMessageType::BUFFER_RESPONSE => BUFFER_RESPONSE_DATA_LEN,
+        _ => return None,
+    };
+    Some(form.len() + BROKER_HEADER_LEN + data)
+}
+
+/// Checks a broker message the way a client's blocking exact-size read does
+/// (spec 2.3): one read of exactly the expected size with exactly the expected
+/// fds, and the broker type at offset `form.len()`. The channel header itself
+/// is not checked, as the client does not check it.
+pub fn check_client_read(
+    bytes: &[u8],
+    num_fds: usize,
+    form: HeaderForm,
+    expected: BrokerMessageType,
+    expected_fds: usize,
+) -> Result<()> {
+    let want = expected_frame_len(form, expected).ok_or(Error::InvalidValue {
+        field: "broker.type",
+        value: u64::from(expected.0),
+        reason: "no fixed size for this broker message type",
+    })?;
+    if bytes.len() != want {
+        return Err(Error::Mismatch {
+            field: "broker read size",
+            expected: want as u64,
+            actual: bytes.len() as u64,
+        });
+    }
+    if num_fds != expected_fds {
+        return Err(Error::Mismatch {
+            field: "broker read fds",
+            expected: expected_fds as u64,
+            actual: num_fds as u64,
+        });
+    }
+    let mut r = Reader::new(bytes);
+    r.take(form.len(), "channel header")?;
+    let t = r.u32("broker.type")?;
+    if t != expected.0 {
+        return Err(Error::Mismatch {
+            field: "broker.type",
+            expected: u64::from(expected.0),
+            actual: u64::from(t),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_of_2_3() {
+        use BrokerMessageType as T;
+        assert_eq!(expected_frame_len(HeaderForm::Legacy, T::INIT), Some(16));
+        assert_eq!(expected_frame_len(HeaderForm::Full, T::INIT), Some(24));
+        assert_eq!(
+            expected_frame_len(HeaderForm::Legacy, T::BUFFER_REQUEST),
+            Some(20)
+        );
+        assert_eq!(
+            expected_frame_len(HeaderForm::Full, T::BUFFER_REQUEST),
+            Some(28)
+        );
+        assert_eq!(
+            expected_frame_len(HeaderForm::Legacy, T::BUFFER_RESPONSE),
+            Some(32)
+        );
+        assert_eq!(
+            expected_frame_len(HeaderForm::Full, T::BUFFER_RESPONSE),
+            Some(40)
+        );
+        assert_eq!(expected_frame_len(HeaderForm::Full, T(9)), None);
+    }
+
+    #[test]
+    fn fresh_encodes_follow_the_profile() {
+        for profile in [Profile::Libchrome, Profile::Desktop] {
+            let mut out = Vec::new();
+            let init = BrokerMessage::Init { trailing: &[] };
+            init.encode_frame(profile, &mut out).unwrap();
+            check_client_read(&out, 1, profile.header_form(), BrokerMessageType::INIT, 1).unwrap();
+            let mut out = Vec::new();
+            let resp = BrokerMessage::BufferResponse {
+                guid: Guid { high: 1, low: 2 },
+                trailing: &[],
+            };
+            resp.encode_frame(profile, &mut out).unwrap();
+            check_client_read(
+                &out,
+                2,
+                profile.header_form(),
+                BrokerMessageType::BUFFER_RESPONSE,
+                2,
+            )
+            .unwrap();
+            let (f, _) = BrokerFrame::parse(&out).unwrap();
+            assert_eq!(f.message, resp);
+            assert_eq!(f.header.num_handles(), 2);
+        }
+    }
+
+    #[test]
+    fn client_read_rejects_wrong_sizes() {
+        let mut out = Vec::new();
+        BrokerMessage::Init { trailing: &[] }
+            .encode_frame(Profile::Desktop, &mut out)
+            .unwrap();
+        // A libchrome client reading a desktop INIT gets the wrong size.
+        let e =
+            check_client_read(&out, 1, HeaderForm::Legacy, BrokerMessageType::INIT, 1).unwrap_err();
+        assert_eq!(e.field(), "broker read size");
+    }
+
+    #[test]
+    fn failure_response_has_no_fds() {
+        let m = BrokerMessage::BufferResponse {
+            guid: Guid::default(),
+            trailing: &[],
+        };
+        assert_eq!(m.expected_handles(), 0);
+    }
+}

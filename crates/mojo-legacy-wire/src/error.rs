@@ -1,0 +1,127 @@
+//! The error type shared by every parser and encoder of this crate.
+
+use std::fmt;
+
+/// What was wrong with some input bytes (or with a value handed to an encoder).
+///
+/// Every variant names the structure or field concerned with a dotted path such
+/// as `"channel.num_header_bytes"` or `"event.padding"`, so that a log line
+/// tells exactly where a peer broke the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input ended before a structure was complete.
+    Truncated {
+        /// The structure that did not fit, e.g. `"ACCEPT_INVITEE body"`.
+        what: &'static str,
+        /// Bytes the structure needs.
+        needed: usize,
+        /// Bytes that were available.
+        available: usize,
+    },
+    /// A padding or reserved field was not zero (this crate parses strictly
+    /// so that every accepted structure re-encodes to the same bytes).
+    NonZeroPadding {
+        /// The padding field.
+        field: &'static str,
+    },
+    /// A field holds a value the protocol does not allow.
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The value found (sign-extended or zero-extended to 64 bits).
+        value: u64,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// A size or count exceeds one of the limits in [`crate::limits`].
+    LimitExceeded {
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+        /// The limit it exceeds.
+        limit: u64,
+    },
+    /// A count or size disagrees with what another field or the context implies.
+    Mismatch {
+        /// The field.
+        field: &'static str,
+        /// The value implied by the rest of the message.
+        expected: u64,
+        /// The value found.
+        actual: u64,
+    },
+}
+
+impl Error {
+    /// The field or structure the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Truncated { what, .. } => what,
+            Self::NonZeroPadding { field }
+            | Self::InvalidValue { field, .. }
+            | Self::LimitExceeded { field, .. }
+            | Self::Mismatch { field, .. } => field,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated {
+                what,
+                needed,
+                available,
+            } => write!(
+                f,
+                "too short for {what}: need {needed} bytes, have {available}"
+            ),
+            Self::NonZeroPadding { field } => write!(f, "{field}: padding is not zero"),
+            Self::InvalidValue {
+                field,
+                value,
+                reason,
+            } => write!(f, "{field}: invalid value {value} ({reason})"),
+            Self::LimitExceeded {
+                field,
+                value,
+                limit,
+            } => write!(f, "{field}: {value} exceeds the limit {limit}"),
+            Self::Mismatch {
+                field,
+                expected,
+                actual,
+            } => write!(f, "{field}: expected {expected}, found {actual}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_field() {
+        let e = Error::Truncated {
+            what: "ACCEPT_INVITEE body",
+            needed: 32,
+            available: 20,
+        };
+        assert_eq!(
+            e.to_string(),
+            "too short for ACCEPT_INVITEE body: need 32 bytes, have 20"
+        );
+        assert_eq!(e.field(), "ACCEPT_INVITEE body");
+        let e = Error::NonZeroPadding {
+            field: "event.padding",
+        };
+        assert!(e.to_string().contains("event.padding"));
+    }
+}
