@@ -394,6 +394,65 @@ mod tests {
         assert_eq!(CMSG_DATA_OFFSET, nix::cmsg_space!([RawFd; 0]).len());
     }
 
+    fn pair() -> (OwnedFd, OwnedFd) {
+        nix::sys::socket::socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn truncated_control_data_yields_the_fds_that_arrived() {
+        let (a, b) = pair();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let fds = [r, w, nix::unistd::dup(&a).unwrap()];
+        assert_eq!(send_with_fds(a.as_fd(), b"xyz", &fds).unwrap(), 3);
+        // Room for one fd only.
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let mut buf = [0u8; 16];
+        let mut got = vec![];
+        let res = recv_with_fds(b.as_fd(), &mut buf, &mut cmsg, &mut got).unwrap();
+        assert_eq!(res.bytes, 3);
+        assert!(res.truncated);
+        // CMSG_SPACE rounds up: as many fds as fit arrived, the rest were
+        // discarded by the kernel.
+        assert_eq!(got.len(), (cmsg.len() - CMSG_DATA_OFFSET) / FD_SIZE);
+        assert!(got.len() < fds.len());
+        // Close-on-exec was set on receipt.
+        let flags = FdFlag::from_bits_retain(fcntl(&got[0], FcntlArg::F_GETFD).unwrap());
+        assert!(flags.contains(FdFlag::FD_CLOEXEC));
+    }
+
+    #[test]
+    fn full_control_buffer_receives_scm_max_fd() {
+        let (a, b) = pair();
+        let fds: Vec<OwnedFd> = (0..MAX_FDS_PER_SENDMSG)
+            .map(|_| nix::unistd::dup(&a).unwrap())
+            .collect();
+        assert_eq!(send_with_fds(a.as_fd(), b"q", &fds).unwrap(), 1);
+        assert_eq!(
+            send_with_fds(a.as_fd(), b"q", &[]).unwrap(),
+            1,
+            "plain send works"
+        );
+        let mut cmsg = vec![0u8; RECV_CMSG_SPACE];
+        let mut buf = [0u8; 16];
+        let mut got = vec![];
+        let res = recv_with_fds(b.as_fd(), &mut buf, &mut cmsg, &mut got).unwrap();
+        // The kernel stops a read after an fd-carrying write.
+        assert_eq!((res.bytes, res.truncated, got.len()), (1, false, 128));
+        let too_many: Vec<OwnedFd> = (0..=MAX_FDS_PER_SENDMSG)
+            .map(|_| nix::unistd::dup(&a).unwrap())
+            .collect();
+        assert_eq!(
+            send_with_fds(a.as_fd(), b"q", &too_many),
+            Err(Errno::EINVAL)
+        );
+    }
+
     #[test]
     fn parser_stops_on_zeroed_or_malformed_headers() {
         let mut seen = vec![];

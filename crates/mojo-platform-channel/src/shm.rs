@@ -436,10 +436,10 @@ impl SharedMemoryRegion {
             }
             inodes.push((st.st_dev, st.st_ino));
         }
-        if let [a, b] = inodes.as_slice()
-            && a != b
-        {
-            return Err(ShmError::InodeMismatch);
+        if let [a, b] = inodes.as_slice() {
+            if a != b {
+                return Err(ShmError::InodeMismatch);
+            }
         }
         let mut it = fds.into_iter();
         let (Some(fd), readonly_fd) = (it.next(), it.next()) else {
