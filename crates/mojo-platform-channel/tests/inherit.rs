@@ -1,0 +1,195 @@
+//! Validation of fds given by number (`from_inherited_fd`,
+//! `validate_inherited_fd`): each wrong kind gets its own error, the fd is
+//! left open (not adopted) on failure, and a good unix stream socket is
+//! adopted with O_NONBLOCK and FD_CLOEXEC set.
+
+#![allow(missing_docs)]
+
+mod common;
+
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+
+use common::*;
+use mojo_platform_channel::{
+    FileKind, InheritError, ReadOutcome, from_inherited_fd, set_cloexec, set_nonblocking,
+    validate_inherited_fd,
+};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+
+fn still_open(fd: &impl AsFd) -> bool {
+    fcntl(fd.as_fd(), FcntlArg::F_GETFD).is_ok()
+}
+
+#[test]
+fn negative_number() {
+    let e = validate_inherited_fd(-1).unwrap_err();
+    assert_eq!(e, InheritError::InvalidNumber { fd: -1 });
+    assert!(e.to_string().contains("-1"));
+}
+
+#[test]
+fn closed_fd_is_not_open() {
+    // Far above any fd this process has (RLIMIT_NOFILE is 20000 here; the
+    // number just needs to be unused, which a closed number may not stay
+    // under parallel tests).
+    let n = 999_999;
+    let e = validate_inherited_fd(n).unwrap_err();
+    assert_eq!(e, InheritError::NotOpen { fd: n });
+    assert_eq!(e.to_string(), "fd 999999 is not open");
+}
+
+#[test]
+fn regular_file_is_not_a_socket() {
+    assert_no_fd_leak(|| {
+        let f = std::fs::File::open("/proc/self/exe").unwrap();
+        let n = f.as_raw_fd();
+        let e = validate_inherited_fd(n).unwrap_err();
+        assert_eq!(
+            e,
+            InheritError::NotASocket {
+                fd: n,
+                kind: FileKind::RegularFile
+            }
+        );
+        assert!(e.to_string().contains(&format!("fd {n} ")), "{e}");
+        // Not adopted: still open and ours to close.
+        assert!(still_open(&f));
+    });
+}
+
+#[test]
+fn pipe_is_not_a_socket() {
+    assert_no_fd_leak(|| {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        for fd in [&r, &w] {
+            let n = fd.as_raw_fd();
+            let e = validate_inherited_fd(n).unwrap_err();
+            assert_eq!(
+                e,
+                InheritError::NotASocket {
+                    fd: n,
+                    kind: FileKind::Pipe
+                }
+            );
+            assert!(e.to_string().contains("a pipe"), "{e}");
+            assert!(still_open(fd));
+        }
+    });
+}
+
+#[test]
+fn char_device_is_not_a_socket() {
+    assert_no_fd_leak(|| {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let e = validate_inherited_fd(f.as_raw_fd()).unwrap_err();
+        assert!(matches!(
+            e,
+            InheritError::NotASocket {
+                kind: FileKind::CharDevice,
+                ..
+            }
+        ));
+    });
+}
+
+#[test]
+fn unix_datagram_socket_is_wrong_type() {
+    assert_no_fd_leak(|| {
+        let (a, _b) = UnixDatagram::pair().unwrap();
+        let n = a.as_raw_fd();
+        let e = validate_inherited_fd(n).unwrap_err();
+        assert_eq!(
+            e,
+            InheritError::WrongType {
+                fd: n,
+                sock_type: Some(SockType::Datagram)
+            }
+        );
+        assert!(e.to_string().contains(&format!("fd {n} ")), "{e}");
+        assert!(still_open(&a));
+    });
+}
+
+#[test]
+fn unix_seqpacket_socket_is_wrong_type() {
+    assert_no_fd_leak(|| {
+        let (a, _b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let e = validate_inherited_fd(a.as_raw_fd()).unwrap_err();
+        assert!(matches!(
+            e,
+            InheritError::WrongType {
+                sock_type: Some(SockType::SeqPacket),
+                ..
+            }
+        ));
+    });
+}
+
+#[test]
+fn inet_sockets_are_wrong_family() {
+    assert_no_fd_leak(|| {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let n = udp.as_raw_fd();
+        let e = validate_inherited_fd(n).unwrap_err();
+        assert_eq!(
+            e,
+            InheritError::WrongFamily {
+                fd: n,
+                family: Some(AddressFamily::Inet)
+            }
+        );
+        assert!(e.to_string().contains("not AF_UNIX"), "{e}");
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(matches!(
+            validate_inherited_fd(tcp.as_raw_fd()),
+            Err(InheritError::WrongFamily { .. })
+        ));
+    });
+}
+
+#[test]
+fn good_unix_stream_socket_is_adopted_and_configured() {
+    assert_no_fd_leak(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        // Simulate an inherited fd: blocking, not close-on-exec.
+        set_nonblocking(&a, false).unwrap();
+        set_cloexec(&a, false).unwrap();
+        let n = a.into_raw_fd();
+        let mut ep = from_inherited_fd(n).unwrap();
+        assert_eq!(ep.as_raw_fd(), n);
+        let fl = OFlag::from_bits_retain(fcntl(ep.as_fd(), FcntlArg::F_GETFL).unwrap());
+        assert!(fl.contains(OFlag::O_NONBLOCK));
+        let fdfl = FdFlag::from_bits_retain(fcntl(ep.as_fd(), FcntlArg::F_GETFD).unwrap());
+        assert!(fdfl.contains(FdFlag::FD_CLOEXEC));
+        // Non-blocking for real: nothing to read yet.
+        assert_eq!(ep.read_available().unwrap(), ReadOutcome::WouldBlock);
+        drop(b);
+        assert_eq!(ep.read_available().unwrap(), ReadOutcome::Eof);
+        // Dropping the endpoint closes fd n.
+        drop(ep);
+    });
+}
+
+#[test]
+fn listening_unix_socket_is_accepted_as_stream_type() {
+    assert_no_fd_leak(|| {
+        // A listening AF_UNIX SOCK_STREAM socket passes the type checks (the
+        // checks are about what the fd is, not its connection state).
+        let dir = std::env::temp_dir().join(format!("mpc-listen-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let l = std::os::unix::net::UnixListener::bind(&dir).unwrap();
+        let fd: OwnedFd = l.into();
+        let n = fd.into_raw_fd();
+        let owned = validate_inherited_fd(n).unwrap();
+        drop(owned);
+        std::fs::remove_file(&dir).unwrap();
+    });
+}
