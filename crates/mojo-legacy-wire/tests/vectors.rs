@@ -1,0 +1,214 @@
+//! Every frame of every legacy transcript under `shared/vectors` parses
+//! through every layer and re-encodes byte-identically (via
+//! [`mojo_legacy_wire::verify::check_frame`], which rebuilds each frame from
+//! its decoded values). Fails if the directory exists and any frame does not.
+
+use std::collections::BTreeMap;
+
+use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
+use mojo_legacy_wire::{Deframer, EventData, EventHeaderForm, HeaderForm};
+use mojo_transcript::{LinkProtocol, Stream, Transcript, VectorProfile, vector_files, vectors_dir};
+
+struct StreamFrames {
+    frames: Vec<(usize, Vec<u8>, usize)>,
+}
+
+/// Deframes a whole stream, pushing it in pieces of `piece` bytes.
+fn deframe(bytes: &[u8], piece: usize) -> Result<StreamFrames, String> {
+    let mut d = Deframer::new();
+    let mut frames = Vec::new();
+    for chunk in bytes.chunks(piece.max(1)) {
+        d.push(chunk).map_err(|e| e.to_string())?;
+        while let Some(f) = d.next_frame().map_err(|e| e.to_string())? {
+            frames.push((
+                f.offset as usize,
+                f.bytes.to_vec(),
+                usize::from(f.frame.header.num_handles()),
+            ));
+        }
+    }
+    if d.buffered() != 0 {
+        return Err(format!(
+            "{} bytes of a partial frame at the end",
+            d.buffered()
+        ));
+    }
+    Ok(StreamFrames { frames })
+}
+
+/// Fds per frame by the README rule: a chunk's fds belong to the last frame
+/// whose first byte lies in that chunk.
+fn fds_per_frame(stream: &Stream, frames: &[(usize, Vec<u8>, usize)]) -> Vec<usize> {
+    let mut counts = vec![0; frames.len()];
+    for arrival in &stream.fds {
+        let end = arrival.offset + arrival.chunk_len;
+        if let Some(i) = frames
+            .iter()
+            .rposition(|(o, _, _)| *o >= arrival.offset && *o < end)
+        {
+            counts[i] += arrival.count;
+        }
+    }
+    counts
+}
+
+#[test]
+fn every_legacy_frame_round_trips() {
+    let Some(dir) = vectors_dir() else {
+        eprintln!("shared/vectors not found; skipping");
+        return;
+    };
+    let files: Vec<_> = vector_files(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.protocol == LinkProtocol::Legacy)
+        .collect();
+    assert!(
+        files.len() >= 20,
+        "expected the legacy transcripts, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    let mut kinds: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut total = 0;
+    for file in &files {
+        let (form, header_form, profile) = match file.profile {
+            VectorProfile::Libchrome => (EventHeaderForm::Compact, HeaderForm::Legacy, "cros"),
+            VectorProfile::Desktop => (EventHeaderForm::Extended, HeaderForm::Full, "desktop"),
+        };
+        let name = file
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let transcript = Transcript::from_path(&file.path).unwrap();
+        for (key, stream) in transcript.streams() {
+            let role = if key.channel == 0 {
+                ChannelRole::Broker
+            } else {
+                ChannelRole::Node
+            };
+            let frames = match deframe(&stream.bytes, stream.bytes.len()) {
+                Ok(f) => f.frames,
+                Err(e) => {
+                    failures.push(format!("{name} {key}: deframing: {e}"));
+                    continue;
+                }
+            };
+            for piece in [1, 7, 64, 4096] {
+                let again = deframe(&stream.bytes, piece).map(|f| f.frames);
+                assert_eq!(
+                    again.as_ref().ok(),
+                    Some(&frames),
+                    "{name} {key} split {piece}"
+                );
+            }
+            let arrived = fds_per_frame(&stream, &frames);
+            for (index, ((offset, bytes, claimed), arrived)) in
+                frames.iter().zip(arrived).enumerate()
+            {
+                total += 1;
+                let where_ = format!("{name} {key} frame {index} @{offset}");
+                if *claimed != arrived {
+                    failures.push(format!("{where_}: claims {claimed} fds, {arrived} arrived"));
+                }
+                let checked = match check_frame(bytes, role, form) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failures.push(format!("{where_}: {e}"));
+                        continue;
+                    }
+                };
+                // The recordings only ever use their profile's header form.
+                if checked.header.form() != header_form {
+                    failures.push(format!("{where_}: header form {:?}", checked.header.form()));
+                }
+                let kind = match &checked.content {
+                    Content::Broker(m) => format!("broker {}", m.message_type()),
+                    Content::Control(c) => format!("control {}", c.message_type()),
+                    Content::Node(m) => format!("node {}", m.message_type()),
+                    Content::Event {
+                        event,
+                        user_message,
+                    } => match (&event.data, user_message) {
+                        (EventData::UserMessage(_), Some(m)) => {
+                            let mut d: Vec<String> = m
+                                .dispatchers
+                                .iter()
+                                .map(|d| d.dispatcher_type().to_string())
+                                .collect();
+                            d.dedup();
+                            format!("event UserMessage [{}]", d.join(","))
+                        }
+                        _ => format!("event {}", event.event_type()),
+                    },
+                    Content::Broadcast { .. } => "broadcast".to_string(),
+                };
+                *kinds.entry((profile.to_string(), kind)).or_default() += 1;
+            }
+        }
+    }
+    for ((profile, kind), n) in &kinds {
+        eprintln!("{profile:8} {kind:50} {n}");
+    }
+    eprintln!("{total} legacy frames checked");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // Both profiles, every layer present.
+    for profile in ["cros", "desktop"] {
+        for kind in [
+            "broker INIT",
+            "broker BUFFER_REQUEST",
+            "broker BUFFER_RESPONSE",
+            "node ACCEPT_INVITEE",
+            "node ACCEPT_INVITATION",
+            "node ACCEPT_BROKER_CLIENT",
+            "node REQUEST_PORT_MERGE",
+            "event PortAccepted",
+            "event ObserveProxy",
+            "event ObserveProxyAck",
+            "event ObserveClosure",
+            "event MergePort",
+            "event UserMessage []",
+            "event UserMessage [MESSAGE_PIPE]",
+            "event UserMessage [SHARED_BUFFER]",
+            "event UserMessage [PLATFORM_HANDLE]",
+        ] {
+            assert!(
+                kinds.contains_key(&(profile.to_string(), kind.to_string())),
+                "{profile}: no {kind} frame"
+            );
+        }
+    }
+    assert!(kinds.contains_key(&("desktop".into(), "event UpdatePreviousPeer".into())));
+}
+
+#[test]
+fn profiles_are_not_interchangeable() {
+    // A compact PortAccepted read with the extended header is too short, and
+    // vice versa the sizes differ: the header size must be configured.
+    let Some(dir) = vectors_dir() else {
+        return;
+    };
+    let path = dir.join("cros/connect_only-proxy_client.jsonl");
+    let Ok(t) = Transcript::from_path(&path) else {
+        return;
+    };
+    let mut misparsed = 0;
+    for (key, stream) in t.streams() {
+        if key.channel == 0 {
+            continue;
+        }
+        for (_, bytes, _) in deframe(&stream.bytes, 4096).unwrap().frames {
+            if check_frame(&bytes, ChannelRole::Node, EventHeaderForm::Extended).is_err() {
+                misparsed += 1;
+            }
+        }
+    }
+    assert!(misparsed > 0);
+}
