@@ -34,6 +34,21 @@ fn main() -> ExitCode {
         log::warn!("{warning}");
     }
     log::info!("configuration: {config:?}");
+    let endpoints = [
+        ("legacy-client-fd", config.legacy_client_fd),
+        ("host-ipcz-transport-fd", config.host_ipcz_transport_fd),
+    ]
+    .map(|(switch, fd)| {
+        mojo_platform_channel::from_inherited_fd(fd).map_err(|e| format!("--{switch}={fd}: {e}"))
+    });
+    let [legacy_client, host] = match endpoints {
+        [Ok(legacy_client), Ok(host)] => [legacy_client, host],
+        [Err(e), _] | [_, Err(e)] => {
+            eprintln!("mojo_proxy: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    log::debug!("adopted sockets {legacy_client:?} (legacy client) and {host:?} (host)");
     eprintln!(
         "mojo_proxy: the command line is valid, but bridging is not implemented yet; exiting"
     );
