@@ -1,0 +1,192 @@
+//! Single-process endpoint behaviour: limits as typed errors, fds kept until
+//! the `sendmsg` carrying them succeeded, queue-time refusal, `into_fd`, and
+//! mio registration.
+
+#![allow(missing_docs)]
+
+mod common;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use common::*;
+use mojo_platform_channel::{
+    ChannelError, Endpoint, Limits, QueueError, ReadOutcome, Shutdown, WriteOutcome, socketpair,
+};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+fn dups(fd: &OwnedFd, n: usize) -> Vec<OwnedFd> {
+    (0..n).map(|_| fd.try_clone().unwrap()).collect()
+}
+
+#[test]
+fn too_many_queued_fds_is_a_typed_error_and_closes_them() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        b.set_limits(Limits {
+            max_queued_fds: 3,
+            ..Limits::default()
+        })
+        .unwrap();
+        let m = memfd_with(b"x");
+        a.send(frame(b"two", 2), dups(&m, 2)).unwrap();
+        a.send(frame(b"two", 2), dups(&m, 2)).unwrap();
+        // The first read gets the first message (the kernel stops after an
+        // fd-carrying write), the second one pushes the FIFO over 3.
+        let first = b.read_available().unwrap();
+        assert_eq!(first, ReadOutcome::Data { bytes: 11, fds: 2 });
+        let err = b.read_available().unwrap_err();
+        assert_eq!(
+            err,
+            ChannelError::TooManyFds {
+                limit: 3,
+                queued: 2,
+                received: 2
+            }
+        );
+        assert_eq!(b.queued_fds(), 2);
+    });
+}
+
+#[test]
+fn buffer_limit_is_a_typed_error() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        b.set_limits(Limits {
+            max_buffered_bytes: 16,
+            ..Limits::default()
+        })
+        .unwrap();
+        a.send(vec![5; 40], vec![]).unwrap();
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 16, fds: 0 }
+        );
+        assert_eq!(
+            b.read_available().unwrap_err(),
+            ChannelError::BufferFull { limit: 16 }
+        );
+        // Consuming makes room again, in the same buffer.
+        b.consume(10).unwrap();
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 10, fds: 0 }
+        );
+        assert_eq!(b.buffered(), &[5u8; 16][..]);
+        assert!(matches!(
+            b.consume(17),
+            Err(ChannelError::Queue(QueueError::ConsumePastEnd { .. }))
+        ));
+    });
+}
+
+#[test]
+fn queue_refuses_message_too_short_for_its_fds_and_closes_them() {
+    assert_no_fd_leak(|| {
+        let (mut a, _b) = socketpair().unwrap();
+        let m = memfd_with(b"x");
+        let err = a.queue(vec![1], dups(&m, 129)).unwrap_err();
+        assert_eq!(
+            err,
+            ChannelError::Queue(QueueError::TooFewBytesForFds {
+                len: 1,
+                num_fds: 129,
+                needed_bytes: 2
+            })
+        );
+        assert_eq!(
+            a.queue(vec![], vec![]).unwrap_err(),
+            ChannelError::Queue(QueueError::EmptyMessage)
+        );
+        assert!(!a.has_pending_output());
+    });
+}
+
+#[test]
+fn fds_stay_queued_on_eagain_and_close_after_sending() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        a.set_send_buffer_size(4096).unwrap();
+        // Fill the socket so that the next sendmsg gets EAGAIN.
+        let big = vec![1u8; 1 << 20];
+        assert_eq!(a.send(big, vec![]).unwrap(), WriteOutcome::WouldBlock);
+        let before = open_fd_count();
+        let m = memfd_with(b"x");
+        a.queue(frame(b"fds", 3), dups(&m, 3)).unwrap();
+        drop(m);
+        assert_eq!(a.flush().unwrap(), WriteOutcome::WouldBlock);
+        assert_eq!(a.pending_output_fds(), 3);
+        assert_eq!(open_fd_count(), before + 3, "queued fds still open");
+        let mut filler_left = 1usize << 20;
+        let mut frame_seen = None;
+        let mut rounds = 0;
+        while frame_seen.is_none() {
+            a.flush().unwrap();
+            b.read_available().unwrap();
+            let n = filler_left.min(b.buffered().len());
+            b.consume(n).unwrap();
+            filler_left -= n;
+            if filler_left == 0 {
+                frame_seen = take_frame(&mut b);
+            }
+            rounds += 1;
+            assert!(rounds < 100_000);
+        }
+        assert_eq!(a.pending_output_fds(), 0);
+        // The sender's copies are closed; the receiver holds the 3 it got.
+        assert_eq!(open_fd_count(), before + 3);
+        let (payload, fds) = frame_seen.unwrap();
+        assert_eq!(payload, b"fds");
+        assert_eq!(fds.len(), 3);
+    });
+}
+
+#[test]
+fn into_fd_refuses_while_data_is_pending() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        a.send(vec![1, 2, 3], vec![]).unwrap();
+        assert!(matches!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 3, .. }
+        ));
+        let mut b = *b.into_fd(false).unwrap_err();
+        b.consume(3).unwrap();
+        let fd = b.into_fd(false).unwrap();
+        let fl = OFlag::from_bits_retain(fcntl(fd.as_fd(), FcntlArg::F_GETFL).unwrap());
+        assert!(!fl.contains(OFlag::O_NONBLOCK), "made blocking as asked");
+        // And back.
+        let ep = Endpoint::from_owned_fd(fd).unwrap();
+        let fl = OFlag::from_bits_retain(fcntl(ep.as_fd(), FcntlArg::F_GETFL).unwrap());
+        assert!(fl.contains(OFlag::O_NONBLOCK));
+    });
+}
+
+#[test]
+fn mio_reports_readability_and_shutdown_gives_eof() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        let mut poll = mio::Poll::new().unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        poll.registry()
+            .register(&mut b, mio::Token(7), mio::Interest::READABLE)
+            .unwrap();
+        assert_eq!(b.read_available().unwrap(), ReadOutcome::WouldBlock);
+        a.send(frame(b"ping", 0), vec![]).unwrap();
+        poll.poll(&mut events, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.token() == mio::Token(7) && e.is_readable())
+        );
+        assert!(matches!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 12, fds: 0 }
+        ));
+        assert_eq!(take_frame(&mut b).unwrap().0, b"ping");
+        a.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(b.read_available().unwrap(), ReadOutcome::Eof);
+        poll.registry().deregister(&mut b).unwrap();
+    });
+}
