@@ -344,6 +344,12 @@ pub fn set_cloexec(fd: impl AsFd, cloexec: bool) -> Result<(), Errno> {
 /// Takes ownership of an inherited fd given by number (e.g. from
 /// `--host-ipcz-transport-fd=N`) after checking that it is an open `AF_UNIX`
 /// `SOCK_STREAM` socket, and sets `O_NONBLOCK` and `FD_CLOEXEC` on it.
+/// (`O_NONBLOCK` belongs to the open file description, so a process that
+/// shares it, e.g. a parent that kept a duplicate, sees it too; Chromium
+/// sets it the same way.)
+///
+/// Checks, in order: `fcntl(F_GETFD)` (open?), `fstat` (`S_ISSOCK`?),
+/// `getsockname` (`AF_UNIX`?), `getsockopt(SO_TYPE)` (`SOCK_STREAM`?).
 ///
 /// Ownership policy: the fd is adopted only when every check passed. When a
 /// check fails it is left open and unowned: a wrong number may name a

@@ -1020,6 +1020,34 @@ mod tests {
     }
 
     #[test]
+    fn map_range_bounds_and_unaligned_offsets() {
+        let r = SharedMemoryRegion::create(ShmMode::Unsafe, 3 * 4096).unwrap();
+        let mut whole = r.map().unwrap();
+        whole.write(4096 + 10, b"hello").unwrap();
+        let part = r.map_range(4096 + 8, 100).unwrap();
+        assert_eq!(part.len(), 100);
+        let mut buf = [0u8; 5];
+        part.read(2, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        // Alignment is checked on the real address, not the offset.
+        assert!(part.atomic_u64(0).is_ok());
+        assert!(matches!(
+            part.atomic_u64(2),
+            Err(ViewError::Misaligned { .. })
+        ));
+        assert!(matches!(
+            part.read(96, &mut buf),
+            Err(ViewError::OutOfBounds { .. })
+        ));
+        for (off, len) in [(0, 0), (3 * 4096, 1), (1, 3 * 4096), (usize::MAX, 2)] {
+            assert!(
+                matches!(r.map_range(off, len), Err(ShmError::OutOfBounds { .. })),
+                "{off}+{len}"
+            );
+        }
+    }
+
+    #[test]
     fn import_checks() {
         let r = SharedMemoryRegion::create(ShmMode::Writable, 8192).unwrap();
         let guid = r.guid();
