@@ -1,0 +1,564 @@
+//! Property tests: decode(encode(x)) == x for every message type, arbitrary and
+//! mutated bytes never panic (and any `Ok` re-encodes to exactly the bytes it
+//! consumed, via the `fuzzing` oracles), and the deframer yields the same
+//! frames under every split of the stream.
+//!
+//! Strategies leak their byte buffers (`Vec::leak`) so that they can produce
+//! borrowed `'static` values directly; this is test-only.
+
+use mojo_legacy_wire::broker::{BrokerFrame, BrokerMessage, BrokerMessageType};
+use mojo_legacy_wire::channel::{ChannelHeader, ControlMessage, Frame, MessageType, UpgradeOffer};
+use mojo_legacy_wire::event::{
+    AttachedPort, Event, EventData, EventType, MergePort, ObserveProxy, PortDescriptor, SenderInfo,
+    UserMessageEvent,
+};
+use mojo_legacy_wire::fuzzing;
+use mojo_legacy_wire::name::{Guid, Name};
+use mojo_legacy_wire::node::{
+    AcceptBrokerClient, AcceptInvitation, AcceptInvitee, AcceptPeer, AddBrokerClient,
+    BindBrokerHost, BrokerClientAdded, BrokerClientCapabilities, Introduction, NodeCapabilities,
+    NodeChannelContent, NodeFrame, NodeMessage, NodeMessageType, RequestPortMerge,
+};
+use mojo_legacy_wire::profile::{EventHeaderForm, Profile};
+use mojo_legacy_wire::user_message::{
+    AccessMode, DataPipeCommand, DataPipeControlMessage, DataPipeOptions, DataPipeState,
+    Dispatcher, DispatcherType, MessagePipeState, SharedBufferState, UserMessage,
+};
+use mojo_legacy_wire::{Deframer, HeaderForm};
+use proptest::prelude::*;
+
+fn bytes(max: usize) -> impl Strategy<Value = &'static [u8]> {
+    prop::collection::vec(any::<u8>(), 0..=max).prop_map(|v| &*v.leak())
+}
+
+fn bytes_range(min: usize, max: usize) -> impl Strategy<Value = &'static [u8]> {
+    prop::collection::vec(any::<u8>(), min..=max).prop_map(|v| &*v.leak())
+}
+
+fn name() -> impl Strategy<Value = Name> {
+    prop_oneof![
+        Just(Name::INVALID),
+        (any::<u64>(), any::<u64>()).prop_map(|(a, b)| Name::new(a, b))
+    ]
+}
+
+fn guid() -> impl Strategy<Value = Guid> {
+    (any::<u64>(), any::<u64>()).prop_map(|(high, low)| Guid { high, low })
+}
+
+fn caps() -> impl Strategy<Value = NodeCapabilities> {
+    any::<u64>().prop_map(NodeCapabilities::from_bits_retain)
+}
+
+fn header() -> impl Strategy<Value = ChannelHeader<'static>> {
+    prop_oneof![
+        (0u16..=253).prop_map(|num_handles| ChannelHeader::Legacy { num_handles }),
+        (1u16.., 0u16..=253, bytes(24)).prop_map(|(t, num_handles, extra_header)| {
+            ChannelHeader::Full {
+                message_type: MessageType(t),
+                num_handles,
+                extra_header,
+            }
+        }),
+    ]
+}
+
+fn normal_header() -> impl Strategy<Value = ChannelHeader<'static>> {
+    header().prop_map(|h| match h {
+        ChannelHeader::Full {
+            num_handles,
+            extra_header,
+            ..
+        } => ChannelHeader::Full {
+            message_type: MessageType::NORMAL,
+            num_handles,
+            extra_header,
+        },
+        legacy => legacy,
+    })
+}
+
+fn broker_message() -> impl Strategy<Value = BrokerMessage<'static>> {
+    prop_oneof![
+        bytes(8).prop_map(|trailing| BrokerMessage::Init { trailing }),
+        (any::<u32>(), bytes(8))
+            .prop_map(|(size, trailing)| BrokerMessage::BufferRequest { size, trailing }),
+        (guid(), bytes(8))
+            .prop_map(|(guid, trailing)| BrokerMessage::BufferResponse { guid, trailing }),
+        (3u32.., bytes(16)).prop_map(|(t, body)| BrokerMessage::Unknown {
+            message_type: BrokerMessageType(t),
+            body
+        }),
+    ]
+}
+
+/// (capabilities, trailing) such that a V0 body stays V0: without the V1
+/// field, fewer trailing bytes than the field's size.
+fn versioned<T: std::fmt::Debug + Clone>(
+    v1: impl Strategy<Value = T>,
+    v1_len: usize,
+) -> impl Strategy<Value = (Option<T>, &'static [u8])> {
+    prop_oneof![
+        (v1, bytes(12)).prop_map(|(c, t)| (Some(c), t)),
+        bytes(v1_len - 1).prop_map(|t| (None, t)),
+    ]
+}
+
+fn node_message() -> impl Strategy<Value = NodeMessage<'static>> {
+    prop_oneof![
+        (name(), name(), versioned(caps(), 8)).prop_map(|(inviter_name, token, (c, t))| {
+            NodeMessage::AcceptInvitee(AcceptInvitee {
+                inviter_name,
+                token,
+                capabilities: c,
+                trailing: t,
+            })
+        }),
+        (name(), name(), versioned(caps(), 8)).prop_map(|(token, invitee_name, (c, t))| {
+            NodeMessage::AcceptInvitation(AcceptInvitation {
+                token,
+                invitee_name,
+                capabilities: c,
+                trailing: t,
+            })
+        }),
+        (name(), any::<u32>(), bytes(8)).prop_map(|(client_name, process_handle, trailing)| {
+            NodeMessage::AddBrokerClient(AddBrokerClient {
+                client_name,
+                process_handle,
+                trailing,
+            })
+        }),
+        (name(), bytes(8)).prop_map(|(client_name, trailing)| {
+            NodeMessage::BrokerClientAdded(BrokerClientAdded {
+                client_name,
+                trailing,
+            })
+        }),
+        (
+            name(),
+            versioned(
+                (caps(), caps()).prop_map(|(a, b)| BrokerClientCapabilities {
+                    capabilities: a,
+                    broker_capabilities: b
+                }),
+                16
+            )
+        )
+            .prop_map(|(broker_name, (c, t))| {
+                NodeMessage::AcceptBrokerClient(AcceptBrokerClient {
+                    broker_name,
+                    capabilities: c,
+                    trailing: t,
+                })
+            }),
+        bytes_range(1, 64).prop_map(NodeMessage::EventMessage),
+        (name(), bytes_range(1, 40)).prop_map(|(connector_port_name, token)| {
+            NodeMessage::RequestPortMerge(RequestPortMerge {
+                connector_port_name,
+                token,
+            })
+        }),
+        (any::<bool>(), name(), versioned(caps(), 8)).prop_map(|(intro, name, (c, t))| {
+            let i = Introduction {
+                name,
+                capabilities: c,
+                trailing: t,
+            };
+            if intro {
+                NodeMessage::Introduce(i)
+            } else {
+                NodeMessage::RequestIntroduction(i)
+            }
+        }),
+        bytes_range(1, 64).prop_map(NodeMessage::BroadcastEvent),
+        (name(), name(), name(), bytes(8)).prop_map(|(token, peer_name, port_name, trailing)| {
+            NodeMessage::AcceptPeer(AcceptPeer {
+                token,
+                peer_name,
+                port_name,
+                trailing,
+            })
+        }),
+        bytes(8).prop_map(|trailing| NodeMessage::BindBrokerHost(BindBrokerHost { trailing })),
+        (12u32.., bytes_range(1, 32)).prop_map(|(t, body)| NodeMessage::Unknown {
+            message_type: NodeMessageType(t),
+            body
+        }),
+    ]
+}
+
+fn descriptor() -> impl Strategy<Value = PortDescriptor> {
+    (
+        (name(), name(), name(), name()),
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<bool>()),
+    )
+        .prop_map(|((a, b, c, d), (s, r, l, closed))| PortDescriptor {
+            peer_node_name: a,
+            peer_port_name: b,
+            referring_node_name: c,
+            referring_port_name: d,
+            next_sequence_num_to_send: s,
+            next_sequence_num_to_receive: r,
+            last_sequence_num_to_receive: l,
+            peer_closed: closed,
+        })
+}
+
+fn event_data() -> impl Strategy<Value = EventData<'static>> {
+    prop_oneof![
+        (
+            any::<u64>(),
+            prop::collection::vec(
+                (descriptor(), name())
+                    .prop_map(|(descriptor, name)| AttachedPort { descriptor, name }),
+                0..3
+            ),
+            bytes(48)
+        )
+            .prop_map(|(sequence_num, ports, message)| {
+                EventData::UserMessage(UserMessageEvent {
+                    sequence_num,
+                    ports,
+                    message,
+                })
+            }),
+        Just(EventData::PortAccepted),
+        (name(), name(), name(), name()).prop_map(|(a, b, c, d)| EventData::ObserveProxy(
+            ObserveProxy {
+                proxy_node_name: a,
+                proxy_port_name: b,
+                proxy_target_node_name: c,
+                proxy_target_port_name: d,
+            }
+        )),
+        any::<u64>().prop_map(|n| EventData::ObserveProxyAck {
+            last_sequence_num: n
+        }),
+        any::<u64>().prop_map(|n| EventData::ObserveClosure {
+            last_sequence_num: n
+        }),
+        (name(), descriptor()).prop_map(|(n, d)| EventData::MergePort(MergePort {
+            new_port_name: n,
+            new_port_descriptor: d
+        })),
+        any::<u64>().prop_map(|n| EventData::UserMessageReadAckRequest {
+            sequence_num_to_acknowledge: n
+        }),
+        any::<u64>().prop_map(|n| EventData::UserMessageReadAck {
+            sequence_num_acknowledged: n
+        }),
+        (name(), name()).prop_map(|(a, b)| EventData::UpdatePreviousPeer {
+            new_node_name: a,
+            new_port_name: b
+        }),
+        (9u32.., bytes(32)).prop_map(|(t, data)| EventData::Unknown {
+            event_type: EventType(t),
+            data
+        }),
+    ]
+}
+
+fn event() -> impl Strategy<Value = Event<'static>> {
+    (
+        name(),
+        prop::option::of(
+            (name(), any::<u64>()).prop_map(|(from_port, n)| SenderInfo {
+                from_port,
+                control_sequence_num: n,
+            }),
+        ),
+        event_data(),
+        bytes(16),
+    )
+        .prop_map(|(port_name, sender, data, trailing)| {
+            let trailing = if data.is_open_ended() {
+                &[][..]
+            } else {
+                trailing
+            };
+            Event {
+                port_name,
+                sender,
+                data,
+                trailing,
+            }
+        })
+}
+
+fn data_pipe() -> impl Strategy<Value = DataPipeState> {
+    (
+        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u8>(),
+            guid(),
+        ),
+    )
+        .prop_map(
+            |((a, b, c, d), (pipe_id, offset, available, flags, g))| DataPipeState {
+                options: DataPipeOptions {
+                    struct_size: a,
+                    flags: b,
+                    element_num_bytes: c,
+                    capacity_num_bytes: d,
+                },
+                pipe_id,
+                offset,
+                available,
+                flags,
+                buffer_guid: g,
+            },
+        )
+}
+
+fn dispatcher() -> impl Strategy<Value = Dispatcher<'static>> {
+    prop_oneof![
+        (any::<u64>(), any::<i8>()).prop_map(|(pipe_id, endpoint)| Dispatcher::MessagePipe(
+            MessagePipeState { pipe_id, endpoint }
+        )),
+        data_pipe().prop_map(Dispatcher::DataPipeProducer),
+        data_pipe().prop_map(Dispatcher::DataPipeConsumer),
+        (
+            any::<u64>(),
+            prop_oneof![
+                Just(AccessMode::ReadOnly),
+                Just(AccessMode::Writable),
+                Just(AccessMode::Unsafe)
+            ],
+            guid()
+        )
+            .prop_map(|(num_bytes, access_mode, guid)| Dispatcher::SharedBuffer(
+                SharedBufferState {
+                    num_bytes,
+                    access_mode,
+                    guid
+                }
+            )),
+        Just(Dispatcher::PlatformHandle),
+        (
+            any::<i32>().prop_filter("known type", |t| !matches!(t, -1 | 1..=4)),
+            0u32..4,
+            0u32..4,
+            bytes(24)
+        )
+            .prop_map(|(t, p, h, state)| Dispatcher::Unknown {
+                dispatcher_type: DispatcherType(t),
+                num_ports: p,
+                num_platform_handles: h,
+                state
+            }),
+    ]
+}
+
+fn user_message() -> impl Strategy<Value = UserMessage<'static>> {
+    (prop::collection::vec(dispatcher(), 0..5), bytes(40)).prop_map(|(dispatchers, payload)| {
+        UserMessage {
+            dispatchers,
+            payload,
+        }
+    })
+}
+
+fn control() -> impl Strategy<Value = ControlMessage<'static>> {
+    prop_oneof![
+        (any::<i32>(), any::<i32>(), bytes(8)).prop_map(|(version, num_pages, trailing)| {
+            ControlMessage::UpgradeOffer(UpgradeOffer {
+                version,
+                num_pages,
+                trailing,
+            })
+        }),
+        bytes(8).prop_map(|payload| ControlMessage::UpgradeAccept { payload }),
+        bytes(8).prop_map(|payload| ControlMessage::UpgradeReject { payload }),
+        (5u16.., bytes(8)).prop_map(|(t, payload)| ControlMessage::Unknown {
+            message_type: MessageType(t),
+            payload
+        }),
+    ]
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    prop_oneof![Just(Profile::Libchrome), Just(Profile::Desktop)]
+}
+
+/// A stream of valid frames (node messages and events) with their bytes.
+fn stream() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            (node_message(), profile(), 0u16..4).prop_map(|(m, p, nh)| {
+                let mut out = Vec::new();
+                m.encode_frame(p, nh, &mut out).unwrap();
+                out
+            }),
+            (event(), profile()).prop_map(|(e, p)| {
+                let mut out = Vec::new();
+                e.encode_frame(p, 0, &mut out).unwrap();
+                out
+            }),
+            control().prop_map(|c| {
+                let mut out = Vec::new();
+                c.encode_frame(0, &mut out).unwrap();
+                out
+            }),
+        ],
+        0..8,
+    )
+    .prop_map(|frames| frames.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn frame_round_trips(h in header(), payload in bytes(64)) {
+        let f = Frame { header: h, payload };
+        let mut out = Vec::new();
+        let n = f.encode(&mut out).unwrap();
+        prop_assert_eq!(n, out.len());
+        prop_assert_eq!(Frame::parse_exact(&out).unwrap(), f);
+    }
+
+    #[test]
+    fn broker_message_round_trips(h in normal_header(), m in broker_message()) {
+        let f = BrokerFrame { header: h, message: m };
+        let mut out = Vec::new();
+        f.encode(&mut out).unwrap();
+        let (g, used) = BrokerFrame::parse(&out).unwrap();
+        prop_assert_eq!(used, out.len());
+        prop_assert_eq!(g, f);
+        prop_assert_eq!(BrokerMessage::parse(g_payload(&out)).unwrap(), m);
+    }
+
+    #[test]
+    fn node_message_round_trips(h in normal_header(), m in node_message()) {
+        let f = NodeFrame { header: h, content: NodeChannelContent::Message(m) };
+        let mut out = Vec::new();
+        f.encode(&mut out).unwrap();
+        prop_assert_eq!(NodeFrame::parse(&out).unwrap(), (f, out.len()));
+        let mut body = Vec::new();
+        m.encode(&mut body);
+        prop_assert_eq!(NodeMessage::parse(&body).unwrap(), m);
+    }
+
+    #[test]
+    fn control_message_round_trips(c in control(), nh in 0u16..4) {
+        let mut out = Vec::new();
+        c.encode_frame(nh, &mut out).unwrap();
+        let (f, _) = NodeFrame::parse(&out).unwrap();
+        prop_assert_eq!(f.content, NodeChannelContent::Control(c));
+        prop_assert_eq!(f.header.form(), HeaderForm::Full);
+    }
+
+    #[test]
+    fn event_round_trips(e in event()) {
+        let mut out = Vec::new();
+        e.encode(&mut out);
+        prop_assert_eq!(&Event::parse(&out, e.form()).unwrap(), &e);
+        // Through a fresh frame, too.
+        let mut frame = Vec::new();
+        let profile = match e.form() {
+            EventHeaderForm::Compact => Profile::Libchrome,
+            EventHeaderForm::Extended => Profile::Desktop,
+        };
+        e.encode_frame(profile, 0, &mut frame).unwrap();
+        let (f, _) = NodeFrame::parse(&frame).unwrap();
+        let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = f.content else {
+            panic!("not an event message")
+        };
+        prop_assert_eq!(Event::parse(body, e.form()).unwrap(), e);
+    }
+
+    #[test]
+    fn user_message_round_trips(m in user_message()) {
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        prop_assert_eq!(out.len(), m.encoded_len());
+        let back = UserMessage::parse(&out).unwrap();
+        prop_assert_eq!(&back, &m);
+        let ports = m.num_ports() as usize;
+        let fds = m.num_platform_handles() as usize;
+        prop_assert!(UserMessage::parse_checked(&out, ports, fds).is_ok());
+        if fds > 0 {
+            prop_assert!(UserMessage::parse_checked(&out, ports, fds - 1).is_err());
+        }
+    }
+
+    #[test]
+    fn data_pipe_control_round_trips(c in any::<u32>(), n in any::<u32>()) {
+        let m = DataPipeControlMessage { command: DataPipeCommand(c), num_bytes: n };
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        prop_assert_eq!(DataPipeControlMessage::parse(&out).unwrap(), m);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
+        fuzzing::channel_frame(&data);
+        fuzzing::deframer(&data);
+        fuzzing::broker_message(&data);
+        fuzzing::node_message(&data);
+        fuzzing::ports_event(&data);
+        fuzzing::user_message(&data);
+    }
+
+    #[test]
+    fn mutated_valid_frames_never_panic(
+        s in stream(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut data = s.clone();
+        if !data.is_empty() {
+            for (i, v) in flips {
+                let i = i.index(data.len());
+                data[i] ^= v;
+            }
+        }
+        fuzzing::deframer(&data);
+        fuzzing::node_message(&data);
+        fuzzing::channel_frame(&data);
+        for skip in [8, 16] {
+            if data.len() > skip {
+                fuzzing::ports_event(&data[skip - 1..]);
+                fuzzing::user_message(&data[skip..]);
+            }
+        }
+    }
+
+    #[test]
+    fn deframer_is_split_invariant(
+        s in stream(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+    ) {
+        let whole = deframe(&s, &[]);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(s.len() + 1)).collect();
+        points.sort_unstable();
+        prop_assert_eq!(deframe(&s, &points), whole.clone());
+        let bytewise: Vec<usize> = (0..=s.len()).collect();
+        prop_assert_eq!(deframe(&s, &bytewise), whole.clone());
+        // The stream consists of valid frames only: all of it is consumed.
+        prop_assert_eq!(whole.iter().map(|(_, b, _)| b.len()).sum::<usize>(), s.len());
+    }
+}
+
+fn g_payload(frame: &[u8]) -> &[u8] {
+    Frame::parse_exact(frame).unwrap().payload
+}
+
+/// Deframes `s` cut at `points`; returns (offset, bytes, num_handles).
+fn deframe(s: &[u8], points: &[usize]) -> Vec<(u64, Vec<u8>, u16)> {
+    let mut d = Deframer::new();
+    let mut out = Vec::new();
+    let mut last = 0;
+    for &p in points.iter().chain(std::iter::once(&s.len())) {
+        let p = p.max(last);
+        d.push(&s[last..p]).unwrap();
+        last = p;
+        while let Some(f) = d.next_frame().unwrap() {
+            out.push((f.offset, f.bytes.to_vec(), f.frame.header.num_handles()));
+        }
+    }
+    out
+}
