@@ -75,6 +75,7 @@ fn child_main() {
             "large" => child_large(&mut ep, &mut d),
             "close_mid_message" => child_close_mid_message(&mut ep, &mut d),
             "shm" => child_shm(&mut ep, &mut d),
+            "ctrunc" => child_ctrunc(&mut ep, &mut d),
             other => panic!("unknown scenario {other}"),
         }
     }
@@ -358,4 +359,48 @@ fn check_not_writable_directly(fd: std::os::fd::BorrowedFd<'_>, len: usize) {
     assert_eq!(res.err(), Some(nix::errno::Errno::EACCES));
     // SAFETY: unmapping the mapping created above, which nothing references.
     unsafe { munmap(ro, len.get()) }.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// MSG_CTRUNC: the receiver's fd table is full, so the kernel truncates the
+// control data. The receiver must report a typed error and close the fds
+// that did arrive.
+
+const CTRUNC_FDS: usize = 20;
+
+fn child_ctrunc(ep: &mut Endpoint, d: &mut Driver) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let before = open_fd_count();
+    // Room for a few more fds only (fd numbers below the limit are free
+    // from `before - 1` on, as the lowest numbers are taken).
+    setrlimit(Resource::RLIMIT_NOFILE, (before + 4) as u64, hard).unwrap();
+    let err = d.run(ep, |_, _| None::<()>).unwrap_err();
+    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+    let ChannelError::ControlTruncated { fds_received } = err else {
+        panic!("expected ControlTruncated, got {err}");
+    };
+    assert!(fds_received < CTRUNC_FDS);
+    assert_eq!(open_fd_count(), before, "truncated fds were not closed");
+    ep.queue(
+        frame(format!("truncated:{fds_received}").as_bytes(), 0),
+        vec![],
+    )
+    .unwrap();
+    d.flush_all(ep).unwrap();
+}
+
+#[test]
+fn truncated_control_data_is_a_typed_error() {
+    run_parent("ctrunc", |ep, d| {
+        let m = memfd_with(b"x");
+        let fds = (0..CTRUNC_FDS).map(|_| m.try_clone().unwrap()).collect();
+        ep.queue(frame(b"too many for you", CTRUNC_FDS), fds)
+            .unwrap();
+        d.flush_all(ep).unwrap();
+        let (payload, _) = d.recv_frame(ep).unwrap();
+        let text = String::from_utf8(payload).unwrap();
+        let n: usize = text.strip_prefix("truncated:").unwrap().parse().unwrap();
+        assert!(n < CTRUNC_FDS, "{text}");
+    });
 }
