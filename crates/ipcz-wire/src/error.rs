@@ -1,0 +1,444 @@
+//! Typed errors. Every variant names what was wrong; the `Display` text names
+//! the field.
+
+use core::fmt;
+
+use crate::driver_object::ObjectType;
+
+/// A malformed channel frame (spec §1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// Fewer bytes than a frame header or than `num_bytes` (only from
+    /// [`crate::Frame::parse`]; the deframer waits instead).
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// `size` below 8 (fatal in Chrome).
+    HeaderSize {
+        /// The header's `size` field.
+        size: u16,
+    },
+    /// `num_bytes` below `size` (fatal in Chrome).
+    LengthBelowHeader {
+        /// The header's `num_bytes` field.
+        num_bytes: u32,
+        /// The header's `size` field.
+        header_size: u16,
+    },
+    /// `num_bytes` above the configured limit.
+    TooLarge {
+        /// The header's `num_bytes` field.
+        num_bytes: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// More undrained bytes than the deframer may buffer.
+    BufferFull {
+        /// Bytes that would be buffered.
+        buffered: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { needed, available } => {
+                write!(
+                    f,
+                    "frame truncated: {needed} bytes needed, {available} available"
+                )
+            }
+            Self::HeaderSize { size } => write!(f, "frame header.size: {size} is below 8"),
+            Self::LengthBelowHeader {
+                num_bytes,
+                header_size,
+            } => write!(
+                f,
+                "frame header.num_bytes: {num_bytes} is below header.size {header_size}"
+            ),
+            Self::TooLarge { num_bytes, max } => {
+                write!(
+                    f,
+                    "frame header.num_bytes: {num_bytes} exceeds the limit {max}"
+                )
+            }
+            Self::BufferFull { buffered, max } => {
+                write!(
+                    f,
+                    "deframer buffer full: {buffered} bytes exceed the limit {max}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// An array that fails Chrome's `IsArrayValid` (spec §2.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArrayError {
+    /// The offset is at or beyond the end of the message.
+    OffsetOutOfBounds {
+        /// Array offset.
+        offset: u32,
+        /// Message length.
+        len: usize,
+    },
+    /// Fewer than 8 bytes from the offset to the end of the message.
+    HeaderTruncated {
+        /// Array offset.
+        offset: u32,
+    },
+    /// `num_bytes` below 8 or beyond the end of the message.
+    NumBytes {
+        /// Array offset.
+        offset: u32,
+        /// The array's `num_bytes`.
+        num_bytes: u32,
+        /// Bytes from the offset to the end of the message.
+        available: usize,
+    },
+    /// More elements than fit into `num_bytes`.
+    TooManyElements {
+        /// The array's `num_elements`.
+        num_elements: u32,
+        /// Elements that fit.
+        max: usize,
+    },
+}
+
+impl fmt::Display for ArrayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OffsetOutOfBounds { offset, len } => {
+                write!(
+                    f,
+                    "array offset {offset} is not inside the {len}-byte message"
+                )
+            }
+            Self::HeaderTruncated { offset } => {
+                write!(
+                    f,
+                    "array header at {offset} runs past the end of the message"
+                )
+            }
+            Self::NumBytes {
+                offset,
+                num_bytes,
+                available,
+            } => write!(
+                f,
+                "array at {offset}: num_bytes {num_bytes} not in [8, {available}]"
+            ),
+            Self::TooManyElements { num_elements, max } => {
+                write!(
+                    f,
+                    "array num_elements {num_elements} exceeds the {max} that fit"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ArrayError {}
+
+/// A driver object that fails deserialization (spec §1.5-1.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectError {
+    /// Fewer than 8 bytes (no ObjectHeader).
+    TooShort {
+        /// Serialized length.
+        len: usize,
+    },
+    /// ObjectHeader `size` below 8 or beyond the serialized bytes.
+    HeaderSize {
+        /// ObjectHeader `size`.
+        size: u32,
+        /// Serialized length.
+        len: usize,
+    },
+    /// A type that is unknown or not serializable (Chrome: "unimplemented").
+    UnsupportedType(ObjectType),
+    /// Type-specific data shorter than its header.
+    DataTooShort {
+        /// Object type name.
+        object: &'static str,
+        /// Data length after the ObjectHeader.
+        len: usize,
+        /// Bytes required.
+        needed: usize,
+    },
+    /// Wrong number of fds.
+    Fds {
+        /// Object type name.
+        object: &'static str,
+        /// fds the DriverObjectData record assigns.
+        got: usize,
+        /// What is required, e.g. "exactly 1".
+        needed: &'static str,
+    },
+    /// A field with a value Chrome rejects.
+    Field {
+        /// Object type name.
+        object: &'static str,
+        /// Field name.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { len } => write!(f, "ObjectHeader: {len} bytes, need 8"),
+            Self::HeaderSize { size, len } => {
+                write!(f, "ObjectHeader.size: {size} not in [8, {len}]")
+            }
+            Self::UnsupportedType(t) => write!(f, "ObjectHeader.type: {t} cannot be deserialized"),
+            Self::DataTooShort {
+                object,
+                len,
+                needed,
+            } => write!(f, "{object}: {len} data bytes, need {needed}"),
+            Self::Fds {
+                object,
+                got,
+                needed,
+            } => write!(f, "{object}: {got} fds, need {needed}"),
+            Self::Field {
+                object,
+                field,
+                reason,
+            } => write!(f, "{object}.{field}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ObjectError {}
+
+/// Why one params field is invalid (spec §2.7 item 7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldError {
+    /// An array field fails `IsArrayValid`.
+    Array(ArrayError),
+    /// A driver object field names a missing object.
+    ObjectIndex {
+        /// The field's value.
+        index: u32,
+        /// Objects in the message.
+        count: usize,
+    },
+    /// A driver object is claimed by two fields.
+    ObjectClaimedTwice {
+        /// The object's index.
+        index: u32,
+    },
+    /// A driver object array field reaches past the object list.
+    ObjectArray {
+        /// First index.
+        first: u32,
+        /// Count.
+        count: u32,
+        /// Objects in the message.
+        total: usize,
+    },
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Array(e) => fmt::Display::fmt(e, f),
+            Self::ObjectIndex { index, count } => {
+                write!(
+                    f,
+                    "driver object index {index} but the message has {count} objects"
+                )
+            }
+            Self::ObjectClaimedTwice { index } => {
+                write!(f, "driver object {index} is claimed twice")
+            }
+            Self::ObjectArray {
+                first,
+                count,
+                total,
+            } => write!(
+                f,
+                "driver objects {{{first}, {count}}} reach past the {total} objects of the message"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// A message that Chrome's receiver rejects (spec §2.7), or that is not in
+/// Chrome's canonical layout (only from [`crate::Message::decode_exact`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageError {
+    /// Shorter than the 24-byte MessageHeader (check 1).
+    TooShort {
+        /// Message length.
+        len: usize,
+    },
+    /// `header.size` wrong for `header.version` (check 2).
+    HeaderSize {
+        /// `header.version`.
+        version: u8,
+        /// `header.size`.
+        size: u8,
+    },
+    /// `header.size` beyond the message or not a multiple of 8 (check 3).
+    HeaderSizeBounds {
+        /// `header.size`.
+        size: u8,
+        /// Message length.
+        len: usize,
+    },
+    /// `header.driver_object_data_array` fails `IsArrayValid`.
+    DriverObjectTable(ArrayError),
+    /// A DriverObjectData record's byte array fails `IsArrayValid`.
+    DriverObjectBytes {
+        /// Object index.
+        index: usize,
+        /// Why.
+        error: ArrayError,
+    },
+    /// A DriverObjectData record names fds the frame does not have.
+    DriverObjectFds {
+        /// Object index.
+        index: usize,
+        /// `first_driver_handle`.
+        first: u16,
+        /// `num_driver_handles`.
+        count: u16,
+        /// fds attached to the frame.
+        total: usize,
+    },
+    /// A driver object fails deserialization.
+    DriverObject {
+        /// Object index.
+        index: usize,
+        /// Why.
+        error: ObjectError,
+    },
+    /// No room for the StructHeader after the MessageHeader (check 4).
+    ParamsTooShort {
+        /// Message length.
+        len: usize,
+        /// Bytes required.
+        needed: usize,
+    },
+    /// `StructHeader.size` beyond the message or not a multiple of 8 (check 5).
+    ParamsSize {
+        /// `StructHeader.size`.
+        size: u32,
+        /// Bytes available for params.
+        available: usize,
+    },
+    /// The V0 params block does not fit into `StructHeader.size` (check 6).
+    MissingV0 {
+        /// Message name.
+        message: &'static str,
+        /// `StructHeader.size`.
+        size: u32,
+        /// Size V0 needs.
+        needed: usize,
+    },
+    /// A field fails validation (check 7).
+    Field {
+        /// Message name.
+        message: &'static str,
+        /// Field name.
+        field: &'static str,
+        /// Why.
+        error: FieldError,
+    },
+    /// A field value the message's handler rejects (check 10, stateless part).
+    Semantic {
+        /// Message name.
+        message: &'static str,
+        /// Field name.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Valid, but not the bytes Chrome's encoder would produce.
+    NotCanonical {
+        /// First differing byte offset within the message.
+        offset: usize,
+        /// The field at that offset.
+        field: String,
+    },
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { len } => write!(f, "message: {len} bytes, need 24 for the header"),
+            Self::HeaderSize { version, size } => {
+                write!(
+                    f,
+                    "header.size: {size} invalid for header.version {version}"
+                )
+            }
+            Self::HeaderSizeBounds { size, len } => write!(
+                f,
+                "header.size: {size} is unaligned or beyond the {len}-byte message"
+            ),
+            Self::DriverObjectTable(e) => write!(f, "header.driver_object_data_array: {e}"),
+            Self::DriverObjectBytes { index, error } => {
+                write!(f, "driver object {index} driver_data_array: {error}")
+            }
+            Self::DriverObjectFds {
+                index,
+                first,
+                count,
+                total,
+            } => write!(
+                f,
+                "driver object {index} fds {first}+{count} exceed the frame's {total} fds"
+            ),
+            Self::DriverObject { index, error } => write!(f, "driver object {index}: {error}"),
+            Self::ParamsTooShort { len, needed } => {
+                write!(
+                    f,
+                    "params StructHeader: message has {len} bytes, needs {needed}"
+                )
+            }
+            Self::ParamsSize { size, available } => write!(
+                f,
+                "params StructHeader.size: {size} is unaligned or exceeds the {available} bytes present"
+            ),
+            Self::MissingV0 {
+                message,
+                size,
+                needed,
+            } => write!(
+                f,
+                "{message} StructHeader.size: {size} too small for the V0 params ({needed})"
+            ),
+            Self::Field {
+                message,
+                field,
+                error,
+            } => write!(f, "{message}.{field}: {error}"),
+            Self::Semantic {
+                message,
+                field,
+                reason,
+            } => write!(f, "{message}.{field}: {reason}"),
+            Self::NotCanonical { offset, field } => write!(
+                f,
+                "{field}: byte {offset} differs from Chrome's encoding of the decoded values"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {}

@@ -1,0 +1,404 @@
+//! Channel framing of an ipcz transport (spec §1.2-1.4): one `IpczHeader` per
+//! ipcz message, fds out of band.
+//!
+//! ```text
+//! +0  u16 size         header size: 16 (8 from pre-M129 senders)
+//! +2  u16 num_handles  fds attached to this frame
+//! +4  u32 num_bytes    header + message
+//! +8  i64 creation_timeticks_us   (only if size >= 16)
+//! +16 ... header bytes of future versions, then the ipcz message
+//! ```
+
+use crate::codec;
+use crate::error::FrameError;
+use crate::limits::{
+    DEFAULT_MAX_BUFFERED_EXTRA, DEFAULT_MAX_FRAME_LEN, FRAME_HEADER_SIZE, MIN_FRAME_HEADER_SIZE,
+};
+use crate::message::Message;
+
+/// The decoded fields of a frame header. The header size is implied: 8, plus
+/// 8 if a timestamp is present, plus the length of the header extension kept
+/// in [`Frame::header_extension`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FrameHeader {
+    /// Number of fds that belong to this frame (popped from the transport's fd FIFO).
+    pub num_handles: u16,
+    /// Sender's `CLOCK_MONOTONIC` in microseconds; `None` in 8-byte headers.
+    pub timestamp_us: Option<i64>,
+}
+
+impl FrameHeader {
+    /// A current (16-byte) header.
+    pub fn new(num_handles: u16, timestamp_us: i64) -> Self {
+        Self {
+            num_handles,
+            timestamp_us: Some(timestamp_us),
+        }
+    }
+
+    /// Header size implied by these fields plus an extension of `extension_len` bytes.
+    pub fn header_size(&self, extension_len: usize) -> usize {
+        MIN_FRAME_HEADER_SIZE + if self.timestamp_us.is_some() { 8 } else { 0 } + extension_len
+    }
+
+    /// Appends a header for a payload of `payload_len` bytes.
+    pub fn encode(&self, extension: &[u8], payload_len: usize, out: &mut Vec<u8>) {
+        let size = self.header_size(extension.len());
+        let num_bytes = size.saturating_add(payload_len);
+        out.extend_from_slice(&u16::try_from(size).unwrap_or(u16::MAX).to_le_bytes());
+        out.extend_from_slice(&self.num_handles.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(num_bytes).unwrap_or(u32::MAX).to_le_bytes());
+        if let Some(ts) = self.timestamp_us {
+            out.extend_from_slice(&ts.to_le_bytes());
+        }
+        out.extend_from_slice(extension);
+    }
+
+    /// Appends this header and `message` encoded as its payload. The header's
+    /// `num_handles` is written as given (use [`Message::num_fds`] for a new frame).
+    pub fn encode_frame(&self, extension: &[u8], message: &Message<'_>, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.encode(extension, 0, out);
+        let payload_start = out.len();
+        message.encode(out);
+        let num_bytes = out.len() - start;
+        let _ = payload_start;
+        codec::put_u32(
+            &mut out[start..],
+            4,
+            u32::try_from(num_bytes).unwrap_or(u32::MAX),
+        );
+    }
+}
+
+/// One frame: header fields, future-version header bytes, and the payload
+/// (the ipcz message bytes), borrowed from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// Header fields.
+    pub header: FrameHeader,
+    /// Header bytes beyond the known fields (empty from Chrome).
+    pub header_extension: &'a [u8],
+    /// The ipcz message.
+    pub payload: &'a [u8],
+}
+
+/// What the first bytes of a stream say about the next frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FramePrefix {
+    /// The header's `size`.
+    pub header_size: u16,
+    /// The header's `num_handles`.
+    pub num_handles: u16,
+    /// The header's `num_bytes`: the whole frame's length.
+    pub num_bytes: u32,
+}
+
+impl FramePrefix {
+    /// Reads and checks the first 8 bytes (`None` if fewer are given). Checks
+    /// are Chrome's: `size >= 8` and `num_bytes >= size`.
+    pub fn parse(bytes: &[u8]) -> Option<Result<Self, FrameError>> {
+        let header_size = codec::u16_at(bytes, 0)?;
+        let num_handles = codec::u16_at(bytes, 2)?;
+        let num_bytes = codec::u32_at(bytes, 4)?;
+        Some(if usize::from(header_size) < MIN_FRAME_HEADER_SIZE {
+            Err(FrameError::HeaderSize { size: header_size })
+        } else if num_bytes < u32::from(header_size) {
+            Err(FrameError::LengthBelowHeader {
+                num_bytes,
+                header_size,
+            })
+        } else {
+            Ok(Self {
+                header_size,
+                num_handles,
+                num_bytes,
+            })
+        })
+    }
+}
+
+impl<'a> Frame<'a> {
+    /// A current-format frame around `payload`.
+    pub fn new(payload: &'a [u8], num_handles: u16, timestamp_us: i64) -> Self {
+        Self {
+            header: FrameHeader::new(num_handles, timestamp_us),
+            header_extension: &[],
+            payload,
+        }
+    }
+
+    /// Parses one frame from the start of `bytes`; returns it and the number of
+    /// bytes it occupies.
+    pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize), FrameError> {
+        let prefix = match FramePrefix::parse(bytes) {
+            Some(p) => p?,
+            None => {
+                return Err(FrameError::Truncated {
+                    needed: MIN_FRAME_HEADER_SIZE,
+                    available: bytes.len(),
+                });
+            }
+        };
+        let total = prefix.num_bytes as usize;
+        let Some(frame_bytes) = bytes.get(..total) else {
+            return Err(FrameError::Truncated {
+                needed: total,
+                available: bytes.len(),
+            });
+        };
+        Ok((Self::from_parts(prefix, frame_bytes), total))
+    }
+
+    /// Splits an already checked frame.
+    fn from_parts(prefix: FramePrefix, frame_bytes: &'a [u8]) -> Self {
+        let size = usize::from(prefix.header_size);
+        let (timestamp_us, ext_start) = if size >= FRAME_HEADER_SIZE {
+            (codec::i64_at(frame_bytes, 8), FRAME_HEADER_SIZE)
+        } else {
+            (None, MIN_FRAME_HEADER_SIZE)
+        };
+        Self {
+            header: FrameHeader {
+                num_handles: prefix.num_handles,
+                timestamp_us,
+            },
+            header_extension: frame_bytes.get(ext_start..size).unwrap_or(&[]),
+            payload: frame_bytes.get(size..).unwrap_or(&[]),
+        }
+    }
+
+    /// Total encoded length.
+    pub fn len(&self) -> usize {
+        self.header.header_size(self.header_extension.len()) + self.payload.len()
+    }
+
+    /// Whether the frame has neither header nor payload (never true).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the frame's bytes: exactly the received form.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.header
+            .encode(self.header_extension, self.payload.len(), out);
+        out.extend_from_slice(self.payload);
+    }
+}
+
+/// Yields complete frames from a byte stream fed in arbitrary pieces.
+///
+/// Buffering is bounded: a frame longer than `max_frame_len` is an error, and
+/// so is feeding more undrained bytes than `max_frame_len + extra`. The caller
+/// owns the fds: each frame reports how many it claims, and (optionally,
+/// after [`Deframer::track_fds`]) the deframer holds back a frame until that
+/// many fds have been reported with [`Deframer::fds_arrived`], as Chrome does.
+#[derive(Debug)]
+pub struct Deframer {
+    buf: Vec<u8>,
+    start: usize,
+    stream_offset: u64,
+    max_frame_len: u32,
+    max_buffered: usize,
+    fds: Option<usize>,
+    error: Option<FrameError>,
+}
+
+impl Default for Deframer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Deframer {
+    /// A deframer with the default limits.
+    pub fn new() -> Self {
+        Self::with_limits(DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_BUFFERED_EXTRA)
+    }
+
+    /// A deframer accepting frames up to `max_frame_len` bytes and buffering at
+    /// most `max_frame_len + extra` undrained bytes.
+    pub fn with_limits(max_frame_len: u32, extra: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            start: 0,
+            stream_offset: 0,
+            max_frame_len,
+            max_buffered: (max_frame_len as usize).saturating_add(extra),
+            fds: None,
+            error: None,
+        }
+    }
+
+    /// Makes [`Self::next_frame`] wait until enough fds have arrived.
+    pub fn track_fds(&mut self) {
+        self.fds.get_or_insert(0);
+    }
+
+    /// Reports `count` fds received from the socket (only with fd tracking).
+    pub fn fds_arrived(&mut self, count: usize) {
+        if let Some(n) = &mut self.fds {
+            *n = n.saturating_add(count);
+        }
+    }
+
+    /// fds reported but not yet claimed by a frame (only with fd tracking).
+    pub fn unclaimed_fds(&self) -> Option<usize> {
+        self.fds
+    }
+
+    /// Bytes buffered and not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Stream offset of the first buffered byte.
+    pub fn stream_offset(&self) -> u64 {
+        self.stream_offset
+    }
+
+    /// Appends received bytes.
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), FrameError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let buffered = self.buf.len().saturating_add(data.len());
+        if buffered > self.max_buffered {
+            let e = FrameError::BufferFull {
+                buffered,
+                max: self.max_buffered,
+            };
+            self.error = Some(e.clone());
+            return Err(e);
+        }
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// The next complete frame with its stream offset, `None` if more bytes
+    /// (or fds) are needed. An error is final: the transport is broken.
+    pub fn next_frame(&mut self) -> Result<Option<(u64, Frame<'_>)>, FrameError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let pending = &self.buf[self.start..];
+        let prefix = match FramePrefix::parse(pending) {
+            None => return Ok(None),
+            Some(Err(e)) => {
+                self.error = Some(e.clone());
+                return Err(e);
+            }
+            Some(Ok(p)) => p,
+        };
+        if prefix.num_bytes > self.max_frame_len {
+            let e = FrameError::TooLarge {
+                num_bytes: prefix.num_bytes,
+                max: self.max_frame_len,
+            };
+            self.error = Some(e.clone());
+            return Err(e);
+        }
+        let total = prefix.num_bytes as usize;
+        if pending.len() < total {
+            return Ok(None);
+        }
+        if let Some(available) = &mut self.fds {
+            let needed = usize::from(prefix.num_handles);
+            if *available < needed {
+                return Ok(None);
+            }
+            *available -= needed;
+        }
+        let offset = self.stream_offset;
+        let begin = self.start;
+        self.start += total;
+        self.stream_offset += total as u64;
+        let frame_bytes = &self.buf[begin..begin + total];
+        Ok(Some((offset, Frame::from_parts(prefix, frame_bytes))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_bytes(header_size: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&header_size.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&(u32::from(header_size) + payload.len() as u32).to_le_bytes());
+        v.resize(usize::from(header_size), 0xab);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn parses_and_reencodes_every_header_size() {
+        for size in [8u16, 9, 15, 16, 24] {
+            let bytes = frame_bytes(size, &[1, 2, 3]);
+            let (frame, used) = Frame::parse(&bytes).unwrap();
+            assert_eq!(used, bytes.len());
+            assert_eq!(frame.payload, &[1, 2, 3]);
+            assert_eq!(frame.header.num_handles, 1);
+            assert_eq!(frame.header.timestamp_us.is_some(), size >= 16);
+            let mut out = Vec::new();
+            frame.encode(&mut out);
+            assert_eq!(out, bytes, "size {size}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_chrome_rejects() {
+        let mut b = frame_bytes(16, &[]);
+        b[0] = 7;
+        assert_eq!(Frame::parse(&b), Err(FrameError::HeaderSize { size: 7 }));
+        let mut b = frame_bytes(16, &[]);
+        b[4] = 15;
+        assert!(matches!(
+            Frame::parse(&b),
+            Err(FrameError::LengthBelowHeader { num_bytes: 15, .. })
+        ));
+        assert!(matches!(
+            Frame::parse(&[16, 0, 0]),
+            Err(FrameError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn deframer_handles_byte_by_byte_and_fd_waits() {
+        let mut stream = frame_bytes(16, &[9; 24]);
+        stream.extend(frame_bytes(8, &[7; 8]));
+        let mut d = Deframer::new();
+        d.track_fds();
+        let mut got = Vec::new();
+        for b in &stream {
+            d.feed(std::slice::from_ref(b)).unwrap();
+            while let Some((off, f)) = d.next_frame().unwrap() {
+                got.push((off, f.payload.to_vec()));
+            }
+        }
+        assert!(got.is_empty(), "frames must wait for their fds");
+        d.fds_arrived(2);
+        while let Some((off, f)) = d.next_frame().unwrap() {
+            got.push((off, f.payload.to_vec()));
+        }
+        assert_eq!(got, vec![(0, vec![9; 24]), (40, vec![7; 8])]);
+        assert_eq!(d.unclaimed_fds(), Some(0));
+    }
+
+    #[test]
+    fn deframer_limits() {
+        let mut d = Deframer::with_limits(64, 0);
+        d.feed(&frame_bytes(16, &[0; 100])[..8]).unwrap();
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { .. })));
+        let mut d = Deframer::with_limits(64, 0);
+        assert!(matches!(
+            d.feed(&[0; 65]),
+            Err(FrameError::BufferFull { .. })
+        ));
+    }
+}
