@@ -1,13 +1,409 @@
-//! Decoder for legacy transcripts (filled by the legacy wire format issue).
+//! Decoder for legacy Mojo Core transcripts: channel 0 is the broker bootstrap
+//! socket (broker messages), every other channel a node channel (NodeChannel
+//! messages, ports events, user messages). Built on `mojo-legacy-wire`.
 
-use crate::{DecodeOptions, StreamReport};
+use std::fmt::Write as _;
+
+use mojo_legacy_wire::broker::BrokerMessage;
+use mojo_legacy_wire::channel::{ChannelHeader, ControlMessage, Frame};
+use mojo_legacy_wire::event::{Event, EventData, PortDescriptor};
+use mojo_legacy_wire::node::NodeMessage;
+use mojo_legacy_wire::user_message::{Dispatcher, UserMessage};
+use mojo_legacy_wire::verify::{ChannelRole, Checked, Content, Fault, check_frame, decode_frame};
+use mojo_legacy_wire::{Deframer, EventHeaderForm, Name};
 use mojo_transcript::{Stream, StreamKey};
 
+use crate::{DecodeOptions, FrameReport, LegacyProfile, StreamReport};
+
 /// Deframes and describes one reassembled legacy stream.
-pub(crate) fn decode_stream(_key: StreamKey, stream: &Stream, _options: DecodeOptions) -> StreamReport {
-    StreamReport {
-        frames: Vec::new(),
-        stopped: (!stream.bytes.is_empty())
-            .then(|| (0, "the legacy decoder is not built yet".to_string())),
+pub(crate) fn decode_stream(
+    key: StreamKey,
+    stream: &Stream,
+    options: DecodeOptions,
+) -> StreamReport {
+    let role = if key.channel == 0 {
+        ChannelRole::Broker
+    } else {
+        ChannelRole::Node
+    };
+    let form = match options.legacy_profile {
+        LegacyProfile::Libchrome => EventHeaderForm::Compact,
+        LegacyProfile::Desktop => EventHeaderForm::Extended,
+    };
+    let mut report = StreamReport::default();
+    let mut deframer = Deframer::new();
+    if let Err(e) = deframer.push(&stream.bytes) {
+        report.stopped = Some((0, format!("channel: {e}")));
+        return report;
     }
+    loop {
+        match deframer.next_frame() {
+            Ok(Some(f)) => {
+                let result = if options.verify {
+                    check_frame(f.bytes, role, form)
+                } else {
+                    decode_frame(f.bytes, role, form)
+                };
+                let (description, failure) = match result {
+                    Ok(checked) => (describe(&checked), None),
+                    Err(fault) => (describe_partial(f.bytes, role, form), Some(explain(&fault))),
+                };
+                report.frames.push(FrameReport {
+                    offset: f.offset as usize,
+                    len: f.bytes.len(),
+                    claimed_fds: usize::from(f.frame.header.num_handles()),
+                    description,
+                    failure,
+                });
+            }
+            Ok(None) => break,
+            Err(e) => {
+                report.stopped = Some((deframer.position() as usize, format!("channel: {e}")));
+                return report;
+            }
+        }
+    }
+    if deframer.buffered() > 0 {
+        let missing = deframer
+            .missing()
+            .map_or(String::new(), |m| format!(", {m} bytes missing"));
+        report.stopped = Some((
+            deframer.position() as usize,
+            format!(
+                "stream ends inside a frame ({} bytes buffered{missing})",
+                deframer.buffered()
+            ),
+        ));
+    }
+    report
+}
+
+fn explain(fault: &Fault) -> String {
+    match fault {
+        Fault::Differs { .. } => fault.to_string(),
+        _ => {
+            let text = fault.to_string();
+            if text.contains(fault.field()) {
+                text
+            } else {
+                format!("{text} [field {}]", fault.field())
+            }
+        }
+    }
+}
+
+fn header(h: &ChannelHeader<'_>) -> String {
+    match h {
+        ChannelHeader::Legacy { num_handles } => format!("NORMAL_LEGACY nh={num_handles}"),
+        ChannelHeader::Full {
+            message_type,
+            num_handles,
+            extra_header,
+        } => format!(
+            "{message_type} hb={} nh={num_handles}",
+            16 + extra_header.len()
+        ),
+    }
+}
+
+fn describe(c: &Checked<'_>) -> String {
+    let mut s = header(&c.header);
+    match &c.content {
+        Content::Broker(m) => {
+            let _ = write!(s, " | Broker {}", broker(m));
+        }
+        Content::Control(m) => {
+            let _ = write!(s, " | Control {}", control(m));
+        }
+        Content::Node(m) => {
+            let _ = write!(s, " | NodeChannel {}", node(m));
+        }
+        Content::Event {
+            event,
+            user_message,
+        } => {
+            let _ = write!(s, " | NodeChannel EVENT_MESSAGE | {}", self::event(event));
+            if let Some(m) = user_message {
+                let _ = write!(s, "{}", user(m));
+            }
+        }
+        Content::Broadcast { event, .. } => {
+            let _ = write!(s, " | NodeChannel BROADCAST_EVENT | {}", self::event(event));
+        }
+    }
+    s
+}
+
+/// As much of a frame as decodes, for frames that failed.
+fn describe_partial(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) -> String {
+    let Ok(frame) = Frame::parse_exact(bytes) else {
+        return format!("undecodable channel message of {} bytes", bytes.len());
+    };
+    let mut s = header(&frame.header);
+    let t = frame.header.message_type();
+    if t.is_control() {
+        let _ = write!(s, " | Control {t}");
+        return s;
+    }
+    match role {
+        ChannelRole::Broker => match BrokerMessage::parse(frame.payload) {
+            Ok(m) => {
+                let _ = write!(s, " | Broker {}", broker(&m));
+            }
+            Err(_) => s.push_str(" | Broker ?"),
+        },
+        ChannelRole::Node => match NodeMessage::parse(frame.payload) {
+            Ok(NodeMessage::EventMessage(body)) => {
+                s.push_str(" | NodeChannel EVENT_MESSAGE");
+                match Event::parse(body, form) {
+                    Ok(e) => {
+                        let _ = write!(s, " | {}", event(&e));
+                        if let EventData::UserMessage(u) = &e.data {
+                            match UserMessage::parse(u.message) {
+                                Ok(m) => s.push_str(&user(&m)),
+                                Err(_) => {
+                                    let _ = write!(s, " | user message {} bytes", u.message.len());
+                                }
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        let _ = write!(s, " | event {} bytes", body.len());
+                    }
+                }
+            }
+            Ok(m) => {
+                let _ = write!(s, " | NodeChannel {}", node(&m));
+            }
+            Err(_) => {
+                let _ = write!(s, " | NodeChannel payload {} bytes", frame.payload.len());
+            }
+        },
+    }
+    s
+}
+
+fn broker(m: &BrokerMessage<'_>) -> String {
+    match m {
+        BrokerMessage::Init { .. } => "INIT".into(),
+        BrokerMessage::BufferRequest { size, .. } => format!("BUFFER_REQUEST size={size}"),
+        BrokerMessage::BufferResponse { guid, .. } if guid.is_valid() => {
+            format!("BUFFER_RESPONSE guid={guid}")
+        }
+        BrokerMessage::BufferResponse { .. } => "BUFFER_RESPONSE failure (guid 0)".into(),
+        BrokerMessage::Unknown { message_type, body } => {
+            format!("{message_type} body {} bytes", body.len())
+        }
+    }
+}
+
+fn control(m: &ControlMessage<'_>) -> String {
+    match m {
+        ControlMessage::UpgradeOffer(o) => format!(
+            "UPGRADE_OFFER version={} num_pages={}",
+            o.version, o.num_pages
+        ),
+        other => format!("{}", other.message_type()),
+    }
+}
+
+fn caps<T: std::fmt::Debug>(c: &Option<T>) -> String {
+    match c {
+        Some(c) => format!("{c:?}"),
+        None => "none (V0 body)".into(),
+    }
+}
+
+fn node(m: &NodeMessage<'_>) -> String {
+    let t = m.message_type();
+    match m {
+        NodeMessage::AcceptInvitee(a) => format!(
+            "{t} inviter={} token={} capabilities={}",
+            a.inviter_name,
+            a.token,
+            caps(&a.capabilities.map(|c| c.bits()))
+        ),
+        NodeMessage::AcceptInvitation(a) => format!(
+            "{t} token={} invitee={} capabilities={}",
+            a.token,
+            a.invitee_name,
+            caps(&a.capabilities.map(|c| c.bits()))
+        ),
+        NodeMessage::AddBrokerClient(a) => format!("{t} client={}", a.client_name),
+        NodeMessage::BrokerClientAdded(a) => format!("{t} client={}", a.client_name),
+        NodeMessage::AcceptBrokerClient(a) => format!(
+            "{t} broker={} capabilities={}",
+            a.broker_name,
+            caps(
+                &a.capabilities
+                    .map(|c| (c.capabilities.bits(), c.broker_capabilities.bits()))
+            )
+        ),
+        NodeMessage::RequestPortMerge(r) => format!(
+            "{t} connector={} name={}",
+            r.connector_port_name,
+            attachment_name(r.token)
+        ),
+        NodeMessage::RequestIntroduction(i) | NodeMessage::Introduce(i) => {
+            format!("{t} name={}", i.name)
+        }
+        NodeMessage::AcceptPeer(a) => format!(
+            "{t} token={} peer={} port={}",
+            a.token, a.peer_name, a.port_name
+        ),
+        NodeMessage::EventMessage(b) | NodeMessage::BroadcastEvent(b) => {
+            format!("{t} {} bytes", b.len())
+        }
+        NodeMessage::BindBrokerHost(_) => t.to_string(),
+        NodeMessage::Unknown { body, .. } => format!("{t} body {} bytes", body.len()),
+    }
+}
+
+fn attachment_name(token: &[u8]) -> String {
+    if token.len() == 8 && token.iter().any(|b| !b.is_ascii_graphic()) {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(token);
+        return format!("#{}", u64::from_le_bytes(a));
+    }
+    match std::str::from_utf8(token) {
+        Ok(s) if s.chars().all(|c| !c.is_control()) => format!("{s:?}"),
+        _ => format!("{} bytes", token.len()),
+    }
+}
+
+fn at(node: Name, port: Name) -> String {
+    format!("{node}:{port}")
+}
+
+fn descriptor(d: &PortDescriptor) -> String {
+    format!(
+        "peer {} ref {} seq {}/{}/{}{}",
+        at(d.peer_node_name, d.peer_port_name),
+        at(d.referring_node_name, d.referring_port_name),
+        d.next_sequence_num_to_send,
+        d.next_sequence_num_to_receive,
+        d.last_sequence_num_to_receive,
+        if d.peer_closed { " peer-closed" } else { "" }
+    )
+}
+
+fn event(e: &Event<'_>) -> String {
+    let mut s = format!("{} port={}", e.event_type(), e.port_name);
+    if let Some(sender) = e.sender {
+        let _ = write!(
+            s,
+            " from={} csn={}",
+            sender.from_port,
+            if sender.control_sequence_num == u64::MAX {
+                "MAX".to_string()
+            } else {
+                sender.control_sequence_num.to_string()
+            }
+        );
+    }
+    let seq = |n: u64| {
+        if n == u64::MAX {
+            "MAX (retry)".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    match &e.data {
+        EventData::UserMessage(u) => {
+            let _ = write!(s, " seq={} ports={}", u.sequence_num, u.ports.len());
+            for p in &u.ports {
+                let _ = write!(s, " [{} <- {}]", p.name, descriptor(&p.descriptor));
+            }
+        }
+        EventData::PortAccepted => {}
+        EventData::ObserveProxy(o) => {
+            let _ = write!(
+                s,
+                " proxy={} target={}",
+                at(o.proxy_node_name, o.proxy_port_name),
+                at(o.proxy_target_node_name, o.proxy_target_port_name)
+            );
+        }
+        EventData::ObserveProxyAck { last_sequence_num }
+        | EventData::ObserveClosure { last_sequence_num } => {
+            let _ = write!(s, " last={}", seq(*last_sequence_num));
+        }
+        EventData::MergePort(m) => {
+            let _ = write!(
+                s,
+                " new={} [{}]",
+                m.new_port_name,
+                descriptor(&m.new_port_descriptor)
+            );
+        }
+        EventData::UserMessageReadAckRequest {
+            sequence_num_to_acknowledge: n,
+        }
+        | EventData::UserMessageReadAck {
+            sequence_num_acknowledged: n,
+        } => {
+            let _ = write!(s, " seq={n}");
+        }
+        EventData::UpdatePreviousPeer {
+            new_node_name,
+            new_port_name,
+        } => {
+            let _ = write!(s, " new_peer={}", at(*new_node_name, *new_port_name));
+        }
+        EventData::Unknown { data, .. } => {
+            let _ = write!(s, " data {} bytes", data.len());
+        }
+    }
+    if !e.trailing.is_empty() {
+        let _ = write!(s, " (+{} trailing bytes)", e.trailing.len());
+    }
+    s
+}
+
+fn dispatcher(d: &Dispatcher<'_>) -> String {
+    match d {
+        Dispatcher::MessagePipe(m) => {
+            format!(
+                "MessagePipe(pipe_id={:#x}, endpoint={})",
+                m.pipe_id, m.endpoint
+            )
+        }
+        Dispatcher::DataPipeProducer(p) | Dispatcher::DataPipeConsumer(p) => format!(
+            "{}(capacity={}, element={}, offset={}, available={}, flags={:#x}, guid={})",
+            if matches!(d, Dispatcher::DataPipeProducer(_)) {
+                "DataPipeProducer"
+            } else {
+                "DataPipeConsumer"
+            },
+            p.options.capacity_num_bytes,
+            p.options.element_num_bytes,
+            p.offset,
+            p.available,
+            p.flags,
+            p.buffer_guid
+        ),
+        Dispatcher::SharedBuffer(b) => format!(
+            "SharedBuffer({} bytes, {:?}, guid={}, {} fds)",
+            b.num_bytes,
+            b.access_mode,
+            b.guid,
+            b.access_mode.num_fds()
+        ),
+        Dispatcher::PlatformHandle => "PlatformHandle(1 fd)".into(),
+        Dispatcher::Unknown {
+            dispatcher_type,
+            state,
+            ..
+        } => format!("{dispatcher_type}({} state bytes)", state.len()),
+    }
+}
+
+fn user(m: &UserMessage<'_>) -> String {
+    let mut s = String::new();
+    if !m.dispatchers.is_empty() {
+        let list: Vec<String> = m.dispatchers.iter().map(dispatcher).collect();
+        let _ = write!(s, " | dispatchers: {}", list.join(", "));
+    }
+    let _ = write!(s, " | payload {} bytes", m.payload.len());
+    s
 }

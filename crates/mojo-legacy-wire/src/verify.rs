@@ -142,8 +142,7 @@ pub fn check_frame(
     role: ChannelRole,
     form: EventHeaderForm,
 ) -> Result<Checked<'_>, Fault> {
-    let frame = Frame::parse_exact(bytes).map_err(layer("channel"))?;
-    let checked = decode(&frame, role, form)?;
+    let checked = decode_frame(bytes, role, form)?;
     let mut out = Vec::with_capacity(bytes.len());
     encode(&checked, &mut out).map_err(layer("channel"))?;
     if out != bytes {
@@ -158,6 +157,17 @@ pub fn check_frame(
         });
     }
     Ok(checked)
+}
+
+/// Decodes one complete channel message down to the deepest layer, with the
+/// same strictness as [`check_frame`] but without the re-encode comparison.
+pub fn decode_frame(
+    bytes: &[u8],
+    role: ChannelRole,
+    form: EventHeaderForm,
+) -> Result<Checked<'_>, Fault> {
+    let frame = Frame::parse_exact(bytes).map_err(layer("channel"))?;
+    decode(&frame, role, form)
 }
 
 fn decode<'a>(

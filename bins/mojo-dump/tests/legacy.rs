@@ -1,0 +1,197 @@
+//! `mojo-dump --verify --protocol=legacy` over every legacy transcript (exit 0),
+//! and over corrupted copies (non-zero exit, output naming frame and field).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mojo_legacy_wire::{Deframer, EventHeaderForm, NodeMessage};
+use mojo_transcript::{
+    Direction, LinkProtocol, Transcript, VectorProfile, vector_files, vectors_dir,
+};
+
+fn run(profile: &str, files: &[PathBuf]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mojo-dump"))
+        .arg("--verify")
+        .arg("--protocol=legacy")
+        .arg(format!("--legacy-profile={profile}"))
+        .args(files)
+        .output()
+        .expect("run mojo-dump")
+}
+
+fn legacy_files(profile: VectorProfile) -> Vec<PathBuf> {
+    let Some(dir) = vectors_dir() else {
+        return Vec::new();
+    };
+    vector_files(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.protocol == LinkProtocol::Legacy && f.profile == profile)
+        .map(|f| f.path)
+        .collect()
+}
+
+#[test]
+fn every_legacy_transcript_verifies() {
+    if vectors_dir().is_none() {
+        eprintln!("shared/vectors not found; skipping");
+        return;
+    }
+    for (profile, arg) in [
+        (VectorProfile::Libchrome, "libchrome"),
+        (VectorProfile::Desktop, "desktop"),
+    ] {
+        let files = legacy_files(profile);
+        assert!(
+            files.len() >= 10,
+            "{arg}: only {} legacy transcripts",
+            files.len()
+        );
+        let out = run(arg, &files);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{arg}: mojo-dump failed:\n{}",
+            stdout
+                .lines()
+                .filter(|l| l.starts_with("FAIL"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let summary = stdout.lines().last().unwrap_or_default();
+        assert!(summary.ends_with(", 0 failed"), "{arg}: {summary}");
+        assert!(!summary.starts_with("verified 0 "), "{arg}: {summary}");
+        // One line per frame down to the user message.
+        assert!(stdout.contains("| NodeChannel EVENT_MESSAGE | UserMessage port="));
+        assert!(stdout.contains("| dispatchers: MessagePipe("));
+        assert!(stdout.contains("| Broker INIT"));
+    }
+}
+
+#[test]
+fn the_wrong_profile_fails() {
+    let files = legacy_files(VectorProfile::Libchrome);
+    let Some(file) = files
+        .iter()
+        .find(|p| p.ends_with("connect_only-proxy_client.jsonl"))
+    else {
+        return;
+    };
+    let out = run("desktop", std::slice::from_ref(file));
+    assert!(!out.status.success());
+}
+
+/// Writes a copy of `path` with one byte of the stream `(chan, dir)` XORed,
+/// at stream offset `offset`.
+fn corrupt(path: &Path, chan: u32, dir: Direction, offset: usize, xor: u8, tag: &str) -> PathBuf {
+    let text = std::fs::read_to_string(path).unwrap();
+    let transcript = Transcript::parse(&text).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), transcript.chunks.len());
+    let mut pos = 0;
+    let mut out_lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let mut done = false;
+    for (i, chunk) in transcript.chunks.iter().enumerate() {
+        if chunk.channel != chan || chunk.direction != dir {
+            continue;
+        }
+        let end = pos + chunk.bytes.len();
+        if !done && offset >= pos && offset < end {
+            let mut bytes = chunk.bytes.clone();
+            bytes[offset - pos] ^= xor;
+            let old = format!("\"{}\"", mojo_transcript::encode_hex(&chunk.bytes));
+            let new = format!("\"{}\"", mojo_transcript::encode_hex(&bytes));
+            assert!(out_lines[i].contains(&old));
+            out_lines[i] = out_lines[i].replacen(&old, &new, 1);
+            done = true;
+        }
+        pos = end;
+    }
+    assert!(done, "offset {offset} not in the stream");
+    let dest = std::env::temp_dir().join(format!(
+        "mojo-dump-legacy-{}-{tag}.jsonl",
+        std::process::id()
+    ));
+    std::fs::write(&dest, out_lines.join("\n") + "\n").unwrap();
+    dest
+}
+
+/// Index, stream offset and header length of the first EVENT_MESSAGE frame of
+/// chan1 a2b.
+fn first_event_frame(path: &Path) -> (usize, usize, usize) {
+    let t = Transcript::from_path(path).unwrap();
+    let streams = t.streams();
+    let stream = streams
+        .iter()
+        .find(|(k, _)| k.channel == 1 && k.direction == Direction::AToB)
+        .map(|(_, s)| s)
+        .expect("chan1 a2b");
+    let mut d = Deframer::new();
+    d.push(&stream.bytes).unwrap();
+    let mut index = 0;
+    while let Some(f) = d.next_frame().unwrap() {
+        if let Ok(NodeMessage::EventMessage(body)) = NodeMessage::parse(f.frame.payload) {
+            assert!(mojo_legacy_wire::Event::parse(body, EventHeaderForm::Compact).is_ok());
+            return (index, f.offset as usize, f.frame.header.len());
+        }
+        index += 1;
+    }
+    panic!("no event frame");
+}
+
+#[test]
+fn corrupted_copies_fail_naming_frame_and_field() {
+    let files = legacy_files(VectorProfile::Libchrome);
+    let Some(file) = files
+        .iter()
+        .find(|p| p.ends_with("connect_only-proxy_client.jsonl"))
+    else {
+        eprintln!("shared/vectors not found; skipping");
+        return;
+    };
+    let (index, offset, header_len) = first_event_frame(file);
+    let cases = [
+        // Event header padding (channel header + NodeChannel header + 4).
+        (header_len + 8 + 4, 0x01, "event.padding"),
+        // Event type: becomes an unknown type.
+        (header_len + 8, 0x40, "event.type"),
+        // NodeChannel padding.
+        (header_len + 4, 0x80, "node.padding"),
+        // Channel header: message_type 0 -> 0x100 makes it a 16-byte header
+        // whose num_header_bytes (the old num_handles, 0) is invalid.
+        (7, 0x01, "channel.num_header_bytes"),
+    ];
+    for (n, (field_offset, xor, field)) in cases.into_iter().enumerate() {
+        let copy = corrupt(
+            file,
+            1,
+            Direction::AToB,
+            offset + field_offset,
+            xor,
+            &n.to_string(),
+        );
+        let out = run("libchrome", std::slice::from_ref(&copy));
+        let _ = std::fs::remove_file(&copy);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !out.status.success(),
+            "{field}: corrupted copy verified:\n{stdout}"
+        );
+        let fail = stdout
+            .lines()
+            .find(|l| l.starts_with("FAIL"))
+            .unwrap_or_else(|| panic!("{field}: no FAIL line:\n{stdout}"));
+        assert!(
+            fail.contains(&format!("chan1 a2b frame {index} @{offset}")),
+            "{field}: wrong frame: {fail}"
+        );
+        assert!(fail.contains(field), "{field}: field not named: {fail}");
+        assert!(
+            stdout
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .ends_with("1 failed")
+        );
+    }
+}
