@@ -1,13 +1,130 @@
-//! Decoder for ipcz transcripts (filled by the ipcz wire format issue).
+//! Decoder for ipcz transcripts: every channel is an ipcz transport, so every
+//! stream is a sequence of `IpczHeader` frames, each carrying one ipcz message.
 
-use crate::{DecodeOptions, StreamReport};
+use crate::{DecodeOptions, FrameReport, StreamReport};
+use ipcz_wire::frame::Frame;
+use ipcz_wire::{FrameError, Message};
 use mojo_transcript::{Stream, StreamKey};
 
 /// Deframes and describes one reassembled ipcz stream.
-pub(crate) fn decode_stream(_key: StreamKey, stream: &Stream, _options: DecodeOptions) -> StreamReport {
-    StreamReport {
-        frames: Vec::new(),
-        stopped: (!stream.bytes.is_empty())
-            .then(|| (0, "the ipcz decoder is not built yet".to_string())),
+pub(crate) fn decode_stream(
+    _key: StreamKey,
+    stream: &Stream,
+    options: DecodeOptions,
+) -> StreamReport {
+    let mut report = StreamReport::default();
+    let bytes = &stream.bytes;
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let rest = &bytes[offset..];
+        match Frame::parse(rest) {
+            Ok((frame, len)) => {
+                report
+                    .frames
+                    .push(frame_report(offset, len, &frame, &rest[..len], options));
+                offset += len;
+            }
+            Err(FrameError::Truncated { needed, available }) => {
+                report.stopped = Some((
+                    offset,
+                    format!("trailing partial frame: {available} of {needed} bytes"),
+                ));
+                break;
+            }
+            Err(e) => {
+                report.stopped = Some((offset, e.to_string()));
+                break;
+            }
+        }
     }
+    report
+}
+
+fn frame_report(
+    offset: usize,
+    len: usize,
+    frame: &Frame<'_>,
+    original: &[u8],
+    options: DecodeOptions,
+) -> FrameReport {
+    let claimed_fds = usize::from(frame.header.num_handles);
+    let decoded = if options.verify {
+        Message::decode_exact(frame.payload, claimed_fds)
+    } else {
+        Message::decode(frame.payload, claimed_fds)
+    };
+    let message = match decoded {
+        Ok(m) => m,
+        Err(e) => {
+            return FrameReport {
+                offset,
+                len,
+                claimed_fds,
+                description: format!(
+                    "ipcz frame of {len} bytes, {claimed_fds} fds: undecodable message"
+                ),
+                failure: Some(e.to_string()),
+            };
+        }
+    };
+    let description = format!("ipcz {message} (link seq {})", message.sequence_number);
+    let failure = check(frame, original, &message, options.verify);
+    FrameReport {
+        offset,
+        len,
+        claimed_fds,
+        description,
+        failure,
+    }
+}
+
+/// Everything beyond "it decodes": semantic checks always, and with
+/// `verify` a re-encoding of the frame from the decoded values.
+fn check(
+    frame: &Frame<'_>,
+    original: &[u8],
+    message: &Message<'_>,
+    verify: bool,
+) -> Option<String> {
+    if let Err(e) = message.check_semantics() {
+        return Some(e.to_string());
+    }
+    let objects_fds = message.num_fds();
+    if objects_fds != usize::from(frame.header.num_handles) {
+        return Some(format!(
+            "IpczHeader.num_handles: {} but the driver objects use {objects_fds} fds",
+            frame.header.num_handles
+        ));
+    }
+    if !verify {
+        return None;
+    }
+    let mut out = Vec::with_capacity(original.len());
+    frame
+        .header
+        .encode_frame(frame.header_extension, message, &mut out);
+    if out == original {
+        return None;
+    }
+    let at = out
+        .iter()
+        .zip(original)
+        .position(|(a, b)| a != b)
+        .unwrap_or(out.len().min(original.len()));
+    let header_len = original.len() - frame.payload.len();
+    let field = if at < header_len {
+        match at {
+            0..=1 => "IpczHeader.size".to_string(),
+            2..=3 => "IpczHeader.num_handles".to_string(),
+            4..=7 => "IpczHeader.num_bytes".to_string(),
+            8..=15 => "IpczHeader.creation_timeticks_us".to_string(),
+            _ => "IpczHeader extension".to_string(),
+        }
+    } else {
+        match message.compare(frame.payload) {
+            Err(e) => return Some(format!("re-encoding differs: {e}")),
+            Ok(()) => "message".to_string(),
+        }
+    };
+    Some(format!("re-encoding differs at frame byte {at} ({field})"))
 }
