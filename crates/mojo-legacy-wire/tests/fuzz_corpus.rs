@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use mojo_legacy_wire::broker::BrokerMessage;
 use mojo_legacy_wire::channel::{ControlMessage, UpgradeOffer};
-use mojo_legacy_wire::event::{Event, EventData, PortDescriptor};
+use mojo_legacy_wire::event::{Event, EventData};
 use mojo_legacy_wire::fuzzing;
 use mojo_legacy_wire::name::{Guid, Name};
 use mojo_legacy_wire::node::{
@@ -25,7 +25,9 @@ use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
 use mojo_legacy_wire::{Deframer, EventHeaderForm, Profile};
 use mojo_transcript::{LinkProtocol, Transcript, VectorProfile, vector_files, vectors_dir};
 
-const TARGETS: [(&str, fn(&[u8])); 6] = [
+type Oracle = fn(&[u8]);
+
+const TARGETS: [(&str, Oracle); 6] = [
     ("channel_frame", fuzzing::channel_frame),
     ("deframer", fuzzing::deframer),
     ("broker_message", fuzzing::broker_message),
@@ -410,7 +412,6 @@ fn constructed(c: &mut Corpus) {
         m.encode(&mut out);
         c.add("user_message", &format!("constructed-{name}"), out, 1);
     }
-    let _ = PortDescriptor::default();
 }
 
 #[test]
