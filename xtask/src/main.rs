@@ -136,12 +136,18 @@ fn fuzz(args: &[String]) -> Result<(), String> {
     }
     let root = workspace_root();
     for target in fuzz_targets()? {
-        let corpus = root.join("fuzz/corpus").join(&target);
-        std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        // New inputs go to the first corpus directory: a scratch one under
+        // target/, so a smoke run never dirties the checked-in seeds.
+        let scratch = root.join("target/fuzz-smoke").join(&target);
+        let seeds = root.join("fuzz/corpus").join(&target);
+        for dir in [&scratch, &seeds] {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         let mut cmd = cargo();
         cmd.env("RUSTC_BOOTSTRAP", "1")
             .args(["fuzz", "run", "--fuzz-dir", "fuzz", &target])
-            .arg(&corpus)
+            .arg(&scratch)
+            .arg(&seeds)
             .args(["--", &format!("-max_total_time={seconds}")]);
         run(&format!("fuzz {target}"), cmd)?;
     }

@@ -147,7 +147,7 @@ struct Totals {
     unreadable: usize,
 }
 
-fn read_transcript(file: &PathBuf) -> Result<Transcript, String> {
+fn read_transcript(file: &std::path::Path) -> Result<Transcript, String> {
     if file.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin()
