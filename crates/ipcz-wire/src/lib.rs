@@ -64,7 +64,7 @@ pub mod fuzzing;
 pub use driver_object::{AttachedObject, DriverObject, FdRange};
 pub use error::{FieldError, FrameError, MessageError, ObjectError};
 pub use frame::{Deframer, Frame, FrameHeader};
-pub use message::{DecodeOptions, FieldSpan, Message};
+pub use message::{DecodeOptions, FieldKind, FieldSpan, Message};
 pub use messages::{Body, MessageId};
 pub use router_descriptor::{DescriptorFormat, RouterDescriptor};
 pub use types::*;

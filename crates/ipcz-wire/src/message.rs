@@ -219,10 +219,28 @@ impl Writer<'_> {
     }
 }
 
+/// How a params field is encoded (for [`crate::messages::MessageLayout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Plain data of `width` bytes.
+    Scalar,
+    /// A u32 array offset; elements of `element_size` bytes.
+    Array {
+        /// Element size.
+        element_size: usize,
+    },
+    /// A u32 driver object index.
+    DriverObject,
+    /// A `{u32 first, u32 count}` driver object range.
+    DriverObjectArray,
+}
+
 /// One params field type: how it is read, written and shown.
 pub(crate) trait Field<'a>: Sized {
     /// Bytes the field occupies in the params block.
     const WIDTH: usize;
+    /// Encoding kind.
+    const KIND: FieldKind = FieldKind::Scalar;
     /// Reads (and validates) the field at Chrome-layout offset `at`.
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError>;
     /// Writes the inline part at `at`.
@@ -317,6 +335,7 @@ impl<'a> Field<'a> for NodeName {
 
 impl<'a> Field<'a> for DriverObjectIndex {
     const WIDTH: usize = 4;
+    const KIND: FieldKind = FieldKind::DriverObject;
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
         let index = codec::u32_at(r.msg, r.abs(at)).unwrap_or(0);
         let v = Self(index);
@@ -344,6 +363,7 @@ impl<'a> Field<'a> for DriverObjectIndex {
 
 impl<'a> Field<'a> for DriverObjectArray {
     const WIDTH: usize = 8;
+    const KIND: FieldKind = FieldKind::DriverObjectArray;
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
         let at = r.abs(at);
         let v = Self {
@@ -383,6 +403,7 @@ fn patch(w: &mut Writer<'_>, at: usize, offset: u32) {
 
 impl<'a> Field<'a> for &'a [u8] {
     const WIDTH: usize = 4;
+    const KIND: FieldKind = FieldKind::Array { element_size: 1 };
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
         Ok(r.array(at, 1)?.map_or(&[][..], |a| a.elements))
     }
@@ -398,6 +419,7 @@ impl<'a> Field<'a> for &'a [u8] {
 
 impl<'a> Field<'a> for Vec<u64> {
     const WIDTH: usize = 4;
+    const KIND: FieldKind = FieldKind::Array { element_size: 8 };
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
         Ok(r.array(at, 8)?.map_or_else(Vec::new, |a| {
             a.elements
@@ -422,6 +444,7 @@ impl<'a> Field<'a> for Vec<u64> {
 
 impl<'a> Field<'a> for Vec<HandleType> {
     const WIDTH: usize = 4;
+    const KIND: FieldKind = FieldKind::Array { element_size: 4 };
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
         Ok(r.array(at, 4)?.map_or_else(Vec::new, |a| {
             a.elements
@@ -446,6 +469,9 @@ impl<'a> Field<'a> for Vec<HandleType> {
 
 impl<'a> Field<'a> for Vec<RouterDescriptor> {
     const WIDTH: usize = 4;
+    const KIND: FieldKind = FieldKind::Array {
+        element_size: RouterDescriptor::SIZE,
+    };
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
         // Detection needs the raw element size, so look at the array with
         // element size 1 first, then validate it with the chosen size.
@@ -518,6 +544,8 @@ pub(crate) fn show_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]
 pub(crate) trait Params<'a>: Sized {
     /// Message name.
     const NAME: &'static str;
+    /// Layout metadata.
+    const LAYOUT: &'static crate::messages::MessageLayout;
     /// Decodes the params (header-relative offsets already handled by `r`).
     /// Returns the value and the end of the last present version block
     /// (relative to the params start).

@@ -7,7 +7,7 @@
 use core::fmt;
 
 use crate::error::MessageError;
-use crate::message::{Field, Params, Reader, Writer};
+use crate::message::{Field, FieldKind, Params, Reader, Writer};
 use crate::router_descriptor::RouterDescriptor;
 use crate::types::{
     BufferId, DriverObjectArray, DriverObjectIndex, FragmentDescriptor, HandleType, LinkSide,
@@ -15,6 +15,36 @@ use crate::types::{
 };
 
 const H: usize = crate::limits::MESSAGE_HEADER_SIZE;
+
+/// One params field of a message layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldInfo {
+    /// Field name.
+    pub name: &'static str,
+    /// Message offset (for a 24-byte header).
+    pub offset: usize,
+    /// Bytes in the params block.
+    pub width: usize,
+    /// Params version that added it.
+    pub version: u8,
+    /// Encoding.
+    pub kind: FieldKind,
+}
+
+/// The layout of one message: version blocks and fields, as Chrome defines them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageLayout {
+    /// Message name.
+    pub name: &'static str,
+    /// Message id.
+    pub id: MessageId,
+    /// `StructHeader.size` with every version.
+    pub params_size: usize,
+    /// Message byte ranges `[start, end)` of each version block, V0 first.
+    pub versions: &'static [(usize, usize)],
+    /// Every field, in declaration order.
+    pub fields: &'static [FieldInfo],
+}
 
 /// A message whose id this crate does not know: kept raw so it can be
 /// skipped (as Chrome does) or forwarded byte for byte.
@@ -78,6 +108,14 @@ macro_rules! messages {
 
             /// Every known id.
             pub const ALL: &'static [MessageId] = &[$( Self($id), )*];
+
+            /// The message's layout, `None` for ids this crate does not know.
+            pub fn layout<'a>(self) -> Option<&'static MessageLayout> {
+                match self.0 {
+                    $( $id => Some(<$name $(<$lt>)? as Params<'a>>::LAYOUT), )*
+                    _ => None,
+                }
+            }
         }
 
         impl fmt::Debug for MessageId {
@@ -108,6 +146,28 @@ macro_rules! messages {
 
             impl<'a> Params<'a> for $name $(<$lt>)? {
                 const NAME: &'static str = stringify!($name);
+                const LAYOUT: &'static MessageLayout = &MessageLayout {
+                    name: stringify!($name),
+                    id: MessageId($id),
+                    params_size: $psize,
+                    versions: &[($v0s, $v0e) $(, ($v1s, $v1e))?],
+                    fields: &[
+                        $( FieldInfo {
+                            name: stringify!($field),
+                            offset: $at,
+                            width: <$fty as Field<'a>>::WIDTH,
+                            version: 0,
+                            kind: <$fty as Field<'a>>::KIND,
+                        }, )*
+                        $( $( FieldInfo {
+                            name: stringify!($field1),
+                            offset: $at1,
+                            width: <$f1ty as Field<'a>>::WIDTH,
+                            version: 1,
+                            kind: <$f1ty as Field<'a>>::KIND,
+                        }, )* )?
+                    ],
+                };
 
                 #[allow(unused_mut, unused_variables, unused_assignments)]
                 fn decode(r: &mut Reader<'a>, s: usize) -> Result<(Self, usize), MessageError> {

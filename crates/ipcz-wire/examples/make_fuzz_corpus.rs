@@ -1,0 +1,220 @@
+//! Writes the seed corpora `fuzz/corpus/ipcz_<target>/` from the recorded
+//! vectors: `cargo run -p ipcz-wire --example make_fuzz_corpus`.
+//!
+//! Inputs follow the conventions of `ipcz_wire::fuzzing`: frames as they are;
+//! deframer inputs are a split seed byte plus a few consecutive frames;
+//! message and driver object inputs start with their fd count.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipcz_wire::driver_object::{BufferMode, DataPipe, DataPipeEndpointType, Guid, SharedBuffer};
+use ipcz_wire::frame::Frame;
+use ipcz_wire::memory::{self, fragment, primary};
+use ipcz_wire::messages::Body;
+use ipcz_wire::router_descriptor::LegacyRouterDescriptor;
+use ipcz_wire::{DriverObject, FieldKind, FragmentDescriptor, LinkSide, Message, MessageId};
+use mojo_transcript::{LinkProtocol, Transcript, vector_files, vectors_dir};
+
+/// Keeps at most `per_key` inputs per key (e.g. message id and size), and at
+/// most `max` in total.
+struct Corpus {
+    dir: PathBuf,
+    seen: BTreeMap<String, usize>,
+    count: usize,
+    max: usize,
+    per_key: usize,
+}
+
+impl Corpus {
+    fn new(root: &Path, target: &str, max: usize, per_key: usize) -> Self {
+        let dir = root.join(format!("ipcz_{target}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create corpus dir");
+        Self {
+            dir,
+            seen: BTreeMap::new(),
+            count: 0,
+            max,
+            per_key,
+        }
+    }
+
+    fn add(&mut self, key: &str, bytes: &[u8]) {
+        let n = self.seen.entry(key.to_string()).or_default();
+        if *n >= self.per_key || self.count >= self.max || bytes.len() > 8192 {
+            return;
+        }
+        *n += 1;
+        self.count += 1;
+        let name = format!("{:03}-{}", self.count, key.replace([' ', '/'], "_"));
+        std::fs::write(self.dir.join(name), bytes).expect("write corpus file");
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let dir = vectors_dir().expect("vectors directory");
+    let mut frames = Corpus::new(&root, "frame", 60, 2);
+    let mut deframer = Corpus::new(&root, "deframer", 30, 2);
+    let mut messages = Corpus::new(&root, "message", 80, 2);
+    let mut objects = Corpus::new(&root, "driver_object", 30, 4);
+    let mut descriptors = Corpus::new(&root, "router_descriptor", 24, 8);
+    let mut fragments = Corpus::new(&root, "fragment", 40, 40);
+
+    for file in vector_files(&dir).expect("list vectors") {
+        if file.protocol != LinkProtocol::Ipcz {
+            continue;
+        }
+        let transcript = Transcript::from_path(&file.path).expect("transcript");
+        for stream in transcript.streams().values() {
+            let mut offset = 0;
+            let mut starts = Vec::new();
+            while let Ok((frame, len)) = Frame::parse(&stream.bytes[offset..]) {
+                starts.push(offset);
+                let bytes = &stream.bytes[offset..offset + len];
+                let fds = frame.header.num_handles;
+                if let Ok(msg) = Message::decode(frame.payload, fds.into()) {
+                    let key = format!("{}-{}", msg.body.name(), len);
+                    frames.add(&key, bytes);
+                    let mut m = vec![u8::try_from(fds).unwrap_or(0)];
+                    m.extend_from_slice(frame.payload);
+                    messages.add(&key, &m);
+                    for o in &msg.driver_objects {
+                        let mut b = vec![u8::try_from(o.fds.count).unwrap_or(0)];
+                        o.object.encode(&mut b);
+                        objects.add(&format!("{:?}", o.object.object_type()), &b);
+                    }
+                    if let Body::AcceptParcel(p) = &msg.body {
+                        for d in &p.new_routers {
+                            descriptors.add("current", &d.to_bytes());
+                            descriptors.add("legacy", &LegacyRouterDescriptor::from(*d).to_bytes());
+                        }
+                        if !p.parcel_fragment.is_null() {
+                            // A descriptor and a plausible fragment snapshot.
+                            let d = FragmentDescriptor::new(0, 0, p.parcel_fragment.size);
+                            let mut input = d.to_bytes().to_vec();
+                            let mut bytes = vec![0u8; p.parcel_fragment.size as usize];
+                            let len = (p.parcel_fragment.size as usize - 8).min(31);
+                            let _ = fragment::write_parcel_data(&mut bytes, &vec![0x42; len]);
+                            input.extend(bytes);
+                            fragments.add(&format!("parcel-{}", p.parcel_fragment.size), &input);
+                        }
+                    }
+                }
+                offset += len;
+            }
+            for (i, w) in starts.windows(4).enumerate().step_by(5) {
+                let end = starts.get(i + 4).copied().unwrap_or(stream.bytes.len());
+                if end - w[0] > 2048 {
+                    continue;
+                }
+                let mut input = vec![(i * 37) as u8];
+                input.extend_from_slice(&stream.bytes[w[0]..end]);
+                deframer.add(&format!("run-{}", end - w[0]), &input);
+            }
+        }
+    }
+
+    // Every message of the catalog, all fields zero and no objects, in both
+    // its full and its V0-only form (messages the recordings lack).
+    for &id in MessageId::ALL {
+        let layout = id.layout().expect("layout");
+        for &(_, end) in layout.versions {
+            let mut m = vec![0u8; end];
+            m[0] = 24;
+            m[2] = id.0;
+            m[24..28].copy_from_slice(&((end - 24) as u32).to_le_bytes());
+            for f in layout.fields.iter().filter(|f| f.offset < end) {
+                if f.kind == FieldKind::DriverObject {
+                    m[f.offset..f.offset + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+                }
+            }
+            let mut input = vec![0u8];
+            input.extend(&m);
+            messages.add(&format!("{}-v{}", layout.name, end), &input);
+        }
+    }
+
+    // Driver objects the recordings lack.
+    let buffer = SharedBuffer {
+        buffer_size: 65536,
+        mode: BufferMode::UNSAFE,
+        guid: Guid { low: 7, high: 9 },
+    };
+    for (key, object, fds) in [
+        (
+            "TransmissiblePlatformHandle",
+            DriverObject::TransmissiblePlatformHandle,
+            1u8,
+        ),
+        (
+            "DataPipe",
+            DriverObject::DataPipe(DataPipe {
+                endpoint_type: DataPipeEndpointType::CONSUMER,
+                element_size: 4,
+                ring_offset: 16,
+                ring_size: 64,
+                buffer,
+            }),
+            1,
+        ),
+        (
+            "SharedBuffer-read-only",
+            DriverObject::SharedBuffer(SharedBuffer {
+                mode: BufferMode::READ_ONLY,
+                ..buffer
+            }),
+            1,
+        ),
+    ] {
+        let mut b = vec![fds];
+        object.encode(&mut b);
+        objects.add(key, &b);
+    }
+    for flags in 0u8..8 {
+        let t = ipcz_wire::driver_object::Transport {
+            destination_type: ipcz_wire::driver_object::TransportEndpointType(u32::from(flags & 1)),
+            is_same_remote_process: flags & 2 != 0,
+            is_peer_trusted: flags & 4 != 0,
+            is_trusted_by_peer: flags & 1 != 0,
+        };
+        let mut b = vec![1 + (flags & 1)];
+        DriverObject::Transport(t).encode(&mut b);
+        objects.add(&format!("Transport-flags{flags}"), &b);
+    }
+
+    // Shared-memory snapshots: link states in each status, an allocator region.
+    for status in [0u32, 0x01, 0x03, 0x07, 0x13, 0x2b, 0x3f] {
+        let mut input = FragmentDescriptor::new(0, status, 64).to_bytes().to_vec();
+        let mut state = vec![0u8; 64];
+        memory::RouterLinkState::initialize(&mut state, 2).expect("init");
+        state[4..8].copy_from_slice(&status.to_le_bytes());
+        input.extend(state);
+        fragments.add(&format!("link-state-{status:02x}"), &input);
+    }
+    let mut region = vec![0u8; 64 * 16];
+    memory::block::initialize_region(&mut region, 64).expect("init region");
+    let mut input = FragmentDescriptor::new(0, 1088, 64).to_bytes().to_vec();
+    input.extend(&region);
+    fragments.add("block-region", &input);
+    let mut input = FragmentDescriptor::new(0, 256, 64).to_bytes().to_vec();
+    let mut state = vec![0u8; 64];
+    memory::RouterLinkState::initialize(&mut state, 0).expect("init");
+    let stable = memory::LinkStatus::empty().set_side_stable(LinkSide::B);
+    state[4..8].copy_from_slice(&stable.bits().to_le_bytes());
+    input.extend(state);
+    input.truncate(16 + primary::field::INITIAL_LINK_STATES.len().min(64));
+    fragments.add("initial-link-state", &input);
+
+    for c in [
+        &frames,
+        &deframer,
+        &messages,
+        &objects,
+        &descriptors,
+        &fragments,
+    ] {
+        println!("{}: {} files", c.dir.display(), c.count);
+    }
+}
