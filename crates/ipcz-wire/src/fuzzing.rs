@@ -145,7 +145,7 @@ pub fn router_descriptor(data: &[u8]) {
         let bytes = d.to_bytes();
         assert_eq!(RouterDescriptor::decode(&bytes), Some(d));
         let canonical = data[64] & !3 == 0 && data[65..72].iter().all(|b| *b == 0);
-        assert_eq!(&bytes[..] == &data[..RouterDescriptor::SIZE], canonical);
+        assert_eq!(bytes[..] == data[..RouterDescriptor::SIZE], canonical);
         let receiving = SublinkId(u64::from(data[0]));
         let _ = d
             .validate(receiving)
@@ -157,7 +157,7 @@ pub fn router_descriptor(data: &[u8]) {
         assert_eq!(LegacyRouterDescriptor::decode(&bytes), Some(l));
         let canonical = data[80] & !3 == 0 && data[81..88].iter().all(|b| *b == 0);
         assert_eq!(
-            &bytes[..] == &data[..LegacyRouterDescriptor::SIZE],
+            bytes[..] == data[..LegacyRouterDescriptor::SIZE],
             canonical
         );
         let current = RouterDescriptor::from(l);

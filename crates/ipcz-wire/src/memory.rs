@@ -698,8 +698,7 @@ pub mod block {
         if block_size < MIN_BLOCK_SIZE
             || block_size % 8 != 0
             || !block_size.is_power_of_two()
-            || blocks < MIN_BLOCKS_PER_ADDED_BUFFER
-            || blocks > MAX_BLOCKS_PER_ALLOCATOR
+            || !(MIN_BLOCKS_PER_ADDED_BUFFER..=MAX_BLOCKS_PER_ALLOCATOR).contains(&blocks)
         {
             return Err(LayoutError::BlockGeometry {
                 block_size,

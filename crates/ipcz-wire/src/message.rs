@@ -421,7 +421,7 @@ impl<'a> Field<'a> for Vec<u64> {
     const WIDTH: usize = 4;
     const KIND: FieldKind = FieldKind::Array { element_size: 8 };
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
-        Ok(r.array(at, 8)?.map_or_else(Vec::new, |a| {
+        Ok(r.array(at, 8)?.map_or_else(Self::new, |a| {
             a.elements
                 .chunks_exact(8)
                 .map(|c| codec::u64_at(c, 0).unwrap_or(0))
@@ -446,7 +446,7 @@ impl<'a> Field<'a> for Vec<HandleType> {
     const WIDTH: usize = 4;
     const KIND: FieldKind = FieldKind::Array { element_size: 4 };
     fn read(r: &mut Reader<'a>, at: usize) -> Result<Self, FieldError> {
-        Ok(r.array(at, 4)?.map_or_else(Vec::new, |a| {
+        Ok(r.array(at, 4)?.map_or_else(Self::new, |a| {
             a.elements
                 .chunks_exact(4)
                 .map(|c| HandleType(codec::u32_at(c, 0).unwrap_or(0)))
@@ -487,7 +487,7 @@ impl<'a> Field<'a> for Vec<RouterDescriptor> {
             _ => r.options.descriptor_format,
         };
         let Some(a) = r.array(at, format.size())? else {
-            return Ok(Vec::new());
+            return Ok(Self::new());
         };
         r.descriptor_format = format;
         Ok(a.elements

@@ -110,6 +110,7 @@ macro_rules! messages {
             pub const ALL: &'static [MessageId] = &[$( Self($id), )*];
 
             /// The message's layout, `None` for ids this crate does not know.
+            #[allow(clippy::extra_unused_lifetimes)]
             pub fn layout<'a>(self) -> Option<&'static MessageLayout> {
                 match self.0 {
                     $( $id => Some(<$name $(<$lt>)? as Params<'a>>::LAYOUT), )*
