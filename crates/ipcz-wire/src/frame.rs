@@ -59,10 +59,8 @@ impl FrameHeader {
     pub fn encode_frame(&self, extension: &[u8], message: &Message<'_>, out: &mut Vec<u8>) {
         let start = out.len();
         self.encode(extension, 0, out);
-        let payload_start = out.len();
         message.encode(out);
         let num_bytes = out.len() - start;
-        let _ = payload_start;
         codec::put_u32(
             &mut out[start..],
             4,

@@ -156,10 +156,7 @@ pub fn router_descriptor(data: &[u8]) {
         let bytes = l.to_bytes();
         assert_eq!(LegacyRouterDescriptor::decode(&bytes), Some(l));
         let canonical = data[80] & !3 == 0 && data[81..88].iter().all(|b| *b == 0);
-        assert_eq!(
-            bytes[..] == data[..LegacyRouterDescriptor::SIZE],
-            canonical
-        );
+        assert_eq!(bytes[..] == data[..LegacyRouterDescriptor::SIZE], canonical);
         let current = RouterDescriptor::from(l);
         let mut out = Vec::new();
         current.encode_format(DescriptorFormat::PreM117, &mut out);

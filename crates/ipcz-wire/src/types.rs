@@ -150,6 +150,17 @@ impl BufferId {
     pub const INVALID: Self = Self(u64::MAX);
 }
 
+/// Byte ranges of the fields of an encoded [`FragmentDescriptor`].
+pub mod fragment_descriptor_field {
+    use core::ops::Range;
+    /// `buffer_id` (u64).
+    pub const BUFFER_ID: Range<usize> = 0..8;
+    /// `offset` (u32).
+    pub const OFFSET: Range<usize> = 8..12;
+    /// `size` (u32).
+    pub const SIZE: Range<usize> = 12..16;
+}
+
 /// A span of shared memory: `buffer_id` u64 at +0, `offset` u32 at +8, `size`
 /// u32 at +12. Null iff `buffer_id` is [`BufferId::INVALID`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
