@@ -120,7 +120,15 @@ fn main() -> ExitCode {
                 Protocol::Legacy => legacy::decode_stream(key, &stream, options),
                 Protocol::Ipcz => ipcz::decode_stream(key, &stream, options),
             };
-            print_stream(&mut out, &name, key, &stream, &report, args.quiet, &mut totals);
+            print_stream(
+                &mut out,
+                &name,
+                key,
+                &stream,
+                &report,
+                args.quiet,
+                &mut totals,
+            );
         }
     }
     let verb = if args.verify { "verified" } else { "decoded" };

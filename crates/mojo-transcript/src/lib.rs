@@ -414,10 +414,8 @@ mod tests {
     fn bad_lines_are_named() {
         let err = Transcript::parse("{\"chan\":0}\n").unwrap_err();
         assert!(matches!(err, TranscriptError::BadLine { line: 1, .. }));
-        let err = Transcript::parse(
-            "{\"t\":0,\"chan\":0,\"dir\":\"up\",\"len\":0,\"hex\":\"\"}\n",
-        )
-        .unwrap_err();
+        let err = Transcript::parse("{\"t\":0,\"chan\":0,\"dir\":\"up\",\"len\":0,\"hex\":\"\"}\n")
+            .unwrap_err();
         assert!(err.to_string().contains("dir"));
         let err =
             Transcript::parse("{\"t\":0,\"chan\":0,\"dir\":\"a2b\",\"len\":1,\"hex\":\"zz\"}\n")
