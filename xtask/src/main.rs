@@ -3,7 +3,7 @@
 //! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy with
 //!   warnings denied on all targets, every test, the docs with warnings denied,
 //!   and the fuzz targets' own workspace (built and its logic tested).
-//! - `cargo xtask fuzz --smoke [--seconds N]`: runs every cargo-fuzz target for a
+//! - `cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]]`: runs every cargo-fuzz target for a
 //!   few seconds from its seed corpus (needs `cargo-fuzz` and a toolchain that
 //!   accepts `-Z` flags; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).
 //! - `cargo xtask fuzz --list`: prints the fuzz target names.
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask demo\n       cargo xtask fuzz --smoke [--seconds N] | --list"
+                "usage: cargo xtask ci\n       cargo xtask demo\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
             );
             return ExitCode::from(2);
         }
@@ -120,13 +120,21 @@ fn fuzz(args: &[String]) -> Result<(), String> {
     if !args.iter().any(|a| a == "--smoke") {
         return Err("fuzz: pass --smoke (run each target briefly) or --list".into());
     }
-    let seconds = match args.iter().position(|a| a == "--seconds") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|s| s.parse::<u32>().ok())
-            .ok_or("--seconds needs a whole number")?,
-        None => 5,
+    let number = |flag: &str| -> Result<Option<u64>, String> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(Some)
+                .ok_or_else(|| format!("{flag} needs a whole number")),
+            None => Ok(None),
+        }
     };
+    let seconds = number("--seconds")?.unwrap_or(5);
+    // `--runs N` (with `--seed`, default 1) makes a run deterministic: CI uses it
+    // so that a smoke run cannot pass or fail by chance.
+    let runs = number("--runs")?;
+    let seed = number("--seed")?.unwrap_or(1);
     let have_cargo_fuzz = cargo()
         .args(["fuzz", "--version"])
         .output()
@@ -149,6 +157,10 @@ fn fuzz(args: &[String]) -> Result<(), String> {
             .arg(&scratch)
             .arg(&seeds)
             .args(["--", &format!("-max_total_time={seconds}")]);
+        if let Some(runs) = runs {
+            cmd.arg(format!("-runs={runs}"))
+                .arg(format!("-seed={seed}"));
+        }
         run(&format!("fuzz {target}"), cmd)?;
     }
     Ok(())
