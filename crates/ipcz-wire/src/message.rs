@@ -659,7 +659,9 @@ impl<'a> Message<'a> {
             sequence_number,
             body: Body::Unknown(UnknownMessage {
                 id,
+                reserved0: header_bytes(bytes, 3),
                 driver_object_data_array: doda,
+                reserved1: header_bytes(bytes, 20),
                 body: bytes.get(params..).unwrap_or(&[]),
                 num_fds,
             }),
@@ -772,17 +774,19 @@ impl<'a> Message<'a> {
         let base = out.len();
         let name = self.body.name();
         let header_size = MESSAGE_HEADER_SIZE + self.header_extension.len();
-        let doda_raw = match &self.body {
-            Body::Unknown(u) => u.driver_object_data_array,
-            _ => 0,
+        // A known message's reserved bytes are zero and its table offset is
+        // patched in below; an unknown one's header is written back verbatim.
+        let (reserved0, doda_raw, reserved1) = match &self.body {
+            Body::Unknown(u) => (u.reserved0, u.driver_object_data_array, u.reserved1),
+            _ => ([0; 5], 0, [0; 4]),
         };
         out.push(u8::try_from(header_size).unwrap_or(u8::MAX));
         out.push(self.header_version);
         out.push(self.body.id().0);
-        out.extend_from_slice(&[0; 5]);
+        out.extend_from_slice(&reserved0);
         out.extend_from_slice(&self.sequence_number.0.to_le_bytes());
         out.extend_from_slice(&doda_raw.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&reserved1);
         out.extend_from_slice(self.header_extension);
         let mut w = Writer {
             out,
@@ -839,6 +843,15 @@ impl<'a> Message<'a> {
         self.body.write_dynamic(&mut w, known);
         encode_driver_objects(&mut w, &self.driver_objects);
     }
+}
+
+/// `N` header bytes from `at` (zero where the message is shorter).
+fn header_bytes<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0; N];
+    if let Some(src) = codec::slice(bytes, at, N) {
+        out.copy_from_slice(src);
+    }
+    out
 }
 
 fn decode_driver_objects(

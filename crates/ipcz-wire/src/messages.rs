@@ -48,12 +48,21 @@ pub struct MessageLayout {
 
 /// A message whose id this crate does not know: kept raw so it can be
 /// skipped (as Chrome does) or forwarded byte for byte.
+///
+/// The header's reserved bytes are kept too: the receiver does not check
+/// array alignment or overlap (spec 2.5), so the driver object table or an
+/// object's byte array may start inside the header and read them. Only a
+/// verbatim header keeps such a message decoding the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnknownMessage<'a> {
     /// The message id.
     pub id: MessageId,
+    /// The header's `reserved0` (bytes 3..8), written back unchanged.
+    pub reserved0: [u8; 5],
     /// The header's `driver_object_data_array`, written back unchanged.
     pub driver_object_data_array: u32,
+    /// The header's `reserved1` (bytes 20..24), written back unchanged.
+    pub reserved1: [u8; 4],
     /// Everything after the header (params, arrays, driver objects).
     pub body: &'a [u8],
     /// fds the frame carried.
@@ -334,7 +343,14 @@ macro_rules! messages {
                         Ok((Self::$name(v), end))
                     } )*
                     _ => Ok((
-                        Self::Unknown(UnknownMessage { id, driver_object_data_array: 0, body: &[], num_fds: 0 }),
+                        Self::Unknown(UnknownMessage {
+                            id,
+                            reserved0: [0; 5],
+                            driver_object_data_array: 0,
+                            reserved1: [0; 4],
+                            body: &[],
+                            num_fds: 0,
+                        }),
                         0,
                     )),
                 }

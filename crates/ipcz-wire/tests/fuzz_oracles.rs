@@ -128,3 +128,47 @@ proptest! {
         fuzzing::fragment(&data);
     }
 }
+
+/// Decodes a hex string written as a list of lines.
+fn unhex(lines: &[&str]) -> Vec<u8> {
+    let s: String = lines.concat();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// `fuzz/artifacts/ipcz_message/crash-88f2af4d...` (seed
+/// `unknown-id-doda-table-in-header-reserved0`): fd count 0, then a message
+/// with unknown id 0x4a whose `driver_object_data_array` is 5, so the
+/// table's ArrayHeader is read from `reserved0` and the sequence number
+/// (num_bytes 32, no elements). Chrome's `IsArrayValid` accepts that. The
+/// encoder used to zero `reserved0`, so the re-encoding's table had
+/// num_bytes 0 and no longer decoded; an unknown message's header is now
+/// written back verbatim.
+const UNKNOWN_ID_TABLE_IN_HEADER: &[&str] = &[
+    "0018004a00002000000000000000000000050000000000000000000000000000",
+    "0028000018001f00000000000000000000000000000000000000000040000000",
+    "00000000000000000000000000bd000000000000000000000000000000000000",
+    "000b000000000000000000000000000000000000000000000000000000000000",
+    "000000000000000000000000000000bfff000000000000000000000000000000",
+    "000000000000000000000000000000000000ffffffffffffffffffffffffffff",
+    "ffffffffffffff000000000000",
+];
+
+#[test]
+fn regression_unknown_message_table_inside_header() {
+    let data = unhex(UNKNOWN_ID_TABLE_IN_HEADER);
+    fuzzing::message(&data);
+    let bytes = &data[1..];
+    let m = ipcz_wire::Message::decode_exact(bytes, 0).expect("accepted like Chrome");
+    let ipcz_wire::Body::Unknown(u) = m.body else {
+        panic!("id 0x4a is not a known message");
+    };
+    assert_eq!(u.driver_object_data_array, 5);
+    assert_eq!(u.reserved0, [0, 0, 0x20, 0, 0]);
+    assert!(m.driver_objects.is_empty());
+    let mut out = Vec::new();
+    m.encode(&mut out);
+    assert_eq!(out, bytes, "unknown message re-encodes byte for byte");
+}

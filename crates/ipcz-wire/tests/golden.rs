@@ -123,7 +123,9 @@ fn handshake_with_a_broker_host_9_1() {
         0,
         Body::Unknown(UnknownMessage {
             id: MessageId(0),
+            reserved0: [0; 5],
             driver_object_data_array: 0,
+            reserved1: [0; 4],
             body: &[],
             num_fds: 0,
         }),
