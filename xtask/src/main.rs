@@ -183,17 +183,9 @@ fn demo() -> Result<(), String> {
         let file = vectors.join(format!("shmem-{link}.jsonl"));
         eprintln!("==> {link} link ({protocol})");
         let mut cmd = cargo();
-        cmd.args([
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "mojo-dump",
-            "--",
-            "--verify",
-        ])
-        .arg(format!("--protocol={protocol}"))
-        .arg(&file);
+        cmd.args(["run", "--quiet", "--package", "mojo-dump", "--", "--verify"])
+            .arg(format!("--protocol={protocol}"))
+            .arg(&file);
         run(&format!("mojo-dump {link}"), cmd)?;
     }
     Ok(())
