@@ -2,12 +2,21 @@
 //! that a launcher written for Chromium's `mojo_proxy` works unchanged.
 //!
 //! Chromium's rules, which we keep:
+//! - every argument is first trimmed of ASCII whitespace (`\t \n \v \f \r`
+//!   and space) at both ends;
 //! - a switch is `--name=value`, `--name`, or the same with a single `-`;
+//!   names are case-sensitive and the value runs from the first `=`;
 //! - a bare `--` ends switch parsing; everything else is a positional argument;
 //! - unknown switches and positional arguments are ignored (launchers pass
 //!   extra Chromium switches);
 //! - a repeated switch takes its last value;
+//! - numbers are read as `base::StringToInt` / `StringToUint64` read them
+//!   (optional leading `+`, digits only);
 //! - `--attachment-name` wins over numeric attachment names.
+//!
+//! Where we differ: a value that is not UTF-8 is refused (Chromium's
+//! `GetSwitchValueASCII` would silently read it, like any non-ASCII value, as
+//! empty); a non-ASCII UTF-8 attachment name is used as its UTF-8 bytes.
 //!
 //! We first pick out the switches we know (in `=` form, last one wins) and
 //! then let clap parse that list, which gives typed values and `--help`. The
@@ -15,6 +24,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 
 use clap::{Parser, ValueEnum};
 
@@ -163,69 +173,98 @@ const KNOWN_SWITCHES: [&str; 7] = [
     "legacy-profile",
 ];
 
-/// Splits one argument into a switch name and optional value, Chromium style.
-fn split_switch(arg: &str) -> Option<(&str, Option<&str>)> {
-    let body = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
+/// Chromium's `kWhitespaceASCII`, which `base::CommandLine` trims from both
+/// ends of every argument (`TrimWhitespaceASCII(arg, TRIM_ALL)`).
+const ASCII_WHITESPACE: [u8; 6] = [b'\t', b'\n', 0x0b, 0x0c, b'\r', b' '];
+
+/// `arg` without leading and trailing [`ASCII_WHITESPACE`].
+fn trim_ascii_whitespace(arg: &[u8]) -> &[u8] {
+    let keep = |b: &u8| !ASCII_WHITESPACE.contains(b);
+    let start = arg.iter().position(keep).unwrap_or(arg.len());
+    let end = arg.iter().rposition(keep).map_or(start, |i| i + 1);
+    arg.get(start..end).unwrap_or_default()
+}
+
+/// Splits one (trimmed) argument into a switch name and optional value,
+/// Chromium style: prefix `--` or `-`, then a non-empty rest, split at the
+/// first `=`.
+fn split_switch(arg: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let body = arg.strip_prefix(b"--").or_else(|| arg.strip_prefix(b"-"))?;
     if body.is_empty() {
         return None;
     }
-    Some(match body.split_once('=') {
-        Some((name, value)) => (name, Some(value)),
+    Some(match body.iter().position(|&b| b == b'=') {
+        Some(i) => {
+            let (name, rest) = body.split_at(i);
+            (name, rest.get(1..))
+        }
         None => (body, None),
     })
 }
 
 /// Reduces `argv` (without the program name) to the known switches, each once
-/// with its last value, in `--name=value` form. Help and version requests are
-/// kept so clap can answer them. Returns the dropped arguments too, for logging.
-fn select_known_switches(args: &[OsString]) -> (Vec<String>, Vec<String>) {
-    let mut last_value: Vec<(&str, Option<String>)> = Vec::new();
+/// with its last value, in `--name=value` form, after trimming every argument
+/// as Chromium does. Help and version requests are kept so clap can answer
+/// them. Also returns the dropped arguments, for logging.
+///
+/// Values are bytes on the command line; the last value of a known switch
+/// must be UTF-8 (an earlier, overridden one may be anything, as may unknown
+/// switches), otherwise it is a usage error naming the switch rather than a
+/// silently altered value.
+fn select_known_switches(args: &[OsString]) -> Result<(Vec<String>, Vec<String>), CliError> {
+    let mut last_value: Vec<(&str, Option<&[u8]>)> = Vec::new();
     let mut passthrough = Vec::new();
     let mut ignored = Vec::new();
     let mut switches_done = false;
     for arg in args {
-        let arg = arg.to_string_lossy().into_owned();
+        let arg = trim_ascii_whitespace(arg.as_bytes());
         if switches_done {
-            ignored.push(arg);
+            ignored.push(String::from_utf8_lossy(arg).into_owned());
             continue;
         }
-        if arg == "--" {
+        if arg == b"--" {
             switches_done = true;
             continue;
         }
-        if matches!(arg.as_str(), "--help" | "-h" | "--version" | "-V") {
-            passthrough.push(arg);
+        if matches!(arg, b"--help" | b"-h" | b"--version" | b"-V") {
+            passthrough.push(String::from_utf8_lossy(arg).into_owned());
             continue;
         }
-        match split_switch(&arg) {
-            Some((name, value)) => match KNOWN_SWITCHES.iter().find(|k| **k == name) {
-                Some(known) => {
-                    last_value.retain(|(n, _)| n != known);
-                    last_value.push((known, value.map(str::to_string)));
-                }
-                None => ignored.push(arg.clone()),
-            },
-            None => ignored.push(arg.clone()),
+        let known = split_switch(arg).and_then(|(name, value)| {
+            KNOWN_SWITCHES
+                .iter()
+                .find(|k| k.as_bytes() == name)
+                .map(|known| (*known, value))
+        });
+        match known {
+            Some((known, value)) => {
+                last_value.retain(|(n, _)| *n != known);
+                last_value.push((known, value));
+            }
+            None => ignored.push(String::from_utf8_lossy(arg).into_owned()),
         }
     }
     let mut selected = passthrough;
     for (name, value) in last_value {
         selected.push(match value {
-            Some(value) => format!("--{name}={value}"),
+            Some(value) => {
+                let value = std::str::from_utf8(value).map_err(|_| {
+                    CliError::Usage(format!("--{name}: the value is not valid UTF-8"))
+                })?;
+                format!("--{name}={value}")
+            }
             None if name == "inherit-ipcz-broker" => format!("--{name}"),
             // Chromium gives a valueless switch the empty value.
             None => format!("--{name}="),
         });
     }
-    (selected, ignored)
+    Ok((selected, ignored))
 }
 
-/// Parses a non-negative decimal integer as `base::StringToUint64` would:
-/// digits only, no sign, no spaces.
-fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
+/// Parses an unsigned decimal integer as `base::StringToUint64` does: an
+/// optional `+`, then one or more ASCII digits, nothing else, no overflow.
+/// (Rust's `u64::from_str` has exactly this grammar.)
+fn parse_uint64(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
@@ -235,8 +274,13 @@ fn parse_fd(switch: &str, value: Option<String>) -> Result<i32, CliError> {
             "missing --{switch}=N (the inherited socket's fd number)"
         ))
     })?;
-    parse_decimal(&value)
-        .and_then(|n| i32::try_from(n).ok())
+    // `base::StringToInt`: optional sign, digits, in range (`i32::from_str`
+    // has exactly this grammar). Chromium would go on with a negative
+    // number and fail later; we refuse it here.
+    value
+        .parse::<i32>()
+        .ok()
+        .filter(|n| *n >= 0)
         .ok_or_else(|| {
             CliError::Usage(format!(
                 "--{switch}={value:?} is not a file descriptor number"
@@ -258,7 +302,7 @@ fn parse_attachments(
         return Ok(Attachments::Named(name.clone()));
     }
     let numbers = if let Some(count) = &switches.num_attachments {
-        let n = parse_decimal(count).ok_or_else(|| {
+        let n = parse_uint64(count).ok_or_else(|| {
             CliError::Usage(format!("--num-attachments={count:?} is not a whole number"))
         })?;
         if n == 0 {
@@ -276,7 +320,7 @@ fn parse_attachments(
         let numbers = list
             .split(',')
             .map(|item| {
-                parse_decimal(item.trim()).ok_or_else(|| {
+                parse_uint64(item.trim()).ok_or_else(|| {
                     CliError::Usage(format!(
                         "--numeric-attachment-names={list:?}: {item:?} is not a whole number"
                     ))
@@ -318,7 +362,7 @@ where
     T: Into<OsString>,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let (selected, ignored) = select_known_switches(&args);
+    let (selected, ignored) = select_known_switches(&args)?;
     for arg in &ignored {
         log::debug!("ignoring argument {arg:?}");
     }
@@ -446,6 +490,65 @@ mod tests {
     }
 
     #[test]
+    fn arguments_are_trimmed_of_ascii_whitespace_like_chromium() {
+        // base::CommandLine trims \t \n \v \f \r and space from both ends
+        // of every argument before looking at it.
+        let config = ok(&[
+            " --legacy-client-fd=3\t",
+            "\x0b--host-ipcz-transport-fd=4\x0c",
+            "--num-attachments=2\r\n",
+            " -- ",
+            "--attachment-name=ignored-after-terminator",
+        ]);
+        assert_eq!(
+            (config.legacy_client_fd, config.host_ipcz_transport_fd),
+            (3, 4)
+        );
+        assert_eq!(config.attachments, Attachments::Numeric(vec![0, 1]));
+        // Whitespace inside the value stays (and is not a number).
+        assert!(usage(&with_fds(&["--num-attachments= 2"])).contains("--num-attachments"));
+    }
+
+    #[test]
+    fn numbers_take_a_plus_sign_like_string_to_int() {
+        // base::StringToInt / StringToUint64 accept one leading '+'.
+        let config = ok(&[
+            "--legacy-client-fd=+3",
+            "--host-ipcz-transport-fd=4",
+            "--num-attachments=+2",
+        ]);
+        assert_eq!(config.legacy_client_fd, 3);
+        assert_eq!(config.attachments, Attachments::Numeric(vec![0, 1]));
+        for bad in ["++2", "+-2", "-+2", "+", "2+", "0x2"] {
+            let arg = format!("--num-attachments={bad}");
+            let text = match parse(with_fds(&[]).into_iter().map(String::from).chain([arg])) {
+                Err(CliError::Usage(text)) => text,
+                other => panic!("{bad}: expected a usage error, got {other:?}"),
+            };
+            assert!(text.contains("--num-attachments"), "{bad}: {text}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_values_are_refused_not_mangled() {
+        use std::os::unix::ffi::OsStringExt;
+        let mut args: Vec<OsString> = FDS.iter().map(OsString::from).collect();
+        args.push(OsString::from_vec(b"--attachment-name=pipe\xff".to_vec()));
+        match parse(args.clone()) {
+            Err(CliError::Usage(text)) => assert!(text.contains("--attachment-name"), "{text}"),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+        // Last value wins: an earlier bad value that is overridden is harmless,
+        // and so is a non-UTF-8 unknown switch.
+        args.push("--attachment-name=pipe!".into());
+        args.push(OsString::from_vec(b"--unknown=\xfe".to_vec()));
+        assert_eq!(
+            parse(args).unwrap().attachments,
+            Attachments::Named("pipe!".into())
+        );
+    }
+
+    #[test]
     fn inherit_broker_and_profile() {
         let config = ok(&with_fds(&[
             "--attachment-name=p",
@@ -516,7 +619,7 @@ mod tests {
         );
         assert!(usage(&with_fds(&["--num-attachments=two"])).contains("--num-attachments"));
         assert!(usage(&with_fds(&["--num-attachments=0"])).contains("at least one"));
-        assert!(usage(&with_fds(&["--num-attachments=+3"])).contains("--num-attachments"));
+        assert!(usage(&with_fds(&["--num-attachments=-3"])).contains("--num-attachments"));
         assert!(usage(&with_fds(&["--numeric-attachment-names=0,x"])).contains("\"x\""));
         assert!(
             usage(&with_fds(&["--attachment-name=p", "--legacy-profile=cros"]))
