@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use mojo_proxy::cli;
@@ -15,6 +16,18 @@ const EXIT_USAGE: u8 = 2;
 /// Exit status while the bridge itself is not built.
 const EXIT_NOT_BUILT: u8 = 1;
 
+/// Writes `text` to stdout, ignoring failure (a closed pipe must not turn
+/// `--help` into a panic).
+fn print_ignoring_errors(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Writes one `mojo_proxy: ...` line to stderr, ignoring failure.
+fn error_line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "mojo_proxy: {text}");
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_micros()
@@ -22,18 +35,14 @@ fn main() -> ExitCode {
     let config = match cli::parse(std::env::args_os().skip(1)) {
         Ok(config) => config,
         Err(cli::CliError::Info(text)) => {
-            print!("{text}");
+            print_ignoring_errors(&text);
             return ExitCode::SUCCESS;
         }
         Err(cli::CliError::Usage(text)) => {
-            eprintln!("mojo_proxy: {text}");
+            error_line(&text);
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    for warning in &config.warnings {
-        log::warn!("{warning}");
-    }
-    log::info!("configuration: {config:?}");
     let endpoints = [
         ("legacy-client-fd", config.legacy_client_fd),
         ("host-ipcz-transport-fd", config.host_ipcz_transport_fd),
@@ -44,13 +53,17 @@ fn main() -> ExitCode {
     let [legacy_client, host] = match endpoints {
         [Ok(legacy_client), Ok(host)] => [legacy_client, host],
         [Err(e), _] | [_, Err(e)] => {
-            eprintln!("mojo_proxy: {e}");
+            // A refused command line is exactly one line on stderr, so the
+            // warnings (which only matter for a proxy that runs) come after.
+            error_line(&e);
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
+    log::info!("configuration: {config:?}");
     log::debug!("adopted sockets {legacy_client:?} (legacy client) and {host:?} (host)");
-    eprintln!(
-        "mojo_proxy: the command line is valid, but bridging is not implemented yet; exiting"
-    );
+    error_line("the command line is valid, but bridging is not implemented yet; exiting");
     ExitCode::from(EXIT_NOT_BUILT)
 }

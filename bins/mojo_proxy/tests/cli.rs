@@ -188,3 +188,35 @@ fn more_than_seven_numeric_attachments_is_a_warning() {
     assert_ne!(output.status.code(), Some(2), "stderr: {text}");
     assert!(text.contains("at most 7"), "stderr: {text}");
 }
+
+#[test]
+fn a_refused_fd_is_still_one_line_when_there_are_warnings() {
+    // Nine numeric attachments draw a warning; the proxy must still say
+    // nothing but the error line when it then refuses an fd.
+    let s = sockets();
+    let args = [
+        format!("--legacy-client-fd={}", s.client.as_raw_fd()),
+        "--host-ipcz-transport-fd=987".to_string(),
+        "--num-attachments=9".to_string(),
+    ];
+    let output = run_with(&[&s.client], &args);
+    assert_usage_error(&output, "--host-ipcz-transport-fd=987");
+}
+
+#[test]
+fn help_into_a_closed_pipe_does_not_panic() {
+    // stdout is a pipe whose read end is already closed, so the proxy's
+    // write of the help text fails with EPIPE.
+    let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+    drop(read_end);
+    let _guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
+    let output = Command::new(PROXY)
+        .arg("--help")
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run mojo_proxy");
+    let text = stderr(&output);
+    assert!(!text.contains("panicked"), "stderr: {text}");
+    assert_eq!(output.status.code(), Some(0), "stderr: {text}");
+}
