@@ -92,8 +92,14 @@ impl fmt::Display for IoOp {
     }
 }
 
-/// Errors of an [`Endpoint`]. All of them except [`ChannelError::Queue`]
-/// from [`Endpoint::queue`] mean the channel is unusable.
+/// Errors of an [`Endpoint`].
+///
+/// [`ChannelError::BufferFull`] and a [`ChannelError::Queue`] refusal from
+/// [`Endpoint::queue`] change nothing and can be recovered from. Every other
+/// error means the channel is unusable; an error from
+/// [`Endpoint::read_available`] is sticky: once one happened, every later
+/// call returns it again and reads nothing more (the stream may have lost
+/// bytes or fds, so nothing after it can be trusted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelError {
     /// A system call failed (other than `EINTR`, which is retried, and
@@ -107,19 +113,22 @@ pub enum ChannelError {
     },
     /// `recvmsg` reported `MSG_CTRUNC`: the kernel discarded fds (the peer
     /// sent more than fit, or our fd table is full). The fds that did arrive
-    /// were closed. The fd stream is now out of step, so this is fatal.
+    /// were closed and the bytes read with them dropped. The fd stream is now
+    /// out of step, so this is fatal.
     ControlTruncated {
         /// How many fds arrived (and were closed).
         fds_received: usize,
     },
     /// The framing layer has not consumed anything and the receive buffer
-    /// holds [`Limits::max_buffered_bytes`] bytes.
+    /// holds [`Limits::max_buffered_bytes`] bytes. Not fatal: nothing was
+    /// lost; [`Endpoint::consume`] makes room and reading can go on.
     BufferFull {
         /// The limit.
         limit: usize,
     },
     /// More fds arrived than [`Limits::max_queued_fds`] allows queued; the
-    /// newly arrived ones were closed.
+    /// newly arrived ones were closed and the bytes read with them dropped.
+    /// Fatal.
     TooManyFds {
         /// The limit.
         limit: usize,
@@ -234,7 +243,9 @@ pub struct Endpoint {
     incoming: IncomingBuffer<OwnedFd>,
     cmsg_buf: Vec<u8>,
     fd_scratch: Vec<OwnedFd>,
-    pending_error: Option<ChannelError>,
+    /// The first fatal receive error; returned by every later
+    /// `read_available`.
+    read_error: Option<ChannelError>,
     limits: Limits,
 }
 
@@ -281,7 +292,7 @@ impl Endpoint {
             incoming: IncomingBuffer::new(limits.max_buffered_bytes),
             cmsg_buf: vec![0; RECV_CMSG_SPACE],
             fd_scratch: Vec::with_capacity(SCM_MAX_FD),
-            pending_error: None,
+            read_error: None,
             limits,
         }
     }
@@ -398,9 +409,14 @@ impl Endpoint {
     /// Reads whatever the socket has (up to [`Limits::max_read_batch_bytes`])
     /// into the receive buffer; received fds get `FD_CLOEXEC`
     /// (`MSG_CMSG_CLOEXEC`) and join the fd FIFO.
+    ///
+    /// When a fatal error happens after some data arrived in the same call,
+    /// the data is reported first and the error comes with the next call;
+    /// from then on every call returns that error (see [`ChannelError`]).
+    /// [`ChannelError::BufferFull`] is not fatal.
     pub fn read_available(&mut self) -> Result<ReadOutcome, ChannelError> {
-        if let Some(e) = self.pending_error.take() {
-            return Err(e);
+        if let Some(e) = &self.read_error {
+            return Err(e.clone());
         }
         let mut total_bytes = 0usize;
         let mut total_fds = 0usize;
@@ -471,9 +487,10 @@ impl Endpoint {
                     }
                 }
             };
+            // Every error that reaches this point is fatal; keep it.
+            self.read_error = Some(err.clone());
             if total_bytes > 0 || total_fds > 0 {
                 // Report what arrived first; the error comes with the next call.
-                self.pending_error = Some(err);
                 return Ok(data(total_bytes, total_fds));
             }
             return Err(err);

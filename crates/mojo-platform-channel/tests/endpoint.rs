@@ -45,6 +45,12 @@ fn too_many_queued_fds_is_a_typed_error_and_closes_them() {
             }
         );
         assert_eq!(b.queued_fds(), 2);
+        // The bytes of the refused read are gone, so the stream is out of
+        // step: later reads must not carry on as if nothing happened.
+        a.send(frame(b"after", 0), vec![]).unwrap();
+        assert_eq!(b.read_available().unwrap_err(), err);
+        assert_eq!(b.read_available().unwrap_err(), err);
+        assert_eq!(b.buffered().len(), 11, "nothing appended after the error");
     });
 }
 
