@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 
 use common::*;
 use mojo_platform_channel::{
-    ChannelError, Endpoint, ReadOutcome, SharedMemoryRegion, ShmError, ShmMode, from_inherited_fd,
-    socketpair_fds,
+    ChannelError, Endpoint, ReadOutcome, SharedMemoryRegion, ShmError, ShmMode, WriteOutcome,
+    from_inherited_fd, socketpair_fds,
 };
 
 const CHILD_ENV: &str = "MOJO_PC_CHILD";
@@ -76,6 +76,7 @@ fn child_main() {
             "close_mid_message" => child_close_mid_message(&mut ep, &mut d),
             "shm" => child_shm(&mut ep, &mut d),
             "ctrunc" => child_ctrunc(&mut ep, &mut d),
+            "write_after_close" => child_write_after_close(&mut ep, &mut d),
             other => panic!("unknown scenario {other}"),
         }
     }
@@ -221,11 +222,52 @@ fn peer_closes_mid_message() {
         assert_eq!(fds, 1, "its fd stays queued");
         // EOF is sticky and reported as a value.
         assert_eq!(ep.read_available().unwrap(), ReadOutcome::Eof);
-        // Writing to the closed peer is a typed error, not SIGPIPE.
+        // Writing to the closed peer is a typed error (that it is not
+        // SIGPIPE either is checked by `write_to_closed_peer_is_not_sigpipe`:
+        // this process ignores SIGPIPE, as every Rust program does).
         ep.queue(frame(b"late", 0), vec![]).unwrap();
         let err = ep.flush().unwrap_err();
         assert!(err.is_disconnect(), "{err}");
         assert!(matches!(err, ChannelError::Io { .. }));
+    });
+}
+
+// ---------------------------------------------------------------------------
+// EPIPE without SIGPIPE. The Rust runtime sets SIGPIPE to "ignore" before
+// `main`, which would hide a missing MSG_NOSIGNAL; the child puts back the
+// default action (terminate), so a send without MSG_NOSIGNAL kills it.
+
+#[allow(unsafe_code)]
+fn restore_default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_DFL installs no handler code, so no async-signal-safety
+    // question arises; the child process runs only this scenario.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.expect("signal(SIGPIPE, SIG_DFL)");
+}
+
+fn child_write_after_close(ep: &mut Endpoint, d: &mut Driver) {
+    restore_default_sigpipe();
+    // Wait until the parent has closed its end.
+    d.run(ep, |_, eof| eof.then_some(())).unwrap();
+    // Without fds (`send`).
+    ep.queue(frame(b"late", 0), vec![]).unwrap();
+    let err = ep.flush().unwrap_err();
+    assert!(err.is_disconnect(), "{err}");
+    // With fds (`sendmsg`), on a pair of our own whose other end is closed.
+    let (mut x, y) = mojo_platform_channel::socketpair().unwrap();
+    drop(y);
+    x.queue(frame(b"late", 1), vec![memfd_with(b"fd")]).unwrap();
+    let err = x.flush().unwrap_err();
+    assert!(err.is_disconnect(), "{err}");
+}
+
+#[test]
+fn write_to_closed_peer_is_not_sigpipe() {
+    assert_no_fd_leak(|| {
+        let (child, ep) = spawn_child("write_after_close");
+        drop(ep);
+        // A child killed by SIGPIPE fails here.
+        wait_ok(child);
     });
 }
 
@@ -377,17 +419,22 @@ fn child_ctrunc(ep: &mut Endpoint, d: &mut Driver) {
     setrlimit(Resource::RLIMIT_NOFILE, (before + 4) as u64, hard).unwrap();
     let err = d.run(ep, |_, _| None::<()>).unwrap_err();
     setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
-    let ChannelError::ControlTruncated { fds_received } = err else {
+    let ChannelError::ControlTruncated { fds_received } = err.clone() else {
         panic!("expected ControlTruncated, got {err}");
     };
     assert!(fds_received < CTRUNC_FDS);
     assert_eq!(open_fd_count(), before, "truncated fds were not closed");
+    // The error is sticky: reading again gives it again.
+    assert_eq!(ep.read_available().unwrap_err(), err);
+    // Writing still works. (Not through `d.flush_all`, which also reads.) The
+    // report is tiny and this socket's send buffer is empty, so one flush
+    // sends it.
     ep.queue(
         frame(format!("truncated:{fds_received}").as_bytes(), 0),
         vec![],
     )
     .unwrap();
-    d.flush_all(ep).unwrap();
+    assert_eq!(ep.flush().unwrap(), WriteOutcome::Flushed);
 }
 
 #[test]
