@@ -42,9 +42,11 @@
 //! mappings (memmap2's `map` is `unsafe` because the file could change under
 //! a `&[u8]`; we never hand out such slices) and the atomic views.
 
+use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
+use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU8, AtomicU16, AtomicU32, AtomicU64};
@@ -599,7 +601,11 @@ impl SharedMemoryRegion {
             op: "mmap",
             errno: io_errno(&e),
         })?;
-        Ok(Mapping { map, writable })
+        Ok(Mapping {
+            map,
+            writable,
+            _not_sync: PhantomData,
+        })
     }
 
     /// Checks that the OS refuses write access through this region's
@@ -811,10 +817,20 @@ shared_atomic!(
 /// [`read`](Self::read) / [`write`](Self::write), and shared words are
 /// accessed through atomic views ([`atomic`](Self::atomic)), as ipcz's
 /// NodeLinkMemory requires. Unmapped on drop.
+///
+/// A `Mapping` is `Send` but not `Sync`: all access to its addresses comes
+/// from one thread at a time, so a byte copy by [`read`](Self::read) can
+/// never race with a store through an atomic view handed out by the same
+/// mapping in another thread (that would be a data race, undefined
+/// behaviour). Writers in other processes, or through other mappings, use
+/// other addresses and are outside Rust's memory model; the copies and the
+/// atomics tolerate any bytes they leave.
 #[derive(Debug)]
 pub struct Mapping {
     map: MmapRaw,
     writable: bool,
+    /// Makes the type `!Sync` (see above) while keeping it `Send`.
+    _not_sync: PhantomData<Cell<()>>,
 }
 
 impl Mapping {
@@ -855,7 +871,9 @@ impl Mapping {
         // SAFETY: `offset + dst.len() <= len` was checked, so the source lies
         // inside the live mapping (kept alive by `&self`); `dst` is a distinct
         // Rust buffer, so the ranges do not overlap. The bytes are plain
-        // `u8`s, valid for any value a peer may have written.
+        // `u8`s, valid for any value a peer may have written. No other thread
+        // can store to these addresses meanwhile: `Mapping` is `!Sync`, and
+        // atomic views borrow this mapping, so they live on this thread.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 self.map.as_ptr().add(offset),
@@ -874,7 +892,8 @@ impl Mapping {
         self.check(offset, src.len())?;
         // SAFETY: bounds checked above; the mapping is PROT_WRITE; `src` is a
         // distinct Rust buffer so the ranges do not overlap; `&mut self`
-        // excludes concurrent writers through this Mapping in this process.
+        // excludes every other access through this Mapping (no atomic view is
+        // alive), and `!Sync` keeps other threads out.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 src.as_ptr(),
@@ -903,8 +922,11 @@ impl Mapping {
         // readable and writable (checked) and stays mapped for the lifetime
         // of `&self`, to which the returned reference is tied. `T` is an
         // atomic integer (sealed `SharedAtomic`), valid for every bit
-        // pattern, and all access through it is atomic, so concurrent access
-        // by the peer process or other threads is not a data race.
+        // pattern. Its interior mutability allows the plain copies of `read`
+        // on the same thread while the reference lives (`write` needs
+        // `&mut self`, so it cannot overlap); other threads cannot reach this
+        // mapping (`!Sync`), and the peer process is outside the Rust memory
+        // model.
         Ok(unsafe { &*(addr as *const T) })
     }
 
@@ -923,6 +945,21 @@ impl Mapping {
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
+
+    /// Compiles only while `Mapping` is not `Sync`: with a `Sync` impl both
+    /// impls below apply and the call is ambiguous. (The usual stable-Rust
+    /// negative-impl assertion.)
+    #[test]
+    fn mapping_is_send_but_not_sync() {
+        trait AmbiguousIfSync<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+        impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+        <Mapping as AmbiguousIfSync<_>>::check();
+        fn assert_send<T: Send>() {}
+        assert_send::<Mapping>();
+    }
 
     #[test]
     fn mode_wire_values() {
