@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024 + READ_CHUNK_SIZ
 /// misbehaving peer can make us hold.
 pub const DEFAULT_MAX_QUEUED_FDS: usize = 2048;
 
-/// Free space offered to each `recvmsg` (the buffer grows beyond it only for
+/// Most bytes one `recvmsg` may return (the buffer grows beyond it only for
 /// large partial messages).
 pub const READ_CHUNK_SIZE: usize = 64 * 1024;
 
@@ -42,9 +42,11 @@ pub struct Limits {
     pub max_buffered_bytes: usize,
     /// Most received fds not yet taken ([`DEFAULT_MAX_QUEUED_FDS`]).
     pub max_queued_fds: usize,
-    /// Free space requested per `recvmsg` ([`READ_CHUNK_SIZE`]).
+    /// Most bytes one `recvmsg` may return ([`READ_CHUNK_SIZE`]; 0 counts
+    /// as 1).
     pub read_chunk_size: usize,
-    /// Bytes per [`Endpoint::read_available`] call ([`MAX_READ_BATCH_BYTES`]).
+    /// Most bytes one [`Endpoint::read_available`] call reads
+    /// ([`MAX_READ_BATCH_BYTES`]; 0 counts as 1).
     pub max_read_batch_bytes: usize,
 }
 
@@ -427,11 +429,16 @@ impl Endpoint {
                 ReadOutcome::WouldBlock
             }
         };
+        let batch_limit = self.limits.max_read_batch_bytes.max(1);
         loop {
-            if total_bytes >= self.limits.max_read_batch_bytes {
+            let budget = batch_limit.saturating_sub(total_bytes);
+            if budget == 0 {
                 return Ok(data(total_bytes, total_fds));
             }
-            let spare = self.incoming.spare_mut(self.limits.read_chunk_size.max(1));
+            let want = self.limits.read_chunk_size.max(1).min(budget);
+            let spare = self.incoming.spare_mut(want);
+            let len = spare.len().min(want);
+            let (spare, _) = spare.split_at_mut(len);
             if spare.is_empty() {
                 if total_bytes > 0 {
                     return Ok(data(total_bytes, total_fds));

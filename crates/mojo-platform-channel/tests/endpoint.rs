@@ -196,3 +196,31 @@ fn mio_reports_readability_and_shutdown_gives_eof() {
         poll.registry().deregister(&mut b).unwrap();
     });
 }
+
+#[test]
+fn read_batch_limit_is_a_true_upper_bound() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        b.set_limits(Limits {
+            max_read_batch_bytes: 100,
+            ..Limits::default()
+        })
+        .unwrap();
+        a.send(vec![3; 1000], vec![]).unwrap();
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 100, fds: 0 }
+        );
+        // A limit of 0 still reads (1 byte): never WouldBlock with data waiting.
+        b.set_limits(Limits {
+            max_read_batch_bytes: 0,
+            ..Limits::default()
+        })
+        .unwrap();
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 1, fds: 0 }
+        );
+        assert_eq!(b.buffered().len(), 101);
+    });
+}
