@@ -162,11 +162,22 @@ pub struct SendChunk<'a, F> {
 /// `F` is the fd type ([`std::os::fd::OwnedFd`] in [`crate::Endpoint`]). Fds
 /// are dropped (closed, for `OwnedFd`) only in [`advance`](Self::advance) once
 /// the call that carried them succeeded, or when the queue itself is dropped.
-#[derive(Debug)]
+///
+/// Its `Debug` output shows counts, not the queued bytes.
 pub struct OutgoingQueue<F> {
     messages: VecDeque<OutMessage<F>>,
     queued_bytes: usize,
     queued_fds: usize,
+}
+
+impl<F> fmt::Debug for OutgoingQueue<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingQueue")
+            .field("messages", &self.messages.len())
+            .field("queued_bytes", &self.queued_bytes)
+            .field("queued_fds", &self.queued_fds)
+            .finish()
+    }
 }
 
 impl<F> Default for OutgoingQueue<F> {
@@ -284,13 +295,25 @@ impl<F> OutgoingQueue<F> {
 /// [`consume`](Self::consume) and their fds with
 /// [`take_fds`](Self::take_fds). The buffer grows up to `max_bytes` and is
 /// compacted (unconsumed bytes moved to the front) instead of reallocated.
-#[derive(Debug)]
+///
+/// Its `Debug` output shows sizes and counts, not the buffered bytes.
 pub struct IncomingBuffer<F> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
     max_bytes: usize,
     fds: VecDeque<F>,
+}
+
+impl<F> fmt::Debug for IncomingBuffer<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncomingBuffer")
+            .field("buffered_len", &self.buffered_len())
+            .field("capacity", &self.buf.len())
+            .field("max_bytes", &self.max_bytes)
+            .field("queued_fds", &self.fds.len())
+            .finish()
+    }
 }
 
 impl<F> IncomingBuffer<F> {

@@ -224,3 +224,21 @@ fn read_batch_limit_is_a_true_upper_bound() {
         assert_eq!(b.buffered().len(), 101);
     });
 }
+
+#[test]
+fn debug_output_does_not_dump_buffers() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        a.set_send_buffer_size(4096).unwrap();
+        assert_eq!(
+            a.send(vec![9; 1 << 20], vec![]).unwrap(),
+            WriteOutcome::WouldBlock
+        );
+        while let ReadOutcome::Data { .. } = b.read_available().unwrap() {}
+        assert!(!b.buffered().is_empty() && a.has_pending_output());
+        for text in [format!("{a:?}"), format!("{b:?}")] {
+            assert!(text.len() < 1000, "{} bytes of Debug output", text.len());
+            assert!(text.contains("Endpoint"), "{text}");
+        }
+    });
+}
