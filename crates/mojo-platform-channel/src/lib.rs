@@ -20,8 +20,8 @@
 //!
 //! The crate is `#![deny(unsafe_code)]`; only two modules may use it, each
 //! block with a `// SAFETY:` comment: `fd_passing` (adopting fds the kernel
-//! just gave us, and an inherited fd after validation) and [`shm`] (mmap and
-//! atomic views into mappings).
+//! just gave us, and an inherited fd after validation) and [`shm`] (mmap,
+//! byte copies in and out of mappings, and atomic views into them).
 //!
 //! # Why nix rather than rustix
 //!

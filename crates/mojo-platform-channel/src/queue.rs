@@ -363,8 +363,9 @@ impl<F> IncomingBuffer<F> {
     }
 
     /// Free space to receive into: at least `min(want, room)` bytes where
-    /// `room` is what the byte limit still allows. Returns an empty slice only
-    /// when the buffer holds `max_bytes` unconsumed bytes.
+    /// `room` is what the byte limit still allows, possibly more (never more
+    /// than `room`). For `want > 0` it returns an empty slice only when the
+    /// buffer holds `max_bytes` unconsumed bytes.
     ///
     /// Moves unconsumed bytes to the front or grows the buffer as needed; the
     /// buffer never grows past `max_bytes`.
