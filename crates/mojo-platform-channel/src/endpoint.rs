@@ -35,6 +35,11 @@ pub const READ_CHUNK_SIZE: usize = 64 * 1024;
 /// event loop.
 pub const MAX_READ_BATCH_BYTES: usize = 256 * 1024;
 
+/// Default limit on bytes queued for sending and not yet written: room for
+/// two messages of the largest size Chromium accepts, so a peer that stops
+/// reading makes [`Endpoint::queue`] refuse instead of growing memory.
+pub const DEFAULT_MAX_QUEUED_OUTPUT_BYTES: usize = 2 * DEFAULT_MAX_BUFFERED_BYTES;
+
 /// Resource limits of an [`Endpoint`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -48,6 +53,9 @@ pub struct Limits {
     /// Most bytes one [`Endpoint::read_available`] call reads
     /// ([`MAX_READ_BATCH_BYTES`]; 0 counts as 1).
     pub max_read_batch_bytes: usize,
+    /// Most bytes queued for sending and not yet written
+    /// ([`DEFAULT_MAX_QUEUED_OUTPUT_BYTES`]).
+    pub max_queued_output_bytes: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +65,7 @@ impl Default for Limits {
             max_queued_fds: DEFAULT_MAX_QUEUED_FDS,
             read_chunk_size: READ_CHUNK_SIZE,
             max_read_batch_bytes: MAX_READ_BATCH_BYTES,
+            max_queued_output_bytes: DEFAULT_MAX_QUEUED_OUTPUT_BYTES,
         }
     }
 }
@@ -96,8 +105,9 @@ impl fmt::Display for IoOp {
 
 /// Errors of an [`Endpoint`].
 ///
-/// [`ChannelError::BufferFull`] and a [`ChannelError::Queue`] refusal from
-/// [`Endpoint::queue`] change nothing and can be recovered from. Every other
+/// [`ChannelError::BufferFull`], and a [`ChannelError::Queue`] or
+/// [`ChannelError::OutputFull`] refusal from [`Endpoint::queue`], change
+/// nothing and can be recovered from. Every other
 /// error means the channel is unusable; an error from
 /// [`Endpoint::read_available`] is sticky: once one happened, every later
 /// call returns it again and reads nothing more (the stream may have lost
@@ -141,6 +151,17 @@ pub enum ChannelError {
     },
     /// The outgoing queue refused a message (see [`QueueError`]).
     Queue(QueueError),
+    /// The message would take the bytes queued for sending past
+    /// [`Limits::max_queued_output_bytes`]: the peer is not reading. The
+    /// message was refused and its fds closed; nothing else changed.
+    OutputFull {
+        /// The limit.
+        limit: usize,
+        /// Bytes already queued.
+        queued: usize,
+        /// Length of the refused message.
+        len: usize,
+    },
 }
 
 impl ChannelError {
@@ -177,6 +198,11 @@ impl fmt::Display for ChannelError {
                 "{received} fds arrived with {queued} already queued, over the limit of {limit}"
             ),
             Self::Queue(e) => write!(f, "cannot queue message: {e}"),
+            Self::OutputFull { limit, queued, len } => write!(
+                f,
+                "cannot queue a {len}-byte message: {queued} bytes already wait to be sent \
+                 (limit {limit}); the peer is not reading"
+            ),
         }
     }
 }
@@ -354,9 +380,19 @@ impl Endpoint {
     /// Appends a message and its fds to the outgoing queue without writing.
     /// The fds are closed once the `sendmsg` carrying them succeeded (or when
     /// the endpoint is dropped). Fails for an empty message or one too short
-    /// for its fds (one byte per [`crate::MAX_FDS_PER_SENDMSG`] fds); the fds
-    /// are then closed.
+    /// for its fds (one byte per [`crate::MAX_FDS_PER_SENDMSG`] fds), or when
+    /// it would take the unsent bytes past [`Limits::max_queued_output_bytes`]
+    /// ([`ChannelError::OutputFull`]); the fds are then closed.
     pub fn queue(&mut self, bytes: Vec<u8>, fds: Vec<OwnedFd>) -> Result<(), ChannelError> {
+        let queued = self.outgoing.queued_bytes();
+        let limit = self.limits.max_queued_output_bytes;
+        if queued.saturating_add(bytes.len()) > limit {
+            return Err(ChannelError::OutputFull {
+                limit,
+                queued,
+                len: bytes.len(),
+            });
+        }
         self.outgoing.push(bytes, fds).map_err(ChannelError::Queue)
     }
 

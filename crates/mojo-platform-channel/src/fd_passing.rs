@@ -196,6 +196,11 @@ pub enum InheritError {
         /// The number given.
         fd: i32,
     },
+    /// This number was already adopted once in this process.
+    AlreadyTaken {
+        /// The number given.
+        fd: i32,
+    },
     /// No open file has this number (`fcntl(F_GETFD)` failed with `EBADF`).
     NotOpen {
         /// The number given.
@@ -238,6 +243,9 @@ impl fmt::Display for InheritError {
         match self {
             Self::InvalidNumber { fd } => write!(f, "fd {fd} is not a valid descriptor number"),
             Self::NotOpen { fd } => write!(f, "fd {fd} is not open"),
+            Self::AlreadyTaken { fd } => {
+                write!(f, "fd {fd} was already taken over once by this process")
+            }
             Self::NotASocket { fd, kind } => {
                 write!(f, "fd {fd} is {kind}, not a unix stream socket")
             }
@@ -357,14 +365,22 @@ pub fn set_cloexec(fd: impl AsFd, cloexec: bool) -> Result<(), Errno> {
 /// closing it would turn a clear startup error into action at a distance.
 /// A caller that exits on the error loses nothing.
 ///
-/// Contract (why this is a safe function): call it only with numbers of fds
-/// the process inherited and that no other part of the program owns, once
-/// per fd, typically while parsing the command line. Calling it twice with
-/// the same number would create two owners and a double close.
+/// The same open socket is handed out at most once per process (a second
+/// call for a number that still names the socket adopted before gives
+/// [`InheritError::AlreadyTaken`]; the socket is recognised by its inode, so
+/// a number the kernel reused for a new socket is not confused with it), so
+/// this function never creates two owners of one fd by itself. What it cannot
+/// know is whether code outside this crate already owns `n`: call it only
+/// with numbers of fds the process inherited for this purpose, typically
+/// while parsing the command line, as the `listenfd`-style APIs do.
 pub fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
     if n < 0 {
         return Err(InheritError::InvalidNumber { fd: n });
     }
+    // Hold the registry for the whole check so two threads cannot both adopt n.
+    let mut taken = TAKEN_INHERITED_FDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // SAFETY: fcntl(F_GETFD) on an arbitrary integer is sound: it only reads
     // the fd table and reports EBADF for numbers that are not open.
     let r = unsafe { libc::fcntl(n, libc::F_GETFD) };
@@ -383,12 +399,29 @@ pub fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
     // lifetime of this borrow (the rest of this function).
     let borrowed = unsafe { BorrowedFd::borrow_raw(n) };
     check_unix_stream(borrowed)?;
+    let identity = fstat(borrowed)
+        .map(|st| (n, st.st_dev, st.st_ino))
+        .map_err(|errno| InheritError::Sys {
+            fd: n,
+            op: "fstat",
+            errno,
+        })?;
+    if taken.contains(&identity) {
+        return Err(InheritError::AlreadyTaken { fd: n });
+    }
     set_nonblock_cloexec(borrowed)?;
-    // SAFETY: the fd is open, is a unix stream socket, and by this
-    // function's contract has no other owner; from here on the returned
-    // OwnedFd is its only owner and closes it once.
+    taken.insert(identity);
+    // SAFETY: the fd is open, is a unix stream socket, this function has not
+    // handed this number out before (the registry above), and by its contract
+    // no code outside this crate owns it; from here on the returned OwnedFd is
+    // its only owner and closes it once.
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
+
+/// `(number, st_dev, st_ino)` of every socket adopted by [`validate_inherited_fd`].
+type AdoptedSocket = (i32, u64, u64);
+static TAKEN_INHERITED_FDS: std::sync::Mutex<std::collections::BTreeSet<AdoptedSocket>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 #[cfg(test)]
 mod tests {

@@ -53,9 +53,9 @@ pub mod queue;
 pub mod shm;
 
 pub use endpoint::{
-    ChannelError, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_QUEUED_FDS, Endpoint, IoOp, Limits,
-    MAX_READ_BATCH_BYTES, READ_CHUNK_SIZE, ReadOutcome, WriteOutcome, from_inherited_fd,
-    socketpair, socketpair_fds,
+    ChannelError, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_QUEUED_FDS,
+    DEFAULT_MAX_QUEUED_OUTPUT_BYTES, Endpoint, IoOp, Limits, MAX_READ_BATCH_BYTES, READ_CHUNK_SIZE,
+    ReadOutcome, WriteOutcome, from_inherited_fd, socketpair, socketpair_fds,
 };
 pub use fd_passing::{FileKind, InheritError, set_cloexec, set_nonblocking, validate_inherited_fd};
 pub use queue::{

@@ -242,3 +242,44 @@ fn debug_output_does_not_dump_buffers() {
         }
     });
 }
+
+#[test]
+fn a_peer_that_stops_reading_makes_queue_refuse_not_grow() {
+    assert_no_fd_leak(|| {
+        let (mut a, _b) = socketpair().unwrap();
+        a.set_limits(Limits {
+            max_queued_output_bytes: 64 * 1024,
+            ..Limits::default()
+        })
+        .unwrap();
+        let m = memfd_with(b"x");
+        let chunk = vec![7u8; 16 * 1024];
+        // Nobody reads `_b`: the socket buffer fills, then the queue does.
+        let mut refused = None;
+        for _ in 0..1000 {
+            match a.send(chunk.clone(), dups(&m, 1)) {
+                Ok(_) => {}
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = refused.expect("the queue must refuse once the limit is reached");
+        assert!(
+            matches!(
+                e,
+                ChannelError::OutputFull {
+                    limit: 65536,
+                    len: 16384,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("not reading"), "{e}");
+        assert!(a.pending_output_bytes() <= 64 * 1024);
+        // Refusal changed nothing: the endpoint still works.
+        assert!(a.has_pending_output());
+    });
+}

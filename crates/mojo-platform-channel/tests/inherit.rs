@@ -193,3 +193,23 @@ fn listening_unix_socket_is_accepted_as_stream_type() {
         std::fs::remove_file(&dir).unwrap();
     });
 }
+
+#[test]
+fn the_same_socket_is_adopted_only_once() {
+    assert_no_fd_leak(|| {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let n = a.into_raw_fd();
+        let owned = validate_inherited_fd(n).unwrap();
+        // A second take of the same open socket would make two owners.
+        let e = validate_inherited_fd(n).unwrap_err();
+        assert_eq!(e, InheritError::AlreadyTaken { fd: n });
+        assert!(e.to_string().contains(&format!("fd {n} ")), "{e}");
+        drop(owned);
+        // Once closed, the number may be reused by a new socket, which is a
+        // different file and can be adopted.
+        let (c, _d) = UnixStream::pair().unwrap();
+        let m = c.into_raw_fd();
+        let again = validate_inherited_fd(m).unwrap();
+        drop(again);
+    });
+}
