@@ -136,7 +136,7 @@ fn describe(c: &Checked<'_>) -> String {
 
 /// As much of a frame as decodes, for frames that failed.
 fn describe_partial(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) -> String {
-    let Ok(frame) = Frame::parse_exact(bytes) else {
+    let Ok(frame) = Frame::parse_whole(bytes) else {
         return format!("undecodable channel message of {} bytes", bytes.len());
     };
     let mut s = header(&frame.header);

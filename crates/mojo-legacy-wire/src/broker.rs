@@ -9,7 +9,7 @@
 use std::fmt;
 
 use crate::channel::{ChannelHeader, Frame, FrameBuilder, HeaderForm};
-use crate::codec::{Reader, put_guid, put_u32};
+use crate::codec::{Reader, put_guid, put_u32, require_canonical, require_canonical_frame};
 use crate::error::{Error, Result};
 use crate::name::Guid;
 use crate::profile::Profile;
@@ -94,7 +94,21 @@ pub enum BrokerMessage<'a> {
 }
 
 impl<'a> BrokerMessage<'a> {
-    /// Parses a channel payload as a broker message.
+    /// [`BrokerMessage::parse`], then requires `payload` to be the canonical
+    /// encoding of the result (zero `broker.padding`); any `Ok` re-encodes to
+    /// exactly `payload`. Fails with [`Error::NotCanonical`] otherwise.
+    pub fn parse_exact(payload: &'a [u8]) -> Result<Self> {
+        let m = Self::parse(payload)?;
+        let mut out = Vec::with_capacity(m.encoded_len());
+        m.encode(&mut out);
+        require_canonical(payload, &out, |o| m.field_at(o))?;
+        Ok(m)
+    }
+
+    /// Parses a channel payload as a broker message, as the receivers do
+    /// (`BrokerHost::OnChannelMessage`, `WaitForBrokerMessage`): the type and
+    /// the body sizes are checked, `broker.padding` is never read and is
+    /// ignored here too.
     pub fn parse(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
         r.need(BROKER_HEADER_LEN, "broker message header")?;
@@ -215,6 +229,24 @@ impl<'a> BrokerFrame<'a> {
         Ok((Self::from_frame(&frame)?, used))
     }
 
+    /// [`BrokerFrame::parse`], then requires the consumed bytes to be the
+    /// canonical encoding of the result (header and broker padding zero), so
+    /// any `Ok` re-encodes byte for byte; fails with [`Error::NotCanonical`].
+    pub fn parse_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        let (frame, used) = Self::parse(bytes)?;
+        let mut out = Vec::with_capacity(used);
+        frame.encode(&mut out)?;
+        require_canonical_frame(bytes.get(..used).unwrap_or(&[]), &out, |o| {
+            let hl = frame.header.len();
+            if o < hl {
+                frame.header.field_at(o)
+            } else {
+                frame.message.field_at(o - hl)
+            }
+        })?;
+        Ok((frame, used))
+    }
+
     /// Decodes the payload of an already parsed frame.
     pub fn from_frame(frame: &Frame<'a>) -> Result<Self> {
         let t = frame.header.message_type();
@@ -298,6 +330,29 @@ pub fn check_client_read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broker_padding_is_ignored_but_not_exact() {
+        // A legacy-header BUFFER_REQUEST with a non-zero broker padding byte.
+        let b = [20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 9, 0, 0, 16, 0, 0];
+        let (f, used) = BrokerFrame::parse(&b).unwrap();
+        assert_eq!(used, 20);
+        assert_eq!(
+            f.message,
+            BrokerMessage::BufferRequest {
+                size: 4096,
+                trailing: &[]
+            }
+        );
+        assert_eq!(
+            BrokerFrame::parse_exact(&b),
+            Err(Error::NotCanonical {
+                offset: 14,
+                field: "broker.padding"
+            })
+        );
+        assert!(BrokerMessage::parse_exact(&b[8..]).is_err());
+    }
 
     #[test]
     fn sizes_of_2_3() {

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::codec::{Reader, put_i32, put_u16, put_u32, put_zeros};
+use crate::codec::{Reader, len_u32, put_i32, put_u16, put_u32, put_zeros, require_canonical};
 use crate::error::{Error, Result};
 use crate::limits::{
     HEADER_LEN, LEGACY_HEADER_LEN, MAX_INCOMING_HANDLES_PER_MESSAGE,
@@ -304,6 +304,11 @@ impl<'a> Frame<'a> {
     /// Parses the channel message at the start of `bytes` (which may hold more
     /// after it), with the default incoming size limit. Returns the frame and
     /// the number of bytes it occupies.
+    ///
+    /// Accepts what a Chromium channel accepts (`Channel::TryDispatchMessage`):
+    /// `num_bytes`, `num_header_bytes` and `num_handles` are checked, the six
+    /// padding bytes of the 16-byte header are ignored (re-encoding writes
+    /// them as zero; [`Frame::parse_exact`] demands zero).
     pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize)> {
         Self::parse_with_limit(bytes, MAX_INCOMING_MESSAGE_NUM_BYTES)
     }
@@ -348,8 +353,25 @@ impl<'a> Frame<'a> {
         Ok((Self { header, payload }, total))
     }
 
-    /// Parses `bytes` as exactly one channel message.
-    pub fn parse_exact(bytes: &'a [u8]) -> Result<Self> {
+    /// [`Frame::parse`], then requires the header to be in canonical form
+    /// (zero padding), so that any `Ok` re-encodes to exactly the consumed
+    /// bytes. The payload is kept verbatim and not examined. Fails with
+    /// [`Error::NotCanonical`] naming the first differing header field.
+    pub fn parse_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        let (frame, used) = Self::parse(bytes)?;
+        let mut canonical = Vec::with_capacity(frame.header.len());
+        frame.header.write(len_u32(used), &mut canonical)?;
+        require_canonical(
+            bytes.get(..frame.header.len()).unwrap_or(&[]),
+            &canonical,
+            |o| frame.header.field_at(o),
+        )?;
+        Ok((frame, used))
+    }
+
+    /// Parses `bytes` as exactly one channel message (leniently, as
+    /// [`Frame::parse`]); `num_bytes` must equal `bytes.len()`.
+    pub fn parse_whole(bytes: &'a [u8]) -> Result<Self> {
         let (frame, used) = Self::parse(bytes)?;
         if used != bytes.len() {
             return Err(Error::Mismatch {
@@ -576,14 +598,26 @@ mod tests {
         // Incomplete.
         let e = Frame::parse(&[9, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
         assert!(matches!(e, Error::Truncated { needed: 9, .. }));
-        // Non-zero padding in the full header.
-        let e = Frame::parse(&[16, 0, 0, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0]).unwrap_err();
+    }
+
+    #[test]
+    fn header_padding_is_ignored_but_not_canonical() {
+        // Chromium's channel never reads the six padding bytes.
+        let bytes = [16, 0, 0, 0, 16, 0, 1, 0, 3, 0, 0, 0, 0, 1, 0, 0];
+        let (f, used) = Frame::parse(&bytes).unwrap();
+        assert_eq!(used, 16);
+        assert_eq!(f.header.num_handles(), 3);
         assert_eq!(
-            e,
-            Error::NonZeroPadding {
+            Frame::parse_exact(&bytes).unwrap_err(),
+            Error::NotCanonical {
+                offset: 13,
                 field: "channel.padding"
             }
         );
+        let mut out = Vec::new();
+        f.encode(&mut out).unwrap();
+        assert_eq!(out, [16, 0, 0, 0, 16, 0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Frame::parse_exact(&out), Ok((f, 16)));
     }
 
     #[test]
@@ -634,7 +668,7 @@ mod tests {
             .encode_frame(0, &mut out)
             .unwrap();
         assert_eq!(out, [16, 0, 0, 0, 16, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let f = Frame::parse_exact(&out).unwrap();
+        let f = Frame::parse_whole(&out).unwrap();
         assert_eq!(
             ControlMessage::parse(f.header.message_type(), f.payload),
             Ok(ControlMessage::UpgradeReject { payload: &[] })

@@ -92,27 +92,82 @@ impl<'a> Reader<'a> {
         Ok(Guid { high, low })
     }
 
-    /// Reads a one-byte bool that must be 0 or 1.
+    /// Reads a one-byte C++ `bool`. Chromium copies the byte without
+    /// validating it, so any non-zero value reads as true (the canonical
+    /// encoding is 1, which `parse_exact` demands).
     pub(crate) fn bool(&mut self, what: &'static str) -> Result<bool> {
-        match self.u8(what)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(Error::InvalidValue {
-                field: what,
-                value: u64::from(other),
-                reason: "a bool must be 0 or 1",
-            }),
-        }
+        Ok(self.u8(what)? != 0)
     }
 
-    /// Reads `n` padding bytes, which must all be zero.
+    /// Skips `n` padding or reserved bytes (bounds-checked). Chromium never
+    /// reads them, so their content is ignored here too; encoders write
+    /// zeros and `parse_exact` demands zeros.
     pub(crate) fn padding(&mut self, n: usize, what: &'static str) -> Result<()> {
-        let bytes = self.take(n, what)?;
-        if bytes.iter().all(|&b| b == 0) {
-            Ok(())
-        } else {
-            Err(Error::NonZeroPadding { field: what })
+        self.take(n, what).map(|_| ())
+    }
+}
+
+/// Offset of the first byte where `a` and `b` differ (the shorter length if
+/// one is a prefix of the other); `None` if they are equal.
+pub(crate) fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    if a == b {
+        return None;
+    }
+    Some(
+        a.iter()
+            .zip(b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len())),
+    )
+}
+
+/// [`first_difference`] for two channel messages. Their leading `num_bytes`
+/// field only follows the length, so a difference there is reported at the
+/// first later difference (the field that changed the length) if there is one.
+pub(crate) fn first_frame_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let d = first_difference(a, b)?;
+    if d < 4 {
+        let rest = |x: &[u8]| x.get(4..).unwrap_or(&[]).to_vec();
+        if let Some(later) = first_difference(&rest(a), &rest(b)) {
+            if a.len() != b.len() {
+                return Some(later + 4);
+            }
         }
+    }
+    Some(d)
+}
+
+/// [`require_canonical`] for a whole channel message (see
+/// [`first_frame_difference`]).
+pub(crate) fn require_canonical_frame(
+    input: &[u8],
+    canonical: &[u8],
+    field_at: impl FnOnce(usize) -> &'static str,
+) -> Result<()> {
+    match first_frame_difference(input, canonical) {
+        None => Ok(()),
+        Some(offset) => Err(Error::NotCanonical {
+            offset,
+            field: field_at(offset),
+        }),
+    }
+}
+
+/// The check behind every `parse_exact`: `input` (the bytes a lenient parse
+/// consumed) must equal `canonical` (the re-encoding of the parsed value).
+/// Otherwise the error names the field `field_at` reports for the first
+/// differing offset.
+pub(crate) fn require_canonical(
+    input: &[u8],
+    canonical: &[u8],
+    field_at: impl FnOnce(usize) -> &'static str,
+) -> Result<()> {
+    match first_difference(input, canonical) {
+        None => Ok(()),
+        Some(offset) => Err(Error::NotCanonical {
+            offset,
+            field: field_at(offset),
+        }),
     }
 }
 
@@ -161,7 +216,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reader_checks_bounds_and_padding() {
+    fn reader_checks_bounds_and_skips_padding() {
         let mut r = Reader::new(&[1, 0, 0, 0, 9]);
         assert_eq!(r.u32("a").unwrap(), 1);
         assert!(matches!(
@@ -172,17 +227,38 @@ mod tests {
                 available: 1
             })
         ));
-        assert_eq!(
-            r.padding(1, "pad"),
-            Err(Error::NonZeroPadding { field: "pad" })
-        );
+        assert_eq!(r.padding(1, "pad"), Ok(()));
         assert_eq!(r.remaining(), 0);
+        assert!(r.padding(1, "pad").is_err());
         assert!(r.rest().is_empty());
     }
 
     #[test]
-    fn bool_is_strict() {
+    fn bool_is_any_non_zero_byte() {
+        assert_eq!(Reader::new(&[0]).bool("b"), Ok(false));
         assert_eq!(Reader::new(&[1]).bool("b"), Ok(true));
-        assert!(Reader::new(&[2]).bool("b").is_err());
+        assert_eq!(Reader::new(&[2]).bool("b"), Ok(true));
+        assert!(Reader::new(&[]).bool("b").is_err());
+    }
+
+    #[test]
+    fn canonical_check_names_the_first_difference() {
+        assert_eq!(first_difference(b"abc", b"abc"), None);
+        assert_eq!(first_difference(b"abc", b"abd"), Some(2));
+        assert_eq!(first_difference(b"ab", b"abc"), Some(2));
+        assert_eq!(require_canonical(b"ab", b"ab", |_| "x"), Ok(()));
+        // A length change shows in num_bytes first; the cause is named.
+        let a = [9, 0, 0, 0, 1, 2, 3, 4, 5];
+        let b = [8, 0, 0, 0, 1, 2, 3, 5];
+        assert_eq!(first_frame_difference(&a, &b), Some(7));
+        assert_eq!(first_frame_difference(&a[..8], &b), Some(0));
+        assert_eq!(first_frame_difference(&a, &a), None);
+        assert_eq!(
+            require_canonical(b"ab", b"aB", |o| if o == 1 { "second" } else { "?" }),
+            Err(Error::NotCanonical {
+                offset: 1,
+                field: "second"
+            })
+        );
     }
 }

@@ -19,10 +19,16 @@ pub enum Error {
         /// Bytes that were available.
         available: usize,
     },
-    /// A padding or reserved field was not zero (this crate parses strictly
-    /// so that every accepted structure re-encodes to the same bytes).
-    NonZeroPadding {
-        /// The padding field.
+    /// The input is valid (a Chromium receiver accepts it) but is not the
+    /// canonical encoding of what it decodes to: a padding or reserved byte is
+    /// not zero, a bool is not 0/1, a size leaves slack Chromium skips, and
+    /// so on. Only the `parse_exact` functions return this; re-encoding the
+    /// leniently parsed value gives the canonical bytes.
+    NotCanonical {
+        /// First byte offset (within the bytes given to `parse_exact`) where
+        /// the input and the canonical re-encoding differ.
+        offset: usize,
+        /// The field at that offset, e.g. `"event.padding"`.
         field: &'static str,
     },
     /// A field holds a value the protocol does not allow.
@@ -59,7 +65,7 @@ impl Error {
     pub fn field(&self) -> &'static str {
         match self {
             Self::Truncated { what, .. } => what,
-            Self::NonZeroPadding { field }
+            Self::NotCanonical { field, .. }
             | Self::InvalidValue { field, .. }
             | Self::LimitExceeded { field, .. }
             | Self::Mismatch { field, .. } => field,
@@ -78,7 +84,10 @@ impl fmt::Display for Error {
                 f,
                 "too short for {what}: need {needed} bytes, have {available}"
             ),
-            Self::NonZeroPadding { field } => write!(f, "{field}: padding is not zero"),
+            Self::NotCanonical { offset, field } => write!(
+                f,
+                "{field}: not the canonical encoding (first difference at byte {offset})"
+            ),
             Self::InvalidValue {
                 field,
                 value,
@@ -119,9 +128,14 @@ mod tests {
             "too short for ACCEPT_INVITEE body: need 32 bytes, have 20"
         );
         assert_eq!(e.field(), "ACCEPT_INVITEE body");
-        let e = Error::NonZeroPadding {
+        let e = Error::NotCanonical {
+            offset: 4,
             field: "event.padding",
         };
-        assert!(e.to_string().contains("event.padding"));
+        assert_eq!(e.field(), "event.padding");
+        assert_eq!(
+            e.to_string(),
+            "event.padding: not the canonical encoding (first difference at byte 4)"
+        );
     }
 }

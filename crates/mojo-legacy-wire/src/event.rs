@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use crate::codec::{Reader, len_u32, put_name, put_u8, put_u32, put_u64, put_zeros};
+use crate::codec::{
+    Reader, len_u32, put_name, put_u8, put_u32, put_u64, put_zeros, require_canonical,
+};
 use crate::error::{Error, Result};
 use crate::name::{NodeName, PortName};
 use crate::node::NodeMessageType;
@@ -307,7 +309,11 @@ impl<'a> Event<'a> {
         self.data.event_type()
     }
 
-    /// Parses an `EVENT_MESSAGE` body whose header has the given form.
+    /// Parses an `EVENT_MESSAGE` body whose header has the given form, as
+    /// `ports::Event::Deserialize` does: sizes and `num_ports` are checked;
+    /// `event.padding`, `event.user_message_padding` and
+    /// `port_descriptor.padding` are never read by Chromium and are ignored,
+    /// and `peer_closed` is true for any non-zero byte.
     pub fn parse(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
         let mut r = Reader::new(bytes);
         r.need(
@@ -419,6 +425,19 @@ impl<'a> Event<'a> {
             data,
             trailing: r.rest(),
         })
+    }
+
+    /// [`Event::parse`], then requires `bytes` to be the canonical encoding of
+    /// the result (zero padding, `peer_closed` 0 or 1); any `Ok` re-encodes to
+    /// exactly `bytes`. The user message part of a `UserMessage` event is kept
+    /// raw (see [`crate::UserMessage::parse_exact`]). Fails with
+    /// [`Error::NotCanonical`] otherwise.
+    pub fn parse_exact(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
+        let e = Self::parse(bytes, form)?;
+        let mut out = Vec::with_capacity(bytes.len());
+        e.encode(&mut out);
+        require_canonical(bytes, &out, |o| e.field_at(o))?;
+        Ok(e)
     }
 
     /// Appends the event header.
@@ -642,6 +661,41 @@ mod tests {
         let mut again = Vec::new();
         e.encode(&mut again);
         assert_eq!(again, out);
+    }
+
+    #[test]
+    fn padding_and_bools_are_lenient_but_not_exact() {
+        let d = PortDescriptor {
+            peer_closed: true,
+            ..PortDescriptor::default()
+        };
+        let e = Event::new(
+            Name::new(1, 1),
+            EventData::MergePort(MergePort {
+                new_port_name: Name::new(2, 2),
+                new_port_descriptor: d,
+            }),
+        );
+        let mut canonical = Vec::new();
+        e.encode(&mut canonical);
+        assert_eq!(
+            Event::parse_exact(&canonical, EventHeaderForm::Compact),
+            Ok(e.clone())
+        );
+        // peer_closed (offset 24 + 16 + 88) = 2 still reads as true.
+        for (offset, value, field) in [
+            (4, 9, "event.padding"),
+            (24 + 16 + 88, 2, "port_descriptor.peer_closed"),
+            (24 + 16 + 90, 1, "port_descriptor.padding"),
+        ] {
+            let mut b = canonical.clone();
+            b[offset] = value;
+            assert_eq!(Event::parse(&b, EventHeaderForm::Compact), Ok(e.clone()));
+            assert_eq!(
+                Event::parse_exact(&b, EventHeaderForm::Compact),
+                Err(Error::NotCanonical { offset, field })
+            );
+        }
     }
 
     #[test]

@@ -1,32 +1,116 @@
-//! Round-trip oracles for the cargo-fuzz targets in `fuzz/fuzz_targets/legacy_*.rs`
+//! Oracles for the cargo-fuzz targets in `fuzz/fuzz_targets/legacy_*.rs`
 //! (and for the unit tests that run them on the seed corpus under stable).
 //!
-//! Each function parses its input; if that succeeds it re-encodes the result
-//! and panics unless the bytes equal the bytes the parser consumed. Malformed
-//! input must only ever produce an `Err`, never a panic.
+//! Each function checks the crate's decoding contract on arbitrary input:
+//!
+//! * nothing panics; malformed input only ever produces an `Err`;
+//! * if the lenient `parse` fails, `parse_exact` fails with the same error;
+//! * if `parse` succeeds, the re-encoding of its value is canonical: it
+//!   parses with `parse_exact` to the same value (and re-encodes to itself);
+//! * `parse_exact` succeeds exactly when that re-encoding equals the bytes
+//!   the parser consumed, and then yields the same value.
 
 use crate::broker::BrokerFrame;
 use crate::channel::Frame;
 use crate::deframer::Deframer;
+use crate::error::Error;
 use crate::event::{Event, EventData};
 use crate::node::{NodeChannelContent, NodeFrame, NodeMessage};
 use crate::profile::EventHeaderForm;
 use crate::user_message::UserMessage;
-use crate::verify::{ChannelRole, check_frame};
+use crate::verify::{self, ChannelRole, check_frame};
+
+/// Checks the contract for one layer and evaluates to `Some((value, used))`
+/// when the lenient parse succeeded. `$parse` and `$exact` map a byte slice
+/// to `Result<(value, consumed)>`; `$encode` appends a value's encoding. (A
+/// macro rather than a function so that values borrowed from the input and
+/// from the re-encoding can be compared without naming their lifetimes.)
+macro_rules! contract {
+    ($what:expr, $data:expr, $parse:expr, $exact:expr, $encode:expr) => {
+        contract!(
+            $what,
+            $data,
+            $parse,
+            $exact,
+            $encode,
+            crate::codec::first_difference
+        )
+    };
+    ($what:expr, $data:expr, $parse:expr, $exact:expr, $encode:expr, $diff:expr) => {{
+        let what: &str = $what;
+        let data: &[u8] = $data;
+        match $parse(data) {
+            Err(e) => {
+                assert_eq!(
+                    $exact(data).map(|_| ()),
+                    Err(e),
+                    "{what}: parse_exact disagrees with parse on an error"
+                );
+                None
+            }
+            Ok((value, used)) => {
+                let used: usize = used;
+                let consumed = data
+                    .get(..used)
+                    .expect("a parser consumes at most its input");
+                let mut out = Vec::new();
+                $encode(&value, &mut out);
+                match $exact(data) {
+                    Ok((v, n)) => {
+                        assert_eq!(
+                            out, consumed,
+                            "{what}: parse_exact accepted non-canonical bytes"
+                        );
+                        assert_eq!(
+                            (&v, n),
+                            (&value, used),
+                            "{what}: parse_exact differs from parse"
+                        );
+                    }
+                    Err(crate::Error::NotCanonical { offset, .. }) => {
+                        assert_ne!(
+                            out, consumed,
+                            "{what}: parse_exact rejected canonical bytes"
+                        );
+                        assert_eq!(
+                            Some(offset),
+                            $diff(consumed, &out),
+                            "{what}: NotCanonical offset"
+                        );
+                    }
+                    Err(e) => panic!("{what}: parse_exact failed where parse did not: {e}"),
+                }
+                // The re-encoding is canonical and decodes to the same value.
+                match $exact(&out[..]) {
+                    Ok((again, n)) => {
+                        assert_eq!(n, out.len(), "{what}: re-encoding length");
+                        assert_eq!(again, value, "{what}: parse(encode(parse(x))) != parse(x)");
+                    }
+                    Err(e) => panic!("{what}: re-encoding is not canonical: {e}"),
+                }
+                Some((value, used))
+            }
+        }
+    }};
+}
 
 /// Input: bytes starting with a channel message.
 pub fn channel_frame(data: &[u8]) {
-    if let Ok((frame, used)) = Frame::parse(data) {
-        let mut out = Vec::new();
-        let n = frame.encode(&mut out).expect("a parsed frame re-encodes");
-        assert_eq!(n, used);
-        assert_eq!(&out[..], &data[..used], "channel frame re-encode differs");
-    }
+    contract!(
+        "channel frame",
+        data,
+        Frame::parse,
+        Frame::parse_exact,
+        |f: &Frame<'_>, out: &mut Vec<u8>| {
+            let n = f.encode(out).expect("a parsed frame re-encodes");
+            assert_eq!(n, out.len());
+        }
+    );
 }
 
 /// Input: a byte stream. Deframes it in one piece and in pieces whose sizes
 /// are derived from the data; both must yield the same frames (and the same
-/// final error), and every frame must re-encode to its bytes.
+/// final error), and every frame must satisfy the [`channel_frame`] contract.
 pub fn deframer(data: &[u8]) {
     let whole = deframe(data, |_| data.len().max(1));
     let seed = data.first().copied().unwrap_or(0);
@@ -41,7 +125,7 @@ pub fn deframer(data: &[u8]) {
     );
 }
 
-type Deframed = (Vec<(u64, Vec<u8>, u16)>, Option<crate::Error>);
+type Deframed = (Vec<(u64, Vec<u8>, u16)>, Option<Error>);
 
 fn deframe(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> Deframed {
     let mut d = Deframer::with_limit(1 << 20);
@@ -56,11 +140,12 @@ fn deframe(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> Deframed {
         loop {
             match d.next_frame() {
                 Ok(Some(f)) => {
-                    let mut out = Vec::new();
-                    f.frame
-                        .encode(&mut out)
-                        .expect("a deframed frame re-encodes");
-                    assert_eq!(out, f.bytes, "deframed frame re-encode differs");
+                    assert_eq!(
+                        Frame::parse_whole(f.bytes),
+                        Ok(f.frame),
+                        "deframed frame differs from a parse of its bytes"
+                    );
+                    channel_frame(f.bytes);
                     frames.push((f.offset, f.bytes.to_vec(), f.frame.header.num_handles()));
                 }
                 Ok(None) => break,
@@ -73,37 +158,113 @@ fn deframe(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> Deframed {
 
 /// Input: bytes starting with a channel message on the bootstrap socket.
 pub fn broker_message(data: &[u8]) {
-    if let Ok((frame, used)) = BrokerFrame::parse(data) {
-        let mut out = Vec::new();
-        frame
-            .encode(&mut out)
-            .expect("a parsed broker frame re-encodes");
-        assert_eq!(&out[..], &data[..used], "broker frame re-encode differs");
-        let _ = check_frame(&data[..used], ChannelRole::Broker, EventHeaderForm::Compact);
+    let parsed = contract!(
+        "broker frame",
+        data,
+        BrokerFrame::parse,
+        BrokerFrame::parse_exact,
+        |f: &BrokerFrame<'_>, out: &mut Vec<u8>| {
+            f.encode(out).expect("a parsed broker frame re-encodes");
+        },
+        crate::codec::first_frame_difference
+    );
+    if let Some((_, used)) = parsed {
+        whole_frame(&data[..used], ChannelRole::Broker, EventHeaderForm::Compact);
     }
 }
 
 /// Input: bytes starting with a channel message on a node channel. Events
-/// inside are also checked in both header forms.
+/// inside are also checked in both header forms, and the whole frame with
+/// [`verify::decode_frame`] / [`check_frame`].
 pub fn node_message(data: &[u8]) {
-    if let Ok((frame, used)) = NodeFrame::parse(data) {
-        let mut out = Vec::new();
-        frame
-            .encode(&mut out)
-            .expect("a parsed node frame re-encodes");
-        assert_eq!(&out[..], &data[..used], "node frame re-encode differs");
-        if let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = frame.content {
+    let parsed = contract!(
+        "node frame",
+        data,
+        NodeFrame::parse,
+        NodeFrame::parse_exact,
+        |f: &NodeFrame<'_>, out: &mut Vec<u8>| {
+            f.encode(out).expect("a parsed node frame re-encodes");
+        },
+        crate::codec::first_frame_difference
+    );
+    let Some((frame, used)) = parsed else {
+        return;
+    };
+    if let NodeChannelContent::Message(m) = frame.content {
+        contract!(
+            "node message",
+            Frame::parse_whole(&data[..used]).map_or(&[][..], |f| f.payload),
+            |b| NodeMessage::parse(b).map(|m| (m, b.len())),
+            |b| NodeMessage::parse_exact(b).map(|m| (m, b.len())),
+            |m: &NodeMessage<'_>, out: &mut Vec<u8>| m.encode(out)
+        );
+        if let NodeMessage::EventMessage(body) = m {
             event_round_trip(body, EventHeaderForm::Compact);
             event_round_trip(body, EventHeaderForm::Extended);
         }
-        for form in [EventHeaderForm::Compact, EventHeaderForm::Extended] {
-            if let Err(crate::verify::Fault::Differs { offset, field }) =
-                check_frame(&data[..used], ChannelRole::Node, form)
-            {
-                panic!("verify re-encode differs at {offset} ({field})");
-            }
+    }
+    for form in [EventHeaderForm::Compact, EventHeaderForm::Extended] {
+        whole_frame(&data[..used], ChannelRole::Node, form);
+    }
+}
+
+/// The whole-frame contract: [`check_frame`] is the exact variant of
+/// [`verify::decode_frame`].
+fn whole_frame(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) {
+    let decoded = verify::decode_frame(bytes, role, form);
+    let checked = check_frame(bytes, role, form);
+    let value = match decoded {
+        Err(fault) => {
+            assert_eq!(
+                checked,
+                Err(fault),
+                "check_frame disagrees with decode_frame"
+            );
+            return;
+        }
+        Ok(v) => v,
+    };
+    let mut out = Vec::new();
+    if verify::encode(&value, &mut out).is_err() {
+        return;
+    }
+    match checked {
+        Ok(c) => {
+            assert_eq!(out, bytes, "check_frame accepted non-canonical bytes");
+            assert_eq!(c, value);
+        }
+        Err(verify::Fault::Differs { offset, .. }) => {
+            assert_ne!(out, bytes, "check_frame rejected canonical bytes");
+            assert_eq!(
+                Some(offset),
+                crate::codec::first_frame_difference(bytes, &out)
+            );
+        }
+        Err(f) => panic!("check_frame failed where decode_frame did not: {f}"),
+    }
+    let again = check_frame(&out, role, form)
+        .unwrap_or_else(|f| panic!("re-encoded frame does not check: {f}"));
+    assert_eq!(
+        without_raw_user_message(again),
+        without_raw_user_message(value),
+        "decode(encode(decode(x))) != decode(x)"
+    );
+}
+
+/// A checked frame with the raw bytes of a decoded user message blanked: those
+/// bytes are the one part of a [`verify::Checked`] that is not a decoded value
+/// (they change when `header_size` slack or state padding is canonicalized).
+fn without_raw_user_message(mut c: verify::Checked<'_>) -> verify::Checked<'_> {
+    if let verify::Content::Event {
+        event,
+        user_message: Some(_),
+    } = &mut c.content
+    {
+        if let EventData::UserMessage(u) = &mut event.data {
+            u.message = &[];
         }
     }
+    c
 }
 
 /// Input: first byte selects the header form (bit 0: extended), the rest is
@@ -121,10 +282,15 @@ pub fn ports_event(data: &[u8]) {
 }
 
 fn event_round_trip(body: &[u8], form: EventHeaderForm) {
-    if let Ok(event) = Event::parse(body, form) {
-        let mut out = Vec::new();
-        event.encode(&mut out);
-        assert_eq!(out, body, "event re-encode differs");
+    let parsed = contract!(
+        "event",
+        body,
+        |b| Event::parse(b, form).map(|e| (e, b.len())),
+        |b| Event::parse_exact(b, form).map(|e| (e, b.len())),
+        |e: &Event<'_>, out: &mut Vec<u8>| e.encode(out)
+    );
+    if let Some((event, _)) = parsed {
+        assert_eq!(event.form(), form);
         if let EventData::UserMessage(u) = &event.data {
             user_message(u.message);
         }
@@ -133,10 +299,15 @@ fn event_round_trip(body: &[u8], form: EventHeaderForm) {
 
 /// Input: the user-message part of a `UserMessage` event.
 pub fn user_message(data: &[u8]) {
-    if let Ok(m) = UserMessage::parse(data) {
-        let mut out = Vec::new();
-        m.encode(&mut out);
-        assert_eq!(out, data, "user message re-encode differs");
-        assert_eq!(m.encoded_len(), data.len());
-    }
+    let parsed = contract!(
+        "user message",
+        data,
+        |b| UserMessage::parse(b).map(|m| (m, b.len())),
+        |b| UserMessage::parse_exact(b).map(|m| (m, b.len())),
+        |m: &UserMessage<'_>, out: &mut Vec<u8>| {
+            m.encode(out);
+            assert_eq!(m.encoded_len(), out.len());
+        }
+    );
+    let _ = parsed;
 }

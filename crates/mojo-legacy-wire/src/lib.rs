@@ -12,13 +12,34 @@
 //! | NodeChannel messages | [`node`] | [`NodeFrame`], [`NodeMessage`] |
 //! | ports events (compact or extended header) | [`event`] | [`Event::parse`] |
 //! | user messages, dispatchers, data pipe control | [`user_message`] | [`UserMessage::parse`] |
-//! | whole-frame decode plus re-encode check | [`verify`] | [`verify::check_frame`] |
+//! | whole-frame decode plus re-encode check | [`verify`] | [`verify::decode_frame`], [`verify::check_frame`] |
 //!
-//! Decoding is strict so that every accepted value re-encodes to exactly the
-//! input: padding must be zero, and everything a receiver tolerates but this
-//! crate cannot derive (V0 bodies, trailing bytes, extra header bytes, unknown
-//! type values) is kept in the decoded value. Fresh encodes follow a
-//! [`Profile`] ([`Profile::Libchrome`] by default).
+//! Decoding follows Chrome's receiver exactly: every `parse` accepts what
+//! Chromium's legacy Mojo Core accepts and rejects what it rejects (sizes,
+//! `num_header_bytes`, `num_handles`, `header_size`, dispatcher counts and
+//! states, ...), with an [`Error`] naming the field. Bytes Chromium never
+//! looks at are ignored as it ignores them: the padding of the channel
+//! header, the broker and NodeChannel headers, events, port descriptors and
+//! dispatcher states, `BIND_BROKER_HOST`'s reserved body, and the slack
+//! between the last dispatcher state and `header_size`; a bool is true for
+//! any non-zero byte. Everything else a receiver tolerates (V0 bodies,
+//! trailing bytes, extra header bytes, unknown type values) is kept in the
+//! decoded value.
+//!
+//! Encoding follows Chrome's sender exactly: padding and reserved bytes are
+//! written as zero, bools as 0/1, sizes and counts are recomputed. Fresh
+//! encodes follow a [`Profile`] ([`Profile::Libchrome`] by default).
+//!
+//! Each `parse` has a `parse_exact` ([`Frame::parse_exact`],
+//! [`BrokerFrame::parse_exact`], [`NodeFrame::parse_exact`],
+//! [`Event::parse_exact`], [`UserMessage::parse_exact`], ...) that
+//! additionally demands that the input is in Chrome's canonical layout, so
+//! that any `Ok` re-encodes to the same bytes; otherwise it fails with
+//! [`Error::NotCanonical`] naming the first differing field. It is `parse`
+//! plus re-encode plus compare, so the two can never disagree about what a
+//! value is. [`verify::check_frame`] is the exact variant for a whole frame
+//! down to the deepest layer (what `mojo-dump --verify` and the vector tests
+//! run).
 //!
 //! ```
 //! use mojo_legacy_wire::{Event, EventData, EventHeaderForm, NodeFrame, NodeMessage, Profile};

@@ -9,7 +9,9 @@
 use std::fmt;
 
 use crate::channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder};
-use crate::codec::{Reader, put_name, put_u32, put_u64, put_zeros};
+use crate::codec::{
+    Reader, put_name, put_u32, put_u64, put_zeros, require_canonical, require_canonical_frame,
+};
 use crate::error::{Error, Result};
 use crate::name::{Name, NodeName, PortName};
 use crate::profile::Profile;
@@ -258,9 +260,13 @@ fn put_caps(out: &mut Vec<u8>, c: Option<NodeCapabilities>) {
 }
 
 impl<'a> NodeMessage<'a> {
-    /// Parses a channel payload as a NodeChannel message. A payload of 8 bytes
-    /// or less, or a known body shorter than its oldest layout, is an error
-    /// (fatal for a Chromium receiver).
+    /// Parses a channel payload as a NodeChannel message, as
+    /// `NodeChannel::OnChannelMessage` does. A payload of 8 bytes or less, or
+    /// a known body shorter than its oldest layout, is an error (fatal for a
+    /// Chromium receiver). Padding and reserved bytes (`node.padding`,
+    /// `add_broker_client.padding`, `bind_broker_host.reserved`) are never
+    /// read by Chromium and are ignored; `BIND_BROKER_HOST` needs no body size
+    /// beyond the general "more than the 8-byte header".
     pub fn parse(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
         r.need(
@@ -367,8 +373,10 @@ impl<'a> NodeMessage<'a> {
                 })
             }
             NodeMessageType::BIND_BROKER_HOST => {
-                r.need(8, "BIND_BROKER_HOST body")?;
-                r.padding(8, "bind_broker_host.reserved")?;
+                // Chromium only checks the fd count; a body shorter than the
+                // 8 reserved bytes is accepted (and re-encodes to 8 zeros).
+                let reserved = r.remaining().min(8);
+                r.padding(reserved, "bind_broker_host.reserved")?;
                 Self::BindBrokerHost(BindBrokerHost { trailing: r.rest() })
             }
             message_type => Self::Unknown {
@@ -376,6 +384,20 @@ impl<'a> NodeMessage<'a> {
                 body: r.rest(),
             },
         })
+    }
+
+    /// [`NodeMessage::parse`], then requires `payload` to be the canonical
+    /// encoding of the result (zero padding and reserved bytes, an 8-byte
+    /// `BIND_BROKER_HOST` body); any `Ok` re-encodes to exactly `payload`.
+    /// Event and broadcast bodies are kept raw and not examined here (see
+    /// [`crate::Event::parse_exact`], [`crate::verify::check_frame`]). Fails
+    /// with [`Error::NotCanonical`] otherwise.
+    pub fn parse_exact(payload: &'a [u8]) -> Result<Self> {
+        let m = Self::parse(payload)?;
+        let mut out = Vec::with_capacity(payload.len());
+        m.encode(&mut out);
+        require_canonical(payload, &out, |o| m.field_at(o))?;
+        Ok(m)
     }
 
     /// The message type.
@@ -559,7 +581,7 @@ impl<'a> NodeMessage<'a> {
 }
 
 fn parse_broadcast(bytes: &[u8]) -> Result<&[u8]> {
-    let frame = Frame::parse_exact(bytes)?;
+    let frame = Frame::parse_whole(bytes)?;
     if frame.header.num_handles() != 0 {
         return Err(Error::Mismatch {
             field: "broadcast_event.num_handles",
@@ -617,6 +639,32 @@ impl<'a> NodeFrame<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize)> {
         let (frame, used) = Frame::parse(bytes)?;
         Ok((Self::from_frame(&frame)?, used))
+    }
+
+    /// [`NodeFrame::parse`], then requires the consumed bytes to be the
+    /// canonical encoding of the result at the channel and NodeChannel layers
+    /// (as [`Frame::parse_exact`] and [`NodeMessage::parse_exact`]); any `Ok`
+    /// re-encodes byte for byte. Fails with [`Error::NotCanonical`].
+    pub fn parse_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        let (frame, used) = Self::parse(bytes)?;
+        let mut out = Vec::with_capacity(used);
+        frame.encode(&mut out)?;
+        require_canonical_frame(bytes.get(..used).unwrap_or(&[]), &out, |o| {
+            frame.field_at(o)
+        })?;
+        Ok((frame, used))
+    }
+
+    /// Name of the field at `offset` of the encoded frame, for diagnostics.
+    pub fn field_at(&self, offset: usize) -> &'static str {
+        let hl = self.header.len();
+        if offset < hl {
+            return self.header.field_at(offset);
+        }
+        match &self.content {
+            NodeChannelContent::Message(m) => m.field_at(offset - hl),
+            NodeChannelContent::Control(c) => c.field_at(offset - hl),
+        }
     }
 
     /// Decodes the payload of an already parsed frame.
@@ -690,6 +738,44 @@ mod tests {
             }
         );
         assert_eq!(m.field_at(9), "node.body");
+    }
+
+    #[test]
+    fn bind_broker_host_body_is_not_checked() {
+        // Chromium only requires more than the 8-byte NodeChannel header.
+        let short = [11, 0, 0, 0, 0, 0, 0, 0, 0xff];
+        let m = NodeMessage::parse(&short).unwrap();
+        assert_eq!(
+            m,
+            NodeMessage::BindBrokerHost(BindBrokerHost { trailing: &[] })
+        );
+        assert_eq!(
+            NodeMessage::parse_exact(&short),
+            Err(Error::NotCanonical {
+                offset: 8,
+                field: "bind_broker_host.reserved"
+            })
+        );
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        assert_eq!(out, [11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(NodeMessage::parse_exact(&out), Ok(m));
+        assert!(NodeMessage::parse(&[11, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn node_padding_is_ignored_but_not_exact() {
+        let mut b = vec![7, 0, 0, 0, 0, 0, 0x10, 0];
+        b.extend_from_slice(&[3; 16]);
+        let m = NodeMessage::parse(&b).unwrap();
+        assert!(matches!(m, NodeMessage::RequestIntroduction(_)));
+        assert_eq!(
+            NodeMessage::parse_exact(&b),
+            Err(Error::NotCanonical {
+                offset: 6,
+                field: "node.padding"
+            })
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@
 use std::fmt;
 
 use crate::channel::FrameBuilder;
-use crate::codec::{Reader, len_u32, put_guid, put_i32, put_u8, put_u32, put_u64, put_zeros};
+use crate::codec::{
+    Reader, len_u32, put_guid, put_i32, put_u8, put_u32, put_u64, put_zeros, require_canonical,
+};
 use crate::error::{Error, Result};
 use crate::event::{
     AttachedPort, EventType, SenderInfo, write_event_header, write_user_message_data,
@@ -443,8 +445,13 @@ impl<'a> UserMessage<'a> {
     }
 
     /// Parses and decodes every dispatcher. Fails where a Chromium reader
-    /// fails (`MOJO_RESULT_ABORTED`), except that unknown dispatcher types are
-    /// kept; `header_size` must equal the computed size exactly.
+    /// fails (`UserMessageImpl::CreateFromChannelMessage` and
+    /// `ExtractSerializedHandles`: `MOJO_RESULT_ABORTED`), except that unknown
+    /// dispatcher types are kept. As in Chromium, the user payload starts at
+    /// `header_size`: bytes between the last dispatcher state and
+    /// `header_size` are ignored, and a message without dispatchers may even
+    /// declare a `header_size` below 8 (Chromium then skips the dispatcher
+    /// checks entirely). Dispatcher state padding is ignored.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(bytes);
         r.need(MESSAGE_HEADER_LEN, "user message header")?;
@@ -463,6 +470,13 @@ impl<'a> UserMessage<'a> {
                 field: "message_header.num_dispatchers",
                 value: u64::from(num_dispatchers),
                 limit: u64::from(MAX_DECODABLE_DISPATCHERS),
+            });
+        }
+        let payload = bytes.get(header_len..).unwrap_or(&[]);
+        if num_dispatchers == 0 {
+            return Ok(Self {
+                dispatchers: Vec::new(),
+                payload,
             });
         }
         let n = num_dispatchers as usize;
@@ -494,17 +508,22 @@ impl<'a> UserMessage<'a> {
                 state,
             )?);
         }
-        if states.remaining() != 0 {
-            return Err(Error::Mismatch {
-                field: "message_header.header_size",
-                expected: (header_len - states.remaining()) as u64,
-                actual: u64::from(header_size),
-            });
-        }
         Ok(Self {
             dispatchers,
-            payload: bytes.get(header_len..).unwrap_or(&[]),
+            payload,
         })
+    }
+
+    /// [`UserMessage::parse`], then requires `bytes` to be the canonical
+    /// encoding of the result (`header_size` exactly 8 + 16 per dispatcher +
+    /// state bytes, zero state padding); any `Ok` re-encodes to exactly
+    /// `bytes`. Fails with [`Error::NotCanonical`] otherwise.
+    pub fn parse_exact(bytes: &'a [u8]) -> Result<Self> {
+        let m = Self::parse(bytes)?;
+        let mut out = Vec::with_capacity(m.encoded_len());
+        m.encode(&mut out);
+        require_canonical(bytes, &out, |o| m.field_at(o))?;
+        Ok(m)
     }
 
     /// [`UserMessage::parse`], then checks that the dispatchers consume no more
@@ -713,8 +732,9 @@ mod tests {
     }
 
     #[test]
-    fn header_size_must_be_exact() {
-        // One platform handle but header_size 32 (8 bytes of gap).
+    fn header_size_slack_is_skipped_but_not_exact() {
+        // One platform handle but header_size 32 (8 bytes of gap): Chromium
+        // starts the payload at header_size and never looks at the gap.
         let mut b = Vec::new();
         put_u32(&mut b, 1);
         put_u32(&mut b, 32);
@@ -722,9 +742,62 @@ mod tests {
         put_u32(&mut b, 0);
         put_u32(&mut b, 0);
         put_u32(&mut b, 1);
-        b.extend_from_slice(&[0; 8]);
-        let e = UserMessage::parse(&b).unwrap_err();
+        b.extend_from_slice(&[0xee; 8]);
+        b.extend_from_slice(b"hi");
+        let m = UserMessage::parse(&b).unwrap();
+        assert_eq!(m.dispatchers, [Dispatcher::PlatformHandle]);
+        assert_eq!(m.payload, b"hi");
+        assert_eq!(m.header_size(), 24);
+        assert_eq!(
+            UserMessage::parse_exact(&b),
+            Err(Error::NotCanonical {
+                offset: 4,
+                field: "message_header.header_size"
+            })
+        );
+        // A dispatcher state running past header_size is still fatal.
+        b[4..8].copy_from_slice(&20u32.to_le_bytes());
+        b[12..16].copy_from_slice(&8u32.to_le_bytes());
+        assert!(UserMessage::parse(&b).is_err());
+    }
+
+    #[test]
+    fn no_dispatchers_skips_the_header_checks() {
+        // Chromium's ExtractSerializedHandles returns early without
+        // dispatchers, so header_size may even be below 8.
+        let b = [0, 0, 0, 0, 2, 0, 0, 0, 7];
+        let m = UserMessage::parse(&b).unwrap();
+        assert!(m.dispatchers.is_empty());
+        assert_eq!(m.payload, &b[2..]);
+        let e = UserMessage::parse_exact(&b).unwrap_err();
         assert_eq!(e.field(), "message_header.header_size");
+        // header_size beyond the message is rejected as by Chromium.
+        assert!(UserMessage::parse(&[0, 0, 0, 0, 10, 0, 0, 0, 7]).is_err());
+    }
+
+    #[test]
+    fn state_padding_is_ignored_but_not_exact() {
+        let m = UserMessage {
+            dispatchers: vec![Dispatcher::MessagePipe(MessagePipeState {
+                pipe_id: 5,
+                endpoint: 1,
+            })],
+            payload: b"x",
+        };
+        let mut b = Vec::new();
+        m.encode(&mut b);
+        // Byte 9 of the 16-byte state is message_pipe.padding.
+        let o = 8 + 16 + 9;
+        assert_eq!(m.field_at(o), "message_pipe.padding");
+        b[o] = 0x5a;
+        assert_eq!(UserMessage::parse(&b).unwrap(), m);
+        assert_eq!(
+            UserMessage::parse_exact(&b),
+            Err(Error::NotCanonical {
+                offset: o,
+                field: "message_pipe.padding"
+            })
+        );
     }
 
     #[test]

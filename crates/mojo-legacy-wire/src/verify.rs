@@ -2,17 +2,22 @@
 //! re-encode check: what `mojo-dump --verify` and the vector tests run, and a
 //! convenient one-call decoder for a bridge's logging.
 //!
-//! [`check_frame`] is deliberately stricter than a Chromium receiver: unknown
-//! type values at any layer, fd counts that disagree with the content, and
-//! event port counts that disagree with the dispatchers are all reported as a
-//! [`Fault`], because a frame only counts as understood when every layer
-//! decoded.
+//! [`decode_frame`] decodes every layer with the lenient parsers (what a
+//! Chromium receiver accepts); [`check_frame`] is the whole-frame exact
+//! variant: it also re-encodes the decoded values and requires the very input
+//! bytes back, so non-zero padding, a bool other than 0/1 or `header_size`
+//! slack anywhere in the frame is reported as [`Fault::Differs`] naming the
+//! field. Both are deliberately stricter than a Chromium receiver in one
+//! more way: unknown type values at any layer, fd counts that disagree with
+//! the content, and event port counts that disagree with the dispatchers are
+//! all reported as a [`Fault`], because a frame only counts as understood
+//! when every layer decoded.
 
 use std::fmt;
 
 use crate::broker::BrokerMessage;
 use crate::channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder};
-use crate::codec::put_u32;
+use crate::codec::{first_frame_difference, put_u32};
 use crate::error::Error;
 use crate::event::{Event, EventData};
 use crate::node::{NodeMessage, NodeMessageType};
@@ -82,9 +87,12 @@ pub enum Fault {
         /// Its value.
         value: i64,
     },
-    /// Re-encoding the decoded values gave different bytes.
+    /// Re-encoding the decoded values gave different bytes: the frame is
+    /// valid but not canonical (the whole-frame form of
+    /// [`Error::NotCanonical`]).
     Differs {
-        /// First differing frame offset.
+        /// First differing frame offset (a `num_bytes` difference, which only
+        /// follows the length, is reported where the length changed).
         offset: usize,
         /// The field at that offset.
         field: &'static str,
@@ -136,7 +144,8 @@ fn mismatch(l: &'static str, field: &'static str, expected: u64, actual: u64) ->
 
 /// Decodes one complete channel message (`bytes` is exactly the frame) down
 /// to the deepest layer, then re-encodes it from the decoded values and
-/// compares with `bytes`.
+/// compares with `bytes`: any `Ok` re-encodes (with [`encode`]) to exactly
+/// `bytes`. This is what `mojo-dump --verify` and the vector tests run.
 pub fn check_frame(
     bytes: &[u8],
     role: ChannelRole,
@@ -145,12 +154,7 @@ pub fn check_frame(
     let checked = decode_frame(bytes, role, form)?;
     let mut out = Vec::with_capacity(bytes.len());
     encode(&checked, &mut out).map_err(layer("channel"))?;
-    if out != bytes {
-        let offset = out
-            .iter()
-            .zip(bytes)
-            .position(|(a, b)| a != b)
-            .unwrap_or(out.len().min(bytes.len()));
+    if let Some(offset) = first_frame_difference(bytes, &out) {
         return Err(Fault::Differs {
             offset,
             field: field_at(&checked, offset),
@@ -159,14 +163,16 @@ pub fn check_frame(
     Ok(checked)
 }
 
-/// Decodes one complete channel message down to the deepest layer, with the
-/// same strictness as [`check_frame`] but without the re-encode comparison.
+/// Decodes one complete channel message down to the deepest layer with the
+/// lenient parsers (padding and reserved bytes ignored as Chromium ignores
+/// them), still reporting unknown types and count mismatches as
+/// [`check_frame`] does, but without the re-encode comparison.
 pub fn decode_frame(
     bytes: &[u8],
     role: ChannelRole,
     form: EventHeaderForm,
 ) -> Result<Checked<'_>, Fault> {
-    let frame = Frame::parse_exact(bytes).map_err(layer("channel"))?;
+    let frame = Frame::parse_whole(bytes).map_err(layer("channel"))?;
     decode(&frame, role, form)
 }
 
@@ -239,7 +245,7 @@ fn decode<'a>(
                             num_handles,
                         ));
                     }
-                    let inner_header = Frame::parse_exact(raw)
+                    let inner_header = Frame::parse_whole(raw)
                         .map_err(layer("broadcast event"))?
                         .header;
                     let inner = m

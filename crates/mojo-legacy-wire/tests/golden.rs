@@ -506,7 +506,7 @@ fn d3_platform_handles() {
 #[test]
 fn e_upgrade_reject_constructed() {
     let bytes = hex(E);
-    let frame = Frame::parse_exact(&bytes).unwrap();
+    let frame = Frame::parse_whole(&bytes).unwrap();
     assert_eq!(
         frame.header,
         ChannelHeader::Full {
@@ -664,7 +664,7 @@ fn conversion_rule_of_section_7() {
     // extended header, insert from_port and control_sequence_num." A7 -> G2
     // shape: the frame decodes in both forms and re-encodes identically.
     let a7 = hex(A7);
-    let frame = Frame::parse_exact(&a7).unwrap();
+    let frame = Frame::parse_whole(&a7).unwrap();
     let full = Frame {
         header: ChannelHeader::normal(mojo_legacy_wire::HeaderForm::Full, 0),
         payload: frame.payload,

@@ -1,7 +1,10 @@
-//! Property tests: decode(encode(x)) == x for every message type, arbitrary and
-//! mutated bytes never panic (and any `Ok` re-encodes to exactly the bytes it
-//! consumed, via the `fuzzing` oracles), and the deframer yields the same
-//! frames under every split of the stream.
+//! Property tests: decode(encode(x)) == x for every message type (with both
+//! the lenient `parse` and `parse_exact`); padding, reserved bytes, bools and
+//! `header_size` slack are ignored by `parse` as Chromium ignores them and
+//! reported by `parse_exact` as `NotCanonical` naming the field; arbitrary and
+//! mutated bytes satisfy the `fuzzing` oracles (no panic, canonical
+//! idempotence, `parse_exact` Ok iff the re-encoding equals the input); and
+//! the deframer yields the same frames under every split of the stream.
 //!
 //! Strategies leak their byte buffers (`Vec::leak`) so that they can produce
 //! borrowed `'static` values directly; this is test-only.
@@ -24,7 +27,7 @@ use mojo_legacy_wire::user_message::{
     AccessMode, DataPipeCommand, DataPipeControlMessage, DataPipeOptions, DataPipeState,
     Dispatcher, DispatcherType, MessagePipeState, SharedBufferState, UserMessage,
 };
-use mojo_legacy_wire::{Deframer, HeaderForm};
+use mojo_legacy_wire::{Deframer, Error, HeaderForm};
 use proptest::prelude::*;
 
 fn bytes(max: usize) -> impl Strategy<Value = &'static [u8]> {
@@ -418,7 +421,8 @@ proptest! {
         let mut out = Vec::new();
         let n = f.encode(&mut out).unwrap();
         prop_assert_eq!(n, out.len());
-        prop_assert_eq!(Frame::parse_exact(&out).unwrap(), f);
+        prop_assert_eq!(Frame::parse_exact(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(Frame::parse_whole(&out).unwrap(), f);
     }
 
     #[test]
@@ -429,7 +433,9 @@ proptest! {
         let (g, used) = BrokerFrame::parse(&out).unwrap();
         prop_assert_eq!(used, out.len());
         prop_assert_eq!(g, f);
+        prop_assert_eq!(BrokerFrame::parse_exact(&out).unwrap(), (f, out.len()));
         prop_assert_eq!(BrokerMessage::parse(g_payload(&out)).unwrap(), m);
+        prop_assert_eq!(BrokerMessage::parse_exact(g_payload(&out)).unwrap(), m);
     }
 
     #[test]
@@ -438,9 +444,11 @@ proptest! {
         let mut out = Vec::new();
         f.encode(&mut out).unwrap();
         prop_assert_eq!(NodeFrame::parse(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(NodeFrame::parse_exact(&out).unwrap(), (f, out.len()));
         let mut body = Vec::new();
         m.encode(&mut body);
         prop_assert_eq!(NodeMessage::parse(&body).unwrap(), m);
+        prop_assert_eq!(NodeMessage::parse_exact(&body).unwrap(), m);
     }
 
     #[test]
@@ -457,6 +465,7 @@ proptest! {
         let mut out = Vec::new();
         e.encode(&mut out);
         prop_assert_eq!(&Event::parse(&out, e.form()).unwrap(), &e);
+        prop_assert_eq!(&Event::parse_exact(&out, e.form()).unwrap(), &e);
         // Through a fresh frame, too.
         let mut frame = Vec::new();
         let profile = match e.form() {
@@ -478,6 +487,7 @@ proptest! {
         prop_assert_eq!(out.len(), m.encoded_len());
         let back = UserMessage::parse(&out).unwrap();
         prop_assert_eq!(&back, &m);
+        prop_assert_eq!(&UserMessage::parse_exact(&out).unwrap(), &m);
         let ports = m.num_ports() as usize;
         let fds = m.num_platform_handles() as usize;
         prop_assert!(UserMessage::parse_checked(&out, ports, fds).is_ok());
@@ -527,6 +537,89 @@ proptest! {
         }
     }
 
+    /// Chromium never reads padding or reserved bytes and reads bools as
+    /// "non-zero": the lenient parse ignores them, `parse_exact` names them.
+    #[test]
+    fn ignored_bytes_are_lenient_but_not_exact(
+        e in event(),
+        h in normal_header(),
+        n in node_message(),
+        b in broker_message(),
+        m in user_message(),
+        pick in any::<prop::sample::Index>(),
+        v in any::<u8>(),
+    ) {
+        // Event.
+        let mut out = Vec::new();
+        e.encode(&mut out);
+        let offs = ignored_offsets(&out, |o| e.field_at(o));
+        prop_assert!(!offs.is_empty());
+        let o = offs[pick.index(offs.len())];
+        spoil(&mut out, o, v);
+        prop_assert_eq!(&Event::parse(&out, e.form()).unwrap(), &e);
+        let err = Event::parse_exact(&out, e.form()).unwrap_err();
+        prop_assert_eq!(err, Error::NotCanonical { offset: o, field: e.field_at(o) });
+
+        // Node frame (channel header padding and NodeChannel padding).
+        let f = NodeFrame { header: h, content: NodeChannelContent::Message(n) };
+        let mut out = Vec::new();
+        f.encode(&mut out).unwrap();
+        let offs = ignored_offsets(&out, |o| f.field_at(o));
+        prop_assert!(!offs.is_empty());
+        let o = offs[pick.index(offs.len())];
+        spoil(&mut out, o, v);
+        prop_assert_eq!(NodeFrame::parse(&out).unwrap(), (f, out.len()));
+        let err = NodeFrame::parse_exact(&out).unwrap_err();
+        prop_assert_eq!(err, Error::NotCanonical { offset: o, field: f.field_at(o) });
+
+        // Broker message.
+        let mut out = Vec::new();
+        b.encode(&mut out);
+        let offs = ignored_offsets(&out, |o| b.field_at(o));
+        let o = offs[pick.index(offs.len())];
+        spoil(&mut out, o, v);
+        prop_assert_eq!(BrokerMessage::parse(&out).unwrap(), b);
+        prop_assert_eq!(
+            BrokerMessage::parse_exact(&out).unwrap_err(),
+            Error::NotCanonical { offset: o, field: b.field_at(o) }
+        );
+
+        // User message (dispatcher state padding), when it has any.
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        let offs = ignored_offsets(&out, |o| m.field_at(o));
+        if !offs.is_empty() {
+            let o = offs[pick.index(offs.len())];
+            spoil(&mut out, o, v);
+            prop_assert_eq!(&UserMessage::parse(&out).unwrap(), &m);
+            prop_assert_eq!(
+                UserMessage::parse_exact(&out).unwrap_err(),
+                Error::NotCanonical { offset: o, field: m.field_at(o) }
+            );
+        }
+    }
+
+    /// Bytes between the last dispatcher state and `header_size` are skipped
+    /// by Chromium; the canonical form has none.
+    #[test]
+    fn header_size_slack_is_lenient_but_not_exact(m in user_message(), slack in 1usize..24) {
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        let hs = m.header_size();
+        let mut spoilt = out[..hs].to_vec();
+        spoilt[4..8].copy_from_slice(&((hs + slack) as u32).to_le_bytes());
+        spoilt.extend(std::iter::repeat_n(0xa5, slack));
+        spoilt.extend_from_slice(&out[hs..]);
+        if m.dispatchers.is_empty() && hs + slack > spoilt.len() {
+            return Ok(());
+        }
+        prop_assert_eq!(&UserMessage::parse(&spoilt).unwrap(), &m);
+        prop_assert_eq!(
+            UserMessage::parse_exact(&spoilt).unwrap_err(),
+            Error::NotCanonical { offset: 4, field: "message_header.header_size" }
+        );
+    }
+
     #[test]
     fn deframer_is_split_invariant(
         s in stream(),
@@ -544,7 +637,33 @@ proptest! {
 }
 
 fn g_payload(frame: &[u8]) -> &[u8] {
-    Frame::parse_exact(frame).unwrap().payload
+    Frame::parse_whole(frame).unwrap().payload
+}
+
+/// Offsets of `bytes` whose field (per `field_at`) is padding or reserved,
+/// or a bool that is true: bytes whose exact value a lenient parse must
+/// ignore.
+fn ignored_offsets(bytes: &[u8], field_at: impl Fn(usize) -> &'static str) -> Vec<usize> {
+    (0..bytes.len())
+        .filter(|&o| {
+            let f = field_at(o);
+            f.ends_with("padding")
+                || f.ends_with("reserved")
+                || (f.ends_with("peer_closed") && bytes[o] == 1)
+        })
+        .collect()
+}
+
+/// Sets byte `o` of `bytes` to a non-canonical value `v` (non-zero; for a
+/// bool that is currently 1, a value other than 1 that keeps it true).
+fn spoil(bytes: &mut [u8], o: usize, v: u8) {
+    let cur = bytes[o];
+    bytes[o] = match (cur, v) {
+        (1, 0 | 1) => 2,
+        (1, v) => v,
+        (_, 0) => 0x80,
+        (_, v) => v,
+    };
 }
 
 /// Deframes `s` cut at `points`; returns (offset, bytes, num_handles).

@@ -1,12 +1,14 @@
 //! Every frame of every legacy transcript under `shared/vectors` parses
 //! through every layer and re-encodes byte-identically (via
 //! [`mojo_legacy_wire::verify::check_frame`], which rebuilds each frame from
-//! its decoded values). Fails if the directory exists and any frame does not.
+//! its decoded values), i.e. real Chromium traffic is canonical: the exact
+//! variants accept it, and the lenient decode gives the same values. Fails if
+//! the directory exists and any frame does not.
 
 use std::collections::BTreeMap;
 
-use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
-use mojo_legacy_wire::{Deframer, EventData, EventHeaderForm, HeaderForm};
+use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame, decode_frame};
+use mojo_legacy_wire::{BrokerFrame, Deframer, EventData, EventHeaderForm, HeaderForm, NodeFrame};
 use mojo_transcript::{LinkProtocol, Stream, Transcript, VectorProfile, vector_files, vectors_dir};
 
 struct StreamFrames {
@@ -120,6 +122,16 @@ fn every_legacy_frame_round_trips() {
                         continue;
                     }
                 };
+                if decode_frame(bytes, role, form).as_ref() != Ok(&checked) {
+                    failures.push(format!("{where_}: lenient decode differs from check_frame"));
+                }
+                let layer_exact = match role {
+                    ChannelRole::Broker => BrokerFrame::parse_exact(bytes).map(|(_, n)| n),
+                    ChannelRole::Node => NodeFrame::parse_exact(bytes).map(|(_, n)| n),
+                };
+                if layer_exact != Ok(bytes.len()) {
+                    failures.push(format!("{where_}: parse_exact: {layer_exact:?}"));
+                }
                 // The recordings only ever use their profile's header form.
                 if checked.header.form() != header_form {
                     failures.push(format!("{where_}: header form {:?}", checked.header.form()));
