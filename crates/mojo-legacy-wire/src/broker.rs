@@ -6,13 +6,12 @@
 //! broker messages with exact sizes computed from its *own* channel header
 //! form (spec 2.3); [`expected_frame_len`] and [`check_client_read`] model that.
 
-use std::fmt;
-
 use crate::channel::{ChannelHeader, Frame, FrameBuilder, HeaderForm};
 use crate::codec::{Reader, put_guid, put_u32, require_canonical, require_canonical_frame};
 use crate::error::{Error, Result};
 use crate::name::Guid;
 use crate::profile::Profile;
+use crate::protocol_enum::protocol_enum;
 
 /// Size of `BrokerMessageHeader`.
 pub const BROKER_HEADER_LEN: usize = 8;
@@ -21,41 +20,15 @@ pub const BUFFER_REQUEST_DATA_LEN: usize = 4;
 /// Size of `BufferResponseData`.
 pub const BUFFER_RESPONSE_DATA_LEN: usize = 16;
 
-/// A broker message type (u32). Unknown values are kept.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct BrokerMessageType(pub u32);
-
-impl BrokerMessageType {
-    /// 0: broker -> client, carries the node-channel socket (1 fd).
-    pub const INIT: Self = Self(0);
-    /// 1: client -> broker, asks for a shared memory region.
-    pub const BUFFER_REQUEST: Self = Self(1);
-    /// 2: broker -> client, the region (2 fds) or a failure (0 fds).
-    pub const BUFFER_RESPONSE: Self = Self(2);
-
-    /// The Chromium name of a known type.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0 => "INIT",
-            1 => "BUFFER_REQUEST",
-            2 => "BUFFER_RESPONSE",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for BrokerMessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "BROKER_TYPE_{}", self.0),
-        }
-    }
-}
-
-impl fmt::Debug for BrokerMessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BrokerMessageType({self})")
+protocol_enum! {
+    /// A broker message type (u32). Unknown values are kept.
+    pub struct BrokerMessageType(pub u32), unknown "BROKER_TYPE_" {
+        /// 0: broker -> client, carries the node-channel socket (1 fd).
+        INIT = 0 => "INIT",
+        /// 1: client -> broker, asks for a shared memory region.
+        BUFFER_REQUEST = 1 => "BUFFER_REQUEST",
+        /// 2: broker -> client, the region (2 fds) or a failure (0 fds).
+        BUFFER_RESPONSE = 2 => "BUFFER_RESPONSE",
     }
 }
 

@@ -6,43 +6,31 @@
 //! message: its header (kept in the form it arrived in, including any extra
 //! header bytes) and its payload.
 
-use std::fmt;
-
 use crate::codec::{Reader, len_u32, put_i32, put_u16, put_u32, put_zeros, require_canonical};
 use crate::error::{Error, Result};
 use crate::limits::{
     HEADER_LEN, LEGACY_HEADER_LEN, MAX_INCOMING_HANDLES_PER_MESSAGE,
     MAX_INCOMING_MESSAGE_NUM_BYTES, MAX_OUTGOING_MESSAGE_NUM_BYTES,
 };
+use crate::protocol_enum::protocol_enum;
 
-/// A channel `message_type` (u16). Unknown values are kept.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct MessageType(pub u16);
+protocol_enum! {
+    /// A channel `message_type` (u16). Unknown values are kept.
+    pub struct MessageType(pub u16), unknown "MESSAGE_TYPE_" {
+        /// 0: payload for the upper layer, 8-byte `LegacyHeader`.
+        NORMAL_LEGACY = 0 => "NORMAL_LEGACY",
+        /// 1: payload for the upper layer, 16-byte `Header`.
+        NORMAL = 1 => "NORMAL",
+        /// 2: control, offer of the shared-memory fast path.
+        UPGRADE_OFFER = 2 => "UPGRADE_OFFER",
+        /// 3: control, offer accepted.
+        UPGRADE_ACCEPT = 3 => "UPGRADE_ACCEPT",
+        /// 4: control, offer rejected.
+        UPGRADE_REJECT = 4 => "UPGRADE_REJECT",
+    }
+}
 
 impl MessageType {
-    /// 0: payload for the upper layer, 8-byte `LegacyHeader`.
-    pub const NORMAL_LEGACY: Self = Self(0);
-    /// 1: payload for the upper layer, 16-byte `Header`.
-    pub const NORMAL: Self = Self(1);
-    /// 2: control, offer of the shared-memory fast path.
-    pub const UPGRADE_OFFER: Self = Self(2);
-    /// 3: control, offer accepted.
-    pub const UPGRADE_ACCEPT: Self = Self(3);
-    /// 4: control, offer rejected.
-    pub const UPGRADE_REJECT: Self = Self(4);
-
-    /// The Chromium name of a known type.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0 => "NORMAL_LEGACY",
-            1 => "NORMAL",
-            2 => "UPGRADE_OFFER",
-            3 => "UPGRADE_ACCEPT",
-            4 => "UPGRADE_REJECT",
-            _ => return None,
-        })
-    }
-
     /// True for types whose payload goes to the upper layer (0 and 1).
     pub fn is_normal(self) -> bool {
         self.0 <= 1
@@ -52,21 +40,6 @@ impl MessageType {
     /// values are fatal for a Chromium receiver).
     pub fn is_control(self) -> bool {
         !self.is_normal()
-    }
-}
-
-impl fmt::Display for MessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "MESSAGE_TYPE_{}", self.0),
-        }
-    }
-}
-
-impl fmt::Debug for MessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageType({self})")
     }
 }
 

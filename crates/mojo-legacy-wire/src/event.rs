@@ -6,8 +6,6 @@
 //! parsed [`Event`] remembers it (`sender` is `Some` exactly for the extended
 //! form), so re-encoding reproduces the input.
 
-use std::fmt;
-
 use crate::codec::{
     Reader, len_u32, put_name, put_u8, put_u32, put_u64, put_zeros, require_canonical,
 };
@@ -15,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::name::{NodeName, PortName};
 use crate::node::NodeMessageType;
 use crate::profile::{EventHeaderForm, Profile};
+use crate::protocol_enum::protocol_enum;
 
 /// Size of a serialized [`PortDescriptor`].
 pub const PORT_DESCRIPTOR_LEN: usize = 96;
@@ -23,59 +22,27 @@ pub const USER_MESSAGE_EVENT_DATA_LEN: usize = 16;
 /// Bytes per attached port: a descriptor plus the port's new name.
 pub const ATTACHED_PORT_LEN: usize = PORT_DESCRIPTOR_LEN + 16;
 
-/// A ports event type (u32). Unknown values are kept (and ignored by Chromium).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct EventType(pub u32);
-
-impl EventType {
-    /// 0: a user message.
-    pub const USER_MESSAGE: Self = Self(0);
-    /// 1: a transferred port was accepted.
-    pub const PORT_ACCEPTED: Self = Self(1);
-    /// 2: a proxy asks to be bypassed.
-    pub const OBSERVE_PROXY: Self = Self(2);
-    /// 3: answer to `ObserveProxy`.
-    pub const OBSERVE_PROXY_ACK: Self = Self(3);
-    /// 4: the peer closed.
-    pub const OBSERVE_CLOSURE: Self = Self(4);
-    /// 5: merge a port with a new one (answer to `REQUEST_PORT_MERGE`).
-    pub const MERGE_PORT: Self = Self(5);
-    /// 6: asks for a read acknowledgement.
-    pub const USER_MESSAGE_READ_ACK_REQUEST: Self = Self(6);
-    /// 7: a read acknowledgement.
-    pub const USER_MESSAGE_READ_ACK: Self = Self(7);
-    /// 8: extended mode only: a port's predecessor changed.
-    pub const UPDATE_PREVIOUS_PEER: Self = Self(8);
-
-    /// The Chromium name of a known type.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0 => "UserMessage",
-            1 => "PortAccepted",
-            2 => "ObserveProxy",
-            3 => "ObserveProxyAck",
-            4 => "ObserveClosure",
-            5 => "MergePort",
-            6 => "UserMessageReadAckRequest",
-            7 => "UserMessageReadAck",
-            8 => "UpdatePreviousPeer",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "EventType{}", self.0),
-        }
-    }
-}
-
-impl fmt::Debug for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventType({self})")
+protocol_enum! {
+    /// A ports event type (u32). Unknown values are kept (and ignored by Chromium).
+    pub struct EventType(pub u32), unknown "EventType" {
+        /// 0: a user message.
+        USER_MESSAGE = 0 => "UserMessage",
+        /// 1: a transferred port was accepted.
+        PORT_ACCEPTED = 1 => "PortAccepted",
+        /// 2: a proxy asks to be bypassed.
+        OBSERVE_PROXY = 2 => "ObserveProxy",
+        /// 3: answer to `ObserveProxy`.
+        OBSERVE_PROXY_ACK = 3 => "ObserveProxyAck",
+        /// 4: the peer closed.
+        OBSERVE_CLOSURE = 4 => "ObserveClosure",
+        /// 5: merge a port with a new one (answer to `REQUEST_PORT_MERGE`).
+        MERGE_PORT = 5 => "MergePort",
+        /// 6: asks for a read acknowledgement.
+        USER_MESSAGE_READ_ACK_REQUEST = 6 => "UserMessageReadAckRequest",
+        /// 7: a read acknowledgement.
+        USER_MESSAGE_READ_ACK = 7 => "UserMessageReadAck",
+        /// 8: extended mode only: a port's predecessor changed.
+        UPDATE_PREVIOUS_PEER = 8 => "UpdatePreviousPeer",
     }
 }
 

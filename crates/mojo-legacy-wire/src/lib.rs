@@ -73,6 +73,7 @@ pub mod limits;
 pub mod name;
 pub mod node;
 pub mod profile;
+mod protocol_enum;
 pub mod user_message;
 pub mod verify;
 

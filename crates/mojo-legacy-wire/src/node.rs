@@ -6,8 +6,6 @@
 //! layout are kept in `trailing` so that re-encoding is exact. Fresh messages
 //! should use the newest layout (`Some`) with empty `trailing`.
 
-use std::fmt;
-
 use crate::channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder};
 use crate::codec::{
     Reader, put_name, put_u32, put_u64, put_zeros, require_canonical, require_canonical_frame,
@@ -15,73 +13,39 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::name::{Name, NodeName, PortName};
 use crate::profile::Profile;
+use crate::protocol_enum::protocol_enum;
 
 /// Size of the NodeChannel header.
 pub const NODE_HEADER_LEN: usize = 8;
 
-/// A NodeChannel message type (u32, POSIX numbering). Unknown values are kept
-/// (and ignored by Chromium receivers).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct NodeMessageType(pub u32);
-
-impl NodeMessageType {
-    /// 0: broker -> client, first message of the invitation.
-    pub const ACCEPT_INVITEE: Self = Self(0);
-    /// 1: client -> broker, answer to `ACCEPT_INVITEE`.
-    pub const ACCEPT_INVITATION: Self = Self(1);
-    /// 2: client -> broker, the client invited a child of its own.
-    pub const ADD_BROKER_CLIENT: Self = Self(2);
-    /// 3: broker -> client, answer to 2 (1 fd).
-    pub const BROKER_CLIENT_ADDED: Self = Self(3);
-    /// 4: broker -> client, completes the handshake.
-    pub const ACCEPT_BROKER_CLIENT: Self = Self(4);
-    /// 5: both ways, a serialized ports event.
-    pub const EVENT_MESSAGE: Self = Self(5);
-    /// 6: client -> broker, connect an invitation attachment.
-    pub const REQUEST_PORT_MERGE: Self = Self(6);
-    /// 7: client -> broker, asks for a channel to another node.
-    pub const REQUEST_INTRODUCTION: Self = Self(7);
-    /// 8: broker -> client, answer to 7 (0 or 1 fd).
-    pub const INTRODUCE: Self = Self(8);
-    /// 9: client -> broker, a complete channel message to broadcast.
-    pub const BROADCAST_EVENT: Self = Self(9);
-    /// 10: isolated connections only.
-    pub const ACCEPT_PEER: Self = Self(10);
-    /// 11: client -> broker, async invitations only (1 fd).
-    pub const BIND_BROKER_HOST: Self = Self(11);
-
-    /// The Chromium name of a known type.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0 => "ACCEPT_INVITEE",
-            1 => "ACCEPT_INVITATION",
-            2 => "ADD_BROKER_CLIENT",
-            3 => "BROKER_CLIENT_ADDED",
-            4 => "ACCEPT_BROKER_CLIENT",
-            5 => "EVENT_MESSAGE",
-            6 => "REQUEST_PORT_MERGE",
-            7 => "REQUEST_INTRODUCTION",
-            8 => "INTRODUCE",
-            9 => "BROADCAST_EVENT",
-            10 => "ACCEPT_PEER",
-            11 => "BIND_BROKER_HOST",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for NodeMessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "NODE_TYPE_{}", self.0),
-        }
-    }
-}
-
-impl fmt::Debug for NodeMessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeMessageType({self})")
+protocol_enum! {
+    /// A NodeChannel message type (u32, POSIX numbering). Unknown values are kept
+    /// (and ignored by Chromium receivers).
+    pub struct NodeMessageType(pub u32), unknown "NODE_TYPE_" {
+        /// 0: broker -> client, first message of the invitation.
+        ACCEPT_INVITEE = 0 => "ACCEPT_INVITEE",
+        /// 1: client -> broker, answer to `ACCEPT_INVITEE`.
+        ACCEPT_INVITATION = 1 => "ACCEPT_INVITATION",
+        /// 2: client -> broker, the client invited a child of its own.
+        ADD_BROKER_CLIENT = 2 => "ADD_BROKER_CLIENT",
+        /// 3: broker -> client, answer to 2 (1 fd).
+        BROKER_CLIENT_ADDED = 3 => "BROKER_CLIENT_ADDED",
+        /// 4: broker -> client, completes the handshake.
+        ACCEPT_BROKER_CLIENT = 4 => "ACCEPT_BROKER_CLIENT",
+        /// 5: both ways, a serialized ports event.
+        EVENT_MESSAGE = 5 => "EVENT_MESSAGE",
+        /// 6: client -> broker, connect an invitation attachment.
+        REQUEST_PORT_MERGE = 6 => "REQUEST_PORT_MERGE",
+        /// 7: client -> broker, asks for a channel to another node.
+        REQUEST_INTRODUCTION = 7 => "REQUEST_INTRODUCTION",
+        /// 8: broker -> client, answer to 7 (0 or 1 fd).
+        INTRODUCE = 8 => "INTRODUCE",
+        /// 9: client -> broker, a complete channel message to broadcast.
+        BROADCAST_EVENT = 9 => "BROADCAST_EVENT",
+        /// 10: isolated connections only.
+        ACCEPT_PEER = 10 => "ACCEPT_PEER",
+        /// 11: client -> broker, async invitations only (1 fd).
+        BIND_BROKER_HOST = 11 => "BIND_BROKER_HOST",
     }
 }
 

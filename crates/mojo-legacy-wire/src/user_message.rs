@@ -25,59 +25,30 @@ use crate::limits::MAX_DECODABLE_DISPATCHERS;
 use crate::name::{Guid, PortName};
 use crate::node::NodeMessageType;
 use crate::profile::Profile;
+use crate::protocol_enum::protocol_enum;
 
 /// Size of `MessageHeader`.
 pub const MESSAGE_HEADER_LEN: usize = 8;
 /// Size of `DispatcherHeader`.
 pub const DISPATCHER_HEADER_LEN: usize = 16;
 
-/// A dispatcher type (i32). Unknown values are kept.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct DispatcherType(pub i32);
-
-impl DispatcherType {
-    /// 1: a message pipe end (1 port).
-    pub const MESSAGE_PIPE: Self = Self(1);
-    /// 2: a data pipe producer (1 port, 1 fd).
-    pub const DATA_PIPE_PRODUCER: Self = Self(2);
-    /// 3: a data pipe consumer (1 port, 1 fd).
-    pub const DATA_PIPE_CONSUMER: Self = Self(3);
-    /// 4: a shared buffer (1 or 2 fds).
-    pub const SHARED_BUFFER: Self = Self(4);
-    /// 5: not transferable.
-    pub const WATCHER: Self = Self(5);
-    /// 6: not transferable.
-    pub const INVITATION: Self = Self(6);
-    /// -1: a wrapped platform handle (1 fd).
-    pub const PLATFORM_HANDLE: Self = Self(-1);
-
-    /// The Chromium name of a known type.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            1 => "MESSAGE_PIPE",
-            2 => "DATA_PIPE_PRODUCER",
-            3 => "DATA_PIPE_CONSUMER",
-            4 => "SHARED_BUFFER",
-            5 => "WATCHER",
-            6 => "INVITATION",
-            -1 => "PLATFORM_HANDLE",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for DispatcherType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "DISPATCHER_TYPE_{}", self.0),
-        }
-    }
-}
-
-impl fmt::Debug for DispatcherType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DispatcherType({self})")
+protocol_enum! {
+    /// A dispatcher type (i32). Unknown values are kept.
+    pub struct DispatcherType(pub i32), unknown "DISPATCHER_TYPE_" {
+        /// 1: a message pipe end (1 port).
+        MESSAGE_PIPE = 1 => "MESSAGE_PIPE",
+        /// 2: a data pipe producer (1 port, 1 fd).
+        DATA_PIPE_PRODUCER = 2 => "DATA_PIPE_PRODUCER",
+        /// 3: a data pipe consumer (1 port, 1 fd).
+        DATA_PIPE_CONSUMER = 3 => "DATA_PIPE_CONSUMER",
+        /// 4: a shared buffer (1 or 2 fds).
+        SHARED_BUFFER = 4 => "SHARED_BUFFER",
+        /// 5: not transferable.
+        WATCHER = 5 => "WATCHER",
+        /// 6: not transferable.
+        INVITATION = 6 => "INVITATION",
+        /// -1: a wrapped platform handle (1 fd).
+        PLATFORM_HANDLE = -1 => "PLATFORM_HANDLE",
     }
 }
 
