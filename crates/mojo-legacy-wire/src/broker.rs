@@ -7,7 +7,9 @@
 //! form (spec 2.3); [`expected_frame_len`] and [`check_client_read`] model that.
 
 use crate::channel::{ChannelHeader, Frame, FrameBuilder, HeaderForm};
-use crate::codec::{Reader, put_guid, put_u32, require_canonical, require_canonical_frame};
+use crate::codec::{
+    Reader, put_guid, put_u32, require_canonical, require_canonical_frame_encoding,
+};
 use crate::error::{Error, Result};
 use crate::name::Guid;
 use crate::profile::Profile;
@@ -206,18 +208,14 @@ impl<'a> BrokerFrame<'a> {
     /// canonical encoding of the result (header and broker padding zero), so
     /// any `Ok` re-encodes byte for byte; fails with [`Error::NotCanonical`].
     pub fn parse_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
-        let (frame, used) = Self::parse(bytes)?;
-        let mut out = Vec::with_capacity(used);
-        frame.encode(&mut out)?;
-        require_canonical_frame(bytes.get(..used).unwrap_or(&[]), &out, |o| {
+        require_canonical_frame_encoding(bytes, Self::parse(bytes)?, Self::encode, |frame, o| {
             let hl = frame.header.len();
             if o < hl {
                 frame.header.field_at(o)
             } else {
                 frame.message.field_at(o - hl)
             }
-        })?;
-        Ok((frame, used))
+        })
     }
 
     /// Decodes the payload of an already parsed frame.

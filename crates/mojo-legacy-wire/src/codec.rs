@@ -153,6 +153,27 @@ pub(crate) fn require_canonical_frame(
     }
 }
 
+/// The common body of the frame-level `parse_exact`s (broker and NodeChannel
+/// frames): `parsed` is what the lenient `parse` returned for `bytes` (the
+/// frame and the number of bytes it consumed). Re-encodes the frame with
+/// `encode` and requires the consumed bytes to equal that encoding (see
+/// [`require_canonical_frame`]), naming the first differing field with
+/// `field_at`; on success returns `parsed` unchanged.
+pub(crate) fn require_canonical_frame_encoding<T>(
+    bytes: &[u8],
+    parsed: (T, usize),
+    encode: impl FnOnce(&T, &mut Vec<u8>) -> Result<usize>,
+    field_at: impl FnOnce(&T, usize) -> &'static str,
+) -> Result<(T, usize)> {
+    let (frame, used) = parsed;
+    let mut out = Vec::with_capacity(used);
+    encode(&frame, &mut out)?;
+    require_canonical_frame(bytes.get(..used).unwrap_or(&[]), &out, |o| {
+        field_at(&frame, o)
+    })?;
+    Ok((frame, used))
+}
+
 /// The check behind every `parse_exact`: `input` (the bytes a lenient parse
 /// consumed) must equal `canonical` (the re-encoding of the parsed value).
 /// Otherwise the error names the field `field_at` reports for the first

@@ -8,7 +8,8 @@
 
 use crate::channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder};
 use crate::codec::{
-    Reader, put_name, put_u32, put_u64, put_zeros, require_canonical, require_canonical_frame,
+    Reader, put_name, put_u32, put_u64, put_zeros, require_canonical,
+    require_canonical_frame_encoding,
 };
 use crate::error::{Error, Result};
 use crate::name::{Name, NodeName, PortName};
@@ -610,13 +611,7 @@ impl<'a> NodeFrame<'a> {
     /// (as [`Frame::parse_exact`] and [`NodeMessage::parse_exact`]); any `Ok`
     /// re-encodes byte for byte. Fails with [`Error::NotCanonical`].
     pub fn parse_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
-        let (frame, used) = Self::parse(bytes)?;
-        let mut out = Vec::with_capacity(used);
-        frame.encode(&mut out)?;
-        require_canonical_frame(bytes.get(..used).unwrap_or(&[]), &out, |o| {
-            frame.field_at(o)
-        })?;
-        Ok((frame, used))
+        require_canonical_frame_encoding(bytes, Self::parse(bytes)?, Self::encode, Self::field_at)
     }
 
     /// Name of the field at `offset` of the encoded frame, for diagnostics.
