@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use mojo_transcript::{Stream, StreamKey, Transcript};
+use mojo_transcript::{FdArrival, Stream, StreamKey, Transcript};
 
 /// Which protocol the transcripts carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -177,7 +177,7 @@ fn print_stream(
     totals: &mut Totals,
 ) {
     totals.streams += 1;
-    let arrived = fds_per_frame(stream, &report.frames);
+    let (arrived, stray) = fds_per_frame(stream, &report.frames);
     for (index, (frame, arrived)) in report.frames.iter().zip(arrived).enumerate() {
         totals.frames += 1;
         let failure = frame.failure.clone().or_else(|| {
@@ -207,6 +207,14 @@ fn print_stream(
             None => {}
         }
     }
+    for arrival in stray {
+        totals.failed += 1;
+        let _ = writeln!(
+            out,
+            "FAIL {name} {key} @{}: {} fds arrived with a chunk in which no frame starts",
+            arrival.offset, arrival.count
+        );
+    }
     if let Some((offset, why)) = &report.stopped {
         totals.failed += 1;
         let _ = writeln!(
@@ -223,24 +231,29 @@ fn print_stream(
 /// Assigns each fd arrival to the last frame that starts inside the chunk that
 /// carried it: senders attach a message's fds to the `sendmsg` holding its
 /// first byte, and the kernel ends a read after such a `sendmsg`'s data.
-fn fds_per_frame(stream: &Stream, frames: &[FrameReport]) -> Vec<usize> {
+/// Returns the fd count of each frame and the arrivals no frame can own.
+fn fds_per_frame<'s>(
+    stream: &'s Stream,
+    frames: &[FrameReport],
+) -> (Vec<usize>, Vec<&'s FdArrival>) {
     let mut counts = vec![0; frames.len()];
+    let mut stray = Vec::new();
     for arrival in &stream.fds {
         let end = arrival.offset + arrival.chunk_len;
         let owner = frames
             .iter()
             .rposition(|f| f.offset >= arrival.offset && f.offset < end);
-        if let Some(index) = owner {
-            counts[index] += arrival.count;
+        match owner {
+            Some(index) => counts[index] += arrival.count,
+            None => stray.push(arrival),
         }
     }
-    counts
+    (counts, stray)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mojo_transcript::FdArrival;
 
     fn frame(offset: usize, len: usize, claimed_fds: usize) -> FrameReport {
         FrameReport {
@@ -266,6 +279,28 @@ mod tests {
             truncated: false,
         };
         let frames = [frame(0, 10, 0), frame(10, 10, 0), frame(20, 10, 2)];
-        assert_eq!(fds_per_frame(&stream, &frames), [0, 0, 2]);
+        let (counts, stray) = fds_per_frame(&stream, &frames);
+        assert_eq!(counts, [0, 0, 2]);
+        assert!(stray.is_empty());
+    }
+
+    #[test]
+    fn fds_in_a_chunk_without_a_frame_start_are_stray() {
+        let stream = Stream {
+            bytes: vec![0; 30],
+            fds: vec![FdArrival {
+                offset: 12,
+                chunk_len: 5,
+                count: 1,
+                kinds: vec![],
+            }],
+            saw_eof: false,
+            truncated: false,
+        };
+        let frames = [frame(0, 10, 0), frame(10, 20, 1)];
+        let (counts, stray) = fds_per_frame(&stream, &frames);
+        assert_eq!(counts, [0, 0]);
+        assert_eq!(stray.len(), 1);
+        assert_eq!(stray[0].offset, 12);
     }
 }
