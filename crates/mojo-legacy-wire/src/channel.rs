@@ -10,7 +10,7 @@ use crate::codec::{Reader, len_u32, put_i32, put_u16, put_u32, put_zeros, requir
 use crate::error::{Error, Result};
 use crate::limits::{
     HEADER_LEN, LEGACY_HEADER_LEN, MAX_INCOMING_HANDLES_PER_MESSAGE,
-    MAX_INCOMING_MESSAGE_NUM_BYTES, MAX_OUTGOING_MESSAGE_NUM_BYTES,
+    MAX_INCOMING_MESSAGE_NUM_BYTES, MAX_OUTGOING_MESSAGE_NUM_BYTES, UPGRADE_OFFER_PAGES,
 };
 use crate::protocol_enum::protocol_enum;
 
@@ -446,6 +446,22 @@ impl UpgradeOffer<'_> {
     pub const VERSION_EVENTFD: i32 = 1;
     /// Version 2: eventfd with `EFD_ZERO_ON_WAKE`.
     pub const VERSION_EVENTFD_ZERO_ON_WAKE: i32 = 2;
+
+    /// Whether `version` is one a Chromium receiver understands (otherwise it
+    /// replies `UPGRADE_REJECT`).
+    pub fn has_known_version(&self) -> bool {
+        matches!(
+            self.version,
+            Self::VERSION_EVENTFD | Self::VERSION_EVENTFD_ZERO_ON_WAKE
+        )
+    }
+
+    /// Whether `num_pages` is within [`UPGRADE_OFFER_PAGES`] (a Chromium
+    /// receiver sends `UPGRADE_REJECT` otherwise, but carries on processing
+    /// the offer: a known quirk, spec 1.6).
+    pub fn has_valid_num_pages(&self) -> bool {
+        UPGRADE_OFFER_PAGES.contains(&self.num_pages)
+    }
 }
 
 /// A channel control message (types 2 and above). Never reaches the
@@ -454,6 +470,13 @@ impl UpgradeOffer<'_> {
 pub enum ControlMessage<'a> {
     /// `UPGRADE_OFFER`.
     UpgradeOffer(UpgradeOffer<'a>),
+    /// `UPGRADE_OFFER` whose payload is shorter than [`UpgradeOffer::LEN`].
+    /// Not a parse error: a Chromium receiver ignores it (no reply, the fds
+    /// are closed, the channel stays up), and so should the layer above.
+    ShortUpgradeOffer {
+        /// The payload bytes (fewer than 8), kept so that it re-encodes.
+        payload: &'a [u8],
+    },
     /// `UPGRADE_ACCEPT`; the payload is normally empty.
     UpgradeAccept {
         /// Payload bytes, kept.
@@ -478,8 +501,10 @@ impl<'a> ControlMessage<'a> {
     pub fn parse(message_type: MessageType, payload: &'a [u8]) -> Result<Self> {
         Ok(match message_type {
             MessageType::UPGRADE_OFFER => {
+                if payload.len() < UpgradeOffer::LEN {
+                    return Ok(Self::ShortUpgradeOffer { payload });
+                }
                 let mut r = Reader::new(payload);
-                r.need(UpgradeOffer::LEN, "UPGRADE_OFFER payload")?;
                 let version = r.i32("upgrade_offer.version")?;
                 let num_pages = r.i32("upgrade_offer.num_pages")?;
                 Self::UpgradeOffer(UpgradeOffer {
@@ -507,7 +532,7 @@ impl<'a> ControlMessage<'a> {
     /// The channel message type.
     pub fn message_type(&self) -> MessageType {
         match self {
-            Self::UpgradeOffer(_) => MessageType::UPGRADE_OFFER,
+            Self::UpgradeOffer(_) | Self::ShortUpgradeOffer { .. } => MessageType::UPGRADE_OFFER,
             Self::UpgradeAccept { .. } => MessageType::UPGRADE_ACCEPT,
             Self::UpgradeReject { .. } => MessageType::UPGRADE_REJECT,
             Self::Unknown { message_type, .. } => *message_type,
@@ -522,7 +547,8 @@ impl<'a> ControlMessage<'a> {
                 put_i32(out, o.num_pages);
                 out.extend_from_slice(o.trailing);
             }
-            Self::UpgradeAccept { payload }
+            Self::ShortUpgradeOffer { payload }
+            | Self::UpgradeAccept { payload }
             | Self::UpgradeReject { payload }
             | Self::Unknown { payload, .. } => out.extend_from_slice(payload),
         }
@@ -534,6 +560,7 @@ impl<'a> ControlMessage<'a> {
             (Self::UpgradeOffer(_), 0..4) => "upgrade_offer.version",
             (Self::UpgradeOffer(_), 4..8) => "upgrade_offer.num_pages",
             (Self::UpgradeOffer(_), _) => "upgrade_offer.trailing",
+            (Self::ShortUpgradeOffer { .. }, _) => "upgrade_offer.short_payload",
             _ => "control.payload",
         }
     }
@@ -646,5 +673,50 @@ mod tests {
             ControlMessage::parse(f.header.message_type(), f.payload),
             Ok(ControlMessage::UpgradeReject { payload: &[] })
         );
+    }
+
+    #[test]
+    fn short_upgrade_offer_is_a_value() {
+        for len in 0..UpgradeOffer::LEN {
+            let payload = &[1, 0, 0, 0, 4, 0, 0][..len];
+            let c = ControlMessage::parse(MessageType::UPGRADE_OFFER, payload).unwrap();
+            assert_eq!(c, ControlMessage::ShortUpgradeOffer { payload });
+            assert_eq!(c.message_type(), MessageType::UPGRADE_OFFER);
+            let mut out = Vec::new();
+            let n = c.encode_frame(2, &mut out).unwrap();
+            assert_eq!(n, HEADER_LEN + len);
+            let (f, used) = Frame::parse_exact(&out).unwrap();
+            assert_eq!(used, n);
+            assert_eq!(
+                ControlMessage::parse(f.header.message_type(), f.payload),
+                Ok(c)
+            );
+        }
+        let full = [1, 0, 0, 0, 4, 0, 0, 0];
+        let Ok(ControlMessage::UpgradeOffer(o)) =
+            ControlMessage::parse(MessageType::UPGRADE_OFFER, &full)
+        else {
+            panic!("8 bytes are a full offer")
+        };
+        assert!(o.has_known_version() && o.has_valid_num_pages());
+    }
+
+    #[test]
+    fn upgrade_offer_checks() {
+        let offer = |version, num_pages| UpgradeOffer {
+            version,
+            num_pages,
+            trailing: &[],
+        };
+        for p in [1, 4, 128] {
+            assert!(offer(1, p).has_valid_num_pages());
+        }
+        for p in [0, -1, 129, i32::MIN, i32::MAX] {
+            assert!(!offer(1, p).has_valid_num_pages());
+        }
+        assert!(offer(1, 4).has_known_version());
+        assert!(offer(2, 4).has_known_version());
+        assert!(!offer(0, 4).has_known_version());
+        assert!(!offer(3, 4).has_known_version());
     }
 }

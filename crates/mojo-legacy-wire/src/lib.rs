@@ -26,6 +26,17 @@
 //! trailing bytes, extra header bytes, unknown type values) is kept in the
 //! decoded value.
 //!
+//! `parse` models what the *channel* accepts. Some messages pass it yet
+//! Chromium still rejects their attached handles when it deserializes them
+//! (a zero-sized or zero-guid shared buffer, a data pipe whose offsets do not
+//! fit its capacity, an unknown dispatcher type, ...): the message is then
+//! dropped or its handles are invalid, but the channel stays up.
+//! [`UserMessage::check_dispatchers`] (per dispatcher:
+//! [`Dispatcher::check_state`]) applies exactly those rules, with an
+//! [`Error`] naming the field. Likewise an `UPGRADE_OFFER` with a payload
+//! shorter than 8 bytes, which Chromium ignores, parses to
+//! [`ControlMessage::ShortUpgradeOffer`] rather than failing.
+//!
 //! Encoding follows Chrome's sender exactly: padding and reserved bytes are
 //! written as zero, bools as 0/1, sizes and counts are recomputed. Fresh
 //! encodes follow a [`Profile`] ([`Profile::Libchrome`] by default).

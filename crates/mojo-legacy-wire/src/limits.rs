@@ -27,7 +27,9 @@ pub const MAX_OUTGOING_HANDLES_PER_MESSAGE: usize = 64;
 /// on Linux since r1400301).
 pub const MAX_INCOMING_HANDLES_PER_MESSAGE: u16 = 253;
 
-/// `num_dispatchers` above this makes a receiver drop the user message event.
+/// `kMaxMojoHandleAttachments`: `num_dispatchers` above this makes a receiver
+/// drop the user message event (`UserMessageImpl::CreateFromChannelMessage`);
+/// the user-message parser of this crate enforces it.
 pub const MAX_DISPATCHERS_ACCEPTED: u32 = 1_048_576;
 /// `num_dispatchers` above this makes decoding the dispatchers fail; the
 /// user-message parser of this crate enforces it.
@@ -35,12 +37,15 @@ pub const MAX_DECODABLE_DISPATCHERS: u32 = 65_535;
 
 /// Default upper bound for shared memory regions (`max_shared_memory_num_bytes`).
 pub const MAX_SHARED_MEMORY_NUM_BYTES: u64 = 1024 * 1024 * 1024;
-/// Receivers reject shared buffer sizes above `i32::MAX`.
+/// Receivers reject shared buffer sizes (and data pipe capacities) above
+/// `i32::MAX` (`PlatformSharedMemoryRegion::Take`); see
+/// [`crate::user_message::UserMessage::check_dispatchers`].
 pub const MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES: u64 = i32::MAX as u64;
 
 /// Default capacity of a data pipe.
 pub const DEFAULT_DATA_PIPE_CAPACITY: u32 = 65_536;
-/// Valid range of `UPGRADE_OFFER.num_pages`.
+/// Valid range of `UPGRADE_OFFER.num_pages`; see
+/// [`crate::channel::UpgradeOffer::has_valid_num_pages`].
 pub const UPGRADE_OFFER_PAGES: core::ops::RangeInclusive<i32> = 1..=128;
 
 /// `kInitialSequenceNum`.

@@ -21,7 +21,9 @@ use crate::error::{Error, Result};
 use crate::event::{
     AttachedPort, EventType, SenderInfo, write_event_header, write_user_message_data,
 };
-use crate::limits::MAX_DECODABLE_DISPATCHERS;
+use crate::limits::{
+    MAX_DECODABLE_DISPATCHERS, MAX_DISPATCHERS_ACCEPTED, MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES,
+};
 use crate::name::{Guid, PortName};
 use crate::node::NodeMessageType;
 use crate::profile::Profile;
@@ -110,11 +112,12 @@ impl AccessMode {
 /// `SHARED_BUFFER` state (32 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct SharedBufferState {
-    /// Region size (must be non-zero and <= i32::MAX for the receiver).
+    /// Region size (non-zero and <= i32::MAX for the receiver; see
+    /// [`Dispatcher::check_state`]).
     pub num_bytes: u64,
     /// Access mode; decides the fd count.
     pub access_mode: AccessMode,
-    /// Region id (must be non-zero); unaligned at state offset 12.
+    /// Region id (non-zero for the receiver); unaligned at state offset 12.
     pub guid: Guid,
 }
 
@@ -295,6 +298,133 @@ impl Dispatcher<'_> {
     }
 }
 
+impl Dispatcher<'_> {
+    /// Applies the checks Chromium's `Dispatcher::Deserialize` makes on a
+    /// decoded dispatcher's state when the receiver extracts the message's
+    /// handles (`UserMessageImpl::ExtractSerializedHandles`). A failure there
+    /// invalidates the message's handles (`MOJO_RESULT_ABORTED`); it is not a
+    /// channel error, so [`UserMessage::parse`] does not apply these checks.
+    ///
+    /// The rules, per type (the counts and state sizes are already enforced
+    /// by `parse`; port and fd checks that need the node or the fds are the
+    /// caller's):
+    ///
+    /// - `SHARED_BUFFER` (`shared_buffer_dispatcher.cc` and
+    ///   `PlatformSharedMemoryRegion::Take`): `num_bytes` non-zero and at most
+    ///   [`MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES`], `guid` non-zero.
+    /// - `DATA_PIPE_PRODUCER` / `DATA_PIPE_CONSUMER`
+    ///   (`data_pipe_{producer,consumer}_dispatcher.cc`):
+    ///   `element_num_bytes` non-zero; `capacity_num_bytes` non-zero, at least
+    ///   `element_num_bytes` and at most
+    ///   [`MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES`] (the ring buffer region);
+    ///   `offset` (write/read offset) below the capacity; `available`
+    ///   (available capacity / bytes available) at most the capacity;
+    ///   `buffer_guid` non-zero. Chromium does *not* check
+    ///   `options.struct_size`, `options.flags`, that the capacity is a
+    ///   multiple of the element size, or the `flags` bits, so neither does
+    ///   this.
+    /// - `MESSAGE_PIPE`, `PLATFORM_HANDLE`: nothing in the state (Chromium
+    ///   only looks the port up; `pipe_id` and `endpoint` are debug values).
+    /// - any other type, including `WATCHER` and `INVITATION`: always fails
+    ///   (`dispatcher.type`).
+    pub fn check_state(&self) -> Result<()> {
+        match self {
+            Self::MessagePipe(_) | Self::PlatformHandle => Ok(()),
+            Self::SharedBuffer(s) => {
+                if s.num_bytes == 0 {
+                    return Err(Error::InvalidValue {
+                        field: "shared_buffer.num_bytes",
+                        value: 0,
+                        reason: "zero-sized shared buffer",
+                    });
+                }
+                if !s.guid.is_valid() {
+                    return Err(Error::InvalidValue {
+                        field: "shared_buffer.guid",
+                        value: 0,
+                        reason: "zero guid (never created)",
+                    });
+                }
+                if s.num_bytes > MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES {
+                    return Err(Error::LimitExceeded {
+                        field: "shared_buffer.num_bytes",
+                        value: s.num_bytes,
+                        limit: MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES,
+                    });
+                }
+                Ok(())
+            }
+            Self::DataPipeProducer(s) | Self::DataPipeConsumer(s) => s.check(),
+            Self::Unknown {
+                dispatcher_type, ..
+            } => Err(Error::InvalidValue {
+                field: "dispatcher.type",
+                value: dispatcher_type.0 as i64 as u64,
+                reason: "not a transferable dispatcher type",
+            }),
+        }
+    }
+}
+
+impl DataPipeState {
+    /// The state checks of Chromium's data pipe producer and consumer
+    /// deserialization; see [`Dispatcher::check_state`].
+    pub fn check(&self) -> Result<()> {
+        let capacity = self.options.capacity_num_bytes;
+        let element = self.options.element_num_bytes;
+        if capacity == 0 {
+            return Err(Error::InvalidValue {
+                field: "data_pipe.options.capacity_num_bytes",
+                value: 0,
+                reason: "zero capacity",
+            });
+        }
+        if element == 0 {
+            return Err(Error::InvalidValue {
+                field: "data_pipe.options.element_num_bytes",
+                value: 0,
+                reason: "zero element size",
+            });
+        }
+        if capacity < element {
+            return Err(Error::Mismatch {
+                field: "data_pipe.options.capacity_num_bytes",
+                expected: u64::from(element),
+                actual: u64::from(capacity),
+            });
+        }
+        if self.offset >= capacity {
+            return Err(Error::LimitExceeded {
+                field: "data_pipe.offset",
+                value: u64::from(self.offset),
+                limit: u64::from(capacity - 1),
+            });
+        }
+        if self.available > capacity {
+            return Err(Error::LimitExceeded {
+                field: "data_pipe.available",
+                value: u64::from(self.available),
+                limit: u64::from(capacity),
+            });
+        }
+        if !self.buffer_guid.is_valid() {
+            return Err(Error::InvalidValue {
+                field: "data_pipe.buffer_guid",
+                value: 0,
+                reason: "zero guid (never created)",
+            });
+        }
+        if u64::from(capacity) > MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES {
+            return Err(Error::LimitExceeded {
+                field: "data_pipe.options.capacity_num_bytes",
+                value: u64::from(capacity),
+                limit: MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES,
+            });
+        }
+        Ok(())
+    }
+}
+
 fn expect(field: &'static str, expected: u32, actual: u32) -> Result<()> {
     if expected == actual {
         Ok(())
@@ -422,7 +552,9 @@ impl<'a> UserMessage<'a> {
     /// `header_size`: bytes between the last dispatcher state and
     /// `header_size` are ignored, and a message without dispatchers may even
     /// declare a `header_size` below 8 (Chromium then skips the dispatcher
-    /// checks entirely). Dispatcher state padding is ignored.
+    /// checks entirely). Dispatcher state padding is ignored. The values in
+    /// the states are not checked: run [`UserMessage::check_dispatchers`] for
+    /// the rules Chromium applies when it deserializes the handles.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(bytes);
         r.need(MESSAGE_HEADER_LEN, "user message header")?;
@@ -434,6 +566,15 @@ impl<'a> UserMessage<'a> {
                 field: "message_header.header_size",
                 value: u64::from(header_size),
                 reason: "larger than the user message",
+            });
+        }
+        // `CreateFromChannelMessage` drops the event above this; below it,
+        // `ExtractSerializedHandles` fails above MAX_DECODABLE_DISPATCHERS.
+        if num_dispatchers > MAX_DISPATCHERS_ACCEPTED {
+            return Err(Error::LimitExceeded {
+                field: "message_header.num_dispatchers",
+                value: u64::from(num_dispatchers),
+                limit: u64::from(MAX_DISPATCHERS_ACCEPTED),
             });
         }
         if num_dispatchers > MAX_DECODABLE_DISPATCHERS {
@@ -517,6 +658,29 @@ impl<'a> UserMessage<'a> {
             });
         }
         Ok(m)
+    }
+
+    /// Checks every dispatcher as Chromium does when it deserializes the
+    /// message's handles ([`Dispatcher::check_state`], in order, first failure
+    /// returned), plus the dispatcher count limit
+    /// ([`MAX_DECODABLE_DISPATCHERS`], only reachable for a hand-built value).
+    ///
+    /// `Ok` after [`UserMessage::parse`] (or [`UserMessage::parse_checked`])
+    /// means a Chromium receiver gets valid handles, as far as the bytes go.
+    /// `Err` means it gets none: the message's handle extraction fails and the
+    /// message is dropped, but the channel stays up, which is why `parse`
+    /// accepts such messages.
+    pub fn check_dispatchers(&self) -> Result<()> {
+        if self.dispatchers.len() > MAX_DECODABLE_DISPATCHERS as usize {
+            return Err(Error::LimitExceeded {
+                field: "message_header.num_dispatchers",
+                value: self.dispatchers.len() as u64,
+                limit: u64::from(MAX_DECODABLE_DISPATCHERS),
+            });
+        }
+        self.dispatchers
+            .iter()
+            .try_for_each(Dispatcher::check_state)
     }
 
     /// `header_size`: 8 + 16 per dispatcher + state bytes.
@@ -791,6 +955,199 @@ mod tests {
         b[20] = 2;
         assert!(UserMessage::parse_checked(&b, 0, 1).is_err());
         assert!(UserMessage::parse_checked(&b, 0, 2).is_ok());
+    }
+
+    const G: Guid = Guid { high: 1, low: 2 };
+
+    fn shared_buffer(num_bytes: u64, guid: Guid) -> Dispatcher<'static> {
+        Dispatcher::SharedBuffer(SharedBufferState {
+            num_bytes,
+            access_mode: AccessMode::ReadOnly,
+            guid,
+        })
+    }
+
+    fn data_pipe(element: u32, capacity: u32, offset: u32, available: u32) -> DataPipeState {
+        DataPipeState {
+            options: DataPipeOptions {
+                struct_size: 16,
+                flags: 0,
+                element_num_bytes: element,
+                capacity_num_bytes: capacity,
+            },
+            pipe_id: 0,
+            offset,
+            available,
+            flags: 0,
+            buffer_guid: G,
+        }
+    }
+
+    fn check_field(d: Dispatcher<'_>) -> Option<&'static str> {
+        d.check_state().err().map(|e| e.field())
+    }
+
+    #[test]
+    fn shared_buffer_checks() {
+        assert_eq!(check_field(shared_buffer(1, G)), None);
+        assert_eq!(
+            check_field(shared_buffer(MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES, G)),
+            None
+        );
+        assert_eq!(
+            check_field(shared_buffer(0, G)),
+            Some("shared_buffer.num_bytes")
+        );
+        assert_eq!(
+            shared_buffer(MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES + 1, G).check_state(),
+            Err(Error::LimitExceeded {
+                field: "shared_buffer.num_bytes",
+                value: 1 << 31,
+                limit: (1 << 31) - 1,
+            })
+        );
+        assert_eq!(
+            check_field(shared_buffer(u64::MAX, G)),
+            Some("shared_buffer.num_bytes")
+        );
+        assert_eq!(
+            check_field(shared_buffer(4096, Guid { high: 0, low: 0 })),
+            Some("shared_buffer.guid")
+        );
+        // Either half non-zero is a valid token.
+        assert_eq!(
+            check_field(shared_buffer(4096, Guid { high: 0, low: 1 })),
+            None
+        );
+        assert_eq!(
+            check_field(shared_buffer(4096, Guid { high: 1, low: 0 })),
+            None
+        );
+    }
+
+    #[test]
+    fn data_pipe_checks() {
+        let both = |s: DataPipeState| {
+            let p = check_field(Dispatcher::DataPipeProducer(s));
+            assert_eq!(p, check_field(Dispatcher::DataPipeConsumer(s)));
+            p
+        };
+        // Boundaries Chromium accepts.
+        assert_eq!(both(data_pipe(1, 1, 0, 1)), None);
+        assert_eq!(both(data_pipe(1, 65_536, 65_535, 65_536)), None);
+        assert_eq!(both(data_pipe(4, 4, 0, 0)), None);
+        // Not checked by Chromium: capacity not a multiple of the element
+        // size, struct_size, options.flags, state flags.
+        assert_eq!(both(data_pipe(4, 10, 9, 10)), None);
+        let mut odd = data_pipe(1, 8, 0, 0);
+        odd.options.struct_size = 0;
+        odd.options.flags = 0xffff_ffff;
+        odd.flags = 0xff;
+        assert_eq!(both(odd), None);
+        let cap = MAX_RECEIVED_SHARED_MEMORY_NUM_BYTES as u32;
+        assert_eq!(both(data_pipe(1, cap, cap - 1, cap)), None);
+        // Rejected.
+        assert_eq!(
+            both(data_pipe(1, 0, 0, 0)),
+            Some("data_pipe.options.capacity_num_bytes")
+        );
+        assert_eq!(
+            both(data_pipe(0, 16, 0, 0)),
+            Some("data_pipe.options.element_num_bytes")
+        );
+        assert_eq!(
+            data_pipe(8, 4, 0, 0).check(),
+            Err(Error::Mismatch {
+                field: "data_pipe.options.capacity_num_bytes",
+                expected: 8,
+                actual: 4,
+            })
+        );
+        assert_eq!(both(data_pipe(1, 16, 16, 0)), Some("data_pipe.offset"));
+        assert_eq!(both(data_pipe(1, 16, 0, 17)), Some("data_pipe.available"));
+        let mut no_guid = data_pipe(1, 16, 0, 0);
+        no_guid.buffer_guid = Guid::default();
+        assert_eq!(both(no_guid), Some("data_pipe.buffer_guid"));
+        assert_eq!(
+            data_pipe(1, cap + 1, 0, 0).check(),
+            Err(Error::LimitExceeded {
+                field: "data_pipe.options.capacity_num_bytes",
+                value: u64::from(cap) + 1,
+                limit: u64::from(cap),
+            })
+        );
+    }
+
+    #[test]
+    fn other_dispatcher_checks() {
+        let pipe = Dispatcher::MessagePipe(MessagePipeState {
+            pipe_id: u64::MAX,
+            endpoint: -7,
+        });
+        assert_eq!(pipe.check_state(), Ok(()));
+        assert_eq!(Dispatcher::PlatformHandle.check_state(), Ok(()));
+        for t in [
+            DispatcherType::WATCHER,
+            DispatcherType::INVITATION,
+            DispatcherType(-2),
+        ] {
+            let d = Dispatcher::Unknown {
+                dispatcher_type: t,
+                num_ports: 0,
+                num_platform_handles: 0,
+                state: &[],
+            };
+            assert_eq!(check_field(d), Some("dispatcher.type"));
+        }
+    }
+
+    #[test]
+    fn check_dispatchers_reports_the_first_bad_one() {
+        let mut m = UserMessage {
+            dispatchers: vec![Dispatcher::PlatformHandle, shared_buffer(4096, G)],
+            payload: b"p",
+        };
+        assert_eq!(m.check_dispatchers(), Ok(()));
+        assert_eq!(UserMessage::plain(b"").check_dispatchers(), Ok(()));
+        m.dispatchers.push(shared_buffer(0, G));
+        m.dispatchers
+            .push(Dispatcher::DataPipeConsumer(data_pipe(0, 1, 0, 0)));
+        assert_eq!(
+            m.check_dispatchers().unwrap_err().field(),
+            "shared_buffer.num_bytes"
+        );
+        // parse still accepts it: it is a handle failure, not a framing one.
+        let mut b = Vec::new();
+        m.encode(&mut b);
+        assert_eq!(UserMessage::parse_exact(&b), Ok(m));
+        let many = UserMessage {
+            dispatchers: vec![Dispatcher::PlatformHandle; MAX_DECODABLE_DISPATCHERS as usize + 1],
+            payload: &[],
+        };
+        assert_eq!(
+            many.check_dispatchers().unwrap_err().field(),
+            "message_header.num_dispatchers"
+        );
+    }
+
+    #[test]
+    fn dispatcher_count_limits() {
+        for (n, limit) in [
+            (MAX_DECODABLE_DISPATCHERS + 1, MAX_DECODABLE_DISPATCHERS),
+            (MAX_DISPATCHERS_ACCEPTED + 1, MAX_DISPATCHERS_ACCEPTED),
+        ] {
+            let mut b = Vec::new();
+            put_u32(&mut b, n);
+            put_u32(&mut b, 8);
+            assert_eq!(
+                UserMessage::parse(&b),
+                Err(Error::LimitExceeded {
+                    field: "message_header.num_dispatchers",
+                    value: u64::from(n),
+                    limit: u64::from(limit),
+                })
+            );
+        }
     }
 
     #[test]

@@ -374,6 +374,7 @@ fn control() -> impl Strategy<Value = ControlMessage<'static>> {
                 trailing,
             })
         }),
+        bytes(7).prop_map(|payload| ControlMessage::ShortUpgradeOffer { payload }),
         bytes(8).prop_map(|payload| ControlMessage::UpgradeAccept { payload }),
         bytes(8).prop_map(|payload| ControlMessage::UpgradeReject { payload }),
         (5u16.., bytes(8)).prop_map(|(t, payload)| ControlMessage::Unknown {
@@ -494,6 +495,20 @@ proptest! {
         if fds > 0 {
             prop_assert!(UserMessage::parse_checked(&out, ports, fds - 1).is_err());
         }
+    }
+
+    #[test]
+    fn check_dispatchers_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(m) = UserMessage::parse(&bytes) {
+            let first_bad = m.dispatchers.iter().map(Dispatcher::check_state).find(Result::is_err);
+            prop_assert_eq!(m.check_dispatchers().err(), first_bad.and_then(Result::err));
+        }
+    }
+
+    #[test]
+    fn check_dispatchers_never_panics_on_values(m in user_message()) {
+        let r = m.check_dispatchers();
+        prop_assert_eq!(r.is_ok(), m.dispatchers.iter().all(|d| d.check_state().is_ok()));
     }
 
     #[test]

@@ -145,6 +145,11 @@ fn every_legacy_frame_round_trips() {
                         user_message,
                     } => match (&event.data, user_message) {
                         (EventData::UserMessage(_), Some(m)) => {
+                            // Chromium sent these handles, so its receiver
+                            // deserializes them.
+                            if let Err(e) = m.check_dispatchers() {
+                                failures.push(format!("{where_}: check_dispatchers: {e}"));
+                            }
                             let mut d: Vec<String> = m
                                 .dispatchers
                                 .iter()
