@@ -265,19 +265,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fds_go_to_the_last_frame_starting_in_their_chunk() {
-        let stream = Stream {
+    /// A 30-byte stream with one fd arrival.
+    fn thirty_bytes_with_fds(offset: usize, chunk_len: usize, count: usize) -> Stream {
+        Stream {
             bytes: vec![0; 30],
             fds: vec![FdArrival {
-                offset: 5,
-                chunk_len: 20,
-                count: 2,
+                offset,
+                chunk_len,
+                count,
                 kinds: vec![],
             }],
             saw_eof: false,
             truncated: false,
-        };
+        }
+    }
+
+    #[test]
+    fn fds_go_to_the_last_frame_starting_in_their_chunk() {
+        let stream = thirty_bytes_with_fds(5, 20, 2);
         let frames = [frame(0, 10, 0), frame(10, 10, 0), frame(20, 10, 2)];
         let (counts, stray) = fds_per_frame(&stream, &frames);
         assert_eq!(counts, [0, 0, 2]);
@@ -286,17 +291,7 @@ mod tests {
 
     #[test]
     fn fds_in_a_chunk_without_a_frame_start_are_stray() {
-        let stream = Stream {
-            bytes: vec![0; 30],
-            fds: vec![FdArrival {
-                offset: 12,
-                chunk_len: 5,
-                count: 1,
-                kinds: vec![],
-            }],
-            saw_eof: false,
-            truncated: false,
-        };
+        let stream = thirty_bytes_with_fds(12, 5, 1);
         let frames = [frame(0, 10, 0), frame(10, 20, 1)];
         let (counts, stray) = fds_per_frame(&stream, &frames);
         assert_eq!(counts, [0, 0]);

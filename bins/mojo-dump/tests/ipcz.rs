@@ -83,6 +83,19 @@ fn corrupted_run(source: &Path, frame_byte: usize, value: u8, tag: &str) -> (boo
     )
 }
 
+/// [`corrupted_run`] that must fail: returns the whole output and its first
+/// `FAIL` line.
+fn failing_run(source: &Path, frame_byte: usize, value: u8, tag: &str) -> (String, String) {
+    let (ok, out) = corrupted_run(source, frame_byte, value, tag);
+    assert!(!ok, "corrupted transcript verified:\n{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("FAIL"))
+        .expect("a FAIL line")
+        .to_string();
+    (out, line)
+}
+
 #[test]
 fn a_corrupted_field_fails_naming_frame_and_field() {
     let Some(dir) = vectors_dir() else {
@@ -93,12 +106,7 @@ fn a_corrupted_field_fails_naming_frame_and_field() {
 
     // Frame byte 88 = message offset 72: the `buffer` driver object index,
     // now naming an object the message does not have.
-    let (ok, out) = corrupted_run(&source, 88, 0x05, "index");
-    assert!(!ok, "corrupted transcript verified:\n{out}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("FAIL"))
-        .expect("a FAIL line");
+    let (out, line) = failing_run(&source, 88, 0x05, "index");
     assert!(line.contains("chan0 a2b frame 0 @0"), "{line}");
     assert!(
         line.contains("ConnectFromBrokerToNonBroker.buffer"),
@@ -109,23 +117,13 @@ fn a_corrupted_field_fails_naming_frame_and_field() {
     // Frame byte 19 = message byte 3: `header.reserved0`, which Chrome
     // ignores but never sends non-zero, so the frame no longer re-encodes
     // identically.
-    let (ok, out) = corrupted_run(&source, 19, 0x01, "reserved");
-    assert!(!ok, "corrupted transcript verified:\n{out}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("FAIL"))
-        .expect("a FAIL line");
+    let (_, line) = failing_run(&source, 19, 0x01, "reserved");
     assert!(line.contains("chan0 a2b frame 0 @0"), "{line}");
     assert!(line.contains("header.reserved0"), "{line}");
 
     // Frame byte 100 = message offset 84: the implicit padding that rounds the
     // V1 block (`features`) up to 8 bytes.
-    let (ok, out) = corrupted_run(&source, 100, 0x01, "v1pad");
-    assert!(!ok, "corrupted transcript verified:\n{out}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("FAIL"))
-        .expect("a FAIL line");
+    let (_, line) = failing_run(&source, 100, 0x01, "v1pad");
     assert!(line.contains("frame 0 @0"), "{line}");
     assert!(
         line.contains("padding of ConnectFromBrokerToNonBroker"),
@@ -133,12 +131,7 @@ fn a_corrupted_field_fails_naming_frame_and_field() {
     );
 
     // Frame byte 160 = the SharedBuffer's mode (unsafe, 2) set to 7.
-    let (ok, out) = corrupted_run(&source, 160, 0x07, "mode");
-    assert!(!ok, "corrupted transcript verified:\n{out}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("FAIL"))
-        .expect("a FAIL line");
+    let (_, line) = failing_run(&source, 160, 0x07, "mode");
     assert!(line.contains("frame 0 @0"), "{line}");
     assert!(line.contains("SharedBuffer.mode"), "{line}");
 }
