@@ -639,4 +639,33 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn arg() -> impl Strategy<Value = String> {
+            prop_oneof![
+                ".{0,20}",
+                (proptest::sample::select(KNOWN_SWITCHES.to_vec()), ".{0,12}")
+                    .prop_map(|(name, value)| format!("--{name}={value}")),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_command_line_is_a_config_or_one_line_error(
+                args in proptest::collection::vec(arg(), 0..8)
+            ) {
+                match parse(args) {
+                    Ok(config) => prop_assert!(!config.attachments.is_empty()),
+                    Err(CliError::Usage(line)) => {
+                        prop_assert!(!line.is_empty());
+                        prop_assert!(!line.contains('\n'), "{:?}", line);
+                    }
+                    Err(CliError::Info(_)) => {}
+                }
+            }
+        }
+    }
 }

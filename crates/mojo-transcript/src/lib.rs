@@ -467,4 +467,60 @@ mod tests {
             }
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_text_never_panics(text in ".{0,400}") {
+                let _ = Transcript::parse(&text);
+            }
+
+            #[test]
+            fn hex_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                prop_assert_eq!(decode_hex(&encode_hex(&bytes)).unwrap(), bytes);
+            }
+
+            #[test]
+            fn streams_concatenate_chunks_in_order(
+                chunks in proptest::collection::vec(
+                    (0u32..3, any::<bool>(), proptest::collection::vec(any::<u8>(), 1..20), 0usize..3),
+                    0..30,
+                )
+            ) {
+                let text: String = chunks
+                    .iter()
+                    .map(|(chan, a2b, bytes, nfds)| {
+                        format!(
+                            "{{\"t\":0,\"chan\":{chan},\"dir\":\"{}\",\"len\":{},\"hex\":\"{}\",\"nfds\":{nfds}}}\n",
+                            if *a2b { "a2b" } else { "b2a" },
+                            bytes.len(),
+                            encode_hex(bytes)
+                        )
+                    })
+                    .collect();
+                let streams = Transcript::parse(&text).unwrap().streams();
+                for (key, stream) in &streams {
+                    let expected: Vec<u8> = chunks
+                        .iter()
+                        .filter(|(chan, a2b, _, _)| {
+                            *chan == key.channel && (*a2b == (key.direction == Direction::AToB))
+                        })
+                        .flat_map(|(_, _, bytes, _)| bytes.clone())
+                        .collect();
+                    prop_assert_eq!(&stream.bytes, &expected);
+                    let fds: usize = chunks
+                        .iter()
+                        .filter(|(chan, a2b, _, _)| {
+                            *chan == key.channel && (*a2b == (key.direction == Direction::AToB))
+                        })
+                        .map(|(_, _, _, n)| n)
+                        .sum();
+                    prop_assert_eq!(stream.total_fds(), fds);
+                }
+            }
+        }
+    }
 }
