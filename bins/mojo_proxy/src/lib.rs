@@ -1,5 +1,24 @@
 //! Library side of the `mojo_proxy` binary: its command line (and, once the
 //! bridge lands, the `mio` driver), kept in a library so tests can reach them.
+//!
+//! The command line is parsed as Chromium's `base::CommandLine` parses it,
+//! so the proxy is a drop-in for Chromium's `mojo_proxy`:
+//!
+//! ```
+//! use mojo_proxy::cli::{self, Attachments};
+//!
+//! let config = cli::parse([
+//!     "--legacy-client-fd=3",
+//!     "--host-ipcz-transport-fd=4",
+//!     "--num-attachments=2",
+//!     "--unknown-switch", // ignored, as Chromium ignores it
+//! ])
+//! .expect("a valid command line");
+//! assert_eq!(config.legacy_client_fd, 3);
+//! assert_eq!(config.attachments, Attachments::Numeric(vec![0, 1]));
+//! // Numeric attachment names travel as 8 little-endian bytes.
+//! assert_eq!(config.attachments.names()[1], 1u64.to_le_bytes());
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -7,6 +7,24 @@
 //! plus the stream offsets at which fds arrived.
 //!
 //! This crate only reads files; it knows nothing about either protocol.
+//!
+//! ```
+//! use mojo_transcript::{Direction, StreamKey, Transcript};
+//!
+//! // Two chunks of one message on channel 1, then its end of stream.
+//! let text = r#"
+//! {"t":0.1,"chan":1,"dir":"a2b","len":3,"hex":"0a0b0c","nfds":1,"fd_kinds":["pipe"]}
+//! {"t":0.2,"chan":1,"dir":"a2b","len":2,"hex":"0d0e","nfds":0,"fd_kinds":[]}
+//! {"t":0.3,"chan":1,"dir":"a2b","len":0,"hex":"","nfds":0,"fd_kinds":[]}
+//! "#;
+//! let transcript = Transcript::parse(text)?;
+//! let streams = transcript.streams();
+//! let stream = &streams[&StreamKey { channel: 1, direction: Direction::AToB }];
+//! assert_eq!(stream.bytes, [0x0a, 0x0b, 0x0c, 0x0d, 0x0e]);
+//! assert_eq!(stream.fds_in(0..3), 1); // the fd came with the first chunk
+//! assert!(stream.saw_eof);
+//! # Ok::<(), mojo_transcript::TranscriptError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
