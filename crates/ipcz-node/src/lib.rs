@@ -1,0 +1,18 @@
+//! The sans-IO ipcz node: the half of `mojo_proxy` that faces a Mojo+ipcz host.
+//!
+//! It is built in layers, each a state machine that takes events in and
+//! returns actions out, with no sockets, clocks or threads:
+//!
+//! - [`memory`]: NodeLinkMemory, the shared-memory half of a node link
+//!   (block allocation, fragments, RouterLinkState), reached only through
+//!   the [`mojo_wire_kit::SharedMemory`] seam, so tests use heap memory and
+//!   the proxy a real mapping;
+//! - [`router`]: routers and parcels, in-order delivery, closure and route
+//!   reduction (proxy bypass), over abstract links.
+//!
+//! Node links, connectors and the wire conversion join them in later steps.
+
+#![forbid(unsafe_code)]
+
+pub mod memory;
+pub mod router;

@@ -1,0 +1,1 @@
+//! NodeLinkMemory: the shared-memory half of a node link (spec ipcz.md §5).

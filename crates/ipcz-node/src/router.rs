@@ -1,0 +1,1 @@
+//! Routers and parcels: in-order delivery, closure and route reduction (spec ipcz.md §6).
