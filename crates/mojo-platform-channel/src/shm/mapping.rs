@@ -38,6 +38,13 @@ const WORD: usize = size_of::<usize>();
 /// mappings of the same file, use other addresses and are outside the model;
 /// every access tolerates any bytes they leave.
 ///
+/// Orderings: on a read-only mapping a load is a relaxed load, followed by an
+/// acquire fence when more than `Relaxed` was asked for (Rust allows only
+/// small relaxed atomic loads on read-only memory). An ordering that std
+/// would reject for an operation (a `Release` load, an `Acquire` store, a
+/// `Release` compare-exchange failure) is replaced by the nearest valid one
+/// instead of panicking.
+///
 /// Nothing borrowed from a mapping can outlive it or reach another thread:
 ///
 /// ```compile_fail,E0277
