@@ -38,12 +38,14 @@ fn adopt_inherited_socket(
     fd: i32,
 ) -> Result<mojo_platform_channel::Endpoint, mojo_platform_channel::InheritError> {
     // SAFETY: `fd` comes from our own command line, where the launching
-    // process names the sockets it left open for us; nothing in this process
-    // has wrapped or used those numbers before (this runs once, right after
-    // parsing, before any file is opened), so the endpoint becomes the only
-    // owner. A number that is not an open unix stream socket is refused
-    // without being adopted, and `validate_inherited_fd`'s registry refuses
-    // the same socket given twice (both switches naming one fd).
+    // process names the sockets it left open for us. `main` calls this once
+    // per switch, right after parsing, while the process is still single-
+    // threaded and has opened nothing but the standard streams, so no other
+    // code owns or closes these numbers and the endpoint becomes the only
+    // owner. A number that is not an open unix stream socket is only
+    // inspected, not adopted. `cli::parse` refuses one number for both
+    // switches, and the platform crate's registry would refuse a second
+    // adoption of the same socket anyway.
     unsafe { mojo_platform_channel::from_inherited_fd(fd) }
 }
 

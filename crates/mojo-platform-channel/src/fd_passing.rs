@@ -432,9 +432,9 @@ pub unsafe fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
             errno => Err(sys_err(n, "fcntl(F_GETFD)")(errno)),
         };
     }
-    // SAFETY: the fd was open just above and, by the caller's contract
-    // (# Safety), nothing else in the process owns or closes it, so it stays
-    // open for the lifetime of this borrow (the rest of this function).
+    // SAFETY: the fd was open just above, and the caller promised (# Safety)
+    // that an open `n` stays open for the whole call, so it outlives this
+    // borrow (the rest of this function).
     let borrowed = unsafe { BorrowedFd::borrow_raw(n) };
     check_unix_stream(borrowed)?;
     let identity = fstat(borrowed)
@@ -458,8 +458,9 @@ pub unsafe fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
 ///
 /// # Safety
 ///
-/// That of [`crate::validate_inherited_fd`]: if `n` is open, nothing else in
-/// the process owns it or will close it.
+/// That of [`crate::validate_inherited_fd`]: nothing else in the process may
+/// own the socket `n` names, and any other open `n` stays open during the
+/// call.
 pub unsafe fn from_inherited_fd(n: i32) -> Result<Endpoint, InheritError> {
     // SAFETY: the caller's promise is exactly the one validate_inherited_fd
     // requires.
