@@ -246,15 +246,16 @@ pub enum InheritError {
     WrongFamily {
         /// The number given.
         fd: i32,
-        /// The family found (`None` if nix does not know it).
-        family: Option<AddressFamily>,
+        /// The family found, as its `AF_*` number (`None` if it is not one
+        /// the system library names).
+        family: Option<i32>,
     },
     /// The fd is an `AF_UNIX` socket but not `SOCK_STREAM`.
     WrongType {
         /// The number given.
         fd: i32,
         /// The type found (`None` if nix does not know it).
-        sock_type: Option<SockType>,
+        sock_type: Option<i32>,
     },
     /// A system call failed while checking or configuring the fd.
     Sys {
@@ -277,11 +278,19 @@ impl fmt::Display for InheritError {
                 write!(f, "fd {fd} is {kind}, not a unix stream socket")
             }
             Self::WrongFamily { fd, family } => match family {
-                Some(fam) => write!(f, "fd {fd} is a {fam:?} socket, not AF_UNIX"),
+                Some(fam) => write!(
+                    f,
+                    "fd {fd} is a socket of family {}, not AF_UNIX",
+                    family_name(*fam)
+                ),
                 None => write!(f, "fd {fd} is a socket of an unknown family, not AF_UNIX"),
             },
             Self::WrongType { fd, sock_type } => match sock_type {
-                Some(t) => write!(f, "fd {fd} is an AF_UNIX {t:?} socket, not SOCK_STREAM"),
+                Some(t) => write!(
+                    f,
+                    "fd {fd} is an AF_UNIX socket of type {}, not SOCK_STREAM",
+                    type_name(*t)
+                ),
                 None => write!(
                     f,
                     "fd {fd} is an AF_UNIX socket of unknown type, not SOCK_STREAM"
@@ -298,6 +307,28 @@ impl std::error::Error for InheritError {
             Self::Sys { error, .. } => Some(error),
             _ => None,
         }
+    }
+}
+
+/// `AF_INET` etc. for the families a wrong fd is likely to have.
+fn family_name(family: i32) -> String {
+    match family {
+        libc::AF_INET => "AF_INET".into(),
+        libc::AF_INET6 => "AF_INET6".into(),
+        libc::AF_NETLINK => "AF_NETLINK".into(),
+        libc::AF_PACKET => "AF_PACKET".into(),
+        libc::AF_VSOCK => "AF_VSOCK".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `SOCK_DGRAM` etc.
+fn type_name(sock_type: i32) -> String {
+    match sock_type {
+        libc::SOCK_DGRAM => "SOCK_DGRAM".into(),
+        libc::SOCK_SEQPACKET => "SOCK_SEQPACKET".into(),
+        libc::SOCK_RAW => "SOCK_RAW".into(),
+        other => other.to_string(),
     }
 }
 
@@ -329,13 +360,16 @@ pub(crate) fn check_unix_stream(fd: BorrowedFd<'_>) -> Result<(), InheritError> 
     let addr: SockaddrStorage = getsockname(n).map_err(sys_err(n, "getsockname"))?;
     let family = addr.family();
     if family != Some(AddressFamily::Unix) {
-        return Err(InheritError::WrongFamily { fd: n, family });
+        return Err(InheritError::WrongFamily {
+            fd: n,
+            family: family.map(|f| f as i32),
+        });
     }
     match getsockopt(&fd, sockopt::SockType) {
         Ok(SockType::Stream) => Ok(()),
         Ok(other) => Err(InheritError::WrongType {
             fd: n,
-            sock_type: Some(other),
+            sock_type: Some(other as i32),
         }),
         Err(Errno::EINVAL) => Err(InheritError::WrongType {
             fd: n,
