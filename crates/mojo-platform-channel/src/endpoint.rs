@@ -86,10 +86,9 @@ impl Default for Limits {
 pub enum ChannelError {
     /// A system call failed (other than `EINTR`, which is retried, and
     /// `EAGAIN`, which is reported as [`ReadOutcome::WouldBlock`] /
-    /// [`WriteOutcome::WouldBlock`]).
-    /// The error names the call (`sendmsg`, `send`, `recvmsg`,
-    /// `socketpair`, `setsockopt`, `shutdown`) and its errno (`EPIPE` or
-    /// `ECONNRESET` when the peer went away).
+    /// [`WriteOutcome::WouldBlock`]). The error names the call (`sendmsg`,
+    /// `send`, `recvmsg`, `socketpair`, `setsockopt(...)`, `shutdown`) and its
+    /// errno (`EPIPE` or `ECONNRESET` when the peer went away).
     Io(SysError),
     /// `recvmsg` reported `MSG_CTRUNC`: the kernel discarded fds (the peer
     /// sent more than fit, or our fd table is full). The fds that did arrive

@@ -372,8 +372,9 @@ impl SharedMemoryRegion {
 
     /// Copies `src` into the file at `offset` with `pwrite`, without mapping
     /// it (writable and unsafe regions only). Refused with
-    /// [`ShmError::Truncated`] when the file no longer covers the range, so
-    /// that a shrunk file is not silently grown again.
+    /// [`ShmError::Truncated`] when the file no longer covers the range. (A
+    /// peer that shrinks it between that check and the write gets its file
+    /// grown back by the write, which harms nobody but that peer.)
     pub fn write_at(&self, offset: usize, src: &[u8]) -> Result<(), ShmError> {
         if self.mode == RegionMode::ReadOnly {
             return Err(ShmError::ModeNotAllowed {
