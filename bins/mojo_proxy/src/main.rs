@@ -3,8 +3,12 @@
 //! This binary only parses its command line, takes its two inherited sockets
 //! and (once the bridge lands) runs the `mio` event loop that moves bytes and
 //! fds between them and the sans-IO protocol cores.
+//!
+//! The one `unsafe` of the binary is the adoption of the two command-line
+//! sockets (`adopt_inherited_socket`): only `main` knows that nothing else
+//! in the process owns those numbers.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +32,23 @@ fn error_line(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "mojo_proxy: {text}");
 }
 
+/// Adopts the socket the parent passed as fd number `fd`.
+#[allow(unsafe_code)]
+fn adopt_inherited_socket(
+    fd: i32,
+) -> Result<mojo_platform_channel::Endpoint, mojo_platform_channel::InheritError> {
+    // SAFETY: `fd` comes from our own command line, where the launching
+    // process names the sockets it left open for us. `main` calls this once
+    // per switch, right after parsing, while the process is still single-
+    // threaded and has opened nothing but the standard streams, so no other
+    // code owns or closes these numbers and the endpoint becomes the only
+    // owner. A number that is not an open unix stream socket is only
+    // inspected, not adopted. `cli::parse` refuses one number for both
+    // switches, and the platform crate's registry would refuse a second
+    // adoption of the same socket anyway.
+    unsafe { mojo_platform_channel::from_inherited_fd(fd) }
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_micros()
@@ -47,9 +68,7 @@ fn main() -> ExitCode {
         ("legacy-client-fd", config.legacy_client_fd),
         ("host-ipcz-transport-fd", config.host_ipcz_transport_fd),
     ]
-    .map(|(switch, fd)| {
-        mojo_platform_channel::from_inherited_fd(fd).map_err(|e| format!("--{switch}={fd}: {e}"))
-    });
+    .map(|(switch, fd)| adopt_inherited_socket(fd).map_err(|e| format!("--{switch}={fd}: {e}")));
     let [legacy_client, host] = match endpoints {
         [Ok(legacy_client), Ok(host)] => [legacy_client, host],
         [Err(e), _] | [_, Err(e)] => {

@@ -157,6 +157,23 @@ fn an_fd_that_is_not_a_socket_is_a_usage_error() {
 }
 
 #[test]
+fn one_socket_named_by_both_switches_is_refused_before_adoption() {
+    let s = sockets();
+    let args = [
+        format!("--legacy-client-fd={}", s.client.as_raw_fd()),
+        format!("--host-ipcz-transport-fd={}", s.client.as_raw_fd()),
+        "--attachment-name=pipe!".to_string(),
+    ];
+    let output = run_with(&[&s.client], &args);
+    assert_usage_error(&output, "--host-ipcz-transport-fd");
+    assert!(
+        stderr(&output).contains("must be two different sockets"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn unknown_switches_are_ignored_and_valid_input_gets_past_parsing() {
     let s = sockets();
     let mut args = fd_args(&s);

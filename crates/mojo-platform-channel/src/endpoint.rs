@@ -1,6 +1,5 @@
 //! The non-blocking unix stream socket endpoint.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
@@ -9,11 +8,15 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, Shutdown, SockFlag, SockType, setsockopt, shutdown,
+    AddressFamily, Shutdown as NixShutdown, SockFlag, SockType, setsockopt, shutdown,
     socketpair as nix_socketpair, sockopt,
 };
+use std::net::Shutdown;
 
-use crate::fd_passing::{self, InheritError, RECV_CMSG_SPACE, recv_with_fds, send_with_fds};
+use crate::SysError;
+use crate::fd_passing::{
+    self, CmsgBuffer, InheritError, RECV_CMSG_SPACE, recv_with_fds, send_with_fds,
+};
 use crate::queue::{IncomingBuffer, OutgoingQueue, QueueError, SCM_MAX_FD};
 
 /// Default limit on unconsumed received bytes: 256 MiB plus one read chunk,
@@ -70,39 +73,6 @@ impl Default for Limits {
     }
 }
 
-/// The system call that failed, in [`ChannelError::Io`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoOp {
-    /// `sendmsg` with `SCM_RIGHTS`.
-    Sendmsg,
-    /// `send` without fds.
-    Send,
-    /// `recvmsg`.
-    Recvmsg,
-    /// `socketpair`.
-    Socketpair,
-    /// `setsockopt`.
-    Setsockopt,
-    /// `fcntl`.
-    Fcntl,
-    /// `shutdown`.
-    Shutdown,
-}
-
-impl fmt::Display for IoOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Sendmsg => "sendmsg",
-            Self::Send => "send",
-            Self::Recvmsg => "recvmsg",
-            Self::Socketpair => "socketpair",
-            Self::Setsockopt => "setsockopt",
-            Self::Fcntl => "fcntl",
-            Self::Shutdown => "shutdown",
-        })
-    }
-}
-
 /// Errors of an [`Endpoint`].
 ///
 /// [`ChannelError::BufferFull`], and a [`ChannelError::Queue`] or
@@ -116,13 +86,10 @@ impl fmt::Display for IoOp {
 pub enum ChannelError {
     /// A system call failed (other than `EINTR`, which is retried, and
     /// `EAGAIN`, which is reported as [`ReadOutcome::WouldBlock`] /
-    /// [`WriteOutcome::WouldBlock`]).
-    Io {
-        /// The call.
-        op: IoOp,
-        /// Its error (`EPIPE`/`ECONNRESET` when the peer went away).
-        errno: Errno,
-    },
+    /// [`WriteOutcome::WouldBlock`]). The error names the call (`sendmsg`,
+    /// `send`, `recvmsg`, `socketpair`, `setsockopt(...)`, `shutdown`) and its
+    /// errno (`EPIPE` or `ECONNRESET` when the peer went away).
+    Io(SysError),
     /// `recvmsg` reported `MSG_CTRUNC`: the kernel discarded fds (the peer
     /// sent more than fit, or our fd table is full). The fds that did arrive
     /// were closed and the bytes read with them dropped. The fd stream is now
@@ -167,20 +134,18 @@ pub enum ChannelError {
 impl ChannelError {
     /// True when the error means the peer closed or reset the connection.
     pub fn is_disconnect(&self) -> bool {
-        matches!(
-            self,
-            Self::Io {
-                errno: Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN,
-                ..
-            }
-        )
+        const DISCONNECT: [Errno; 3] = [Errno::EPIPE, Errno::ECONNRESET, Errno::ENOTCONN];
+        match self {
+            Self::Io(e) => DISCONNECT.iter().any(|&d| d as i32 == e.errno()),
+            _ => false,
+        }
     }
 }
 
 impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io { op, errno } => write!(f, "{op} failed: {errno}"),
+            Self::Io(e) => e.fmt(f),
             Self::ControlTruncated { fds_received } => write!(
                 f,
                 "recvmsg control data truncated (MSG_CTRUNC); {fds_received} fds arrived and were \
@@ -211,6 +176,7 @@ impl std::error::Error for ChannelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Queue(e) => Some(e),
+            Self::Io(e) => Some(e),
             _ => None,
         }
     }
@@ -256,8 +222,10 @@ pub enum WriteOutcome {
 /// bytes together with fds.
 ///
 /// Outgoing: [`queue`](Self::queue) messages (bytes plus the fds that belong
-/// to them) and [`flush`](Self::flush); see [`crate::queue`] for the
-/// guarantees. Incoming: [`read_available`](Self::read_available) appends to a
+/// to them) and [`flush`](Self::flush). A message's fds ride with its first
+/// bytes, at most [`crate::MAX_FDS_PER_SENDMSG`] per `sendmsg`, so that a
+/// Chromium receiver always has a message's fds by the time its last byte
+/// arrives. Incoming: [`read_available`](Self::read_available) appends to a
 /// reused buffer that the framing layer inspects with
 /// [`buffered`](Self::buffered), trims with [`consume`](Self::consume) and
 /// whose fds it takes with [`take_fds`](Self::take_fds).
@@ -270,7 +238,7 @@ pub struct Endpoint {
     fd: OwnedFd,
     outgoing: OutgoingQueue<OwnedFd>,
     incoming: IncomingBuffer<OwnedFd>,
-    cmsg_buf: Vec<u8>,
+    cmsg_buf: Box<CmsgBuffer<RECV_CMSG_SPACE>>,
     fd_scratch: Vec<OwnedFd>,
     /// The first fatal receive error; returned by every later
     /// `read_available`.
@@ -296,30 +264,20 @@ pub fn socketpair_fds(
     let mut flags = SockFlag::empty();
     flags.set(SockFlag::SOCK_NONBLOCK, nonblocking);
     flags.set(SockFlag::SOCK_CLOEXEC, cloexec);
-    nix_socketpair(AddressFamily::Unix, SockType::Stream, None, flags).map_err(|errno| {
-        ChannelError::Io {
-            op: IoOp::Socketpair,
-            errno,
-        }
-    })
-}
-
-/// Takes ownership of an inherited fd given by number and wraps it as an
-/// [`Endpoint`]; see [`crate::validate_inherited_fd`] for the checks, the
-/// ownership policy and the contract.
-pub fn from_inherited_fd(n: i32) -> Result<Endpoint, InheritError> {
-    fd_passing::validate_inherited_fd(n).map(Endpoint::from_socket)
+    nix_socketpair(AddressFamily::Unix, SockType::Stream, None, flags)
+        .map_err(|errno| ChannelError::Io(SysError::new("socketpair", errno)))
 }
 
 impl Endpoint {
-    /// Wraps a socket we created ourselves (known to be unix stream).
-    fn from_socket(fd: OwnedFd) -> Self {
+    /// Wraps a socket we created or validated ourselves (known to be unix
+    /// stream).
+    pub(crate) fn from_socket(fd: OwnedFd) -> Self {
         let limits = Limits::default();
         Self {
             fd,
             outgoing: OutgoingQueue::new(),
             incoming: IncomingBuffer::new(limits.max_buffered_bytes),
-            cmsg_buf: vec![0; RECV_CMSG_SPACE],
+            cmsg_buf: Box::new(CmsgBuffer::new()),
             fd_scratch: Vec::with_capacity(SCM_MAX_FD),
             read_error: None,
             limits,
@@ -361,18 +319,14 @@ impl Endpoint {
 
     /// Sets `SO_SNDBUF` (the kernel doubles the value and applies a minimum).
     pub fn set_send_buffer_size(&self, bytes: usize) -> Result<(), ChannelError> {
-        setsockopt(&self.fd, sockopt::SndBuf, &bytes).map_err(|errno| ChannelError::Io {
-            op: IoOp::Setsockopt,
-            errno,
-        })
+        setsockopt(&self.fd, sockopt::SndBuf, &bytes)
+            .map_err(|errno| ChannelError::Io(SysError::new("setsockopt(SO_SNDBUF)", errno)))
     }
 
     /// Sets `SO_RCVBUF` (the kernel doubles the value and applies a minimum).
     pub fn set_recv_buffer_size(&self, bytes: usize) -> Result<(), ChannelError> {
-        setsockopt(&self.fd, sockopt::RcvBuf, &bytes).map_err(|errno| ChannelError::Io {
-            op: IoOp::Setsockopt,
-            errno,
-        })
+        setsockopt(&self.fd, sockopt::RcvBuf, &bytes)
+            .map_err(|errno| ChannelError::Io(SysError::new("setsockopt(SO_RCVBUF)", errno)))
     }
 
     // ----- outgoing -----
@@ -415,15 +369,15 @@ impl Endpoint {
                 return Ok(WriteOutcome::Flushed);
             };
             let op = if chunk.fds.is_empty() {
-                IoOp::Send
+                "send"
             } else {
-                IoOp::Sendmsg
+                "sendmsg"
             };
             match send_with_fds(self.fd.as_fd(), chunk.bytes, chunk.fds) {
                 Ok(n) => self.outgoing.advance(n)?,
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => return Ok(WriteOutcome::WouldBlock),
-                Err(errno) => return Err(ChannelError::Io { op, errno }),
+                Err(errno) => return Err(ChannelError::Io(SysError::new(op, errno))),
             }
         }
     }
@@ -494,10 +448,7 @@ impl Endpoint {
             let err = match res {
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return Ok(data(total_bytes, total_fds)),
-                Err(errno) => ChannelError::Io {
-                    op: IoOp::Recvmsg,
-                    errno,
-                },
+                Err(errno) => ChannelError::Io(SysError::new("recvmsg", errno)),
                 Ok(r) if r.truncated => {
                     let fds_received = self.fd_scratch.len();
                     self.fd_scratch.clear();
@@ -562,20 +513,18 @@ impl Endpoint {
         self.incoming.queued_fds()
     }
 
-    /// The FIFO of received fds, front first.
-    pub fn incoming_fds(&self) -> &VecDeque<OwnedFd> {
-        self.incoming.fds()
-    }
-
     // ----- the socket itself -----
 
     /// Shuts down one or both directions (`shutdown(2)`), e.g. to signal EOF
     /// after the last message.
     pub fn shutdown(&self, how: Shutdown) -> Result<(), ChannelError> {
-        shutdown(self.fd.as_raw_fd(), how).map_err(|errno| ChannelError::Io {
-            op: IoOp::Shutdown,
-            errno,
-        })
+        let how = match how {
+            Shutdown::Read => NixShutdown::Read,
+            Shutdown::Write => NixShutdown::Write,
+            Shutdown::Both => NixShutdown::Both,
+        };
+        shutdown(self.fd.as_raw_fd(), how)
+            .map_err(|errno| ChannelError::Io(SysError::new("shutdown", errno)))
     }
 
     /// Gives the socket back, with `O_NONBLOCK` set as asked, if nothing is

@@ -9,7 +9,12 @@
 //! 2. looking at an fd given by number (command line) before we know it is
 //!    open ([`libc::fcntl`] on a plain integer) and borrowing it while we
 //!    validate it;
-//! 3. wrapping that inherited fd as [`OwnedFd`] once it passed validation.
+//! 3. wrapping that inherited fd as [`OwnedFd`] once it passed validation,
+//!    inside [`validate_inherited_fd`], an `unsafe fn` whose caller promises
+//!    that nothing else owns the number.
+//!
+//! The control buffer given to `recvmsg` is a [`CmsgBuffer`], aligned for
+//! `struct cmsghdr` because nix builds a `&cmsghdr` from its start.
 
 use std::fmt;
 use std::io::{IoSlice, IoSliceMut};
@@ -24,6 +29,8 @@ use nix::sys::socket::{
 };
 use nix::sys::stat::{SFlag, fstat};
 
+use crate::SysError;
+use crate::endpoint::Endpoint;
 use crate::queue::{MAX_FDS_PER_SENDMSG, SCM_MAX_FD};
 
 const FD_SIZE: usize = size_of::<RawFd>();
@@ -42,6 +49,27 @@ const CMSG_DATA_OFFSET: usize = cmsg_align(CMSG_HDR_LEN);
 /// message the kernel can send.
 pub(crate) const RECV_CMSG_SPACE: usize = CMSG_DATA_OFFSET + cmsg_align(SCM_MAX_FD * FD_SIZE);
 
+/// A `recvmsg` control buffer of `N` bytes, aligned for `struct cmsghdr`
+/// wherever it is stored (nix reads the first header through a `&cmsghdr`
+/// made from the buffer's start, which needs the header's alignment; a
+/// `Vec<u8>` only promises 1).
+#[derive(Debug)]
+#[repr(C, align(8))]
+pub(crate) struct CmsgBuffer<const N: usize>([u8; N]);
+
+const _: () = assert!(align_of::<CmsgBuffer<1>>() >= align_of::<libc::cmsghdr>());
+
+impl<const N: usize> CmsgBuffer<N> {
+    /// A zeroed buffer.
+    pub(crate) const fn new() -> Self {
+        Self([0; N])
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
 /// Result of one `recvmsg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Received {
@@ -55,15 +83,16 @@ pub(crate) struct Received {
 /// arrived is pushed to `fds_out` as an [`OwnedFd`] (so none can leak), even
 /// when the control data was truncated.
 ///
-/// `cmsg` is a reusable buffer of at least [`RECV_CMSG_SPACE`] bytes; it is
-/// zeroed here before every call so that the parser below only ever sees
-/// headers the kernel wrote in this call.
-pub(crate) fn recv_with_fds(
+/// `cmsg` is a reusable buffer ([`RECV_CMSG_SPACE`] bytes for the largest
+/// message); it is zeroed here before every call so that the parser below
+/// only ever sees headers the kernel wrote in this call.
+pub(crate) fn recv_with_fds<const N: usize>(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
-    cmsg: &mut [u8],
+    cmsg: &mut CmsgBuffer<N>,
     fds_out: &mut Vec<OwnedFd>,
 ) -> Result<Received, Errno> {
+    let cmsg = cmsg.bytes_mut();
     cmsg.fill(0);
     let (bytes, truncated) = {
         let mut iov = [IoSliceMut::new(buf)];
@@ -217,24 +246,23 @@ pub enum InheritError {
     WrongFamily {
         /// The number given.
         fd: i32,
-        /// The family found (`None` if nix does not know it).
-        family: Option<AddressFamily>,
+        /// The family found, as its `AF_*` number (`None` if it is not one
+        /// the system library names).
+        family: Option<i32>,
     },
     /// The fd is an `AF_UNIX` socket but not `SOCK_STREAM`.
     WrongType {
         /// The number given.
         fd: i32,
         /// The type found (`None` if nix does not know it).
-        sock_type: Option<SockType>,
+        sock_type: Option<i32>,
     },
     /// A system call failed while checking or configuring the fd.
     Sys {
         /// The number given.
         fd: i32,
-        /// The failing call.
-        op: &'static str,
-        /// Its error.
-        errno: Errno,
+        /// The failing call and its errno.
+        error: SysError,
     },
 }
 
@@ -250,31 +278,71 @@ impl fmt::Display for InheritError {
                 write!(f, "fd {fd} is {kind}, not a unix stream socket")
             }
             Self::WrongFamily { fd, family } => match family {
-                Some(fam) => write!(f, "fd {fd} is a {fam:?} socket, not AF_UNIX"),
+                Some(fam) => write!(
+                    f,
+                    "fd {fd} is a socket of family {}, not AF_UNIX",
+                    family_name(*fam)
+                ),
                 None => write!(f, "fd {fd} is a socket of an unknown family, not AF_UNIX"),
             },
             Self::WrongType { fd, sock_type } => match sock_type {
-                Some(t) => write!(f, "fd {fd} is an AF_UNIX {t:?} socket, not SOCK_STREAM"),
+                Some(t) => write!(
+                    f,
+                    "fd {fd} is an AF_UNIX socket of type {}, not SOCK_STREAM",
+                    type_name(*t)
+                ),
                 None => write!(
                     f,
                     "fd {fd} is an AF_UNIX socket of unknown type, not SOCK_STREAM"
                 ),
             },
-            Self::Sys { fd, op, errno } => write!(f, "fd {fd}: {op} failed: {errno}"),
+            Self::Sys { fd, error } => write!(f, "fd {fd}: {error}"),
         }
     }
 }
 
-impl std::error::Error for InheritError {}
+impl std::error::Error for InheritError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Sys { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// `AF_INET` etc. for the families a wrong fd is likely to have.
+fn family_name(family: i32) -> String {
+    match family {
+        libc::AF_INET => "AF_INET".into(),
+        libc::AF_INET6 => "AF_INET6".into(),
+        libc::AF_NETLINK => "AF_NETLINK".into(),
+        libc::AF_PACKET => "AF_PACKET".into(),
+        libc::AF_VSOCK => "AF_VSOCK".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `SOCK_DGRAM` etc.
+fn type_name(sock_type: i32) -> String {
+    match sock_type {
+        libc::SOCK_DGRAM => "SOCK_DGRAM".into(),
+        libc::SOCK_SEQPACKET => "SOCK_SEQPACKET".into(),
+        libc::SOCK_RAW => "SOCK_RAW".into(),
+        other => other.to_string(),
+    }
+}
+
+fn sys_err(fd: i32, op: &'static str) -> impl FnOnce(Errno) -> InheritError {
+    move |errno| InheritError::Sys {
+        fd,
+        error: SysError::new(op, errno),
+    }
+}
 
 /// Checks that `fd` is a unix stream socket without taking ownership.
 pub(crate) fn check_unix_stream(fd: BorrowedFd<'_>) -> Result<(), InheritError> {
     let n = fd.as_raw_fd();
-    let st = fstat(fd).map_err(|errno| InheritError::Sys {
-        fd: n,
-        op: "fstat",
-        errno,
-    })?;
+    let st = fstat(fd).map_err(sys_err(n, "fstat"))?;
     let fmt_bits = st.st_mode & SFlag::S_IFMT.bits();
     let kind = match SFlag::from_bits_truncate(fmt_bits) {
         k if k == SFlag::S_IFSOCK => None,
@@ -289,64 +357,56 @@ pub(crate) fn check_unix_stream(fd: BorrowedFd<'_>) -> Result<(), InheritError> 
     if let Some(kind) = kind {
         return Err(InheritError::NotASocket { fd: n, kind });
     }
-    let addr: SockaddrStorage = getsockname(n).map_err(|errno| InheritError::Sys {
-        fd: n,
-        op: "getsockname",
-        errno,
-    })?;
+    let addr: SockaddrStorage = getsockname(n).map_err(sys_err(n, "getsockname"))?;
     let family = addr.family();
     if family != Some(AddressFamily::Unix) {
-        return Err(InheritError::WrongFamily { fd: n, family });
+        return Err(InheritError::WrongFamily {
+            fd: n,
+            family: family.map(|f| f as i32),
+        });
     }
     match getsockopt(&fd, sockopt::SockType) {
         Ok(SockType::Stream) => Ok(()),
         Ok(other) => Err(InheritError::WrongType {
             fd: n,
-            sock_type: Some(other),
+            sock_type: Some(other as i32),
         }),
         Err(Errno::EINVAL) => Err(InheritError::WrongType {
             fd: n,
             sock_type: None,
         }),
-        Err(errno) => Err(InheritError::Sys {
-            fd: n,
-            op: "getsockopt(SO_TYPE)",
-            errno,
-        }),
+        Err(errno) => Err(sys_err(n, "getsockopt(SO_TYPE)")(errno)),
     }
 }
 
 /// Sets `O_NONBLOCK` and `FD_CLOEXEC`.
 pub(crate) fn set_nonblock_cloexec(fd: BorrowedFd<'_>) -> Result<(), InheritError> {
     let n = fd.as_raw_fd();
-    set_nonblocking(fd, true).map_err(|errno| InheritError::Sys {
-        fd: n,
-        op: "fcntl(F_SETFL)",
-        errno,
-    })?;
-    set_cloexec(fd, true).map_err(|errno| InheritError::Sys {
-        fd: n,
-        op: "fcntl(F_SETFD)",
-        errno,
-    })
+    let wrap = |error| InheritError::Sys { fd: n, error };
+    set_nonblocking(fd, true).map_err(wrap)?;
+    set_cloexec(fd, true).map_err(wrap)
 }
 
 /// Turns `O_NONBLOCK` on or off for an fd's open file description.
-pub fn set_nonblocking(fd: impl AsFd, nonblocking: bool) -> Result<(), Errno> {
+pub fn set_nonblocking(fd: impl AsFd, nonblocking: bool) -> Result<(), SysError> {
     let fd = fd.as_fd();
-    let bits = fcntl(fd, FcntlArg::F_GETFL)?;
+    let bits = fcntl(fd, FcntlArg::F_GETFL).map_err(SysError::of("fcntl(F_GETFL)"))?;
     let mut fl = OFlag::from_bits_retain(bits);
     fl.set(OFlag::O_NONBLOCK, nonblocking);
-    fcntl(fd, FcntlArg::F_SETFL(fl)).map(drop)
+    fcntl(fd, FcntlArg::F_SETFL(fl))
+        .map(drop)
+        .map_err(SysError::of("fcntl(F_SETFL)"))
 }
 
 /// Turns `FD_CLOEXEC` on or off for an fd.
-pub fn set_cloexec(fd: impl AsFd, cloexec: bool) -> Result<(), Errno> {
+pub fn set_cloexec(fd: impl AsFd, cloexec: bool) -> Result<(), SysError> {
     let fd = fd.as_fd();
-    let bits = fcntl(fd, FcntlArg::F_GETFD)?;
+    let bits = fcntl(fd, FcntlArg::F_GETFD).map_err(SysError::of("fcntl(F_GETFD)"))?;
     let mut fl = FdFlag::from_bits_retain(bits);
     fl.set(FdFlag::FD_CLOEXEC, cloexec);
-    fcntl(fd, FcntlArg::F_SETFD(fl)).map(drop)
+    fcntl(fd, FcntlArg::F_SETFD(fl))
+        .map(drop)
+        .map_err(SysError::of("fcntl(F_SETFD)"))
 }
 
 /// Takes ownership of an inherited fd given by number (e.g. from
@@ -365,15 +425,31 @@ pub fn set_cloexec(fd: impl AsFd, cloexec: bool) -> Result<(), Errno> {
 /// closing it would turn a clear startup error into action at a distance.
 /// A caller that exits on the error loses nothing.
 ///
-/// The same open socket is handed out at most once per process (a second
+/// The same open socket is handed out at most once per process: a second
 /// call for a number that still names the socket adopted before gives
-/// [`InheritError::AlreadyTaken`]; the socket is recognised by its inode, so
-/// a number the kernel reused for a new socket is not confused with it), so
-/// this function never creates two owners of one fd by itself. What it cannot
-/// know is whether code outside this crate already owns `n`: call it only
-/// with numbers of fds the process inherited for this purpose, typically
-/// while parsing the command line, as the `listenfd`-style APIs do.
-pub fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
+/// [`InheritError::AlreadyTaken`] (the socket is recognised by its inode, so
+/// a number the kernel reused for a new socket is not confused with it).
+/// That registry is a second line of defence only: it cannot know about
+/// owners outside this function, hence the contract below.
+///
+/// # Safety
+///
+/// As for [`OwnedFd::from_raw_fd`]: if `n` names an `AF_UNIX` stream socket,
+/// nothing else in the process may own it or close it, now or later (no
+/// `OwnedFd`, `File`, `UnixStream` or raw-number user holds it); otherwise
+/// two owners would each close it, and the second close would hit whatever
+/// unrelated file reused the number. Any other open `n` must stay open for
+/// the duration of the call (it is only inspected, never adopted); a number
+/// that is not open is fine (it gives [`InheritError::NotOpen`]). Call it
+/// only with numbers the process inherited for this purpose, typically once
+/// while parsing the command line, as `listenfd`-style APIs do.
+///
+/// Safe code cannot call it (that was how one socket could get two owners):
+///
+/// ```compile_fail,E0133
+/// let socket = mojo_platform_channel::validate_inherited_fd(3);
+/// ```
+pub unsafe fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
     if n < 0 {
         return Err(InheritError::InvalidNumber { fd: n });
     }
@@ -387,35 +463,42 @@ pub fn validate_inherited_fd(n: i32) -> Result<OwnedFd, InheritError> {
     if r < 0 {
         return match Errno::last() {
             Errno::EBADF => Err(InheritError::NotOpen { fd: n }),
-            errno => Err(InheritError::Sys {
-                fd: n,
-                op: "fcntl(F_GETFD)",
-                errno,
-            }),
+            errno => Err(sys_err(n, "fcntl(F_GETFD)")(errno)),
         };
     }
-    // SAFETY: the fd was open just above and, by this function's contract,
-    // nothing else in the process owns or closes it, so it stays open for the
-    // lifetime of this borrow (the rest of this function).
+    // SAFETY: the fd was open just above, and the caller promised (# Safety)
+    // that an open `n` stays open for the whole call, so it outlives this
+    // borrow (the rest of this function).
     let borrowed = unsafe { BorrowedFd::borrow_raw(n) };
     check_unix_stream(borrowed)?;
     let identity = fstat(borrowed)
         .map(|st| (n, st.st_dev, st.st_ino))
-        .map_err(|errno| InheritError::Sys {
-            fd: n,
-            op: "fstat",
-            errno,
-        })?;
+        .map_err(sys_err(n, "fstat"))?;
     if taken.contains(&identity) {
         return Err(InheritError::AlreadyTaken { fd: n });
     }
     set_nonblock_cloexec(borrowed)?;
     taken.insert(identity);
-    // SAFETY: the fd is open, is a unix stream socket, this function has not
-    // handed this number out before (the registry above), and by its contract
-    // no code outside this crate owns it; from here on the returned OwnedFd is
-    // its only owner and closes it once.
+    // SAFETY: the fd is open and is a unix stream socket; the caller promised
+    // (# Safety) that no other code owns it, and the registry above shows
+    // this function has not handed it out before; from here on the returned
+    // OwnedFd is its only owner and closes it once.
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// Takes ownership of an inherited fd given by number and wraps it as an
+/// [`Endpoint`]; see [`crate::validate_inherited_fd`] for the checks and the
+/// ownership policy.
+///
+/// # Safety
+///
+/// That of [`crate::validate_inherited_fd`]: nothing else in the process may
+/// own the socket `n` names, and any other open `n` stays open during the
+/// call.
+pub unsafe fn from_inherited_fd(n: i32) -> Result<Endpoint, InheritError> {
+    // SAFETY: the caller's promise is exactly the one validate_inherited_fd
+    // requires.
+    unsafe { validate_inherited_fd(n) }.map(Endpoint::from_socket)
 }
 
 /// `(number, st_dev, st_ino)` of every socket adopted by [`validate_inherited_fd`].
@@ -449,8 +532,10 @@ mod tests {
         let (r, w) = nix::unistd::pipe().unwrap();
         let fds = [r, w, nix::unistd::dup(&a).unwrap()];
         assert_eq!(send_with_fds(a.as_fd(), b"xyz", &fds).unwrap(), 3);
-        // Room for one fd only.
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        // Room for one fd only (CMSG_SPACE(sizeof(int))).
+        const ONE_FD: usize = CMSG_DATA_OFFSET + cmsg_align(FD_SIZE);
+        assert_eq!(ONE_FD, nix::cmsg_space!([RawFd; 1]).len());
+        let mut cmsg = CmsgBuffer::<ONE_FD>::new();
         let mut buf = [0u8; 16];
         let mut got = vec![];
         let res = recv_with_fds(b.as_fd(), &mut buf, &mut cmsg, &mut got).unwrap();
@@ -458,7 +543,7 @@ mod tests {
         assert!(res.truncated);
         // CMSG_SPACE rounds up: as many fds as fit arrived, the rest were
         // discarded by the kernel.
-        assert_eq!(got.len(), (cmsg.len() - CMSG_DATA_OFFSET) / FD_SIZE);
+        assert_eq!(got.len(), (ONE_FD - CMSG_DATA_OFFSET) / FD_SIZE);
         assert!(got.len() < fds.len());
         // Close-on-exec was set on receipt.
         let flags = FdFlag::from_bits_retain(fcntl(&got[0], FcntlArg::F_GETFD).unwrap());
@@ -477,7 +562,7 @@ mod tests {
             1,
             "plain send works"
         );
-        let mut cmsg = vec![0u8; RECV_CMSG_SPACE];
+        let mut cmsg = Box::new(CmsgBuffer::<RECV_CMSG_SPACE>::new());
         let mut buf = [0u8; 16];
         let mut got = vec![];
         let res = recv_with_fds(b.as_fd(), &mut buf, &mut cmsg, &mut got).unwrap();
@@ -490,6 +575,40 @@ mod tests {
             send_with_fds(a.as_fd(), b"q", &too_many),
             Err(Errno::EINVAL)
         );
+    }
+
+    /// Issue 14, defect 4: the buffer used to be a `&mut [u8]` of any
+    /// alignment (a test could pass one at an odd address and nix built a
+    /// misaligned `&cmsghdr` from it). Now the type carries the alignment,
+    /// wherever the buffer is stored.
+    #[test]
+    fn control_buffers_are_aligned_for_cmsghdr_wherever_they_live() {
+        #[repr(C)]
+        struct Odd {
+            pad: u8,
+            cmsg: CmsgBuffer<RECV_CMSG_SPACE>,
+        }
+        let mut odd = Odd {
+            pad: 1,
+            cmsg: CmsgBuffer::new(),
+        };
+        let addr = odd.cmsg.bytes_mut().as_ptr() as usize;
+        assert_eq!(addr % align_of::<libc::cmsghdr>(), 0);
+        assert_eq!(odd.pad, 1);
+        let mut in_vec: Vec<(u8, CmsgBuffer<24>)> =
+            (0..3).map(|i| (i, CmsgBuffer::new())).collect();
+        for (_, c) in &mut in_vec {
+            assert_eq!(
+                c.bytes_mut().as_ptr() as usize % align_of::<libc::cmsghdr>(),
+                0
+            );
+        }
+        let (a, b) = pair();
+        send_with_fds(a.as_fd(), b"x", &[nix::unistd::dup(&a).unwrap()]).unwrap();
+        let mut buf = [0u8; 4];
+        let mut got = vec![];
+        let res = recv_with_fds(b.as_fd(), &mut buf, &mut odd.cmsg, &mut got).unwrap();
+        assert_eq!((res.bytes, res.truncated, got.len()), (1, false, 1));
     }
 
     #[test]

@@ -7,66 +7,78 @@
 //!   [`MAX_FDS_PER_SENDMSG`] per `sendmsg`, split the way a Chromium receiver
 //!   expects) and receives into a reused buffer plus an fd FIFO for a framing
 //!   layer. It implements [`mio::event::Source`].
-//! * [`queue`]: the sans-IO bookkeeping behind it ([`OutgoingQueue`],
-//!   [`IncomingBuffer`]), generic over the fd type so it can be tested
-//!   without sockets.
-//! * [`from_inherited_fd`] / [`validate_inherited_fd`]: adopt a socket fd
-//!   given by number on the command line, after checking what it is.
-//! * [`shm`]: [`SharedMemoryRegion`] (read-only / writable / unsafe, as
-//!   `base::subtle::PlatformSharedMemoryRegion` on Linux), [`Mapping`] with
-//!   bounds-checked copies and atomic views for ipcz's shared state.
+//! * [`from_inherited_fd`] / [`validate_inherited_fd`] (`unsafe`: the caller
+//!   promises nobody else owns the number): adopt a socket fd given by number
+//!   on the command line, after checking what it is.
+//! * [`SharedMemoryRegion`] (read-only / writable / unsafe, as
+//!   `base::subtle::PlatformSharedMemoryRegion` on Linux; created as sealed
+//!   memfds, with guids from an injected [`RandomSource`] such as
+//!   [`OsRandom`]) and [`Mapping`], reached only through [`SharedMemory`]:
+//!   bounds- and alignment-checked atomics and word-wise atomic copies, never
+//!   a reference into the mapping.
+//!
+//! Errors of system calls are [`SysError`] (call name and errno).
+//!
+//! ```
+//! use mojo_platform_channel::{OsRandom, RegionMode, SharedMemory, SharedMemoryRegion, socketpair};
+//! use std::sync::atomic::Ordering;
+//!
+//! // A shared-memory region, sent over a socket pair with its two fds.
+//! let mut rng = OsRandom::new()?;
+//! let region = SharedMemoryRegion::create(RegionMode::Writable, 4096, &mut rng)?;
+//! let mapping = region.map()?;
+//! mapping.store_u32(0, 42, Ordering::Release)?;
+//! let (size, guid) = (region.size(), region.guid());
+//!
+//! let (mut a, mut b) = socketpair()?;
+//! a.send(b"region".to_vec(), region.into_fds())?;
+//! while b.queued_fds() < 2 {
+//!     b.read_available()?;
+//! }
+//! assert_eq!(b.buffered(), b"region");
+//! let fds = b.take_fds(2).expect("two fds arrived");
+//! let received = SharedMemoryRegion::from_fds(RegionMode::Writable, size, guid, fds)?;
+//! assert!(received.is_sealed());
+//! assert_eq!(received.map()?.load_u32(0, Ordering::Acquire)?, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Unsafe code
 //!
-//! The crate is `#![deny(unsafe_code)]`; only two modules may use it, each
-//! block with a `// SAFETY:` comment: `fd_passing` (adopting fds the kernel
-//! just gave us, and an inherited fd after validation) and [`shm`] (mmap,
-//! byte copies in and out of mappings, and atomic views into them).
-//!
-//! # Why nix rather than rustix
-//!
-//! We use `nix` for system calls. Its functions are thin, one-to-one wrappers
-//! over the libc calls Chromium itself makes (`sendmsg`/`recvmsg` with the
-//! same `MSG_*` flags, `fcntl(F_GETFL)` access-mode checks, `ftruncate`,
-//! `memfd_create`), which keeps this crate easy to compare line by line with
-//! `socket_utils_posix.cc` and `platform_shared_memory_region_posix.cc`; it
-//! goes through the same libc that `mio` and `std` already link, so there is
-//! one syscall layer in the binary rather than a second, independent one (as
-//! rustix's raw `linux_raw` backend would add); and it was already the
-//! workspace's chosen dependency. rustix has the nicer ancillary-data API
-//! (allocation-free send buffers, and it still yields the fds of a truncated
-//! control message); nix's costs are that its `sendmsg` allocates a small
-//! control buffer per fd-carrying call and that its `recvmsg` refuses to
-//! iterate a truncated (`MSG_CTRUNC`) control buffer. We accept the first and
-//! work around the second by parsing the zeroed control buffer ourselves in
-//! `fd_passing` (about forty lines of safe byte parsing, unit-tested against
-//! nix's `cmsg_space!`), so that fds which did arrive with a truncated message
-//! are always closed rather than leaked.
+//! The crate is `#![deny(unsafe_code)]
 
-#![deny(unsafe_code)]
+include!("target_guard.rs");
 
 mod endpoint;
+mod error;
 #[allow(unsafe_code)]
 mod fd_passing;
-pub mod queue;
+mod queue;
 #[allow(unsafe_code)]
-pub mod shm;
+mod shm;
 
 pub use endpoint::{
     ChannelError, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_QUEUED_FDS,
-    DEFAULT_MAX_QUEUED_OUTPUT_BYTES, Endpoint, IoOp, Limits, MAX_READ_BATCH_BYTES, READ_CHUNK_SIZE,
-    ReadOutcome, WriteOutcome, from_inherited_fd, socketpair, socketpair_fds,
+    DEFAULT_MAX_QUEUED_OUTPUT_BYTES, Endpoint, Limits, MAX_READ_BATCH_BYTES, READ_CHUNK_SIZE,
+    ReadOutcome, WriteOutcome, socketpair, socketpair_fds,
 };
-pub use fd_passing::{FileKind, InheritError, set_cloexec, set_nonblocking, validate_inherited_fd};
-pub use queue::{
-    IncomingBuffer, MAX_FDS_PER_SENDMSG, OutgoingQueue, QueueError, SCM_MAX_FD, SendChunk,
-    sendmsg_calls_for_fds,
-};
+pub use error::SysError;
+pub use fd_passing::{FileKind, InheritError, from_inherited_fd, validate_inherited_fd};
+pub use queue::{MAX_FDS_PER_SENDMSG, QueueError, SCM_MAX_FD, sendmsg_calls_for_fds};
 pub use shm::{
-    AccessMode, Mapping, SharedAtomic, SharedMemoryRegion, ShmBackend, ShmError, ShmMode, ViewError,
+    FdAccessMode, MAX_REGION_SIZE, MEMFD_NAME, Mapping, OsRandom, SHM_DIR, SHM_NAME_PREFIX,
+    SharedMemoryRegion, ShmBackend, ShmError, fd_access_mode, verify_fd_read_only,
 };
 
-/// Re-exported so users can name `Errno` and `Shutdown` without depending on
-/// nix themselves.
-pub use nix::errno::Errno;
-pub use nix::sys::socket::Shutdown;
+/// Re-exported from `mojo-wire-kit`, whose definitions they are, so that
+/// users of regions and mappings need not depend on it themselves.
+pub use mojo_wire_kit::{RandomSource, RegionMode, SharedMemory, ShmAccessError};
+
+/// Internals that the crate's own integration tests drive directly (the
+/// sans-IO queue types with fd tokens, the fd flag helpers). Not part of the
+/// API: no stability promise.
+#[doc(hidden)]
+pub mod test_support {
+    pub use crate::fd_passing::{set_cloexec, set_nonblocking};
+    pub use crate::queue::{IncomingBuffer, OutgoingQueue, SendChunk};
+}

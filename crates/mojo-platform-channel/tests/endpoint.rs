@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use common::*;
 use mojo_platform_channel::{
-    ChannelError, Endpoint, Limits, QueueError, ReadOutcome, Shutdown, WriteOutcome, socketpair,
+    ChannelError, Endpoint, Limits, QueueError, ReadOutcome, WriteOutcome, socketpair,
 };
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use std::net::Shutdown;
 
 fn dups(fd: &OwnedFd, n: usize) -> Vec<OwnedFd> {
     (0..n).map(|_| fd.try_clone().unwrap()).collect()

@@ -2,8 +2,11 @@
 //! `validate_inherited_fd`): each wrong kind gets its own error, the fd is
 //! left open (not adopted) on failure, and a good unix stream socket is
 //! adopted with O_NONBLOCK and FD_CLOEXEC set.
+//!
+//! Both functions are `unsafe` (the caller promises nobody else owns the
+//! socket); every call goes through [`validate`] / [`adopt`] below.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, unsafe_code)]
 
 mod common;
 
@@ -11,12 +14,30 @@ use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 
 use common::*;
+use mojo_platform_channel::test_support::{set_cloexec, set_nonblocking};
 use mojo_platform_channel::{
-    FileKind, InheritError, ReadOutcome, from_inherited_fd, set_cloexec, set_nonblocking,
-    validate_inherited_fd,
+    Endpoint, FileKind, InheritError, ReadOutcome, from_inherited_fd, validate_inherited_fd,
 };
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+
+/// `validate_inherited_fd(n)` as the command line would call it.
+fn validate(n: i32) -> Result<OwnedFd, InheritError> {
+    // SAFETY: the tests pass numbers that are not open, numbers of files
+    // that are not unix stream sockets (only inspected; their owners keep
+    // them open across the call), and sockets whose owner gave them up with
+    // `into_raw_fd`. The one exception, in
+    // `the_same_socket_is_adopted_only_once`, breaks the contract on purpose
+    // to check the second line of defence, and is refused by the registry,
+    // so no second owner comes into being.
+    unsafe { validate_inherited_fd(n) }
+}
+
+/// `from_inherited_fd(n)`, for a socket given up with `into_raw_fd`.
+fn adopt(n: i32) -> Result<Endpoint, InheritError> {
+    // SAFETY: callers pass a socket number nothing else owns.
+    unsafe { from_inherited_fd(n) }
+}
 
 fn still_open(fd: &impl AsFd) -> bool {
     fcntl(fd.as_fd(), FcntlArg::F_GETFD).is_ok()
@@ -24,7 +45,7 @@ fn still_open(fd: &impl AsFd) -> bool {
 
 #[test]
 fn negative_number() {
-    let e = validate_inherited_fd(-1).unwrap_err();
+    let e = validate(-1).unwrap_err();
     assert_eq!(e, InheritError::InvalidNumber { fd: -1 });
     assert!(e.to_string().contains("-1"));
 }
@@ -35,7 +56,7 @@ fn closed_fd_is_not_open() {
     // number just needs to be unused, which a closed number may not stay
     // under parallel tests).
     let n = 999_999;
-    let e = validate_inherited_fd(n).unwrap_err();
+    let e = validate(n).unwrap_err();
     assert_eq!(e, InheritError::NotOpen { fd: n });
     assert_eq!(e.to_string(), "fd 999999 is not open");
 }
@@ -45,7 +66,7 @@ fn regular_file_is_not_a_socket() {
     assert_no_fd_leak(|| {
         let f = std::fs::File::open("/proc/self/exe").unwrap();
         let n = f.as_raw_fd();
-        let e = validate_inherited_fd(n).unwrap_err();
+        let e = validate(n).unwrap_err();
         assert_eq!(
             e,
             InheritError::NotASocket {
@@ -65,7 +86,7 @@ fn pipe_is_not_a_socket() {
         let (r, w) = nix::unistd::pipe().unwrap();
         for fd in [&r, &w] {
             let n = fd.as_raw_fd();
-            let e = validate_inherited_fd(n).unwrap_err();
+            let e = validate(n).unwrap_err();
             assert_eq!(
                 e,
                 InheritError::NotASocket {
@@ -83,7 +104,7 @@ fn pipe_is_not_a_socket() {
 fn char_device_is_not_a_socket() {
     assert_no_fd_leak(|| {
         let f = std::fs::File::open("/dev/null").unwrap();
-        let e = validate_inherited_fd(f.as_raw_fd()).unwrap_err();
+        let e = validate(f.as_raw_fd()).unwrap_err();
         assert!(matches!(
             e,
             InheritError::NotASocket {
@@ -99,14 +120,15 @@ fn unix_datagram_socket_is_wrong_type() {
     assert_no_fd_leak(|| {
         let (a, _b) = UnixDatagram::pair().unwrap();
         let n = a.as_raw_fd();
-        let e = validate_inherited_fd(n).unwrap_err();
+        let e = validate(n).unwrap_err();
         assert_eq!(
             e,
             InheritError::WrongType {
                 fd: n,
-                sock_type: Some(SockType::Datagram)
+                sock_type: Some(nix::libc::SOCK_DGRAM)
             }
         );
+        assert!(e.to_string().contains("of type SOCK_DGRAM"), "{e}");
         assert!(e.to_string().contains(&format!("fd {n} ")), "{e}");
         assert!(still_open(&a));
     });
@@ -122,11 +144,11 @@ fn unix_seqpacket_socket_is_wrong_type() {
             SockFlag::SOCK_CLOEXEC,
         )
         .unwrap();
-        let e = validate_inherited_fd(a.as_raw_fd()).unwrap_err();
+        let e = validate(a.as_raw_fd()).unwrap_err();
         assert!(matches!(
             e,
             InheritError::WrongType {
-                sock_type: Some(SockType::SeqPacket),
+                sock_type: Some(nix::libc::SOCK_SEQPACKET),
                 ..
             }
         ));
@@ -138,18 +160,18 @@ fn inet_sockets_are_wrong_family() {
     assert_no_fd_leak(|| {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let n = udp.as_raw_fd();
-        let e = validate_inherited_fd(n).unwrap_err();
+        let e = validate(n).unwrap_err();
         assert_eq!(
             e,
             InheritError::WrongFamily {
                 fd: n,
-                family: Some(AddressFamily::Inet)
+                family: Some(nix::libc::AF_INET)
             }
         );
-        assert!(e.to_string().contains("not AF_UNIX"), "{e}");
+        assert!(e.to_string().contains("family AF_INET, not AF_UNIX"), "{e}");
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         assert!(matches!(
-            validate_inherited_fd(tcp.as_raw_fd()),
+            validate(tcp.as_raw_fd()),
             Err(InheritError::WrongFamily { .. })
         ));
     });
@@ -163,7 +185,7 @@ fn good_unix_stream_socket_is_adopted_and_configured() {
         set_nonblocking(&a, false).unwrap();
         set_cloexec(&a, false).unwrap();
         let n = a.into_raw_fd();
-        let mut ep = from_inherited_fd(n).unwrap();
+        let mut ep = adopt(n).unwrap();
         assert_eq!(ep.as_raw_fd(), n);
         let fl = OFlag::from_bits_retain(fcntl(ep.as_fd(), FcntlArg::F_GETFL).unwrap());
         assert!(fl.contains(OFlag::O_NONBLOCK));
@@ -188,7 +210,7 @@ fn listening_unix_socket_is_accepted_as_stream_type() {
         let l = std::os::unix::net::UnixListener::bind(&dir).unwrap();
         let fd: OwnedFd = l.into();
         let n = fd.into_raw_fd();
-        let owned = validate_inherited_fd(n).unwrap();
+        let owned = validate(n).unwrap();
         drop(owned);
         std::fs::remove_file(&dir).unwrap();
     });
@@ -199,9 +221,9 @@ fn the_same_socket_is_adopted_only_once() {
     assert_no_fd_leak(|| {
         let (a, _b) = UnixStream::pair().unwrap();
         let n = a.into_raw_fd();
-        let owned = validate_inherited_fd(n).unwrap();
+        let owned = validate(n).unwrap();
         // A second take of the same open socket would make two owners.
-        let e = validate_inherited_fd(n).unwrap_err();
+        let e = validate(n).unwrap_err();
         assert_eq!(e, InheritError::AlreadyTaken { fd: n });
         assert!(e.to_string().contains(&format!("fd {n} ")), "{e}");
         drop(owned);
@@ -209,7 +231,7 @@ fn the_same_socket_is_adopted_only_once() {
         // different file and can be adopted.
         let (c, _d) = UnixStream::pair().unwrap();
         let m = c.into_raw_fd();
-        let again = validate_inherited_fd(m).unwrap();
+        let again = validate(m).unwrap();
         drop(again);
     });
 }

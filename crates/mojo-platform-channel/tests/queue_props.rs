@@ -15,9 +15,9 @@ use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
 
 use common::*;
+use mojo_platform_channel::test_support::{IncomingBuffer, OutgoingQueue};
 use mojo_platform_channel::{
-    IncomingBuffer, Limits, MAX_FDS_PER_SENDMSG, OutgoingQueue, QueueError, ReadOutcome,
-    sendmsg_calls_for_fds, socketpair,
+    Limits, MAX_FDS_PER_SENDMSG, QueueError, ReadOutcome, sendmsg_calls_for_fds, socketpair,
 };
 use proptest::prelude::*;
 

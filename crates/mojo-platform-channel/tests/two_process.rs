@@ -9,6 +9,9 @@
 //! spawned concurrently by another test cannot inherit it. The child then
 //! adopts fd 0 with `from_inherited_fd(0)`, exercising the command-line path.
 //!
+//! The shared-memory scenarios include a hostile peer: the parent shrinks a
+//! region the child has mapped or imported, and the child must survive.
+//!
 //! Every parent test checks that `/proc/self/fd` holds no extra fd afterwards;
 //! children check their own count before exiting.
 
@@ -22,9 +25,10 @@ use std::sync::atomic::Ordering;
 
 use common::*;
 use mojo_platform_channel::{
-    ChannelError, Endpoint, ReadOutcome, SharedMemoryRegion, ShmError, ShmMode, WriteOutcome,
-    from_inherited_fd, socketpair_fds,
+    ChannelError, Endpoint, ReadOutcome, RegionMode, SharedMemory, SharedMemoryRegion, ShmBackend,
+    ShmError, WriteOutcome, from_inherited_fd, socketpair_fds,
 };
+use mojo_wire_kit::SeededRandom;
 
 const CHILD_ENV: &str = "MOJO_PC_CHILD";
 
@@ -61,13 +65,17 @@ fn run_parent(scenario: &str, body: impl FnOnce(&mut Endpoint, &mut Driver)) {
 
 /// Entry point of the child process; a no-op in a normal test run.
 #[test]
+#[allow(unsafe_code)]
 fn child_main() {
     let Ok(scenario) = std::env::var(CHILD_ENV) else {
         return;
     };
     let before = open_fd_count();
     {
-        let mut ep = from_inherited_fd(0).expect("stdin is our socket");
+        // SAFETY: the parent handed our socket end over as stdin, and nothing
+        // in this child process owns fd 0 (the test harness never reads
+        // stdin), so the endpoint becomes its only owner.
+        let mut ep = unsafe { from_inherited_fd(0) }.expect("stdin is our socket");
         let mut d = Driver::new(&mut ep);
         match scenario.as_str() {
             "echo_fds" => child_echo_fds(&mut ep, &mut d),
@@ -77,6 +85,8 @@ fn child_main() {
             "shm" => child_shm(&mut ep, &mut d),
             "ctrunc" => child_ctrunc(&mut ep, &mut d),
             "write_after_close" => child_write_after_close(&mut ep, &mut d),
+            "shrink_sealed" => child_shrink_sealed(&mut ep, &mut d),
+            "shrink_unsealed" => child_shrink_unsealed(&mut ep, &mut d),
             other => panic!("unknown scenario {other}"),
         }
     }
@@ -285,7 +295,8 @@ fn region_header(r: &SharedMemoryRegion) -> Vec<u8> {
 }
 
 fn parse_region(payload: &[u8], fds: Vec<OwnedFd>) -> Result<SharedMemoryRegion, ShmError> {
-    let mode = ShmMode::from_wire(u32::from_le_bytes(payload[0..4].try_into().unwrap())).unwrap();
+    let mode =
+        RegionMode::from_wire(u32::from_le_bytes(payload[0..4].try_into().unwrap())).unwrap();
     let size = u64::from_le_bytes(payload[4..12].try_into().unwrap()) as usize;
     let guid = u128::from_le_bytes(payload[12..28].try_into().unwrap());
     SharedMemoryRegion::from_fds(mode, size, guid, fds)
@@ -296,21 +307,23 @@ fn child_shm(ep: &mut Endpoint, d: &mut Driver) {
     let (payload, fds) = d.recv_frame(ep).unwrap();
     assert_eq!(fds.len(), 2);
     let region = parse_region(&payload, fds).unwrap();
-    assert_eq!(region.mode(), ShmMode::Writable);
-    let mut m = region.map().unwrap();
+    assert_eq!(region.mode(), RegionMode::Writable);
+    assert!(region.is_sealed());
+    let m = region.map().unwrap();
     m.write(100, b"written by child").unwrap();
-    m.atomic_u32(0).unwrap().fetch_add(41, Ordering::AcqRel);
-    m.atomic_u64(8)
-        .unwrap()
-        .store(0x1122_3344_5566_7788, Ordering::Release);
+    m.fetch_add_u32(0, 41, Ordering::AcqRel).unwrap();
+    m.store_u64(8, 0x1122_3344_5566_7788, Ordering::Release)
+        .unwrap();
     // Its read-only duplicate cannot be made writable.
     let ro = region.duplicate_read_only().unwrap();
     ro.verify_read_only_enforced().unwrap();
     drop(ro);
     drop(region);
     // 2. A region of our own, sent read-only (1 fd).
-    let mine = SharedMemoryRegion::create(ShmMode::Writable, SHM_SIZE).unwrap();
-    let mut mm = mine.map().unwrap();
+    let mine =
+        SharedMemoryRegion::create(RegionMode::Writable, SHM_SIZE, &mut SeededRandom::new(2))
+            .unwrap();
+    let mm = mine.map().unwrap();
     mm.write(0, b"child region").unwrap();
     let ro = mine.convert_to_read_only().unwrap();
     let header = region_header(&ro);
@@ -325,9 +338,11 @@ fn child_shm(ep: &mut Endpoint, d: &mut Driver) {
 #[test]
 fn shared_memory_across_processes() {
     run_parent("shm", |ep, d| {
-        let region = SharedMemoryRegion::create(ShmMode::Writable, SHM_SIZE).unwrap();
+        let region =
+            SharedMemoryRegion::create(RegionMode::Writable, SHM_SIZE, &mut SeededRandom::new(1))
+                .unwrap();
         let m = region.map().unwrap();
-        m.atomic_u32(0).unwrap().store(1, Ordering::Release);
+        m.store_u32(0, 1, Ordering::Release).unwrap();
         // Send duplicates of both fds so that we keep the region.
         let fds: Vec<OwnedFd> = [region.fd(), region.readonly_fd().unwrap()]
             .iter()
@@ -345,14 +360,11 @@ fn shared_memory_across_processes() {
         let mut buf = [0u8; 16];
         m.read(100, &mut buf).unwrap();
         assert_eq!(&buf, b"written by child");
-        assert_eq!(m.atomic_u32(0).unwrap().load(Ordering::Acquire), 42);
-        assert_eq!(
-            m.atomic_u64(8).unwrap().load(Ordering::Acquire),
-            0x1122_3344_5566_7788
-        );
+        assert_eq!(m.load_u32(0, Ordering::Acquire), Ok(42));
+        assert_eq!(m.load_u64(8, Ordering::Acquire), Ok(0x1122_3344_5566_7788));
 
         // The child's region arrived read-only with one O_RDONLY fd.
-        assert_eq!(theirs.mode(), ShmMode::ReadOnly);
+        assert_eq!(theirs.mode(), RegionMode::ReadOnly);
         let tm = theirs.map().unwrap();
         assert!(!tm.is_writable());
         let mut buf = [0u8; 12];
@@ -363,7 +375,7 @@ fn shared_memory_across_processes() {
         // Importing the read-only fd as writable/unsafe is refused.
         let dup = theirs.fd().try_clone_to_owned().unwrap();
         assert!(matches!(
-            SharedMemoryRegion::from_fds(ShmMode::Unsafe, SHM_SIZE, theirs.guid(), vec![dup]),
+            SharedMemoryRegion::from_fds(RegionMode::Unsafe, SHM_SIZE, theirs.guid(), vec![dup]),
             Err(ShmError::WrongAccessMode { .. })
         ));
 
@@ -401,6 +413,128 @@ fn check_not_writable_directly(fd: std::os::fd::BorrowedFd<'_>, len: usize) {
     assert_eq!(res.err(), Some(nix::errno::Errno::EACCES));
     // SAFETY: unmapping the mapping created above, which nothing references.
     unsafe { munmap(ro, len.get()) }.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// A hostile peer shrinks shared memory (issue 14, defect 2). Before the fix a
+// region we created was an unsealed /dev/shm file: the parent's ftruncate
+// succeeded and the child's next access died of SIGBUS.
+
+/// Runs a scenario whose child must survive a peer that truncates a region:
+/// after `body`, the child must send `survived` and exit successfully; if it
+/// does not, the failure says how it ended (signal 7 is SIGBUS).
+fn run_hostile_peer(scenario: &str, body: impl FnOnce(&mut Endpoint, &mut Driver)) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_no_fd_leak(|| {
+        let (mut child, mut ep) = spawn_child(scenario);
+        let mut d = Driver::new(&mut ep);
+        body(&mut ep, &mut d);
+        let last = d
+            .run(&mut ep, |ep, eof| match take_frame(ep) {
+                Some((payload, _)) => Some(Some(payload)),
+                None => eof.then_some(None),
+            })
+            .unwrap();
+        drop(d);
+        drop(ep);
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "child did not survive the shrink: {status} (signal {:?})",
+            status.signal()
+        );
+        assert_eq!(last.as_deref(), Some(&b"survived"[..]));
+    });
+}
+
+fn child_shrink_sealed(ep: &mut Endpoint, d: &mut Driver) {
+    // A region of our own, mapped, whose O_RDWR fd the peer gets.
+    let r = SharedMemoryRegion::create(RegionMode::Unsafe, SHM_SIZE, &mut SeededRandom::new(3))
+        .unwrap();
+    let m = r.map().unwrap();
+    m.write(SHM_SIZE - 4, b"tail").unwrap();
+    ep.queue(
+        frame(b"region", 1),
+        vec![r.duplicate().unwrap().into_fds().remove(0)],
+    )
+    .unwrap();
+    d.flush_all(ep).unwrap();
+    let (p, _) = d.recv_frame(ep).unwrap();
+    // Every page is still there (an unsealed file would SIGBUS here).
+    let mut b = [0u8; 4];
+    m.read(SHM_SIZE - 4, &mut b).unwrap();
+    assert_eq!(&b, b"tail");
+    m.fetch_add_u32(SHM_SIZE - 8, 1, Ordering::AcqRel).unwrap();
+    assert_eq!(p, b"shrink refused: EPERM");
+    ep.queue(frame(b"survived", 0), vec![]).unwrap();
+    d.flush_all(ep).unwrap();
+}
+
+#[test]
+fn peer_cannot_shrink_a_region_we_created() {
+    run_hostile_peer("shrink_sealed", |ep, d| {
+        let (_, mut fds) = d.recv_frame(ep).unwrap();
+        let fd = fds.pop().unwrap();
+        let res = match nix::unistd::ftruncate(&fd, 0) {
+            Err(nix::errno::Errno::EPERM) => "shrink refused: EPERM".to_string(),
+            other => format!("shrink: {other:?}"),
+        };
+        drop(fd);
+        ep.queue(frame(res.as_bytes(), 0), vec![]).unwrap();
+        d.flush_all(ep).unwrap();
+    });
+}
+
+fn child_shrink_unsealed(ep: &mut Endpoint, d: &mut Driver) {
+    // An unsealed region from an untrusted peer: not mapped, read by pread.
+    let (payload, fds) = d.recv_frame(ep).unwrap();
+    let r = parse_region(&payload, fds).unwrap();
+    assert!(!r.is_sealed());
+    assert_eq!(r.map().unwrap_err(), ShmError::Unsealed);
+    assert_eq!(r.map_read_only().unwrap_err(), ShmError::Unsealed);
+    let mut b = [0u8; 6];
+    r.read_at(SHM_SIZE - 6, &mut b).unwrap();
+    assert_eq!(&b, b"parent");
+    ep.queue(frame(b"read", 0), vec![]).unwrap();
+    d.flush_all(ep).unwrap();
+    let (p, _) = d.recv_frame(ep).unwrap();
+    assert_eq!(p, b"shrunk");
+    let err = r.read_at(SHM_SIZE - 6, &mut b).unwrap_err();
+    assert!(
+        matches!(err, ShmError::Truncated { copied: 0, .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        r.write_at(SHM_SIZE - 6, b"child!"),
+        Err(ShmError::Truncated { .. })
+    ));
+    drop(r);
+    ep.queue(frame(b"survived", 0), vec![]).unwrap();
+    d.flush_all(ep).unwrap();
+}
+
+#[test]
+fn peer_shrinking_an_unsealed_region_cannot_crash_the_importer() {
+    run_hostile_peer("shrink_unsealed", |ep, d| {
+        let r = SharedMemoryRegion::create_with(
+            RegionMode::Unsafe,
+            SHM_SIZE,
+            ShmBackend::DevShm,
+            &mut SeededRandom::new(4),
+        )
+        .unwrap();
+        r.write_at(SHM_SIZE - 6, b"parent").unwrap();
+        let keep = r.duplicate().unwrap();
+        ep.queue(frame(&region_header(&r), 1), r.into_fds())
+            .unwrap();
+        d.flush_all(ep).unwrap();
+        let (p, _) = d.recv_frame(ep).unwrap();
+        assert_eq!(p, b"read");
+        nix::unistd::ftruncate(keep.fd(), 0).unwrap();
+        drop(keep);
+        ep.queue(frame(b"shrunk", 0), vec![]).unwrap();
+        d.flush_all(ep).unwrap();
+    });
 }
 
 // ---------------------------------------------------------------------------
