@@ -7,6 +7,10 @@
 //!   few seconds from its seed corpus (needs `cargo-fuzz` and a toolchain that
 //!   accepts `-Z` flags; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).
 //! - `cargo xtask fuzz --list`: prints the fuzz target names.
+//! - `cargo xtask sanitize`: the platform crate's tests (the only crate with
+//!   `unsafe`) under ThreadSanitizer, then AddressSanitizer (stable toolchain
+//!   with `RUSTC_BOOTSTRAP=1`; std is not instrumented, see
+//!   `docs/ARCHITECTURE.md`, Testing).
 //! - `cargo xtask demo`: the README's main job. Until the bridge is built it
 //!   says so and decodes a session recorded between a real Mojo+ipcz host,
 //!   Chromium's own proxy and a legacy client, with `mojo-dump`.
@@ -22,9 +26,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("demo") => demo(),
+        Some("sanitize") => sanitize(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask demo\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
+                "usage: cargo xtask ci\n       cargo xtask demo\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
             );
             return ExitCode::from(2);
         }
@@ -94,6 +99,43 @@ fn ci() -> Result<(), String> {
     let mut fuzz_check = cargo();
     fuzz_check.args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]);
     run("fuzz targets build", fuzz_check)?;
+    Ok(())
+}
+
+/// Runs the platform crate's unit and integration tests under each sanitizer.
+/// std is not rebuilt with instrumentation (that needs `rust-src`), so the
+/// thread sanitizer runs one test thread and suppresses only std's and the
+/// harness's own synchronisation (`tsan-suppressions.txt`).
+fn sanitize() -> Result<(), String> {
+    let root = workspace_root();
+    let target = std::env::var("MOJO_SANITIZE_TARGET")
+        .unwrap_or_else(|_| format!("{}-unknown-linux-gnu", std::env::consts::ARCH));
+    let suppressions = root.join("crates/mojo-platform-channel/tsan-suppressions.txt");
+    for (name, flag) in [("thread", "thread"), ("address", "address")] {
+        let mut cmd = cargo();
+        cmd.env("RUSTC_BOOTSTRAP", "1")
+            .env(
+                "RUSTFLAGS",
+                format!("-Zsanitizer={flag} -Cunsafe-allow-abi-mismatch=sanitizer"),
+            )
+            .env(
+                "TSAN_OPTIONS",
+                format!("suppressions={} halt_on_error=1", suppressions.display()),
+            )
+            .env("ASAN_OPTIONS", "detect_leaks=1")
+            .args([
+                "test",
+                "-p",
+                "mojo-platform-channel",
+                "--lib",
+                "--tests",
+                "--locked",
+            ])
+            .args(["--target", &target, "--target-dir"])
+            .arg(root.join(format!("target/sanitize-{name}")))
+            .args(["--", "--test-threads=1"]);
+        run(&format!("{name} sanitizer"), cmd)?;
+    }
     Ok(())
 }
 
