@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod shm_vectors;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -26,6 +28,12 @@ pub enum HookNext {
 pub struct Shared {
     pub heap: Rc<HeapMemory>,
     hook: Rc<RefCell<Option<Hook>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.heap.fmt(f)
+    }
 }
 
 impl Shared {
