@@ -19,6 +19,30 @@
 //!
 //! Layouts (offsets, sizes, bit values) come from [`ipcz_wire::memory`].
 //! Only the v1 id scheme exists here (the proxy never advertises mem_v2).
+//!
+//! ```
+//! use ipcz_node::memory::{MemoryOptions, NodeLinkMemory, Resolved};
+//! use ipcz_wire::{FragmentDescriptor, LinkSide};
+//! use mojo_wire_kit::HeapMemory;
+//!
+//! // The broker creates and initializes the primary buffer...
+//! let region = HeapMemory::new(131072);
+//! NodeLinkMemory::initialize_primary_buffer(&region)?;
+//! let mut memory = NodeLinkMemory::new(region, MemoryOptions::default())?;
+//!
+//! // ...either side allocates sublinks and RouterLinkStates for new links...
+//! assert_eq!(memory.allocate_sublink_ids(2)?.0, 12);
+//! let state = memory.allocate_router_link_state()?.expect("a free block");
+//! assert_eq!(state, FragmentDescriptor::new(0, 1088, 64));
+//! if let Resolved::Ready(s) = memory.router_link_state(state)? {
+//!     s.set_side_stable(LinkSide::A)?;
+//! }
+//!
+//! // ...and parcel data travels in fragments the receiver copies out and frees.
+//! let fragment = memory.allocate_parcel_data(b"hello")?.expect("a free block");
+//! assert_eq!(memory.take_parcel_data(fragment)?, Resolved::Ready(b"hello".to_vec()));
+//! # Ok::<(), ipcz_node::memory::MemoryError>(())
+//! ```
 
 mod block_allocator;
 mod buffer_pool;
@@ -45,6 +69,11 @@ pub const MAX_CAS_ATTEMPTS: usize = 1 << 16;
 /// whoever adds them. Chrome adds at most 2 MiB per block size for parcel
 /// data, plus 64 KiB buffers for RouterLinkStates on demand.
 pub const MAX_BLOCK_BUFFERS_PER_LINK: usize = 1024;
+
+/// Most bytes of added buffers (both sides' together) one link's memory
+/// maps. Chrome's own buffers are at most 8 MiB (eight 1 MiB blocks) and
+/// its automatic growth stops at 2 MiB per block size.
+pub const MAX_ADDED_BUFFER_BYTES_PER_LINK: usize = 256 * 1024 * 1024;
 
 /// Most fragments kept waiting to be freed until their buffer arrives.
 pub const MAX_DEFERRED_FREES: usize = 4096;

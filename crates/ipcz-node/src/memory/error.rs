@@ -82,6 +82,12 @@ pub enum MemoryError {
         /// The limit.
         limit: usize,
     },
+    /// Added buffers totalling more than
+    /// [`MAX_ADDED_BUFFER_BYTES_PER_LINK`](super::MAX_ADDED_BUFFER_BYTES_PER_LINK).
+    TooMuchMemory {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// More fragments waiting to be freed in buffers not yet known than
     /// [`MAX_DEFERRED_FREES`](super::MAX_DEFERRED_FREES).
     TooManyDeferredFrees {
@@ -177,6 +183,9 @@ impl fmt::Display for MemoryError {
                 "buffer {id}: {size} bytes of {block_size}-byte blocks is not a valid block buffer"
             ),
             Self::TooManyBuffers { limit } => write!(f, "more than {limit} buffers on one link"),
+            Self::TooMuchMemory { limit } => {
+                write!(f, "added buffers beyond {limit} bytes on one link")
+            }
             Self::TooManyDeferredFrees { limit } => {
                 write!(f, "more than {limit} fragments waiting for their buffer")
             }

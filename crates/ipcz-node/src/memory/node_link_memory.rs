@@ -18,9 +18,13 @@ use mojo_wire_kit::SharedMemory;
 use super::buffer_pool::BufferPool;
 use super::fragment::{read_parcel_data, write_parcel_data};
 use super::{
-    BlockAllocator, MAX_BLOCK_BUFFERS_PER_LINK, MAX_DEFERRED_FREES, MemoryError, Resolved,
-    RouterLinkState,
+    BlockAllocator, MAX_ADDED_BUFFER_BYTES_PER_LINK, MAX_BLOCK_BUFFERS_PER_LINK,
+    MAX_DEFERRED_FREES, MemoryError, Resolved, RouterLinkState,
 };
+
+/// Smallest block size a best-effort allocation falls back to
+/// (`kMinBestEffortFallbackBlockSize`).
+const MIN_BEST_EFFORT_BLOCK_SIZE: usize = 4096;
 
 /// How a NodeLinkMemory may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +104,8 @@ pub struct NodeLinkMemory<M> {
     actions: Vec<MemoryAction>,
     /// Fragments freed while their buffer was unknown.
     deferred_frees: Vec<FragmentDescriptor>,
+    /// Bytes of all added buffers.
+    added_bytes: usize,
 }
 
 impl<M: SharedMemory> NodeLinkMemory<M> {
@@ -152,6 +158,7 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
             capacity_requests: BTreeSet::new(),
             actions: Vec::new(),
             deferred_frees: Vec::new(),
+            added_bytes: 0,
         })
     }
 
@@ -288,7 +295,8 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
     /// second reference taken for the peer, so it is handed over with
     /// `ref_count` 2. `Ok(None)` if no block is free; then a buffer of
     /// 64-byte blocks is requested (always, unlike parcel data) and the
-    /// caller retries once it is provided.
+    /// caller retries once it is provided. A state that is never handed
+    /// over is given back by releasing both references.
     pub fn allocate_router_link_state(
         &mut self,
     ) -> Result<Option<FragmentDescriptor>, MemoryError> {
@@ -358,6 +366,28 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
             self.request_capacity(block_size);
         }
         Ok(fragment)
+    }
+
+    /// AllocateFragmentBestEffort (for a parcel whose data may be cut
+    /// short): block sizes from `min(ideal, 1 MiB)` down to 4096, halving,
+    /// each tried as [`allocate_fragment`](Self::allocate_fragment);
+    /// `Ok(None)` if none has a free block.
+    pub fn allocate_fragment_best_effort(
+        &mut self,
+        size: usize,
+    ) -> Result<Option<FragmentDescriptor>, MemoryError> {
+        let ideal = size
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
+            .max(MIN_BLOCK_SIZE as usize);
+        let mut block_size = ideal.min(MAX_FRAGMENT_SIZE_FOR_BLOCK_ALLOCATION);
+        while block_size >= MIN_BEST_EFFORT_BLOCK_SIZE {
+            if let Some(fragment) = self.allocate_fragment(block_size)? {
+                return Ok(Some(fragment));
+            }
+            block_size /= 2;
+        }
+        Ok(None)
     }
 
     /// Puts parcel data into a new fragment (FragmentHeader, then the data;
@@ -450,8 +480,9 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
 
     /// The receiver's checks of AddBlockBuffer (spec §3.3) that need no
     /// mapping: id not invalid, 0 or registered; block size a power of two
-    /// `>= 64`; 8 to 32767 blocks; buffer count within
-    /// [`MAX_BLOCK_BUFFERS_PER_LINK`]. Run it before mapping the region.
+    /// `>= 64`; 8 to 32767 blocks; buffer count and bytes within
+    /// [`MAX_BLOCK_BUFFERS_PER_LINK`] and [`MAX_ADDED_BUFFER_BYTES_PER_LINK`].
+    /// Run it before mapping the region.
     pub fn check_block_buffer(
         &self,
         id: BufferId,
@@ -472,9 +503,19 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
                 size: buffer_size,
             });
         }
-        if self.pool.len() > MAX_BLOCK_BUFFERS_PER_LINK {
+        self.check_room(buffer_size)
+    }
+
+    fn check_room(&self, buffer_size: usize) -> Result<(), MemoryError> {
+        if self.pool.len() >= MAX_BLOCK_BUFFERS_PER_LINK {
             return Err(MemoryError::TooManyBuffers {
                 limit: MAX_BLOCK_BUFFERS_PER_LINK,
+            });
+        }
+        let total = self.added_bytes.saturating_add(buffer_size);
+        if total > MAX_ADDED_BUFFER_BYTES_PER_LINK {
+            return Err(MemoryError::TooMuchMemory {
+                limit: MAX_ADDED_BUFFER_BYTES_PER_LINK,
             });
         }
         Ok(())
@@ -500,7 +541,9 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
                 size: memory.size(),
             }
         })?;
+        let size = memory.size();
         self.pool.add(id, memory, &[region])?;
+        self.added_bytes += size;
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred_frees)
             .into_iter()
             .partition(|f| f.buffer_id == id);
@@ -534,14 +577,11 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
         let size32 = u32::try_from(size).map_err(|_| bad.clone())?;
         check_added_buffer(block_size, size32).map_err(|_| bad.clone())?;
         let region = BlockRegion::whole_buffer(block_size, size).map_err(|_| bad)?;
-        if self.pool.len() > MAX_BLOCK_BUFFERS_PER_LINK {
-            return Err(MemoryError::TooManyBuffers {
-                limit: MAX_BLOCK_BUFFERS_PER_LINK,
-            });
-        }
+        self.check_room(size)?;
         BlockAllocator::new(BufferId::INVALID, region, size)?.initialize(&memory)?;
         let id = self.allocate_new_buffer_id()?;
         self.pool.add(id, memory, &[region])?;
+        self.added_bytes += size;
         self.capacity_requests.remove(&block_size);
         Ok(AddedBlockBuffer { id, block_size })
     }
@@ -837,5 +877,69 @@ mod tests {
             m.free_fragment(FragmentDescriptor::new(9, 64, 64)),
             Err(MemoryError::TooManyDeferredFrees { .. })
         ));
+    }
+
+    #[test]
+    fn best_effort_falls_back_to_smaller_blocks_down_to_4096() {
+        let mut m = fresh(MemoryOptions::default());
+        // No 8 KiB class: 4096-byte blocks, then none.
+        for _ in 0..3 {
+            assert_eq!(
+                m.allocate_fragment_best_effort(8000)
+                    .unwrap()
+                    .map(|d| d.size),
+                Some(4096)
+            );
+        }
+        assert_eq!(m.allocate_fragment_best_effort(8000).unwrap(), None);
+        // Small requests never fall below 4096 either.
+        assert_eq!(m.allocate_fragment_best_effort(100).unwrap(), None);
+        assert_eq!(m.allocate_fragment_best_effort(usize::MAX).unwrap(), None);
+    }
+
+    #[test]
+    fn link_states_in_a_buffer_that_arrives_later_resolve_then() {
+        let mut m = fresh(MemoryOptions::default());
+        let theirs = added_buffer(64);
+        let region = BlockRegion::whole_buffer(64, theirs.size()).unwrap();
+        let alloc = BlockAllocator::new(BufferId(2), region, theirs.size()).unwrap();
+        alloc.initialize(&theirs).unwrap();
+        let block = alloc.allocate(&theirs).unwrap().unwrap();
+        let d = FragmentDescriptor::new(2, 64 * block as u32, 64);
+        let state = RouterLinkState::new(&theirs, BufferId(2), d.offset as usize).unwrap();
+        state.initialize().unwrap();
+        state.add_ref().unwrap();
+        assert_eq!(
+            m.router_link_state(d).unwrap().ready().map(|s| s.offset()),
+            None
+        );
+        assert_eq!(m.release_router_link_state(d), Ok(ReleaseOutcome::Kept));
+        m.add_block_buffer(BufferId(2), 64, theirs).unwrap();
+        let state = m.router_link_state(d).unwrap().ready().unwrap();
+        assert_eq!(state.ref_count(), Ok(2));
+        state.set_side_stable(LinkSide::B).unwrap();
+        assert_eq!(m.release_router_link_state(d), Ok(ReleaseOutcome::Kept));
+        assert_eq!(m.release_router_link_state(d), Ok(ReleaseOutcome::Freed));
+    }
+
+    #[test]
+    fn added_buffers_are_bounded() {
+        let mut m = fresh(MemoryOptions::default());
+        assert_eq!(
+            m.check_block_buffer(BufferId(1), 4096, 32767 * 4096),
+            Ok(())
+        );
+        m.add_block_buffer(BufferId(1), 64, added_buffer(64))
+            .unwrap();
+        assert_eq!(m.added_bytes, 65536);
+        // As if the link had already mapped all it may.
+        m.added_bytes = MAX_ADDED_BUFFER_BYTES_PER_LINK - 65535;
+        assert_eq!(
+            m.check_block_buffer(BufferId(2), 64, 65536),
+            Err(MemoryError::TooMuchMemory {
+                limit: MAX_ADDED_BUFFER_BYTES_PER_LINK
+            })
+        );
+        assert!(m.provide_block_buffer(64, added_buffer(64)).is_err());
     }
 }
