@@ -131,6 +131,7 @@ enum HostileOp {
     ReleaseLinkState(u8),
     AllocateParcel(u16),
     TakeParcel(u8),
+    CorruptParcelHeader { pick: u8, size: u32 },
     FreeAnything { buffer: u8, offset: u32, size: u32 },
     LinkStateAt { offset: u32, op: u8, side: bool },
     Ids,
@@ -154,6 +155,8 @@ fn hostile_op() -> impl Strategy<Value = HostileOp> {
         any::<u8>().prop_map(HostileOp::ReleaseLinkState),
         (1u16..5000).prop_map(HostileOp::AllocateParcel),
         any::<u8>().prop_map(HostileOp::TakeParcel),
+        (any::<u8>(), prop_oneof![0u32..5000, any::<u32>()])
+            .prop_map(|(pick, size)| HostileOp::CorruptParcelHeader { pick, size }),
         (
             0u8..3,
             any::<u32>(),
@@ -279,6 +282,34 @@ proptest! {
         prop_assert_eq!(alloc.free_list(&*mem.heap).unwrap().len(), before + freed);
     }
 
+    /// Both sides allocating sublink and buffer ids from the shared
+    /// counters, in any order and amounts, never get overlapping ids.
+    #[test]
+    fn ids_from_both_sides_never_overlap(
+        requests in prop::collection::vec((any::<bool>(), 1u64..5, any::<bool>()), 1..100),
+    ) {
+        let mem = primary_region();
+        let sides = [
+            NodeLinkMemory::new(mem.clone(), MemoryOptions::default()).unwrap(),
+            NodeLinkMemory::new(mem.clone(), MemoryOptions::default()).unwrap(),
+        ];
+        let mut sublinks = BTreeSet::new();
+        let mut buffers = BTreeSet::new();
+        for (b, count, buffer) in requests {
+            let side = &sides[usize::from(b)];
+            if buffer {
+                let id = side.allocate_new_buffer_id().unwrap();
+                prop_assert!(id.0 >= 1 && buffers.insert(id));
+            } else {
+                let first = side.allocate_sublink_ids(count).unwrap().0;
+                prop_assert!(first >= 12);
+                for id in first..first + count {
+                    prop_assert!(sublinks.insert(id), "sublink {} twice", id);
+                }
+            }
+        }
+    }
+
     /// A peer that writes random words into the primary buffer between and
     /// during operations gets typed errors at worst: no panic, no access
     /// outside the checks (an `Access` error would mean an unvalidated
@@ -320,9 +351,15 @@ proptest! {
                     let d = parcels.swap_remove(pick as usize % parcels.len());
                     m.take_parcel_data(d).map(|r| {
                         if let Resolved::Ready(data) = r {
-                            assert!(data.len() < 4096);
+                            // Never more than the fragment holds.
+                            assert!(data.len() <= d.size as usize - 8);
                         }
                     })
+                }
+                HostileOp::CorruptParcelHeader { pick, size } if !parcels.is_empty() => {
+                    let d: FragmentDescriptor = parcels[pick as usize % parcels.len()];
+                    mem.heap.store_u32(d.offset as usize, size, Ordering::Relaxed).unwrap();
+                    Ok(())
                 }
                 HostileOp::FreeAnything { buffer, offset, size } => {
                     m.free_fragment(FragmentDescriptor::new(u64::from(buffer), offset, size)).map(drop)

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use ipcz_wire::limits::FRAGMENT_HEADER_SIZE;
+use ipcz_wire::memory::LayoutError;
 use ipcz_wire::memory::fragment::field;
 use ipcz_wire::{BufferId, FragmentDescriptor};
 use mojo_wire_kit::SharedMemory;
@@ -40,17 +41,13 @@ pub fn fragment_range(
     fragment: FragmentDescriptor,
     buffer_size: usize,
 ) -> Result<Range<usize>, MemoryError> {
-    if fragment.is_null() {
-        return Err(MemoryError::NullFragment);
-    }
-    let end = fragment.offset.saturating_add(fragment.size) as usize;
-    if end > buffer_size {
-        return Err(MemoryError::FragmentOutOfBounds {
+    ipcz_wire::memory::fragment::range(fragment, buffer_size).map_err(|e| match e {
+        LayoutError::NullFragment => MemoryError::NullFragment,
+        _ => MemoryError::FragmentOutOfBounds {
             fragment,
             buffer_size,
-        });
-    }
-    Ok(fragment.offset as usize..end)
+        },
+    })
 }
 
 fn access(buffer: BufferId) -> impl Fn(mojo_wire_kit::ShmAccessError) -> MemoryError {
