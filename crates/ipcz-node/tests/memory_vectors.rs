@@ -14,7 +14,12 @@
 //!   and get the bytes the test-peer scenario sent (echoes equal their
 //!   requests; `echo_small` sizes cycle as test-peers.md §3 says);
 //! - decode every RouterLinkState (§5.3) named by a descriptor or bypass
-//!   message, and the 12 initial ones, to the meanings the spec gives.
+//!   message, and the 12 initial ones, to the meanings the spec gives
+//!   (two references when shared; initial ones unmanaged, down to -2; lock
+//!   bits only once stable; a bypass source that is a node of the
+//!   recording and that `CanNodeRequestBypass` accepts from the other side);
+//! - and, on private copies of Chrome's memory, free what it received and
+//!   release shared states the way a proxy does, into Chrome's own lists.
 
 mod memory_support;
 
@@ -29,7 +34,9 @@ use ipcz_wire::memory::block::initial_last_header;
 use ipcz_wire::memory::fragment::primary_class_for_data;
 use ipcz_wire::memory::{LinkStatus, primary};
 use ipcz_wire::messages::Body;
-use ipcz_wire::{BufferId, DriverObjectIndex, FragmentDescriptor, Message, SublinkId};
+use ipcz_wire::{
+    BufferId, DriverObjectIndex, FragmentDescriptor, LinkSide, Message, NodeName, SublinkId,
+};
 use memory_support::Shared;
 use memory_support::shm_vectors::{Line, ipcz_recordings, parse, scenario};
 use mojo_transcript::Direction;
@@ -65,6 +72,7 @@ struct Stats {
     added_buffers: usize,
     new_sublinks: usize,
     lowest_initial_ref_count: i32,
+    bypass_sources_seen: usize,
 }
 
 struct Stream {
@@ -87,6 +95,10 @@ struct Replay<'a> {
     last_counters: BTreeMap<u32, (u64, u64)>,
     streams: BTreeMap<(u32, Direction), Stream>,
     parcels: Vec<Parcel>,
+    /// Node names from the handshakes and introductions.
+    node_names: BTreeSet<NodeName>,
+    /// Every RouterLinkState a message named, by link.
+    link_states: Vec<(u32, FragmentDescriptor)>,
     stats: Stats,
 }
 
@@ -128,6 +140,8 @@ impl<'a> Replay<'a> {
             last_counters: BTreeMap::new(),
             streams: BTreeMap::new(),
             parcels: Vec::new(),
+            node_names: BTreeSet::new(),
+            link_states: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -240,10 +254,13 @@ impl<'a> Replay<'a> {
     ) {
         match &message.body {
             Body::ConnectFromBrokerToNonBroker(m) => {
+                self.node_names.extend([m.broker_name, m.receiver_name]);
                 let shm = self.region_of(message, m.buffer, fd_line);
                 self.add_link(chan, shm);
             }
             Body::ConnectToReferredNonBroker(m) => {
+                self.node_names
+                    .extend([m.name, m.broker_name, m.referrer_name]);
                 let broker = self.region_of(message, m.broker_link_buffer, fd_line);
                 self.add_link(chan, broker);
                 let referrer_chan =
@@ -252,6 +269,7 @@ impl<'a> Replay<'a> {
                 self.add_link(referrer_chan, referrer);
             }
             Body::AcceptIntroduction(m) => {
+                self.node_names.insert(m.name);
                 let link_chan = Self::channel_of_transport(message, m.transport, fd_kinds);
                 let shm = self.region_of(message, m.memory, fd_line);
                 self.add_link(link_chan, shm);
@@ -428,6 +446,9 @@ impl<'a> Replay<'a> {
         assert_eq!(tail, [0; 40], "{}: {fragment} reserved bytes", self.name);
         self.stats.link_states += 1;
         self.stats.link_states_with_two_refs += usize::from(refs == 2);
+        if !self.link_states.contains(&(chan, fragment)) {
+            self.link_states.push((chan, fragment));
+        }
         if fragment.buffer_id != BufferId::PRIMARY || fragment.offset >= 1024 {
             self.check_allocated(chan, fragment);
             // Both sides letting go, on a private copy: the second frees it.
@@ -476,7 +497,52 @@ impl<'a> Replay<'a> {
         }
     }
 
+    /// A link locked for bypass names, as the allowed requester, a node of
+    /// this recording, and `CanNodeRequestBypass` agrees from the other side.
+    fn check_bypass_source(&mut self, chan: u32, fragment: FragmentDescriptor) {
+        let memory = self.memory(chan);
+        let Ok(Resolved::Ready(state)) = memory.router_link_state(fragment) else {
+            return;
+        };
+        let status = state.status().unwrap();
+        let managed = fragment.buffer_id != BufferId::PRIMARY || fragment.offset >= 1024;
+        if managed && !(1..=2).contains(&state.ref_count().unwrap()) {
+            return; // freed since (and maybe reused for parcel data)
+        }
+        let source = state.allowed_bypass_request_source().unwrap();
+        if !source.is_valid() || !status.intersects(LinkStatus::LOCKED) {
+            return;
+        }
+        assert!(
+            self.node_names.contains(&source),
+            "{}: {fragment} allows bypass by unknown node {source}",
+            self.name
+        );
+        let locker = if status.is_locked_by(LinkSide::A) {
+            LinkSide::A
+        } else {
+            LinkSide::B
+        };
+        assert_eq!(
+            state.can_node_request_bypass(locker.opposite(), source),
+            Ok(true)
+        );
+        assert_eq!(state.can_node_request_bypass(locker, source), Ok(false));
+        self.stats.bypass_sources_seen += 1;
+    }
+
     fn check_memory_at_chunk(&mut self) {
+        let states = self.link_states.clone();
+        for (chan, fragment) in states {
+            self.check_bypass_source(chan, fragment);
+        }
+        for i in 0..12 {
+            let chans: Vec<u32> = self.links.keys().copied().collect();
+            for chan in chans {
+                let d = NodeLinkMemory::<Shared>::initial_router_link_state_fragment(i).unwrap();
+                self.check_bypass_source(chan, d);
+            }
+        }
         for (&chan, memory) in &self.links {
             let shm = self.primary_of[&chan];
             let mem = &self.regions[&shm].heap;
@@ -662,6 +728,10 @@ fn every_shm_recording_reads_back_as_the_spec_says() {
         total.locked_seen += stats.locked_seen;
         total.waiting_seen += stats.waiting_seen;
         total.new_sublinks += stats.new_sublinks;
+        total.bypass_sources_seen += stats.bypass_sources_seen;
+        total.lowest_initial_ref_count = total
+            .lowest_initial_ref_count
+            .min(stats.lowest_initial_ref_count);
         total.fragments += stats.fragments;
         total.inline += stats.inline;
         total.link_states += stats.link_states;
@@ -673,4 +743,8 @@ fn every_shm_recording_reads_back_as_the_spec_says() {
     assert!(total.link_states > 20);
     assert!(total.waiting_seen > 0, "no waiting bit seen");
     assert!(total.new_sublinks > 20);
+    assert!(
+        total.bypass_sources_seen > 0,
+        "no link locked for bypass seen"
+    );
 }
