@@ -1,0 +1,2 @@
+//! `mojo-test-client` (placeholder until the client module lands).
+fn main() {}

@@ -1,0 +1,2 @@
+//! `mojo-test-host` (placeholder until the host module lands).
+fn main() {}
