@@ -784,19 +784,7 @@ impl BufferMapping for FakeMapping {
     fn try_make_writable(&mut self) -> Result<(), Errno> {
         // The kernel's rule for mprotect(PROT_WRITE) on a MAP_SHARED mapping
         // is the one for a writable mmap of its fd: ask it that.
-        writable_mmap_probe(&self.fd, self.len)
-    }
-}
-
-/// `mmap(PROT_READ | PROT_WRITE, MAP_SHARED)` of `len` bytes of `fd`,
-/// unmapped at once: `Ok` if the kernel allowed it, else its errno.
-pub fn writable_mmap_probe(fd: &OwnedFd, len: usize) -> Result<(), Errno> {
-    use std::os::fd::AsRawFd;
-    match memmap2::MmapOptions::new().len(len).map_raw(fd.as_raw_fd()) {
-        Ok(_map) => Ok(()),
-        Err(e) => Err(e
-            .raw_os_error()
-            .map_or(Errno::UnknownErrno, Errno::from_raw)),
+        crate::os::probe_writable_mmap(&self.fd, self.len)
     }
 }
 
@@ -884,7 +872,11 @@ mod tests {
         let u = sys.unwrap_shared_buffer(ro).unwrap();
         assert_eq!(u.access_mode, RegionAccessMode::ReadOnly);
         assert_eq!(u.fds.len(), 1);
-        assert_eq!(writable_mmap_probe(&u.fds[0], 4096), Err(Errno::EACCES));
+        assert_eq!(
+            crate::os::probe_writable_mmap(&u.fds[0], 4096),
+            Err(Errno::EACCES)
+        );
+        assert_eq!(crate::os::fd_access_mode(&u.fds[0]), 0);
         let w = sys.create_shared_buffer(100).unwrap();
         let u = sys.unwrap_shared_buffer(w).unwrap();
         assert_eq!(

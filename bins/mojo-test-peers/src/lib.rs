@@ -12,7 +12,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod fake;
+pub mod host;
 pub mod json;
+pub mod os;
 pub mod protocol;
 pub mod system;
