@@ -12,10 +12,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod client;
 pub mod fake;
 pub mod host;
 pub mod json;
 pub mod os;
+pub mod process;
 pub mod protocol;
+pub mod run;
 pub mod system;

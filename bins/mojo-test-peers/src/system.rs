@@ -565,6 +565,74 @@ pub trait MojoSystem: Send + Sync {
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize>;
 }
 
+/// A shared system is a system (the peers' threads share one).
+impl<S: MojoSystem + ?Sized> MojoSystem for Arc<S> {
+    type Mapping = S::Mapping;
+    fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)> {
+        (**self).create_message_pipe()
+    }
+    fn write_message(
+        &self,
+        pipe: &MessagePipe,
+        bytes: &[u8],
+        handles: Vec<Handle>,
+    ) -> MojoResult<()> {
+        (**self).write_message(pipe, bytes, handles)
+    }
+    fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message> {
+        (**self).read_message(pipe)
+    }
+    fn query_signals(&self, handle: MojoHandle) -> MojoResult<SignalsState> {
+        (**self).query_signals(handle)
+    }
+    fn wait_any(
+        &self,
+        handles: &[(MojoHandle, Signals)],
+        deadline: Option<Instant>,
+    ) -> Result<usize, WaitError> {
+        (**self).wait_any(handles, deadline)
+    }
+    fn create_shared_buffer(&self, size: u64) -> MojoResult<SharedBuffer> {
+        (**self).create_shared_buffer(size)
+    }
+    fn duplicate_buffer(&self, buffer: &SharedBuffer, read_only: bool) -> MojoResult<SharedBuffer> {
+        (**self).duplicate_buffer(buffer, read_only)
+    }
+    fn buffer_size(&self, buffer: &SharedBuffer) -> MojoResult<u64> {
+        (**self).buffer_size(buffer)
+    }
+    fn map_buffer(
+        &self,
+        buffer: &SharedBuffer,
+        offset: u64,
+        len: u64,
+    ) -> MojoResult<Self::Mapping> {
+        (**self).map_buffer(buffer, offset, len)
+    }
+    fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion> {
+        (**self).unwrap_shared_buffer(buffer)
+    }
+    fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
+        (**self).wrap_platform_handle(fd)
+    }
+    fn unwrap_platform_handle(&self, handle: PlatformHandle) -> MojoResult<OwnedFd> {
+        (**self).unwrap_platform_handle(handle)
+    }
+    fn create_data_pipe(
+        &self,
+        element_size: u32,
+        capacity: u32,
+    ) -> MojoResult<(DataPipeProducer, DataPipeConsumer)> {
+        (**self).create_data_pipe(element_size, capacity)
+    }
+    fn write_data(&self, producer: &DataPipeProducer, data: &[u8]) -> MojoResult<usize> {
+        (**self).write_data(producer, data)
+    }
+    fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
+        (**self).read_data(consumer, buf)
+    }
+}
+
 /// `mojo::Wait` (with a deadline): waits for one handle.
 pub fn wait<S: MojoSystem + ?Sized>(
     system: &S,
