@@ -449,6 +449,12 @@ impl MojoSystem for FakeSystem {
         handles: &[(MojoHandle, Signals)],
         deadline: Option<Instant>,
     ) -> Result<usize, WaitError> {
+        if handles.is_empty() {
+            return Err(WaitError {
+                error: MojoError::InvalidArgument,
+                index: None,
+            });
+        }
         let mut st = self.inner.lock();
         loop {
             let mut unsatisfiable = None;

@@ -175,6 +175,18 @@ pub struct ProcessChildren {
     pub broker: Option<ChildProcess>,
 }
 
+impl ProcessChildren {
+    /// The process ids of every child, for a watchdog that must kill them
+    /// from another thread.
+    pub fn pids(&self) -> Vec<u32> {
+        [&self.proxy, &self.client, &self.broker]
+            .into_iter()
+            .flatten()
+            .map(ChildProcess::id)
+            .collect()
+    }
+}
+
 impl Children for ProcessChildren {
     fn status(&mut self, role: ChildRole) -> ChildStatus {
         let child = match role {

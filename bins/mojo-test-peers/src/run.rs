@@ -6,7 +6,12 @@
 
 use std::io::Write;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::json::JsonLine;
 
 use crate::cli::{ClientArgs, Direct, HostArgs};
 use crate::host::{self, ChildStatus, Connection, HostOutcome};
@@ -62,7 +67,14 @@ pub fn run_host<C: HostConnector>(args: &HostArgs, connector: &C, out: &mut dyn 
         broker_fd,
         spawned_at,
     } = launched;
-    let (system, pipes) = match connector.connect(args, host_fd, broker_fd) {
+    let backstop = Backstop::arm(
+        args.timeout.map(|t| spawned_at + t),
+        &args.label,
+        children.pids(),
+    );
+    let connected = connector.connect(args, host_fd, broker_fd);
+    backstop.disarm();
+    let (system, pipes) = match connected {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mojo-test-host: cannot connect: {e}");
@@ -153,4 +165,55 @@ pub fn missing_client_system(args: &ClientArgs) -> String {
         "mojo-test-client: cannot run: the client needs {layer}, and no such system layer is built \
          yet (the in-process fake is for tests only)"
     )
+}
+
+/// The watchdog for what happens outside the scenarios' waits (Mojo's
+/// start-up and the invitation, which the reference's `alarm` also covers):
+/// if still armed at the deadline it prints the `startup` timeout line,
+/// SIGKILLs the children and exits the process with status 3.
+struct Backstop {
+    disarmed: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often the backstop looks at its flag.
+const BACKSTOP_POLL: Duration = Duration::from_millis(10);
+
+impl Backstop {
+    fn arm(deadline: Option<Instant>, label: &str, pids: Vec<u32>) -> Self {
+        let disarmed = Arc::new(AtomicBool::new(false));
+        let thread = deadline.map(|deadline| {
+            let flag = disarmed.clone();
+            let mut line = JsonLine::new("startup", label, false);
+            line.error("timeout");
+            let line = line.finish();
+            std::thread::spawn(move || {
+                while !flag.load(Ordering::Acquire) {
+                    if Instant::now() >= deadline {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{line}");
+                        let _ = out.flush();
+                        for pid in pids {
+                            if let Ok(pid) = i32::try_from(pid) {
+                                let _ = nix::sys::signal::kill(
+                                    nix::unistd::Pid::from_raw(pid),
+                                    nix::sys::signal::Signal::SIGKILL,
+                                );
+                            }
+                        }
+                        std::process::exit(i32::from(HostOutcome::TimedOut.exit_code()));
+                    }
+                    std::thread::sleep(BACKSTOP_POLL);
+                }
+            })
+        });
+        Self { disarmed, thread }
+    }
+
+    fn disarm(mut self) {
+        self.disarmed.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

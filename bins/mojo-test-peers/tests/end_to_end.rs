@@ -549,3 +549,38 @@ fn broken_fake(s: &Broken) -> &FakeSystem {
 }
 delegate!(Shared, shared_fake);
 delegate!(Broken, broken_fake);
+
+#[test]
+fn pipes_are_served_concurrently() {
+    // Pipe 0 is busy echoing on a sub-pipe (SubPipe); pipe 1 still answers.
+    let sys = FakeSystem::new();
+    let (h0, c0) = sys.create_message_pipe().unwrap();
+    let (h1, c1) = sys.create_message_pipe().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| client::serve_all(&sys, vec![c0, c1], false));
+        let (sub, sub_peer) = sys.create_message_pipe().unwrap();
+        let req = protocol::Payload::SubPipe.encode();
+        sys.write_message(&h0, &req, vec![sub_peer.into()]).unwrap();
+        let hello = protocol::Payload::Hello { index: 1 }.encode();
+        sys.write_message(&h1, &hello, Vec::new()).unwrap();
+        let got = mojo_test_peers::system::read_one(&sys, &h1, None).unwrap();
+        assert_eq!(got.bytes, hello);
+        // Pipe 0's request is still open: nothing on it yet.
+        assert_eq!(
+            sys.read_message(&h0).unwrap_err(),
+            mojo_test_peers::system::MojoError::ShouldWait
+        );
+        sys.write_message(&sub, &[1, 0, 0, 0, 9], Vec::new())
+            .unwrap();
+        let echo = mojo_test_peers::system::read_one(&sys, &sub, None).unwrap();
+        assert_eq!(echo.bytes, [1, 0, 0, 0, 9]);
+        drop(sub);
+        let done = mojo_test_peers::system::read_one(&sys, &h0, None).unwrap();
+        assert_eq!(
+            protocol::Payload::decode(&done.bytes),
+            Ok(protocol::Payload::SubPipeDone { echoed: 1 })
+        );
+        drop((h0, h1)); // serve_all returns once both pipes are closed
+    });
+    assert_eq!(sys.open_handles(), 0);
+}
