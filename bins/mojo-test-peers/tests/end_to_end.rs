@@ -584,3 +584,14 @@ fn pipes_are_served_concurrently() {
     });
     assert_eq!(sys.open_handles(), 0);
 }
+
+#[test]
+#[ignore = "prints a run for eyeballing: cargo test -- --ignored --nocapture"]
+fn print_a_run() {
+    let mut scen: Vec<&str> = host::DEFAULT_SCENARIOS.to_vec();
+    scen.push("datapipe");
+    let r = run(config(&scen, small_counts(), 0), 1);
+    for l in &r.text {
+        println!("{l}");
+    }
+}
