@@ -1,0 +1,998 @@
+//! An in-process [`MojoSystem`] for tests: both peers run on threads of one
+//! process and share one `FakeSystem`. **For tests only**: the binaries
+//! never use it.
+//!
+//! - Message pipes are two in-memory queues; a message holds the objects of
+//!   its attached handles, so a pipe end in transit is neither open nor
+//!   closed for its peer, and closing an end with unread messages closes the
+//!   handles inside them (as Mojo does).
+//! - Shared buffers are real memfds with Chromium's Linux fds (writable: a
+//!   read-write fd and an `O_RDONLY` reopen; read-only: the latter; unsafe:
+//!   the former) and Mojo's duplicate rules; mappings copy through
+//!   `pread`/`pwrite` on a dup of the fd, and the read-only probes ask the
+//!   kernel (a writable `mmap` of that fd).
+//! - Platform handles are the real fds.
+//! - Data pipes are bounded in-memory rings.
+//!
+//! One mutex guards everything; one condition variable wakes every waiter
+//! on any change. Simple, and fast enough for the test counts.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::stat::Mode;
+use nix::sys::uio::{pread, pwrite};
+
+use crate::system::{
+    BufferMapping, DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message,
+    MessagePipe, MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode,
+    SharedBuffer, Signals, SignalsState, UnwrappedRegion, WaitError,
+};
+
+/// Capacity of a data pipe created with capacity 0 (Mojo's default).
+pub const DEFAULT_DATA_PIPE_CAPACITY: u32 = 64 * 1024;
+
+/// Largest shared buffer the fake creates (Chromium's `INT_MAX` bound).
+pub const MAX_BUFFER_SIZE: u64 = i32::MAX as u64;
+
+/// The in-process fake system. Create it with [`FakeSystem::new`].
+pub struct FakeSystem {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    handles: HashMap<u32, Object>,
+    next_handle: u32,
+    pipes: HashMap<u64, PipeState>,
+    data_pipes: HashMap<u64, DataPipeState>,
+    next_id: u64,
+    next_guid: u128,
+}
+
+/// What a handle refers to; also what a message carries in transit.
+enum Object {
+    Pipe { id: u64, side: usize },
+    Buffer(BufferObject),
+    Platform(OwnedFd),
+    Producer(u64),
+    Consumer(u64),
+}
+
+struct BufferObject {
+    rw: Option<OwnedFd>,
+    ro: Option<OwnedFd>,
+    mode: RegionAccessMode,
+    size: u64,
+    guid: u128,
+}
+
+struct PipeState {
+    /// `inbox[s]`: messages for side `s` to read.
+    inbox: [VecDeque<InTransit>; 2],
+    open: [bool; 2],
+}
+
+struct InTransit {
+    bytes: Vec<u8>,
+    objects: Vec<Object>,
+}
+
+struct DataPipeState {
+    ring: VecDeque<u8>,
+    capacity: usize,
+    element_size: usize,
+    producer_open: bool,
+    consumer_open: bool,
+}
+
+/// Closes handles of a [`FakeSystem`] when typed handles drop.
+struct Closer(Weak<Inner>);
+
+impl HandleCloser for Closer {
+    fn close_handle(&self, handle: MojoHandle) {
+        if let Some(inner) = self.0.upgrade() {
+            let mut st = inner.lock();
+            if let Some(obj) = st.handles.remove(&handle.value()) {
+                st.close_object(obj);
+            }
+            drop(st);
+            inner.changed.notify_all();
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not wedge the other peer.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn add(&mut self, obj: Object) -> MojoResult<MojoHandle> {
+        self.next_handle = self
+            .next_handle
+            .checked_add(1)
+            .ok_or(MojoError::ResourceExhausted)?;
+        let raw = MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)?;
+        self.handles.insert(raw.value(), obj);
+        Ok(raw)
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Closes an object: the Mojo consequences of `MojoClose`.
+    fn close_object(&mut self, obj: Object) {
+        match obj {
+            Object::Pipe { id, side } => {
+                let Some(p) = self.pipes.get_mut(&id) else {
+                    return;
+                };
+                p.open[side] = false;
+                let unread: Vec<InTransit> = p.inbox[side].drain(..).collect();
+                if !p.open[0] && !p.open[1] {
+                    self.pipes.remove(&id);
+                }
+                for m in unread {
+                    for o in m.objects {
+                        self.close_object(o);
+                    }
+                }
+            }
+            Object::Producer(id) => self.close_data_pipe_end(id, true),
+            Object::Consumer(id) => self.close_data_pipe_end(id, false),
+            Object::Buffer(_) | Object::Platform(_) => {} // fds close on drop
+        }
+    }
+
+    fn close_data_pipe_end(&mut self, id: u64, producer: bool) {
+        if let Some(d) = self.data_pipes.get_mut(&id) {
+            if producer {
+                d.producer_open = false;
+            } else {
+                d.consumer_open = false;
+                d.ring.clear();
+            }
+            if !d.producer_open && !d.consumer_open {
+                self.data_pipes.remove(&id);
+            }
+        }
+    }
+
+    fn signals(&self, raw: MojoHandle) -> MojoResult<SignalsState> {
+        let none = SignalsState::default();
+        Ok(
+            match self
+                .handles
+                .get(&raw.value())
+                .ok_or(MojoError::InvalidArgument)?
+            {
+                Object::Pipe { id, side } => {
+                    let Some(p) = self.pipes.get(id) else {
+                        return Ok(none);
+                    };
+                    let peer_open = p.open[1 - side];
+                    let readable = !p.inbox[*side].is_empty();
+                    let mut satisfied = Signals::NONE;
+                    let mut satisfiable = Signals::PEER_CLOSED;
+                    if readable {
+                        satisfied = satisfied | Signals::READABLE;
+                    }
+                    if readable || peer_open {
+                        satisfiable = satisfiable | Signals::READABLE;
+                    }
+                    if peer_open {
+                        satisfied = satisfied | Signals::WRITABLE;
+                        satisfiable = satisfiable | Signals::WRITABLE;
+                    } else {
+                        satisfied = satisfied | Signals::PEER_CLOSED;
+                    }
+                    SignalsState {
+                        satisfied,
+                        satisfiable,
+                    }
+                }
+                Object::Producer(id) => {
+                    let Some(d) = self.data_pipes.get(id) else {
+                        return Ok(none);
+                    };
+                    let mut s = SignalsState {
+                        satisfied: Signals::NONE,
+                        satisfiable: Signals::PEER_CLOSED,
+                    };
+                    if d.consumer_open {
+                        s.satisfiable = s.satisfiable | Signals::WRITABLE;
+                        if d.ring.len() < d.capacity {
+                            s.satisfied = s.satisfied | Signals::WRITABLE;
+                        }
+                    } else {
+                        s.satisfied = s.satisfied | Signals::PEER_CLOSED;
+                    }
+                    s
+                }
+                Object::Consumer(id) => {
+                    let Some(d) = self.data_pipes.get(id) else {
+                        return Ok(none);
+                    };
+                    let mut s = SignalsState {
+                        satisfied: Signals::NONE,
+                        satisfiable: Signals::PEER_CLOSED,
+                    };
+                    if !d.ring.is_empty() {
+                        s.satisfied = s.satisfied | Signals::READABLE;
+                    }
+                    if !d.ring.is_empty() || d.producer_open {
+                        s.satisfiable = s.satisfiable | Signals::READABLE;
+                    }
+                    if !d.producer_open {
+                        s.satisfied = s.satisfied | Signals::PEER_CLOSED;
+                    }
+                    s
+                }
+                Object::Buffer(_) | Object::Platform(_) => none,
+            },
+        )
+    }
+
+    /// Takes the objects of `handles` out of the table (they move into a
+    /// message). A foreign handle fails the whole call; the ones taken so far
+    /// are closed.
+    fn take_objects(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<Object>> {
+        let mut objects = Vec::with_capacity(handles.len());
+        let mut bad = false;
+        for h in handles {
+            let (_, raw) = h.into_raw();
+            match self.handles.remove(&raw.value()) {
+                Some(o) => objects.push(o),
+                None => bad = true,
+            }
+        }
+        if bad {
+            for o in objects {
+                self.close_object(o);
+            }
+            return Err(MojoError::InvalidArgument);
+        }
+        Ok(objects)
+    }
+}
+
+impl Default for FakeSystem {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeSystem {
+    /// A new, empty system.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    fn closer(&self) -> Arc<dyn HandleCloser> {
+        Arc::new(Closer(Arc::downgrade(&self.inner)))
+    }
+
+    fn handle_for(&self, kind: HandleKind, raw: MojoHandle) -> Handle {
+        let c = self.closer();
+        match kind {
+            HandleKind::MessagePipe => Handle::MessagePipe(MessagePipe::from_raw(raw, c)),
+            HandleKind::SharedBuffer => Handle::SharedBuffer(SharedBuffer::from_raw(raw, c)),
+            HandleKind::PlatformHandle => Handle::PlatformHandle(PlatformHandle::from_raw(raw, c)),
+            HandleKind::DataPipeProducer => {
+                Handle::DataPipeProducer(DataPipeProducer::from_raw(raw, c))
+            }
+            HandleKind::DataPipeConsumer => {
+                Handle::DataPipeConsumer(DataPipeConsumer::from_raw(raw, c))
+            }
+        }
+    }
+
+    /// Number of open handles (for leak checks in tests).
+    pub fn open_handles(&self) -> usize {
+        self.inner.lock().handles.len()
+    }
+
+    fn notify(&self) {
+        self.inner.changed.notify_all();
+    }
+}
+
+fn kind_of(obj: &Object) -> HandleKind {
+    match obj {
+        Object::Pipe { .. } => HandleKind::MessagePipe,
+        Object::Buffer(_) => HandleKind::SharedBuffer,
+        Object::Platform(_) => HandleKind::PlatformHandle,
+        Object::Producer(_) => HandleKind::DataPipeProducer,
+        Object::Consumer(_) => HandleKind::DataPipeConsumer,
+    }
+}
+
+fn dup(fd: &OwnedFd) -> MojoResult<OwnedFd> {
+    fd.try_clone().map_err(|_| MojoError::ResourceExhausted)
+}
+
+/// Opens a second, `O_RDONLY` fd of the memfd (as Chromium does for memfds).
+fn reopen_read_only(fd: &OwnedFd) -> MojoResult<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|_| MojoError::ResourceExhausted)
+}
+
+impl MojoSystem for FakeSystem {
+    type Mapping = FakeMapping;
+
+    fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)> {
+        let (a, b) = {
+            let mut st = self.inner.lock();
+            let id = st.id();
+            st.pipes.insert(
+                id,
+                PipeState {
+                    inbox: [VecDeque::new(), VecDeque::new()],
+                    open: [true, true],
+                },
+            );
+            let a = st.add(Object::Pipe { id, side: 0 })?;
+            let b = st.add(Object::Pipe { id, side: 1 })?;
+            (a, b)
+        };
+        Ok((
+            MessagePipe::from_raw(a, self.closer()),
+            MessagePipe::from_raw(b, self.closer()),
+        ))
+    }
+
+    fn write_message(
+        &self,
+        pipe: &MessagePipe,
+        bytes: &[u8],
+        handles: Vec<Handle>,
+    ) -> MojoResult<()> {
+        if handles.iter().any(|h| h.raw() == pipe.raw()) {
+            return Err(MojoError::InvalidArgument);
+        }
+        let mut st = self.inner.lock();
+        let (id, side) = match st.handles.get(&pipe.raw().value()) {
+            Some(Object::Pipe { id, side }) => (*id, *side),
+            _ => {
+                // Not a pipe of ours: the attached handles are closed.
+                if let Ok(objects) = st.take_objects(handles) {
+                    for o in objects {
+                        st.close_object(o);
+                    }
+                }
+                return Err(MojoError::InvalidArgument);
+            }
+        };
+        let objects = st.take_objects(handles)?;
+        let peer_open = st.pipes.get(&id).is_some_and(|p| p.open[1 - side]);
+        if !peer_open {
+            for o in objects {
+                st.close_object(o);
+            }
+            return Err(MojoError::FailedPrecondition);
+        }
+        if let Some(p) = st.pipes.get_mut(&id) {
+            p.inbox[1 - side].push_back(InTransit {
+                bytes: bytes.to_vec(),
+                objects,
+            });
+        }
+        drop(st);
+        self.notify();
+        Ok(())
+    }
+
+    fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message> {
+        let (bytes, kinds_raws) = {
+            let mut st = self.inner.lock();
+            let (id, side) = match st.handles.get(&pipe.raw().value()) {
+                Some(Object::Pipe { id, side }) => (*id, *side),
+                _ => return Err(MojoError::InvalidArgument),
+            };
+            let p = st.pipes.get_mut(&id).ok_or(MojoError::FailedPrecondition)?;
+            let Some(m) = p.inbox[side].pop_front() else {
+                return Err(if p.open[1 - side] {
+                    MojoError::ShouldWait
+                } else {
+                    MojoError::FailedPrecondition
+                });
+            };
+            let mut out = Vec::with_capacity(m.objects.len());
+            for o in m.objects {
+                let kind = kind_of(&o);
+                out.push((kind, st.add(o)?));
+            }
+            (m.bytes, out)
+        };
+        self.notify();
+        Ok(Message {
+            bytes,
+            handles: kinds_raws
+                .into_iter()
+                .map(|(k, r)| self.handle_for(k, r))
+                .collect(),
+        })
+    }
+
+    fn query_signals(&self, handle: MojoHandle) -> MojoResult<SignalsState> {
+        self.inner.lock().signals(handle)
+    }
+
+    fn wait_any(
+        &self,
+        handles: &[(MojoHandle, Signals)],
+        deadline: Option<Instant>,
+    ) -> Result<usize, WaitError> {
+        if handles.is_empty() {
+            return Err(WaitError {
+                error: MojoError::InvalidArgument,
+                index: None,
+            });
+        }
+        let mut st = self.inner.lock();
+        loop {
+            let mut unsatisfiable = None;
+            for (i, (h, wanted)) in handles.iter().enumerate() {
+                let s = st.signals(*h).map_err(|error| WaitError {
+                    error,
+                    index: Some(i),
+                })?;
+                if s.satisfied.intersects(*wanted) {
+                    return Ok(i);
+                }
+                if !s.satisfiable.intersects(*wanted) && unsatisfiable.is_none() {
+                    unsatisfiable = Some(i);
+                }
+            }
+            if let Some(i) = unsatisfiable {
+                return Err(WaitError {
+                    error: MojoError::FailedPrecondition,
+                    index: Some(i),
+                });
+            }
+            st = match deadline {
+                None => self
+                    .inner
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(WaitError {
+                            error: MojoError::DeadlineExceeded,
+                            index: None,
+                        });
+                    }
+                    self.inner
+                        .changed
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    fn create_shared_buffer(&self, size: u64) -> MojoResult<SharedBuffer> {
+        if size == 0 || size > MAX_BUFFER_SIZE {
+            return Err(MojoError::InvalidArgument);
+        }
+        let rw = memfd_create("mojo_test_peers_fake_shm", MFdFlags::MFD_CLOEXEC)
+            .map_err(|_| MojoError::ResourceExhausted)?;
+        nix::unistd::ftruncate(&rw, size as i64).map_err(|_| MojoError::ResourceExhausted)?;
+        let ro = reopen_read_only(&rw)?;
+        let raw = {
+            let mut st = self.inner.lock();
+            st.next_guid += 1;
+            let guid = st.next_guid;
+            st.add(Object::Buffer(BufferObject {
+                rw: Some(rw),
+                ro: Some(ro),
+                mode: RegionAccessMode::Writable,
+                size,
+                guid,
+            }))?
+        };
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
+    }
+
+    fn duplicate_buffer(&self, buffer: &SharedBuffer, read_only: bool) -> MojoResult<SharedBuffer> {
+        let raw = {
+            let mut st = self.inner.lock();
+            let Some(Object::Buffer(b)) = st.handles.get_mut(&buffer.raw().value()) else {
+                return Err(MojoError::InvalidArgument);
+            };
+            let dupl = if read_only {
+                match b.mode {
+                    RegionAccessMode::Unsafe => return Err(MojoError::FailedPrecondition),
+                    RegionAccessMode::Writable => {
+                        // The original becomes read-only: its writable fd goes.
+                        b.rw = None;
+                        b.mode = RegionAccessMode::ReadOnly;
+                    }
+                    RegionAccessMode::ReadOnly => {}
+                }
+                let ro = b.ro.as_ref().ok_or(MojoError::Internal)?;
+                BufferObject {
+                    rw: None,
+                    ro: Some(dup(ro)?),
+                    mode: RegionAccessMode::ReadOnly,
+                    size: b.size,
+                    guid: b.guid,
+                }
+            } else {
+                match b.mode {
+                    RegionAccessMode::ReadOnly => return Err(MojoError::FailedPrecondition),
+                    RegionAccessMode::Writable => {
+                        // No read-only duplicate may follow a writable one.
+                        b.ro = None;
+                        b.mode = RegionAccessMode::Unsafe;
+                    }
+                    RegionAccessMode::Unsafe => {}
+                }
+                let rw = b.rw.as_ref().ok_or(MojoError::Internal)?;
+                BufferObject {
+                    rw: Some(dup(rw)?),
+                    ro: None,
+                    mode: RegionAccessMode::Unsafe,
+                    size: b.size,
+                    guid: b.guid,
+                }
+            };
+            st.add(Object::Buffer(dupl))?
+        };
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
+    }
+
+    fn buffer_size(&self, buffer: &SharedBuffer) -> MojoResult<u64> {
+        match self.inner.lock().handles.get(&buffer.raw().value()) {
+            Some(Object::Buffer(b)) => Ok(b.size),
+            _ => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn map_buffer(&self, buffer: &SharedBuffer, offset: u64, len: u64) -> MojoResult<FakeMapping> {
+        let st = self.inner.lock();
+        let Some(Object::Buffer(b)) = st.handles.get(&buffer.raw().value()) else {
+            return Err(MojoError::InvalidArgument);
+        };
+        if len == 0 || offset.checked_add(len).is_none_or(|end| end > b.size) {
+            return Err(MojoError::InvalidArgument);
+        }
+        let (fd, writable) = match (&b.rw, &b.ro) {
+            (Some(rw), _) => (dup(rw)?, true),
+            (None, Some(ro)) => (dup(ro)?, false),
+            (None, None) => return Err(MojoError::Internal),
+        };
+        Ok(FakeMapping {
+            fd,
+            offset,
+            len: len as usize,
+            writable,
+        })
+    }
+
+    fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion> {
+        let raw = buffer.into_raw();
+        let mut st = self.inner.lock();
+        match st.handles.remove(&raw.value()) {
+            Some(Object::Buffer(b)) => Ok(UnwrappedRegion {
+                fds: b.rw.into_iter().chain(b.ro).collect(),
+                size: b.size,
+                guid: b.guid,
+                access_mode: b.mode,
+            }),
+            Some(other) => {
+                st.close_object(other);
+                Err(MojoError::InvalidArgument)
+            }
+            None => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
+        let raw = self.inner.lock().add(Object::Platform(fd))?;
+        Ok(PlatformHandle::from_raw(raw, self.closer()))
+    }
+
+    fn unwrap_platform_handle(&self, handle: PlatformHandle) -> MojoResult<OwnedFd> {
+        let raw = handle.into_raw();
+        let mut st = self.inner.lock();
+        match st.handles.remove(&raw.value()) {
+            Some(Object::Platform(fd)) => Ok(fd),
+            Some(other) => {
+                st.close_object(other);
+                Err(MojoError::InvalidArgument)
+            }
+            None => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn create_data_pipe(
+        &self,
+        element_size: u32,
+        capacity: u32,
+    ) -> MojoResult<(DataPipeProducer, DataPipeConsumer)> {
+        let capacity = if capacity == 0 {
+            DEFAULT_DATA_PIPE_CAPACITY
+        } else {
+            capacity
+        };
+        if element_size == 0 || capacity % element_size != 0 {
+            return Err(MojoError::InvalidArgument);
+        }
+        let (p, c) = {
+            let mut st = self.inner.lock();
+            let id = st.id();
+            st.data_pipes.insert(
+                id,
+                DataPipeState {
+                    ring: VecDeque::new(),
+                    capacity: capacity as usize,
+                    element_size: element_size as usize,
+                    producer_open: true,
+                    consumer_open: true,
+                },
+            );
+            (st.add(Object::Producer(id))?, st.add(Object::Consumer(id))?)
+        };
+        Ok((
+            DataPipeProducer::from_raw(p, self.closer()),
+            DataPipeConsumer::from_raw(c, self.closer()),
+        ))
+    }
+
+    fn write_data(&self, producer: &DataPipeProducer, data: &[u8]) -> MojoResult<usize> {
+        let mut st = self.inner.lock();
+        let Some(Object::Producer(id)) = st.handles.get(&producer.raw().value()) else {
+            return Err(MojoError::InvalidArgument);
+        };
+        let id = *id;
+        let d = st
+            .data_pipes
+            .get_mut(&id)
+            .ok_or(MojoError::FailedPrecondition)?;
+        if data.len() % d.element_size != 0 {
+            return Err(MojoError::InvalidArgument);
+        }
+        if !d.consumer_open {
+            return Err(MojoError::FailedPrecondition);
+        }
+        let space = d.capacity - d.ring.len();
+        let n = space.min(data.len()) / d.element_size * d.element_size;
+        if n == 0 {
+            return Err(MojoError::ShouldWait);
+        }
+        d.ring.extend(&data[..n]);
+        drop(st);
+        self.notify();
+        Ok(n)
+    }
+
+    fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
+        let mut st = self.inner.lock();
+        let Some(Object::Consumer(id)) = st.handles.get(&consumer.raw().value()) else {
+            return Err(MojoError::InvalidArgument);
+        };
+        let id = *id;
+        let d = st
+            .data_pipes
+            .get_mut(&id)
+            .ok_or(MojoError::FailedPrecondition)?;
+        if d.ring.is_empty() {
+            return Err(if d.producer_open {
+                MojoError::ShouldWait
+            } else {
+                MojoError::FailedPrecondition
+            });
+        }
+        let n = (buf.len() / d.element_size * d.element_size).min(d.ring.len());
+        for (dst, src) in buf.iter_mut().zip(d.ring.drain(..n)) {
+            *dst = src;
+        }
+        drop(st);
+        self.notify();
+        Ok(n)
+    }
+}
+
+/// A [`FakeSystem`] mapping: `pread`/`pwrite` on its own dup of the
+/// region's fd (read-write, or the `O_RDONLY` one for read-only buffers).
+#[derive(Debug)]
+pub struct FakeMapping {
+    fd: OwnedFd,
+    offset: u64,
+    len: usize,
+    writable: bool,
+}
+
+impl FakeMapping {
+    fn range(&self, offset: usize, len: usize) -> MojoResult<i64> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(self.offset as i64 + offset as i64),
+            _ => Err(MojoError::OutOfRange),
+        }
+    }
+}
+
+impl BufferMapping for FakeMapping {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    fn read(&self, offset: usize, dst: &mut [u8]) -> MojoResult<()> {
+        let mut at = self.range(offset, dst.len())?;
+        let mut done = 0;
+        while done < dst.len() {
+            match pread(self.fd.as_fd(), &mut dst[done..], at) {
+                Ok(0) => return Err(MojoError::DataLoss),
+                Ok(n) => {
+                    done += n;
+                    at += n as i64;
+                }
+                Err(Errno::EINTR) => {}
+                Err(_) => return Err(MojoError::Internal),
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: usize, src: &[u8]) -> MojoResult<()> {
+        if !self.writable {
+            return Err(MojoError::PermissionDenied);
+        }
+        let mut at = self.range(offset, src.len())?;
+        let mut done = 0;
+        while done < src.len() {
+            match pwrite(self.fd.as_fd(), &src[done..], at) {
+                Ok(n) => {
+                    done += n;
+                    at += n as i64;
+                }
+                Err(Errno::EINTR) => {}
+                Err(_) => return Err(MojoError::Internal),
+            }
+        }
+        Ok(())
+    }
+
+    fn try_make_writable(&mut self) -> Result<(), Errno> {
+        // The kernel's rule for mprotect(PROT_WRITE) on a MAP_SHARED mapping
+        // is the one for a writable mmap of its fd: ask it that.
+        crate::os::probe_writable_mmap(&self.fd, self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::{peer_closed, read_one, wait};
+    use std::time::Duration;
+
+    #[test]
+    fn pipe_messages_and_close() {
+        let sys = FakeSystem::new();
+        let (a, b) = sys.create_message_pipe().unwrap();
+        assert_eq!(sys.read_message(&b).unwrap_err(), MojoError::ShouldWait);
+        sys.write_message(&a, b"hi", vec![]).unwrap();
+        assert_eq!(read_one(&sys, &b, None).unwrap().bytes, b"hi");
+        drop(a);
+        assert!(peer_closed(&sys, b.raw()));
+        assert_eq!(
+            sys.read_message(&b).unwrap_err(),
+            MojoError::FailedPrecondition
+        );
+        assert_eq!(
+            sys.write_message(&b, b"x", vec![]).unwrap_err(),
+            MojoError::FailedPrecondition
+        );
+        drop(b);
+        assert_eq!(sys.open_handles(), 0);
+    }
+
+    #[test]
+    fn handles_in_unread_messages_close_with_the_pipe() {
+        let sys = FakeSystem::new();
+        let (a, b) = sys.create_message_pipe().unwrap();
+        let (c, d) = sys.create_message_pipe().unwrap();
+        sys.write_message(&a, b"carry", vec![d.into()]).unwrap();
+        assert!(!peer_closed(&sys, c.raw()), "in transit is not closed");
+        drop(b);
+        assert!(peer_closed(&sys, c.raw()));
+        drop((a, c));
+        assert_eq!(sys.open_handles(), 0);
+    }
+
+    #[test]
+    fn wait_deadline_and_precondition() {
+        let sys = FakeSystem::new();
+        let (a, b) = sys.create_message_pipe().unwrap();
+        let t = Instant::now() + Duration::from_millis(20);
+        assert_eq!(
+            wait(&sys, b.raw(), Signals::READABLE, Some(t)),
+            Err(MojoError::DeadlineExceeded)
+        );
+        drop(a);
+        assert_eq!(
+            wait(&sys, b.raw(), Signals::READABLE, None),
+            Err(MojoError::FailedPrecondition)
+        );
+        assert_eq!(wait(&sys, b.raw(), Signals::PEER_CLOSED, None), Ok(()));
+    }
+
+    #[test]
+    fn buffer_duplicate_rules() {
+        let sys = FakeSystem::new();
+        let buf = sys.create_shared_buffer(4096).unwrap();
+        let mut m = sys.map_buffer(&buf, 0, 4096).unwrap();
+        m.write(10, b"abc").unwrap();
+        let ro = sys.duplicate_buffer(&buf, true).unwrap();
+        // Writable duplicate of a (now) read-only buffer is refused.
+        assert_eq!(
+            sys.duplicate_buffer(&buf, false).unwrap_err(),
+            MojoError::FailedPrecondition
+        );
+        assert_eq!(
+            sys.duplicate_buffer(&ro, false).unwrap_err(),
+            MojoError::FailedPrecondition
+        );
+        let mut rm = sys.map_buffer(&ro, 0, 4096).unwrap();
+        assert!(!rm.is_writable());
+        assert_eq!(rm.write(0, b"x"), Err(MojoError::PermissionDenied));
+        assert_eq!(rm.try_make_writable(), Err(Errno::EACCES));
+        assert_eq!(m.try_make_writable(), Ok(()));
+        let mut got = [0u8; 3];
+        rm.read(10, &mut got).unwrap();
+        assert_eq!(&got, b"abc");
+        let u = sys.unwrap_shared_buffer(ro).unwrap();
+        assert_eq!(u.access_mode, RegionAccessMode::ReadOnly);
+        assert_eq!(u.fds.len(), 1);
+        assert_eq!(
+            crate::os::probe_writable_mmap(&u.fds[0], 4096),
+            Err(Errno::EACCES)
+        );
+        assert_eq!(crate::os::fd_access_mode(&u.fds[0]), 0);
+        let w = sys.create_shared_buffer(100).unwrap();
+        let u = sys.unwrap_shared_buffer(w).unwrap();
+        assert_eq!(
+            (u.access_mode, u.fds.len(), u.size),
+            (RegionAccessMode::Writable, 2, 100)
+        );
+        // Writable dup makes the original unsafe; then no read-only dup.
+        let w = sys.create_shared_buffer(100).unwrap();
+        let _w2 = sys.duplicate_buffer(&w, false).unwrap();
+        assert_eq!(
+            sys.duplicate_buffer(&w, true).unwrap_err(),
+            MojoError::FailedPrecondition
+        );
+    }
+
+    #[test]
+    fn data_pipe_ring() {
+        let sys = FakeSystem::new();
+        let (p, c) = sys.create_data_pipe(1, 8).unwrap();
+        assert_eq!(sys.write_data(&p, &[1; 20]), Ok(8));
+        assert_eq!(sys.write_data(&p, &[1]), Err(MojoError::ShouldWait));
+        let mut buf = [0u8; 5];
+        assert_eq!(sys.read_data(&c, &mut buf), Ok(5));
+        drop(p);
+        assert_eq!(sys.read_data(&c, &mut buf), Ok(3));
+        assert_eq!(
+            sys.read_data(&c, &mut buf),
+            Err(MojoError::FailedPrecondition)
+        );
+        assert_eq!(
+            sys.create_data_pipe(0, 8).unwrap_err(),
+            MojoError::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn platform_handle_round_trip() {
+        let sys = FakeSystem::new();
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let h = sys.wrap_platform_handle(w).unwrap();
+        let w = sys.unwrap_platform_handle(h).unwrap();
+        nix::unistd::write(&w, b"x").unwrap();
+        drop((r, w));
+        assert_eq!(sys.open_handles(), 0);
+    }
+
+    #[derive(Debug, Clone)]
+    enum PipeOp {
+        Write(usize, Vec<u8>),
+        Read(usize),
+        Close(usize),
+    }
+
+    fn pipe_op() -> impl proptest::strategy::Strategy<Value = PipeOp> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0usize..2, proptest::collection::vec(any::<u8>(), 0..8))
+                .prop_map(|(s, b)| PipeOp::Write(s, b)),
+            (0usize..2).prop_map(PipeOp::Read),
+            (0usize..2).prop_map(PipeOp::Close),
+        ]
+    }
+
+    proptest::proptest! {
+        /// A message pipe behaves like two queues and two open flags.
+        #[test]
+        fn pipe_matches_model(ops in proptest::collection::vec(pipe_op(), 0..40)) {
+            let sys = FakeSystem::new();
+            let (a, b) = sys.create_message_pipe().unwrap();
+            let mut ends = [Some(a), Some(b)];
+            let mut inbox: [VecDeque<Vec<u8>>; 2] = [VecDeque::new(), VecDeque::new()];
+            let mut open = [true, true];
+            for op in ops {
+                match op {
+                    PipeOp::Write(s, bytes) => {
+                        let Some(end) = &ends[s] else { continue };
+                        let r = sys.write_message(end, &bytes, Vec::new());
+                        if open[1 - s] {
+                            proptest::prop_assert_eq!(r, Ok(()));
+                            inbox[1 - s].push_back(bytes);
+                        } else {
+                            proptest::prop_assert_eq!(r, Err(MojoError::FailedPrecondition));
+                        }
+                    }
+                    PipeOp::Read(s) => {
+                        let Some(end) = &ends[s] else { continue };
+                        let r = sys.read_message(end).map(|m| m.bytes);
+                        let want = match inbox[s].pop_front() {
+                            Some(m) => Ok(m),
+                            None if open[1 - s] => Err(MojoError::ShouldWait),
+                            None => Err(MojoError::FailedPrecondition),
+                        };
+                        proptest::prop_assert_eq!(r, want);
+                    }
+                    PipeOp::Close(s) => {
+                        ends[s] = None;
+                        open[s] = false;
+                        inbox[s].clear();
+                    }
+                }
+                for s in 0..2 {
+                    if let Some(end) = &ends[s] {
+                        let st = sys.query_signals(end.raw()).unwrap();
+                        proptest::prop_assert_eq!(st.satisfied.intersects(Signals::READABLE), !inbox[s].is_empty());
+                        proptest::prop_assert_eq!(st.satisfied.intersects(Signals::PEER_CLOSED), !open[1 - s]);
+                    }
+                }
+            }
+            drop(ends);
+            proptest::prop_assert_eq!(sys.open_handles(), 0);
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The project's test peers, `mojo-test-host` and `mojo-test-client`
+//! (`shared/spec/test-peers.md`), interchangeable with the reference pair
+//! `rm_host.cc` / `rm_legacy_client.cc`.
+//!
+//! Everything above the Mojo system layer lives here, written against the
+//! [`system::MojoSystem`] trait: the application protocol ([`protocol`]), the
+//! client's serve loops ([`client`]), the host's scenarios and result lines
+//! ([`host`], [`json`]), the command lines ([`cli`]) and the host's process
+//! launching ([`process`]). [`fake`] is an in-process system for tests, so
+//! both peers run end to end in `cargo test`; the binaries refuse to run
+//! until a real system over the protocol nodes exists.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod fake;
+pub mod host;
+pub mod json;
+pub mod os;
+pub mod process;
+pub mod protocol;
+pub mod run;
+pub mod system;

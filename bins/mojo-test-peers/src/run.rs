@@ -1,0 +1,219 @@
+//! The programs' top level, with the Mojo connection behind a connector:
+//! launch the children, connect (send or accept the invitation), run, and
+//! turn the outcome into the reference's exit status. The binaries call
+//! this once a real [`MojoSystem`] exists; until then they say which system
+//! layer is missing ([`missing_host_system`], [`missing_client_system`]).
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::json::JsonLine;
+
+use crate::cli::{ClientArgs, Direct, HostArgs};
+use crate::host::{self, ChildStatus, Connection, HostOutcome};
+use crate::process;
+use crate::system::{MessagePipe, MojoSystem};
+
+/// How long the host waits for its broker copy after `shutdown`.
+pub const BROKER_EXIT_WAIT: Duration = Duration::from_secs(10);
+
+/// The host's Mojo connection: made once the children run.
+pub trait HostConnector {
+    /// The system the host then uses.
+    type System: MojoSystem;
+    /// Initialises Mojo (a broker, or with `--mode=inherit` a non-broker
+    /// that first joins its broker over `broker_fd`), sends the invitation
+    /// over `host_fd` with the attachments of `args`, and returns the system
+    /// and the attached pipes in attachment order.
+    fn connect(
+        &self,
+        args: &HostArgs,
+        host_fd: OwnedFd,
+        broker_fd: Option<OwnedFd>,
+    ) -> Result<(Self::System, Vec<MessagePipe>), String>;
+}
+
+/// The client's Mojo connection.
+pub trait ClientConnector {
+    /// The system the client then uses.
+    type System: MojoSystem;
+    /// Accepts the invitation on `args.fd` (legacy non-broker, or Mojo+ipcz
+    /// with `--ipcz`) and extracts the pipes of `args.attachments`.
+    fn accept(&self, args: &ClientArgs) -> Result<(Self::System, Vec<MessagePipe>), String>;
+}
+
+/// `mojo-test-host` with a system: returns the exit status (0 after
+/// `shutdown`, 1 if it could not run or `connect` failed, 3 on a timeout).
+pub fn run_host<C: HostConnector>(args: &HostArgs, connector: &C, out: &mut dyn Write) -> u8 {
+    for s in &args.scenarios {
+        if host::REFERENCE_ONLY_SCENARIOS.contains(&s.as_str()) {
+            eprintln!("[host] scenario {s} is the reference host's only; skipped");
+        }
+    }
+    let launched = match process::launch(args) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mojo-test-host: cannot launch the children: {e}");
+            return 1;
+        }
+    };
+    let process::Launched {
+        mut children,
+        host_fd,
+        broker_fd,
+        spawned_at,
+    } = launched;
+    let backstop = Backstop::arm(
+        args.timeout.map(|t| spawned_at + t),
+        &args.label,
+        children.pids(),
+    );
+    let connected = connector.connect(args, host_fd, broker_fd);
+    backstop.disarm();
+    let (system, pipes) = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mojo-test-host: cannot connect: {e}");
+            host::Children::kill_all(&mut children);
+            return 1;
+        }
+    };
+    let connection = Connection {
+        pipes,
+        spawned_at,
+        invitation_sent_at: Instant::now(),
+    };
+    let outcome = host::run(&system, connection, &args.host_config(), &mut children, out);
+    if outcome == HostOutcome::Completed {
+        // The broker copy exits once the host's Mojo side is gone.
+        drop(system);
+        if let Some(broker) = children.broker.as_mut() {
+            let end = Instant::now() + BROKER_EXIT_WAIT;
+            loop {
+                match broker.status() {
+                    ChildStatus::Exited { code: 0, .. } => break,
+                    ChildStatus::Exited { code, .. } => {
+                        eprintln!("[host] broker exit {code}");
+                        break;
+                    }
+                    _ if Instant::now() >= end => {
+                        eprintln!("[host] broker exit -1");
+                        broker.kill();
+                        break;
+                    }
+                    _ => std::thread::sleep(host::CHILD_POLL),
+                }
+            }
+        }
+    }
+    outcome.exit_code()
+}
+
+/// `mojo-test-client` with a system: 0 once every pipe is done.
+pub fn run_client<C: ClientConnector>(args: &ClientArgs, connector: &C) -> u8 {
+    let (system, pipes) = match connector.accept(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mojo-test-client: cannot accept the invitation: {e}");
+            return 1;
+        }
+    };
+    if args.verbose {
+        eprintln!(
+            "[client pid {}] {} mode, {} pipe(s)",
+            std::process::id(),
+            if args.ipcz { "ipcz" } else { "legacy" },
+            pipes.len()
+        );
+    }
+    crate::client::serve_all(&system, pipes, args.verbose);
+    0
+}
+
+/// The stderr line of a host that has no system to run on.
+pub fn missing_host_system(args: &HostArgs) -> String {
+    let layer = match args.direct {
+        Direct::Legacy => "a legacy Mojo Core broker (a MojoSystem over the legacy node)",
+        _ if args.inherit => "a Mojo+ipcz non-broker (a MojoSystem over the ipcz node)",
+        _ => "a Mojo+ipcz broker (a MojoSystem over the ipcz node)",
+    };
+    format!(
+        "mojo-test-host: cannot run: the host needs {layer}, and no such system layer is built yet \
+         (the in-process fake is for tests only)"
+    )
+}
+
+/// The stderr line of the `--role=broker` copy.
+pub fn missing_broker_system() -> String {
+    "mojo-test-host: cannot run --role=broker: it needs a Mojo+ipcz broker (a MojoSystem over the \
+     ipcz node), and no such system layer is built yet"
+        .to_string()
+}
+
+/// The stderr line of a client that has no system to run on.
+pub fn missing_client_system(args: &ClientArgs) -> String {
+    let layer = if args.ipcz {
+        "a Mojo+ipcz non-broker (a MojoSystem over the ipcz node)"
+    } else {
+        "a legacy Mojo Core non-broker (a MojoSystem over the legacy node)"
+    };
+    format!(
+        "mojo-test-client: cannot run: the client needs {layer}, and no such system layer is built \
+         yet (the in-process fake is for tests only)"
+    )
+}
+
+/// The watchdog for what happens outside the scenarios' waits (Mojo's
+/// start-up and the invitation, which the reference's `alarm` also covers):
+/// if still armed at the deadline it prints the `startup` timeout line,
+/// SIGKILLs the children and exits the process with status 3.
+struct Backstop {
+    disarmed: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often the backstop looks at its flag.
+const BACKSTOP_POLL: Duration = Duration::from_millis(10);
+
+impl Backstop {
+    fn arm(deadline: Option<Instant>, label: &str, pids: Vec<u32>) -> Self {
+        let disarmed = Arc::new(AtomicBool::new(false));
+        let thread = deadline.map(|deadline| {
+            let flag = disarmed.clone();
+            let mut line = JsonLine::new("startup", label, false);
+            line.error("timeout");
+            let line = line.finish();
+            std::thread::spawn(move || {
+                while !flag.load(Ordering::Acquire) {
+                    if Instant::now() >= deadline {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{line}");
+                        let _ = out.flush();
+                        for pid in pids {
+                            if let Ok(pid) = i32::try_from(pid) {
+                                let _ = nix::sys::signal::kill(
+                                    nix::unistd::Pid::from_raw(pid),
+                                    nix::sys::signal::Signal::SIGKILL,
+                                );
+                            }
+                        }
+                        std::process::exit(i32::from(HostOutcome::TimedOut.exit_code()));
+                    }
+                    std::thread::sleep(BACKSTOP_POLL);
+                }
+            })
+        });
+        Self { disarmed, thread }
+    }
+
+    fn disarm(mut self) {
+        self.disarmed.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

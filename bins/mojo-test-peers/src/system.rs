@@ -1,0 +1,697 @@
+//! The small Mojo system API the test peers need, in Mojo's own terms.
+//!
+//! [`MojoSystem`] mirrors the parts of Mojo's C system API (`mojo/public/c/system`)
+//! that `rm_host.cc` and `rm_legacy_client.cc` call: message pipes, waiting,
+//! shared buffers, platform handles and data pipes. Each method names its C
+//! equivalent. Invitations are not part of the trait: whoever connects the
+//! process (the binaries' connector code) hands the peers the attached pipes.
+//!
+//! Handles are typed ([`MessagePipe`], [`SharedBuffer`], [`PlatformHandle`],
+//! [`DataPipeProducer`], [`DataPipeConsumer`]); a message carries them as
+//! [`Handle`]s. Each handle owns a raw [`MojoHandle`] value of one system and
+//! closes it when dropped (`MojoClose`), like Mojo's C++ `ScopedHandle`.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::ops::BitOr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// `MOJO_RESULT_OK`: the numeric code of success.
+pub const MOJO_RESULT_OK: u32 = 0;
+
+/// A Mojo result other than `MOJO_RESULT_OK`, with Mojo's numeric codes
+/// (`mojo/public/c/system/types.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MojoError {
+    /// `MOJO_RESULT_CANCELLED` (1).
+    Cancelled,
+    /// `MOJO_RESULT_UNKNOWN` (2).
+    Unknown,
+    /// `MOJO_RESULT_INVALID_ARGUMENT` (3).
+    InvalidArgument,
+    /// `MOJO_RESULT_DEADLINE_EXCEEDED` (4).
+    DeadlineExceeded,
+    /// `MOJO_RESULT_NOT_FOUND` (5).
+    NotFound,
+    /// `MOJO_RESULT_ALREADY_EXISTS` (6).
+    AlreadyExists,
+    /// `MOJO_RESULT_PERMISSION_DENIED` (7).
+    PermissionDenied,
+    /// `MOJO_RESULT_RESOURCE_EXHAUSTED` (8).
+    ResourceExhausted,
+    /// `MOJO_RESULT_FAILED_PRECONDITION` (9).
+    FailedPrecondition,
+    /// `MOJO_RESULT_ABORTED` (10).
+    Aborted,
+    /// `MOJO_RESULT_OUT_OF_RANGE` (11).
+    OutOfRange,
+    /// `MOJO_RESULT_UNIMPLEMENTED` (12).
+    Unimplemented,
+    /// `MOJO_RESULT_INTERNAL` (13).
+    Internal,
+    /// `MOJO_RESULT_UNAVAILABLE` (14).
+    Unavailable,
+    /// `MOJO_RESULT_DATA_LOSS` (15).
+    DataLoss,
+    /// `MOJO_RESULT_BUSY` (16).
+    Busy,
+    /// `MOJO_RESULT_SHOULD_WAIT` (17).
+    ShouldWait,
+}
+
+impl MojoError {
+    const ALL: [Self; 17] = [
+        Self::Cancelled,
+        Self::Unknown,
+        Self::InvalidArgument,
+        Self::DeadlineExceeded,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::PermissionDenied,
+        Self::ResourceExhausted,
+        Self::FailedPrecondition,
+        Self::Aborted,
+        Self::OutOfRange,
+        Self::Unimplemented,
+        Self::Internal,
+        Self::Unavailable,
+        Self::DataLoss,
+        Self::Busy,
+        Self::ShouldWait,
+    ];
+
+    /// Mojo's numeric code (1..=17).
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Cancelled => 1,
+            Self::Unknown => 2,
+            Self::InvalidArgument => 3,
+            Self::DeadlineExceeded => 4,
+            Self::NotFound => 5,
+            Self::AlreadyExists => 6,
+            Self::PermissionDenied => 7,
+            Self::ResourceExhausted => 8,
+            Self::FailedPrecondition => 9,
+            Self::Aborted => 10,
+            Self::OutOfRange => 11,
+            Self::Unimplemented => 12,
+            Self::Internal => 13,
+            Self::Unavailable => 14,
+            Self::DataLoss => 15,
+            Self::Busy => 16,
+            Self::ShouldWait => 17,
+        }
+    }
+
+    /// The error for a numeric code, or `None` for 0 (OK) and unknown codes.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+}
+
+impl fmt::Display for MojoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} ({})", self, self.code())
+    }
+}
+
+impl std::error::Error for MojoError {}
+
+/// Result of a Mojo call: `Ok` is `MOJO_RESULT_OK`.
+pub type MojoResult<T> = Result<T, MojoError>;
+
+/// The numeric code of a result (0 for `Ok`), as the peers report it.
+pub fn result_code<T>(result: &MojoResult<T>) -> u32 {
+    match result {
+        Ok(_) => MOJO_RESULT_OK,
+        Err(e) => e.code(),
+    }
+}
+
+/// `MojoHandleSignals`: a set of handle signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Signals(u32);
+
+impl Signals {
+    /// No signal.
+    pub const NONE: Self = Self(0);
+    /// `MOJO_HANDLE_SIGNAL_READABLE`.
+    pub const READABLE: Self = Self(1);
+    /// `MOJO_HANDLE_SIGNAL_WRITABLE`.
+    pub const WRITABLE: Self = Self(2);
+    /// `MOJO_HANDLE_SIGNAL_PEER_CLOSED`.
+    pub const PEER_CLOSED: Self = Self(4);
+
+    /// The raw bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// True if any signal of `other` is in `self`.
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl BitOr for Signals {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+/// `MojoHandleSignalsState`: what a handle satisfies now and what it can
+/// still ever satisfy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignalsState {
+    /// Signals satisfied now.
+    pub satisfied: Signals,
+    /// Signals that may still become satisfied.
+    pub satisfiable: Signals,
+}
+
+/// A raw `MojoHandle` value (never `MOJO_HANDLE_INVALID`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MojoHandle(NonZeroU32);
+
+impl MojoHandle {
+    /// The handle with this value, or `None` for 0 (`MOJO_HANDLE_INVALID`).
+    pub const fn new(value: u32) -> Option<Self> {
+        match NonZeroU32::new(value) {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// The numeric value.
+    pub const fn value(self) -> u32 {
+        self.0.get()
+    }
+}
+
+/// What a typed handle calls when it is dropped: `MojoClose` of its system.
+pub trait HandleCloser: Send + Sync {
+    /// Closes `handle`; unknown handles are ignored.
+    fn close_handle(&self, handle: MojoHandle);
+}
+
+/// A raw handle plus the system that closes it.
+struct OwnedHandle {
+    raw: MojoHandle,
+    closer: Option<Arc<dyn HandleCloser>>,
+}
+
+impl OwnedHandle {
+    fn release(mut self) -> MojoHandle {
+        self.closer = None;
+        self.raw
+    }
+}
+
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        if let Some(closer) = self.closer.take() {
+            closer.close_handle(self.raw);
+        }
+    }
+}
+
+macro_rules! typed_handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name(OwnedHandle);
+
+        impl $name {
+            /// Takes ownership of `raw`, which `closer` closes on drop. Only
+            /// a [`MojoSystem`] implementation makes handles.
+            pub fn from_raw(raw: MojoHandle, closer: Arc<dyn HandleCloser>) -> Self {
+                Self(OwnedHandle { raw, closer: Some(closer) })
+            }
+
+            /// The raw value, still owned by `self`.
+            pub fn raw(&self) -> MojoHandle {
+                self.0.raw
+            }
+
+            /// Gives up ownership without closing (the caller now owns `raw`).
+            pub fn into_raw(self) -> MojoHandle {
+                self.0.release()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.0.raw.value())
+            }
+        }
+    };
+}
+
+typed_handle!(
+    /// One end of a message pipe (a legacy message pipe or an ipcz portal).
+    MessagePipe
+);
+typed_handle!(
+    /// A shared buffer handle.
+    SharedBuffer
+);
+typed_handle!(
+    /// A wrapped platform handle (an fd).
+    PlatformHandle
+);
+typed_handle!(
+    /// The producer end of a data pipe.
+    DataPipeProducer
+);
+typed_handle!(
+    /// The consumer end of a data pipe.
+    DataPipeConsumer
+);
+
+/// Kind of a [`Handle`], for diagnostics and checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleKind {
+    /// [`MessagePipe`].
+    MessagePipe,
+    /// [`SharedBuffer`].
+    SharedBuffer,
+    /// [`PlatformHandle`].
+    PlatformHandle,
+    /// [`DataPipeProducer`].
+    DataPipeProducer,
+    /// [`DataPipeConsumer`].
+    DataPipeConsumer,
+}
+
+/// A handle attached to a message: one of the typed handles.
+#[derive(Debug)]
+pub enum Handle {
+    /// A message pipe end.
+    MessagePipe(MessagePipe),
+    /// A shared buffer.
+    SharedBuffer(SharedBuffer),
+    /// A platform handle.
+    PlatformHandle(PlatformHandle),
+    /// A data pipe producer.
+    DataPipeProducer(DataPipeProducer),
+    /// A data pipe consumer.
+    DataPipeConsumer(DataPipeConsumer),
+}
+
+impl Handle {
+    /// The kind of handle.
+    pub fn kind(&self) -> HandleKind {
+        match self {
+            Self::MessagePipe(_) => HandleKind::MessagePipe,
+            Self::SharedBuffer(_) => HandleKind::SharedBuffer,
+            Self::PlatformHandle(_) => HandleKind::PlatformHandle,
+            Self::DataPipeProducer(_) => HandleKind::DataPipeProducer,
+            Self::DataPipeConsumer(_) => HandleKind::DataPipeConsumer,
+        }
+    }
+
+    /// The raw value.
+    pub fn raw(&self) -> MojoHandle {
+        match self {
+            Self::MessagePipe(h) => h.raw(),
+            Self::SharedBuffer(h) => h.raw(),
+            Self::PlatformHandle(h) => h.raw(),
+            Self::DataPipeProducer(h) => h.raw(),
+            Self::DataPipeConsumer(h) => h.raw(),
+        }
+    }
+
+    /// Gives up ownership without closing, returning the kind and raw value.
+    pub fn into_raw(self) -> (HandleKind, MojoHandle) {
+        let kind = self.kind();
+        let raw = match self {
+            Self::MessagePipe(h) => h.into_raw(),
+            Self::SharedBuffer(h) => h.into_raw(),
+            Self::PlatformHandle(h) => h.into_raw(),
+            Self::DataPipeProducer(h) => h.into_raw(),
+            Self::DataPipeConsumer(h) => h.into_raw(),
+        };
+        (kind, raw)
+    }
+
+    /// The message pipe, or the handle back if it is something else.
+    pub fn into_message_pipe(self) -> Result<MessagePipe, Self> {
+        match self {
+            Self::MessagePipe(p) => Ok(p),
+            other => Err(other),
+        }
+    }
+
+    /// The shared buffer, or the handle back.
+    pub fn into_shared_buffer(self) -> Result<SharedBuffer, Self> {
+        match self {
+            Self::SharedBuffer(b) => Ok(b),
+            other => Err(other),
+        }
+    }
+
+    /// The platform handle, or the handle back.
+    pub fn into_platform_handle(self) -> Result<PlatformHandle, Self> {
+        match self {
+            Self::PlatformHandle(h) => Ok(h),
+            other => Err(other),
+        }
+    }
+
+    /// The data pipe consumer, or the handle back.
+    pub fn into_data_pipe_consumer(self) -> Result<DataPipeConsumer, Self> {
+        match self {
+            Self::DataPipeConsumer(c) => Ok(c),
+            other => Err(other),
+        }
+    }
+}
+
+impl From<MessagePipe> for Handle {
+    fn from(h: MessagePipe) -> Self {
+        Self::MessagePipe(h)
+    }
+}
+impl From<SharedBuffer> for Handle {
+    fn from(h: SharedBuffer) -> Self {
+        Self::SharedBuffer(h)
+    }
+}
+impl From<PlatformHandle> for Handle {
+    fn from(h: PlatformHandle) -> Self {
+        Self::PlatformHandle(h)
+    }
+}
+impl From<DataPipeProducer> for Handle {
+    fn from(h: DataPipeProducer) -> Self {
+        Self::DataPipeProducer(h)
+    }
+}
+impl From<DataPipeConsumer> for Handle {
+    fn from(h: DataPipeConsumer) -> Self {
+        Self::DataPipeConsumer(h)
+    }
+}
+
+/// A message read from a pipe: payload bytes and attached handles.
+#[derive(Debug, Default)]
+pub struct Message {
+    /// The payload (starts with the u32 opcode in the peers' protocol).
+    pub bytes: Vec<u8>,
+    /// The attached handles, in order.
+    pub handles: Vec<Handle>,
+}
+
+/// `MojoPlatformSharedMemoryRegionAccessMode`, with Mojo's numeric values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionAccessMode {
+    /// `..._ACCESS_MODE_READ_ONLY` (0): one `O_RDONLY` fd.
+    ReadOnly,
+    /// `..._ACCESS_MODE_WRITABLE` (1): on Linux two fds, read-write then read-only.
+    Writable,
+    /// `..._ACCESS_MODE_UNSAFE` (2): one read-write fd.
+    Unsafe,
+}
+
+impl RegionAccessMode {
+    /// Mojo's numeric value.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::ReadOnly => 0,
+            Self::Writable => 1,
+            Self::Unsafe => 2,
+        }
+    }
+}
+
+/// What `MojoUnwrapPlatformSharedMemoryRegion` hands back.
+#[derive(Debug)]
+pub struct UnwrappedRegion {
+    /// The region's fds (two for a writable region: read-write, read-only).
+    pub fds: Vec<OwnedFd>,
+    /// Size in bytes.
+    pub size: u64,
+    /// The region's GUID (`MojoSharedBufferGuid`).
+    pub guid: u128,
+    /// The region's access mode.
+    pub access_mode: RegionAccessMode,
+}
+
+/// A failed wait: the result and, where Mojo names one, the index of the
+/// handle it is about (`MojoWaitMany`'s `result_index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitError {
+    /// `DEADLINE_EXCEEDED`, `FAILED_PRECONDITION` (a signal can never be
+    /// satisfied) or `INVALID_ARGUMENT` (a bad handle).
+    pub error: MojoError,
+    /// Index of the handle concerned (`None` for a deadline).
+    pub index: Option<usize>,
+}
+
+/// A mapping of a shared buffer (`MojoMapBuffer`); dropping it unmaps
+/// (`MojoUnmapBuffer`). It stays valid after the buffer handle is closed or
+/// sent away, as in Mojo.
+pub trait BufferMapping: Send {
+    /// Length in bytes.
+    fn len(&self) -> usize;
+
+    /// True for an empty mapping (Mojo never makes one).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if the mapping was made writable (`PROT_READ | PROT_WRITE`).
+    fn is_writable(&self) -> bool;
+
+    /// Copies `dst.len()` bytes at `offset` out of the mapping.
+    /// `OUT_OF_RANGE` past the end.
+    fn read(&self, offset: usize, dst: &mut [u8]) -> MojoResult<()>;
+
+    /// Copies `src` into the mapping at `offset`. `PERMISSION_DENIED` on a
+    /// read-only mapping, `OUT_OF_RANGE` past the end.
+    fn write(&mut self, offset: usize, src: &[u8]) -> MojoResult<()>;
+
+    /// The host's read-only probe: `mprotect(PROT_READ | PROT_WRITE)` on the
+    /// page-aligned mapping. `Ok` if the OS allowed it (the protection is
+    /// then set back to `PROT_READ`), else the errno the OS gave (EACCES for
+    /// a shared mapping of a read-only fd).
+    fn try_make_writable(&mut self) -> Result<(), nix::errno::Errno>;
+}
+
+/// The Mojo system API the test peers use. One implementation per Mojo
+/// flavour (legacy core, Mojo+ipcz), and an in-process fake for tests
+/// ([`crate::fake`]). Methods never block except [`wait_any`](Self::wait_any).
+pub trait MojoSystem: Send + Sync {
+    /// The mapping type of [`map_buffer`](Self::map_buffer).
+    type Mapping: BufferMapping;
+
+    /// `MojoCreateMessagePipe`: a new pipe's two ends.
+    fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)>;
+
+    /// `MojoWriteMessage` of a message with `bytes` and `handles` (which
+    /// move into the message). `FAILED_PRECONDITION` if the peer is closed,
+    /// `INVALID_ARGUMENT` for a handle of another system. On failure the
+    /// handles are closed (Mojo's C API would give them back; the peers never
+    /// retry a write).
+    fn write_message(
+        &self,
+        pipe: &MessagePipe,
+        bytes: &[u8],
+        handles: Vec<Handle>,
+    ) -> MojoResult<()>;
+
+    /// `MojoReadMessage` + `MojoGetMessageData`: the next message.
+    /// `SHOULD_WAIT` if none is queued, `FAILED_PRECONDITION` if none is
+    /// queued and the peer is closed.
+    fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message>;
+
+    /// `MojoQueryHandleSignalsState`. `INVALID_ARGUMENT` for an unknown handle.
+    fn query_signals(&self, handle: MojoHandle) -> MojoResult<SignalsState>;
+
+    /// Blocks until one of `handles` satisfies one of its signals (Mojo's
+    /// `WaitMany` helper over a trap; `MojoWaitMany` in older Mojo). Returns
+    /// the index of the first satisfied handle; `FAILED_PRECONDITION` with
+    /// the index of a handle whose signals can never be satisfied;
+    /// `DEADLINE_EXCEEDED` when `deadline` passes (`None`: wait forever).
+    fn wait_any(
+        &self,
+        handles: &[(MojoHandle, Signals)],
+        deadline: Option<Instant>,
+    ) -> Result<usize, WaitError>;
+
+    /// `MojoCreateSharedBuffer(size)`: a writable buffer.
+    fn create_shared_buffer(&self, size: u64) -> MojoResult<SharedBuffer>;
+
+    /// `MojoDuplicateBufferHandle`. `read_only`: with
+    /// `MOJO_DUPLICATE_BUFFER_HANDLE_FLAG_READ_ONLY` (a writable buffer becomes
+    /// read-only itself; an unsafe one gives `FAILED_PRECONDITION`). Without
+    /// it, a read-only buffer gives `FAILED_PRECONDITION` and a writable one
+    /// becomes unsafe.
+    fn duplicate_buffer(&self, buffer: &SharedBuffer, read_only: bool) -> MojoResult<SharedBuffer>;
+
+    /// `MojoGetBufferInfo`: the buffer's size.
+    fn buffer_size(&self, buffer: &SharedBuffer) -> MojoResult<u64>;
+
+    /// `MojoMapBuffer(offset, len)`: read-only for a read-only buffer.
+    fn map_buffer(&self, buffer: &SharedBuffer, offset: u64, len: u64)
+    -> MojoResult<Self::Mapping>;
+
+    /// `MojoUnwrapPlatformSharedMemoryRegion`: the region's fds and mode.
+    fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion>;
+
+    /// `MojoWrapPlatformHandle` of an fd.
+    fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle>;
+
+    /// `MojoUnwrapPlatformHandle`: the fd back.
+    fn unwrap_platform_handle(&self, handle: PlatformHandle) -> MojoResult<OwnedFd>;
+
+    /// `MojoCreateDataPipe` with this element size and capacity in bytes
+    /// (0: the system's default capacity).
+    fn create_data_pipe(
+        &self,
+        element_size: u32,
+        capacity: u32,
+    ) -> MojoResult<(DataPipeProducer, DataPipeConsumer)>;
+
+    /// `MojoWriteData` (no flags): writes as many whole elements as fit and
+    /// returns the byte count. `SHOULD_WAIT` if full, `FAILED_PRECONDITION`
+    /// if the consumer is closed.
+    fn write_data(&self, producer: &DataPipeProducer, data: &[u8]) -> MojoResult<usize>;
+
+    /// `MojoReadData` (no flags): reads up to `buf.len()` bytes. `SHOULD_WAIT`
+    /// if empty, `FAILED_PRECONDITION` if empty and the producer is closed.
+    fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize>;
+}
+
+/// A shared system is a system (the peers' threads share one).
+impl<S: MojoSystem + ?Sized> MojoSystem for Arc<S> {
+    type Mapping = S::Mapping;
+    fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)> {
+        (**self).create_message_pipe()
+    }
+    fn write_message(
+        &self,
+        pipe: &MessagePipe,
+        bytes: &[u8],
+        handles: Vec<Handle>,
+    ) -> MojoResult<()> {
+        (**self).write_message(pipe, bytes, handles)
+    }
+    fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message> {
+        (**self).read_message(pipe)
+    }
+    fn query_signals(&self, handle: MojoHandle) -> MojoResult<SignalsState> {
+        (**self).query_signals(handle)
+    }
+    fn wait_any(
+        &self,
+        handles: &[(MojoHandle, Signals)],
+        deadline: Option<Instant>,
+    ) -> Result<usize, WaitError> {
+        (**self).wait_any(handles, deadline)
+    }
+    fn create_shared_buffer(&self, size: u64) -> MojoResult<SharedBuffer> {
+        (**self).create_shared_buffer(size)
+    }
+    fn duplicate_buffer(&self, buffer: &SharedBuffer, read_only: bool) -> MojoResult<SharedBuffer> {
+        (**self).duplicate_buffer(buffer, read_only)
+    }
+    fn buffer_size(&self, buffer: &SharedBuffer) -> MojoResult<u64> {
+        (**self).buffer_size(buffer)
+    }
+    fn map_buffer(
+        &self,
+        buffer: &SharedBuffer,
+        offset: u64,
+        len: u64,
+    ) -> MojoResult<Self::Mapping> {
+        (**self).map_buffer(buffer, offset, len)
+    }
+    fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion> {
+        (**self).unwrap_shared_buffer(buffer)
+    }
+    fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
+        (**self).wrap_platform_handle(fd)
+    }
+    fn unwrap_platform_handle(&self, handle: PlatformHandle) -> MojoResult<OwnedFd> {
+        (**self).unwrap_platform_handle(handle)
+    }
+    fn create_data_pipe(
+        &self,
+        element_size: u32,
+        capacity: u32,
+    ) -> MojoResult<(DataPipeProducer, DataPipeConsumer)> {
+        (**self).create_data_pipe(element_size, capacity)
+    }
+    fn write_data(&self, producer: &DataPipeProducer, data: &[u8]) -> MojoResult<usize> {
+        (**self).write_data(producer, data)
+    }
+    fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
+        (**self).read_data(consumer, buf)
+    }
+}
+
+/// `mojo::Wait` (with a deadline): waits for one handle.
+pub fn wait<S: MojoSystem + ?Sized>(
+    system: &S,
+    handle: MojoHandle,
+    signals: Signals,
+    deadline: Option<Instant>,
+) -> MojoResult<()> {
+    system
+        .wait_any(&[(handle, signals)], deadline)
+        .map(|_| ())
+        .map_err(|e| e.error)
+}
+
+/// `rm::ReadOne`: the next message, waiting for one until `deadline`.
+/// `FAILED_PRECONDITION` once the peer is closed and the queue is empty.
+pub fn read_one<S: MojoSystem + ?Sized>(
+    system: &S,
+    pipe: &MessagePipe,
+    deadline: Option<Instant>,
+) -> MojoResult<Message> {
+    loop {
+        match system.read_message(pipe) {
+            Err(MojoError::ShouldWait) => {}
+            other => return other,
+        }
+        wait(system, pipe.raw(), Signals::READABLE, deadline)?;
+    }
+}
+
+/// True if `handle`'s peer is closed (also for an invalid handle, as the
+/// reference host's `PeerClosed` says).
+pub fn peer_closed<S: MojoSystem + ?Sized>(system: &S, handle: MojoHandle) -> bool {
+    system
+        .query_signals(handle)
+        .map_or(true, |s| s.satisfied.intersects(Signals::PEER_CLOSED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for code in 1..=17 {
+            assert_eq!(MojoError::from_code(code).map(MojoError::code), Some(code));
+        }
+        assert_eq!(MojoError::from_code(0), None);
+        assert_eq!(MojoError::from_code(18), None);
+        assert_eq!(MojoError::FailedPrecondition.code(), 9);
+        assert_eq!(MojoError::DeadlineExceeded.code(), 4);
+        assert_eq!(result_code::<()>(&Ok(())), 0);
+    }
+
+    #[test]
+    fn signals() {
+        let s = Signals::READABLE | Signals::PEER_CLOSED;
+        assert_eq!(s.bits(), 5);
+        assert!(s.intersects(Signals::PEER_CLOSED));
+        assert!(!s.intersects(Signals::WRITABLE));
+        assert_eq!(MojoHandle::new(0), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! The two binaries: command-line errors exit 2 with one line; a valid
+//! command line exits 1 with one line naming the missing system layer.
+
+use std::process::Command;
+
+fn run(bin: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin).args(args).output().unwrap();
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const HOST: &str = env!("CARGO_BIN_EXE_mojo-test-host");
+const CLIENT: &str = env!("CARGO_BIN_EXE_mojo-test-client");
+
+fn one_line(s: &str) -> &str {
+    assert_eq!(s.lines().count(), 1, "one stderr line: {s:?}");
+    s.trim_end()
+}
+
+#[test]
+fn host_says_which_system_is_missing() {
+    let (code, err) = run(
+        HOST,
+        &["--scenarios=echo_small", "--unknown-switch=1", "stray"],
+    );
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("Mojo+ipcz broker"), "{err}");
+    let (code, err) = run(HOST, &["--direct=legacy"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("legacy Mojo Core broker"), "{err}");
+    let (code, err) = run(HOST, &["--mode=inherit"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("Mojo+ipcz non-broker"), "{err}");
+    let (code, err) = run(HOST, &["--role=broker", "--fd=3"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("--role=broker"), "{err}");
+}
+
+#[test]
+fn host_usage_errors() {
+    for bad in [
+        &["--direct=tcp"][..],
+        &["--num-attachments=two"],
+        &["--legacy-profile=cros"],
+        &["--role=broker"],
+    ] {
+        let (code, err) = run(HOST, bad);
+        assert_eq!(code, 2, "{bad:?}");
+        assert!(one_line(&err).starts_with("mojo-test-host: "), "{err}");
+    }
+}
+
+#[test]
+fn client_says_which_system_is_missing() {
+    let (code, err) = run(CLIENT, &["--fd=3", "--num-attachments=2", "--whatever"]);
+    assert_eq!(code, 1);
+    assert!(
+        one_line(&err).contains("legacy Mojo Core non-broker"),
+        "{err}"
+    );
+    let (code, err) = run(CLIENT, &["--fd=3", "--ipcz"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("Mojo+ipcz non-broker"), "{err}");
+    for bad in [&[][..], &["--fd=x"], &["--fd=3", "--legacy-profile=x"]] {
+        let (code, err) = run(CLIENT, bad);
+        assert_eq!(code, 2, "{bad:?}");
+        assert!(one_line(&err).starts_with("mojo-test-client: "), "{err}");
+    }
+}

@@ -1,0 +1,181 @@
+//! `run::run_host` end to end with real child processes (shell scripts that
+//! check their command line and inherited sockets) and a connector that
+//! puts the in-process fake behind the Mojo connection.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mojo_test_peers::cli::{CommandLine, HostArgs, HostCommand};
+use mojo_test_peers::client;
+use mojo_test_peers::fake::FakeSystem;
+use mojo_test_peers::run::{self, HostConnector};
+use mojo_test_peers::system::{MessagePipe, MojoSystem};
+use serde_json::Value;
+
+/// Serves the attached pipes with the client on a thread.
+struct FakeConnector;
+
+impl HostConnector for FakeConnector {
+    type System = Arc<FakeSystem>;
+    fn connect(
+        &self,
+        args: &HostArgs,
+        host_fd: OwnedFd,
+        _broker_fd: Option<OwnedFd>,
+    ) -> Result<(Arc<FakeSystem>, Vec<MessagePipe>), String> {
+        drop(host_fd); // the scripts wait for EOF on their end
+        let sys = Arc::new(FakeSystem::new());
+        let mut host_ends = Vec::new();
+        let mut client_ends = Vec::new();
+        for _ in args.attachments.names() {
+            let (h, c) = sys.create_message_pipe().map_err(|e| e.to_string())?;
+            host_ends.push(h);
+            client_ends.push(c);
+        }
+        let s = sys.clone();
+        std::thread::spawn(move || client::serve_all(&s, client_ends, false));
+        Ok((sys, host_ends))
+    }
+}
+
+/// A script that logs its argv, checks every fd switch names an inherited
+/// socket, and exits 0.
+fn script(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let log = dir.join(format!("{name}.args"));
+    let text = format!(
+        "#!/bin/sh\necho \"$@\" > '{}'\nfor a in \"$@\"; do case \"$a\" in\n\
+         --fd=*|--legacy-client-fd=*|--host-ipcz-transport-fd=*) n=${{a#*=}}; [ -S /proc/$$/fd/$n ] || exit 9;;\n\
+         esac; done\nexit 0\n",
+        log.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mojo-test-peers-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn host_args(argv: &[String]) -> HostArgs {
+    match HostCommand::parse(&CommandLine::parse(argv)).unwrap() {
+        HostCommand::Host(h) => *h,
+        HostCommand::Broker(_) => panic!(),
+    }
+}
+
+fn lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8(out.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn through_a_proxy_process() {
+    let dir = tempdir("proxy");
+    let proxy = script(&dir, "proxy");
+    let client = script(&dir, "client");
+    let argv: Vec<String> = vec![
+        "mojo-test-host".into(),
+        format!("--proxy={}", proxy.display()),
+        format!("--client={}", client.display()),
+        "--scenarios=echo_small,subpipe,many_pipes".into(),
+        "--vector".into(),
+        "--proxy-extra-args=--x=1 --y".into(),
+        "--client-verbose".into(),
+    ];
+    let args = host_args(&argv);
+    let mut out = Vec::new();
+    assert_eq!(run::run_host(&args, &FakeConnector, &mut out), 0);
+    let lines = lines(&out);
+    assert_eq!(lines[0]["proxy"], proxy.display().to_string());
+    for l in &lines {
+        assert_eq!(l["pass"], true, "{l}");
+        assert_eq!(l["label"], "proxy");
+    }
+    let shutdown = lines.last().unwrap();
+    assert_eq!(shutdown["scenario"], "shutdown");
+    assert_eq!(shutdown["client_exit"], 0);
+    assert_eq!(shutdown["proxy_exit"], 0);
+    let pargs = std::fs::read_to_string(dir.join("proxy.args")).unwrap();
+    let words: Vec<&str> = pargs.split_whitespace().collect();
+    assert!(words[0].starts_with("--legacy-client-fd="), "{pargs}");
+    assert!(words[1].starts_with("--host-ipcz-transport-fd="), "{pargs}");
+    assert_eq!(words[2..], ["--attachment-name=pipe!", "--x=1", "--y"]);
+    let cargs = std::fs::read_to_string(dir.join("client.args")).unwrap();
+    let words: Vec<&str> = cargs.split_whitespace().collect();
+    assert!(words[0].starts_with("--fd="), "{cargs}");
+    assert_eq!(words[1..], ["--attachment-name=pipe!", "--verbose"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
+    let dir = tempdir("direct");
+    let client = script(&dir, "client");
+    let broker = script(&dir, "host-copy");
+    let argv: Vec<String> = vec![
+        broker.display().to_string(), // argv[0]: the broker copy runs it
+        format!("--client={}", client.display()),
+        "--direct=ipcz".into(),
+        "--mode=inherit".into(),
+        "--num-attachments=3".into(),
+        "--scenarios=pipe_roundtrip".into(),
+        "--vector".into(),
+    ];
+    let args = host_args(&argv);
+    let mut out = Vec::new();
+    assert_eq!(run::run_host(&args, &FakeConnector, &mut out), 0);
+    let lines = lines(&out);
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "config",
+            "connect",
+            "multi_attach",
+            "pipe_roundtrip",
+            "pipe_roundtrip_5hop",
+            "shutdown"
+        ]
+    );
+    assert!(lines.iter().all(|l| l["pass"] == true), "{lines:?}");
+    assert_eq!(lines[0]["direct"], "ipcz");
+    assert_eq!(lines[0]["inherit_broker"], true);
+    assert_eq!(lines[0]["num_attachments"], 3);
+    assert!(lines.last().unwrap().get("proxy_exit").is_none());
+    let cargs = std::fs::read_to_string(dir.join("client.args")).unwrap();
+    assert!(
+        cargs.trim_end().ends_with("--num-attachments=3 --ipcz"),
+        "{cargs}"
+    );
+    let bargs = std::fs::read_to_string(dir.join("host-copy.args")).unwrap();
+    assert!(bargs.starts_with("--role=broker --fd="), "{bargs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_client_that_cannot_start_is_an_error() {
+    let argv: Vec<String> = vec![
+        "mojo-test-host".into(),
+        "--client=/nonexistent/mojo-test-client".into(),
+        "--direct=ipcz".into(),
+    ];
+    let mut out = Vec::new();
+    assert_eq!(
+        run::run_host(&host_args(&argv), &FakeConnector, &mut out),
+        1
+    );
+    assert!(out.is_empty());
+}
