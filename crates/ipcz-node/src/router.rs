@@ -1,1 +1,58 @@
 //! Routers and parcels: in-order delivery, closure and route reduction (spec ipcz.md §6).
+//!
+//! The module is sans-IO. A [`Routers`] table holds every router of one node
+//! and the sublink table of every node link; the caller feeds it route
+//! messages received on a node link ([`Routers::handle_message`]) and
+//! application calls (open, put, get, close), and drains [`Output`]s:
+//! messages to send on a node link, portal status changes, sublinks dropped,
+//! introductions or shared-memory capacity needed.
+//!
+//! Shared memory is never touched here. Every RouterLinkState operation a
+//! router needs (locking for closure or bypass, stable and waiting bits,
+//! references) and sublink allocation go through the [`LinkState`] trait,
+//! which the node implements over its NodeLinkMemory; [`InMemoryLinkState`]
+//! implements it over plain maps for tests.
+//!
+//! Parcels carry handles of a caller-defined type `H` (driver objects)
+//! alongside portals: in the table a moved portal is a [`Handle::Portal`],
+//! on the wire a [`WireHandle::Router`] descriptor. The conversion from and
+//! to ipcz-wire's borrowed messages happens in one place outside this module.
+//!
+//! ```
+//! use ipcz_node::router::{Handle, InMemoryLinkState, Routers, RouterConfig};
+//! use ipcz_wire::NodeName;
+//!
+//! let mut states = InMemoryLinkState::default();
+//! let mut node: Routers<()> = Routers::new(NodeName { high: 1, low: 1 }, RouterConfig::default());
+//! let (a, b) = node.open_pair(&mut states);
+//! node.put(a, b"hi".to_vec(), Vec::<Handle<()>>::new(), &mut states).unwrap();
+//! assert_eq!(node.get(b, &mut states).unwrap().unwrap().data, b"hi");
+//! node.close(a, &mut states).unwrap();
+//! node.close(b, &mut states).unwrap();
+//! assert_eq!(node.router_count(), 0);
+//! ```
+
+mod bypass;
+mod edge;
+mod error;
+mod flush;
+mod handlers;
+mod ids;
+mod link_state;
+mod message;
+mod output;
+mod parcel;
+mod queue;
+mod table;
+mod transfer;
+
+pub use error::{PortalError, RouteError};
+pub use ids::{LinkSide, NodeLinkId, RouterId};
+pub use link_state::{
+    IN_MEMORY_FIRST_SUBLINK, InMemoryLinkState, LINK_STATE_SIZE, LinkState, LinkStatus,
+};
+pub use message::{NewRouter, RouteMessage};
+pub use output::{Output, PortalStatus};
+pub use parcel::{Handle, Parcel, WireHandle};
+pub use queue::{MAX_QUEUED_PARCELS_PER_ROUTER, MAX_SEQUENCE_GAP};
+pub use table::{ProxyPolicy, RouterConfig, Routers};
