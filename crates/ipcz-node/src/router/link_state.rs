@@ -213,6 +213,25 @@ impl InMemoryLinkState {
         );
     }
 
+    /// Adds a managed state at `state` as its allocator would hand it over
+    /// (two references), e.g. one a simulated peer allocated.
+    pub fn add_allocated(&mut self, link: NodeLinkId, state: FragmentDescriptor) {
+        let m = self.memory(link);
+        self.slots.insert(
+            (m, state),
+            Slot {
+                status: LinkStatus::default(),
+                refs: 2,
+                managed: true,
+            },
+        );
+    }
+
+    /// References held on a managed state (`None` once freed or unknown).
+    pub fn refs(&self, link: NodeLinkId, state: FragmentDescriptor) -> Option<u32> {
+        self.slots.get(&(self.memory(link), state)).map(|s| s.refs)
+    }
+
     /// Limits how many more states `link`'s memory can allocate.
     pub fn set_capacity(&mut self, link: NodeLinkId, states: usize) {
         let m = self.memory(link);
