@@ -25,6 +25,13 @@ impl<H> Routers<H> {
         states.release(link, state);
     }
 
+    /// Releases the reference a peer handed over with a state we ignore.
+    fn drop_offered(link: NodeLinkId, state: FragmentDescriptor, states: &mut impl LinkState) {
+        if states.adopt(link, state) {
+            states.release(link, state);
+        }
+    }
+
     pub(crate) fn on_bypass_peer(
         &mut self,
         link: NodeLinkId,
@@ -229,10 +236,12 @@ impl<H> Routers<H> {
         f: FragmentDescriptor,
         states: &mut impl LinkState,
     ) -> Result<(), RouteError> {
-        let Some(u) = self.node_link_to(y_node) else {
-            return Ok(());
-        };
-        let Some(x) = self.entry(u, s).map(|e| e.router) else {
+        let x = self
+            .node_link_to(y_node)
+            .and_then(|u| Some((u, self.entry(u, s)?.router)));
+        let Some((u, x)) = x else {
+            // The route is gone: the reference meant for us is dropped.
+            Self::drop_offered(t, f, states);
             return Ok(());
         };
         if !states.adopt(t, f) {
@@ -373,6 +382,7 @@ impl<H> Routers<H> {
         states: &mut impl LinkState,
     ) -> Result<(), RouteError> {
         let Some(e) = self.entry(link, sublink) else {
+            Self::drop_offered(link, f, states);
             return Ok(());
         };
         if !states.adopt(link, f) {

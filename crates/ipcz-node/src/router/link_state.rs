@@ -232,6 +232,13 @@ impl InMemoryLinkState {
         self.slots.get(&(self.memory(link), state)).map(|s| s.refs)
     }
 
+    /// The node link is gone and its memory with it (every state in it;
+    /// references handed over in lost messages can never be released).
+    pub fn forget(&mut self, link: NodeLinkId) {
+        let m = self.memory(link);
+        self.slots.retain(|(mem, _), _| *mem != m);
+    }
+
     /// Limits how many more states `link`'s memory can allocate.
     pub fn set_capacity(&mut self, link: NodeLinkId, states: usize) {
         let m = self.memory(link);

@@ -249,6 +249,7 @@ impl Net {
         self.in_flight.remove(&e.peer_end);
         self.nodes[e.node].node_link_lost(end, &mut self.states);
         self.nodes[e.peer_node].node_link_lost(e.peer_end, &mut self.states);
+        self.states.forget(end);
         self.collect();
     }
 
