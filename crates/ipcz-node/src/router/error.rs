@@ -70,6 +70,11 @@ pub enum RouteError {
         /// The sublink.
         sublink: SublinkId,
     },
+    /// A parcel addressed to a router that the parcel itself carries.
+    ParcelForItsOwnPortal {
+        /// The sublink.
+        sublink: SublinkId,
+    },
     /// The peer sent more parcels than a router may hold.
     TooManyQueuedParcels {
         /// The sublink.
@@ -137,6 +142,12 @@ impl fmt::Display for RouteError {
                     "ProxyWillStop for sublink {sublink}, whose outward link is not decaying"
                 )
             }
+            Self::ParcelForItsOwnPortal { sublink } => {
+                write!(
+                    f,
+                    "parcel on sublink {sublink} carries the portal it is addressed to"
+                )
+            }
             Self::TooManyQueuedParcels { sublink } => {
                 write!(f, "too many parcels queued for sublink {sublink}")
             }
@@ -155,6 +166,9 @@ pub enum PortalError {
     PeerClosed,
     /// The portal has [`super::MAX_QUEUED_PARCELS_PER_ROUTER`] parcels waiting to be sent.
     QueueFull,
+    /// The route's sequence numbers are used up (a peer-supplied
+    /// descriptor started them near the end of the range).
+    SequenceExhausted,
     /// A portal handle in the parcel is the sending portal itself, its local
     /// peer, not a portal, or listed twice.
     InvalidTransfer,
@@ -169,6 +183,7 @@ impl fmt::Display for PortalError {
             Self::NotAPortal => "not a portal the application holds",
             Self::PeerClosed => "the portal's peer is closed",
             Self::QueueFull => "too many parcels queued on the portal",
+            Self::SequenceExhausted => "the route has no sequence numbers left",
             Self::InvalidTransfer => "a portal cannot be sent through itself or its peer",
             Self::WouldProxy => {
                 "moving this portal would need a proxy, and this node never proxies"

@@ -80,13 +80,13 @@ impl<H> Routers<H> {
         }
         if let Some(link) = dead_outward {
             if let Some(len) = closure {
-                self.send_closed(rid, link, len);
+                self.send_closed(link, len, states);
             }
             self.deactivate(link, states);
         }
         if let Some(link) = dead_inward {
             if let Some(len) = final_in {
-                self.send_closed(rid, link, len);
+                self.send_closed(link, len, states);
             }
             self.deactivate(link, states);
         }
@@ -110,7 +110,7 @@ impl<H> Routers<H> {
     }
 
     /// Sends RouteClosed over `link`; over a local link the peer learns it directly.
-    fn send_closed(&mut self, _from: super::RouterId, link: Link, sequence_length: u64) {
+    fn send_closed(&mut self, link: Link, sequence_length: u64, states: &mut impl LinkState) {
         match link {
             Link::Remote {
                 node_link, sublink, ..
@@ -122,9 +122,15 @@ impl<H> Routers<H> {
                 },
             ),
             Link::Local { peer, .. } => {
-                // In-process: a conflict cannot come from a remote peer, so
-                // a failure only means the length is known already.
-                let _ = self.accept_route_closed(peer, true, sequence_length, SublinkId(0));
+                // A conflict here means a remote peer lied about this route
+                // earlier (a RouteClosed before a bypass): it can never
+                // complete, so it breaks instead of hanging.
+                if self
+                    .accept_route_closed(peer, true, sequence_length, SublinkId(0))
+                    .is_err()
+                {
+                    self.disconnect(peer, true, states);
+                }
             }
         }
     }

@@ -135,7 +135,18 @@ impl<H> Routers<H> {
             self.discard_parcel(parcel);
             return Err(e);
         }
-        match self.entry(link, sublink) {
+        let target = self.entry(link, sublink);
+        if let Some(e) = target
+            && parcel
+                .handles
+                .iter()
+                .any(|h| matches!(h, Handle::Portal(p) if *p == e.router))
+        {
+            // A portal inside its own queue could never be taken out.
+            self.discard_parcel(parcel);
+            return Err(RouteError::ParcelForItsOwnPortal { sublink });
+        }
+        match target {
             Some(e) => self.accept_parcel(e.router, e.link.is_outward(), parcel, sublink),
             None => {
                 self.discard_parcel(parcel);

@@ -33,7 +33,7 @@ pub struct NewRouter {
 
 /// A route message (§3.4) addressed to a router by sublink on the node link
 /// it travels on. `H` is the caller's handle type.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteMessage<H> {
     /// A parcel (ID 20).
     AcceptParcel {

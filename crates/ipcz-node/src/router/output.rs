@@ -6,7 +6,7 @@ use super::{NodeLinkId, RouteMessage, RouterId};
 
 /// An action for the caller, in the order the table produced them (the
 /// messages for one node link must be sent in that order).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output<H> {
     /// Send `message` on node link `link`.
     Send {

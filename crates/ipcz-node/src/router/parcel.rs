@@ -4,7 +4,7 @@ use super::{NewRouter, RouterId};
 
 /// One unit of data and handles (one Mojo message), numbered within its
 /// route direction.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parcel<T> {
     /// Position in the sender's outbound sequence for this route direction.
     pub sequence_number: u64,
@@ -27,7 +27,7 @@ impl<T> Parcel<T> {
 
 /// A handle inside the router table: a portal (a router of the same table)
 /// or a caller-defined object `H` such as a boxed driver object.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handle<H> {
     /// A portal travelling with the parcel; the receiver owns it once it
     /// takes the parcel.
@@ -38,7 +38,7 @@ pub enum Handle<H> {
 
 /// A handle as it crosses a node link: a new router's descriptor (handle
 /// type `kPortal`) or a caller-defined object.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireHandle<H> {
     /// A portal, serialized as a RouterDescriptor (§6.5).
     Router(NewRouter),

@@ -78,7 +78,8 @@ impl<T> SequencedQueue<T> {
         if self.final_length.is_some_and(|f| seq >= f) {
             return Err((PushRefused::BeyondFinal, item));
         }
-        if seq - self.base > MAX_SEQUENCE_GAP {
+        // u64::MAX is never a sequence number, so the contiguous end cannot overflow.
+        if seq - self.base > MAX_SEQUENCE_GAP || seq == u64::MAX {
             return Err((PushRefused::TooFarAhead, item));
         }
         if self.entries.contains_key(&seq) {

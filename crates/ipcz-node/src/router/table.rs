@@ -463,8 +463,10 @@ impl<H> Routers<H> {
         let r = self.router_mut(portal);
         let seq = r.outbound.current_len();
         if let Err((refused, _)) = r.outbound.push(seq, Parcel::new(seq, data, handles)) {
-            debug_assert_eq!(refused, PushRefused::Full);
-            return Err(PortalError::QueueFull);
+            return Err(match refused {
+                PushRefused::Full => PortalError::QueueFull,
+                _ => PortalError::SequenceExhausted,
+            });
         }
         for p in moved {
             self.router_mut(p).attachment = Attachment::InTransit;

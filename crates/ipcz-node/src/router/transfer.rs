@@ -132,16 +132,18 @@ impl<H> Routers<H> {
         }
         let new_sublink = states.allocate_sublinks(nl, 2);
         let decaying_sublink = SublinkId(new_sublink.0 + 1);
-        self.register(
-            x,
-            Link::Remote {
-                node_link: nl,
-                sublink: new_sublink,
-                link_type: LinkType::Central,
-                side: LinkSide::A,
-                state: Some(state),
-            },
-        );
+        let central = Link::Remote {
+            node_link: nl,
+            sublink: new_sublink,
+            link_type: LinkType::Central,
+            side: LinkSide::A,
+            state: Some(state),
+        };
+        if !self.register(x, central) {
+            // Only a peer that took ids it was never given gets here; the
+            // peer's reference travels in the descriptor, ours goes now.
+            states.release(nl, state);
+        }
         self.register(
             y,
             Link::Remote {
@@ -183,6 +185,14 @@ impl<H> Routers<H> {
         )
     }
 
+    /// The link registered for `router` at `sublink`, if that is whose it is.
+    fn link_of(&self, nl: NodeLinkId, sublink: SublinkId, router: RouterId) -> Option<Link> {
+        self.sublinks
+            .get(&(nl, sublink))
+            .filter(|e| e.router == router)
+            .map(|e| e.link)
+    }
+
     /// After the descriptor left: hand the new links to the routers that use them.
     pub(crate) fn begin_proxying(
         &mut self,
@@ -197,8 +207,8 @@ impl<H> Routers<H> {
                 new_sublink,
                 decaying_sublink,
             } => {
-                let central = self.sublinks.get(&(nl, new_sublink)).map(|e| e.link);
-                let decaying = self.sublinks.get(&(nl, decaying_sublink)).map(|e| e.link);
+                let central = self.link_of(nl, new_sublink, x);
+                let decaying = self.link_of(nl, decaying_sublink, y);
                 let y_old = self
                     .routers
                     .get_mut(&y)
@@ -219,8 +229,7 @@ impl<H> Routers<H> {
                 self.mark_dirty(y, true);
             }
             AfterTransmit::Proxy { y, new_sublink } => {
-                let link = self.sublinks.get(&(nl, new_sublink)).map(|e| e.link);
-                let Some(link) = link else {
+                let Some(link) = self.link_of(nl, new_sublink, y) else {
                     self.mark_dirty(y, true);
                     return;
                 };
