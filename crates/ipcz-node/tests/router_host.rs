@@ -62,6 +62,21 @@ impl Proxy {
         v
     }
 
+    /// Closes `portals`, loses `links`, and checks nothing is left.
+    fn teardown(mut self, portals: &[RouterId], links: &[NodeLinkId]) {
+        for p in portals {
+            self.table.close(*p, &mut self.states).unwrap();
+        }
+        for l in links {
+            self.table.node_link_lost(*l, &mut self.states);
+        }
+        assert_eq!(self.table.router_count(), 0);
+        assert_eq!(self.table.sublink_count(), 0);
+        assert_eq!(self.table.queued_parcel_count(), 0);
+        assert_eq!(self.table.local_link_state_count(), 0);
+        assert!(!self.table.has_pending());
+    }
+
     fn get(&mut self, p: RouterId) -> Parcel<Handle<()>> {
         self.table
             .get(p, &mut self.states)
@@ -264,6 +279,7 @@ fn bypassed_descriptor_with_parcels_on_the_decaying_link() {
         .put(r, b"x".to_vec(), vec![], &mut p.states)
         .unwrap();
     assert_eq!(p.sent()[0].1.sublink(), SublinkId(20));
+    p.teardown(&[r, p0], &[L]);
 }
 
 /// §6.8.2 with descriptor B2: the peer lives on a renderer; the proxy asks
@@ -357,6 +373,7 @@ fn descriptor_b2_bypass_through_an_introduction() {
     );
     assert_eq!(p.get(z).sequence_number, 2);
     assert_eq!(p.get(z).sequence_number, 3);
+    p.teardown(&[z, p0], &[L, t]);
 }
 
 #[test]
@@ -387,8 +404,7 @@ fn failed_introduction_disconnects_the_portal() {
     );
     let st = p.table.status(z).unwrap();
     assert!(st.peer_closed && st.disconnected);
-    p.table.close(z, &mut p.states).unwrap();
-    assert_eq!(p.table.router_count(), 1);
+    p.teardown(&[z, p0], &[L]);
 }
 
 /// §6.10: a proxy-only node has no proxy routers, so proxy messages are
@@ -453,4 +469,194 @@ fn proxy_only_node_never_proxies() {
     assert_eq!(p.sent()[0].1.sublink(), d.new_sublink);
     p.table.node_link_lost(L, &mut p.states);
     assert!(p.table.status(a).unwrap().disconnected);
+    p.teardown(&[a, p0, p1], &[]);
+}
+
+/// §6.6: closing while the host's side is not yet stable sets our waiting
+/// bit; the host's FlushRouter (once stable) makes us send RouteClosed.
+#[test]
+fn closure_waits_for_the_other_side_then_flush_router() {
+    let mut p = Proxy::new();
+    p.states.add_unmanaged(HOST_END, frag(256));
+    let p0 = p
+        .table
+        .connect_initial_portal(L, SublinkId(0), LinkSide::B, frag(256), &mut p.states)
+        .unwrap();
+    p.table
+        .put(p0, b"a".to_vec(), vec![], &mut p.states)
+        .unwrap();
+    p.table.close(p0, &mut p.states).unwrap();
+    assert_eq!(p.sent().len(), 1, "only the parcel");
+    assert_eq!(
+        p.states.status(L, frag(256)).unwrap().bits,
+        0x2 | 0x8,
+        "B stable and waiting"
+    );
+    // The host marks its side stable and sees our waiting bit.
+    p.states.set_side_stable(HOST_END, frag(256), LinkSide::A);
+    assert!(p.states.reset_waiting_bit(HOST_END, frag(256), LinkSide::B));
+    p.host(RouteMessage::FlushRouter {
+        sublink: SublinkId(0),
+    });
+    assert_eq!(
+        p.sent(),
+        vec![(
+            L,
+            RouteMessage::RouteClosed {
+                sublink: SublinkId(0),
+                sequence_length: 1
+            }
+        )]
+    );
+    assert_eq!(p.table.router_count(), 0);
+    assert_eq!(p.table.sublink_count(), 0);
+}
+
+/// §6.7: RouteDisconnected on the old link during a bypass is passed to
+/// every link the router has, including the new one on another node link.
+#[test]
+fn route_disconnected_propagates_to_every_link() {
+    let mut p = Proxy::new();
+    p.states.add_unmanaged(HOST_END, frag(256));
+    let p0 = p
+        .table
+        .connect_initial_portal(L, SublinkId(0), LinkSide::B, frag(256), &mut p.states)
+        .unwrap();
+    let t = NodeLinkId(7);
+    p.table.add_node_link(t, RENDERER, &mut p.states);
+    let d = WireHandle::Router(NewRouter {
+        new_sublink: SublinkId(12),
+        proxy_peer: Some((RENDERER, SublinkId(40))),
+        ..NewRouter::default()
+    });
+    p.host(parcel(0, 0, vec![d]));
+    let z = portal_of(&p.get(p0));
+    let sent = p.sent();
+    let RouteMessage::AcceptBypassLink {
+        new_sublink: n,
+        new_link_state,
+        ..
+    } = sent[0].1
+    else {
+        panic!("{sent:?}")
+    };
+    p.host(RouteMessage::RouteDisconnected {
+        sublink: SublinkId(12),
+    });
+    let mut sent = p.sent();
+    sent.sort_by_key(|(l, _)| *l);
+    assert_eq!(
+        sent,
+        vec![
+            (
+                L,
+                RouteMessage::RouteDisconnected {
+                    sublink: SublinkId(12)
+                }
+            ),
+            (t, RouteMessage::RouteDisconnected { sublink: n }),
+        ]
+    );
+    assert!(p.table.status(z).unwrap().disconnected);
+    assert_eq!(
+        p.states.refs(t, new_link_state),
+        Some(1),
+        "our reference released"
+    );
+    // Late messages for the gone sublinks are ignored.
+    p.table
+        .handle_message(
+            t,
+            RouteMessage::ProxyWillStop {
+                sublink: n,
+                inbound_sequence_length: 0,
+            },
+            &mut p.states,
+        )
+        .unwrap();
+    p.table.close(z, &mut p.states).unwrap();
+    p.table.close(p0, &mut p.states).unwrap();
+    p.table.node_link_lost(L, &mut p.states);
+    p.table.node_link_lost(t, &mut p.states);
+    assert_eq!(
+        (
+            p.table.router_count(),
+            p.table.sublink_count(),
+            p.table.has_pending()
+        ),
+        (0, 0, false)
+    );
+}
+
+/// Descriptor B1 with `peer_closed`: the host's pipe end was already closed
+/// after k parcels, which follow on the new sublink.
+#[test]
+fn descriptor_for_a_pipe_whose_peer_already_closed() {
+    let mut p = Proxy::new();
+    p.states.add_unmanaged(HOST_END, frag(256));
+    let p0 = p
+        .table
+        .connect_initial_portal(L, SublinkId(0), LinkSide::B, frag(256), &mut p.states)
+        .unwrap();
+    let d = WireHandle::Router(NewRouter {
+        peer_closed: true,
+        closed_peer_sequence_length: 2,
+        new_sublink: SublinkId(12),
+        ..NewRouter::default()
+    });
+    p.host(parcel(0, 0, vec![d]));
+    let z = portal_of(&p.get(p0));
+    assert!(
+        !p.table.status(z).unwrap().peer_closed,
+        "two parcels still due"
+    );
+    assert_eq!(
+        p.table.put(z, vec![], vec![], &mut p.states),
+        Err(PortalError::PeerClosed)
+    );
+    p.host(parcel(12, 1, vec![]));
+    p.host(parcel(12, 0, vec![]));
+    let st = p.table.status(z).unwrap();
+    assert!(st.peer_closed && !st.disconnected && !st.dead);
+    assert_eq!(p.get(z).sequence_number, 0);
+    assert_eq!(p.get(z).sequence_number, 1);
+    assert!(p.table.status(z).unwrap().dead);
+    assert_eq!(
+        p.table.sublink_count(),
+        1,
+        "sublink 12 dropped without a message"
+    );
+    p.table.close(z, &mut p.states).unwrap();
+    assert!(p.sent().is_empty());
+    p.table.close(p0, &mut p.states).unwrap();
+    p.table.node_link_lost(L, &mut p.states);
+    assert_eq!(p.table.router_count(), 0);
+}
+
+/// A peer that keeps sending parcels nobody can take yet (a gap at the
+/// front) hits the per-router limit: a typed error, memory stays bounded.
+#[test]
+fn queued_parcels_are_bounded() {
+    let mut p = Proxy::new();
+    p.states.add_unmanaged(HOST_END, frag(256));
+    p.table
+        .connect_initial_portal(L, SublinkId(0), LinkSide::B, frag(256), &mut p.states)
+        .unwrap();
+    let limit = ipcz_node::router::MAX_QUEUED_PARCELS_PER_ROUTER as u64;
+    for seq in 1..=limit {
+        p.host(parcel(0, seq, vec![]));
+    }
+    assert_eq!(
+        p.table
+            .handle_message(L, parcel(0, limit + 1, vec![]), &mut p.states),
+        Err(RouteError::TooManyQueuedParcels {
+            sublink: SublinkId(0)
+        })
+    );
+    p.table.node_link_lost(L, &mut p.states);
+    assert_eq!(
+        p.table.queued_parcel_count(),
+        0,
+        "a disconnected route drops what it cannot deliver"
+    );
 }

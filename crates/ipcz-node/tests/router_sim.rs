@@ -264,3 +264,66 @@ fn link_loss_disconnects_routes() {
         net.assert_clean();
     }
 }
+
+#[test]
+fn a_portal_cannot_be_queued_inside_itself() {
+    let mut net = Net::with_nodes(1, 3);
+    let (a, b) = net.nodes[0].open_pair(&mut net.states);
+    let (c, d) = net.nodes[0].open_pair(&mut net.states);
+    net.put_portal(0, a, c);
+    // b is c's holder now; d's peer c is inside b, so b into d is a cycle.
+    let cycle = net.nodes[0].put(
+        d,
+        vec![],
+        vec![ipcz_node::router::Handle::Portal(b)],
+        &mut net.states,
+    );
+    assert_eq!(cycle, Err(ipcz_node::router::PortalError::InvalidTransfer));
+    assert_eq!(
+        net.nodes[0].put(
+            a,
+            vec![],
+            vec![ipcz_node::router::Handle::Portal(b)],
+            &mut net.states
+        ),
+        Err(ipcz_node::router::PortalError::InvalidTransfer),
+        "a pipe end cannot travel through its own route"
+    );
+    // Closing d and b: the parcel holding c is discarded and c closed.
+    net.close(0, d);
+    net.close(0, b);
+    net.close(0, a);
+    net.assert_clean();
+}
+
+#[test]
+fn peer_closed_is_reported_only_after_every_parcel_arrived() {
+    for seed in 0..20 {
+        let mut net = Net::with_nodes(3, seed);
+        let (a, b) = net.route(0, 1);
+        let (c1, c2) = net.route(1, 2);
+        put_range(&mut net, 0, a, 0..6);
+        net.put_portal(1, c1, b);
+        put_range(&mut net, 0, a, 6..12);
+        net.close(0, a);
+        let z = net.receive_portal(2, c2);
+        let mut got = 0;
+        while net.step() {
+            let st = net.nodes[2].status(z).unwrap();
+            if st.peer_closed {
+                assert_eq!(
+                    got + st.readable_parcels,
+                    12,
+                    "closure before all parcels (seed {seed})"
+                );
+            }
+            got += net.read_all(2, z).len() as u64;
+        }
+        assert!(net.is_peer_closed(2, z));
+        assert_eq!(got + net.read_all(2, z).len() as u64, 12);
+        net.close(2, z);
+        net.close(1, c1);
+        net.close(2, c2);
+        net.assert_clean();
+    }
+}

@@ -145,6 +145,11 @@ impl<T> SequencedQueue<T> {
         self.final_length == Some(self.base)
     }
 
+    /// The queued elements, in sequence order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.entries.values()
+    }
+
     /// Everything still queued, for disposal.
     pub(crate) fn drain(&mut self) -> Vec<T> {
         core::mem::take(&mut self.entries).into_values().collect()

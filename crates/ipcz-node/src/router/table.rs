@@ -455,6 +455,9 @@ impl<H> Routers<H> {
                 if !ok {
                     return Err(PortalError::InvalidTransfer);
                 }
+                if self.would_cycle(*p, portal) {
+                    return Err(PortalError::InvalidTransfer);
+                }
                 if self.config.proxy_policy == ProxyPolicy::Never && !self.is_splittable(*p) {
                     return Err(PortalError::WouldProxy);
                 }
@@ -604,6 +607,41 @@ impl<H> Routers<H> {
                 p.outward.primary.and_then(|l| l.local_peer()) == Some(portal)
                     && p.outward.is_stable()
             })
+    }
+
+    /// Whether putting `moved` into `carrier` would queue it, through a local
+    /// link, inside itself (directly or inside portals it holds): such a
+    /// cycle of parcels could never be taken out again.
+    fn would_cycle(&self, moved: RouterId, carrier: RouterId) -> bool {
+        let Some(c) = self.routers.get(&carrier) else {
+            return false;
+        };
+        let receivers: Vec<RouterId> = c
+            .outward
+            .primary
+            .iter()
+            .chain(c.outward.decaying.iter())
+            .filter_map(Link::local_peer)
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![moved];
+        while let Some(r) = todo.pop() {
+            if receivers.contains(&r) {
+                return true;
+            }
+            if !seen.insert(r) {
+                continue;
+            }
+            if let Some(router) = self.routers.get(&r) {
+                for parcel in router.inbound.iter().chain(router.outbound.iter()) {
+                    todo.extend(parcel.handles.iter().filter_map(|h| match h {
+                        Handle::Portal(p) => Some(*p),
+                        Handle::Object(_) => None,
+                    }));
+                }
+            }
+        }
+        false
     }
 
     /// Registers a remote link for `router`; `false` if the sublink is taken
