@@ -660,3 +660,103 @@ fn queued_parcels_are_bounded() {
         "a disconnected route drops what it cannot deliver"
     );
 }
+
+/// vectors/cros/pipe_roundtrip-host_proxy.jsonl: the proxy sends a new pipe
+/// end to the host in the split form (§6.5.2) and writes into its own end;
+/// the host sends that pipe end back (descriptor B2 naming the proxy
+/// itself), so the proxy bypasses the host locally (§6.8.5) and answers
+/// StopProxying{inbound = parcels it sent, outbound = 0}.
+#[test]
+fn pipe_roundtrip_scenario_ends_in_a_local_bypass() {
+    let mut p = Proxy::new();
+    p.states.add_unmanaged(HOST_END, frag(256));
+    p.states.set_side_stable(HOST_END, frag(256), LinkSide::A);
+    let p0 = p
+        .table
+        .connect_initial_portal(L, SublinkId(0), LinkSide::B, frag(256), &mut p.states)
+        .unwrap();
+    let (k, j) = p.table.open_pair(&mut p.states);
+    p.table
+        .put(p0, vec![], vec![Handle::Portal(j)], &mut p.states)
+        .unwrap();
+    let sent = p.sent();
+    let RouteMessage::AcceptParcel {
+        parcel: carried, ..
+    } = &sent[0].1
+    else {
+        panic!("{sent:?}")
+    };
+    let [WireHandle::Router(d)] = carried.handles.as_slice() else {
+        panic!()
+    };
+    let (n, state) = (d.new_sublink, d.new_link_state.unwrap());
+    assert_eq!(
+        (
+            d.next_outgoing_sequence_number,
+            d.next_incoming_sequence_number
+        ),
+        (0, 0)
+    );
+    // The host builds its router: adopts the state and marks its side (B) stable.
+    assert!(p.states.adopt(HOST_END, state));
+    p.states.set_side_stable(HOST_END, state, LinkSide::B);
+    for i in 0..2u8 {
+        p.table.put(k, vec![i], vec![], &mut p.states).unwrap();
+    }
+    let seqs: Vec<_> = p
+        .sent()
+        .into_iter()
+        .map(|(_, m)| match m {
+            RouteMessage::AcceptParcel { sublink, parcel } => (sublink, parcel.sequence_number),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(seqs, [(n, 0), (n, 1)]);
+
+    // The host moves that pipe end back, locking the link for our bypass.
+    assert!(
+        p.states
+            .try_lock_for_bypass(HOST_END, state, LinkSide::B, PROXY)
+    );
+    let back = WireHandle::Router(NewRouter {
+        new_sublink: SublinkId(21),
+        proxy_peer: Some((PROXY, n)),
+        ..NewRouter::default()
+    });
+    p.host(parcel(0, 0, vec![back]));
+    assert_eq!(
+        p.sent(),
+        vec![(
+            L,
+            RouteMessage::StopProxying {
+                sublink: n,
+                inbound_sequence_length: 2,
+                outbound_sequence_length: 0
+            }
+        )]
+    );
+    // The host's proxy forwards what k had sent, then goes away.
+    p.host(parcel(21, 0, vec![]));
+    p.host(parcel(21, 1, vec![]));
+    let z = portal_of(&p.get(p0));
+    assert_eq!(p.get(z).sequence_number, 0);
+    assert_eq!(p.get(z).sequence_number, 1);
+    assert_eq!(
+        p.table.sublink_count(),
+        1,
+        "both links to the host's proxy decayed"
+    );
+    assert_eq!(
+        p.states.refs(L, state),
+        Some(1),
+        "our reference to the old central link's state released"
+    );
+    p.table
+        .put(z, b"local".to_vec(), vec![], &mut p.states)
+        .unwrap();
+    assert!(p.sent().is_empty(), "k and z are linked in-process now");
+    assert_eq!(p.get(k).data, b"local");
+    p.table.close(k, &mut p.states).unwrap();
+    assert!(p.table.status(z).unwrap().dead);
+    p.teardown(&[z, p0], &[L]);
+}
