@@ -17,6 +17,25 @@
 //! alongside portals: in the table a moved portal is a [`Handle::Portal`],
 //! on the wire a [`WireHandle::Router`] descriptor. The conversion from and
 //! to ipcz-wire's borrowed messages happens in one place outside this module.
+//! Parcel data arrives here as bytes: fragments are read (and freed), and
+//! subparcels unwrapped, by that conversion.
+//!
+//! What of spec §6 lives where:
+//!
+//! - sequence numbers, the reorder window and final lengths (§6.2): `queue`;
+//! - edges with primary and decaying links and their limits (§6.8.6): `edge`;
+//! - the flush (§6.9), generalized to proxies: `flush`;
+//! - AcceptParcel, RouteClosed, RouteDisconnected, FlushRouter (§6.4, §6.6,
+//!   §6.7): `handlers`; disconnection and link loss: [`Routers::node_link_lost`];
+//! - descriptors received in every variant and sent in the split form of
+//!   §6.5.2 or, where the table may proxy, as B1/B2 (§6.5): `transfer`;
+//! - every bypass role (§6.8.2 to §6.8.5: Z with X remote, on Y's node or
+//!   local; X; and Y for tables that proxy): `bypass`.
+//!
+//! With [`ProxyPolicy::Never`] (the `mojo_proxy` node, §6.10) the table never
+//! leaves a proxy behind: moving a portal that would need one is refused,
+//! and StopProxying / StopProxyingToLocalPeer for its routers are
+//! [`RouteError::NotAProxy`].
 //!
 //! ```
 //! use ipcz_node::router::{Handle, InMemoryLinkState, Routers, RouterConfig};

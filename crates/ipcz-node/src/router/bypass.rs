@@ -65,6 +65,11 @@ impl<H> Routers<H> {
         if target_node == self.local_name {
             return self.bypass_peer_with_new_local_link(z, requestor, target_sublink, states);
         }
+        if !target_node.is_valid() {
+            // No node has that name: as a failed introduction (§6.8.2 step 3).
+            self.disconnect(z, true, states);
+            return Ok(());
+        }
         match self.node_link_to(target_node) {
             Some(t) => {
                 self.bypass_peer_with_new_remote_link(z, requestor, t, target_sublink, states)

@@ -12,9 +12,13 @@ use super::{LinkSide, NodeLinkId};
 pub const LINK_STATE_SIZE: u32 = 64;
 
 /// What routers ask of the shared memory of a node link. `state` is always
-/// a fragment on `link`'s NodeLinkMemory. Operations on a state that is not
-/// (yet) resolvable answer as if the link were not ready (`false`), and the
-/// node re-flushes the link's routers when it becomes so.
+/// a fragment on `link`'s NodeLinkMemory.
+///
+/// A state adopted while its buffer is still pending (§5.5) must behave as
+/// if the link were not ready: locks and `reset_waiting_bit` answer `false`,
+/// `can_node_request_bypass` answers `false`, and `set_side_stable` and
+/// `unlock` are remembered and applied once the buffer is mapped. The node
+/// then calls [`super::Routers::flush_node_link`] so waiting routers retry.
 pub trait LinkState {
     /// Takes over the reference a peer handed us with `state` (§5.3), if
     /// the fragment can be a RouterLinkState on `link`: non-null, at least
