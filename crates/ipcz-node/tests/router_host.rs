@@ -760,3 +760,54 @@ fn pipe_roundtrip_scenario_ends_in_a_local_bypass() {
     assert!(p.table.status(z).unwrap().dead);
     p.teardown(&[z, p0], &[L]);
 }
+
+/// §4.4: when the proxy already answered over the initial sublink before the
+/// host's BypassPeerWithLink, it reports that count (observed: `{1, 1}`).
+#[test]
+fn stop_proxying_to_local_peer_counts_what_we_sent_on_the_old_link() {
+    let mut p = Proxy::new();
+    p.states.add_unmanaged(HOST_END, frag(320));
+    p.states.set_side_stable(HOST_END, frag(320), LinkSide::A);
+    let p1 = p
+        .table
+        .connect_initial_portal(L, SublinkId(1), LinkSide::B, frag(320), &mut p.states)
+        .unwrap();
+    p.host(parcel(1, 0, vec![]));
+    p.table
+        .put(p1, b"answer".to_vec(), vec![], &mut p.states)
+        .unwrap();
+    let f12 = frag(1088);
+    p.states.add_allocated(HOST_END, f12);
+    p.sent();
+    p.host(RouteMessage::BypassPeerWithLink {
+        sublink: SublinkId(1),
+        new_sublink: SublinkId(12),
+        new_link_state: f12,
+        inbound_sequence_length: 1,
+    });
+    assert_eq!(
+        p.sent(),
+        vec![(
+            L,
+            RouteMessage::StopProxyingToLocalPeer {
+                sublink: SublinkId(1),
+                outbound_sequence_length: 1
+            }
+        )]
+    );
+    p.table
+        .put(p1, b"next".to_vec(), vec![], &mut p.states)
+        .unwrap();
+    assert_eq!(
+        p.sent(),
+        vec![(
+            L,
+            RouteMessage::AcceptParcel {
+                sublink: SublinkId(12),
+                parcel: Parcel::new(1, b"next".to_vec(), vec![])
+            }
+        )]
+    );
+    assert_eq!(p.get(p1).sequence_number, 0);
+    p.teardown(&[p1], &[L]);
+}
