@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use mojo_legacy_wire::event::{AttachedPort, EventData, PortDescriptor};
-use mojo_legacy_wire::name::Name;
+use mojo_legacy_wire::name::{NodeName, PortName};
 use mojo_legacy_wire::node::NodeChannelContent;
 use mojo_legacy_wire::user_message::{MessagePipeState, encode_user_message_frame};
 use mojo_legacy_wire::{Dispatcher, Event, EventHeaderForm, Frame, NodeFrame, NodeMessage};
@@ -19,16 +19,16 @@ const PAYLOAD: [u8; 64] = [0x5a; 64];
 fn ports() -> Vec<AttachedPort> {
     vec![AttachedPort {
         descriptor: PortDescriptor {
-            peer_node_name: Name::new(0x1111, 0x2222),
-            peer_port_name: Name::new(0x3333, 0x4444),
-            referring_node_name: Name::new(0x5555, 0x6666),
-            referring_port_name: Name::new(0x7777, 0x8888),
+            peer_node_name: NodeName::new(0x1111, 0x2222),
+            peer_port_name: PortName::new(0x3333, 0x4444),
+            referring_node_name: NodeName::new(0x5555, 0x6666),
+            referring_port_name: PortName::new(0x7777, 0x8888),
             next_sequence_num_to_send: 1,
             next_sequence_num_to_receive: 1,
             last_sequence_num_to_receive: 0,
             peer_closed: false,
         },
-        name: Name::new(0x9999, 0xaaaa),
+        name: PortName::new(0x9999, 0xaaaa),
     }]
 }
 
@@ -46,7 +46,7 @@ fn encode(out: &mut Vec<u8>, ports: &[AttachedPort], message: &UserMessage<'_>) 
     encode_user_message_frame(
         out,
         Profile::Libchrome,
-        Name::new(0xbbbb, 0xcccc),
+        PortName::new(0xbbbb, 0xcccc),
         None,
         7,
         ports,
@@ -58,16 +58,16 @@ fn encode(out: &mut Vec<u8>, ports: &[AttachedPort], message: &UserMessage<'_>) 
 /// Decodes the frame down to the user message; returns a value depending on
 /// every layer so nothing is optimized away.
 fn parse(bytes: &[u8]) -> usize {
-    let (frame, used) = Frame::parse(bytes).unwrap();
+    let (frame, used) = Frame::decode(bytes).unwrap();
     let node = NodeFrame::from_frame(&frame).unwrap();
     let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = node.content else {
         panic!("not an event")
     };
-    let event = Event::parse(body, EventHeaderForm::Compact).unwrap();
+    let event = Event::decode(body, EventHeaderForm::Compact).unwrap();
     let EventData::UserMessage(m) = &event.data else {
         panic!("not a user message")
     };
-    let user = UserMessage::parse(m.message).unwrap();
+    let user = UserMessage::decode(m.message).unwrap();
     used + m.ports.len() + user.dispatchers.len() + user.payload.len()
 }
 
@@ -97,12 +97,18 @@ fn main() {
     assert_eq!(parse(&frame), len + 1 + 1 + PAYLOAD.len());
     println!("typical legacy frame: {len} bytes");
     let iterations = 200_000;
-    time("legacy parse (channel+node+event+user message)", iterations, || {
-        parse(black_box(&frame))
-    });
+    time(
+        "legacy parse (channel+node+event+user message)",
+        iterations,
+        || parse(black_box(&frame)),
+    );
     let mut out = Vec::with_capacity(len);
-    time("legacy encode (fresh user-message frame)", iterations, || {
-        out.clear();
-        encode(&mut out, black_box(&ports), black_box(&message))
-    });
+    time(
+        "legacy encode (fresh user-message frame)",
+        iterations,
+        || {
+            out.clear();
+            encode(&mut out, black_box(&ports), black_box(&message))
+        },
+    );
 }
