@@ -419,7 +419,7 @@ impl<'a> Event<'a> {
     /// [`Event::decode`], then requires `bytes` to be the canonical encoding
     /// of the result (zero padding, `peer_closed` 0 or 1); any `Ok` re-encodes
     /// to exactly `bytes`. The user message part of a `UserMessage` event is
-    /// kept raw (see [`crate::UserMessage::decode_exact`]). Fails with
+    /// kept raw (see [`crate::user_message::UserMessage::decode_exact`]). Fails with
     /// [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
         let e = Self::decode(bytes, form)?;

@@ -435,7 +435,7 @@ impl<'a> NodeMessage<'a> {
     /// encoding of the result (zero padding and reserved bytes, an 8-byte
     /// `BIND_BROKER_HOST` body); any `Ok` re-encodes to exactly `payload`.
     /// Event and broadcast bodies are kept raw and not examined here (see
-    /// [`crate::Event::decode_exact`], [`crate::verify::check_frame`]). Fails
+    /// [`crate::event::Event::decode_exact`], [`crate::verify::check_frame`]). Fails
     /// with [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(payload: &'a [u8]) -> Result<Self> {
         let m = Self::decode(payload)?;
