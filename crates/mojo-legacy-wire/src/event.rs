@@ -25,7 +25,7 @@ pub const PORT_DESCRIPTOR_LEN: usize = PortDescriptorBody::SIZE;
 /// Size of `UserMessageEventData` (before descriptors and names).
 pub const USER_MESSAGE_EVENT_DATA_LEN: usize = UserMessageEventBody::SIZE;
 /// Bytes per attached port: a descriptor plus the port's new name.
-pub const ATTACHED_PORT_LEN: usize = PORT_DESCRIPTOR_LEN + 16;
+pub const ATTACHED_PORT_LEN: usize = PORT_DESCRIPTOR_LEN + PortName::LEN;
 
 protocol_enum! {
     /// A ports event type (u32). Unknown values are kept (and ignored by Chromium).

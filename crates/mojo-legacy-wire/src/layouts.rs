@@ -9,7 +9,14 @@
 use mojo_wire_kit::le::{I32, U16, U32, U64};
 use mojo_wire_kit::wire_layout;
 
+use crate::limits::{HEADER_LEN, LEGACY_HEADER_LEN};
 use crate::name::WireName;
+
+// The header sizes in `limits` are these layouts' sizes.
+const _: () = assert!(
+    <LegacyHeader as mojo_wire_kit::WireLayout>::SIZE == LEGACY_HEADER_LEN
+        && <FullHeader as mojo_wire_kit::WireLayout>::SIZE == HEADER_LEN
+);
 
 // ---- channel (spec section 1) ----
 

@@ -21,7 +21,7 @@ use crate::name::{NodeName, PortName, Token, WireValue};
 use crate::profile::Profile;
 
 /// Size of the NodeChannel header.
-pub const NODE_HEADER_LEN: usize = 8;
+pub const NODE_HEADER_LEN: usize = NodeHeader::SIZE;
 
 protocol_enum! {
     /// A NodeChannel message type (u32, POSIX numbering). Unknown values are kept

@@ -40,7 +40,7 @@ pub struct MessagePipeState {
 
 impl MessagePipeState {
     /// Size of the state.
-    pub const LEN: usize = 16;
+    pub const LEN: usize = MessagePipeStateBody::SIZE;
 }
 
 /// `SHARED_BUFFER` state (32 bytes).
@@ -57,7 +57,7 @@ pub struct SharedBufferState {
 
 impl SharedBufferState {
     /// Size of the state.
-    pub const LEN: usize = 32;
+    pub const LEN: usize = SharedBufferStateBody::SIZE;
 }
 
 /// `MojoCreateDataPipeOptions` as serialized in a data pipe state.
@@ -92,7 +92,7 @@ pub struct DataPipeState {
 
 impl DataPipeState {
     /// Size of the state.
-    pub const LEN: usize = 56;
+    pub const LEN: usize = DataPipeStateBody::SIZE;
     /// `flags` bit: the other end is closed.
     pub const FLAG_PEER_CLOSED: u8 = 1;
 }
