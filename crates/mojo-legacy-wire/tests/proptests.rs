@@ -658,6 +658,60 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Splitting frames in place from a caller-owned buffer
+    /// (`Frame::decode_prefix`) yields exactly the Deframer's frames, and
+    /// `Ok(None)` on every strict prefix of a frame.
+    #[test]
+    fn in_place_split_matches_the_deframer(s in stream(), cut in any::<prop::sample::Index>()) {
+        let mut rest = &s[..];
+        let mut at = 0u64;
+        let mut frames = Vec::new();
+        while let Some((frame, used)) = Frame::decode_prefix(rest).unwrap() {
+            frames.push((at, rest[..used].to_vec(), frame.header.num_handles()));
+            at += used as u64;
+            rest = &rest[used..];
+        }
+        prop_assert!(rest.is_empty());
+        prop_assert_eq!(frames, deframe(&s, &[]));
+        if let Some((_, first, _)) = deframe(&s, &[]).first() {
+            let short = cut.index(first.len());
+            prop_assert_eq!(Frame::decode_prefix(&first[..short]), Ok(None));
+        }
+    }
+
+    /// Garbage gives the same verdict in place as through the Deframer: the
+    /// same frames, then the same error (or a wait for more bytes).
+    #[test]
+    fn in_place_split_agrees_with_the_deframer_on_any_bytes(
+        s in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut d = Deframer::new();
+        d.push(&s).unwrap();
+        let mut rest = &s[..];
+        loop {
+            let expected = d.next_frame().map(|f| f.map(|f| f.bytes.to_vec()));
+            let got = Frame::decode_prefix(rest).map(|f| f.map(|(_, used)| rest[..used].to_vec()));
+            prop_assert_eq!(&got, &expected);
+            match got {
+                Ok(Some(bytes)) => rest = &rest[bytes.len()..],
+                _ => break,
+            }
+        }
+    }
+
+    /// A refused push is sticky: the stream has lost bytes.
+    #[test]
+    fn buffer_limit_errors_are_sticky(limit in 8u32..64, extra in 1usize..64) {
+        let mut d = Deframer::with_limit(limit);
+        let first = vec![0u8; d.max_buffered()];
+        d.push(&first).unwrap();
+        let e = d.push(&vec![0u8; extra]).unwrap_err();
+        prop_assert_eq!(d.push(&[]).unwrap_err(), e.clone());
+        prop_assert_eq!(d.next_frame().unwrap_err(), e);
+    }
+}
+
 fn g_payload(frame: &[u8]) -> &[u8] {
     Frame::decode_whole(frame).unwrap().payload
 }
