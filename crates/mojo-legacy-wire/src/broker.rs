@@ -12,7 +12,8 @@ use mojo_wire_kit::{Guid, WireLayout, protocol_enum};
 use crate::channel::{ChannelHeader, Frame, FrameBuilder, HeaderForm};
 use crate::codec::{Reader, Writer, require_exact, require_exact_frame};
 use crate::error::{Error, Result};
-use crate::layouts::{BrokerHeader, BufferRequestBody, BufferResponseBody};
+use crate::layouts::{BrokerHeader, BufferRequestBody, BufferResponseBody, InitBody};
+use crate::name::WireValue;
 use crate::profile::Profile;
 
 /// Size of `BrokerMessageHeader`.
@@ -68,6 +69,70 @@ pub enum BrokerMessage<'a> {
     },
 }
 
+/// The broker message catalog: one line per message (variant and fields,
+/// type constant, body layout, what a too-short body is called),
+/// generating decode, encode, sizes and field names. Fields map by name to
+/// the layout's fields through [`WireValue`]; bytes after the body are kept
+/// in `trailing`.
+macro_rules! broker_catalog {
+    ($( $variant:ident { $($field:ident),* } = $ty:ident, $layout:ident, $what:literal; )*) => {
+        impl<'a> BrokerMessage<'a> {
+            fn decode_body(t: BrokerMessageType, r: &mut Reader<'a>) -> Result<Option<Self>> {
+                Ok(Some(match t {
+                    $( BrokerMessageType::$ty => {
+                        let _b: $layout = r.layout_as($what)?;
+                        Self::$variant {
+                            $( $field: WireValue::from_wire(_b.$field), )*
+                            trailing: r.rest(),
+                        }
+                    } )*
+                    _ => return Ok(None),
+                }))
+            }
+
+            fn encode_body(&self, w: &mut Writer<'_>) {
+                match self {
+                    $( Self::$variant { $($field,)* trailing } => {
+                        w.layout(&$layout { $( $field: $field.to_wire(), )* });
+                        w.bytes(trailing);
+                    } )*
+                    Self::Unknown { body, .. } => w.bytes(body),
+                }
+            }
+
+            fn body_field_at(&self, o: usize) -> Option<&'static str> {
+                match self {
+                    $( Self::$variant { .. } => $layout::field_at(o), )*
+                    Self::Unknown { .. } => Some("broker.body"),
+                }
+            }
+
+            /// The message type.
+            pub fn message_type(&self) -> BrokerMessageType {
+                match self {
+                    $( Self::$variant { .. } => BrokerMessageType::$ty, )*
+                    Self::Unknown { message_type, .. } => *message_type,
+                }
+            }
+
+            /// Size of the encoded payload.
+            pub fn encoded_len(&self) -> usize {
+                BROKER_HEADER_LEN
+                    + match self {
+                        $( Self::$variant { trailing, .. } => $layout::SIZE + trailing.len(), )*
+                        Self::Unknown { body, .. } => body.len(),
+                    }
+            }
+        }
+    };
+}
+
+broker_catalog! {
+    Init {} = INIT, InitBody, "INIT body";
+    BufferRequest { size } = BUFFER_REQUEST, BufferRequestBody, "BUFFER_REQUEST body";
+    BufferResponse { guid } = BUFFER_RESPONSE, BufferResponseBody, "BUFFER_RESPONSE body";
+}
+
 impl<'a> BrokerMessage<'a> {
     /// [`BrokerMessage::decode`], then requires `payload` to be the canonical
     /// encoding of the result (zero `broker.padding`); any `Ok` re-encodes to
@@ -88,37 +153,13 @@ impl<'a> BrokerMessage<'a> {
         let mut r = Reader::new(payload);
         let header: BrokerHeader = r.layout_as("broker message header")?;
         let message_type = BrokerMessageType(header.message_type.get());
-        Ok(match message_type {
-            BrokerMessageType::INIT => Self::Init { trailing: r.rest() },
-            BrokerMessageType::BUFFER_REQUEST => {
-                let body: BufferRequestBody = r.layout_as("BUFFER_REQUEST body")?;
-                Self::BufferRequest {
-                    size: body.size.get(),
-                    trailing: r.rest(),
-                }
-            }
-            BrokerMessageType::BUFFER_RESPONSE => {
-                let body: BufferResponseBody = r.layout_as("BUFFER_RESPONSE body")?;
-                Self::BufferResponse {
-                    guid: body.guid.into(),
-                    trailing: r.rest(),
-                }
-            }
-            message_type => Self::Unknown {
+        Ok(match Self::decode_body(message_type, &mut r)? {
+            Some(m) => m,
+            None => Self::Unknown {
                 message_type,
                 body: r.rest(),
             },
         })
-    }
-
-    /// The message type.
-    pub fn message_type(&self) -> BrokerMessageType {
-        match self {
-            Self::Init { .. } => BrokerMessageType::INIT,
-            Self::BufferRequest { .. } => BrokerMessageType::BUFFER_REQUEST,
-            Self::BufferResponse { .. } => BrokerMessageType::BUFFER_RESPONSE,
-            Self::Unknown { message_type, .. } => *message_type,
-        }
     }
 
     /// The number of fds this message must carry: 1 for `INIT`, 2 for a
@@ -131,17 +172,6 @@ impl<'a> BrokerMessage<'a> {
         }
     }
 
-    /// Size of the encoded payload.
-    pub fn encoded_len(&self) -> usize {
-        BROKER_HEADER_LEN
-            + match self {
-                Self::Init { trailing } => trailing.len(),
-                Self::BufferRequest { trailing, .. } => BUFFER_REQUEST_DATA_LEN + trailing.len(),
-                Self::BufferResponse { trailing, .. } => BUFFER_RESPONSE_DATA_LEN + trailing.len(),
-                Self::Unknown { body, .. } => body.len(),
-            }
-    }
-
     /// Appends the payload (broker header and body, no channel header).
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
         let mut w = Writer::new(out);
@@ -149,22 +179,7 @@ impl<'a> BrokerMessage<'a> {
             message_type: U32::new(self.message_type().0),
             padding: [0; 4],
         });
-        match self {
-            Self::Init { trailing } => w.bytes(trailing),
-            Self::BufferRequest { size, trailing } => {
-                w.layout(&BufferRequestBody {
-                    size: U32::new(*size),
-                });
-                w.bytes(trailing);
-            }
-            Self::BufferResponse { guid, trailing } => {
-                w.layout(&BufferResponseBody {
-                    guid: (*guid).into(),
-                });
-                w.bytes(trailing);
-            }
-            Self::Unknown { body, .. } => w.bytes(body),
-        }
+        self.encode_body(&mut w);
         Ok(())
     }
 
@@ -173,14 +188,8 @@ impl<'a> BrokerMessage<'a> {
         if let Some(name) = BrokerHeader::field_at(offset) {
             return name;
         }
-        let o = offset - BROKER_HEADER_LEN;
-        let body = match self {
-            Self::BufferRequest { .. } => BufferRequestBody::field_at(o),
-            Self::BufferResponse { .. } => BufferResponseBody::field_at(o),
-            Self::Unknown { .. } => Some("broker.body"),
-            Self::Init { .. } => None,
-        };
-        body.unwrap_or("broker.trailing")
+        self.body_field_at(offset - BROKER_HEADER_LEN)
+            .unwrap_or("broker.trailing")
     }
 
     /// Appends a complete fresh channel message in `profile`'s header form

@@ -59,6 +59,11 @@ wire_layout! {
 }
 
 wire_layout! {
+    /// The (empty, on POSIX) `INIT` body.
+    pub(crate) struct InitBody: size 0, names "init" {}
+}
+
+wire_layout! {
     /// `BufferRequestData`.
     pub(crate) struct BufferRequestBody: size 4, names "buffer_request" {
         pub(crate) size: U32,
