@@ -10,7 +10,7 @@ use mojo_wire_kit::le::U32;
 use mojo_wire_kit::{Guid, WireLayout, protocol_enum};
 
 use crate::channel::{ChannelHeader, Frame, FrameBuilder, HeaderForm};
-use crate::codec::{Reader, Writer, require_exact, require_exact_frame};
+use crate::codec::{Reader, Writer, require_exact_encoding, require_exact_frame};
 use crate::error::{Error, Result};
 use crate::layouts::{BrokerHeader, BufferRequestBody, BufferResponseBody, InitBody};
 use crate::name::WireValue;
@@ -138,11 +138,12 @@ impl<'a> BrokerMessage<'a> {
     /// encoding of the result (zero `broker.padding`); any `Ok` re-encodes to
     /// exactly `payload`. Fails with [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(payload: &'a [u8]) -> Result<Self> {
-        let m = Self::decode(payload)?;
-        let mut out = Vec::with_capacity(m.encoded_len());
-        m.encode(&mut out)?;
-        require_exact(payload, &out, |o| m.field_at(o))?;
-        Ok(m)
+        require_exact_encoding(
+            payload,
+            Self::decode(payload)?,
+            Self::encode,
+            Self::field_at,
+        )
     }
 
     /// Decodes a channel payload as a broker message, as the receivers do

@@ -30,6 +30,22 @@ pub(crate) fn require_exact(
     Ok(require_canonical(input, reencoded, field_at)?)
 }
 
+/// The common body of the body-level `decode_exact`s: `value` is what the
+/// lenient `decode` returned for `input`; re-encodes it with `encode` and
+/// requires exactly `input` back, naming the first differing field with
+/// `field_at`. On success returns `value` unchanged.
+pub(crate) fn require_exact_encoding<T>(
+    input: &[u8],
+    value: T,
+    encode: impl FnOnce(&T, &mut Vec<u8>) -> Result<()>,
+    field_at: impl FnOnce(&T, usize) -> &'static str,
+) -> Result<T> {
+    let mut out = Vec::with_capacity(input.len());
+    encode(&value, &mut out)?;
+    require_exact(input, &out, |o| field_at(&value, o))?;
+    Ok(value)
+}
+
 /// The common body of the frame-level `decode_exact`s (broker and
 /// NodeChannel frames): `decoded` is what the lenient `decode` returned for
 /// `bytes` (the frame and the number of bytes it consumed). Re-encodes the

@@ -9,7 +9,7 @@
 use mojo_wire_kit::le::{U32, U64};
 use mojo_wire_kit::{WireLayout, protocol_enum};
 
-use crate::codec::{Reader, Writer, len_u32, require_exact};
+use crate::codec::{Reader, Writer, len_u32, require_exact_encoding};
 use crate::error::{Error, Result};
 use crate::layouts::{
     CompactEventHeader, ExtendedEventHeader, MergePortBody, ObserveClosureBody,
@@ -422,11 +422,12 @@ impl<'a> Event<'a> {
     /// kept raw (see [`crate::user_message::UserMessage::decode_exact`]). Fails with
     /// [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
-        let e = Self::decode(bytes, form)?;
-        let mut out = Vec::with_capacity(bytes.len());
-        e.encode(&mut out)?;
-        require_exact(bytes, &out, |o| e.field_at(o))?;
-        Ok(e)
+        require_exact_encoding(
+            bytes,
+            Self::decode(bytes, form)?,
+            Self::encode,
+            Self::field_at,
+        )
     }
 
     /// Appends the serialized event (header, data, trailing bytes).

@@ -10,7 +10,7 @@ use mojo_wire_kit::le::{U32, U64};
 use mojo_wire_kit::{WireLayout, protocol_enum};
 
 use crate::channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder};
-use crate::codec::{Reader, Writer, require_exact, require_exact_frame};
+use crate::codec::{Reader, Writer, require_exact_encoding, require_exact_frame};
 use crate::error::{Error, Result};
 use crate::layouts::{
     AcceptBrokerClientBody, AcceptInvitationBody, AcceptInviteeBody, AcceptPeerBody,
@@ -438,11 +438,12 @@ impl<'a> NodeMessage<'a> {
     /// [`crate::event::Event::decode_exact`], [`crate::verify::check_frame`]). Fails
     /// with [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(payload: &'a [u8]) -> Result<Self> {
-        let m = Self::decode(payload)?;
-        let mut out = Vec::with_capacity(payload.len());
-        m.encode(&mut out)?;
-        require_exact(payload, &out, |o| m.field_at(o))?;
-        Ok(m)
+        require_exact_encoding(
+            payload,
+            Self::decode(payload)?,
+            Self::encode,
+            Self::field_at,
+        )
     }
 
     /// Appends the NodeChannel header and body (no channel header).

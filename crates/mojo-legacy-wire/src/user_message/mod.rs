@@ -25,7 +25,7 @@ use mojo_wire_kit::le::{I32, U32};
 use mojo_wire_kit::{WireLayout, append_or_rollback};
 
 use crate::channel::FrameBuilder;
-use crate::codec::{Reader, Writer, len_u32, require_exact};
+use crate::codec::{Reader, Writer, len_u32, require_exact_encoding};
 use crate::error::{Error, Result};
 use crate::event::{
     AttachedPort, EventType, SenderInfo, write_event_header, write_node_event_header,
@@ -141,11 +141,7 @@ impl<'a> UserMessage<'a> {
     /// state bytes, zero state padding); any `Ok` re-encodes to exactly
     /// `bytes`. Fails with [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(bytes: &'a [u8]) -> Result<Self> {
-        let m = Self::decode(bytes)?;
-        let mut out = Vec::with_capacity(m.encoded_len());
-        m.encode(&mut out)?;
-        require_exact(bytes, &out, |o| m.field_at(o))?;
-        Ok(m)
+        require_exact_encoding(bytes, Self::decode(bytes)?, Self::encode, Self::field_at)
     }
 
     /// [`UserMessage::decode`], then checks that the dispatchers consume no
