@@ -10,24 +10,25 @@
 //! borrowed `'static` values directly; this is test-only.
 
 use mojo_legacy_wire::broker::{BrokerFrame, BrokerMessage, BrokerMessageType};
+use mojo_legacy_wire::channel::HeaderForm;
 use mojo_legacy_wire::channel::{ChannelHeader, ControlMessage, Frame, MessageType, UpgradeOffer};
 use mojo_legacy_wire::event::{
     AttachedPort, Event, EventData, EventType, MergePort, ObserveProxy, PortDescriptor, SenderInfo,
     UserMessageEvent,
 };
 use mojo_legacy_wire::fuzzing;
-use mojo_legacy_wire::name::{Guid, Name};
 use mojo_legacy_wire::node::{
     AcceptBrokerClient, AcceptInvitation, AcceptInvitee, AcceptPeer, AddBrokerClient,
     BindBrokerHost, BrokerClientAdded, BrokerClientCapabilities, Introduction, NodeCapabilities,
     NodeChannelContent, NodeFrame, NodeMessage, NodeMessageType, RequestPortMerge,
 };
-use mojo_legacy_wire::profile::{EventHeaderForm, Profile};
 use mojo_legacy_wire::user_message::{
-    AccessMode, DataPipeCommand, DataPipeControlMessage, DataPipeOptions, DataPipeState,
-    Dispatcher, DispatcherType, MessagePipeState, SharedBufferState, UserMessage,
+    DataPipeCommand, DataPipeControlMessage, DataPipeOptions, DataPipeState, Dispatcher,
+    DispatcherType, MessagePipeState, SharedBufferState, UserMessage,
 };
-use mojo_legacy_wire::{Deframer, Error, HeaderForm};
+use mojo_legacy_wire::{Deframer, Error};
+use mojo_legacy_wire::{EventHeaderForm, Profile};
+use mojo_wire_kit::{Guid, RegionMode};
 use proptest::prelude::*;
 
 fn bytes(max: usize) -> impl Strategy<Value = &'static [u8]> {
@@ -38,10 +39,16 @@ fn bytes_range(min: usize, max: usize) -> impl Strategy<Value = &'static [u8]> {
     prop::collection::vec(any::<u8>(), min..=max).prop_map(|v| &*v.leak())
 }
 
-fn name() -> impl Strategy<Value = Name> {
+/// A name of whichever type the strategy is used for.
+fn name<N: From<[u8; 16]> + std::fmt::Debug>() -> impl Strategy<Value = N> {
     prop_oneof![
-        Just(Name::INVALID),
-        (any::<u64>(), any::<u64>()).prop_map(|(a, b)| Name::new(a, b))
+        Just([0u8; 16]).prop_map(N::from),
+        (any::<u64>(), any::<u64>()).prop_map(|(a, b)| {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&a.to_le_bytes());
+            bytes[8..].copy_from_slice(&b.to_le_bytes());
+            N::from(bytes)
+        })
     ]
 }
 
@@ -327,9 +334,9 @@ fn dispatcher() -> impl Strategy<Value = Dispatcher<'static>> {
         (
             any::<u64>(),
             prop_oneof![
-                Just(AccessMode::ReadOnly),
-                Just(AccessMode::Writable),
-                Just(AccessMode::Unsafe)
+                Just(RegionMode::ReadOnly),
+                Just(RegionMode::Writable),
+                Just(RegionMode::Unsafe)
             ],
             guid()
         )
@@ -422,8 +429,8 @@ proptest! {
         let mut out = Vec::new();
         let n = f.encode(&mut out).unwrap();
         prop_assert_eq!(n, out.len());
-        prop_assert_eq!(Frame::parse_exact(&out).unwrap(), (f, out.len()));
-        prop_assert_eq!(Frame::parse_whole(&out).unwrap(), f);
+        prop_assert_eq!(Frame::decode_exact(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(Frame::decode_whole(&out).unwrap(), f);
     }
 
     #[test]
@@ -431,12 +438,12 @@ proptest! {
         let f = BrokerFrame { header: h, message: m };
         let mut out = Vec::new();
         f.encode(&mut out).unwrap();
-        let (g, used) = BrokerFrame::parse(&out).unwrap();
+        let (g, used) = BrokerFrame::decode(&out).unwrap();
         prop_assert_eq!(used, out.len());
         prop_assert_eq!(g, f);
-        prop_assert_eq!(BrokerFrame::parse_exact(&out).unwrap(), (f, out.len()));
-        prop_assert_eq!(BrokerMessage::parse(g_payload(&out)).unwrap(), m);
-        prop_assert_eq!(BrokerMessage::parse_exact(g_payload(&out)).unwrap(), m);
+        prop_assert_eq!(BrokerFrame::decode_exact(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(BrokerMessage::decode(g_payload(&out)).unwrap(), m);
+        prop_assert_eq!(BrokerMessage::decode_exact(g_payload(&out)).unwrap(), m);
     }
 
     #[test]
@@ -444,19 +451,19 @@ proptest! {
         let f = NodeFrame { header: h, content: NodeChannelContent::Message(m) };
         let mut out = Vec::new();
         f.encode(&mut out).unwrap();
-        prop_assert_eq!(NodeFrame::parse(&out).unwrap(), (f, out.len()));
-        prop_assert_eq!(NodeFrame::parse_exact(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(NodeFrame::decode(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(NodeFrame::decode_exact(&out).unwrap(), (f, out.len()));
         let mut body = Vec::new();
-        m.encode(&mut body);
-        prop_assert_eq!(NodeMessage::parse(&body).unwrap(), m);
-        prop_assert_eq!(NodeMessage::parse_exact(&body).unwrap(), m);
+        m.encode(&mut body).unwrap();
+        prop_assert_eq!(NodeMessage::decode(&body).unwrap(), m);
+        prop_assert_eq!(NodeMessage::decode_exact(&body).unwrap(), m);
     }
 
     #[test]
     fn control_message_round_trips(c in control(), nh in 0u16..4) {
         let mut out = Vec::new();
         c.encode_frame(nh, &mut out).unwrap();
-        let (f, _) = NodeFrame::parse(&out).unwrap();
+        let (f, _) = NodeFrame::decode(&out).unwrap();
         prop_assert_eq!(f.content, NodeChannelContent::Control(c));
         prop_assert_eq!(f.header.form(), HeaderForm::Full);
     }
@@ -464,9 +471,9 @@ proptest! {
     #[test]
     fn event_round_trips(e in event()) {
         let mut out = Vec::new();
-        e.encode(&mut out);
-        prop_assert_eq!(&Event::parse(&out, e.form()).unwrap(), &e);
-        prop_assert_eq!(&Event::parse_exact(&out, e.form()).unwrap(), &e);
+        e.encode(&mut out).unwrap();
+        prop_assert_eq!(&Event::decode(&out, e.form()).unwrap(), &e);
+        prop_assert_eq!(&Event::decode_exact(&out, e.form()).unwrap(), &e);
         // Through a fresh frame, too.
         let mut frame = Vec::new();
         let profile = match e.form() {
@@ -474,32 +481,32 @@ proptest! {
             EventHeaderForm::Extended => Profile::Desktop,
         };
         e.encode_frame(profile, 0, &mut frame).unwrap();
-        let (f, _) = NodeFrame::parse(&frame).unwrap();
+        let (f, _) = NodeFrame::decode(&frame).unwrap();
         let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = f.content else {
             panic!("not an event message")
         };
-        prop_assert_eq!(Event::parse(body, e.form()).unwrap(), e);
+        prop_assert_eq!(Event::decode(body, e.form()).unwrap(), e);
     }
 
     #[test]
     fn user_message_round_trips(m in user_message()) {
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         prop_assert_eq!(out.len(), m.encoded_len());
-        let back = UserMessage::parse(&out).unwrap();
+        let back = UserMessage::decode(&out).unwrap();
         prop_assert_eq!(&back, &m);
-        prop_assert_eq!(&UserMessage::parse_exact(&out).unwrap(), &m);
+        prop_assert_eq!(&UserMessage::decode_exact(&out).unwrap(), &m);
         let ports = m.num_ports() as usize;
         let fds = m.num_platform_handles() as usize;
-        prop_assert!(UserMessage::parse_checked(&out, ports, fds).is_ok());
+        prop_assert!(UserMessage::decode_checked(&out, ports, fds).is_ok());
         if fds > 0 {
-            prop_assert!(UserMessage::parse_checked(&out, ports, fds - 1).is_err());
+            prop_assert!(UserMessage::decode_checked(&out, ports, fds - 1).is_err());
         }
     }
 
     #[test]
     fn check_dispatchers_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-        if let Ok(m) = UserMessage::parse(&bytes) {
+        if let Ok(m) = UserMessage::decode(&bytes) {
             let first_bad = m.dispatchers.iter().map(Dispatcher::check_state).find(Result::is_err);
             prop_assert_eq!(m.check_dispatchers().err(), first_bad.and_then(Result::err));
         }
@@ -515,8 +522,8 @@ proptest! {
     fn data_pipe_control_round_trips(c in any::<u32>(), n in any::<u32>()) {
         let m = DataPipeControlMessage { command: DataPipeCommand(c), num_bytes: n };
         let mut out = Vec::new();
-        m.encode(&mut out);
-        prop_assert_eq!(DataPipeControlMessage::parse(&out).unwrap(), m);
+        m.encode(&mut out).unwrap();
+        prop_assert_eq!(DataPipeControlMessage::decode(&out).unwrap(), m);
     }
 
     #[test]
@@ -566,13 +573,13 @@ proptest! {
     ) {
         // Event.
         let mut out = Vec::new();
-        e.encode(&mut out);
+        e.encode(&mut out).unwrap();
         let offs = ignored_offsets(&out, |o| e.field_at(o));
         prop_assert!(!offs.is_empty());
         let o = offs[pick.index(offs.len())];
         spoil(&mut out, o, v);
-        prop_assert_eq!(&Event::parse(&out, e.form()).unwrap(), &e);
-        let err = Event::parse_exact(&out, e.form()).unwrap_err();
+        prop_assert_eq!(&Event::decode(&out, e.form()).unwrap(), &e);
+        let err = Event::decode_exact(&out, e.form()).unwrap_err();
         prop_assert_eq!(err, Error::NotCanonical { offset: o, field: e.field_at(o) });
 
         // Node frame (channel header padding and NodeChannel padding).
@@ -583,32 +590,32 @@ proptest! {
         prop_assert!(!offs.is_empty());
         let o = offs[pick.index(offs.len())];
         spoil(&mut out, o, v);
-        prop_assert_eq!(NodeFrame::parse(&out).unwrap(), (f, out.len()));
-        let err = NodeFrame::parse_exact(&out).unwrap_err();
+        prop_assert_eq!(NodeFrame::decode(&out).unwrap(), (f, out.len()));
+        let err = NodeFrame::decode_exact(&out).unwrap_err();
         prop_assert_eq!(err, Error::NotCanonical { offset: o, field: f.field_at(o) });
 
         // Broker message.
         let mut out = Vec::new();
-        b.encode(&mut out);
+        b.encode(&mut out).unwrap();
         let offs = ignored_offsets(&out, |o| b.field_at(o));
         let o = offs[pick.index(offs.len())];
         spoil(&mut out, o, v);
-        prop_assert_eq!(BrokerMessage::parse(&out).unwrap(), b);
+        prop_assert_eq!(BrokerMessage::decode(&out).unwrap(), b);
         prop_assert_eq!(
-            BrokerMessage::parse_exact(&out).unwrap_err(),
+            BrokerMessage::decode_exact(&out).unwrap_err(),
             Error::NotCanonical { offset: o, field: b.field_at(o) }
         );
 
         // User message (dispatcher state padding), when it has any.
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         let offs = ignored_offsets(&out, |o| m.field_at(o));
         if !offs.is_empty() {
             let o = offs[pick.index(offs.len())];
             spoil(&mut out, o, v);
-            prop_assert_eq!(&UserMessage::parse(&out).unwrap(), &m);
+            prop_assert_eq!(&UserMessage::decode(&out).unwrap(), &m);
             prop_assert_eq!(
-                UserMessage::parse_exact(&out).unwrap_err(),
+                UserMessage::decode_exact(&out).unwrap_err(),
                 Error::NotCanonical { offset: o, field: m.field_at(o) }
             );
         }
@@ -619,7 +626,7 @@ proptest! {
     #[test]
     fn header_size_slack_is_lenient_but_not_exact(m in user_message(), slack in 1usize..24) {
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         let hs = m.header_size();
         let mut spoilt = out[..hs].to_vec();
         spoilt[4..8].copy_from_slice(&((hs + slack) as u32).to_le_bytes());
@@ -628,9 +635,9 @@ proptest! {
         if m.dispatchers.is_empty() && hs + slack > spoilt.len() {
             return Ok(());
         }
-        prop_assert_eq!(&UserMessage::parse(&spoilt).unwrap(), &m);
+        prop_assert_eq!(&UserMessage::decode(&spoilt).unwrap(), &m);
         prop_assert_eq!(
-            UserMessage::parse_exact(&spoilt).unwrap_err(),
+            UserMessage::decode_exact(&spoilt).unwrap_err(),
             Error::NotCanonical { offset: 4, field: "message_header.header_size" }
         );
     }
@@ -651,8 +658,62 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Splitting frames in place from a caller-owned buffer
+    /// (`Frame::decode_prefix`) yields exactly the Deframer's frames, and
+    /// `Ok(None)` on every strict prefix of a frame.
+    #[test]
+    fn in_place_split_matches_the_deframer(s in stream(), cut in any::<prop::sample::Index>()) {
+        let mut rest = &s[..];
+        let mut at = 0u64;
+        let mut frames = Vec::new();
+        while let Some((frame, used)) = Frame::decode_prefix(rest).unwrap() {
+            frames.push((at, rest[..used].to_vec(), frame.header.num_handles()));
+            at += used as u64;
+            rest = &rest[used..];
+        }
+        prop_assert!(rest.is_empty());
+        prop_assert_eq!(frames, deframe(&s, &[]));
+        if let Some((_, first, _)) = deframe(&s, &[]).first() {
+            let short = cut.index(first.len());
+            prop_assert_eq!(Frame::decode_prefix(&first[..short]), Ok(None));
+        }
+    }
+
+    /// Garbage gives the same verdict in place as through the Deframer: the
+    /// same frames, then the same error (or a wait for more bytes).
+    #[test]
+    fn in_place_split_agrees_with_the_deframer_on_any_bytes(
+        s in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut d = Deframer::new();
+        d.push(&s).unwrap();
+        let mut rest = &s[..];
+        loop {
+            let expected = d.next_frame().map(|f| f.map(|f| f.bytes.to_vec()));
+            let got = Frame::decode_prefix(rest).map(|f| f.map(|(_, used)| rest[..used].to_vec()));
+            prop_assert_eq!(&got, &expected);
+            match got {
+                Ok(Some(bytes)) => rest = &rest[bytes.len()..],
+                _ => break,
+            }
+        }
+    }
+
+    /// A refused push is sticky: the stream has lost bytes.
+    #[test]
+    fn buffer_limit_errors_are_sticky(limit in 8u32..64, extra in 1usize..64) {
+        let mut d = Deframer::with_limit(limit);
+        let first = vec![0u8; d.max_buffered()];
+        d.push(&first).unwrap();
+        let e = d.push(&vec![0u8; extra]).unwrap_err();
+        prop_assert_eq!(d.push(&[]).unwrap_err(), e.clone());
+        prop_assert_eq!(d.next_frame().unwrap_err(), e);
+    }
+}
+
 fn g_payload(frame: &[u8]) -> &[u8] {
-    Frame::parse_whole(frame).unwrap().payload
+    Frame::decode_whole(frame).unwrap().payload
 }
 
 /// Offsets of `bytes` whose field (per `field_at`) is padding or reserved,

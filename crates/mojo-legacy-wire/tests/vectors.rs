@@ -7,8 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use mojo_legacy_wire::broker::BrokerFrame;
+use mojo_legacy_wire::channel::HeaderForm;
+use mojo_legacy_wire::event::EventData;
+use mojo_legacy_wire::node::NodeFrame;
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame, decode_frame};
-use mojo_legacy_wire::{BrokerFrame, Deframer, EventData, EventHeaderForm, HeaderForm, NodeFrame};
+use mojo_legacy_wire::{Deframer, EventHeaderForm};
 use mojo_transcript::{LinkProtocol, Stream, Transcript, VectorProfile, vector_files, vectors_dir};
 
 struct StreamFrames {
@@ -126,8 +130,8 @@ fn every_legacy_frame_round_trips() {
                     failures.push(format!("{where_}: lenient decode differs from check_frame"));
                 }
                 let layer_exact = match role {
-                    ChannelRole::Broker => BrokerFrame::parse_exact(bytes).map(|(_, n)| n),
-                    ChannelRole::Node => NodeFrame::parse_exact(bytes).map(|(_, n)| n),
+                    ChannelRole::Broker => BrokerFrame::decode_exact(bytes).map(|(_, n)| n),
+                    ChannelRole::Node => NodeFrame::decode_exact(bytes).map(|(_, n)| n),
                 };
                 if layer_exact != Ok(bytes.len()) {
                     failures.push(format!("{where_}: parse_exact: {layer_exact:?}"));
