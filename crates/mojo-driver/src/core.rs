@@ -100,6 +100,14 @@ pub enum CoreRequest {
         /// The core's name for this request, given back with the answer.
         tag: u64,
     },
+    /// Make a new socket pair (both ends `O_NONBLOCK`, as a legacy client
+    /// expects of the node-channel socket in `INIT`), keep one end as a link
+    /// and give the other to the core to send in a message. The answer comes
+    /// through [`Core::handle_link_pair`] with the same `tag`.
+    NewLinkPair {
+        /// The core's name for this request, given back with the answer.
+        tag: u64,
+    },
     /// Stop reading the link, send what is queued for it, then close it
     /// (giving up after [`Config::close_linger`](crate::Config)). The core
     /// hears [`Core::handle_link_closed`] with [`CloseReason::Requested`].
@@ -177,28 +185,33 @@ impl fmt::Display for CloseReason {
     }
 }
 
-/// Why [`CoreRequest::Adopt`] failed (the fd is closed).
+/// Why [`CoreRequest::Adopt`] or [`CoreRequest::NewLinkPair`] failed (any
+/// fd involved is closed).
 #[derive(Debug)]
-pub enum AdoptError {
+pub enum NewLinkError {
     /// The fd is not a unix stream socket, or its flags could not be set.
     NotASocket(InheritError),
-    /// mio refused to register it.
+    /// `socketpair` failed.
+    CreatePair(ChannelError),
+    /// mio refused to register the socket.
     Register(std::io::Error),
 }
 
-impl fmt::Display for AdoptError {
+impl fmt::Display for NewLinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotASocket(e) => write!(f, "cannot adopt fd: {e}"),
-            Self::Register(e) => write!(f, "cannot register adopted socket: {e}"),
+            Self::CreatePair(e) => write!(f, "cannot create a socket pair: {e}"),
+            Self::Register(e) => write!(f, "cannot register the socket: {e}"),
         }
     }
 }
 
-impl std::error::Error for AdoptError {
+impl std::error::Error for NewLinkError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::NotASocket(e) => Some(e),
+            Self::CreatePair(e) => Some(e),
             Self::Register(e) => Some(e),
         }
     }
@@ -270,7 +283,13 @@ pub trait Core {
 
     /// Answer to [`CoreRequest::Adopt`]: the new link, which is already
     /// being read, or why not.
-    fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, AdoptError>) {
+    fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
+        let _ = (tag, result);
+    }
+
+    /// Answer to [`CoreRequest::NewLinkPair`]: the new link (already being
+    /// read) and the other end of its socket, or why not.
+    fn handle_link_pair(&mut self, tag: u64, result: Result<(LinkId, OwnedFd), NewLinkError>) {
         let _ = (tag, result);
     }
 
@@ -279,5 +298,58 @@ pub trait Core {
     /// `max_queued_output_bytes`, past which the link is closed).
     fn handle_backlog(&mut self, link: LinkId, backlog: Backlog) {
         let _ = (link, backlog);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fds(n: usize) -> Vec<OwnedFd> {
+        (0..n)
+            .map(|_| mojo_platform_channel::socketpair_fds(true, true).unwrap().0)
+            .collect()
+    }
+
+    #[test]
+    fn received_fds_take_all_or_nothing_in_order() {
+        let mut q = ReceivedFds::default();
+        let sent = fds(3);
+        let numbers: Vec<i32> = sent.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+        q.extend(sent);
+        let mut out = Vec::new();
+        assert!(!q.take_into(4, &mut out));
+        assert!(out.is_empty());
+        assert_eq!(q.len(), 3);
+        assert!(q.take_into(2, &mut out));
+        assert_eq!(q.take(2).map(|v| v.len()), None);
+        let last = q.pop().unwrap();
+        assert!(q.is_empty() && q.pop().is_none());
+        let got: Vec<i32> = out
+            .iter()
+            .chain(std::iter::once(&last))
+            .map(std::os::fd::AsRawFd::as_raw_fd)
+            .collect();
+        assert_eq!(got, numbers);
+        assert_eq!(q.take(0).map(|v| v.len()), Some(0));
+    }
+
+    #[test]
+    fn link_ids_and_reasons_print_for_logs() {
+        assert_eq!(LinkId(7).to_string(), "link 7");
+        assert_eq!(LinkId(7).get(), 7);
+        let hang_up = CloseReason::HangUp {
+            unconsumed_bytes: 3,
+            untaken_fds: 1,
+        };
+        assert_eq!(
+            hang_up.to_string(),
+            "peer hung up (3 bytes and 1 fds left unconsumed)"
+        );
+        assert!(
+            CloseReason::Epoll { errno: 12 }
+                .to_string()
+                .starts_with("epoll_ctl failed")
+        );
     }
 }

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Token};
 use mojo_platform_channel::{
-    ChannelError, DEFAULT_MAX_QUEUED_FDS, Endpoint, MAX_READ_BATCH_BYTES, ReadOutcome, WriteOutcome,
+    ChannelError, DEFAULT_MAX_QUEUED_FDS, Endpoint, MAX_READ_BATCH_BYTES, ReadOutcome,
+    WriteOutcome, socketpair_fds,
 };
 
 use crate::core::{
-    AdoptError, Backlog, CloseReason, Core, CoreRequest, LinkId, ReceivedFds, Transmit,
+    Backlog, CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit,
 };
 use crate::signals::{ShutdownSignal, SignalError, Signals};
 
@@ -334,9 +335,19 @@ impl Driver {
 
     /// Adds a link made of a socket fd (checked to be a unix stream socket;
     /// closed on failure).
-    pub fn adopt_fd(&mut self, fd: OwnedFd) -> Result<LinkId, AdoptError> {
-        let ep = Endpoint::from_owned_fd(fd).map_err(AdoptError::NotASocket)?;
-        self.add_link(ep).map_err(AdoptError::Register)
+    pub fn adopt_fd(&mut self, fd: OwnedFd) -> Result<LinkId, NewLinkError> {
+        let ep = Endpoint::from_owned_fd(fd).map_err(NewLinkError::NotASocket)?;
+        self.add_link(ep).map_err(NewLinkError::Register)
+    }
+
+    /// Makes a socket pair (both ends non-blocking and close-on-exec), adds
+    /// one end as a link and returns the other (see
+    /// [`CoreRequest::NewLinkPair`]).
+    pub fn new_link_pair(&mut self) -> Result<(LinkId, OwnedFd), NewLinkError> {
+        let (ours, theirs) = socketpair_fds(true, true).map_err(NewLinkError::CreatePair)?;
+        let ep = Endpoint::from_owned_fd(ours).map_err(NewLinkError::NotASocket)?;
+        let link = self.add_link(ep).map_err(NewLinkError::Register)?;
+        Ok((link, theirs))
     }
 
     /// Ids of the links present.
@@ -550,7 +561,10 @@ impl Driver {
             let Some(link) = self.links.get_mut(&id.0) else {
                 return Ok(());
             };
-            if !link.wants_read() && !link.reoffer {
+            if link.paused || link.linger_until.is_some() {
+                return Ok(());
+            }
+            if !link.read_ready && !link.reoffer {
                 return Ok(());
             }
             if used >= self.config.read_budget_per_turn {
@@ -559,7 +573,7 @@ impl Driver {
             }
             let mut fresh = false;
             let mut eof = false;
-            if link.wants_read() {
+            if link.read_ready {
                 match link.ep.read_available() {
                     Ok(ReadOutcome::Data { bytes, .. }) => {
                         used = used.saturating_add(bytes);
@@ -668,6 +682,14 @@ impl Driver {
                     Err(e) => warn!("adoption request {tag} failed: {e}"),
                 }
                 core.handle_link_adopted(tag, result);
+            }
+            CoreRequest::NewLinkPair { tag } => {
+                let result = self.new_link_pair();
+                match &result {
+                    Ok((link, _)) => debug!("{link}: created (request {tag})"),
+                    Err(e) => warn!("new link pair request {tag} failed: {e}"),
+                }
+                core.handle_link_pair(tag, result);
             }
             CoreRequest::Close(link) => self.close_link(link),
             CoreRequest::Abort(link) => self.abort_link(link),
@@ -792,5 +814,78 @@ fn channel_close_reason(e: ChannelError, leftovers: (usize, usize)) -> CloseReas
         }
     } else {
         CloseReason::Channel(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keeps_low_water_under_high_water_and_a_nonzero_budget() {
+        let d = Driver::with_config(Config {
+            output_high_water: 10,
+            output_low_water: 20,
+            read_budget_per_turn: 0,
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(d.config().output_low_water, 10);
+        assert_eq!(d.config().read_budget_per_turn, 1);
+        const { assert!(OUTPUT_LOW_WATER < OUTPUT_HIGH_WATER) };
+    }
+
+    #[test]
+    fn wait_time_is_the_nearest_of_deadline_and_max_wait() {
+        let d = Driver::new().unwrap();
+        assert_eq!(d.wait_time(None, None), None);
+        let max = Duration::from_secs(1);
+        assert_eq!(d.wait_time(None, Some(max)), Some(max));
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert!(d.wait_time(Some(soon), Some(max)).unwrap() <= Duration::from_millis(10));
+        let past = Instant::now() - Duration::from_millis(10);
+        assert_eq!(d.wait_time(Some(past), None), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_new_link_is_read_at_once_so_the_next_wait_is_zero() {
+        let mut d = Driver::new().unwrap();
+        let (link, _theirs) = d.new_link_pair().unwrap();
+        assert_eq!(d.wait_time(None, None), Some(Duration::ZERO));
+        d.pause_reading(link);
+        assert!(d.link_stats(link).unwrap().paused);
+        assert_eq!(d.wait_time(None, None), None);
+        d.resume_reading(link);
+        assert!(!d.link_stats(link).unwrap().paused);
+        d.close_link(link);
+        assert_eq!(d.link_count(), 0);
+        assert_eq!(d.closed.len(), 1);
+    }
+
+    #[test]
+    fn disconnects_are_hang_ups_and_other_failures_are_channel_errors() {
+        let full = ChannelError::BufferFull { limit: 1 };
+        assert_eq!(
+            channel_close_reason(full.clone(), (1, 0)),
+            CloseReason::Channel(full)
+        );
+    }
+
+    #[test]
+    fn exits_print_their_reason() {
+        assert_eq!(Exit::AllLinksClosed.to_string(), "all links closed");
+        assert_eq!(
+            Exit::Signal(ShutdownSignal::Terminate).to_string(),
+            "received SIGTERM"
+        );
+        let e: DriverError<std::io::Error> = DriverError::Overconsumed {
+            link: LinkId(2),
+            consumed: 5,
+            available: 4,
+        };
+        assert_eq!(
+            e.to_string(),
+            "link 2: the core consumed 5 bytes of 4 (core bug)"
+        );
     }
 }

@@ -7,8 +7,10 @@
 //!   to `WouldBlock`, at most [`READ_BUDGET_PER_TURN`] bytes per link per
 //!   turn so one busy peer cannot starve the others; write interest only
 //!   while output is pending. Links are added at run time
-//!   ([`CoreRequest::Adopt`] for a socket that arrived in a message) and
-//!   removed on hang-up, channel failure or request, closing every fd.
+//!   ([`CoreRequest::Adopt`] for a socket that arrived in a message,
+//!   [`CoreRequest::NewLinkPair`] for a socket to send in one, as the legacy
+//!   broker's `INIT` does) and removed on hang-up, channel failure or
+//!   request, closing every fd.
 //! * **Input in place**: [`Core::handle_input`] gets the endpoint's receive
 //!   buffer itself and the link's [`ReceivedFds`], and returns how many bytes
 //!   it consumed; the driver copies nothing and allocates nothing per frame.
@@ -86,7 +88,7 @@ mod driver;
 mod signals;
 
 pub use crate::core::{
-    AdoptError, Backlog, CloseReason, Core, CoreRequest, LinkId, ReceivedFds, Transmit,
+    Backlog, CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit,
 };
 pub use crate::driver::{
     CLOSE_LINGER, Config, Driver, DriverError, DriverStats, EVENTS_PER_POLL, Exit, LinkStats,

@@ -149,3 +149,26 @@ impl Source for Signals {
         SourceFd(&self.fd.as_fd().as_raw_fd()).deregister(registry)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_signals_map_to_their_numbers_and_back() {
+        for s in [ShutdownSignal::Terminate, ShutdownSignal::Interrupt] {
+            let n = u32::try_from(s.number()).unwrap();
+            assert_eq!(ShutdownSignal::from_number(n), Some(s));
+        }
+        assert_eq!(ShutdownSignal::Terminate.number(), 15);
+        assert_eq!(ShutdownSignal::Interrupt.to_string(), "SIGINT");
+        assert_eq!(ShutdownSignal::from_number(Signal::SIGHUP as u32), None);
+    }
+
+    #[test]
+    fn signal_errors_name_the_call() {
+        let e = SignalError::new("signalfd", Errno::EMFILE);
+        assert_eq!((e.call(), e.errno()), ("signalfd", Errno::EMFILE as i32));
+        assert!(e.to_string().starts_with("signalfd failed"));
+    }
+}

@@ -224,6 +224,42 @@ fn adopts_a_link_from_an_fd_received_in_a_message() {
 }
 
 #[test]
+fn new_link_pair_gives_the_core_a_socket_to_send() {
+    assert_no_fd_leak(|| {
+        let (mut driver, _ids, mut peers) = driver_with_links(Config::default(), 1);
+        let mut core = EchoCore::default();
+        peers[0].send(frame(PAIR, 0), vec![]).unwrap();
+        let mut got = None;
+        spin(&mut driver, &mut core, |_, _| {
+            peer_read(&mut peers[0]);
+            got = take_frame(&mut peers[0]);
+            got.is_some()
+        });
+        let (payload, mut fds) = got.unwrap();
+        assert_eq!(payload, PAIRED);
+        let new_link = core.paired[0].clone().unwrap();
+        assert_eq!(driver.link_count(), 2);
+        // The end we got is the other side of the new link.
+        let mut theirs = Endpoint::from_owned_fd(fds.pop().unwrap()).unwrap();
+        theirs.send(frame(b"via the new link", 0), vec![]).unwrap();
+        let mut frames = Vec::new();
+        spin(&mut driver, &mut core, |_, _| {
+            theirs.flush().unwrap();
+            peer_read(&mut theirs);
+            while let Some((payload, _)) = take_frame(&mut theirs) {
+                frames.push(payload);
+            }
+            frames.len() == 2
+        });
+        assert_eq!(frames, vec![WELCOME.to_vec(), b"via the new link".to_vec()]);
+        drop(theirs);
+        drop(peers);
+        assert_eq!(driver.run(&mut core).unwrap(), Exit::AllLinksClosed);
+        assert!(core.closed.iter().any(|(l, _)| *l == new_link));
+    });
+}
+
+#[test]
 fn hang_up_ends_the_run_and_closes_every_fd() {
     assert_no_fd_leak(|| {
         let (mut driver, ids, mut peers) = driver_with_links(Config::default(), 1);

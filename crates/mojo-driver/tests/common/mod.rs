@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mojo_driver::{
-    AdoptError, Backlog, CloseReason, Core, CoreRequest, Driver, LinkId, ReceivedFds, Transmit,
+    Backlog, CloseReason, Core, CoreRequest, Driver, LinkId, NewLinkError, ReceivedFds, Transmit,
 };
 use mojo_platform_channel::{Endpoint, ReadOutcome, socketpair_fds};
 
@@ -148,10 +148,13 @@ pub const ADOPT: &[u8] = b"ADOPT";
 pub const BAD: &[u8] = b"BAD";
 pub const CLOSE: &[u8] = b"CLOSE";
 pub const WELCOME: &[u8] = b"WELCOME";
+pub const PAIR: &[u8] = b"PAIR";
+pub const PAIRED: &[u8] = b"PAIRED";
 
 /// Echoes every frame, with its fds, back on the link it came from.
 /// `ADOPT` with one fd adopts that socket as a link and greets it with
-/// `WELCOME`; `CLOSE` is echoed, then the link is closed; `BAD` is an error.
+/// `WELCOME`; `PAIR` makes a new link of a fresh socket pair, greets it
+/// with `WELCOME` and answers `PAIRED` with the other end; `CLOSE` is echoed, then the link is closed; `BAD` is an error.
 /// With `pause_on_backlog`, a link whose output backlog is high stops being
 /// read until it drains (it feeds itself).
 #[derive(Default)]
@@ -167,6 +170,9 @@ pub struct EchoCore {
     pub adopted: Vec<Result<LinkId, String>>,
     pub backlog: Vec<(LinkId, Backlog)>,
     next_tag: u64,
+    /// Pair requests: tag and the link that asked.
+    pair_requests: Vec<(u64, LinkId)>,
+    pub paired: Vec<Result<LinkId, String>>,
     fd_scratch: Vec<OwnedFd>,
 }
 
@@ -216,6 +222,11 @@ impl Core for EchoCore {
                     fd,
                     tag: self.next_tag,
                 });
+            } else if payload == PAIR {
+                self.next_tag += 1;
+                self.pair_requests.push((self.next_tag, link));
+                self.requests
+                    .push_back(CoreRequest::NewLinkPair { tag: self.next_tag });
             } else {
                 self.out.push_back(Transmit {
                     link,
@@ -243,7 +254,7 @@ impl Core for EchoCore {
         self.closed.push((link, reason));
     }
 
-    fn handle_link_adopted(&mut self, _tag: u64, result: Result<LinkId, AdoptError>) {
+    fn handle_link_adopted(&mut self, _tag: u64, result: Result<LinkId, NewLinkError>) {
         if let Ok(link) = &result {
             self.out.push_back(Transmit {
                 link: *link,
@@ -252,6 +263,31 @@ impl Core for EchoCore {
             });
         }
         self.adopted.push(result.map_err(|e| e.to_string()));
+    }
+
+    fn handle_link_pair(&mut self, tag: u64, result: Result<(LinkId, OwnedFd), NewLinkError>) {
+        let asked = self
+            .pair_requests
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|&(_, link)| link)
+            .expect("a tag we gave");
+        match result {
+            Ok((link, theirs)) => {
+                self.out.push_back(Transmit {
+                    link,
+                    bytes: frame(WELCOME, 0),
+                    fds: vec![],
+                });
+                self.out.push_back(Transmit {
+                    link: asked,
+                    bytes: frame(PAIRED, 1),
+                    fds: vec![theirs],
+                });
+                self.paired.push(Ok(link));
+            }
+            Err(e) => self.paired.push(Err(e.to_string())),
+        }
     }
 
     fn handle_backlog(&mut self, link: LinkId, backlog: Backlog) {
