@@ -119,7 +119,9 @@ pub enum CoreRequest {
     /// the kernel, which eventually blocks the peer.
     PauseReading(LinkId),
     /// Read the link again (the queue fell below its low-water mark). Input
-    /// already buffered is offered to the core again at once.
+    /// already buffered is offered to the core again at once, so a core that
+    /// left complete frames unconsumed (it could not take them yet) can also
+    /// use this on a link that is not paused to have them offered again.
     ResumeReading(LinkId),
     /// The core is done: close every link as for [`CoreRequest::Close`],
     /// then end the run with [`Exit::CoreFinished`](crate::Exit).

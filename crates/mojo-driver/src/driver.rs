@@ -381,15 +381,14 @@ impl Driver {
     }
 
     /// Reads a link again and offers its buffered input to the core (see
-    /// [`CoreRequest::ResumeReading`]).
+    /// [`CoreRequest::ResumeReading`]); on a link that is not paused, only
+    /// the offer.
     pub fn resume_reading(&mut self, link: LinkId) {
         if let Some(l) = self.links.get_mut(&link.0) {
-            if l.paused {
-                l.paused = false;
-                // Data that arrived while paused raised no new edge.
-                l.read_ready = true;
-                l.reoffer = true;
-            }
+            l.paused = false;
+            // Data that arrived while paused raised no new edge.
+            l.read_ready = true;
+            l.reoffer = true;
         }
     }
 

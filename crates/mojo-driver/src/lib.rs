@@ -80,6 +80,48 @@
 //! assert_eq!(driver.run(&mut core)?, Exit::AllLinksClosed);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! A program's whole loop (the shape `mojo_proxy` and the test peers use);
+//! the exit status follows from the [`Exit`] or the [`DriverError`]:
+//!
+//! ```no_run
+//! # use mojo_driver::{CloseReason, Core, LinkId, ReceivedFds, Transmit};
+//! # struct Bridge;
+//! # impl Bridge { fn new(_: LinkId, _: LinkId) -> Self { Bridge } }
+//! # impl Core for Bridge {
+//! #     type Error = std::io::Error;
+//! #     fn handle_input(&mut self, _: LinkId, _: &[u8], _: &mut ReceivedFds)
+//! #         -> Result<usize, Self::Error> { Ok(0) }
+//! #     fn poll_transmit(&mut self) -> Option<Transmit> { None }
+//! #     fn handle_link_closed(&mut self, _: LinkId, _: CloseReason) {}
+//! # }
+//! # fn inherited_sockets() -> (mojo_platform_channel::Endpoint, mojo_platform_channel::Endpoint) {
+//! #     mojo_platform_channel::socketpair().unwrap()
+//! # }
+//! use mojo_driver::{Driver, Signals};
+//! use std::process::ExitCode;
+//!
+//! fn main() -> ExitCode {
+//!     // First of all, before any other thread exists.
+//!     let signals = Signals::block_shutdown_signals().expect("signalfd");
+//!     let (host, client) = inherited_sockets();
+//!     let mut driver = Driver::new().expect("epoll");
+//!     driver.watch_signals(signals).expect("epoll_ctl");
+//!     let host = driver.add_link(host).expect("epoll_ctl");
+//!     let client = driver.add_link(client).expect("epoll_ctl");
+//!     let mut core = Bridge::new(host, client);
+//!     match driver.run(&mut core) {
+//!         Ok(exit) => {
+//!             eprintln!("done: {exit}");
+//!             ExitCode::SUCCESS
+//!         }
+//!         Err(e) => {
+//!             eprintln!("error: {e}"); // e.g. "link 1: <what the peer got wrong>"
+//!             ExitCode::FAILURE
+//!         }
+//!     }
+//! }
+//! ```
 
 #![forbid(unsafe_code)]
 

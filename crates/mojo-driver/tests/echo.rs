@@ -183,6 +183,101 @@ fn stalled_reader_pauses_input_then_resumes_with_nothing_lost() {
 }
 
 #[test]
+fn stalled_reader_on_one_link_pauses_only_the_link_that_feeds_it() {
+    assert_no_fd_leak(|| {
+        const HIGH: usize = 256 * 1024;
+        const FRAME: usize = 32 * 1024;
+        const FRAMES: usize = 256; // 8 MiB from A to B
+        let config = Config {
+            output_high_water: HIGH,
+            output_low_water: HIGH / 4,
+            ..Config::default()
+        };
+        let (mut driver, ids, mut peers) = driver_with_links(config, 2);
+        let (a, b) = (ids[0], ids[1]);
+        let mut core = EchoCore::pausing();
+        core.routes = vec![(a, b), (b, a)];
+        let (peer_a, peer_b) = {
+            let (x, y) = peers.split_at_mut(1);
+            (&mut x[0], &mut y[0])
+        };
+        for i in 0..FRAMES {
+            peer_a
+                .queue(frame(&vec![(i % 256) as u8; FRAME], 0), vec![])
+                .unwrap();
+        }
+        // B does not read, but keeps sending small frames to A.
+        let bound = HIGH + MAX_READ_BATCH_BYTES + FRAME + HEADER;
+        let mut max_pending = 0;
+        let mut b_sent = 0usize;
+        let mut a_got = 0usize;
+        let mut paused_turns = 0;
+        spin(&mut driver, &mut core, |_, driver| {
+            max_pending = max_pending.max(driver.link_stats(b).unwrap().pending_output_bytes);
+            if driver.link_stats(a).unwrap().paused {
+                paused_turns += 1;
+            }
+            peer_a.flush().unwrap();
+            if b_sent < 100 {
+                peer_b.send(frame(b"from b", 0), vec![]).unwrap();
+                b_sent += 1;
+            }
+            peer_read(peer_a);
+            while take_frame(peer_a).is_some() {
+                a_got += 1;
+            }
+            paused_turns >= 50 && a_got == 100
+        });
+        // B's direction flowed while A was held back; B itself was never paused.
+        assert!(!driver.link_stats(b).unwrap().paused);
+        assert!(max_pending <= bound, "{max_pending} > {bound}");
+
+        let mut b_got = 0;
+        spin(&mut driver, &mut core, |_, driver| {
+            max_pending = max_pending.max(driver.link_stats(b).unwrap().pending_output_bytes);
+            peer_a.flush().unwrap();
+            peer_read(peer_b);
+            while let Some((payload, _)) = take_frame(peer_b) {
+                assert!(payload == vec![(b_got % 256) as u8; FRAME], "frame {b_got}");
+                b_got += 1;
+            }
+            b_got == FRAMES
+        });
+        assert!(max_pending <= bound, "{max_pending} > {bound}");
+        assert_eq!(core.backlog.first(), Some(&(b, Backlog::High)));
+        assert_eq!(core.backlog.last(), Some(&(b, Backlog::Low)));
+    });
+}
+
+#[test]
+fn abort_request_closes_the_link_and_the_fds_it_held_at_once() {
+    let _g = fd_lock();
+    let base = open_fd_count();
+    {
+        // A second link keeps the run going.
+        let (mut driver, ids, mut peers) = driver_with_links(Config::default(), 2);
+        let mut core = EchoCore::default();
+        // `ABORT` claims no fd; the two that ride with it stay untaken.
+        peers[0].send(frame(ABORT, 0), some_fds(2)).unwrap();
+        assert_eq!(
+            open_fd_count(),
+            base + 5,
+            "the epoll fd and two links' sockets"
+        );
+        spin(&mut driver, &mut core, |core, _| !core.closed.is_empty());
+        assert_eq!(core.closed, vec![(ids[0], CloseReason::Requested)]);
+        // The link's socket and the two received fds are closed.
+        assert_eq!(
+            open_fd_count(),
+            base + 4,
+            "epoll, the other link, the aborted link's peer end"
+        );
+        assert!(peer_read(&mut peers[0]), "the peer sees the end");
+    }
+    assert_eq!(open_fd_count(), base);
+}
+
+#[test]
 fn adopts_a_link_from_an_fd_received_in_a_message() {
     assert_no_fd_leak(|| {
         let (mut driver, _ids, mut peers) = driver_with_links(Config::default(), 1);

@@ -150,18 +150,23 @@ pub const CLOSE: &[u8] = b"CLOSE";
 pub const WELCOME: &[u8] = b"WELCOME";
 pub const PAIR: &[u8] = b"PAIR";
 pub const PAIRED: &[u8] = b"PAIRED";
+pub const ABORT: &[u8] = b"ABORT";
 
 /// Echoes every frame, with its fds, back on the link it came from.
 /// `ADOPT` with one fd adopts that socket as a link and greets it with
 /// `WELCOME`; `PAIR` makes a new link of a fresh socket pair, greets it
 /// with `WELCOME` and answers `PAIRED` with the other end; `CLOSE` is echoed, then the link is closed; `BAD` is an error.
-/// With `pause_on_backlog`, a link whose output backlog is high stops being
-/// read until it drains (it feeds itself).
+/// `ABORT` aborts the link at once. With `routes`, frames from a link are
+/// sent on to its route's destination instead of back. With
+/// `pause_on_backlog`, the links that feed a link whose output backlog is
+/// high (itself, or the links routed to it) stop being read until it drains.
 #[derive(Default)]
 pub struct EchoCore {
     out: VecDeque<Transmit>,
     requests: VecDeque<CoreRequest>,
     pub pause_on_backlog: bool,
+    /// (from, to): where frames from `from` go (back to `from` if absent).
+    pub routes: Vec<(LinkId, LinkId)>,
     pub frames_in: usize,
     pub bytes_in: usize,
     /// Links in the order their input arrived, one entry per call.
@@ -177,6 +182,13 @@ pub struct EchoCore {
 }
 
 impl EchoCore {
+    fn destination(&self, from: LinkId) -> LinkId {
+        self.routes
+            .iter()
+            .find(|(f, _)| *f == from)
+            .map_or(from, |&(_, to)| to)
+    }
+
     /// An echo core that pauses a link while its own output backs up.
     pub fn pausing() -> Self {
         Self {
@@ -222,6 +234,9 @@ impl Core for EchoCore {
                     fd,
                     tag: self.next_tag,
                 });
+            } else if payload == ABORT {
+                self.requests.push_back(CoreRequest::Abort(link));
+                return Ok(end);
             } else if payload == PAIR {
                 self.next_tag += 1;
                 self.pair_requests.push((self.next_tag, link));
@@ -229,7 +244,7 @@ impl Core for EchoCore {
                     .push_back(CoreRequest::NewLinkPair { tag: self.next_tag });
             } else {
                 self.out.push_back(Transmit {
-                    link,
+                    link: self.destination(link),
                     bytes: whole.to_vec(),
                     fds: std::mem::take(&mut self.fd_scratch),
                 });
@@ -292,10 +307,22 @@ impl Core for EchoCore {
 
     fn handle_backlog(&mut self, link: LinkId, backlog: Backlog) {
         self.backlog.push((link, backlog));
-        if self.pause_on_backlog {
+        if !self.pause_on_backlog {
+            return;
+        }
+        let feeders: Vec<LinkId> = if self.routes.is_empty() {
+            vec![link]
+        } else {
+            self.routes
+                .iter()
+                .filter(|(_, to)| *to == link)
+                .map(|&(from, _)| from)
+                .collect()
+        };
+        for feeder in feeders {
             self.requests.push_back(match backlog {
-                Backlog::High => CoreRequest::PauseReading(link),
-                Backlog::Low => CoreRequest::ResumeReading(link),
+                Backlog::High => CoreRequest::PauseReading(feeder),
+                Backlog::Low => CoreRequest::ResumeReading(feeder),
             });
         }
     }
