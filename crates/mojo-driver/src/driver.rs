@@ -116,8 +116,6 @@ pub enum DriverError<E> {
     },
     /// `epoll` failed.
     Poll(std::io::Error),
-    /// Registering a socket with `epoll` failed.
-    Register(std::io::Error),
     /// Reading the signal fd failed.
     Signal(SignalError),
 }
@@ -135,7 +133,6 @@ impl<E: fmt::Display> fmt::Display for DriverError<E> {
                 "{link}: the core consumed {consumed} bytes of {available} (core bug)"
             ),
             Self::Poll(e) => write!(f, "epoll_wait failed: {e}"),
-            Self::Register(e) => write!(f, "epoll_ctl failed: {e}"),
             Self::Signal(e) => e.fmt(f),
         }
     }
@@ -145,7 +142,7 @@ impl<E: std::error::Error + 'static> std::error::Error for DriverError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Core { error, .. } => Some(error),
-            Self::Poll(e) | Self::Register(e) => Some(e),
+            Self::Poll(e) => Some(e),
             Self::Signal(e) => Some(e),
             Self::Overconsumed { .. } => None,
         }

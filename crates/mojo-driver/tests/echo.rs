@@ -417,6 +417,47 @@ fn close_request_sends_queued_output_first() {
 }
 
 #[test]
+fn close_gives_up_when_the_peer_does_not_take_the_output_in_time() {
+    assert_no_fd_leak(|| {
+        let linger = Duration::from_millis(100);
+        let config = Config {
+            close_linger: linger,
+            ..Config::default()
+        };
+        let (mut driver, ids, mut peers) = driver_with_links(config, 1);
+        let mut core = EchoCore::default();
+        // 4 MiB echoed to a peer that never reads, then CLOSE.
+        peers[0]
+            .queue(frame(&vec![0u8; 4 * 1024 * 1024], 0), vec![])
+            .unwrap();
+        peers[0].queue(frame(CLOSE, 0), vec![]).unwrap();
+        let start = Instant::now();
+        let mut closing_since = None;
+        let exit = loop {
+            peers[0].flush().unwrap();
+            if let Some(exit) = driver.turn(&mut core, Some(TURN_WAIT)).unwrap() {
+                break exit;
+            }
+            if closing_since.is_none() && driver.link_stats(ids[0]).is_some_and(|s| s.closing) {
+                closing_since = Some(Instant::now());
+            }
+            assert!(start.elapsed() < DEADLINE, "test hung");
+        };
+        assert_eq!(exit, Exit::AllLinksClosed);
+        let waited = closing_since.expect("the link lingered").elapsed();
+        assert!(waited >= linger - TURN_WAIT, "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        match &core.closed[..] {
+            [(link, CloseReason::LingerExpired { unsent_bytes })] => {
+                assert_eq!(*link, ids[0]);
+                assert!(*unsent_bytes > 0);
+            }
+            other => panic!("unexpected closures {other:?}"),
+        }
+    });
+}
+
+#[test]
 fn core_error_ends_the_run_naming_the_link() {
     assert_no_fd_leak(|| {
         let (mut driver, ids, mut peers) = driver_with_links(Config::default(), 2);
