@@ -20,6 +20,8 @@ mod port;
 mod queue;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;

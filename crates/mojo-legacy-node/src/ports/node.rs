@@ -661,9 +661,6 @@ impl<M> Node<M> {
         if !seq_ok(d.next_sequence_num_to_receive) {
             return bad("next_sequence_num_to_receive");
         }
-        if d.peer_closed && d.last_sequence_num_to_receive < d.next_sequence_num_to_receive - 1 {
-            return bad("last_sequence_num_to_receive");
-        }
         Ok(())
     }
 
@@ -677,6 +674,12 @@ impl<M> Node<M> {
             d.next_sequence_num_to_receive,
         );
         port.last_sequence_num_to_receive = d.last_sequence_num_to_receive;
+        let already = d.next_sequence_num_to_receive - 1;
+        if d.peer_closed && d.last_sequence_num_to_receive < already {
+            // Chromium describes a port whose peer was lost with last 0:
+            // nothing more is coming.
+            port.last_sequence_num_to_receive = already;
+        }
         port.peer_closed = d.peer_closed;
         port.held_by_user = false;
         self.ports.insert(name, port);
@@ -1097,6 +1100,19 @@ impl<M> Node<M> {
                 }
             }
         }
+        for name in [a, b] {
+            // A port whose new peer is a local port already closed would
+            // only forward into a name nobody answers (and would wait for a
+            // closure that a lost node may never send): drop it now.
+            let dead_end = self
+                .ports
+                .get(&name)
+                .is_some_and(|p| p.peer_node == me && !self.ports.contains_key(&p.peer_port));
+            if dead_end {
+                let carried = self.erase_port(name, true);
+                self.close_ports(carried);
+            }
+        }
         self.forward_from_proxy(a);
         self.forward_from_proxy(b);
         for name in [a, b] {
@@ -1246,6 +1262,14 @@ impl<M> Node<M> {
         if p.state != PortState::Receiving {
             return None;
         }
+        // A port whose peer was lost expects exactly the in-order messages
+        // it holds (this proxy forwards them); say so, instead of the stale
+        // last number Chromium sends.
+        let last = if p.peer_lost_unexpectedly {
+            p.queue.contiguous_end()
+        } else {
+            p.last_sequence_num_to_receive
+        };
         let d = PortDescriptor {
             peer_node_name: p.peer_node,
             peer_port_name: p.peer_port,
@@ -1253,7 +1277,7 @@ impl<M> Node<M> {
             referring_port_name: q,
             next_sequence_num_to_send: p.next_sequence_num_to_send,
             next_sequence_num_to_receive: p.queue.next_seq(),
-            last_sequence_num_to_receive: p.last_sequence_num_to_receive,
+            last_sequence_num_to_receive: last,
             peer_closed: p.peer_closed,
         };
         p.state = PortState::Buffering;
@@ -1337,8 +1361,35 @@ impl<M> Node<M> {
 
     // ----- removal --------------------------------------------------------
 
-    /// Removes a port; returns the ports carried by the messages it held.
+    /// Removes a port, and with it the local proxies that only fed it: what
+    /// they would forward would be dropped at the vanished name anyway, and
+    /// in an intact ring nothing else would reach them (a proxy forwards its
+    /// last message before its successor goes), but when a node is lost the
+    /// closure that should free them may never come (Chromium keeps them
+    /// forever). Returns the ports carried by the messages they all held.
     fn erase_port(&mut self, name: PortName, notify: bool) -> Vec<PortName> {
+        let me = self.name;
+        let mut carried = self.erase_one(name, notify);
+        let mut work = vec![name];
+        while let Some(target) = work.pop() {
+            let feeders: Vec<PortName> = self
+                .ports
+                .iter()
+                .filter(|(_, p)| {
+                    p.state == PortState::Proxying && (p.peer_node, p.peer_port) == (me, target)
+                })
+                .map(|(n, _)| *n)
+                .collect();
+            for feeder in feeders {
+                carried.extend(self.erase_one(feeder, true));
+                work.push(feeder);
+            }
+        }
+        carried
+    }
+
+    /// Removes one port; returns the ports carried by the messages it held.
+    fn erase_one(&mut self, name: PortName, notify: bool) -> Vec<PortName> {
         let Some(mut p) = self.ports.remove(&name) else {
             return Vec::new();
         };
@@ -1375,7 +1426,18 @@ impl<M> Node<M> {
             },
         );
         let notify = !p.held_by_user;
-        let carried = self.erase_port(name, notify);
+        let lost = p.peer_lost_unexpectedly;
+        let mut carried;
+        if lost {
+            // The closure cannot travel past the lost part of the ring, so
+            // the proxies still feeding this port, here or elsewhere, would
+            // never learn of it (Chromium strands them). Announce the port's
+            // death as a dead proxy's is announced: whoever feeds it gives up.
+            carried = self.erase_one(name, notify);
+            carried.extend(self.announce_death(name));
+        } else {
+            carried = self.erase_port(name, notify);
+        }
         self.forward(node, event);
         carried
     }
@@ -1394,6 +1456,27 @@ impl<M> Node<M> {
     /// them are deleted and their death announced, which in turn affects
     /// the local ports pointing at them.
     fn destroy_ports_with_peer(&mut self, node: NodeName, port: Option<PortName>) {
+        let orphans = self.lose_peers(node, port);
+        self.close_ports(orphans);
+    }
+
+    /// Broadcasts that local port `dead` is gone and applies that here;
+    /// returns the ports to close.
+    fn announce_death(&mut self, dead: PortName) -> Vec<PortName> {
+        self.broadcasts.push_back(Event::ObserveProxy {
+            port_name: names::INVALID_PORT,
+            proxy_node_name: self.name,
+            proxy_port_name: dead,
+            proxy_target_node_name: names::INVALID_NODE,
+            proxy_target_port_name: names::INVALID_PORT,
+        });
+        self.lose_peers(self.name, Some(dead))
+    }
+
+    /// The work of [`destroy_ports_with_peer`](Self::destroy_ports_with_peer)
+    /// without recursion; returns the ports that rode in deleted proxies'
+    /// queues, for the caller to close.
+    fn lose_peers(&mut self, node: NodeName, port: Option<PortName>) -> Vec<PortName> {
         let mut work = vec![(node, port)];
         let mut orphans = Vec::new();
         while let Some((node, port)) = work.pop() {
@@ -1421,7 +1504,7 @@ impl<M> Node<M> {
                 }
             }
             for name in dead {
-                orphans.extend(self.erase_port(name, true));
+                orphans.extend(self.erase_one(name, true));
                 self.broadcasts.push_back(Event::ObserveProxy {
                     port_name: names::INVALID_PORT,
                     proxy_node_name: self.name,
@@ -1432,7 +1515,7 @@ impl<M> Node<M> {
                 work.push((self.name, Some(name)));
             }
         }
-        self.close_ports(orphans);
+        orphans
     }
 
     /// Recounts queued messages (tests check the running count).

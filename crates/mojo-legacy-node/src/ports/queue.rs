@@ -45,6 +45,12 @@ impl<M> MessageQueue<M> {
         self.next_seq
     }
 
+    /// The last number of the in-order run that starts at `next_seq`
+    /// (`next_seq - 1` if that message is not here).
+    pub(crate) fn contiguous_end(&self) -> u64 {
+        self.contiguous_end
+    }
+
     pub(crate) fn has_next(&self) -> bool {
         self.messages.contains_key(&self.next_seq)
     }

@@ -1009,7 +1009,7 @@ fn bad_descriptors_and_names_are_refused_without_side_effects() {
     let mut node: Node<()> = Node::new(me, SeededRandom::new(1));
     let (a, _b) = node.create_pipe().unwrap();
     let good = descriptor((1, names::port_name(3, 1)), (1, names::port_name(1, 1)));
-    let cases: [(&str, PortDescriptor); 5] = [
+    let cases: [(&str, PortDescriptor); 4] = [
         (
             "peer_node_name",
             PortDescriptor {
@@ -1035,15 +1035,6 @@ fn bad_descriptors_and_names_are_refused_without_side_effects() {
             "next_sequence_num_to_send",
             PortDescriptor {
                 next_sequence_num_to_send: 0,
-                ..good
-            },
-        ),
-        (
-            "last_sequence_num_to_receive",
-            PortDescriptor {
-                next_sequence_num_to_receive: 5,
-                last_sequence_num_to_receive: 2,
-                peer_closed: true,
                 ..good
             },
         ),
@@ -1152,4 +1143,62 @@ fn a_broken_random_source_cannot_hang_or_alias_ports() {
     let mut node: Node<()> = Node::new(node_name_of(0), Stuck);
     assert_eq!(node.create_pipe(), Err(OpError::NameGenerationFailed));
     assert_eq!(node.port_count(), 0);
+}
+
+#[test]
+fn a_descriptor_of_a_lost_port_means_nothing_more_will_come() {
+    // Chromium leaves last_sequence_num_to_receive at 0 when the peer is
+    // lost, then sends the port on with peer_closed set.
+    let peer = node_name_of(1);
+    let mut node: Node<()> = Node::new(node_name_of(0), SeededRandom::new(1));
+    let (a, b) = node.create_pipe().unwrap();
+    let n = names::port_name(2, 1);
+    let d = PortDescriptor {
+        next_sequence_num_to_receive: 5,
+        last_sequence_num_to_receive: 0,
+        peer_closed: true,
+        ..descriptor((1, names::port_name(3, 1)), (1, names::port_name(1, 1)))
+    };
+    let event = Event::UserMessage {
+        port_name: b,
+        message: UserMessage {
+            sequence_num: 1,
+            ports: vec![n],
+            descriptors: vec![d],
+            payload: (),
+        },
+    };
+    node.handle_event(peer, event).unwrap();
+    let m = node.get_message(b).unwrap().unwrap();
+    assert_eq!(m.ports, [n]);
+    assert_eq!(node.get_message(n), Err(OpError::PeerClosed { port: n }));
+    for p in [a, b, n] {
+        node.close_port(p).unwrap();
+    }
+    assert_eq!(node.port_count(), 0);
+}
+
+#[test]
+fn a_port_whose_peer_was_lost_keeps_its_messages_when_sent_on() {
+    let mut sim = S::new(3);
+    let (a1, b0) = connect(&mut sim, 0, 1);
+    let (a2, c0) = connect(&mut sim, 0, 2);
+    // Q on node 0 with peer R on node 2; R sends two messages, node 2 dies.
+    let (q, r) = sim.nodes[0].create_pipe().unwrap();
+    send(&mut sim, 0, a2, "R", vec![r]);
+    sim.run();
+    let r2 = recv(&mut sim, 2, c0).unwrap().1[0];
+    send(&mut sim, 2, r2, "r1", vec![]);
+    send(&mut sim, 2, r2, "r2", vec![]);
+    sim.run();
+    sim.kill(2);
+    // Q, peer lost, moves to node 1 with both messages still unread.
+    send(&mut sim, 0, a1, "Q", vec![q]);
+    sim.run();
+    let q1 = recv(&mut sim, 1, b0).unwrap().1[0];
+    let (got, closed) = drain(&mut sim, 1, q1);
+    assert_eq!(got, ["r1", "r2"]);
+    assert!(closed);
+    close_all(&mut sim, &[(0, a1), (1, b0), (0, a2), (1, q1)]);
+    sim.assert_clean();
 }
