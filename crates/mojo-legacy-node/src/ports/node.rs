@@ -674,7 +674,7 @@ impl<M> Node<M> {
             d.next_sequence_num_to_receive,
         );
         port.last_sequence_num_to_receive = d.last_sequence_num_to_receive;
-        let already = d.next_sequence_num_to_receive - 1;
+        let already = d.next_sequence_num_to_receive.saturating_sub(1);
         if d.peer_closed && d.last_sequence_num_to_receive < already {
             // Chromium describes a port whose peer was lost with last 0:
             // nothing more is coming.
@@ -881,7 +881,7 @@ impl<M> Node<M> {
                 (port.peer_node, port.peer_port) = target;
                 let ack = Event::ObserveProxyAck {
                     port_name: proxy.1,
-                    last_sequence_num: port.next_sequence_num_to_send - 1,
+                    last_sequence_num: port.next_sequence_num_to_send.saturating_sub(1),
                 };
                 self.forward(proxy.0, ack);
                 self.resend_read_ack_state(port_name);
@@ -998,7 +998,7 @@ impl<M> Node<M> {
         if port.state == PortState::Receiving {
             // Past the receiving end the closure only tells dead-end proxies
             // how much this end sent them.
-            forwarded_last = port.next_sequence_num_to_send - 1;
+            forwarded_last = port.next_sequence_num_to_send.saturating_sub(1);
             port.last_sequence_num_acknowledged = forwarded_last;
         } else {
             port.remove_proxy_on_last_message = true;
@@ -1422,7 +1422,7 @@ impl<M> Node<M> {
             p.peer_node,
             Event::ObserveClosure {
                 port_name: p.peer_port,
-                last_sequence_num: p.next_sequence_num_to_send - 1,
+                last_sequence_num: p.next_sequence_num_to_send.saturating_sub(1),
             },
         );
         let notify = !p.held_by_user;

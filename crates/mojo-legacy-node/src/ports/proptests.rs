@@ -410,3 +410,251 @@ fn close_everything(sim: &mut Sim<Msg>, expect_clean: bool) {
         }
     }
 }
+
+// ----- a hostile peer ------------------------------------------------------
+
+/// Names a forged event may use: the node's own ports (by index into its
+/// port list), a few made-up ones, or the invalid name.
+#[derive(Debug, Clone, Copy)]
+enum PortPick {
+    Existing(u8),
+    Made(u8),
+    Invalid,
+}
+
+fn port_pick() -> impl Strategy<Value = PortPick> {
+    prop_oneof![
+        4 => any::<u8>().prop_map(PortPick::Existing),
+        2 => any::<u8>().prop_map(PortPick::Made),
+        1 => Just(PortPick::Invalid),
+    ]
+}
+
+/// Nodes a forged event may name: 0 = the victim itself, 1 = the peer,
+/// 2 = some other node, 3 = the invalid name.
+fn node_pick() -> impl Strategy<Value = u8> {
+    0u8..4
+}
+
+fn number() -> impl Strategy<Value = u64> {
+    prop_oneof![0u64..6, Just(u64::MAX), Just(u64::MAX - 1), any::<u64>()]
+}
+
+/// A forged descriptor: new name, peer, referring port, next to send,
+/// next to receive, last to receive, peer closed.
+type ForgedDescriptor = (
+    PortPick,
+    (u8, PortPick),
+    (u8, PortPick),
+    u64,
+    u64,
+    u64,
+    bool,
+);
+
+#[derive(Debug, Clone)]
+struct Forged {
+    kind: u8,
+    port: PortPick,
+    a: (u8, PortPick),
+    b: (u8, PortPick),
+    n: u64,
+    descriptors: Vec<ForgedDescriptor>,
+}
+
+fn forged() -> impl Strategy<Value = Forged> {
+    let endpoint = || (node_pick(), port_pick());
+    let descriptor = (
+        port_pick(),
+        endpoint(),
+        endpoint(),
+        number(),
+        number(),
+        number(),
+        any::<bool>(),
+    );
+    (
+        0u8..9,
+        port_pick(),
+        endpoint(),
+        endpoint(),
+        number(),
+        proptest::collection::vec(descriptor, 0..3),
+    )
+        .prop_map(|(kind, port, a, b, n, descriptors)| Forged {
+            kind,
+            port,
+            a,
+            b,
+            n,
+            descriptors,
+        })
+}
+
+use super::{Event, Node, PortDescriptor, UserMessage, names};
+use mojo_legacy_wire::NodeName;
+use mojo_wire_kit::SeededRandom;
+
+fn resolve_port(node: &Node<()>, pick: PortPick) -> PortName {
+    match pick {
+        PortPick::Existing(i) => {
+            let ports: Vec<PortName> = node.ports().map(|(p, _)| p).collect();
+            if ports.is_empty() {
+                names::port_name(1, 1)
+            } else {
+                ports[i as usize % ports.len()]
+            }
+        }
+        PortPick::Made(i) => names::port_name(0xF0, u64::from(i % 8)),
+        PortPick::Invalid => names::INVALID_PORT,
+    }
+}
+
+fn resolve_node(nodes: &[NodeName; 3], pick: u8) -> NodeName {
+    match pick {
+        0..=2 => nodes[pick as usize],
+        _ => names::INVALID_NODE,
+    }
+}
+
+fn build(node: &Node<()>, nodes: &[NodeName; 3], f: &Forged) -> Event<()> {
+    let port_name = resolve_port(node, f.port);
+    let end = |e: (u8, PortPick)| (resolve_node(nodes, e.0), resolve_port(node, e.1));
+    let (an, ap) = end(f.a);
+    let (bn, bp) = end(f.b);
+    let descriptors: Vec<(PortName, PortDescriptor)> = f
+        .descriptors
+        .iter()
+        .map(|(name, peer, referring, s, r, l, closed)| {
+            let (pn, pp) = end(*peer);
+            let (rn, rp) = end(*referring);
+            (
+                resolve_port(node, *name),
+                PortDescriptor {
+                    peer_node_name: pn,
+                    peer_port_name: pp,
+                    referring_node_name: rn,
+                    referring_port_name: rp,
+                    next_sequence_num_to_send: *s,
+                    next_sequence_num_to_receive: *r,
+                    last_sequence_num_to_receive: *l,
+                    peer_closed: *closed,
+                },
+            )
+        })
+        .collect();
+    match f.kind {
+        0 => Event::UserMessage {
+            port_name,
+            message: UserMessage {
+                sequence_num: f.n,
+                ports: descriptors.iter().map(|d| d.0).collect(),
+                descriptors: descriptors.iter().map(|d| d.1).collect(),
+                payload: (),
+            },
+        },
+        1 => Event::PortAccepted { port_name },
+        2 => Event::ObserveProxy {
+            port_name,
+            proxy_node_name: an,
+            proxy_port_name: ap,
+            proxy_target_node_name: bn,
+            proxy_target_port_name: bp,
+        },
+        3 => Event::ObserveProxyAck {
+            port_name,
+            last_sequence_num: f.n,
+        },
+        4 => Event::ObserveClosure {
+            port_name,
+            last_sequence_num: f.n,
+        },
+        5 => Event::MergePort {
+            port_name,
+            new_port_name: ap,
+            new_port_descriptor: descriptors.first().map_or(
+                PortDescriptor {
+                    peer_node_name: bn,
+                    peer_port_name: bp,
+                    referring_node_name: an,
+                    referring_port_name: ap,
+                    next_sequence_num_to_send: 1,
+                    next_sequence_num_to_receive: 1,
+                    last_sequence_num_to_receive: f.n,
+                    peer_closed: false,
+                },
+                |d| d.1,
+            ),
+        },
+        6 => Event::UserMessageReadAckRequest {
+            port_name,
+            sequence_num_to_acknowledge: f.n,
+        },
+        7 => Event::UserMessageReadAck {
+            port_name,
+            sequence_num_acknowledged: f.n,
+        },
+        _ => Event::UpdatePreviousPeer {
+            port_name,
+            new_node_name: an,
+            new_port_name: ap,
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Anything a peer sends gives a typed error or correct behaviour,
+    /// never a panic or a hang; counts stay consistent; once both other
+    /// nodes are declared lost and the user closes what it holds, nothing
+    /// is left.
+    #[test]
+    fn forged_events_never_panic_and_leave_nothing_behind(
+        events in proptest::collection::vec(forged(), 1..40),
+        reads in any::<u8>(),
+    ) {
+        let nodes = [
+            super::sim::node_name_of(0),
+            super::sim::node_name_of(1),
+            super::sim::node_name_of(2),
+        ];
+        let limits = Limits { max_ports: 64, max_reorder_window: 8, ..Limits::default() };
+        let mut node: Node<()> = Node::with_limits(nodes[0], SeededRandom::new(3), limits);
+        // Some state to hit: local pipes, a port in transit, a Buffering
+        // proxy towards the peer and a merge connector.
+        let (a, b) = node.create_pipe().unwrap();
+        let (c, d) = node.create_pipe().unwrap();
+        let (_e, connector) = node.create_merge_pipe().unwrap();
+        node.send_message(a, (), vec![c]).unwrap();
+        node.merge_with_remote(b, nodes[1], names::port_name(0xEE, 1)).unwrap();
+        let _ = (d, connector);
+        for f in &events {
+            let event = build(&node, &nodes, f);
+            let _ = node.handle_event(nodes[1], event);
+            assert_eq!(node.queued_message_count(), node.recount_queued());
+            // Now and then the user reads whatever it can.
+            if reads & 1 == 1 {
+                let held: Vec<PortName> = node.ports().map(|(p, _)| p).collect();
+                for p in held {
+                    while let Ok(Some(_)) = node.get_message(p) {}
+                }
+            }
+            while node.poll_transmit().is_some() {}
+            while node.poll_broadcast().is_some() {}
+            while node.poll_notification().is_some() {}
+        }
+        node.lost_node(nodes[1]);
+        node.lost_node(nodes[2]);
+        for _ in 0..8 {
+            let held: Vec<PortName> = node.ports().map(|(p, _)| p).collect();
+            for p in held {
+                while let Ok(Some(_)) = node.get_message(p) {}
+                let _ = node.close_port(p);
+            }
+        }
+        let left: Vec<_> = node.ports().collect();
+        prop_assert_eq!(left, Vec::new());
+        prop_assert_eq!(node.queued_message_count(), 0);
+    }
+}
