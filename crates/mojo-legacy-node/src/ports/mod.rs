@@ -10,6 +10,27 @@
 //!
 //! Compact-header mode only (libchrome): no sender verification, so
 //! `UpdatePreviousPeer` is ignored and closed ports are deleted at once.
+//!
+//! Where the behaviour deliberately differs from Chromium's `node.cc`
+//! (nothing here changes what a correct peer sees on the wire):
+//! - events for this node's own ports go through a FIFO drained before each
+//!   call returns, not through recursion; an event that travels further
+//!   round local ports than there are ports (only a forged one can) is
+//!   dropped as [`Error::RoutingLoop`];
+//! - a stale or duplicate sequence number is refused with a typed error
+//!   instead of blocking the queue, and the reorder queue is bounded
+//!   ([`Limits`]);
+//! - a port whose peer was lost is described with the last number it will
+//!   still forward, and an incoming descriptor with `peer_closed` and a stale
+//!   last number (Chromium's form after a loss) means "nothing more comes";
+//! - proxies that only feed a deleted local port are deleted with it, a merge
+//!   never keeps a proxy into a closed port, and a peer-lost port announces
+//!   its death (a dead-proxy broadcast) when it closes, so proxies that
+//!   Chromium strands after a node loss are freed. One case remains, as in
+//!   Chromium: with three or more nodes, a proxy whose way round the ring ran
+//!   through the lost node, feeding a port elsewhere, cannot be reached;
+//! - the broker's direct hand-off shortcut (§4.10) is not implemented yet:
+//!   every transfer and merge uses the full proxy protocol.
 
 mod error;
 mod event;
