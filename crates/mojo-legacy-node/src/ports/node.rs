@@ -91,6 +91,9 @@ pub struct Node<M> {
     rng: Box<dyn RandomSource + Send>,
     limits: Limits,
     ports: BTreeMap<PortName, Port<M>>,
+    /// Which local ports send to each (node, port): peer loss and proxy
+    /// deletion look ports up by peer (Chromium's `peer_port_maps_`).
+    by_peer: BTreeMap<NodeName, BTreeMap<PortName, BTreeSet<PortName>>>,
     queued_messages: usize,
     local: VecDeque<(Event<M>, usize)>,
     /// How many local ports the event being handled has already passed.
@@ -135,6 +138,7 @@ impl<M> Node<M> {
             rng: Box::new(rng),
             limits,
             ports: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
             queued_messages: 0,
             local: VecDeque::new(),
             hops: 0,
@@ -230,8 +234,8 @@ impl<M> Node<M> {
         let b = self.unused_port_name(Some(a))?;
         let me = self.name;
         let first = INITIAL_SEQUENCE_NUM;
-        self.ports.insert(a, Port::new(me, b, first, first));
-        self.ports.insert(b, Port::new(me, a, first, first));
+        self.insert_port(a, Port::new(me, b, first, first));
+        self.insert_port(b, Port::new(me, a, first, first));
         Ok((a, b))
     }
 
@@ -682,7 +686,7 @@ impl<M> Node<M> {
         }
         port.peer_closed = d.peer_closed;
         port.held_by_user = false;
-        self.ports.insert(name, port);
+        self.insert_port(name, port);
         self.forward(
             d.referring_node_name,
             Event::PortAccepted {
@@ -878,11 +882,11 @@ impl<M> Node<M> {
                 return bad("proxy_target_port_name");
             }
             if port.state == PortState::Receiving {
-                (port.peer_node, port.peer_port) = target;
                 let ack = Event::ObserveProxyAck {
                     port_name: proxy.1,
                     last_sequence_num: port.next_sequence_num_to_send.saturating_sub(1),
                 };
+                self.set_peer(port_name, target);
                 self.forward(proxy.0, ack);
                 self.resend_read_ack_state(port_name);
             } else {
@@ -1091,8 +1095,8 @@ impl<M> Node<M> {
         };
         let (peer_a, peer_b) = ((pa.peer_node, pa.peer_port), (pb.peer_node, pb.peer_port));
         for (name, peer) in [(a, peer_b), (b, peer_a)] {
+            self.set_peer(name, peer);
             if let Some(p) = self.ports.get_mut(&name) {
-                (p.peer_node, p.peer_port) = peer;
                 p.state = PortState::Proxying;
                 p.held_by_user = false;
                 if p.peer_closed {
@@ -1286,8 +1290,7 @@ impl<M> Node<M> {
         if p.peer_closed {
             p.remove_proxy_on_last_message = true;
         }
-        p.peer_node = node;
-        p.peer_port = new_name;
+        self.set_peer(q, (node, new_name));
         Some((new_name, d))
     }
 
@@ -1373,12 +1376,9 @@ impl<M> Node<M> {
         let mut work = vec![name];
         while let Some(target) = work.pop() {
             let feeders: Vec<PortName> = self
-                .ports
-                .iter()
-                .filter(|(_, p)| {
-                    p.state == PortState::Proxying && (p.peer_node, p.peer_port) == (me, target)
-                })
-                .map(|(n, _)| *n)
+                .ports_with_peer(me, Some(target))
+                .into_iter()
+                .filter(|n| self.port_state(*n) == Some(PortState::Proxying))
                 .collect();
             for feeder in feeders {
                 carried.extend(self.erase_one(feeder, true));
@@ -1393,6 +1393,7 @@ impl<M> Node<M> {
         let Some(mut p) = self.ports.remove(&name) else {
             return Vec::new();
         };
+        self.unindex(name, (p.peer_node, p.peer_port));
         let messages = p.queue.take_all();
         self.queued_messages = self.queued_messages.saturating_sub(messages.len());
         let mut carried = Vec::new();
@@ -1480,12 +1481,7 @@ impl<M> Node<M> {
         let mut work = vec![(node, port)];
         let mut orphans = Vec::new();
         while let Some((node, port)) = work.pop() {
-            let hit: Vec<PortName> = self
-                .ports
-                .iter()
-                .filter(|(_, p)| p.peer_node == node && port.is_none_or(|n| p.peer_port == n))
-                .map(|(n, _)| *n)
-                .collect();
+            let hit = self.ports_with_peer(node, port);
             let mut dead = Vec::new();
             for name in hit {
                 let Some(p) = self.ports.get_mut(&name) else {
@@ -1516,6 +1512,78 @@ impl<M> Node<M> {
             }
         }
         orphans
+    }
+
+    // ----- the peer index ------------------------------------------------
+
+    fn insert_port(&mut self, name: PortName, port: Port<M>) {
+        let peer = (port.peer_node, port.peer_port);
+        self.ports.insert(name, port);
+        self.by_peer
+            .entry(peer.0)
+            .or_default()
+            .entry(peer.1)
+            .or_default()
+            .insert(name);
+    }
+
+    fn set_peer(&mut self, name: PortName, peer: (NodeName, PortName)) {
+        let Some(p) = self.ports.get_mut(&name) else {
+            return;
+        };
+        let old = (p.peer_node, p.peer_port);
+        (p.peer_node, p.peer_port) = peer;
+        self.unindex(name, old);
+        self.by_peer
+            .entry(peer.0)
+            .or_default()
+            .entry(peer.1)
+            .or_default()
+            .insert(name);
+    }
+
+    fn unindex(&mut self, name: PortName, peer: (NodeName, PortName)) {
+        if let Some(of_node) = self.by_peer.get_mut(&peer.0) {
+            if let Some(senders) = of_node.get_mut(&peer.1) {
+                senders.remove(&name);
+                if senders.is_empty() {
+                    of_node.remove(&peer.1);
+                }
+            }
+            if of_node.is_empty() {
+                self.by_peer.remove(&peer.0);
+            }
+        }
+    }
+
+    /// Local ports whose peer is on `node` (and is `port`, if given).
+    fn ports_with_peer(&self, node: NodeName, port: Option<PortName>) -> Vec<PortName> {
+        let Some(of_node) = self.by_peer.get(&node) else {
+            return Vec::new();
+        };
+        match port {
+            Some(port) => of_node
+                .get(&port)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default(),
+            None => of_node.values().flatten().copied().collect(),
+        }
+    }
+
+    /// The peer index matches the ports (tests check it after each step).
+    #[cfg(test)]
+    pub(crate) fn check_peer_index(&self) {
+        let mut expected: BTreeMap<NodeName, BTreeMap<PortName, BTreeSet<PortName>>> =
+            BTreeMap::new();
+        for (name, p) in &self.ports {
+            expected
+                .entry(p.peer_node)
+                .or_default()
+                .entry(p.peer_port)
+                .or_default()
+                .insert(*name);
+        }
+        assert_eq!(expected, self.by_peer, "peer index out of date");
     }
 
     /// Recounts queued messages (tests check the running count).

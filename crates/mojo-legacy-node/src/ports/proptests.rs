@@ -633,6 +633,7 @@ proptest! {
             let event = build(&node, &nodes, f);
             let _ = node.handle_event(nodes[1], event);
             assert_eq!(node.queued_message_count(), node.recount_queued());
+            node.check_peer_index();
             // Now and then the user reads whatever it can.
             if reads & 1 == 1 {
                 let held: Vec<PortName> = node.ports().map(|(p, _)| p).collect();

@@ -235,6 +235,7 @@ impl<M: std::fmt::Debug> Sim<M> {
     pub(crate) fn assert_counts_consistent(&self) {
         for node in &self.nodes {
             assert_eq!(node.queued_message_count(), node.recount_queued());
+            node.check_peer_index();
         }
     }
 }

@@ -1202,3 +1202,37 @@ fn a_port_whose_peer_was_lost_keeps_its_messages_when_sent_on() {
     close_all(&mut sim, &[(0, a1), (1, b0), (0, a2), (1, q1)]);
     sim.assert_clean();
 }
+
+#[test]
+fn losing_a_peer_with_many_proxies_is_not_quadratic() {
+    // 20 000 ports sent to a peer that never accepts them: all Buffering.
+    // Peer loss must find them through the peer index; a scan per deleted
+    // proxy would take minutes here.
+    let peer = node_name_of(1);
+    let mut node: Node<()> = Node::new(node_name_of(0), SeededRandom::new(1));
+    let (carrier, reserved) = node.create_pipe().unwrap();
+    node.merge_with_remote(reserved, peer, names::port_name(9, 9))
+        .unwrap();
+    node.handle_event(
+        peer,
+        Event::PortAccepted {
+            port_name: reserved,
+        },
+    )
+    .unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..10_000 {
+        let (q, r) = node.create_pipe().unwrap();
+        node.send_message(carrier, (), vec![r]).unwrap();
+        kept.push(q);
+    }
+    drain_transmits(&mut node);
+    node.lost_node(peer);
+    assert_eq!(node.proxy_count(), 0);
+    for q in kept {
+        assert_eq!(node.get_message(q), Err(OpError::PeerClosed { port: q }));
+        node.close_port(q).unwrap();
+    }
+    node.close_port(carrier).unwrap();
+    assert_eq!(node.port_count(), 0);
+}
