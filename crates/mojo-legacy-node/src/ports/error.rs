@@ -51,6 +51,12 @@ pub enum Error {
         /// Its name.
         port: PortName,
     },
+    /// A user message would create its own destination port, which would
+    /// then sit in its own queue forever.
+    MessageCarriesItsDestination {
+        /// The port.
+        port: PortName,
+    },
     /// One message names the same new port twice.
     DuplicateNewPort {
         /// Its name.
@@ -119,7 +125,8 @@ pub enum Error {
         /// The field.
         field: &'static str,
     },
-    /// A closure or ack claims fewer messages than the port already passed on.
+    /// An `ObserveProxyAck` claims fewer messages than the proxy already
+    /// passed on (a closure that does is read as "nothing more comes").
     LastSequenceNumBehind {
         /// The port.
         port: PortName,
@@ -182,6 +189,9 @@ impl fmt::Display for Error {
             }
             Self::PortExists { port } => write!(f, "port {port} already exists"),
             Self::DuplicateNewPort { port } => write!(f, "new port {port} named twice"),
+            Self::MessageCarriesItsDestination { port } => {
+                write!(f, "user message to {port} would create {port} itself")
+            }
             Self::TooManyPorts { limit } => write!(f, "more than {limit} ports"),
             Self::StaleSequenceNum {
                 port,

@@ -29,8 +29,9 @@
 //!   Chromium strands after a node loss are freed. One case remains, as in
 //!   Chromium: with three or more nodes, a proxy whose way round the ring ran
 //!   through the lost node, feeding a port elsewhere, cannot be reached;
-//! - the broker's direct hand-off shortcut (§4.10) is not implemented yet:
-//!   every transfer and merge uses the full proxy protocol.
+//! - the broker's direct hand-off shortcut (§4.10) is available but off by
+//!   default ([`Node::set_direct_handoff`]); it is only valid for a broker
+//!   with a single client.
 
 mod error;
 mod event;

@@ -102,6 +102,7 @@ pub struct Node<M> {
     broadcasts: VecDeque<Event<M>>,
     notifications: VecDeque<Notification>,
     deferred_error: Option<Error>,
+    direct_handoff: bool,
 }
 
 impl<M> fmt::Debug for Node<M> {
@@ -146,7 +147,24 @@ impl<M> Node<M> {
             broadcasts: VecDeque::new(),
             notifications: VecDeque::new(),
             deferred_error: None,
+            direct_handoff: false,
         }
+    }
+
+    /// Uses the §4.10 "direct hand-off" when a port whose peer is a local
+    /// Receiving port moves to another node (in a message or a merge): no
+    /// proxy stays behind, the peer points at the new port at once and the
+    /// moving port's queued messages follow the carrying event. Off by
+    /// default, which is what Chromium does (and what its recorded traffic
+    /// shows).
+    ///
+    /// Only for the setting §4.10 describes: a broker whose remote ports all
+    /// live on one client, in the compact profile. The queued messages rely
+    /// on following the carrying event on the same channel; with a third
+    /// node, the peer could move there and reach the new port over another
+    /// channel before the carrying event has created it.
+    pub fn set_direct_handoff(&mut self, on: bool) {
+        self.direct_handoff = on;
     }
 
     /// This node's name.
@@ -161,7 +179,11 @@ impl<M> Node<M> {
 
     // ----- outputs -------------------------------------------------------
 
-    /// The next event to send to another node.
+    /// The next event to send to another node. If there is no channel to
+    /// that node (it is gone, or the broker cannot introduce it), drop the
+    /// event and call [`lost_node`](Self::lost_node) for it again, as
+    /// Chromium's node controller does: a port may learn of a peer on a
+    /// node only after that node's loss was handled.
     pub fn poll_transmit(&mut self) -> Option<(NodeName, Event<M>)> {
         self.transmits.pop_front()
     }
@@ -318,7 +340,8 @@ impl<M> Node<M> {
         if let Some(sender) = self.ports.get_mut(&port) {
             sender.next_sequence_num_to_send += 1;
         }
-        let (ports, descriptors) = self.prepare_attached(attached.to_vec(), peer_node);
+        let mut after = Vec::new();
+        let (ports, descriptors) = self.prepare_attached(attached.to_vec(), peer_node, &mut after);
         let message = UserMessage {
             sequence_num,
             ports,
@@ -332,6 +355,9 @@ impl<M> Node<M> {
                 message,
             },
         );
+        for (node, event) in after {
+            self.forward(node, event);
+        }
         Ok(())
     }
 
@@ -417,7 +443,8 @@ impl<M> Node<M> {
                 state: p.state,
             });
         }
-        if let Some((new_port_name, new_port_descriptor)) = self.convert_to_proxy(port, node) {
+        let mut after = Vec::new();
+        if let Some((new_port_name, new_port_descriptor)) = self.move_port(port, node, &mut after) {
             self.forward(
                 node,
                 Event::MergePort {
@@ -426,6 +453,9 @@ impl<M> Node<M> {
                     new_port_descriptor,
                 },
             );
+        }
+        for (node, event) in after {
+            self.forward(node, event);
         }
         self.drain_local();
         self.deferred_error = None;
@@ -732,6 +762,9 @@ impl<M> Node<M> {
                     limit: self.limits.max_ports,
                 });
             }
+            if ports.contains(&port_name) {
+                return Err(Error::MessageCarriesItsDestination { port: port_name });
+            }
             let mut seen = BTreeSet::new();
             for (i, (name, d)) in ports.iter().zip(&descriptors).enumerate() {
                 self.check_descriptor(from, i, *name, d)?;
@@ -981,14 +1014,9 @@ impl<M> Node<M> {
         let Some(port) = self.ports.get_mut(&port_name) else {
             return Ok(());
         };
-        if last < port.taken() {
-            return Err(Error::LastSequenceNumBehind {
-                port: port_name,
-                event: EventKind::ObserveClosure,
-                last_sequence_num: last,
-                already_taken: port.taken(),
-            });
-        }
+        // Fewer than already taken: Chromium sends that after a peer loss
+        // (its last number goes stale); it means nothing more is coming.
+        let last = last.max(port.taken());
         if port.state == PortState::Buffering && port.control_queue.len() >= limit {
             return Err(Error::ControlQueueFull {
                 port: port_name,
@@ -1129,7 +1157,7 @@ impl<M> Node<M> {
                     p.peer_node,
                     Event::ObserveClosure {
                         port_name: p.peer_port,
-                        last_sequence_num: p.last_sequence_num_to_receive,
+                        last_sequence_num: p.last_expected(),
                     },
                 )
             });
@@ -1229,10 +1257,13 @@ impl<M> Node<M> {
 
     /// Readies ports attached to a message headed for `node`: carried by
     /// name within this node, converted to proxies for another one.
+    /// Events a direct hand-off adds go to `after`, to be sent after the
+    /// message that carries the ports.
     fn prepare_attached(
         &mut self,
         ports: Vec<PortName>,
         node: NodeName,
+        after: &mut Vec<(NodeName, Event<M>)>,
     ) -> (Vec<PortName>, Vec<PortDescriptor>) {
         if node == self.name {
             for q in &ports {
@@ -1245,12 +1276,93 @@ impl<M> Node<M> {
         let mut names_out = Vec::with_capacity(ports.len());
         let mut descriptors = Vec::with_capacity(ports.len());
         for q in ports {
-            if let Some((name, d)) = self.convert_to_proxy(q, node) {
+            if let Some((name, d)) = self.move_port(q, node, after) {
                 names_out.push(name);
                 descriptors.push(d);
             }
         }
         (names_out, descriptors)
+    }
+
+    /// Moves Receiving port `q` to `node`: by direct hand-off if enabled
+    /// and possible, else by turning it into a proxy.
+    fn move_port(
+        &mut self,
+        q: PortName,
+        node: NodeName,
+        after: &mut Vec<(NodeName, Event<M>)>,
+    ) -> Option<(PortName, PortDescriptor)> {
+        if self.direct_handoff {
+            if let Some(moved) = self.hand_off(q, node, after) {
+                return Some(moved);
+            }
+        }
+        self.convert_to_proxy(q, node)
+    }
+
+    /// The §4.10 shortcut for a port whose peer F is a local Receiving port:
+    /// F points at the new port at once, `q` is deleted (its name retired,
+    /// so the later `PortAccepted{q}` is ignored) and the messages queued in
+    /// `q` follow, unchanged, addressed to the new port.
+    fn hand_off(
+        &mut self,
+        q: PortName,
+        node: NodeName,
+        after: &mut Vec<(NodeName, Event<M>)>,
+    ) -> Option<(PortName, PortDescriptor)> {
+        let me = self.name;
+        let p = self.ports.get(&q)?;
+        if p.state != PortState::Receiving || p.peer_node != me {
+            return None;
+        }
+        let f = p.peer_port;
+        let received = p.queue.contiguous_end();
+        // Only a settled local pair qualifies: F points back at `q`, every
+        // message F sent is already in `q` (a proxy being bypassed may still
+        // be forwarding some), and no event is still on its way to `q`
+        // inside this node. Otherwise the retired name would swallow them.
+        let settled = self.ports.get(&f).is_some_and(|fp| {
+            fp.state == PortState::Receiving
+                && (fp.peer_node, fp.peer_port) == (me, q)
+                && fp.next_sequence_num_to_send.saturating_sub(1) == received
+        });
+        if !settled || self.local.iter().any(|(e, _)| e.port_name() == q) {
+            return None;
+        }
+        let new_name = names::random_port_name(&mut *self.rng);
+        let p = self.ports.get_mut(&q)?;
+        let d = PortDescriptor {
+            peer_node_name: me,
+            peer_port_name: f,
+            referring_node_name: me,
+            referring_port_name: q,
+            next_sequence_num_to_send: p.next_sequence_num_to_send,
+            next_sequence_num_to_receive: p.queue.next_seq(),
+            last_sequence_num_to_receive: p.last_sequence_num_to_receive,
+            peer_closed: p.peer_closed,
+        };
+        let queued = p.queue.take_all();
+        self.queued_messages = self.queued_messages.saturating_sub(queued.len());
+        self.erase_one(q, false);
+        self.set_peer(f, (node, new_name));
+        for m in queued {
+            let mut nested = Vec::new();
+            let (ports, descriptors) = self.prepare_attached(m.ports, node, &mut nested);
+            after.push((
+                node,
+                Event::UserMessage {
+                    port_name: new_name,
+                    message: UserMessage {
+                        sequence_num: m.sequence_num,
+                        ports,
+                        descriptors,
+                        payload: m.payload,
+                    },
+                },
+            ));
+            after.append(&mut nested);
+        }
+        Some((new_name, d))
     }
 
     /// Turns Receiving port `q` into a Buffering proxy towards a new port on
@@ -1269,11 +1381,7 @@ impl<M> Node<M> {
         // A port whose peer was lost expects exactly the in-order messages
         // it holds (this proxy forwards them); say so, instead of the stale
         // last number Chromium sends.
-        let last = if p.peer_lost_unexpectedly {
-            p.queue.contiguous_end()
-        } else {
-            p.last_sequence_num_to_receive
-        };
+        let last = p.last_expected();
         let d = PortDescriptor {
             peer_node_name: p.peer_node,
             peer_port_name: p.peer_port,
@@ -1305,7 +1413,8 @@ impl<M> Node<M> {
             };
             let (node, peer) = (p.peer_node, p.peer_port);
             self.queued_messages = self.queued_messages.saturating_sub(1);
-            let (ports, descriptors) = self.prepare_attached(message.ports, node);
+            let mut after = Vec::new();
+            let (ports, descriptors) = self.prepare_attached(message.ports, node, &mut after);
             let event = Event::UserMessage {
                 port_name: peer,
                 message: UserMessage {
@@ -1316,6 +1425,9 @@ impl<M> Node<M> {
                 },
             };
             self.forward_onward(node, event);
+            for (node, event) in after {
+                self.forward(node, event);
+            }
         }
     }
 

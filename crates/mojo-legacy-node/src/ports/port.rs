@@ -85,6 +85,18 @@ impl<M> Port<M> {
         true
     }
 
+    /// The last number this port will still receive, for a descriptor or a
+    /// closure it sends. After a peer loss Chromium leaves
+    /// `last_sequence_num_to_receive` stale; the true answer is the end of
+    /// the in-order messages it holds.
+    pub(crate) fn last_expected(&self) -> u64 {
+        if self.peer_lost_unexpectedly {
+            self.queue.contiguous_end()
+        } else {
+            self.last_sequence_num_to_receive
+        }
+    }
+
     /// Messages taken from the queue so far (read or forwarded).
     pub(crate) fn taken(&self) -> u64 {
         self.queue.next_seq().saturating_sub(1)

@@ -82,6 +82,25 @@ impl<M: std::fmt::Debug> Sim<M> {
     /// sender must keep (§4.10 "never"): descriptors name the sender as the
     /// referring node and carry valid names.
     pub(crate) fn collect(&mut self) {
+        loop {
+            let unreachable = self.collect_once();
+            if unreachable.is_empty() {
+                return;
+            }
+            // What a driver does with an event for a node it has no channel
+            // to (Chromium's controller, after the broker could not
+            // introduce it): that node is lost for the sender too.
+            for (i, gone) in unreachable {
+                let name = self.name(gone);
+                self.nodes[i].lost_node(name);
+            }
+        }
+    }
+
+    /// One pass of [`collect`](Self::collect); returns the (sender, dead
+    /// node) pairs that had events sent to a dead node.
+    fn collect_once(&mut self) -> Vec<(usize, usize)> {
+        let mut unreachable = Vec::new();
         for i in 0..self.nodes.len() {
             while let Some(n) = self.nodes[i].poll_notification() {
                 self.notifications[i].push(n);
@@ -97,6 +116,8 @@ impl<M: std::fmt::Debug> Sim<M> {
                 assert_ne!(to, i, "a node transmitted to itself");
                 if self.alive[to] {
                     self.in_flight.push_back(Delivery { from: i, to, event });
+                } else if !unreachable.contains(&(i, to)) {
+                    unreachable.push((i, to));
                 }
             }
             while let Some(event) = self.nodes[i].poll_broadcast() {
@@ -111,6 +132,7 @@ impl<M: std::fmt::Debug> Sim<M> {
                 }
             }
         }
+        unreachable
     }
 
     /// Delivers one event; false when the network is idle.

@@ -749,7 +749,7 @@ fn never_port_accepted_twice_or_to_a_port_not_buffering() {
     let me = node_name_of(0);
     let peer = node_name_of(1);
     let mut node: Node<()> = Node::new(me, SeededRandom::new(1));
-    let (a, _b) = node.create_pipe().unwrap();
+    let (a, b) = node.create_pipe().unwrap();
     // The same new name twice in one message: refused before anything is
     // created, so no PortAccepted at all.
     let n = names::port_name(2, 1);
@@ -773,14 +773,14 @@ fn never_port_accepted_twice_or_to_a_port_not_buffering() {
         port_name: a,
         message: UserMessage {
             sequence_num: 1,
-            ports: vec![a],
+            ports: vec![b],
             descriptors: vec![d],
             payload: (),
         },
     };
     assert_eq!(
         node.handle_event(peer, clash),
-        Err(Error::PortExists { port: a })
+        Err(Error::PortExists { port: b })
     );
     // PortAccepted to a Receiving port is the peer's error; nothing changes.
     assert_eq!(
@@ -1070,6 +1070,20 @@ fn bad_descriptors_and_names_are_refused_without_side_effects() {
             descriptors: 0
         })
     );
+    let n = names::port_name(2, 1);
+    let own_destination = Event::UserMessage {
+        port_name: n,
+        message: UserMessage {
+            sequence_num: 1,
+            ports: vec![n],
+            descriptors: vec![good],
+            payload: (),
+        },
+    };
+    assert_eq!(
+        node.handle_event(peer, own_destination),
+        Err(Error::MessageCarriesItsDestination { port: n })
+    );
     assert_eq!(
         node.handle_event(me, Event::PortAccepted { port_name: a }),
         Err(Error::EventFromSelf)
@@ -1235,4 +1249,112 @@ fn losing_a_peer_with_many_proxies_is_not_quadratic() {
     }
     node.close_port(carrier).unwrap();
     assert_eq!(node.port_count(), 0);
+}
+
+// ----- the §4.10 direct hand-off ------------------------------------------
+
+#[test]
+fn direct_handoff_moves_a_port_without_a_proxy() {
+    let mut sim = S::new(2);
+    sim.nodes[0].set_direct_handoff(true);
+    let (a, p0) = connect(&mut sim, 0, 1);
+    let (f, e) = sim.nodes[0].create_pipe().unwrap();
+    send(&mut sim, 0, f, "queued in E 1", vec![]);
+    send(&mut sim, 0, f, "queued in E 2", vec![]);
+    let before = sim.log.len();
+    send(&mut sim, 0, a, "E", vec![e]);
+    // At once: E is gone, F points at the new port, no proxy.
+    assert_eq!(sim.nodes[0].port_state(e), None);
+    assert_eq!(sim.nodes[0].proxy_count(), 0);
+    assert_eq!(sim.nodes[0].peer_of(f).unwrap().0, sim.name(1));
+    send(&mut sim, 0, f, "after the move", vec![]);
+    sim.run();
+    let e1 = recv(&mut sim, 1, p0).unwrap().1[0];
+    assert_eq!(sim.nodes[0].peer_of(f), Some((sim.name(1), e1)));
+    let (got, _) = drain(&mut sim, 1, e1);
+    assert_eq!(got, ["queued in E 1", "queued in E 2", "after the move"]);
+    send(&mut sim, 1, e1, "back", vec![]);
+    sim.run();
+    assert_eq!(recv(&mut sim, 0, f).unwrap().0, "back");
+    // Node 0 never asked to be bypassed; the late PortAccepted{E} was
+    // ignored without error.
+    assert!(
+        sim.log[before..]
+            .iter()
+            .all(|s| !(s.from == 0 && s.kind == EventKind::ObserveProxy))
+    );
+    assert!(
+        sim.log[before..]
+            .iter()
+            .any(|s| s.kind == EventKind::PortAccepted && s.port == e)
+    );
+    close_all(&mut sim, &[(0, a), (1, p0), (0, f), (1, e1)]);
+    sim.assert_clean();
+}
+
+#[test]
+fn direct_handoff_merge_as_section_4_10_describes() {
+    let mut sim = S::new(2);
+    sim.nodes[0].set_direct_handoff(true);
+    let (a, reserved) = sim.nodes[0].create_pipe().unwrap();
+    send(&mut sim, 0, a, "before the merge", vec![]);
+    let (p0, p1) = sim.nodes[1].create_merge_pipe().unwrap();
+    let client = sim.name(1);
+    sim.nodes[0]
+        .merge_with_remote(reserved, client, p1)
+        .unwrap();
+    assert_eq!(sim.nodes[0].port_count(), 1, "only A is left");
+    sim.run();
+    use EventKind::*;
+    let broker_to_client: Vec<EventKind> = sim
+        .log
+        .iter()
+        .filter(|s| s.from == 0)
+        .map(|s| s.kind)
+        .collect();
+    // MergePort, A's message, then the forwarded ObserveProxy for P1 and
+    // the ack for X; no ObserveProxy of a broker proxy, no retry.
+    assert_eq!(
+        broker_to_client,
+        [MergePort, UserMessage, ObserveProxy, ObserveProxyAck]
+    );
+    assert_eq!(sim.nodes[0].peer_of(a), Some((client, p0)));
+    assert_eq!(recv(&mut sim, 1, p0).unwrap().0, "before the merge");
+    close_all(&mut sim, &[(0, a), (1, p0)]);
+    sim.assert_clean();
+}
+
+#[test]
+fn direct_handoff_falls_back_to_a_proxy_until_the_pair_is_settled() {
+    let mut sim = S::new(2);
+    sim.nodes[0].set_direct_handoff(true);
+    let (a, p0) = connect(&mut sim, 0, 1);
+    let (f, e) = sim.nodes[0].create_pipe().unwrap();
+    send(&mut sim, 0, a, "E out", vec![e]);
+    sim.run();
+    let e1 = recv(&mut sim, 1, p0).unwrap().1[0];
+    send(&mut sim, 0, f, "f1", vec![]);
+    send(&mut sim, 1, p0, "E back", vec![e1]);
+    // Deliver until the carrying message is here: E is home again but F
+    // still points at the proxy on node 1, which may still forward f1.
+    let e2 = loop {
+        if let Some((_, ports)) = recv(&mut sim, 0, a) {
+            break ports[0];
+        }
+        assert!(sim.step(), "E never came back");
+    };
+    assert_ne!(sim.nodes[0].peer_of(f), Some((sim.name(0), e2)));
+    send(&mut sim, 0, a, "E out again", vec![e2]);
+    assert_eq!(
+        sim.nodes[0].port_state(e2),
+        Some(PortState::Buffering),
+        "not settled: moved by proxy"
+    );
+    send(&mut sim, 0, f, "f2", vec![]);
+    sim.run();
+    let e3 = recv(&mut sim, 1, p0).unwrap().1[0];
+    let (got, _) = drain(&mut sim, 1, e3);
+    assert_eq!(got, ["f1", "f2"]);
+    close_all(&mut sim, &[(0, a), (1, p0), (0, f), (1, e3)]);
+    sim.assert_clean();
 }
