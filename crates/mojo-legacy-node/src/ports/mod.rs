@@ -20,15 +20,20 @@
 //! - a stale or duplicate sequence number is refused with a typed error
 //!   instead of blocking the queue, and the reorder queue is bounded
 //!   ([`Limits`]);
-//! - a port whose peer was lost is described with the last number it will
-//!   still forward, and an incoming descriptor with `peer_closed` and a stale
-//!   last number (Chromium's form after a loss) means "nothing more comes";
+//! - a port whose peer was lost states the last number it will still
+//!   forward (in its descriptor and in a merge's closure), and an incoming
+//!   descriptor or closure with a last number below what already arrived
+//!   (Chromium's form after a loss) means "nothing more comes";
+//! - a user message that would create its own destination port (which would
+//!   then sit in its own queue forever) is refused;
 //! - proxies that only feed a deleted local port are deleted with it, a merge
 //!   never keeps a proxy into a closed port, and a peer-lost port announces
 //!   its death (a dead-proxy broadcast) when it closes, so proxies that
 //!   Chromium strands after a node loss are freed. One case remains, as in
 //!   Chromium: with three or more nodes, a proxy whose way round the ring ran
-//!   through the lost node, feeding a port elsewhere, cannot be reached;
+//!   through the lost node, feeding a port elsewhere, cannot be reached.
+//!   The driver must call [`Node::lost_node`] again for every event it cannot
+//!   deliver (see [`Node::poll_transmit`]);
 //! - the broker's direct hand-off shortcut (§4.10) is available but off by
 //!   default ([`Node::set_direct_handoff`]); it is only valid for a broker
 //!   with a single client.

@@ -53,7 +53,9 @@ pub enum Notification {
 pub struct ReceivedMessage<M> {
     /// Its sequence number on the pipe.
     pub sequence_num: u64,
-    /// The attached ports, now Receiving and held by the user.
+    /// The attached ports, now Receiving and held by the user. Messages
+    /// that reached them while they were in transit were not notified:
+    /// check them with [`Node::get_message`] or [`Node::status`].
     pub ports: Vec<PortName>,
     /// The payload.
     pub payload: M,
