@@ -5,7 +5,7 @@
 use core::fmt;
 
 use crate::codec;
-use crate::error::ObjectError;
+use crate::error::{ObjectError, ObjectFieldError};
 use crate::limits::{
     BUFFER_HEADER_SIZE, DATA_PIPE_HEADER_SIZE, MAX_SHARED_BUFFER_SIZE, OBJECT_HEADER_SIZE,
     TRANSPORT_HEADER_SIZE, WRAPPED_PLATFORM_HANDLE_HEADER_SIZE,
@@ -139,7 +139,7 @@ impl SharedBuffer {
 
     /// Decodes a BufferHeader with Chrome's `SharedBuffer::Deserialize` checks.
     fn decode(object: &'static str, data: &[u8], num_fds: usize) -> Result<Self, ObjectError> {
-        let field = |field, reason: String| ObjectError::Field {
+        let field = |field, reason| ObjectError::Field {
             object,
             field,
             reason,
@@ -163,25 +163,28 @@ impl SharedBuffer {
         if (size as usize) < BUFFER_HEADER_SIZE || size % 8 != 0 {
             return Err(field(
                 "size",
-                format!("{size} is below 32 or not a multiple of 8"),
+                ObjectFieldError::HeaderSize {
+                    size,
+                    min: BUFFER_HEADER_SIZE as u32,
+                },
             ));
         }
         let buffer_size = rd(4);
         let mode = BufferMode(rd(8));
         if !mode.is_known() {
-            return Err(field("mode", format!("{} is not 0, 1 or 2", mode.0)));
+            return Err(field("mode", ObjectFieldError::UnknownMode(mode.0)));
         }
         let guid = Guid {
             low: codec::u64_at(data, 16).unwrap_or(0),
             high: codec::u64_at(data, 24).unwrap_or(0),
         };
         if guid == Guid::default() {
-            return Err(field("guid", "is zero".into()));
+            return Err(field("guid", ObjectFieldError::ZeroGuid));
         }
         if buffer_size == 0 || buffer_size > MAX_SHARED_BUFFER_SIZE {
             return Err(field(
                 "buffer_size",
-                format!("{buffer_size} is zero or above INT_MAX"),
+                ObjectFieldError::BufferSize(buffer_size),
             ));
         }
         if mode == BufferMode::WRITABLE && num_fds < 2 {
@@ -343,30 +346,24 @@ impl DriverObject {
         }
     }
 
-    /// Like [`Self::decode`], but also requires Chrome's exact encoding
-    /// (`None` names the first differing byte offset if it is not).
-    pub fn decode_exact(
-        bytes: &[u8],
-        num_fds: usize,
-    ) -> Result<Self, (Option<usize>, ObjectError)> {
-        let object = Self::decode(bytes, num_fds).map_err(|e| (None, e))?;
+    /// Like [`Self::decode`], but also requires Chrome's exact encoding:
+    /// [`ObjectError::NotCanonical`] names the first differing byte and field.
+    pub fn decode_exact(bytes: &[u8], num_fds: usize) -> Result<Self, ObjectError> {
+        let object = Self::decode(bytes, num_fds)?;
         let mut out = Vec::with_capacity(bytes.len());
         object.encode(&mut out);
         if out != bytes {
-            let at = first_difference(&out, bytes);
-            return Err((
-                Some(at),
-                ObjectError::Field {
-                    object: object.object_type().name().unwrap_or("object"),
-                    field: object.field_at(at),
-                    reason: format!("byte {at} differs from Chrome's encoding"),
-                },
-            ));
+            let offset = first_difference(&out, bytes);
+            return Err(ObjectError::NotCanonical {
+                offset,
+                field: object.field_at(offset),
+            });
         }
         Ok(object)
     }
 
-    /// Name of the field at byte `at` of this object's encoding.
+    /// Name of the field at byte `at` of this object's encoding, e.g.
+    /// `SharedBuffer.mode`.
     pub fn field_at(&self, at: usize) -> &'static str {
         if at < 4 {
             return "ObjectHeader.size";
@@ -377,50 +374,44 @@ impl DriverObject {
         let d = at - 8;
         match self {
             Self::Transport(_) => match d {
-                0..=3 => "destination_type",
-                4 => "is_same_remote_process",
-                5 => "is_peer_trusted",
-                6 => "is_trusted_by_peer",
-                7 => "padding",
-                _ => "trailing bytes",
+                0..=3 => "Transport.destination_type",
+                4 => "Transport.is_same_remote_process",
+                5 => "Transport.is_peer_trusted",
+                6 => "Transport.is_trusted_by_peer",
+                7 => "Transport.padding",
+                _ => "Transport trailing bytes",
             },
-            Self::SharedBuffer(_) => buffer_field(d),
-            Self::TransmissiblePlatformHandle => "trailing bytes",
+            Self::SharedBuffer(_) => match d {
+                0..=3 => "SharedBuffer.size",
+                4..=7 => "SharedBuffer.buffer_size",
+                8..=11 => "SharedBuffer.mode",
+                12..=15 => "SharedBuffer.padding",
+                16..=23 => "SharedBuffer.guid_low",
+                24..=31 => "SharedBuffer.guid_high",
+                _ => "SharedBuffer trailing bytes",
+            },
+            Self::TransmissiblePlatformHandle => "TransmissiblePlatformHandle trailing bytes",
             Self::WrappedPlatformHandle(_) => match d {
-                0..=3 => "size",
-                4..=7 => "type",
-                _ => "trailing bytes",
+                0..=3 => "WrappedPlatformHandle.size",
+                4..=7 => "WrappedPlatformHandle.type",
+                _ => "WrappedPlatformHandle trailing bytes",
             },
             Self::DataPipe(_) => match d {
-                0..=3 => "size",
-                4..=7 => "endpoint_type",
-                8..=11 => "element_size",
-                12..=15 => "padding",
-                16..=19 => "ring_buffer_state.offset",
-                20..=23 => "ring_buffer_state.size",
-                _ => match buffer_field(d - 24) {
-                    "size" => "buffer.size",
-                    "buffer_size" => "buffer.buffer_size",
-                    "mode" => "buffer.mode",
-                    "padding" => "buffer.padding",
-                    "guid_low" => "buffer.guid_low",
-                    "guid_high" => "buffer.guid_high",
-                    other => other,
-                },
+                0..=3 => "DataPipe.size",
+                4..=7 => "DataPipe.endpoint_type",
+                8..=11 => "DataPipe.element_size",
+                12..=15 => "DataPipe.padding",
+                16..=19 => "DataPipe.ring_buffer_state.offset",
+                20..=23 => "DataPipe.ring_buffer_state.size",
+                24..=27 => "DataPipe.buffer.size",
+                28..=31 => "DataPipe.buffer.buffer_size",
+                32..=35 => "DataPipe.buffer.mode",
+                36..=39 => "DataPipe.buffer.padding",
+                40..=47 => "DataPipe.buffer.guid_low",
+                48..=55 => "DataPipe.buffer.guid_high",
+                _ => "DataPipe trailing bytes",
             },
         }
-    }
-}
-
-fn buffer_field(d: usize) -> &'static str {
-    match d {
-        0..=3 => "size",
-        4..=7 => "buffer_size",
-        8..=11 => "mode",
-        12..=15 => "padding",
-        16..=23 => "guid_low",
-        24..=31 => "guid_high",
-        _ => "trailing bytes",
     }
 }
 
@@ -476,7 +467,10 @@ fn decode_wrapped(data: &[u8], num_fds: usize) -> Result<WrappedPlatformHandle, 
         return Err(ObjectError::Field {
             object: OBJ,
             field: "size",
-            reason: format!("{size} is below 8 or not a multiple of 8"),
+            reason: ObjectFieldError::HeaderSize {
+                size,
+                min: WRAPPED_PLATFORM_HANDLE_HEADER_SIZE as u32,
+            },
         });
     }
     let wrapper_type = WrapperType(codec::u32_at(data, 4).unwrap_or(0));
@@ -484,7 +478,7 @@ fn decode_wrapped(data: &[u8], num_fds: usize) -> Result<WrappedPlatformHandle, 
         return Err(ObjectError::Field {
             object: OBJ,
             field: "type",
-            reason: format!("{wrapper_type} is not supported on Linux"),
+            reason: ObjectFieldError::UnsupportedWrapper(wrapper_type),
         });
     }
     Ok(WrappedPlatformHandle { wrapper_type })
@@ -492,7 +486,7 @@ fn decode_wrapped(data: &[u8], num_fds: usize) -> Result<WrappedPlatformHandle, 
 
 fn decode_data_pipe(data: &[u8], num_fds: usize) -> Result<DataPipe, ObjectError> {
     const OBJ: &str = "DataPipe";
-    let field = |field, reason: String| ObjectError::Field {
+    let field = |field, reason| ObjectError::Field {
         object: OBJ,
         field,
         reason,
@@ -509,21 +503,24 @@ fn decode_data_pipe(data: &[u8], num_fds: usize) -> Result<DataPipe, ObjectError
     if (size as usize) < DATA_PIPE_HEADER_SIZE || size % 8 != 0 {
         return Err(field(
             "size",
-            format!("{size} is below 24 or not a multiple of 8"),
+            ObjectFieldError::HeaderSize {
+                size,
+                min: DATA_PIPE_HEADER_SIZE as u32,
+            },
         ));
     }
     let Some(buffer_data) = data.get(size as usize..) else {
-        return Err(field("size", format!("{size} runs past the object data")));
+        return Err(field("size", ObjectFieldError::SizePastData { size }));
     };
     let buffer = SharedBuffer::decode("DataPipe.buffer", buffer_data, num_fds)?;
     let element_size = rd(8);
     if element_size == 0 || buffer.buffer_size % element_size != 0 {
         return Err(field(
             "element_size",
-            format!(
-                "{element_size} is zero or does not divide the buffer size {}",
-                buffer.buffer_size
-            ),
+            ObjectFieldError::ElementSize {
+                element_size,
+                buffer_size: buffer.buffer_size,
+            },
         ));
     }
     let capacity = buffer.buffer_size;
@@ -532,13 +529,20 @@ fn decode_data_pipe(data: &[u8], num_fds: usize) -> Result<DataPipe, ObjectError
     if ring_offset >= capacity {
         return Err(field(
             "ring_buffer_state.offset",
-            format!("{ring_offset} is not below the capacity {capacity}"),
+            ObjectFieldError::RingOffset {
+                offset: ring_offset,
+                capacity,
+            },
         ));
     }
     if ring_size > capacity || ring_size % element_size != 0 {
         return Err(field(
             "ring_buffer_state.size",
-            format!("{ring_size} exceeds {capacity} or is not a multiple of {element_size}"),
+            ObjectFieldError::RingSize {
+                size: ring_size,
+                capacity,
+                element_size,
+            },
         ));
     }
     Ok(DataPipe {

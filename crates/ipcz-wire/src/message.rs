@@ -43,8 +43,32 @@ pub struct DecodeOptions {
 pub struct FieldSpan {
     /// Byte range within the message.
     pub range: Range<usize>,
-    /// Field name, e.g. `AcceptParcel.sublink` or `driver object 0 (SharedBuffer).mode`.
-    pub name: String,
+    /// Field name, e.g. `AcceptParcel.sublink` or `SharedBuffer.mode`.
+    pub name: &'static str,
+}
+
+/// Span names of one array field: its header and its elements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ArrayNames {
+    /// The ArrayHeader, e.g. `AcceptParcel.handle_types (array header)`.
+    pub(crate) header: &'static str,
+    /// The elements, e.g. `AcceptParcel.handle_types`.
+    pub(crate) elements: &'static str,
+}
+
+/// Span names of a message's parts outside its fields (generated per message).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PartNames {
+    /// `StructHeader.size`.
+    pub(crate) struct_size: &'static str,
+    /// `StructHeader.padding`.
+    pub(crate) struct_padding: &'static str,
+    /// Params bytes of a newer version.
+    pub(crate) newer_params: &'static str,
+    /// Bytes no field covers.
+    pub(crate) padding: &'static str,
+    /// An unknown message's body.
+    pub(crate) body: &'static str,
 }
 
 /// A decoded ipcz message.
@@ -150,7 +174,6 @@ pub(crate) struct Writer<'o> {
     pub(crate) shift: usize,
     pub(crate) spans: Option<&'o mut Vec<FieldSpan>>,
     pub(crate) descriptor_format: DescriptorFormat,
-    pub(crate) message_name: &'static str,
 }
 
 impl Writer<'_> {
@@ -171,17 +194,14 @@ impl Writer<'_> {
     }
 
     /// Records the span of a params field given at its Chrome-layout offset.
-    pub(crate) fn field_span(&mut self, at: usize, width: usize, name: impl FnOnce() -> String) {
+    pub(crate) fn field_span(&mut self, at: usize, width: usize, name: &'static str) {
         let at = at + self.shift;
         self.span(at..at + width, name);
     }
 
-    pub(crate) fn span(&mut self, range: Range<usize>, name: impl FnOnce() -> String) {
+    pub(crate) fn span(&mut self, range: Range<usize>, name: &'static str) {
         if let Some(spans) = self.spans.as_deref_mut() {
-            spans.push(FieldSpan {
-                range,
-                name: name(),
-            });
+            spans.push(FieldSpan { range, name });
         }
     }
 
@@ -191,7 +211,7 @@ impl Writer<'_> {
         &mut self,
         element_size: usize,
         num_elements: usize,
-        name: &str,
+        names: ArrayNames,
         fill: impl FnOnce(&mut Vec<u8>),
     ) -> u32 {
         if num_elements == 0 {
@@ -210,11 +230,8 @@ impl Writer<'_> {
         fill(self.out);
         let end = offset + num_bytes;
         self.out.resize(self.base + end, 0);
-        let msg = self.message_name;
-        self.span(offset..offset + ARRAY_HEADER_SIZE, || {
-            format!("{msg}.{name} (array header)")
-        });
-        self.span(offset + ARRAY_HEADER_SIZE..end, || format!("{msg}.{name}"));
+        self.span(offset..offset + ARRAY_HEADER_SIZE, names.header);
+        self.span(offset + ARRAY_HEADER_SIZE..end, names.elements);
         u32::try_from(offset).unwrap_or(u32::MAX)
     }
 }
@@ -246,7 +263,7 @@ pub(crate) trait Field<'a>: Sized {
     /// Writes the inline part at `at`.
     fn write(&self, w: &mut Writer<'_>, at: usize);
     /// Appends dynamic data (arrays) and patches the offset at `at`.
-    fn write_dynamic(&self, _w: &mut Writer<'_>, _at: usize, _name: &str) {}
+    fn write_dynamic(&self, _w: &mut Writer<'_>, _at: usize, _names: ArrayNames) {}
     /// Shows the value in a description line.
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
@@ -408,8 +425,8 @@ impl<'a> Field<'a> for &'a [u8] {
         Ok(r.array(at, 1)?.map_or(&[][..], |a| a.elements))
     }
     fn write(&self, _w: &mut Writer<'_>, _at: usize) {}
-    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, name: &str) {
-        let offset = w.array(1, self.len(), name, |out| out.extend_from_slice(self));
+    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, names: ArrayNames) {
+        let offset = w.array(1, self.len(), names, |out| out.extend_from_slice(self));
         patch(w, at, offset);
     }
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -429,8 +446,8 @@ impl<'a> Field<'a> for Vec<u64> {
         }))
     }
     fn write(&self, _w: &mut Writer<'_>, _at: usize) {}
-    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, name: &str) {
-        let offset = w.array(8, self.len(), name, |out| {
+    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, names: ArrayNames) {
+        let offset = w.array(8, self.len(), names, |out| {
             for v in self {
                 out.extend_from_slice(&v.to_le_bytes());
             }
@@ -454,8 +471,8 @@ impl<'a> Field<'a> for Vec<HandleType> {
         }))
     }
     fn write(&self, _w: &mut Writer<'_>, _at: usize) {}
-    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, name: &str) {
-        let offset = w.array(4, self.len(), name, |out| {
+    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, names: ArrayNames) {
+        let offset = w.array(4, self.len(), names, |out| {
             for v in self {
                 out.extend_from_slice(&v.0.to_le_bytes());
             }
@@ -496,15 +513,14 @@ impl<'a> Field<'a> for Vec<RouterDescriptor> {
             .collect())
     }
     fn write(&self, _w: &mut Writer<'_>, _at: usize) {}
-    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, name: &str) {
+    fn write_dynamic(&self, w: &mut Writer<'_>, at: usize, names: ArrayNames) {
         let format = w.descriptor_format;
-        let offset = w.array(format.size(), self.len(), name, |out| {
+        let offset = w.array(format.size(), self.len(), names, |out| {
             for d in self {
                 d.encode_format(format, out);
             }
         });
         if offset != 0 && w.spans.is_some() {
-            let msg = w.message_name;
             let start = offset as usize + ARRAY_HEADER_SIZE;
             for i in 0..self.len() {
                 let s = start + i * format.size();
@@ -517,7 +533,7 @@ impl<'a> Field<'a> for Vec<RouterDescriptor> {
                     {
                         end += 1;
                     }
-                    w.span(at..end, || format!("{msg}.{name}[{i}].{field}"));
+                    w.span(at..end, field);
                     at = end;
                 }
             }
@@ -740,14 +756,16 @@ impl<'a> Message<'a> {
             .iter()
             .rev()
             .find(|s| s.range.contains(&offset))
-            .map(|s| s.name.clone())
-            .unwrap_or_else(|| {
-                if offset >= out.len() {
-                    "bytes after the end of the message".into()
-                } else {
-                    format!("padding of {}", self.body.name())
-                }
-            });
+            .map_or_else(
+                || {
+                    if offset >= out.len() {
+                        "bytes after the end of the message"
+                    } else {
+                        self.body.part_names().padding
+                    }
+                },
+                |s| s.name,
+            );
         Err(MessageError::NotCanonical { offset, field })
     }
 
@@ -772,7 +790,7 @@ impl<'a> Message<'a> {
 
     fn encode_inner(&self, out: &mut Vec<u8>, spans: Option<&mut Vec<FieldSpan>>) {
         let base = out.len();
-        let name = self.body.name();
+        let names = self.body.part_names();
         let header_size = MESSAGE_HEADER_SIZE + self.header_extension.len();
         // A known message's reserved bytes are zero and its table offset is
         // patched in below; an unknown one's header is written back verbatim.
@@ -794,25 +812,22 @@ impl<'a> Message<'a> {
             shift: self.header_extension.len(),
             spans,
             descriptor_format: self.descriptor_format,
-            message_name: name,
         };
-        w.span(0..1, || "header.size".into());
-        w.span(1..2, || "header.version".into());
-        w.span(2..3, || "header.message_id".into());
-        w.span(3..8, || "header.reserved0".into());
-        w.span(8..16, || "header.sequence_number".into());
-        w.span(16..20, || "header.driver_object_data_array".into());
-        w.span(20..24, || "header.reserved1".into());
+        w.span(0..1, "header.size");
+        w.span(1..2, "header.version");
+        w.span(2..3, "header.message_id");
+        w.span(3..8, "header.reserved0");
+        w.span(8..16, "header.sequence_number");
+        w.span(16..20, "header.driver_object_data_array");
+        w.span(20..24, "header.reserved1");
         if header_size > MESSAGE_HEADER_SIZE {
-            w.span(MESSAGE_HEADER_SIZE..header_size, || {
-                "header extension".into()
-            });
+            w.span(MESSAGE_HEADER_SIZE..header_size, "header extension");
         }
         if let Body::Unknown(u) = &self.body {
             let start = w.len();
             w.out.extend_from_slice(u.body);
             let end = w.len();
-            w.span(start..end, || format!("{name} body"));
+            w.span(start..end, names.body);
             return;
         }
         // The zeroed params block with its StructHeader, the inline fields,
@@ -826,19 +841,13 @@ impl<'a> Message<'a> {
             params_start,
             &u32::try_from(params_size).unwrap_or(u32::MAX).to_le_bytes(),
         );
-        w.span(params_start..params_start + 4, || {
-            format!("{name} StructHeader.size")
-        });
-        w.span(params_start + 4..params_start + 8, || {
-            format!("{name} StructHeader.padding")
-        });
+        w.span(params_start..params_start + 4, names.struct_size);
+        w.span(params_start + 4..params_start + 8, names.struct_padding);
         self.body.write_inline(&mut w, known);
         if !self.params_extension.is_empty() {
             let at = params_start + known;
             w.put(at, self.params_extension);
-            w.span(at..at + self.params_extension.len(), || {
-                format!("{name} params of a newer version")
-            });
+            w.span(at..at + self.params_extension.len(), names.newer_params);
         }
         self.body.write_dynamic(&mut w, known);
         encode_driver_objects(&mut w, &self.driver_objects);
@@ -916,40 +925,41 @@ fn encode_driver_objects(w: &mut Writer<'_>, objects: &[AttachedObject]) {
         return;
     }
     let n = objects.len();
-    let table = w.array(DRIVER_OBJECT_DATA_SIZE, n, "DriverObjectData", |out| {
+    let table_names = ArrayNames {
+        header: "DriverObjectData (array header)",
+        elements: "DriverObjectData",
+    };
+    let bytes_names = ArrayNames {
+        header: "driver object bytes (array header)",
+        elements: "driver object bytes",
+    };
+    let table = w.array(DRIVER_OBJECT_DATA_SIZE, n, table_names, |out| {
         out.resize(out.len() + DRIVER_OBJECT_DATA_SIZE * n, 0);
     });
     w.put(16, &table.to_le_bytes());
     let table = table as usize + ARRAY_HEADER_SIZE;
     for (i, attached) in objects.iter().enumerate() {
         let object = attached.object;
-        let type_name = object.object_type().name().unwrap_or("object");
-        let offset = w.array(1, object.encoded_len(), "driver object bytes", |out| {
+        let offset = w.array(1, object.encoded_len(), bytes_names, |out| {
             object.encode(out)
         });
         let record = table + i * DRIVER_OBJECT_DATA_SIZE;
         w.put(record, &offset.to_le_bytes());
         w.put(record + 4, &attached.fds.first.to_le_bytes());
         w.put(record + 6, &attached.fds.count.to_le_bytes());
-        w.span(record..record + 4, || {
-            format!("DriverObjectData[{i}].driver_data_array")
-        });
-        w.span(record + 4..record + 6, || {
-            format!("DriverObjectData[{i}].first_driver_handle")
-        });
-        w.span(record + 6..record + 8, || {
-            format!("DriverObjectData[{i}].num_driver_handles")
-        });
+        w.span(record..record + 4, "DriverObjectData.driver_data_array");
+        w.span(
+            record + 4..record + 6,
+            "DriverObjectData.first_driver_handle",
+        );
+        w.span(
+            record + 6..record + 8,
+            "DriverObjectData.num_driver_handles",
+        );
         if w.spans.is_some() {
             let start = offset as usize + ARRAY_HEADER_SIZE;
-            w.span(offset as usize..start, || {
-                format!("driver object {i} ({type_name}) array header")
-            });
             for at in 0..object.encoded_len() {
-                let field = object.field_at(at);
-                w.span(start + at..start + at + 1, || {
-                    format!("driver object {i} ({type_name}).{field}")
-                });
+                w.span(start + at..start + at + 1, object.field_at(at));
             }
         }
     }

@@ -7,7 +7,7 @@
 use core::fmt;
 
 use crate::error::MessageError;
-use crate::message::{Field, FieldKind, Params, Reader, Writer};
+use crate::message::{ArrayNames, Field, FieldKind, Params, PartNames, Reader, Writer};
 use crate::router_descriptor::RouterDescriptor;
 use crate::types::{
     BufferId, DriverObjectArray, DriverObjectIndex, FragmentDescriptor, HandleType, LinkSide,
@@ -229,9 +229,11 @@ macro_rules! messages {
                 fn write_inline(&self, w: &mut Writer<'_>, params_size: usize) {
                     $(
                         self.$field.write(w, $at);
-                        w.field_span($at, <$fty as Field<'a>>::WIDTH, || {
-                            format!("{}.{}", Self::NAME, stringify!($field))
-                        });
+                        w.field_span(
+                            $at,
+                            <$fty as Field<'a>>::WIDTH,
+                            concat!(stringify!($name), ".", stringify!($field)),
+                        );
                     )*
                     $(
                         if params_size >= $v1e - H {
@@ -240,9 +242,11 @@ macro_rules! messages {
                                     Some(v) => v.write(w, $at1),
                                     None => <$f1ty as Default>::default().write(w, $at1),
                                 }
-                                w.field_span($at1, <$f1ty as Field<'a>>::WIDTH, || {
-                                    format!("{}.{}", Self::NAME, stringify!($field1))
-                                });
+                                w.field_span(
+                                    $at1,
+                                    <$f1ty as Field<'a>>::WIDTH,
+                                    concat!(stringify!($name), ".", stringify!($field1)),
+                                );
                             )*
                         }
                     )?
@@ -250,12 +254,18 @@ macro_rules! messages {
                 }
 
                 fn write_dynamic(&self, w: &mut Writer<'_>, params_size: usize) {
-                    $( self.$field.write_dynamic(w, $at, stringify!($field)); )*
+                    $( self.$field.write_dynamic(w, $at, ArrayNames {
+                        header: concat!(stringify!($name), ".", stringify!($field), " (array header)"),
+                        elements: concat!(stringify!($name), ".", stringify!($field)),
+                    }); )*
                     $(
                         if params_size >= $v1e - H {
                             $(
                                 if let Some(v) = &self.$field1 {
-                                    v.write_dynamic(w, $at1, stringify!($field1));
+                                    v.write_dynamic(w, $at1, ArrayNames {
+                                        header: concat!(stringify!($name), ".", stringify!($field1), " (array header)"),
+                                        elements: concat!(stringify!($name), ".", stringify!($field1)),
+                                    });
                                 }
                             )*
                         }
@@ -313,6 +323,26 @@ macro_rules! messages {
                 match self {
                     $( Self::$name(_) => MessageId($id), )*
                     Self::Unknown(u) => u.id,
+                }
+            }
+
+            /// Span names of the parts outside the fields.
+            pub(crate) fn part_names(&self) -> PartNames {
+                match self {
+                    $( Self::$name(_) => PartNames {
+                        struct_size: concat!(stringify!($name), " StructHeader.size"),
+                        struct_padding: concat!(stringify!($name), " StructHeader.padding"),
+                        newer_params: concat!(stringify!($name), " params of a newer version"),
+                        padding: concat!("padding of ", stringify!($name)),
+                        body: concat!(stringify!($name), " body"),
+                    }, )*
+                    Self::Unknown(_) => PartNames {
+                        struct_size: "unknown StructHeader.size",
+                        struct_padding: "unknown StructHeader.padding",
+                        newer_params: "unknown params of a newer version",
+                        padding: "padding of unknown",
+                        body: "unknown body",
+                    },
                 }
             }
 

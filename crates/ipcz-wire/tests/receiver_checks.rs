@@ -358,7 +358,7 @@ fn chrome_accepts_non_canonical_layouts_but_decode_exact_names_them() {
         e,
         MessageError::NotCanonical {
             offset: 40,
-            field: "ConnectFromNonBrokerToBroker.features".into()
+            field: "ConnectFromNonBrokerToBroker.features"
         }
     );
     // A present zero-length array is accepted too.
