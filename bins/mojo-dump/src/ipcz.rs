@@ -17,7 +17,7 @@ pub(crate) fn decode_stream(
     let mut offset = 0;
     while offset < bytes.len() {
         let rest = &bytes[offset..];
-        match Frame::parse(rest) {
+        match Frame::decode(rest) {
             Ok((frame, len)) => {
                 report
                     .frames

@@ -70,7 +70,7 @@ fn main() {
         for stream in transcript.streams().values() {
             let mut offset = 0;
             let mut starts = Vec::new();
-            while let Ok((frame, len)) = Frame::parse(&stream.bytes[offset..]) {
+            while let Ok((frame, len)) = Frame::decode(&stream.bytes[offset..]) {
                 starts.push(offset);
                 let bytes = &stream.bytes[offset..offset + len];
                 let fds = frame.header.num_handles;

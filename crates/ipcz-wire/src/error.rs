@@ -12,7 +12,8 @@ use crate::types::{FragmentDescriptor, HandleType};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// Fewer bytes than a frame header or than `num_bytes` (only from
-    /// [`crate::Frame::parse`]; the deframer waits instead).
+    /// [`crate::frame::Frame::decode`]; the deframer and
+    /// [`crate::frame::Frame::decode_prefix`] wait instead).
     Truncated {
         /// Bytes needed.
         needed: usize,

@@ -83,23 +83,27 @@ pub struct Frame<'a> {
 
 /// What the first bytes of a stream say about the next frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FramePrefix {
+struct FramePrefix {
     /// The header's `size`.
-    pub header_size: u16,
+    header_size: u16,
     /// The header's `num_handles`.
-    pub num_handles: u16,
+    num_handles: u16,
     /// The header's `num_bytes`: the whole frame's length.
-    pub num_bytes: u32,
+    num_bytes: u32,
 }
 
 impl FramePrefix {
-    /// Reads and checks the first 8 bytes (`None` if fewer are given). Checks
-    /// are Chrome's: `size >= 8` and `num_bytes >= size`.
-    pub fn parse(bytes: &[u8]) -> Option<Result<Self, FrameError>> {
-        let header_size = codec::u16_at(bytes, 0)?;
-        let num_handles = codec::u16_at(bytes, 2)?;
-        let num_bytes = codec::u32_at(bytes, 4)?;
-        Some(if usize::from(header_size) < MIN_FRAME_HEADER_SIZE {
+    /// Reads and checks the first 8 bytes (`Ok(None)` if fewer are given).
+    /// Checks are Chrome's: `size >= 8` and `num_bytes >= size`.
+    fn decode_prefix(bytes: &[u8]) -> Result<Option<Self>, FrameError> {
+        let (Some(header_size), Some(num_handles), Some(num_bytes)) = (
+            codec::u16_at(bytes, 0),
+            codec::u16_at(bytes, 2),
+            codec::u32_at(bytes, 4),
+        ) else {
+            return Ok(None);
+        };
+        if usize::from(header_size) < MIN_FRAME_HEADER_SIZE {
             Err(FrameError::HeaderSize { size: header_size })
         } else if num_bytes < u32::from(header_size) {
             Err(FrameError::LengthBelowHeader {
@@ -107,12 +111,12 @@ impl FramePrefix {
                 header_size,
             })
         } else {
-            Ok(Self {
+            Ok(Some(Self {
                 header_size,
                 num_handles,
                 num_bytes,
-            })
-        })
+            }))
+        }
     }
 }
 
@@ -126,17 +130,15 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// Parses one frame from the start of `bytes`; returns it and the number of
-    /// bytes it occupies.
-    pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize), FrameError> {
-        let prefix = match FramePrefix::parse(bytes) {
-            Some(p) => p?,
-            None => {
-                return Err(FrameError::Truncated {
-                    needed: MIN_FRAME_HEADER_SIZE,
-                    available: bytes.len(),
-                });
-            }
+    /// Decodes one frame from the start of `bytes`; returns it and the number
+    /// of bytes it occupies. Fewer bytes than the frame needs are an error
+    /// ([`FrameError::Truncated`]); [`Self::decode_prefix`] waits instead.
+    pub fn decode(bytes: &'a [u8]) -> Result<(Self, usize), FrameError> {
+        let Some(prefix) = FramePrefix::decode_prefix(bytes)? else {
+            return Err(FrameError::Truncated {
+                needed: MIN_FRAME_HEADER_SIZE,
+                available: bytes.len(),
+            });
         };
         let total = prefix.num_bytes as usize;
         let Some(frame_bytes) = bytes.get(..total) else {
@@ -146,6 +148,21 @@ impl<'a> Frame<'a> {
             });
         };
         Ok((Self::from_parts(prefix, frame_bytes), total))
+    }
+
+    /// Splits the next frame off the start of a caller-owned receive buffer,
+    /// without copying: `Ok(None)` if the buffer does not hold the whole frame
+    /// yet. The second value is the number of bytes the frame occupies (the
+    /// caller drops them once done with the frame). A malformed header is an
+    /// error however many bytes follow.
+    pub fn decode_prefix(buf: &'a [u8]) -> Result<Option<(Self, usize)>, FrameError> {
+        let Some(prefix) = FramePrefix::decode_prefix(buf)? else {
+            return Ok(None);
+        };
+        let total = prefix.num_bytes as usize;
+        Ok(buf
+            .get(..total)
+            .map(|frame_bytes| (Self::from_parts(prefix, frame_bytes), total)))
     }
 
     /// Splits an already checked frame.
@@ -255,8 +272,10 @@ impl Deframer {
         self.stream_offset
     }
 
-    /// Appends received bytes.
-    pub fn feed(&mut self, data: &[u8]) -> Result<(), FrameError> {
+    /// Appends received bytes. Exceeding the buffer limit is final: the
+    /// stream has lost bytes, so this and every later call return the same
+    /// [`FrameError::BufferFull`].
+    pub fn push(&mut self, data: &[u8]) -> Result<(), FrameError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -283,14 +302,14 @@ impl Deframer {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let pending = &self.buf[self.start..];
-        let prefix = match FramePrefix::parse(pending) {
-            None => return Ok(None),
-            Some(Err(e)) => {
+        let pending = self.buf.get(self.start..).unwrap_or_default();
+        let prefix = match FramePrefix::decode_prefix(pending) {
+            Ok(None) => return Ok(None),
+            Err(e) => {
                 self.error = Some(e.clone());
                 return Err(e);
             }
-            Some(Ok(p)) => p,
+            Ok(Some(p)) => p,
         };
         if prefix.num_bytes > self.max_frame_len {
             let e = FrameError::TooLarge {
@@ -315,7 +334,7 @@ impl Deframer {
         let begin = self.start;
         self.start += total;
         self.stream_offset += total as u64;
-        let frame_bytes = &self.buf[begin..begin + total];
+        let frame_bytes = self.buf.get(begin..begin + total).unwrap_or_default();
         Ok(Some((offset, Frame::from_parts(prefix, frame_bytes))))
     }
 }
@@ -338,7 +357,7 @@ mod tests {
     fn parses_and_reencodes_every_header_size() {
         for size in [8u16, 9, 15, 16, 24] {
             let bytes = frame_bytes(size, &[1, 2, 3]);
-            let (frame, used) = Frame::parse(&bytes).unwrap();
+            let (frame, used) = Frame::decode(&bytes).unwrap();
             assert_eq!(used, bytes.len());
             assert_eq!(frame.payload, &[1, 2, 3]);
             assert_eq!(frame.header.num_handles, 1);
@@ -353,15 +372,15 @@ mod tests {
     fn rejects_what_chrome_rejects() {
         let mut b = frame_bytes(16, &[]);
         b[0] = 7;
-        assert_eq!(Frame::parse(&b), Err(FrameError::HeaderSize { size: 7 }));
+        assert_eq!(Frame::decode(&b), Err(FrameError::HeaderSize { size: 7 }));
         let mut b = frame_bytes(16, &[]);
         b[4] = 15;
         assert!(matches!(
-            Frame::parse(&b),
+            Frame::decode(&b),
             Err(FrameError::LengthBelowHeader { num_bytes: 15, .. })
         ));
         assert!(matches!(
-            Frame::parse(&[16, 0, 0]),
+            Frame::decode(&[16, 0, 0]),
             Err(FrameError::Truncated { .. })
         ));
     }
@@ -374,7 +393,7 @@ mod tests {
         d.track_fds();
         let mut got = Vec::new();
         for b in &stream {
-            d.feed(std::slice::from_ref(b)).unwrap();
+            d.push(std::slice::from_ref(b)).unwrap();
             while let Some((off, f)) = d.next_frame().unwrap() {
                 got.push((off, f.payload.to_vec()));
             }
@@ -389,13 +408,41 @@ mod tests {
     }
 
     #[test]
+    fn decode_prefix_waits_for_the_whole_frame() {
+        let mut buf = frame_bytes(16, &[5; 8]);
+        buf.extend(frame_bytes(8, &[6; 3]));
+        for cut in 0..24 {
+            assert_eq!(Frame::decode_prefix(&buf[..cut]), Ok(None), "{cut}");
+        }
+        let (first, used) = Frame::decode_prefix(&buf).unwrap().unwrap();
+        assert_eq!((first.payload, used), (&[5u8; 8][..], 24));
+        let (second, used) = Frame::decode_prefix(&buf[24..]).unwrap().unwrap();
+        assert_eq!((second.payload, used), (&[6u8; 3][..], 11));
+        let mut bad = buf.clone();
+        bad[0] = 7;
+        assert_eq!(
+            Frame::decode_prefix(&bad[..8]),
+            Err(FrameError::HeaderSize { size: 7 })
+        );
+    }
+
+    #[test]
+    fn buffer_limit_errors_are_sticky() {
+        let mut d = Deframer::with_limits(64, 0);
+        let full = d.push(&[0; 65]).unwrap_err();
+        assert!(matches!(full, FrameError::BufferFull { .. }));
+        assert_eq!(d.push(&[]), Err(full.clone()));
+        assert_eq!(d.next_frame().map(|f| f.is_some()), Err(full));
+    }
+
+    #[test]
     fn deframer_limits() {
         let mut d = Deframer::with_limits(64, 0);
-        d.feed(&frame_bytes(16, &[0; 100])[..8]).unwrap();
+        d.push(&frame_bytes(16, &[0; 100])[..8]).unwrap();
         assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { .. })));
         let mut d = Deframer::with_limits(64, 0);
         assert!(matches!(
-            d.feed(&[0; 65]),
+            d.push(&[0; 65]),
             Err(FrameError::BufferFull { .. })
         ));
     }

@@ -14,7 +14,7 @@ use crate::types::{FragmentDescriptor, LinkSide, SublinkId};
 /// One frame: parse, re-encode to the consumed bytes, then the message oracle
 /// on its payload with its fd count.
 pub fn frame(data: &[u8]) {
-    if let Ok((f, used)) = Frame::parse(data) {
+    if let Ok((f, used)) = Frame::decode(data) {
         assert_eq!(f.len(), used);
         let mut out = Vec::new();
         f.encode(&mut out);
@@ -54,7 +54,7 @@ fn deframe(stream: &[u8], sizes: &[usize]) -> Deframed {
         i += 1;
         let (piece, tail) = rest.split_at(n);
         rest = tail;
-        if let Err(e) = d.feed(piece) {
+        if let Err(e) = d.push(piece) {
             return (frames, Err(e.to_string()));
         }
         loop {

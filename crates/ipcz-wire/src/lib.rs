@@ -32,7 +32,7 @@
 //!     0, 0, 0, 0, 2, 0, 0, 0, 0x30, 0, 0, 0, 0, 0, 0, 0,
 //!     0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 //! ];
-//! let (frame, used) = Frame::parse(&bytes).unwrap();
+//! let (frame, used) = Frame::decode(&bytes).unwrap();
 //! assert_eq!(used, bytes.len());
 //! let msg = Message::decode(frame.payload, frame.header.num_handles.into()).unwrap();
 //! let Body::ConnectFromNonBrokerToBroker(hello) = &msg.body else { panic!() };

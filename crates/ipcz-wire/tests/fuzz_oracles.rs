@@ -51,7 +51,7 @@ fn seeds_of_real_frames_decode_exactly() {
     // The frame and message seeds come from real traffic: they must not
     // only be accepted but decode exactly.
     for seed in seeds("frame") {
-        let (frame, used) = ipcz_wire::Frame::parse(&seed).expect("frame seed parses");
+        let (frame, used) = ipcz_wire::Frame::decode(&seed).expect("frame seed parses");
         assert_eq!(used, seed.len());
         ipcz_wire::Message::decode_exact(frame.payload, frame.header.num_handles.into())
             .expect("frame seed decodes exactly");

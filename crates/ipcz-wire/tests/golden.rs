@@ -39,7 +39,7 @@ fn fill(s: &str, subs: &[(&str, &[u8])]) -> Vec<u8> {
 /// Decodes a whole frame exactly, checks the handler rules, and checks that
 /// re-encoding the decoded values gives the same bytes.
 fn decode(bytes: &[u8]) -> (Frame<'_>, Message<'_>) {
-    let (frame, used) = Frame::parse(bytes).expect("frame");
+    let (frame, used) = Frame::decode(bytes).expect("frame");
     assert_eq!(used, bytes.len());
     let msg = Message::decode_exact(frame.payload, frame.header.num_handles.into())
         .unwrap_or_else(|e| panic!("{e}"));

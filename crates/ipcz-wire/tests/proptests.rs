@@ -350,7 +350,7 @@ proptest! {
         };
         let mut out = Vec::new();
         frame.encode(&mut out);
-        prop_assert_eq!(Frame::parse(&out), Ok((frame, out.len())));
+        prop_assert_eq!(Frame::decode(&out), Ok((frame, out.len())));
     }
 
     /// Any split of a stream of frames yields the same frames, and fd
@@ -376,7 +376,7 @@ proptest! {
         d.track_fds();
         let mut got = Vec::new();
         for w in points.windows(2) {
-            d.feed(&stream[w[0]..w[1]]).unwrap();
+            d.push(&stream[w[0]..w[1]]).unwrap();
             d.fds_arrived(2);
             while let Some((offset, f)) = d.next_frame().unwrap() {
                 let mut out = Vec::new();

@@ -38,7 +38,7 @@ fn every_ipcz_frame_in_the_vectors_round_trips() {
             let mut seen = 0usize;
             let mut claimed_fds = 0usize;
             for piece in stream.bytes.chunks(333) {
-                deframer.feed(piece).expect("feed");
+                deframer.push(piece).expect("feed");
                 loop {
                     let next = match deframer.next_frame() {
                         Ok(Some((offset, frame))) => (offset, frame),
