@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use mojo_wire_kit::CodecError;
+
 use crate::driver_object::{ObjectType, WrapperType};
 use crate::memory::LayoutError;
 use crate::router_descriptor::DescriptorError;
@@ -46,6 +48,8 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
+    /// A length that does not fit its header field (encoding only).
+    Codec(CodecError),
 }
 
 impl fmt::Display for FrameError {
@@ -77,6 +81,7 @@ impl fmt::Display for FrameError {
                     "deframer buffer full: {buffered} bytes exceed the limit {max}"
                 )
             }
+            Self::Codec(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -344,6 +349,14 @@ pub enum FieldError {
         /// Objects in the message.
         total: usize,
     },
+    /// The field's bytes are not in the message.
+    Codec(CodecError),
+}
+
+impl From<CodecError> for FieldError {
+    fn from(e: CodecError) -> Self {
+        Self::Codec(e)
+    }
 }
 
 impl fmt::Display for FieldError {
@@ -367,6 +380,7 @@ impl fmt::Display for FieldError {
                 f,
                 "driver objects {{{first}, {count}}} reach past the {total} objects of the message"
             ),
+            Self::Codec(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -471,6 +485,23 @@ pub enum MessageError {
         /// The field at that offset, e.g. `AcceptParcel.sublink`.
         field: &'static str,
     },
+    /// A named field that the input does not hold, or (encoding) a length
+    /// that does not fit its wire field.
+    Codec(CodecError),
+    /// A driver object that cannot be encoded.
+    Object(ObjectError),
+}
+
+impl From<CodecError> for MessageError {
+    fn from(e: CodecError) -> Self {
+        Self::Codec(e)
+    }
+}
+
+impl From<ObjectError> for MessageError {
+    fn from(e: ObjectError) -> Self {
+        Self::Object(e)
+    }
 }
 
 /// Why a message handler rejects a well-formed message (spec §2.7 item 10,
@@ -645,6 +676,8 @@ impl fmt::Display for MessageError {
                 f,
                 "{field}: byte {offset} differs from Chrome's encoding of the decoded values"
             ),
+            Self::Codec(e) => fmt::Display::fmt(e, f),
+            Self::Object(e) => fmt::Display::fmt(e, f),
         }
     }
 }

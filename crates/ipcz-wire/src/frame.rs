@@ -9,12 +9,30 @@
 //! +16 ... header bytes of future versions, then the ipcz message
 //! ```
 
-use crate::codec;
-use crate::error::FrameError;
+use mojo_wire_kit::le::{I64, U16, U32};
+use mojo_wire_kit::{CodecError, WireLayout, Writer, append_or_rollback, checked_len, wire_layout};
+
+use crate::error::{FrameError, MessageError};
 use crate::limits::{
     DEFAULT_MAX_BUFFERED_EXTRA, DEFAULT_MAX_FRAME_LEN, FRAME_HEADER_SIZE, MIN_FRAME_HEADER_SIZE,
 };
 use crate::message::Message;
+
+wire_layout! {
+    /// `IpczHeader` as Chrome sends it since M129 (16 bytes). Pre-M129
+    /// senders send only the first 8 bytes; newer ones may append more,
+    /// which [`Frame::header_extension`] keeps.
+    pub struct FrameHeaderWire: size 16, names "IpczHeader" {
+        /// Header size: 16 (8 from pre-M129 senders).
+        pub size: U16,
+        /// fds attached to this frame.
+        pub num_handles: U16,
+        /// Header plus message.
+        pub num_bytes: U32,
+        /// Sender's `CLOCK_MONOTONIC` in microseconds.
+        pub creation_timeticks_us: I64,
+    }
+}
 
 /// The decoded fields of a frame header. The header size is implied: 8, plus
 /// 8 if a timestamp is present, plus the length of the header extension kept
@@ -41,31 +59,62 @@ impl FrameHeader {
         MIN_FRAME_HEADER_SIZE + if self.timestamp_us.is_some() { 8 } else { 0 } + extension_len
     }
 
-    /// Appends a header for a payload of `payload_len` bytes.
-    pub fn encode(&self, extension: &[u8], payload_len: usize, out: &mut Vec<u8>) {
+    /// Appends a header for a payload of `payload_len` bytes. A header or
+    /// frame too long for its `u16`/`u32` length field is an error (and
+    /// nothing is appended).
+    pub fn encode(
+        &self,
+        extension: &[u8],
+        payload_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        append_or_rollback(out, |w| self.write(w, extension, payload_len))
+            .map_err(FrameError::Codec)
+    }
+
+    fn write(
+        &self,
+        w: &mut Writer<'_>,
+        extension: &[u8],
+        payload_len: usize,
+    ) -> Result<(), CodecError> {
         let size = self.header_size(extension.len());
-        let num_bytes = size.saturating_add(payload_len);
-        out.extend_from_slice(&u16::try_from(size).unwrap_or(u16::MAX).to_le_bytes());
-        out.extend_from_slice(&self.num_handles.to_le_bytes());
-        out.extend_from_slice(&u32::try_from(num_bytes).unwrap_or(u32::MAX).to_le_bytes());
-        if let Some(ts) = self.timestamp_us {
-            out.extend_from_slice(&ts.to_le_bytes());
-        }
-        out.extend_from_slice(extension);
+        let num_bytes = size.checked_add(payload_len).ok_or(CodecError::TooLong {
+            field: "IpczHeader.num_bytes",
+            len: usize::MAX,
+        })?;
+        let header = FrameHeaderWire {
+            size: U16::new(checked_len("IpczHeader.size", size)?),
+            num_handles: U16::new(self.num_handles),
+            num_bytes: U32::new(checked_len("IpczHeader.num_bytes", num_bytes)?),
+            creation_timeticks_us: I64::new(self.timestamp_us.unwrap_or(0)),
+        };
+        let known = if self.timestamp_us.is_some() {
+            FRAME_HEADER_SIZE
+        } else {
+            MIN_FRAME_HEADER_SIZE
+        };
+        w.bytes(header.wire_bytes().get(..known).unwrap_or_default());
+        w.bytes(extension);
+        Ok(())
     }
 
     /// Appends this header and `message` encoded as its payload. The header's
-    /// `num_handles` is written as given (use [`Message::num_fds`] for a new frame).
-    pub fn encode_frame(&self, extension: &[u8], message: &Message<'_>, out: &mut Vec<u8>) {
-        let start = out.len();
-        self.encode(extension, 0, out);
-        message.encode(out);
-        let num_bytes = out.len() - start;
-        codec::put_u32(
-            &mut out[start..],
-            4,
-            u32::try_from(num_bytes).unwrap_or(u32::MAX),
-        );
+    /// `num_handles` is written as given (use [`Message::num_fds`] for a new
+    /// frame). On error nothing is appended.
+    pub fn encode_frame(
+        &self,
+        extension: &[u8],
+        message: &Message<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), MessageError> {
+        append_or_rollback(out, |w| {
+            self.write(w, extension, 0)?;
+            message.encode_into(w)?;
+            let num_bytes = checked_len("IpczHeader.num_bytes", w.len())?;
+            w.put_u32_at(4, num_bytes, "IpczHeader.num_bytes")?;
+            Ok(())
+        })
     }
 }
 
@@ -96,13 +145,16 @@ impl FramePrefix {
     /// Reads and checks the first 8 bytes (`Ok(None)` if fewer are given).
     /// Checks are Chrome's: `size >= 8` and `num_bytes >= size`.
     fn decode_prefix(bytes: &[u8]) -> Result<Option<Self>, FrameError> {
-        let (Some(header_size), Some(num_handles), Some(num_bytes)) = (
-            codec::u16_at(bytes, 0),
-            codec::u16_at(bytes, 2),
-            codec::u32_at(bytes, 4),
-        ) else {
+        let Some(prefix) = bytes.get(..MIN_FRAME_HEADER_SIZE) else {
             return Ok(None);
         };
+        // The first 8 bytes; the timestamp reads as zero here.
+        let wire = FrameHeaderWire::from_zero_extended(prefix);
+        let (header_size, num_handles, num_bytes) = (
+            wire.size.get(),
+            wire.num_handles.get(),
+            wire.num_bytes.get(),
+        );
         if usize::from(header_size) < MIN_FRAME_HEADER_SIZE {
             Err(FrameError::HeaderSize { size: header_size })
         } else if num_bytes < u32::from(header_size) {
@@ -169,7 +221,8 @@ impl<'a> Frame<'a> {
     fn from_parts(prefix: FramePrefix, frame_bytes: &'a [u8]) -> Self {
         let size = usize::from(prefix.header_size);
         let (timestamp_us, ext_start) = if size >= FRAME_HEADER_SIZE {
-            (codec::i64_at(frame_bytes, 8), FRAME_HEADER_SIZE)
+            let wire = FrameHeaderWire::from_zero_extended(frame_bytes);
+            (Some(wire.creation_timeticks_us.get()), FRAME_HEADER_SIZE)
         } else {
             (None, MIN_FRAME_HEADER_SIZE)
         };
@@ -194,10 +247,14 @@ impl<'a> Frame<'a> {
     }
 
     /// Appends the frame's bytes: exactly the received form.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        self.header
-            .encode(self.header_extension, self.payload.len(), out);
-        out.extend_from_slice(self.payload);
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        append_or_rollback(out, |w| {
+            self.header
+                .write(w, self.header_extension, self.payload.len())?;
+            w.bytes(self.payload);
+            Ok(())
+        })
+        .map_err(FrameError::Codec)
     }
 }
 
@@ -363,7 +420,7 @@ mod tests {
             assert_eq!(frame.header.num_handles, 1);
             assert_eq!(frame.header.timestamp_us.is_some(), size >= 16);
             let mut out = Vec::new();
-            frame.encode(&mut out);
+            frame.encode(&mut out).unwrap();
             assert_eq!(out, bytes, "size {size}");
         }
     }
