@@ -10,7 +10,7 @@ use mojo_legacy_wire::event::{Event, EventData, PortDescriptor};
 use mojo_legacy_wire::node::NodeMessage;
 use mojo_legacy_wire::user_message::{Dispatcher, UserMessage};
 use mojo_legacy_wire::verify::{ChannelRole, Checked, Content, Fault, check_frame, decode_frame};
-use mojo_legacy_wire::{Deframer, EventHeaderForm, Name};
+use mojo_legacy_wire::{Deframer, EventHeaderForm, NodeName, PortName};
 use mojo_transcript::{Stream, StreamKey};
 
 use crate::{DecodeOptions, FrameReport, LegacyProfile, StreamReport};
@@ -58,7 +58,7 @@ pub(crate) fn decode_stream(
             }
             Ok(None) => break,
             Err(e) => {
-                report.stopped = Some((deframer.position() as usize, format!("channel: {e}")));
+                report.stopped = Some((deframer.stream_offset() as usize, format!("channel: {e}")));
                 return report;
             }
         }
@@ -68,7 +68,7 @@ pub(crate) fn decode_stream(
             .missing()
             .map_or(String::new(), |m| format!(", {m} bytes missing"));
         report.stopped = Some((
-            deframer.position() as usize,
+            deframer.stream_offset() as usize,
             format!(
                 "stream ends inside a frame ({} bytes buffered{missing})",
                 deframer.buffered()
@@ -136,7 +136,7 @@ fn describe(c: &Checked<'_>) -> String {
 
 /// As much of a frame as decodes, for frames that failed.
 fn describe_partial(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) -> String {
-    let Ok(frame) = Frame::parse_whole(bytes) else {
+    let Ok(frame) = Frame::decode_whole(bytes) else {
         return format!("undecodable channel message of {} bytes", bytes.len());
     };
     let mut s = header(&frame.header);
@@ -146,20 +146,20 @@ fn describe_partial(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) -> S
         return s;
     }
     match role {
-        ChannelRole::Broker => match BrokerMessage::parse(frame.payload) {
+        ChannelRole::Broker => match BrokerMessage::decode(frame.payload) {
             Ok(m) => {
                 let _ = write!(s, " | Broker {}", broker(&m));
             }
             Err(_) => s.push_str(" | Broker ?"),
         },
-        ChannelRole::Node => match NodeMessage::parse(frame.payload) {
+        ChannelRole::Node => match NodeMessage::decode(frame.payload) {
             Ok(NodeMessage::EventMessage(body)) => {
                 s.push_str(" | NodeChannel EVENT_MESSAGE");
-                match Event::parse(body, form) {
+                match Event::decode(body, form) {
                     Ok(e) => {
                         let _ = write!(s, " | {}", event(&e));
                         if let EventData::UserMessage(u) = &e.data {
-                            match UserMessage::parse(u.message) {
+                            match UserMessage::decode(u.message) {
                                 Ok(m) => s.push_str(&user(&m)),
                                 Err(_) => {
                                     let _ = write!(s, " | user message {} bytes", u.message.len());
@@ -271,7 +271,7 @@ fn attachment_name(token: &[u8]) -> String {
     }
 }
 
-fn at(node: Name, port: Name) -> String {
+fn at(node: NodeName, port: PortName) -> String {
     format!("{node}:{port}")
 }
 

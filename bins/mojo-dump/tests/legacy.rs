@@ -141,8 +141,8 @@ fn first_event_frame(
     d.push(&stream.bytes).unwrap();
     let mut index = 0;
     while let Some(f) = d.next_frame().unwrap() {
-        if let Ok(NodeMessage::EventMessage(body)) = NodeMessage::parse(f.frame.payload) {
-            let event = mojo_legacy_wire::Event::parse_exact(body, EventHeaderForm::Compact)
+        if let Ok(NodeMessage::EventMessage(body)) = NodeMessage::decode(f.frame.payload) {
+            let event = mojo_legacy_wire::Event::decode_exact(body, EventHeaderForm::Compact)
                 .expect("a recorded event is canonical");
             if want(&event) {
                 return (index, f.offset as usize, f.frame.header.len());

@@ -6,25 +6,25 @@
 //! broker messages with exact sizes computed from its *own* channel header
 //! form (spec 2.3); [`expected_frame_len`] and [`check_client_read`] model that.
 
+use mojo_wire_kit::le::U32;
+use mojo_wire_kit::{Guid, WireLayout, protocol_enum};
+
 use crate::channel::{ChannelHeader, Frame, FrameBuilder, HeaderForm};
-use crate::codec::{
-    Reader, put_guid, put_u32, require_canonical, require_canonical_frame_encoding,
-};
+use crate::codec::{Reader, Writer, require_exact, require_exact_frame};
 use crate::error::{Error, Result};
-use crate::name::Guid;
+use crate::layouts::{BrokerHeader, BufferRequestBody, BufferResponseBody};
 use crate::profile::Profile;
-use crate::protocol_enum::protocol_enum;
 
 /// Size of `BrokerMessageHeader`.
-pub const BROKER_HEADER_LEN: usize = 8;
+pub const BROKER_HEADER_LEN: usize = BrokerHeader::SIZE;
 /// Size of `BufferRequestData`.
-pub const BUFFER_REQUEST_DATA_LEN: usize = 4;
+pub const BUFFER_REQUEST_DATA_LEN: usize = BufferRequestBody::SIZE;
 /// Size of `BufferResponseData`.
-pub const BUFFER_RESPONSE_DATA_LEN: usize = 16;
+pub const BUFFER_RESPONSE_DATA_LEN: usize = BufferResponseBody::SIZE;
 
 protocol_enum! {
     /// A broker message type (u32). Unknown values are kept.
-    pub struct BrokerMessageType(pub u32), unknown "BROKER_TYPE_" {
+    pub struct BrokerMessageType(pub u32), unknown "BROKER_TYPE_{}", debug wrapped {
         /// 0: broker -> client, carries the node-channel socket (1 fd).
         INIT = 0 => "INIT",
         /// 1: client -> broker, asks for a shared memory region.
@@ -69,41 +69,38 @@ pub enum BrokerMessage<'a> {
 }
 
 impl<'a> BrokerMessage<'a> {
-    /// [`BrokerMessage::parse`], then requires `payload` to be the canonical
+    /// [`BrokerMessage::decode`], then requires `payload` to be the canonical
     /// encoding of the result (zero `broker.padding`); any `Ok` re-encodes to
     /// exactly `payload`. Fails with [`Error::NotCanonical`] otherwise.
-    pub fn parse_exact(payload: &'a [u8]) -> Result<Self> {
-        let m = Self::parse(payload)?;
+    pub fn decode_exact(payload: &'a [u8]) -> Result<Self> {
+        let m = Self::decode(payload)?;
         let mut out = Vec::with_capacity(m.encoded_len());
-        m.encode(&mut out);
-        require_canonical(payload, &out, |o| m.field_at(o))?;
+        m.encode(&mut out)?;
+        require_exact(payload, &out, |o| m.field_at(o))?;
         Ok(m)
     }
 
-    /// Parses a channel payload as a broker message, as the receivers do
+    /// Decodes a channel payload as a broker message, as the receivers do
     /// (`BrokerHost::OnChannelMessage`, `WaitForBrokerMessage`): the type and
     /// the body sizes are checked, `broker.padding` is never read and is
     /// ignored here too.
-    pub fn parse(payload: &'a [u8]) -> Result<Self> {
+    pub fn decode(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
-        r.need(BROKER_HEADER_LEN, "broker message header")?;
-        let message_type = BrokerMessageType(r.u32("broker.type")?);
-        r.padding(4, "broker.padding")?;
+        let header: BrokerHeader = r.layout_as("broker message header")?;
+        let message_type = BrokerMessageType(header.message_type.get());
         Ok(match message_type {
             BrokerMessageType::INIT => Self::Init { trailing: r.rest() },
             BrokerMessageType::BUFFER_REQUEST => {
-                r.need(BUFFER_REQUEST_DATA_LEN, "BUFFER_REQUEST body")?;
-                let size = r.u32("buffer_request.size")?;
+                let body: BufferRequestBody = r.layout_as("BUFFER_REQUEST body")?;
                 Self::BufferRequest {
-                    size,
+                    size: body.size.get(),
                     trailing: r.rest(),
                 }
             }
             BrokerMessageType::BUFFER_RESPONSE => {
-                r.need(BUFFER_RESPONSE_DATA_LEN, "BUFFER_RESPONSE body")?;
-                let guid = r.guid("buffer_response.guid")?;
+                let body: BufferResponseBody = r.layout_as("BUFFER_RESPONSE body")?;
                 Self::BufferResponse {
-                    guid,
+                    guid: body.guid.into(),
                     trailing: r.rest(),
                 }
             }
@@ -146,33 +143,44 @@ impl<'a> BrokerMessage<'a> {
     }
 
     /// Appends the payload (broker header and body, no channel header).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        put_u32(out, self.message_type().0);
-        put_u32(out, 0);
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
+        let mut w = Writer::new(out);
+        w.layout(&BrokerHeader {
+            message_type: U32::new(self.message_type().0),
+            padding: [0; 4],
+        });
         match self {
-            Self::Init { trailing } => out.extend_from_slice(trailing),
+            Self::Init { trailing } => w.bytes(trailing),
             Self::BufferRequest { size, trailing } => {
-                put_u32(out, *size);
-                out.extend_from_slice(trailing);
+                w.layout(&BufferRequestBody {
+                    size: U32::new(*size),
+                });
+                w.bytes(trailing);
             }
             Self::BufferResponse { guid, trailing } => {
-                put_guid(out, *guid);
-                out.extend_from_slice(trailing);
+                w.layout(&BufferResponseBody {
+                    guid: (*guid).into(),
+                });
+                w.bytes(trailing);
             }
-            Self::Unknown { body, .. } => out.extend_from_slice(body),
+            Self::Unknown { body, .. } => w.bytes(body),
         }
+        Ok(())
     }
 
     /// Name of the field at `offset` of the encoded payload, for diagnostics.
     pub fn field_at(&self, offset: usize) -> &'static str {
-        match (self, offset) {
-            (_, 0..4) => "broker.type",
-            (_, 4..8) => "broker.padding",
-            (Self::BufferRequest { .. }, 8..12) => "buffer_request.size",
-            (Self::BufferResponse { .. }, 8..24) => "buffer_response.guid",
-            (Self::Unknown { .. }, _) => "broker.body",
-            _ => "broker.trailing",
+        if let Some(name) = BrokerHeader::field_at(offset) {
+            return name;
         }
+        let o = offset - BROKER_HEADER_LEN;
+        let body = match self {
+            Self::BufferRequest { .. } => BufferRequestBody::field_at(o),
+            Self::BufferResponse { .. } => BufferResponseBody::field_at(o),
+            Self::Unknown { .. } => Some("broker.body"),
+            Self::Init { .. } => None,
+        };
+        body.unwrap_or("broker.trailing")
     }
 
     /// Appends a complete fresh channel message in `profile`'s header form
@@ -180,7 +188,7 @@ impl<'a> BrokerMessage<'a> {
     /// `sendmsg` carrying those fds.
     pub fn encode_frame(&self, profile: Profile, out: &mut Vec<u8>) -> Result<usize> {
         let b = FrameBuilder::begin(out, &profile.normal_header(self.expected_handles()))?;
-        self.encode(out);
+        self.encode(out)?;
         b.finish(out)
     }
 }
@@ -196,19 +204,19 @@ pub struct BrokerFrame<'a> {
 }
 
 impl<'a> BrokerFrame<'a> {
-    /// Parses the frame at the start of `bytes`; returns it and its length.
+    /// Decodes the frame at the start of `bytes`; returns it and its length.
     /// Control message types are rejected (the broker channel never carries
     /// them).
-    pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize)> {
-        let (frame, used) = Frame::parse(bytes)?;
+    pub fn decode(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        let (frame, used) = Frame::decode(bytes)?;
         Ok((Self::from_frame(&frame)?, used))
     }
 
-    /// [`BrokerFrame::parse`], then requires the consumed bytes to be the
+    /// [`BrokerFrame::decode`], then requires the consumed bytes to be the
     /// canonical encoding of the result (header and broker padding zero), so
     /// any `Ok` re-encodes byte for byte; fails with [`Error::NotCanonical`].
-    pub fn parse_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
-        require_canonical_frame_encoding(bytes, Self::parse(bytes)?, Self::encode, |frame, o| {
+    pub fn decode_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        require_exact_frame(bytes, Self::decode(bytes)?, Self::encode, |frame, o| {
             let hl = frame.header.len();
             if o < hl {
                 frame.header.field_at(o)
@@ -230,14 +238,14 @@ impl<'a> BrokerFrame<'a> {
         }
         Ok(Self {
             header: frame.header,
-            message: BrokerMessage::parse(frame.payload)?,
+            message: BrokerMessage::decode(frame.payload)?,
         })
     }
 
     /// Re-encodes the frame with its original header.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize> {
         let b = FrameBuilder::begin(out, &self.header)?;
-        self.message.encode(out);
+        self.message.encode(out)?;
         b.finish(out)
     }
 }
@@ -287,7 +295,7 @@ pub fn check_client_read(
     }
     let mut r = Reader::new(bytes);
     r.take(form.len(), "channel header")?;
-    let t = r.u32("broker.type")?;
+    let t = r.layout::<BrokerHeader>()?.message_type.get();
     if t != expected.0 {
         return Err(Error::Mismatch {
             field: "broker.type",
@@ -306,7 +314,7 @@ mod tests {
     fn broker_padding_is_ignored_but_not_exact() {
         // A legacy-header BUFFER_REQUEST with a non-zero broker padding byte.
         let b = [20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 9, 0, 0, 16, 0, 0];
-        let (f, used) = BrokerFrame::parse(&b).unwrap();
+        let (f, used) = BrokerFrame::decode(&b).unwrap();
         assert_eq!(used, 20);
         assert_eq!(
             f.message,
@@ -316,13 +324,13 @@ mod tests {
             }
         );
         assert_eq!(
-            BrokerFrame::parse_exact(&b),
+            BrokerFrame::decode_exact(&b),
             Err(Error::NotCanonical {
                 offset: 14,
                 field: "broker.padding"
             })
         );
-        assert!(BrokerMessage::parse_exact(&b[8..]).is_err());
+        assert!(BrokerMessage::decode_exact(&b[8..]).is_err());
     }
 
     #[test]
@@ -358,7 +366,7 @@ mod tests {
             check_client_read(&out, 1, profile.header_form(), BrokerMessageType::INIT, 1).unwrap();
             let mut out = Vec::new();
             let resp = BrokerMessage::BufferResponse {
-                guid: Guid { high: 1, low: 2 },
+                guid: Guid::new(1, 2),
                 trailing: &[],
             };
             resp.encode_frame(profile, &mut out).unwrap();
@@ -370,7 +378,7 @@ mod tests {
                 2,
             )
             .unwrap();
-            let (f, _) = BrokerFrame::parse(&out).unwrap();
+            let (f, _) = BrokerFrame::decode(&out).unwrap();
             assert_eq!(f.message, resp);
             assert_eq!(f.header.num_handles(), 2);
         }

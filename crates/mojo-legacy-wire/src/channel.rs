@@ -6,17 +6,20 @@
 //! message: its header (kept in the form it arrived in, including any extra
 //! header bytes) and its payload.
 
-use crate::codec::{Reader, len_u32, put_i32, put_u16, put_u32, put_zeros, require_canonical};
+use mojo_wire_kit::le::{I32, U16, U32};
+use mojo_wire_kit::{WireLayout, protocol_enum};
+
+use crate::codec::{Reader, Writer, len_u32, require_exact};
 use crate::error::{Error, Result};
+use crate::layouts::{FullHeader, LegacyHeader, UpgradeOfferBody};
 use crate::limits::{
     HEADER_LEN, LEGACY_HEADER_LEN, MAX_INCOMING_HANDLES_PER_MESSAGE,
     MAX_INCOMING_MESSAGE_NUM_BYTES, MAX_OUTGOING_MESSAGE_NUM_BYTES, UPGRADE_OFFER_PAGES,
 };
-use crate::protocol_enum::protocol_enum;
 
 protocol_enum! {
     /// A channel `message_type` (u16). Unknown values are kept.
-    pub struct MessageType(pub u16), unknown "MESSAGE_TYPE_" {
+    pub struct MessageType(pub u16), unknown "MESSAGE_TYPE_{}", debug wrapped {
         /// 0: payload for the upper layer, 8-byte `LegacyHeader`.
         NORMAL_LEGACY = 0 => "NORMAL_LEGACY",
         /// 1: payload for the upper layer, 16-byte `Header`.
@@ -149,28 +152,28 @@ impl<'a> ChannelHeader<'a> {
         false
     }
 
-    /// Name of the header field at `offset`, for diagnostics.
+    /// Name of the header field at `offset`, for diagnostics (from the
+    /// header's layout declaration).
     pub fn field_at(&self, offset: usize) -> &'static str {
-        match (self, offset) {
-            (_, 0..4) => "channel.num_bytes",
-            (Self::Legacy { .. }, 4..6) => "channel.num_handles",
-            (Self::Full { .. }, 4..6) => "channel.num_header_bytes",
-            (_, 6..8) => "channel.message_type",
-            (Self::Full { .. }, 8..10) => "channel.num_handles",
-            (Self::Full { .. }, 10..16) => "channel.padding",
-            (Self::Full { .. }, _) if offset < self.len() => "channel.extra_header",
-            _ => "channel.payload",
+        let known = match self {
+            Self::Legacy { .. } => LegacyHeader::field_at(offset),
+            Self::Full { .. } => FullHeader::field_at(offset),
+        };
+        match known {
+            Some(name) => name,
+            None if offset < self.len() => "channel.extra_header",
+            None => "channel.payload",
         }
     }
 
     /// Writes the header for a message of `num_bytes` total bytes.
-    fn write(&self, num_bytes: u32, out: &mut Vec<u8>) -> Result<()> {
+    fn write(&self, num_bytes: u32, w: &mut Writer<'_>) -> Result<()> {
         match self {
-            Self::Legacy { num_handles } => {
-                put_u32(out, num_bytes);
-                put_u16(out, *num_handles);
-                put_u16(out, MessageType::NORMAL_LEGACY.0);
-            }
+            Self::Legacy { num_handles } => w.layout(&LegacyHeader {
+                num_bytes: U32::new(num_bytes),
+                num_handles: U16::new(*num_handles),
+                message_type: U16::new(MessageType::NORMAL_LEGACY.0),
+            }),
             Self::Full {
                 message_type,
                 num_handles,
@@ -188,12 +191,14 @@ impl<'a> ChannelHeader<'a> {
                     value: self.len() as u64,
                     limit: u64::from(u16::MAX),
                 })?;
-                put_u32(out, num_bytes);
-                put_u16(out, header_bytes);
-                put_u16(out, message_type.0);
-                put_u16(out, *num_handles);
-                put_zeros(out, 6);
-                out.extend_from_slice(extra_header);
+                w.layout(&FullHeader {
+                    num_bytes: U32::new(num_bytes),
+                    num_header_bytes: U16::new(header_bytes),
+                    message_type: U16::new(message_type.0),
+                    num_handles: U16::new(*num_handles),
+                    padding: [0; 6],
+                });
+                w.bytes(extra_header);
             }
         }
         Ok(())
@@ -215,13 +220,14 @@ impl FramePrefix {
     /// Reads and validates the first 8 bytes as a Chromium receiver does
     /// (spec 1.4). `Ok(None)` if fewer than 8 bytes are available.
     pub fn peek(bytes: &[u8], max_num_bytes: u32) -> Result<Option<Self>> {
-        let mut r = Reader::new(bytes);
-        if r.remaining() < LEGACY_HEADER_LEN {
+        if bytes.len() < LEGACY_HEADER_LEN {
             return Ok(None);
         }
-        let num_bytes = r.u32("channel.num_bytes")?;
-        let word = r.u16("channel.num_handles")?;
-        let message_type = MessageType(r.u16("channel.message_type")?);
+        let first: LegacyHeader = Reader::new(bytes).layout()?;
+        let num_bytes = first.num_bytes.get();
+        // `num_handles` in the legacy form, `num_header_bytes` in the full one.
+        let word = first.num_handles.get();
+        let message_type = MessageType(first.message_type.get());
         if (num_bytes as usize) < LEGACY_HEADER_LEN {
             return Err(Error::InvalidValue {
                 field: "channel.num_bytes",
@@ -274,20 +280,42 @@ pub struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    /// Parses the channel message at the start of `bytes` (which may hold more
-    /// after it), with the default incoming size limit. Returns the frame and
-    /// the number of bytes it occupies.
+    /// Decodes the channel message at the start of `bytes` (which may hold
+    /// more after it), with the default incoming size limit. Returns the
+    /// frame and the number of bytes it occupies.
     ///
     /// Accepts what a Chromium channel accepts (`Channel::TryDispatchMessage`):
     /// `num_bytes`, `num_header_bytes` and `num_handles` are checked, the six
     /// padding bytes of the 16-byte header are ignored (re-encoding writes
-    /// them as zero; [`Frame::parse_exact`] demands zero).
-    pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize)> {
-        Self::parse_with_limit(bytes, MAX_INCOMING_MESSAGE_NUM_BYTES)
+    /// them as zero; [`Frame::decode_exact`] demands zero).
+    pub fn decode(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        Self::decode_with_limit(bytes, MAX_INCOMING_MESSAGE_NUM_BYTES)
     }
 
-    /// As [`Frame::parse`] with a caller-chosen limit on `num_bytes`.
-    pub fn parse_with_limit(bytes: &'a [u8], max_num_bytes: u32) -> Result<(Self, usize)> {
+    /// Splits the next frame off a caller-owned receive buffer without
+    /// copying it: `Ok(None)` while `buf` does not yet hold the whole frame
+    /// (or its first 8 bytes), else the frame (borrowing `buf`) and its
+    /// length, which the caller then consumes from its buffer. Stateless,
+    /// with the default incoming size limit; a bad header is an error.
+    pub fn decode_prefix(buf: &'a [u8]) -> Result<Option<(Self, usize)>> {
+        Self::decode_prefix_with_limit(buf, MAX_INCOMING_MESSAGE_NUM_BYTES)
+    }
+
+    /// As [`Frame::decode_prefix`] with a caller-chosen limit on `num_bytes`.
+    pub fn decode_prefix_with_limit(
+        buf: &'a [u8],
+        max_num_bytes: u32,
+    ) -> Result<Option<(Self, usize)>> {
+        match FramePrefix::peek(buf, max_num_bytes)? {
+            Some(prefix) if buf.len() >= prefix.num_bytes as usize => {
+                Self::decode_with_limit(buf, max_num_bytes).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// As [`Frame::decode`] with a caller-chosen limit on `num_bytes`.
+    pub fn decode_with_limit(bytes: &'a [u8], max_num_bytes: u32) -> Result<(Self, usize)> {
         let prefix = FramePrefix::peek(bytes, max_num_bytes)?.ok_or(Error::Truncated {
             what: "channel header",
             needed: LEGACY_HEADER_LEN,
@@ -300,18 +328,17 @@ impl<'a> Frame<'a> {
             available: bytes.len(),
         })?;
         let mut r = Reader::new(message);
-        r.u32("channel.num_bytes")?;
-        let word = r.u16("channel.num_handles")?;
-        r.u16("channel.message_type")?;
         let header = if prefix.message_type == MessageType::NORMAL_LEGACY {
-            ChannelHeader::Legacy { num_handles: word }
+            let h: LegacyHeader = r.layout()?;
+            ChannelHeader::Legacy {
+                num_handles: h.num_handles.get(),
+            }
         } else {
-            let num_handles = r.u16("channel.num_handles")?;
-            r.padding(6, "channel.padding")?;
+            let h: FullHeader = r.layout()?;
             let extra_header = r.take(prefix.header_len - HEADER_LEN, "channel.extra_header")?;
             ChannelHeader::Full {
                 message_type: prefix.message_type,
-                num_handles,
+                num_handles: h.num_handles.get(),
                 extra_header,
             }
         };
@@ -326,15 +353,18 @@ impl<'a> Frame<'a> {
         Ok((Self { header, payload }, total))
     }
 
-    /// [`Frame::parse`], then requires the header to be in canonical form
+    /// [`Frame::decode`], then requires the header to be in canonical form
     /// (zero padding), so that any `Ok` re-encodes to exactly the consumed
     /// bytes. The payload is kept verbatim and not examined. Fails with
     /// [`Error::NotCanonical`] naming the first differing header field.
-    pub fn parse_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
-        let (frame, used) = Self::parse(bytes)?;
+    pub fn decode_exact(bytes: &'a [u8]) -> Result<(Self, usize)> {
+        let (frame, used) = Self::decode(bytes)?;
         let mut canonical = Vec::with_capacity(frame.header.len());
-        frame.header.write(len_u32(used), &mut canonical)?;
-        require_canonical(
+        frame.header.write(
+            len_u32("channel.num_bytes", used)?,
+            &mut Writer::new(&mut canonical),
+        )?;
+        require_exact(
             bytes.get(..frame.header.len()).unwrap_or(&[]),
             &canonical,
             |o| frame.header.field_at(o),
@@ -342,10 +372,10 @@ impl<'a> Frame<'a> {
         Ok((frame, used))
     }
 
-    /// Parses `bytes` as exactly one channel message (leniently, as
-    /// [`Frame::parse`]); `num_bytes` must equal `bytes.len()`.
-    pub fn parse_whole(bytes: &'a [u8]) -> Result<Self> {
-        let (frame, used) = Self::parse(bytes)?;
+    /// Decodes `bytes` as exactly one channel message (leniently, as
+    /// [`Frame::decode`]); `num_bytes` must equal `bytes.len()`.
+    pub fn decode_whole(bytes: &'a [u8]) -> Result<Self> {
+        let (frame, used) = Self::decode(bytes)?;
         if used != bytes.len() {
             return Err(Error::Mismatch {
                 field: "channel.num_bytes",
@@ -367,8 +397,9 @@ impl<'a> Frame<'a> {
     }
 
     /// Appends the frame to `out`; returns the number of bytes written.
-    /// Fails only if the frame cannot be represented (over 4 GiB, an extra
-    /// header over 64 KiB, or a full header of type 0).
+    /// Fails (leaving `out` unchanged) only if the frame cannot be
+    /// represented (over 4 GiB, an extra header over 64 KiB, or a full
+    /// header of type 0).
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize> {
         let total = self.len();
         let num_bytes = u32::try_from(total).map_err(|_| Error::LimitExceeded {
@@ -376,13 +407,11 @@ impl<'a> Frame<'a> {
             value: total as u64,
             limit: u64::from(u32::MAX),
         })?;
-        let start = out.len();
-        if let Err(e) = self.header.write(num_bytes, out) {
-            out.truncate(start);
-            return Err(e);
-        }
-        out.extend_from_slice(self.payload);
-        Ok(total)
+        mojo_wire_kit::append_or_rollback(out, |w| {
+            self.header.write(num_bytes, w)?;
+            w.bytes(self.payload);
+            Ok(total)
+        })
     }
 }
 
@@ -399,10 +428,7 @@ impl FrameBuilder {
     /// Starts a message with `header` at the end of `out`.
     pub fn begin(out: &mut Vec<u8>, header: &ChannelHeader<'_>) -> Result<Self> {
         let start = out.len();
-        if let Err(e) = header.write(0, out) {
-            out.truncate(start);
-            return Err(e);
-        }
+        mojo_wire_kit::append_or_rollback(out, |w| header.write(0, w))?;
         Ok(Self { start })
     }
 
@@ -411,17 +437,29 @@ impl FrameBuilder {
     /// [`MAX_OUTGOING_MESSAGE_NUM_BYTES`].
     pub fn finish(self, out: &mut Vec<u8>) -> Result<usize> {
         let total = out.len().saturating_sub(self.start);
-        if total > MAX_OUTGOING_MESSAGE_NUM_BYTES as usize {
+        let num_bytes = u32::try_from(total)
+            .ok()
+            .filter(|&n| n <= MAX_OUTGOING_MESSAGE_NUM_BYTES);
+        let Some(num_bytes) = num_bytes else {
             out.truncate(self.start);
             return Err(Error::LimitExceeded {
                 field: "channel.num_bytes",
                 value: total as u64,
                 limit: u64::from(MAX_OUTGOING_MESSAGE_NUM_BYTES),
             });
-        }
-        let bytes = (total as u32).to_le_bytes();
-        if let Some(slot) = out.get_mut(self.start..self.start + 4) {
-            slot.copy_from_slice(&bytes);
+        };
+        let bytes = num_bytes.to_le_bytes();
+        match out.get_mut(self.start..self.start + bytes.len()) {
+            Some(slot) => slot.copy_from_slice(&bytes),
+            None => {
+                out.truncate(self.start);
+                return Err(Error::Codec(mojo_wire_kit::CodecError::OutOfRange {
+                    field: "channel.num_bytes",
+                    offset: 0,
+                    len: bytes.len(),
+                    written: total,
+                }));
+            }
         }
         Ok(total)
     }
@@ -497,19 +535,18 @@ pub enum ControlMessage<'a> {
 }
 
 impl<'a> ControlMessage<'a> {
-    /// Parses the payload of a control message of type `message_type`.
-    pub fn parse(message_type: MessageType, payload: &'a [u8]) -> Result<Self> {
+    /// Decodes the payload of a control message of type `message_type`.
+    pub fn decode(message_type: MessageType, payload: &'a [u8]) -> Result<Self> {
         Ok(match message_type {
             MessageType::UPGRADE_OFFER => {
                 if payload.len() < UpgradeOffer::LEN {
                     return Ok(Self::ShortUpgradeOffer { payload });
                 }
                 let mut r = Reader::new(payload);
-                let version = r.i32("upgrade_offer.version")?;
-                let num_pages = r.i32("upgrade_offer.num_pages")?;
+                let body: UpgradeOfferBody = r.layout()?;
                 Self::UpgradeOffer(UpgradeOffer {
-                    version,
-                    num_pages,
+                    version: body.version.get(),
+                    num_pages: body.num_pages.get(),
                     trailing: r.rest(),
                 })
             }
@@ -540,27 +577,31 @@ impl<'a> ControlMessage<'a> {
     }
 
     /// Appends the payload (no channel header).
-    pub fn encode_payload(&self, out: &mut Vec<u8>) {
+    pub fn encode_payload(&self, out: &mut Vec<u8>) -> Result<()> {
+        let mut w = Writer::new(out);
         match self {
             Self::UpgradeOffer(o) => {
-                put_i32(out, o.version);
-                put_i32(out, o.num_pages);
-                out.extend_from_slice(o.trailing);
+                w.layout(&UpgradeOfferBody {
+                    version: I32::new(o.version),
+                    num_pages: I32::new(o.num_pages),
+                });
+                w.bytes(o.trailing);
             }
             Self::ShortUpgradeOffer { payload }
             | Self::UpgradeAccept { payload }
             | Self::UpgradeReject { payload }
-            | Self::Unknown { payload, .. } => out.extend_from_slice(payload),
+            | Self::Unknown { payload, .. } => w.bytes(payload),
         }
+        Ok(())
     }
 
     /// Name of the payload field at `offset`, for diagnostics.
     pub fn field_at(&self, offset: usize) -> &'static str {
-        match (self, offset) {
-            (Self::UpgradeOffer(_), 0..4) => "upgrade_offer.version",
-            (Self::UpgradeOffer(_), 4..8) => "upgrade_offer.num_pages",
-            (Self::UpgradeOffer(_), _) => "upgrade_offer.trailing",
-            (Self::ShortUpgradeOffer { .. }, _) => "upgrade_offer.short_payload",
+        match self {
+            Self::UpgradeOffer(_) => {
+                UpgradeOfferBody::field_at(offset).unwrap_or("upgrade_offer.trailing")
+            }
+            Self::ShortUpgradeOffer { .. } => "upgrade_offer.short_payload",
             _ => "control.payload",
         }
     }
@@ -572,7 +613,7 @@ impl<'a> ControlMessage<'a> {
             out,
             &ChannelHeader::control(self.message_type(), num_handles),
         )?;
-        self.encode_payload(out);
+        self.encode_payload(out)?;
         b.finish(out)
     }
 }
@@ -584,19 +625,19 @@ mod tests {
     #[test]
     fn rejects_bad_headers() {
         assert_eq!(FramePrefix::peek(&[1, 2, 3], u32::MAX), Ok(None));
-        let e = Frame::parse(&[7, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
+        let e = Frame::decode(&[7, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
         assert_eq!(e.field(), "channel.num_bytes");
         // Full header with num_header_bytes 8.
-        let e = Frame::parse(&[16, 0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
+        let e = Frame::decode(&[16, 0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
         assert_eq!(e.field(), "channel.num_header_bytes");
         // num_header_bytes > num_bytes.
-        let e = Frame::parse(&[16, 0, 0, 0, 24, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
+        let e = Frame::decode(&[16, 0, 0, 0, 24, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
         assert_eq!(e.field(), "channel.num_header_bytes");
         // Too large.
-        let e = Frame::parse(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).unwrap_err();
+        let e = Frame::decode(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).unwrap_err();
         assert!(matches!(e, Error::LimitExceeded { .. }));
         // Incomplete.
-        let e = Frame::parse(&[9, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
+        let e = Frame::decode(&[9, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
         assert!(matches!(e, Error::Truncated { needed: 9, .. }));
     }
 
@@ -604,11 +645,11 @@ mod tests {
     fn header_padding_is_ignored_but_not_canonical() {
         // Chromium's channel never reads the six padding bytes.
         let bytes = [16, 0, 0, 0, 16, 0, 1, 0, 3, 0, 0, 0, 0, 1, 0, 0];
-        let (f, used) = Frame::parse(&bytes).unwrap();
+        let (f, used) = Frame::decode(&bytes).unwrap();
         assert_eq!(used, 16);
         assert_eq!(f.header.num_handles(), 3);
         assert_eq!(
-            Frame::parse_exact(&bytes).unwrap_err(),
+            Frame::decode_exact(&bytes).unwrap_err(),
             Error::NotCanonical {
                 offset: 13,
                 field: "channel.padding"
@@ -617,7 +658,7 @@ mod tests {
         let mut out = Vec::new();
         f.encode(&mut out).unwrap();
         assert_eq!(out, [16, 0, 0, 0, 16, 0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(Frame::parse_exact(&out), Ok((f, 16)));
+        assert_eq!(Frame::decode_exact(&out), Ok((f, 16)));
     }
 
     #[test]
@@ -626,7 +667,7 @@ mod tests {
             27, 0, 0, 0, 24, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
             0xee,
         ];
-        let (f, used) = Frame::parse(&bytes).unwrap();
+        let (f, used) = Frame::decode(&bytes).unwrap();
         assert_eq!(used, 27);
         assert_eq!(f.header.num_handles(), 2);
         assert_eq!(f.header.len(), 24);
@@ -668,9 +709,9 @@ mod tests {
             .encode_frame(0, &mut out)
             .unwrap();
         assert_eq!(out, [16, 0, 0, 0, 16, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let f = Frame::parse_whole(&out).unwrap();
+        let f = Frame::decode_whole(&out).unwrap();
         assert_eq!(
-            ControlMessage::parse(f.header.message_type(), f.payload),
+            ControlMessage::decode(f.header.message_type(), f.payload),
             Ok(ControlMessage::UpgradeReject { payload: &[] })
         );
     }
@@ -679,22 +720,22 @@ mod tests {
     fn short_upgrade_offer_is_a_value() {
         for len in 0..UpgradeOffer::LEN {
             let payload = &[1, 0, 0, 0, 4, 0, 0][..len];
-            let c = ControlMessage::parse(MessageType::UPGRADE_OFFER, payload).unwrap();
+            let c = ControlMessage::decode(MessageType::UPGRADE_OFFER, payload).unwrap();
             assert_eq!(c, ControlMessage::ShortUpgradeOffer { payload });
             assert_eq!(c.message_type(), MessageType::UPGRADE_OFFER);
             let mut out = Vec::new();
             let n = c.encode_frame(2, &mut out).unwrap();
             assert_eq!(n, HEADER_LEN + len);
-            let (f, used) = Frame::parse_exact(&out).unwrap();
+            let (f, used) = Frame::decode_exact(&out).unwrap();
             assert_eq!(used, n);
             assert_eq!(
-                ControlMessage::parse(f.header.message_type(), f.payload),
+                ControlMessage::decode(f.header.message_type(), f.payload),
                 Ok(c)
             );
         }
         let full = [1, 0, 0, 0, 4, 0, 0, 0];
         let Ok(ControlMessage::UpgradeOffer(o)) =
-            ControlMessage::parse(MessageType::UPGRADE_OFFER, &full)
+            ControlMessage::decode(MessageType::UPGRADE_OFFER, &full)
         else {
             panic!("8 bytes are a full offer")
         };

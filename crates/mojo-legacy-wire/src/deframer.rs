@@ -5,6 +5,11 @@
 //! (`frame.header.num_handles()`), and the caller pops that many from its own
 //! fd FIFO (spec 1.5). A malformed header is a typed [`Error`] and is sticky:
 //! the stream cannot be resynchronised, exactly as for a Chromium receiver.
+//! Exceeding the buffer limit is sticky too: the refused bytes are lost, so
+//! the stream is no longer whole.
+//!
+//! A caller that owns its receive buffer can skip the copy into a deframer
+//! and split frames in place with [`crate::Frame::decode_prefix`].
 
 use crate::channel::{Frame, FramePrefix};
 use crate::error::{Error, Result};
@@ -15,7 +20,7 @@ use crate::limits::MAX_INCOMING_MESSAGE_NUM_BYTES;
 pub struct Deframer {
     buf: Vec<u8>,
     start: usize,
-    position: u64,
+    stream_offset: u64,
     max_num_bytes: u32,
     error: Option<Error>,
 }
@@ -49,7 +54,7 @@ impl Deframer {
         Self {
             buf: Vec::new(),
             start: 0,
-            position: 0,
+            stream_offset: 0,
             max_num_bytes,
             error: None,
         }
@@ -62,7 +67,8 @@ impl Deframer {
     }
 
     /// Appends received bytes. Fails if the stream already failed, or if
-    /// buffering them would exceed [`Deframer::max_buffered`].
+    /// buffering them would exceed [`Deframer::max_buffered`]; that error is
+    /// sticky (every later call returns it), as the bytes are lost.
     pub fn push(&mut self, data: &[u8]) -> Result<()> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -73,11 +79,13 @@ impl Deframer {
         }
         let total = self.buf.len().saturating_add(data.len());
         if total > self.max_buffered() {
-            return Err(Error::LimitExceeded {
+            let e = Error::LimitExceeded {
                 field: "deframer.buffered",
                 value: total as u64,
                 limit: self.max_buffered() as u64,
-            });
+            };
+            self.error = Some(e.clone());
+            return Err(e);
         }
         self.buf.extend_from_slice(data);
         Ok(())
@@ -89,8 +97,8 @@ impl Deframer {
     }
 
     /// Stream offset of the next byte not yet returned in a frame.
-    pub fn position(&self) -> u64 {
-        self.position
+    pub fn stream_offset(&self) -> u64 {
+        self.stream_offset
     }
 
     /// Bytes still missing before the next frame is complete: `None` if a
@@ -122,13 +130,13 @@ impl Deframer {
         if pending.len() < len {
             return Ok(None);
         }
-        let offset = self.position;
+        let offset = self.stream_offset;
         let start = self.start;
         let bytes = self.buf.get(start..start + len).unwrap_or(&[]);
-        match Frame::parse_with_limit(bytes, self.max_num_bytes) {
+        match Frame::decode_with_limit(bytes, self.max_num_bytes) {
             Ok((frame, _)) => {
                 self.start += len;
-                self.position += len as u64;
+                self.stream_offset += len as u64;
                 Ok(Some(Deframed {
                     offset,
                     bytes,
@@ -171,7 +179,7 @@ mod tests {
         assert_eq!(got[1].0, 9);
         assert_eq!(got[2], (25, s[25..].to_vec(), 2));
         assert_eq!(d.buffered(), 0);
-        assert_eq!(d.position(), 33);
+        assert_eq!(d.stream_offset(), 33);
     }
 
     #[test]
@@ -197,5 +205,34 @@ mod tests {
         let mut d = Deframer::with_limit(16);
         d.push(&[0; 32]).unwrap();
         assert!(d.push(&[0]).is_err());
+    }
+
+    #[test]
+    fn buffer_limit_errors_are_sticky() {
+        let mut d = Deframer::with_limit(16);
+        d.push(&[8, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        let e = d.push(&[0; 32]).unwrap_err();
+        assert_eq!(e.field(), "deframer.buffered");
+        // The stream lost bytes: no frame comes out any more.
+        assert_eq!(d.next_frame().unwrap_err(), e);
+        assert_eq!(d.push(&[]).unwrap_err(), e);
+    }
+
+    #[test]
+    fn frames_split_in_place_match_the_deframer() {
+        let s = stream();
+        let mut rest = &s[..];
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        while let Some((frame, used)) = Frame::decode_prefix(rest).unwrap() {
+            assert_eq!(frame.len(), used);
+            offsets.push(at);
+            at += used;
+            rest = &rest[used..];
+        }
+        assert_eq!(offsets, [0, 9, 25]);
+        assert_eq!(Frame::decode_prefix(&s[..5]), Ok(None));
+        assert_eq!(Frame::decode_prefix(&s[..8]), Ok(None));
+        assert!(Frame::decode_prefix(&[4, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
 }

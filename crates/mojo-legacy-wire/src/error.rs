@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use mojo_wire_kit::{CodecError, NotCanonical};
+
 /// What was wrong with some input bytes (or with a value handed to an encoder).
 ///
 /// Every variant names the structure or field concerned with a dotted path such
@@ -22,10 +24,10 @@ pub enum Error {
     /// The input is valid (a Chromium receiver accepts it) but is not the
     /// canonical encoding of what it decodes to: a padding or reserved byte is
     /// not zero, a bool is not 0/1, a size leaves slack Chromium skips, and
-    /// so on. Only the `parse_exact` functions return this; re-encoding the
+    /// so on. Only the `decode_exact` functions return this; re-encoding the
     /// leniently parsed value gives the canonical bytes.
     NotCanonical {
-        /// First byte offset (within the bytes given to `parse_exact`) where
+        /// First byte offset (within the bytes given to `decode_exact`) where
         /// the input and the canonical re-encoding differ.
         offset: usize,
         /// The field at that offset, e.g. `"event.padding"`.
@@ -49,6 +51,10 @@ pub enum Error {
         /// The limit it exceeds.
         limit: u64,
     },
+    /// A length or count does not fit the integer type of its wire field, or
+    /// an encoder patched a field outside what it wrote (see
+    /// [`CodecError`]); never a silent truncation.
+    Codec(CodecError),
     /// A count or size disagrees with what another field or the context implies.
     Mismatch {
         /// The field.
@@ -69,6 +75,7 @@ impl Error {
             | Self::InvalidValue { field, .. }
             | Self::LimitExceeded { field, .. }
             | Self::Mismatch { field, .. } => field,
+            Self::Codec(e) => e.field(),
         }
     }
 }
@@ -103,11 +110,40 @@ impl fmt::Display for Error {
                 expected,
                 actual,
             } => write!(f, "{field}: expected {expected}, found {actual}"),
+            Self::Codec(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// A short read keeps the crate's `Truncated` shape; other codec errors are
+/// wrapped.
+impl From<CodecError> for Error {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Truncated {
+                field,
+                needed,
+                available,
+            } => Self::Truncated {
+                what: field,
+                needed,
+                available,
+            },
+            other => Self::Codec(other),
+        }
+    }
+}
+
+impl From<NotCanonical> for Error {
+    fn from(e: NotCanonical) -> Self {
+        Self::NotCanonical {
+            offset: e.offset,
+            field: e.field,
+        }
+    }
+}
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

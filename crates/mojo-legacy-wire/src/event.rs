@@ -2,29 +2,34 @@
 //! (24-byte) and extended (48-byte) forms, and every event's data.
 //!
 //! An event is the body of a NodeChannel `EVENT_MESSAGE`. The header form is
-//! not self-describing: [`Event::parse`] takes an [`EventHeaderForm`], and a
+//! not self-describing: [`Event::decode`] takes an [`EventHeaderForm`], and a
 //! parsed [`Event`] remembers it (`sender` is `Some` exactly for the extended
 //! form), so re-encoding reproduces the input.
 
-use crate::codec::{
-    Reader, len_u32, put_name, put_u8, put_u32, put_u64, put_zeros, require_canonical,
-};
+use mojo_wire_kit::le::{U32, U64};
+use mojo_wire_kit::{WireLayout, protocol_enum};
+
+use crate::codec::{Reader, Writer, len_u32, require_exact};
 use crate::error::{Error, Result};
-use crate::name::{NodeName, PortName};
+use crate::layouts::{
+    CompactEventHeader, ExtendedEventHeader, MergePortBody, ObserveClosureBody,
+    ObserveProxyAckBody, ObserveProxyBody, PortDescriptorBody, ReadAckBody, ReadAckRequestBody,
+    UpdatePreviousPeerBody, UserMessageEventBody,
+};
+use crate::name::{NodeName, PortName, WireName};
 use crate::node::NodeMessageType;
 use crate::profile::{EventHeaderForm, Profile};
-use crate::protocol_enum::protocol_enum;
 
 /// Size of a serialized [`PortDescriptor`].
-pub const PORT_DESCRIPTOR_LEN: usize = 96;
+pub const PORT_DESCRIPTOR_LEN: usize = PortDescriptorBody::SIZE;
 /// Size of `UserMessageEventData` (before descriptors and names).
-pub const USER_MESSAGE_EVENT_DATA_LEN: usize = 16;
+pub const USER_MESSAGE_EVENT_DATA_LEN: usize = UserMessageEventBody::SIZE;
 /// Bytes per attached port: a descriptor plus the port's new name.
 pub const ATTACHED_PORT_LEN: usize = PORT_DESCRIPTOR_LEN + 16;
 
 protocol_enum! {
     /// A ports event type (u32). Unknown values are kept (and ignored by Chromium).
-    pub struct EventType(pub u32), unknown "EventType" {
+    pub struct EventType(pub u32), unknown "EventType{}", debug wrapped {
         /// 0: a user message.
         USER_MESSAGE = 0 => "UserMessage",
         /// 1: a transferred port was accepted.
@@ -77,46 +82,36 @@ pub struct PortDescriptor {
 }
 
 impl PortDescriptor {
-    fn read(r: &mut Reader<'_>) -> Result<Self> {
-        r.need(PORT_DESCRIPTOR_LEN, "port descriptor")?;
-        let d = Self {
-            peer_node_name: r.name("port_descriptor.peer_node_name")?,
-            peer_port_name: r.name("port_descriptor.peer_port_name")?,
-            referring_node_name: r.name("port_descriptor.referring_node_name")?,
-            referring_port_name: r.name("port_descriptor.referring_port_name")?,
-            next_sequence_num_to_send: r.u64("port_descriptor.next_sequence_num_to_send")?,
-            next_sequence_num_to_receive: r.u64("port_descriptor.next_sequence_num_to_receive")?,
-            last_sequence_num_to_receive: r.u64("port_descriptor.last_sequence_num_to_receive")?,
-            peer_closed: r.bool("port_descriptor.peer_closed")?,
-        };
-        r.padding(7, "port_descriptor.padding")?;
-        Ok(d)
+    fn from_body(d: &PortDescriptorBody) -> Self {
+        Self {
+            peer_node_name: d.peer_node_name.into(),
+            peer_port_name: d.peer_port_name.into(),
+            referring_node_name: d.referring_node_name.into(),
+            referring_port_name: d.referring_port_name.into(),
+            next_sequence_num_to_send: d.next_sequence_num_to_send.get(),
+            next_sequence_num_to_receive: d.next_sequence_num_to_receive.get(),
+            last_sequence_num_to_receive: d.last_sequence_num_to_receive.get(),
+            // A C++ bool copied without validation: any non-zero byte.
+            peer_closed: d.peer_closed != 0,
+        }
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
-        put_name(out, self.peer_node_name);
-        put_name(out, self.peer_port_name);
-        put_name(out, self.referring_node_name);
-        put_name(out, self.referring_port_name);
-        put_u64(out, self.next_sequence_num_to_send);
-        put_u64(out, self.next_sequence_num_to_receive);
-        put_u64(out, self.last_sequence_num_to_receive);
-        put_u8(out, u8::from(self.peer_closed));
-        put_zeros(out, 7);
+    fn to_body(self) -> PortDescriptorBody {
+        PortDescriptorBody {
+            peer_node_name: self.peer_node_name.into(),
+            peer_port_name: self.peer_port_name.into(),
+            referring_node_name: self.referring_node_name.into(),
+            referring_port_name: self.referring_port_name.into(),
+            next_sequence_num_to_send: U64::new(self.next_sequence_num_to_send),
+            next_sequence_num_to_receive: U64::new(self.next_sequence_num_to_receive),
+            last_sequence_num_to_receive: U64::new(self.last_sequence_num_to_receive),
+            peer_closed: u8::from(self.peer_closed),
+            padding: [0; 7],
+        }
     }
 
     fn field_at(offset: usize) -> &'static str {
-        match offset {
-            0..16 => "port_descriptor.peer_node_name",
-            16..32 => "port_descriptor.peer_port_name",
-            32..48 => "port_descriptor.referring_node_name",
-            48..64 => "port_descriptor.referring_port_name",
-            64..72 => "port_descriptor.next_sequence_num_to_send",
-            72..80 => "port_descriptor.next_sequence_num_to_receive",
-            80..88 => "port_descriptor.last_sequence_num_to_receive",
-            88 => "port_descriptor.peer_closed",
-            _ => "port_descriptor.padding",
-        }
+        PortDescriptorBody::field_at(offset).unwrap_or("port_descriptor.padding")
     }
 }
 
@@ -138,7 +133,7 @@ pub struct UserMessageEvent<'a> {
     /// The transferred ports, in order.
     pub ports: Vec<AttachedPort>,
     /// The serialized user message (section 5), parsed separately with
-    /// [`crate::user_message::UserMessage::parse`].
+    /// [`crate::user_message::UserMessage::decode`].
     pub message: &'a [u8],
 }
 
@@ -276,36 +271,31 @@ impl<'a> Event<'a> {
         self.data.event_type()
     }
 
-    /// Parses an `EVENT_MESSAGE` body whose header has the given form, as
+    /// Decodes an `EVENT_MESSAGE` body whose header has the given form, as
     /// `ports::Event::Deserialize` does: sizes and `num_ports` are checked;
     /// `event.padding`, `event.user_message_padding` and
     /// `port_descriptor.padding` are never read by Chromium and are ignored,
     /// and `peer_closed` is true for any non-zero byte.
-    pub fn parse(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
+    pub fn decode(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
         let mut r = Reader::new(bytes);
-        r.need(
-            form.len(),
-            match form {
-                EventHeaderForm::Compact => "event header (24 bytes)",
-                EventHeaderForm::Extended => "event header (48 bytes)",
-            },
-        )?;
-        let event_type = EventType(r.u32("event.type")?);
-        r.padding(4, "event.padding")?;
-        let port_name = r.name("event.port_name")?;
-        let sender = match form {
-            EventHeaderForm::Compact => None,
-            EventHeaderForm::Extended => Some(SenderInfo {
-                from_port: r.name("event.from_port")?,
-                control_sequence_num: r.u64("event.control_sequence_num")?,
-            }),
+        let (event_type, port_name, sender) = match form {
+            EventHeaderForm::Compact => {
+                let h: CompactEventHeader = r.layout_as("event header (24 bytes)")?;
+                (h.event_type.get(), h.port_name.into(), None)
+            }
+            EventHeaderForm::Extended => {
+                let h: ExtendedEventHeader = r.layout_as("event header (48 bytes)")?;
+                let sender = SenderInfo {
+                    from_port: h.from_port.into(),
+                    control_sequence_num: h.control_sequence_num.get(),
+                };
+                (h.event_type.get(), h.port_name.into(), Some(sender))
+            }
         };
-        let data = match event_type {
+        let data = match EventType(event_type) {
             EventType::USER_MESSAGE => {
-                r.need(USER_MESSAGE_EVENT_DATA_LEN, "UserMessage event data")?;
-                let sequence_num = r.u64("event.sequence_num")?;
-                let num_ports = r.u32("event.num_ports")?;
-                r.padding(4, "event.user_message_padding")?;
+                let body: UserMessageEventBody = r.layout_as("UserMessage event data")?;
+                let num_ports = body.num_ports.get();
                 let need = (num_ports as usize).checked_mul(ATTACHED_PORT_LEN).ok_or(
                     Error::LimitExceeded {
                         field: "event.num_ports",
@@ -314,71 +304,69 @@ impl<'a> Event<'a> {
                     },
                 )?;
                 r.need(need, "UserMessage port descriptors and names")?;
-                let mut descriptors = Vec::with_capacity(num_ports as usize);
-                for _ in 0..num_ports {
-                    descriptors.push(PortDescriptor::read(&mut r)?);
-                }
-                let mut ports = Vec::with_capacity(num_ports as usize);
-                for descriptor in descriptors {
-                    ports.push(AttachedPort {
-                        descriptor,
-                        name: r.name("event.port_names")?,
-                    });
-                }
+                let n = num_ports as usize;
+                let descriptors = r.slice_of::<PortDescriptorBody>(n, "port descriptor")?;
+                let names = r.slice_of::<WireName>(n, "event.port_names")?;
+                let ports = descriptors
+                    .iter()
+                    .zip(names)
+                    .map(|(d, name)| AttachedPort {
+                        descriptor: PortDescriptor::from_body(d),
+                        name: (*name).into(),
+                    })
+                    .collect();
                 EventData::UserMessage(UserMessageEvent {
-                    sequence_num,
+                    sequence_num: body.sequence_num.get(),
                     ports,
                     message: r.rest(),
                 })
             }
             EventType::PORT_ACCEPTED => EventData::PortAccepted,
             EventType::OBSERVE_PROXY => {
-                r.need(64, "ObserveProxy event data")?;
+                let b: ObserveProxyBody = r.layout_as("ObserveProxy event data")?;
                 EventData::ObserveProxy(ObserveProxy {
-                    proxy_node_name: r.name("observe_proxy.proxy_node_name")?,
-                    proxy_port_name: r.name("observe_proxy.proxy_port_name")?,
-                    proxy_target_node_name: r.name("observe_proxy.proxy_target_node_name")?,
-                    proxy_target_port_name: r.name("observe_proxy.proxy_target_port_name")?,
+                    proxy_node_name: b.proxy_node_name.into(),
+                    proxy_port_name: b.proxy_port_name.into(),
+                    proxy_target_node_name: b.proxy_target_node_name.into(),
+                    proxy_target_port_name: b.proxy_target_port_name.into(),
                 })
             }
             EventType::OBSERVE_PROXY_ACK => {
-                r.need(8, "ObserveProxyAck event data")?;
+                let b: ObserveProxyAckBody = r.layout_as("ObserveProxyAck event data")?;
                 EventData::ObserveProxyAck {
-                    last_sequence_num: r.u64("observe_proxy_ack.last_sequence_num")?,
+                    last_sequence_num: b.last_sequence_num.get(),
                 }
             }
             EventType::OBSERVE_CLOSURE => {
-                r.need(8, "ObserveClosure event data")?;
+                let b: ObserveClosureBody = r.layout_as("ObserveClosure event data")?;
                 EventData::ObserveClosure {
-                    last_sequence_num: r.u64("observe_closure.last_sequence_num")?,
+                    last_sequence_num: b.last_sequence_num.get(),
                 }
             }
             EventType::MERGE_PORT => {
-                r.need(112, "MergePort event data")?;
+                let b: MergePortBody = r.layout_as("MergePort event data")?;
                 EventData::MergePort(MergePort {
-                    new_port_name: r.name("merge_port.new_port_name")?,
-                    new_port_descriptor: PortDescriptor::read(&mut r)?,
+                    new_port_name: b.new_port_name.into(),
+                    new_port_descriptor: PortDescriptor::from_body(&b.new_port_descriptor),
                 })
             }
             EventType::USER_MESSAGE_READ_ACK_REQUEST => {
-                r.need(8, "UserMessageReadAckRequest event data")?;
+                let b: ReadAckRequestBody = r.layout_as("UserMessageReadAckRequest event data")?;
                 EventData::UserMessageReadAckRequest {
-                    sequence_num_to_acknowledge: r
-                        .u64("user_message_read_ack_request.sequence_num_to_acknowledge")?,
+                    sequence_num_to_acknowledge: b.sequence_num_to_acknowledge.get(),
                 }
             }
             EventType::USER_MESSAGE_READ_ACK => {
-                r.need(8, "UserMessageReadAck event data")?;
+                let b: ReadAckBody = r.layout_as("UserMessageReadAck event data")?;
                 EventData::UserMessageReadAck {
-                    sequence_num_acknowledged: r
-                        .u64("user_message_read_ack.sequence_num_acknowledged")?,
+                    sequence_num_acknowledged: b.sequence_num_acknowledged.get(),
                 }
             }
             EventType::UPDATE_PREVIOUS_PEER => {
-                r.need(32, "UpdatePreviousPeer event data")?;
+                let b: UpdatePreviousPeerBody = r.layout_as("UpdatePreviousPeer event data")?;
                 EventData::UpdatePreviousPeer {
-                    new_node_name: r.name("update_previous_peer.new_node_name")?,
-                    new_port_name: r.name("update_previous_peer.new_port_name")?,
+                    new_node_name: b.new_node_name.into(),
+                    new_port_name: b.new_port_name.into(),
                 }
             }
             event_type => EventData::Unknown {
@@ -394,61 +382,71 @@ impl<'a> Event<'a> {
         })
     }
 
-    /// [`Event::parse`], then requires `bytes` to be the canonical encoding of
-    /// the result (zero padding, `peer_closed` 0 or 1); any `Ok` re-encodes to
-    /// exactly `bytes`. The user message part of a `UserMessage` event is kept
-    /// raw (see [`crate::UserMessage::parse_exact`]). Fails with
+    /// [`Event::decode`], then requires `bytes` to be the canonical encoding
+    /// of the result (zero padding, `peer_closed` 0 or 1); any `Ok` re-encodes
+    /// to exactly `bytes`. The user message part of a `UserMessage` event is
+    /// kept raw (see [`crate::UserMessage::decode_exact`]). Fails with
     /// [`Error::NotCanonical`] otherwise.
-    pub fn parse_exact(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
-        let e = Self::parse(bytes, form)?;
+    pub fn decode_exact(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
+        let e = Self::decode(bytes, form)?;
         let mut out = Vec::with_capacity(bytes.len());
-        e.encode(&mut out);
-        require_canonical(bytes, &out, |o| e.field_at(o))?;
+        e.encode(&mut out)?;
+        require_exact(bytes, &out, |o| e.field_at(o))?;
         Ok(e)
     }
 
-    /// Appends the event header.
-    fn write_header(&self, out: &mut Vec<u8>) {
-        write_event_header(out, self.event_type(), self.port_name, self.sender);
-    }
-
     /// Appends the serialized event (header, data, trailing bytes).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        self.write_header(out);
-        match &self.data {
-            EventData::UserMessage(m) => {
-                write_user_message_data(out, m.sequence_num, &m.ports);
-                out.extend_from_slice(m.message);
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
+        mojo_wire_kit::append_or_rollback(out, |w| {
+            write_event_header(w, self.event_type(), self.port_name, self.sender);
+            match &self.data {
+                EventData::UserMessage(m) => {
+                    write_user_message_data(w, m.sequence_num, &m.ports)?;
+                    w.bytes(m.message);
+                }
+                EventData::PortAccepted => {}
+                EventData::ObserveProxy(o) => w.layout(&ObserveProxyBody {
+                    proxy_node_name: o.proxy_node_name.into(),
+                    proxy_port_name: o.proxy_port_name.into(),
+                    proxy_target_node_name: o.proxy_target_node_name.into(),
+                    proxy_target_port_name: o.proxy_target_port_name.into(),
+                }),
+                EventData::ObserveProxyAck { last_sequence_num } => {
+                    w.layout(&ObserveProxyAckBody {
+                        last_sequence_num: U64::new(*last_sequence_num),
+                    });
+                }
+                EventData::ObserveClosure { last_sequence_num } => {
+                    w.layout(&ObserveClosureBody {
+                        last_sequence_num: U64::new(*last_sequence_num),
+                    });
+                }
+                EventData::MergePort(m) => w.layout(&MergePortBody {
+                    new_port_name: m.new_port_name.into(),
+                    new_port_descriptor: m.new_port_descriptor.to_body(),
+                }),
+                EventData::UserMessageReadAckRequest {
+                    sequence_num_to_acknowledge: n,
+                } => w.layout(&ReadAckRequestBody {
+                    sequence_num_to_acknowledge: U64::new(*n),
+                }),
+                EventData::UserMessageReadAck {
+                    sequence_num_acknowledged: n,
+                } => w.layout(&ReadAckBody {
+                    sequence_num_acknowledged: U64::new(*n),
+                }),
+                EventData::UpdatePreviousPeer {
+                    new_node_name,
+                    new_port_name,
+                } => w.layout(&UpdatePreviousPeerBody {
+                    new_node_name: (*new_node_name).into(),
+                    new_port_name: (*new_port_name).into(),
+                }),
+                EventData::Unknown { data, .. } => w.bytes(data),
             }
-            EventData::PortAccepted => {}
-            EventData::ObserveProxy(o) => {
-                put_name(out, o.proxy_node_name);
-                put_name(out, o.proxy_port_name);
-                put_name(out, o.proxy_target_node_name);
-                put_name(out, o.proxy_target_port_name);
-            }
-            EventData::ObserveProxyAck { last_sequence_num }
-            | EventData::ObserveClosure { last_sequence_num } => put_u64(out, *last_sequence_num),
-            EventData::MergePort(m) => {
-                put_name(out, m.new_port_name);
-                m.new_port_descriptor.write(out);
-            }
-            EventData::UserMessageReadAckRequest {
-                sequence_num_to_acknowledge: n,
-            }
-            | EventData::UserMessageReadAck {
-                sequence_num_acknowledged: n,
-            } => put_u64(out, *n),
-            EventData::UpdatePreviousPeer {
-                new_node_name,
-                new_port_name,
-            } => {
-                put_name(out, *new_node_name);
-                put_name(out, *new_port_name);
-            }
-            EventData::Unknown { data, .. } => out.extend_from_slice(data),
-        }
-        out.extend_from_slice(self.trailing);
+            w.bytes(self.trailing);
+            Ok(())
+        })
     }
 
     /// Appends a complete fresh channel message (`profile` header form,
@@ -460,9 +458,8 @@ impl<'a> Event<'a> {
         out: &mut Vec<u8>,
     ) -> Result<usize> {
         let b = crate::channel::FrameBuilder::begin(out, &profile.normal_header(num_handles))?;
-        put_u32(out, NodeMessageType::EVENT_MESSAGE.0);
-        put_u32(out, 0);
-        self.encode(out);
+        write_node_event_header(out);
+        self.encode(out)?;
         b.finish(out)
     }
 
@@ -482,109 +479,116 @@ impl<'a> Event<'a> {
     /// [`Event::message_offset`]).
     pub fn field_at(&self, offset: usize) -> &'static str {
         let h = self.form().len();
-        match offset {
-            0..4 => return "event.type",
-            4..8 => return "event.padding",
-            8..24 => return "event.port_name",
-            24..40 if h == 48 => return "event.from_port",
-            40..48 if h == 48 => return "event.control_sequence_num",
-            _ => {}
+        let header = match self.form() {
+            EventHeaderForm::Compact => CompactEventHeader::field_at(offset),
+            EventHeaderForm::Extended => ExtendedEventHeader::field_at(offset),
+        };
+        if let Some(name) = header {
+            return name;
         }
         let o = offset - h;
-        match &self.data {
-            EventData::UserMessage(m) => {
-                let descriptors_end = 16 + PORT_DESCRIPTOR_LEN * m.ports.len();
-                let names_end = descriptors_end + 16 * m.ports.len();
-                match o {
-                    0..8 => "event.sequence_num",
-                    8..12 => "event.num_ports",
-                    12..16 => "event.user_message_padding",
-                    o if o < descriptors_end => {
-                        PortDescriptor::field_at((o - 16) % PORT_DESCRIPTOR_LEN)
-                    }
-                    o if o < names_end => "event.port_names",
-                    _ => "user_message",
+        let fixed = match &self.data {
+            EventData::UserMessage(m) => return user_message_field_at(o, m.ports.len()),
+            EventData::Unknown { .. } => return "event.data",
+            EventData::PortAccepted => None,
+            EventData::ObserveProxy(_) => ObserveProxyBody::field_at(o),
+            EventData::ObserveProxyAck { .. } => ObserveProxyAckBody::field_at(o),
+            EventData::ObserveClosure { .. } => ObserveClosureBody::field_at(o),
+            EventData::UserMessageReadAckRequest { .. } => ReadAckRequestBody::field_at(o),
+            EventData::UserMessageReadAck { .. } => ReadAckBody::field_at(o),
+            EventData::MergePort(_) => match MergePortBody::field_at(o) {
+                Some("merge_port.new_port_descriptor") => {
+                    Some(PortDescriptor::field_at(o - NodeName::LEN))
                 }
-            }
-            EventData::PortAccepted => "event.trailing",
-            EventData::ObserveProxy(_) => match o {
-                0..16 => "observe_proxy.proxy_node_name",
-                16..32 => "observe_proxy.proxy_port_name",
-                32..48 => "observe_proxy.proxy_target_node_name",
-                48..64 => "observe_proxy.proxy_target_port_name",
-                _ => "event.trailing",
+                other => other,
             },
-            EventData::ObserveProxyAck { .. } if o < 8 => "observe_proxy_ack.last_sequence_num",
-            EventData::ObserveClosure { .. } if o < 8 => "observe_closure.last_sequence_num",
-            EventData::UserMessageReadAckRequest { .. } if o < 8 => {
-                "user_message_read_ack_request.sequence_num_to_acknowledge"
-            }
-            EventData::UserMessageReadAck { .. } if o < 8 => {
-                "user_message_read_ack.sequence_num_acknowledged"
-            }
-            EventData::MergePort(_) => match o {
-                0..16 => "merge_port.new_port_name",
-                16..112 => PortDescriptor::field_at(o - 16),
-                _ => "event.trailing",
-            },
-            EventData::UpdatePreviousPeer { .. } => match o {
-                0..16 => "update_previous_peer.new_node_name",
-                16..32 => "update_previous_peer.new_port_name",
-                _ => "event.trailing",
-            },
-            EventData::Unknown { .. } => "event.data",
-            _ => "event.trailing",
-        }
+            EventData::UpdatePreviousPeer { .. } => UpdatePreviousPeerBody::field_at(o),
+        };
+        fixed.unwrap_or("event.trailing")
     }
 }
 
+/// Field names of a `UserMessage` event's data (`o` after the event header).
+fn user_message_field_at(o: usize, num_ports: usize) -> &'static str {
+    if let Some(name) = UserMessageEventBody::field_at(o) {
+        return name;
+    }
+    let descriptors_end = USER_MESSAGE_EVENT_DATA_LEN + PORT_DESCRIPTOR_LEN * num_ports;
+    let names_end = descriptors_end + PortName::LEN * num_ports;
+    match o {
+        o if o < descriptors_end => {
+            PortDescriptor::field_at((o - USER_MESSAGE_EVENT_DATA_LEN) % PORT_DESCRIPTOR_LEN)
+        }
+        o if o < names_end => "event.port_names",
+        _ => "user_message",
+    }
+}
+
+/// The NodeChannel header of an `EVENT_MESSAGE`.
+pub(crate) fn write_node_event_header(out: &mut Vec<u8>) {
+    Writer::new(out).layout(&crate::layouts::NodeHeader {
+        message_type: U32::new(NodeMessageType::EVENT_MESSAGE.0),
+        padding: [0; 4],
+    });
+}
+
 pub(crate) fn write_event_header(
-    out: &mut Vec<u8>,
+    w: &mut Writer<'_>,
     event_type: EventType,
     port_name: PortName,
     sender: Option<SenderInfo>,
 ) {
-    put_u32(out, event_type.0);
-    put_u32(out, 0);
-    put_name(out, port_name);
-    if let Some(s) = sender {
-        put_name(out, s.from_port);
-        put_u64(out, s.control_sequence_num);
+    match sender {
+        None => w.layout(&CompactEventHeader {
+            event_type: U32::new(event_type.0),
+            padding: [0; 4],
+            port_name: port_name.into(),
+        }),
+        Some(s) => w.layout(&ExtendedEventHeader {
+            event_type: U32::new(event_type.0),
+            padding: [0; 4],
+            port_name: port_name.into(),
+            from_port: s.from_port.into(),
+            control_sequence_num: U64::new(s.control_sequence_num),
+        }),
     }
 }
 
 pub(crate) fn write_user_message_data(
-    out: &mut Vec<u8>,
+    w: &mut Writer<'_>,
     sequence_num: u64,
     ports: &[AttachedPort],
-) {
-    put_u64(out, sequence_num);
-    put_u32(out, len_u32(ports.len()));
-    put_u32(out, 0);
+) -> Result<()> {
+    w.layout(&UserMessageEventBody {
+        sequence_num: U64::new(sequence_num),
+        num_ports: U32::new(len_u32("event.num_ports", ports.len())?),
+        padding: [0; 4],
+    });
     for p in ports {
-        p.descriptor.write(out);
+        w.layout(&p.descriptor.to_body());
     }
     for p in ports {
-        put_name(out, p.name);
+        w.layout(&WireName::from(p.name));
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::name::Name;
+    use crate::codec::Writer;
 
     #[test]
     fn compact_and_extended_round_trip() {
         for sender in [
             None,
             Some(SenderInfo {
-                from_port: Name::new(3, 4),
+                from_port: PortName::new(3, 4),
                 control_sequence_num: 7,
             }),
         ] {
             let e = Event {
-                port_name: Name::new(1, 2),
+                port_name: PortName::new(1, 2),
                 sender,
                 data: EventData::ObserveClosure {
                     last_sequence_num: 30,
@@ -592,20 +596,21 @@ mod tests {
                 trailing: &[],
             };
             let mut out = Vec::new();
-            e.encode(&mut out);
+            e.encode(&mut out).unwrap();
             assert_eq!(out.len(), e.form().len() + 8);
-            assert_eq!(Event::parse(&out, e.form()).unwrap(), e);
+            assert_eq!(Event::decode(&out, e.form()).unwrap(), e);
         }
     }
 
     #[test]
     fn truncated_port_list_is_an_error() {
         let mut out = Vec::new();
-        write_event_header(&mut out, EventType::USER_MESSAGE, Name::new(1, 1), None);
-        put_u64(&mut out, 1);
-        put_u32(&mut out, u32::MAX);
-        put_u32(&mut out, 0);
-        let e = Event::parse(&out, EventHeaderForm::Compact).unwrap_err();
+        let mut w = Writer::new(&mut out);
+        write_event_header(&mut w, EventType::USER_MESSAGE, PortName::new(1, 1), None);
+        w.u64(1);
+        w.u32(u32::MAX);
+        w.u32(0);
+        let e = Event::decode(&out, EventHeaderForm::Compact).unwrap_err();
         assert!(matches!(
             e,
             Error::Truncated { .. } | Error::LimitExceeded { .. }
@@ -615,9 +620,14 @@ mod tests {
     #[test]
     fn unknown_events_keep_data() {
         let mut out = Vec::new();
-        write_event_header(&mut out, EventType(77), Name::new(1, 1), None);
+        write_event_header(
+            &mut Writer::new(&mut out),
+            EventType(77),
+            PortName::new(1, 1),
+            None,
+        );
         out.extend_from_slice(&[1, 2, 3]);
-        let e = Event::parse(&out, EventHeaderForm::Compact).unwrap();
+        let e = Event::decode(&out, EventHeaderForm::Compact).unwrap();
         assert_eq!(
             e.data,
             EventData::Unknown {
@@ -626,7 +636,7 @@ mod tests {
             }
         );
         let mut again = Vec::new();
-        e.encode(&mut again);
+        e.encode(&mut again).unwrap();
         assert_eq!(again, out);
     }
 
@@ -637,16 +647,16 @@ mod tests {
             ..PortDescriptor::default()
         };
         let e = Event::new(
-            Name::new(1, 1),
+            PortName::new(1, 1),
             EventData::MergePort(MergePort {
-                new_port_name: Name::new(2, 2),
+                new_port_name: PortName::new(2, 2),
                 new_port_descriptor: d,
             }),
         );
         let mut canonical = Vec::new();
-        e.encode(&mut canonical);
+        e.encode(&mut canonical).unwrap();
         assert_eq!(
-            Event::parse_exact(&canonical, EventHeaderForm::Compact),
+            Event::decode_exact(&canonical, EventHeaderForm::Compact),
             Ok(e.clone())
         );
         // peer_closed (offset 24 + 16 + 88) = 2 still reads as true.
@@ -657,9 +667,9 @@ mod tests {
         ] {
             let mut b = canonical.clone();
             b[offset] = value;
-            assert_eq!(Event::parse(&b, EventHeaderForm::Compact), Ok(e.clone()));
+            assert_eq!(Event::decode(&b, EventHeaderForm::Compact), Ok(e.clone()));
             assert_eq!(
-                Event::parse_exact(&b, EventHeaderForm::Compact),
+                Event::decode_exact(&b, EventHeaderForm::Compact),
                 Err(Error::NotCanonical { offset, field })
             );
         }
@@ -668,7 +678,7 @@ mod tests {
     #[test]
     fn field_names() {
         let e = Event::new(
-            Name::new(1, 1),
+            PortName::new(1, 1),
             EventData::UserMessage(UserMessageEvent {
                 sequence_num: 1,
                 ports: vec![AttachedPort::default()],

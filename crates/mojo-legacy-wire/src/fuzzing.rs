@@ -4,11 +4,11 @@
 //! Each function checks the crate's decoding contract on arbitrary input:
 //!
 //! * nothing panics; malformed input only ever produces an `Err`;
-//! * if the lenient `parse` fails, `parse_exact` fails with the same error;
-//! * if `parse` succeeds, the re-encoding of its value is canonical: it
-//!   parses with `parse_exact` to the same value (and re-encodes to itself);
-//! * `parse_exact` succeeds exactly when that re-encoding equals the bytes
-//!   the parser consumed, and then yields the same value.
+//! * if the lenient `decode` fails, `decode_exact` fails with the same error;
+//! * if `decode` succeeds, the re-encoding of its value is canonical: it
+//!   decodes with `decode_exact` to the same value (and re-encodes to itself);
+//! * `decode_exact` succeeds exactly when that re-encoding equals the bytes
+//!   the decoder consumed, and then yields the same value.
 
 use crate::broker::BrokerFrame;
 use crate::channel::Frame;
@@ -21,7 +21,7 @@ use crate::user_message::UserMessage;
 use crate::verify::{self, ChannelRole, check_frame};
 
 /// Checks the contract for one layer and evaluates to `Some((value, used))`
-/// when the lenient parse succeeded. `$parse` and `$exact` map a byte slice
+/// when the lenient decode succeeded. `$parse` and `$exact` map a byte slice
 /// to `Result<(value, consumed)>`; `$encode` appends a value's encoding. (A
 /// macro rather than a function so that values borrowed from the input and
 /// from the re-encoding can be compared without naming their lifetimes.)
@@ -33,7 +33,7 @@ macro_rules! contract {
             $parse,
             $exact,
             $encode,
-            crate::codec::first_difference
+            mojo_wire_kit::first_difference
         )
     };
     ($what:expr, $data:expr, $parse:expr, $exact:expr, $encode:expr, $diff:expr) => {{
@@ -44,7 +44,7 @@ macro_rules! contract {
                 assert_eq!(
                     $exact(data).map(|_| ()),
                     Err(e),
-                    "{what}: parse_exact disagrees with parse on an error"
+                    "{what}: decode_exact disagrees with decode on an error"
                 );
                 None
             }
@@ -59,18 +59,18 @@ macro_rules! contract {
                     Ok((v, n)) => {
                         assert_eq!(
                             out, consumed,
-                            "{what}: parse_exact accepted non-canonical bytes"
+                            "{what}: decode_exact accepted non-canonical bytes"
                         );
                         assert_eq!(
                             (&v, n),
                             (&value, used),
-                            "{what}: parse_exact differs from parse"
+                            "{what}: decode_exact differs from decode"
                         );
                     }
                     Err(crate::Error::NotCanonical { offset, .. }) => {
                         assert_ne!(
                             out, consumed,
-                            "{what}: parse_exact rejected canonical bytes"
+                            "{what}: decode_exact rejected canonical bytes"
                         );
                         assert_eq!(
                             Some(offset),
@@ -78,13 +78,16 @@ macro_rules! contract {
                             "{what}: NotCanonical offset"
                         );
                     }
-                    Err(e) => panic!("{what}: parse_exact failed where parse did not: {e}"),
+                    Err(e) => panic!("{what}: decode_exact failed where decode did not: {e}"),
                 }
                 // The re-encoding is canonical and decodes to the same value.
                 match $exact(&out[..]) {
                     Ok((again, n)) => {
                         assert_eq!(n, out.len(), "{what}: re-encoding length");
-                        assert_eq!(again, value, "{what}: parse(encode(parse(x))) != parse(x)");
+                        assert_eq!(
+                            again, value,
+                            "{what}: decode(encode(decode(x))) != decode(x)"
+                        );
                     }
                     Err(e) => panic!("{what}: re-encoding is not canonical: {e}"),
                 }
@@ -99,8 +102,8 @@ pub fn channel_frame(data: &[u8]) {
     contract!(
         "channel frame",
         data,
-        Frame::parse,
-        Frame::parse_exact,
+        Frame::decode,
+        Frame::decode_exact,
         |f: &Frame<'_>, out: &mut Vec<u8>| {
             let n = f.encode(out).expect("a parsed frame re-encodes");
             assert_eq!(n, out.len());
@@ -141,7 +144,7 @@ fn deframe(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> Deframed {
             match d.next_frame() {
                 Ok(Some(f)) => {
                     assert_eq!(
-                        Frame::parse_whole(f.bytes),
+                        Frame::decode_whole(f.bytes),
                         Ok(f.frame),
                         "deframed frame differs from a parse of its bytes"
                     );
@@ -161,8 +164,8 @@ pub fn broker_message(data: &[u8]) {
     let parsed = contract!(
         "broker frame",
         data,
-        BrokerFrame::parse,
-        BrokerFrame::parse_exact,
+        BrokerFrame::decode,
+        BrokerFrame::decode_exact,
         |f: &BrokerFrame<'_>, out: &mut Vec<u8>| {
             f.encode(out).expect("a parsed broker frame re-encodes");
         },
@@ -180,8 +183,8 @@ pub fn node_message(data: &[u8]) {
     let parsed = contract!(
         "node frame",
         data,
-        NodeFrame::parse,
-        NodeFrame::parse_exact,
+        NodeFrame::decode,
+        NodeFrame::decode_exact,
         |f: &NodeFrame<'_>, out: &mut Vec<u8>| {
             f.encode(out).expect("a parsed node frame re-encodes");
         },
@@ -193,10 +196,12 @@ pub fn node_message(data: &[u8]) {
     if let NodeChannelContent::Message(m) = frame.content {
         contract!(
             "node message",
-            Frame::parse_whole(&data[..used]).map_or(&[][..], |f| f.payload),
-            |b| NodeMessage::parse(b).map(|m| (m, b.len())),
-            |b| NodeMessage::parse_exact(b).map(|m| (m, b.len())),
-            |m: &NodeMessage<'_>, out: &mut Vec<u8>| m.encode(out)
+            Frame::decode_whole(&data[..used]).map_or(&[][..], |f| f.payload),
+            |b| NodeMessage::decode(b).map(|m| (m, b.len())),
+            |b| NodeMessage::decode_exact(b).map(|m| (m, b.len())),
+            |m: &NodeMessage<'_>, out: &mut Vec<u8>| m
+                .encode(out)
+                .expect("a decoded node message re-encodes")
         );
         if let NodeMessage::EventMessage(body) = m {
             event_round_trip(body, EventHeaderForm::Compact);
@@ -285,9 +290,9 @@ fn event_round_trip(body: &[u8], form: EventHeaderForm) {
     let parsed = contract!(
         "event",
         body,
-        |b| Event::parse(b, form).map(|e| (e, b.len())),
-        |b| Event::parse_exact(b, form).map(|e| (e, b.len())),
-        |e: &Event<'_>, out: &mut Vec<u8>| e.encode(out)
+        |b| Event::decode(b, form).map(|e| (e, b.len())),
+        |b| Event::decode_exact(b, form).map(|e| (e, b.len())),
+        |e: &Event<'_>, out: &mut Vec<u8>| e.encode(out).expect("a decoded event re-encodes")
     );
     if let Some((event, _)) = parsed {
         assert_eq!(event.form(), form);
@@ -302,10 +307,10 @@ pub fn user_message(data: &[u8]) {
     let parsed = contract!(
         "user message",
         data,
-        |b| UserMessage::parse(b).map(|m| (m, b.len())),
-        |b| UserMessage::parse_exact(b).map(|m| (m, b.len())),
+        |b| UserMessage::decode(b).map(|m| (m, b.len())),
+        |b| UserMessage::decode_exact(b).map(|m| (m, b.len())),
         |m: &UserMessage<'_>, out: &mut Vec<u8>| {
-            m.encode(out);
+            m.encode(out).expect("a decoded user message re-encodes");
             assert_eq!(m.encoded_len(), out.len());
         }
     );

@@ -1,4 +1,4 @@
-//! Sans-IO parser and encoder for the legacy (pre-ipcz) Mojo Core wire
+//! Sans-IO decoder and encoder for the legacy (pre-ipcz) Mojo Core wire
 //! protocol as spoken by Chromium's libchrome on Linux / Chrome OS.
 //!
 //! The crate holds no sockets, fds or clocks: it turns bytes into borrowed,
@@ -7,14 +7,21 @@
 //!
 //! | layer | module | entry points |
 //! |---|---|---|
-//! | channel framing (8- or 16-byte header, control messages) | [`channel`], [`deframer`] | [`Frame::parse`], [`Deframer`], [`ControlMessage`] |
+//! | channel framing (8- or 16-byte header, control messages) | [`channel`], [`deframer`] | [`Frame::decode`], [`Frame::decode_prefix`], [`Deframer`], [`ControlMessage`] |
 //! | broker protocol on the bootstrap socket | [`broker`] | [`BrokerFrame`], [`BrokerMessage`] |
 //! | NodeChannel messages | [`node`] | [`NodeFrame`], [`NodeMessage`] |
-//! | ports events (compact or extended header) | [`event`] | [`Event::parse`] |
-//! | user messages, dispatchers, data pipe control | [`user_message`] | [`UserMessage::parse`] |
+//! | ports events (compact or extended header) | [`event`] | [`Event::decode`] |
+//! | user messages, dispatchers, data pipe control | [`user_message`] | [`UserMessage::decode`] |
 //! | whole-frame decode plus re-encode check | [`verify`] | [`verify::decode_frame`], [`verify::check_frame`] |
 //!
-//! Decoding follows Chrome's receiver exactly: every `parse` accepts what
+//! Every fixed layout (channel headers, NodeChannel and broker bodies, event
+//! headers and data, port descriptors, dispatcher headers and states) is
+//! declared once with `mojo_wire_kit::wire_layout!`; decoders, encoders and
+//! the field names in errors and `decode_exact` reports all come from that
+//! declaration. The cursor, writer, enum macro and canonical check are the
+//! shared toolkit of `mojo-wire-kit`, which `ipcz-wire` uses too.
+//!
+//! Decoding follows Chrome's receiver exactly: every `decode` accepts what
 //! Chromium's legacy Mojo Core accepts and rejects what it rejects (sizes,
 //! `num_header_bytes`, `num_handles`, `header_size`, dispatcher counts and
 //! states, ...), with an [`Error`] naming the field. Bytes Chromium never
@@ -26,7 +33,7 @@
 //! trailing bytes, extra header bytes, unknown type values) is kept in the
 //! decoded value.
 //!
-//! `parse` models what the *channel* accepts. Some messages pass it yet
+//! `decode` models what the *channel* accepts. Some messages pass it yet
 //! Chromium still rejects their attached handles when it deserializes them
 //! (a zero-sized or zero-guid shared buffer, a data pipe whose offsets do not
 //! fit its capacity, an unknown dispatcher type, ...): the message is then
@@ -34,40 +41,45 @@
 //! [`UserMessage::check_dispatchers`] (per dispatcher:
 //! [`Dispatcher::check_state`]) applies exactly those rules, with an
 //! [`Error`] naming the field. Likewise an `UPGRADE_OFFER` with a payload
-//! shorter than 8 bytes, which Chromium ignores, parses to
+//! shorter than 8 bytes, which Chromium ignores, decodes to
 //! [`ControlMessage::ShortUpgradeOffer`] rather than failing.
 //!
 //! Encoding follows Chrome's sender exactly: padding and reserved bytes are
-//! written as zero, bools as 0/1, sizes and counts are recomputed. Fresh
+//! written as zero, bools as 0/1, sizes and counts are recomputed (a count
+//! that does not fit its field is an error, never saturated). Encoders
+//! append to a `Vec<u8>` and leave it unchanged when they fail. Fresh
 //! encodes follow a [`Profile`] ([`Profile::Libchrome`] by default).
 //!
-//! Each `parse` has a `parse_exact` ([`Frame::parse_exact`],
-//! [`BrokerFrame::parse_exact`], [`NodeFrame::parse_exact`],
-//! [`Event::parse_exact`], [`UserMessage::parse_exact`], ...) that
+//! Each `decode` has a `decode_exact` ([`Frame::decode_exact`],
+//! [`BrokerFrame::decode_exact`], [`NodeFrame::decode_exact`],
+//! [`Event::decode_exact`], [`UserMessage::decode_exact`], ...) that
 //! additionally demands that the input is in Chrome's canonical layout, so
 //! that any `Ok` re-encodes to the same bytes; otherwise it fails with
-//! [`Error::NotCanonical`] naming the first differing field. It is `parse`
+//! [`Error::NotCanonical`] naming the first differing field. It is `decode`
 //! plus re-encode plus compare, so the two can never disagree about what a
 //! value is. [`verify::check_frame`] is the exact variant for a whole frame
 //! down to the deepest layer (what `mojo-dump --verify` and the vector tests
 //! run).
 //!
+//! Node names, port names and tokens are distinct types ([`NodeName`],
+//! [`PortName`], [`Token`]); shared-memory ids are `mojo_wire_kit::Guid`
+//! and access modes `mojo_wire_kit::RegionMode`.
+//!
 //! ```
-//! use mojo_legacy_wire::{Event, EventData, EventHeaderForm, NodeFrame, NodeMessage, Profile};
+//! use mojo_legacy_wire::{Event, EventData, EventHeaderForm, NodeFrame, NodeMessage, PortName, Profile};
 //! use mojo_legacy_wire::node::NodeChannelContent;
-//! use mojo_legacy_wire::name::Name;
 //!
 //! let mut out = Vec::new();
-//! let event = Event::new(Name::new(1, 2), EventData::PortAccepted);
+//! let event = Event::new(PortName::new(1, 2), EventData::PortAccepted);
 //! event.encode_frame(Profile::Libchrome, 0, &mut out).unwrap();
 //! assert_eq!(out.len(), 40);
 //!
-//! let (frame, used) = NodeFrame::parse(&out).unwrap();
+//! let (frame, used) = NodeFrame::decode(&out).unwrap();
 //! assert_eq!(used, 40);
 //! let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = frame.content else {
 //!     unreachable!()
 //! };
-//! assert_eq!(Event::parse(body, EventHeaderForm::Compact).unwrap(), event);
+//! assert_eq!(Event::decode(body, EventHeaderForm::Compact).unwrap(), event);
 //! ```
 
 #![forbid(unsafe_code)]
@@ -80,11 +92,11 @@ pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+mod layouts;
 pub mod limits;
 pub mod name;
 pub mod node;
 pub mod profile;
-mod protocol_enum;
 pub mod user_message;
 pub mod verify;
 
@@ -93,7 +105,7 @@ pub use channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder, HeaderForm
 pub use deframer::{Deframed, Deframer};
 pub use error::{Error, Result};
 pub use event::{AttachedPort, Event, EventData, EventType, PortDescriptor, SenderInfo};
-pub use name::{Guid, Name, NodeName, PortName};
+pub use name::{NodeName, PortName, Token};
 pub use node::{NodeFrame, NodeMessage, NodeMessageType};
 pub use profile::{EventHeaderForm, Profile};
 pub use user_message::{Dispatcher, DispatcherType, UserMessage};

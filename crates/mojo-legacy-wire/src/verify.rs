@@ -15,12 +15,16 @@
 
 use std::fmt;
 
+use mojo_wire_kit::WireLayout;
+
 use crate::broker::BrokerMessage;
 use crate::channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder};
-use crate::codec::{first_frame_difference, put_u32};
+use crate::codec::first_frame_difference;
 use crate::error::Error;
+use crate::event::write_node_event_header;
 use crate::event::{Event, EventData};
-use crate::node::{NodeMessage, NodeMessageType};
+use crate::layouts::NodeHeader;
+use crate::node::NodeMessage;
 use crate::profile::EventHeaderForm;
 use crate::user_message::{Dispatcher, UserMessage, encode_user_message_event};
 
@@ -172,7 +176,7 @@ pub fn decode_frame(
     role: ChannelRole,
     form: EventHeaderForm,
 ) -> Result<Checked<'_>, Fault> {
-    let frame = Frame::parse_whole(bytes).map_err(layer("channel"))?;
+    let frame = Frame::decode_whole(bytes).map_err(layer("channel"))?;
     decode(&frame, role, form)
 }
 
@@ -193,7 +197,7 @@ fn decode<'a>(
                     value: i64::from(t.0),
                 });
             }
-            let m = BrokerMessage::parse(frame.payload).map_err(layer("broker message"))?;
+            let m = BrokerMessage::decode(frame.payload).map_err(layer("broker message"))?;
             if let BrokerMessage::Unknown { message_type, .. } = m {
                 return Err(Fault::Unknown {
                     layer: "broker message",
@@ -213,7 +217,7 @@ fn decode<'a>(
             Content::Broker(m)
         }
         ChannelRole::Node if t.is_control() => {
-            let c = ControlMessage::parse(t, frame.payload).map_err(layer("control message"))?;
+            let c = ControlMessage::decode(t, frame.payload).map_err(layer("control message"))?;
             if let ControlMessage::Unknown { message_type, .. } = c {
                 return Err(Fault::Unknown {
                     layer: "control message",
@@ -224,7 +228,7 @@ fn decode<'a>(
             Content::Control(c)
         }
         ChannelRole::Node => {
-            let m = NodeMessage::parse(frame.payload).map_err(layer("node message"))?;
+            let m = NodeMessage::decode(frame.payload).map_err(layer("node message"))?;
             m.check_handles(num_handles as usize)
                 .map_err(layer("node message"))?;
             match m {
@@ -245,14 +249,14 @@ fn decode<'a>(
                             num_handles,
                         ));
                     }
-                    let inner_header = Frame::parse_whole(raw)
+                    let inner_header = Frame::decode_whole(raw)
                         .map_err(layer("broadcast event"))?
                         .header;
                     let inner = m
                         .broadcast_inner()
-                        .unwrap_or(Ok(&[]))
-                        .map_err(layer("broadcast event"))?;
-                    let event = Event::parse(inner, form).map_err(layer("broadcast event"))?;
+                        .map_err(layer("broadcast event"))?
+                        .unwrap_or(&[]);
+                    let event = Event::decode(inner, form).map_err(layer("broadcast event"))?;
                     if let EventData::Unknown { event_type, .. } = event.data {
                         return Err(Fault::Unknown {
                             layer: "broadcast event",
@@ -291,7 +295,7 @@ fn decode_event(
     form: EventHeaderForm,
     num_handles: u64,
 ) -> Result<Content<'_>, Fault> {
-    let event = Event::parse(body, form).map_err(layer("event"))?;
+    let event = Event::decode(body, form).map_err(layer("event"))?;
     let user_message = match &event.data {
         EventData::Unknown { event_type, .. } => {
             return Err(Fault::Unknown {
@@ -301,7 +305,7 @@ fn decode_event(
             });
         }
         EventData::UserMessage(u) => {
-            let m = UserMessage::parse_checked(u.message, u.ports.len(), num_handles as usize)
+            let m = UserMessage::decode_checked(u.message, u.ports.len(), num_handles as usize)
                 .map_err(layer("user message"))?;
             if let Some(Dispatcher::Unknown {
                 dispatcher_type, ..
@@ -352,15 +356,14 @@ fn decode_event(
 pub fn encode(checked: &Checked<'_>, out: &mut Vec<u8>) -> Result<usize, Error> {
     let b = FrameBuilder::begin(out, &checked.header)?;
     match &checked.content {
-        Content::Broker(m) => m.encode(out),
-        Content::Control(c) => c.encode_payload(out),
-        Content::Node(m) => m.encode(out),
+        Content::Broker(m) => m.encode(out)?,
+        Content::Control(c) => c.encode_payload(out)?,
+        Content::Node(m) => m.encode(out)?,
         Content::Event {
             event,
             user_message,
         } => {
-            put_u32(out, NodeMessageType::EVENT_MESSAGE.0);
-            put_u32(out, 0);
+            write_node_event_header(out);
             match (&event.data, user_message) {
                 (EventData::UserMessage(u), Some(m)) => {
                     encode_user_message_event(
@@ -370,24 +373,21 @@ pub fn encode(checked: &Checked<'_>, out: &mut Vec<u8>) -> Result<usize, Error> 
                         u.sequence_num,
                         &u.ports,
                         m,
-                    );
+                    )?;
                     out.extend_from_slice(event.trailing);
                 }
-                _ => event.encode(out),
+                _ => event.encode(out)?,
             }
         }
         Content::Broadcast { header, event } => {
             // The embedded message is rebuilt from its header and its
             // re-encoded event.
-            let mut inner_event = Vec::new();
-            event.encode(&mut inner_event);
             let mut inner = Vec::new();
             let ib = FrameBuilder::begin(&mut inner, header)?;
-            put_u32(&mut inner, NodeMessageType::EVENT_MESSAGE.0);
-            put_u32(&mut inner, 0);
-            inner.extend_from_slice(&inner_event);
+            write_node_event_header(&mut inner);
+            event.encode(&mut inner)?;
             ib.finish(&mut inner)?;
-            NodeMessage::BroadcastEvent(&inner).encode(out);
+            NodeMessage::BroadcastEvent(&inner).encode(out)?;
         }
     }
     b.finish(out)
@@ -405,19 +405,14 @@ pub fn field_at(checked: &Checked<'_>, offset: usize) -> &'static str {
         Content::Broker(m) => m.field_at(p),
         Content::Control(c) => c.field_at(p),
         Content::Node(m) => m.field_at(p),
-        Content::Broadcast { .. } => match p {
-            0..4 => "node.type",
-            4..8 => "node.padding",
-            _ => "broadcast_event.message",
-        },
+        Content::Broadcast { .. } => NodeHeader::field_at(p).unwrap_or("broadcast_event.message"),
         Content::Event {
             event,
             user_message,
-        } => match p {
-            0..4 => "node.type",
-            4..8 => "node.padding",
-            _ => {
-                let e = p - 8;
+        } => match NodeHeader::field_at(p) {
+            Some(name) => name,
+            None => {
+                let e = p - NodeHeader::SIZE;
                 match (event.field_at(e), event.message_offset(), user_message) {
                     ("user_message", Some(mo), Some(m)) if e >= mo => m.field_at(e - mo),
                     (name, _, _) => name,

@@ -13,7 +13,7 @@ use mojo_legacy_wire::broker::BrokerMessage;
 use mojo_legacy_wire::channel::{ControlMessage, UpgradeOffer};
 use mojo_legacy_wire::event::{Event, EventData};
 use mojo_legacy_wire::fuzzing;
-use mojo_legacy_wire::name::{Guid, Name};
+use mojo_legacy_wire::name::PortName;
 use mojo_legacy_wire::node::{
     AcceptBrokerClient, AcceptInvitee, AddBrokerClient, BindBrokerHost, BrokerClientAdded,
     Introduction, NodeMessage,
@@ -24,6 +24,7 @@ use mojo_legacy_wire::user_message::{
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
 use mojo_legacy_wire::{Deframer, EventHeaderForm, Profile};
 use mojo_transcript::{LinkProtocol, Transcript, VectorProfile, vector_files, vectors_dir};
+use mojo_wire_kit::Guid;
 
 type Oracle = fn(&[u8]);
 
@@ -90,21 +91,21 @@ fn seeds_parse_at_their_own_layer() {
     // real or freshly encoded traffic) in canonical form.
     for (path, b) in seeds("channel_frame") {
         assert!(
-            mojo_legacy_wire::Frame::parse_exact(&b).is_ok(),
+            mojo_legacy_wire::Frame::decode_exact(&b).is_ok(),
             "{}",
             path.display()
         );
     }
     for (path, b) in seeds("broker_message") {
         assert!(
-            mojo_legacy_wire::BrokerFrame::parse_exact(&b).is_ok(),
+            mojo_legacy_wire::BrokerFrame::decode_exact(&b).is_ok(),
             "{}",
             path.display()
         );
     }
     for (path, b) in seeds("node_message") {
         assert!(
-            mojo_legacy_wire::NodeFrame::parse_exact(&b).is_ok(),
+            mojo_legacy_wire::NodeFrame::decode_exact(&b).is_ok(),
             "{}",
             path.display()
         );
@@ -116,13 +117,13 @@ fn seeds_parse_at_their_own_layer() {
             EventHeaderForm::Extended
         };
         assert!(
-            Event::parse_exact(&b[1..], form).is_ok(),
+            Event::decode_exact(&b[1..], form).is_ok(),
             "{}",
             path.display()
         );
     }
     for (path, b) in seeds("user_message") {
-        assert!(UserMessage::parse_exact(&b).is_ok(), "{}", path.display());
+        assert!(UserMessage::decode_exact(&b).is_ok(), "{}", path.display());
     }
 }
 
@@ -208,7 +209,7 @@ fn add_frame(c: &mut Corpus, profile: &str, role: ChannelRole, bytes: &[u8]) {
                 c.add("node_message", &kind, bytes.to_vec(), 1);
             }
             let mut body = vec![u8::from(form == EventHeaderForm::Extended)];
-            event.encode(&mut body);
+            event.encode(&mut body).unwrap();
             if body.len() <= 400 {
                 c.add("ports_event", &kind, body, 2);
             }
@@ -229,7 +230,13 @@ fn frame(c: &mut Corpus, target: &str, name: &str, f: &dyn Fn(&mut Vec<u8>)) {
 }
 
 fn constructed(c: &mut Corpus) {
-    let n = |v: u64| Name::new(v, v.wrapping_mul(0x9e37_79b9));
+    /// A name (of whichever type the field has) derived from `v`.
+    fn n<N: From<[u8; 16]>>(v: u64) -> N {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&v.to_le_bytes());
+        bytes[8..].copy_from_slice(&v.wrapping_mul(0x9e37_79b9).to_le_bytes());
+        N::from(bytes)
+    }
     for profile in [Profile::Libchrome, Profile::Desktop] {
         let p = if profile == Profile::Libchrome {
             "cros"
@@ -323,7 +330,7 @@ fn constructed(c: &mut Corpus) {
         // A broadcast ObserveProxy with an invalid port name.
         let mut inner = Vec::new();
         Event::new(
-            Name::INVALID,
+            PortName::INVALID,
             EventData::ObserveProxy(mojo_legacy_wire::event::ObserveProxy {
                 proxy_node_name: n(5),
                 proxy_port_name: n(6),
@@ -364,7 +371,7 @@ fn constructed(c: &mut Corpus) {
                 });
             }
             let mut body = vec![u8::from(profile == Profile::Desktop)];
-            e.encode(&mut body);
+            e.encode(&mut body).unwrap();
             c.add("ports_event", &name, body, 1);
         }
     }
@@ -414,7 +421,7 @@ fn constructed(c: &mut Corpus) {
             payload: &[0, 0, 0, 0, 1, 0, 0, 0],
         };
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         c.add("user_message", &format!("constructed-{name}"), out, 1);
     }
 }

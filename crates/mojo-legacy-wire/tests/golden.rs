@@ -14,87 +14,88 @@ use mojo_legacy_wire::event::{
     AttachedPort, Event, EventData, MergePort, ObserveProxy, PortDescriptor, SenderInfo,
     UserMessageEvent,
 };
-use mojo_legacy_wire::name::{Guid, Name};
+use mojo_legacy_wire::name::{NodeName, PortName};
 use mojo_legacy_wire::node::{
     AcceptBrokerClient, AcceptInvitation, AcceptInvitee, BrokerClientCapabilities,
     NodeCapabilities, NodeChannelContent, NodeFrame, NodeMessage, RequestPortMerge,
 };
 use mojo_legacy_wire::profile::{EventHeaderForm, Profile};
 use mojo_legacy_wire::user_message::{
-    AccessMode, Dispatcher, MessagePipeState, SharedBufferState, UserMessage,
-    encode_user_message_frame,
+    Dispatcher, MessagePipeState, SharedBufferState, UserMessage, encode_user_message_frame,
 };
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
+use mojo_wire_kit::{Guid, RegionMode};
 
 fn hex(s: &str) -> Vec<u8> {
     mojo_transcript::decode_hex(s).unwrap()
 }
 
-fn name(s: &str) -> Name {
-    let b = hex(s);
-    Name::from_bytes(b.try_into().unwrap())
+/// A name of whichever type the symbol stands for at its use.
+fn name<N: From<[u8; 16]>>(s: &str) -> N {
+    let b: [u8; 16] = hex(s).try_into().unwrap();
+    N::from(b)
 }
 
 // Symbols of spec 7 (libchrome-profile run).
-fn bn() -> Name {
+fn bn<N: From<[u8; 16]>>() -> N {
     name("399bb754f612af838fe0bab4080a0f94")
 }
-fn tk() -> Name {
+fn tk<N: From<[u8; 16]>>() -> N {
     name("d56d735c1fabfa0354629e918d8c4f77")
 }
-fn cn() -> Name {
+fn cn<N: From<[u8; 16]>>() -> N {
     name("6aaa517cbaccdca042c0691f1df64710")
 }
-fn p1() -> Name {
+fn p1<N: From<[u8; 16]>>() -> N {
     name("8fd0fe76a4ca014896650632908481d4")
 }
-fn x() -> Name {
+fn x<N: From<[u8; 16]>>() -> N {
     name("cdfdc5de04718ce93c8d781b05eaa120")
 }
-fn a() -> Name {
+fn a<N: From<[u8; 16]>>() -> N {
     name("12a3a5154bd0f0d3019a281f52cc0152")
 }
-fn b() -> Name {
+fn b<N: From<[u8; 16]>>() -> N {
     name("78ce0c4f7041597ce904140cdd07689f")
 }
-fn p0() -> Name {
+fn p0<N: From<[u8; 16]>>() -> N {
     name("bdcc87db1bc286e2e84a05652f94c7e6")
 }
-fn e_prime() -> Name {
+fn e_prime<N: From<[u8; 16]>>() -> N {
     name("ff75210ca6a61e938a332080fe19ef81")
 }
-fn f() -> Name {
+fn f<N: From<[u8; 16]>>() -> N {
     name("5abadfb9b5eab35510a1cbff36fb9043")
 }
-fn e() -> Name {
+fn e<N: From<[u8; 16]>>() -> N {
     name("659d12fb530d290f58a18d001333efdd")
 }
 // Desktop-profile run.
 mod desk {
     use super::*;
-    pub(crate) fn bn() -> Name {
+    pub(crate) fn bn<N: From<[u8; 16]>>() -> N {
         name("59291e8439cacc0776878df5d076a1ba")
     }
-    pub(crate) fn cn() -> Name {
+    pub(crate) fn cn<N: From<[u8; 16]>>() -> N {
         name("f1ab4d6302cb240b4d7dbe63b6610157")
     }
-    pub(crate) fn p1() -> Name {
+    pub(crate) fn p1<N: From<[u8; 16]>>() -> N {
         name("bd0e3faee05420a4e19c96e631f48169")
     }
-    pub(crate) fn x() -> Name {
+    pub(crate) fn x<N: From<[u8; 16]>>() -> N {
         name("ee8132884b93be2e77cf38106dfd2182")
     }
-    pub(crate) fn a() -> Name {
+    pub(crate) fn a<N: From<[u8; 16]>>() -> N {
         name("c777667cea2a423c5d1a774e0cdc5b53")
     }
-    pub(crate) fn b() -> Name {
+    pub(crate) fn b<N: From<[u8; 16]>>() -> N {
         name("38a71e1510b070fa1b82c9c3d4430c69")
     }
 }
 
 /// Parses a node-channel frame, checks it re-encodes, and returns its message.
 fn node_message(bytes: &[u8]) -> (ChannelHeader<'_>, NodeMessage<'_>) {
-    let (frame, used) = NodeFrame::parse(bytes).unwrap();
+    let (frame, used) = NodeFrame::decode(bytes).unwrap();
     assert_eq!(used, bytes.len());
     let mut out = Vec::new();
     frame.encode(&mut out).unwrap();
@@ -111,9 +112,9 @@ fn event(bytes: &[u8], form: EventHeaderForm) -> Event<'_> {
     let NodeMessage::EventMessage(body) = m else {
         panic!("{m:?}")
     };
-    let ev = Event::parse(body, form).unwrap();
+    let ev = Event::decode(body, form).unwrap();
     let mut out = Vec::new();
-    ev.encode(&mut out);
+    ev.encode(&mut out).unwrap();
     assert_eq!(out, body);
     let role = ChannelRole::Node;
     check_frame(bytes, role, form).unwrap();
@@ -127,7 +128,7 @@ fn assert_fresh_event(ev: &Event<'_>, profile: Profile, num_handles: u16, bytes:
     assert_eq!(out, bytes);
 }
 
-fn descriptor(peer: (Name, Name), referring: (Name, Name)) -> PortDescriptor {
+fn descriptor(peer: (NodeName, PortName), referring: (NodeName, PortName)) -> PortDescriptor {
     PortDescriptor {
         peer_node_name: peer.0,
         peer_port_name: peer.1,
@@ -202,7 +203,7 @@ const G6: &str = "50000000100001000000000000000000050000000000000003000000000000
 #[test]
 fn a1_init() {
     let bytes = hex(A1);
-    let (frame, used) = BrokerFrame::parse(&bytes).unwrap();
+    let (frame, used) = BrokerFrame::decode(&bytes).unwrap();
     assert_eq!(used, 16);
     assert_eq!(frame.header, ChannelHeader::Legacy { num_handles: 1 });
     assert_eq!(frame.message, BrokerMessage::Init { trailing: &[] });
@@ -365,16 +366,16 @@ fn user_message_event<'a>(ev: &'a Event<'a>) -> (&'a UserMessageEvent<'a>, UserM
     let EventData::UserMessage(u) = &ev.data else {
         panic!("{ev:?}")
     };
-    let m = UserMessage::parse(u.message).unwrap();
+    let m = UserMessage::decode(u.message).unwrap();
     let mut out = Vec::new();
-    m.encode(&mut out);
+    m.encode(&mut out).unwrap();
     assert_eq!(out, u.message);
     (u, m)
 }
 
 #[test]
 fn b1_b2_plain_user_messages() {
-    let cases: [(&str, Name, u64, &[u8]); 2] = [
+    let cases: [(&str, PortName, u64, &[u8]); 2] = [
         (B1, x(), 1, &[15, 0, 0, 0, 0, 0, 0, 0]),
         (B2, p0(), 3, &[1, 0, 0, 0, 0x2d]),
     ];
@@ -468,7 +469,7 @@ fn d2_shared_buffer() {
     let want = UserMessage {
         dispatchers: vec![Dispatcher::SharedBuffer(SharedBufferState {
             num_bytes: 1_048_576,
-            access_mode: AccessMode::Writable,
+            access_mode: RegionMode::Writable,
             guid: Guid {
                 high: u64::from_le_bytes(hex("f7e381d77ae6b8d6").try_into().unwrap()),
                 low: u64::from_le_bytes(hex("295f8f8b6ecacff7").try_into().unwrap()),
@@ -506,7 +507,7 @@ fn d3_platform_handles() {
 #[test]
 fn e_upgrade_reject_constructed() {
     let bytes = hex(E);
-    let frame = Frame::parse_whole(&bytes).unwrap();
+    let frame = Frame::decode_whole(&bytes).unwrap();
     assert_eq!(
         frame.header,
         ChannelHeader::Full {
@@ -515,7 +516,7 @@ fn e_upgrade_reject_constructed() {
             extra_header: &[]
         }
     );
-    let (nf, _) = NodeFrame::parse(&bytes).unwrap();
+    let (nf, _) = NodeFrame::decode(&bytes).unwrap();
     let want = ControlMessage::UpgradeReject { payload: &[] };
     assert_eq!(nf.content, NodeChannelContent::Control(want));
     let mut out = Vec::new();
@@ -532,7 +533,7 @@ fn e_upgrade_reject_constructed() {
 #[test]
 fn f1_f2_buffer_request_response_constructed() {
     let bytes = hex(F1);
-    let (frame, _) = BrokerFrame::parse(&bytes).unwrap();
+    let (frame, _) = BrokerFrame::decode(&bytes).unwrap();
     let want = BrokerMessage::BufferRequest {
         size: 4096,
         trailing: &[],
@@ -543,7 +544,7 @@ fn f1_f2_buffer_request_response_constructed() {
     assert_eq!(out, bytes);
 
     let bytes = hex(F2);
-    let (frame, _) = BrokerFrame::parse(&bytes).unwrap();
+    let (frame, _) = BrokerFrame::decode(&bytes).unwrap();
     let want = BrokerMessage::BufferResponse {
         guid: Guid {
             high: 0x0123_4567_89ab_cdef,
@@ -562,7 +563,7 @@ fn f1_f2_buffer_request_response_constructed() {
 #[test]
 fn g1_desktop_init() {
     let bytes = hex(G1);
-    let (frame, _) = BrokerFrame::parse(&bytes).unwrap();
+    let (frame, _) = BrokerFrame::decode(&bytes).unwrap();
     assert_eq!(
         frame.header,
         ChannelHeader::Full {
@@ -585,7 +586,7 @@ fn g2_desktop_port_accepted() {
     let want = Event {
         port_name: desk::b(),
         sender: Some(SenderInfo {
-            from_port: Name::INVALID,
+            from_port: PortName::INVALID,
             control_sequence_num: u64::MAX,
         }),
         data: EventData::PortAccepted,
@@ -599,7 +600,7 @@ fn g2_desktop_port_accepted() {
 
 #[test]
 fn g3_to_g6_sender_verification() {
-    let sender = |from: Name, n: u64| {
+    let sender = |from: PortName, n: u64| {
         Some(SenderInfo {
             from_port: from,
             control_sequence_num: n,
@@ -664,7 +665,7 @@ fn conversion_rule_of_section_7() {
     // extended header, insert from_port and control_sequence_num." A7 -> G2
     // shape: the frame decodes in both forms and re-encodes identically.
     let a7 = hex(A7);
-    let frame = Frame::parse_whole(&a7).unwrap();
+    let frame = Frame::decode_whole(&a7).unwrap();
     let full = Frame {
         header: ChannelHeader::normal(mojo_legacy_wire::HeaderForm::Full, 0),
         payload: frame.payload,

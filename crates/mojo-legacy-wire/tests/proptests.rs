@@ -16,7 +16,6 @@ use mojo_legacy_wire::event::{
     UserMessageEvent,
 };
 use mojo_legacy_wire::fuzzing;
-use mojo_legacy_wire::name::{Guid, Name};
 use mojo_legacy_wire::node::{
     AcceptBrokerClient, AcceptInvitation, AcceptInvitee, AcceptPeer, AddBrokerClient,
     BindBrokerHost, BrokerClientAdded, BrokerClientCapabilities, Introduction, NodeCapabilities,
@@ -24,10 +23,11 @@ use mojo_legacy_wire::node::{
 };
 use mojo_legacy_wire::profile::{EventHeaderForm, Profile};
 use mojo_legacy_wire::user_message::{
-    AccessMode, DataPipeCommand, DataPipeControlMessage, DataPipeOptions, DataPipeState,
-    Dispatcher, DispatcherType, MessagePipeState, SharedBufferState, UserMessage,
+    DataPipeCommand, DataPipeControlMessage, DataPipeOptions, DataPipeState, Dispatcher,
+    DispatcherType, MessagePipeState, SharedBufferState, UserMessage,
 };
 use mojo_legacy_wire::{Deframer, Error, HeaderForm};
+use mojo_wire_kit::{Guid, RegionMode};
 use proptest::prelude::*;
 
 fn bytes(max: usize) -> impl Strategy<Value = &'static [u8]> {
@@ -38,10 +38,16 @@ fn bytes_range(min: usize, max: usize) -> impl Strategy<Value = &'static [u8]> {
     prop::collection::vec(any::<u8>(), min..=max).prop_map(|v| &*v.leak())
 }
 
-fn name() -> impl Strategy<Value = Name> {
+/// A name of whichever type the strategy is used for.
+fn name<N: From<[u8; 16]> + std::fmt::Debug>() -> impl Strategy<Value = N> {
     prop_oneof![
-        Just(Name::INVALID),
-        (any::<u64>(), any::<u64>()).prop_map(|(a, b)| Name::new(a, b))
+        Just([0u8; 16]).prop_map(N::from),
+        (any::<u64>(), any::<u64>()).prop_map(|(a, b)| {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&a.to_le_bytes());
+            bytes[8..].copy_from_slice(&b.to_le_bytes());
+            N::from(bytes)
+        })
     ]
 }
 
@@ -327,9 +333,9 @@ fn dispatcher() -> impl Strategy<Value = Dispatcher<'static>> {
         (
             any::<u64>(),
             prop_oneof![
-                Just(AccessMode::ReadOnly),
-                Just(AccessMode::Writable),
-                Just(AccessMode::Unsafe)
+                Just(RegionMode::ReadOnly),
+                Just(RegionMode::Writable),
+                Just(RegionMode::Unsafe)
             ],
             guid()
         )
@@ -422,8 +428,8 @@ proptest! {
         let mut out = Vec::new();
         let n = f.encode(&mut out).unwrap();
         prop_assert_eq!(n, out.len());
-        prop_assert_eq!(Frame::parse_exact(&out).unwrap(), (f, out.len()));
-        prop_assert_eq!(Frame::parse_whole(&out).unwrap(), f);
+        prop_assert_eq!(Frame::decode_exact(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(Frame::decode_whole(&out).unwrap(), f);
     }
 
     #[test]
@@ -431,12 +437,12 @@ proptest! {
         let f = BrokerFrame { header: h, message: m };
         let mut out = Vec::new();
         f.encode(&mut out).unwrap();
-        let (g, used) = BrokerFrame::parse(&out).unwrap();
+        let (g, used) = BrokerFrame::decode(&out).unwrap();
         prop_assert_eq!(used, out.len());
         prop_assert_eq!(g, f);
-        prop_assert_eq!(BrokerFrame::parse_exact(&out).unwrap(), (f, out.len()));
-        prop_assert_eq!(BrokerMessage::parse(g_payload(&out)).unwrap(), m);
-        prop_assert_eq!(BrokerMessage::parse_exact(g_payload(&out)).unwrap(), m);
+        prop_assert_eq!(BrokerFrame::decode_exact(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(BrokerMessage::decode(g_payload(&out)).unwrap(), m);
+        prop_assert_eq!(BrokerMessage::decode_exact(g_payload(&out)).unwrap(), m);
     }
 
     #[test]
@@ -444,19 +450,19 @@ proptest! {
         let f = NodeFrame { header: h, content: NodeChannelContent::Message(m) };
         let mut out = Vec::new();
         f.encode(&mut out).unwrap();
-        prop_assert_eq!(NodeFrame::parse(&out).unwrap(), (f, out.len()));
-        prop_assert_eq!(NodeFrame::parse_exact(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(NodeFrame::decode(&out).unwrap(), (f, out.len()));
+        prop_assert_eq!(NodeFrame::decode_exact(&out).unwrap(), (f, out.len()));
         let mut body = Vec::new();
-        m.encode(&mut body);
-        prop_assert_eq!(NodeMessage::parse(&body).unwrap(), m);
-        prop_assert_eq!(NodeMessage::parse_exact(&body).unwrap(), m);
+        m.encode(&mut body).unwrap();
+        prop_assert_eq!(NodeMessage::decode(&body).unwrap(), m);
+        prop_assert_eq!(NodeMessage::decode_exact(&body).unwrap(), m);
     }
 
     #[test]
     fn control_message_round_trips(c in control(), nh in 0u16..4) {
         let mut out = Vec::new();
         c.encode_frame(nh, &mut out).unwrap();
-        let (f, _) = NodeFrame::parse(&out).unwrap();
+        let (f, _) = NodeFrame::decode(&out).unwrap();
         prop_assert_eq!(f.content, NodeChannelContent::Control(c));
         prop_assert_eq!(f.header.form(), HeaderForm::Full);
     }
@@ -464,9 +470,9 @@ proptest! {
     #[test]
     fn event_round_trips(e in event()) {
         let mut out = Vec::new();
-        e.encode(&mut out);
-        prop_assert_eq!(&Event::parse(&out, e.form()).unwrap(), &e);
-        prop_assert_eq!(&Event::parse_exact(&out, e.form()).unwrap(), &e);
+        e.encode(&mut out).unwrap();
+        prop_assert_eq!(&Event::decode(&out, e.form()).unwrap(), &e);
+        prop_assert_eq!(&Event::decode_exact(&out, e.form()).unwrap(), &e);
         // Through a fresh frame, too.
         let mut frame = Vec::new();
         let profile = match e.form() {
@@ -474,32 +480,32 @@ proptest! {
             EventHeaderForm::Extended => Profile::Desktop,
         };
         e.encode_frame(profile, 0, &mut frame).unwrap();
-        let (f, _) = NodeFrame::parse(&frame).unwrap();
+        let (f, _) = NodeFrame::decode(&frame).unwrap();
         let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = f.content else {
             panic!("not an event message")
         };
-        prop_assert_eq!(Event::parse(body, e.form()).unwrap(), e);
+        prop_assert_eq!(Event::decode(body, e.form()).unwrap(), e);
     }
 
     #[test]
     fn user_message_round_trips(m in user_message()) {
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         prop_assert_eq!(out.len(), m.encoded_len());
-        let back = UserMessage::parse(&out).unwrap();
+        let back = UserMessage::decode(&out).unwrap();
         prop_assert_eq!(&back, &m);
-        prop_assert_eq!(&UserMessage::parse_exact(&out).unwrap(), &m);
+        prop_assert_eq!(&UserMessage::decode_exact(&out).unwrap(), &m);
         let ports = m.num_ports() as usize;
         let fds = m.num_platform_handles() as usize;
-        prop_assert!(UserMessage::parse_checked(&out, ports, fds).is_ok());
+        prop_assert!(UserMessage::decode_checked(&out, ports, fds).is_ok());
         if fds > 0 {
-            prop_assert!(UserMessage::parse_checked(&out, ports, fds - 1).is_err());
+            prop_assert!(UserMessage::decode_checked(&out, ports, fds - 1).is_err());
         }
     }
 
     #[test]
     fn check_dispatchers_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-        if let Ok(m) = UserMessage::parse(&bytes) {
+        if let Ok(m) = UserMessage::decode(&bytes) {
             let first_bad = m.dispatchers.iter().map(Dispatcher::check_state).find(Result::is_err);
             prop_assert_eq!(m.check_dispatchers().err(), first_bad.and_then(Result::err));
         }
@@ -515,8 +521,8 @@ proptest! {
     fn data_pipe_control_round_trips(c in any::<u32>(), n in any::<u32>()) {
         let m = DataPipeControlMessage { command: DataPipeCommand(c), num_bytes: n };
         let mut out = Vec::new();
-        m.encode(&mut out);
-        prop_assert_eq!(DataPipeControlMessage::parse(&out).unwrap(), m);
+        m.encode(&mut out).unwrap();
+        prop_assert_eq!(DataPipeControlMessage::decode(&out).unwrap(), m);
     }
 
     #[test]
@@ -566,13 +572,13 @@ proptest! {
     ) {
         // Event.
         let mut out = Vec::new();
-        e.encode(&mut out);
+        e.encode(&mut out).unwrap();
         let offs = ignored_offsets(&out, |o| e.field_at(o));
         prop_assert!(!offs.is_empty());
         let o = offs[pick.index(offs.len())];
         spoil(&mut out, o, v);
-        prop_assert_eq!(&Event::parse(&out, e.form()).unwrap(), &e);
-        let err = Event::parse_exact(&out, e.form()).unwrap_err();
+        prop_assert_eq!(&Event::decode(&out, e.form()).unwrap(), &e);
+        let err = Event::decode_exact(&out, e.form()).unwrap_err();
         prop_assert_eq!(err, Error::NotCanonical { offset: o, field: e.field_at(o) });
 
         // Node frame (channel header padding and NodeChannel padding).
@@ -583,32 +589,32 @@ proptest! {
         prop_assert!(!offs.is_empty());
         let o = offs[pick.index(offs.len())];
         spoil(&mut out, o, v);
-        prop_assert_eq!(NodeFrame::parse(&out).unwrap(), (f, out.len()));
-        let err = NodeFrame::parse_exact(&out).unwrap_err();
+        prop_assert_eq!(NodeFrame::decode(&out).unwrap(), (f, out.len()));
+        let err = NodeFrame::decode_exact(&out).unwrap_err();
         prop_assert_eq!(err, Error::NotCanonical { offset: o, field: f.field_at(o) });
 
         // Broker message.
         let mut out = Vec::new();
-        b.encode(&mut out);
+        b.encode(&mut out).unwrap();
         let offs = ignored_offsets(&out, |o| b.field_at(o));
         let o = offs[pick.index(offs.len())];
         spoil(&mut out, o, v);
-        prop_assert_eq!(BrokerMessage::parse(&out).unwrap(), b);
+        prop_assert_eq!(BrokerMessage::decode(&out).unwrap(), b);
         prop_assert_eq!(
-            BrokerMessage::parse_exact(&out).unwrap_err(),
+            BrokerMessage::decode_exact(&out).unwrap_err(),
             Error::NotCanonical { offset: o, field: b.field_at(o) }
         );
 
         // User message (dispatcher state padding), when it has any.
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         let offs = ignored_offsets(&out, |o| m.field_at(o));
         if !offs.is_empty() {
             let o = offs[pick.index(offs.len())];
             spoil(&mut out, o, v);
-            prop_assert_eq!(&UserMessage::parse(&out).unwrap(), &m);
+            prop_assert_eq!(&UserMessage::decode(&out).unwrap(), &m);
             prop_assert_eq!(
-                UserMessage::parse_exact(&out).unwrap_err(),
+                UserMessage::decode_exact(&out).unwrap_err(),
                 Error::NotCanonical { offset: o, field: m.field_at(o) }
             );
         }
@@ -619,7 +625,7 @@ proptest! {
     #[test]
     fn header_size_slack_is_lenient_but_not_exact(m in user_message(), slack in 1usize..24) {
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         let hs = m.header_size();
         let mut spoilt = out[..hs].to_vec();
         spoilt[4..8].copy_from_slice(&((hs + slack) as u32).to_le_bytes());
@@ -628,9 +634,9 @@ proptest! {
         if m.dispatchers.is_empty() && hs + slack > spoilt.len() {
             return Ok(());
         }
-        prop_assert_eq!(&UserMessage::parse(&spoilt).unwrap(), &m);
+        prop_assert_eq!(&UserMessage::decode(&spoilt).unwrap(), &m);
         prop_assert_eq!(
-            UserMessage::parse_exact(&spoilt).unwrap_err(),
+            UserMessage::decode_exact(&spoilt).unwrap_err(),
             Error::NotCanonical { offset: 4, field: "message_header.header_size" }
         );
     }
@@ -652,7 +658,7 @@ proptest! {
 }
 
 fn g_payload(frame: &[u8]) -> &[u8] {
-    Frame::parse_whole(frame).unwrap().payload
+    Frame::decode_whole(frame).unwrap().payload
 }
 
 /// Offsets of `bytes` whose field (per `field_at`) is padding or reserved,

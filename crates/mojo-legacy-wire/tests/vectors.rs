@@ -126,8 +126,8 @@ fn every_legacy_frame_round_trips() {
                     failures.push(format!("{where_}: lenient decode differs from check_frame"));
                 }
                 let layer_exact = match role {
-                    ChannelRole::Broker => BrokerFrame::parse_exact(bytes).map(|(_, n)| n),
-                    ChannelRole::Node => NodeFrame::parse_exact(bytes).map(|(_, n)| n),
+                    ChannelRole::Broker => BrokerFrame::decode_exact(bytes).map(|(_, n)| n),
+                    ChannelRole::Node => NodeFrame::decode_exact(bytes).map(|(_, n)| n),
                 };
                 if layer_exact != Ok(bytes.len()) {
                     failures.push(format!("{where_}: parse_exact: {layer_exact:?}"));

@@ -36,39 +36,46 @@ impl Guid {
     pub const NONE: Self = Self { high: 0, low: 0 };
 
     /// A token from its halves.
+    #[inline]
     pub const fn new(high: u64, low: u64) -> Self {
         Self { high, low }
     }
 
     /// True unless both halves are zero.
+    #[inline]
     pub const fn is_valid(self) -> bool {
         self.high != 0 || self.low != 0
     }
 
     /// From 16 wire bytes, `high` first (legacy Mojo Core), each half
     /// little-endian.
+    #[inline]
     pub fn from_high_first(bytes: [u8; 16]) -> Self {
         let (a, b) = split(bytes);
         Self { high: a, low: b }
     }
 
     /// From 16 wire bytes, `low` first (ipcz), each half little-endian.
+    #[inline]
     pub fn from_low_first(bytes: [u8; 16]) -> Self {
         let (a, b) = split(bytes);
         Self { high: b, low: a }
     }
 
     /// 16 wire bytes, `high` first (legacy Mojo Core).
+    #[inline]
     pub fn to_high_first(self) -> [u8; 16] {
         join(self.high, self.low)
     }
 
     /// 16 wire bytes, `low` first (ipcz).
+    #[inline]
     pub fn to_low_first(self) -> [u8; 16] {
         join(self.low, self.high)
     }
 }
 
+#[inline]
 fn split(bytes: [u8; 16]) -> (u64, u64) {
     let mut a = [0u8; 8];
     let mut b = [0u8; 8];
@@ -84,6 +91,7 @@ fn split(bytes: [u8; 16]) -> (u64, u64) {
     (u64::from_le_bytes(a), u64::from_le_bytes(b))
 }
 
+#[inline]
 fn join(first: u64, second: u64) -> [u8; 16] {
     let mut out = [0u8; 16];
     for (slot, byte) in out
@@ -97,6 +105,7 @@ fn join(first: u64, second: u64) -> [u8; 16] {
 
 /// Upper-case hex, `high` then `low` (Chromium's `ToString` form).
 impl fmt::Display for Guid {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::UpperHex::fmt(self, f)
     }
@@ -104,6 +113,7 @@ impl fmt::Display for Guid {
 
 /// `Guid(<upper-case hex>)`.
 impl fmt::Debug for Guid {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Guid({self})")
     }
@@ -111,6 +121,7 @@ impl fmt::Debug for Guid {
 
 /// 32 upper-case hex digits, `high` then `low`.
 impl fmt::UpperHex for Guid {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016X}{:016X}", self.high, self.low)
     }
@@ -118,6 +129,7 @@ impl fmt::UpperHex for Guid {
 
 /// 32 lower-case hex digits, `high` then `low`.
 impl fmt::LowerHex for Guid {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}{:016x}", self.high, self.low)
     }

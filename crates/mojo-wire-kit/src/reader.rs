@@ -28,6 +28,7 @@ macro_rules! int_reads {
     ($($(#[$meta:meta])* $name:ident -> $ty:ty;)*) => {
         $(
             $(#[$meta])*
+            #[inline]
             pub fn $name(&mut self, field: &'static str) -> Result<$ty, CodecError> {
                 self.array(field).map(<$ty>::from_le_bytes)
             }
@@ -37,6 +38,7 @@ macro_rules! int_reads {
 
 impl<'a> Reader<'a> {
     /// A cursor at the start of `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
@@ -44,26 +46,31 @@ impl<'a> Reader<'a> {
     /// A cursor over the same bytes at position `pos` (which may be past the
     /// end: every read then fails as truncated). For positional reads such as
     /// fields at fixed offsets and arrays found through offset fields.
+    #[inline]
     pub fn at(&self, pos: usize) -> Self {
         Self { buf: self.buf, pos }
     }
 
     /// All the bytes, read or not.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.buf
     }
 
     /// Bytes read so far (the offset of the next read).
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
 
     /// Bytes not yet read.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
 
     /// Fails, naming `field`, unless at least `n` bytes remain.
+    #[inline]
     pub fn need(&self, n: usize, field: &'static str) -> Result<(), CodecError> {
         if self.remaining() < n {
             Err(CodecError::Truncated {
@@ -77,6 +84,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `n` bytes, borrowed from the input.
+    #[inline]
     pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
         self.need(n, field)?;
         let truncated = CodecError::Truncated {
@@ -91,6 +99,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `N` bytes, copied.
+    #[inline]
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CodecError> {
         let bytes = self.take(N, field)?;
         let mut out = [0u8; N];
@@ -99,6 +108,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Everything not yet read (empty at the end).
+    #[inline]
     pub fn rest(&mut self) -> &'a [u8] {
         let out = self.buf.get(self.pos..).unwrap_or(&[]);
         self.pos = self.buf.len();
@@ -108,12 +118,14 @@ impl<'a> Reader<'a> {
     /// Skips `n` padding or reserved bytes (bounds-checked). Their content is
     /// not looked at: receivers ignore it, and canonical-encoding checks
     /// ([`crate::require_canonical`]) are where non-zero padding shows.
+    #[inline]
     pub fn padding(&mut self, n: usize, field: &'static str) -> Result<(), CodecError> {
         self.take(n, field).map(|_| ())
     }
 
     /// Reads a one-byte C++ `bool`: any non-zero byte is true, as a C++
     /// receiver that copies the byte sees it (the canonical encoding is 1).
+    #[inline]
     pub fn bool(&mut self, field: &'static str) -> Result<bool, CodecError> {
         Ok(self.u8(field)? != 0)
     }
@@ -137,6 +149,7 @@ impl<'a> Reader<'a> {
     /// the input. If the input is short, the error names the first field of
     /// the layout that does not fit, exactly as reading the fields one by
     /// one would.
+    #[inline]
     pub fn layout<T: WireLayout>(&mut self) -> Result<T, CodecError> {
         let start = self.remaining();
         match self.take(T::SIZE, "") {
@@ -147,12 +160,14 @@ impl<'a> Reader<'a> {
 
     /// [`Reader::layout`], but a short input is reported as `field` needing
     /// the whole layout (for structures checked as a whole).
+    #[inline]
     pub fn layout_as<T: WireLayout>(&mut self, field: &'static str) -> Result<T, CodecError> {
         self.take(T::SIZE, field).map(T::from_zero_extended)
     }
 
     /// `count` consecutive layouts, borrowed from the input (no copy). The
     /// element type is unaligned, so any input offset works.
+    #[inline]
     pub fn slice_of<T: WireLayout>(
         &mut self,
         count: usize,

@@ -37,6 +37,7 @@ macro_rules! int_writes {
     ($($(#[$meta:meta])* $name:ident($ty:ty);)*) => {
         $(
             $(#[$meta])*
+            #[inline]
             pub fn $name(&mut self, v: $ty) {
                 self.out.extend_from_slice(&v.to_le_bytes());
             }
@@ -46,42 +47,50 @@ macro_rules! int_writes {
 
 impl<'o> Writer<'o> {
     /// A writer appending to `out`; offsets count from `out.len()` now.
+    #[inline]
     pub fn new(out: &'o mut Vec<u8>) -> Self {
         let start = out.len();
         Self { out, start }
     }
 
     /// Where in the underlying vector this writer started.
+    #[inline]
     pub fn start(&self) -> usize {
         self.start
     }
 
     /// Bytes written through this writer.
+    #[inline]
     pub fn len(&self) -> usize {
         self.out.len().saturating_sub(self.start)
     }
 
     /// Whether nothing has been written yet.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The bytes written through this writer.
+    #[inline]
     pub fn written(&self) -> &[u8] {
         self.out.get(self.start..).unwrap_or(&[])
     }
 
     /// Appends raw bytes.
+    #[inline]
     pub fn bytes(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
 
     /// Appends `n` zero bytes (padding and reserved fields).
+    #[inline]
     pub fn zeros(&mut self, n: usize) {
         self.out.resize(self.out.len().saturating_add(n), 0);
     }
 
     /// Appends a C++ `bool` as 0 or 1.
+    #[inline]
     pub fn bool(&mut self, v: bool) {
         self.out.push(u8::from(v));
     }
@@ -102,11 +111,13 @@ impl<'o> Writer<'o> {
     }
 
     /// Appends a fixed layout declared with [`crate::wire_layout!`].
+    #[inline]
     pub fn layout<T: WireLayout>(&mut self, value: &T) {
         self.bytes(zerocopy::IntoBytes::as_bytes(value));
     }
 
     /// Appends `N` zero bytes to be patched later; returns their offset.
+    #[inline]
     pub fn reserve<const N: usize>(&mut self) -> usize {
         let at = self.len();
         self.zeros(N);
@@ -115,6 +126,7 @@ impl<'o> Writer<'o> {
 
     /// Appends zeros until [`Writer::len`] is a multiple of `align` (no-op
     /// for `align` 0 or 1).
+    #[inline]
     pub fn pad_to(&mut self, align: usize) {
         if align > 1 {
             let rem = self.len() % align;
@@ -127,6 +139,7 @@ impl<'o> Writer<'o> {
     /// Overwrites `bytes.len()` bytes at `offset`, which must lie inside what
     /// was already written; otherwise nothing is written and the error names
     /// `field`.
+    #[inline]
     pub fn put_at(
         &mut self,
         offset: usize,
@@ -148,22 +161,26 @@ impl<'o> Writer<'o> {
     }
 
     /// [`Writer::put_at`] for a little-endian `u16`.
+    #[inline]
     pub fn put_u16_at(&mut self, at: usize, v: u16, field: &'static str) -> Result<(), CodecError> {
         self.put_at(at, &v.to_le_bytes(), field)
     }
 
     /// [`Writer::put_at`] for a little-endian `u32`.
+    #[inline]
     pub fn put_u32_at(&mut self, at: usize, v: u32, field: &'static str) -> Result<(), CodecError> {
         self.put_at(at, &v.to_le_bytes(), field)
     }
 
     /// [`Writer::put_at`] for a little-endian `u64`.
+    #[inline]
     pub fn put_u64_at(&mut self, at: usize, v: u64, field: &'static str) -> Result<(), CodecError> {
         self.put_at(at, &v.to_le_bytes(), field)
     }
 
     /// [`Writer::put_at`] for a fixed layout (a header written after the
     /// body it describes).
+    #[inline]
     pub fn put_layout_at<T: WireLayout>(
         &mut self,
         at: usize,
@@ -174,6 +191,7 @@ impl<'o> Writer<'o> {
     }
 
     /// Removes everything this writer wrote.
+    #[inline]
     pub fn rollback(self) {
         self.out.truncate(self.start);
     }
@@ -181,12 +199,14 @@ impl<'o> Writer<'o> {
 
 /// Converts a length or count to the integer type of its wire field, or
 /// fails with [`CodecError::TooLong`] naming the field (never saturates).
+#[inline]
 pub fn checked_len<T: TryFrom<usize>>(field: &'static str, len: usize) -> Result<T, CodecError> {
     T::try_from(len).map_err(|_| CodecError::TooLong { field, len })
 }
 
 /// Runs `encode` on a [`Writer`] appending to `out`; if it fails, `out` is
 /// left exactly as it was (no partial message).
+#[inline]
 pub fn append_or_rollback<R, E>(
     out: &mut Vec<u8>,
     encode: impl FnOnce(&mut Writer<'_>) -> Result<R, E>,
