@@ -71,8 +71,22 @@ fn decode_exact(frame: &[u8]) -> usize {
     m.driver_objects.len() + m.id().0 as usize
 }
 
-/// Best of five rounds of about 100 ms each, in ns per call.
-fn measure(mut call: impl FnMut() -> usize) -> f64 {
+/// Best of five rounds of about 100 ms each, in ns per call. With
+/// `BENCH_CASE=<case>` and `BENCH_ITERATIONS=<n>` in the environment, runs
+/// only the case named (e.g. `parcel/encode`) exactly `n` times and reports
+/// nothing, so `perf stat -e instructions` can count it on a busy machine.
+fn measure(case: &str, mut call: impl FnMut() -> usize) -> f64 {
+    if let (Ok(only), Ok(n)) = (
+        std::env::var("BENCH_CASE"),
+        std::env::var("BENCH_ITERATIONS"),
+    ) {
+        if only == case {
+            for _ in 0..n.parse::<u64>().expect("BENCH_ITERATIONS is a number") {
+                black_box(call());
+            }
+        }
+        return 0.0;
+    }
     let mut iterations = 1u64;
     loop {
         let start = Instant::now();
@@ -96,23 +110,28 @@ fn measure(mut call: impl FnMut() -> usize) -> f64 {
 }
 
 fn main() {
-    for (name, frame) in [
-        ("AcceptParcel 64 B inline", parcel_frame()),
-        ("ConnectFromBrokerToNonBroker", greeting_frame()),
+    for (key, name, frame) in [
+        ("parcel", "AcceptParcel 64 B inline", parcel_frame()),
+        ("greeting", "ConnectFromBrokerToNonBroker", greeting_frame()),
     ] {
         let frame = black_box(frame);
-        let decode_ns = measure(|| decode(black_box(&frame)));
-        let exact_ns = measure(|| decode_exact(black_box(&frame)));
+        let decode_ns = measure(&format!("{key}/decode"), || decode(black_box(&frame)));
+        let exact_ns = measure(&format!("{key}/decode_exact"), || {
+            decode_exact(black_box(&frame))
+        });
         let (f, _) = Frame::decode(&frame).expect("frame");
         let m = Message::decode(f.payload, f.header.num_handles.into()).expect("message");
         let mut out = Vec::with_capacity(frame.len());
-        let encode_ns = measure(|| {
+        let encode_ns = measure(&format!("{key}/encode"), || {
             out.clear();
             f.header
                 .encode_frame(f.header_extension, black_box(&m), &mut out)
                 .expect("encode");
             out.len()
         });
+        if std::env::var_os("BENCH_CASE").is_some() {
+            continue;
+        }
         println!(
             "{name} ({} B): decode {decode_ns:.0} ns, decode_exact {exact_ns:.0} ns, encode {encode_ns:.0} ns",
             frame.len()

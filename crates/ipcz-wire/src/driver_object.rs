@@ -13,6 +13,7 @@ use mojo_wire_kit::{
 };
 
 use crate::error::{ObjectError, ObjectFieldError};
+use crate::layout_ref::prefix_ref;
 use crate::limits::{
     BUFFER_HEADER_SIZE, DATA_PIPE_HEADER_SIZE, MAX_SHARED_BUFFER_SIZE, OBJECT_HEADER_SIZE,
     TRANSPORT_HEADER_SIZE, WRAPPED_PLATFORM_HANDLE_HEADER_SIZE,
@@ -210,7 +211,7 @@ impl SharedBuffer {
             field,
             reason,
         };
-        let Ok(header) = BufferHeaderWire::decode_prefix(data) else {
+        let Ok(header) = prefix_ref::<BufferHeaderWire>(data, BufferHeaderWire::NAME) else {
             return Err(ObjectError::DataTooShort {
                 object,
                 len: data.len(),
@@ -380,7 +381,7 @@ impl DriverObject {
     /// `num_fds` fds, with the checks of `Transport::DeserializeObject` and the
     /// per-type `Deserialize` functions of `mojo/core/ipcz_driver`.
     pub fn decode(bytes: &[u8], num_fds: usize) -> Result<Self, ObjectError> {
-        let Ok(header) = ObjectHeaderWire::decode_prefix(bytes) else {
+        let Ok(header) = prefix_ref::<ObjectHeaderWire>(bytes, ObjectHeaderWire::NAME) else {
             return Err(ObjectError::TooShort { len: bytes.len() });
         };
         let size = header.size.get();
@@ -462,7 +463,7 @@ impl DriverObject {
 }
 
 fn decode_transport(data: &[u8], num_fds: usize) -> Result<Transport, ObjectError> {
-    let Ok(header) = TransportHeaderWire::decode_prefix(data) else {
+    let Ok(header) = prefix_ref::<TransportHeaderWire>(data, TransportHeaderWire::NAME) else {
         return Err(ObjectError::DataTooShort {
             object: "Transport",
             len: data.len(),
@@ -486,7 +487,9 @@ fn decode_transport(data: &[u8], num_fds: usize) -> Result<Transport, ObjectErro
 
 fn decode_wrapped(data: &[u8], num_fds: usize) -> Result<WrappedPlatformHandle, ObjectError> {
     const OBJ: &str = "WrappedPlatformHandle";
-    let Ok(header) = WrappedPlatformHandleHeaderWire::decode_prefix(data) else {
+    let Ok(header) =
+        prefix_ref::<WrappedPlatformHandleHeaderWire>(data, WrappedPlatformHandleHeaderWire::NAME)
+    else {
         return Err(ObjectError::DataTooShort {
             object: OBJ,
             len: data.len(),
@@ -529,7 +532,7 @@ fn decode_data_pipe(data: &[u8], num_fds: usize) -> Result<DataPipe, ObjectError
         field,
         reason,
     };
-    let Ok(header) = DataPipeHeaderWire::decode_prefix(data) else {
+    let Ok(header) = prefix_ref::<DataPipeHeaderWire>(data, DataPipeHeaderWire::NAME) else {
         return Err(ObjectError::DataTooShort {
             object: OBJ,
             len: data.len(),

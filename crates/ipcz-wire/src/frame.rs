@@ -13,6 +13,7 @@ use mojo_wire_kit::le::{I64, U16, U32};
 use mojo_wire_kit::{CodecError, WireLayout, Writer, append_or_rollback, checked_len, wire_layout};
 
 use crate::error::{FrameError, MessageError};
+use crate::layout_ref::prefix_ref;
 use crate::limits::{
     DEFAULT_MAX_BUFFERED_EXTRA, DEFAULT_MAX_FRAME_LEN, FRAME_HEADER_SIZE, MIN_FRAME_HEADER_SIZE,
 };
@@ -89,13 +90,20 @@ impl FrameHeader {
             num_bytes: U32::new(checked_len("IpczHeader.num_bytes", num_bytes)?),
             creation_timeticks_us: I64::new(self.timestamp_us.unwrap_or(0)),
         };
-        let known = if self.timestamp_us.is_some() {
-            FRAME_HEADER_SIZE
+        if self.timestamp_us.is_some() {
+            w.layout(&header);
         } else {
-            MIN_FRAME_HEADER_SIZE
-        };
-        w.bytes(header.wire_bytes().get(..known).unwrap_or_default());
-        w.bytes(extension);
+            // A pre-M129 header: the first 8 bytes of the layout.
+            w.bytes(
+                header
+                    .wire_bytes()
+                    .get(..MIN_FRAME_HEADER_SIZE)
+                    .unwrap_or_default(),
+            );
+        }
+        if !extension.is_empty() {
+            w.bytes(extension);
+        }
         Ok(())
     }
 
@@ -145,11 +153,15 @@ impl FramePrefix {
     /// Reads and checks the first 8 bytes (`Ok(None)` if fewer are given).
     /// Checks are Chrome's: `size >= 8` and `num_bytes >= size`.
     fn decode_prefix(bytes: &[u8]) -> Result<Option<Self>, FrameError> {
-        let Some(prefix) = bytes.get(..MIN_FRAME_HEADER_SIZE) else {
-            return Ok(None);
+        let wire = match prefix_ref::<FrameHeaderWire>(bytes, FrameHeaderWire::NAME) {
+            Ok(wire) => *wire,
+            // An 8-byte header at the end of the input: its first 8 bytes
+            // (the timestamp reads as zero and is not used).
+            Err(_) => match bytes.get(..MIN_FRAME_HEADER_SIZE) {
+                Some(prefix) => FrameHeaderWire::from_zero_extended(prefix),
+                None => return Ok(None),
+            },
         };
-        // The first 8 bytes; the timestamp reads as zero here.
-        let wire = FrameHeaderWire::from_zero_extended(prefix);
         let (header_size, num_handles, num_bytes) = (
             wire.size.get(),
             wire.num_handles.get(),
@@ -221,8 +233,10 @@ impl<'a> Frame<'a> {
     fn from_parts(prefix: FramePrefix, frame_bytes: &'a [u8]) -> Self {
         let size = usize::from(prefix.header_size);
         let (timestamp_us, ext_start) = if size >= FRAME_HEADER_SIZE {
-            let wire = FrameHeaderWire::from_zero_extended(frame_bytes);
-            (Some(wire.creation_timeticks_us.get()), FRAME_HEADER_SIZE)
+            // `size` >= 16 and `num_bytes` >= `size`: the timestamp is there.
+            let timestamp = prefix_ref::<FrameHeaderWire>(frame_bytes, FrameHeaderWire::NAME)
+                .map(|wire| wire.creation_timeticks_us.get());
+            (timestamp.ok(), FRAME_HEADER_SIZE)
         } else {
             (None, MIN_FRAME_HEADER_SIZE)
         };

@@ -51,6 +51,7 @@ pub mod describe;
 pub mod driver_object;
 pub mod error;
 pub mod frame;
+mod layout_ref;
 pub mod limits;
 pub mod memory;
 pub mod message;

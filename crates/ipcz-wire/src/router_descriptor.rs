@@ -6,6 +6,7 @@ use core::fmt;
 use mojo_wire_kit::le::U64;
 use mojo_wire_kit::{CodecError, LayoutField, WireLayout, wire_layout};
 
+use crate::layout_ref::prefix_ref;
 use crate::limits::{LEGACY_ROUTER_DESCRIPTOR_SIZE, ROUTER_DESCRIPTOR_SIZE};
 use crate::types::{
     FragmentDescriptor, FragmentDescriptorWire, NodeName, NodeNameWire, SequenceNumber, SublinkId,
@@ -209,7 +210,8 @@ impl RouterDescriptor {
     /// Decodes the first 96 bytes of `b`. Reserved bytes and unknown flag
     /// bits are ignored, as Chrome ignores them.
     pub fn decode(b: &[u8]) -> Result<Self, CodecError> {
-        RouterDescriptorWire::decode_prefix(b).map(Self::from_wire)
+        prefix_ref::<RouterDescriptorWire>(b, RouterDescriptorWire::NAME)
+            .map(|w| Self::from_wire(*w))
     }
 
     /// From the 96-byte layout.
@@ -350,7 +352,8 @@ impl LegacyRouterDescriptor {
 
     /// Decodes the first 112 bytes of `b`.
     pub fn decode(b: &[u8]) -> Result<Self, CodecError> {
-        LegacyRouterDescriptorWire::decode_prefix(b).map(Self::from_wire)
+        prefix_ref::<LegacyRouterDescriptorWire>(b, LegacyRouterDescriptorWire::NAME)
+            .map(|w| Self::from_wire(*w))
     }
 
     /// From the 112-byte layout.

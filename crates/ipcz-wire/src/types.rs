@@ -5,6 +5,8 @@
 use core::fmt;
 
 use mojo_wire_kit::le::{U32, U64};
+
+use crate::layout_ref::prefix_ref;
 use mojo_wire_kit::{CodecError, WireLayout, protocol_enum, wire_layout};
 
 wire_layout! {
@@ -169,7 +171,8 @@ impl FragmentDescriptor {
 
     /// Decodes the first 16 bytes of `bytes`.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        FragmentDescriptorWire::decode_prefix(bytes).map(Self::from_wire)
+        prefix_ref::<FragmentDescriptorWire>(bytes, FragmentDescriptorWire::NAME)
+            .map(|w| Self::from_wire(*w))
     }
 
     /// From its wire layout.

@@ -10,6 +10,7 @@ use mojo_wire_kit::{CodecError, Reader, WireLayout, Writer, checked_len};
 
 use super::wire::ArrayHeaderWire;
 use crate::error::{ArrayError, FieldError, MessageError};
+use crate::layout_ref::layout_ref;
 use crate::limits::{ARRAY_HEADER_SIZE, MESSAGE_HEADER_SIZE};
 use crate::message::DecodeOptions;
 use crate::router_descriptor::{DescriptorFormat, LegacyRouterDescriptor, RouterDescriptor};
@@ -73,7 +74,7 @@ pub(crate) fn check_array(
         });
     };
     let mut r = Reader::new(msg).at(o);
-    let Ok(header) = r.layout::<ArrayHeaderWire>() else {
+    let Ok(header) = layout_ref::<ArrayHeaderWire>(&mut r, "ArrayHeader") else {
         return Err(ArrayError::HeaderTruncated { offset });
     };
     let (num_bytes, num_elements) = (header.num_bytes.get(), header.num_elements.get());
@@ -112,6 +113,7 @@ pub(crate) struct ParamsReader<'a> {
 impl<'a> ParamsReader<'a> {
     /// A cursor at the field given at its Chrome-layout offset `at` (which
     /// assumes a 24-byte header).
+    #[inline]
     pub(crate) fn field(&self, at: usize) -> Reader<'a> {
         Reader::new(self.msg).at(self.params + (at - MESSAGE_HEADER_SIZE))
     }
@@ -146,11 +148,13 @@ pub(crate) struct ParamsWriter<'w, 'o> {
 
 impl ParamsWriter<'_, '_> {
     /// Bytes of the message written so far.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.w.len() - self.base
     }
 
     /// Overwrites bytes at message offset `at` (inside what was written).
+    #[inline]
     pub(crate) fn put(
         &mut self,
         at: usize,
@@ -161,6 +165,7 @@ impl ParamsWriter<'_, '_> {
     }
 
     /// Writes a params field given at its Chrome-layout offset.
+    #[inline]
     pub(crate) fn put_field(
         &mut self,
         at: usize,
@@ -171,11 +176,13 @@ impl ParamsWriter<'_, '_> {
     }
 
     /// Records the span of a params field given at its Chrome-layout offset.
+    #[inline]
     pub(crate) fn field_span(&mut self, at: usize, width: usize, name: &'static str) {
         let at = at + self.shift;
         self.span(at..at + width, name);
     }
 
+    #[inline]
     pub(crate) fn span(&mut self, range: Range<usize>, name: &'static str) {
         if let Some(spans) = self.spans.as_deref_mut() {
             spans.push(FieldSpan { range, name });
@@ -195,22 +202,31 @@ impl ParamsWriter<'_, '_> {
         if num_elements == 0 {
             return Ok(0);
         }
-        let pad = self.len().next_multiple_of(8) - self.len();
-        self.w.zeros(pad);
+        let too_long = CodecError::TooLong {
+            field: names.header,
+            len: num_elements,
+        };
+        // Arrays start 8-aligned and are padded to a multiple of 8.
+        let pad = self.len().wrapping_neg() & 7;
+        if pad != 0 {
+            self.w.zeros(pad);
+        }
         let offset = self.len();
-        let data_len = element_size
+        let num_bytes = element_size
             .checked_mul(num_elements)
-            .and_then(|n| n.checked_add(ARRAY_HEADER_SIZE))
-            .ok_or(CodecError::TooLong {
-                field: names.header,
-                len: num_elements,
-            })?;
-        let num_bytes = data_len.next_multiple_of(8);
-        self.w.u32(checked_len(names.header, num_bytes)?);
-        self.w.u32(checked_len(names.header, num_elements)?);
+            .and_then(|n| n.checked_add(ARRAY_HEADER_SIZE + 7))
+            .ok_or(too_long)?
+            & !7;
+        self.w.layout(&ArrayHeaderWire {
+            num_bytes: checked_len::<u32>(names.header, num_bytes)?.into(),
+            num_elements: checked_len::<u32>(names.header, num_elements)?.into(),
+        });
         fill(self.w);
         let end = offset + num_bytes;
-        self.w.zeros(end.saturating_sub(self.len()));
+        let tail = end.saturating_sub(self.len());
+        if tail != 0 {
+            self.w.zeros(tail);
+        }
         self.span(offset..offset + ARRAY_HEADER_SIZE, names.header);
         self.span(offset + ARRAY_HEADER_SIZE..end, names.elements);
         checked_len(names.header, offset)
@@ -312,8 +328,8 @@ macro_rules! layout_field {
                 at: usize,
                 name: &'static str,
             ) -> Result<Self, FieldError> {
-                let wire = r.field(at).layout_as::<$wire>(name)?;
-                Ok(<$ty>::from_wire(wire))
+                let wire = layout_ref::<$wire>(&mut r.field(at), name)?;
+                Ok(<$ty>::from_wire(*wire))
             }
             fn write(
                 &self,
@@ -412,7 +428,9 @@ impl<'a> Field<'a> for DriverObjectArray {
     }
 }
 
-/// Patches the offset of a just-appended array into its field.
+/// Patches the offset of a just-appended array into its field. (An empty
+/// array is not appended at all: its field stays 0 in the zeroed params
+/// block, which is what Chrome sends.)
 fn patch(
     w: &mut ParamsWriter<'_, '_>,
     at: usize,
@@ -442,6 +460,9 @@ impl<'a> Field<'a> for &'a [u8] {
         at: usize,
         names: ArrayNames,
     ) -> Result<(), CodecError> {
+        if self.is_empty() {
+            return Ok(());
+        }
         let offset = w.array(1, self.len(), names, |out| out.bytes(self))?;
         patch(w, at, offset, names)
     }
@@ -488,6 +509,9 @@ macro_rules! int_array_field {
                 at: usize,
                 names: ArrayNames,
             ) -> Result<(), CodecError> {
+                if self.is_empty() {
+                    return Ok(());
+                }
                 let offset = w.array(core::mem::size_of::<$int>(), self.len(), names, |out| {
                     for $v in self {
                         out.$write($to);
@@ -562,6 +586,9 @@ impl<'a> Field<'a> for Vec<RouterDescriptor> {
         at: usize,
         names: ArrayNames,
     ) -> Result<(), CodecError> {
+        if self.is_empty() {
+            return Ok(());
+        }
         let format = w.descriptor_format;
         let offset = w.array(format.size(), self.len(), names, |out| {
             for d in self {

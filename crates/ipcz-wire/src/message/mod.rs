@@ -31,6 +31,7 @@ pub use self::codec::{FieldKind, FieldSpan};
 use self::wire::{DriverObjectDataWire, MessageHeaderWire, StructHeaderWire};
 use crate::driver_object::{AttachedObject, DriverObject, FdRange};
 use crate::error::MessageError;
+use crate::layout_ref::{layout_ref, prefix_ref};
 use crate::limits::{
     ARRAY_HEADER_SIZE, DRIVER_OBJECT_DATA_SIZE, MESSAGE_HEADER_SIZE, STRUCT_HEADER_SIZE,
 };
@@ -139,7 +140,7 @@ impl<'a> Message<'a> {
         options: DecodeOptions,
     ) -> Result<Self, MessageError> {
         // 1-3: the header.
-        let Ok(header) = MessageHeaderWire::decode_prefix(bytes) else {
+        let Ok(header) = prefix_ref::<MessageHeaderWire>(bytes, "header") else {
             return Err(MessageError::TooShort { len: bytes.len() });
         };
         let (size, version) = (header.size, header.version);
@@ -163,29 +164,30 @@ impl<'a> Message<'a> {
         let params = usize::from(size);
         let mut r = Reader::new(bytes).at(MESSAGE_HEADER_SIZE);
         let header_extension = r.take(params - MESSAGE_HEADER_SIZE, "header extension")?;
-        let mut message = Self {
-            header_version: version,
-            header_extension,
-            sequence_number: SequenceNumber(header.sequence_number.get()),
-            body: Body::Unknown(UnknownMessage {
-                id,
-                reserved0: header.reserved0,
-                driver_object_data_array: doda,
-                reserved1: header.reserved1,
-                body: r.rest(),
-                num_fds,
-            }),
-            params_extension: &[],
-            driver_objects,
-            descriptor_format: options.descriptor_format,
-        };
         if !id.is_known() {
-            return Ok(message);
+            return Ok(Self {
+                header_version: version,
+                header_extension,
+                sequence_number: SequenceNumber(header.sequence_number.get()),
+                body: Body::Unknown(UnknownMessage {
+                    id,
+                    reserved0: header.reserved0,
+                    driver_object_data_array: doda,
+                    reserved1: header.reserved1,
+                    body: r.rest(),
+                    num_fds,
+                }),
+                params_extension: &[],
+                driver_objects,
+                descriptor_format: options.descriptor_format,
+            });
         }
 
         // 4-5: the StructHeader.
         let needed = params + STRUCT_HEADER_SIZE;
-        let Ok(struct_header) = Reader::new(bytes).at(params).layout::<StructHeaderWire>() else {
+        let Ok(struct_header) =
+            layout_ref::<StructHeaderWire>(&mut Reader::new(bytes).at(params), "StructHeader")
+        else {
             return Err(MessageError::ParamsTooShort {
                 len: bytes.len(),
                 needed,
@@ -204,18 +206,24 @@ impl<'a> Message<'a> {
         let mut reader = ParamsReader {
             msg: bytes,
             params,
-            claimed: vec![false; message.driver_objects.len()],
+            claimed: vec![false; driver_objects.len()],
             options,
             descriptor_format: options.descriptor_format,
         };
         let (body, known_end) = Body::decode_known(id, &mut reader, struct_size as usize)?;
-        message.body = body;
-        message.descriptor_format = reader.descriptor_format;
-        message.params_extension = Reader::new(bytes).at(params + known_end).take(
+        let params_extension = Reader::new(bytes).at(params + known_end).take(
             struct_size as usize - known_end,
             "params of a newer version",
         )?;
-        Ok(message)
+        Ok(Self {
+            header_version: version,
+            header_extension,
+            sequence_number: SequenceNumber(header.sequence_number.get()),
+            body,
+            params_extension,
+            driver_objects,
+            descriptor_format: reader.descriptor_format,
+        })
     }
 
     /// Decodes like [`Self::decode`] and then requires the bytes to be exactly
@@ -298,7 +306,6 @@ impl<'a> Message<'a> {
         spans: Option<&mut Vec<FieldSpan>>,
     ) -> Result<(), MessageError> {
         let base = w.len();
-        let names = self.body.part_names();
         let header_size = MESSAGE_HEADER_SIZE + self.header_extension.len();
         // A known message's reserved bytes are zero and its table offset is
         // patched in below; an unknown one's header is written back verbatim.
@@ -315,7 +322,9 @@ impl<'a> Message<'a> {
             driver_object_data_array: doda_raw.into(),
             reserved1,
         });
-        w.bytes(self.header_extension);
+        if !self.header_extension.is_empty() {
+            w.bytes(self.header_extension);
+        }
         let mut w = ParamsWriter {
             w,
             base,
@@ -323,8 +332,10 @@ impl<'a> Message<'a> {
             spans,
             descriptor_format: self.descriptor_format,
         };
-        for field in MessageHeaderWire::FIELDS {
-            w.span(field.range.clone(), field.name);
+        if w.spans.is_some() {
+            for field in MessageHeaderWire::FIELDS {
+                w.span(field.range.clone(), field.name);
+            }
         }
         if header_size > MESSAGE_HEADER_SIZE {
             w.span(MESSAGE_HEADER_SIZE..header_size, "header extension");
@@ -333,7 +344,7 @@ impl<'a> Message<'a> {
             let start = w.len();
             w.w.bytes(u.body);
             let end = w.len();
-            w.span(start..end, names.body);
+            w.span(start..end, self.body.part_names().body);
             return Ok(());
         }
         // The zeroed params block with its StructHeader, the inline fields,
@@ -344,17 +355,21 @@ impl<'a> Message<'a> {
         let params_start = w.len();
         w.w.zeros(params_size);
         let struct_header = StructHeaderWire {
-            size: checked_len::<u32>(names.struct_size, params_size)?.into(),
+            size: checked_len::<u32>("StructHeader.size", params_size)?.into(),
             padding: 0.into(),
         };
-        w.put(params_start, struct_header.wire_bytes(), names.struct_size)?;
-        w.span(params_start..params_start + 4, names.struct_size);
-        w.span(params_start + 4..params_start + 8, names.struct_padding);
+        w.put(params_start, struct_header.wire_bytes(), "StructHeader")?;
+        if w.spans.is_some() {
+            let names = self.body.part_names();
+            w.span(params_start..params_start + 4, names.struct_size);
+            w.span(params_start + 4..params_start + 8, names.struct_padding);
+        }
         self.body.write_inline(&mut w, known)?;
         if !self.params_extension.is_empty() {
             let at = params_start + known;
-            w.put(at, self.params_extension, names.newer_params)?;
-            w.span(at..at + self.params_extension.len(), names.newer_params);
+            let name = self.body.part_names().newer_params;
+            w.put(at, self.params_extension, name)?;
+            w.span(at..at + self.params_extension.len(), name);
         }
         self.body.write_dynamic(&mut w, known)?;
         encode_driver_objects(&mut w, &self.driver_objects)?;
@@ -450,13 +465,13 @@ fn encode_driver_objects(
             num_driver_handles: attached.fds.count.into(),
         };
         w.put(record, wire.wire_bytes(), "DriverObjectData")?;
-        for field in DriverObjectDataWire::FIELDS {
-            w.span(
-                record + field.range.start..record + field.range.end,
-                field.name,
-            );
-        }
         if w.spans.is_some() {
+            for field in DriverObjectDataWire::FIELDS {
+                w.span(
+                    record + field.range.start..record + field.range.end,
+                    field.name,
+                );
+            }
             let start = offset as usize + ARRAY_HEADER_SIZE;
             for at in 0..object.encoded_len() {
                 w.span(start + at..start + at + 1, object.field_at(at));
