@@ -176,7 +176,7 @@ impl Transport {
 /// The mode is the shared [`RegionMode`]: the receiver rejects any other
 /// wire value (as Chrome does), so nothing unknown needs to survive a round
 /// trip, and the wire value is converted in exactly one place
-/// ([`SharedBuffer::decode`]'s `RegionMode::from_wire`).
+/// (the BufferHeader decoder's `RegionMode::from_wire`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SharedBuffer {
     /// Region size in bytes.

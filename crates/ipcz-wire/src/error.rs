@@ -388,7 +388,7 @@ impl fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 /// A message that Chrome's receiver rejects (spec §2.7), or that is not in
-/// Chrome's canonical layout (only from [`crate::Message::decode_exact`]).
+/// Chrome's canonical layout (only from [`crate::message::Message::decode_exact`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageError {
     /// Shorter than the 24-byte MessageHeader (check 1).

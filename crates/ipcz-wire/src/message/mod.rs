@@ -12,7 +12,7 @@
 //!      one u8 array per driver object)
 //! ```
 //!
-//! [`Message`] lives here; the params codec (reader, writer, the [`Field`]
+//! [`Message`] lives here; the params codec (reader, writer, the `Field`
 //! trait) in `codec.rs`; the fixed layouts in [`wire`].
 
 mod codec;
