@@ -549,16 +549,19 @@ impl<'a> Field<'a> for Vec<RouterDescriptor> {
     fn read(r: &mut ParamsReader<'a>, at: usize, name: &'static str) -> Result<Self, FieldError> {
         // Detection needs the raw element size, so look at the array with
         // element size 1 first, then validate it with the chosen size.
-        let format = match r.array(at, 1, name)? {
-            Some(a)
-                if r.options.detect_descriptor_format
-                    && a.num_elements > 0
-                    && (a.num_bytes as usize - ARRAY_HEADER_SIZE)
-                        == a.num_elements as usize * DescriptorFormat::PreM117.size() =>
-            {
-                DescriptorFormat::PreM117
-            }
-            _ => r.options.descriptor_format,
+        // (The first look also reports the errors an element size of 1
+        // finds, before the chosen size is applied, as it always has.)
+        let Some(raw) = r.array(at, 1, name)? else {
+            return Ok(Self::new());
+        };
+        let format = if r.options.detect_descriptor_format
+            && raw.num_elements > 0
+            && (raw.num_bytes as usize - ARRAY_HEADER_SIZE)
+                == raw.num_elements as usize * DescriptorFormat::PreM117.size()
+        {
+            DescriptorFormat::PreM117
+        } else {
+            r.options.descriptor_format
         };
         let Some(a) = r.array(at, format.size(), name)? else {
             return Ok(Self::new());
