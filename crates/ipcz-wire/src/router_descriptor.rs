@@ -356,28 +356,24 @@ impl LegacyRouterDescriptor {
             .map(|w| Self::from_wire(*w))
     }
 
-    /// From the 112-byte layout.
+    /// From the 112-byte layout: the fields the forms share, plus the two
+    /// unused counters.
     pub fn from_wire(w: LegacyRouterDescriptorWire) -> Self {
+        let shared = RouterDescriptorWire {
+            closed_peer_sequence_length: w.closed_peer_sequence_length,
+            new_sublink: w.new_sublink,
+            new_link_state_fragment: w.new_link_state_fragment,
+            new_decaying_sublink: w.new_decaying_sublink,
+            next_outgoing_sequence_number: w.next_outgoing_sequence_number,
+            next_incoming_sequence_number: w.next_incoming_sequence_number,
+            decaying_incoming_sequence_length: w.decaying_incoming_sequence_length,
+            flags: w.flags,
+            reserved0: w.reserved,
+            proxy_peer_node_name: w.proxy_peer_node_name,
+            proxy_peer_sublink: w.proxy_peer_sublink,
+        };
         Self {
-            descriptor: RouterDescriptor {
-                closed_peer_sequence_length: SequenceNumber(w.closed_peer_sequence_length.get()),
-                new_sublink: SublinkId(w.new_sublink.get()),
-                new_link_state_fragment: FragmentDescriptor::from_wire(w.new_link_state_fragment),
-                new_decaying_sublink: SublinkId(w.new_decaying_sublink.get()),
-                next_outgoing_sequence_number: SequenceNumber(
-                    w.next_outgoing_sequence_number.get(),
-                ),
-                next_incoming_sequence_number: SequenceNumber(
-                    w.next_incoming_sequence_number.get(),
-                ),
-                decaying_incoming_sequence_length: SequenceNumber(
-                    w.decaying_incoming_sequence_length.get(),
-                ),
-                peer_closed: w.flags & FLAG_PEER_CLOSED != 0,
-                proxy_already_bypassed: w.flags & FLAG_PROXY_ALREADY_BYPASSED != 0,
-                proxy_peer_node_name: NodeName::from_wire(w.proxy_peer_node_name),
-                proxy_peer_sublink: SublinkId(w.proxy_peer_sublink.get()),
-            },
+            descriptor: RouterDescriptor::from_wire(shared),
             num_bytes_produced: w.num_bytes_produced.get(),
             num_bytes_consumed: w.num_bytes_consumed.get(),
         }

@@ -257,13 +257,16 @@ pub(crate) trait Field<'a>: Sized {
     const KIND: FieldKind = FieldKind::Scalar;
     /// Reads (and validates) the field `name` at Chrome-layout offset `at`.
     fn read(r: &mut ParamsReader<'a>, at: usize, name: &'static str) -> Result<Self, FieldError>;
-    /// Writes the inline part at `at`.
+    /// Writes the inline part at `at`. Arrays have none: their offset is
+    /// patched in by [`Field::write_dynamic`] (and stays 0 when absent).
     fn write(
         &self,
-        w: &mut ParamsWriter<'_, '_>,
-        at: usize,
-        name: &'static str,
-    ) -> Result<(), CodecError>;
+        _w: &mut ParamsWriter<'_, '_>,
+        _at: usize,
+        _name: &'static str,
+    ) -> Result<(), CodecError> {
+        Ok(())
+    }
     /// Appends dynamic data (arrays) and patches the offset at `at`.
     fn write_dynamic(
         &self,
@@ -446,14 +449,6 @@ impl<'a> Field<'a> for &'a [u8] {
     fn read(r: &mut ParamsReader<'a>, at: usize, name: &'static str) -> Result<Self, FieldError> {
         Ok(r.array(at, 1, name)?.map_or(&[][..], |a| a.elements))
     }
-    fn write(
-        &self,
-        _w: &mut ParamsWriter<'_, '_>,
-        _at: usize,
-        _name: &'static str,
-    ) -> Result<(), CodecError> {
-        Ok(())
-    }
     fn write_dynamic(
         &self,
         w: &mut ParamsWriter<'_, '_>,
@@ -494,14 +489,6 @@ macro_rules! int_array_field {
                         Ok($from)
                     })
                     .collect()
-            }
-            fn write(
-                &self,
-                _w: &mut ParamsWriter<'_, '_>,
-                _at: usize,
-                _name: &'static str,
-            ) -> Result<(), CodecError> {
-                Ok(())
             }
             fn write_dynamic(
                 &self,
@@ -574,14 +561,6 @@ impl<'a> Field<'a> for Vec<RouterDescriptor> {
                 Ok(RouterDescriptor::decode_format(bytes, format)?)
             })
             .collect()
-    }
-    fn write(
-        &self,
-        _w: &mut ParamsWriter<'_, '_>,
-        _at: usize,
-        _name: &'static str,
-    ) -> Result<(), CodecError> {
-        Ok(())
     }
     fn write_dynamic(
         &self,
