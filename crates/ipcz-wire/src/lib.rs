@@ -47,7 +47,7 @@
 #![warn(missing_docs)]
 
 // Every type has one path: its module's. The crate root re-exports nothing.
-pub mod describe;
+mod describe;
 pub mod driver_object;
 pub mod error;
 pub mod frame;
