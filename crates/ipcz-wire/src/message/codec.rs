@@ -209,7 +209,7 @@ impl ParamsWriter<'_, '_> {
         // Arrays start 8-aligned and are padded to a multiple of 8.
         let pad = self.len().wrapping_neg() & 7;
         if pad != 0 {
-            self.w.zeros(pad);
+            zeros(self.w, pad);
         }
         let offset = self.len();
         let num_bytes = element_size
@@ -225,11 +225,23 @@ impl ParamsWriter<'_, '_> {
         let end = offset + num_bytes;
         let tail = end.saturating_sub(self.len());
         if tail != 0 {
-            self.w.zeros(tail);
+            zeros(self.w, tail);
         }
         self.span(offset..offset + ARRAY_HEADER_SIZE, names.header);
         self.span(offset + ARRAY_HEADER_SIZE..end, names.elements);
         checked_len(names.header, offset)
+    }
+}
+
+/// Appends `n` zero bytes. Short runs (padding, params blocks, the driver
+/// object table) are copied from a zero block, which is much cheaper than
+/// `Vec::resize`'s byte loop.
+#[inline]
+pub(crate) fn zeros(w: &mut Writer<'_>, n: usize) {
+    const ZERO_BLOCK: [u8; 128] = [0; 128];
+    match ZERO_BLOCK.get(..n) {
+        Some(block) => w.bytes(block),
+        None => w.zeros(n),
     }
 }
 

@@ -25,7 +25,7 @@ use mojo_wire_kit::{
 };
 
 pub(crate) use self::codec::{
-    ArrayNames, Field, Params, ParamsReader, ParamsWriter, PartNames, check_array, show_list,
+    ArrayNames, Field, Params, ParamsReader, ParamsWriter, PartNames, check_array, show_list, zeros,
 };
 pub use self::codec::{FieldKind, FieldSpan};
 use self::wire::{DriverObjectDataWire, MessageHeaderWire, StructHeaderWire};
@@ -353,7 +353,7 @@ impl<'a> Message<'a> {
         let known = self.body.params_size(!self.params_extension.is_empty());
         let params_size = known + self.params_extension.len();
         let params_start = w.len();
-        w.w.zeros(params_size);
+        zeros(w.w, params_size);
         let struct_header = StructHeaderWire {
             size: checked_len::<u32>("StructHeader.size", params_size)?.into(),
             padding: 0.into(),
@@ -449,7 +449,7 @@ fn encode_driver_objects(
     };
     let n = objects.len();
     let table = w.array(DRIVER_OBJECT_DATA_SIZE, n, table_names, |out| {
-        out.zeros(DRIVER_OBJECT_DATA_SIZE * n);
+        zeros(out, DRIVER_OBJECT_DATA_SIZE * n);
     })?;
     w.put(16, &table.to_le_bytes(), "header.driver_object_data_array")?;
     let table = table as usize + ARRAY_HEADER_SIZE;
