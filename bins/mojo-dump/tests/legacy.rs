@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mojo_legacy_wire::{Deframer, EventHeaderForm, NodeMessage};
+use mojo_legacy_wire::event::{Event, EventData};
+use mojo_legacy_wire::node::NodeMessage;
+use mojo_legacy_wire::{Deframer, EventHeaderForm};
 use mojo_transcript::{
     Direction, LinkProtocol, Transcript, VectorProfile, vector_files, vectors_dir,
 };
@@ -126,10 +128,7 @@ fn corrupt(path: &Path, chan: u32, dir: Direction, offset: usize, xor: u8, tag: 
 
 /// Index, stream offset and header length of the first EVENT_MESSAGE frame of
 /// chan1 a2b whose event `want` accepts.
-fn first_event_frame(
-    path: &Path,
-    want: impl Fn(&mojo_legacy_wire::Event<'_>) -> bool,
-) -> (usize, usize, usize) {
+fn first_event_frame(path: &Path, want: impl Fn(&Event<'_>) -> bool) -> (usize, usize, usize) {
     let t = Transcript::from_path(path).unwrap();
     let streams = t.streams();
     let stream = streams
@@ -142,7 +141,7 @@ fn first_event_frame(
     let mut index = 0;
     while let Some(f) = d.next_frame().unwrap() {
         if let Ok(NodeMessage::EventMessage(body)) = NodeMessage::decode(f.frame.payload) {
-            let event = mojo_legacy_wire::Event::decode_exact(body, EventHeaderForm::Compact)
+            let event = Event::decode_exact(body, EventHeaderForm::Compact)
                 .expect("a recorded event is canonical");
             if want(&event) {
                 return (index, f.offset as usize, f.frame.header.len());
@@ -163,10 +162,8 @@ fn corrupted_copies_fail_naming_frame_and_field() {
         eprintln!("shared/vectors not found; skipping");
         return;
     };
-    let any = |_: &mojo_legacy_wire::Event<'_>| true;
-    let user = |e: &mojo_legacy_wire::Event<'_>| {
-        matches!(e.data, mojo_legacy_wire::EventData::UserMessage(_))
-    };
+    let any = |_: &Event<'_>| true;
+    let user = |e: &Event<'_>| matches!(e.data, EventData::UserMessage(_));
     // Offsets are within the channel payload (after the channel header),
     // except for the channel header case (`in_payload` false): NodeChannel
     // header 8, compact event header 24, then the event data (UserMessage:
@@ -176,7 +173,7 @@ fn corrupted_copies_fail_naming_frame_and_field() {
     // rejects the frame. Padding, bools and header_size slack are not checked
     // by Chromium; only --verify reports them, as not canonical.
     type Case<'a> = (
-        &'a dyn Fn(&mojo_legacy_wire::Event<'_>) -> bool,
+        &'a dyn Fn(&Event<'_>) -> bool,
         bool,
         usize,
         u8,

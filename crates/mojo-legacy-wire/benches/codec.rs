@@ -7,12 +7,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use mojo_legacy_wire::event::{AttachedPort, EventData, PortDescriptor};
-use mojo_legacy_wire::name::{NodeName, PortName};
-use mojo_legacy_wire::node::NodeChannelContent;
-use mojo_legacy_wire::user_message::{MessagePipeState, encode_user_message_frame};
-use mojo_legacy_wire::{Dispatcher, Event, EventHeaderForm, Frame, NodeFrame, NodeMessage};
-use mojo_legacy_wire::{Profile, UserMessage};
+use mojo_legacy_wire::channel::Frame;
+use mojo_legacy_wire::event::{AttachedPort, Event, EventData, PortDescriptor};
+use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
+use mojo_legacy_wire::user_message::{
+    Dispatcher, MessagePipeState, UserMessage, encode_user_message_frame,
+};
+use mojo_legacy_wire::{EventHeaderForm, NodeName, PortName, Profile};
 
 const PAYLOAD: [u8; 64] = [0x5a; 64];
 

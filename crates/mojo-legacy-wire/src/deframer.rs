@@ -9,7 +9,7 @@
 //! the stream is no longer whole.
 //!
 //! A caller that owns its receive buffer can skip the copy into a deframer
-//! and split frames in place with [`crate::Frame::decode_prefix`].
+//! and split frames in place with [`crate::channel::Frame::decode_prefix`].
 
 use crate::channel::{Frame, FramePrefix};
 use crate::error::{Error, Result};

@@ -16,7 +16,7 @@ use crate::layouts::{
     ObserveProxyAckBody, ObserveProxyBody, PortDescriptorBody, ReadAckBody, ReadAckRequestBody,
     UpdatePreviousPeerBody, UserMessageEventBody,
 };
-use crate::name::{NodeName, PortName, WireName};
+use crate::name::{NodeName, PortName, WireName, WireValue};
 use crate::node::NodeMessageType;
 use crate::profile::{EventHeaderForm, Profile};
 
@@ -230,6 +230,77 @@ impl EventData<'_> {
     }
 }
 
+/// The fixed-size event data catalog: one line per event type whose data is
+/// one layout (variant and fields, type constant, layout, what too-short
+/// data is called), generating decode, encode and field names. Fields map
+/// by name to the layout's fields through [`WireValue`].
+macro_rules! event_catalog {
+    (
+        structs { $( $variant:ident { $($field:ident),* } = $ty:ident, $layout:ident, $what:literal; )* }
+        tuples { $( $tvariant:ident($tstruct:ident { $($tfield:ident),* }) = $tty:ident, $tlayout:ident, $twhat:literal; )* }
+    ) => {
+        impl EventData<'_> {
+            fn decode_fixed(t: EventType, r: &mut Reader<'_>) -> Result<Option<Self>> {
+                Ok(Some(match t {
+                    $( EventType::$ty => {
+                        let b: $layout = r.layout_as($what)?;
+                        Self::$variant { $( $field: WireValue::from_wire(b.$field), )* }
+                    } )*
+                    $( EventType::$tty => {
+                        let b: $tlayout = r.layout_as($twhat)?;
+                        Self::$tvariant($tstruct { $( $tfield: WireValue::from_wire(b.$tfield), )* })
+                    } )*
+                    _ => return Ok(None),
+                }))
+            }
+
+            /// Writes the data of a catalog variant, or a non-catalog
+            /// variant's raw data (`Unknown`); nothing for the others.
+            fn encode_fixed(&self, w: &mut Writer<'_>) {
+                match self {
+                    $( Self::$variant { $($field),* } => w.layout(&$layout {
+                        $( $field: $field.to_wire(), )*
+                    }), )*
+                    $( Self::$tvariant(v) => w.layout(&$tlayout {
+                        $( $tfield: v.$tfield.to_wire(), )*
+                    }), )*
+                    Self::Unknown { data, .. } => w.bytes(data),
+                    _ => {}
+                }
+            }
+
+            fn fixed_field_at(&self, o: usize) -> Option<&'static str> {
+                match self {
+                    $( Self::$variant { .. } => $layout::field_at(o), )*
+                    $( Self::$tvariant(_) => $tlayout::field_at(o), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+event_catalog! {
+    structs {
+        ObserveProxyAck { last_sequence_num } = OBSERVE_PROXY_ACK, ObserveProxyAckBody,
+            "ObserveProxyAck event data";
+        ObserveClosure { last_sequence_num } = OBSERVE_CLOSURE, ObserveClosureBody,
+            "ObserveClosure event data";
+        UserMessageReadAckRequest { sequence_num_to_acknowledge } =
+            USER_MESSAGE_READ_ACK_REQUEST, ReadAckRequestBody,
+            "UserMessageReadAckRequest event data";
+        UserMessageReadAck { sequence_num_acknowledged } = USER_MESSAGE_READ_ACK, ReadAckBody,
+            "UserMessageReadAck event data";
+        UpdatePreviousPeer { new_node_name, new_port_name } = UPDATE_PREVIOUS_PEER,
+            UpdatePreviousPeerBody, "UpdatePreviousPeer event data";
+    }
+    tuples {
+        ObserveProxy(ObserveProxy {
+            proxy_node_name, proxy_port_name, proxy_target_node_name, proxy_target_port_name
+        }) = OBSERVE_PROXY, ObserveProxyBody, "ObserveProxy event data";
+    }
+}
+
 /// A ports event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Event<'a> {
@@ -322,27 +393,6 @@ impl<'a> Event<'a> {
                 })
             }
             EventType::PORT_ACCEPTED => EventData::PortAccepted,
-            EventType::OBSERVE_PROXY => {
-                let b: ObserveProxyBody = r.layout_as("ObserveProxy event data")?;
-                EventData::ObserveProxy(ObserveProxy {
-                    proxy_node_name: b.proxy_node_name.into(),
-                    proxy_port_name: b.proxy_port_name.into(),
-                    proxy_target_node_name: b.proxy_target_node_name.into(),
-                    proxy_target_port_name: b.proxy_target_port_name.into(),
-                })
-            }
-            EventType::OBSERVE_PROXY_ACK => {
-                let b: ObserveProxyAckBody = r.layout_as("ObserveProxyAck event data")?;
-                EventData::ObserveProxyAck {
-                    last_sequence_num: b.last_sequence_num.get(),
-                }
-            }
-            EventType::OBSERVE_CLOSURE => {
-                let b: ObserveClosureBody = r.layout_as("ObserveClosure event data")?;
-                EventData::ObserveClosure {
-                    last_sequence_num: b.last_sequence_num.get(),
-                }
-            }
             EventType::MERGE_PORT => {
                 let b: MergePortBody = r.layout_as("MergePort event data")?;
                 EventData::MergePort(MergePort {
@@ -350,28 +400,12 @@ impl<'a> Event<'a> {
                     new_port_descriptor: PortDescriptor::from_body(&b.new_port_descriptor),
                 })
             }
-            EventType::USER_MESSAGE_READ_ACK_REQUEST => {
-                let b: ReadAckRequestBody = r.layout_as("UserMessageReadAckRequest event data")?;
-                EventData::UserMessageReadAckRequest {
-                    sequence_num_to_acknowledge: b.sequence_num_to_acknowledge.get(),
-                }
-            }
-            EventType::USER_MESSAGE_READ_ACK => {
-                let b: ReadAckBody = r.layout_as("UserMessageReadAck event data")?;
-                EventData::UserMessageReadAck {
-                    sequence_num_acknowledged: b.sequence_num_acknowledged.get(),
-                }
-            }
-            EventType::UPDATE_PREVIOUS_PEER => {
-                let b: UpdatePreviousPeerBody = r.layout_as("UpdatePreviousPeer event data")?;
-                EventData::UpdatePreviousPeer {
-                    new_node_name: b.new_node_name.into(),
-                    new_port_name: b.new_port_name.into(),
-                }
-            }
-            event_type => EventData::Unknown {
-                event_type,
-                data: r.rest(),
+            t => match EventData::decode_fixed(t, &mut r)? {
+                Some(data) => data,
+                None => EventData::Unknown {
+                    event_type: t,
+                    data: r.rest(),
+                },
             },
         };
         Ok(Self {
@@ -385,7 +419,7 @@ impl<'a> Event<'a> {
     /// [`Event::decode`], then requires `bytes` to be the canonical encoding
     /// of the result (zero padding, `peer_closed` 0 or 1); any `Ok` re-encodes
     /// to exactly `bytes`. The user message part of a `UserMessage` event is
-    /// kept raw (see [`crate::UserMessage::decode_exact`]). Fails with
+    /// kept raw (see [`crate::user_message::UserMessage::decode_exact`]). Fails with
     /// [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(bytes: &'a [u8], form: EventHeaderForm) -> Result<Self> {
         let e = Self::decode(bytes, form)?;
@@ -404,45 +438,12 @@ impl<'a> Event<'a> {
                     write_user_message_data(w, m.sequence_num, &m.ports)?;
                     w.bytes(m.message);
                 }
-                EventData::PortAccepted => {}
-                EventData::ObserveProxy(o) => w.layout(&ObserveProxyBody {
-                    proxy_node_name: o.proxy_node_name.into(),
-                    proxy_port_name: o.proxy_port_name.into(),
-                    proxy_target_node_name: o.proxy_target_node_name.into(),
-                    proxy_target_port_name: o.proxy_target_port_name.into(),
-                }),
-                EventData::ObserveProxyAck { last_sequence_num } => {
-                    w.layout(&ObserveProxyAckBody {
-                        last_sequence_num: U64::new(*last_sequence_num),
-                    });
-                }
-                EventData::ObserveClosure { last_sequence_num } => {
-                    w.layout(&ObserveClosureBody {
-                        last_sequence_num: U64::new(*last_sequence_num),
-                    });
-                }
                 EventData::MergePort(m) => w.layout(&MergePortBody {
                     new_port_name: m.new_port_name.into(),
                     new_port_descriptor: m.new_port_descriptor.to_body(),
                 }),
-                EventData::UserMessageReadAckRequest {
-                    sequence_num_to_acknowledge: n,
-                } => w.layout(&ReadAckRequestBody {
-                    sequence_num_to_acknowledge: U64::new(*n),
-                }),
-                EventData::UserMessageReadAck {
-                    sequence_num_acknowledged: n,
-                } => w.layout(&ReadAckBody {
-                    sequence_num_acknowledged: U64::new(*n),
-                }),
-                EventData::UpdatePreviousPeer {
-                    new_node_name,
-                    new_port_name,
-                } => w.layout(&UpdatePreviousPeerBody {
-                    new_node_name: (*new_node_name).into(),
-                    new_port_name: (*new_port_name).into(),
-                }),
-                EventData::Unknown { data, .. } => w.bytes(data),
+                EventData::PortAccepted => {}
+                fixed => fixed.encode_fixed(w),
             }
             w.bytes(self.trailing);
             Ok(())
@@ -491,18 +492,13 @@ impl<'a> Event<'a> {
             EventData::UserMessage(m) => return user_message_field_at(o, m.ports.len()),
             EventData::Unknown { .. } => return "event.data",
             EventData::PortAccepted => None,
-            EventData::ObserveProxy(_) => ObserveProxyBody::field_at(o),
-            EventData::ObserveProxyAck { .. } => ObserveProxyAckBody::field_at(o),
-            EventData::ObserveClosure { .. } => ObserveClosureBody::field_at(o),
-            EventData::UserMessageReadAckRequest { .. } => ReadAckRequestBody::field_at(o),
-            EventData::UserMessageReadAck { .. } => ReadAckBody::field_at(o),
             EventData::MergePort(_) => match MergePortBody::field_at(o) {
                 Some("merge_port.new_port_descriptor") => {
                     Some(PortDescriptor::field_at(o - NodeName::LEN))
                 }
                 other => other,
             },
-            EventData::UpdatePreviousPeer { .. } => UpdatePreviousPeerBody::field_at(o),
+            fixed => fixed.fixed_field_at(o),
         };
         fixed.unwrap_or("event.trailing")
     }

@@ -7,11 +7,11 @@
 //!
 //! | layer | module | entry points |
 //! |---|---|---|
-//! | channel framing (8- or 16-byte header, control messages) | [`channel`], [`deframer`] | [`Frame::decode`], [`Frame::decode_prefix`], [`Deframer`], [`ControlMessage`] |
-//! | broker protocol on the bootstrap socket | [`broker`] | [`BrokerFrame`], [`BrokerMessage`] |
-//! | NodeChannel messages | [`node`] | [`NodeFrame`], [`NodeMessage`] |
-//! | ports events (compact or extended header) | [`event`] | [`Event::decode`] |
-//! | user messages, dispatchers, data pipe control | [`user_message`] | [`UserMessage::decode`] |
+//! | channel framing (8- or 16-byte header, control messages) | [`channel`] | [`channel::Frame::decode`], [`channel::Frame::decode_prefix`], [`Deframer`], [`channel::ControlMessage`] |
+//! | broker protocol on the bootstrap socket | [`broker`] | [`broker::BrokerFrame`], [`broker::BrokerMessage`] |
+//! | NodeChannel messages | [`node`] | [`node::NodeFrame`], [`node::NodeMessage`] |
+//! | ports events (compact or extended header) | [`event`] | [`event::Event::decode`] |
+//! | user messages, dispatchers, data pipe control | [`user_message`] | [`user_message::UserMessage::decode`] |
 //! | whole-frame decode plus re-encode check | [`verify`] | [`verify::decode_frame`], [`verify::check_frame`] |
 //!
 //! Every fixed layout (channel headers, NodeChannel and broker bodies, event
@@ -38,11 +38,11 @@
 //! (a zero-sized or zero-guid shared buffer, a data pipe whose offsets do not
 //! fit its capacity, an unknown dispatcher type, ...): the message is then
 //! dropped or its handles are invalid, but the channel stays up.
-//! [`UserMessage::check_dispatchers`] (per dispatcher:
-//! [`Dispatcher::check_state`]) applies exactly those rules, with an
+//! [`user_message::UserMessage::check_dispatchers`] (per dispatcher:
+//! [`user_message::Dispatcher::check_state`]) applies exactly those rules, with an
 //! [`Error`] naming the field. Likewise an `UPGRADE_OFFER` with a payload
 //! shorter than 8 bytes, which Chromium ignores, decodes to
-//! [`ControlMessage::ShortUpgradeOffer`] rather than failing.
+//! [`channel::ControlMessage::ShortUpgradeOffer`] rather than failing.
 //!
 //! Encoding follows Chrome's sender exactly: padding and reserved bytes are
 //! written as zero, bools as 0/1, sizes and counts are recomputed (a count
@@ -50,9 +50,9 @@
 //! append to a `Vec<u8>` and leave it unchanged when they fail. Fresh
 //! encodes follow a [`Profile`] ([`Profile::Libchrome`] by default).
 //!
-//! Each `decode` has a `decode_exact` ([`Frame::decode_exact`],
-//! [`BrokerFrame::decode_exact`], [`NodeFrame::decode_exact`],
-//! [`Event::decode_exact`], [`UserMessage::decode_exact`], ...) that
+//! Each `decode` has a `decode_exact` ([`channel::Frame::decode_exact`],
+//! [`broker::BrokerFrame::decode_exact`], [`node::NodeFrame::decode_exact`],
+//! [`event::Event::decode_exact`], [`user_message::UserMessage::decode_exact`], ...) that
 //! additionally demands that the input is in Chrome's canonical layout, so
 //! that any `Ok` re-encodes to the same bytes; otherwise it fails with
 //! [`Error::NotCanonical`] naming the first differing field. It is `decode`
@@ -66,8 +66,9 @@
 //! and access modes `mojo_wire_kit::RegionMode`.
 //!
 //! ```
-//! use mojo_legacy_wire::{Event, EventData, EventHeaderForm, NodeFrame, NodeMessage, PortName, Profile};
-//! use mojo_legacy_wire::node::NodeChannelContent;
+//! use mojo_legacy_wire::event::{Event, EventData};
+//! use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
+//! use mojo_legacy_wire::{EventHeaderForm, PortName, Profile};
 //!
 //! let mut out = Vec::new();
 //! let event = Event::new(PortName::new(1, 2), EventData::PortAccepted);
@@ -87,25 +88,22 @@
 pub mod broker;
 pub mod channel;
 mod codec;
-pub mod deframer;
-pub mod error;
+mod deframer;
+mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod layouts;
 pub mod limits;
-pub mod name;
+mod name;
 pub mod node;
-pub mod profile;
+mod profile;
 pub mod user_message;
 pub mod verify;
 
-pub use broker::{BrokerFrame, BrokerMessage, BrokerMessageType};
-pub use channel::{ChannelHeader, ControlMessage, Frame, FrameBuilder, HeaderForm, MessageType};
+// Each public type has one path: the protocol layers are public modules;
+// the few cross-cutting types below live at the crate root only.
 pub use deframer::{Deframed, Deframer};
 pub use error::{Error, Result};
-pub use event::{AttachedPort, Event, EventData, EventType, PortDescriptor, SenderInfo};
 pub use name::{NodeName, PortName, Token};
-pub use node::{NodeFrame, NodeMessage, NodeMessageType};
 pub use profile::{EventHeaderForm, Profile};
-pub use user_message::{Dispatcher, DispatcherType, UserMessage};

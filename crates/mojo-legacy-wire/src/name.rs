@@ -41,6 +41,46 @@ impl From<Guid> for WireName {
     }
 }
 
+/// A typed value held in a layout field, and the field's wire type
+/// (crate-internal): what lets one catalog line map a typed struct field to
+/// its layout field.
+pub(crate) trait WireValue: Sized {
+    /// The layout field type.
+    type Wire: Copy;
+    /// The typed value of a wire field.
+    fn from_wire(w: Self::Wire) -> Self;
+    /// The wire field of a typed value.
+    fn to_wire(&self) -> Self::Wire;
+}
+
+macro_rules! int_wire_value {
+    ($($ty:ty => $wire:ident),*) => {
+        $(
+            impl WireValue for $ty {
+                type Wire = mojo_wire_kit::le::$wire;
+                fn from_wire(w: Self::Wire) -> Self {
+                    w.get()
+                }
+                fn to_wire(&self) -> Self::Wire {
+                    Self::Wire::new(*self)
+                }
+            }
+        )*
+    };
+}
+
+int_wire_value!(u32 => U32, u64 => U64);
+
+impl WireValue for Guid {
+    type Wire = WireName;
+    fn from_wire(w: WireName) -> Self {
+        w.into()
+    }
+    fn to_wire(&self) -> WireName {
+        (*self).into()
+    }
+}
+
 macro_rules! name_type {
     ($(#[$meta:meta])* $name:ident, $invalid_doc:literal) => {
         $(#[$meta])*
@@ -84,6 +124,16 @@ macro_rules! name_type {
             /// True for every name but the all-zero one.
             pub fn is_valid(self) -> bool {
                 self != Self::INVALID
+            }
+        }
+
+        impl WireValue for $name {
+            type Wire = WireName;
+            fn from_wire(w: WireName) -> Self {
+                w.into()
+            }
+            fn to_wire(&self) -> WireName {
+                (*self).into()
             }
         }
 

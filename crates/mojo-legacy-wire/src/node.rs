@@ -17,7 +17,7 @@ use crate::layouts::{
     AddBrokerClientBody, BindBrokerHostBody, BrokerClientAddedBody, IntroductionBody, NodeHeader,
     RequestPortMergeBody,
 };
-use crate::name::{NodeName, PortName, Token};
+use crate::name::{NodeName, PortName, Token, WireValue};
 use crate::profile::Profile;
 
 /// Size of the NodeChannel header.
@@ -256,85 +256,55 @@ fn caps_wire(c: Option<NodeCapabilities>) -> U64 {
     U64::new(c.map_or(0, |c| c.bits()))
 }
 
-impl<'a> NodeBody<'a> for AcceptInvitee<'a> {
-    type Layout = AcceptInviteeBody;
-    const V0_LEN: usize = 32;
-    fn from_layout(l: &Self::Layout, v1: bool, trailing: &'a [u8]) -> Self {
-        Self {
-            inviter_name: l.inviter_name.into(),
-            token: l.token.into(),
-            capabilities: caps(l.capabilities, v1),
-            trailing,
-        }
-    }
-    fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
-        let l = AcceptInviteeBody {
-            inviter_name: self.inviter_name.into(),
-            token: self.token.into(),
-            capabilities: caps_wire(self.capabilities),
-        };
-        (l, self.capabilities.is_some(), self.trailing)
-    }
+/// Implements [`NodeBody`] from one line per body: the typed struct, its
+/// layout, the V0 size, the fields both share (converted with
+/// [`WireValue`]), the optional V1 capabilities field, a padding field the
+/// typed value does not hold, and the field that keeps the bytes after the
+/// body.
+macro_rules! node_bodies {
+    ($(
+        $ty:ident: $layout:ident, v0 $v0:literal { $($field:ident),* }
+        $(v1 $v1:ident)? $(pad $pad:ident)?, rest $rest:ident;
+    )*) => {
+        $(
+            impl<'a> NodeBody<'a> for $ty<'a> {
+                type Layout = $layout;
+                const V0_LEN: usize = $v0;
+                fn from_layout(l: &Self::Layout, _v1: bool, rest: &'a [u8]) -> Self {
+                    Self {
+                        $( $field: WireValue::from_wire(l.$field), )*
+                        $( $v1: caps(l.$v1, _v1), )?
+                        $rest: rest,
+                    }
+                }
+                fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
+                    let l = $layout {
+                        $( $field: self.$field.to_wire(), )*
+                        $( $v1: caps_wire(self.$v1), )?
+                        $( $pad: Default::default(), )?
+                    };
+                    (l, node_bodies!(@v1 self $($v1)?), self.$rest)
+                }
+            }
+        )*
+    };
+    (@v1 $self:ident) => { true };
+    (@v1 $self:ident $v1:ident) => { $self.$v1.is_some() };
 }
 
-impl<'a> NodeBody<'a> for AcceptInvitation<'a> {
-    type Layout = AcceptInvitationBody;
-    const V0_LEN: usize = 32;
-    fn from_layout(l: &Self::Layout, v1: bool, trailing: &'a [u8]) -> Self {
-        Self {
-            token: l.token.into(),
-            invitee_name: l.invitee_name.into(),
-            capabilities: caps(l.capabilities, v1),
-            trailing,
-        }
-    }
-    fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
-        let l = AcceptInvitationBody {
-            token: self.token.into(),
-            invitee_name: self.invitee_name.into(),
-            capabilities: caps_wire(self.capabilities),
-        };
-        (l, self.capabilities.is_some(), self.trailing)
-    }
+node_bodies! {
+    AcceptInvitee: AcceptInviteeBody, v0 32 { inviter_name, token } v1 capabilities, rest trailing;
+    AcceptInvitation: AcceptInvitationBody, v0 32 { token, invitee_name } v1 capabilities,
+        rest trailing;
+    AddBrokerClient: AddBrokerClientBody, v0 24 { client_name, process_handle } pad padding,
+        rest trailing;
+    BrokerClientAdded: BrokerClientAddedBody, v0 16 { client_name }, rest trailing;
+    RequestPortMerge: RequestPortMergeBody, v0 16 { connector_port_name }, rest token;
+    Introduction: IntroductionBody, v0 16 { name } v1 capabilities, rest trailing;
+    AcceptPeer: AcceptPeerBody, v0 48 { token, peer_name, port_name }, rest trailing;
 }
 
-impl<'a> NodeBody<'a> for AddBrokerClient<'a> {
-    type Layout = AddBrokerClientBody;
-    const V0_LEN: usize = 24;
-    fn from_layout(l: &Self::Layout, _: bool, trailing: &'a [u8]) -> Self {
-        Self {
-            client_name: l.client_name.into(),
-            process_handle: l.process_handle.get(),
-            trailing,
-        }
-    }
-    fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
-        let l = AddBrokerClientBody {
-            client_name: self.client_name.into(),
-            process_handle: U32::new(self.process_handle),
-            padding: [0; 4],
-        };
-        (l, true, self.trailing)
-    }
-}
-
-impl<'a> NodeBody<'a> for BrokerClientAdded<'a> {
-    type Layout = BrokerClientAddedBody;
-    const V0_LEN: usize = 16;
-    fn from_layout(l: &Self::Layout, _: bool, trailing: &'a [u8]) -> Self {
-        Self {
-            client_name: l.client_name.into(),
-            trailing,
-        }
-    }
-    fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
-        let l = BrokerClientAddedBody {
-            client_name: self.client_name.into(),
-        };
-        (l, true, self.trailing)
-    }
-}
-
+// Its V1 part is two fields in one `Option`, so it is written out.
 impl<'a> NodeBody<'a> for AcceptBrokerClient<'a> {
     type Layout = AcceptBrokerClientBody;
     const V0_LEN: usize = 16;
@@ -358,63 +328,6 @@ impl<'a> NodeBody<'a> for AcceptBrokerClient<'a> {
             broker_capabilities: U64::new(c.broker_capabilities.bits()),
         };
         (l, self.capabilities.is_some(), self.trailing)
-    }
-}
-
-impl<'a> NodeBody<'a> for RequestPortMerge<'a> {
-    type Layout = RequestPortMergeBody;
-    const V0_LEN: usize = 16;
-    fn from_layout(l: &Self::Layout, _: bool, token: &'a [u8]) -> Self {
-        Self {
-            connector_port_name: l.connector_port_name.into(),
-            token,
-        }
-    }
-    fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
-        let l = RequestPortMergeBody {
-            connector_port_name: self.connector_port_name.into(),
-        };
-        (l, true, self.token)
-    }
-}
-
-impl<'a> NodeBody<'a> for Introduction<'a> {
-    type Layout = IntroductionBody;
-    const V0_LEN: usize = 16;
-    fn from_layout(l: &Self::Layout, v1: bool, trailing: &'a [u8]) -> Self {
-        Self {
-            name: l.name.into(),
-            capabilities: caps(l.capabilities, v1),
-            trailing,
-        }
-    }
-    fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
-        let l = IntroductionBody {
-            name: self.name.into(),
-            capabilities: caps_wire(self.capabilities),
-        };
-        (l, self.capabilities.is_some(), self.trailing)
-    }
-}
-
-impl<'a> NodeBody<'a> for AcceptPeer<'a> {
-    type Layout = AcceptPeerBody;
-    const V0_LEN: usize = 48;
-    fn from_layout(l: &Self::Layout, _: bool, trailing: &'a [u8]) -> Self {
-        Self {
-            token: l.token.into(),
-            peer_name: l.peer_name.into(),
-            port_name: l.port_name.into(),
-            trailing,
-        }
-    }
-    fn to_layout(&self) -> (Self::Layout, bool, &'a [u8]) {
-        let l = AcceptPeerBody {
-            token: self.token.into(),
-            peer_name: self.peer_name.into(),
-            port_name: self.port_name.into(),
-        };
-        (l, true, self.trailing)
     }
 }
 
@@ -522,7 +435,7 @@ impl<'a> NodeMessage<'a> {
     /// encoding of the result (zero padding and reserved bytes, an 8-byte
     /// `BIND_BROKER_HOST` body); any `Ok` re-encodes to exactly `payload`.
     /// Event and broadcast bodies are kept raw and not examined here (see
-    /// [`crate::Event::decode_exact`], [`crate::verify::check_frame`]). Fails
+    /// [`crate::event::Event::decode_exact`], [`crate::verify::check_frame`]). Fails
     /// with [`Error::NotCanonical`] otherwise.
     pub fn decode_exact(payload: &'a [u8]) -> Result<Self> {
         let m = Self::decode(payload)?;

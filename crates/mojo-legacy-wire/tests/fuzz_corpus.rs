@@ -13,7 +13,6 @@ use mojo_legacy_wire::broker::BrokerMessage;
 use mojo_legacy_wire::channel::{ControlMessage, UpgradeOffer};
 use mojo_legacy_wire::event::{Event, EventData};
 use mojo_legacy_wire::fuzzing;
-use mojo_legacy_wire::name::PortName;
 use mojo_legacy_wire::node::{
     AcceptBrokerClient, AcceptInvitee, AddBrokerClient, BindBrokerHost, BrokerClientAdded,
     Introduction, NodeMessage,
@@ -22,7 +21,7 @@ use mojo_legacy_wire::user_message::{
     DataPipeOptions, DataPipeState, Dispatcher, DispatcherType, UserMessage,
 };
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
-use mojo_legacy_wire::{Deframer, EventHeaderForm, Profile};
+use mojo_legacy_wire::{Deframer, EventHeaderForm, PortName, Profile};
 use mojo_transcript::{LinkProtocol, Transcript, VectorProfile, vector_files, vectors_dir};
 use mojo_wire_kit::Guid;
 
@@ -91,21 +90,21 @@ fn seeds_parse_at_their_own_layer() {
     // real or freshly encoded traffic) in canonical form.
     for (path, b) in seeds("channel_frame") {
         assert!(
-            mojo_legacy_wire::Frame::decode_exact(&b).is_ok(),
+            mojo_legacy_wire::channel::Frame::decode_exact(&b).is_ok(),
             "{}",
             path.display()
         );
     }
     for (path, b) in seeds("broker_message") {
         assert!(
-            mojo_legacy_wire::BrokerFrame::decode_exact(&b).is_ok(),
+            mojo_legacy_wire::broker::BrokerFrame::decode_exact(&b).is_ok(),
             "{}",
             path.display()
         );
     }
     for (path, b) in seeds("node_message") {
         assert!(
-            mojo_legacy_wire::NodeFrame::decode_exact(&b).is_ok(),
+            mojo_legacy_wire::node::NodeFrame::decode_exact(&b).is_ok(),
             "{}",
             path.display()
         );
@@ -365,7 +364,7 @@ fn constructed(c: &mut Corpus) {
             let name = format!("{p}-constructed-{}", data.event_type()).to_lowercase();
             let mut e = Event::new(n(7), data);
             if profile == Profile::Desktop {
-                e.sender = Some(mojo_legacy_wire::SenderInfo {
+                e.sender = Some(mojo_legacy_wire::event::SenderInfo {
                     from_port: n(8),
                     control_sequence_num: 3,
                 });

@@ -14,16 +14,15 @@ use mojo_legacy_wire::event::{
     AttachedPort, Event, EventData, MergePort, ObserveProxy, PortDescriptor, SenderInfo,
     UserMessageEvent,
 };
-use mojo_legacy_wire::name::{NodeName, PortName};
 use mojo_legacy_wire::node::{
     AcceptBrokerClient, AcceptInvitation, AcceptInvitee, BrokerClientCapabilities,
     NodeCapabilities, NodeChannelContent, NodeFrame, NodeMessage, RequestPortMerge,
 };
-use mojo_legacy_wire::profile::{EventHeaderForm, Profile};
 use mojo_legacy_wire::user_message::{
     Dispatcher, MessagePipeState, SharedBufferState, UserMessage, encode_user_message_frame,
 };
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
+use mojo_legacy_wire::{EventHeaderForm, NodeName, PortName, Profile};
 use mojo_wire_kit::{Guid, RegionMode};
 
 fn hex(s: &str) -> Vec<u8> {
@@ -667,7 +666,7 @@ fn conversion_rule_of_section_7() {
     let a7 = hex(A7);
     let frame = Frame::decode_whole(&a7).unwrap();
     let full = Frame {
-        header: ChannelHeader::normal(mojo_legacy_wire::HeaderForm::Full, 0),
+        header: ChannelHeader::normal(mojo_legacy_wire::channel::HeaderForm::Full, 0),
         payload: frame.payload,
     };
     let mut out = Vec::new();

@@ -10,6 +10,7 @@
 //! borrowed `'static` values directly; this is test-only.
 
 use mojo_legacy_wire::broker::{BrokerFrame, BrokerMessage, BrokerMessageType};
+use mojo_legacy_wire::channel::HeaderForm;
 use mojo_legacy_wire::channel::{ChannelHeader, ControlMessage, Frame, MessageType, UpgradeOffer};
 use mojo_legacy_wire::event::{
     AttachedPort, Event, EventData, EventType, MergePort, ObserveProxy, PortDescriptor, SenderInfo,
@@ -21,12 +22,12 @@ use mojo_legacy_wire::node::{
     BindBrokerHost, BrokerClientAdded, BrokerClientCapabilities, Introduction, NodeCapabilities,
     NodeChannelContent, NodeFrame, NodeMessage, NodeMessageType, RequestPortMerge,
 };
-use mojo_legacy_wire::profile::{EventHeaderForm, Profile};
 use mojo_legacy_wire::user_message::{
     DataPipeCommand, DataPipeControlMessage, DataPipeOptions, DataPipeState, Dispatcher,
     DispatcherType, MessagePipeState, SharedBufferState, UserMessage,
 };
-use mojo_legacy_wire::{Deframer, Error, HeaderForm};
+use mojo_legacy_wire::{Deframer, Error};
+use mojo_legacy_wire::{EventHeaderForm, Profile};
 use mojo_wire_kit::{Guid, RegionMode};
 use proptest::prelude::*;
 

@@ -7,8 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use mojo_legacy_wire::broker::BrokerFrame;
+use mojo_legacy_wire::channel::HeaderForm;
+use mojo_legacy_wire::event::EventData;
+use mojo_legacy_wire::node::NodeFrame;
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame, decode_frame};
-use mojo_legacy_wire::{BrokerFrame, Deframer, EventData, EventHeaderForm, HeaderForm, NodeFrame};
+use mojo_legacy_wire::{Deframer, EventHeaderForm};
 use mojo_transcript::{LinkProtocol, Stream, Transcript, VectorProfile, vector_files, vectors_dir};
 
 struct StreamFrames {

@@ -41,13 +41,13 @@ pub fn field_name_at(fields: &[LayoutField], offset: usize) -> Option<&'static s
 /// (checked at compile time for every [`wire_layout!`](crate::wire_layout!)).
 pub const fn fields_tile(fields: &[LayoutField], size: usize) -> bool {
     let mut at = 0;
-    let mut i = 0;
-    while i < fields.len() {
-        if fields[i].range.start != at || fields[i].range.end < at {
+    let mut rest = fields;
+    while let [first, tail @ ..] = rest {
+        if first.range.start != at || first.range.end < at {
             return false;
         }
-        at = fields[i].range.end;
-        i += 1;
+        at = first.range.end;
+        rest = tail;
     }
     at == size
 }
