@@ -2,9 +2,11 @@
 //! stream is a sequence of `IpczHeader` frames, each carrying one ipcz message.
 
 use crate::{DecodeOptions, FrameReport, StreamReport};
-use ipcz_wire::frame::Frame;
-use ipcz_wire::{FrameError, Message};
+use ipcz_wire::error::FrameError;
+use ipcz_wire::frame::{Frame, FrameHeaderWire};
+use ipcz_wire::message::Message;
 use mojo_transcript::{Stream, StreamKey};
+use mojo_wire_kit::{WireLayout, first_difference};
 
 /// Deframes and describes one reassembled ipcz stream.
 pub(crate) fn decode_stream(
@@ -17,7 +19,7 @@ pub(crate) fn decode_stream(
     let mut offset = 0;
     while offset < bytes.len() {
         let rest = &bytes[offset..];
-        match Frame::parse(rest) {
+        match Frame::decode(rest) {
             Ok((frame, len)) => {
                 report
                     .frames
@@ -100,30 +102,20 @@ fn check(
         return None;
     }
     let mut out = Vec::with_capacity(original.len());
-    frame
+    if let Err(e) = frame
         .header
-        .encode_frame(frame.header_extension, message, &mut out);
-    if out == original {
-        return None;
+        .encode_frame(frame.header_extension, message, &mut out)
+    {
+        return Some(format!("cannot re-encode: {e}"));
     }
-    let at = out
-        .iter()
-        .zip(original)
-        .position(|(a, b)| a != b)
-        .unwrap_or(out.len().min(original.len()));
+    let at = first_difference(&out, original)?;
     let header_len = original.len() - frame.payload.len();
     let field = if at < header_len {
-        match at {
-            0..=1 => "IpczHeader.size".to_string(),
-            2..=3 => "IpczHeader.num_handles".to_string(),
-            4..=7 => "IpczHeader.num_bytes".to_string(),
-            8..=15 => "IpczHeader.creation_timeticks_us".to_string(),
-            _ => "IpczHeader extension".to_string(),
-        }
+        FrameHeaderWire::field_at(at).unwrap_or("IpczHeader extension")
     } else {
         match message.compare(frame.payload) {
             Err(e) => return Some(format!("re-encoding differs: {e}")),
-            Ok(()) => "message".to_string(),
+            Ok(()) => "message",
         }
     };
     Some(format!("re-encoding differs at frame byte {at} ({field})"))

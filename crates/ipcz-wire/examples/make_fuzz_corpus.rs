@@ -8,13 +8,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ipcz_wire::driver_object::{BufferMode, DataPipe, DataPipeEndpointType, Guid, SharedBuffer};
+use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, DriverObject, SharedBuffer};
 use ipcz_wire::frame::Frame;
 use ipcz_wire::memory::{self, fragment, primary};
+use ipcz_wire::message::{FieldKind, Message};
 use ipcz_wire::messages::Body;
+use ipcz_wire::messages::MessageId;
 use ipcz_wire::router_descriptor::LegacyRouterDescriptor;
-use ipcz_wire::{DriverObject, FieldKind, FragmentDescriptor, LinkSide, Message, MessageId};
+use ipcz_wire::types::{FragmentDescriptor, LinkSide};
 use mojo_transcript::{LinkProtocol, Transcript, vector_files, vectors_dir};
+use mojo_wire_kit::{Guid, RegionMode, WireLayout};
 
 /// Keeps at most `per_key` inputs per key (e.g. message id and size), and at
 /// most `max` in total.
@@ -70,7 +73,7 @@ fn main() {
         for stream in transcript.streams().values() {
             let mut offset = 0;
             let mut starts = Vec::new();
-            while let Ok((frame, len)) = Frame::parse(&stream.bytes[offset..]) {
+            while let Ok((frame, len)) = Frame::decode(&stream.bytes[offset..]) {
                 starts.push(offset);
                 let bytes = &stream.bytes[offset..offset + len];
                 let fds = frame.header.num_handles;
@@ -82,18 +85,21 @@ fn main() {
                     messages.add(&key, &m);
                     for o in &msg.driver_objects {
                         let mut b = vec![u8::try_from(o.fds.count).unwrap_or(0)];
-                        o.object.encode(&mut b);
+                        o.object.encode(&mut b).expect("encode");
                         objects.add(&format!("{:?}", o.object.object_type()), &b);
                     }
                     if let Body::AcceptParcel(p) = &msg.body {
                         for d in &p.new_routers {
-                            descriptors.add("current", &d.to_bytes());
-                            descriptors.add("legacy", &LegacyRouterDescriptor::from(*d).to_bytes());
+                            descriptors.add("current", d.to_wire().wire_bytes());
+                            descriptors.add(
+                                "legacy",
+                                LegacyRouterDescriptor::from(*d).to_wire().wire_bytes(),
+                            );
                         }
                         if !p.parcel_fragment.is_null() {
                             // A descriptor and a plausible fragment snapshot.
                             let d = FragmentDescriptor::new(0, 0, p.parcel_fragment.size);
-                            let mut input = d.to_bytes().to_vec();
+                            let mut input = d.to_wire().wire_bytes().to_vec();
                             let mut bytes = vec![0u8; p.parcel_fragment.size as usize];
                             let len = (p.parcel_fragment.size as usize - 8).min(31);
                             let _ = fragment::write_parcel_data(&mut bytes, &vec![0x42; len]);
@@ -139,7 +145,7 @@ fn main() {
     // Driver objects the recordings lack.
     let buffer = SharedBuffer {
         buffer_size: 65536,
-        mode: BufferMode::UNSAFE,
+        mode: RegionMode::Unsafe,
         guid: Guid { low: 7, high: 9 },
     };
     for (key, object, fds) in [
@@ -162,14 +168,14 @@ fn main() {
         (
             "SharedBuffer-read-only",
             DriverObject::SharedBuffer(SharedBuffer {
-                mode: BufferMode::READ_ONLY,
+                mode: RegionMode::ReadOnly,
                 ..buffer
             }),
             1,
         ),
     ] {
         let mut b = vec![fds];
-        object.encode(&mut b);
+        object.encode(&mut b).expect("encode");
         objects.add(key, &b);
     }
     for flags in 0u8..8 {
@@ -180,13 +186,16 @@ fn main() {
             is_trusted_by_peer: flags & 1 != 0,
         };
         let mut b = vec![1 + (flags & 1)];
-        DriverObject::Transport(t).encode(&mut b);
+        DriverObject::Transport(t).encode(&mut b).expect("encode");
         objects.add(&format!("Transport-flags{flags}"), &b);
     }
 
     // Shared-memory snapshots: link states in each status, an allocator region.
     for status in [0u32, 0x01, 0x03, 0x07, 0x13, 0x2b, 0x3f] {
-        let mut input = FragmentDescriptor::new(0, status, 64).to_bytes().to_vec();
+        let mut input = FragmentDescriptor::new(0, status, 64)
+            .to_wire()
+            .wire_bytes()
+            .to_vec();
         let mut state = vec![0u8; 64];
         memory::RouterLinkState::initialize(&mut state, 2).expect("init");
         state[4..8].copy_from_slice(&status.to_le_bytes());
@@ -195,16 +204,22 @@ fn main() {
     }
     let mut region = vec![0u8; 64 * 16];
     memory::block::initialize_region(&mut region, 64).expect("init region");
-    let mut input = FragmentDescriptor::new(0, 1088, 64).to_bytes().to_vec();
+    let mut input = FragmentDescriptor::new(0, 1088, 64)
+        .to_wire()
+        .wire_bytes()
+        .to_vec();
     input.extend(&region);
     fragments.add("block-region", &input);
-    let mut input = FragmentDescriptor::new(0, 256, 64).to_bytes().to_vec();
+    let mut input = FragmentDescriptor::new(0, 256, 64)
+        .to_wire()
+        .wire_bytes()
+        .to_vec();
     let mut state = vec![0u8; 64];
     memory::RouterLinkState::initialize(&mut state, 0).expect("init");
     let stable = memory::LinkStatus::empty().set_side_stable(LinkSide::B);
     state[4..8].copy_from_slice(&stable.bits().to_le_bytes());
     input.extend(state);
-    input.truncate(16 + primary::field::INITIAL_LINK_STATES.len().min(64));
+    input.truncate(16 + primary::INITIAL_LINK_STATES.len().min(64));
     fragments.add("initial-link-state", &input);
 
     for c in [

@@ -1,7 +1,7 @@
 //! One-line descriptions of frames and messages, e.g.
 //! `AcceptParcel v0 sublink=1 seq=0 data=5B handles=[portal] driver_objects=[SharedBuffer(writable, 1048576 B, 2 fds)]`.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use crate::message::{Field, Message, show_list};
 use crate::messages::{AcceptParcel, Body};
@@ -48,11 +48,4 @@ fn describe_parcel(p: &AcceptParcel<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Res
         write!(f, " objects={}", p.driver_objects)?;
     }
     Ok(())
-}
-
-/// `Message`'s description as a `String`.
-pub fn message_line(m: &Message<'_>) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "{m}");
-    s
 }

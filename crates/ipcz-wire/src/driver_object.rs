@@ -1,20 +1,27 @@
 //! Driver objects as the MojoIpcz driver serializes them on POSIX (spec
 //! §1.5-1.6): an 8-byte `ObjectHeader` `{u32 size, u32 type}`, type-specific
-//! data, and fds that travel out of band.
+//! data, and fds that travel out of band. Every header is declared once
+//! below as a zerocopy layout; decoders, encoders and the field names of
+//! `decode_exact` errors and spans all come from those declarations.
 
 use core::fmt;
 
-use crate::codec;
-use crate::error::ObjectError;
+use mojo_wire_kit::le::{U32, U64};
+use mojo_wire_kit::{
+    Guid, RegionMode, WireLayout, Writer, append_or_rollback, protocol_enum, require_canonical,
+    wire_layout,
+};
+
+use crate::error::{ObjectError, ObjectFieldError};
+use crate::layout_ref::prefix_ref;
 use crate::limits::{
     BUFFER_HEADER_SIZE, DATA_PIPE_HEADER_SIZE, MAX_SHARED_BUFFER_SIZE, OBJECT_HEADER_SIZE,
     TRANSPORT_HEADER_SIZE, WRAPPED_PLATFORM_HANDLE_HEADER_SIZE,
 };
-use crate::types::wire_enum;
 
-wire_enum!(
+protocol_enum! {
     /// `ObjectBase::Type` (u32).
-    ObjectType(u32) {
+    pub struct ObjectType(pub u32), unknown "unknown({})", debug bare {
         /// A transport (socket).
         TRANSPORT = 0 => "Transport",
         /// A shared memory region.
@@ -34,49 +41,110 @@ wire_enum!(
         /// An envelope (Apple only, not serializable here).
         ENVELOPE = 8 => "Envelope",
     }
-);
+}
 
-wire_enum!(
+protocol_enum! {
     /// `Transport::EndpointType` (u32): what the other end of a socket is.
-    TransportEndpointType(u32) {
+    pub struct TransportEndpointType(pub u32), unknown "unknown({})", debug bare {
         /// A broker.
         BROKER = 0 => "broker",
         /// A non-broker.
         NON_BROKER = 1 => "non-broker",
     }
-);
+}
 
-wire_enum!(
-    /// SharedBuffer access mode (u32).
-    BufferMode(u32) {
-        /// Read-only region: 1 fd, `O_RDONLY`.
-        READ_ONLY = 0 => "read-only",
-        /// Writable region: 2 fds (`O_RDWR`, then `O_RDONLY`).
-        WRITABLE = 1 => "writable",
-        /// Unsafe region: 1 fd, `O_RDWR`.
-        UNSAFE = 2 => "unsafe",
-    }
-);
-
-wire_enum!(
+protocol_enum! {
     /// WrappedPlatformHandle wrapper type (u32).
-    WrapperType(u32) {
+    pub struct WrapperType(pub u32), unknown "unknown({})", debug bare {
         /// The fd itself.
         TRANSMISSIBLE = 0 => "transmissible",
         /// Fuchsia/Apple only; rejected on Linux.
         INDIRECT_FILE_DESCRIPTOR = 1 => "indirect-fd",
     }
-);
+}
 
-wire_enum!(
+protocol_enum! {
     /// Data pipe endpoint type (u32).
-    DataPipeEndpointType(u32) {
+    pub struct DataPipeEndpointType(pub u32), unknown "unknown({})", debug bare {
         /// Producer end.
         PRODUCER = 0 => "producer",
         /// Consumer end.
         CONSUMER = 1 => "consumer",
     }
-);
+}
+
+wire_layout! {
+    /// `ObjectHeader`: starts every serialized driver object.
+    pub struct ObjectHeaderWire: size 8, names "ObjectHeader" {
+        /// Header size (8); the type-specific data starts here.
+        pub size: U32,
+        /// [`ObjectType`].
+        pub object_type: U32 => "ObjectHeader.type",
+    }
+}
+
+wire_layout! {
+    /// `TransportHeader`: the data of a Transport.
+    pub struct TransportHeaderWire: size 8, names "Transport" {
+        /// [`TransportEndpointType`].
+        pub destination_type: U32,
+        /// C++ bool.
+        pub is_same_remote_process: u8,
+        /// C++ bool.
+        pub is_peer_trusted: u8,
+        /// C++ bool.
+        pub is_trusted_by_peer: u8,
+        /// Zero.
+        pub padding: u8,
+    }
+}
+
+wire_layout! {
+    /// `BufferHeader`: the data of a SharedBuffer, and the tail of a DataPipe.
+    /// The GUID is written low half first.
+    pub struct BufferHeaderWire: size 32, names "SharedBuffer" {
+        /// Header size (32).
+        pub size: U32,
+        /// Region size in bytes.
+        pub buffer_size: U32,
+        /// [`RegionMode`] wire value.
+        pub mode: U32,
+        /// Zero.
+        pub padding: U32,
+        /// GUID low half.
+        pub guid_low: U64,
+        /// GUID high half.
+        pub guid_high: U64,
+    }
+}
+
+wire_layout! {
+    /// `WrappedPlatformHandleHeader`.
+    pub struct WrappedPlatformHandleHeaderWire: size 8, names "WrappedPlatformHandle" {
+        /// Header size (8).
+        pub size: U32,
+        /// [`WrapperType`].
+        pub wrapper_type: U32 => "WrappedPlatformHandle.type",
+    }
+}
+
+wire_layout! {
+    /// `DataPipeHeader` (a [`BufferHeaderWire`] follows).
+    pub struct DataPipeHeaderWire: size 24, names "DataPipe" {
+        /// Header size (24); the ring buffer's BufferHeader starts here.
+        pub size: U32,
+        /// [`DataPipeEndpointType`].
+        pub endpoint_type: U32,
+        /// Bytes per element.
+        pub element_size: U32,
+        /// Zero.
+        pub padding: U32,
+        /// This endpoint's data range in the ring buffer: start.
+        pub ring_offset: U32 => "DataPipe.ring_buffer_state.offset",
+        /// Its length.
+        pub ring_size: U32 => "DataPipe.ring_buffer_state.size",
+    }
+}
 
 /// `TransportHeader` (8 bytes) of a serialized Transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -91,28 +159,30 @@ pub struct Transport {
     pub is_trusted_by_peer: bool,
 }
 
-/// A 128-bit `UnguessableToken` naming a shared memory region.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Guid {
-    /// Low half (serialized first).
-    pub low: u64,
-    /// High half.
-    pub high: u64,
-}
-
-impl fmt::Debug for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}{:016x}", self.high, self.low)
+impl Transport {
+    fn to_wire(self) -> TransportHeaderWire {
+        TransportHeaderWire {
+            destination_type: U32::new(self.destination_type.0),
+            is_same_remote_process: self.is_same_remote_process.into(),
+            is_peer_trusted: self.is_peer_trusted.into(),
+            is_trusted_by_peer: self.is_trusted_by_peer.into(),
+            padding: 0,
+        }
     }
 }
 
 /// `BufferHeader` (32 bytes) of a serialized SharedBuffer.
+///
+/// The mode is the shared [`RegionMode`]: the receiver rejects any other
+/// wire value (as Chrome does), so nothing unknown needs to survive a round
+/// trip, and the wire value is converted in exactly one place
+/// (the BufferHeader decoder's `RegionMode::from_wire`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SharedBuffer {
     /// Region size in bytes.
     pub buffer_size: u32,
     /// Access mode.
-    pub mode: BufferMode,
+    pub mode: RegionMode,
     /// The region's GUID (never zero).
     pub guid: Guid,
 }
@@ -120,37 +190,34 @@ pub struct SharedBuffer {
 impl SharedBuffer {
     /// fds this buffer travels with: 2 for writable regions, else 1.
     pub fn fd_count(&self) -> usize {
-        if self.mode == BufferMode::WRITABLE {
-            2
-        } else {
-            1
-        }
+        self.mode.num_fds()
     }
 
-    fn encode_into(&self, out: &mut Vec<u8>) {
-        let mut b = [0u8; BUFFER_HEADER_SIZE];
-        codec::put_u32(&mut b, 0, BUFFER_HEADER_SIZE as u32);
-        codec::put_u32(&mut b, 4, self.buffer_size);
-        codec::put_u32(&mut b, 8, self.mode.0);
-        codec::put_u64(&mut b, 16, self.guid.low);
-        codec::put_u64(&mut b, 24, self.guid.high);
-        out.extend_from_slice(&b);
+    fn to_wire(self) -> BufferHeaderWire {
+        BufferHeaderWire {
+            size: U32::new(BUFFER_HEADER_SIZE as u32),
+            buffer_size: U32::new(self.buffer_size),
+            mode: U32::new(self.mode.to_wire()),
+            padding: U32::new(0),
+            guid_low: U64::new(self.guid.low),
+            guid_high: U64::new(self.guid.high),
+        }
     }
 
     /// Decodes a BufferHeader with Chrome's `SharedBuffer::Deserialize` checks.
     fn decode(object: &'static str, data: &[u8], num_fds: usize) -> Result<Self, ObjectError> {
-        let field = |field, reason: String| ObjectError::Field {
+        let field = |field, reason| ObjectError::Field {
             object,
             field,
             reason,
         };
-        if data.len() < BUFFER_HEADER_SIZE {
+        let Ok(header) = prefix_ref::<BufferHeaderWire>(data, BufferHeaderWire::NAME) else {
             return Err(ObjectError::DataTooShort {
                 object,
                 len: data.len(),
                 needed: BUFFER_HEADER_SIZE,
             });
-        }
+        };
         if num_fds == 0 {
             return Err(ObjectError::Fds {
                 object,
@@ -158,33 +225,34 @@ impl SharedBuffer {
                 needed: "at least 1",
             });
         }
-        let rd = |at| codec::u32_at(data, at).unwrap_or(0);
-        let size = rd(0);
+        let size = header.size.get();
         if (size as usize) < BUFFER_HEADER_SIZE || size % 8 != 0 {
             return Err(field(
                 "size",
-                format!("{size} is below 32 or not a multiple of 8"),
+                ObjectFieldError::HeaderSize {
+                    size,
+                    min: BUFFER_HEADER_SIZE as u32,
+                },
             ));
         }
-        let buffer_size = rd(4);
-        let mode = BufferMode(rd(8));
-        if !mode.is_known() {
-            return Err(field("mode", format!("{} is not 0, 1 or 2", mode.0)));
-        }
-        let guid = Guid {
-            low: codec::u64_at(data, 16).unwrap_or(0),
-            high: codec::u64_at(data, 24).unwrap_or(0),
+        let buffer_size = header.buffer_size.get();
+        let Some(mode) = RegionMode::from_wire(header.mode.get()) else {
+            return Err(field(
+                "mode",
+                ObjectFieldError::UnknownMode(header.mode.get()),
+            ));
         };
-        if guid == Guid::default() {
-            return Err(field("guid", "is zero".into()));
+        let guid = Guid::new(header.guid_high.get(), header.guid_low.get());
+        if !guid.is_valid() {
+            return Err(field("guid", ObjectFieldError::ZeroGuid));
         }
         if buffer_size == 0 || buffer_size > MAX_SHARED_BUFFER_SIZE {
             return Err(field(
                 "buffer_size",
-                format!("{buffer_size} is zero or above INT_MAX"),
+                ObjectFieldError::BufferSize(buffer_size),
             ));
         }
-        if mode == BufferMode::WRITABLE && num_fds < 2 {
+        if mode == RegionMode::Writable && num_fds < 2 {
             return Err(ObjectError::Fds {
                 object,
                 got: num_fds,
@@ -271,35 +339,40 @@ impl DriverObject {
             }
     }
 
-    /// Appends the serialized bytes (ObjectHeader and data).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(OBJECT_HEADER_SIZE as u32).to_le_bytes());
-        out.extend_from_slice(&self.object_type().0.to_le_bytes());
+    /// Appends the serialized bytes (ObjectHeader and data). Every part has
+    /// a fixed size, so this never fails; it returns a `Result` like every
+    /// encoder of the crate.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ObjectError> {
+        append_or_rollback(out, |w| {
+            self.encode_into(w);
+            Ok(())
+        })
+    }
+
+    /// Appends the serialized bytes through a writer.
+    pub(crate) fn encode_into(&self, w: &mut Writer<'_>) {
+        w.layout(&ObjectHeaderWire {
+            size: U32::new(OBJECT_HEADER_SIZE as u32),
+            object_type: U32::new(self.object_type().0),
+        });
         match self {
-            Self::Transport(t) => {
-                out.extend_from_slice(&t.destination_type.0.to_le_bytes());
-                out.extend_from_slice(&[
-                    t.is_same_remote_process.into(),
-                    t.is_peer_trusted.into(),
-                    t.is_trusted_by_peer.into(),
-                    0,
-                ]);
-            }
-            Self::SharedBuffer(b) => b.encode_into(out),
+            Self::Transport(t) => w.layout(&t.to_wire()),
+            Self::SharedBuffer(b) => w.layout(&b.to_wire()),
             Self::TransmissiblePlatformHandle => {}
-            Self::WrappedPlatformHandle(w) => {
-                out.extend_from_slice(&(WRAPPED_PLATFORM_HANDLE_HEADER_SIZE as u32).to_le_bytes());
-                out.extend_from_slice(&w.wrapper_type.0.to_le_bytes());
-            }
+            Self::WrappedPlatformHandle(h) => w.layout(&WrappedPlatformHandleHeaderWire {
+                size: U32::new(WRAPPED_PLATFORM_HANDLE_HEADER_SIZE as u32),
+                wrapper_type: U32::new(h.wrapper_type.0),
+            }),
             Self::DataPipe(p) => {
-                let mut h = [0u8; DATA_PIPE_HEADER_SIZE];
-                codec::put_u32(&mut h, 0, DATA_PIPE_HEADER_SIZE as u32);
-                codec::put_u32(&mut h, 4, p.endpoint_type.0);
-                codec::put_u32(&mut h, 8, p.element_size);
-                codec::put_u32(&mut h, 16, p.ring_offset);
-                codec::put_u32(&mut h, 20, p.ring_size);
-                out.extend_from_slice(&h);
-                p.buffer.encode_into(out);
+                w.layout(&DataPipeHeaderWire {
+                    size: U32::new(DATA_PIPE_HEADER_SIZE as u32),
+                    endpoint_type: U32::new(p.endpoint_type.0),
+                    element_size: U32::new(p.element_size),
+                    padding: U32::new(0),
+                    ring_offset: U32::new(p.ring_offset),
+                    ring_size: U32::new(p.ring_size),
+                });
+                w.layout(&p.buffer.to_wire());
             }
         }
     }
@@ -308,18 +381,20 @@ impl DriverObject {
     /// `num_fds` fds, with the checks of `Transport::DeserializeObject` and the
     /// per-type `Deserialize` functions of `mojo/core/ipcz_driver`.
     pub fn decode(bytes: &[u8], num_fds: usize) -> Result<Self, ObjectError> {
-        if bytes.len() < OBJECT_HEADER_SIZE {
+        let Ok(header) = prefix_ref::<ObjectHeaderWire>(bytes, ObjectHeaderWire::NAME) else {
             return Err(ObjectError::TooShort { len: bytes.len() });
-        }
-        let size = codec::u32_at(bytes, 0).unwrap_or(0);
-        let ty = ObjectType(codec::u32_at(bytes, 4).unwrap_or(0));
-        if (size as usize) < OBJECT_HEADER_SIZE || size as usize > bytes.len() {
+        };
+        let size = header.size.get();
+        let ty = ObjectType(header.object_type.get());
+        let Some(data) = bytes
+            .get(size as usize..)
+            .filter(|_| size as usize >= OBJECT_HEADER_SIZE)
+        else {
             return Err(ObjectError::HeaderSize {
                 size,
                 len: bytes.len(),
             });
-        }
-        let data = bytes.get(size as usize..).unwrap_or(&[]);
+        };
         match ty {
             ObjectType::TRANSPORT => decode_transport(data, num_fds).map(Self::Transport),
             ObjectType::SHARED_BUFFER => {
@@ -343,102 +418,58 @@ impl DriverObject {
         }
     }
 
-    /// Like [`Self::decode`], but also requires Chrome's exact encoding
-    /// (`None` names the first differing byte offset if it is not).
-    pub fn decode_exact(
-        bytes: &[u8],
-        num_fds: usize,
-    ) -> Result<Self, (Option<usize>, ObjectError)> {
-        let object = Self::decode(bytes, num_fds).map_err(|e| (None, e))?;
+    /// Like [`Self::decode`], but also requires Chrome's exact encoding:
+    /// [`ObjectError::NotCanonical`] names the first differing byte and field.
+    pub fn decode_exact(bytes: &[u8], num_fds: usize) -> Result<Self, ObjectError> {
+        let object = Self::decode(bytes, num_fds)?;
         let mut out = Vec::with_capacity(bytes.len());
-        object.encode(&mut out);
-        if out != bytes {
-            let at = first_difference(&out, bytes);
-            return Err((
-                Some(at),
-                ObjectError::Field {
-                    object: object.object_type().name().unwrap_or("object"),
-                    field: object.field_at(at),
-                    reason: format!("byte {at} differs from Chrome's encoding"),
-                },
-            ));
-        }
+        object.encode(&mut out)?;
+        require_canonical(bytes, &out, |at| object.field_at(at)).map_err(|e| {
+            ObjectError::NotCanonical {
+                offset: e.offset,
+                field: e.field,
+            }
+        })?;
         Ok(object)
     }
 
-    /// Name of the field at byte `at` of this object's encoding.
-    pub fn field_at(&self, at: usize) -> &'static str {
-        if at < 4 {
-            return "ObjectHeader.size";
+    /// Name of the field at byte `at` of this object's encoding (from the
+    /// layout declarations), e.g. `SharedBuffer.mode`.
+    pub(crate) fn field_at(&self, at: usize) -> &'static str {
+        if let Some(name) = ObjectHeaderWire::field_at(at) {
+            return name;
         }
-        if at < 8 {
-            return "ObjectHeader.type";
-        }
-        let d = at - 8;
-        match self {
-            Self::Transport(_) => match d {
-                0..=3 => "destination_type",
-                4 => "is_same_remote_process",
-                5 => "is_peer_trusted",
-                6 => "is_trusted_by_peer",
-                7 => "padding",
-                _ => "trailing bytes",
-            },
-            Self::SharedBuffer(_) => buffer_field(d),
-            Self::TransmissiblePlatformHandle => "trailing bytes",
-            Self::WrappedPlatformHandle(_) => match d {
-                0..=3 => "size",
-                4..=7 => "type",
-                _ => "trailing bytes",
-            },
-            Self::DataPipe(_) => match d {
-                0..=3 => "size",
-                4..=7 => "endpoint_type",
-                8..=11 => "element_size",
-                12..=15 => "padding",
-                16..=19 => "ring_buffer_state.offset",
-                20..=23 => "ring_buffer_state.size",
-                _ => match buffer_field(d - 24) {
-                    "size" => "buffer.size",
-                    "buffer_size" => "buffer.buffer_size",
-                    "mode" => "buffer.mode",
-                    "padding" => "buffer.padding",
-                    "guid_low" => "buffer.guid_low",
-                    "guid_high" => "buffer.guid_high",
-                    other => other,
-                },
-            },
-        }
+        let d = at - OBJECT_HEADER_SIZE;
+        let (name, trailing) = match self {
+            Self::Transport(_) => (TransportHeaderWire::field_at(d), "Transport trailing bytes"),
+            Self::SharedBuffer(_) => (BufferHeaderWire::field_at(d), "SharedBuffer trailing bytes"),
+            Self::TransmissiblePlatformHandle => {
+                (None, "TransmissiblePlatformHandle trailing bytes")
+            }
+            Self::WrappedPlatformHandle(_) => (
+                WrappedPlatformHandleHeaderWire::field_at(d),
+                "WrappedPlatformHandle trailing bytes",
+            ),
+            Self::DataPipe(_) => (
+                DataPipeHeaderWire::field_at(d).or_else(|| {
+                    d.checked_sub(DATA_PIPE_HEADER_SIZE)
+                        .and_then(BufferHeaderWire::field_at)
+                }),
+                "DataPipe trailing bytes",
+            ),
+        };
+        name.unwrap_or(trailing)
     }
-}
-
-fn buffer_field(d: usize) -> &'static str {
-    match d {
-        0..=3 => "size",
-        4..=7 => "buffer_size",
-        8..=11 => "mode",
-        12..=15 => "padding",
-        16..=23 => "guid_low",
-        24..=31 => "guid_high",
-        _ => "trailing bytes",
-    }
-}
-
-pub(crate) fn first_difference(a: &[u8], b: &[u8]) -> usize {
-    a.iter()
-        .zip(b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()))
 }
 
 fn decode_transport(data: &[u8], num_fds: usize) -> Result<Transport, ObjectError> {
-    if data.len() < TRANSPORT_HEADER_SIZE {
+    let Ok(header) = prefix_ref::<TransportHeaderWire>(data, TransportHeaderWire::NAME) else {
         return Err(ObjectError::DataTooShort {
             object: "Transport",
             len: data.len(),
             needed: TRANSPORT_HEADER_SIZE,
         });
-    }
+    };
     if num_fds == 0 {
         return Err(ObjectError::Fds {
             object: "Transport",
@@ -446,24 +477,25 @@ fn decode_transport(data: &[u8], num_fds: usize) -> Result<Transport, ObjectErro
             needed: "at least 1",
         });
     }
-    let flag = |at| codec::u8_at(data, at).unwrap_or(0) != 0;
     Ok(Transport {
-        destination_type: TransportEndpointType(codec::u32_at(data, 0).unwrap_or(0)),
-        is_same_remote_process: flag(4),
-        is_peer_trusted: flag(5),
-        is_trusted_by_peer: flag(6),
+        destination_type: TransportEndpointType(header.destination_type.get()),
+        is_same_remote_process: header.is_same_remote_process != 0,
+        is_peer_trusted: header.is_peer_trusted != 0,
+        is_trusted_by_peer: header.is_trusted_by_peer != 0,
     })
 }
 
 fn decode_wrapped(data: &[u8], num_fds: usize) -> Result<WrappedPlatformHandle, ObjectError> {
     const OBJ: &str = "WrappedPlatformHandle";
-    if data.len() < WRAPPED_PLATFORM_HANDLE_HEADER_SIZE {
+    let Ok(header) =
+        prefix_ref::<WrappedPlatformHandleHeaderWire>(data, WrappedPlatformHandleHeaderWire::NAME)
+    else {
         return Err(ObjectError::DataTooShort {
             object: OBJ,
             len: data.len(),
             needed: WRAPPED_PLATFORM_HANDLE_HEADER_SIZE,
         });
-    }
+    };
     if num_fds != 1 {
         return Err(ObjectError::Fds {
             object: OBJ,
@@ -471,20 +503,23 @@ fn decode_wrapped(data: &[u8], num_fds: usize) -> Result<WrappedPlatformHandle, 
             needed: "exactly 1",
         });
     }
-    let size = codec::u32_at(data, 0).unwrap_or(0);
+    let size = header.size.get();
     if (size as usize) < WRAPPED_PLATFORM_HANDLE_HEADER_SIZE || size % 8 != 0 {
         return Err(ObjectError::Field {
             object: OBJ,
             field: "size",
-            reason: format!("{size} is below 8 or not a multiple of 8"),
+            reason: ObjectFieldError::HeaderSize {
+                size,
+                min: WRAPPED_PLATFORM_HANDLE_HEADER_SIZE as u32,
+            },
         });
     }
-    let wrapper_type = WrapperType(codec::u32_at(data, 4).unwrap_or(0));
+    let wrapper_type = WrapperType(header.wrapper_type.get());
     if wrapper_type != WrapperType::TRANSMISSIBLE {
         return Err(ObjectError::Field {
             object: OBJ,
             field: "type",
-            reason: format!("{wrapper_type} is not supported on Linux"),
+            reason: ObjectFieldError::UnsupportedWrapper(wrapper_type),
         });
     }
     Ok(WrappedPlatformHandle { wrapper_type })
@@ -492,57 +527,66 @@ fn decode_wrapped(data: &[u8], num_fds: usize) -> Result<WrappedPlatformHandle, 
 
 fn decode_data_pipe(data: &[u8], num_fds: usize) -> Result<DataPipe, ObjectError> {
     const OBJ: &str = "DataPipe";
-    let field = |field, reason: String| ObjectError::Field {
+    let field = |field, reason| ObjectError::Field {
         object: OBJ,
         field,
         reason,
     };
-    if data.len() < DATA_PIPE_HEADER_SIZE {
+    let Ok(header) = prefix_ref::<DataPipeHeaderWire>(data, DataPipeHeaderWire::NAME) else {
         return Err(ObjectError::DataTooShort {
             object: OBJ,
             len: data.len(),
             needed: DATA_PIPE_HEADER_SIZE,
         });
-    }
-    let rd = |at| codec::u32_at(data, at).unwrap_or(0);
-    let size = rd(0);
+    };
+    let size = header.size.get();
     if (size as usize) < DATA_PIPE_HEADER_SIZE || size % 8 != 0 {
         return Err(field(
             "size",
-            format!("{size} is below 24 or not a multiple of 8"),
+            ObjectFieldError::HeaderSize {
+                size,
+                min: DATA_PIPE_HEADER_SIZE as u32,
+            },
         ));
     }
     let Some(buffer_data) = data.get(size as usize..) else {
-        return Err(field("size", format!("{size} runs past the object data")));
+        return Err(field("size", ObjectFieldError::SizePastData { size }));
     };
     let buffer = SharedBuffer::decode("DataPipe.buffer", buffer_data, num_fds)?;
-    let element_size = rd(8);
+    let element_size = header.element_size.get();
     if element_size == 0 || buffer.buffer_size % element_size != 0 {
         return Err(field(
             "element_size",
-            format!(
-                "{element_size} is zero or does not divide the buffer size {}",
-                buffer.buffer_size
-            ),
+            ObjectFieldError::ElementSize {
+                element_size,
+                buffer_size: buffer.buffer_size,
+            },
         ));
     }
     let capacity = buffer.buffer_size;
-    let ring_offset = rd(16);
-    let ring_size = rd(20);
+    let ring_offset = header.ring_offset.get();
+    let ring_size = header.ring_size.get();
     if ring_offset >= capacity {
         return Err(field(
             "ring_buffer_state.offset",
-            format!("{ring_offset} is not below the capacity {capacity}"),
+            ObjectFieldError::RingOffset {
+                offset: ring_offset,
+                capacity,
+            },
         ));
     }
     if ring_size > capacity || ring_size % element_size != 0 {
         return Err(field(
             "ring_buffer_state.size",
-            format!("{ring_size} exceeds {capacity} or is not a multiple of {element_size}"),
+            ObjectFieldError::RingSize {
+                size: ring_size,
+                capacity,
+                element_size,
+            },
         ));
     }
     Ok(DataPipe {
-        endpoint_type: DataPipeEndpointType(rd(4)),
+        endpoint_type: DataPipeEndpointType(header.endpoint_type.get()),
         element_size,
         ring_offset,
         ring_size,
@@ -634,7 +678,7 @@ mod tests {
     fn encodings_have_the_documented_sizes_and_fd_counts() {
         let buffer = SharedBuffer {
             buffer_size: 4096,
-            mode: BufferMode::WRITABLE,
+            mode: RegionMode::Writable,
             guid: Guid { low: 1, high: 2 },
         };
         let cases = [
@@ -653,7 +697,7 @@ mod tests {
                     ring_offset: 8,
                     ring_size: 16,
                     buffer: SharedBuffer {
-                        mode: BufferMode::UNSAFE,
+                        mode: RegionMode::Unsafe,
                         ..buffer
                     },
                 }),
@@ -663,7 +707,7 @@ mod tests {
         ];
         for (object, len, fds) in cases {
             let mut out = Vec::new();
-            object.encode(&mut out);
+            object.encode(&mut out).unwrap();
             assert_eq!(out.len(), len);
             assert_eq!(object.encoded_len(), len);
             assert_eq!(object.fd_count(), fds);
@@ -676,10 +720,11 @@ mod tests {
         let mut out = Vec::new();
         DriverObject::SharedBuffer(SharedBuffer {
             buffer_size: 64,
-            mode: BufferMode::WRITABLE,
+            mode: RegionMode::Writable,
             guid: Guid { low: 1, high: 0 },
         })
-        .encode(&mut out);
+        .encode(&mut out)
+        .unwrap();
         assert!(matches!(
             DriverObject::decode(&out, 1),
             Err(ObjectError::Fds { got: 1, .. })

@@ -3,13 +3,19 @@
 
 use core::fmt;
 
-use crate::driver_object::ObjectType;
+use mojo_wire_kit::CodecError;
+
+use crate::driver_object::{ObjectType, WrapperType};
+use crate::memory::LayoutError;
+use crate::router_descriptor::DescriptorError;
+use crate::types::{FragmentDescriptor, HandleType};
 
 /// A malformed channel frame (spec §1.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// Fewer bytes than a frame header or than `num_bytes` (only from
-    /// [`crate::Frame::parse`]; the deframer waits instead).
+    /// [`crate::frame::Frame::decode`]; the deframer and
+    /// [`crate::frame::Frame::decode_prefix`] wait instead).
     Truncated {
         /// Bytes needed.
         needed: usize,
@@ -42,6 +48,8 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
+    /// A length that does not fit its header field (encoding only).
+    Codec(CodecError),
 }
 
 impl fmt::Display for FrameError {
@@ -73,6 +81,7 @@ impl fmt::Display for FrameError {
                     "deframer buffer full: {buffered} bytes exceed the limit {max}"
                 )
             }
+            Self::Codec(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -189,8 +198,97 @@ pub enum ObjectError {
         /// Field name.
         field: &'static str,
         /// Why.
-        reason: String,
+        reason: ObjectFieldError,
     },
+    /// Valid, but not the bytes Chrome's encoder would produce (only from
+    /// [`crate::driver_object::DriverObject::decode_exact`]).
+    NotCanonical {
+        /// First differing byte offset within the object's bytes.
+        offset: usize,
+        /// The field at that offset, e.g. `SharedBuffer.mode`.
+        field: &'static str,
+    },
+}
+
+/// Why a driver object field has a value Chrome rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectFieldError {
+    /// A header `size` below its minimum or not a multiple of 8.
+    HeaderSize {
+        /// The `size` field.
+        size: u32,
+        /// The smallest valid size.
+        min: u32,
+    },
+    /// A header `size` that reaches beyond the object's data.
+    SizePastData {
+        /// The `size` field.
+        size: u32,
+    },
+    /// A SharedBuffer mode other than 0, 1 or 2.
+    UnknownMode(u32),
+    /// An all-zero GUID.
+    ZeroGuid,
+    /// A SharedBuffer size of zero or above `INT_MAX`.
+    BufferSize(u32),
+    /// A WrappedPlatformHandle wrapper Linux does not support.
+    UnsupportedWrapper(WrapperType),
+    /// A data pipe element size of zero or one that does not divide the buffer.
+    ElementSize {
+        /// The element size.
+        element_size: u32,
+        /// The ring buffer's size.
+        buffer_size: u32,
+    },
+    /// A ring buffer offset not below the capacity.
+    RingOffset {
+        /// The offset.
+        offset: u32,
+        /// The ring buffer's capacity.
+        capacity: u32,
+    },
+    /// A ring buffer data size above the capacity or not a whole number of elements.
+    RingSize {
+        /// The size.
+        size: u32,
+        /// The ring buffer's capacity.
+        capacity: u32,
+        /// The element size.
+        element_size: u32,
+    },
+}
+
+impl fmt::Display for ObjectFieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::HeaderSize { size, min } => {
+                write!(f, "{size} is below {min} or not a multiple of 8")
+            }
+            Self::SizePastData { size } => write!(f, "{size} runs past the object data"),
+            Self::UnknownMode(mode) => write!(f, "{mode} is not 0, 1 or 2"),
+            Self::ZeroGuid => f.write_str("is zero"),
+            Self::BufferSize(size) => write!(f, "{size} is zero or above INT_MAX"),
+            Self::UnsupportedWrapper(w) => write!(f, "{w} is not supported on Linux"),
+            Self::ElementSize {
+                element_size,
+                buffer_size,
+            } => write!(
+                f,
+                "{element_size} is zero or does not divide the buffer size {buffer_size}"
+            ),
+            Self::RingOffset { offset, capacity } => {
+                write!(f, "{offset} is not below the capacity {capacity}")
+            }
+            Self::RingSize {
+                size,
+                capacity,
+                element_size,
+            } => write!(
+                f,
+                "{size} exceeds {capacity} or is not a multiple of {element_size}"
+            ),
+        }
+    }
 }
 
 impl fmt::Display for ObjectError {
@@ -216,6 +314,9 @@ impl fmt::Display for ObjectError {
                 field,
                 reason,
             } => write!(f, "{object}.{field}: {reason}"),
+            Self::NotCanonical { offset, field } => {
+                write!(f, "{field}: byte {offset} differs from Chrome's encoding")
+            }
         }
     }
 }
@@ -248,6 +349,14 @@ pub enum FieldError {
         /// Objects in the message.
         total: usize,
     },
+    /// The field's bytes are not in the message.
+    Codec(CodecError),
+}
+
+impl From<CodecError> for FieldError {
+    fn from(e: CodecError) -> Self {
+        Self::Codec(e)
+    }
 }
 
 impl fmt::Display for FieldError {
@@ -271,6 +380,7 @@ impl fmt::Display for FieldError {
                 f,
                 "driver objects {{{first}, {count}}} reach past the {total} objects of the message"
             ),
+            Self::Codec(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -278,7 +388,7 @@ impl fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 /// A message that Chrome's receiver rejects (spec §2.7), or that is not in
-/// Chrome's canonical layout (only from [`crate::Message::decode_exact`]).
+/// Chrome's canonical layout (only from [`crate::message::Message::decode_exact`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageError {
     /// Shorter than the 24-byte MessageHeader (check 1).
@@ -366,15 +476,144 @@ pub enum MessageError {
         /// Field name.
         field: &'static str,
         /// Why.
-        reason: String,
+        reason: SemanticError,
     },
     /// Valid, but not the bytes Chrome's encoder would produce.
     NotCanonical {
         /// First differing byte offset within the message.
         offset: usize,
-        /// The field at that offset.
-        field: String,
+        /// The field at that offset, e.g. `AcceptParcel.sublink`.
+        field: &'static str,
     },
+    /// A named field that the input does not hold, or (encoding) a length
+    /// that does not fit its wire field.
+    Codec(CodecError),
+    /// A driver object that cannot be encoded.
+    Object(ObjectError),
+}
+
+impl From<CodecError> for MessageError {
+    fn from(e: CodecError) -> Self {
+        Self::Codec(e)
+    }
+}
+
+impl From<ObjectError> for MessageError {
+    fn from(e: ObjectError) -> Self {
+        Self::Object(e)
+    }
+}
+
+/// Why a message handler rejects a well-formed message (spec §2.7 item 10,
+/// the stateless part): the reason of [`MessageError::Semantic`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SemanticError {
+    /// A SharedBuffer field names a buffer smaller than the message needs.
+    BufferTooSmall {
+        /// The buffer's size.
+        size: u32,
+        /// The size required.
+        min: u32,
+    },
+    /// A driver object field names an object of the wrong type.
+    WrongObjectType {
+        /// The object found.
+        found: ObjectType,
+        /// The type required.
+        wanted: ObjectType,
+    },
+    /// A driver object field names no object.
+    MissingObject {
+        /// The type required.
+        wanted: ObjectType,
+    },
+    /// A fragment that cannot hold a RouterLinkState.
+    InvalidLinkStateFragment(FragmentDescriptor),
+    /// The invalid BufferId where a real one is required.
+    InvalidBufferId,
+    /// A block size the added buffer cannot have.
+    BlockGeometry(LayoutError),
+    /// A size of zero where memory is requested.
+    ZeroSize,
+    /// A portal handle with no RouterDescriptor left for it.
+    PortalWithoutDescriptor {
+        /// Index of the handle.
+        handle: usize,
+    },
+    /// A portal handle whose RouterDescriptor `Router::Deserialize` rejects.
+    Descriptor {
+        /// Index of the handle.
+        handle: usize,
+        /// Why.
+        error: DescriptorError,
+    },
+    /// A boxed driver object handle with no driver object left for it.
+    BoxWithoutObject {
+        /// Index of the handle.
+        handle: usize,
+    },
+    /// A handle type this crate (and Chrome) does not know.
+    UnknownHandleType {
+        /// Index of the handle.
+        handle: usize,
+        /// Its type.
+        handle_type: HandleType,
+    },
+    /// RouterDescriptors that no portal handle claims.
+    UnclaimedDescriptors,
+    /// Driver objects that no boxed handle claims.
+    UnclaimedObjects {
+        /// How many.
+        count: usize,
+    },
+    /// A subparcel index or count out of range.
+    Subparcel {
+        /// `subparcel_index`.
+        index: u32,
+        /// `num_subparcels`.
+        count: u32,
+    },
+}
+
+impl fmt::Display for SemanticError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall { size, min } => {
+                write!(f, "buffer of {size} bytes is smaller than {min}")
+            }
+            Self::WrongObjectType { found, wanted } => {
+                write!(f, "{found} where a {wanted} is required")
+            }
+            Self::MissingObject { wanted } => write!(f, "no {wanted} attached"),
+            Self::InvalidLinkStateFragment(d) => {
+                write!(f, "{d} is not a valid RouterLinkState fragment")
+            }
+            Self::InvalidBufferId => f.write_str("is the invalid BufferId"),
+            Self::BlockGeometry(e) => fmt::Display::fmt(e, f),
+            Self::ZeroSize => f.write_str("is zero"),
+            Self::PortalWithoutDescriptor { handle } => {
+                write!(f, "handle {handle} is a portal but no descriptor is left")
+            }
+            Self::Descriptor { handle, error } => write!(f, "handle {handle}: {error}"),
+            Self::BoxWithoutObject { handle } => write!(
+                f,
+                "handle {handle} is a boxed driver object but none is left"
+            ),
+            Self::UnknownHandleType {
+                handle,
+                handle_type,
+            } => write!(f, "handle {handle} has unknown type {}", handle_type.0),
+            Self::UnclaimedDescriptors => f.write_str("descriptors left unclaimed"),
+            Self::UnclaimedObjects { count } => {
+                write!(f, "{count} driver objects left unclaimed")
+            }
+            Self::Subparcel { index, count } => write!(
+                f,
+                "subparcel {index} of {count} (at most {})",
+                crate::limits::MAX_SUBPARCELS_PER_PARCEL
+            ),
+        }
+    }
 }
 
 impl fmt::Display for MessageError {
@@ -437,6 +676,8 @@ impl fmt::Display for MessageError {
                 f,
                 "{field}: byte {offset} differs from Chrome's encoding of the decoded values"
             ),
+            Self::Codec(e) => fmt::Display::fmt(e, f),
+            Self::Object(e) => fmt::Display::fmt(e, f),
         }
     }
 }

@@ -9,12 +9,31 @@
 //! +16 ... header bytes of future versions, then the ipcz message
 //! ```
 
-use crate::codec;
-use crate::error::FrameError;
+use mojo_wire_kit::le::{I64, U16, U32};
+use mojo_wire_kit::{CodecError, WireLayout, Writer, append_or_rollback, checked_len, wire_layout};
+
+use crate::error::{FrameError, MessageError};
+use crate::layout_ref::prefix_ref;
 use crate::limits::{
     DEFAULT_MAX_BUFFERED_EXTRA, DEFAULT_MAX_FRAME_LEN, FRAME_HEADER_SIZE, MIN_FRAME_HEADER_SIZE,
 };
 use crate::message::Message;
+
+wire_layout! {
+    /// `IpczHeader` as Chrome sends it since M129 (16 bytes). Pre-M129
+    /// senders send only the first 8 bytes; newer ones may append more,
+    /// which [`Frame::header_extension`] keeps.
+    pub struct FrameHeaderWire: size 16, names "IpczHeader" {
+        /// Header size: 16 (8 from pre-M129 senders).
+        pub size: U16,
+        /// fds attached to this frame.
+        pub num_handles: U16,
+        /// Header plus message.
+        pub num_bytes: U32,
+        /// Sender's `CLOCK_MONOTONIC` in microseconds.
+        pub creation_timeticks_us: I64,
+    }
+}
 
 /// The decoded fields of a frame header. The header size is implied: 8, plus
 /// 8 if a timestamp is present, plus the length of the header extension kept
@@ -41,31 +60,69 @@ impl FrameHeader {
         MIN_FRAME_HEADER_SIZE + if self.timestamp_us.is_some() { 8 } else { 0 } + extension_len
     }
 
-    /// Appends a header for a payload of `payload_len` bytes.
-    pub fn encode(&self, extension: &[u8], payload_len: usize, out: &mut Vec<u8>) {
+    /// Appends a header for a payload of `payload_len` bytes. A header or
+    /// frame too long for its `u16`/`u32` length field is an error (and
+    /// nothing is appended).
+    pub fn encode(
+        &self,
+        extension: &[u8],
+        payload_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        append_or_rollback(out, |w| self.write(w, extension, payload_len))
+            .map_err(FrameError::Codec)
+    }
+
+    fn write(
+        &self,
+        w: &mut Writer<'_>,
+        extension: &[u8],
+        payload_len: usize,
+    ) -> Result<(), CodecError> {
         let size = self.header_size(extension.len());
-        let num_bytes = size.saturating_add(payload_len);
-        out.extend_from_slice(&u16::try_from(size).unwrap_or(u16::MAX).to_le_bytes());
-        out.extend_from_slice(&self.num_handles.to_le_bytes());
-        out.extend_from_slice(&u32::try_from(num_bytes).unwrap_or(u32::MAX).to_le_bytes());
-        if let Some(ts) = self.timestamp_us {
-            out.extend_from_slice(&ts.to_le_bytes());
+        let num_bytes = size.checked_add(payload_len).ok_or(CodecError::TooLong {
+            field: "IpczHeader.num_bytes",
+            len: usize::MAX,
+        })?;
+        let header = FrameHeaderWire {
+            size: U16::new(checked_len("IpczHeader.size", size)?),
+            num_handles: U16::new(self.num_handles),
+            num_bytes: U32::new(checked_len("IpczHeader.num_bytes", num_bytes)?),
+            creation_timeticks_us: I64::new(self.timestamp_us.unwrap_or(0)),
+        };
+        if self.timestamp_us.is_some() {
+            w.layout(&header);
+        } else {
+            // A pre-M129 header: the first 8 bytes of the layout.
+            w.bytes(
+                header
+                    .wire_bytes()
+                    .get(..MIN_FRAME_HEADER_SIZE)
+                    .unwrap_or_default(),
+            );
         }
-        out.extend_from_slice(extension);
+        if !extension.is_empty() {
+            w.bytes(extension);
+        }
+        Ok(())
     }
 
     /// Appends this header and `message` encoded as its payload. The header's
-    /// `num_handles` is written as given (use [`Message::num_fds`] for a new frame).
-    pub fn encode_frame(&self, extension: &[u8], message: &Message<'_>, out: &mut Vec<u8>) {
-        let start = out.len();
-        self.encode(extension, 0, out);
-        message.encode(out);
-        let num_bytes = out.len() - start;
-        codec::put_u32(
-            &mut out[start..],
-            4,
-            u32::try_from(num_bytes).unwrap_or(u32::MAX),
-        );
+    /// `num_handles` is written as given (use [`Message::num_fds`] for a new
+    /// frame). On error nothing is appended.
+    pub fn encode_frame(
+        &self,
+        extension: &[u8],
+        message: &Message<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), MessageError> {
+        append_or_rollback(out, |w| {
+            self.write(w, extension, 0)?;
+            message.encode_into(w)?;
+            let num_bytes = checked_len("IpczHeader.num_bytes", w.len())?;
+            w.put_u32_at(4, num_bytes, "IpczHeader.num_bytes")?;
+            Ok(())
+        })
     }
 }
 
@@ -83,23 +140,34 @@ pub struct Frame<'a> {
 
 /// What the first bytes of a stream say about the next frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FramePrefix {
+struct FramePrefix {
     /// The header's `size`.
-    pub header_size: u16,
+    header_size: u16,
     /// The header's `num_handles`.
-    pub num_handles: u16,
+    num_handles: u16,
     /// The header's `num_bytes`: the whole frame's length.
-    pub num_bytes: u32,
+    num_bytes: u32,
 }
 
 impl FramePrefix {
-    /// Reads and checks the first 8 bytes (`None` if fewer are given). Checks
-    /// are Chrome's: `size >= 8` and `num_bytes >= size`.
-    pub fn parse(bytes: &[u8]) -> Option<Result<Self, FrameError>> {
-        let header_size = codec::u16_at(bytes, 0)?;
-        let num_handles = codec::u16_at(bytes, 2)?;
-        let num_bytes = codec::u32_at(bytes, 4)?;
-        Some(if usize::from(header_size) < MIN_FRAME_HEADER_SIZE {
+    /// Reads and checks the first 8 bytes (`Ok(None)` if fewer are given).
+    /// Checks are Chrome's: `size >= 8` and `num_bytes >= size`.
+    fn decode_prefix(bytes: &[u8]) -> Result<Option<Self>, FrameError> {
+        let wire = match prefix_ref::<FrameHeaderWire>(bytes, FrameHeaderWire::NAME) {
+            Ok(wire) => *wire,
+            // An 8-byte header at the end of the input: its first 8 bytes
+            // (the timestamp reads as zero and is not used).
+            Err(_) => match bytes.get(..MIN_FRAME_HEADER_SIZE) {
+                Some(prefix) => FrameHeaderWire::from_zero_extended(prefix),
+                None => return Ok(None),
+            },
+        };
+        let (header_size, num_handles, num_bytes) = (
+            wire.size.get(),
+            wire.num_handles.get(),
+            wire.num_bytes.get(),
+        );
+        if usize::from(header_size) < MIN_FRAME_HEADER_SIZE {
             Err(FrameError::HeaderSize { size: header_size })
         } else if num_bytes < u32::from(header_size) {
             Err(FrameError::LengthBelowHeader {
@@ -107,12 +175,12 @@ impl FramePrefix {
                 header_size,
             })
         } else {
-            Ok(Self {
+            Ok(Some(Self {
                 header_size,
                 num_handles,
                 num_bytes,
-            })
-        })
+            }))
+        }
     }
 }
 
@@ -126,17 +194,15 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// Parses one frame from the start of `bytes`; returns it and the number of
-    /// bytes it occupies.
-    pub fn parse(bytes: &'a [u8]) -> Result<(Self, usize), FrameError> {
-        let prefix = match FramePrefix::parse(bytes) {
-            Some(p) => p?,
-            None => {
-                return Err(FrameError::Truncated {
-                    needed: MIN_FRAME_HEADER_SIZE,
-                    available: bytes.len(),
-                });
-            }
+    /// Decodes one frame from the start of `bytes`; returns it and the number
+    /// of bytes it occupies. Fewer bytes than the frame needs are an error
+    /// ([`FrameError::Truncated`]); [`Self::decode_prefix`] waits instead.
+    pub fn decode(bytes: &'a [u8]) -> Result<(Self, usize), FrameError> {
+        let Some(prefix) = FramePrefix::decode_prefix(bytes)? else {
+            return Err(FrameError::Truncated {
+                needed: MIN_FRAME_HEADER_SIZE,
+                available: bytes.len(),
+            });
         };
         let total = prefix.num_bytes as usize;
         let Some(frame_bytes) = bytes.get(..total) else {
@@ -148,11 +214,29 @@ impl<'a> Frame<'a> {
         Ok((Self::from_parts(prefix, frame_bytes), total))
     }
 
+    /// Splits the next frame off the start of a caller-owned receive buffer,
+    /// without copying: `Ok(None)` if the buffer does not hold the whole frame
+    /// yet. The second value is the number of bytes the frame occupies (the
+    /// caller drops them once done with the frame). A malformed header is an
+    /// error however many bytes follow.
+    pub fn decode_prefix(buf: &'a [u8]) -> Result<Option<(Self, usize)>, FrameError> {
+        let Some(prefix) = FramePrefix::decode_prefix(buf)? else {
+            return Ok(None);
+        };
+        let total = prefix.num_bytes as usize;
+        Ok(buf
+            .get(..total)
+            .map(|frame_bytes| (Self::from_parts(prefix, frame_bytes), total)))
+    }
+
     /// Splits an already checked frame.
     fn from_parts(prefix: FramePrefix, frame_bytes: &'a [u8]) -> Self {
         let size = usize::from(prefix.header_size);
         let (timestamp_us, ext_start) = if size >= FRAME_HEADER_SIZE {
-            (codec::i64_at(frame_bytes, 8), FRAME_HEADER_SIZE)
+            // `size` >= 16 and `num_bytes` >= `size`: the timestamp is there.
+            let timestamp = prefix_ref::<FrameHeaderWire>(frame_bytes, FrameHeaderWire::NAME)
+                .map(|wire| wire.creation_timeticks_us.get());
+            (timestamp.ok(), FRAME_HEADER_SIZE)
         } else {
             (None, MIN_FRAME_HEADER_SIZE)
         };
@@ -177,10 +261,14 @@ impl<'a> Frame<'a> {
     }
 
     /// Appends the frame's bytes: exactly the received form.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        self.header
-            .encode(self.header_extension, self.payload.len(), out);
-        out.extend_from_slice(self.payload);
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        append_or_rollback(out, |w| {
+            self.header
+                .write(w, self.header_extension, self.payload.len())?;
+            w.bytes(self.payload);
+            Ok(())
+        })
+        .map_err(FrameError::Codec)
     }
 }
 
@@ -255,8 +343,10 @@ impl Deframer {
         self.stream_offset
     }
 
-    /// Appends received bytes.
-    pub fn feed(&mut self, data: &[u8]) -> Result<(), FrameError> {
+    /// Appends received bytes. Exceeding the buffer limit is final: the
+    /// stream has lost bytes, so this and every later call return the same
+    /// [`FrameError::BufferFull`].
+    pub fn push(&mut self, data: &[u8]) -> Result<(), FrameError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -283,14 +373,14 @@ impl Deframer {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let pending = &self.buf[self.start..];
-        let prefix = match FramePrefix::parse(pending) {
-            None => return Ok(None),
-            Some(Err(e)) => {
+        let pending = self.buf.get(self.start..).unwrap_or_default();
+        let prefix = match FramePrefix::decode_prefix(pending) {
+            Ok(None) => return Ok(None),
+            Err(e) => {
                 self.error = Some(e.clone());
                 return Err(e);
             }
-            Some(Ok(p)) => p,
+            Ok(Some(p)) => p,
         };
         if prefix.num_bytes > self.max_frame_len {
             let e = FrameError::TooLarge {
@@ -315,7 +405,7 @@ impl Deframer {
         let begin = self.start;
         self.start += total;
         self.stream_offset += total as u64;
-        let frame_bytes = &self.buf[begin..begin + total];
+        let frame_bytes = self.buf.get(begin..begin + total).unwrap_or_default();
         Ok(Some((offset, Frame::from_parts(prefix, frame_bytes))))
     }
 }
@@ -338,13 +428,13 @@ mod tests {
     fn parses_and_reencodes_every_header_size() {
         for size in [8u16, 9, 15, 16, 24] {
             let bytes = frame_bytes(size, &[1, 2, 3]);
-            let (frame, used) = Frame::parse(&bytes).unwrap();
+            let (frame, used) = Frame::decode(&bytes).unwrap();
             assert_eq!(used, bytes.len());
             assert_eq!(frame.payload, &[1, 2, 3]);
             assert_eq!(frame.header.num_handles, 1);
             assert_eq!(frame.header.timestamp_us.is_some(), size >= 16);
             let mut out = Vec::new();
-            frame.encode(&mut out);
+            frame.encode(&mut out).unwrap();
             assert_eq!(out, bytes, "size {size}");
         }
     }
@@ -353,15 +443,15 @@ mod tests {
     fn rejects_what_chrome_rejects() {
         let mut b = frame_bytes(16, &[]);
         b[0] = 7;
-        assert_eq!(Frame::parse(&b), Err(FrameError::HeaderSize { size: 7 }));
+        assert_eq!(Frame::decode(&b), Err(FrameError::HeaderSize { size: 7 }));
         let mut b = frame_bytes(16, &[]);
         b[4] = 15;
         assert!(matches!(
-            Frame::parse(&b),
+            Frame::decode(&b),
             Err(FrameError::LengthBelowHeader { num_bytes: 15, .. })
         ));
         assert!(matches!(
-            Frame::parse(&[16, 0, 0]),
+            Frame::decode(&[16, 0, 0]),
             Err(FrameError::Truncated { .. })
         ));
     }
@@ -374,7 +464,7 @@ mod tests {
         d.track_fds();
         let mut got = Vec::new();
         for b in &stream {
-            d.feed(std::slice::from_ref(b)).unwrap();
+            d.push(std::slice::from_ref(b)).unwrap();
             while let Some((off, f)) = d.next_frame().unwrap() {
                 got.push((off, f.payload.to_vec()));
             }
@@ -389,13 +479,41 @@ mod tests {
     }
 
     #[test]
+    fn decode_prefix_waits_for_the_whole_frame() {
+        let mut buf = frame_bytes(16, &[5; 8]);
+        buf.extend(frame_bytes(8, &[6; 3]));
+        for cut in 0..24 {
+            assert_eq!(Frame::decode_prefix(&buf[..cut]), Ok(None), "{cut}");
+        }
+        let (first, used) = Frame::decode_prefix(&buf).unwrap().unwrap();
+        assert_eq!((first.payload, used), (&[5u8; 8][..], 24));
+        let (second, used) = Frame::decode_prefix(&buf[24..]).unwrap().unwrap();
+        assert_eq!((second.payload, used), (&[6u8; 3][..], 11));
+        let mut bad = buf.clone();
+        bad[0] = 7;
+        assert_eq!(
+            Frame::decode_prefix(&bad[..8]),
+            Err(FrameError::HeaderSize { size: 7 })
+        );
+    }
+
+    #[test]
+    fn buffer_limit_errors_are_sticky() {
+        let mut d = Deframer::with_limits(64, 0);
+        let full = d.push(&[0; 65]).unwrap_err();
+        assert!(matches!(full, FrameError::BufferFull { .. }));
+        assert_eq!(d.push(&[]), Err(full.clone()));
+        assert_eq!(d.next_frame().map(|f| f.is_some()), Err(full));
+    }
+
+    #[test]
     fn deframer_limits() {
         let mut d = Deframer::with_limits(64, 0);
-        d.feed(&frame_bytes(16, &[0; 100])[..8]).unwrap();
+        d.push(&frame_bytes(16, &[0; 100])[..8]).unwrap();
         assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { .. })));
         let mut d = Deframer::with_limits(64, 0);
         assert!(matches!(
-            d.feed(&[0; 65]),
+            d.push(&[0; 65]),
             Err(FrameError::BufferFull { .. })
         ));
     }

@@ -10,14 +10,15 @@ use crate::memory::{self, LinkStatus, block, fragment as frag};
 use crate::message::{DecodeOptions, Message};
 use crate::router_descriptor::{DescriptorFormat, LegacyRouterDescriptor, RouterDescriptor};
 use crate::types::{FragmentDescriptor, LinkSide, SublinkId};
+use mojo_wire_kit::{WireLayout, fields_tile};
 
 /// One frame: parse, re-encode to the consumed bytes, then the message oracle
 /// on its payload with its fd count.
 pub fn frame(data: &[u8]) {
-    if let Ok((f, used)) = Frame::parse(data) {
+    if let Ok((f, used)) = Frame::decode(data) {
         assert_eq!(f.len(), used);
         let mut out = Vec::new();
-        f.encode(&mut out);
+        f.encode(&mut out).expect("a decoded frame re-encodes");
         assert_eq!(out, &data[..used], "frame re-encoding");
         message_with_fds(f.payload, usize::from(f.header.num_handles));
     }
@@ -54,14 +55,14 @@ fn deframe(stream: &[u8], sizes: &[usize]) -> Deframed {
         i += 1;
         let (piece, tail) = rest.split_at(n);
         rest = tail;
-        if let Err(e) = d.feed(piece) {
+        if let Err(e) = d.push(piece) {
             return (frames, Err(e.to_string()));
         }
         loop {
             match d.next_frame() {
                 Ok(Some((offset, f))) => {
                     let mut out = Vec::new();
-                    f.encode(&mut out);
+                    f.encode(&mut out).expect("a deframed frame re-encodes");
                     let start = offset as usize;
                     assert_eq!(out, &stream[start..start + out.len()]);
                     frames.push((offset, out));
@@ -101,8 +102,8 @@ fn message_with_fds(bytes: &[u8], fds: usize) {
         let _ = m.check_semantics();
         let _ = m.to_string();
         let mut out = Vec::new();
-        m.encode(&mut out);
-        assert_eq!(out.len(), m.encoded_len());
+        m.encode(&mut out).expect("a decoded message re-encodes");
+        assert_eq!(Ok(out.len()), m.encoded_len());
         let exact = Message::decode_exact_with(bytes, fds, options);
         assert_eq!(
             exact.is_ok(),
@@ -131,7 +132,9 @@ pub fn driver_object(data: &[u8]) {
     };
     let _ = object.to_string();
     let mut out = Vec::new();
-    object.encode(&mut out);
+    object
+        .encode(&mut out)
+        .expect("a decoded object re-encodes");
     assert_eq!(out.len(), object.encoded_len());
     assert!(object.fd_count() <= fds);
     assert_eq!(DriverObject::decode(&out, fds), Ok(object));
@@ -141,9 +144,10 @@ pub fn driver_object(data: &[u8]) {
 /// RouterDescriptors in both layouts: decode, re-encode (canonical iff the
 /// reserved bits are zero), validate against the sublink in the first bytes.
 pub fn router_descriptor(data: &[u8]) {
-    if let Some(d) = RouterDescriptor::decode(data) {
-        let bytes = d.to_bytes();
-        assert_eq!(RouterDescriptor::decode(&bytes), Some(d));
+    if let Ok(d) = RouterDescriptor::decode(data) {
+        let wire = d.to_wire();
+        let bytes = wire.wire_bytes();
+        assert_eq!(RouterDescriptor::decode(bytes), Ok(d));
         let canonical = data[64] & !3 == 0 && data[65..72].iter().all(|b| *b == 0);
         assert_eq!(bytes[..] == data[..RouterDescriptor::SIZE], canonical);
         let receiving = SublinkId(u64::from(data[0]));
@@ -152,9 +156,10 @@ pub fn router_descriptor(data: &[u8]) {
             .map_err(|e| (e.field(), e.to_string()));
         let _ = d.to_string();
     }
-    if let Some(l) = LegacyRouterDescriptor::decode(data) {
-        let bytes = l.to_bytes();
-        assert_eq!(LegacyRouterDescriptor::decode(&bytes), Some(l));
+    if let Ok(l) = LegacyRouterDescriptor::decode(data) {
+        let wire = l.to_wire();
+        let bytes = wire.wire_bytes();
+        assert_eq!(LegacyRouterDescriptor::decode(bytes), Ok(l));
         let canonical = data[80] & !3 == 0 && data[81..88].iter().all(|b| *b == 0);
         assert_eq!(bytes[..] == data[..LegacyRouterDescriptor::SIZE], canonical);
         let current = RouterDescriptor::from(l);
@@ -162,12 +167,11 @@ pub fn router_descriptor(data: &[u8]) {
         current.encode_format(DescriptorFormat::PreM117, &mut out);
         assert_eq!(
             RouterDescriptor::decode_format(&out, DescriptorFormat::PreM117),
-            Some(current)
+            Ok(current)
         );
     }
-    for at in 0..LegacyRouterDescriptor::SIZE + 1 {
-        let _ = RouterDescriptor::field_at(at, DescriptorFormat::Current);
-        let _ = RouterDescriptor::field_at(at, DescriptorFormat::PreM117);
+    for format in [DescriptorFormat::Current, DescriptorFormat::PreM117] {
+        assert!(fields_tile(format.fields(), format.size()));
     }
 }
 
@@ -175,11 +179,14 @@ pub fn router_descriptor(data: &[u8]) {
 /// against the rest and read as parcel data; RouterLinkState views and pure
 /// status transitions; block headers; a BlockAllocator driven by the bytes.
 pub fn fragment(data: &[u8]) {
-    let Some(desc) = FragmentDescriptor::read(data, 0) else {
+    let Ok(desc) = FragmentDescriptor::decode(data) else {
         return;
     };
-    assert_eq!(FragmentDescriptor::read(&desc.to_bytes(), 0), Some(desc));
-    let buffer = &data[16..];
+    assert_eq!(
+        FragmentDescriptor::decode(desc.to_wire().wire_bytes()),
+        Ok(desc)
+    );
+    let buffer = data.get(FragmentDescriptor::SIZE..).unwrap_or_default();
     if let Ok(range) = frag::range(desc, buffer.len()) {
         assert!(range.end <= buffer.len());
         if let Ok(parcel) = frag::parcel_data(desc, &buffer[range.clone()]) {

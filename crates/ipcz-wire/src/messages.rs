@@ -7,11 +7,13 @@
 use core::fmt;
 
 use crate::error::MessageError;
-use crate::message::{Field, FieldKind, Params, Reader, Writer};
+use mojo_wire_kit::CodecError;
+
+use crate::message::{ArrayNames, Field, FieldKind, Params, ParamsReader, ParamsWriter, PartNames};
 use crate::router_descriptor::RouterDescriptor;
 use crate::types::{
     BufferId, DriverObjectArray, DriverObjectIndex, FragmentDescriptor, HandleType, LinkSide,
-    NodeName, NodeType, SequenceNumber, SublinkId,
+    NodeName, NodeType, ReferralId, SequenceNumber, SublinkId,
 };
 
 const H: usize = crate::limits::MESSAGE_HEADER_SIZE;
@@ -180,7 +182,7 @@ macro_rules! messages {
                 };
 
                 #[allow(unused_mut, unused_variables, unused_assignments)]
-                fn decode(r: &mut Reader<'a>, s: usize) -> Result<(Self, usize), MessageError> {
+                fn decode(r: &mut ParamsReader<'a>, s: usize) -> Result<(Self, usize), MessageError> {
                     let (v0s, v0e) = ($v0s - H, $v0e - H);
                     if v0s >= s || v0e > s {
                         return Err(MessageError::MissingV0 {
@@ -191,7 +193,11 @@ macro_rules! messages {
                     }
                     let mut end = v0e;
                     $(
-                        let $field = <$fty as Field<'a>>::read(r, $at).map_err(|error| {
+                        let $field = <$fty as Field<'a>>::read(
+                            r,
+                            $at,
+                            concat!(stringify!($name), ".", stringify!($field)),
+                        ).map_err(|error| {
                             MessageError::Field { message: Self::NAME, field: stringify!($field), error }
                         })?;
                     )*
@@ -203,7 +209,11 @@ macro_rules! messages {
                         }
                         $(
                             let $field1 = if present {
-                                Some(<$f1ty as Field<'a>>::read(r, $at1).map_err(|error| {
+                                Some(<$f1ty as Field<'a>>::read(
+                                    r,
+                                    $at1,
+                                    concat!(stringify!($name), ".", stringify!($field1)),
+                                ).map_err(|error| {
                                     MessageError::Field { message: Self::NAME, field: stringify!($field1), error }
                                 })?)
                             } else {
@@ -226,41 +236,55 @@ macro_rules! messages {
                     size
                 }
 
-                fn write_inline(&self, w: &mut Writer<'_>, params_size: usize) {
+                fn write_inline(
+                    &self,
+                    w: &mut ParamsWriter<'_, '_>,
+                    params_size: usize,
+                ) -> Result<(), CodecError> {
                     $(
-                        self.$field.write(w, $at);
-                        w.field_span($at, <$fty as Field<'a>>::WIDTH, || {
-                            format!("{}.{}", Self::NAME, stringify!($field))
-                        });
+                        let name = concat!(stringify!($name), ".", stringify!($field));
+                        self.$field.write(w, $at, name)?;
+                        w.field_span($at, <$fty as Field<'a>>::WIDTH, name);
                     )*
                     $(
                         if params_size >= $v1e - H {
                             $(
+                                let name = concat!(stringify!($name), ".", stringify!($field1));
                                 match &self.$field1 {
-                                    Some(v) => v.write(w, $at1),
-                                    None => <$f1ty as Default>::default().write(w, $at1),
+                                    Some(v) => v.write(w, $at1, name)?,
+                                    None => <$f1ty as Default>::default().write(w, $at1, name)?,
                                 }
-                                w.field_span($at1, <$f1ty as Field<'a>>::WIDTH, || {
-                                    format!("{}.{}", Self::NAME, stringify!($field1))
-                                });
+                                w.field_span($at1, <$f1ty as Field<'a>>::WIDTH, name);
                             )*
                         }
                     )?
                     let _ = params_size;
+                    Ok(())
                 }
 
-                fn write_dynamic(&self, w: &mut Writer<'_>, params_size: usize) {
-                    $( self.$field.write_dynamic(w, $at, stringify!($field)); )*
+                fn write_dynamic(
+                    &self,
+                    w: &mut ParamsWriter<'_, '_>,
+                    params_size: usize,
+                ) -> Result<(), CodecError> {
+                    $( self.$field.write_dynamic(w, $at, ArrayNames {
+                        header: concat!(stringify!($name), ".", stringify!($field), " (array header)"),
+                        elements: concat!(stringify!($name), ".", stringify!($field)),
+                    })?; )*
                     $(
                         if params_size >= $v1e - H {
                             $(
                                 if let Some(v) = &self.$field1 {
-                                    v.write_dynamic(w, $at1, stringify!($field1));
+                                    v.write_dynamic(w, $at1, ArrayNames {
+                                        header: concat!(stringify!($name), ".", stringify!($field1), " (array header)"),
+                                        elements: concat!(stringify!($name), ".", stringify!($field1)),
+                                    })?;
                                 }
                             )*
                         }
                     )?
                     let _ = params_size;
+                    Ok(())
                 }
             }
 
@@ -316,6 +340,26 @@ macro_rules! messages {
                 }
             }
 
+            /// Span names of the parts outside the fields.
+            pub(crate) fn part_names(&self) -> PartNames {
+                match self {
+                    $( Self::$name(_) => PartNames {
+                        struct_size: concat!(stringify!($name), " StructHeader.size"),
+                        struct_padding: concat!(stringify!($name), " StructHeader.padding"),
+                        newer_params: concat!(stringify!($name), " params of a newer version"),
+                        padding: concat!("padding of ", stringify!($name)),
+                        body: concat!(stringify!($name), " body"),
+                    }, )*
+                    Self::Unknown(_) => PartNames {
+                        struct_size: "unknown StructHeader.size",
+                        struct_padding: "unknown StructHeader.padding",
+                        newer_params: "unknown params of a newer version",
+                        padding: "padding of unknown",
+                        body: "unknown body",
+                    },
+                }
+            }
+
             /// The message name (`"unknown"` for unknown ids).
             pub fn name(&self) -> &'static str {
                 match self {
@@ -334,7 +378,7 @@ macro_rules! messages {
 
             pub(crate) fn decode_known(
                 id: MessageId,
-                r: &mut Reader<'a>,
+                r: &mut ParamsReader<'a>,
                 s: usize,
             ) -> Result<(Self, usize), MessageError> {
                 match id.0 {
@@ -363,17 +407,25 @@ macro_rules! messages {
                 }
             }
 
-            pub(crate) fn write_inline(&self, w: &mut Writer<'_>, params_size: usize) {
+            pub(crate) fn write_inline(
+                &self,
+                w: &mut ParamsWriter<'_, '_>,
+                params_size: usize,
+            ) -> Result<(), CodecError> {
                 match self {
                     $( Self::$name(m) => m.write_inline(w, params_size), )*
-                    Self::Unknown(_) => {}
+                    Self::Unknown(_) => Ok(()),
                 }
             }
 
-            pub(crate) fn write_dynamic(&self, w: &mut Writer<'_>, params_size: usize) {
+            pub(crate) fn write_dynamic(
+                &self,
+                w: &mut ParamsWriter<'_, '_>,
+                params_size: usize,
+            ) -> Result<(), CodecError> {
                 match self {
                     $( Self::$name(m) => m.write_dynamic(w, params_size), )*
-                    Self::Unknown(_) => {}
+                    Self::Unknown(_) => Ok(()),
                 }
             }
 
@@ -433,7 +485,7 @@ messages! {
     ReferNonBroker = 2, params 24 {
         v0 32..48 {
             /// Referral id.
-            referral_id: u64 = 32,
+            referral_id: ReferralId = 32,
             /// Initial portals the referrer assumes.
             num_initial_portals: u32 = 40,
             /// Transport to the referred node.
@@ -489,7 +541,7 @@ messages! {
     NonBrokerReferralAccepted = 5, params 56 {
         v0 32..72 {
             /// Referral id.
-            referral_id: u64 = 32,
+            referral_id: ReferralId = 32,
             /// 0.
             protocol_version: u32 = 40,
             /// The referred node's initial portal count.
@@ -511,7 +563,7 @@ messages! {
     NonBrokerReferralRejected = 6, params 16 {
         v0 32..40 {
             /// Referral id.
-            referral_id: u64 = 32,
+            referral_id: ReferralId = 32,
         }
     }
 

@@ -2,11 +2,15 @@
 //! 96-byte form of M117 and later and the 112-byte form before (§10.2).
 
 use core::fmt;
-use core::ops::Range;
 
-use crate::codec;
+use mojo_wire_kit::le::U64;
+use mojo_wire_kit::{CodecError, LayoutField, WireLayout, wire_layout};
+
+use crate::layout_ref::prefix_ref;
 use crate::limits::{LEGACY_ROUTER_DESCRIPTOR_SIZE, ROUTER_DESCRIPTOR_SIZE};
-use crate::types::{FragmentDescriptor, NodeName, SequenceNumber, SublinkId};
+use crate::types::{
+    FragmentDescriptor, FragmentDescriptorWire, NodeName, NodeNameWire, SequenceNumber, SublinkId,
+};
 
 /// Which RouterDescriptor layout a peer uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -26,64 +30,74 @@ impl DescriptorFormat {
             Self::PreM117 => LEGACY_ROUTER_DESCRIPTOR_SIZE,
         }
     }
+
+    /// The fields of one element in this layout (names and byte ranges).
+    pub const fn fields(self) -> &'static [LayoutField] {
+        match self {
+            Self::Current => RouterDescriptorWire::FIELDS,
+            Self::PreM117 => LegacyRouterDescriptorWire::FIELDS,
+        }
+    }
 }
 
-/// Byte ranges of the fields of the 96-byte descriptor.
-pub mod field {
-    use core::ops::Range;
-    /// `closed_peer_sequence_length` (u64).
-    pub const CLOSED_PEER_SEQUENCE_LENGTH: Range<usize> = 0..8;
-    /// `new_sublink` (u64).
-    pub const NEW_SUBLINK: Range<usize> = 8..16;
-    /// `new_link_state_fragment` (FragmentDescriptor).
-    pub const NEW_LINK_STATE_FRAGMENT: Range<usize> = 16..32;
-    /// `new_decaying_sublink` (u64).
-    pub const NEW_DECAYING_SUBLINK: Range<usize> = 32..40;
-    /// `next_outgoing_sequence_number` (u64).
-    pub const NEXT_OUTGOING_SEQUENCE_NUMBER: Range<usize> = 40..48;
-    /// `next_incoming_sequence_number` (u64).
-    pub const NEXT_INCOMING_SEQUENCE_NUMBER: Range<usize> = 48..56;
-    /// `decaying_incoming_sequence_length` (u64).
-    pub const DECAYING_INCOMING_SEQUENCE_LENGTH: Range<usize> = 56..64;
-    /// Flag byte: bit 0 `peer_closed`, bit 1 `proxy_already_bypassed`.
-    pub const FLAGS: Range<usize> = 64..65;
-    /// `reserved0` (7 bytes).
-    pub const RESERVED0: Range<usize> = 65..72;
-    /// `proxy_peer_node_name` (NodeName).
-    pub const PROXY_PEER_NODE_NAME: Range<usize> = 72..88;
-    /// `proxy_peer_sublink` (u64).
-    pub const PROXY_PEER_SUBLINK: Range<usize> = 88..96;
+wire_layout! {
+    /// The 96-byte RouterDescriptor of M117 and later (spec §6.5).
+    pub struct RouterDescriptorWire: size 96, names "RouterDescriptor" {
+        /// If `peer_closed`: total parcels the peer sent.
+        pub closed_peer_sequence_length: U64,
+        /// New link from the sender's router to the new router.
+        pub new_sublink: U64,
+        /// RouterLinkState for `new_sublink` if bypassed, else null.
+        pub new_link_state_fragment: FragmentDescriptorWire,
+        /// If bypassed: link for parcels already queued at the sender.
+        pub new_decaying_sublink: U64,
+        /// First sequence number the new router sends.
+        pub next_outgoing_sequence_number: U64,
+        /// First sequence number the new router expects.
+        pub next_incoming_sequence_number: U64,
+        /// If bypassed: parcels below this arrive over `new_decaying_sublink`.
+        pub decaying_incoming_sequence_length: U64,
+        /// Bit 0 `peer_closed`, bit 1 `proxy_already_bypassed`.
+        pub flags: u8,
+        /// Ignored, zero.
+        pub reserved0: [u8; 7],
+        /// If valid: bypass toward this node immediately.
+        pub proxy_peer_node_name: NodeNameWire,
+        /// Sublink between the sender's node and `proxy_peer_node_name`.
+        pub proxy_peer_sublink: U64,
+    }
 }
 
-/// Byte ranges of the fields of the 112-byte pre-M117 descriptor.
-pub mod legacy_field {
-    use core::ops::Range;
-    /// `closed_peer_sequence_length` (u64).
-    pub const CLOSED_PEER_SEQUENCE_LENGTH: Range<usize> = 0..8;
-    /// `new_sublink` (u64).
-    pub const NEW_SUBLINK: Range<usize> = 8..16;
-    /// `new_link_state_fragment` (FragmentDescriptor).
-    pub const NEW_LINK_STATE_FRAGMENT: Range<usize> = 16..32;
-    /// `new_decaying_sublink` (u64).
-    pub const NEW_DECAYING_SUBLINK: Range<usize> = 32..40;
-    /// `next_outgoing_sequence_number` (u64).
-    pub const NEXT_OUTGOING_SEQUENCE_NUMBER: Range<usize> = 40..48;
-    /// `num_bytes_produced` (u64, unused).
-    pub const NUM_BYTES_PRODUCED: Range<usize> = 48..56;
-    /// `next_incoming_sequence_number` (u64).
-    pub const NEXT_INCOMING_SEQUENCE_NUMBER: Range<usize> = 56..64;
-    /// `decaying_incoming_sequence_length` (u64).
-    pub const DECAYING_INCOMING_SEQUENCE_LENGTH: Range<usize> = 64..72;
-    /// `num_bytes_consumed` (u64, unused).
-    pub const NUM_BYTES_CONSUMED: Range<usize> = 72..80;
-    /// Flag byte.
-    pub const FLAGS: Range<usize> = 80..81;
-    /// `reserved` (7 bytes).
-    pub const RESERVED: Range<usize> = 81..88;
-    /// `proxy_peer_node_name` (NodeName).
-    pub const PROXY_PEER_NODE_NAME: Range<usize> = 88..104;
-    /// `proxy_peer_sublink` (u64).
-    pub const PROXY_PEER_SUBLINK: Range<usize> = 104..112;
+wire_layout! {
+    /// The 112-byte RouterDescriptor of Chrome M112-M116 (spec §10.2).
+    pub struct LegacyRouterDescriptorWire: size 112, names "RouterDescriptor" {
+        /// If `peer_closed`: total parcels the peer sent.
+        pub closed_peer_sequence_length: U64,
+        /// New link from the sender's router to the new router.
+        pub new_sublink: U64,
+        /// RouterLinkState for `new_sublink` if bypassed, else null.
+        pub new_link_state_fragment: FragmentDescriptorWire,
+        /// If bypassed: link for parcels already queued at the sender.
+        pub new_decaying_sublink: U64,
+        /// First sequence number the new router sends.
+        pub next_outgoing_sequence_number: U64,
+        /// Unused.
+        pub num_bytes_produced: U64,
+        /// First sequence number the new router expects.
+        pub next_incoming_sequence_number: U64,
+        /// If bypassed: parcels below this arrive over `new_decaying_sublink`.
+        pub decaying_incoming_sequence_length: U64,
+        /// Unused.
+        pub num_bytes_consumed: U64,
+        /// Bit 0 `peer_closed`, bit 1 `proxy_already_bypassed`.
+        pub flags: u8,
+        /// Ignored, zero.
+        pub reserved: [u8; 7],
+        /// If valid: bypass toward this node immediately.
+        pub proxy_peer_node_name: NodeNameWire,
+        /// Sublink between the sender's node and `proxy_peer_node_name`.
+        pub proxy_peer_sublink: U64,
+    }
 }
 
 /// Flag bit: the moved portal's peer is closed.
@@ -184,25 +198,6 @@ impl fmt::Display for DescriptorError {
 
 impl std::error::Error for DescriptorError {}
 
-fn u64_in(b: &[u8], r: Range<usize>) -> u64 {
-    codec::u64_at(b, r.start).unwrap_or(0)
-}
-
-fn sub(b: &[u8], r: Range<usize>) -> SublinkId {
-    SublinkId(u64_in(b, r))
-}
-
-fn seq(b: &[u8], r: Range<usize>) -> SequenceNumber {
-    SequenceNumber(u64_in(b, r))
-}
-
-fn name(b: &[u8], r: Range<usize>) -> NodeName {
-    NodeName {
-        high: codec::u64_at(b, r.start).unwrap_or(0),
-        low: codec::u64_at(b, r.start + 8).unwrap_or(0),
-    }
-}
-
 impl RouterDescriptor {
     /// Encoded size.
     pub const SIZE: usize = ROUTER_DESCRIPTOR_SIZE;
@@ -212,162 +207,65 @@ impl RouterDescriptor {
         u8::from(self.peer_closed) | (u8::from(self.proxy_already_bypassed) << 1)
     }
 
-    /// Decodes the first 96 bytes of `b`.
-    pub fn decode(b: &[u8]) -> Option<Self> {
-        let b = b.get(..Self::SIZE)?;
-        let flags = codec::u8_at(b, field::FLAGS.start)?;
-        Some(Self {
-            closed_peer_sequence_length: seq(b, field::CLOSED_PEER_SEQUENCE_LENGTH),
-            new_sublink: sub(b, field::NEW_SUBLINK),
-            new_link_state_fragment: FragmentDescriptor::read(
-                b,
-                field::NEW_LINK_STATE_FRAGMENT.start,
-            )?,
-            new_decaying_sublink: sub(b, field::NEW_DECAYING_SUBLINK),
-            next_outgoing_sequence_number: seq(b, field::NEXT_OUTGOING_SEQUENCE_NUMBER),
-            next_incoming_sequence_number: seq(b, field::NEXT_INCOMING_SEQUENCE_NUMBER),
-            decaying_incoming_sequence_length: seq(b, field::DECAYING_INCOMING_SEQUENCE_LENGTH),
-            peer_closed: flags & FLAG_PEER_CLOSED != 0,
-            proxy_already_bypassed: flags & FLAG_PROXY_ALREADY_BYPASSED != 0,
-            proxy_peer_node_name: name(b, field::PROXY_PEER_NODE_NAME),
-            proxy_peer_sublink: sub(b, field::PROXY_PEER_SUBLINK),
-        })
+    /// Decodes the first 96 bytes of `b`. Reserved bytes and unknown flag
+    /// bits are ignored, as Chrome ignores them.
+    pub fn decode(b: &[u8]) -> Result<Self, CodecError> {
+        prefix_ref::<RouterDescriptorWire>(b, RouterDescriptorWire::NAME)
+            .map(|w| Self::from_wire(*w))
     }
 
-    /// The 96 wire bytes.
-    pub fn to_bytes(&self) -> [u8; ROUTER_DESCRIPTOR_SIZE] {
-        let mut b = [0u8; ROUTER_DESCRIPTOR_SIZE];
-        codec::put_u64(
-            &mut b,
-            field::CLOSED_PEER_SEQUENCE_LENGTH.start,
-            self.closed_peer_sequence_length.0,
-        );
-        codec::put_u64(&mut b, field::NEW_SUBLINK.start, self.new_sublink.0);
-        codec::put(
-            &mut b,
-            field::NEW_LINK_STATE_FRAGMENT.start,
-            &self.new_link_state_fragment.to_bytes(),
-        );
-        codec::put_u64(
-            &mut b,
-            field::NEW_DECAYING_SUBLINK.start,
-            self.new_decaying_sublink.0,
-        );
-        codec::put_u64(
-            &mut b,
-            field::NEXT_OUTGOING_SEQUENCE_NUMBER.start,
-            self.next_outgoing_sequence_number.0,
-        );
-        codec::put_u64(
-            &mut b,
-            field::NEXT_INCOMING_SEQUENCE_NUMBER.start,
-            self.next_incoming_sequence_number.0,
-        );
-        codec::put_u64(
-            &mut b,
-            field::DECAYING_INCOMING_SEQUENCE_LENGTH.start,
-            self.decaying_incoming_sequence_length.0,
-        );
-        b[field::FLAGS.start] = self.flags();
-        codec::put_u64(
-            &mut b,
-            field::PROXY_PEER_NODE_NAME.start,
-            self.proxy_peer_node_name.high,
-        );
-        codec::put_u64(
-            &mut b,
-            field::PROXY_PEER_NODE_NAME.start + 8,
-            self.proxy_peer_node_name.low,
-        );
-        codec::put_u64(
-            &mut b,
-            field::PROXY_PEER_SUBLINK.start,
-            self.proxy_peer_sublink.0,
-        );
-        b
+    /// From the 96-byte layout.
+    pub fn from_wire(w: RouterDescriptorWire) -> Self {
+        Self {
+            closed_peer_sequence_length: SequenceNumber(w.closed_peer_sequence_length.get()),
+            new_sublink: SublinkId(w.new_sublink.get()),
+            new_link_state_fragment: FragmentDescriptor::from_wire(w.new_link_state_fragment),
+            new_decaying_sublink: SublinkId(w.new_decaying_sublink.get()),
+            next_outgoing_sequence_number: SequenceNumber(w.next_outgoing_sequence_number.get()),
+            next_incoming_sequence_number: SequenceNumber(w.next_incoming_sequence_number.get()),
+            decaying_incoming_sequence_length: SequenceNumber(
+                w.decaying_incoming_sequence_length.get(),
+            ),
+            peer_closed: w.flags & FLAG_PEER_CLOSED != 0,
+            proxy_already_bypassed: w.flags & FLAG_PROXY_ALREADY_BYPASSED != 0,
+            proxy_peer_node_name: NodeName::from_wire(w.proxy_peer_node_name),
+            proxy_peer_sublink: SublinkId(w.proxy_peer_sublink.get()),
+        }
+    }
+
+    /// The 96-byte layout (reserved bytes zero).
+    pub fn to_wire(&self) -> RouterDescriptorWire {
+        RouterDescriptorWire {
+            closed_peer_sequence_length: U64::new(self.closed_peer_sequence_length.0),
+            new_sublink: U64::new(self.new_sublink.0),
+            new_link_state_fragment: self.new_link_state_fragment.to_wire(),
+            new_decaying_sublink: U64::new(self.new_decaying_sublink.0),
+            next_outgoing_sequence_number: U64::new(self.next_outgoing_sequence_number.0),
+            next_incoming_sequence_number: U64::new(self.next_incoming_sequence_number.0),
+            decaying_incoming_sequence_length: U64::new(self.decaying_incoming_sequence_length.0),
+            flags: self.flags(),
+            reserved0: [0; 7],
+            proxy_peer_node_name: self.proxy_peer_node_name.to_wire(),
+            proxy_peer_sublink: U64::new(self.proxy_peer_sublink.0),
+        }
     }
 
     /// Decodes one element in `format`.
-    pub fn decode_format(b: &[u8], format: DescriptorFormat) -> Option<Self> {
+    pub fn decode_format(b: &[u8], format: DescriptorFormat) -> Result<Self, CodecError> {
         match format {
             DescriptorFormat::Current => Self::decode(b),
             DescriptorFormat::PreM117 => LegacyRouterDescriptor::decode(b).map(Into::into),
         }
     }
 
-    /// Appends one element in `format`.
+    /// Appends one element in `format` (a fixed-size layout: cannot fail).
     pub fn encode_format(&self, format: DescriptorFormat, out: &mut Vec<u8>) {
         match format {
-            DescriptorFormat::Current => out.extend_from_slice(&self.to_bytes()),
+            DescriptorFormat::Current => out.extend_from_slice(self.to_wire().wire_bytes()),
             DescriptorFormat::PreM117 => {
-                out.extend_from_slice(&LegacyRouterDescriptor::from(*self).to_bytes())
+                out.extend_from_slice(LegacyRouterDescriptor::from(*self).to_wire().wire_bytes())
             }
         }
-    }
-
-    /// Name of the field at byte `at` of the encoding in `format`.
-    pub fn field_at(at: usize, format: DescriptorFormat) -> &'static str {
-        let table: &[(Range<usize>, &'static str)] = match format {
-            DescriptorFormat::Current => &[
-                (
-                    field::CLOSED_PEER_SEQUENCE_LENGTH,
-                    "closed_peer_sequence_length",
-                ),
-                (field::NEW_SUBLINK, "new_sublink"),
-                (field::NEW_LINK_STATE_FRAGMENT, "new_link_state_fragment"),
-                (field::NEW_DECAYING_SUBLINK, "new_decaying_sublink"),
-                (
-                    field::NEXT_OUTGOING_SEQUENCE_NUMBER,
-                    "next_outgoing_sequence_number",
-                ),
-                (
-                    field::NEXT_INCOMING_SEQUENCE_NUMBER,
-                    "next_incoming_sequence_number",
-                ),
-                (
-                    field::DECAYING_INCOMING_SEQUENCE_LENGTH,
-                    "decaying_incoming_sequence_length",
-                ),
-                (field::FLAGS, "flags"),
-                (field::RESERVED0, "reserved0"),
-                (field::PROXY_PEER_NODE_NAME, "proxy_peer_node_name"),
-                (field::PROXY_PEER_SUBLINK, "proxy_peer_sublink"),
-            ],
-            DescriptorFormat::PreM117 => &[
-                (
-                    legacy_field::CLOSED_PEER_SEQUENCE_LENGTH,
-                    "closed_peer_sequence_length",
-                ),
-                (legacy_field::NEW_SUBLINK, "new_sublink"),
-                (
-                    legacy_field::NEW_LINK_STATE_FRAGMENT,
-                    "new_link_state_fragment",
-                ),
-                (legacy_field::NEW_DECAYING_SUBLINK, "new_decaying_sublink"),
-                (
-                    legacy_field::NEXT_OUTGOING_SEQUENCE_NUMBER,
-                    "next_outgoing_sequence_number",
-                ),
-                (legacy_field::NUM_BYTES_PRODUCED, "num_bytes_produced"),
-                (
-                    legacy_field::NEXT_INCOMING_SEQUENCE_NUMBER,
-                    "next_incoming_sequence_number",
-                ),
-                (
-                    legacy_field::DECAYING_INCOMING_SEQUENCE_LENGTH,
-                    "decaying_incoming_sequence_length",
-                ),
-                (legacy_field::NUM_BYTES_CONSUMED, "num_bytes_consumed"),
-                (legacy_field::FLAGS, "flags"),
-                (legacy_field::RESERVED, "reserved"),
-                (legacy_field::PROXY_PEER_NODE_NAME, "proxy_peer_node_name"),
-                (legacy_field::PROXY_PEER_SUBLINK, "proxy_peer_sublink"),
-            ],
-        };
-        table
-            .iter()
-            .find(|(r, _)| r.contains(&at))
-            .map_or("trailing bytes", |(_, n)| n)
     }
 
     /// The stateless checks of `Router::Deserialize` for a descriptor that
@@ -453,83 +351,52 @@ impl LegacyRouterDescriptor {
     pub const SIZE: usize = LEGACY_ROUTER_DESCRIPTOR_SIZE;
 
     /// Decodes the first 112 bytes of `b`.
-    pub fn decode(b: &[u8]) -> Option<Self> {
-        use legacy_field as f;
-        let b = b.get(..Self::SIZE)?;
-        let flags = codec::u8_at(b, f::FLAGS.start)?;
-        Some(Self {
-            descriptor: RouterDescriptor {
-                closed_peer_sequence_length: seq(b, f::CLOSED_PEER_SEQUENCE_LENGTH),
-                new_sublink: sub(b, f::NEW_SUBLINK),
-                new_link_state_fragment: FragmentDescriptor::read(
-                    b,
-                    f::NEW_LINK_STATE_FRAGMENT.start,
-                )?,
-                new_decaying_sublink: sub(b, f::NEW_DECAYING_SUBLINK),
-                next_outgoing_sequence_number: seq(b, f::NEXT_OUTGOING_SEQUENCE_NUMBER),
-                next_incoming_sequence_number: seq(b, f::NEXT_INCOMING_SEQUENCE_NUMBER),
-                decaying_incoming_sequence_length: seq(b, f::DECAYING_INCOMING_SEQUENCE_LENGTH),
-                peer_closed: flags & FLAG_PEER_CLOSED != 0,
-                proxy_already_bypassed: flags & FLAG_PROXY_ALREADY_BYPASSED != 0,
-                proxy_peer_node_name: name(b, f::PROXY_PEER_NODE_NAME),
-                proxy_peer_sublink: sub(b, f::PROXY_PEER_SUBLINK),
-            },
-            num_bytes_produced: u64_in(b, f::NUM_BYTES_PRODUCED),
-            num_bytes_consumed: u64_in(b, f::NUM_BYTES_CONSUMED),
-        })
+    pub fn decode(b: &[u8]) -> Result<Self, CodecError> {
+        prefix_ref::<LegacyRouterDescriptorWire>(b, LegacyRouterDescriptorWire::NAME)
+            .map(|w| Self::from_wire(*w))
     }
 
-    /// The 112 wire bytes.
-    pub fn to_bytes(&self) -> [u8; LEGACY_ROUTER_DESCRIPTOR_SIZE] {
-        use legacy_field as f;
-        let d = &self.descriptor;
-        let mut b = [0u8; LEGACY_ROUTER_DESCRIPTOR_SIZE];
-        codec::put_u64(
-            &mut b,
-            f::CLOSED_PEER_SEQUENCE_LENGTH.start,
-            d.closed_peer_sequence_length.0,
-        );
-        codec::put_u64(&mut b, f::NEW_SUBLINK.start, d.new_sublink.0);
-        codec::put(
-            &mut b,
-            f::NEW_LINK_STATE_FRAGMENT.start,
-            &d.new_link_state_fragment.to_bytes(),
-        );
-        codec::put_u64(
-            &mut b,
-            f::NEW_DECAYING_SUBLINK.start,
-            d.new_decaying_sublink.0,
-        );
-        codec::put_u64(
-            &mut b,
-            f::NEXT_OUTGOING_SEQUENCE_NUMBER.start,
-            d.next_outgoing_sequence_number.0,
-        );
-        codec::put_u64(&mut b, f::NUM_BYTES_PRODUCED.start, self.num_bytes_produced);
-        codec::put_u64(
-            &mut b,
-            f::NEXT_INCOMING_SEQUENCE_NUMBER.start,
-            d.next_incoming_sequence_number.0,
-        );
-        codec::put_u64(
-            &mut b,
-            f::DECAYING_INCOMING_SEQUENCE_LENGTH.start,
-            d.decaying_incoming_sequence_length.0,
-        );
-        codec::put_u64(&mut b, f::NUM_BYTES_CONSUMED.start, self.num_bytes_consumed);
-        b[f::FLAGS.start] = d.flags();
-        codec::put_u64(
-            &mut b,
-            f::PROXY_PEER_NODE_NAME.start,
-            d.proxy_peer_node_name.high,
-        );
-        codec::put_u64(
-            &mut b,
-            f::PROXY_PEER_NODE_NAME.start + 8,
-            d.proxy_peer_node_name.low,
-        );
-        codec::put_u64(&mut b, f::PROXY_PEER_SUBLINK.start, d.proxy_peer_sublink.0);
-        b
+    /// From the 112-byte layout: the fields the forms share, plus the two
+    /// unused counters.
+    pub fn from_wire(w: LegacyRouterDescriptorWire) -> Self {
+        let shared = RouterDescriptorWire {
+            closed_peer_sequence_length: w.closed_peer_sequence_length,
+            new_sublink: w.new_sublink,
+            new_link_state_fragment: w.new_link_state_fragment,
+            new_decaying_sublink: w.new_decaying_sublink,
+            next_outgoing_sequence_number: w.next_outgoing_sequence_number,
+            next_incoming_sequence_number: w.next_incoming_sequence_number,
+            decaying_incoming_sequence_length: w.decaying_incoming_sequence_length,
+            flags: w.flags,
+            reserved0: w.reserved,
+            proxy_peer_node_name: w.proxy_peer_node_name,
+            proxy_peer_sublink: w.proxy_peer_sublink,
+        };
+        Self {
+            descriptor: RouterDescriptor::from_wire(shared),
+            num_bytes_produced: w.num_bytes_produced.get(),
+            num_bytes_consumed: w.num_bytes_consumed.get(),
+        }
+    }
+
+    /// The 112-byte layout (reserved bytes zero).
+    pub fn to_wire(&self) -> LegacyRouterDescriptorWire {
+        let d = self.descriptor.to_wire();
+        LegacyRouterDescriptorWire {
+            closed_peer_sequence_length: d.closed_peer_sequence_length,
+            new_sublink: d.new_sublink,
+            new_link_state_fragment: d.new_link_state_fragment,
+            new_decaying_sublink: d.new_decaying_sublink,
+            next_outgoing_sequence_number: d.next_outgoing_sequence_number,
+            num_bytes_produced: U64::new(self.num_bytes_produced),
+            next_incoming_sequence_number: d.next_incoming_sequence_number,
+            decaying_incoming_sequence_length: d.decaying_incoming_sequence_length,
+            num_bytes_consumed: U64::new(self.num_bytes_consumed),
+            flags: d.flags,
+            reserved: [0; 7],
+            proxy_peer_node_name: d.proxy_peer_node_name,
+            proxy_peer_sublink: d.proxy_peer_sublink,
+        }
     }
 }
 
@@ -568,18 +435,19 @@ mod tests {
             proxy_peer_node_name: NodeName { high: 7, low: 8 },
             proxy_peer_sublink: SublinkId(9),
         };
-        assert_eq!(RouterDescriptor::decode(&d.to_bytes()), Some(d));
+        assert_eq!(RouterDescriptor::decode(d.to_wire().wire_bytes()), Ok(d));
         let l = LegacyRouterDescriptor::from(d);
-        let bytes = l.to_bytes();
+        let wire = l.to_wire();
+        let bytes = wire.wire_bytes();
         assert_eq!(bytes[80], 3);
-        assert_eq!(LegacyRouterDescriptor::decode(&bytes), Some(l));
+        assert_eq!(LegacyRouterDescriptor::decode(bytes), Ok(l));
         assert_eq!(
-            RouterDescriptor::field_at(64, DescriptorFormat::Current),
-            "flags"
+            RouterDescriptorWire::field_at(64),
+            Some("RouterDescriptor.flags")
         );
         assert_eq!(
-            RouterDescriptor::field_at(50, DescriptorFormat::PreM117),
-            "num_bytes_produced"
+            LegacyRouterDescriptorWire::field_at(50),
+            Some("RouterDescriptor.num_bytes_produced")
         );
     }
 

@@ -4,70 +4,20 @@
 
 use core::fmt;
 
-use crate::codec;
+use mojo_wire_kit::le::{U32, U64};
 
-/// Defines a newtype over an integer with named constants, `name()`, and
-/// `Debug`/`Display` that print the name or the raw value.
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident($ty:ty) {
-            $( $(#[$cmeta:meta])* $cname:ident = $val:literal => $label:literal ),* $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        pub struct $name(pub $ty);
+use crate::layout_ref::prefix_ref;
+use mojo_wire_kit::{CodecError, WireLayout, protocol_enum, wire_layout};
 
-        impl $name {
-            $( $(#[$cmeta])* pub const $cname: Self = Self($val); )*
-
-            /// The name of a known value, `None` for values this crate does not know.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( $val => Some($label), )*
-                    _ => None,
-                }
-            }
-
-            /// Whether the value is one this crate knows.
-            pub fn is_known(self) -> bool {
-                self.name().is_some()
-            }
-        }
-
-        impl ::core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, "{}({})", stringify!($name), self.0),
-                }
-            }
-        }
-
-        impl ::core::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, "unknown({})", self.0),
-                }
-            }
-        }
-
-        impl From<$ty> for $name {
-            fn from(v: $ty) -> Self {
-                Self(v)
-            }
-        }
-
-        impl From<$name> for $ty {
-            fn from(v: $name) -> $ty {
-                v.0
-            }
-        }
-    };
+wire_layout! {
+    /// A [`NodeName`] on the wire: `high` first, then `low`.
+    pub struct NodeNameWire: size 16, names "NodeName" {
+        /// High 64 bits.
+        pub high: U64,
+        /// Low 64 bits.
+        pub low: U64,
+    }
 }
-pub(crate) use wire_enum;
 
 /// A 128-bit node name: `high` at +0, `low` at +8. All-zero means "none".
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
@@ -81,6 +31,22 @@ pub struct NodeName {
 impl NodeName {
     /// The invalid (all-zero) name.
     pub const NONE: Self = Self { high: 0, low: 0 };
+
+    /// From its wire layout.
+    pub fn from_wire(w: NodeNameWire) -> Self {
+        Self {
+            high: w.high.get(),
+            low: w.low.get(),
+        }
+    }
+
+    /// Its wire layout.
+    pub fn to_wire(self) -> NodeNameWire {
+        NodeNameWire {
+            high: U64::new(self.high),
+            low: U64::new(self.low),
+        }
+    }
 
     /// Whether the name is non-zero.
     pub fn is_valid(self) -> bool {
@@ -142,6 +108,11 @@ id_type!(
     /// Names one buffer of a NodeLinkMemory; 0 is the primary buffer.
     BufferId
 );
+id_type!(
+    /// Names one referral of a non-broker by another (ReferNonBroker and its
+    /// answers).
+    ReferralId
+);
 
 impl BufferId {
     /// The primary buffer.
@@ -150,15 +121,16 @@ impl BufferId {
     pub const INVALID: Self = Self(u64::MAX);
 }
 
-/// Byte ranges of the fields of an encoded [`FragmentDescriptor`].
-pub mod fragment_descriptor_field {
-    use core::ops::Range;
-    /// `buffer_id` (u64).
-    pub const BUFFER_ID: Range<usize> = 0..8;
-    /// `offset` (u32).
-    pub const OFFSET: Range<usize> = 8..12;
-    /// `size` (u32).
-    pub const SIZE: Range<usize> = 12..16;
+wire_layout! {
+    /// A [`FragmentDescriptor`] on the wire.
+    pub struct FragmentDescriptorWire: size 16, names "FragmentDescriptor" {
+        /// Buffer holding the fragment.
+        pub buffer_id: U64,
+        /// Byte offset within that buffer.
+        pub offset: U32,
+        /// Length in bytes.
+        pub size: U32,
+    }
 }
 
 /// A span of shared memory: `buffer_id` u64 at +0, `offset` u32 at +8, `size`
@@ -175,7 +147,7 @@ pub struct FragmentDescriptor {
 
 impl FragmentDescriptor {
     /// Encoded size.
-    pub const SIZE: usize = 16;
+    pub const SIZE: usize = FragmentDescriptorWire::SIZE;
     /// The null descriptor, Chrome's default for every such field.
     pub const NULL: Self = Self {
         buffer_id: BufferId::INVALID,
@@ -197,22 +169,24 @@ impl FragmentDescriptor {
         self.buffer_id == BufferId::INVALID
     }
 
-    /// Decodes 16 bytes at `at`.
-    pub fn read(b: &[u8], at: usize) -> Option<Self> {
-        Some(Self {
-            buffer_id: BufferId(codec::u64_at(b, at)?),
-            offset: codec::u32_at(b, at + 8)?,
-            size: codec::u32_at(b, at + 12)?,
-        })
+    /// Decodes the first 16 bytes of `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        prefix_ref::<FragmentDescriptorWire>(bytes, FragmentDescriptorWire::NAME)
+            .map(|w| Self::from_wire(*w))
     }
 
-    /// The 16 wire bytes.
-    pub fn to_bytes(self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        codec::put_u64(&mut b, 0, self.buffer_id.0);
-        codec::put_u32(&mut b, 8, self.offset);
-        codec::put_u32(&mut b, 12, self.size);
-        b
+    /// From its wire layout.
+    pub fn from_wire(w: FragmentDescriptorWire) -> Self {
+        Self::new(w.buffer_id.get(), w.offset.get(), w.size.get())
+    }
+
+    /// Its wire layout.
+    pub fn to_wire(self) -> FragmentDescriptorWire {
+        FragmentDescriptorWire {
+            buffer_id: U64::new(self.buffer_id.0),
+            offset: U32::new(self.offset),
+            size: U32::new(self.size),
+        }
     }
 }
 
@@ -244,15 +218,15 @@ impl fmt::Display for FragmentDescriptor {
     }
 }
 
-wire_enum!(
+protocol_enum! {
     /// Which side of a NodeLink or central link (u8).
-    LinkSide(u8) {
+    pub struct LinkSide(pub u8), unknown "unknown({})", debug bare {
         /// Side A.
         A = 0 => "A",
         /// Side B.
         B = 1 => "B",
     }
-);
+}
 
 impl LinkSide {
     /// The opposite side (an unknown value maps to A).
@@ -261,19 +235,19 @@ impl LinkSide {
     }
 }
 
-wire_enum!(
+protocol_enum! {
     /// Kind of node (u8).
-    NodeType(u8) {
+    pub struct NodeType(pub u8), unknown "unknown({})", debug bare {
         /// A broker.
         BROKER = 0 => "broker",
         /// A non-broker ("normal") node.
         NORMAL = 1 => "non-broker",
     }
-);
+}
 
-wire_enum!(
+protocol_enum! {
     /// What one handle of a parcel is (u32, spec §6.3).
-    HandleType(u32) {
+    pub struct HandleType(pub u32), unknown "unknown({})", debug bare {
         /// A portal; consumes the next RouterDescriptor.
         PORTAL = 0 => "portal",
         /// A boxed driver object; consumes the next driver object.
@@ -283,7 +257,7 @@ wire_enum!(
         /// A placeholder for the next subparcel.
         BOXED_SUBPARCEL = 3 => "subparcel",
     }
-);
+}
 
 /// A driver object field: index into the message's driver object list, or
 /// [`DriverObjectIndex::NONE`].

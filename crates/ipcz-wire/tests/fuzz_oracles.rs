@@ -51,13 +51,13 @@ fn seeds_of_real_frames_decode_exactly() {
     // The frame and message seeds come from real traffic: they must not
     // only be accepted but decode exactly.
     for seed in seeds("frame") {
-        let (frame, used) = ipcz_wire::Frame::parse(&seed).expect("frame seed parses");
+        let (frame, used) = ipcz_wire::frame::Frame::decode(&seed).expect("frame seed parses");
         assert_eq!(used, seed.len());
-        ipcz_wire::Message::decode_exact(frame.payload, frame.header.num_handles.into())
+        ipcz_wire::message::Message::decode_exact(frame.payload, frame.header.num_handles.into())
             .expect("frame seed decodes exactly");
     }
     for seed in seeds("message") {
-        ipcz_wire::Message::decode_exact(&seed[1..], seed[0].into())
+        ipcz_wire::message::Message::decode_exact(&seed[1..], seed[0].into())
             .expect("message seed decodes exactly");
     }
 }
@@ -161,14 +161,14 @@ fn regression_unknown_message_table_inside_header() {
     let data = unhex(UNKNOWN_ID_TABLE_IN_HEADER);
     fuzzing::message(&data);
     let bytes = &data[1..];
-    let m = ipcz_wire::Message::decode_exact(bytes, 0).expect("accepted like Chrome");
-    let ipcz_wire::Body::Unknown(u) = m.body else {
+    let m = ipcz_wire::message::Message::decode_exact(bytes, 0).expect("accepted like Chrome");
+    let ipcz_wire::messages::Body::Unknown(u) = m.body else {
         panic!("id 0x4a is not a known message");
     };
     assert_eq!(u.driver_object_data_array, 5);
     assert_eq!(u.reserved0, [0, 0, 0x20, 0, 0]);
     assert!(m.driver_objects.is_empty());
     let mut out = Vec::new();
-    m.encode(&mut out);
+    m.encode(&mut out).unwrap();
     assert_eq!(out, bytes, "unknown message re-encodes byte for byte");
 }

@@ -6,13 +6,17 @@
 
 mod spec_examples;
 
+use ipcz_wire::driver_object::{AttachedObject, DriverObject, FdRange};
 use ipcz_wire::driver_object::{
-    BufferMode, Guid, SharedBuffer, Transport, TransportEndpointType, WrappedPlatformHandle,
-    WrapperType,
+    SharedBuffer, Transport, TransportEndpointType, WrappedPlatformHandle, WrapperType,
 };
 use ipcz_wire::frame::{Frame, FrameHeader};
+use ipcz_wire::memory;
+use ipcz_wire::message::Message;
 use ipcz_wire::messages::*;
-use ipcz_wire::*;
+use ipcz_wire::router_descriptor::RouterDescriptor;
+use ipcz_wire::types::*;
+use mojo_wire_kit::{Guid, RegionMode};
 use spec_examples::*;
 
 /// Bytes of a spec hex dump without placeholders.
@@ -39,7 +43,7 @@ fn fill(s: &str, subs: &[(&str, &[u8])]) -> Vec<u8> {
 /// Decodes a whole frame exactly, checks the handler rules, and checks that
 /// re-encoding the decoded values gives the same bytes.
 fn decode(bytes: &[u8]) -> (Frame<'_>, Message<'_>) {
-    let (frame, used) = Frame::parse(bytes).expect("frame");
+    let (frame, used) = Frame::decode(bytes).expect("frame");
     assert_eq!(used, bytes.len());
     let msg = Message::decode_exact(frame.payload, frame.header.num_handles.into())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -48,7 +52,8 @@ fn decode(bytes: &[u8]) -> (Frame<'_>, Message<'_>) {
     let mut out = Vec::new();
     frame
         .header
-        .encode_frame(frame.header_extension, &msg, &mut out);
+        .encode_frame(frame.header_extension, &msg, &mut out)
+        .unwrap();
     assert_eq!(out, bytes, "re-encoding of {}", msg.body.name());
     (frame, msg)
 }
@@ -57,7 +62,9 @@ fn decode(bytes: &[u8]) -> (Frame<'_>, Message<'_>) {
 fn frame_of(message: &Message<'_>, timestamp_us: i64) -> Vec<u8> {
     let mut out = Vec::new();
     let fds = u16::try_from(message.num_fds()).unwrap();
-    FrameHeader::new(fds, timestamp_us).encode_frame(&[], message, &mut out);
+    FrameHeader::new(fds, timestamp_us)
+        .encode_frame(&[], message, &mut out)
+        .unwrap();
     out
 }
 
@@ -75,7 +82,7 @@ fn name_at(bytes: &[u8], at: usize) -> NodeName {
 fn primary_buffer(low: u64, high: u64) -> DriverObject {
     DriverObject::SharedBuffer(SharedBuffer {
         buffer_size: 131072,
-        mode: BufferMode::UNSAFE,
+        mode: RegionMode::Unsafe,
         guid: Guid { low, high },
     })
 }
@@ -116,7 +123,7 @@ fn handshake_with_a_broker_host_9_1() {
     let Some(DriverObject::SharedBuffer(b)) = msg.object(c.buffer) else {
         panic!()
     };
-    assert_eq!((b.buffer_size, b.mode), (131072, BufferMode::UNSAFE));
+    assert_eq!((b.buffer_size, b.mode), (131072, RegionMode::Unsafe));
     assert_eq!(b.guid.low, 0x953c_2a32_4a12_95b3);
 
     let mut built = Message::new(
@@ -467,7 +474,7 @@ fn parcel_with_a_writable_shared_buffer_9_7() {
     let DriverObject::SharedBuffer(b) = attached.object else {
         panic!()
     };
-    assert_eq!((b.buffer_size, b.mode), (1 << 20, BufferMode::WRITABLE));
+    assert_eq!((b.buffer_size, b.mode), (1 << 20, RegionMode::Writable));
     assert_eq!(attached.fds, FdRange { first: 0, count: 2 });
     assert!(
         msg.to_string()

@@ -7,10 +7,14 @@
 //! the libchrome mirror's upstream-main history: the same fields in the same
 //! order, with the 7 bytes after the flag byte named `reserved0`.
 
+use ipcz_wire::error::MessageError;
 use ipcz_wire::memory::{LinkStatus, RouterLinkState};
+use ipcz_wire::message::{DecodeOptions, Message};
 use ipcz_wire::messages::{AcceptParcel, Body};
-use ipcz_wire::router_descriptor::{LegacyRouterDescriptor, legacy_field};
-use ipcz_wire::*;
+use ipcz_wire::router_descriptor::{DescriptorFormat, RouterDescriptor};
+use ipcz_wire::router_descriptor::{LegacyRouterDescriptor, LegacyRouterDescriptorWire};
+use ipcz_wire::types::*;
+use mojo_wire_kit::WireLayout;
 use proptest::prelude::*;
 
 fn put(b: &mut [u8], at: usize, v: &[u8]) {
@@ -94,15 +98,24 @@ fn legacy_descriptor_fields_at_spec_offsets() {
     );
     assert_eq!(d.proxy_peer_sublink, SublinkId(0xdd));
     assert_eq!(l, legacy_value());
-    assert_eq!(l.to_bytes(), bytes);
-    assert_eq!(legacy_value().to_bytes(), bytes);
+    assert_eq!(l.to_wire().wire_bytes(), bytes);
+    assert_eq!(legacy_value().to_wire().wire_bytes(), bytes);
 
-    // The field table agrees with §10.2.
-    assert_eq!(legacy_field::NUM_BYTES_PRODUCED, 48..56);
-    assert_eq!(legacy_field::NUM_BYTES_CONSUMED, 72..80);
-    assert_eq!(legacy_field::FLAGS, 80..81);
-    assert_eq!(legacy_field::PROXY_PEER_NODE_NAME, 88..104);
-    assert_eq!(legacy_field::PROXY_PEER_SUBLINK, 104..112);
+    // The field table (from the layout declaration) agrees with §10.2.
+    let span = |name: &str| {
+        LegacyRouterDescriptorWire::span_of(&format!("RouterDescriptor.{name}"))
+            .unwrap_or_else(|| panic!("no field {name}"))
+    };
+    let field_at = |at: usize| {
+        LegacyRouterDescriptorWire::field_at(at).map_or("trailing bytes", |n| {
+            n.strip_prefix("RouterDescriptor.").unwrap_or(n)
+        })
+    };
+    assert_eq!(span("num_bytes_produced"), 48..56);
+    assert_eq!(span("num_bytes_consumed"), 72..80);
+    assert_eq!(span("flags"), 80..81);
+    assert_eq!(span("proxy_peer_node_name"), 88..104);
+    assert_eq!(span("proxy_peer_sublink"), 104..112);
     for (at, name) in [
         (0, "closed_peer_sequence_length"),
         (47, "next_outgoing_sequence_number"),
@@ -114,19 +127,16 @@ fn legacy_descriptor_fields_at_spec_offsets() {
         (111, "proxy_peer_sublink"),
         (112, "trailing bytes"),
     ] {
-        assert_eq!(
-            RouterDescriptor::field_at(at, DescriptorFormat::PreM117),
-            name
-        );
+        assert_eq!(field_at(at), name);
     }
 
     // Too short: no value.
-    assert_eq!(LegacyRouterDescriptor::decode(&bytes[..111]), None);
+    assert!(LegacyRouterDescriptor::decode(&bytes[..111]).is_err());
     // Reserved bytes and unknown flag bits are ignored and re-encoded as zero.
     let mut noisy = bytes;
     noisy[80] = 0xff;
     noisy[81..88].fill(0xee);
-    assert_eq!(LegacyRouterDescriptor::decode(&noisy), Some(legacy_value()));
+    assert_eq!(LegacyRouterDescriptor::decode(&noisy), Ok(legacy_value()));
 }
 
 #[test]
@@ -140,7 +150,7 @@ fn conversion_between_forms() {
     expected[..48].copy_from_slice(&old[..48]);
     expected[48..64].copy_from_slice(&old[56..72]);
     expected[64..96].copy_from_slice(&old[80..112]);
-    assert_eq!(current.to_bytes(), expected);
+    assert_eq!(current.to_wire().wire_bytes(), expected);
     // Back to the old form: the two unused counters become 0.
     let back = LegacyRouterDescriptor::from(current);
     assert_eq!(back.descriptor, current);
@@ -148,13 +158,13 @@ fn conversion_between_forms() {
     let mut zeroed = old;
     zeroed[48..56].fill(0);
     zeroed[72..80].fill(0);
-    assert_eq!(back.to_bytes(), zeroed);
+    assert_eq!(back.to_wire().wire_bytes(), zeroed);
     let mut out = Vec::new();
     current.encode_format(DescriptorFormat::PreM117, &mut out);
     assert_eq!(out, zeroed);
     assert_eq!(
         RouterDescriptor::decode_format(&old, DescriptorFormat::PreM117),
-        Some(current)
+        Ok(current)
     );
     assert_eq!(DescriptorFormat::PreM117.size(), 112);
     assert_eq!(DescriptorFormat::Current.size(), 96);
@@ -236,7 +246,8 @@ fn accept_parcel_with_112_byte_descriptor_round_trips() {
         assert_eq!(p.handle_types, [HandleType::PORTAL]);
         assert_eq!(p.new_routers, [expected_descriptor()]);
         let mut out = Vec::new();
-        assert_eq!(msg.encode(&mut out), 0);
+        assert_eq!(msg.encode(&mut out), Ok(()));
+        assert_eq!(msg.num_fds(), 0);
         assert_eq!(out, bytes);
 
         // Built from scratch in the old format, the same bytes come out.
@@ -250,7 +261,7 @@ fn accept_parcel_with_112_byte_descriptor_round_trips() {
         let mut built = Message::new(2, parcel.into());
         built.descriptor_format = DescriptorFormat::PreM117;
         let mut out = Vec::new();
-        built.encode(&mut out);
+        built.encode(&mut out).unwrap();
         assert_eq!(out, bytes);
     }
 }

@@ -3,15 +3,19 @@
 //! both RouterDescriptor forms, frames, the deframer (split invariance), and
 //! the shared-memory layouts.
 
+use ipcz_wire::driver_object::DriverObject;
 use ipcz_wire::driver_object::{
-    BufferMode, DataPipe, DataPipeEndpointType, Guid, SharedBuffer, Transport,
-    TransportEndpointType, WrappedPlatformHandle,
+    DataPipe, DataPipeEndpointType, SharedBuffer, Transport, TransportEndpointType,
+    WrappedPlatformHandle,
 };
 use ipcz_wire::frame::{Deframer, Frame, FrameHeader};
 use ipcz_wire::memory::{LinkStatus, block, fragment};
+use ipcz_wire::message::{FieldKind, Message};
 use ipcz_wire::messages::{AcceptParcel, Body, MessageId};
 use ipcz_wire::router_descriptor::LegacyRouterDescriptor;
-use ipcz_wire::*;
+use ipcz_wire::router_descriptor::RouterDescriptor;
+use ipcz_wire::types::*;
+use mojo_wire_kit::{Guid, RegionMode, WireLayout};
 use proptest::prelude::*;
 
 fn node_name() -> impl Strategy<Value = NodeName> {
@@ -58,7 +62,7 @@ fn shared_buffer() -> impl Strategy<Value = SharedBuffer> {
     (1u32..=i32::MAX as u32, 0u32..3, any::<u64>(), 1u64..).prop_map(|(size, mode, low, high)| {
         SharedBuffer {
             buffer_size: size,
-            mode: BufferMode(mode),
+            mode: RegionMode::from_wire(mode).expect("0..3 are the modes"),
             guid: Guid { low, high },
         }
     })
@@ -238,7 +242,7 @@ fn build(p: &Plan) -> (Vec<u8>, Vec<DriverObject>) {
         let mut fd = 0u16;
         for (i, o) in objects.iter().enumerate() {
             let mut bytes = Vec::new();
-            o.encode(&mut bytes);
+            o.encode(&mut bytes).unwrap();
             let at = append(&mut m, 1, bytes.len(), &bytes);
             let record = table as usize + 8 + 8 * i;
             put(&mut m, record, &at.to_le_bytes());
@@ -267,7 +271,7 @@ proptest! {
         prop_assert_eq!(decoded, objects);
         prop_assert_eq!(m.num_fds(), fds);
         let mut out = Vec::new();
-        prop_assert_eq!(m.encode(&mut out), fds);
+        prop_assert_eq!(m.encode(&mut out), Ok(()));
         prop_assert_eq!(&out, &bytes);
         let _ = m.check_semantics();
         let _ = m.to_string();
@@ -287,7 +291,7 @@ proptest! {
         let m = Message::decode_exact(&bytes, 0).unwrap();
         prop_assert!(matches!(m.body, Body::Unknown(_)));
         let mut out = Vec::new();
-        m.encode(&mut out);
+        m.encode(&mut out).unwrap();
         prop_assert_eq!(out, bytes);
     }
 
@@ -312,7 +316,8 @@ proptest! {
             m.push_object(*o);
         }
         let mut out = Vec::new();
-        let fds = m.encode(&mut out);
+        m.encode(&mut out).unwrap();
+        let fds = m.num_fds();
         prop_assert_eq!(out.len() % 8, 0);
         let back = Message::decode_exact(&out, fds).unwrap_or_else(|e| panic!("{e}"));
         prop_assert_eq!(back, m);
@@ -321,7 +326,7 @@ proptest! {
     #[test]
     fn driver_objects_round_trip(o in driver_object()) {
         let mut out = Vec::new();
-        o.encode(&mut out);
+        o.encode(&mut out).unwrap();
         prop_assert_eq!(out.len(), o.encoded_len());
         prop_assert_eq!(DriverObject::decode_exact(&out, o.fd_count()), Ok(o));
         // Fewer fds than needed is always rejected.
@@ -330,9 +335,12 @@ proptest! {
 
     #[test]
     fn router_descriptors_round_trip(d in router_descriptor()) {
-        prop_assert_eq!(RouterDescriptor::decode(&d.to_bytes()), Some(d));
+        prop_assert_eq!(RouterDescriptor::decode(d.to_wire().wire_bytes()), Ok(d));
         let legacy = LegacyRouterDescriptor::from(d);
-        prop_assert_eq!(LegacyRouterDescriptor::decode(&legacy.to_bytes()), Some(legacy));
+        prop_assert_eq!(
+            LegacyRouterDescriptor::decode(legacy.to_wire().wire_bytes()),
+            Ok(legacy)
+        );
         let _ = d.validate(d.new_sublink);
     }
 
@@ -349,8 +357,8 @@ proptest! {
             payload: &payload,
         };
         let mut out = Vec::new();
-        frame.encode(&mut out);
-        prop_assert_eq!(Frame::parse(&out), Ok((frame, out.len())));
+        frame.encode(&mut out).unwrap();
+        prop_assert_eq!(Frame::decode(&out), Ok((frame, out.len())));
     }
 
     /// Any split of a stream of frames yields the same frames, and fd
@@ -365,7 +373,7 @@ proptest! {
         for (payload, fds, old) in &payloads {
             let header = FrameHeader { num_handles: *fds, timestamp_us: (!old).then_some(7) };
             let start = stream.len();
-            Frame { header, header_extension: &[], payload }.encode(&mut stream);
+            Frame { header, header_extension: &[], payload }.encode(&mut stream).unwrap();
             expected.push((start as u64, stream[start..].to_vec()));
         }
         let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
@@ -376,18 +384,18 @@ proptest! {
         d.track_fds();
         let mut got = Vec::new();
         for w in points.windows(2) {
-            d.feed(&stream[w[0]..w[1]]).unwrap();
+            d.push(&stream[w[0]..w[1]]).unwrap();
             d.fds_arrived(2);
             while let Some((offset, f)) = d.next_frame().unwrap() {
                 let mut out = Vec::new();
-                f.encode(&mut out);
+                f.encode(&mut out).unwrap();
                 got.push((offset, out));
             }
         }
         d.fds_arrived(usize::from(u16::MAX));
         while let Some((offset, f)) = d.next_frame().unwrap() {
             let mut out = Vec::new();
-            f.encode(&mut out);
+            f.encode(&mut out).unwrap();
             got.push((offset, out));
         }
         prop_assert_eq!(got, expected);

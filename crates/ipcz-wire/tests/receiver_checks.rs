@@ -2,14 +2,18 @@
 //! stateless handler checks, each producing its typed error; plus the cases
 //! Chrome accepts (absent V1, newer params, unknown ids, unaligned arrays).
 
-use ipcz_wire::driver_object::{BufferMode, Guid, SharedBuffer, Transport};
+use ipcz_wire::driver_object::DriverObject;
+use ipcz_wire::driver_object::{SharedBuffer, Transport};
 use ipcz_wire::error::{ArrayError, FieldError, MessageError, ObjectError};
+use ipcz_wire::message::Message;
 use ipcz_wire::messages::*;
-use ipcz_wire::*;
+use ipcz_wire::router_descriptor::RouterDescriptor;
+use ipcz_wire::types::*;
+use mojo_wire_kit::{Guid, RegionMode};
 
 fn encode(m: &Message<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    m.encode(&mut out);
+    m.encode(&mut out).unwrap();
     out
 }
 
@@ -32,7 +36,7 @@ fn hello() -> Vec<u8> {
 fn buffer(size: u32) -> DriverObject {
     DriverObject::SharedBuffer(SharedBuffer {
         buffer_size: size,
-        mode: BufferMode::UNSAFE,
+        mode: RegionMode::Unsafe,
         guid: Guid { low: 1, high: 2 },
     })
 }
@@ -358,7 +362,7 @@ fn chrome_accepts_non_canonical_layouts_but_decode_exact_names_them() {
         e,
         MessageError::NotCanonical {
             offset: 40,
-            field: "ConnectFromNonBrokerToBroker.features".into()
+            field: "ConnectFromNonBrokerToBroker.features"
         }
     );
     // A present zero-length array is accepted too.

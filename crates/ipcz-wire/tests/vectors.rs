@@ -2,8 +2,8 @@
 //! links and the direct_ipcz baselines) must parse completely and re-encode
 //! byte for byte, from the decoded values.
 
-use ipcz_wire::Message;
 use ipcz_wire::frame::{Deframer, Frame};
+use ipcz_wire::message::Message;
 use ipcz_wire::messages::Body;
 use mojo_transcript::{LinkProtocol, Transcript, vector_files, vectors_dir};
 
@@ -38,7 +38,7 @@ fn every_ipcz_frame_in_the_vectors_round_trips() {
             let mut seen = 0usize;
             let mut claimed_fds = 0usize;
             for piece in stream.bytes.chunks(333) {
-                deframer.feed(piece).expect("feed");
+                deframer.push(piece).expect("feed");
                 loop {
                     let next = match deframer.next_frame() {
                         Ok(Some((offset, frame))) => (offset, frame),
@@ -93,7 +93,7 @@ fn every_ipcz_frame_in_the_vectors_round_trips() {
 
 fn check_frame(frame: &Frame<'_>, original: &[u8]) -> Result<(), String> {
     let mut out = Vec::new();
-    frame.encode(&mut out);
+    frame.encode(&mut out).unwrap();
     if out != original {
         return Err("frame re-encoding differs".into());
     }
@@ -114,7 +114,8 @@ fn check_frame(frame: &Frame<'_>, original: &[u8]) -> Result<(), String> {
     let mut out = Vec::new();
     frame
         .header
-        .encode_frame(frame.header_extension, &message, &mut out);
+        .encode_frame(frame.header_extension, &message, &mut out)
+        .unwrap();
     if out != original {
         return Err("frame re-encoded from the decoded message differs".into());
     }

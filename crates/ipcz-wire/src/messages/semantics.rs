@@ -1,14 +1,14 @@
 //! Stateless handler checks (spec §3, §6.4, §6.5.1).
 
-use crate::driver_object::DriverObject;
-use crate::error::MessageError;
+use crate::driver_object::{DriverObject, ObjectType};
+use crate::error::{MessageError, SemanticError};
 use crate::limits::{MAX_SUBPARCELS_PER_PARCEL, PRIMARY_BUFFER_SIZE};
 use crate::memory::{block, is_valid_link_state_fragment};
 use crate::message::Message;
 use crate::messages::{AcceptParcel, Body};
 use crate::types::{BufferId, DriverObjectIndex, FragmentDescriptor, HandleType};
 
-fn fail(message: &'static str, field: &'static str, reason: String) -> MessageError {
+fn fail(message: &'static str, field: &'static str, reason: SemanticError) -> MessageError {
     MessageError::Semantic {
         message,
         field,
@@ -36,25 +36,33 @@ fn object(
         (Some(DriverObject::SharedBuffer(b)), Want::Buffer(min)) => Err(fail(
             name,
             field,
-            format!("buffer of {} bytes is smaller than {min}", b.buffer_size),
+            SemanticError::BufferTooSmall {
+                size: b.buffer_size,
+                min,
+            },
         )),
         (Some(other), _) => Err(fail(
             name,
             field,
-            format!(
-                "{} where a {} is required",
-                other.object_type(),
-                describe(want)
-            ),
+            SemanticError::WrongObjectType {
+                found: other.object_type(),
+                wanted: wanted_type(want),
+            },
         )),
-        (None, _) => Err(fail(name, field, format!("no {} attached", describe(want)))),
+        (None, _) => Err(fail(
+            name,
+            field,
+            SemanticError::MissingObject {
+                wanted: wanted_type(want),
+            },
+        )),
     }
 }
 
-fn describe(want: Want) -> &'static str {
+fn wanted_type(want: Want) -> ObjectType {
     match want {
-        Want::Transport => "Transport",
-        Want::Buffer(_) => "SharedBuffer",
+        Want::Transport => ObjectType::TRANSPORT,
+        Want::Buffer(_) => ObjectType::SHARED_BUFFER,
     }
 }
 
@@ -69,7 +77,7 @@ fn link_state(
         Err(fail(
             name,
             field,
-            format!("{f} is not a valid RouterLinkState fragment"),
+            SemanticError::InvalidLinkStateFragment(f),
         ))
     }
 }
@@ -108,7 +116,7 @@ pub(super) fn check(m: &Message<'_>) -> Result<(), MessageError> {
         }
         Body::AddBlockBuffer(c) => {
             if c.id == BufferId::INVALID {
-                return Err(fail(name, "id", "is the invalid BufferId".into()));
+                return Err(fail(name, "id", SemanticError::InvalidBufferId));
             }
             object(m, name, "buffer", c.buffer, Want::Buffer(0))?;
             let size = match m.object(c.buffer) {
@@ -116,10 +124,10 @@ pub(super) fn check(m: &Message<'_>) -> Result<(), MessageError> {
                 _ => 0,
             };
             block::check_added_buffer(c.block_size, size)
-                .map_err(|e| fail(name, "block_size", e.to_string()))
+                .map_err(|e| fail(name, "block_size", SemanticError::BlockGeometry(e)))
         }
         Body::ProvideMemory(c) => object(m, name, "buffer", c.buffer, Want::Buffer(0)),
-        Body::RequestMemory(c) if c.size == 0 => Err(fail(name, "size", "is zero".into())),
+        Body::RequestMemory(c) if c.size == 0 => Err(fail(name, "size", SemanticError::ZeroSize)),
         Body::BypassPeerWithLink(c) => {
             link_state(name, "new_link_state_fragment", c.new_link_state_fragment)
         }
@@ -145,18 +153,23 @@ fn check_parcel(m: &Message<'_>, p: &AcceptParcel<'_>) -> Result<(), MessageErro
                     return Err(fail(
                         NAME,
                         "new_routers",
-                        format!("handle {i} is a portal but no descriptor is left"),
+                        SemanticError::PortalWithoutDescriptor { handle: i },
                     ));
                 };
-                d.validate(p.sublink)
-                    .map_err(|e| fail(NAME, "new_routers", format!("handle {i}: {e}")))?;
+                d.validate(p.sublink).map_err(|error| {
+                    fail(
+                        NAME,
+                        "new_routers",
+                        SemanticError::Descriptor { handle: i, error },
+                    )
+                })?;
             }
             HandleType::BOXED_DRIVER_OBJECT => {
                 if objects == 0 {
                     return Err(fail(
                         NAME,
                         "driver_objects",
-                        format!("handle {i} is a boxed driver object but none is left"),
+                        SemanticError::BoxWithoutObject { handle: i },
                     ));
                 }
                 objects -= 1;
@@ -166,7 +179,10 @@ fn check_parcel(m: &Message<'_>, p: &AcceptParcel<'_>) -> Result<(), MessageErro
                 return Err(fail(
                     NAME,
                     "handle_types",
-                    format!("handle {i} has unknown type {}", other.0),
+                    SemanticError::UnknownHandleType {
+                        handle: i,
+                        handle_type: other,
+                    },
                 ));
             }
         }
@@ -175,24 +191,24 @@ fn check_parcel(m: &Message<'_>, p: &AcceptParcel<'_>) -> Result<(), MessageErro
         return Err(fail(
             NAME,
             "new_routers",
-            "descriptors left unclaimed".into(),
+            SemanticError::UnclaimedDescriptors,
         ));
     }
     if objects != 0 {
         return Err(fail(
             NAME,
             "driver_objects",
-            format!("{objects} driver objects left unclaimed"),
+            SemanticError::UnclaimedObjects { count: objects },
         ));
     }
     if p.num_subparcels > MAX_SUBPARCELS_PER_PARCEL || p.subparcel_index >= p.num_subparcels {
         return Err(fail(
             NAME,
             "num_subparcels",
-            format!(
-                "subparcel {} of {} (at most {MAX_SUBPARCELS_PER_PARCEL})",
-                p.subparcel_index, p.num_subparcels
-            ),
+            SemanticError::Subparcel {
+                index: p.subparcel_index,
+                count: p.num_subparcels,
+            },
         ));
     }
     Ok(())
