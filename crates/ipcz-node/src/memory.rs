@@ -22,7 +22,7 @@
 //!
 //! ```
 //! use ipcz_node::memory::{MemoryOptions, NodeLinkMemory, Resolved};
-//! use ipcz_wire::{FragmentDescriptor, LinkSide};
+//! use ipcz_wire::types::{FragmentDescriptor, LinkSide};
 //! use mojo_wire_kit::HeapMemory;
 //!
 //! // The broker creates and initializes the primary buffer...

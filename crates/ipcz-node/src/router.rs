@@ -39,7 +39,7 @@
 //!
 //! ```
 //! use ipcz_node::router::{Handle, InMemoryLinkState, Routers, RouterConfig};
-//! use ipcz_wire::NodeName;
+//! use ipcz_wire::types::NodeName;
 //!
 //! let mut states = InMemoryLinkState::default();
 //! let mut node: Routers<()> = Routers::new(NodeName { high: 1, low: 1 }, RouterConfig::default());

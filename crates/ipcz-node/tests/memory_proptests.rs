@@ -21,7 +21,7 @@ use ipcz_node::memory::{
 };
 use ipcz_wire::memory::block::BlockHeader;
 use ipcz_wire::memory::{LinkStatus, primary};
-use ipcz_wire::{BufferId, FragmentDescriptor, LinkSide, NodeName};
+use ipcz_wire::types::{BufferId, FragmentDescriptor, LinkSide, NodeName};
 use memory_support::{HookNext, Shared};
 use mojo_wire_kit::{HeapMemory, SharedMemory};
 use proptest::prelude::*;

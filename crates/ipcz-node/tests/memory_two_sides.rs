@@ -11,7 +11,7 @@ use ipcz_node::memory::{
     Resolved,
 };
 use ipcz_wire::memory::primary;
-use ipcz_wire::{BufferId, FragmentDescriptor, LinkSide};
+use ipcz_wire::types::{BufferId, FragmentDescriptor, LinkSide};
 use memory_support::Shared;
 use mojo_wire_kit::HeapMemory;
 

@@ -33,9 +33,10 @@ use ipcz_wire::limits::ROUTER_LINK_STATE_SIZE;
 use ipcz_wire::memory::block::initial_last_header;
 use ipcz_wire::memory::fragment::primary_class_for_data;
 use ipcz_wire::memory::{LinkStatus, primary};
+use ipcz_wire::message::Message;
 use ipcz_wire::messages::Body;
-use ipcz_wire::{
-    BufferId, DriverObjectIndex, FragmentDescriptor, LinkSide, Message, NodeName, SublinkId,
+use ipcz_wire::types::{
+    BufferId, DriverObjectIndex, FragmentDescriptor, LinkSide, NodeName, SublinkId,
 };
 use memory_support::Shared;
 use memory_support::shm_vectors::{Line, ipcz_recordings, parse, scenario};
@@ -183,7 +184,7 @@ impl<'a> Replay<'a> {
                         stream.fd_chunks.push((stream.len, bytes.len() as u64, i));
                     }
                     stream.len += bytes.len() as u64;
-                    stream.deframer.feed(bytes).expect("feed");
+                    stream.deframer.push(bytes).expect("feed");
                     let mut frames = Vec::new();
                     while let Some((offset, frame)) = stream.deframer.next_frame().expect("deframe")
                     {

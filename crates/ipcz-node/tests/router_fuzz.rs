@@ -8,7 +8,7 @@ use ipcz_node::router::{
     Handle, InMemoryLinkState, LinkSide, LinkState, NewRouter, NodeLinkId, Output, Parcel,
     RouteMessage, RouterConfig, RouterId, Routers, WireHandle,
 };
-use ipcz_wire::{FragmentDescriptor, NodeName, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 use proptest::prelude::*;
 
 const ME: NodeName = NodeName { high: 1, low: 1 };

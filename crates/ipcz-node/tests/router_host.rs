@@ -7,7 +7,7 @@ use ipcz_node::router::{
     PortalError, ProxyPolicy, RouteError, RouteMessage, RouterConfig, RouterId, Routers,
     WireHandle,
 };
-use ipcz_wire::{FragmentDescriptor, NodeName, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 const HOST: NodeName = NodeName {
     high: 0xc282,

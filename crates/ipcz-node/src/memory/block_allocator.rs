@@ -9,12 +9,12 @@
 
 use std::sync::atomic::Ordering;
 
-use ipcz_wire::BufferId;
 use ipcz_wire::limits::MAX_BLOCKS_PER_ALLOCATOR;
 use ipcz_wire::memory::BlockRegion;
 use ipcz_wire::memory::block::{
     BlockHeader, absolute_from_relative, initial_last_header, relative_from_absolute,
 };
+use ipcz_wire::types::BufferId;
 use mojo_wire_kit::SharedMemory;
 
 use super::{MAX_CAS_ATTEMPTS, MemoryError};
@@ -207,7 +207,7 @@ impl BlockAllocator {
     /// Free: puts block `index` back at the head of the free list.
     pub fn free(&self, mem: &impl SharedMemory, index: usize) -> Result<(), MemoryError> {
         let not_a_block = || {
-            MemoryError::NotABlock(ipcz_wire::FragmentDescriptor::new(
+            MemoryError::NotABlock(ipcz_wire::types::FragmentDescriptor::new(
                 self.buffer.0,
                 u32::try_from(
                     self.region

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ipcz_wire::memory::BlockRegion;
-use ipcz_wire::{BufferId, FragmentDescriptor};
+use ipcz_wire::types::{BufferId, FragmentDescriptor};
 use mojo_wire_kit::SharedMemory;
 
 use super::{BlockAllocator, MemoryError};

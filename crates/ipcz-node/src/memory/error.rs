@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use ipcz_wire::{BufferId, FragmentDescriptor};
+use ipcz_wire::types::{BufferId, FragmentDescriptor};
 use mojo_wire_kit::ShmAccessError;
 
 /// Why a NodeLinkMemory operation failed. Every variant is the peer's fault

@@ -6,10 +6,12 @@
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 
+use core::mem::offset_of;
 use ipcz_wire::limits::FRAGMENT_HEADER_SIZE;
 use ipcz_wire::memory::LayoutError;
-use ipcz_wire::memory::fragment::field;
-use ipcz_wire::{BufferId, FragmentDescriptor};
+
+use ipcz_wire::memory::fragment::FragmentHeaderWire;
+use ipcz_wire::types::{BufferId, FragmentDescriptor};
 use mojo_wire_kit::SharedMemory;
 
 use super::MemoryError;
@@ -67,7 +69,10 @@ pub fn read_parcel_data<M: SharedMemory + ?Sized>(
         return Err(MemoryError::BadDataFragment(fragment));
     }
     let size = mem
-        .load_u32(range.start + field::SIZE.start, Ordering::Acquire)
+        .load_u32(
+            range.start + offset_of!(FragmentHeaderWire, size),
+            Ordering::Acquire,
+        )
         .map_err(access(fragment.buffer_id))?;
     let max = fragment.size - FRAGMENT_HEADER_SIZE as u32;
     if size > max {
@@ -107,10 +112,18 @@ pub fn write_parcel_data<M: SharedMemory + ?Sized>(
     let err = access(fragment.buffer_id);
     mem.write(range.start + FRAGMENT_HEADER_SIZE, data)
         .map_err(&err)?;
-    mem.store_u32(range.start + field::RESERVED.start, 0, Ordering::Relaxed)
-        .map_err(&err)?;
-    mem.store_u32(range.start + field::SIZE.start, size, Ordering::Release)
-        .map_err(&err)
+    mem.store_u32(
+        range.start + offset_of!(FragmentHeaderWire, reserved),
+        0,
+        Ordering::Relaxed,
+    )
+    .map_err(&err)?;
+    mem.store_u32(
+        range.start + offset_of!(FragmentHeaderWire, size),
+        size,
+        Ordering::Release,
+    )
+    .map_err(&err)
 }
 
 #[cfg(test)]

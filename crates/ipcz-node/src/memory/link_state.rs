@@ -7,14 +7,23 @@
 //! checked once, and every later access still goes through the bounds- and
 //! alignment-checked [`SharedMemory`] seam.
 
+use core::mem::offset_of;
 use std::sync::atomic::{Ordering, fence};
 
 use ipcz_wire::limits::ROUTER_LINK_STATE_SIZE;
-use ipcz_wire::memory::{LinkStatus, link_state_field};
-use ipcz_wire::{BufferId, LinkSide, NodeName};
+use ipcz_wire::memory::{LinkStatus, RouterLinkStateWire};
+use ipcz_wire::types::NodeNameWire;
+use ipcz_wire::types::{BufferId, LinkSide, NodeName};
 use mojo_wire_kit::SharedMemory;
 
 use super::{MAX_CAS_ATTEMPTS, MemoryError};
+
+/// Offset of `allowed_bypass_request_source.high` in a RouterLinkState.
+const ALLOWED_BYPASS_SOURCE_HIGH: usize =
+    offset_of!(RouterLinkStateWire, allowed_bypass_request_source) + offset_of!(NodeNameWire, high);
+/// Offset of `allowed_bypass_request_source.low` in a RouterLinkState.
+const ALLOWED_BYPASS_SOURCE_LOW: usize =
+    offset_of!(RouterLinkStateWire, allowed_bypass_request_source) + offset_of!(NodeNameWire, low);
 
 const STABLE: u32 = LinkStatus::STABLE.bits();
 const LOCKED_BY_EITHER: u32 = LinkStatus::LOCKED.bits();
@@ -82,8 +91,8 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
         self.offset
     }
 
-    fn at(&self, field: core::ops::Range<usize>) -> usize {
-        self.offset + field.start
+    fn at(&self, field_offset: usize) -> usize {
+        self.offset + field_offset
     }
 
     fn access(&self, error: mojo_wire_kit::ShmAccessError) -> MemoryError {
@@ -96,14 +105,14 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
     fn contention(&self) -> MemoryError {
         MemoryError::Contention {
             buffer: self.buffer,
-            offset: self.at(link_state_field::STATUS),
+            offset: self.at(RouterLinkStateWire::STATUS_OFFSET),
         }
     }
 
     fn cas_status(&self, current: u32, new: u32) -> Result<Result<u32, u32>, MemoryError> {
         self.mem
             .compare_exchange_u32(
-                self.at(link_state_field::STATUS),
+                self.at(RouterLinkStateWire::STATUS_OFFSET),
                 current,
                 new,
                 Ordering::Relaxed,
@@ -119,7 +128,11 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
             .write(self.offset, &[0u8; ROUTER_LINK_STATE_SIZE])
             .map_err(|e| self.access(e))?;
         self.mem
-            .store_u32(self.at(link_state_field::REF_COUNT), 1, Ordering::Relaxed)
+            .store_u32(
+                self.at(RouterLinkStateWire::REF_COUNT_OFFSET),
+                1,
+                Ordering::Relaxed,
+            )
             .map_err(|e| self.access(e))?;
         fence(Ordering::Release);
         Ok(())
@@ -128,7 +141,10 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
     /// `ref_count` (a Relaxed load; for inspection).
     pub fn ref_count(&self) -> Result<i32, MemoryError> {
         self.mem
-            .load_u32(self.at(link_state_field::REF_COUNT), Ordering::Relaxed)
+            .load_u32(
+                self.at(RouterLinkStateWire::REF_COUNT_OFFSET),
+                Ordering::Relaxed,
+            )
             .map(|v| v as i32)
             .map_err(|e| self.access(e))
     }
@@ -136,7 +152,11 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
     /// Takes one more reference (Relaxed); returns the previous count.
     pub fn add_ref(&self) -> Result<i32, MemoryError> {
         self.mem
-            .fetch_add_u32(self.at(link_state_field::REF_COUNT), 1, Ordering::Relaxed)
+            .fetch_add_u32(
+                self.at(RouterLinkStateWire::REF_COUNT_OFFSET),
+                1,
+                Ordering::Relaxed,
+            )
             .map(|v| v as i32)
             .map_err(|e| self.access(e))
     }
@@ -147,7 +167,11 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
     /// frees them.
     pub fn release_ref(&self) -> Result<i32, MemoryError> {
         self.mem
-            .fetch_sub_u32(self.at(link_state_field::REF_COUNT), 1, Ordering::AcqRel)
+            .fetch_sub_u32(
+                self.at(RouterLinkStateWire::REF_COUNT_OFFSET),
+                1,
+                Ordering::AcqRel,
+            )
             .map(|v| v as i32)
             .map_err(|e| self.access(e))
     }
@@ -155,7 +179,10 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
     /// `status` with a Relaxed load, as Chrome's `is_locked_by` reads it.
     pub fn status(&self) -> Result<LinkStatus, MemoryError> {
         self.mem
-            .load_u32(self.at(link_state_field::STATUS), Ordering::Relaxed)
+            .load_u32(
+                self.at(RouterLinkStateWire::STATUS_OFFSET),
+                Ordering::Relaxed,
+            )
             .map(LinkStatus::from_word)
             .map_err(|e| self.access(e))
     }
@@ -256,17 +283,11 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
     pub fn allowed_bypass_request_source(&self) -> Result<NodeName, MemoryError> {
         let high = self
             .mem
-            .load_u64(
-                self.at(link_state_field::ALLOWED_BYPASS_SOURCE_HIGH),
-                Ordering::Acquire,
-            )
+            .load_u64(self.at(ALLOWED_BYPASS_SOURCE_HIGH), Ordering::Acquire)
             .map_err(|e| self.access(e))?;
         let low = self
             .mem
-            .load_u64(
-                self.at(link_state_field::ALLOWED_BYPASS_SOURCE_LOW),
-                Ordering::Relaxed,
-            )
+            .load_u64(self.at(ALLOWED_BYPASS_SOURCE_LOW), Ordering::Relaxed)
             .map_err(|e| self.access(e))?;
         Ok(NodeName { high, low })
     }
@@ -275,14 +296,14 @@ impl<'a, M: SharedMemory + ?Sized> RouterLinkState<'a, M> {
     pub fn set_allowed_bypass_request_source(&self, name: NodeName) -> Result<(), MemoryError> {
         self.mem
             .store_u64(
-                self.at(link_state_field::ALLOWED_BYPASS_SOURCE_HIGH),
+                self.at(ALLOWED_BYPASS_SOURCE_HIGH),
                 name.high,
                 Ordering::Relaxed,
             )
             .map_err(|e| self.access(e))?;
         self.mem
             .store_u64(
-                self.at(link_state_field::ALLOWED_BYPASS_SOURCE_LOW),
+                self.at(ALLOWED_BYPASS_SOURCE_LOW),
                 name.low,
                 Ordering::Release,
             )

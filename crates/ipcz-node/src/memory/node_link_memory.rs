@@ -12,7 +12,7 @@ use ipcz_wire::limits::{
 };
 use ipcz_wire::memory::block::{added_buffer_size, check_added_buffer};
 use ipcz_wire::memory::{BlockRegion, is_valid_link_state_fragment, primary};
-use ipcz_wire::{BufferId, FragmentDescriptor, SublinkId};
+use ipcz_wire::types::{BufferId, FragmentDescriptor, SublinkId};
 use mojo_wire_kit::SharedMemory;
 
 use super::buffer_pool::BufferPool;
@@ -125,14 +125,14 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
         };
         memory
             .store_u64(
-                primary::field::NEXT_BUFFER_ID.start,
+                primary::NEXT_BUFFER_ID_OFFSET,
                 primary::INITIAL_NEXT_BUFFER_ID,
                 Ordering::Relaxed,
             )
             .map_err(access)?;
         memory
             .store_u64(
-                primary::field::NEXT_SUBLINK_ID.start,
+                primary::NEXT_SUBLINK_ID_OFFSET,
                 primary::INITIAL_NEXT_SUBLINK_ID,
                 Ordering::Relaxed,
             )
@@ -210,7 +210,7 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
     pub fn allocate_new_buffer_id(&self) -> Result<BufferId, MemoryError> {
         let id = self
             .primary()
-            .fetch_add_u64(primary::field::NEXT_BUFFER_ID.start, 1, Ordering::Relaxed)
+            .fetch_add_u64(primary::NEXT_BUFFER_ID_OFFSET, 1, Ordering::Relaxed)
             .map_err(Self::primary_access)?;
         if id < FIRST_ALLOCATABLE_BUFFER_ID
             || id == BufferId::INVALID.0
@@ -231,11 +231,7 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
     pub fn allocate_sublink_ids(&self, count: u64) -> Result<SublinkId, MemoryError> {
         let id = self
             .primary()
-            .fetch_add_u64(
-                primary::field::NEXT_SUBLINK_ID.start,
-                count,
-                Ordering::Relaxed,
-            )
+            .fetch_add_u64(primary::NEXT_SUBLINK_ID_OFFSET, count, Ordering::Relaxed)
             .map_err(Self::primary_access)?;
         if id < FIRST_ALLOCATABLE_SUBLINK_ID || id.checked_add(count).is_none() {
             return Err(MemoryError::BadCounter {
@@ -269,7 +265,7 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
 
     fn is_initial_link_state(fragment: FragmentDescriptor) -> bool {
         fragment.buffer_id == BufferId::PRIMARY
-            && primary::field::INITIAL_LINK_STATES.contains(&(fragment.offset as usize))
+            && primary::INITIAL_LINK_STATES.contains(&(fragment.offset as usize))
     }
 
     /// The RouterLinkState a descriptor names (a RouterDescriptor's or
@@ -596,7 +592,7 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipcz_wire::LinkSide;
+    use ipcz_wire::types::LinkSide;
     use mojo_wire_kit::HeapMemory;
 
     fn fresh(options: MemoryOptions) -> NodeLinkMemory<HeapMemory> {

@@ -2,7 +2,7 @@
 //! in (Z with X remote, on Y's node, or local; X), and the proxy role Y for
 //! tables that proxy.
 
-use ipcz_wire::{FragmentDescriptor, NodeName, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 use super::edge::{Link, LinkType};
 use super::table::Pending;

@@ -1,7 +1,7 @@
 //! Links and route edges (§6.1, §6.8.6): an edge holds a primary link and at
 //! most one decaying link with the sequence limits that end its decay.
 
-use ipcz_wire::{FragmentDescriptor, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, SublinkId};
 
 use super::{LinkSide, NodeLinkId, RouterId};
 

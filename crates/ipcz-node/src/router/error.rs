@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use ipcz_wire::SublinkId;
+use ipcz_wire::types::SublinkId;
 
 /// A route message that violates the protocol. The node link it arrived
 /// on must be dropped (§6.7); every route through it is disconnected.

@@ -2,7 +2,7 @@
 //! send what can be sent, finish decays, report status, close or drop
 //! links, and try a bypass.
 
-use ipcz_wire::SublinkId;
+use ipcz_wire::types::SublinkId;
 
 use super::edge::Link;
 use super::table::{Attachment, Pending};

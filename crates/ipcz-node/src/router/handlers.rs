@@ -1,7 +1,7 @@
 //! Receiving route messages (§3.4, §6.4, §6.6, §6.7, FlushRouter): look up
 //! the addressed router and hand the message to the role that handles it.
 
-use ipcz_wire::SublinkId;
+use ipcz_wire::types::SublinkId;
 
 use super::table::SublinkEntry;
 use super::{

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use ipcz_wire::{FragmentDescriptor, NodeName, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 use super::{LinkSide, NodeLinkId};
 

@@ -1,7 +1,7 @@
 //! The route-level messages of spec §3.4 as owned values, decoupled from the
 //! wire crate's borrowed views.
 
-use ipcz_wire::{FragmentDescriptor, NodeName, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 use super::{Parcel, WireHandle};
 

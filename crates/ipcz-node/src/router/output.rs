@@ -1,6 +1,6 @@
 //! What the table asks of its caller.
 
-use ipcz_wire::{NodeName, SublinkId};
+use ipcz_wire::types::{NodeName, SublinkId};
 
 use super::{NodeLinkId, RouteMessage, RouterId};
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use ipcz_wire::{FragmentDescriptor, NodeName, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 use super::edge::{Edge, Link, LinkType};
 use super::queue::{PushRefused, SequencedQueue};

@@ -2,7 +2,7 @@
 //! its parcel leaves (§6.5.2, and Chrome's proxy form), and building a
 //! router from a received descriptor (§6.5.1).
 
-use ipcz_wire::{NodeName, SublinkId};
+use ipcz_wire::types::{NodeName, SublinkId};
 
 use super::edge::{Edge, Link, LinkType};
 use super::table::{Attachment, Router};
@@ -121,7 +121,7 @@ impl<H> Routers<H> {
         x: RouterId,
         y: RouterId,
         nl: NodeLinkId,
-        state: ipcz_wire::FragmentDescriptor,
+        state: ipcz_wire::types::FragmentDescriptor,
         states: &mut impl LinkState,
     ) -> (NewRouter, AfterTransmit) {
         let xr = self.router_mut(x);

@@ -10,7 +10,7 @@ use ipcz_node::router::{
     Handle, InMemoryLinkState, LinkSide, NodeLinkId, Output, Parcel, RouteError, RouteMessage,
     RouterConfig, RouterId, Routers,
 };
-use ipcz_wire::{FragmentDescriptor, NodeName, SublinkId};
+use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 /// A handle object the tests attach to parcels.
 #[derive(Debug, PartialEq, Eq, Clone)]
