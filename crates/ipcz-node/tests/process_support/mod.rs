@@ -666,3 +666,29 @@ impl SharedMemory for Counted {
         self.map.write(offset, src)
     }
 }
+
+/// Runs `f` on a thread of its own and waits at most `limit` for it, so a
+/// hang fails the test instead of blocking CI (a stuck thread is left
+/// behind; the test process ends anyway). A panic in `f` is re-raised.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+    let (tx, rx) = channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            handle.join().unwrap();
+            v
+        }
+        Err(RecvTimeoutError::Timeout) => panic!("{what} did not finish within {limit:?}"),
+        Err(RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sends before it ends"),
+        },
+    }
+}
