@@ -86,10 +86,11 @@ pub fn open_fds() -> BTreeSet<i32> {
         .collect()
 }
 
-/// Checks of the fd table after a test before an fd it did not close counts
-/// as leaked: the test harness's own threads may hold a file open for a
-/// moment (not ours to count), never for long.
-const FD_LEAK_CHECKS: usize = 20;
+/// Checks of the fd table after a test, 5 ms apart, before an fd it did not
+/// close counts as leaked: the test harness's own threads may hold a file
+/// open for a moment (not ours to count), never for a second. A real leak
+/// stays, so waiting costs a passing test nothing.
+const FD_LEAK_CHECKS: usize = 200;
 
 /// Runs `f` holding the process lock and asserts that every fd open
 /// afterwards was open before.
@@ -108,7 +109,10 @@ pub fn assert_no_fd_leak<T>(f: impl FnOnce() -> T) -> T {
         if new.is_empty() {
             break;
         }
-        assert!(check < FD_LEAK_CHECKS, "fds leaked: {new:?}");
+        assert!(
+            check < FD_LEAK_CHECKS,
+            "fds leaked: {new:?} (open before: {before:?})"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     out
