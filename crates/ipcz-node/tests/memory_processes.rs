@@ -30,7 +30,7 @@ use ipcz_node::memory::{
 };
 use ipcz_wire::memory::block::BlockHeader;
 use ipcz_wire::memory::{LinkStatus, primary};
-use ipcz_wire::{BufferId, FragmentDescriptor, LinkSide, NodeName};
+use ipcz_wire::types::{BufferId, FragmentDescriptor, LinkSide, NodeName};
 use mojo_platform_channel::SharedMemory;
 use process_support::{
     CONTROL_SIZE, Control, Counted, Lockstep, NO_WAITING, Peer, Rng, assert_no_fd_leak,

@@ -20,7 +20,7 @@ use ipcz_node::memory::{
 };
 use ipcz_wire::memory::block::{BlockHeader, added_buffer_size};
 use ipcz_wire::memory::primary;
-use ipcz_wire::{BufferId, FragmentDescriptor, LinkSide, NodeName};
+use ipcz_wire::types::{BufferId, FragmentDescriptor, LinkSide, NodeName};
 use mojo_platform_channel::{Mapping, SharedMemory, SharedMemoryRegion};
 use process_support::{
     CONTROL_SIZE, Control, Peer, Rng, assert_no_fd_leak, create_region, run_child, spawn_child,
