@@ -8,7 +8,7 @@ use nix::sys::uio::{pread, pwrite};
 
 use crate::system::{BufferMapping, MojoError, MojoResult};
 
-/// A [`FakeSystem`] mapping: `pread`/`pwrite` on its own dup of the
+/// A [`FakeSystem`](super::FakeSystem) mapping: `pread`/`pwrite` on its own dup of the
 /// region's fd (read-write, or the `O_RDONLY` one for read-only buffers).
 #[derive(Debug)]
 pub struct FakeMapping {
