@@ -4,8 +4,10 @@
 //! this once a real [`MojoSystem`] exists; until then they say which system
 //! layer is missing ([`missing_host_system`], [`missing_client_system`]).
 
+use std::fmt;
 use std::io::Write;
 use std::os::fd::OwnedFd;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::json::JsonLine;
 
-use crate::cli::{ClientArgs, Direct, HostArgs};
+use crate::cli::{ClientArgs, CommandLine, Direct, HostArgs};
 use crate::host::{self, ChildStatus, Connection, HostOutcome};
 use crate::process;
 use crate::system::{MessagePipe, MojoSystem};
@@ -132,6 +134,27 @@ pub fn run_client<C: ClientConnector>(args: &ClientArgs, connector: &C) -> u8 {
     }
     crate::client::serve_all(&system, pipes, args.verbose);
     0
+}
+
+/// A binary's `main` while it has no system: a wrong command line is the
+/// one line `<program>: <error>` and exit status 2; a right one gets the
+/// line `missing` makes of it (which system layer is absent) and status 1.
+pub fn main_without_system<A, E: fmt::Display>(
+    program: &str,
+    parse: impl FnOnce(&CommandLine) -> Result<A, E>,
+    missing: impl FnOnce(&A) -> String,
+) -> ExitCode {
+    let cl = CommandLine::parse(std::env::args_os());
+    match parse(&cl) {
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            ExitCode::from(2)
+        }
+        Ok(args) => {
+            eprintln!("{}", missing(&args));
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// The stderr line of a host that has no system to run on.

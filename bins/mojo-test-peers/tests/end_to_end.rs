@@ -152,6 +152,16 @@ fn run(cfg: HostConfig, pipes: usize) -> Run {
     run_with(sys, client_sys, cfg, pipes)
 }
 
+/// Runs the host on one pipe against a client whose system has `fault`.
+fn run_faulty(fault: Fault, cfg: HostConfig) -> Run {
+    let sys = Arc::new(FakeSystem::new());
+    let client_sys = Broken {
+        inner: Shared(sys.clone()),
+        fault,
+    };
+    run_with(sys, client_sys, cfg, 1)
+}
+
 fn all_pass(r: &Run) {
     for l in &r.lines {
         assert_eq!(l["pass"], true, "failed: {l}");
@@ -260,29 +270,34 @@ fn datapipe_both_ways_and_multi_attach() {
     assert_eq!(r.line("datapipe_h2c")["client_state"], "running");
 }
 
+/// Runs the host on `pipe` with no client thread behind it: the outcome,
+/// whether it killed its children, and what it printed.
+fn run_alone(sys: &FakeSystem, pipe: MessagePipe, cfg: &HostConfig) -> (HostOutcome, bool, String) {
+    let mut children = ThreadChildren {
+        client: Arc::new(Mutex::new(None)),
+        killed: false,
+    };
+    let mut out = Vec::new();
+    let now = Instant::now();
+    let conn = Connection {
+        pipes: vec![pipe],
+        spawned_at: now,
+        invitation_sent_at: now,
+    };
+    let outcome = host::run(sys, conn, cfg, &mut children, &mut out);
+    (outcome, children.killed, String::from_utf8(out).unwrap())
+}
+
 #[test]
 fn connect_failure_exits_1_and_kills() {
     let sys = Arc::new(FakeSystem::new());
     let (h, c) = sys.create_message_pipe().unwrap();
     drop(c);
-    let exit = Arc::new(Mutex::new(None));
-    let mut children = ThreadChildren {
-        client: exit,
-        killed: false,
-    };
-    let mut out = Vec::new();
-    let now = Instant::now();
     let cfg = config(&["echo_small"], small_counts(), 0);
-    let conn = Connection {
-        pipes: vec![h],
-        spawned_at: now,
-        invitation_sent_at: now,
-    };
-    let outcome = host::run(&*sys, conn, &cfg, &mut children, &mut out);
+    let (outcome, killed, text) = run_alone(&sys, h, &cfg);
     assert_eq!(outcome, HostOutcome::ConnectFailed);
     assert_eq!(outcome.exit_code(), 1);
-    assert!(children.killed);
-    let text = String::from_utf8(out).unwrap();
+    assert!(killed);
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["scenario"], "connect");
     assert_eq!(last["pass"], false);
@@ -294,24 +309,12 @@ fn watchdog_prints_timeout_and_exits_3() {
     // A client that never answers: the watchdog ends `connect`.
     let sys = Arc::new(FakeSystem::new());
     let (h, _c) = sys.create_message_pipe().unwrap();
-    let mut children = ThreadChildren {
-        client: Arc::new(Mutex::new(None)),
-        killed: false,
-    };
-    let mut out = Vec::new();
-    let now = Instant::now();
     let mut cfg = config(&["echo_small"], small_counts(), 0);
     cfg.timeout = Some(Duration::from_millis(300));
-    let conn = Connection {
-        pipes: vec![h],
-        spawned_at: now,
-        invitation_sent_at: now,
-    };
-    let outcome = host::run(&*sys, conn, &cfg, &mut children, &mut out);
+    let (outcome, killed, text) = run_alone(&sys, h, &cfg);
     assert_eq!(outcome, HostOutcome::TimedOut);
     assert_eq!(outcome.exit_code(), 3);
-    assert!(children.killed);
-    let text = String::from_utf8(out).unwrap();
+    assert!(killed);
     assert_eq!(
         text.lines().last().unwrap(),
         r#"{"scenario":"connect","label":"fake","pass":false,"error":"timeout"}"#
@@ -322,14 +325,9 @@ fn watchdog_prints_timeout_and_exits_3() {
 fn handle_timeout_fails_one_scenario_and_the_run_goes_on() {
     // The client swallows kSubPipeC2HDone: the host's handle deadline ends that
     // scenario (not the watchdog) and the next scenario still passes.
-    let sys = Arc::new(FakeSystem::new());
-    let client_sys = Broken {
-        inner: Shared(sys.clone()),
-        fault: Fault::SwallowOp(op::SUB_PIPE_C2H_DONE),
-    };
     let mut cfg = config(&["subpipe_c2h", "many_pipes"], small_counts(), 0);
     cfg.handle_timeout = Duration::from_millis(300);
-    let r = run_with(sys, client_sys, cfg, 1);
+    let r = run_faulty(Fault::SwallowOp(op::SUB_PIPE_C2H_DONE), cfg);
     assert_eq!(r.outcome, HostOutcome::Completed);
     let l = r.line("subpipe_c2h");
     assert_eq!(l["pass"], false);
@@ -340,17 +338,12 @@ fn handle_timeout_fails_one_scenario_and_the_run_goes_on() {
 
 #[test]
 fn wrong_echo_is_reported() {
-    let sys = Arc::new(FakeSystem::new());
-    let client_sys = Broken {
-        inner: Shared(sys.clone()),
-        fault: Fault::CorruptEcho,
-    };
     let cfg = config(
         &["echo_small", "subpipe", "subpipe_c2h", "many_pipes"],
         small_counts(),
         0,
     );
-    let r = run_with(sys, client_sys, cfg, 1);
+    let r = run_faulty(Fault::CorruptEcho, cfg);
     assert_eq!(r.line("connect")["pass"], true, "Hello is not an Echo");
     for s in ["echo_small", "subpipe", "subpipe_c2h", "many_pipes"] {
         assert_eq!(r.line(s)["pass"], false, "{s} must fail");
@@ -361,11 +354,6 @@ fn wrong_echo_is_reported() {
 
 #[test]
 fn missing_handle_is_reported() {
-    let sys = Arc::new(FakeSystem::new());
-    let client_sys = Broken {
-        inner: Shared(sys.clone()),
-        fault: Fault::DropHandles,
-    };
     let cfg = config(
         &[
             "subpipe_c2h",
@@ -378,7 +366,7 @@ fn missing_handle_is_reported() {
         small_counts(),
         0,
     );
-    let r = run_with(sys, client_sys, cfg, 1);
+    let r = run_faulty(Fault::DropHandles, cfg);
     assert_eq!(r.line("subpipe_c2h")["handles_in_msg"], 0);
     assert_eq!(r.line("shmem_c2h")["handles_in_msg"], 0);
     assert_eq!(r.line("platform_handle_c2h")["handles_in_msg"], 0);

@@ -70,6 +70,18 @@ fn host_args(argv: &[String]) -> HostArgs {
     }
 }
 
+/// Runs the host with `argv`, asserts it exits 0 and returns its lines.
+fn run_host_ok(argv: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    assert_eq!(run::run_host(&host_args(argv), &FakeConnector, &mut out), 0);
+    lines(&out)
+}
+
+/// The words a script logged as its argv.
+fn logged_args(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.args"))).unwrap()
+}
+
 fn lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8(out.to_vec())
         .unwrap()
@@ -92,10 +104,7 @@ fn through_a_proxy_process() {
         "--proxy-extra-args=--x=1 --y".into(),
         "--client-verbose".into(),
     ];
-    let args = host_args(&argv);
-    let mut out = Vec::new();
-    assert_eq!(run::run_host(&args, &FakeConnector, &mut out), 0);
-    let lines = lines(&out);
+    let lines = run_host_ok(&argv);
     assert_eq!(lines[0]["proxy"], proxy.display().to_string());
     for l in &lines {
         assert_eq!(l["pass"], true, "{l}");
@@ -105,12 +114,12 @@ fn through_a_proxy_process() {
     assert_eq!(shutdown["scenario"], "shutdown");
     assert_eq!(shutdown["client_exit"], 0);
     assert_eq!(shutdown["proxy_exit"], 0);
-    let pargs = std::fs::read_to_string(dir.join("proxy.args")).unwrap();
+    let pargs = logged_args(&dir, "proxy");
     let words: Vec<&str> = pargs.split_whitespace().collect();
     assert!(words[0].starts_with("--legacy-client-fd="), "{pargs}");
     assert!(words[1].starts_with("--host-ipcz-transport-fd="), "{pargs}");
     assert_eq!(words[2..], ["--attachment-name=pipe!", "--x=1", "--y"]);
-    let cargs = std::fs::read_to_string(dir.join("client.args")).unwrap();
+    let cargs = logged_args(&dir, "client");
     let words: Vec<&str> = cargs.split_whitespace().collect();
     assert!(words[0].starts_with("--fd="), "{cargs}");
     assert_eq!(words[1..], ["--attachment-name=pipe!", "--verbose"]);
@@ -131,10 +140,7 @@ fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
         "--scenarios=pipe_roundtrip".into(),
         "--vector".into(),
     ];
-    let args = host_args(&argv);
-    let mut out = Vec::new();
-    assert_eq!(run::run_host(&args, &FakeConnector, &mut out), 0);
-    let lines = lines(&out);
+    let lines = run_host_ok(&argv);
     let names: Vec<&str> = lines
         .iter()
         .map(|l| l["scenario"].as_str().unwrap())
@@ -155,12 +161,12 @@ fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
     assert_eq!(lines[0]["inherit_broker"], true);
     assert_eq!(lines[0]["num_attachments"], 3);
     assert!(lines.last().unwrap().get("proxy_exit").is_none());
-    let cargs = std::fs::read_to_string(dir.join("client.args")).unwrap();
+    let cargs = logged_args(&dir, "client");
     assert!(
         cargs.trim_end().ends_with("--num-attachments=3 --ipcz"),
         "{cargs}"
     );
-    let bargs = std::fs::read_to_string(dir.join("host-copy.args")).unwrap();
+    let bargs = logged_args(&dir, "host-copy");
     assert!(bargs.starts_with("--role=broker --fd="), "{bargs}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,19 +9,13 @@
 
 use std::process::ExitCode;
 
-use mojo_test_peers::cli::{ClientArgs, CommandLine};
+use mojo_test_peers::cli::ClientArgs;
 use mojo_test_peers::run;
 
 fn main() -> ExitCode {
-    let cl = CommandLine::parse(std::env::args_os());
-    match ClientArgs::parse(&cl) {
-        Err(e) => {
-            eprintln!("mojo-test-client: {e}");
-            ExitCode::from(2)
-        }
-        Ok(args) => {
-            eprintln!("{}", run::missing_client_system(&args));
-            ExitCode::from(1)
-        }
-    }
+    run::main_without_system(
+        "mojo-test-client",
+        ClientArgs::parse,
+        run::missing_client_system,
+    )
 }

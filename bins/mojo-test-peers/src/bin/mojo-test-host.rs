@@ -9,23 +9,16 @@
 
 use std::process::ExitCode;
 
-use mojo_test_peers::cli::{CommandLine, HostCommand};
+use mojo_test_peers::cli::HostCommand;
 use mojo_test_peers::run;
 
 fn main() -> ExitCode {
-    let cl = CommandLine::parse(std::env::args_os());
-    match HostCommand::parse(&cl) {
-        Err(e) => {
-            eprintln!("mojo-test-host: {e}");
-            ExitCode::from(2)
-        }
-        Ok(HostCommand::Broker(_)) => {
-            eprintln!("{}", run::missing_broker_system());
-            ExitCode::from(1)
-        }
-        Ok(HostCommand::Host(args)) => {
-            eprintln!("{}", run::missing_host_system(&args));
-            ExitCode::from(1)
-        }
-    }
+    run::main_without_system(
+        "mojo-test-host",
+        HostCommand::parse,
+        |command| match command {
+            HostCommand::Broker(_) => run::missing_broker_system(),
+            HostCommand::Host(args) => run::missing_host_system(args),
+        },
+    )
 }

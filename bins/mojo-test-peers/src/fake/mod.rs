@@ -17,21 +17,27 @@
 //! One mutex guards everything; one condition variable wakes every waiter
 //! on any change. Simple, and fast enough for the test counts.
 
-use std::collections::{HashMap, VecDeque};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::stat::Mode;
-use nix::sys::uio::{pread, pwrite};
 
 use crate::system::{
-    BufferMapping, DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message,
-    MessagePipe, MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode,
-    SharedBuffer, Signals, SignalsState, UnwrappedRegion, WaitError,
+    DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
+    MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
+    Signals, SignalsState, UnwrappedRegion, WaitError,
+};
+
+mod mapping;
+mod objects;
+
+pub use mapping::FakeMapping;
+use objects::{
+    BufferObject, Closer, DataPipeState, InTransit, Inner, Object, PipeState, State, kind_of,
 };
 
 /// Capacity of a data pipe created with capacity 0 (Mojo's default).
@@ -43,232 +49,6 @@ pub const MAX_BUFFER_SIZE: u64 = i32::MAX as u64;
 /// The in-process fake system. Create it with [`FakeSystem::new`].
 pub struct FakeSystem {
     inner: Arc<Inner>,
-}
-
-struct Inner {
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    handles: HashMap<u32, Object>,
-    next_handle: u32,
-    pipes: HashMap<u64, PipeState>,
-    data_pipes: HashMap<u64, DataPipeState>,
-    next_id: u64,
-    next_guid: u128,
-}
-
-/// What a handle refers to; also what a message carries in transit.
-enum Object {
-    Pipe { id: u64, side: usize },
-    Buffer(BufferObject),
-    Platform(OwnedFd),
-    Producer(u64),
-    Consumer(u64),
-}
-
-struct BufferObject {
-    rw: Option<OwnedFd>,
-    ro: Option<OwnedFd>,
-    mode: RegionAccessMode,
-    size: u64,
-    guid: u128,
-}
-
-struct PipeState {
-    /// `inbox[s]`: messages for side `s` to read.
-    inbox: [VecDeque<InTransit>; 2],
-    open: [bool; 2],
-}
-
-struct InTransit {
-    bytes: Vec<u8>,
-    objects: Vec<Object>,
-}
-
-struct DataPipeState {
-    ring: VecDeque<u8>,
-    capacity: usize,
-    element_size: usize,
-    producer_open: bool,
-    consumer_open: bool,
-}
-
-/// Closes handles of a [`FakeSystem`] when typed handles drop.
-struct Closer(Weak<Inner>);
-
-impl HandleCloser for Closer {
-    fn close_handle(&self, handle: MojoHandle) {
-        if let Some(inner) = self.0.upgrade() {
-            let mut st = inner.lock();
-            if let Some(obj) = st.handles.remove(&handle.value()) {
-                st.close_object(obj);
-            }
-            drop(st);
-            inner.changed.notify_all();
-        }
-    }
-}
-
-impl Inner {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panicking test thread must not wedge the other peer.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl State {
-    fn add(&mut self, obj: Object) -> MojoResult<MojoHandle> {
-        self.next_handle = self
-            .next_handle
-            .checked_add(1)
-            .ok_or(MojoError::ResourceExhausted)?;
-        let raw = MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)?;
-        self.handles.insert(raw.value(), obj);
-        Ok(raw)
-    }
-
-    fn id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    /// Closes an object: the Mojo consequences of `MojoClose`.
-    fn close_object(&mut self, obj: Object) {
-        match obj {
-            Object::Pipe { id, side } => {
-                let Some(p) = self.pipes.get_mut(&id) else {
-                    return;
-                };
-                p.open[side] = false;
-                let unread: Vec<InTransit> = p.inbox[side].drain(..).collect();
-                if !p.open[0] && !p.open[1] {
-                    self.pipes.remove(&id);
-                }
-                for m in unread {
-                    for o in m.objects {
-                        self.close_object(o);
-                    }
-                }
-            }
-            Object::Producer(id) => self.close_data_pipe_end(id, true),
-            Object::Consumer(id) => self.close_data_pipe_end(id, false),
-            Object::Buffer(_) | Object::Platform(_) => {} // fds close on drop
-        }
-    }
-
-    fn close_data_pipe_end(&mut self, id: u64, producer: bool) {
-        if let Some(d) = self.data_pipes.get_mut(&id) {
-            if producer {
-                d.producer_open = false;
-            } else {
-                d.consumer_open = false;
-                d.ring.clear();
-            }
-            if !d.producer_open && !d.consumer_open {
-                self.data_pipes.remove(&id);
-            }
-        }
-    }
-
-    fn signals(&self, raw: MojoHandle) -> MojoResult<SignalsState> {
-        let none = SignalsState::default();
-        Ok(
-            match self
-                .handles
-                .get(&raw.value())
-                .ok_or(MojoError::InvalidArgument)?
-            {
-                Object::Pipe { id, side } => {
-                    let Some(p) = self.pipes.get(id) else {
-                        return Ok(none);
-                    };
-                    let peer_open = p.open[1 - side];
-                    let readable = !p.inbox[*side].is_empty();
-                    let mut satisfied = Signals::NONE;
-                    let mut satisfiable = Signals::PEER_CLOSED;
-                    if readable {
-                        satisfied = satisfied | Signals::READABLE;
-                    }
-                    if readable || peer_open {
-                        satisfiable = satisfiable | Signals::READABLE;
-                    }
-                    if peer_open {
-                        satisfied = satisfied | Signals::WRITABLE;
-                        satisfiable = satisfiable | Signals::WRITABLE;
-                    } else {
-                        satisfied = satisfied | Signals::PEER_CLOSED;
-                    }
-                    SignalsState {
-                        satisfied,
-                        satisfiable,
-                    }
-                }
-                Object::Producer(id) => {
-                    let Some(d) = self.data_pipes.get(id) else {
-                        return Ok(none);
-                    };
-                    let mut s = SignalsState {
-                        satisfied: Signals::NONE,
-                        satisfiable: Signals::PEER_CLOSED,
-                    };
-                    if d.consumer_open {
-                        s.satisfiable = s.satisfiable | Signals::WRITABLE;
-                        if d.ring.len() < d.capacity {
-                            s.satisfied = s.satisfied | Signals::WRITABLE;
-                        }
-                    } else {
-                        s.satisfied = s.satisfied | Signals::PEER_CLOSED;
-                    }
-                    s
-                }
-                Object::Consumer(id) => {
-                    let Some(d) = self.data_pipes.get(id) else {
-                        return Ok(none);
-                    };
-                    let mut s = SignalsState {
-                        satisfied: Signals::NONE,
-                        satisfiable: Signals::PEER_CLOSED,
-                    };
-                    if !d.ring.is_empty() {
-                        s.satisfied = s.satisfied | Signals::READABLE;
-                    }
-                    if !d.ring.is_empty() || d.producer_open {
-                        s.satisfiable = s.satisfiable | Signals::READABLE;
-                    }
-                    if !d.producer_open {
-                        s.satisfied = s.satisfied | Signals::PEER_CLOSED;
-                    }
-                    s
-                }
-                Object::Buffer(_) | Object::Platform(_) => none,
-            },
-        )
-    }
-
-    /// Takes the objects of `handles` out of the table (they move into a
-    /// message). A foreign handle fails the whole call; the ones taken so far
-    /// are closed.
-    fn take_objects(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<Object>> {
-        let mut objects = Vec::with_capacity(handles.len());
-        let mut bad = false;
-        for h in handles {
-            let (_, raw) = h.into_raw();
-            match self.handles.remove(&raw.value()) {
-                Some(o) => objects.push(o),
-                None => bad = true,
-            }
-        }
-        if bad {
-            for o in objects {
-                self.close_object(o);
-            }
-            return Err(MojoError::InvalidArgument);
-        }
-        Ok(objects)
-    }
 }
 
 impl Default for FakeSystem {
@@ -314,16 +94,6 @@ impl FakeSystem {
 
     fn notify(&self) {
         self.inner.changed.notify_all();
-    }
-}
-
-fn kind_of(obj: &Object) -> HandleKind {
-    match obj {
-        Object::Pipe { .. } => HandleKind::MessagePipe,
-        Object::Buffer(_) => HandleKind::SharedBuffer,
-        Object::Platform(_) => HandleKind::PlatformHandle,
-        Object::Producer(_) => HandleKind::DataPipeProducer,
-        Object::Consumer(_) => HandleKind::DataPipeConsumer,
     }
 }
 
@@ -377,17 +147,14 @@ impl MojoSystem for FakeSystem {
             return Err(MojoError::InvalidArgument);
         }
         let mut st = self.inner.lock();
-        let (id, side) = match st.handles.get(&pipe.raw().value()) {
-            Some(Object::Pipe { id, side }) => (*id, *side),
-            _ => {
-                // Not a pipe of ours: the attached handles are closed.
-                if let Ok(objects) = st.take_objects(handles) {
-                    for o in objects {
-                        st.close_object(o);
-                    }
+        let Some((id, side)) = st.pipe_end(pipe.raw()) else {
+            // Not a pipe of ours: the attached handles are closed.
+            if let Ok(objects) = st.take_objects(handles) {
+                for o in objects {
+                    st.close_object(o);
                 }
-                return Err(MojoError::InvalidArgument);
             }
+            return Err(MojoError::InvalidArgument);
         };
         let objects = st.take_objects(handles)?;
         let peer_open = st.pipes.get(&id).is_some_and(|p| p.open[1 - side]);
@@ -411,10 +178,7 @@ impl MojoSystem for FakeSystem {
     fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message> {
         let (bytes, kinds_raws) = {
             let mut st = self.inner.lock();
-            let (id, side) = match st.handles.get(&pipe.raw().value()) {
-                Some(Object::Pipe { id, side }) => (*id, *side),
-                _ => return Err(MojoError::InvalidArgument),
-            };
+            let (id, side) = st.pipe_end(pipe.raw()).ok_or(MojoError::InvalidArgument)?;
             let p = st.pipes.get_mut(&id).ok_or(MojoError::FailedPrecondition)?;
             let Some(m) = p.inbox[side].pop_front() else {
                 return Err(if p.open[1 - side] {
@@ -529,42 +293,35 @@ impl MojoSystem for FakeSystem {
             let Some(Object::Buffer(b)) = st.handles.get_mut(&buffer.raw().value()) else {
                 return Err(MojoError::InvalidArgument);
             };
-            let dupl = if read_only {
-                match b.mode {
-                    RegionAccessMode::Unsafe => return Err(MojoError::FailedPrecondition),
-                    RegionAccessMode::Writable => {
-                        // The original becomes read-only: its writable fd goes.
-                        b.rw = None;
-                        b.mode = RegionAccessMode::ReadOnly;
-                    }
-                    RegionAccessMode::ReadOnly => {}
-                }
-                let ro = b.ro.as_ref().ok_or(MojoError::Internal)?;
-                BufferObject {
-                    rw: None,
-                    ro: Some(dup(ro)?),
-                    mode: RegionAccessMode::ReadOnly,
-                    size: b.size,
-                    guid: b.guid,
-                }
+            // Mojo's rules: a read-only duplicate makes a writable original
+            // read-only (its writable fd goes), a writable one makes it
+            // unsafe (no read-only duplicate may follow); the other way
+            // round is refused.
+            let (refused, mode) = if read_only {
+                (RegionAccessMode::Unsafe, RegionAccessMode::ReadOnly)
             } else {
-                match b.mode {
-                    RegionAccessMode::ReadOnly => return Err(MojoError::FailedPrecondition),
-                    RegionAccessMode::Writable => {
-                        // No read-only duplicate may follow a writable one.
-                        b.ro = None;
-                        b.mode = RegionAccessMode::Unsafe;
-                    }
-                    RegionAccessMode::Unsafe => {}
+                (RegionAccessMode::ReadOnly, RegionAccessMode::Unsafe)
+            };
+            if b.mode == refused {
+                return Err(MojoError::FailedPrecondition);
+            }
+            if b.mode == RegionAccessMode::Writable {
+                if read_only {
+                    b.rw = None;
+                } else {
+                    b.ro = None;
                 }
-                let rw = b.rw.as_ref().ok_or(MojoError::Internal)?;
-                BufferObject {
-                    rw: Some(dup(rw)?),
-                    ro: None,
-                    mode: RegionAccessMode::Unsafe,
-                    size: b.size,
-                    guid: b.guid,
-                }
+                b.mode = mode;
+            }
+            let kept = if read_only { &b.ro } else { &b.rw };
+            let fd = Some(dup(kept.as_ref().ok_or(MojoError::Internal)?)?);
+            let (rw, ro) = if read_only { (None, fd) } else { (fd, None) };
+            let dupl = BufferObject {
+                rw,
+                ro,
+                mode,
+                size: b.size,
+                guid: b.guid,
             };
             st.add(Object::Buffer(dupl))?
         };
@@ -671,14 +428,7 @@ impl MojoSystem for FakeSystem {
 
     fn write_data(&self, producer: &DataPipeProducer, data: &[u8]) -> MojoResult<usize> {
         let mut st = self.inner.lock();
-        let Some(Object::Producer(id)) = st.handles.get(&producer.raw().value()) else {
-            return Err(MojoError::InvalidArgument);
-        };
-        let id = *id;
-        let d = st
-            .data_pipes
-            .get_mut(&id)
-            .ok_or(MojoError::FailedPrecondition)?;
+        let d = st.data_pipe_mut(producer.raw(), true)?;
         if data.len() % d.element_size != 0 {
             return Err(MojoError::InvalidArgument);
         }
@@ -698,14 +448,7 @@ impl MojoSystem for FakeSystem {
 
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
         let mut st = self.inner.lock();
-        let Some(Object::Consumer(id)) = st.handles.get(&consumer.raw().value()) else {
-            return Err(MojoError::InvalidArgument);
-        };
-        let id = *id;
-        let d = st
-            .data_pipes
-            .get_mut(&id)
-            .ok_or(MojoError::FailedPrecondition)?;
+        let d = st.data_pipe_mut(consumer.raw(), false)?;
         if d.ring.is_empty() {
             return Err(if d.producer_open {
                 MojoError::ShouldWait
@@ -723,81 +466,11 @@ impl MojoSystem for FakeSystem {
     }
 }
 
-/// A [`FakeSystem`] mapping: `pread`/`pwrite` on its own dup of the
-/// region's fd (read-write, or the `O_RDONLY` one for read-only buffers).
-#[derive(Debug)]
-pub struct FakeMapping {
-    fd: OwnedFd,
-    offset: u64,
-    len: usize,
-    writable: bool,
-}
-
-impl FakeMapping {
-    fn range(&self, offset: usize, len: usize) -> MojoResult<i64> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.len => Ok(self.offset as i64 + offset as i64),
-            _ => Err(MojoError::OutOfRange),
-        }
-    }
-}
-
-impl BufferMapping for FakeMapping {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_writable(&self) -> bool {
-        self.writable
-    }
-
-    fn read(&self, offset: usize, dst: &mut [u8]) -> MojoResult<()> {
-        let mut at = self.range(offset, dst.len())?;
-        let mut done = 0;
-        while done < dst.len() {
-            match pread(self.fd.as_fd(), &mut dst[done..], at) {
-                Ok(0) => return Err(MojoError::DataLoss),
-                Ok(n) => {
-                    done += n;
-                    at += n as i64;
-                }
-                Err(Errno::EINTR) => {}
-                Err(_) => return Err(MojoError::Internal),
-            }
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, offset: usize, src: &[u8]) -> MojoResult<()> {
-        if !self.writable {
-            return Err(MojoError::PermissionDenied);
-        }
-        let mut at = self.range(offset, src.len())?;
-        let mut done = 0;
-        while done < src.len() {
-            match pwrite(self.fd.as_fd(), &src[done..], at) {
-                Ok(n) => {
-                    done += n;
-                    at += n as i64;
-                }
-                Err(Errno::EINTR) => {}
-                Err(_) => return Err(MojoError::Internal),
-            }
-        }
-        Ok(())
-    }
-
-    fn try_make_writable(&mut self) -> Result<(), Errno> {
-        // The kernel's rule for mprotect(PROT_WRITE) on a MAP_SHARED mapping
-        // is the one for a writable mmap of its fd: ask it that.
-        crate::os::probe_writable_mmap(&self.fd, self.len)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::system::{peer_closed, read_one, wait};
+    use crate::system::{BufferMapping, peer_closed, read_one, wait};
+    use nix::errno::Errno;
     use std::time::Duration;
 
     #[test]
