@@ -5,7 +5,7 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use mojo_test_peers::cli::{CommandLine, HostArgs, HostCommand};
 use mojo_test_peers::client;
@@ -38,6 +38,16 @@ impl HostConnector for FakeConnector {
         std::thread::spawn(move || client::serve_all(&s, client_ends, false));
         Ok((sys, host_ends))
     }
+}
+
+/// Held by every test for its whole body. A script written while another
+/// test forks would be open for writing in that child until it execs, and
+/// exec'ing the script then fails with ETXTBSY; so writing and launching
+/// never overlap between tests.
+static LAUNCH_LOCK: Mutex<()> = Mutex::new(());
+
+fn serialized() -> MutexGuard<'static, ()> {
+    LAUNCH_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A script that logs its argv, checks every fd switch names an inherited
@@ -92,6 +102,7 @@ fn lines(out: &[u8]) -> Vec<Value> {
 
 #[test]
 fn through_a_proxy_process() {
+    let _serial = serialized();
     let dir = tempdir("proxy");
     let proxy = script(&dir, "proxy");
     let client = script(&dir, "client");
@@ -128,6 +139,7 @@ fn through_a_proxy_process() {
 
 #[test]
 fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
+    let _serial = serialized();
     let dir = tempdir("direct");
     let client = script(&dir, "client");
     let broker = script(&dir, "host-copy");
@@ -173,6 +185,7 @@ fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
 
 #[test]
 fn a_client_that_cannot_start_is_an_error() {
+    let _serial = serialized();
     let argv: Vec<String> = vec![
         "mojo-test-host".into(),
         "--client=/nonexistent/mojo-test-client".into(),
