@@ -1,0 +1,1 @@
+//! Legacy Mojo Core connectors (spec `legacy-core.md` §2–§3).
