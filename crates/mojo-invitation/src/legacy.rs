@@ -1,1 +1,0 @@
-//! Legacy Mojo Core connectors (spec `legacy-core.md` §2–§3).
