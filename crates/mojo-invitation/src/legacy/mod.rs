@@ -52,6 +52,8 @@ mod broker;
 mod client;
 mod error;
 mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 mod host;
 #[cfg(test)]
 mod tests;

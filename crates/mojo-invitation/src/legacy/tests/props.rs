@@ -106,8 +106,91 @@ fn fds(n: usize) -> Vec<std::os::fd::OwnedFd> {
         .collect()
 }
 
+/// A whole valid handshake for the fuzzing oracles, as records.
+fn valid_broker_input(profile: Profile) -> Vec<u8> {
+    use super::super::fuzzing::{BROKER_NAME as B, BROKER_SEED, CLIENT_NAME as C, record};
+    let broker = BrokerConnector::new(
+        BrokerConfig {
+            profile,
+            local_name: B,
+            attachments: vec![],
+        },
+        dev_null(),
+        &mut SeededRandom::new(BROKER_SEED),
+    )
+    .unwrap();
+    let mut invitation = Vec::new();
+    NodeMessage::AcceptInvitation(AcceptInvitation {
+        token: broker.token(),
+        invitee_name: C,
+        capabilities: Some(Default::default()),
+        trailing: &[],
+    })
+    .encode_frame(profile, 0, &mut invitation)
+    .unwrap();
+    let mut request = Vec::new();
+    BrokerMessage::BufferRequest {
+        size: 4096,
+        trailing: &[],
+    }
+    .encode_frame(profile, &mut request)
+    .unwrap();
+    let mut data = record(
+        if profile == Profile::Desktop { 0x80 } else { 0 },
+        0,
+        &invitation,
+    );
+    data.extend(record(1, 0, &request));
+    data.extend(record(0, 0, &invitation));
+    data
+}
+
+#[test]
+fn fuzz_oracles_run_on_valid_input() {
+    for profile in [Profile::Libchrome, Profile::Desktop] {
+        let data = valid_broker_input(profile);
+        assert!(super::super::fuzzing::drive_broker(&data, &mut dev_null));
+        assert!(!super::super::fuzzing::drive_client(&data, &mut dev_null));
+    }
+}
+
+/// The checked-in seed corpora reach the established state (so fuzzing
+/// starts from deep inputs) and hold the oracles.
+#[test]
+fn fuzz_seed_corpora_reach_established() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    for (target, drive) in [
+        (
+            "legacy_invitation_broker",
+            super::super::fuzzing::drive_broker
+                as fn(&[u8], &mut dyn FnMut() -> std::os::fd::OwnedFd) -> bool,
+        ),
+        (
+            "legacy_invitation_client",
+            super::super::fuzzing::drive_client,
+        ),
+    ] {
+        let mut seen = 0;
+        for entry in std::fs::read_dir(root.join(target)).expect("seed corpus") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read seed");
+            assert!(
+                drive(&data, &mut dev_null),
+                "{target} seed reaches established"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 2, "{target}: one seed per profile");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn fuzz_oracles_hold_on_random_input(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = super::super::fuzzing::drive_broker(&data, &mut dev_null);
+        let _ = super::super::fuzzing::drive_client(&data, &mut dev_null);
+    }
 
     #[test]
     fn broker_never_panics(inputs in prop::collection::vec(input(), 0..8), seed in any::<u64>()) {
