@@ -1,0 +1,1 @@
+//! ipcz connectors (spec `ipcz.md` §4).
