@@ -47,7 +47,9 @@ impl HostConnector for FakeConnector {
 static LAUNCH_LOCK: Mutex<()> = Mutex::new(());
 
 fn serialized() -> MutexGuard<'static, ()> {
-    LAUNCH_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    LAUNCH_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A script that logs its argv, checks every fd switch names an inherited
