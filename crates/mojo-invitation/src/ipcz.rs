@@ -1,1 +1,0 @@
-//! ipcz connectors (spec `ipcz.md` §4).
