@@ -64,4 +64,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod node;
 pub mod ports;

@@ -1,0 +1,2 @@
+//! Tests of the node layer.
+mod convert;
