@@ -1,2 +1,4 @@
 //! Tests of the node layer.
 mod convert;
+mod sim;
+mod sims;
