@@ -1,4 +1,6 @@
 //! Tests of the node layer.
+mod channel;
 mod convert;
+mod faults;
 mod sim;
 mod sims;
