@@ -1,5 +1,5 @@
 //! The NodeChannel layer of a legacy node (spec §3, §5, §6): [`LegacyNode`]
-//! owns a [`ports::Node`](crate::ports::Node) and one link per peer node,
+//! owns a [`ports::Node`] and one link per peer node,
 //! turns complete channel frames (bytes and fds) into ports events and
 //! NodeChannel answers, and ports output back into frames.
 //!
@@ -377,6 +377,28 @@ impl LegacyNode {
         let (a, b) = self.ports.create_pipe()?;
         self.reserved.insert(name.to_vec(), b);
         Ok(PortRef::new(a))
+    }
+
+    /// Cancels the reserved attachment `name` (the invitation failed, or
+    /// the client will never ask for it): its local end observes peer
+    /// closure, as in Chromium when an invitee disconnects. False if it was
+    /// not reserved.
+    pub fn cancel_attachment(&mut self, name: &[u8]) -> bool {
+        let Some(b) = self.reserved.remove(name) else {
+            return false;
+        };
+        let _ = self.ports.close_port(b);
+        self.flush();
+        true
+    }
+
+    /// Cancels every reserved attachment (see
+    /// [`cancel_attachment`](Self::cancel_attachment)).
+    pub fn cancel_attachments(&mut self) {
+        for (_, b) in std::mem::take(&mut self.reserved) {
+            let _ = self.ports.close_port(b);
+        }
+        self.flush();
     }
 
     /// Attachments reserved and not yet merged.

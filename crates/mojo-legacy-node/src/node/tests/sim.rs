@@ -171,6 +171,8 @@ impl Pair {
                 self.errors.push((f.to, e));
             }
         }
+        // The sender's next frames reuse the buffer.
+        self.nodes[1 - f.to].recycle(f.bytes);
         self.collect();
         true
     }

@@ -460,3 +460,21 @@ fn out_of_order_delivery_keeps_each_pipe_in_order() {
         pair.assert_clean();
     }
 }
+
+#[test]
+fn cancelled_attachments_report_peer_closed() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let a = pair.nodes[BROKER].reserve_attachment(b"never").unwrap();
+    let b = pair.nodes[BROKER].reserve_attachment(&numeric(1)).unwrap();
+    assert!(pair.nodes[BROKER].cancel_attachment(b"never"));
+    assert!(!pair.nodes[BROKER].cancel_attachment(b"never"));
+    pair.nodes[BROKER].cancel_attachments();
+    for port in [a, b] {
+        assert_eq!(
+            pair.nodes[BROKER].read_message(port).unwrap_err(),
+            ApiError::Ports(OpError::PeerClosed { port: port.name() })
+        );
+        pair.nodes[BROKER].close_port(port).unwrap();
+    }
+    pair.assert_clean();
+}
