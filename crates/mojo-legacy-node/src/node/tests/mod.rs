@@ -2,5 +2,6 @@
 mod channel;
 mod convert;
 mod faults;
+mod proptests;
 mod sim;
 mod sims;
