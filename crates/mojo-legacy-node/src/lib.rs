@@ -1,67 +1,86 @@
-//! The sans-IO legacy Mojo Core node (spec `legacy-core.md` §4).
+//! The sans-IO legacy Mojo Core node (spec `legacy-core.md` §3–§6).
 //!
-//! This crate will hold everything a legacy node does between the wire crate
-//! (`mojo-legacy-wire`) and the driver's sockets. Its first part is the
-//! [`ports`] state machine: message pipes whose ends live on different nodes,
-//! ports carried inside messages, proxies that form and collapse, in-order
-//! delivery, closure and peer loss, all as values in and values out. There
-//! are no sockets, clocks or threads; names come from an injected
+//! Everything a legacy node does between the wire crate
+//! (`mojo-legacy-wire`) and the driver's sockets, as values in and values
+//! out: no sockets, clocks or threads; names come from an injected
 //! [`RandomSource`](mojo_wire_kit::RandomSource).
 //!
-//! Two nodes joined by a merge (as an invitation attachment is, §3.5), then
-//! a message each way; the loop in `pump` is what a driver does with real
-//! channels:
+//! - [`node`]: [`LegacyNode`], the NodeChannel layer. It owns a ports node
+//!   and one link per peer (added once an invitation connector finished the
+//!   handshake), takes complete channel frames with their fds
+//!   ([`LegacyNode::handle_frame`]) and gives frames to write
+//!   ([`LegacyNode::poll_transmit`]) and application events
+//!   ([`LegacyNode::poll_event`]). User messages carry [`Handle`]s: message
+//!   pipe ends, shared buffers (mode kept), platform handles and data pipe
+//!   ends. Bad input is a typed [`NodeError`] and drops the peer; what one
+//!   peer may make the node hold is bounded by [`NodeLimits`].
+//! - [`ports`]: the ports state machine underneath: message pipes whose
+//!   ends live on different nodes, ports carried inside messages, proxies
+//!   that form and collapse, in-order delivery, closure and peer loss.
+//!
+//! A broker and a client joined by an invitation attachment, a message
+//! each way; `pump` is what a driver does with real sockets:
 //!
 //! ```
-//! use mojo_legacy_node::ports::{names, Node};
+//! use mojo_legacy_node::node::{Handle, LegacyNode, PeerRole};
+//! use mojo_legacy_node::ports::names;
+//! use mojo_legacy_wire::Profile;
 //! use mojo_wire_kit::SeededRandom;
 //!
-//! fn pump(a: &mut Node<&'static str>, b: &mut Node<&'static str>) {
-//!     loop {
-//!         let mut moved = false;
-//!         while let Some((_to, event)) = a.poll_transmit() {
-//!             b.handle_event(a.name(), event).unwrap();
-//!             moved = true;
-//!         }
-//!         while let Some((_to, event)) = b.poll_transmit() {
-//!             a.handle_event(b.name(), event).unwrap();
-//!             moved = true;
-//!         }
-//!         if !moved {
-//!             return;
-//!         }
+//! /// Delivers everything `from` wants to send; true if there was any.
+//! fn deliver(from: &mut LegacyNode, to: &mut LegacyNode) -> bool {
+//!     let mut moved = false;
+//!     while let Some(t) = from.poll_transmit() {
+//!         to.handle_frame(from.name(), &t.bytes, t.fds).unwrap();
+//!         from.recycle(t.bytes);
+//!         moved = true;
 //!     }
+//!     moved
 //! }
 //!
-//! let mut broker = Node::new(names::node_name(1, 1), SeededRandom::new(1));
-//! let mut client = Node::new(names::node_name(2, 2), SeededRandom::new(2));
+//! fn pump(a: &mut LegacyNode, b: &mut LegacyNode) {
+//!     while deliver(a, b) | deliver(b, a) {}
+//! }
 //!
-//! // Broker: the handle A and the reserved port B. Client: P0 and the
-//! // connector P1 it names in REQUEST_PORT_MERGE.
-//! let (a, b) = broker.create_pipe().unwrap();
-//! let (p0, p1) = client.create_merge_pipe().unwrap();
-//! broker.send_message(a, "written before the merge", vec![]).unwrap();
-//! broker.merge_with_remote(b, client.name(), p1).unwrap();
+//! let mut broker = LegacyNode::new(names::node_name(1, 1), SeededRandom::new(1));
+//! let mut client = LegacyNode::new(names::node_name(2, 2), SeededRandom::new(2));
+//! // What the invitation connectors do once the handshake is over:
+//! broker.add_peer(client.name(), Profile::Libchrome, PeerRole::Client).unwrap();
+//! client.add_peer(broker.name(), Profile::Libchrome, PeerRole::Broker).unwrap();
+//!
+//! // Attachment 0 (8 little-endian bytes), connected by REQUEST_PORT_MERGE.
+//! let a = broker.reserve_attachment(&0u64.to_le_bytes()).unwrap();
+//! let p = client.request_port_merge(broker.name(), &0u64.to_le_bytes()).unwrap();
+//! broker.write_message(a, b"hello", vec![]).unwrap();
 //! pump(&mut broker, &mut client);
+//! assert_eq!(client.read_message(p).unwrap().unwrap().0, b"hello");
 //!
-//! // The proxies are gone: A and P0 are direct peers.
-//! assert_eq!(broker.peer_of(a), Some((client.name(), p0)));
-//! assert_eq!(client.port_count(), 1);
-//!
-//! let m = client.get_message(p0).unwrap().unwrap();
-//! assert_eq!(m.payload, "written before the merge");
-//! client.send_message(p0, "hello", vec![]).unwrap();
+//! // A fresh pipe end travels to the broker and is used there.
+//! let (mine, theirs) = client.create_pipe().unwrap();
+//! client.write_message(p, b"a pipe", vec![Handle::MessagePipe(theirs)]).unwrap();
 //! pump(&mut broker, &mut client);
-//! assert_eq!(broker.get_message(a).unwrap().unwrap().payload, "hello");
-//!
-//! broker.close_port(a).unwrap();
+//! let (bytes, mut handles) = broker.read_message(a).unwrap().unwrap();
+//! assert_eq!(bytes, b"a pipe");
+//! let Some(Handle::MessagePipe(got)) = handles.pop() else { panic!() };
+//! broker.write_message(got, b"over it", vec![]).unwrap();
 //! pump(&mut broker, &mut client);
-//! assert!(client.get_message(p0).is_err()); // peer closed
-//! client.close_port(p0).unwrap();
+//! assert_eq!(client.read_message(mine).unwrap().unwrap().0, b"over it");
+//!
+//! for port in [a, got] {
+//!     broker.close_port(port).unwrap();
+//! }
+//! for port in [p, mine] {
+//!     client.close_port(port).unwrap();
+//! }
 //! pump(&mut broker, &mut client);
 //! assert_eq!(broker.port_count() + client.port_count(), 0);
 //! ```
+//!
+//! The [`ports`] module's own page shows that layer alone.
 
 #![forbid(unsafe_code)]
 
+pub mod node;
 pub mod ports;
+
+pub use node::{Handle, LegacyNode, NodeError, NodeLimits};

@@ -1,0 +1,470 @@
+//! The NodeChannel layer of a legacy node (spec §3, §5, §6): [`LegacyNode`]
+//! owns a [`ports::Node`] and one link per peer node,
+//! turns complete channel frames (bytes and fds) into ports events and
+//! NodeChannel answers, and ports output back into frames.
+//!
+//! Links come from an invitation connector, which runs the handshake
+//! (`ACCEPT_INVITEE` / `ACCEPT_INVITATION` / `ACCEPT_BROKER_CLIENT`) and the
+//! broker channel itself; once it has finished it calls
+//! [`LegacyNode::add_peer`]. Handshake messages that arrive afterwards are
+//! protocol errors.
+//!
+//! Bad input drops the peer: `handle_frame` returns a [`NodeError`] naming
+//! what was wrong and the peer is gone (its ports peer-lost, its fds in
+//! transit closed). Deliberate choices where Chromium merely drops a
+//! message: an event or user message that does not decode, a dispatcher that
+//! does not deserialize, a stale or duplicate sequence number, any event the
+//! ports layer refuses. A correct peer never sends them, and a dropped peer
+//! cannot leave a silent gap in a pipe.
+//!
+//! The desktop profile's extended event header is written with "no sender"
+//! (invalid `from_port`) and its sender fields are not verified on input:
+//! enough for two nodes of this crate, not for a desktop Chromium peer,
+//! which verifies senders.
+
+mod convert;
+mod dispatch;
+mod error;
+mod handles;
+mod outbound;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::OwnedFd;
+
+use mojo_legacy_wire::limits::MAX_OUTGOING_HANDLES_PER_MESSAGE;
+use mojo_legacy_wire::node::{NodeMessage, RequestPortMerge};
+use mojo_legacy_wire::{NodeName, PortName, Profile};
+use mojo_wire_kit::RandomSource;
+
+use crate::ports::{self, names};
+
+pub use error::{ApiError, HandleError, Layer, NodeError};
+pub use handles::{DataPipeEnd, Handle, PortRef, SharedBuffer};
+
+use handles::{Body, FdCounter};
+
+/// Default for [`NodeLimits::max_queued_messages_per_port`].
+pub const DEFAULT_MAX_QUEUED_MESSAGES_PER_PORT: usize = 4_096;
+/// Default for [`NodeLimits::max_ports_per_peer`].
+pub const DEFAULT_MAX_PORTS_PER_PEER: usize = 16_384;
+/// Default for [`NodeLimits::max_fds_per_peer`].
+pub const DEFAULT_MAX_FDS_PER_PEER: usize = 4_096;
+/// Spare transmit buffers kept for reuse (see [`LegacyNode::recycle`]).
+pub const MAX_SPARE_BUFFERS: usize = 16;
+
+/// What one peer may make a [`LegacyNode`] hold. Input beyond a limit is a
+/// [`NodeError`] and drops the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// Most user messages one user-held port queues
+    /// ([`DEFAULT_MAX_QUEUED_MESSAGES_PER_PORT`]).
+    pub max_queued_messages_per_port: usize,
+    /// Most ports of this node whose peer lives on one peer node
+    /// ([`DEFAULT_MAX_PORTS_PER_PEER`]).
+    pub max_ports_per_peer: usize,
+    /// Most fds received from one peer that the node holds in queued
+    /// messages ([`DEFAULT_MAX_FDS_PER_PEER`]).
+    pub max_fds_per_peer: usize,
+    /// The ports layer's own limits.
+    pub ports: ports::Limits,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        Self {
+            max_queued_messages_per_port: DEFAULT_MAX_QUEUED_MESSAGES_PER_PORT,
+            max_ports_per_peer: DEFAULT_MAX_PORTS_PER_PEER,
+            max_fds_per_peer: DEFAULT_MAX_FDS_PER_PEER,
+            ports: ports::Limits::default(),
+        }
+    }
+}
+
+/// A message read from a port: the payload bytes and the attached handles,
+/// in the order they were written.
+pub type Message = (Vec<u8>, Vec<Handle>);
+
+/// What the remote node of a link is to this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// Our broker: it answers introductions and relays broadcasts.
+    Broker,
+    /// Our client (we are its broker): it asks for merges and introductions.
+    Client,
+}
+
+/// One frame to write to a peer's channel, with the fds to pass with it
+/// (`SCM_RIGHTS`), in order.
+#[derive(Debug)]
+pub struct Transmit {
+    /// The peer.
+    pub peer: NodeName,
+    /// The complete channel frame.
+    pub bytes: Vec<u8>,
+    /// Its fds (as many as its header's `num_handles`).
+    pub fds: Vec<OwnedFd>,
+}
+
+/// Something the application should know.
+#[derive(Debug)]
+pub enum NodeEvent {
+    /// A message is ready for [`LegacyNode::read_message`] on the port.
+    MessageReadable {
+        /// The port.
+        port: PortRef,
+    },
+    /// The port's peer closed or was lost; what it sent stays readable.
+    PeerClosed {
+        /// The port.
+        port: PortRef,
+    },
+    /// The link to a peer is gone: dropped for bad input (`error`), or by
+    /// [`LegacyNode::peer_lost`] / [`LegacyNode::drop_peer`] (`None`).
+    PeerLost {
+        /// The peer.
+        peer: NodeName,
+        /// Why, if for bad input.
+        error: Option<NodeError>,
+    },
+    /// The broker answered an introduction (`INTRODUCE`). Without a channel
+    /// the node is unknown and its ports are already peer-lost; with one
+    /// the caller may run a channel on it and [`add_peer`](LegacyNode::add_peer).
+    Introduced {
+        /// The introduced node.
+        name: NodeName,
+        /// One end of a socket pair to it.
+        channel: Option<OwnedFd>,
+    },
+}
+
+#[derive(Debug)]
+struct Link {
+    profile: Profile,
+    role: PeerRole,
+    held_fds: FdCounter,
+}
+
+/// A legacy Mojo Core node: ports, peer links, NodeChannel dispatch and
+/// user messages with handles, sans-IO.
+///
+/// Feed it complete frames with [`handle_frame`](Self::handle_frame) and
+/// local operations; drain [`poll_transmit`](Self::poll_transmit) into the
+/// peers' sockets and [`poll_event`](Self::poll_event) into the
+/// application.
+#[derive(Debug)]
+pub struct LegacyNode {
+    ports: ports::Node<Body>,
+    limits: NodeLimits,
+    links: BTreeMap<NodeName, Link>,
+    /// Broker side: attachment name -> the reserved port B (§3.5).
+    reserved: BTreeMap<Vec<u8>, PortName>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<NodeEvent>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl LegacyNode {
+    /// A node named `name` (valid; unique among nodes) drawing port names
+    /// from `rng`, with the default [`NodeLimits`].
+    pub fn new(name: NodeName, rng: impl RandomSource + Send + 'static) -> Self {
+        Self::with_limits(name, rng, NodeLimits::default())
+    }
+
+    /// As [`new`](Self::new), with explicit limits.
+    pub fn with_limits(
+        name: NodeName,
+        rng: impl RandomSource + Send + 'static,
+        limits: NodeLimits,
+    ) -> Self {
+        Self {
+            ports: ports::Node::with_limits(name, rng, limits.ports),
+            limits,
+            links: BTreeMap::new(),
+            reserved: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> NodeName {
+        self.ports.name()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> NodeLimits {
+        self.limits
+    }
+
+    // ----- links ---------------------------------------------------------
+
+    /// Adds the link to `peer` once its handshake has finished; frames to
+    /// it are encoded in `profile`.
+    pub fn add_peer(
+        &mut self,
+        peer: NodeName,
+        profile: Profile,
+        role: PeerRole,
+    ) -> Result<(), ApiError> {
+        if peer == self.name() || !names::node_is_valid(peer) || self.links.contains_key(&peer) {
+            return Err(ApiError::InvalidPeer { peer });
+        }
+        self.links.insert(
+            peer,
+            Link {
+                profile,
+                role,
+                held_fds: FdCounter::default(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether a link to `peer` exists.
+    pub fn has_peer(&self, peer: NodeName) -> bool {
+        self.links.contains_key(&peer)
+    }
+
+    /// The linked peers, in name order.
+    pub fn peers(&self) -> impl Iterator<Item = NodeName> + '_ {
+        self.links.keys().copied()
+    }
+
+    /// The peer's socket closed (§4.7.7): its ports become peer-lost,
+    /// frames not yet written to it are dropped with their fds.
+    pub fn peer_lost(&mut self, peer: NodeName) {
+        self.remove_peer(peer, None);
+        self.flush();
+    }
+
+    /// Drops the link to `peer` on the caller's initiative; the same as
+    /// [`peer_lost`](Self::peer_lost). The caller closes the socket.
+    pub fn drop_peer(&mut self, peer: NodeName) {
+        self.peer_lost(peer);
+    }
+
+    fn remove_peer(&mut self, peer: NodeName, error: Option<NodeError>) {
+        if self.links.remove(&peer).is_none() {
+            return;
+        }
+        self.transmits.retain(|t| t.peer != peer);
+        self.ports.lost_node(peer);
+        self.events.push_back(NodeEvent::PeerLost { peer, error });
+    }
+
+    // ----- outputs -------------------------------------------------------
+
+    /// The next frame to write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next application event.
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    /// Gives a written frame's buffer back for reuse.
+    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE_BUFFERS {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
+
+    // ----- pipes and messages --------------------------------------------
+
+    /// A new pipe: two entangled user-held ports.
+    pub fn create_pipe(&mut self) -> Result<(PortRef, PortRef), ApiError> {
+        let (a, b) = self.ports.create_pipe()?;
+        Ok((PortRef::new(a), PortRef::new(b)))
+    }
+
+    /// Writes a message with `handles` on `port`. The handles leave the
+    /// caller's hands whatever the result: on error the message's ports are
+    /// closed and its fds dropped.
+    pub fn write_message(
+        &mut self,
+        port: PortRef,
+        payload: &[u8],
+        handles: Vec<Handle>,
+    ) -> Result<(), ApiError> {
+        let count: usize = handles.iter().map(Handle::num_fds).sum();
+        let (attachments, attached) = handles::split_handles(handles);
+        let body = Body {
+            bytes: payload.to_vec(),
+            attachments,
+            ticket: None,
+        };
+        let result = if count > MAX_OUTGOING_HANDLES_PER_MESSAGE {
+            // The ports layer closes the attached ports when it refuses a
+            // message; do the same here.
+            for p in attached {
+                if p != port.name() {
+                    let _ = self.ports.close_port(p);
+                }
+            }
+            Err(ApiError::TooManyFds {
+                count,
+                limit: MAX_OUTGOING_HANDLES_PER_MESSAGE,
+            })
+        } else {
+            self.ports
+                .send_message(port.name(), body, attached)
+                .map_err(ApiError::from)
+        };
+        self.flush();
+        result
+    }
+
+    /// Reads the next message from `port`: `Ok(None)` if none is ready,
+    /// [`ports::OpError::PeerClosed`] once the peer closed and everything
+    /// it sent was read. Attached message pipes arrive as new user-held
+    /// ports.
+    pub fn read_message(&mut self, port: PortRef) -> Result<Option<Message>, ApiError> {
+        let received = self.ports.get_message(port.name());
+        let result = match received {
+            Ok(Some(m)) => {
+                let Body {
+                    bytes, attachments, ..
+                } = m.payload;
+                match handles::join_handles(attachments, m.ports.clone()) {
+                    Ok(handles) => Ok(Some((bytes, handles))),
+                    Err((claimed, ports)) => {
+                        for p in m.ports {
+                            let _ = self.ports.close_port(p);
+                        }
+                        Err(ApiError::InconsistentMessage { claimed, ports })
+                    }
+                }
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(ApiError::from(e)),
+        };
+        self.flush();
+        result
+    }
+
+    /// Closes a user-held port; its peer observes closure after the
+    /// messages already sent.
+    pub fn close_port(&mut self, port: PortRef) -> Result<(), ApiError> {
+        let result = self.ports.close_port(port.name()).map_err(ApiError::from);
+        self.flush();
+        result
+    }
+
+    /// The status of a user-held port.
+    pub fn port_status(&self, port: PortRef) -> Result<ports::PortStatus, ApiError> {
+        Ok(self.ports.status(port.name())?)
+    }
+
+    // ----- invitation attachments (§3.5) ----------------------------------
+
+    /// Broker side: reserves the attachment `name` (string bytes, or the 8
+    /// little-endian bytes of a numeric name) and returns the local end of
+    /// its pipe. A client's `REQUEST_PORT_MERGE` for the name connects it.
+    pub fn reserve_attachment(&mut self, name: &[u8]) -> Result<PortRef, ApiError> {
+        if name.is_empty() {
+            return Err(ApiError::EmptyAttachmentName);
+        }
+        if self.reserved.contains_key(name) {
+            return Err(ApiError::AttachmentNameInUse);
+        }
+        let (a, b) = self.ports.create_pipe()?;
+        self.reserved.insert(name.to_vec(), b);
+        Ok(PortRef::new(a))
+    }
+
+    /// Cancels the reserved attachment `name` (the invitation failed, or
+    /// the client will never ask for it): its local end observes peer
+    /// closure, as in Chromium when an invitee disconnects. False if it was
+    /// not reserved.
+    pub fn cancel_attachment(&mut self, name: &[u8]) -> bool {
+        let Some(b) = self.reserved.remove(name) else {
+            return false;
+        };
+        let _ = self.ports.close_port(b);
+        self.flush();
+        true
+    }
+
+    /// Cancels every reserved attachment (see
+    /// [`cancel_attachment`](Self::cancel_attachment)).
+    pub fn cancel_attachments(&mut self) {
+        for (_, b) in std::mem::take(&mut self.reserved) {
+            let _ = self.ports.close_port(b);
+        }
+        self.flush();
+    }
+
+    /// Attachments reserved and not yet merged.
+    pub fn reserved_attachment_count(&self) -> usize {
+        self.reserved.len()
+    }
+
+    /// Client side: asks `peer` (the broker) to connect its attachment
+    /// `name`, and returns this side's end of it at once; messages written
+    /// on it wait until the merge completes.
+    pub fn request_port_merge(&mut self, peer: NodeName, name: &[u8]) -> Result<PortRef, ApiError> {
+        if name.is_empty() {
+            return Err(ApiError::EmptyAttachmentName);
+        }
+        let Some(link) = self.links.get(&peer) else {
+            return Err(ApiError::UnknownPeer { peer });
+        };
+        let profile = link.profile;
+        let (end, connector) = self.ports.create_merge_pipe()?;
+        let message = NodeMessage::RequestPortMerge(RequestPortMerge {
+            connector_port_name: connector,
+            token: name,
+        });
+        let mut bytes = self.buffer();
+        if let Err(e) = message.encode_frame(profile, 0, &mut bytes) {
+            let _ = self.ports.close_port(end);
+            let _ = self.ports.close_port(connector);
+            self.flush();
+            return Err(ApiError::Encode(e));
+        }
+        self.transmits.push_back(Transmit {
+            peer,
+            bytes,
+            fds: Vec::new(),
+        });
+        Ok(PortRef::new(end))
+    }
+
+    // ----- counts for leak checks ------------------------------------------
+
+    /// Ports of every state.
+    pub fn port_count(&self) -> usize {
+        self.ports.port_count()
+    }
+
+    /// Buffering and Proxying ports.
+    pub fn proxy_count(&self) -> usize {
+        self.ports.proxy_count()
+    }
+
+    /// User messages queued in all ports.
+    pub fn queued_message_count(&self) -> usize {
+        self.ports.queued_message_count()
+    }
+
+    /// Fds received from `peer` that queued messages still hold.
+    pub fn held_fd_count(&self, peer: NodeName) -> usize {
+        self.links.get(&peer).map_or(0, |l| l.held_fds.get())
+    }
+
+    /// Frames waiting in [`poll_transmit`](Self::poll_transmit).
+    pub fn pending_transmit_count(&self) -> usize {
+        self.transmits.len()
+    }
+
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+}

@@ -1,0 +1,140 @@
+//! From ports output to frames: every event the ports layer wants sent is
+//! encoded for its peer's profile (user messages with their dispatchers and
+//! fds), broadcasts go to the broker or to every client, notifications
+//! become [`NodeEvent`]s.
+
+use std::os::fd::OwnedFd;
+
+use mojo_legacy_wire::node::NodeMessage;
+use mojo_legacy_wire::user_message::{UserMessage, encode_user_message_frame};
+use mojo_legacy_wire::{NodeName, Profile};
+
+use super::handles::{self, Body};
+use super::{LegacyNode, NodeEvent, PeerRole, PortRef, Transmit, convert};
+use crate::ports::{Event, Notification};
+
+impl LegacyNode {
+    /// Moves everything the ports layer produced into the node's queues.
+    /// Called at the end of every public operation.
+    pub(super) fn flush(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some((node, event)) = self.ports.poll_transmit() {
+                moved = true;
+                self.send_event(node, event);
+            }
+            while let Some(event) = self.ports.poll_broadcast() {
+                moved = true;
+                self.send_broadcast(&event);
+            }
+            while let Some(n) = self.ports.poll_notification() {
+                moved = true;
+                match n {
+                    Notification::MessageAvailable { port } => {
+                        self.events.push_back(NodeEvent::MessageReadable {
+                            port: PortRef::new(port),
+                        });
+                    }
+                    Notification::PeerClosed { port } => {
+                        self.events.push_back(NodeEvent::PeerClosed {
+                            port: PortRef::new(port),
+                        });
+                    }
+                    Notification::PortRemoved { .. } => {}
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Encodes `event` for `node`, or, without a link to it, drops it and
+    /// reports the node lost again (as the ports layer asks).
+    fn send_event(&mut self, node: NodeName, event: Event<Body>) {
+        let Some(link) = self.links.get(&node) else {
+            drop(event);
+            self.ports.lost_node(node);
+            return;
+        };
+        let profile = link.profile;
+        let mut bytes = self.buffer();
+        // An event that cannot be encoded (sizes beyond their wire fields,
+        // only reachable with absurd local input) is dropped with its fds.
+        if let Ok(fds) = encode_event(profile, event, &mut bytes) {
+            self.transmits.push_back(Transmit {
+                peer: node,
+                bytes,
+                fds,
+            });
+        }
+    }
+
+    /// A dead-proxy broadcast: to our broker as `BROADCAST_EVENT`, to every
+    /// client as a plain `EVENT_MESSAGE` (§3.6).
+    fn send_broadcast(&mut self, event: &Event<Body>) {
+        let targets: Vec<(NodeName, Profile, PeerRole)> = self
+            .links
+            .iter()
+            .map(|(n, l)| (*n, l.profile, l.role))
+            .collect();
+        for (peer, profile, role) in targets {
+            let mut bytes = self.buffer();
+            let form = profile.event_header_form();
+            let wire = convert::event_to_wire(event, &[], form);
+            let ok = match role {
+                PeerRole::Client => wire.encode_frame(profile, 0, &mut bytes).is_ok(),
+                PeerRole::Broker => {
+                    let mut inner = Vec::new();
+                    wire.encode_frame(profile, 0, &mut inner).is_ok()
+                        && NodeMessage::BroadcastEvent(&inner)
+                            .encode_frame(profile, 0, &mut bytes)
+                            .is_ok()
+                }
+            };
+            if ok {
+                self.transmits.push_back(Transmit {
+                    peer,
+                    bytes,
+                    fds: Vec::new(),
+                });
+            }
+        }
+    }
+}
+
+/// Appends the frame for `event` in `profile` to `out`; returns its fds.
+pub(super) fn encode_event(
+    profile: Profile,
+    event: Event<Body>,
+    out: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>, mojo_legacy_wire::Error> {
+    let form = profile.event_header_form();
+    match event {
+        Event::UserMessage { port_name, message } => {
+            let attached = convert::attached_ports(&message);
+            let Body {
+                bytes, attachments, ..
+            } = message.payload;
+            let (dispatchers, fds) = handles::to_dispatchers(attachments);
+            let user_message = UserMessage {
+                dispatchers,
+                payload: &bytes,
+            };
+            encode_user_message_frame(
+                out,
+                profile,
+                port_name,
+                convert::sender_for(form),
+                message.sequence_num,
+                &attached,
+                &user_message,
+            )?;
+            Ok(fds)
+        }
+        other => {
+            convert::event_to_wire(&other, &[], form).encode_frame(profile, 0, out)?;
+            Ok(Vec::new())
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Fault injection: truncated, corrupted, duplicated and miscounted frames
+//! end in a typed error (the peer dropped) or correct behaviour, never a
+//! panic or a leaked port or fd; the named limits are enforced.
+
+use std::os::fd::OwnedFd;
+
+use mojo_legacy_wire::Profile;
+
+use super::sim::{BROKER, CLIENT, Frame, Pair, Probe, probed_fd};
+use crate::node::{Handle, LegacyNode, NodeError, NodeEvent, NodeLimits, PortRef};
+use crate::ports::Error as PortsError;
+
+/// Closes every user-held port of `node` (others refuse; that is fine).
+pub(crate) fn close_all(node: &mut LegacyNode) {
+    let names: Vec<_> = node.ports.ports().map(|(n, _)| n).collect();
+    for n in names {
+        let _ = node.close_port(PortRef::new(n));
+    }
+}
+
+/// Cuts the pair, closes every port on both sides, and checks that nothing
+/// is left.
+pub(crate) fn tear_down(mut pair: Pair) {
+    pair.cut();
+    for _ in 0..4 {
+        for i in [BROKER, CLIENT] {
+            close_all(&mut pair.nodes[i]);
+        }
+        pair.run();
+    }
+    pair.assert_clean();
+}
+
+/// A connected pair and the frame of a broker message carrying a pipe and
+/// an fd, not yet delivered; the probe watches the fd.
+fn pair_with_frame() -> (Pair, Frame, Probe) {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT].request_port_merge(broker, b"x").unwrap();
+    pair.run_clean();
+    pair.nodes[BROKER]
+        .write_message(a, b"ping", vec![])
+        .unwrap();
+    pair.run_clean();
+    assert_eq!(pair.read(CLIENT, p), b"ping");
+    let (_keep, give) = pair.nodes[BROKER].create_pipe().unwrap();
+    let (fd, probe) = probed_fd();
+    pair.nodes[BROKER]
+        .write_message(
+            a,
+            b"payload",
+            vec![Handle::MessagePipe(give), Handle::PlatformHandle(fd)],
+        )
+        .unwrap();
+    pair.collect();
+    let frame = pair.in_flight.pop_front().expect("the frame");
+    assert!(pair.in_flight.is_empty());
+    (pair, frame, probe)
+}
+
+fn deliver(pair: &mut Pair, to: usize, bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(), NodeError> {
+    let from = pair.name(1 - to);
+    let r = pair.nodes[to].handle_frame(from, bytes, fds);
+    pair.collect();
+    r
+}
+
+fn assert_dropped(pair: &mut Pair, to: usize) {
+    assert!(!pair.nodes[to].has_peer(pair.name(1 - to)));
+    let events = pair.take_events(to);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::PeerLost { error: Some(_), .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn truncated_frames_are_typed_errors_and_close_their_fds() {
+    let (_, frame, _) = pair_with_frame();
+    for len in 0..frame.bytes.len() {
+        let (mut pair, frame, probe) = pair_with_frame();
+        let r = deliver(&mut pair, CLIENT, &frame.bytes[..len], frame.fds);
+        assert!(
+            matches!(r, Err(NodeError::Malformed { .. })),
+            "len {len}: {r:?}"
+        );
+        assert_dropped(&mut pair, CLIENT);
+        assert!(probe.is_closed(), "len {len}");
+        tear_down(pair);
+    }
+}
+
+#[test]
+fn corrupted_frames_never_panic_or_leak() {
+    let (_, frame, _) = pair_with_frame();
+    for at in 0..frame.bytes.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let (mut pair, frame, probe) = pair_with_frame();
+            let mut bytes = frame.bytes;
+            bytes[at] ^= flip;
+            if deliver(&mut pair, CLIENT, &bytes, frame.fds).is_err() {
+                assert_dropped(&mut pair, CLIENT);
+            }
+            pair.run();
+            tear_down(pair);
+            assert!(probe.is_closed(), "byte {at} ^ {flip:#x}");
+        }
+    }
+}
+
+#[test]
+fn duplicated_frame_is_a_typed_error() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
+    let broker = pair.name(BROKER);
+    let _p = pair.nodes[CLIENT].request_port_merge(broker, b"x").unwrap();
+    pair.run_clean();
+    pair.nodes[BROKER]
+        .write_message(a, b"once", vec![])
+        .unwrap();
+    pair.collect();
+    let frame = pair.in_flight.pop_front().unwrap();
+    deliver(&mut pair, CLIENT, &frame.bytes, vec![]).unwrap();
+    let r = deliver(&mut pair, CLIENT, &frame.bytes, vec![]);
+    assert!(
+        matches!(
+            r,
+            Err(NodeError::Ports(
+                PortsError::DuplicateSequenceNum { .. } | PortsError::StaleSequenceNum { .. }
+            ))
+        ),
+        "{r:?}"
+    );
+    assert_dropped(&mut pair, CLIENT);
+    tear_down(pair);
+}
+
+#[test]
+fn fd_count_must_match_the_header() {
+    for extra in [0usize, 2] {
+        let (mut pair, frame, probe) = pair_with_frame();
+        drop(frame.fds);
+        assert!(probe.is_closed());
+        let fds: Vec<OwnedFd> = (0..extra).map(|_| probed_fd().0).collect();
+        let r = deliver(&mut pair, CLIENT, &frame.bytes, fds);
+        assert_eq!(
+            r,
+            Err(NodeError::FdCountMismatch {
+                declared: 1,
+                received: extra
+            })
+        );
+        assert_dropped(&mut pair, CLIENT);
+        tear_down(pair);
+    }
+}
+
+/// Legacy header: `num_bytes` u32, `num_handles` u16, `message_type` u16.
+fn set_num_handles(bytes: &mut [u8], n: u16) {
+    bytes[4..6].copy_from_slice(&n.to_le_bytes());
+}
+
+#[test]
+fn dispatchers_may_not_claim_more_fds_than_came() {
+    let (mut pair, frame, probe) = pair_with_frame();
+    let mut bytes = frame.bytes;
+    set_num_handles(&mut bytes, 0);
+    drop(frame.fds);
+    let r = deliver(&mut pair, CLIENT, &bytes, vec![]);
+    assert_eq!(
+        r,
+        Err(NodeError::FdClaimsExceedFds {
+            claimed: 1,
+            received: 0
+        })
+    );
+    assert!(probe.is_closed());
+    assert_dropped(&mut pair, CLIENT);
+    tear_down(pair);
+}
+
+#[test]
+fn unclaimed_fds_are_closed_at_once() {
+    let (mut pair, frame, probe) = pair_with_frame();
+    let mut bytes = frame.bytes;
+    set_num_handles(&mut bytes, 2);
+    let (extra, extra_probe) = probed_fd();
+    let mut fds = frame.fds;
+    fds.push(extra);
+    deliver(&mut pair, CLIENT, &bytes, fds).unwrap();
+    assert!(extra_probe.is_closed());
+    assert!(!probe.is_closed());
+    assert_eq!(pair.nodes[CLIENT].held_fd_count(pair.name(BROKER)), 1);
+    tear_down(pair);
+    assert!(probe.is_closed());
+}
+
+fn limited(limits: NodeLimits) -> (Pair, PortRef, PortRef) {
+    let mut pair = Pair::build(Profile::Libchrome, None, limits);
+    let a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT].request_port_merge(broker, b"x").unwrap();
+    pair.run_clean();
+    (pair, a, p)
+}
+
+#[test]
+fn queued_messages_per_port_are_limited() {
+    let limits = NodeLimits {
+        max_queued_messages_per_port: 2,
+        ..NodeLimits::default()
+    };
+    let (mut pair, a, _p) = limited(limits);
+    for i in 0..3u8 {
+        pair.nodes[BROKER].write_message(a, &[i], vec![]).unwrap();
+    }
+    pair.run();
+    assert!(
+        matches!(
+            pair.errors[..],
+            [(CLIENT, NodeError::TooManyQueuedMessages { limit: 2, .. })]
+        ),
+        "{:?}",
+        pair.errors
+    );
+    assert_dropped(&mut pair, CLIENT);
+    tear_down(pair);
+}
+
+#[test]
+fn fds_per_peer_are_limited() {
+    let limits = NodeLimits {
+        max_fds_per_peer: 1,
+        ..NodeLimits::default()
+    };
+    let (mut pair, a, _p) = limited(limits);
+    let (fd1, probe1) = probed_fd();
+    let (fd2, probe2) = probed_fd();
+    pair.nodes[BROKER]
+        .write_message(a, b"", vec![Handle::PlatformHandle(fd1)])
+        .unwrap();
+    pair.nodes[BROKER]
+        .write_message(a, b"", vec![Handle::PlatformHandle(fd2)])
+        .unwrap();
+    pair.run();
+    assert!(
+        matches!(
+            pair.errors[..],
+            [(CLIENT, NodeError::TooManyFds { limit: 1 })]
+        ),
+        "{:?}",
+        pair.errors
+    );
+    assert!(probe2.is_closed());
+    tear_down(pair);
+    assert!(probe1.is_closed());
+}
+
+#[test]
+fn ports_per_peer_are_limited() {
+    let limits = NodeLimits {
+        max_ports_per_peer: 2,
+        ..NodeLimits::default()
+    };
+    let (mut pair, a, _p) = limited(limits);
+    let mut handles = Vec::new();
+    for _ in 0..2 {
+        let (_keep, give) = pair.nodes[BROKER].create_pipe().unwrap();
+        handles.push(Handle::MessagePipe(give));
+    }
+    pair.nodes[BROKER].write_message(a, b"", handles).unwrap();
+    pair.run();
+    assert!(
+        matches!(
+            pair.errors[..],
+            [(CLIENT, NodeError::TooManyPorts { limit: 2 })]
+        ),
+        "{:?}",
+        pair.errors
+    );
+    tear_down(pair);
+}
