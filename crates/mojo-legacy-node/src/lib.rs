@@ -64,4 +64,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod data_pipe;
 pub mod ports;
