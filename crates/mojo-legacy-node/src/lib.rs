@@ -8,6 +8,10 @@
 //! are no sockets, clocks or threads; names come from an injected
 //! [`RandomSource`](mojo_wire_kit::RandomSource).
 //!
+//! The [`data_pipe`] module holds the producer and consumer ends of legacy
+//! data pipes (§5.2) over their shared ring, with the control messages as
+//! values.
+//!
 //! Two nodes joined by a merge (as an invitation attachment is, §3.5), then
 //! a message each way; the loop in `pump` is what a driver does with real
 //! channels:
