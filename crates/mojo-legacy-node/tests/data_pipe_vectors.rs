@@ -11,13 +11,19 @@
 //! and must get the bytes the scenario wrote (`datapipe_h2c`:
 //! `PatternByte(i, 1)`, `datapipe_c2h`: `PatternByte(i, 2)`, test-peers.md)
 //! and emit the same control payload, byte for byte.
+//!
+//! A [`DataPipeProducer`] plays the other side over a private ring: at each
+//! `DATA_WAS_WRITTEN` the real producer sent, ours writes that many pattern
+//! bytes, which must fit, must be announced with the same payload and must
+//! land at the ring offsets where the real bytes are; each real
+//! `DATA_WAS_READ` gives the room back.
 
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use mojo_legacy_node::data_pipe::DataPipeConsumer;
+use mojo_legacy_node::data_pipe::{DataPipeConsumer, DataPipeProducer, new_pipe_states};
 use mojo_legacy_wire::event::{Event, EventData};
 use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
 use mojo_legacy_wire::user_message::{
@@ -61,6 +67,8 @@ struct Pipe {
     /// Chunk fd the ring arrived as, until its `map` line is seen.
     ring_fd: Option<(u32, Direction, usize)>,
     consumer: Option<DataPipeConsumer<Shared>>,
+    /// Our producer, playing the real producer's part over a private ring.
+    producer: Option<DataPipeProducer<HeapMemory>>,
     /// Control messages by sequence number, delivered in order.
     reorder: BTreeMap<u64, Vec<u8>>,
     next_seq: u64,
@@ -82,7 +90,27 @@ impl Pipe {
 
     fn deliver_in_order(&mut self) {
         let consumer = self.consumer.as_mut().expect("ring mapped before control");
+        let producer = self.producer.as_mut().expect("ring mapped before control");
+        let pattern = if self.dir == Direction::AToB {
+            pattern_1
+        } else {
+            pattern_2
+        };
         while let Some(payload) = self.reorder.remove(&self.next_seq) {
+            // Our producer writes what the real one announces here: the
+            // room must be there, the announcement must be the real one,
+            // and the bytes must land where the real ones did.
+            let recorded = DataPipeControlMessage::decode(&payload).unwrap();
+            let at = producer.write_offset();
+            let data: Vec<u8> = (0..recorded.num_bytes as usize)
+                .map(|k| pattern(self.written as usize + k))
+                .collect();
+            assert_eq!(producer.write(&data).unwrap(), data.len());
+            assert_eq!(producer.poll_control_payload(), Some(payload.clone()));
+            assert_eq!(
+                ring_bytes(producer.ring(), at, data.len()),
+                ring_bytes(consumer.ring(), at, data.len())
+            );
             let n = consumer
                 .handle_control(&payload)
                 .expect("the real producer's control message");
@@ -109,8 +137,22 @@ impl Pipe {
         self.read += n;
         self.acks += 1;
         assert_eq!(consumer.poll_control_payload().as_deref(), Some(payload));
+        let producer = self.producer.as_mut().expect("producer built");
+        assert_eq!(producer.handle_control(payload), Ok(n as u32));
         assert_eq!(consumer.poll_control(), None);
     }
+}
+
+/// `len` ring bytes from `offset`, wrapping at the ring's end.
+fn ring_bytes(ring: &impl SharedMemory, offset: u32, len: usize) -> Vec<u8> {
+    let size = ring.size();
+    (0..len)
+        .map(|k| {
+            let mut b = [0];
+            ring.read((offset as usize + k) % size, &mut b).unwrap();
+            b[0]
+        })
+        .collect()
 }
 
 fn apply(region: &Shared, changes: &Changes) {
@@ -161,6 +203,7 @@ impl Replay {
                             state: *state,
                             ring_fd: Some((chan, dir, fd)),
                             consumer: None,
+                            producer: None,
                             reorder: BTreeMap::new(),
                             next_seq: attached.descriptor.next_sequence_num_to_receive,
                             closed_after: None,
@@ -203,6 +246,25 @@ impl Replay {
                     DataPipeConsumer::new(&pipe.state, region.clone())
                         .expect("the real dispatcher state"),
                 );
+                // The producer's state follows from the consumer's: it wrote
+                // what the consumer may read, right after it.
+                let capacity = pipe.state.options.capacity_num_bytes;
+                let (producer_state, _) = new_pipe_states(
+                    pipe.state.options,
+                    pipe.state.pipe_id,
+                    pipe.state.buffer_guid,
+                )
+                .unwrap();
+                let producer_state = DataPipeState {
+                    offset: ((u64::from(pipe.state.offset) + u64::from(pipe.state.available))
+                        % u64::from(capacity)) as u32,
+                    available: capacity - pipe.state.available,
+                    ..producer_state
+                };
+                pipe.producer = Some(
+                    DataPipeProducer::new(&producer_state, HeapMemory::new(capacity as usize))
+                        .unwrap(),
+                );
             }
         }
         self.regions.insert(shm, region);
@@ -210,7 +272,7 @@ impl Replay {
 }
 
 #[test]
-fn consumers_replay_real_legacy_data_pipes() {
+fn both_ends_replay_real_legacy_data_pipes() {
     let files = legacy_data_pipe_recordings();
     if files.is_empty() {
         eprintln!("no legacy data pipe recordings (set MOJO_VECTORS_DIR); skipped");
