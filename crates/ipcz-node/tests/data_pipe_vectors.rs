@@ -13,15 +13,21 @@
 //! consumer put, ours reads that many bytes, must get the bytes the scenario
 //! wrote (`datapipe_h2c`: `PatternByte(i, 1)`, `datapipe_c2h`:
 //! `PatternByte(i, 2)`, test-peers.md) and must put the same 4 bytes.
+//!
+//! A [`DataPipeProducer`] plays the other side over a private ring: at each
+//! parcel the real producer put, ours writes that many pattern bytes, which
+//! must fit, must be announced with the same 4 bytes and must land at the
+//! ring offsets where the real bytes are; each real consumed count gives
+//! the room back.
 
 mod memory_support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ipcz_node::data_pipe::DataPipeConsumer;
+use ipcz_node::data_pipe::{DataPipeConsumer, DataPipeProducer};
 use ipcz_node::memory::{MemoryOptions, NodeLinkMemory, Resolved};
-use ipcz_wire::driver_object::{DataPipeEndpointType, DriverObject};
+use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, DriverObject};
 use ipcz_wire::frame::Deframer;
 use ipcz_wire::message::Message;
 use ipcz_wire::messages::Body;
@@ -66,6 +72,18 @@ fn recordings() -> Vec<PathBuf> {
     files
 }
 
+/// `len` ring bytes from `offset`, wrapping at the ring's end.
+fn ring_bytes(ring: &impl SharedMemory, offset: u32, len: usize) -> Vec<u8> {
+    let size = ring.size();
+    (0..len)
+        .map(|k| {
+            let mut b = [0];
+            ring.read((offset as usize + k) % size, &mut b).unwrap();
+            b[0]
+        })
+        .collect()
+}
+
 /// One data pipe whose consumer end travelled in the recording.
 struct Pipe {
     chan: u32,
@@ -74,6 +92,8 @@ struct Pipe {
     /// The control portal's sublink on that link.
     sublink: SublinkId,
     consumer: DataPipeConsumer<Shared>,
+    /// Our producer, playing the real producer's part over a private ring.
+    producer: DataPipeProducer<HeapMemory>,
     reorder: BTreeMap<u64, Vec<u8>>,
     next_seq: u64,
     closed_at: Option<u64>,
@@ -94,7 +114,23 @@ impl Pipe {
     }
 
     fn deliver_in_order(&mut self) {
+        let pattern = self.pattern();
         while let Some(parcel) = self.reorder.remove(&self.next_seq) {
+            // Our producer writes what the real one announces here: the
+            // room must be there, the parcel must be the real one, and the
+            // bytes must land where the real ones did.
+            let bytes: [u8; 4] = parcel.as_slice().try_into().expect("4-byte parcel");
+            let at =
+                (self.producer.offset() + self.producer.unconsumed()) % self.producer.capacity();
+            let data: Vec<u8> = (0..u32::from_le_bytes(bytes) as usize)
+                .map(|k| pattern(self.written + k))
+                .collect();
+            assert_eq!(self.producer.write(&data).unwrap(), data.len());
+            assert_eq!(self.producer.poll_control_parcel(), Some(bytes));
+            assert_eq!(
+                ring_bytes(self.producer.ring(), at, data.len()),
+                ring_bytes(self.consumer.ring(), at, data.len())
+            );
             let n = self
                 .consumer
                 .handle_control(&parcel)
@@ -128,6 +164,7 @@ impl Pipe {
         self.read += n;
         self.acks += 1;
         assert_eq!(self.consumer.poll_control_parcel(), Some(bytes));
+        assert_eq!(self.producer.handle_control(&bytes), Ok(n as u32));
         assert_eq!(self.consumer.poll_control(), None);
     }
 }
@@ -348,11 +385,22 @@ impl<'a> Replay<'a> {
             let shm = self.region_of(message, object_index, fd_line);
             let consumer = DataPipeConsumer::new(&object, self.regions[&shm].clone())
                 .expect("the real DataPipe object");
+            // The producer's range is the consumer's: written, not consumed.
+            let producer_object = DataPipe {
+                endpoint_type: DataPipeEndpointType::PRODUCER,
+                ..object
+            };
+            let producer = DataPipeProducer::new(
+                &producer_object,
+                HeapMemory::new(object.buffer.buffer_size as usize),
+            )
+            .unwrap();
             self.pipes.push(Pipe {
                 chan,
                 dir,
                 sublink: router.new_sublink,
                 consumer,
+                producer,
                 reorder: BTreeMap::new(),
                 next_seq: router.next_incoming_sequence_number.0,
                 closed_at: None,
@@ -366,7 +414,7 @@ impl<'a> Replay<'a> {
 }
 
 #[test]
-fn consumers_replay_real_ipcz_data_pipes() {
+fn both_ends_replay_real_ipcz_data_pipes() {
     let files = recordings();
     if files.is_empty() {
         eprintln!("no ipcz data pipe recordings (set MOJO_VECTORS_DIR); skipped");
