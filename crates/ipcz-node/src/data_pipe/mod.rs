@@ -83,6 +83,8 @@ pub enum DataPipeError {
     },
     /// `element_size` is zero.
     ZeroElementSize,
+    /// The ring (`buffer.buffer_size`) is empty.
+    ZeroCapacity,
     /// The ring's size is not a whole number of elements.
     CapacityNotElementMultiple {
         /// The ring capacity (`buffer.buffer_size`).
@@ -165,6 +167,7 @@ impl fmt::Display for DataPipeError {
                 write!(f, "data pipe object is a {found:?} end, not a {expected:?}")
             }
             Self::ZeroElementSize => f.write_str("data pipe element size is zero"),
+            Self::ZeroCapacity => f.write_str("data pipe ring buffer is empty"),
             Self::CapacityNotElementMultiple {
                 capacity,
                 element_size,
@@ -242,7 +245,10 @@ fn validate(object: &DataPipe, expected: DataPipeEndpointType) -> Result<DataRan
     if element_size == 0 {
         return Err(DataPipeError::ZeroElementSize);
     }
-    if capacity % element_size != 0 || capacity == 0 {
+    if capacity == 0 {
+        return Err(DataPipeError::ZeroCapacity);
+    }
+    if capacity % element_size != 0 {
         return Err(DataPipeError::CapacityNotElementMultiple {
             capacity,
             element_size,

@@ -381,13 +381,7 @@ fn hostile_objects_are_refused() {
                 element_size: 3,
             },
         ),
-        (
-            object(T::CONSUMER, 1, 0, 0, 0),
-            DataPipeError::CapacityNotElementMultiple {
-                capacity: 0,
-                element_size: 1,
-            },
-        ),
+        (object(T::CONSUMER, 1, 0, 0, 0), DataPipeError::ZeroCapacity),
         (
             object(T::CONSUMER, 1, 64, 64, 0),
             DataPipeError::OffsetOutOfRange {

@@ -75,6 +75,8 @@ impl<M: SharedMemory> DataPipeConsumer<M> {
     /// payload, another command, or a count that would overfill the ring is
     /// an error and, as in Chromium, the producer is treated as closed from
     /// then on (what was already available stays readable).
+    /// `payload` is the user payload after the message's dispatchers;
+    /// handles attached to the message are the caller's to close.
     pub fn handle_control(&mut self, payload: &[u8]) -> Result<u32, DataPipeError> {
         let Ok(message) = DataPipeControlMessage::decode(payload) else {
             self.peer_closed = true;

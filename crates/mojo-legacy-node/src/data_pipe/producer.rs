@@ -79,6 +79,8 @@ impl<M: SharedMemory> DataPipeProducer<M> {
     /// another command is an error and, as in Chromium, the consumer is
     /// treated as closed from then on. A count that would free more than
     /// the capacity is [`DataPipeError::ReadPastCapacity`] and ignored.
+    /// `payload` is the user payload after the message's dispatchers;
+    /// handles attached to the message are the caller's to close.
     pub fn handle_control(&mut self, payload: &[u8]) -> Result<u32, DataPipeError> {
         let Ok(message) = DataPipeControlMessage::decode(payload) else {
             self.peer_closed = true;
