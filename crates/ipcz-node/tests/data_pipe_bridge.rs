@@ -115,7 +115,7 @@ fn legacy_to_ipcz_moves_every_byte_then_closes() {
             assert_eq!(out.write(&scratch[..k]).unwrap(), k);
             moved |= k > 0;
             if let Some(parcel) = out.poll_control_parcel() {
-                chain.sink.handle_control(&parcel).unwrap();
+                chain.sink.handle_control(&parcel, 0).unwrap();
                 moved = true;
             }
             if chain.proxy_in.is_drained() {
@@ -137,7 +137,7 @@ fn legacy_to_ipcz_moves_every_byte_then_closes() {
         moved |= k > 0;
         if let Some(parcel) = chain.sink.poll_control_parcel() {
             if let Some(out) = chain.proxy_out.as_mut() {
-                out.handle_control(&parcel).unwrap();
+                out.handle_control(&parcel, 0).unwrap();
             }
             moved = true;
         }
@@ -179,7 +179,7 @@ fn ipcz_to_legacy_moves_every_byte_then_closes() {
             sent += n;
             moved |= n > 0;
             if let Some(parcel) = source.poll_control_parcel() {
-                chain.proxy_in.handle_control(&parcel).unwrap();
+                chain.proxy_in.handle_control(&parcel, 0).unwrap();
                 moved = true;
             }
             if sent == TOTAL {
@@ -207,7 +207,7 @@ fn ipcz_to_legacy_moves_every_byte_then_closes() {
         }
         if let Some(parcel) = chain.proxy_in.poll_control_parcel() {
             if let Some(source) = chain.source.as_mut() {
-                source.handle_control(&parcel).unwrap();
+                source.handle_control(&parcel, 0).unwrap();
             }
             moved = true;
         }

@@ -94,7 +94,7 @@ struct Pipe {
     consumer: DataPipeConsumer<Shared>,
     /// Our producer, playing the real producer's part over a private ring.
     producer: DataPipeProducer<HeapMemory>,
-    reorder: BTreeMap<u64, Vec<u8>>,
+    reorder: BTreeMap<u64, (Vec<u8>, usize)>,
     next_seq: u64,
     closed_at: Option<u64>,
     written: usize,
@@ -115,7 +115,7 @@ impl Pipe {
 
     fn deliver_in_order(&mut self) {
         let pattern = self.pattern();
-        while let Some(parcel) = self.reorder.remove(&self.next_seq) {
+        while let Some((parcel, num_handles)) = self.reorder.remove(&self.next_seq) {
             // Our producer writes what the real one announces here: the
             // room must be there, the parcel must be the real one, and the
             // bytes must land where the real ones did.
@@ -133,7 +133,7 @@ impl Pipe {
             );
             let n = self
                 .consumer
-                .handle_control(&parcel)
+                .handle_control(&parcel, num_handles)
                 .expect("the real producer's parcel");
             assert_ne!(n, 0, "zero counts are never sent");
             self.written += n as usize;
@@ -164,7 +164,7 @@ impl Pipe {
         self.read += n;
         self.acks += 1;
         assert_eq!(self.consumer.poll_control_parcel(), Some(bytes));
-        assert_eq!(self.producer.handle_control(&bytes), Ok(n as u32));
+        assert_eq!(self.producer.handle_control(&bytes, 0), Ok(n as u32));
         assert_eq!(self.consumer.poll_control(), None);
     }
 }
@@ -330,9 +330,11 @@ impl<'a> Replay<'a> {
                         continue;
                     }
                     if pipe.dir == dir {
-                        pipe.reorder.insert(p.sequence_number.0, data.clone());
+                        pipe.reorder
+                            .insert(p.sequence_number.0, (data.clone(), p.handle_types.len()));
                         pipe.deliver_in_order();
                     } else {
+                        assert!(p.handle_types.is_empty());
                         pipe.replay_ack(p.sequence_number.0, &data);
                     }
                 }

@@ -5,7 +5,7 @@ use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, SharedBuffer};
 use mojo_wire_kit::SharedMemory;
 
 use super::ring::{Ring, advance};
-use super::{CONTROL_PARCEL_LEN, DataPipeError, DataRange, parcel_count, validate, whole_elements};
+use super::{CONTROL_PARCEL_LEN, DataPipeError, DataRange, split_parcel, validate, whole_elements};
 
 /// The consumer end of a MojoIpcz data pipe (a `DataPipe` of type
 /// `kConsumer`).
@@ -65,25 +65,39 @@ impl<M: SharedMemory> DataPipeConsumer<M> {
         Ok(n as usize)
     }
 
-    /// Handles the data of one parcel received on the control portal: the
-    /// producer wrote that many bytes, which returns that count.
+    /// Handles one parcel received on the control portal (its data and how
+    /// many handles it carried): each 4-byte count in it is bytes the
+    /// producer wrote. Returns the total.
     ///
-    /// A parcel shorter than 4 bytes is an error and, as in Chromium, the
-    /// producer is treated as closed from then on (what was readable stays
-    /// readable). A count larger than the room left is
-    /// [`DataPipeError::ProducedPastCapacity`] and ignored. Handles attached
-    /// to the parcel are the caller's to close.
-    pub fn handle_control(&mut self, parcel: &[u8]) -> Result<u32, DataPipeError> {
-        let Some(n) = parcel_count(parcel) else {
-            self.peer_closed = true;
-            return Err(DataPipeError::ShortControlParcel { len: parcel.len() });
-        };
-        let free = self.ring.capacity() - self.data.size;
-        if n > free {
-            return Err(DataPipeError::ProducedPastCapacity { num_bytes: n, free });
+    /// A count larger than the room left is
+    /// [`DataPipeError::ProducedPastCapacity`] and ignored (Chromium ignores
+    /// it too). A parcel that does not end on a whole count, is empty, or
+    /// carries handles ends, after its counts, with the producer treated as
+    /// closed ([`DataPipeError::ShortControlParcel`],
+    /// [`DataPipeError::ControlParcelWithHandles`]); what is readable stays
+    /// readable. Attached handles are the caller's to close.
+    pub fn handle_control(
+        &mut self,
+        data: &[u8],
+        num_handles: usize,
+    ) -> Result<u32, DataPipeError> {
+        let (counts, short) = split_parcel(data, num_handles);
+        let mut total = 0u32;
+        let mut ignored = None;
+        for n in counts {
+            let free = self.ring.capacity() - self.data.size;
+            if n > free {
+                ignored.get_or_insert(DataPipeError::ProducedPastCapacity { num_bytes: n, free });
+                continue;
+            }
+            self.data.size += n;
+            total = total.saturating_add(n);
         }
-        self.data.size += n;
-        Ok(n)
+        if let Some(e) = short {
+            self.peer_closed = true;
+            return Err(e);
+        }
+        ignored.map_or(Ok(total), Err)
     }
 
     /// The control portal reported peer closure: the producer is gone.

@@ -44,13 +44,13 @@
 //! // the producer's ring taken after the write.
 //! let ring = HeapMemory::from_bytes(&producer.ring().snapshot());
 //! let mut consumer = DataPipeConsumer::new(&c, ring).unwrap();
-//! consumer.handle_control(&written).unwrap();
+//! consumer.handle_control(&written, 0).unwrap();
 //! let mut buf = [0; 5];
 //! assert_eq!(consumer.read(&mut buf).unwrap(), 5);
 //! assert_eq!(&buf, b"hello");
 //!
 //! let consumed = consumer.poll_control_parcel().unwrap(); // [5, 0, 0, 0]
-//! producer.handle_control(&consumed).unwrap();
+//! producer.handle_control(&consumed, 0).unwrap();
 //! assert_eq!(producer.available_capacity(), 5);
 //! ```
 
@@ -120,11 +120,19 @@ pub enum DataPipeError {
         /// The ring capacity.
         capacity: u32,
     },
-    /// A control parcel shorter than 4 bytes; the peer is now treated as
-    /// closed (as Chromium does).
+    /// A control parcel that is empty or whose length is not a multiple of
+    /// 4: after its whole counts, the peer is treated as closed (as
+    /// Chromium does).
     ShortControlParcel {
-        /// Its length.
+        /// Bytes left over after the whole counts (0 for an empty parcel).
         len: usize,
+    },
+    /// A control parcel with handles: after its counts, the peer is treated
+    /// as closed (Chromium's reader never takes them, so its next read is
+    /// short). The handles are the caller's to close.
+    ControlParcelWithHandles {
+        /// How many.
+        num_handles: usize,
     },
     /// The consumer claims to have consumed more than the producer wrote;
     /// ignored (as Chromium does), the pipe stays open.
@@ -198,8 +206,12 @@ impl fmt::Display for DataPipeError {
                 f,
                 "ring region of {ring_size} bytes is smaller than the capacity {capacity}"
             ),
-            Self::ShortControlParcel { len } => {
-                write!(f, "data pipe control parcel of {len} bytes is too short")
+            Self::ShortControlParcel { len } => write!(
+                f,
+                "data pipe control parcel ends in a short read of {len} bytes"
+            ),
+            Self::ControlParcelWithHandles { num_handles } => {
+                write!(f, "data pipe control parcel carries {num_handles} handles")
             }
             Self::ConsumedPastWritten {
                 num_bytes,
@@ -283,12 +295,26 @@ fn whole_elements(len: u32, element_size: u32) -> u32 {
     len - len % element_size.max(1)
 }
 
-/// The count a control parcel carries: its first 4 bytes, little-endian
-/// (Chromium reads parcels with `IPCZ_GET_PARTIAL` into a u32, so longer
-/// parcels count by their first 4 bytes).
-fn parcel_count(data: &[u8]) -> Option<u32> {
-    let bytes: [u8; CONTROL_PARCEL_LEN] = data.get(..CONTROL_PARCEL_LEN)?.try_into().ok()?;
-    Some(u32::from_le_bytes(bytes))
+/// How Chromium's reader sees a control parcel: it gets 4 bytes at a time
+/// (`IPCZ_GET_PARTIAL` into a u32, which consumes parcels partially), so a
+/// parcel is a run of counts, and whatever cannot be read as a whole count
+/// (a tail of 1 to 3 bytes, an empty parcel, handles left after the data)
+/// is a short read, which it treats as the peer closing.
+fn split_parcel(
+    data: &[u8],
+    num_handles: usize,
+) -> (impl Iterator<Item = u32> + '_, Option<DataPipeError>) {
+    let chunks = data.chunks_exact(CONTROL_PARCEL_LEN);
+    let tail = chunks.remainder().len();
+    let short = if data.is_empty() || tail != 0 {
+        Some(DataPipeError::ShortControlParcel { len: tail })
+    } else if num_handles != 0 {
+        Some(DataPipeError::ControlParcelWithHandles { num_handles })
+    } else {
+        None
+    };
+    let counts = chunks.map(|c| c.iter().rev().fold(0u32, |v, b| (v << 8) | u32::from(*b)));
+    (counts, short)
 }
 
 /// The objects of a new pipe's two ends, as `DataPipe::CreatePair` leaves

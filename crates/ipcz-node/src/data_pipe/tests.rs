@@ -118,12 +118,12 @@ fn pump(producer: &mut DataPipeProducer<Shared>, consumer: &mut DataPipeConsumer
         let mut any = false;
         if let Some(m) = producer.poll_control_parcel() {
             assert_ne!(m, [0; 4], "zero counts are never sent");
-            consumer.handle_control(&m).unwrap();
+            consumer.handle_control(&m, 0).unwrap();
             any = true;
         }
         if let Some(m) = consumer.poll_control_parcel() {
             assert_ne!(m, [0; 4], "zero counts are never sent");
-            producer.handle_control(&m).unwrap();
+            producer.handle_control(&m, 0).unwrap();
             any = true;
         }
         if !any {
@@ -219,7 +219,7 @@ fn consumer_reads_what_was_written_before_the_producer_closed() {
     assert_eq!(producer.write(&data).unwrap(), 50);
     let announced = producer.poll_control_parcel().unwrap();
     drop(producer.into_ring());
-    consumer.handle_control(&announced).unwrap();
+    consumer.handle_control(&announced, 0).unwrap();
     consumer.handle_peer_closed();
     assert!(!consumer.is_drained());
     let mut buf = [0; 30];
@@ -298,14 +298,14 @@ fn hostile_control_parcels() {
     pump(&mut producer, &mut consumer);
     // Overflowing counts are ignored and leave the state alone.
     assert_eq!(
-        consumer.handle_control(&55u32.to_le_bytes()),
+        consumer.handle_control(&55u32.to_le_bytes(), 0),
         Err(DataPipeError::ProducedPastCapacity {
             num_bytes: 55,
             free: 54
         })
     );
     assert_eq!(
-        consumer.handle_control(&u32::MAX.to_le_bytes()),
+        consumer.handle_control(&u32::MAX.to_le_bytes(), 0),
         Err(DataPipeError::ProducedPastCapacity {
             num_bytes: u32::MAX,
             free: 54
@@ -314,7 +314,7 @@ fn hostile_control_parcels() {
     assert_eq!(consumer.bytes_available(), 10);
     assert!(!consumer.is_peer_closed());
     assert_eq!(
-        producer.handle_control(&11u32.to_le_bytes()),
+        producer.handle_control(&11u32.to_le_bytes(), 0),
         Err(DataPipeError::ConsumedPastWritten {
             num_bytes: 11,
             data_size: 10
@@ -322,25 +322,62 @@ fn hostile_control_parcels() {
     );
     assert_eq!(producer.unconsumed(), 10);
     assert!(!producer.is_peer_closed());
-    // Longer parcels count by their first 4 bytes.
-    assert_eq!(consumer.handle_control(&[1, 0, 0, 0, 0xff, 0xff]), Ok(1));
-    assert_eq!(consumer.bytes_available(), 11);
-    // Short parcels close.
+    // A parcel is a run of counts.
+    assert_eq!(consumer.handle_control(&[1, 0, 0, 0, 2, 0, 0, 0], 0), Ok(3));
+    assert_eq!(consumer.bytes_available(), 13);
+    // A short tail: the whole counts count, then the producer is closed.
     assert_eq!(
-        consumer.handle_control(&[1, 0, 0]),
-        Err(DataPipeError::ShortControlParcel { len: 3 })
+        consumer.handle_control(&[1, 0, 0, 0, 0xff, 0xff], 0),
+        Err(DataPipeError::ShortControlParcel { len: 2 })
     );
+    assert_eq!(consumer.bytes_available(), 14);
     assert!(consumer.is_peer_closed());
     assert_eq!(
-        producer.handle_control(&[]),
+        producer.handle_control(&[], 0),
         Err(DataPipeError::ShortControlParcel { len: 0 })
     );
     assert_eq!(producer.write(&[1]), Err(DataPipeError::PeerClosed));
     // What was announced stays readable (the ring holds the 10 written
-    // bytes and the byte a hostile producer claimed).
+    // bytes and the 4 a hostile producer claimed).
     let mut buf = [0; 64];
-    assert_eq!(consumer.read(&mut buf).unwrap(), 11);
+    assert_eq!(consumer.read(&mut buf).unwrap(), 14);
     assert!(consumer.is_drained());
+}
+
+#[test]
+fn control_parcels_with_handles_close_after_their_counts() {
+    let (mut producer, mut consumer, _ring) = pair(1, 64);
+    producer.write(&[5; 10]).unwrap();
+    assert_eq!(
+        consumer.handle_control(&10u32.to_le_bytes(), 2),
+        Err(DataPipeError::ControlParcelWithHandles { num_handles: 2 })
+    );
+    assert_eq!(consumer.bytes_available(), 10);
+    assert!(consumer.is_peer_closed());
+    consumer.read(&mut [0; 4]).unwrap();
+    assert_eq!(
+        producer.handle_control(&consumer.poll_control_parcel().unwrap(), 1),
+        Err(DataPipeError::ControlParcelWithHandles { num_handles: 1 })
+    );
+    assert_eq!(producer.unconsumed(), 6);
+    assert!(producer.is_peer_closed());
+}
+
+#[test]
+fn an_ignored_count_does_not_stop_the_rest_of_its_parcel() {
+    let (mut producer, mut consumer, _ring) = pair(1, 64);
+    producer.write(&[5; 10]).unwrap();
+    let mut parcel = 99u32.to_le_bytes().to_vec();
+    parcel.extend_from_slice(&10u32.to_le_bytes());
+    assert_eq!(
+        consumer.handle_control(&parcel, 0),
+        Err(DataPipeError::ProducedPastCapacity {
+            num_bytes: 99,
+            free: 64
+        })
+    );
+    assert_eq!(consumer.bytes_available(), 10);
+    assert!(!consumer.is_peer_closed());
 }
 
 fn object(
@@ -546,7 +583,7 @@ proptest! {
         let c = object(DataPipeEndpointType::CONSUMER, 1, capacity, offset, size);
         if let Ok(mut consumer) = DataPipeConsumer::new(&c, HeapMemory::new(capacity as usize)) {
             for (parcel, n) in parcels.iter().zip(sizes.clone()) {
-                let _ = consumer.handle_control(parcel);
+                let _ = consumer.handle_control(parcel, 0);
                 consumer.read(&mut vec![0; *n]).unwrap();
                 prop_assert!(consumer.bytes_available() <= capacity);
                 prop_assert!(consumer.offset() < capacity);
@@ -555,7 +592,7 @@ proptest! {
         let p = DataPipe { endpoint_type: DataPipeEndpointType::PRODUCER, ..c };
         if let Ok(mut producer) = DataPipeProducer::new(&p, HeapMemory::new(capacity as usize)) {
             for (parcel, n) in parcels.iter().zip(sizes) {
-                let _ = producer.handle_control(parcel);
+                let _ = producer.handle_control(parcel, 0);
                 let _ = producer.write(&vec![1; *n]);
                 prop_assert!(producer.unconsumed() <= capacity);
                 prop_assert!(producer.offset() < capacity);
