@@ -10,9 +10,13 @@
 //! - [`router`]: routers and parcels, in-order delivery, closure and route
 //!   reduction (proxy bypass), over abstract links.
 //!
+//! - [`data_pipe`]: the producer and consumer ends of MojoIpcz data pipes
+//!   over their shared ring, with the control-portal counts as values.
+//!
 //! Node links, connectors and the wire conversion join them in later steps.
 
 #![forbid(unsafe_code)]
 
+pub mod data_pipe;
 pub mod memory;
 pub mod router;

@@ -17,6 +17,8 @@
 //! - [`ports`]: the ports state machine underneath: message pipes whose
 //!   ends live on different nodes, ports carried inside messages, proxies
 //!   that form and collapse, in-order delivery, closure and peer loss.
+//! - [`data_pipe`]: the producer and consumer ends of legacy data pipes
+//!   (§5.2) over their shared ring, with the control messages as values.
 //!
 //! A broker and a client joined by an invitation attachment, a message
 //! each way; `pump` is what a driver does with real sockets:
@@ -80,7 +82,11 @@
 
 #![forbid(unsafe_code)]
 
+<<<<<<< HEAD
 pub mod node;
+=======
+pub mod data_pipe;
+>>>>>>> data-pipes
 pub mod ports;
 
 pub use node::{Handle, LegacyNode, NodeError, NodeLimits};
