@@ -9,10 +9,14 @@
 //!   the proxy a real mapping;
 //! - [`router`]: routers and parcels, in-order delivery, closure and route
 //!   reduction (proxy bypass), over abstract links.
+//! - [`link`]: NodeLinks, one per remote node, each with its memory.
 //!
-//! Node links, connectors and the wire conversion join them in later steps.
+//! Connectors and the wire conversion join them in later steps.
 
 #![forbid(unsafe_code)]
 
+pub mod link;
 pub mod memory;
+pub mod node;
 pub mod router;
+pub mod sim;
