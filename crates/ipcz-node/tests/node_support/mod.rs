@@ -346,3 +346,24 @@ impl Net {
         self.assert_nothing_left();
     }
 }
+
+impl Net {
+    /// Takes the next frame `node` sent on `link` without delivering it.
+    pub fn take_frame(&mut self, node: usize, link: NodeLinkId) -> Option<Frame> {
+        self.collect();
+        self.in_flight.get_mut(&(node, link))?.pop_front()
+    }
+
+    /// Hands `bytes` and `fds` to the other end of (node, link) as if they
+    /// had arrived there; the result of `handle_frame`.
+    pub fn inject(
+        &mut self,
+        node: usize,
+        link: NodeLinkId,
+        bytes: &[u8],
+        fds: Vec<OwnedFd>,
+    ) -> Result<(), NodeError> {
+        let end = self.ends[&(node, link)];
+        self.nodes[end.peer_node].handle_frame(end.peer_link, bytes, fds)
+    }
+}
