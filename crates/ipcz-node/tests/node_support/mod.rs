@@ -15,7 +15,7 @@ use ipcz_node::router::{NodeLinkId, RouterId};
 use ipcz_node::sim::SharedHeap;
 use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
 use ipcz_wire::memory::primary;
-use ipcz_wire::types::{LinkSide, NodeName};
+use ipcz_wire::types::{BufferId, LinkSide, NodeName};
 use mojo_wire_kit::{Guid, RegionMode};
 
 pub type TestNode = Node<SharedHeap>;
@@ -68,6 +68,8 @@ pub struct Net {
     pub buffers_mapped: usize,
     /// Every frame delivered: (receiving node, message id byte).
     pub log: Vec<(usize, u8)>,
+    /// When set, MapBlockBuffer events wait here instead of being answered.
+    pub deferred_maps: Option<Vec<(usize, NodeLinkId, BufferId, SharedHeap)>>,
 }
 
 impl Net {
@@ -88,6 +90,7 @@ impl Net {
             buffers_added: Vec::new(),
             buffers_mapped: 0,
             log: Vec::new(),
+            deferred_maps: None,
         }
     }
 
@@ -220,6 +223,11 @@ impl Net {
                     other => panic!("AddBlockBuffer with {other:?}"),
                 };
                 match self.regions.get(&guid).cloned() {
+                    Some(region) if self.deferred_maps.is_some() => {
+                        if let Some(d) = self.deferred_maps.as_mut() {
+                            d.push((n, link, id, region));
+                        }
+                    }
                     Some(region) => {
                         self.buffers_mapped += 1;
                         let _ = self.nodes[n].block_buffer_mapped(link, id, region);
@@ -250,6 +258,14 @@ impl Net {
         self.ends.remove(&(end.peer_node, end.peer_link));
         self.nodes[n].link_lost(link);
         self.nodes[end.peer_node].link_lost(end.peer_link);
+    }
+
+    /// Answers the MapBlockBuffer events that were held back.
+    pub fn answer_deferred_maps(&mut self) {
+        for (n, link, id, region) in self.deferred_maps.take().unwrap_or_default() {
+            self.buffers_mapped += 1;
+            let _ = self.nodes[n].block_buffer_mapped(link, id, region);
+        }
     }
 
     /// Delivers one frame from (node, link); false if none was waiting.
