@@ -226,3 +226,72 @@ impl<M: SharedMemory> NodeLink<M> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SharedHeap;
+    use ipcz_wire::memory::primary;
+
+    const A: NodeName = NodeName { high: 1, low: 2 };
+    const B: NodeName = NodeName { high: 3, low: 4 };
+
+    fn link(initialize: bool) -> Result<NodeLink<SharedHeap>, MemoryError> {
+        let mut params = LinkParams::new(A, B, LinkSide::A, SharedHeap::new(primary::SIZE));
+        params.initialize_primary_buffer = initialize;
+        NodeLink::new(NodeLinkId(7), params)
+    }
+
+    #[test]
+    fn parameters_are_kept_and_the_primary_buffer_initialized_on_request() {
+        let mut l = link(true).unwrap();
+        assert_eq!(
+            (l.id(), l.local_name(), l.remote_name(), l.side()),
+            (NodeLinkId(7), A, B, LinkSide::A)
+        );
+        assert_eq!(l.remote_protocol_version(), 0);
+        assert_eq!(
+            l.memory().allocate_sublink_ids(2).unwrap(),
+            ipcz_wire::types::SublinkId(12)
+        );
+        assert_eq!(l.take_message_sequence(), 0);
+        assert_eq!(l.take_message_sequence(), 1);
+        // Not initialized: the counters are zero, which no id may be.
+        assert!(
+            link(false)
+                .unwrap()
+                .memory()
+                .allocate_sublink_ids(1)
+                .is_err()
+        );
+        let small = LinkParams::new(A, B, LinkSide::B, SharedHeap::new(4096));
+        assert!(NodeLink::new(NodeLinkId(1), small).is_err());
+    }
+
+    #[test]
+    fn state_ops_wait_for_their_buffer_and_are_bounded() {
+        let mut l = link(true).unwrap();
+        let pending = FragmentDescriptor::new(5, 64, 64);
+        l.defer_state_op(pending, StateOp::SetSideStable(LinkSide::A))
+            .unwrap();
+        l.defer_state_op(FragmentDescriptor::new(6, 64, 64), StateOp::Release)
+            .unwrap();
+        assert_eq!(l.pending_state_ops(), 2);
+        // Buffer 5 never arrives in this test: applying buffer 6's ops on
+        // an unknown buffer fails softly (still pending) and leaves 5's.
+        l.apply_pending_state_ops(BufferId(6)).unwrap();
+        assert_eq!(l.pending_state_ops(), 1);
+        for _ in 1..MAX_PENDING_STATE_OPS_PER_LINK {
+            l.defer_state_op(pending, StateOp::Release).unwrap();
+        }
+        assert!(l.defer_state_op(pending, StateOp::Release).is_err());
+    }
+
+    #[test]
+    fn fd_counter_starts_at_zero() {
+        let l = link(true).unwrap();
+        assert_eq!(l.fds_alive(), 0);
+        l.fd_counter().fetch_add(3, Ordering::Relaxed);
+        assert_eq!(l.fds_alive(), 3);
+    }
+}

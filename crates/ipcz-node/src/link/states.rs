@@ -253,3 +253,99 @@ impl<M: SharedMemory> LinkState for Links<M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::LinkParams;
+    use crate::sim::SharedHeap;
+    use ipcz_wire::memory::primary;
+
+    fn name(n: u64) -> NodeName {
+        NodeName { high: 9, low: n }
+    }
+
+    fn links() -> Links<SharedHeap> {
+        let mut links = Links::default();
+        for i in 1..=2 {
+            let params = LinkParams::new(
+                name(0),
+                name(i),
+                types::LinkSide::A,
+                SharedHeap::new(primary::SIZE),
+            )
+            .initializing_primary_buffer();
+            assert!(links.insert(NodeLink::new(NodeLinkId(i), params).unwrap()));
+        }
+        links
+    }
+
+    #[test]
+    fn links_are_keyed_by_id_and_remote_name() {
+        let mut l = links();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.by_name(name(2)), Some(NodeLinkId(2)));
+        let dup = LinkParams::new(
+            name(0),
+            name(2),
+            types::LinkSide::A,
+            SharedHeap::new(primary::SIZE),
+        )
+        .initializing_primary_buffer();
+        assert!(!l.insert(NodeLink::new(NodeLinkId(3), dup).unwrap()));
+        assert!(l.remove(NodeLinkId(2)).is_some());
+        assert_eq!(l.by_name(name(2)), None);
+        assert_eq!(l.ids().collect::<Vec<_>>(), vec![NodeLinkId(1)]);
+        assert!(!l.is_empty());
+    }
+
+    #[test]
+    fn link_state_calls_reach_the_links_memory() {
+        let mut l = links();
+        let link = NodeLinkId(1);
+        let state = l.allocate(link).unwrap();
+        assert!(l.adopt(link, state));
+        assert!(!l.adopt(link, FragmentDescriptor::NULL));
+        l.set_side_stable(link, state, LinkSide::A);
+        assert!(!l.try_lock(link, state, LinkSide::A), "B is not stable yet");
+        l.set_side_stable(link, state, LinkSide::B);
+        assert!(l.reset_waiting_bit(link, state, LinkSide::A));
+        assert!(l.try_lock_for_bypass(link, state, LinkSide::A, name(5)));
+        assert!(l.can_node_request_bypass(link, state, LinkSide::B, name(5)));
+        l.unlock(link, state, LinkSide::A);
+        assert!(!l.can_node_request_bypass(link, state, LinkSide::B, name(5)));
+        assert_eq!(l.allocate_sublinks(link, 2), SublinkId(12));
+        l.release(link, state);
+        l.release(link, state);
+        // Unknown links answer without effect.
+        assert!(!l.try_lock(NodeLinkId(9), state, LinkSide::A));
+        assert!(l.allocate(NodeLinkId(9)).is_none());
+        assert!(l.take_failures().is_empty());
+    }
+
+    #[test]
+    fn corrupt_shared_state_is_recorded_against_its_link() {
+        let mut l = links();
+        let link = NodeLinkId(2);
+        let state = l.allocate(link).unwrap();
+        // The peer zeroes the shared sublink counter: no valid id is left.
+        l.get(link)
+            .unwrap()
+            .memory()
+            .primary()
+            .heap()
+            .store_u64(8, 0, std::sync::atomic::Ordering::Relaxed)
+            .unwrap();
+        assert_eq!(l.allocate_sublinks(link, 1), SublinkId(u64::MAX));
+        let failures = l.take_failures();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].0, link);
+        l.release(link, state);
+    }
+
+    #[test]
+    fn sides_convert_to_the_wire() {
+        assert_eq!(wire_side(LinkSide::A), types::LinkSide::A);
+        assert_eq!(wire_side(LinkSide::B), types::LinkSide::B);
+    }
+}

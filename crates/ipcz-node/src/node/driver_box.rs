@@ -87,3 +87,31 @@ impl DriverBox {
         (object, fds)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_boxes_count_their_fds_until_dropped_or_taken_apart() {
+        let counters = [Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))];
+        // No real fd is needed for the accounting: a box without fds counts 0.
+        let b = DriverBox::received(
+            DriverObject::TransmissiblePlatformHandle,
+            Vec::new(),
+            counters.clone(),
+        );
+        assert_eq!(counters[0].load(Ordering::Relaxed), 0);
+        assert_eq!(b.fds().len(), 0);
+        let (object, fds) = b.into_parts();
+        assert_eq!(object, DriverObject::TransmissiblePlatformHandle);
+        assert!(fds.is_empty());
+        assert!(matches!(
+            DriverBox::new(DriverObject::TransmissiblePlatformHandle, Vec::new()),
+            Err(NodeError::BoxFds {
+                expected: 1,
+                got: 0
+            })
+        ));
+    }
+}

@@ -236,3 +236,93 @@ fn plain_body(message: RouteMessage<DriverBox>) -> Option<Body<'static>> {
         RouteMessage::FlushRouter { sublink } => Body::FlushRouter(FlushRouter { sublink }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::incoming::new_router_of;
+    use super::*;
+
+    #[test]
+    fn descriptors_round_trip_through_the_router_form() {
+        let forms = [
+            NewRouter {
+                new_sublink: SublinkId(12),
+                new_link_state: Some(FragmentDescriptor::new(0, 1088, 64)),
+                proxy_already_bypassed: true,
+                new_decaying_sublink: SublinkId(13),
+                ..NewRouter::default()
+            },
+            NewRouter {
+                peer_closed: true,
+                closed_peer_sequence_length: 4,
+                new_sublink: SublinkId(20),
+                next_outgoing_sequence_number: 3,
+                next_incoming_sequence_number: 5,
+                proxy_peer: Some((NodeName { high: 1, low: 2 }, SublinkId(7))),
+                ..NewRouter::default()
+            },
+        ];
+        for r in forms {
+            assert_eq!(new_router_of(&descriptor_of(&r)), r);
+        }
+        let d = descriptor_of(&NewRouter::default());
+        assert!(d.new_link_state_fragment.is_null());
+        assert!(!d.proxy_peer_node_name.is_valid());
+    }
+
+    #[test]
+    fn every_route_message_but_parcels_has_a_plain_body() {
+        let s = SublinkId(3);
+        let f = FragmentDescriptor::new(0, 1088, 64);
+        let n = NodeName { high: 1, low: 1 };
+        let messages: Vec<RouteMessage<DriverBox>> = vec![
+            RouteMessage::RouteClosed {
+                sublink: s,
+                sequence_length: 2,
+            },
+            RouteMessage::RouteDisconnected { sublink: s },
+            RouteMessage::BypassPeer {
+                sublink: s,
+                bypass_target_node: n,
+                bypass_target_sublink: s,
+            },
+            RouteMessage::AcceptBypassLink {
+                current_peer_node: n,
+                current_peer_sublink: s,
+                inbound_sequence_length_from_bypassed_link: 1,
+                new_sublink: s,
+                new_link_state: f,
+            },
+            RouteMessage::StopProxying {
+                sublink: s,
+                inbound_sequence_length: 1,
+                outbound_sequence_length: 2,
+            },
+            RouteMessage::ProxyWillStop {
+                sublink: s,
+                inbound_sequence_length: 1,
+            },
+            RouteMessage::BypassPeerWithLink {
+                sublink: s,
+                new_sublink: s,
+                new_link_state: f,
+                inbound_sequence_length: 1,
+            },
+            RouteMessage::StopProxyingToLocalPeer {
+                sublink: s,
+                outbound_sequence_length: 1,
+            },
+            RouteMessage::FlushRouter { sublink: s },
+        ];
+        for m in messages {
+            let name = m.name();
+            let body = plain_body(m).expect("a body");
+            assert_eq!(body.name(), name);
+        }
+        let parcel = RouteMessage::AcceptParcel {
+            sublink: s,
+            parcel: crate::router::Parcel::new(0, Vec::new(), Vec::new()),
+        };
+        assert!(plain_body(parcel).is_none());
+    }
+}
