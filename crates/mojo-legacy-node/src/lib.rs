@@ -82,11 +82,8 @@
 
 #![forbid(unsafe_code)]
 
-<<<<<<< HEAD
-pub mod node;
-=======
 pub mod data_pipe;
->>>>>>> data-pipes
+pub mod node;
 pub mod ports;
 
 pub use node::{Handle, LegacyNode, NodeError, NodeLimits};

@@ -1,0 +1,533 @@
+//! The node: several [`NodeLink`](crate::link::NodeLink)s, one router
+//! table, and the conversion between frames on each link and router
+//! operations, behind a portal API (open, put, get, close, status).
+//!
+//! Sans-IO: frames and their fds go in with [`Node::handle_frame`], frames
+//! to send come out of [`Node::poll_transmit`], and everything else the
+//! caller must know or do (a portal became readable or lost its peer, a
+//! link was dropped, memory must be created or mapped) comes out of
+//! [`Node::poll_event`].
+//!
+//! ```
+//! use ipcz_node::link::LinkParams;
+//! use ipcz_node::node::{Node, NodeConfig};
+//! use ipcz_wire::types::{LinkSide, NodeName};
+//! use ipcz_node::sim::SharedHeap;
+//!
+//! // Two nodes, one link over one primary buffer (the broker initializes it).
+//! let (broker, client) = (NodeName { high: 1, low: 1 }, NodeName { high: 2, low: 2 });
+//! let primary = SharedHeap::new(131072);
+//! let mut a = Node::new(broker, NodeConfig::default());
+//! let mut b = Node::new(client, NodeConfig::default());
+//! let la = a.add_link(LinkParams::new(broker, client, LinkSide::A, primary.clone())
+//!     .initializing_primary_buffer())?;
+//! let lb = b.add_link(LinkParams::new(client, broker, LinkSide::B, primary))?;
+//! let pa = a.open_initial_portals(la, 2, 2)?;
+//! let pb = b.open_initial_portals(lb, 2, 2)?;
+//!
+//! a.put(pa[1], b"hello".to_vec(), Vec::new()).unwrap();
+//! while let Some(t) = a.poll_transmit() {
+//!     b.handle_frame(lb, &t.bytes, t.fds)?;
+//! }
+//! assert_eq!(b.get(pb[1]).unwrap().unwrap().data, b"hello");
+//! # Ok::<(), ipcz_node::node::NodeError>(())
+//! ```
+
+mod driver_box;
+mod error;
+mod incoming;
+mod outgoing;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ipcz_wire::limits::MAX_INITIAL_PORTALS;
+use ipcz_wire::types::{BufferId, LinkSide as WireSide, NodeName, SublinkId};
+use mojo_wire_kit::SharedMemory;
+
+pub use driver_box::DriverBox;
+pub use error::{NodeError, SubparcelError};
+
+use crate::link::{LinkLimits, LinkParams, NodeLink};
+use crate::memory::{MemoryAction, NodeLinkMemory};
+use crate::router::{
+    Handle, LinkSide, NodeLinkId, Output, Parcel, PortalError, PortalStatus, RouterConfig,
+    RouterId, Routers,
+};
+use incoming::Inbox;
+
+/// A handle in a parcel of a [`Node`]: a portal or a boxed driver object.
+pub type NodeHandle = Handle<DriverBox>;
+
+/// A parcel of a [`Node`]: bytes and handles.
+pub type NodeParcel = Parcel<NodeHandle>;
+
+/// Where parcel data goes when sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ParcelDataPlacement {
+    /// Inline in AcceptParcel (what the proxy sends, §6.4).
+    #[default]
+    Inline,
+    /// In a fragment of the link's memory when one is free (§5.7), else inline.
+    SharedMemory,
+}
+
+/// How a node behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NodeConfig {
+    /// The router table's choices.
+    pub routers: RouterConfig,
+    /// Where parcel data is sent.
+    pub parcel_data: ParcelDataPlacement,
+    /// Limits enforced on each link.
+    pub limits: LinkLimits,
+}
+
+/// One frame to write to a link's transport, with its fds.
+#[derive(Debug)]
+pub struct Transmit {
+    /// The link.
+    pub link: NodeLinkId,
+    /// The frame (IpczHeader and message). Give the vector back with
+    /// [`Node::recycle`] once written, to reuse its allocation.
+    pub bytes: Vec<u8>,
+    /// The fds to send with it (SCM_RIGHTS), in order.
+    pub fds: Vec<OwnedFd>,
+}
+
+/// Something the caller must know or do.
+#[derive(Debug)]
+pub enum NodeEvent {
+    /// More parcels are ready on `portal`.
+    Readable {
+        /// The portal.
+        portal: RouterId,
+    },
+    /// The portal's peer is gone and every parcel it sent has arrived.
+    PeerClosed {
+        /// The portal.
+        portal: RouterId,
+        /// The route broke (RouteDisconnected, link loss) rather than closed.
+        disconnected: bool,
+    },
+    /// The link was dropped for `error`; every route through it was
+    /// disconnected and its fds closed. Close its transport.
+    LinkDropped {
+        /// The link.
+        link: NodeLinkId,
+        /// Its remote node.
+        remote: NodeName,
+        /// Why.
+        error: NodeError,
+    },
+    /// Create a zero-filled shared region of `buffer_size` bytes, then call
+    /// [`Node::provide_block_buffer`] (or [`Node::block_buffer_failed`]).
+    CreateBlockBuffer {
+        /// The link whose memory needs it.
+        link: NodeLinkId,
+        /// Its block size.
+        block_size: u32,
+        /// Its size.
+        buffer_size: usize,
+    },
+    /// The peer added a buffer: map `buffer`, then call
+    /// [`Node::block_buffer_mapped`] (or [`Node::block_buffer_unmappable`]).
+    MapBlockBuffer {
+        /// The link.
+        link: NodeLinkId,
+        /// The buffer's id.
+        id: BufferId,
+        /// Its block size.
+        block_size: u32,
+        /// The shared buffer and its fds.
+        buffer: DriverBox,
+    },
+    /// A bypass needs a link to `node` (an introduction, §7); add it with
+    /// [`Node::add_link`] once it exists.
+    NeedNodeLink {
+        /// The node.
+        node: NodeName,
+    },
+    /// The peer (an allocation client) asks for `size` bytes of memory:
+    /// answer with [`Node::provide_memory`].
+    MemoryRequested {
+        /// The link.
+        link: NodeLinkId,
+        /// Bytes wanted.
+        size: u32,
+    },
+    /// The broker introduces node `name` (§7.3): build a link from these.
+    IntroductionOffered {
+        /// The link it came on.
+        link: NodeLinkId,
+        /// The introduced node.
+        name: NodeName,
+        /// Our side on the new link.
+        side: WireSide,
+        /// The node's protocol version.
+        remote_protocol_version: u32,
+        /// The transport to it.
+        transport: DriverBox,
+        /// The new link's primary buffer.
+        memory: DriverBox,
+    },
+}
+
+/// A sans-IO ipcz node over shared memory of type `M`.
+#[derive(Debug)]
+pub struct Node<M> {
+    name: NodeName,
+    config: NodeConfig,
+    routers: Routers<DriverBox>,
+    links: crate::link::Links<M>,
+    inboxes: BTreeMap<NodeLinkId, Inbox>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<NodeEvent>,
+    spare_buffers: Vec<Vec<u8>>,
+    fds_alive: Arc<AtomicUsize>,
+    next_link: u64,
+    timestamp_us: i64,
+}
+
+/// Most spare transmit buffers kept for reuse.
+const MAX_SPARE_BUFFERS: usize = 64;
+
+impl<M: SharedMemory> Node<M> {
+    /// A node named `name` with no links.
+    pub fn new(name: NodeName, config: NodeConfig) -> Self {
+        Self {
+            name,
+            config,
+            routers: Routers::new(name, config.routers),
+            links: crate::link::Links::default(),
+            inboxes: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            spare_buffers: Vec::new(),
+            fds_alive: Arc::new(AtomicUsize::new(0)),
+            next_link: 1,
+            timestamp_us: 0,
+        }
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> NodeName {
+        self.name
+    }
+
+    /// Sets the timestamp written into frame headers from now on (the
+    /// caller's monotonic clock in microseconds; receivers ignore it).
+    pub fn set_timestamp_us(&mut self, now_us: i64) {
+        self.timestamp_us = now_us;
+    }
+
+    /// Adds a link from `params` (its remote node must not have one yet).
+    pub fn add_link(&mut self, params: LinkParams<M>) -> Result<NodeLinkId, NodeError> {
+        if self.links.by_name(params.remote_name).is_some() {
+            return Err(NodeError::DuplicateLink(params.remote_name));
+        }
+        let id = NodeLinkId(self.next_link);
+        self.next_link += 1;
+        let remote = params.remote_name;
+        let link = NodeLink::new(id, params)?;
+        if !self.links.insert(link) {
+            return Err(NodeError::DuplicateLink(remote));
+        }
+        self.inboxes.insert(id, Inbox::default());
+        self.routers.add_node_link(id, remote, &mut self.links);
+        self.pump();
+        Ok(id)
+    }
+
+    /// The link `id`.
+    pub fn link(&self, id: NodeLinkId) -> Option<&NodeLink<M>> {
+        self.links.get(id)
+    }
+
+    /// The link to node `name`.
+    pub fn link_to(&self, name: NodeName) -> Option<NodeLinkId> {
+        self.links.by_name(name)
+    }
+
+    /// Number of links.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The initial portals of a fresh link (§4.4): `ours` portals, the
+    /// remote node announced `theirs`. Portal `i` uses sublink `i` and the
+    /// fixed RouterLinkState slot `i`; portals beyond `theirs` start
+    /// peer-closed. MojoIpcz keeps portal 0 for itself (§4.5).
+    pub fn open_initial_portals(
+        &mut self,
+        link: NodeLinkId,
+        ours: usize,
+        theirs: usize,
+    ) -> Result<Vec<RouterId>, NodeError> {
+        let side = match self.links.get(link) {
+            Some(l) if l.side() == WireSide::A => LinkSide::A,
+            Some(_) => LinkSide::B,
+            None => return Err(NodeError::UnknownLink(link)),
+        };
+        let mut portals = Vec::new();
+        for i in 0..ours.min(MAX_INITIAL_PORTALS) {
+            if i < theirs {
+                let state = NodeLinkMemory::<M>::initial_router_link_state_fragment(i)?;
+                let portal = self.routers.connect_initial_portal(
+                    link,
+                    SublinkId(i as u64),
+                    side,
+                    state,
+                    &mut self.links,
+                )?;
+                portals.push(portal);
+            } else {
+                let (portal, gone) = self.routers.open_pair(&mut self.links);
+                let _ = self.routers.close(gone, &mut self.links);
+                portals.push(portal);
+            }
+        }
+        self.pump();
+        Ok(portals)
+    }
+
+    /// A new route with both ends here.
+    pub fn create_portal_pair(&mut self) -> (RouterId, RouterId) {
+        let pair = self.routers.open_pair(&mut self.links);
+        self.pump();
+        pair
+    }
+
+    /// Puts a parcel into `portal`; portals among `handles` move with it.
+    pub fn put(
+        &mut self,
+        portal: RouterId,
+        data: Vec<u8>,
+        handles: Vec<NodeHandle>,
+    ) -> Result<(), PortalError> {
+        let result = self.routers.put(portal, data, handles, &mut self.links);
+        self.pump();
+        result
+    }
+
+    /// The next parcel of `portal`, if one is ready.
+    pub fn get(&mut self, portal: RouterId) -> Result<Option<NodeParcel>, PortalError> {
+        let result = self.routers.get(portal, &mut self.links);
+        self.pump();
+        result
+    }
+
+    /// Closes `portal` (§6.6).
+    pub fn close(&mut self, portal: RouterId) -> Result<(), PortalError> {
+        let result = self.routers.close(portal, &mut self.links);
+        self.pump();
+        result
+    }
+
+    /// What can be observed of `portal`.
+    pub fn status(&self, portal: RouterId) -> Result<PortalStatus, PortalError> {
+        self.routers.status(portal)
+    }
+
+    /// The next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    /// Gives back a transmitted frame's buffer for reuse.
+    pub fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.spare_buffers.len() < MAX_SPARE_BUFFERS {
+            bytes.clear();
+            self.spare_buffers.push(bytes);
+        }
+    }
+
+    /// The transport of `link` is gone (closed or failed): every route
+    /// through it is disconnected, its held parcels and fds dropped.
+    pub fn link_lost(&mut self, link: NodeLinkId) {
+        self.remove_link(link);
+        self.pump();
+    }
+
+    /// The caller created the region [`NodeEvent::CreateBlockBuffer`]
+    /// asked for: `memory` is its mapping, `buffer` the SharedBuffer (mode
+    /// unsafe) and fds to announce it with AddBlockBuffer.
+    pub fn provide_block_buffer(
+        &mut self,
+        link: NodeLinkId,
+        block_size: u32,
+        memory: M,
+        buffer: DriverBox,
+    ) -> Result<(), NodeError> {
+        let l = self
+            .links
+            .get_mut(link)
+            .ok_or(NodeError::UnknownLink(link))?;
+        match buffer.object() {
+            ipcz_wire::driver_object::DriverObject::SharedBuffer(b)
+                if b.mode == mojo_wire_kit::RegionMode::Unsafe
+                    && b.buffer_size as usize == memory.size() => {}
+            _ => return Err(NodeError::BadBlockBufferBox),
+        }
+        let added = l.memory_mut().provide_block_buffer(block_size, memory)?;
+        self.send_add_block_buffer(link, added.id, block_size, buffer);
+        self.routers.capacity_added(link, &mut self.links);
+        self.pump();
+        Ok(())
+    }
+
+    /// The caller could not create the region asked for.
+    pub fn block_buffer_failed(&mut self, link: NodeLinkId, block_size: u32) {
+        if let Some(l) = self.links.get_mut(link) {
+            l.memory_mut().block_buffer_failed(block_size);
+        }
+    }
+
+    /// Answers a [`NodeEvent::MemoryRequested`] with ProvideMemory.
+    pub fn provide_memory(
+        &mut self,
+        link: NodeLinkId,
+        size: u32,
+        buffer: DriverBox,
+    ) -> Result<(), NodeError> {
+        if self.links.get(link).is_none() {
+            return Err(NodeError::UnknownLink(link));
+        }
+        self.send_provide_memory(link, size, buffer);
+        self.pump();
+        Ok(())
+    }
+
+    /// Number of routers alive (portals, parcels in transit, proxies).
+    pub fn router_count(&self) -> usize {
+        self.routers.router_count()
+    }
+
+    /// Number of sublinks registered on all links.
+    pub fn sublink_count(&self) -> usize {
+        self.routers.sublink_count()
+    }
+
+    /// Number of sublinks registered on `link`.
+    pub fn sublinks_on(&self, link: NodeLinkId) -> usize {
+        self.routers
+            .sublinks
+            .range((link, SublinkId(0))..=(link, SublinkId(u64::MAX)))
+            .count()
+    }
+
+    /// Number of parcels queued in all routers.
+    pub fn queued_parcel_count(&self) -> usize {
+        self.routers.queued_parcel_count()
+    }
+
+    /// fds received from any link that are still alive (in boxes).
+    pub fn received_fds_alive(&self) -> usize {
+        self.fds_alive.load(Ordering::Relaxed)
+    }
+
+    /// Parcels held back on all links (awaiting a buffer or subparcels).
+    pub fn held_parcel_count(&self) -> usize {
+        self.inboxes.values().map(Inbox::held_count).sum()
+    }
+
+    /// Whether nothing waits for an introduction or capacity.
+    pub fn has_pending(&self) -> bool {
+        self.routers.has_pending()
+    }
+
+    /// Drains the router table's outputs, the links' memory actions and
+    /// failures until nothing is left.
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(out) = self.routers.poll_output() {
+                progressed = true;
+                match out {
+                    Output::Send { link, message } => self.send_route_message(link, message),
+                    Output::Readable { portal } => {
+                        self.events.push_back(NodeEvent::Readable { portal })
+                    }
+                    Output::PeerClosed {
+                        portal,
+                        disconnected,
+                    } => self.events.push_back(NodeEvent::PeerClosed {
+                        portal,
+                        disconnected,
+                    }),
+                    Output::SublinkDropped { .. } | Output::NeedLinkStateCapacity { .. } => {}
+                    Output::NeedNodeLink { node } => {
+                        if let Some(link) = self.links.by_name(node) {
+                            self.routers.add_node_link(link, node, &mut self.links);
+                        } else {
+                            self.events.push_back(NodeEvent::NeedNodeLink { node });
+                        }
+                    }
+                }
+            }
+            let ids: Vec<NodeLinkId> = self.links.ids().collect();
+            for id in ids {
+                if let Some(l) = self.links.get_mut(id) {
+                    for action in l.memory_mut().take_actions() {
+                        let MemoryAction::CreateBlockBuffer {
+                            block_size,
+                            buffer_size,
+                        } = action;
+                        self.events.push_back(NodeEvent::CreateBlockBuffer {
+                            link: id,
+                            block_size,
+                            buffer_size,
+                        });
+                    }
+                }
+            }
+            for (link, error) in self.links.take_failures() {
+                progressed = true;
+                self.drop_link(link, NodeError::Memory(error));
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Drops `link` for `error` (§2.7: only this link).
+    fn drop_link(&mut self, link: NodeLinkId, error: NodeError) {
+        let Some(remote) = self.links.get(link).map(NodeLink::remote_name) else {
+            return;
+        };
+        log::debug!("dropping link {link:?} to {remote}: {error}");
+        self.events.push_back(NodeEvent::LinkDropped {
+            link,
+            remote,
+            error,
+        });
+        self.remove_link(link);
+    }
+
+    fn remove_link(&mut self, link: NodeLinkId) {
+        if self.links.get(link).is_none() {
+            return;
+        }
+        self.inboxes.remove(&link);
+        self.routers.node_link_lost(link, &mut self.links);
+        self.links.remove(link);
+        self.transmits.retain(|t| t.link != link);
+    }
+
+    /// A buffer for a new frame.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare_buffers.pop().unwrap_or_default()
+    }
+
+    fn counters(&self, link: &NodeLink<M>) -> [Arc<AtomicUsize>; 2] {
+        [link.fd_counter().clone(), self.fds_alive.clone()]
+    }
+}

@@ -1,0 +1,372 @@
+//! Bad input on one link: truncated, corrupted, duplicated and misplaced
+//! frames, wrong fd counts, a peer scribbling over parcel data, and each
+//! per-link limit. Every case is a typed error that drops only that link
+//! (its routes disconnect, its fds close), never a panic; afterwards
+//! nothing is left.
+
+mod node_support;
+
+use ipcz_node::link::LinkLimits;
+use ipcz_node::node::{NodeConfig, NodeError, ParcelDataPlacement};
+use ipcz_node::router::{Handle, NodeLinkId, RouteError, RouterId};
+use ipcz_wire::frame::{Frame, FrameHeader};
+use ipcz_wire::message::Message;
+use ipcz_wire::messages::{Body, ConnectFromNonBrokerToBroker, MessageId};
+use mojo_wire_kit::SharedMemory;
+use node_support::{Net, fd, fd_box};
+use proptest::prelude::*;
+
+struct Setup {
+    net: Net,
+    la: NodeLinkId,
+    pa: Vec<RouterId>,
+    pb: Vec<RouterId>,
+}
+
+fn setup(configs: [NodeConfig; 2]) -> Setup {
+    let mut net = Net::new(&configs);
+    let (la, _, pa, pb) = net.connect_with_portals(0, 1, 2);
+    net.run();
+    Setup { net, la, pa, pb }
+}
+
+impl Setup {
+    /// The next frame A sends on its link after `put`ting `data` on portal 1.
+    fn parcel_frame(&mut self, data: &[u8]) -> node_support::Frame {
+        self.net.nodes[0]
+            .put(self.pa[1], data.to_vec(), Vec::new())
+            .unwrap();
+        self.net.take_frame(0, self.la).expect("a frame")
+    }
+
+    /// B dropped the link for an error matching `check`; A's routes broke
+    /// too once the transport closed; then nothing is left.
+    fn expect_dropped(mut self, check: impl Fn(&NodeError) -> bool) {
+        self.net.run();
+        assert_eq!(self.net.dropped.len(), 1, "{:?}", self.net.dropped);
+        let (node, _, error) = &self.net.dropped[0];
+        assert_eq!(*node, 1);
+        assert!(check(error), "unexpected error {error:?}");
+        assert_eq!(self.net.nodes[0].link_count(), 0);
+        assert_eq!(self.net.nodes[1].link_count(), 0);
+        for p in &self.pa {
+            assert!(self.net.nodes[0].status(*p).unwrap().disconnected);
+        }
+        for p in &self.pb {
+            assert!(self.net.nodes[1].status(*p).unwrap().disconnected);
+        }
+        self.finish();
+    }
+
+    fn finish(self) {
+        self.finish_with(true);
+    }
+
+    /// Closes every portal; `shared_memory_clean`: also require every block
+    /// of the links' memory to be free (not after a corrupted frame was
+    /// accepted: it may name RouterLinkStates nobody ever frees).
+    fn finish_with(mut self, shared_memory_clean: bool) {
+        for p in &self.pa {
+            self.net.nodes[0].close(*p).unwrap();
+        }
+        for p in &self.pb {
+            // Portals may hold parcels (and portals in them) that arrived.
+            while let Ok(Some(parcel)) = self.net.nodes[1].get(*p) {
+                for h in parcel.handles {
+                    if let Handle::Portal(q) = h {
+                        self.net.nodes[1].close(q).unwrap();
+                    }
+                }
+            }
+            self.net.nodes[1].close(*p).unwrap();
+        }
+        if !shared_memory_clean {
+            let ends: Vec<_> = self.net.ends.keys().copied().collect();
+            for (n, link) in ends {
+                self.net.close_transport(n, link);
+            }
+        }
+        self.net.assert_nothing_left();
+    }
+}
+
+#[test]
+fn truncated_frame_drops_the_link() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let frame = s.parcel_frame(b"hello");
+    let cut = &frame.bytes[..frame.bytes.len() - 3];
+    let e = s.net.inject(0, s.la, cut, Vec::new()).unwrap_err();
+    assert!(matches!(e, NodeError::Frame(_)), "{e:?}");
+    s.expect_dropped(|e| matches!(e, NodeError::Frame(_)));
+}
+
+#[test]
+fn truncated_message_inside_a_whole_frame_drops_the_link() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let frame = s.parcel_frame(b"hello");
+    // A shorter frame whose header says so: the message itself is cut.
+    let mut bytes = frame.bytes[..40].to_vec();
+    bytes[4..8].copy_from_slice(&40u32.to_le_bytes());
+    s.net.inject(0, s.la, &bytes, Vec::new()).unwrap_err();
+    s.expect_dropped(|e| matches!(e, NodeError::Message(_)));
+}
+
+#[test]
+fn trailing_bytes_drop_the_link() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let mut frame = s.parcel_frame(b"hello");
+    frame.bytes.extend_from_slice(&[0; 8]);
+    s.net.inject(0, s.la, &frame.bytes, Vec::new()).unwrap_err();
+    s.expect_dropped(|e| matches!(e, NodeError::TrailingBytes { .. }));
+}
+
+#[test]
+fn corrupted_message_header_drops_the_link() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let mut frame = s.parcel_frame(b"hello");
+    frame.bytes[16] = 25; // MessageHeader.size
+    s.net.inject(0, s.la, &frame.bytes, Vec::new()).unwrap_err();
+    s.expect_dropped(|e| matches!(e, NodeError::Message(_)));
+}
+
+#[test]
+fn fd_count_mismatch_drops_the_link_and_closes_the_fds() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let frame = s.parcel_frame(b"hello");
+    let e = s.net.inject(0, s.la, &frame.bytes, vec![fd()]).unwrap_err();
+    assert_eq!(
+        e,
+        NodeError::FdCount {
+            header: 0,
+            received: 1
+        }
+    );
+    s.expect_dropped(|e| matches!(e, NodeError::FdCount { .. }));
+}
+
+#[test]
+fn duplicated_parcel_carrying_a_portal_drops_the_link() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let (keep, send) = s.net.nodes[0].create_portal_pair();
+    s.net.nodes[0]
+        .put(s.pa[1], b"p".to_vec(), vec![Handle::Portal(send)])
+        .unwrap();
+    let frame = s.net.take_frame(0, s.la).unwrap();
+    s.net.inject(0, s.la, &frame.bytes, Vec::new()).unwrap();
+    let e = s.net.inject(0, s.la, &frame.bytes, Vec::new()).unwrap_err();
+    assert!(
+        matches!(e, NodeError::Route(RouteError::SublinkInUse { .. })),
+        "{e:?}"
+    );
+    s.pa.push(keep);
+    s.expect_dropped(|e| matches!(e, NodeError::Route(_)));
+}
+
+#[test]
+fn duplicated_add_block_buffer_drops_the_link() {
+    let growing = NodeConfig {
+        parcel_data: ParcelDataPlacement::SharedMemory,
+        ..NodeConfig::default()
+    };
+    let mut s = setup([growing; 2]);
+    // Exhaust the 64-byte blocks' neighbour: RouterLinkStates are always
+    // grown on demand, so move portals until a buffer is added.
+    let la = s.la;
+    let mut moved = Vec::new();
+    let frame = loop {
+        let (keep, send) = s.net.nodes[0].create_portal_pair();
+        moved.push(keep);
+        // A portal whose peer is remote needs a fresh RouterLinkState.
+        let (k2, s2) = s.net.nodes[0].create_portal_pair();
+        moved.push(k2);
+        s.net.nodes[0]
+            .put(keep, Vec::new(), vec![Handle::Portal(s2)])
+            .unwrap();
+        s.net.nodes[0]
+            .put(s.pa[1], Vec::new(), vec![Handle::Portal(send)])
+            .unwrap();
+        s.net.collect();
+        let add = s.net.in_flight.get(&(0, la)).and_then(|q| {
+            q.iter()
+                .position(|f| f.bytes.get(18) == Some(&MessageId::AddBlockBuffer.0))
+        });
+        if let Some(i) = add {
+            let f = &s.net.in_flight[&(0, la)][i];
+            let copy: Vec<u8> = f.bytes.clone();
+            break copy;
+        }
+        assert!(moved.len() < 4000, "no AddBlockBuffer");
+    };
+    s.net.run();
+    assert_eq!(s.net.buffers_mapped, 1);
+    let e = s.net.inject(0, la, &frame, vec![fd()]).unwrap_err();
+    assert!(matches!(e, NodeError::Memory(_)), "{e:?}");
+    s.pa.extend(moved);
+    s.expect_dropped(|e| matches!(e, NodeError::Memory(_)));
+}
+
+#[test]
+fn connect_message_after_the_handshake_drops_the_link() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let hello = Message::new(
+        0,
+        Body::ConnectFromNonBrokerToBroker(ConnectFromNonBrokerToBroker {
+            protocol_version: 0,
+            num_initial_portals: 2,
+            features: None,
+        }),
+    );
+    let mut bytes = Vec::new();
+    FrameHeader::new(0, 0)
+        .encode_frame(&[], &hello, &mut bytes)
+        .unwrap();
+    let e = s.net.inject(0, s.la, &bytes, Vec::new()).unwrap_err();
+    assert_eq!(
+        e,
+        NodeError::UnexpectedMessage(MessageId::ConnectFromNonBrokerToBroker)
+    );
+    s.expect_dropped(|e| matches!(e, NodeError::UnexpectedMessage(_)));
+}
+
+#[test]
+fn unknown_message_is_ignored_and_the_link_stays() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let mut frame = s.parcel_frame(b"hello");
+    frame.bytes[18] = 200;
+    s.net.inject(0, s.la, &frame.bytes, Vec::new()).unwrap();
+    s.net.run();
+    assert!(s.net.dropped.is_empty());
+    assert_eq!(s.net.nodes[1].link_count(), 1);
+    s.finish();
+}
+
+#[test]
+fn scribbled_fragment_drops_the_link() {
+    let fragments = NodeConfig {
+        parcel_data: ParcelDataPlacement::SharedMemory,
+        ..NodeConfig::default()
+    };
+    let mut s = setup([fragments; 2]);
+    let frame = s.parcel_frame(&[9; 300]);
+    let (f, _) = Frame::decode(&frame.bytes).unwrap();
+    let m = Message::decode(f.payload, 0).unwrap();
+    let Body::AcceptParcel(p) = m.body else {
+        panic!("AcceptParcel expected")
+    };
+    assert!(!p.parcel_fragment.is_null());
+    // The hostile peer rewrites the FragmentHeader's size after sending.
+    let primary = s.net.nodes[0]
+        .link(s.la)
+        .unwrap()
+        .memory()
+        .primary()
+        .clone();
+    primary
+        .write(p.parcel_fragment.offset as usize, &u32::MAX.to_le_bytes())
+        .unwrap();
+    let e = s.net.inject(0, s.la, &frame.bytes, Vec::new()).unwrap_err();
+    assert!(matches!(e, NodeError::Memory(_)), "{e:?}");
+    s.expect_dropped(|e| matches!(e, NodeError::Memory(_)));
+}
+
+fn limited(limits: LinkLimits) -> [NodeConfig; 2] {
+    [
+        NodeConfig::default(),
+        NodeConfig {
+            limits,
+            ..NodeConfig::default()
+        },
+    ]
+}
+
+#[test]
+fn fd_limit_per_link_is_enforced() {
+    let mut s = setup(limited(LinkLimits {
+        max_fds: 2,
+        ..LinkLimits::default()
+    }));
+    for _ in 0..3 {
+        s.net.nodes[0]
+            .put(s.pa[1], Vec::new(), vec![Handle::Object(fd_box())])
+            .unwrap();
+    }
+    s.expect_dropped(|e| *e == NodeError::TooManyFds { limit: 2 });
+}
+
+#[test]
+fn fds_taken_out_make_room_again() {
+    let mut s = setup(limited(LinkLimits {
+        max_fds: 1,
+        ..LinkLimits::default()
+    }));
+    for _ in 0..3 {
+        s.net.nodes[0]
+            .put(s.pa[1], Vec::new(), vec![Handle::Object(fd_box())])
+            .unwrap();
+        s.net.run();
+        let got = s.net.take_all(1, s.pb[1]);
+        assert_eq!(got.len(), 1);
+    }
+    assert!(s.net.dropped.is_empty());
+    s.finish();
+}
+
+#[test]
+fn queued_parcel_limit_per_link_is_enforced() {
+    let mut s = setup(limited(LinkLimits {
+        max_queued_parcels: 4,
+        ..LinkLimits::default()
+    }));
+    for i in 0..6u8 {
+        s.net.nodes[0].put(s.pa[1], vec![i], Vec::new()).unwrap();
+    }
+    s.expect_dropped(|e| *e == NodeError::TooManyQueuedParcels { limit: 4 });
+}
+
+#[test]
+fn sublink_limit_per_link_is_enforced() {
+    let mut s = setup(limited(LinkLimits {
+        max_sublinks: 6,
+        ..LinkLimits::default()
+    }));
+    // Two initial sublinks, one per moved portal (the split form); the
+    // fourth portal's descriptor could need two more.
+    let mut kept = Vec::new();
+    for _ in 0..4 {
+        let (keep, send) = s.net.nodes[0].create_portal_pair();
+        kept.push(keep);
+        s.net.nodes[0]
+            .put(s.pa[1], Vec::new(), vec![Handle::Portal(send)])
+            .unwrap();
+    }
+    s.pa.extend(kept);
+    s.expect_dropped(|e| *e == NodeError::TooManySublinks { limit: 6 });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Any corruption of a real frame (carrying a portal and an fd box) is
+    /// either accepted or a typed error dropping the link; never a panic,
+    /// and nothing is left afterwards.
+    #[test]
+    fn corrupted_frames_never_panic(flips in proptest::collection::vec((0usize..400, any::<u8>()), 1..6), cut in 0usize..8) {
+        let mut s = setup([NodeConfig::default(); 2]);
+        let (keep, send) = s.net.nodes[0].create_portal_pair();
+        s.net.nodes[0]
+            .put(s.pa[1], b"payload".to_vec(), vec![Handle::Portal(send), Handle::Object(fd_box())])
+            .unwrap();
+        let frame = s.net.take_frame(0, s.la).unwrap();
+        let mut bytes = frame.bytes.clone();
+        for (at, v) in flips {
+            let len = bytes.len();
+            bytes[at % len] ^= v;
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut));
+        let result = s.net.inject(0, s.la, &bytes, frame.fds);
+        s.net.run();
+        prop_assert_eq!(result.is_err(), !s.net.dropped.is_empty());
+        s.pa.push(keep);
+        s.finish_with(false);
+    }
+}

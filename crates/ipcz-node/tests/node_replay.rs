@@ -1,0 +1,427 @@
+//! Replay: every ipcz frame a real Chrome host sent to Chromium's C++
+//! mojo_proxy (`host_proxy` recordings of `shared/vectors`, socket-only and
+//! with shared-memory snapshots) is fed to a [`Node`] playing the proxy's
+//! role, after a link built directly from the recorded handshake messages.
+//! No frame may be a protocol error.
+//!
+//! With the `shm/` recordings the link's buffers are the recorded regions,
+//! replayed up to each frame, so parcel data is read from Chrome's own
+//! fragments. The socket-only recordings carry no memory: before a frame
+//! naming a fragment is fed, the test writes a valid FragmentHeader there,
+//! as the host did (the bytes themselves are unknown).
+
+mod memory_support;
+mod node_support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use ipcz_node::link::LinkParams;
+use ipcz_node::memory::{MemoryOptions, NodeLinkMemory, Resolved, write_parcel_data};
+use ipcz_node::node::{Node, NodeConfig, NodeEvent};
+use ipcz_node::router::{NodeLinkId, ProxyPolicy, RouterConfig, RouterId};
+use ipcz_node::sim::SharedHeap;
+use ipcz_wire::frame::Frame;
+use ipcz_wire::memory::primary;
+use ipcz_wire::message::{DecodeOptions, Message};
+use ipcz_wire::messages::Body;
+use ipcz_wire::types::{DriverObjectIndex, FragmentDescriptor, LinkSide, NodeName};
+use memory_support::shm_vectors::{self, Line};
+use mojo_transcript::Direction;
+use mojo_wire_kit::SharedMemory;
+use node_support::fd;
+
+/// One socket stream (channel, direction) being deframed.
+#[derive(Default)]
+struct Stream {
+    bytes: Vec<u8>,
+    pos: usize,
+    /// (stream offset where a chunk starts, line index of that chunk).
+    chunk_starts: Vec<(usize, usize)>,
+}
+
+impl Stream {
+    /// The next whole frame and the line of the chunk holding its first byte.
+    fn next_frame(&mut self) -> Option<(Vec<u8>, usize)> {
+        let rest = self.bytes.get(self.pos..)?;
+        let len = u32::from_le_bytes(rest.get(4..8)?.try_into().ok()?) as usize;
+        if len < 8 || rest.len() < len {
+            return None;
+        }
+        let frame = rest[..len].to_vec();
+        let line = self
+            .chunk_starts
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= self.pos)
+            .map_or(0, |(_, l)| *l);
+        self.pos += len;
+        Some((frame, line))
+    }
+}
+
+struct Replay {
+    node: Node<SharedHeap>,
+    /// Link per channel.
+    links: BTreeMap<u32, NodeLinkId>,
+    portals: Vec<RouterId>,
+    /// Regions by shm id.
+    regions: HashMap<usize, SharedHeap>,
+    /// (line of the carrying chunk, fd index in it) -> shm id.
+    maps: HashMap<(usize, usize), usize>,
+    /// Initial portals the proxy announced in its own greeting.
+    proxy_portals: usize,
+    frames: usize,
+    fragments_read: usize,
+    with_memory: bool,
+    /// The host's view of each link's memory (socket-only recordings).
+    host_memory: BTreeMap<u32, NodeLinkMemory<SharedHeap>>,
+}
+
+impl Replay {
+    fn region_for(
+        &mut self,
+        line: usize,
+        message: &Message<'_>,
+        index: DriverObjectIndex,
+    ) -> SharedHeap {
+        let first_fd = index
+            .get()
+            .and_then(|i| message.driver_objects.get(i))
+            .map_or(0, |o| usize::from(o.fds.first));
+        if let Some(id) = self.maps.get(&(line, first_fd)) {
+            return self.regions[id].clone();
+        }
+        // No snapshot: a fresh buffer, initialized as the broker does.
+        let region = SharedHeap::new(primary::SIZE);
+        NodeLinkMemory::initialize_primary_buffer(&region).unwrap();
+        region
+    }
+
+    /// Plays the host's part of a fragment the recording has no bytes for:
+    /// the host's view of the memory allocates that very block (taking
+    /// every free block before it) and writes a FragmentHeader into it.
+    fn emulate_host_fragment(&mut self, chan: u32, fragment: FragmentDescriptor) {
+        self.emulate_host_block(chan, fragment);
+        let host = &self.host_memory[&chan];
+        write_parcel_data(host.primary(), fragment, b"?").unwrap();
+    }
+
+    /// A RouterLinkState the host allocated for a new link: its block and
+    /// references (the host's and ours), as AllocateRouterLinkState leaves them.
+    fn emulate_host_link_state(&mut self, chan: u32, state: FragmentDescriptor) {
+        if self.emulate_host_block(chan, state) {
+            let host = &self.host_memory[&chan];
+            if let Ok(Resolved::Ready(s)) = host.router_link_state(state) {
+                s.initialize().unwrap();
+                s.add_ref().unwrap();
+            }
+        }
+    }
+
+    /// Makes the host's view allocate `fragment`'s block if it is free;
+    /// whether it was.
+    fn emulate_host_block(&mut self, chan: u32, fragment: FragmentDescriptor) -> bool {
+        let host = self.host_memory.get_mut(&chan).unwrap();
+        let in_free_list = host.block_allocators().any(|a| {
+            a.buffer() == fragment.buffer_id
+                && a.block_size() == fragment.size
+                && a.free_list(host.buffer(a.buffer()).unwrap())
+                    .unwrap()
+                    .iter()
+                    .any(|b| a.block_offset(*b) == Some(fragment.offset as usize))
+        });
+        if in_free_list {
+            let mut others = Vec::new();
+            loop {
+                let got = host
+                    .allocate_fragment(fragment.size as usize)
+                    .unwrap()
+                    .expect("the block is free");
+                if got == fragment {
+                    break;
+                }
+                others.push(got);
+            }
+            for f in others {
+                host.free_fragment(f).unwrap();
+            }
+        }
+        in_free_list
+    }
+
+    fn connect(&mut self, chan: u32, params: LinkParams<SharedHeap>, theirs: usize) {
+        let host =
+            NodeLinkMemory::new(params.primary_buffer.clone(), MemoryOptions::default()).unwrap();
+        self.host_memory.insert(chan, host);
+        let link = self.node.add_link(params).unwrap();
+        let portals = self
+            .node
+            .open_initial_portals(link, self.proxy_portals, theirs)
+            .unwrap();
+        // Chrome's proxy closes portal 0 at once (§4.5).
+        self.node.close(portals[0]).unwrap();
+        self.portals.extend(&portals[1..]);
+        self.links.insert(chan, link);
+    }
+
+    fn handle(&mut self, path: &Path, chan: u32, line: usize, bytes: &[u8]) {
+        let (frame, _) = Frame::decode(bytes).unwrap();
+        let options = DecodeOptions {
+            detect_descriptor_format: true,
+            ..DecodeOptions::default()
+        };
+        let num_fds = usize::from(frame.header.num_handles);
+        let message = Message::decode_with(frame.payload, num_fds, options)
+            .unwrap_or_else(|e| panic!("{}: frame does not decode: {e}", path.display()));
+        match &message.body {
+            Body::ConnectFromBrokerToNonBroker(c) => {
+                let buffer = self.region_for(line, &message, c.buffer);
+                let params = LinkParams::new(c.receiver_name, c.broker_name, LinkSide::B, buffer);
+                self.connect(chan, params, c.num_initial_portals as usize);
+                return;
+            }
+            Body::ConnectToReferredNonBroker(c) => {
+                // The proxy's link to its referrer (the host) is the socket
+                // passed in the message: channel 1 of the recording.
+                let buffer = self.region_for(line, &message, c.referrer_link_buffer);
+                let params = LinkParams::new(c.name, c.referrer_name, LinkSide::B, buffer);
+                self.connect(1, params, c.num_initial_portals as usize);
+                return;
+            }
+            _ => {}
+        }
+        let link = *self
+            .links
+            .get(&chan)
+            .unwrap_or_else(|| panic!("{}: frame before the handshake", path.display()));
+        if let Body::AcceptParcel(p) = &message.body
+            && !p.parcel_fragment.is_null()
+        {
+            self.fragments_read += 1;
+            if !self.with_memory {
+                self.emulate_host_fragment(chan, p.parcel_fragment);
+            }
+        }
+        if !self.with_memory {
+            let states: Vec<FragmentDescriptor> = match &message.body {
+                Body::BypassPeerWithLink(b) => vec![b.new_link_state_fragment],
+                Body::AcceptBypassLink(b) => vec![b.new_link_state_fragment],
+                Body::AcceptParcel(p) => p
+                    .new_routers
+                    .iter()
+                    .map(|d| d.new_link_state_fragment)
+                    .filter(|f| !f.is_null())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for state in states {
+                self.emulate_host_link_state(chan, state);
+            }
+        }
+        let fds = (0..num_fds).map(|_| fd()).collect();
+        self.frames += 1;
+        if let Err(e) = self.node.handle_frame(link, bytes, fds) {
+            panic!(
+                "{}: frame {} ({}) on channel {chan}: {e}",
+                path.display(),
+                self.frames,
+                message.body.name()
+            );
+        }
+        while let Some(t) = self.node.poll_transmit() {
+            self.node.recycle(t.bytes);
+        }
+        while let Some(event) = self.node.poll_event() {
+            if let NodeEvent::LinkDropped { error, .. } = event {
+                panic!("{}: link dropped: {error}", path.display());
+            }
+        }
+    }
+}
+
+fn apply(shadow: &mut [u8], changes: &[(usize, Vec<u8>)]) {
+    for (offset, bytes) in changes {
+        if let Some(dst) = shadow.get_mut(*offset..*offset + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    }
+}
+
+fn host_proxy_files() -> Vec<PathBuf> {
+    let Some(dir) = mojo_transcript::vectors_dir() else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for sub in ["cros", "desktop", "shm/cros", "shm/desktop"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.to_string_lossy().ends_with("-host_proxy.jsonl") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The proxy's own greeting: how many initial portals it announced.
+fn proxy_portal_count(lines: &[Line]) -> usize {
+    let mut stream = Stream::default();
+    for line in lines {
+        if let Line::Chunk {
+            chan: 0,
+            dir: Direction::BToA,
+            bytes,
+            ..
+        } = line
+        {
+            stream.bytes.extend_from_slice(bytes);
+            if let Some((frame, _)) = stream.next_frame() {
+                let (f, _) = Frame::decode(&frame).unwrap();
+                let m = Message::decode(f.payload, usize::from(f.header.num_handles)).unwrap();
+                return match m.body {
+                    Body::ConnectFromNonBrokerToBroker(c) => c.num_initial_portals as usize,
+                    Body::ConnectToReferredBroker(c) => c.num_initial_portals as usize,
+                    other => panic!("unexpected proxy greeting {}", other.name()),
+                };
+            }
+        }
+    }
+    panic!("no proxy greeting")
+}
+
+fn replay(path: &Path) -> Replay {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines = shm_vectors::parse(&text).unwrap();
+    let mut maps = HashMap::new();
+    let mut last_chunk = 0;
+    for (i, line) in lines.iter().enumerate() {
+        match line {
+            Line::Chunk { .. } => last_chunk = i,
+            Line::Map { shm, fd_index, .. } => {
+                maps.insert((last_chunk, *fd_index), *shm);
+            }
+            Line::Diff { .. } => {}
+        }
+    }
+    let config = NodeConfig {
+        routers: RouterConfig {
+            proxy_policy: ProxyPolicy::Never,
+            ..RouterConfig::default()
+        },
+        ..NodeConfig::default()
+    };
+    let mut r = Replay {
+        node: Node::new(NodeName { high: 0, low: 1 }, config),
+        links: BTreeMap::new(),
+        portals: Vec::new(),
+        regions: HashMap::new(),
+        with_memory: !maps.is_empty(),
+        maps,
+        proxy_portals: proxy_portal_count(&lines),
+        frames: 0,
+        fragments_read: 0,
+        host_memory: BTreeMap::new(),
+    };
+    let mut streams: BTreeMap<u32, Stream> = BTreeMap::new();
+    let mut shadows: HashMap<usize, Vec<u8>> = HashMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        match line {
+            Line::Map {
+                shm, size, changes, ..
+            } => {
+                let shadow = shadows.entry(*shm).or_insert_with(|| vec![0; *size]);
+                apply(shadow, changes);
+                let region = r
+                    .regions
+                    .entry(*shm)
+                    .or_insert_with(|| SharedHeap::new(*size))
+                    .clone();
+                region.write(0, shadow).unwrap();
+            }
+            Line::Diff { shm, changes } => {
+                // The region becomes what the relay saw: diffs are against
+                // its previous view, which knows nothing of our own writes.
+                if let (Some(shadow), Some(region)) = (shadows.get_mut(shm), r.regions.get(shm)) {
+                    apply(shadow, changes);
+                    region.write(0, shadow).unwrap();
+                }
+            }
+            Line::Chunk {
+                chan,
+                dir: Direction::AToB,
+                bytes,
+                ..
+            } => {
+                let s = streams.entry(*chan).or_default();
+                s.chunk_starts.push((s.bytes.len(), i));
+                s.bytes.extend_from_slice(bytes);
+                // The map lines for this chunk's regions follow it: frames
+                // are handled at the next line that is not a map.
+            }
+            Line::Chunk { .. } => {}
+        }
+        let next_is_map = matches!(lines.get(i + 1), Some(Line::Map { .. }));
+        if !next_is_map {
+            for (chan, s) in streams.iter_mut() {
+                // A passed socket's traffic may be recorded before the
+                // message that passed it: it waits for its link.
+                if *chan != 0 && !r.links.contains_key(chan) {
+                    continue;
+                }
+                while let Some((frame, line)) = s.next_frame() {
+                    r.handle(path, *chan, line, &frame);
+                }
+            }
+        }
+    }
+    r
+}
+
+#[test]
+fn every_host_to_proxy_frame_is_consumed_without_a_protocol_error() {
+    let files = host_proxy_files();
+    if files.is_empty() {
+        eprintln!("no vectors; set MOJO_VECTORS_DIR");
+        return;
+    }
+    let mut total_frames = 0;
+    let mut total_fragments = 0;
+    let mut with_memory = 0;
+    let mut total_parcels = 0;
+    for path in &files {
+        let r = replay(path);
+        assert!(r.frames > 0, "{}: no frames", path.display());
+        assert!(!r.links.is_empty());
+        total_frames += r.frames;
+        total_fragments += r.fragments_read;
+        with_memory += usize::from(r.with_memory);
+        // The node's state is sane: the link stands, the portals are
+        // portals, and with real memory no parcel read from Chrome's
+        // fragments is blank memory.
+        let mut r = r;
+        for p in r.portals.clone() {
+            r.node.status(p).unwrap();
+            while let Some(parcel) = r.node.get(p).unwrap() {
+                total_parcels += 1;
+                if r.with_memory {
+                    assert!(
+                        parcel.data.iter().any(|b| *b != 0),
+                        "{}: parcel of {} bytes is all zeros",
+                        path.display(),
+                        parcel.data.len()
+                    );
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} files ({with_memory} with memory), {total_frames} frames, {total_fragments} fragments, {total_parcels} parcels taken",
+        files.len()
+    );
+    assert!(files.len() >= 30);
+    assert!(total_fragments > 100);
+}

@@ -1,0 +1,385 @@
+//! A deterministic in-memory network of [`Node`]s for the node tests: each
+//! link is a pair of FIFO frame queues over one shared primary buffer; the
+//! harness plays the platform (creates and maps buffers, introduces nodes
+//! when a bypass needs a link) and steps everything until idle.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+
+use ipcz_node::link::{LinkParams, NodeLink};
+use ipcz_node::node::{DriverBox, Node, NodeConfig, NodeError, NodeEvent};
+use ipcz_node::router::{NodeLinkId, RouterId};
+use ipcz_node::sim::SharedHeap;
+use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
+use ipcz_wire::memory::primary;
+use ipcz_wire::types::{BufferId, LinkSide, NodeName};
+use mojo_wire_kit::{Guid, RegionMode};
+
+pub type TestNode = Node<SharedHeap>;
+
+pub fn name(node: usize) -> NodeName {
+    NodeName {
+        high: 0x1d,
+        low: node as u64 + 1,
+    }
+}
+
+/// A real fd to put into boxes (the node only holds and drops fds).
+pub fn fd() -> OwnedFd {
+    OwnedFd::from(File::open("/dev/null").expect("/dev/null"))
+}
+
+/// A box carrying one fd (a TransmissiblePlatformHandle).
+pub fn fd_box() -> DriverBox {
+    DriverBox::new(DriverObject::TransmissiblePlatformHandle, vec![fd()]).unwrap()
+}
+
+/// One frame in flight.
+pub struct Frame {
+    pub bytes: Vec<u8>,
+    pub fds: Vec<OwnedFd>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct End {
+    pub node: usize,
+    pub link: NodeLinkId,
+    pub peer_node: usize,
+    pub peer_link: NodeLinkId,
+}
+
+pub struct Net {
+    pub nodes: Vec<TestNode>,
+    /// Every live link end, by (node, link).
+    pub ends: BTreeMap<(usize, NodeLinkId), End>,
+    /// Frames sent by (node, link), not yet delivered to the other end.
+    pub in_flight: BTreeMap<(usize, NodeLinkId), VecDeque<Frame>>,
+    /// Regions the harness created, by GUID (the "fds" of shared buffers).
+    regions: HashMap<Guid, SharedHeap>,
+    next_guid: u64,
+    pub readable: Vec<Vec<RouterId>>,
+    pub peer_closed: Vec<Vec<(RouterId, bool)>>,
+    pub dropped: Vec<(usize, NodeLinkId, NodeError)>,
+    /// (node, block size) of every buffer a node added.
+    pub buffers_added: Vec<(usize, u32)>,
+    pub buffers_mapped: usize,
+    /// Every frame delivered: (receiving node, message id byte).
+    pub log: Vec<(usize, u8)>,
+    /// When set, MapBlockBuffer events wait here instead of being answered.
+    pub deferred_maps: Option<Vec<(usize, NodeLinkId, BufferId, SharedHeap)>>,
+}
+
+impl Net {
+    pub fn new(configs: &[NodeConfig]) -> Self {
+        Self {
+            nodes: configs
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Node::new(name(i), *c))
+                .collect(),
+            ends: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            regions: HashMap::new(),
+            next_guid: 1,
+            readable: vec![Vec::new(); configs.len()],
+            peer_closed: vec![Vec::new(); configs.len()],
+            dropped: Vec::new(),
+            buffers_added: Vec::new(),
+            buffers_mapped: 0,
+            log: Vec::new(),
+            deferred_maps: None,
+        }
+    }
+
+    pub fn with_nodes(n: usize) -> Self {
+        Self::new(&vec![NodeConfig::default(); n])
+    }
+
+    /// A link between `a` (side A, initializes the primary buffer as a
+    /// broker would) and `b` (side B): (a's end, b's end).
+    pub fn connect(&mut self, a: usize, b: usize) -> (NodeLinkId, NodeLinkId) {
+        let primary = SharedHeap::new(primary::SIZE);
+        let la = self.nodes[a]
+            .add_link(
+                LinkParams::new(name(a), name(b), LinkSide::A, primary.clone())
+                    .initializing_primary_buffer(),
+            )
+            .unwrap();
+        let lb = self.nodes[b]
+            .add_link(LinkParams::new(name(b), name(a), LinkSide::B, primary))
+            .unwrap();
+        self.ends.insert(
+            (a, la),
+            End {
+                node: a,
+                link: la,
+                peer_node: b,
+                peer_link: lb,
+            },
+        );
+        self.ends.insert(
+            (b, lb),
+            End {
+                node: b,
+                link: lb,
+                peer_node: a,
+                peer_link: la,
+            },
+        );
+        (la, lb)
+    }
+
+    /// A link with `n` initial portals on each side: the portals of a and b.
+    pub fn connect_with_portals(
+        &mut self,
+        a: usize,
+        b: usize,
+        n: usize,
+    ) -> (NodeLinkId, NodeLinkId, Vec<RouterId>, Vec<RouterId>) {
+        let (la, lb) = self.connect(a, b);
+        let pa = self.nodes[a].open_initial_portals(la, n, n).unwrap();
+        let pb = self.nodes[b].open_initial_portals(lb, n, n).unwrap();
+        (la, lb, pa, pb)
+    }
+
+    pub fn end(&self, node: usize, peer: usize) -> Option<End> {
+        self.ends
+            .values()
+            .find(|e| e.node == node && e.peer_node == peer)
+            .copied()
+    }
+
+    /// Moves every frame and event out of every node; false if there was nothing.
+    pub fn collect(&mut self) -> bool {
+        let mut any = false;
+        for n in 0..self.nodes.len() {
+            while let Some(t) = self.nodes[n].poll_transmit() {
+                any = true;
+                if self.ends.contains_key(&(n, t.link)) {
+                    self.in_flight
+                        .entry((n, t.link))
+                        .or_default()
+                        .push_back(Frame {
+                            bytes: t.bytes.clone(),
+                            fds: t.fds,
+                        });
+                }
+                self.nodes[n].recycle(t.bytes);
+            }
+            while let Some(event) = self.nodes[n].poll_event() {
+                any = true;
+                self.handle_event(n, event);
+            }
+        }
+        any
+    }
+
+    fn new_region(&mut self, size: usize) -> (SharedHeap, DriverBox) {
+        let guid = Guid {
+            high: 0x5eed,
+            low: self.next_guid,
+        };
+        self.next_guid += 1;
+        let region = SharedHeap::new(size);
+        self.regions.insert(guid, region.clone());
+        let object = DriverObject::SharedBuffer(SharedBuffer {
+            buffer_size: size as u32,
+            mode: RegionMode::Unsafe,
+            guid,
+        });
+        (region, DriverBox::new(object, vec![fd()]).unwrap())
+    }
+
+    fn handle_event(&mut self, n: usize, event: NodeEvent) {
+        match event {
+            NodeEvent::Readable { portal } => self.readable[n].push(portal),
+            NodeEvent::PeerClosed {
+                portal,
+                disconnected,
+            } => self.peer_closed[n].push((portal, disconnected)),
+            NodeEvent::LinkDropped { link, error, .. } => {
+                self.dropped.push((n, link, error));
+                self.close_transport(n, link);
+            }
+            NodeEvent::CreateBlockBuffer {
+                link,
+                block_size,
+                buffer_size,
+            } => {
+                let (region, buffer) = self.new_region(buffer_size);
+                self.nodes[n]
+                    .provide_block_buffer(link, block_size, region, buffer)
+                    .unwrap();
+                self.buffers_added.push((n, block_size));
+            }
+            NodeEvent::MapBlockBuffer {
+                link, id, buffer, ..
+            } => {
+                let guid = match buffer.object() {
+                    DriverObject::SharedBuffer(b) => b.guid,
+                    other => panic!("AddBlockBuffer with {other:?}"),
+                };
+                match self.regions.get(&guid).cloned() {
+                    Some(region) if self.deferred_maps.is_some() => {
+                        if let Some(d) = self.deferred_maps.as_mut() {
+                            d.push((n, link, id, region));
+                        }
+                    }
+                    Some(region) => {
+                        self.buffers_mapped += 1;
+                        let _ = self.nodes[n].block_buffer_mapped(link, id, region);
+                    }
+                    None => self.nodes[n].block_buffer_unmappable(link, id),
+                }
+            }
+            NodeEvent::NeedNodeLink { node } => {
+                let target = (0..self.nodes.len())
+                    .find(|i| name(*i) == node)
+                    .expect("known node");
+                if self.end(n, target).is_none() {
+                    // The harness introduces them, as a broker would.
+                    self.connect(n, target);
+                }
+            }
+            NodeEvent::MemoryRequested { .. } | NodeEvent::IntroductionOffered { .. } => {}
+        }
+    }
+
+    /// The transport of `link` on node `n` closes: both ends learn it.
+    pub fn close_transport(&mut self, n: usize, link: NodeLinkId) {
+        let Some(end) = self.ends.remove(&(n, link)) else {
+            return;
+        };
+        self.in_flight.remove(&(n, link));
+        self.in_flight.remove(&(end.peer_node, end.peer_link));
+        self.ends.remove(&(end.peer_node, end.peer_link));
+        self.nodes[n].link_lost(link);
+        self.nodes[end.peer_node].link_lost(end.peer_link);
+    }
+
+    /// Answers the MapBlockBuffer events that were held back.
+    pub fn answer_deferred_maps(&mut self) {
+        for (n, link, id, region) in self.deferred_maps.take().unwrap_or_default() {
+            self.buffers_mapped += 1;
+            let _ = self.nodes[n].block_buffer_mapped(link, id, region);
+        }
+    }
+
+    /// Delivers one frame from (node, link); false if none was waiting.
+    pub fn deliver_one(&mut self, from: (usize, NodeLinkId)) -> bool {
+        let Some(frame) = self.in_flight.get_mut(&from).and_then(VecDeque::pop_front) else {
+            return false;
+        };
+        let Some(end) = self.ends.get(&from).copied() else {
+            return false;
+        };
+        self.log
+            .push((end.peer_node, frame.bytes.get(16 + 2).copied().unwrap_or(0)));
+        let _ = self.nodes[end.peer_node].handle_frame(end.peer_link, &frame.bytes, frame.fds);
+        true
+    }
+
+    /// Steps until no node has anything left to send or report.
+    pub fn run(&mut self) {
+        for _ in 0..100_000 {
+            let collected = self.collect();
+            let keys: Vec<_> = self.in_flight.keys().copied().collect();
+            let mut delivered = false;
+            for k in keys {
+                while self.deliver_one(k) {
+                    delivered = true;
+                }
+            }
+            if !collected && !delivered {
+                return;
+            }
+        }
+        panic!("network did not settle");
+    }
+
+    /// Takes every parcel ready on `portal` of node `n`.
+    pub fn take_all(&mut self, n: usize, portal: RouterId) -> Vec<ipcz_node::node::NodeParcel> {
+        let mut out = Vec::new();
+        while let Some(p) = self.nodes[n].get(portal).unwrap() {
+            out.push(p);
+        }
+        out
+    }
+
+    /// Every block of every allocator of `link`'s memory is free.
+    pub fn assert_all_blocks_free(&self, n: usize, link: NodeLinkId) {
+        let l: &NodeLink<SharedHeap> = self.nodes[n].link(link).expect("link");
+        let memory = l.memory();
+        for allocator in memory.block_allocators() {
+            let region = memory.buffer(allocator.buffer()).unwrap();
+            let free = allocator.free_list(region).unwrap();
+            assert_eq!(
+                free.len(),
+                allocator.region().num_blocks - 1,
+                "node {n} link {link:?}: buffer {} {}-byte blocks",
+                allocator.buffer(),
+                allocator.block_size()
+            );
+        }
+        assert_eq!(memory.num_deferred_frees(), 0);
+        assert_eq!(l.pending_state_ops(), 0);
+    }
+
+    /// Checks every link's memory, closes every transport, and asserts
+    /// that no router, sublink, parcel, link or fd is left anywhere.
+    pub fn assert_nothing_left(&mut self) {
+        self.run();
+        let ends: Vec<_> = self.ends.keys().copied().collect();
+        for (n, link) in &ends {
+            self.assert_all_blocks_free(*n, *link);
+        }
+        for (n, link) in ends {
+            self.close_transport(n, link);
+        }
+        self.run();
+        for (i, node) in self.nodes.iter().enumerate() {
+            assert_eq!(node.router_count(), 0, "node {i}: routers");
+            assert_eq!(node.sublink_count(), 0, "node {i}: sublinks");
+            assert_eq!(node.queued_parcel_count(), 0, "node {i}: parcels");
+            assert_eq!(node.link_count(), 0, "node {i}: links");
+            assert_eq!(node.held_parcel_count(), 0, "node {i}: held parcels");
+            assert_eq!(node.received_fds_alive(), 0, "node {i}: fds");
+            assert!(!node.has_pending(), "node {i}: pending work");
+        }
+    }
+
+    /// Like [`Self::assert_nothing_left`] but requires every router to be
+    /// gone while the links still stand (nothing was lost on the way).
+    pub fn assert_idle_and_clean(&mut self) {
+        self.run();
+        for (i, node) in self.nodes.iter().enumerate() {
+            assert_eq!(node.router_count(), 0, "node {i}: routers");
+            assert_eq!(node.sublink_count(), 0, "node {i}: sublinks");
+        }
+        self.assert_nothing_left();
+    }
+}
+
+impl Net {
+    /// Takes the next frame `node` sent on `link` without delivering it.
+    pub fn take_frame(&mut self, node: usize, link: NodeLinkId) -> Option<Frame> {
+        self.collect();
+        self.in_flight.get_mut(&(node, link))?.pop_front()
+    }
+
+    /// Hands `bytes` and `fds` to the other end of (node, link) as if they
+    /// had arrived there; the result of `handle_frame`.
+    pub fn inject(
+        &mut self,
+        node: usize,
+        link: NodeLinkId,
+        bytes: &[u8],
+        fds: Vec<OwnedFd>,
+    ) -> Result<(), NodeError> {
+        let end = self.ends[&(node, link)];
+        self.nodes[end.peer_node].handle_frame(end.peer_link, bytes, fds)
+    }
+}
