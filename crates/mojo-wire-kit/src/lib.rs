@@ -63,6 +63,15 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 // Lets `wire_layout!` name this crate by its external path inside it too.
 extern crate self as mojo_wire_kit;
