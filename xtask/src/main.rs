@@ -1,8 +1,11 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy with
-//!   warnings denied on all targets, every test, the docs with warnings denied,
-//!   and the fuzz targets' own workspace (built and its logic tested).
+//!   warnings denied on all targets, every test (with them the tidy checks of
+//!   `xtask/tests/tidy.rs`: module docs, `// SAFETY:` comments, ignore
+//!   reasons, file lengths, the wire crates' panic lints, paths in the docs),
+//!   the docs with warnings denied, and the fuzz targets' own workspace
+//!   (built and its logic tested).
 //! - `cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]]`: runs every cargo-fuzz target for a
 //!   few seconds from its seed corpus (needs `cargo-fuzz` and a toolchain that
 //!   accepts `-Z` flags; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).

@@ -683,3 +683,21 @@ impl fmt::Display for MessageError {
 }
 
 impl std::error::Error for MessageError {}
+
+impl mojo_wire_kit::ExactDecodeError for ObjectError {
+    fn not_canonical_offset(&self) -> Option<usize> {
+        match self {
+            Self::NotCanonical { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}
+
+impl mojo_wire_kit::ExactDecodeError for MessageError {
+    fn not_canonical_offset(&self) -> Option<usize> {
+        match self {
+            Self::NotCanonical { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}

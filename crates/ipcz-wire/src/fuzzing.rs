@@ -2,15 +2,26 @@
 //! (also run by `cargo test` on the seed corpus and on random inputs). Each
 //! function accepts any bytes and panics only if the crate is wrong: decoding
 //! never panics, anything that decodes re-encodes to a fixed point, and
-//! anything that decodes *exactly* re-encodes to the bytes consumed.
+//! anything that decodes *exactly* re-encodes to the bytes consumed. Layers
+//! with a `decode_exact` are checked with [`mojo_wire_kit::contract!`], as in
+//! `mojo_legacy_wire::fuzzing`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "an oracle's panic is its finding: it reports a broken decoding contract to the fuzzer"
+)]
 
 use crate::driver_object::DriverObject;
+use crate::error::FrameError;
 use crate::frame::{Deframer, Frame};
 use crate::memory::{self, LinkStatus, block, fragment as frag};
 use crate::message::{DecodeOptions, Message};
 use crate::router_descriptor::{DescriptorFormat, LegacyRouterDescriptor, RouterDescriptor};
 use crate::types::{FragmentDescriptor, LinkSide, SublinkId};
-use mojo_wire_kit::{WireLayout, fields_tile};
+use mojo_wire_kit::{WireLayout, contract, fields_tile};
 
 /// One frame: parse, re-encode to the consumed bytes, then the message oracle
 /// on its payload with its fd count.
@@ -39,40 +50,98 @@ pub fn deframer(data: &[u8]) {
     assert_eq!(whole, pieces, "deframer is not split-invariant");
     let bytewise = deframe(stream, &[1]);
     assert_eq!(whole, bytewise, "deframer differs byte by byte");
+    for copy in &whole.frames {
+        let (f, _) = Frame::decode(&copy.bytes).expect("a deframed frame decodes");
+        let mut out = Vec::new();
+        f.encode(&mut out).expect("a deframed frame re-encodes");
+        assert_eq!(out, copy.bytes);
+    }
 }
 
-/// Frames found, then either the error or the number of bytes left over.
-type Deframed = (Vec<(u64, Vec<u8>)>, Result<usize, String>);
-
-fn deframe(stream: &[u8], sizes: &[usize]) -> Deframed {
-    // Buffer limit above the input so that only frame contents decide.
-    let mut d = Deframer::with_limits(1 << 16, stream.len());
-    let mut frames = Vec::new();
+/// Deframes `stream` in pieces of `sizes[0]`, `sizes[1]`, ... bytes (cycling).
+fn deframe(stream: &[u8], sizes: &[usize]) -> StreamFrames {
+    let mut pieces = Vec::new();
     let mut rest = stream;
     let mut i = 0;
     while !rest.is_empty() {
         let n = sizes[i % sizes.len()].min(rest.len());
         i += 1;
         let (piece, tail) = rest.split_at(n);
+        pieces.push(piece);
         rest = tail;
-        if let Err(e) = d.push(piece) {
-            return (frames, Err(e.to_string()));
+    }
+    // Buffer limit above the input so that only frame contents decide.
+    deframe_pieces(Deframer::with_limits(1 << 16, stream.len()), pieces)
+}
+
+/// A copy of one frame that [`deframe_pieces`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameCopy {
+    /// Stream offset of its first byte.
+    pub offset: u64,
+    /// The whole frame, header included, as it was in the stream.
+    pub bytes: Vec<u8>,
+    /// Handles its header claims.
+    pub num_handles: u16,
+}
+
+/// Everything [`deframe_pieces`] found in a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamFrames {
+    /// The frames, in stream order.
+    pub frames: Vec<FrameCopy>,
+    /// The error that stopped deframing, or the bytes left buffered (a
+    /// partial frame) after the last piece.
+    pub end: Result<usize, FrameError>,
+}
+
+/// The one deframing loop of the tests, tools and oracles: pushes each
+/// piece into `deframer` and takes every complete frame after it, checking
+/// that each equals a decode of its own bytes.
+pub fn deframe_pieces<'a>(
+    mut deframer: Deframer,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> StreamFrames {
+    let mut stream = Vec::new();
+    let mut frames = Vec::new();
+    for piece in pieces {
+        stream.extend_from_slice(piece);
+        if let Err(e) = deframer.push(piece) {
+            return StreamFrames {
+                frames,
+                end: Err(e),
+            };
         }
         loop {
-            match d.next_frame() {
+            match deframer.next_frame() {
                 Ok(Some((offset, f))) => {
-                    let mut out = Vec::new();
-                    f.encode(&mut out).expect("a deframed frame re-encodes");
                     let start = offset as usize;
-                    assert_eq!(out, &stream[start..start + out.len()]);
-                    frames.push((offset, out));
+                    let bytes = &stream[start..start + f.len()];
+                    assert_eq!(
+                        Frame::decode(bytes),
+                        Ok((f, bytes.len())),
+                        "deframed frame differs from a decode of its bytes"
+                    );
+                    frames.push(FrameCopy {
+                        offset,
+                        bytes: bytes.to_vec(),
+                        num_handles: f.header.num_handles,
+                    });
                 }
                 Ok(None) => break,
-                Err(e) => return (frames, Err(e.to_string())),
+                Err(e) => {
+                    return StreamFrames {
+                        frames,
+                        end: Err(e),
+                    };
+                }
             }
         }
     }
-    (frames, Ok(d.buffered()))
+    StreamFrames {
+        frames,
+        end: Ok(deframer.buffered()),
+    }
 }
 
 /// A message: `data[0]` is the number of fds that arrived with it, the rest
@@ -95,28 +164,20 @@ fn message_with_fds(bytes: &[u8], fds: usize) {
             ..DecodeOptions::default()
         },
     ] {
-        let Ok(m) = Message::decode_with(bytes, fds, options) else {
-            assert!(Message::decode_exact_with(bytes, fds, options).is_err());
-            continue;
-        };
-        let _ = m.check_semantics();
-        let _ = m.to_string();
-        let mut out = Vec::new();
-        m.encode(&mut out).expect("a decoded message re-encodes");
-        assert_eq!(Ok(out.len()), m.encoded_len());
-        let exact = Message::decode_exact_with(bytes, fds, options);
-        assert_eq!(
-            exact.is_ok(),
-            out == bytes,
-            "decode_exact disagrees with encode"
+        let decoded = contract!(
+            "message",
+            bytes,
+            |b| Message::decode_with(b, fds, options).map(|m| (m, b.len())),
+            |b| Message::decode_exact_with(b, fds, options).map(|m| (m, b.len())),
+            |m: &Message<'_>, out: &mut Vec<u8>| {
+                m.encode(out).expect("a decoded message re-encodes");
+                assert_eq!(Ok(out.len()), m.encoded_len());
+            }
         );
-        if let Ok(e) = &exact {
-            assert_eq!(e, &m);
+        if let Some((m, _)) = decoded {
+            let _ = m.check_semantics();
+            let _ = m.to_string();
         }
-        // The re-encoding is canonical: it decodes to the same value, exactly.
-        let again = Message::decode_exact_with(&out, fds, options)
-            .unwrap_or_else(|e| panic!("re-encoded message does not decode: {e}"));
-        assert_eq!(again, m, "decode(encode(m)) != m");
     }
 }
 
@@ -126,19 +187,20 @@ pub fn driver_object(data: &[u8]) {
         return;
     };
     let fds = usize::from(fds % 4);
-    let Ok(object) = DriverObject::decode(bytes, fds) else {
-        assert!(DriverObject::decode_exact(bytes, fds).is_err());
-        return;
-    };
-    let _ = object.to_string();
-    let mut out = Vec::new();
-    object
-        .encode(&mut out)
-        .expect("a decoded object re-encodes");
-    assert_eq!(out.len(), object.encoded_len());
-    assert!(object.fd_count() <= fds);
-    assert_eq!(DriverObject::decode(&out, fds), Ok(object));
-    assert_eq!(DriverObject::decode_exact(bytes, fds).is_ok(), out == bytes);
+    let decoded = contract!(
+        "driver object",
+        bytes,
+        |b| DriverObject::decode(b, fds).map(|o| (o, b.len())),
+        |b| DriverObject::decode_exact(b, fds).map(|o| (o, b.len())),
+        |o: &DriverObject, out: &mut Vec<u8>| {
+            o.encode(out).expect("a decoded object re-encodes");
+            assert_eq!(out.len(), o.encoded_len());
+        }
+    );
+    if let Some((object, _)) = decoded {
+        let _ = object.to_string();
+        assert!(object.fd_count() <= fds);
+    }
 }
 
 /// RouterDescriptors in both layouts: decode, re-encode (canonical iff the

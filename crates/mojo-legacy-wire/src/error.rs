@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use mojo_wire_kit::{CodecError, NotCanonical};
+use mojo_wire_kit::{CodecError, ExactDecodeError, NotCanonical};
 
 /// What was wrong with some input bytes (or with a value handed to an encoder).
 ///
@@ -147,6 +147,15 @@ impl From<NotCanonical> for Error {
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl ExactDecodeError for Error {
+    fn not_canonical_offset(&self) -> Option<usize> {
+        match self {
+            Self::NotCanonical { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,14 +1,18 @@
 //! Oracles for the cargo-fuzz targets in `fuzz/fuzz_targets/legacy_*.rs`
 //! (and for the unit tests that run them on the seed corpus under stable).
 //!
-//! Each function checks the crate's decoding contract on arbitrary input:
-//!
-//! * nothing panics; malformed input only ever produces an `Err`;
-//! * if the lenient `decode` fails, `decode_exact` fails with the same error;
-//! * if `decode` succeeds, the re-encoding of its value is canonical: it
-//!   decodes with `decode_exact` to the same value (and re-encodes to itself);
-//! * `decode_exact` succeeds exactly when that re-encoding equals the bytes
-//!   the decoder consumed, and then yields the same value.
+//! Each function checks the crate's decoding contract on arbitrary input with
+//! [`mojo_wire_kit::contract!`], as `ipcz_wire::fuzzing` does: nothing
+//! panics (malformed input only ever produces an `Err`), `decode_exact` is
+//! `decode` plus the canonical check, and re-encodings are canonical.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "an oracle's panic is its finding: it reports a broken decoding contract to the fuzzer"
+)]
 
 use crate::broker::BrokerFrame;
 use crate::channel::Frame;
@@ -19,83 +23,7 @@ use crate::node::{NodeChannelContent, NodeFrame, NodeMessage};
 use crate::profile::EventHeaderForm;
 use crate::user_message::UserMessage;
 use crate::verify::{self, ChannelRole, check_frame};
-
-/// Checks the contract for one layer and evaluates to `Some((value, used))`
-/// when the lenient decode succeeded. `$parse` and `$exact` map a byte slice
-/// to `Result<(value, consumed)>`; `$encode` appends a value's encoding. (A
-/// macro rather than a function so that values borrowed from the input and
-/// from the re-encoding can be compared without naming their lifetimes.)
-macro_rules! contract {
-    ($what:expr, $data:expr, $parse:expr, $exact:expr, $encode:expr) => {
-        contract!(
-            $what,
-            $data,
-            $parse,
-            $exact,
-            $encode,
-            mojo_wire_kit::first_difference
-        )
-    };
-    ($what:expr, $data:expr, $parse:expr, $exact:expr, $encode:expr, $diff:expr) => {{
-        let what: &str = $what;
-        let data: &[u8] = $data;
-        match $parse(data) {
-            Err(e) => {
-                assert_eq!(
-                    $exact(data).map(|_| ()),
-                    Err(e),
-                    "{what}: decode_exact disagrees with decode on an error"
-                );
-                None
-            }
-            Ok((value, used)) => {
-                let used: usize = used;
-                let consumed = data
-                    .get(..used)
-                    .expect("a parser consumes at most its input");
-                let mut out = Vec::new();
-                $encode(&value, &mut out);
-                match $exact(data) {
-                    Ok((v, n)) => {
-                        assert_eq!(
-                            out, consumed,
-                            "{what}: decode_exact accepted non-canonical bytes"
-                        );
-                        assert_eq!(
-                            (&v, n),
-                            (&value, used),
-                            "{what}: decode_exact differs from decode"
-                        );
-                    }
-                    Err(crate::Error::NotCanonical { offset, .. }) => {
-                        assert_ne!(
-                            out, consumed,
-                            "{what}: decode_exact rejected canonical bytes"
-                        );
-                        assert_eq!(
-                            Some(offset),
-                            $diff(consumed, &out),
-                            "{what}: NotCanonical offset"
-                        );
-                    }
-                    Err(e) => panic!("{what}: decode_exact failed where decode did not: {e}"),
-                }
-                // The re-encoding is canonical and decodes to the same value.
-                match $exact(&out[..]) {
-                    Ok((again, n)) => {
-                        assert_eq!(n, out.len(), "{what}: re-encoding length");
-                        assert_eq!(
-                            again, value,
-                            "{what}: decode(encode(decode(x))) != decode(x)"
-                        );
-                    }
-                    Err(e) => panic!("{what}: re-encoding is not canonical: {e}"),
-                }
-                Some((value, used))
-            }
-        }
-    }};
-}
+use mojo_wire_kit::contract;
 
 /// Input: bytes starting with a channel message.
 pub fn channel_frame(data: &[u8]) {
@@ -126,37 +54,88 @@ pub fn deframer(data: &[u8]) {
         whole, bytewise,
         "deframer depends on how the stream is split"
     );
+    for frame in &whole.frames {
+        channel_frame(&frame.bytes);
+    }
 }
 
-type Deframed = (Vec<(u64, Vec<u8>, u16)>, Option<Error>);
-
-fn deframe(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> Deframed {
-    let mut d = Deframer::with_limit(1 << 20);
-    let mut frames = Vec::new();
+/// Deframes `data` in pieces of `piece(offset)` bytes.
+fn deframe(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> StreamFrames {
+    let mut pieces = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
         let end = (pos + piece(pos)).min(data.len());
-        if let Err(e) = d.push(&data[pos..end]) {
-            return (frames, Some(e));
-        }
+        pieces.push(&data[pos..end]);
         pos = end;
+    }
+    // A limit above any input, so that only frame contents decide.
+    deframe_pieces(Deframer::with_limit(1 << 20), pieces)
+}
+
+/// A copy of one frame that [`deframe_pieces`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameCopy {
+    /// Stream offset of its first byte.
+    pub offset: u64,
+    /// The whole frame, channel header included.
+    pub bytes: Vec<u8>,
+    /// Handles its channel header claims.
+    pub num_handles: u16,
+}
+
+/// Everything [`deframe_pieces`] found in a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamFrames {
+    /// The frames, in stream order.
+    pub frames: Vec<FrameCopy>,
+    /// The error that stopped deframing, or the bytes left buffered (a
+    /// partial frame) after the last piece.
+    pub end: Result<usize, Error>,
+}
+
+/// The one deframing loop of the tests, tools and oracles: pushes each
+/// piece into `deframer` and takes every complete frame after it, checking
+/// that each equals a parse of its own bytes.
+pub fn deframe_pieces<'a>(
+    mut deframer: Deframer,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> StreamFrames {
+    let mut frames = Vec::new();
+    for piece in pieces {
+        if let Err(e) = deframer.push(piece) {
+            return StreamFrames {
+                frames,
+                end: Err(e),
+            };
+        }
         loop {
-            match d.next_frame() {
+            match deframer.next_frame() {
                 Ok(Some(f)) => {
                     assert_eq!(
                         Frame::decode_whole(f.bytes),
                         Ok(f.frame),
                         "deframed frame differs from a parse of its bytes"
                     );
-                    channel_frame(f.bytes);
-                    frames.push((f.offset, f.bytes.to_vec(), f.frame.header.num_handles()));
+                    frames.push(FrameCopy {
+                        offset: f.offset,
+                        bytes: f.bytes.to_vec(),
+                        num_handles: f.frame.header.num_handles(),
+                    });
                 }
                 Ok(None) => break,
-                Err(e) => return (frames, Some(e)),
+                Err(e) => {
+                    return StreamFrames {
+                        frames,
+                        end: Err(e),
+                    };
+                }
             }
         }
     }
-    (frames, None)
+    StreamFrames {
+        frames,
+        end: Ok(deframer.buffered()),
+    }
 }
 
 /// Input: bytes starting with a channel message on the bootstrap socket.

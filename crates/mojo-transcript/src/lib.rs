@@ -7,6 +7,9 @@
 //! plus the stream offsets at which fds arrived.
 //!
 //! This crate only reads files; it knows nothing about either protocol.
+//! [`testing`] holds the test support every crate shares (vector and corpus
+//! loading, `unhex`, stream pieces), and [`build_script`] the one rule for
+//! missing vectors: their tests are reported as ignored, with the reason.
 //!
 //! ```
 //! use mojo_transcript::{Direction, StreamKey, Transcript};
@@ -27,6 +30,12 @@
 //! ```
 
 #![forbid(unsafe_code)]
+
+pub mod build_script;
+mod locate;
+pub mod testing;
+
+pub use locate::{VECTORS_ENV, VectorsLocation, locate_vectors};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -139,6 +148,52 @@ impl Stream {
             .filter(|a| range.contains(&a.offset))
             .map(|a| a.count)
             .sum()
+    }
+}
+
+/// Which frame each fd arrival of a [`Stream`] belongs to
+/// ([`Stream::fds_per_frame`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FdsPerFrame<'s> {
+    /// Fds per frame, in the order of the frame starts given.
+    pub counts: Vec<usize>,
+    /// Arrivals whose chunk holds no frame start: no frame can own them.
+    pub stray: Vec<&'s FdArrival>,
+}
+
+impl Stream {
+    /// Assigns each fd arrival to the last frame that starts inside the
+    /// chunk that carried it (the vectors README rule): senders attach a
+    /// message's fds to the `sendmsg` holding its first byte, and the kernel
+    /// ends a read after such a `sendmsg`'s data. `frame_starts` are the
+    /// stream offsets of the frames, in order.
+    ///
+    /// ```
+    /// use mojo_transcript::{FdArrival, Stream};
+    ///
+    /// let stream = Stream {
+    ///     bytes: vec![0; 30],
+    ///     fds: vec![FdArrival { offset: 0, chunk_len: 20, count: 2, kinds: vec![] }],
+    ///     ..Stream::default()
+    /// };
+    /// // Frames at 0, 10 and 20: the chunk 0..20 holds the first two starts.
+    /// assert_eq!(stream.fds_per_frame(&[0, 10, 20]).counts, [0, 2, 0]);
+    /// assert_eq!(stream.fds_per_frame(&[25]).stray.len(), 1);
+    /// ```
+    pub fn fds_per_frame(&self, frame_starts: &[usize]) -> FdsPerFrame<'_> {
+        let mut counts = vec![0; frame_starts.len()];
+        let mut stray = Vec::new();
+        for arrival in &self.fds {
+            let end = arrival.offset + arrival.chunk_len;
+            let owner = frame_starts
+                .iter()
+                .rposition(|&start| start >= arrival.offset && start < end);
+            match owner.and_then(|index| counts.get_mut(index)) {
+                Some(count) => *count += arrival.count,
+                None => stray.push(arrival),
+            }
+        }
+        FdsPerFrame { counts, stray }
     }
 }
 
@@ -358,15 +413,14 @@ pub fn classify(path: &Path) -> Option<LinkProtocol> {
 }
 
 /// The vectors directory: `$MOJO_VECTORS_DIR`, else `shared/vectors` beside the
-/// checkout (`<workspace>/../shared/vectors`). `None` if neither exists.
+/// checkout (`<workspace>/../shared/vectors`). `None` if that is not a
+/// directory ([`locate_vectors`] says which case; tests use
+/// [`testing::vectors`]).
 pub fn vectors_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("MOJO_VECTORS_DIR") {
-        let dir = PathBuf::from(dir);
-        return dir.is_dir().then_some(dir);
+    match locate_vectors() {
+        VectorsLocation::Found(dir) => Some(dir),
+        VectorsLocation::Missing(_) | VectorsLocation::EnvNotADirectory(_) => None,
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = workspace.join("../shared/vectors");
-    dir.is_dir().then_some(dir)
 }
 
 /// Every transcript under `dir` (`cros/` and `desktop/`), sorted by path.
@@ -470,11 +524,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        mojo_vectors_missing,
+        ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    )]
     fn every_shared_vector_reads() {
-        let Some(dir) = vectors_dir() else {
-            eprintln!("shared/vectors not found; skipping");
-            return;
-        };
+        let dir = testing::vectors();
         let files = vector_files(&dir).unwrap();
         assert!(!files.is_empty(), "no transcripts in {}", dir.display());
         for file in files {

@@ -9,7 +9,8 @@
 //!   to declare a fixed little-endian layout once (zerocopy struct, size
 //!   check, and the [`WireLayout::FIELDS`] name/span table used by errors
 //!   and `--verify`); [`first_difference`] and [`require_canonical`], the
-//!   check behind every `decode_exact`;
+//!   check behind every `decode_exact`, and [`contract!`], the decoding
+//!   contract every fuzz oracle checks;
 //! - [`Guid`]: `base::UnguessableToken`, with both protocols' byte orders;
 //! - [`RegionMode`]: the access mode of a shared-memory region, with the wire
 //!   values both protocols and Chromium's `PlatformSharedMemoryRegion` use;
@@ -63,11 +64,21 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 // Lets `wire_layout!` name this crate by its external path inside it too.
 extern crate self as mojo_wire_kit;
 
 mod canonical;
+mod contract;
 mod error;
 mod guid;
 mod layout;
@@ -79,6 +90,7 @@ mod shared_memory;
 mod writer;
 
 pub use canonical::{NotCanonical, first_difference, require_canonical};
+pub use contract::ExactDecodeError;
 pub use error::CodecError;
 pub use guid::Guid;
 pub use layout::{LayoutField, WireLayout, field_name_at, fields_tile, le};

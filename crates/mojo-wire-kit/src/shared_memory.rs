@@ -71,6 +71,25 @@ pub fn check_access(
     Ok(())
 }
 
+/// `bytes[offset..offset + len]`, or the [`ShmAccessError::OutOfBounds`] that
+/// [`check_access`] names for it.
+fn in_bounds(bytes: &[u8], offset: usize, len: usize) -> Result<&[u8], ShmAccessError> {
+    let size = bytes.len();
+    offset
+        .checked_add(len)
+        .and_then(|end| bytes.get(offset..end))
+        .ok_or(ShmAccessError::OutOfBounds { offset, len, size })
+}
+
+/// The mutable counterpart of [`in_bounds`].
+fn in_bounds_mut(bytes: &mut [u8], offset: usize, len: usize) -> Result<&mut [u8], ShmAccessError> {
+    let size = bytes.len();
+    offset
+        .checked_add(len)
+        .and_then(|end| bytes.get_mut(offset..end))
+        .ok_or(ShmAccessError::OutOfBounds { offset, len, size })
+}
+
 /// Word-level access to a shared-memory region that another process may
 /// write concurrently.
 ///
@@ -221,7 +240,7 @@ impl HeapMemory {
         let bytes = self.bytes.borrow();
         check_access(offset, N, N, bytes.len())?;
         let mut out = [0u8; N];
-        out.copy_from_slice(&bytes[offset..offset + N]);
+        out.copy_from_slice(in_bounds(&bytes, offset, N)?);
         Ok(out)
     }
 
@@ -231,7 +250,7 @@ impl HeapMemory {
         if self.read_only {
             return Err(ShmAccessError::ReadOnly);
         }
-        bytes[offset..offset + N].copy_from_slice(&value);
+        in_bounds_mut(&mut bytes, offset, N)?.copy_from_slice(&value);
         Ok(())
     }
 
@@ -328,7 +347,7 @@ impl SharedMemory for HeapMemory {
     fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), ShmAccessError> {
         let bytes = self.bytes.borrow();
         check_access(offset, dst.len(), 1, bytes.len())?;
-        dst.copy_from_slice(&bytes[offset..offset + dst.len()]);
+        dst.copy_from_slice(in_bounds(&bytes, offset, dst.len())?);
         Ok(())
     }
 
@@ -338,7 +357,7 @@ impl SharedMemory for HeapMemory {
         if self.read_only {
             return Err(ShmAccessError::ReadOnly);
         }
-        bytes[offset..offset + src.len()].copy_from_slice(src);
+        in_bounds_mut(&mut bytes, offset, src.len())?.copy_from_slice(src);
         Ok(())
     }
 }
