@@ -477,6 +477,10 @@ fn child_resizer(peer: &mut Peer, buffers: &[SharedMemoryRegion]) {
     peer.send(&[MSG_RESIZED, attempts, refused], vec![]);
 }
 
+/// Parcels the resize test allocates at least, whenever the child reports:
+/// enough that the held ones overflow into an added buffer.
+const MIN_ROUNDS_WITH_THE_CHILD: u64 = 64;
+
 /// Every page of `mem` is still there: read all of it, write a word of
 /// each page (an access to a page a shrink took away would be SIGBUS).
 fn touch_every_page(mem: &Mapping) {
@@ -505,6 +509,7 @@ fn a_peer_process_cannot_shrink_or_grow_the_buffers() {
         peer.send_regions(&regions.iter().collect::<Vec<_>>());
         let mut rounds = 0u64;
         let mut held = std::collections::VecDeque::new();
+        let mut report = None;
         let report = loop {
             // 4096-byte blocks, more than the primary buffer has: some of
             // them in the added buffer.
@@ -516,8 +521,16 @@ fn a_peer_process_cannot_shrink_or_grow_the_buffers() {
                 assert_eq!(memory.take_parcel_data(d).unwrap(), Resolved::Ready(data));
             }
             rounds += 1;
-            if let Some((words, _)) = peer.try_recv() {
-                break words;
+            if report.is_none() {
+                report = peer.try_recv().map(|(words, _)| words);
+            }
+            // A fast child may report before the parent has used the added
+            // buffer at all; keep allocating until more parcels are held
+            // than the primary buffer's blocks of this size can take.
+            if rounds >= MIN_ROUNDS_WITH_THE_CHILD {
+                if let Some(words) = report.take() {
+                    break words;
+                }
             }
             assert!(Instant::now() < peer.deadline(), "no report from the child");
         };
