@@ -347,8 +347,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// Any corruption of a real frame (carrying a portal and an fd box) is
-    /// either accepted or a typed error dropping the link; never a panic,
-    /// and nothing is left afterwards.
+    /// either accepted or a typed error dropping the link (at this end or,
+    /// once echoed, at the other); never a panic, and nothing is left
+    /// afterwards.
     #[test]
     fn corrupted_frames_never_panic(flips in proptest::collection::vec((0usize..400, any::<u8>()), 1..6), cut in 0usize..8) {
         let mut s = setup([NodeConfig::default(); 2]);
@@ -365,7 +366,13 @@ proptest! {
         bytes.truncate(bytes.len().saturating_sub(cut));
         let result = s.net.inject(0, s.la, &bytes, frame.fds);
         s.net.run();
-        prop_assert_eq!(result.is_err(), !s.net.dropped.is_empty());
+        // A rejected frame drops the link at once. An accepted one may still
+        // carry a corrupted value that only the other end can catch (say a
+        // sequence length the receiver echoes back in RouteClosed), so a drop
+        // without an error here is correct too.
+        if result.is_err() {
+            prop_assert!(!s.net.dropped.is_empty());
+        }
         s.pa.push(keep);
         s.finish_with(false);
     }
