@@ -489,7 +489,7 @@ fn bad_constructor_arguments_are_typed_errors() {
             &HeapMemory::new(4096),
             &mut SeededRandom::new(1)
         ),
-        Err(HandshakeError::PrimaryBufferInit(_))
+        Err(HandshakeError::PrimaryBufferTooSmall { size: 4096 })
     ));
 }
 
