@@ -15,12 +15,15 @@
 //! (`--inherit-ipcz-broker`). Each takes whole frames with their fds,
 //! returns frames with fds, and ends in an [`ipcz::EstablishedLink`] per
 //! NodeLink: names, link side, the primary buffer's fd to map, and the
-//! initial portals with their sublinks and RouterLinkState slots. Shared memory the connector's side creates comes
-//! from the caller and is initialized through `mojo_wire_kit::SharedMemory`.
+//! initial portals with their sublinks and RouterLinkState slots. Shared
+//! memory the connector's side creates comes from the caller and is
+//! initialized through `mojo_wire_kit::SharedMemory`.
 //!
 //! ```
 //! use ipcz_wire::types::NodeName;
-//! use mojo_invitation::ipcz::{BrokerConnector, NonBrokerConnector, PrimaryBuffer, attachment_portal};
+//! use mojo_invitation::ipcz::{
+//!     BrokerConnector, NonBrokerConnector, PrimaryBuffer, attachment_portal,
+//! };
 //! use mojo_wire_kit::{Guid, HeapMemory, SeededRandom};
 //!
 //! // The broker's primary buffer: in real use a 128 KiB memfd made and
