@@ -59,6 +59,8 @@ mod attachments;
 mod broker;
 mod error;
 mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 mod memory;
 mod non_broker;
 mod referral;
