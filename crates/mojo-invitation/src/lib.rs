@@ -5,7 +5,53 @@
 //!   the broker side that sends an invitation and the client side that
 //!   accepts one.
 //! - [`ipcz`]: ipcz connectors (spec `ipcz.md` §4): non-broker to broker,
-//!   broker accepting a non-broker, and inheriting the broker.
+//!   broker accepting a non-broker, and the three parties of inheriting
+//!   the broker.
+//!
+//! The ipcz connectors, one per role of spec `ipcz.md` §4 (the table is in
+//! [`ipcz`]), cover the non-broker connecting to a broker host
+//! (`mojo_proxy`'s normal mode), the broker accepting it, and the three
+//! parties of inheriting the broker from a non-broker host
+//! (`--inherit-ipcz-broker`). Each takes whole frames with their fds,
+//! returns frames with fds, and ends in an [`ipcz::EstablishedLink`] per
+//! NodeLink: names, link side, the primary buffer's fd to map, and the
+//! initial portals with their sublinks and RouterLinkState slots. Shared
+//! memory the connector's side creates comes from the caller and is
+//! initialized through `mojo_wire_kit::SharedMemory`.
+//!
+//! ```
+//! use ipcz_wire::types::NodeName;
+//! use mojo_invitation::ipcz::{
+//!     BrokerConnector, NonBrokerConnector, PrimaryBuffer, attachment_portal,
+//! };
+//! use mojo_wire_kit::{Guid, HeapMemory, SeededRandom};
+//!
+//! // The broker's primary buffer: in real use a 128 KiB memfd made and
+//! // mapped with the platform crate; here a dummy fd and heap memory.
+//! let fd = std::fs::File::open("/dev/null")?.into();
+//! let buffer = PrimaryBuffer::new(131072, Guid { high: 1, low: 2 }, fd);
+//! let mapping = HeapMemory::new(131072);
+//! let broker_name = NodeName { high: 1, low: 1 };
+//! let mut broker =
+//!     BrokerConnector::new(broker_name, 2, buffer, &mapping, &mut SeededRandom::new(1))?;
+//! // Portal 0 plus one attachment, as `mojo_proxy` opens them.
+//! let mut proxy = NonBrokerConnector::new(2)?;
+//!
+//! // Both greet at once; a driver writes and deframes each frame.
+//! let to_proxy = broker.poll_transmit().expect("greeting");
+//! let to_broker = proxy.poll_transmit().expect("greeting");
+//! proxy.handle_frame(&to_proxy.bytes, to_proxy.fds)?;
+//! broker.handle_frame(&to_broker.bytes, to_broker.fds)?;
+//!
+//! let link = proxy.finish()?;
+//! assert_eq!((link.local_name, link.remote_name), (broker.remote_name(), broker_name));
+//! assert!(link.primary_buffer_fd.is_some()); // to map for the NodeLinkMemory
+//! let slots: Vec<u32> = link.initial_portals().map(|p| p.link_state.offset).collect();
+//! assert_eq!(slots, [256, 320]);
+//! // Attachment 0 (a u64 name) rides on portal 1; portal 0 is Mojo's own.
+//! assert_eq!(attachment_portal(&0u64.to_le_bytes()), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! Connectors take frames and fds in and return frames to send and a final
 //! "established" value out; they never touch a socket.

@@ -23,6 +23,13 @@ pub const MAX_ATTACHMENTS: u32 = ipcz_wire::limits::MAX_MOJO_ATTACHMENTS as u32;
 /// attachment.
 pub const MAX_MOJO_INITIAL_PORTALS: u32 = MAX_ATTACHMENTS + 1;
 
+/// Initial portal 0, which MojoIpcz keeps for itself: on a Linux host it is
+/// bound to `BaseSharedMemoryService`, which waits for one parcel with a
+/// boxed Transport. A proxy does not need that service and closes the
+/// portal at once (`RouteClosed{0, 0}` as soon as it can lock the link,
+/// spec §4.5, §6.6); the host then drops its end.
+pub const MOJO_RESERVED_PORTAL: u32 = 0;
+
 /// The attachment index of `name` (MojoIpcz's `GetAttachmentIndex`).
 pub fn attachment_index(name: &[u8]) -> u32 {
     if name.len() != 4 && name.len() != 8 {
@@ -38,7 +45,7 @@ pub fn attachment_index(name: &[u8]) -> u32 {
 /// The initial portal that carries the attachment called `name`:
 /// [`attachment_index`] + 1 (portal 0 is Mojo's own).
 pub fn attachment_portal(name: &[u8]) -> u32 {
-    attachment_index(name) + 1
+    attachment_index(name) + MOJO_RESERVED_PORTAL + 1
 }
 
 #[cfg(test)]

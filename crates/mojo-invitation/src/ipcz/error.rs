@@ -3,12 +3,11 @@
 
 use std::fmt;
 
-use ipcz_node::memory::MemoryError;
 use ipcz_wire::driver_object::ObjectType;
 use ipcz_wire::error::{FrameError, MessageError};
 use ipcz_wire::messages::MessageId;
 use ipcz_wire::types::ReferralId;
-use mojo_wire_kit::RegionMode;
+use mojo_wire_kit::{RegionMode, ShmAccessError};
 
 use super::Link;
 
@@ -155,9 +154,18 @@ pub enum HandshakeError {
         /// What the connector still waits for.
         waiting_for: &'static str,
     },
-    /// Initializing a primary buffer through the caller's mapping failed
-    /// (the mapping is too small or refuses writes).
-    PrimaryBufferInit(MemoryError),
+    /// The caller's mapping of a primary buffer to initialize is smaller
+    /// than 128 KiB.
+    PrimaryBufferTooSmall {
+        /// The mapping's size.
+        size: usize,
+    },
+    /// The caller's mapping of a primary buffer refused the initializing
+    /// write (e.g. it is read-only).
+    PrimaryBufferWrite {
+        /// What the mapping reported.
+        error: ShmAccessError,
+    },
     /// The random source gave no usable name in
     /// [`MAX_NAME_ATTEMPTS`](super::MAX_NAME_ATTEMPTS) draws.
     NameGeneration,
@@ -233,7 +241,12 @@ impl fmt::Display for HandshakeError {
             Self::Incomplete { waiting_for } => {
                 write!(f, "handshake not complete: waiting for {waiting_for}")
             }
-            Self::PrimaryBufferInit(e) => write!(f, "initializing a primary buffer: {e}"),
+            Self::PrimaryBufferTooSmall { size } => {
+                write!(f, "primary buffer mapping of {size} bytes, 131072 needed")
+            }
+            Self::PrimaryBufferWrite { error } => {
+                write!(f, "initializing a primary buffer: {error}")
+            }
             Self::NameGeneration => f.write_str("random source gave no usable node name"),
             Self::Encode(e) => write!(f, "encoding a handshake frame: {e}"),
         }

@@ -51,14 +51,16 @@
 //! `FlushRouter{i}` where the other side is waiting (§4.4 steps 1-2).
 //! [`EstablishedLink::surplus_portals`] are ours beyond `n`: they are
 //! peer-closed at once with inbound sequence length 0, nothing is sent.
-//! Mojo reserves portal 0 for its shared-memory service, which a proxy
-//! closes at once (`RouteClosed{0, 0}`), and maps attachment names to
-//! portals 1..=7 ([`attachment_portal`]).
+//! Mojo reserves portal 0 ([`MOJO_RESERVED_PORTAL`]) for its shared-memory
+//! service, which a proxy closes at once (`RouteClosed{0, 0}`), and maps
+//! attachment names to portals 1..=7 ([`attachment_portal`]).
 
 mod attachments;
 mod broker;
 mod error;
 mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 mod memory;
 mod non_broker;
 mod referral;
@@ -78,7 +80,8 @@ use ipcz_wire::types::{FragmentDescriptor, LinkSide, NodeName, NodeType, Sublink
 use mojo_wire_kit::{Guid, RegionMode};
 
 pub use attachments::{
-    MAX_ATTACHMENTS, MAX_MOJO_INITIAL_PORTALS, attachment_index, attachment_portal,
+    MAX_ATTACHMENTS, MAX_MOJO_INITIAL_PORTALS, MOJO_RESERVED_PORTAL, attachment_index,
+    attachment_portal,
 };
 pub use broker::BrokerConnector;
 pub use error::HandshakeError;

@@ -489,7 +489,7 @@ fn bad_constructor_arguments_are_typed_errors() {
             &HeapMemory::new(4096),
             &mut SeededRandom::new(1)
         ),
-        Err(HandshakeError::PrimaryBufferInit(_))
+        Err(HandshakeError::PrimaryBufferTooSmall { size: 4096 })
     ));
 }
 
@@ -505,4 +505,77 @@ fn a_broken_header_is_a_frame_error() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_greeting_without_its_v1_block_has_no_features() {
+    let message = greeting_message(
+        ConnectFromBrokerToNonBroker {
+            features: None,
+            ..broker_greeting()
+        },
+        &[DriverObject::SharedBuffer(buffer(
+            131072,
+            RegionMode::Unsafe,
+        ))],
+    );
+    let bytes = frame_of(&message, 1);
+    assert_eq!(bytes.len(), 184 - 24, "no V1 block, no features array");
+    let mut c = fresh_non_broker();
+    c.handle_frame(&bytes, dummies(1)).expect("accepted");
+    assert_eq!(c.finish().map(|l| l.remote_features), Ok(0));
+}
+
+#[test]
+fn the_referrer_refuses_answers_for_other_referrals_and_other_messages() {
+    use ipcz_wire::messages::NonBrokerReferralRejected;
+    use ipcz_wire::types::ReferralId;
+
+    use super::super::ReferrerConnector;
+
+    let fresh = || {
+        let mut c = ReferrerConnector::new(REFERRER_NAME, ReferralId(4), 2, dev_null(), 0)
+            .expect("referrer");
+        assert_eq!(c.poll_transmit().map(|t| t.link), Some(Link::Broker));
+        c
+    };
+    let rejected = |id| {
+        frame_of(
+            &Message::new(
+                0,
+                Body::NonBrokerReferralRejected(NonBrokerReferralRejected { referral_id: id }),
+            ),
+            0,
+        )
+    };
+    let mut c = fresh();
+    assert_eq!(
+        c.handle_frame(&rejected(ReferralId(5)), Vec::new()),
+        Err(HandshakeError::ReferralMismatch {
+            expected: ReferralId(4),
+            found: ReferralId(5)
+        })
+    );
+    let mut c = fresh();
+    let flush = Message::new(
+        0,
+        Body::FlushRouter(FlushRouter {
+            sublink: SublinkId(0),
+        }),
+    );
+    assert!(matches!(
+        c.handle_frame(&frame_of(&flush, 0), Vec::new()),
+        Err(HandshakeError::UnexpectedMessage {
+            link: Link::Broker,
+            ..
+        })
+    ));
+    let mut c = fresh();
+    assert_eq!(
+        c.handle_closed(),
+        Err(HandshakeError::PeerClosed {
+            link: Link::Broker,
+            waiting_for: "NonBrokerReferralAccepted or NonBrokerReferralRejected"
+        })
+    );
 }

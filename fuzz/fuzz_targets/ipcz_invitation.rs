@@ -1,0 +1,6 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = mojo_invitation::ipcz::fuzzing::drive(data, &mut || {
+        std::fs::File::open("/dev/null").expect("/dev/null").into()
+    });
+});
