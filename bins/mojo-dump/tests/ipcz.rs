@@ -26,7 +26,7 @@ fn ipcz_files() -> Vec<PathBuf> {
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn every_ipcz_transcript_verifies() {
     let files = ipcz_files();
@@ -98,7 +98,7 @@ fn failing_run(source: &Path, frame_byte: usize, value: u8, tag: &str) -> (Strin
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn a_corrupted_field_fails_naming_frame_and_field() {
     let source = vectors().join("cros/close-host_proxy.jsonl");

@@ -41,7 +41,7 @@ fn legacy_files(profile: VectorProfile) -> Vec<PathBuf> {
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn every_legacy_transcript_verifies() {
     for (profile, arg) in [
@@ -78,7 +78,7 @@ fn every_legacy_transcript_verifies() {
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn the_wrong_profile_fails() {
     let files = legacy_files(VectorProfile::Libchrome);
@@ -153,7 +153,7 @@ fn first_event_frame(path: &Path, want: impl Fn(&Event<'_>) -> bool) -> (usize, 
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn corrupted_copies_fail_naming_frame_and_field() {
     let files = legacy_files(VectorProfile::Libchrome);

@@ -9,7 +9,7 @@ use mojo_transcript::testing::vector_files_of;
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn a_transcript_on_standard_input_is_verified() {
     let files = vector_files_of(LinkProtocol::Ipcz);

@@ -709,7 +709,7 @@ fn replay(path: &Path) -> Stats {
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn every_shm_recording_reads_back_as_the_spec_says() {
     let files = ipcz_recordings();

@@ -12,7 +12,7 @@ use mojo_transcript::{LinkProtocol, Transcript};
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn every_ipcz_frame_in_the_vectors_round_trips() {
     let files = vector_files_of(LinkProtocol::Ipcz);

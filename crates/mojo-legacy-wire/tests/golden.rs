@@ -676,7 +676,7 @@ fn conversion_rule_of_section_7() {
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn real_examples_are_in_the_recordings() {
     let dir = mojo_transcript::testing::vectors();

@@ -37,7 +37,7 @@ fn deframe(bytes: &[u8], piece: usize) -> Result<Frames, String> {
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn every_legacy_frame_round_trips() {
     let files = vector_files_of(LinkProtocol::Legacy);
@@ -185,7 +185,7 @@ fn every_legacy_frame_round_trips() {
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
-    ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn profiles_are_not_interchangeable() {
     // A compact PortAccepted read with the extended header is too short, and

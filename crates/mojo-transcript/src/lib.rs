@@ -558,7 +558,7 @@ mod tests {
     #[test]
     #[cfg_attr(
         mojo_vectors_missing,
-        ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+        ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
     )]
     fn every_shared_vector_reads() {
         let dir = testing::vectors();
