@@ -4,8 +4,11 @@
 //!   warnings denied on all targets, every test (with them the tidy checks of
 //!   `xtask/tests/tidy.rs`: module docs, `// SAFETY:` comments, ignore
 //!   reasons, file lengths, the wire crates' panic lints, paths in the docs),
-//!   the docs with warnings denied, and the fuzz targets' own workspace
+//!   `corpus --check` (when the vectors are there), the docs with warnings denied, and the fuzz targets' own workspace
 //!   (built and its logic tested).
+//! - `cargo xtask corpus [--check]`: writes the fuzz seed corpora
+//!   `fuzz/corpus/<target>/` of both wire crates from the golden vectors,
+//!   deterministically (`--check`: only compares, failing if they differ).
 //! - `cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]]`: runs every cargo-fuzz target for a
 //!   few seconds from its seed corpus (needs `cargo-fuzz` and a toolchain that
 //!   accepts `-Z` flags; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).
@@ -20,6 +23,8 @@
 
 #![forbid(unsafe_code)]
 
+mod corpus;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -28,11 +33,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("corpus") => corpus::run(&workspace_root(), args.iter().any(|a| a == "--check")),
         Some("demo") => demo(),
         Some("sanitize") => sanitize(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask demo\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
+                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
             );
             return ExitCode::from(2);
         }
@@ -91,6 +97,24 @@ fn ci() -> Result<(), String> {
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked"]);
     run("tests", test)?;
+
+    // The checked-in seed corpus is what the generator writes (needs the vectors).
+    match mojo_transcript::locate_vectors() {
+        mojo_transcript::VectorsLocation::Found(_) => {
+            eprintln!("==> fuzz corpus check: cargo xtask corpus --check");
+            corpus::run(&workspace_root(), true)?;
+        }
+        mojo_transcript::VectorsLocation::Missing(dir) => eprintln!(
+            "note: fuzz corpus check skipped: no vectors at {}",
+            dir.display()
+        ),
+        mojo_transcript::VectorsLocation::EnvNotADirectory(dir) => {
+            return Err(format!(
+                "MOJO_VECTORS_DIR={} is not a directory",
+                dir.display()
+            ));
+        }
+    }
 
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--locked"])

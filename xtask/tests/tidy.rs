@@ -294,33 +294,32 @@ fn wire_crates_deny_panics_outside_tests() {
     }
 }
 
+/// Fails with `what` and the `path:line` of every source line `check` flags.
+fn assert_no_line_flagged(check: fn(&str) -> Vec<usize>, what: &str) {
+    let flagged: Vec<String> = rust_sources(&workspace_root())
+        .iter()
+        .flat_map(|(path, text)| {
+            check(text)
+                .into_iter()
+                .map(move |line| format!("{}:{line}", slash(path)))
+        })
+        .collect();
+    assert!(flagged.is_empty(), "{what}:\n{}", flagged.join("\n"));
+}
+
 #[test]
 fn every_unsafe_block_has_a_safety_comment() {
-    let mut bad = Vec::new();
-    for (path, text) in rust_sources(&workspace_root()) {
-        for line in unsafe_without_safety_comment(&text) {
-            bad.push(format!("{}:{line}", slash(&path)));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "`unsafe` without a `// SAFETY:` comment:\n{}",
-        bad.join("\n")
+    assert_no_line_flagged(
+        unsafe_without_safety_comment,
+        "`unsafe` without a `// SAFETY:` comment",
     );
 }
 
 #[test]
 fn every_ignore_has_a_reason() {
-    let mut bad = Vec::new();
-    for (path, text) in rust_sources(&workspace_root()) {
-        for line in ignores_without_reason(&text) {
-            bad.push(format!("{}:{line}", slash(&path)));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "#[ignore] without a reason (write #[ignore = \"why\"]):\n{}",
-        bad.join("\n")
+    assert_no_line_flagged(
+        ignores_without_reason,
+        "#[ignore] without a reason (write #[ignore = \"why\"])",
     );
 }
 

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use mojo_transcript::{FdArrival, Stream, StreamKey, Transcript};
+use mojo_transcript::{FdsPerFrame, Stream, StreamKey, Transcript};
 
 /// Which protocol the transcripts carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -177,7 +177,12 @@ fn print_stream(
     totals: &mut Totals,
 ) {
     totals.streams += 1;
-    let (arrived, stray) = fds_per_frame(stream, &report.frames);
+    // Fds belong to the last frame starting in the chunk that carried them.
+    let starts: Vec<usize> = report.frames.iter().map(|f| f.offset).collect();
+    let FdsPerFrame {
+        counts: arrived,
+        stray,
+    } = stream.fds_per_frame(&starts);
     for (index, (frame, arrived)) in report.frames.iter().zip(arrived).enumerate() {
         totals.frames += 1;
         let failure = frame.failure.clone().or_else(|| {
@@ -225,77 +230,5 @@ fn print_stream(
     }
     if stream.truncated {
         let _ = writeln!(out, "note: {name} {key} was recorded truncated");
-    }
-}
-
-/// Assigns each fd arrival to the last frame that starts inside the chunk that
-/// carried it: senders attach a message's fds to the `sendmsg` holding its
-/// first byte, and the kernel ends a read after such a `sendmsg`'s data.
-/// Returns the fd count of each frame and the arrivals no frame can own.
-fn fds_per_frame<'s>(
-    stream: &'s Stream,
-    frames: &[FrameReport],
-) -> (Vec<usize>, Vec<&'s FdArrival>) {
-    let mut counts = vec![0; frames.len()];
-    let mut stray = Vec::new();
-    for arrival in &stream.fds {
-        let end = arrival.offset + arrival.chunk_len;
-        let owner = frames
-            .iter()
-            .rposition(|f| f.offset >= arrival.offset && f.offset < end);
-        match owner {
-            Some(index) => counts[index] += arrival.count,
-            None => stray.push(arrival),
-        }
-    }
-    (counts, stray)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(offset: usize, len: usize, claimed_fds: usize) -> FrameReport {
-        FrameReport {
-            offset,
-            len,
-            claimed_fds,
-            description: String::new(),
-            failure: None,
-        }
-    }
-
-    /// A 30-byte stream with one fd arrival.
-    fn thirty_bytes_with_fds(offset: usize, chunk_len: usize, count: usize) -> Stream {
-        Stream {
-            bytes: vec![0; 30],
-            fds: vec![FdArrival {
-                offset,
-                chunk_len,
-                count,
-                kinds: vec![],
-            }],
-            saw_eof: false,
-            truncated: false,
-        }
-    }
-
-    #[test]
-    fn fds_go_to_the_last_frame_starting_in_their_chunk() {
-        let stream = thirty_bytes_with_fds(5, 20, 2);
-        let frames = [frame(0, 10, 0), frame(10, 10, 0), frame(20, 10, 2)];
-        let (counts, stray) = fds_per_frame(&stream, &frames);
-        assert_eq!(counts, [0, 0, 2]);
-        assert!(stray.is_empty());
-    }
-
-    #[test]
-    fn fds_in_a_chunk_without_a_frame_start_are_stray() {
-        let stream = thirty_bytes_with_fds(12, 5, 1);
-        let frames = [frame(0, 10, 0), frame(10, 20, 1)];
-        let (counts, stray) = fds_per_frame(&stream, &frames);
-        assert_eq!(counts, [0, 0]);
-        assert_eq!(stray.len(), 1);
-        assert_eq!(stray[0].offset, 12);
     }
 }

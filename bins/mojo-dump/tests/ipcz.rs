@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mojo_transcript::{LinkProtocol, vector_files, vectors_dir};
+use mojo_transcript::LinkProtocol;
+use mojo_transcript::testing::{vector_files_of, vectors};
 
 fn run(files: &[PathBuf]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mojo-dump"))
@@ -15,22 +16,20 @@ fn run(files: &[PathBuf]) -> Output {
         .expect("run mojo-dump")
 }
 
-fn ipcz_files(dir: &Path) -> Vec<PathBuf> {
-    vector_files(dir)
-        .expect("list vectors")
+fn ipcz_files() -> Vec<PathBuf> {
+    vector_files_of(LinkProtocol::Ipcz)
         .into_iter()
-        .filter(|f| f.protocol == LinkProtocol::Ipcz)
         .map(|f| f.path)
         .collect()
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn every_ipcz_transcript_verifies() {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("note: no vectors directory; skipping");
-        return;
-    };
-    let files = ipcz_files(&dir);
+    let files = ipcz_files();
     for folder in ["cros", "desktop"] {
         for kind in ["-host_proxy.jsonl", "direct_ipcz"] {
             assert!(
@@ -97,12 +96,12 @@ fn failing_run(source: &Path, frame_byte: usize, value: u8, tag: &str) -> (Strin
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn a_corrupted_field_fails_naming_frame_and_field() {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("note: no vectors directory; skipping");
-        return;
-    };
-    let source = dir.join("cros/close-host_proxy.jsonl");
+    let source = vectors().join("cros/close-host_proxy.jsonl");
 
     // Frame byte 88 = message offset 72: the `buffer` driver object index,
     // now naming an object the message does not have.

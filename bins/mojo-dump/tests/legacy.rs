@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use mojo_legacy_wire::channel::Frame;
 use mojo_legacy_wire::event::{Event, EventData};
+use mojo_legacy_wire::fuzzing::deframe_pieces;
 use mojo_legacy_wire::node::NodeMessage;
 use mojo_legacy_wire::{Deframer, EventHeaderForm};
-use mojo_transcript::{
-    Direction, LinkProtocol, Transcript, VectorProfile, vector_files, vectors_dir,
-};
+use mojo_transcript::testing::vector_files_of;
+use mojo_transcript::{Direction, LinkProtocol, Transcript, VectorProfile};
 
 fn run(profile: &str, files: &[PathBuf]) -> Output {
     run_mode(true, profile, files)
@@ -30,23 +31,19 @@ fn run_mode(verify: bool, profile: &str, files: &[PathBuf]) -> Output {
 }
 
 fn legacy_files(profile: VectorProfile) -> Vec<PathBuf> {
-    let Some(dir) = vectors_dir() else {
-        return Vec::new();
-    };
-    vector_files(&dir)
-        .unwrap()
+    vector_files_of(LinkProtocol::Legacy)
         .into_iter()
-        .filter(|f| f.protocol == LinkProtocol::Legacy && f.profile == profile)
+        .filter(|f| f.profile == profile)
         .map(|f| f.path)
         .collect()
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn every_legacy_transcript_verifies() {
-    if vectors_dir().is_none() {
-        eprintln!("shared/vectors not found; skipping");
-        return;
-    }
     for (profile, arg) in [
         (VectorProfile::Libchrome, "libchrome"),
         (VectorProfile::Desktop, "desktop"),
@@ -79,14 +76,16 @@ fn every_legacy_transcript_verifies() {
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn the_wrong_profile_fails() {
     let files = legacy_files(VectorProfile::Libchrome);
-    let Some(file) = files
+    let file = files
         .iter()
         .find(|p| p.ends_with("connect_only-proxy_client.jsonl"))
-    else {
-        return;
-    };
+        .expect("connect_only-proxy_client.jsonl in the vectors");
     let out = run("desktop", std::slice::from_ref(file));
     assert!(!out.status.success());
 }
@@ -136,32 +135,32 @@ fn first_event_frame(path: &Path, want: impl Fn(&Event<'_>) -> bool) -> (usize, 
         .find(|(k, _)| k.channel == 1 && k.direction == Direction::AToB)
         .map(|(_, s)| s)
         .expect("chan1 a2b");
-    let mut d = Deframer::new();
-    d.push(&stream.bytes).unwrap();
-    let mut index = 0;
-    while let Some(f) = d.next_frame().unwrap() {
-        if let Ok(NodeMessage::EventMessage(body)) = NodeMessage::decode(f.frame.payload) {
+    let deframed = deframe_pieces(Deframer::new(), [&stream.bytes[..]]);
+    deframed.end.unwrap();
+    for (index, copy) in deframed.frames.iter().enumerate() {
+        let f = Frame::decode_whole(&copy.bytes).unwrap();
+        if let Ok(NodeMessage::EventMessage(body)) = NodeMessage::decode(f.payload) {
             let event = Event::decode_exact(body, EventHeaderForm::Compact)
                 .expect("a recorded event is canonical");
             if want(&event) {
-                return (index, f.offset as usize, f.frame.header.len());
+                return (index, copy.offset as usize, f.header.len());
             }
         }
-        index += 1;
     }
     panic!("no event frame");
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn corrupted_copies_fail_naming_frame_and_field() {
     let files = legacy_files(VectorProfile::Libchrome);
-    let Some(file) = files
+    let file = files
         .iter()
         .find(|p| p.ends_with("connect_only-proxy_client.jsonl"))
-    else {
-        eprintln!("shared/vectors not found; skipping");
-        return;
-    };
+        .expect("connect_only-proxy_client.jsonl in the vectors");
     let any = |_: &Event<'_>| true;
     let user = |e: &Event<'_>| matches!(e.data, EventData::UserMessage(_));
     // Offsets are within the channel payload (after the channel header),

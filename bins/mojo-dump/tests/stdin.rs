@@ -3,19 +3,17 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use mojo_transcript::{LinkProtocol, vector_files, vectors_dir};
+use mojo_transcript::LinkProtocol;
+use mojo_transcript::testing::vector_files_of;
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn a_transcript_on_standard_input_is_verified() {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("shared/vectors not found; skipping");
-        return;
-    };
-    let files = vector_files(&dir).unwrap();
-    let file = files
-        .iter()
-        .find(|f| f.protocol == LinkProtocol::Ipcz)
-        .expect("an ipcz transcript");
+    let files = vector_files_of(LinkProtocol::Ipcz);
+    let file = files.first().expect("an ipcz transcript");
     let text = std::fs::read(&file.path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mojo-dump"))
         .args(["--verify", "--protocol=ipcz", "-q", "-"])

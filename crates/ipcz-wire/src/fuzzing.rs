@@ -7,9 +7,7 @@
 //! `mojo_legacy_wire::fuzzing`.
 
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
     reason = "an oracle's panic is its finding: it reports a broken decoding contract to the fuzzer"
 )]
@@ -21,7 +19,7 @@ use crate::memory::{self, LinkStatus, block, fragment as frag};
 use crate::message::{DecodeOptions, Message};
 use crate::router_descriptor::{DescriptorFormat, LegacyRouterDescriptor, RouterDescriptor};
 use crate::types::{FragmentDescriptor, LinkSide, SublinkId};
-use mojo_wire_kit::{WireLayout, contract, fields_tile};
+use mojo_wire_kit::{FrameCopy, FrameSource, WireLayout, contract, fields_tile};
 
 /// One frame: parse, re-encode to the consumed bytes, then the message oracle
 /// on its payload with its fd count.
@@ -74,73 +72,58 @@ fn deframe(stream: &[u8], sizes: &[usize]) -> StreamFrames {
     deframe_pieces(Deframer::with_limits(1 << 16, stream.len()), pieces)
 }
 
-/// A copy of one frame that [`deframe_pieces`] found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameCopy {
-    /// Stream offset of its first byte.
-    pub offset: u64,
-    /// The whole frame, header included, as it was in the stream.
-    pub bytes: Vec<u8>,
-    /// Handles its header claims.
-    pub num_handles: u16,
-}
+/// What [`deframe_pieces`] found.
+pub type StreamFrames = mojo_wire_kit::StreamFrames<FrameError>;
 
-/// Everything [`deframe_pieces`] found in a stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamFrames {
-    /// The frames, in stream order.
-    pub frames: Vec<FrameCopy>,
-    /// The error that stopped deframing, or the bytes left buffered (a
-    /// partial frame) after the last piece.
-    pub end: Result<usize, FrameError>,
-}
-
-/// The one deframing loop of the tests, tools and oracles: pushes each
-/// piece into `deframer` and takes every complete frame after it, checking
-/// that each equals a decode of its own bytes.
+/// [`mojo_wire_kit::deframe_pieces`] over this crate's [`Deframer`]: pushes
+/// each piece and takes every complete frame after it, checking that each
+/// equals a decode of its own bytes.
 pub fn deframe_pieces<'a>(
-    mut deframer: Deframer,
+    deframer: Deframer,
     pieces: impl IntoIterator<Item = &'a [u8]>,
 ) -> StreamFrames {
-    let mut stream = Vec::new();
-    let mut frames = Vec::new();
-    for piece in pieces {
-        stream.extend_from_slice(piece);
-        if let Err(e) = deframer.push(piece) {
-            return StreamFrames {
-                frames,
-                end: Err(e),
-            };
-        }
-        loop {
-            match deframer.next_frame() {
-                Ok(Some((offset, f))) => {
-                    let start = offset as usize;
-                    let bytes = &stream[start..start + f.len()];
-                    assert_eq!(
-                        Frame::decode(bytes),
-                        Ok((f, bytes.len())),
-                        "deframed frame differs from a decode of its bytes"
-                    );
-                    frames.push(FrameCopy {
-                        offset,
-                        bytes: bytes.to_vec(),
-                        num_handles: f.header.num_handles,
-                    });
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return StreamFrames {
-                        frames,
-                        end: Err(e),
-                    };
-                }
-            }
-        }
+    let source = Copying {
+        deframer,
+        stream: Vec::new(),
+    };
+    mojo_wire_kit::deframe_pieces(source, pieces)
+}
+
+/// A [`Deframer`] that hands out checked copies of its frames (it keeps the
+/// stream, since the deframer lends a decoded frame, not its bytes).
+struct Copying {
+    deframer: Deframer,
+    stream: Vec<u8>,
+}
+
+impl FrameSource for Copying {
+    type Error = FrameError;
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        self.stream.extend_from_slice(bytes);
+        self.deframer.push(bytes)
     }
-    StreamFrames {
-        frames,
-        end: Ok(deframer.buffered()),
+
+    fn next_copy(&mut self) -> Result<Option<FrameCopy>, FrameError> {
+        let Some((offset, f)) = self.deframer.next_frame()? else {
+            return Ok(None);
+        };
+        let start = offset as usize;
+        let bytes = &self.stream[start..start + f.len()];
+        assert_eq!(
+            Frame::decode(bytes),
+            Ok((f, bytes.len())),
+            "deframed frame differs from a decode of its bytes"
+        );
+        Ok(Some(FrameCopy {
+            offset,
+            bytes: bytes.to_vec(),
+            num_handles: f.header.num_handles,
+        }))
+    }
+
+    fn buffered(&self) -> usize {
+        self.deframer.buffered()
     }
 }
 

@@ -2,9 +2,8 @@
 //! under `cargo test`: on every seed corpus file, on random bytes, and on
 //! random mutations of the seeds, so the logic is exercised without nightly.
 
-use std::path::PathBuf;
-
 use ipcz_wire::fuzzing;
+use mojo_transcript::testing::fuzz_corpus;
 use proptest::prelude::*;
 
 type Oracle = fn(&[u8]);
@@ -18,20 +17,10 @@ const TARGETS: [(&str, Oracle); 6] = [
     ("fragment", fuzzing::fragment),
 ];
 
-fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../fuzz/corpus/ipcz_{target}"))
-}
-
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let dir = corpus_dir(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| std::fs::read(p).expect("read seed"))
+    fuzz_corpus(&format!("ipcz_{target}"))
+        .into_iter()
+        .map(|(_, bytes)| bytes)
         .collect()
 }
 
@@ -129,36 +118,23 @@ proptest! {
     }
 }
 
-/// Decodes a hex string written as a list of lines.
-fn unhex(lines: &[&str]) -> Vec<u8> {
-    let s: String = lines.concat();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+/// `fuzz/artifacts/ipcz_message/crash-88f2af4d...`, kept as the seed
+/// `unknown-id-doda-table-in-header-reserved0` (written by `cargo xtask
+/// corpus`, which documents it): fd count 0, then a message with unknown id
+/// 0x4a whose `driver_object_data_array` is 5, so the table's ArrayHeader is
+/// read from `reserved0` and the sequence number. The encoder used to zero
+/// `reserved0`; an unknown message's header is now written back verbatim.
+fn unknown_id_table_in_header() -> Vec<u8> {
+    fuzz_corpus("ipcz_message")
+        .into_iter()
+        .find(|(path, _)| path.ends_with("unknown-id-doda-table-in-header-reserved0"))
+        .map(|(_, bytes)| bytes)
+        .expect("the regression seed is in fuzz/corpus/ipcz_message")
 }
-
-/// `fuzz/artifacts/ipcz_message/crash-88f2af4d...` (seed
-/// `unknown-id-doda-table-in-header-reserved0`): fd count 0, then a message
-/// with unknown id 0x4a whose `driver_object_data_array` is 5, so the
-/// table's ArrayHeader is read from `reserved0` and the sequence number
-/// (num_bytes 32, no elements). Chrome's `IsArrayValid` accepts that. The
-/// encoder used to zero `reserved0`, so the re-encoding's table had
-/// num_bytes 0 and no longer decoded; an unknown message's header is now
-/// written back verbatim.
-const UNKNOWN_ID_TABLE_IN_HEADER: &[&str] = &[
-    "0018004a00002000000000000000000000050000000000000000000000000000",
-    "0028000018001f00000000000000000000000000000000000000000040000000",
-    "00000000000000000000000000bd000000000000000000000000000000000000",
-    "000b000000000000000000000000000000000000000000000000000000000000",
-    "000000000000000000000000000000bfff000000000000000000000000000000",
-    "000000000000000000000000000000000000ffffffffffffffffffffffffffff",
-    "ffffffffffffff000000000000",
-];
 
 #[test]
 fn regression_unknown_message_table_inside_header() {
-    let data = unhex(UNKNOWN_ID_TABLE_IN_HEADER);
+    let data = unknown_id_table_in_header();
     fuzzing::message(&data);
     let bytes = &data[1..];
     let m = ipcz_wire::message::Message::decode_exact(bytes, 0).expect("accepted like Chrome");

@@ -19,10 +19,7 @@ use ipcz_wire::types::*;
 use mojo_wire_kit::{Guid, RegionMode};
 use spec_examples::*;
 
-/// Bytes of a spec hex dump without placeholders.
-fn hex(s: &str) -> Vec<u8> {
-    fill(s, &[])
-}
+use mojo_transcript::testing::unhex as hex;
 
 /// Bytes of a spec hex dump; each placeholder token takes the next byte of
 /// its substitute.

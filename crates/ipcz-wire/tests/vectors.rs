@@ -3,26 +3,20 @@
 //! byte for byte, from the decoded values.
 
 use ipcz_wire::frame::{Deframer, Frame};
+use ipcz_wire::fuzzing::deframe_pieces;
 use ipcz_wire::message::Message;
 use ipcz_wire::messages::Body;
-use mojo_transcript::{LinkProtocol, Transcript, vector_files, vectors_dir};
+use mojo_transcript::testing::vector_files_of;
+use mojo_transcript::{LinkProtocol, Transcript};
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn every_ipcz_frame_in_the_vectors_round_trips() {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("note: no vectors directory; skipping");
-        return;
-    };
-    let files: Vec<_> = vector_files(&dir)
-        .expect("read vectors dir")
-        .into_iter()
-        .filter(|f| f.protocol == LinkProtocol::Ipcz)
-        .collect();
-    assert!(
-        !files.is_empty(),
-        "no ipcz transcripts in {}",
-        dir.display()
-    );
+    let files = vector_files_of(LinkProtocol::Ipcz);
+    assert!(!files.is_empty(), "no ipcz transcripts in the vectors");
     let mut failures = Vec::new();
     let (mut frames, mut streams, mut messages_by_id) =
         (0usize, 0usize, std::collections::BTreeMap::new());
@@ -34,38 +28,26 @@ fn every_ipcz_frame_in_the_vectors_round_trips() {
             // Feed the deframer in the recorded chunk sizes would need chunk
             // boundaries; feed in odd-sized pieces instead (split invariance
             // is tested separately).
-            let mut deframer = Deframer::new();
-            let mut seen = 0usize;
+            let deframed = deframe_pieces(Deframer::new(), stream.bytes.chunks(333));
             let mut claimed_fds = 0usize;
-            for piece in stream.bytes.chunks(333) {
-                deframer.push(piece).expect("feed");
-                loop {
-                    let next = match deframer.next_frame() {
-                        Ok(Some((offset, frame))) => (offset, frame),
-                        Ok(None) => break,
-                        Err(e) => {
-                            failures.push(format!("{name}: deframing stopped: {e}"));
-                            break;
-                        }
-                    };
-                    let (offset, frame): (u64, Frame<'_>) = next;
-                    let index = seen;
-                    seen += 1;
-                    frames += 1;
-                    claimed_fds += usize::from(frame.header.num_handles);
-                    let start = offset as usize;
-                    let original = &stream.bytes[start..start + frame.len()];
-                    if let Err(e) = check_frame(&frame, original) {
-                        failures.push(format!("{name} frame {index} @{offset}: {e}"));
-                    } else if let Ok(m) =
-                        Message::decode(frame.payload, frame.header.num_handles.into())
-                    {
-                        *messages_by_id.entry(m.body.name()).or_insert(0usize) += 1;
-                    }
+            for (index, copy) in deframed.frames.iter().enumerate() {
+                let offset = copy.offset;
+                let original = &copy.bytes[..];
+                let (frame, _) = Frame::decode(original).expect("a deframed frame decodes");
+                frames += 1;
+                claimed_fds += usize::from(frame.header.num_handles);
+                if let Err(e) = check_frame(&frame, original) {
+                    failures.push(format!("{name} frame {index} @{offset}: {e}"));
+                } else if let Ok(m) =
+                    Message::decode(frame.payload, frame.header.num_handles.into())
+                {
+                    *messages_by_id.entry(m.body.name()).or_insert(0usize) += 1;
                 }
             }
-            if deframer.buffered() != 0 {
-                failures.push(format!("{name}: {} trailing bytes", deframer.buffered()));
+            match deframed.end {
+                Err(e) => failures.push(format!("{name}: deframing stopped: {e}")),
+                Ok(0) => {}
+                Ok(trailing) => failures.push(format!("{name}: {trailing} trailing bytes")),
             }
             if claimed_fds != stream.total_fds() {
                 failures.push(format!(

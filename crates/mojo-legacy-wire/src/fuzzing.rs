@@ -7,10 +7,9 @@
 //! `decode` plus the canonical check, and re-encodings are canonical.
 
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
+    clippy::panic,
     reason = "an oracle's panic is its finding: it reports a broken decoding contract to the fuzzer"
 )]
 
@@ -23,7 +22,7 @@ use crate::node::{NodeChannelContent, NodeFrame, NodeMessage};
 use crate::profile::EventHeaderForm;
 use crate::user_message::UserMessage;
 use crate::verify::{self, ChannelRole, check_frame};
-use mojo_wire_kit::contract;
+use mojo_wire_kit::{FrameCopy, FrameSource, contract};
 
 /// Input: bytes starting with a channel message.
 pub fn channel_frame(data: &[u8]) {
@@ -72,69 +71,47 @@ fn deframe(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> StreamFrames {
     deframe_pieces(Deframer::with_limit(1 << 20), pieces)
 }
 
-/// A copy of one frame that [`deframe_pieces`] found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameCopy {
-    /// Stream offset of its first byte.
-    pub offset: u64,
-    /// The whole frame, channel header included.
-    pub bytes: Vec<u8>,
-    /// Handles its channel header claims.
-    pub num_handles: u16,
-}
+/// What [`deframe_pieces`] found.
+pub type StreamFrames = mojo_wire_kit::StreamFrames<Error>;
 
-/// Everything [`deframe_pieces`] found in a stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamFrames {
-    /// The frames, in stream order.
-    pub frames: Vec<FrameCopy>,
-    /// The error that stopped deframing, or the bytes left buffered (a
-    /// partial frame) after the last piece.
-    pub end: Result<usize, Error>,
-}
-
-/// The one deframing loop of the tests, tools and oracles: pushes each
-/// piece into `deframer` and takes every complete frame after it, checking
-/// that each equals a parse of its own bytes.
+/// [`mojo_wire_kit::deframe_pieces`] over this crate's [`Deframer`]: pushes
+/// each piece and takes every complete frame after it, checking that each
+/// equals a parse of its own bytes.
 pub fn deframe_pieces<'a>(
-    mut deframer: Deframer,
+    deframer: Deframer,
     pieces: impl IntoIterator<Item = &'a [u8]>,
 ) -> StreamFrames {
-    let mut frames = Vec::new();
-    for piece in pieces {
-        if let Err(e) = deframer.push(piece) {
-            return StreamFrames {
-                frames,
-                end: Err(e),
-            };
-        }
-        loop {
-            match deframer.next_frame() {
-                Ok(Some(f)) => {
-                    assert_eq!(
-                        Frame::decode_whole(f.bytes),
-                        Ok(f.frame),
-                        "deframed frame differs from a parse of its bytes"
-                    );
-                    frames.push(FrameCopy {
-                        offset: f.offset,
-                        bytes: f.bytes.to_vec(),
-                        num_handles: f.frame.header.num_handles(),
-                    });
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return StreamFrames {
-                        frames,
-                        end: Err(e),
-                    };
-                }
-            }
-        }
+    mojo_wire_kit::deframe_pieces(Copying(deframer), pieces)
+}
+
+/// A [`Deframer`] that hands out checked copies of its frames.
+struct Copying(Deframer);
+
+impl FrameSource for Copying {
+    type Error = Error;
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.0.push(bytes)
     }
-    StreamFrames {
-        frames,
-        end: Ok(deframer.buffered()),
+
+    fn next_copy(&mut self) -> Result<Option<FrameCopy>, Error> {
+        let Some(f) = self.0.next_frame()? else {
+            return Ok(None);
+        };
+        assert_eq!(
+            Frame::decode_whole(f.bytes),
+            Ok(f.frame),
+            "deframed frame differs from a parse of its bytes"
+        );
+        Ok(Some(FrameCopy {
+            offset: f.offset,
+            bytes: f.bytes.to_vec(),
+            num_handles: f.frame.header.num_handles(),
+        }))
+    }
+
+    fn buffered(&self) -> usize {
+        self.0.buffered()
     }
 }
 

@@ -23,11 +23,8 @@ use mojo_legacy_wire::user_message::{
 };
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame};
 use mojo_legacy_wire::{EventHeaderForm, NodeName, PortName, Profile};
+use mojo_transcript::testing::unhex as hex;
 use mojo_wire_kit::{Guid, RegionMode};
-
-fn hex(s: &str) -> Vec<u8> {
-    mojo_transcript::decode_hex(s).unwrap()
-}
 
 /// A name of whichever type the symbol stands for at its use.
 fn name<N: From<[u8; 16]>>(s: &str) -> N {
@@ -677,11 +674,12 @@ fn conversion_rule_of_section_7() {
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn real_examples_are_in_the_recordings() {
-    let Some(dir) = mojo_transcript::vectors_dir() else {
-        eprintln!("shared/vectors not found; skipping");
-        return;
-    };
+    let dir = mojo_transcript::testing::vectors();
     let mut streams = Vec::new();
     for file in mojo_transcript::vector_files(&dir).unwrap() {
         let t = mojo_transcript::Transcript::from_path(&file.path).unwrap();

@@ -16,7 +16,7 @@ use mojo_legacy_wire::event::{
     AttachedPort, Event, EventData, EventType, MergePort, ObserveProxy, PortDescriptor, SenderInfo,
     UserMessageEvent,
 };
-use mojo_legacy_wire::fuzzing;
+use mojo_legacy_wire::fuzzing::{self, deframe_pieces};
 use mojo_legacy_wire::node::{
     AcceptBrokerClient, AcceptInvitation, AcceptInvitee, AcceptPeer, AddBrokerClient,
     BindBrokerHost, BrokerClientAdded, BrokerClientCapabilities, Introduction, NodeCapabilities,
@@ -28,6 +28,7 @@ use mojo_legacy_wire::user_message::{
 };
 use mojo_legacy_wire::{Deframer, Error};
 use mojo_legacy_wire::{EventHeaderForm, Profile};
+use mojo_transcript::testing::pieces_at;
 use mojo_wire_kit::{Guid, RegionMode};
 use proptest::prelude::*;
 
@@ -744,16 +745,11 @@ fn spoil(bytes: &mut [u8], o: usize, v: u8) {
 
 /// Deframes `s` cut at `points`; returns (offset, bytes, num_handles).
 fn deframe(s: &[u8], points: &[usize]) -> Vec<(u64, Vec<u8>, u16)> {
-    let mut d = Deframer::new();
-    let mut out = Vec::new();
-    let mut last = 0;
-    for &p in points.iter().chain(std::iter::once(&s.len())) {
-        let p = p.max(last);
-        d.push(&s[last..p]).unwrap();
-        last = p;
-        while let Some(f) = d.next_frame().unwrap() {
-            out.push((f.offset, f.bytes.to_vec(), f.frame.header.num_handles()));
-        }
-    }
-    out
+    let deframed = deframe_pieces(Deframer::new(), pieces_at(s, points));
+    deframed.end.unwrap();
+    deframed
+        .frames
+        .into_iter()
+        .map(|f| (f.offset, f.bytes, f.num_handles))
+        .collect()
 }

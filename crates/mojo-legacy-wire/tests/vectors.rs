@@ -10,65 +10,37 @@ use std::collections::BTreeMap;
 use mojo_legacy_wire::broker::BrokerFrame;
 use mojo_legacy_wire::channel::HeaderForm;
 use mojo_legacy_wire::event::EventData;
+use mojo_legacy_wire::fuzzing::deframe_pieces;
 use mojo_legacy_wire::node::NodeFrame;
 use mojo_legacy_wire::verify::{ChannelRole, Content, check_frame, decode_frame};
 use mojo_legacy_wire::{Deframer, EventHeaderForm};
-use mojo_transcript::{LinkProtocol, Stream, Transcript, VectorProfile, vector_files, vectors_dir};
+use mojo_transcript::testing::{vector_files_of, vectors};
+use mojo_transcript::{LinkProtocol, Transcript, VectorProfile};
 
-struct StreamFrames {
-    frames: Vec<(usize, Vec<u8>, usize)>,
-}
+/// (offset, bytes, claimed fds) of each frame.
+type Frames = Vec<(usize, Vec<u8>, usize)>;
 
 /// Deframes a whole stream, pushing it in pieces of `piece` bytes.
-fn deframe(bytes: &[u8], piece: usize) -> Result<StreamFrames, String> {
-    let mut d = Deframer::new();
-    let mut frames = Vec::new();
-    for chunk in bytes.chunks(piece.max(1)) {
-        d.push(chunk).map_err(|e| e.to_string())?;
-        while let Some(f) = d.next_frame().map_err(|e| e.to_string())? {
-            frames.push((
-                f.offset as usize,
-                f.bytes.to_vec(),
-                usize::from(f.frame.header.num_handles()),
-            ));
-        }
+fn deframe(bytes: &[u8], piece: usize) -> Result<Frames, String> {
+    let deframed = deframe_pieces(Deframer::new(), bytes.chunks(piece.max(1)));
+    match deframed.end {
+        Err(e) => Err(e.to_string()),
+        Ok(0) => Ok(deframed
+            .frames
+            .into_iter()
+            .map(|f| (f.offset as usize, f.bytes, usize::from(f.num_handles)))
+            .collect()),
+        Ok(partial) => Err(format!("{partial} bytes of a partial frame at the end")),
     }
-    if d.buffered() != 0 {
-        return Err(format!(
-            "{} bytes of a partial frame at the end",
-            d.buffered()
-        ));
-    }
-    Ok(StreamFrames { frames })
-}
-
-/// Fds per frame by the README rule: a chunk's fds belong to the last frame
-/// whose first byte lies in that chunk.
-fn fds_per_frame(stream: &Stream, frames: &[(usize, Vec<u8>, usize)]) -> Vec<usize> {
-    let mut counts = vec![0; frames.len()];
-    for arrival in &stream.fds {
-        let end = arrival.offset + arrival.chunk_len;
-        if let Some(i) = frames
-            .iter()
-            .rposition(|(o, _, _)| *o >= arrival.offset && *o < end)
-        {
-            counts[i] += arrival.count;
-        }
-    }
-    counts
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn every_legacy_frame_round_trips() {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("shared/vectors not found; skipping");
-        return;
-    };
-    let files: Vec<_> = vector_files(&dir)
-        .unwrap()
-        .into_iter()
-        .filter(|f| f.protocol == LinkProtocol::Legacy)
-        .collect();
+    let files = vector_files_of(LinkProtocol::Legacy);
     assert!(
         files.len() >= 20,
         "expected the legacy transcripts, found {}",
@@ -96,21 +68,22 @@ fn every_legacy_frame_round_trips() {
                 ChannelRole::Node
             };
             let frames = match deframe(&stream.bytes, stream.bytes.len()) {
-                Ok(f) => f.frames,
+                Ok(f) => f,
                 Err(e) => {
                     failures.push(format!("{name} {key}: deframing: {e}"));
                     continue;
                 }
             };
             for piece in [1, 7, 64, 4096] {
-                let again = deframe(&stream.bytes, piece).map(|f| f.frames);
+                let again = deframe(&stream.bytes, piece);
                 assert_eq!(
                     again.as_ref().ok(),
                     Some(&frames),
                     "{name} {key} split {piece}"
                 );
             }
-            let arrived = fds_per_frame(&stream, &frames);
+            let starts: Vec<usize> = frames.iter().map(|(offset, _, _)| *offset).collect();
+            let arrived = stream.fds_per_frame(&starts).counts;
             for (index, ((offset, bytes, claimed), arrived)) in
                 frames.iter().zip(arrived).enumerate()
             {
@@ -210,22 +183,21 @@ fn every_legacy_frame_round_trips() {
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn profiles_are_not_interchangeable() {
     // A compact PortAccepted read with the extended header is too short, and
     // vice versa the sizes differ: the header size must be configured.
-    let Some(dir) = vectors_dir() else {
-        return;
-    };
-    let path = dir.join("cros/connect_only-proxy_client.jsonl");
-    let Ok(t) = Transcript::from_path(&path) else {
-        return;
-    };
+    let path = vectors().join("cros/connect_only-proxy_client.jsonl");
+    let t = Transcript::from_path(&path).unwrap();
     let mut misparsed = 0;
     for (key, stream) in t.streams() {
         if key.channel == 0 {
             continue;
         }
-        for (_, bytes, _) in deframe(&stream.bytes, 4096).unwrap().frames {
+        for (_, bytes, _) in deframe(&stream.bytes, 4096).unwrap() {
             if check_frame(&bytes, ChannelRole::Node, EventHeaderForm::Extended).is_err() {
                 misparsed += 1;
             }

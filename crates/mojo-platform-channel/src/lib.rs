@@ -74,11 +74,5 @@ pub use shm::{
 /// users of regions and mappings need not depend on it themselves.
 pub use mojo_wire_kit::{RandomSource, RegionMode, SharedMemory, ShmAccessError};
 
-/// Internals that the crate's own integration tests drive directly (the
-/// sans-IO queue types with fd tokens, the fd flag helpers). Not part of the
-/// API: no stability promise.
 #[doc(hidden)]
-pub mod test_support {
-    pub use crate::fd_passing::{set_cloexec, set_nonblocking};
-    pub use crate::queue::{IncomingBuffer, OutgoingQueue, SendChunk};
-}
+pub mod test_support;

@@ -5,7 +5,7 @@
 //! are not found, and each vector test carries
 //!
 //! ```text
-//! #[cfg_attr(mojo_vectors_missing, ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR")]
+//! #[cfg_attr(mojo_vectors_missing, ignore = "needs shared/vectors or MOJO_VECTORS_DIR")]
 //! ```
 //!
 //! so `cargo test` reports it as ignored, with that reason, instead of a

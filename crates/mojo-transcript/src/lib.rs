@@ -482,6 +482,38 @@ mod tests {
         assert!(!b2a.saw_eof);
     }
 
+    /// A 30-byte stream with one fd arrival.
+    fn thirty_bytes_with_fds(offset: usize, chunk_len: usize, count: usize) -> Stream {
+        Stream {
+            bytes: vec![0; 30],
+            fds: vec![FdArrival {
+                offset,
+                chunk_len,
+                count,
+                kinds: vec![],
+            }],
+            saw_eof: false,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn fds_go_to_the_last_frame_starting_in_their_chunk() {
+        let stream = thirty_bytes_with_fds(5, 20, 2);
+        let FdsPerFrame { counts, stray } = stream.fds_per_frame(&[0, 10, 20]);
+        assert_eq!(counts, [0, 0, 2]);
+        assert!(stray.is_empty());
+    }
+
+    #[test]
+    fn fds_in_a_chunk_without_a_frame_start_are_stray() {
+        let stream = thirty_bytes_with_fds(12, 5, 1);
+        let FdsPerFrame { counts, stray } = stream.fds_per_frame(&[0, 10]);
+        assert_eq!(counts, [0, 0]);
+        assert_eq!(stray.len(), 1);
+        assert_eq!(stray[0].offset, 12);
+    }
+
     #[test]
     fn bad_lines_are_named() {
         let err = Transcript::parse("{\"chan\":0}\n").unwrap_err();
@@ -526,7 +558,7 @@ mod tests {
     #[test]
     #[cfg_attr(
         mojo_vectors_missing,
-        ignore = "needs the vectors: shared/vectors beside the checkout, or MOJO_VECTORS_DIR"
+        ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
     )]
     fn every_shared_vector_reads() {
         let dir = testing::vectors();

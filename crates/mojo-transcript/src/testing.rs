@@ -14,7 +14,7 @@
 //! assert_eq!(pieces_at(&stream, &[2, 2, 4]), [&[1, 2][..], &[], &[3, 4], &[5]]);
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::locate::{VECTORS_ENV, VectorsLocation, locate_vectors, workspace_root};
 use crate::{LinkProtocol, VectorFile, decode_hex, vector_files};
@@ -111,13 +111,6 @@ pub fn fuzz_corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
             (path, bytes)
         })
         .collect()
-}
-
-/// The file name of `path` as text (for test messages and corpus keys).
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //!   check, and the [`WireLayout::FIELDS`] name/span table used by errors
 //!   and `--verify`); [`first_difference`] and [`require_canonical`], the
 //!   check behind every `decode_exact`, and [`contract!`], the decoding
-//!   contract every fuzz oracle checks;
+//!   contract every fuzz oracle checks, and [`deframe_pieces`], the one
+//!   deframing loop of their tests and tools;
 //! - [`Guid`]: `base::UnguessableToken`, with both protocols' byte orders;
 //! - [`RegionMode`]: the access mode of a shared-memory region, with the wire
 //!   values both protocols and Chromium's `PlatformSharedMemoryRegion` use;
@@ -79,6 +80,7 @@ extern crate self as mojo_wire_kit;
 
 mod canonical;
 mod contract;
+mod deframe;
 mod error;
 mod guid;
 mod layout;
@@ -91,6 +93,7 @@ mod writer;
 
 pub use canonical::{NotCanonical, first_difference, require_canonical};
 pub use contract::ExactDecodeError;
+pub use deframe::{FrameCopy, FrameSource, StreamFrames, deframe_pieces};
 pub use error::CodecError;
 pub use guid::Guid;
 pub use layout::{LayoutField, WireLayout, field_name_at, fields_tile, le};

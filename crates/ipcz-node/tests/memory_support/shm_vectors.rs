@@ -144,12 +144,10 @@ pub fn parse(text: &str) -> Result<Vec<Line>, String> {
 }
 
 /// The ipcz recordings with shared memory (`shm/{cros,desktop}/*.jsonl`
-/// except the legacy data pipe one), sorted; empty if the vectors are not
-/// there.
+/// except the legacy data pipe one), sorted (panics without the vectors:
+/// `mojo_transcript::testing::vectors`).
 pub fn ipcz_recordings() -> Vec<PathBuf> {
-    let Some(dir) = mojo_transcript::vectors_dir() else {
-        return Vec::new();
-    };
+    let dir = mojo_transcript::testing::vectors();
     let mut files = Vec::new();
     for profile in ["cros", "desktop"] {
         let Ok(entries) = std::fs::read_dir(dir.join("shm").join(profile)) else {

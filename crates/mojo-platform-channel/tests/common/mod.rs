@@ -2,59 +2,18 @@
 //! (`u32 payload_len, u32 num_fds, payload`), an event-loop driver built on
 //! mio (no busy loops), fd identity checks and the open-fd counter.
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, unused_imports)]
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 use mojo_platform_channel::{ChannelError, Endpoint, ReadOutcome, WriteOutcome};
 
-/// Serializes tests that count `/proc/self/fd` or spawn children, so that a
-/// concurrently running test cannot change the count.
-static FD_LOCK: Mutex<()> = Mutex::new(());
-
-pub fn fd_lock() -> MutexGuard<'static, ()> {
-    FD_LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Number of open fds of this process.
-pub fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Runs `f` and asserts that it leaves no extra fd open.
-pub fn assert_no_fd_leak<T>(f: impl FnOnce() -> T) -> T {
-    let _g = fd_lock();
-    let before = open_fd_count();
-    let out = f();
-    let after = open_fd_count();
-    assert_eq!(
-        before, after,
-        "fd leak: {before} open before, {after} after"
-    );
-    out
-}
-
-pub const HEADER: usize = 8;
-
-/// Encodes one test frame.
-pub fn frame(payload: &[u8], num_fds: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(HEADER + payload.len());
-    v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    v.extend_from_slice(&(num_fds as u32).to_le_bytes());
-    v.extend_from_slice(payload);
-    v
-}
-
-/// Parses the header at the front of `buf`.
-pub fn peek_header(buf: &[u8]) -> Option<(usize, usize)> {
-    let len = u32::from_le_bytes(buf.get(0..4)?.try_into().ok()?) as usize;
-    let nfds = u32::from_le_bytes(buf.get(4..8)?.try_into().ok()?) as usize;
-    Some((len, nfds))
-}
+pub use mojo_platform_channel::test_support::{
+    HEADER, assert_no_fd_leak, fd_lock, frame, open_fd_count, peek_header,
+};
 
 /// Takes one complete frame (payload and its fds) off the endpoint, if all
 /// its bytes and fds have arrived. Asserts Chromium's association rule: once

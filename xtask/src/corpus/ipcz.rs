@@ -1,81 +1,67 @@
-//! Writes the seed corpora `fuzz/corpus/ipcz_<target>/` from the recorded
-//! vectors: `cargo run -p ipcz-wire --example make_fuzz_corpus`.
-//!
-//! Inputs follow the conventions of `ipcz_wire::fuzzing`: frames as they are;
-//! deframer inputs are a split seed byte plus a few consecutive frames;
-//! message and driver object inputs start with their fd count.
+//! The ipcz seed corpora (`fuzz/corpus/ipcz_*/`), following the input
+//! conventions of `ipcz_wire::fuzzing`: frames as they are; deframer inputs
+//! are a split seed byte plus a few consecutive frames; message and driver
+//! object inputs start with their fd count. Besides the vectors: every
+//! message of the catalog zero-filled, driver objects and shared-memory
+//! snapshots the recordings lack, and the regression seeds of past crashes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, DriverObject, SharedBuffer};
-use ipcz_wire::frame::Frame;
+use ipcz_wire::frame::{Deframer, Frame};
+use ipcz_wire::fuzzing::deframe_pieces;
 use ipcz_wire::memory::{self, fragment, primary};
 use ipcz_wire::message::{FieldKind, Message};
 use ipcz_wire::messages::Body;
 use ipcz_wire::messages::MessageId;
 use ipcz_wire::router_descriptor::LegacyRouterDescriptor;
 use ipcz_wire::types::{FragmentDescriptor, LinkSide};
-use mojo_transcript::{LinkProtocol, Transcript, vector_files, vectors_dir};
+use mojo_transcript::LinkProtocol;
+use mojo_transcript::Transcript;
+use mojo_transcript::testing::{unhex, vector_files_of};
 use mojo_wire_kit::{Guid, RegionMode, WireLayout};
 
-/// Keeps at most `per_key` inputs per key (e.g. message id and size), and at
-/// most `max` in total.
-struct Corpus {
-    dir: PathBuf,
-    seen: BTreeMap<String, usize>,
-    count: usize,
-    max: usize,
-    per_key: usize,
-}
+use super::Seeds;
 
-impl Corpus {
-    fn new(root: &Path, target: &str, max: usize, per_key: usize) -> Self {
-        let dir = root.join(format!("ipcz_{target}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create corpus dir");
-        Self {
-            dir,
-            seen: BTreeMap::new(),
-            count: 0,
-            max,
-            per_key,
-        }
-    }
+/// `fuzz/artifacts/ipcz_message/crash-88f2af4d...`: fd count 0, then a
+/// message with unknown id 0x4a whose `driver_object_data_array` is 5, so
+/// the table's ArrayHeader is read from `reserved0` and the sequence number
+/// (num_bytes 32, no elements). Chrome's `IsArrayValid` accepts that. The
+/// encoder used to zero `reserved0`, so the re-encoding's table had
+/// num_bytes 0 and no longer decoded; an unknown message's header is now
+/// written back verbatim. `ipcz-wire`'s `tests/fuzz_oracles.rs` checks it.
+pub(crate) const UNKNOWN_ID_TABLE_IN_HEADER: (&str, &str) = (
+    "unknown-id-doda-table-in-header-reserved0",
+    "0018004a00002000000000000000000000050000000000000000000000000000
+     0028000018001f00000000000000000000000000000000000000000040000000
+     00000000000000000000000000bd000000000000000000000000000000000000
+     000b000000000000000000000000000000000000000000000000000000000000
+     000000000000000000000000000000bfff000000000000000000000000000000
+     000000000000000000000000000000000000ffffffffffffffffffffffffffff
+     ffffffffffffff000000000000",
+);
 
-    fn add(&mut self, key: &str, bytes: &[u8]) {
-        let n = self.seen.entry(key.to_string()).or_default();
-        if *n >= self.per_key || self.count >= self.max || bytes.len() > 8192 {
-            return;
-        }
-        *n += 1;
-        self.count += 1;
-        let name = format!("{:03}-{}", self.count, key.replace([' ', '/'], "_"));
-        std::fs::write(self.dir.join(name), bytes).expect("write corpus file");
-    }
-}
+/// Adds the ipcz seeds to `seeds`.
+pub(crate) fn add_seeds(seeds: &mut Seeds) {
+    let mut targets: [BTreeMap<String, Vec<u8>>; 6] = Default::default();
+    let [f, d, m, o, r, g] = &mut targets;
+    let mut frames = Corpus::new(f, 60, 2);
+    let mut deframer = Corpus::new(d, 30, 2);
+    let mut messages = Corpus::new(m, 80, 2);
+    let mut objects = Corpus::new(o, 30, 4);
+    let mut descriptors = Corpus::new(r, 24, 8);
+    let mut fragments = Corpus::new(g, 40, 40);
 
-fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
-    let dir = vectors_dir().expect("vectors directory");
-    let mut frames = Corpus::new(&root, "frame", 60, 2);
-    let mut deframer = Corpus::new(&root, "deframer", 30, 2);
-    let mut messages = Corpus::new(&root, "message", 80, 2);
-    let mut objects = Corpus::new(&root, "driver_object", 30, 4);
-    let mut descriptors = Corpus::new(&root, "router_descriptor", 24, 8);
-    let mut fragments = Corpus::new(&root, "fragment", 40, 40);
-
-    for file in vector_files(&dir).expect("list vectors") {
-        if file.protocol != LinkProtocol::Ipcz {
-            continue;
-        }
+    for file in vector_files_of(LinkProtocol::Ipcz) {
         let transcript = Transcript::from_path(&file.path).expect("transcript");
         for stream in transcript.streams().values() {
-            let mut offset = 0;
+            let deframed = deframe_pieces(Deframer::new(), [&stream.bytes[..]]);
             let mut starts = Vec::new();
-            while let Ok((frame, len)) = Frame::decode(&stream.bytes[offset..]) {
+            for copy in &deframed.frames {
+                let offset = copy.offset as usize;
                 starts.push(offset);
-                let bytes = &stream.bytes[offset..offset + len];
+                let bytes = &copy.bytes[..];
+                let (frame, len) = Frame::decode(bytes).expect("a deframed frame decodes");
                 let fds = frame.header.num_handles;
                 if let Ok(msg) = Message::decode(frame.payload, fds.into()) {
                     let key = format!("{}-{}", msg.body.name(), len);
@@ -108,7 +94,6 @@ fn main() {
                         }
                     }
                 }
-                offset += len;
             }
             for (i, w) in starts.windows(4).enumerate().step_by(5) {
                 let end = starts.get(i + 4).copied().unwrap_or(stream.bytes.len());
@@ -222,14 +207,54 @@ fn main() {
     input.truncate(16 + primary::INITIAL_LINK_STATES.len().min(64));
     fragments.add("initial-link-state", &input);
 
-    for c in [
-        &frames,
-        &deframer,
-        &messages,
-        &objects,
-        &descriptors,
-        &fragments,
-    ] {
-        println!("{}: {} files", c.dir.display(), c.count);
+    drop((frames, deframer, messages, objects, descriptors, fragments));
+    let names = [
+        "frame",
+        "deframer",
+        "message",
+        "driver_object",
+        "router_descriptor",
+        "fragment",
+    ];
+    for (name, files) in names.into_iter().zip(targets) {
+        seeds.target(&format!("ipcz_{name}")).extend(files);
+    }
+    let (name, hex) = UNKNOWN_ID_TABLE_IN_HEADER;
+    seeds
+        .target("ipcz_message")
+        .insert(name.to_string(), unhex(hex));
+}
+
+/// The ipcz selection rule: at most `per_key` inputs per key (e.g. message
+/// id and size), at most `max` in total, none over 8 KiB; files are named
+/// `<n>-<key>` in the order added.
+struct Corpus<'s> {
+    files: &'s mut BTreeMap<String, Vec<u8>>,
+    seen: BTreeMap<String, usize>,
+    count: usize,
+    max: usize,
+    per_key: usize,
+}
+
+impl<'s> Corpus<'s> {
+    fn new(files: &'s mut BTreeMap<String, Vec<u8>>, max: usize, per_key: usize) -> Self {
+        Self {
+            files,
+            seen: BTreeMap::new(),
+            count: 0,
+            max,
+            per_key,
+        }
+    }
+
+    fn add(&mut self, key: &str, bytes: &[u8]) {
+        let n = self.seen.entry(key.to_string()).or_default();
+        if *n >= self.per_key || self.count >= self.max || bytes.len() > 8192 {
+            return;
+        }
+        *n += 1;
+        self.count += 1;
+        let name = format!("{:03}-{}", self.count, key.replace([' ', '/'], "_"));
+        self.files.insert(name, bytes.to_vec());
     }
 }
