@@ -80,6 +80,8 @@
 
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod node;
 pub mod ports;
 

@@ -437,6 +437,15 @@ impl LegacyNode {
         Ok(PortRef::new(end))
     }
 
+    /// Closes every user-held port (for teardown in tests and fuzzing).
+    pub(crate) fn close_all_ports(&mut self) {
+        let names: Vec<PortName> = self.ports.ports().map(|(n, _)| n).collect();
+        for n in names {
+            let _ = self.ports.close_port(n);
+        }
+        self.flush();
+    }
+
     // ----- counts for leak checks ------------------------------------------
 
     /// Ports of every state.

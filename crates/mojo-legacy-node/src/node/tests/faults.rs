@@ -12,10 +12,7 @@ use crate::ports::Error as PortsError;
 
 /// Closes every user-held port of `node` (others refuse; that is fine).
 pub(crate) fn close_all(node: &mut LegacyNode) {
-    let names: Vec<_> = node.ports.ports().map(|(n, _)| n).collect();
-    for n in names {
-        let _ = node.close_port(PortRef::new(n));
-    }
+    node.close_all_ports();
 }
 
 /// Cuts the pair, closes every port on both sides, and checks that nothing
