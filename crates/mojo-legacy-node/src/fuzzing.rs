@@ -96,6 +96,7 @@ pub fn node_frames(data: &[u8], make_fd: &mut dyn FnMut() -> OwnedFd) -> usize {
     }
     assert_eq!(node.port_count(), 0, "ports left");
     assert_eq!(node.queued_message_count(), 0, "messages left");
+    assert_eq!(node.queued_fd_count(), 0, "fds left");
     assert_eq!(node.pending_transmit_count(), 0, "frames left");
     refused
 }

@@ -149,6 +149,7 @@ impl LegacyNode {
         let max_fds = self.limits.max_fds_per_peer;
         let held = link.held_fds.get();
         let counter = &link.held_fds;
+        let node_counter = &self.queued_fds;
         let converted = convert::event_from_wire(&event, |message, num_ports| {
             let um = UserMessage::decode(message).map_err(malformed(Layer::UserMessage))?;
             let claimed = usize::try_from(um.num_platform_handles()).unwrap_or(usize::MAX);
@@ -160,8 +161,10 @@ impl LegacyNode {
                 bytes: um.payload.to_vec(),
                 attachments,
                 ticket: None,
+                node_ticket: None,
             };
             body.ticket = counter.ticket(body.num_fds());
+            body.node_ticket = node_counter.ticket(body.num_fds());
             Ok(body)
         })?;
         // An unknown event type is ignored (§6.2).

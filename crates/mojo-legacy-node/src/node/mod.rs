@@ -161,6 +161,10 @@ pub struct LegacyNode {
     links: BTreeMap<NodeName, Link>,
     /// Broker side: attachment name -> the reserved port B (§3.5).
     reserved: BTreeMap<Vec<u8>, PortName>,
+    /// Client side: connector ports of merges requested from each peer.
+    pending_merges: BTreeMap<NodeName, Vec<PortName>>,
+    /// Fds held in queued messages, whoever sent them.
+    queued_fds: FdCounter,
     transmits: VecDeque<Transmit>,
     events: VecDeque<NodeEvent>,
     spare: Vec<Vec<u8>>,
@@ -184,6 +188,8 @@ impl LegacyNode {
             limits,
             links: BTreeMap::new(),
             reserved: BTreeMap::new(),
+            pending_merges: BTreeMap::new(),
+            queued_fds: FdCounter::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             spare: Vec::new(),
@@ -198,6 +204,13 @@ impl LegacyNode {
     /// The limits in force.
     pub fn limits(&self) -> NodeLimits {
         self.limits
+    }
+
+    /// Uses the §4.10 direct hand-off for ports moving to another node
+    /// (see [`ports::Node::set_direct_handoff`]): only for a broker with a
+    /// single client in the libchrome profile. Off by default.
+    pub fn set_direct_handoff(&mut self, on: bool) {
+        self.ports.set_direct_handoff(on);
     }
 
     // ----- links ---------------------------------------------------------
@@ -253,6 +266,14 @@ impl LegacyNode {
         }
         self.transmits.retain(|t| t.peer != peer);
         self.ports.lost_node(peer);
+        // A merge the peer never answered would leave its pipe end hanging
+        // (its connector's peer is local, so peer loss does not reach it):
+        // close the connector so the end observes closure.
+        for connector in self.pending_merges.remove(&peer).unwrap_or_default() {
+            if self.is_unmerged_connector(connector) {
+                let _ = self.ports.close_port(connector);
+            }
+        }
         self.events.push_back(NodeEvent::PeerLost { peer, error });
     }
 
@@ -299,6 +320,7 @@ impl LegacyNode {
             bytes: payload.to_vec(),
             attachments,
             ticket: None,
+            node_ticket: self.queued_fds.ticket(count),
         };
         let result = if count > MAX_OUTGOING_HANDLES_PER_MESSAGE {
             // The ports layer closes the attached ports when it refuses a
@@ -401,6 +423,16 @@ impl LegacyNode {
         self.flush();
     }
 
+    /// A requested merge's connector that no `MergePort` has reached yet:
+    /// still Receiving with a local peer (a merge makes it a proxy).
+    fn is_unmerged_connector(&self, connector: PortName) -> bool {
+        self.ports.port_state(connector) == Some(ports::PortState::Receiving)
+            && self
+                .ports
+                .peer_of(connector)
+                .is_some_and(|(node, _)| node == self.name())
+    }
+
     /// Attachments reserved and not yet merged.
     pub fn reserved_attachment_count(&self) -> usize {
         self.reserved.len()
@@ -434,6 +466,10 @@ impl LegacyNode {
             bytes,
             fds: Vec::new(),
         });
+        let mut pending = self.pending_merges.remove(&peer).unwrap_or_default();
+        pending.retain(|c| self.is_unmerged_connector(*c));
+        pending.push(connector);
+        self.pending_merges.insert(peer, pending);
         Ok(PortRef::new(end))
     }
 
@@ -463,9 +499,17 @@ impl LegacyNode {
         self.ports.queued_message_count()
     }
 
-    /// Fds received from `peer` that queued messages still hold.
+    /// Fds received from `peer` that queued messages still hold, while the
+    /// link exists. (Messages received before a peer is lost stay readable
+    /// with their handles; [`queued_fd_count`](Self::queued_fd_count)
+    /// still counts them.)
     pub fn held_fd_count(&self, peer: NodeName) -> usize {
         self.links.get(&peer).map_or(0, |l| l.held_fds.get())
+    }
+
+    /// Fds held in queued messages (received or written locally).
+    pub fn queued_fd_count(&self) -> usize {
+        self.queued_fds.get()
     }
 
     /// Frames waiting in [`poll_transmit`](Self::poll_transmit).

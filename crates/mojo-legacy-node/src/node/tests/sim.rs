@@ -233,6 +233,7 @@ impl Pair {
             assert_eq!(n.reserved_attachment_count(), 0, "node {i} reserved");
             assert_eq!(n.pending_transmit_count(), 0, "node {i} transmits");
             assert_eq!(n.held_fd_count(self.name(1 - i)), 0, "node {i} fds");
+            assert_eq!(n.queued_fd_count(), 0, "node {i} queued fds");
         }
     }
 }

@@ -478,3 +478,42 @@ fn cancelled_attachments_report_peer_closed() {
     }
     pair.assert_clean();
 }
+
+#[test]
+fn unanswered_merge_reports_peer_closed_when_the_broker_is_lost() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT]
+        .request_port_merge(broker, b"late")
+        .unwrap();
+    pair.nodes[CLIENT]
+        .write_message(p, b"queued", vec![])
+        .unwrap();
+    // The broker never sees the request.
+    pair.cut();
+    assert_eq!(
+        pair.nodes[CLIENT].read_message(p).unwrap_err(),
+        ApiError::Ports(OpError::PeerClosed { port: p.name() })
+    );
+    pair.nodes[CLIENT].close_port(p).unwrap();
+    pair.assert_clean();
+}
+
+#[test]
+fn local_messages_with_fds_are_counted_until_read() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let (x, y) = pair.nodes[BROKER].create_pipe().unwrap();
+    let (fd, probe) = probed_fd();
+    pair.nodes[BROKER]
+        .write_message(x, b"", vec![Handle::PlatformHandle(fd)])
+        .unwrap();
+    assert_eq!(pair.nodes[BROKER].queued_fd_count(), 1);
+    let (_, handles) = pair.nodes[BROKER].read_message(y).unwrap().unwrap();
+    assert_eq!(pair.nodes[BROKER].queued_fd_count(), 0);
+    assert!(!probe.is_closed());
+    drop(handles);
+    assert!(probe.is_closed());
+    pair.nodes[BROKER].close_port(x).unwrap();
+    pair.nodes[BROKER].close_port(y).unwrap();
+    pair.assert_clean();
+}
