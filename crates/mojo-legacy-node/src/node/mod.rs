@@ -163,6 +163,9 @@ pub struct LegacyNode {
     reserved: BTreeMap<Vec<u8>, PortName>,
     /// Client side: connector ports of merges requested from each peer.
     pending_merges: BTreeMap<NodeName, Vec<PortName>>,
+    /// Client side: merges requested before the link existed (connector,
+    /// attachment name).
+    queued_merges: BTreeMap<NodeName, Vec<(PortName, Vec<u8>)>>,
     /// Fds held in queued messages, whoever sent them.
     queued_fds: FdCounter,
     transmits: VecDeque<Transmit>,
@@ -189,6 +192,7 @@ impl LegacyNode {
             links: BTreeMap::new(),
             reserved: BTreeMap::new(),
             pending_merges: BTreeMap::new(),
+            queued_merges: BTreeMap::new(),
             queued_fds: FdCounter::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -234,6 +238,13 @@ impl LegacyNode {
                 held_fds: FdCounter::default(),
             },
         );
+        // Merges requested before the link existed go out now, in order.
+        for (connector, name) in self.queued_merges.remove(&peer).unwrap_or_default() {
+            if self.send_merge_request(peer, connector, &name).is_err() {
+                let _ = self.ports.close_port(connector);
+            }
+        }
+        self.flush();
         Ok(())
     }
 
@@ -248,7 +259,9 @@ impl LegacyNode {
     }
 
     /// The peer's socket closed (§4.7.7): its ports become peer-lost,
-    /// frames not yet written to it are dropped with their fds.
+    /// frames not yet written to it are dropped with their fds, and merges
+    /// it never answered (or was never sent) end in peer closure. Also valid
+    /// for a peer whose link was never added (a failed invitation).
     pub fn peer_lost(&mut self, peer: NodeName) {
         self.remove_peer(peer, None);
         self.flush();
@@ -261,11 +274,12 @@ impl LegacyNode {
     }
 
     fn remove_peer(&mut self, peer: NodeName, error: Option<NodeError>) {
-        if self.links.remove(&peer).is_none() {
-            return;
+        self.queued_merges.remove(&peer);
+        let linked = self.links.remove(&peer).is_some();
+        if linked {
+            self.transmits.retain(|t| t.peer != peer);
+            self.ports.lost_node(peer);
         }
-        self.transmits.retain(|t| t.peer != peer);
-        self.ports.lost_node(peer);
         // A merge the peer never answered would leave its pipe end hanging
         // (its connector's peer is local, so peer loss does not reach it):
         // close the connector so the end observes closure.
@@ -274,7 +288,9 @@ impl LegacyNode {
                 let _ = self.ports.close_port(connector);
             }
         }
-        self.events.push_back(NodeEvent::PeerLost { peer, error });
+        if linked {
+            self.events.push_back(NodeEvent::PeerLost { peer, error });
+        }
     }
 
     // ----- outputs -------------------------------------------------------
@@ -440,37 +456,61 @@ impl LegacyNode {
 
     /// Client side: asks `peer` (the broker) to connect its attachment
     /// `name`, and returns this side's end of it at once; messages written
-    /// on it wait until the merge completes.
+    /// on it wait until the merge completes. Before the link to `peer` is
+    /// added the request waits too, and goes out when it is (§3.5 step 4);
+    /// if `peer` is lost first, the end observes peer closure.
     pub fn request_port_merge(&mut self, peer: NodeName, name: &[u8]) -> Result<PortRef, ApiError> {
         if name.is_empty() {
             return Err(ApiError::EmptyAttachmentName);
         }
-        let Some(link) = self.links.get(&peer) else {
-            return Err(ApiError::UnknownPeer { peer });
-        };
-        let profile = link.profile;
-        let (end, connector) = self.ports.create_merge_pipe()?;
-        let message = NodeMessage::RequestPortMerge(RequestPortMerge {
-            connector_port_name: connector,
-            token: name,
-        });
-        let mut bytes = self.buffer();
-        if let Err(e) = message.encode_frame(profile, 0, &mut bytes) {
-            let _ = self.ports.close_port(end);
-            let _ = self.ports.close_port(connector);
-            self.flush();
-            return Err(ApiError::Encode(e));
+        if peer == self.name() || !names::node_is_valid(peer) {
+            return Err(ApiError::InvalidPeer { peer });
         }
-        self.transmits.push_back(Transmit {
-            peer,
-            bytes,
-            fds: Vec::new(),
-        });
+        let (end, connector) = self.ports.create_merge_pipe()?;
+        if self.links.contains_key(&peer) {
+            if let Err(e) = self.send_merge_request(peer, connector, name) {
+                let _ = self.ports.close_port(end);
+                let _ = self.ports.close_port(connector);
+                self.flush();
+                return Err(e);
+            }
+        } else {
+            self.queued_merges
+                .entry(peer)
+                .or_default()
+                .push((connector, name.to_vec()));
+        }
         let mut pending = self.pending_merges.remove(&peer).unwrap_or_default();
         pending.retain(|c| self.is_unmerged_connector(*c));
         pending.push(connector);
         self.pending_merges.insert(peer, pending);
         Ok(PortRef::new(end))
+    }
+
+    fn send_merge_request(
+        &mut self,
+        peer: NodeName,
+        connector: PortName,
+        name: &[u8],
+    ) -> Result<(), ApiError> {
+        let Some(link) = self.links.get(&peer) else {
+            return Err(ApiError::UnknownPeer { peer });
+        };
+        let profile = link.profile;
+        let message = NodeMessage::RequestPortMerge(RequestPortMerge {
+            connector_port_name: connector,
+            token: name,
+        });
+        let mut bytes = self.buffer();
+        message
+            .encode_frame(profile, 0, &mut bytes)
+            .map_err(ApiError::Encode)?;
+        self.transmits.push_back(Transmit {
+            peer,
+            bytes,
+            fds: Vec::new(),
+        });
+        Ok(())
     }
 
     /// Closes every user-held port (for teardown in tests and fuzzing).

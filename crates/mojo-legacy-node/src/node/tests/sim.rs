@@ -99,6 +99,20 @@ impl Pair {
         client
             .add_peer(broker.name(), profile, PeerRole::Broker)
             .unwrap();
+        Self::assemble(broker, client, profile, seed)
+    }
+
+    /// A pair of nodes already linked to each other (libchrome, in order).
+    pub(crate) fn from_nodes(broker: LegacyNode, client: LegacyNode) -> Self {
+        Self::assemble(broker, client, Profile::Libchrome, None)
+    }
+
+    fn assemble(
+        broker: LegacyNode,
+        client: LegacyNode,
+        profile: Profile,
+        seed: Option<u64>,
+    ) -> Self {
         Self {
             nodes: [broker, client],
             in_flight: VecDeque::new(),
