@@ -567,3 +567,29 @@ fn merges_for_a_peer_that_never_links_end_in_peer_closed() {
     assert_eq!(client.port_count(), 0);
     assert!(client.poll_transmit().is_none());
 }
+
+#[test]
+fn direct_handoff_broker_connects_and_moves_pipes_without_proxies() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    pair.nodes[BROKER].set_direct_handoff(true);
+    let a = pair.nodes[BROKER].reserve_attachment(b"main").unwrap();
+    pair.nodes[BROKER]
+        .write_message(a, b"early", vec![])
+        .unwrap();
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT]
+        .request_port_merge(broker, b"main")
+        .unwrap();
+    pair.run_clean();
+    assert_eq!(pair.read(CLIENT, p), b"early");
+    let (x, y) = send_pipe(&mut pair, BROKER, a, p);
+    echo(&mut pair, x, y, b"handed off");
+    let (u, v) = send_pipe(&mut pair, CLIENT, p, a);
+    echo(&mut pair, v, u, b"and back");
+    assert_eq!(pair.nodes[BROKER].proxy_count(), 0);
+    assert_eq!(pair.nodes[CLIENT].proxy_count(), 0);
+    close_both(&mut pair, x, y);
+    close_both(&mut pair, v, u);
+    close_both(&mut pair, a, p);
+    pair.assert_clean();
+}
