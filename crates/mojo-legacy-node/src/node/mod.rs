@@ -1,7 +1,7 @@
 //! The NodeChannel layer of a legacy node (spec §3, §5, §6): [`LegacyNode`]
-//! owns a [`ports::Node`] and one link per peer node,
-//! turns complete channel frames (bytes and fds) into ports events and
-//! NodeChannel answers, and ports output back into frames.
+//! owns a [`ports::Node`] and one link per peer node, turns complete
+//! channel frames (bytes and fds) into ports events and NodeChannel
+//! answers, and ports output back into frames.
 //!
 //! Links come from an invitation connector, which runs the handshake
 //! (`ACCEPT_INVITEE` / `ACCEPT_INVITATION` / `ACCEPT_BROKER_CLIENT`) and the
@@ -16,6 +16,15 @@
 //! does not deserialize, a stale or duplicate sequence number, any event the
 //! ports layer refuses. A correct peer never sends them, and a dropped peer
 //! cannot leave a silent gap in a pipe.
+//!
+//! Messages received before a peer is lost stay readable with their
+//! handles; frames not yet written to it are dropped with their fds.
+//!
+//! This layer opens no sockets, so it never introduces nodes: a
+//! `REQUEST_INTRODUCTION` is answered "unknown" (§3.6, right for a broker
+//! with one client), and an event for a node without a link is dropped and
+//! that node treated as lost (a non-broker does not ask its broker for an
+//! introduction). An `INTRODUCE` with a channel is handed to the caller.
 //!
 //! The desktop profile's extended event header is written with "no sender"
 //! (invalid `from_port`) and its sender fields are not verified on input:
@@ -513,8 +522,10 @@ impl LegacyNode {
         Ok(())
     }
 
-    /// Closes every user-held port (for teardown in tests and fuzzing).
-    pub(crate) fn close_all_ports(&mut self) {
+    /// Closes every user-held port, e.g. at shutdown (§10 step 12): each
+    /// one's peer observes closure after the messages already sent. Flush
+    /// [`poll_transmit`](Self::poll_transmit) before closing the sockets.
+    pub fn close_all_ports(&mut self) {
         let names: Vec<PortName> = self.ports.ports().map(|(n, _)| n).collect();
         for n in names {
             let _ = self.ports.close_port(n);
