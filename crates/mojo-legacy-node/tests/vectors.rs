@@ -7,15 +7,18 @@
 //! races are; what this proves is that every real frame passes the whole
 //! inbound path (framing, NodeChannel, events, user messages, dispatchers,
 //! fd accounting) without a `NodeError`, that every frame the node emits in
-//! answer is whole, and that no fd or port is left afterwards.
+//! answer is whole, that every merge request is answered as the recorded
+//! broker answered it (names aside), and that no fd or port is left
+//! afterwards.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
 use mojo_legacy_node::node::{LegacyNode, PeerRole, PortRef};
 use mojo_legacy_wire::channel::Frame;
+use mojo_legacy_wire::event::{Event as WireEvent, EventData, PortDescriptor};
 use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
-use mojo_legacy_wire::{Deframer, NodeName, Profile};
+use mojo_legacy_wire::{Deframer, NodeName, PortName, Profile};
 use mojo_transcript::{
     Direction, LinkProtocol, StreamKey, Transcript, VectorProfile, vector_files, vectors_dir,
 };
@@ -58,35 +61,83 @@ fn all_closed(probes: &[UnixStream]) -> bool {
         .all(|mut p| matches!(p.read(&mut [0u8; 1]), Ok(0)))
 }
 
-fn drain(node: &mut LegacyNode) {
+/// Takes every output; returns the frames, each checked whole.
+fn drain(node: &mut LegacyNode) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
     while let Some(t) = node.poll_transmit() {
         let f = Frame::decode_whole(&t.bytes).expect("whole frames");
         assert_eq!(usize::from(f.header.num_handles()), t.fds.len());
+        out.push(t.bytes);
     }
     while node.poll_event().is_some() {}
+    out
 }
 
-/// Feeds `frames` from `peer` to `node`; returns the attachment ends the
-/// broker reserved on the way.
+/// The MergePort event a frame carries: (connector port, descriptor).
+fn merge_port(frame: &[u8], profile: Profile) -> Option<(PortName, PortDescriptor)> {
+    let Some(NodeMessage::EventMessage(body)) = message(frame) else {
+        return None;
+    };
+    let event = WireEvent::decode(body, profile.event_header_form()).ok()?;
+    match event.data {
+        EventData::MergePort(m) => Some((event.port_name, m.new_port_descriptor)),
+        _ => None,
+    }
+}
+
+/// A descriptor without its names (which differ between runs).
+fn shape(d: &PortDescriptor) -> (u64, u64, u64, bool) {
+    (
+        d.next_sequence_num_to_send,
+        d.next_sequence_num_to_receive,
+        d.last_sequence_num_to_receive,
+        d.peer_closed,
+    )
+}
+
+struct Fed {
+    /// The attachment ends the broker reserved on the way.
+    reserved: Vec<PortRef>,
+    /// For each REQUEST_PORT_MERGE: its connector and the MergePort
+    /// descriptor the node answered with at once.
+    merges: Vec<(PortName, PortDescriptor)>,
+}
+
+/// Feeds `frames` from `peer` to `node`.
 fn feed(
     node: &mut LegacyNode,
     peer: NodeName,
+    profile: Profile,
     frames: &[Vec<u8>],
     probes: &mut Vec<UnixStream>,
-) -> Vec<PortRef> {
-    let mut reserved = Vec::new();
+) -> Fed {
+    let mut fed = Fed {
+        reserved: Vec::new(),
+        merges: Vec::new(),
+    };
     for (i, f) in frames.iter().enumerate() {
-        if let Some(NodeMessage::RequestPortMerge(r)) = message(f) {
-            if let Ok(a) = node.reserve_attachment(r.token) {
-                reserved.push(a);
+        let merge = match message(f) {
+            Some(NodeMessage::RequestPortMerge(r)) => {
+                if let Ok(a) = node.reserve_attachment(r.token) {
+                    fed.reserved.push(a);
+                }
+                Some(r.connector_port_name)
             }
-        }
+            _ => None,
+        };
         let n = usize::from(Frame::decode_whole(f).unwrap().header.num_handles());
         node.handle_frame(peer, f, fds(n, probes))
             .unwrap_or_else(|e| panic!("frame {i}: {e:?}"));
-        drain(node);
+        let out = drain(node);
+        if let Some(connector) = merge {
+            // Answered at once with exactly one MergePort to the connector.
+            let answers: Vec<_> = out.iter().filter_map(|f| merge_port(f, profile)).collect();
+            assert_eq!(answers.len(), 1, "frame {i}: {} answers", answers.len());
+            assert_eq!(answers[0].0, connector);
+            fed.merges.push(answers[0]);
+        }
     }
-    reserved
+    fed
 }
 
 #[test]
@@ -96,6 +147,7 @@ fn recorded_legacy_frames_pass_the_whole_inbound_path() {
         return;
     };
     let mut checked = 0;
+    let mut merges = 0;
     for file in vector_files(&dir).unwrap() {
         if file.protocol != LinkProtocol::Legacy {
             continue;
@@ -136,9 +188,31 @@ fn recorded_legacy_frames_pass_the_whole_inbound_path() {
         broker
             .add_peer(client_name, profile, PeerRole::Client)
             .unwrap();
-        let reserved = feed(&mut broker, client_name, &from_client[1..], &mut probes);
+        let fed = feed(
+            &mut broker,
+            client_name,
+            profile,
+            &from_client[1..],
+            &mut probes,
+        );
+        // The recorded broker answered each merge the same way, names
+        // aside: same connector order, same descriptor numbers and flags,
+        // naming itself as peer and referrer.
+        let recorded: Vec<_> = from_broker
+            .iter()
+            .filter_map(|f| merge_port(f, profile))
+            .collect();
+        assert_eq!(recorded.len(), fed.merges.len(), "{}", file.path.display());
+        for ((rc, rd), (oc, od)) in recorded.iter().zip(&fed.merges) {
+            assert_eq!(rc, oc, "{}", file.path.display());
+            assert_eq!(shape(rd), shape(od), "{}", file.path.display());
+            assert_eq!(od.peer_node_name, broker_name);
+            assert_eq!(od.referring_node_name, broker_name);
+            assert_eq!(rd.referring_node_name, broker_name);
+        }
+        merges += fed.merges.len();
         broker.peer_lost(client_name);
-        for a in reserved {
+        for a in fed.reserved {
             broker.close_port(a).unwrap();
         }
         drain(&mut broker);
@@ -151,7 +225,13 @@ fn recorded_legacy_frames_pass_the_whole_inbound_path() {
         client
             .add_peer(broker_name, profile, PeerRole::Broker)
             .unwrap();
-        feed(&mut client, broker_name, &from_broker[2..], &mut probes);
+        feed(
+            &mut client,
+            broker_name,
+            profile,
+            &from_broker[2..],
+            &mut probes,
+        );
         client.peer_lost(broker_name);
         drain(&mut client);
         assert_eq!(client.port_count(), 0, "{}", file.path.display());
@@ -160,5 +240,5 @@ fn recorded_legacy_frames_pass_the_whole_inbound_path() {
         assert!(all_closed(&probes), "{}", file.path.display());
         checked += 1;
     }
-    eprintln!("{checked} transcripts replayed");
+    eprintln!("{checked} transcripts replayed, {merges} merges answered as recorded");
 }
