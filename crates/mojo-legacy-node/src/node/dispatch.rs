@@ -15,7 +15,7 @@ use mojo_legacy_wire::{NodeName, PortName};
 use super::error::{Layer, NodeError};
 use super::handles::{self, Body};
 use super::{LegacyNode, NodeEvent, PeerRole, Transmit, convert};
-use crate::ports::{Event, names};
+use crate::ports::{self, Event, names};
 
 fn malformed(layer: Layer) -> impl FnOnce(mojo_legacy_wire::Error) -> NodeError {
     move |error| NodeError::Malformed { layer, error }
@@ -177,9 +177,28 @@ impl LegacyNode {
         if let Event::MergePort { .. } = &event {
             self.check_port_limit(peer, 1)?;
         }
-        self.ports
-            .handle_event(peer, event)
-            .map_err(NodeError::Ports)
+        self.deliver_event(peer, event)
+    }
+
+    /// Hands an event to the ports layer. What §6.3 says to drop rather
+    /// than fail on (a stale or duplicate sequence number, a PortAccepted or
+    /// ObserveProxyAck for a port in another state) is reported as a
+    /// [`NodeEvent::EventDropped`] and the link stays up; any other refusal
+    /// drops the peer.
+    fn deliver_event(&mut self, peer: NodeName, event: Event<Body>) -> Result<(), NodeError> {
+        match self.ports.handle_event(peer, event) {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (ports::Error::StaleSequenceNum { .. }
+                | ports::Error::DuplicateSequenceNum { .. }
+                | ports::Error::UnexpectedPortAccepted { .. }
+                | ports::Error::UnexpectedObserveProxyAck { .. }),
+            ) => {
+                self.report_dropped(peer, e);
+                Ok(())
+            }
+            Err(e) => Err(NodeError::Ports(e)),
+        }
     }
 
     fn check_user_message_limits(
@@ -333,8 +352,6 @@ impl LegacyNode {
                 });
             }
         }
-        self.ports
-            .handle_event(peer, event)
-            .map_err(NodeError::Ports)
+        self.deliver_event(peer, event)
     }
 }

@@ -13,9 +13,12 @@
 //! what was wrong and the peer is gone (its ports peer-lost, its fds in
 //! transit closed). Deliberate choices where Chromium merely drops a
 //! message: an event or user message that does not decode, a dispatcher that
-//! does not deserialize, a stale or duplicate sequence number, any event the
-//! ports layer refuses. A correct peer never sends them, and a dropped peer
-//! cannot leave a silent gap in a pipe.
+//! does not deserialize, and most events the ports layer refuses. A correct
+//! peer never sends them, and a dropped peer cannot leave a silent gap in a
+//! pipe. What §6.3 says to drop instead (a stale or duplicate sequence
+//! number, a PortAccepted or ObserveProxyAck for a port in another state:
+//! races and replays rather than corruption) is dropped and reported as
+//! [`NodeEvent::EventDropped`]; the link stays up.
 //!
 //! Messages received before a peer is lost stay readable with their
 //! handles; frames not yet written to it are dropped with their fds.
@@ -61,6 +64,8 @@ pub const DEFAULT_MAX_QUEUED_MESSAGES_PER_PORT: usize = 4_096;
 pub const DEFAULT_MAX_PORTS_PER_PEER: usize = 16_384;
 /// Default for [`NodeLimits::max_fds_per_peer`].
 pub const DEFAULT_MAX_FDS_PER_PEER: usize = 4_096;
+/// Most [`NodeEvent::EventDropped`] reports queued at once.
+pub const MAX_QUEUED_DROP_REPORTS: usize = 64;
 /// Spare transmit buffers kept for reuse (see [`LegacyNode::recycle`]).
 pub const MAX_SPARE_BUFFERS: usize = 16;
 
@@ -138,6 +143,17 @@ pub enum NodeEvent {
         /// Why, if for bad input.
         error: Option<NodeError>,
     },
+    /// An event from `peer` was dropped as §6.3 recommends (a stale or
+    /// duplicate sequence number, a PortAccepted or ObserveProxyAck for a
+    /// port in another state); the link stays up. At most
+    /// [`MAX_QUEUED_DROP_REPORTS`] wait in the queue; further drops are
+    /// only counted ([`LegacyNode::dropped_event_count`]).
+    EventDropped {
+        /// The peer.
+        peer: NodeName,
+        /// What the ports layer refused.
+        error: ports::Error,
+    },
     /// The broker answered an introduction (`INTRODUCE`). Without a channel
     /// the node is unknown and its ports are already peer-lost; with one
     /// the caller may run a channel on it and [`add_peer`](LegacyNode::add_peer).
@@ -179,6 +195,10 @@ pub struct LegacyNode {
     queued_fds: FdCounter,
     transmits: VecDeque<Transmit>,
     events: VecDeque<NodeEvent>,
+    /// `EventDropped` reports in `events`.
+    queued_drop_reports: usize,
+    /// Events dropped per §6.3 since the node started.
+    dropped_events: u64,
     spare: Vec<Vec<u8>>,
 }
 
@@ -205,6 +225,8 @@ impl LegacyNode {
             queued_fds: FdCounter::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            queued_drop_reports: 0,
+            dropped_events: 0,
             spare: Vec::new(),
         }
     }
@@ -311,7 +333,26 @@ impl LegacyNode {
 
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if let Some(NodeEvent::EventDropped { .. }) = event {
+            self.queued_drop_reports = self.queued_drop_reports.saturating_sub(1);
+        }
+        event
+    }
+
+    /// Events dropped as §6.3 recommends (see [`NodeEvent::EventDropped`]),
+    /// reported or not.
+    pub fn dropped_event_count(&self) -> u64 {
+        self.dropped_events
+    }
+
+    fn report_dropped(&mut self, peer: NodeName, error: ports::Error) {
+        self.dropped_events = self.dropped_events.saturating_add(1);
+        if self.queued_drop_reports < MAX_QUEUED_DROP_REPORTS {
+            self.queued_drop_reports += 1;
+            self.events
+                .push_back(NodeEvent::EventDropped { peer, error });
+        }
     }
 
     /// Gives a written frame's buffer back for reuse.
