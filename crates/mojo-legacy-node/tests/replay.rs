@@ -1,4 +1,4 @@
-//! Replay of real clients against our broker, names substituted: the
+//! Replay of real peers against our nodes, names substituted. First test: the
 //! recorded client's NodeChannel frames are fed to a `LegacyNode` broker
 //! named as the recorded broker. Each `MergePort` our broker answers is
 //! aligned with the recorded broker's answer to the same connector, which
@@ -7,7 +7,7 @@
 //! names replaced before it is fed. Then the ports protocol runs for real:
 //! the client's proxies collapse through our broker, its messages arrive
 //! on our attachment ends (both profiles), and, in the libchrome profile
-//! wherever the recorded broker's application moved no ports, our broker
+//! wherever neither application moved ports, our broker
 //! sends the same ports-protocol events (ObserveProxy, ObserveProxyAck,
 //! PortAccepted) as the recorded broker did.
 
@@ -71,6 +71,14 @@ fn substitute(frame: &mut [u8], names: &BTreeMap<[u8; 16], [u8; 16]>) {
             i += 1;
         }
     }
+}
+
+/// Whether any user message in `frames` carries ports.
+fn moves_ports(frames: &[Vec<u8>], profile: Profile) -> bool {
+    frames.iter().any(|f| {
+        event(f, profile)
+            .is_some_and(|e| matches!(&e.data, EventData::UserMessage(m) if !m.ports.is_empty()))
+    })
 }
 
 fn protocol_types(frames: &[Vec<u8>], profile: Profile) -> BTreeMap<EventType, usize> {
@@ -217,16 +225,15 @@ fn recorded_clients_converge_with_our_broker() {
         read.sort();
         expected.sort();
         assert_eq!(read, expected, "{}", file.path.display());
-        // Where the recorded broker moved no ports of its own (its
-        // application sent none), the ports protocol it ran is exactly ours.
-        let broker_moved_ports = from_broker.iter().any(|f| {
-            event(f, profile).is_some_and(
-                |e| matches!(&e.data, EventData::UserMessage(m) if !m.ports.is_empty()),
-            )
-        });
-        // (Desktop peers also run sender verification, which this node
-        // does not: the event counts differ there by design.)
-        if !broker_moved_ports && profile == Profile::Libchrome {
+        // Where neither application moved ports (the scenario's only pipes
+        // are the attachments), the ports protocol the recorded broker ran
+        // is exactly ours; with moved pipes, when each application reads
+        // and closes them changes the run. (Desktop peers also run sender
+        // verification, which this node does not.)
+        if !moves_ports(&from_broker, profile)
+            && !moves_ports(&from_client, profile)
+            && profile == Profile::Libchrome
+        {
             assert_eq!(
                 protocol_types(&sent, profile),
                 protocol_types(&from_broker, profile),
@@ -243,5 +250,166 @@ fn recorded_clients_converge_with_our_broker() {
         replayed += 1;
     }
     eprintln!("{replayed} clients replayed, {exact} with the recorded ports protocol");
+    assert!(replayed == 0 || exact > 0);
+}
+
+/// The mirror image: the recorded broker's frames fed to our client, named
+/// as the recorded client. Our client asks for the same attachments in the
+/// same order, which maps each recorded connector to ours; each
+/// ObserveProxy our client sends is aligned with the recorded client's one
+/// for the same proxy, which maps the recorded pipe end (P0) to ours. Then
+/// every message the broker sent to an attachment end arrives on ours,
+/// and, wherever neither application moved ports, our client sends the
+/// same ports-protocol events as the recorded one did.
+#[test]
+fn recorded_brokers_converge_with_our_client() {
+    let Some(dir) = vectors_dir() else {
+        eprintln!("shared/vectors not found; skipping");
+        return;
+    };
+    let (mut replayed, mut exact) = (0, 0);
+    for file in vector_files(&dir).unwrap() {
+        if file.protocol != LinkProtocol::Legacy {
+            continue;
+        }
+        let profile = match file.profile {
+            VectorProfile::Libchrome => Profile::Libchrome,
+            VectorProfile::Desktop => Profile::Desktop,
+        };
+        let streams = Transcript::from_path(&file.path).unwrap().streams();
+        let stream = |direction| {
+            streams
+                .get(&StreamKey {
+                    channel: 1,
+                    direction,
+                })
+                .map(|s| frames(&s.bytes))
+        };
+        let (Some(from_broker), Some(from_client)) =
+            (stream(Direction::AToB), stream(Direction::BToA))
+        else {
+            continue;
+        };
+        let Some(NodeMessage::AcceptInvitee(invitee)) =
+            from_broker.first().and_then(|f| message(f))
+        else {
+            continue;
+        };
+        let Some(NodeMessage::AcceptInvitation(invitation)) =
+            from_client.first().and_then(|f| message(f))
+        else {
+            continue;
+        };
+        let (broker_name, client_name) = (invitee.inviter_name, invitation.invitee_name);
+        // The recorded client's ObserveProxy events: proxy port -> target.
+        let recorded_observes: BTreeMap<PortName, PortName> = from_client
+            .iter()
+            .filter_map(|f| match event(f, profile)?.data {
+                EventData::ObserveProxy(o) if o.proxy_node_name == client_name => {
+                    Some((o.proxy_port_name, o.proxy_target_port_name))
+                }
+                _ => None,
+            })
+            .collect();
+
+        let mut client = LegacyNode::new(client_name, SeededRandom::new(2));
+        client
+            .add_peer(broker_name, profile, PeerRole::Broker)
+            .unwrap();
+        let mut names = BTreeMap::new();
+        let mut ends = Vec::new();
+        let mut end_names = Vec::new();
+        let mut sent = Vec::new();
+        let take_output = |client: &mut LegacyNode,
+                           names: &mut BTreeMap<[u8; 16], [u8; 16]>,
+                           sent: &mut Vec<Vec<u8>>| {
+            while let Some(t) = client.poll_transmit() {
+                if let Some(e) = event(&t.bytes, profile) {
+                    if let EventData::ObserveProxy(o) = e.data {
+                        if let Some(recorded) = recorded_observes.get(&o.proxy_port_name) {
+                            names.insert(recorded.to_bytes(), o.proxy_target_port_name.to_bytes());
+                        }
+                    }
+                }
+                sent.push(t.bytes);
+            }
+            while client.poll_event().is_some() {}
+        };
+        for f in &from_client {
+            if let Some(NodeMessage::RequestPortMerge(r)) = message(f) {
+                let end = client.request_port_merge(broker_name, r.token).unwrap();
+                let t = client.poll_transmit().expect("the merge request");
+                let Some(NodeMessage::RequestPortMerge(ours)) = message(&t.bytes) else {
+                    panic!("not a merge request")
+                };
+                names.insert(
+                    r.connector_port_name.to_bytes(),
+                    ours.connector_port_name.to_bytes(),
+                );
+                ends.push(end);
+                end_names.extend([end.name(), ours.connector_port_name]);
+                sent.push(t.bytes);
+            }
+        }
+        for (i, f) in from_broker[2..].iter().enumerate() {
+            let mut f = f.clone();
+            substitute(&mut f, &names);
+            let n = usize::from(Frame::decode_whole(&f).unwrap().header.num_handles());
+            client
+                .handle_frame(broker_name, &f, fds(n))
+                .unwrap_or_else(|e| panic!("{} frame {i}: {e:?}", file.path.display()));
+            take_output(&mut client, &mut names, &mut sent);
+        }
+        // Messages to an attachment's end, its connector or the port the
+        // merge created all end on our end.
+        for f in &from_broker {
+            if let Some(e) = event(f, profile) {
+                if let EventData::MergePort(m) = &e.data {
+                    end_names.push(m.new_port_name);
+                }
+            }
+        }
+        let mut expected = Vec::new();
+        for f in &from_broker {
+            let mut f = f.clone();
+            substitute(&mut f, &names);
+            if let Some(e) = event(&f, profile) {
+                if let EventData::UserMessage(m) = &e.data {
+                    if end_names.contains(&e.port_name) {
+                        let um = UserMessage::decode(m.message).unwrap();
+                        expected.push(um.payload.to_vec());
+                    }
+                }
+            }
+        }
+        let mut read = Vec::new();
+        for p in &ends {
+            while let Ok(Some((bytes, _))) = client.read_message(*p) {
+                read.push(bytes);
+            }
+        }
+        read.sort();
+        expected.sort();
+        assert_eq!(read, expected, "{}", file.path.display());
+        if !moves_ports(&from_broker, profile)
+            && !moves_ports(&from_client, profile)
+            && profile == Profile::Libchrome
+        {
+            assert_eq!(
+                protocol_types(&sent, profile),
+                protocol_types(&from_client, profile),
+                "{}",
+                file.path.display()
+            );
+            exact += 1;
+        }
+        client.peer_lost(broker_name);
+        client.close_all_ports();
+        while client.poll_transmit().is_some() {}
+        assert_eq!(client.port_count(), 0, "{}", file.path.display());
+        assert_eq!(client.queued_fd_count(), 0);
+        replayed += 1;
+    }
+    eprintln!("{replayed} brokers replayed, {exact} with the recorded ports protocol");
     assert!(replayed == 0 || exact > 0);
 }
