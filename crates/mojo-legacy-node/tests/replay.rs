@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use mojo_legacy_node::node::{LegacyNode, PeerRole, PortRef};
+use mojo_legacy_node::node::{Handle, LegacyNode, PeerRole, PortRef};
 use mojo_legacy_wire::channel::Frame;
 use mojo_legacy_wire::event::{Event as WireEvent, EventData, EventType};
 use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
@@ -73,6 +73,51 @@ fn substitute(frame: &mut [u8], names: &BTreeMap<[u8; 16], [u8; 16]>) {
     }
 }
 
+/// Reads every message on `ends` and on every pipe end that arrives in
+/// them, recursively: the payloads (sorted) and the names of the pipe ends.
+fn read_all(node: &mut LegacyNode, ends: &[PortRef]) -> (Vec<Vec<u8>>, Vec<PortName>) {
+    let mut queue: Vec<PortRef> = ends.to_vec();
+    let mut held = Vec::new();
+    let mut read = Vec::new();
+    while let Some(port) = queue.pop() {
+        while let Ok(Some((bytes, handles))) = node.read_message(port) {
+            read.push(bytes);
+            for h in handles {
+                if let Handle::MessagePipe(p) = h {
+                    held.push(p.name());
+                    queue.push(p);
+                }
+            }
+        }
+    }
+    read.sort();
+    (read, held)
+}
+
+/// The payloads (sorted) of the user messages in `frames` addressed, once
+/// `names` are substituted, to one of `ports`.
+fn payloads_to(
+    frames: &[Vec<u8>],
+    names: &BTreeMap<[u8; 16], [u8; 16]>,
+    ports: &[PortName],
+    profile: Profile,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for f in frames {
+        let mut f = f.clone();
+        substitute(&mut f, names);
+        if let Some(e) = event(&f, profile) {
+            if let EventData::UserMessage(m) = &e.data {
+                if ports.contains(&e.port_name) {
+                    out.push(UserMessage::decode(m.message).unwrap().payload.to_vec());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Whether any user message in `frames` carries ports.
 fn moves_ports(frames: &[Vec<u8>], profile: Profile) -> bool {
     frames.iter().any(|f| {
@@ -103,7 +148,7 @@ fn recorded_clients_converge_with_our_broker() {
         eprintln!("shared/vectors not found; skipping");
         return;
     };
-    let (mut replayed, mut exact) = (0, 0);
+    let (mut replayed, mut exact, mut messages, mut sub_pipes) = (0, 0, 0, 0);
     for file in vector_files(&dir).unwrap() {
         if file.protocol != LinkProtocol::Legacy {
             continue;
@@ -202,28 +247,12 @@ fn recorded_clients_converge_with_our_broker() {
             while broker.poll_event().is_some() {}
         }
         // Every user message the client addressed to an attachment's
-        // broker-side port arrives on our end, in order, payload intact.
-        let mut expected = Vec::new();
-        for f in &from_client {
-            let mut f = f.clone();
-            substitute(&mut f, &names);
-            if let Some(e) = event(&f, profile) {
-                if let EventData::UserMessage(m) = &e.data {
-                    if attachment_ports.contains(&e.port_name) {
-                        let um = UserMessage::decode(m.message).unwrap();
-                        expected.push(um.payload.to_vec());
-                    }
-                }
-            }
-        }
-        let mut read = Vec::new();
-        for a in &ends {
-            while let Ok(Some((bytes, _))) = broker.read_message(*a) {
-                read.push(bytes);
-            }
-        }
-        read.sort();
-        expected.sort();
+        // broker-side port, or to a pipe end it sent us, arrives.
+        let (read, held) = read_all(&mut broker, &ends);
+        messages += read.len();
+        sub_pipes += held.len();
+        attachment_ports.extend(held);
+        let expected = payloads_to(&from_client, &names, &attachment_ports, profile);
         assert_eq!(read, expected, "{}", file.path.display());
         // Where neither application moved ports (the scenario's only pipes
         // are the attachments), the ports protocol the recorded broker ran
@@ -249,7 +278,10 @@ fn recorded_clients_converge_with_our_broker() {
         assert_eq!(broker.queued_fd_count(), 0);
         replayed += 1;
     }
-    eprintln!("{replayed} clients replayed, {exact} with the recorded ports protocol");
+    eprintln!(
+        "{replayed} clients replayed, {exact} with the recorded ports protocol; \
+         {messages} messages read, {sub_pipes} pipe ends received"
+    );
     assert!(replayed == 0 || exact > 0);
 }
 
@@ -267,7 +299,7 @@ fn recorded_brokers_converge_with_our_client() {
         eprintln!("shared/vectors not found; skipping");
         return;
     };
-    let (mut replayed, mut exact) = (0, 0);
+    let (mut replayed, mut exact, mut messages, mut sub_pipes) = (0, 0, 0, 0);
     for file in vector_files(&dir).unwrap() {
         if file.protocol != LinkProtocol::Legacy {
             continue;
@@ -369,27 +401,12 @@ fn recorded_brokers_converge_with_our_client() {
                 }
             }
         }
-        let mut expected = Vec::new();
-        for f in &from_broker {
-            let mut f = f.clone();
-            substitute(&mut f, &names);
-            if let Some(e) = event(&f, profile) {
-                if let EventData::UserMessage(m) = &e.data {
-                    if end_names.contains(&e.port_name) {
-                        let um = UserMessage::decode(m.message).unwrap();
-                        expected.push(um.payload.to_vec());
-                    }
-                }
-            }
-        }
-        let mut read = Vec::new();
-        for p in &ends {
-            while let Ok(Some((bytes, _))) = client.read_message(*p) {
-                read.push(bytes);
-            }
-        }
-        read.sort();
-        expected.sort();
+        // ... or to a pipe end it sent us.
+        let (read, held) = read_all(&mut client, &ends);
+        messages += read.len();
+        sub_pipes += held.len();
+        end_names.extend(held);
+        let expected = payloads_to(&from_broker, &names, &end_names, profile);
         assert_eq!(read, expected, "{}", file.path.display());
         if !moves_ports(&from_broker, profile)
             && !moves_ports(&from_client, profile)
@@ -410,6 +427,9 @@ fn recorded_brokers_converge_with_our_client() {
         assert_eq!(client.queued_fd_count(), 0);
         replayed += 1;
     }
-    eprintln!("{replayed} brokers replayed, {exact} with the recorded ports protocol");
+    eprintln!(
+        "{replayed} brokers replayed, {exact} with the recorded ports protocol; \
+         {messages} messages read, {sub_pipes} pipe ends received"
+    );
     assert!(replayed == 0 || exact > 0);
 }
