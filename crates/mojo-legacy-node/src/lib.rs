@@ -83,6 +83,8 @@
 #![forbid(unsafe_code)]
 
 pub mod data_pipe;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod node;
 pub mod ports;
 

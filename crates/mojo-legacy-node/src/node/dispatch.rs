@@ -15,7 +15,7 @@ use mojo_legacy_wire::{NodeName, PortName};
 use super::error::{Layer, NodeError};
 use super::handles::{self, Body};
 use super::{LegacyNode, NodeEvent, PeerRole, Transmit, convert};
-use crate::ports::{Event, names};
+use crate::ports::{self, Event, names};
 
 fn malformed(layer: Layer) -> impl FnOnce(mojo_legacy_wire::Error) -> NodeError {
     move |error| NodeError::Malformed { layer, error }
@@ -149,6 +149,7 @@ impl LegacyNode {
         let max_fds = self.limits.max_fds_per_peer;
         let held = link.held_fds.get();
         let counter = &link.held_fds;
+        let node_counter = &self.queued_fds;
         let converted = convert::event_from_wire(&event, |message, num_ports| {
             let um = UserMessage::decode(message).map_err(malformed(Layer::UserMessage))?;
             let claimed = usize::try_from(um.num_platform_handles()).unwrap_or(usize::MAX);
@@ -160,8 +161,10 @@ impl LegacyNode {
                 bytes: um.payload.to_vec(),
                 attachments,
                 ticket: None,
+                node_ticket: None,
             };
             body.ticket = counter.ticket(body.num_fds());
+            body.node_ticket = node_counter.ticket(body.num_fds());
             Ok(body)
         })?;
         // An unknown event type is ignored (§6.2).
@@ -174,9 +177,28 @@ impl LegacyNode {
         if let Event::MergePort { .. } = &event {
             self.check_port_limit(peer, 1)?;
         }
-        self.ports
-            .handle_event(peer, event)
-            .map_err(NodeError::Ports)
+        self.deliver_event(peer, event)
+    }
+
+    /// Hands an event to the ports layer. What §6.3 says to drop rather
+    /// than fail on (a stale or duplicate sequence number, a PortAccepted or
+    /// ObserveProxyAck for a port in another state) is reported as a
+    /// [`NodeEvent::EventDropped`] and the link stays up; any other refusal
+    /// drops the peer.
+    fn deliver_event(&mut self, peer: NodeName, event: Event<Body>) -> Result<(), NodeError> {
+        match self.ports.handle_event(peer, event) {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (ports::Error::StaleSequenceNum { .. }
+                | ports::Error::DuplicateSequenceNum { .. }
+                | ports::Error::UnexpectedPortAccepted { .. }
+                | ports::Error::UnexpectedObserveProxyAck { .. }),
+            ) => {
+                self.report_dropped(peer, e);
+                Ok(())
+            }
+            Err(e) => Err(NodeError::Ports(e)),
+        }
     }
 
     fn check_user_message_limits(
@@ -330,8 +352,6 @@ impl LegacyNode {
                 });
             }
         }
-        self.ports
-            .handle_event(peer, event)
-            .map_err(NodeError::Ports)
+        self.deliver_event(peer, event)
     }
 }

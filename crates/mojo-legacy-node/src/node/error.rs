@@ -101,7 +101,8 @@ pub enum NodeError {
         /// The connector port.
         port: PortName,
     },
-    /// The ports layer refused the event.
+    /// The ports layer refused the event (except for the refusals reported
+    /// as [`NodeEvent::EventDropped`](super::NodeEvent::EventDropped)).
     Ports(ports::Error),
     /// A port already holds [`NodeLimits::max_queued_messages_per_port`](super::NodeLimits).
     TooManyQueuedMessages {

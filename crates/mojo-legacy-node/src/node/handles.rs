@@ -206,8 +206,10 @@ impl Attachment {
 pub(crate) struct Body {
     pub(crate) bytes: Vec<u8>,
     pub(crate) attachments: Vec<Attachment>,
-    /// Set for received messages that hold fds.
+    /// Set for received messages that hold fds: counted against the peer.
     pub(crate) ticket: Option<FdTicket>,
+    /// Set for every message that holds fds: counted against the node.
+    pub(crate) node_ticket: Option<FdTicket>,
 }
 
 impl Body {

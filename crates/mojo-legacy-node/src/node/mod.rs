@@ -1,7 +1,7 @@
 //! The NodeChannel layer of a legacy node (spec §3, §5, §6): [`LegacyNode`]
-//! owns a [`ports::Node`] and one link per peer node,
-//! turns complete channel frames (bytes and fds) into ports events and
-//! NodeChannel answers, and ports output back into frames.
+//! owns a [`ports::Node`] and one link per peer node, turns complete
+//! channel frames (bytes and fds) into ports events and NodeChannel
+//! answers, and ports output back into frames.
 //!
 //! Links come from an invitation connector, which runs the handshake
 //! (`ACCEPT_INVITEE` / `ACCEPT_INVITATION` / `ACCEPT_BROKER_CLIENT`) and the
@@ -13,9 +13,21 @@
 //! what was wrong and the peer is gone (its ports peer-lost, its fds in
 //! transit closed). Deliberate choices where Chromium merely drops a
 //! message: an event or user message that does not decode, a dispatcher that
-//! does not deserialize, a stale or duplicate sequence number, any event the
-//! ports layer refuses. A correct peer never sends them, and a dropped peer
-//! cannot leave a silent gap in a pipe.
+//! does not deserialize, and most events the ports layer refuses. A correct
+//! peer never sends them, and a dropped peer cannot leave a silent gap in a
+//! pipe. What §6.3 says to drop instead (a stale or duplicate sequence
+//! number, a PortAccepted or ObserveProxyAck for a port in another state:
+//! races and replays rather than corruption) is dropped and reported as
+//! [`NodeEvent::EventDropped`]; the link stays up.
+//!
+//! Messages received before a peer is lost stay readable with their
+//! handles; frames not yet written to it are dropped with their fds.
+//!
+//! This layer opens no sockets, so it never introduces nodes: a
+//! `REQUEST_INTRODUCTION` is answered "unknown" (§3.6, right for a broker
+//! with one client), and an event for a node without a link is dropped and
+//! that node treated as lost (a non-broker does not ask its broker for an
+//! introduction). An `INTRODUCE` with a channel is handed to the caller.
 //!
 //! The desktop profile's extended event header is written with "no sender"
 //! (invalid `from_port`) and its sender fields are not verified on input:
@@ -52,6 +64,8 @@ pub const DEFAULT_MAX_QUEUED_MESSAGES_PER_PORT: usize = 4_096;
 pub const DEFAULT_MAX_PORTS_PER_PEER: usize = 16_384;
 /// Default for [`NodeLimits::max_fds_per_peer`].
 pub const DEFAULT_MAX_FDS_PER_PEER: usize = 4_096;
+/// Most [`NodeEvent::EventDropped`] reports queued at once.
+pub const MAX_QUEUED_DROP_REPORTS: usize = 64;
 /// Spare transmit buffers kept for reuse (see [`LegacyNode::recycle`]).
 pub const MAX_SPARE_BUFFERS: usize = 16;
 
@@ -129,6 +143,17 @@ pub enum NodeEvent {
         /// Why, if for bad input.
         error: Option<NodeError>,
     },
+    /// An event from `peer` was dropped as §6.3 recommends (a stale or
+    /// duplicate sequence number, a PortAccepted or ObserveProxyAck for a
+    /// port in another state); the link stays up. At most
+    /// [`MAX_QUEUED_DROP_REPORTS`] wait in the queue; further drops are
+    /// only counted ([`LegacyNode::dropped_event_count`]).
+    EventDropped {
+        /// The peer.
+        peer: NodeName,
+        /// What the ports layer refused.
+        error: ports::Error,
+    },
     /// The broker answered an introduction (`INTRODUCE`). Without a channel
     /// the node is unknown and its ports are already peer-lost; with one
     /// the caller may run a channel on it and [`add_peer`](LegacyNode::add_peer).
@@ -161,8 +186,19 @@ pub struct LegacyNode {
     links: BTreeMap<NodeName, Link>,
     /// Broker side: attachment name -> the reserved port B (§3.5).
     reserved: BTreeMap<Vec<u8>, PortName>,
+    /// Client side: connector ports of merges requested from each peer.
+    pending_merges: BTreeMap<NodeName, Vec<PortName>>,
+    /// Client side: merges requested before the link existed (connector,
+    /// attachment name).
+    queued_merges: BTreeMap<NodeName, Vec<(PortName, Vec<u8>)>>,
+    /// Fds held in queued messages, whoever sent them.
+    queued_fds: FdCounter,
     transmits: VecDeque<Transmit>,
     events: VecDeque<NodeEvent>,
+    /// `EventDropped` reports in `events`.
+    queued_drop_reports: usize,
+    /// Events dropped per §6.3 since the node started.
+    dropped_events: u64,
     spare: Vec<Vec<u8>>,
 }
 
@@ -184,8 +220,13 @@ impl LegacyNode {
             limits,
             links: BTreeMap::new(),
             reserved: BTreeMap::new(),
+            pending_merges: BTreeMap::new(),
+            queued_merges: BTreeMap::new(),
+            queued_fds: FdCounter::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            queued_drop_reports: 0,
+            dropped_events: 0,
             spare: Vec::new(),
         }
     }
@@ -198,6 +239,13 @@ impl LegacyNode {
     /// The limits in force.
     pub fn limits(&self) -> NodeLimits {
         self.limits
+    }
+
+    /// Uses the §4.10 direct hand-off for ports moving to another node
+    /// (see [`ports::Node::set_direct_handoff`]): only for a broker with a
+    /// single client in the libchrome profile. Off by default.
+    pub fn set_direct_handoff(&mut self, on: bool) {
+        self.ports.set_direct_handoff(on);
     }
 
     // ----- links ---------------------------------------------------------
@@ -221,6 +269,13 @@ impl LegacyNode {
                 held_fds: FdCounter::default(),
             },
         );
+        // Merges requested before the link existed go out now, in order.
+        for (connector, name) in self.queued_merges.remove(&peer).unwrap_or_default() {
+            if self.send_merge_request(peer, connector, &name).is_err() {
+                let _ = self.ports.close_port(connector);
+            }
+        }
+        self.flush();
         Ok(())
     }
 
@@ -235,7 +290,9 @@ impl LegacyNode {
     }
 
     /// The peer's socket closed (§4.7.7): its ports become peer-lost,
-    /// frames not yet written to it are dropped with their fds.
+    /// frames not yet written to it are dropped with their fds, and merges
+    /// it never answered (or was never sent) end in peer closure. Also valid
+    /// for a peer whose link was never added (a failed invitation).
     pub fn peer_lost(&mut self, peer: NodeName) {
         self.remove_peer(peer, None);
         self.flush();
@@ -248,12 +305,23 @@ impl LegacyNode {
     }
 
     fn remove_peer(&mut self, peer: NodeName, error: Option<NodeError>) {
-        if self.links.remove(&peer).is_none() {
-            return;
+        self.queued_merges.remove(&peer);
+        let linked = self.links.remove(&peer).is_some();
+        if linked {
+            self.transmits.retain(|t| t.peer != peer);
+            self.ports.lost_node(peer);
         }
-        self.transmits.retain(|t| t.peer != peer);
-        self.ports.lost_node(peer);
-        self.events.push_back(NodeEvent::PeerLost { peer, error });
+        // A merge the peer never answered would leave its pipe end hanging
+        // (its connector's peer is local, so peer loss does not reach it):
+        // close the connector so the end observes closure.
+        for connector in self.pending_merges.remove(&peer).unwrap_or_default() {
+            if self.is_unmerged_connector(connector) {
+                let _ = self.ports.close_port(connector);
+            }
+        }
+        if linked {
+            self.events.push_back(NodeEvent::PeerLost { peer, error });
+        }
     }
 
     // ----- outputs -------------------------------------------------------
@@ -265,7 +333,26 @@ impl LegacyNode {
 
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if let Some(NodeEvent::EventDropped { .. }) = event {
+            self.queued_drop_reports = self.queued_drop_reports.saturating_sub(1);
+        }
+        event
+    }
+
+    /// Events dropped as §6.3 recommends (see [`NodeEvent::EventDropped`]),
+    /// reported or not.
+    pub fn dropped_event_count(&self) -> u64 {
+        self.dropped_events
+    }
+
+    fn report_dropped(&mut self, peer: NodeName, error: ports::Error) {
+        self.dropped_events = self.dropped_events.saturating_add(1);
+        if self.queued_drop_reports < MAX_QUEUED_DROP_REPORTS {
+            self.queued_drop_reports += 1;
+            self.events
+                .push_back(NodeEvent::EventDropped { peer, error });
+        }
     }
 
     /// Gives a written frame's buffer back for reuse.
@@ -299,6 +386,7 @@ impl LegacyNode {
             bytes: payload.to_vec(),
             attachments,
             ticket: None,
+            node_ticket: self.queued_fds.ticket(count),
         };
         let result = if count > MAX_OUTGOING_HANDLES_PER_MESSAGE {
             // The ports layer closes the attached ports when it refuses a
@@ -401,6 +489,16 @@ impl LegacyNode {
         self.flush();
     }
 
+    /// A requested merge's connector that no `MergePort` has reached yet:
+    /// still Receiving with a local peer (a merge makes it a proxy).
+    fn is_unmerged_connector(&self, connector: PortName) -> bool {
+        self.ports.port_state(connector) == Some(ports::PortState::Receiving)
+            && self
+                .ports
+                .peer_of(connector)
+                .is_some_and(|(node, _)| node == self.name())
+    }
+
     /// Attachments reserved and not yet merged.
     pub fn reserved_attachment_count(&self) -> usize {
         self.reserved.len()
@@ -408,33 +506,72 @@ impl LegacyNode {
 
     /// Client side: asks `peer` (the broker) to connect its attachment
     /// `name`, and returns this side's end of it at once; messages written
-    /// on it wait until the merge completes.
+    /// on it wait until the merge completes. Before the link to `peer` is
+    /// added the request waits too, and goes out when it is (§3.5 step 4);
+    /// if `peer` is lost first, the end observes peer closure.
     pub fn request_port_merge(&mut self, peer: NodeName, name: &[u8]) -> Result<PortRef, ApiError> {
         if name.is_empty() {
             return Err(ApiError::EmptyAttachmentName);
         }
+        if peer == self.name() || !names::node_is_valid(peer) {
+            return Err(ApiError::InvalidPeer { peer });
+        }
+        let (end, connector) = self.ports.create_merge_pipe()?;
+        if self.links.contains_key(&peer) {
+            if let Err(e) = self.send_merge_request(peer, connector, name) {
+                let _ = self.ports.close_port(end);
+                let _ = self.ports.close_port(connector);
+                self.flush();
+                return Err(e);
+            }
+        } else {
+            self.queued_merges
+                .entry(peer)
+                .or_default()
+                .push((connector, name.to_vec()));
+        }
+        let mut pending = self.pending_merges.remove(&peer).unwrap_or_default();
+        pending.retain(|c| self.is_unmerged_connector(*c));
+        pending.push(connector);
+        self.pending_merges.insert(peer, pending);
+        Ok(PortRef::new(end))
+    }
+
+    fn send_merge_request(
+        &mut self,
+        peer: NodeName,
+        connector: PortName,
+        name: &[u8],
+    ) -> Result<(), ApiError> {
         let Some(link) = self.links.get(&peer) else {
             return Err(ApiError::UnknownPeer { peer });
         };
         let profile = link.profile;
-        let (end, connector) = self.ports.create_merge_pipe()?;
         let message = NodeMessage::RequestPortMerge(RequestPortMerge {
             connector_port_name: connector,
             token: name,
         });
         let mut bytes = self.buffer();
-        if let Err(e) = message.encode_frame(profile, 0, &mut bytes) {
-            let _ = self.ports.close_port(end);
-            let _ = self.ports.close_port(connector);
-            self.flush();
-            return Err(ApiError::Encode(e));
-        }
+        message
+            .encode_frame(profile, 0, &mut bytes)
+            .map_err(ApiError::Encode)?;
         self.transmits.push_back(Transmit {
             peer,
             bytes,
             fds: Vec::new(),
         });
-        Ok(PortRef::new(end))
+        Ok(())
+    }
+
+    /// Closes every user-held port, e.g. at shutdown (§10 step 12): each
+    /// one's peer observes closure after the messages already sent. Flush
+    /// [`poll_transmit`](Self::poll_transmit) before closing the sockets.
+    pub fn close_all_ports(&mut self) {
+        let names: Vec<PortName> = self.ports.ports().map(|(n, _)| n).collect();
+        for n in names {
+            let _ = self.ports.close_port(n);
+        }
+        self.flush();
     }
 
     // ----- counts for leak checks ------------------------------------------
@@ -454,9 +591,17 @@ impl LegacyNode {
         self.ports.queued_message_count()
     }
 
-    /// Fds received from `peer` that queued messages still hold.
+    /// Fds received from `peer` that queued messages still hold, while the
+    /// link exists. (Messages received before a peer is lost stay readable
+    /// with their handles; [`queued_fd_count`](Self::queued_fd_count)
+    /// still counts them.)
     pub fn held_fd_count(&self, peer: NodeName) -> usize {
         self.links.get(&peer).map_or(0, |l| l.held_fds.get())
+    }
+
+    /// Fds held in queued messages (received or written locally).
+    pub fn queued_fd_count(&self) -> usize {
+        self.queued_fds.get()
     }
 
     /// Frames waiting in [`poll_transmit`](Self::poll_transmit).

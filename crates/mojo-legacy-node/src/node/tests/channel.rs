@@ -247,3 +247,66 @@ fn frames_from_strangers_are_refused_without_dropping_anyone() {
     assert!(pair.take_events(BROKER).is_empty());
     tear_down(pair);
 }
+
+#[test]
+fn merge_requests_need_a_valid_connector() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let _a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
+    let m = NodeMessage::RequestPortMerge(RequestPortMerge {
+        connector_port_name: PortName::INVALID,
+        token: b"x",
+    });
+    let client = pair.name(CLIENT);
+    let r = pair.nodes[BROKER].handle_frame(client, &encode(m, 0), vec![]);
+    assert_eq!(
+        r,
+        Err(NodeError::InvalidMerge {
+            port: PortName::INVALID
+        })
+    );
+    pair.nodes[BROKER].cancel_attachments();
+    tear_down(pair);
+}
+
+#[test]
+fn introductions_with_a_channel_reach_the_application() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let other = names::node_name(77, 77);
+    let m = NodeMessage::Introduce(Introduction {
+        name: other,
+        capabilities: None,
+        trailing: &[],
+    });
+    let (fd, probe) = probed_fd();
+    let broker = pair.name(BROKER);
+    pair.nodes[CLIENT]
+        .handle_frame(broker, &encode(m, 1), vec![fd])
+        .unwrap();
+    let mut events = pair.take_events(CLIENT);
+    let Some(NodeEvent::Introduced {
+        name,
+        channel: Some(channel),
+    }) = events.pop()
+    else {
+        panic!("no introduction")
+    };
+    assert_eq!(name, other);
+    assert!(!probe.is_closed());
+    drop(channel);
+    assert!(probe.is_closed());
+    // More than one fd is fatal (§6.1), and only a broker introduces.
+    let (fd1, p1) = probed_fd();
+    let (fd2, p2) = probed_fd();
+    let r = pair.nodes[CLIENT].handle_frame(broker, &encode(m, 2), vec![fd1, fd2]);
+    assert!(matches!(r, Err(NodeError::Malformed { .. })), "{r:?}");
+    assert!(p1.is_closed() && p2.is_closed());
+    let client = pair.name(CLIENT);
+    let r = pair.nodes[BROKER].handle_frame(client, &encode(m, 0), vec![]);
+    assert_eq!(
+        r,
+        Err(NodeError::UnexpectedMessage {
+            message_type: NodeMessageType::INTRODUCE
+        })
+    );
+    tear_down(pair);
+}

@@ -5,17 +5,17 @@
 use std::os::fd::OwnedFd;
 
 use mojo_legacy_wire::Profile;
+use mojo_legacy_wire::event::{Event as WireEvent, EventData};
 
 use super::sim::{BROKER, CLIENT, Frame, Pair, Probe, probed_fd};
-use crate::node::{Handle, LegacyNode, NodeError, NodeEvent, NodeLimits, PortRef};
+use crate::node::{
+    Handle, LegacyNode, MAX_QUEUED_DROP_REPORTS, NodeError, NodeEvent, NodeLimits, PortRef,
+};
 use crate::ports::Error as PortsError;
 
 /// Closes every user-held port of `node` (others refuse; that is fine).
 pub(crate) fn close_all(node: &mut LegacyNode) {
-    let names: Vec<_> = node.ports.ports().map(|(n, _)| n).collect();
-    for n in names {
-        let _ = node.close_port(PortRef::new(n));
-    }
+    node.close_all_ports();
 }
 
 /// Cuts the pair, closes every port on both sides, and checks that nothing
@@ -111,8 +111,65 @@ fn corrupted_frames_never_panic_or_leak() {
     }
 }
 
+/// §6.3: a replayed user message is dropped (reported, typed), the link
+/// stays up and the pipe keeps working; likewise an out-of-place
+/// PortAccepted.
 #[test]
-fn duplicated_frame_is_a_typed_error() {
+fn duplicated_frames_are_dropped_and_reported() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT].request_port_merge(broker, b"x").unwrap();
+    pair.run_clean();
+    pair.nodes[BROKER]
+        .write_message(a, b"once", vec![])
+        .unwrap();
+    pair.collect();
+    let frame = pair.in_flight.pop_front().unwrap();
+    deliver(&mut pair, CLIENT, &frame.bytes, vec![]).unwrap();
+    deliver(&mut pair, CLIENT, &frame.bytes, vec![]).unwrap();
+    let events = pair.take_events(CLIENT);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            NodeEvent::EventDropped {
+                error: PortsError::DuplicateSequenceNum { .. }
+                    | PortsError::StaleSequenceNum { .. },
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(pair.nodes[CLIENT].dropped_event_count(), 1);
+    assert!(pair.nodes[CLIENT].has_peer(broker));
+    assert_eq!(pair.read(CLIENT, p), b"once");
+    assert!(pair.nodes[CLIENT].read_message(p).unwrap().is_none());
+    // A PortAccepted for a port that is not Buffering.
+    let mut accepted = Vec::new();
+    WireEvent::new(p.name(), EventData::PortAccepted)
+        .encode_frame(Profile::Libchrome, 0, &mut accepted)
+        .unwrap();
+    deliver(&mut pair, CLIENT, &accepted, vec![]).unwrap();
+    assert_eq!(pair.nodes[CLIENT].dropped_event_count(), 2);
+    assert!(pair.take_events(CLIENT).iter().any(|e| matches!(
+        e,
+        NodeEvent::EventDropped {
+            error: PortsError::UnexpectedPortAccepted { .. },
+            ..
+        }
+    )));
+    // The pipe still works.
+    pair.nodes[CLIENT]
+        .write_message(p, b"still fine", vec![])
+        .unwrap();
+    pair.run_clean();
+    assert_eq!(pair.read(BROKER, a), b"still fine");
+    tear_down(pair);
+}
+
+/// Reports of dropped events are bounded; the count is not.
+#[test]
+fn drop_reports_are_bounded() {
     let mut pair = Pair::new(Profile::Libchrome);
     let a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
     let broker = pair.name(BROKER);
@@ -124,17 +181,18 @@ fn duplicated_frame_is_a_typed_error() {
     pair.collect();
     let frame = pair.in_flight.pop_front().unwrap();
     deliver(&mut pair, CLIENT, &frame.bytes, vec![]).unwrap();
-    let r = deliver(&mut pair, CLIENT, &frame.bytes, vec![]);
-    assert!(
-        matches!(
-            r,
-            Err(NodeError::Ports(
-                PortsError::DuplicateSequenceNum { .. } | PortsError::StaleSequenceNum { .. }
-            ))
-        ),
-        "{r:?}"
-    );
-    assert_dropped(&mut pair, CLIENT);
+    let replays = MAX_QUEUED_DROP_REPORTS + 10;
+    for _ in 0..replays {
+        let from = pair.name(BROKER);
+        pair.nodes[CLIENT]
+            .handle_frame(from, &frame.bytes, vec![])
+            .unwrap();
+    }
+    assert_eq!(pair.nodes[CLIENT].dropped_event_count(), replays as u64);
+    let reports = std::iter::from_fn(|| pair.nodes[CLIENT].poll_event())
+        .filter(|e| matches!(e, NodeEvent::EventDropped { .. }))
+        .count();
+    assert_eq!(reports, MAX_QUEUED_DROP_REPORTS);
     tear_down(pair);
 }
 

@@ -99,6 +99,20 @@ impl Pair {
         client
             .add_peer(broker.name(), profile, PeerRole::Broker)
             .unwrap();
+        Self::assemble(broker, client, profile, seed)
+    }
+
+    /// A pair of nodes already linked to each other (libchrome, in order).
+    pub(crate) fn from_nodes(broker: LegacyNode, client: LegacyNode) -> Self {
+        Self::assemble(broker, client, Profile::Libchrome, None)
+    }
+
+    fn assemble(
+        broker: LegacyNode,
+        client: LegacyNode,
+        profile: Profile,
+        seed: Option<u64>,
+    ) -> Self {
         Self {
             nodes: [broker, client],
             in_flight: VecDeque::new(),
@@ -233,6 +247,7 @@ impl Pair {
             assert_eq!(n.reserved_attachment_count(), 0, "node {i} reserved");
             assert_eq!(n.pending_transmit_count(), 0, "node {i} transmits");
             assert_eq!(n.held_fd_count(self.name(1 - i)), 0, "node {i} fds");
+            assert_eq!(n.queued_fd_count(), 0, "node {i} queued fds");
         }
     }
 }

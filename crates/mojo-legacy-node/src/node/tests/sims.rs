@@ -6,8 +6,12 @@ use mojo_legacy_wire::Profile;
 use mojo_legacy_wire::user_message::{DataPipeOptions, DataPipeState};
 use mojo_wire_kit::{Guid, RegionMode};
 
-use super::sim::{BROKER, CLIENT, Pair, numeric, probed_fd};
-use crate::node::{ApiError, DataPipeEnd, Handle, NodeEvent, PortRef, SharedBuffer};
+use mojo_wire_kit::SeededRandom;
+
+use super::sim::{BROKER, CLIENT, Pair, node_name_of, numeric, probed_fd};
+use crate::node::{
+    ApiError, DataPipeEnd, Handle, LegacyNode, NodeEvent, PeerRole, PortRef, SharedBuffer,
+};
 use crate::ports::OpError;
 
 const PROFILES: [Profile; 2] = [Profile::Libchrome, Profile::Desktop];
@@ -166,6 +170,8 @@ fn pipe_sent_back_across_collapses_its_proxies() {
     pair.nodes[CLIENT]
         .write_message(p, b"back", vec![Handle::MessagePipe(y)])
         .unwrap();
+    // y stays behind as a proxy until the ring collapses.
+    assert_eq!(pair.nodes[CLIENT].proxy_count(), 1);
     pair.nodes[BROKER].write_message(x, b"2", vec![]).unwrap();
     pair.run_clean();
     let (_, mut handles) = pair.nodes[BROKER].read_message(a).unwrap().unwrap();
@@ -476,5 +482,114 @@ fn cancelled_attachments_report_peer_closed() {
         );
         pair.nodes[BROKER].close_port(port).unwrap();
     }
+    pair.assert_clean();
+}
+
+#[test]
+fn unanswered_merge_reports_peer_closed_when_the_broker_is_lost() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT]
+        .request_port_merge(broker, b"late")
+        .unwrap();
+    pair.nodes[CLIENT]
+        .write_message(p, b"queued", vec![])
+        .unwrap();
+    // The broker never sees the request.
+    pair.cut();
+    assert_eq!(
+        pair.nodes[CLIENT].read_message(p).unwrap_err(),
+        ApiError::Ports(OpError::PeerClosed { port: p.name() })
+    );
+    pair.nodes[CLIENT].close_port(p).unwrap();
+    pair.assert_clean();
+}
+
+#[test]
+fn local_messages_with_fds_are_counted_until_read() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let (x, y) = pair.nodes[BROKER].create_pipe().unwrap();
+    let (fd, probe) = probed_fd();
+    pair.nodes[BROKER]
+        .write_message(x, b"", vec![Handle::PlatformHandle(fd)])
+        .unwrap();
+    assert_eq!(pair.nodes[BROKER].queued_fd_count(), 1);
+    let (_, handles) = pair.nodes[BROKER].read_message(y).unwrap().unwrap();
+    assert_eq!(pair.nodes[BROKER].queued_fd_count(), 0);
+    assert!(!probe.is_closed());
+    drop(handles);
+    assert!(probe.is_closed());
+    pair.nodes[BROKER].close_port(x).unwrap();
+    pair.nodes[BROKER].close_port(y).unwrap();
+    pair.assert_clean();
+}
+
+#[test]
+fn merges_requested_before_the_link_go_out_when_it_is_added() {
+    let mut broker = LegacyNode::new(node_name_of(BROKER), SeededRandom::new(1));
+    let mut client = LegacyNode::new(node_name_of(CLIENT), SeededRandom::new(2));
+    let a0 = broker.reserve_attachment(&numeric(0)).unwrap();
+    let a1 = broker.reserve_attachment(&numeric(1)).unwrap();
+    let p0 = client
+        .request_port_merge(broker.name(), &numeric(0))
+        .unwrap();
+    let p1 = client
+        .request_port_merge(broker.name(), &numeric(1))
+        .unwrap();
+    client.write_message(p1, b"early", vec![]).unwrap();
+    assert!(client.poll_transmit().is_none());
+    broker
+        .add_peer(client.name(), Profile::Libchrome, PeerRole::Client)
+        .unwrap();
+    client
+        .add_peer(broker.name(), Profile::Libchrome, PeerRole::Broker)
+        .unwrap();
+    let mut pair = Pair::from_nodes(broker, client);
+    pair.run_clean();
+    assert_eq!(pair.read(BROKER, a1), b"early");
+    echo(&mut pair, a0, p0, b"zero");
+    close_both(&mut pair, a0, p0);
+    close_both(&mut pair, a1, p1);
+    pair.assert_clean();
+}
+
+#[test]
+fn merges_for_a_peer_that_never_links_end_in_peer_closed() {
+    let mut client = LegacyNode::new(node_name_of(CLIENT), SeededRandom::new(2));
+    let broker = node_name_of(BROKER);
+    let p = client.request_port_merge(broker, b"x").unwrap();
+    client.peer_lost(broker);
+    assert_eq!(
+        client.read_message(p).unwrap_err(),
+        ApiError::Ports(OpError::PeerClosed { port: p.name() })
+    );
+    client.close_port(p).unwrap();
+    assert_eq!(client.port_count(), 0);
+    assert!(client.poll_transmit().is_none());
+}
+
+#[test]
+fn direct_handoff_broker_connects_and_moves_pipes_without_proxies() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    pair.nodes[BROKER].set_direct_handoff(true);
+    let a = pair.nodes[BROKER].reserve_attachment(b"main").unwrap();
+    pair.nodes[BROKER]
+        .write_message(a, b"early", vec![])
+        .unwrap();
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT]
+        .request_port_merge(broker, b"main")
+        .unwrap();
+    pair.run_clean();
+    assert_eq!(pair.read(CLIENT, p), b"early");
+    let (x, y) = send_pipe(&mut pair, BROKER, a, p);
+    echo(&mut pair, x, y, b"handed off");
+    let (u, v) = send_pipe(&mut pair, CLIENT, p, a);
+    echo(&mut pair, v, u, b"and back");
+    assert_eq!(pair.nodes[BROKER].proxy_count(), 0);
+    assert_eq!(pair.nodes[CLIENT].proxy_count(), 0);
+    close_both(&mut pair, x, y);
+    close_both(&mut pair, v, u);
+    close_both(&mut pair, a, p);
     pair.assert_clean();
 }
