@@ -208,7 +208,7 @@ mod tests {
     /// Regenerates `fuzz/corpus/legacy_node_frames/`:
     /// `cargo test -p mojo-legacy-node -- --ignored write_seed_corpus`.
     #[test]
-    #[ignore]
+    #[ignore = "writes fuzz/corpus/legacy_node_frames/; run by hand"]
     fn write_seed_corpus() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fuzz/corpus/legacy_node_frames");
