@@ -387,6 +387,8 @@ impl<'a> Replay<'a> {
             let shm = self.region_of(message, object_index, fd_line);
             let consumer = DataPipeConsumer::new(&object, self.regions[&shm].clone())
                 .expect("the real DataPipe object");
+            // Sent on again at once, it would travel as it came.
+            assert_eq!(consumer.serialize(), Ok(object));
             // The producer's range is the consumer's: written, not consumed.
             let producer_object = DataPipe {
                 endpoint_type: DataPipeEndpointType::PRODUCER,

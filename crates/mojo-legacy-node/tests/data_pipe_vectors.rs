@@ -242,10 +242,11 @@ impl Replay {
         for pipe in &mut self.pipes {
             if pipe.ring_fd == Some(at) {
                 pipe.ring_fd = None;
-                pipe.consumer = Some(
-                    DataPipeConsumer::new(&pipe.state, region.clone())
-                        .expect("the real dispatcher state"),
-                );
+                let consumer = DataPipeConsumer::new(&pipe.state, region.clone())
+                    .expect("the real dispatcher state");
+                // Sent on again at once, it would travel as it came.
+                assert_eq!(consumer.serialize(), Ok(pipe.state));
+                pipe.consumer = Some(consumer);
                 // The producer's state follows from the consumer's: it wrote
                 // what the consumer may read, right after it.
                 let capacity = pipe.state.options.capacity_num_bytes;

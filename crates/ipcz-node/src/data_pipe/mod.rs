@@ -26,6 +26,9 @@
 //!
 //! Everything the peer controls is checked: the object's element size,
 //! range and buffer size, the ring's size, each parcel's length and count.
+//! Parcels are read as Chromium reads them, 4 bytes at a time: a parcel of
+//! 8 bytes is two counts, and a tail that is not a whole count (or handles
+//! on the parcel) makes the peer count as closed.
 //! Bad values are [`DataPipeError`]s, never a panic or an access outside
 //! the ring.
 //!

@@ -619,3 +619,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn control_messages_in_flight_are_handled_by_the_ends_new_owner() {
+    let (mut producer, consumer, ring) = pair(1, 64);
+    let data: Vec<u8> = (0..40).map(pattern).collect();
+    producer.write(&data).unwrap();
+    // The consumer moves while DATA_WAS_WRITTEN is still on its port: the
+    // message travels with the port and the new owner handles it.
+    let in_flight = producer.poll_control_payload().unwrap();
+    let state = consumer.serialize().unwrap();
+    drop(consumer.into_ring());
+    let mut moved = DataPipeConsumer::new(&state, ring).unwrap();
+    assert_eq!(moved.handle_control(&in_flight), Ok(40));
+    let mut buf = [0; 64];
+    assert_eq!(moved.read(&mut buf).unwrap(), 40);
+    assert_eq!(buf[..40], data[..]);
+    pump(&mut producer, &mut moved);
+    assert_eq!(producer.available_capacity(), 64);
+}
