@@ -284,7 +284,7 @@ impl Net {
 
     /// Steps until no node has anything left to send or report.
     pub fn run(&mut self) {
-        for _ in 0..100_000 {
+        for _ in 0..10_000 {
             let collected = self.collect();
             let keys: Vec<_> = self.in_flight.keys().copied().collect();
             let mut delivered = false;
