@@ -43,7 +43,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ipcz_wire::limits::MAX_INITIAL_PORTALS;
+use ipcz_wire::limits::{MAX_FDS_PER_SENDMSG, MAX_INITIAL_PORTALS};
 use ipcz_wire::types::{BufferId, LinkSide as WireSide, NodeName, SublinkId};
 use mojo_wire_kit::SharedMemory;
 
@@ -301,12 +301,23 @@ impl<M: SharedMemory> Node<M> {
     }
 
     /// Puts a parcel into `portal`; portals among `handles` move with it.
+    /// At most [`MAX_FDS_PER_SENDMSG`] fds may ride in one parcel.
     pub fn put(
         &mut self,
         portal: RouterId,
         data: Vec<u8>,
         handles: Vec<NodeHandle>,
     ) -> Result<(), PortalError> {
+        let fds: usize = handles
+            .iter()
+            .map(|h| match h {
+                Handle::Object(b) => b.fds().len(),
+                Handle::Portal(_) => 0,
+            })
+            .sum();
+        if fds > MAX_FDS_PER_SENDMSG {
+            return Err(PortalError::TooManyFds);
+        }
         let result = self.routers.put(portal, data, handles, &mut self.links);
         self.pump();
         result

@@ -396,3 +396,46 @@ fn memory_requests_are_reported_and_unrequested_memory_is_an_error() {
     net.run();
     finish(net, &pa, &pb);
 }
+
+#[test]
+fn a_parcel_never_carries_more_fds_than_one_sendmsg() {
+    let (mut net, _, pa, pb) = proxy_side();
+    let boxes = |n: usize| -> Vec<NodeHandle> {
+        (0..n)
+            .map(|_| Handle::Object(node_support::fd_box()))
+            .collect()
+    };
+    assert_eq!(
+        net.nodes[1].put(pb[1], Vec::new(), boxes(129)),
+        Err(ipcz_node::router::PortalError::TooManyFds)
+    );
+    net.nodes[1].put(pb[1], Vec::new(), boxes(128)).unwrap();
+    net.run();
+    let got = net.take_all(0, pa[1]);
+    assert_eq!(got[0].handles.len(), 128);
+    assert_eq!(net.nodes[0].received_fds_alive(), 128);
+    drop(got);
+    finish(net, &pa, &pb);
+}
+
+#[test]
+fn held_parcels_and_their_fds_go_when_the_link_is_lost() {
+    let (mut net, lb, pa, pb) = proxy_side();
+    let la = net.end(0, 1).unwrap().link;
+    // A parcel whose data is in buffer 9, which never arrives, with an fd.
+    let mut p = AcceptParcel::inline(1, 0, b"", vec![HandleType::BOXED_DRIVER_OBJECT], Vec::new());
+    p.parcel_fragment = ipcz_wire::types::FragmentDescriptor::new(9, 64, 64);
+    let mut m = Message::new(0, Body::AcceptParcel(p));
+    m.push_object(DriverObject::TransmissiblePlatformHandle);
+    let mut bytes = Vec::new();
+    FrameHeader::new(1, 0)
+        .encode_frame(&[], &m, &mut bytes)
+        .unwrap();
+    net.inject(0, la, &bytes, vec![fd()]).unwrap();
+    assert_eq!(net.nodes[1].held_parcel_count(), 1);
+    assert_eq!(net.nodes[1].received_fds_alive(), 1);
+    net.close_transport(1, lb);
+    assert_eq!(net.nodes[1].held_parcel_count(), 0);
+    assert_eq!(net.nodes[1].received_fds_alive(), 0);
+    finish(net, &pa, &pb);
+}
