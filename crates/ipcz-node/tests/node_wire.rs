@@ -439,3 +439,56 @@ fn held_parcels_and_their_fds_go_when_the_link_is_lost() {
     assert_eq!(net.nodes[1].received_fds_alive(), 0);
     finish(net, &pa, &pb);
 }
+
+#[test]
+fn a_stream_cut_anywhere_gives_the_same_parcels() {
+    for chunk in [1usize, 3, 7, 16, 100, 4096] {
+        let (mut net, lb, pa, pb) = proxy_side();
+        for i in 0..5u8 {
+            let handles = if i % 2 == 0 {
+                vec![Handle::Object(node_support::fd_box())]
+            } else {
+                Vec::new()
+            };
+            net.nodes[0]
+                .put(pa[1], vec![i; 40 * usize::from(i)], handles)
+                .unwrap();
+        }
+        // The socket: all frames as one byte stream, fds queued in order.
+        let mut stream = Vec::new();
+        let mut fds = std::collections::VecDeque::new();
+        while let Some(t) = net.nodes[0].poll_transmit() {
+            stream.extend_from_slice(&t.bytes);
+            fds.extend(t.fds);
+        }
+        let mut buffer = Vec::new();
+        for piece in stream.chunks(chunk) {
+            buffer.extend_from_slice(piece);
+            let used = net.nodes[1].handle_stream(lb, &buffer, &mut fds).unwrap();
+            buffer.drain(..used);
+        }
+        assert!(buffer.is_empty() && fds.is_empty());
+        let got = net.take_all(1, pb[1]);
+        assert_eq!(got.len(), 5, "chunk {chunk}");
+        for (i, p) in got.iter().enumerate() {
+            assert_eq!(p.data, vec![i as u8; 40 * i]);
+            assert_eq!(p.handles.len(), usize::from(i % 2 == 0));
+        }
+        drop(got);
+        finish(net, &pa, &pb);
+    }
+}
+
+#[test]
+fn a_stream_announcing_a_huge_frame_drops_the_link() {
+    let (mut net, lb, pa, pb) = proxy_side();
+    let mut header = vec![16, 0, 0, 0];
+    header.extend_from_slice(&u32::MAX.to_le_bytes());
+    let e = net.nodes[1]
+        .handle_stream(lb, &header, &mut Default::default())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::Frame(_)), "{e:?}");
+    net.run();
+    assert_eq!(net.nodes[1].link_count(), 0);
+    finish(net, &pa, &pb);
+}
