@@ -492,3 +492,83 @@ fn a_stream_announcing_a_huge_frame_drops_the_link() {
     assert_eq!(net.nodes[1].link_count(), 0);
     finish(net, &pa, &pb);
 }
+
+fn frame_of(m: &Message<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    FrameHeader::new(m.num_fds() as u16, 0)
+        .encode_frame(&[], m, &mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn introductions_are_reported_and_requests_refused() {
+    use ipcz_wire::messages::{AcceptIntroduction, RejectIntroduction, RequestIntroduction};
+    use ipcz_wire::types::{LinkSide, NodeName, NodeType};
+    let (mut net, lb, pa, pb) = proxy_side();
+    let la = net.end(0, 1).unwrap().link;
+    let other = NodeName { high: 0x77, low: 1 };
+    let mut m = Message::new(
+        0,
+        Body::AcceptIntroduction(AcceptIntroduction {
+            name: other,
+            link_side: LinkSide::B,
+            remote_node_type: NodeType::NORMAL,
+            padding: 0,
+            remote_protocol_version: 0,
+            transport: DriverObjectIndex(0),
+            memory: DriverObjectIndex(1),
+            remote_features: None,
+        }),
+    );
+    m.push_object(DriverObject::Transport(Default::default()));
+    m.push_object(DriverObject::SharedBuffer(
+        ipcz_wire::driver_object::SharedBuffer {
+            buffer_size: ipcz_wire::memory::primary::SIZE as u32,
+            mode: mojo_wire_kit::RegionMode::Unsafe,
+            guid: mojo_wire_kit::Guid { high: 2, low: 2 },
+        },
+    ));
+    net.nodes[1]
+        .handle_frame(lb, &frame_of(&m), vec![fd(), fd()])
+        .unwrap();
+    let mut offered = None;
+    while let Some(e) = net.nodes[1].poll_event() {
+        if let NodeEvent::IntroductionOffered {
+            name,
+            side,
+            transport,
+            memory,
+            ..
+        } = e
+        {
+            offered = Some((name, side, transport, memory));
+        }
+    }
+    let (name, side, transport, memory) = offered.expect("an offer");
+    assert_eq!((name, side), (other, LinkSide::B));
+    assert_eq!((transport.fds().len(), memory.fds().len()), (1, 1));
+    assert_eq!(net.nodes[1].received_fds_alive(), 2);
+    drop((transport, memory));
+    assert_eq!(net.nodes[1].received_fds_alive(), 0);
+
+    // A rejection for a node nobody waits for changes nothing.
+    let reject = Message::new(
+        0,
+        Body::RejectIntroduction(RejectIntroduction { name: other }),
+    );
+    net.nodes[1]
+        .handle_frame(lb, &frame_of(&reject), Vec::new())
+        .unwrap();
+    // Only a broker answers RequestIntroduction; this node is none.
+    let request = Message::new(
+        0,
+        Body::RequestIntroduction(RequestIntroduction { name: other }),
+    );
+    let e = net.nodes[0]
+        .handle_frame(la, &frame_of(&request), Vec::new())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::UnexpectedMessage(_)));
+    net.run();
+    finish(net, &pa, &pb);
+}
