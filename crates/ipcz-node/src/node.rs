@@ -259,7 +259,8 @@ impl<M: SharedMemory> Node<M> {
     /// The initial portals of a fresh link (§4.4): `ours` portals, the
     /// remote node announced `theirs`. Portal `i` uses sublink `i` and the
     /// fixed RouterLinkState slot `i`; portals beyond `theirs` start
-    /// peer-closed. MojoIpcz keeps portal 0 for itself (§4.5).
+    /// peer-closed. MojoIpcz keeps portal 0 for itself (§4.5). At most
+    /// [`MAX_INITIAL_PORTALS`] are opened.
     pub fn open_initial_portals(
         &mut self,
         link: NodeLinkId,
