@@ -145,7 +145,7 @@ pub enum NodeEvent {
         buffer: DriverBox,
     },
     /// A bypass needs a link to `node` (an introduction, §7); add it with
-    /// [`Node::add_link`] once it exists.
+    /// [`Node::add_link`] once it exists, or call [`Node::introduction_failed`].
     NeedNodeLink {
         /// The node.
         node: NodeName,
@@ -393,6 +393,13 @@ impl<M: SharedMemory> Node<M> {
         self.routers.capacity_added(link, &mut self.links);
         self.pump();
         Ok(())
+    }
+
+    /// No link to `node` can be had (the introduction was rejected or is
+    /// impossible): the routes waiting for it are disconnected (§6.8.2).
+    pub fn introduction_failed(&mut self, node: NodeName) {
+        self.routers.introduction_failed(node, &mut self.links);
+        self.pump();
     }
 
     /// The caller could not create the region asked for.

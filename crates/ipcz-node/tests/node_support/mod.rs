@@ -236,12 +236,13 @@ impl Net {
                 }
             }
             NodeEvent::NeedNodeLink { node } => {
-                let target = (0..self.nodes.len())
-                    .find(|i| name(*i) == node)
-                    .expect("known node");
-                if self.end(n, target).is_none() {
+                match (0..self.nodes.len()).find(|i| name(*i) == node) {
                     // The harness introduces them, as a broker would.
-                    self.connect(n, target);
+                    Some(target) if self.end(n, target).is_none() => {
+                        self.connect(n, target);
+                    }
+                    Some(_) => {}
+                    None => self.nodes[n].introduction_failed(node),
                 }
             }
             NodeEvent::MemoryRequested { .. } | NodeEvent::IntroductionOffered { .. } => {}
