@@ -26,6 +26,8 @@ enum Op {
     Close(usize, usize),
     Deliver(usize),
     Run,
+    /// A hostile peer writes `value` at word `offset` of a link's primary buffer.
+    Scribble(usize, u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -37,6 +39,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize, 0..8usize).prop_map(|(n, p)| Op::Close(n, p)),
         4 => (0..16usize).prop_map(Op::Deliver),
         1 => Just(Op::Run),
+    ]
+}
+
+fn op_or_scribble() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => op(),
+        1 => (prop_oneof![0usize..640, 0usize..(1 << 14)], prop_oneof![any::<u64>(), 0u64..4])
+            .prop_map(|(o, v)| Op::Scribble(o, v)),
     ]
 }
 
@@ -148,6 +158,15 @@ impl World {
                 }
             }
             Op::Run => self.net.run(),
+            Op::Scribble(offset, value) => {
+                use mojo_wire_kit::SharedMemory;
+                let ends: Vec<_> = self.net.ends.keys().copied().collect();
+                if let Some((n, link)) = ends.get(offset % ends.len().max(1))
+                    && let Some(l) = self.net.nodes[*n].link(*link)
+                {
+                    let _ = l.memory().primary().write(offset * 8, &value.to_le_bytes());
+                }
+            }
         }
     }
 
@@ -189,5 +208,26 @@ proptest! {
         w.drain();
         prop_assert!(w.net.dropped.is_empty(), "links dropped: {:?}", w.net.dropped);
         w.net.assert_idle_and_clean();
+    }
+
+    /// The same with a hostile peer scribbling over the shared memory now
+    /// and then: links may be dropped with typed errors, nothing panics,
+    /// and once every transport is closed nothing is left in any node.
+    #[test]
+    fn random_applications_with_scribbled_memory_leave_nothing_behind(
+        placement in any::<[bool; 3]>(),
+        ops in proptest::collection::vec(op_or_scribble(), 1..80),
+    ) {
+        let mut w = World::new(placement);
+        for op in ops {
+            w.apply(op);
+        }
+        w.drain();
+        let ends: Vec<_> = w.net.ends.keys().copied().collect();
+        for (n, link) in ends {
+            w.net.close_transport(n, link);
+        }
+        w.drain();
+        w.net.assert_nothing_left();
     }
 }
