@@ -1,4 +1,4 @@
-//! The node: several [`NodeLink`](crate::link::NodeLink)s, one router
+//! The node: several [`NodeLink`]s, one router
 //! table, and the conversion between frames on each link and router
 //! operations, behind a portal API (open, put, get, close, status).
 //!
