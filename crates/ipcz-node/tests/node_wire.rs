@@ -572,3 +572,71 @@ fn introductions_are_reported_and_requests_refused() {
     net.run();
     finish(net, &pa, &pb);
 }
+
+#[test]
+fn data_pipe_and_shared_buffer_boxes_travel_with_all_their_fds() {
+    use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, SharedBuffer};
+    let (mut net, lb, pa, pb) = proxy_side();
+    let writable = SharedBuffer {
+        buffer_size: 65536,
+        mode: mojo_wire_kit::RegionMode::Writable,
+        guid: mojo_wire_kit::Guid { high: 3, low: 4 },
+    };
+    let pipe = DriverObject::DataPipe(DataPipe {
+        endpoint_type: DataPipeEndpointType::CONSUMER,
+        element_size: 1,
+        ring_offset: 0,
+        ring_size: 65536,
+        buffer: writable,
+    });
+    let buffer = DriverObject::SharedBuffer(writable);
+    let boxes = vec![
+        Handle::Object(DriverBox::new(pipe, vec![fd(), fd()]).unwrap()),
+        Handle::Object(DriverBox::new(buffer, vec![fd(), fd()]).unwrap()),
+    ];
+    net.nodes[1].put(pb[1], b"objects".to_vec(), boxes).unwrap();
+    let frame = net.take_frame(1, lb).unwrap();
+    assert_eq!(frame.fds.len(), 4);
+    net.inject(1, lb, &frame.bytes, frame.fds).unwrap();
+    let mut got = net.take_all(0, pa[1]);
+    let handles = got.pop().unwrap().handles;
+    let objects: Vec<(DriverObject, usize)> = handles
+        .iter()
+        .map(|h| match h {
+            Handle::Object(b) => (*b.object(), b.fds().len()),
+            Handle::Portal(_) => panic!("box expected"),
+        })
+        .collect();
+    assert_eq!(objects, vec![(pipe, 2), (buffer, 2)]);
+    assert_eq!(net.nodes[0].received_fds_alive(), 4);
+    drop(handles);
+    assert_eq!(net.nodes[0].received_fds_alive(), 0);
+    finish(net, &pa, &pb);
+}
+
+#[test]
+fn one_link_per_remote_node() {
+    let (mut net, _, pa, pb) = proxy_side();
+    let again = ipcz_node::link::LinkParams::new(
+        node_support::name(0),
+        node_support::name(1),
+        ipcz_wire::types::LinkSide::A,
+        ipcz_node::sim::SharedHeap::new(ipcz_wire::memory::primary::SIZE),
+    )
+    .initializing_primary_buffer();
+    assert_eq!(
+        net.nodes[0].add_link(again).unwrap_err(),
+        NodeError::DuplicateLink(node_support::name(1))
+    );
+    assert_eq!(net.nodes[0].link_count(), 1);
+    let la = net.nodes[0].link_to(node_support::name(1)).unwrap();
+    assert_eq!(
+        net.nodes[0].link(la).unwrap().remote_name(),
+        node_support::name(1)
+    );
+    assert_eq!(
+        net.nodes[0].open_initial_portals(ipcz_node::router::NodeLinkId(99), 1, 1),
+        Err(NodeError::UnknownLink(ipcz_node::router::NodeLinkId(99)))
+    );
+    finish(net, &pa, &pb);
+}
