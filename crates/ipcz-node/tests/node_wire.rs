@@ -635,8 +635,8 @@ fn one_link_per_remote_node() {
         node_support::name(1)
     );
     assert_eq!(
-        net.nodes[0].open_initial_portals(ipcz_node::router::NodeLinkId(99), 1, 1),
-        Err(NodeError::UnknownLink(ipcz_node::router::NodeLinkId(99)))
+        net.nodes[0].open_initial_portals(NodeLinkId(99), 1, 1),
+        Err(NodeError::UnknownLink(NodeLinkId(99)))
     );
     finish(net, &pa, &pb);
 }
