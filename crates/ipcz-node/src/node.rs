@@ -388,7 +388,14 @@ impl<M: SharedMemory> Node<M> {
                     && b.buffer_size as usize == memory.size() => {}
             _ => return Err(NodeError::BadBlockBufferBox),
         }
-        let added = l.memory_mut().provide_block_buffer(block_size, memory)?;
+        let added = match l.memory_mut().provide_block_buffer(block_size, memory) {
+            Ok(added) => added,
+            Err(e) => {
+                // A later shortage may ask again.
+                l.memory_mut().block_buffer_failed(block_size);
+                return Err(e.into());
+            }
+        };
         self.send_add_block_buffer(link, added.id, block_size, buffer);
         self.routers.capacity_added(link, &mut self.links);
         self.pump();
