@@ -1,4 +1,4 @@
-//! The node: several [`NodeLink`](crate::link::NodeLink)s, one router
+//! The node: several [`NodeLink`]s, one router
 //! table, and the conversion between frames on each link and router
 //! operations, behind a portal API (open, put, get, close, status).
 //!
@@ -43,7 +43,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ipcz_wire::limits::MAX_INITIAL_PORTALS;
+use ipcz_wire::limits::{MAX_FDS_PER_SENDMSG, MAX_INITIAL_PORTALS};
 use ipcz_wire::types::{BufferId, LinkSide as WireSide, NodeName, SublinkId};
 use mojo_wire_kit::SharedMemory;
 
@@ -145,7 +145,7 @@ pub enum NodeEvent {
         buffer: DriverBox,
     },
     /// A bypass needs a link to `node` (an introduction, §7); add it with
-    /// [`Node::add_link`] once it exists.
+    /// [`Node::add_link`] once it exists, or call [`Node::introduction_failed`].
     NeedNodeLink {
         /// The node.
         node: NodeName,
@@ -259,7 +259,8 @@ impl<M: SharedMemory> Node<M> {
     /// The initial portals of a fresh link (§4.4): `ours` portals, the
     /// remote node announced `theirs`. Portal `i` uses sublink `i` and the
     /// fixed RouterLinkState slot `i`; portals beyond `theirs` start
-    /// peer-closed. MojoIpcz keeps portal 0 for itself (§4.5).
+    /// peer-closed. MojoIpcz keeps portal 0 for itself (§4.5). At most
+    /// [`MAX_INITIAL_PORTALS`] are opened.
     pub fn open_initial_portals(
         &mut self,
         link: NodeLinkId,
@@ -301,12 +302,23 @@ impl<M: SharedMemory> Node<M> {
     }
 
     /// Puts a parcel into `portal`; portals among `handles` move with it.
+    /// At most [`MAX_FDS_PER_SENDMSG`] fds may ride in one parcel.
     pub fn put(
         &mut self,
         portal: RouterId,
         data: Vec<u8>,
         handles: Vec<NodeHandle>,
     ) -> Result<(), PortalError> {
+        let fds: usize = handles
+            .iter()
+            .map(|h| match h {
+                Handle::Object(b) => b.fds().len(),
+                Handle::Portal(_) => 0,
+            })
+            .sum();
+        if fds > MAX_FDS_PER_SENDMSG {
+            return Err(PortalError::TooManyFds);
+        }
         let result = self.routers.put(portal, data, handles, &mut self.links);
         self.pump();
         result
@@ -376,11 +388,25 @@ impl<M: SharedMemory> Node<M> {
                     && b.buffer_size as usize == memory.size() => {}
             _ => return Err(NodeError::BadBlockBufferBox),
         }
-        let added = l.memory_mut().provide_block_buffer(block_size, memory)?;
+        let added = match l.memory_mut().provide_block_buffer(block_size, memory) {
+            Ok(added) => added,
+            Err(e) => {
+                // A later shortage may ask again.
+                l.memory_mut().block_buffer_failed(block_size);
+                return Err(e.into());
+            }
+        };
         self.send_add_block_buffer(link, added.id, block_size, buffer);
         self.routers.capacity_added(link, &mut self.links);
         self.pump();
         Ok(())
+    }
+
+    /// No link to `node` can be had (the introduction was rejected or is
+    /// impossible): the routes waiting for it are disconnected (§6.8.2).
+    pub fn introduction_failed(&mut self, node: NodeName) {
+        self.routers.introduction_failed(node, &mut self.links);
+        self.pump();
     }
 
     /// The caller could not create the region asked for.

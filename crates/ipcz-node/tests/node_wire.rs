@@ -396,3 +396,247 @@ fn memory_requests_are_reported_and_unrequested_memory_is_an_error() {
     net.run();
     finish(net, &pa, &pb);
 }
+
+#[test]
+fn a_parcel_never_carries_more_fds_than_one_sendmsg() {
+    let (mut net, _, pa, pb) = proxy_side();
+    let boxes = |n: usize| -> Vec<NodeHandle> {
+        (0..n)
+            .map(|_| Handle::Object(node_support::fd_box()))
+            .collect()
+    };
+    assert_eq!(
+        net.nodes[1].put(pb[1], Vec::new(), boxes(129)),
+        Err(ipcz_node::router::PortalError::TooManyFds)
+    );
+    net.nodes[1].put(pb[1], Vec::new(), boxes(128)).unwrap();
+    net.run();
+    let got = net.take_all(0, pa[1]);
+    assert_eq!(got[0].handles.len(), 128);
+    assert_eq!(net.nodes[0].received_fds_alive(), 128);
+    drop(got);
+    finish(net, &pa, &pb);
+}
+
+#[test]
+fn held_parcels_and_their_fds_go_when_the_link_is_lost() {
+    let (mut net, lb, pa, pb) = proxy_side();
+    let la = net.end(0, 1).unwrap().link;
+    // A parcel whose data is in buffer 9, which never arrives, with an fd.
+    let mut p = AcceptParcel::inline(1, 0, b"", vec![HandleType::BOXED_DRIVER_OBJECT], Vec::new());
+    p.parcel_fragment = ipcz_wire::types::FragmentDescriptor::new(9, 64, 64);
+    let mut m = Message::new(0, Body::AcceptParcel(p));
+    m.push_object(DriverObject::TransmissiblePlatformHandle);
+    let mut bytes = Vec::new();
+    FrameHeader::new(1, 0)
+        .encode_frame(&[], &m, &mut bytes)
+        .unwrap();
+    net.inject(0, la, &bytes, vec![fd()]).unwrap();
+    assert_eq!(net.nodes[1].held_parcel_count(), 1);
+    assert_eq!(net.nodes[1].received_fds_alive(), 1);
+    net.close_transport(1, lb);
+    assert_eq!(net.nodes[1].held_parcel_count(), 0);
+    assert_eq!(net.nodes[1].received_fds_alive(), 0);
+    finish(net, &pa, &pb);
+}
+
+#[test]
+fn a_stream_cut_anywhere_gives_the_same_parcels() {
+    for chunk in [1usize, 3, 7, 16, 100, 4096] {
+        let (mut net, lb, pa, pb) = proxy_side();
+        for i in 0..5u8 {
+            let handles = if i % 2 == 0 {
+                vec![Handle::Object(node_support::fd_box())]
+            } else {
+                Vec::new()
+            };
+            net.nodes[0]
+                .put(pa[1], vec![i; 40 * usize::from(i)], handles)
+                .unwrap();
+        }
+        // The socket: all frames as one byte stream, fds queued in order.
+        let mut stream = Vec::new();
+        let mut fds = std::collections::VecDeque::new();
+        while let Some(t) = net.nodes[0].poll_transmit() {
+            stream.extend_from_slice(&t.bytes);
+            fds.extend(t.fds);
+        }
+        let mut buffer = Vec::new();
+        for piece in stream.chunks(chunk) {
+            buffer.extend_from_slice(piece);
+            let used = net.nodes[1].handle_stream(lb, &buffer, &mut fds).unwrap();
+            buffer.drain(..used);
+        }
+        assert!(buffer.is_empty() && fds.is_empty());
+        let got = net.take_all(1, pb[1]);
+        assert_eq!(got.len(), 5, "chunk {chunk}");
+        for (i, p) in got.iter().enumerate() {
+            assert_eq!(p.data, vec![i as u8; 40 * i]);
+            assert_eq!(p.handles.len(), usize::from(i % 2 == 0));
+        }
+        drop(got);
+        finish(net, &pa, &pb);
+    }
+}
+
+#[test]
+fn a_stream_announcing_a_huge_frame_drops_the_link() {
+    let (mut net, lb, pa, pb) = proxy_side();
+    let mut header = vec![16, 0, 0, 0];
+    header.extend_from_slice(&u32::MAX.to_le_bytes());
+    let e = net.nodes[1]
+        .handle_stream(lb, &header, &mut Default::default())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::Frame(_)), "{e:?}");
+    net.run();
+    assert_eq!(net.nodes[1].link_count(), 0);
+    finish(net, &pa, &pb);
+}
+
+fn frame_of(m: &Message<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    FrameHeader::new(m.num_fds() as u16, 0)
+        .encode_frame(&[], m, &mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn introductions_are_reported_and_requests_refused() {
+    use ipcz_wire::messages::{AcceptIntroduction, RejectIntroduction, RequestIntroduction};
+    use ipcz_wire::types::{LinkSide, NodeName, NodeType};
+    let (mut net, lb, pa, pb) = proxy_side();
+    let la = net.end(0, 1).unwrap().link;
+    let other = NodeName { high: 0x77, low: 1 };
+    let mut m = Message::new(
+        0,
+        Body::AcceptIntroduction(AcceptIntroduction {
+            name: other,
+            link_side: LinkSide::B,
+            remote_node_type: NodeType::NORMAL,
+            padding: 0,
+            remote_protocol_version: 0,
+            transport: DriverObjectIndex(0),
+            memory: DriverObjectIndex(1),
+            remote_features: None,
+        }),
+    );
+    m.push_object(DriverObject::Transport(Default::default()));
+    m.push_object(DriverObject::SharedBuffer(
+        ipcz_wire::driver_object::SharedBuffer {
+            buffer_size: ipcz_wire::memory::primary::SIZE as u32,
+            mode: mojo_wire_kit::RegionMode::Unsafe,
+            guid: mojo_wire_kit::Guid { high: 2, low: 2 },
+        },
+    ));
+    net.nodes[1]
+        .handle_frame(lb, &frame_of(&m), vec![fd(), fd()])
+        .unwrap();
+    let mut offered = None;
+    while let Some(e) = net.nodes[1].poll_event() {
+        if let NodeEvent::IntroductionOffered {
+            name,
+            side,
+            transport,
+            memory,
+            ..
+        } = e
+        {
+            offered = Some((name, side, transport, memory));
+        }
+    }
+    let (name, side, transport, memory) = offered.expect("an offer");
+    assert_eq!((name, side), (other, LinkSide::B));
+    assert_eq!((transport.fds().len(), memory.fds().len()), (1, 1));
+    assert_eq!(net.nodes[1].received_fds_alive(), 2);
+    drop((transport, memory));
+    assert_eq!(net.nodes[1].received_fds_alive(), 0);
+
+    // A rejection for a node nobody waits for changes nothing.
+    let reject = Message::new(
+        0,
+        Body::RejectIntroduction(RejectIntroduction { name: other }),
+    );
+    net.nodes[1]
+        .handle_frame(lb, &frame_of(&reject), Vec::new())
+        .unwrap();
+    // Only a broker answers RequestIntroduction; this node is none.
+    let request = Message::new(
+        0,
+        Body::RequestIntroduction(RequestIntroduction { name: other }),
+    );
+    let e = net.nodes[0]
+        .handle_frame(la, &frame_of(&request), Vec::new())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::UnexpectedMessage(_)));
+    net.run();
+    finish(net, &pa, &pb);
+}
+
+#[test]
+fn data_pipe_and_shared_buffer_boxes_travel_with_all_their_fds() {
+    use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, SharedBuffer};
+    let (mut net, lb, pa, pb) = proxy_side();
+    let writable = SharedBuffer {
+        buffer_size: 65536,
+        mode: mojo_wire_kit::RegionMode::Writable,
+        guid: mojo_wire_kit::Guid { high: 3, low: 4 },
+    };
+    let pipe = DriverObject::DataPipe(DataPipe {
+        endpoint_type: DataPipeEndpointType::CONSUMER,
+        element_size: 1,
+        ring_offset: 0,
+        ring_size: 65536,
+        buffer: writable,
+    });
+    let buffer = DriverObject::SharedBuffer(writable);
+    let boxes = vec![
+        Handle::Object(DriverBox::new(pipe, vec![fd(), fd()]).unwrap()),
+        Handle::Object(DriverBox::new(buffer, vec![fd(), fd()]).unwrap()),
+    ];
+    net.nodes[1].put(pb[1], b"objects".to_vec(), boxes).unwrap();
+    let frame = net.take_frame(1, lb).unwrap();
+    assert_eq!(frame.fds.len(), 4);
+    net.inject(1, lb, &frame.bytes, frame.fds).unwrap();
+    let mut got = net.take_all(0, pa[1]);
+    let handles = got.pop().unwrap().handles;
+    let objects: Vec<(DriverObject, usize)> = handles
+        .iter()
+        .map(|h| match h {
+            Handle::Object(b) => (*b.object(), b.fds().len()),
+            Handle::Portal(_) => panic!("box expected"),
+        })
+        .collect();
+    assert_eq!(objects, vec![(pipe, 2), (buffer, 2)]);
+    assert_eq!(net.nodes[0].received_fds_alive(), 4);
+    drop(handles);
+    assert_eq!(net.nodes[0].received_fds_alive(), 0);
+    finish(net, &pa, &pb);
+}
+
+#[test]
+fn one_link_per_remote_node() {
+    let (mut net, _, pa, pb) = proxy_side();
+    let again = ipcz_node::link::LinkParams::new(
+        node_support::name(0),
+        node_support::name(1),
+        ipcz_wire::types::LinkSide::A,
+        ipcz_node::sim::SharedHeap::new(ipcz_wire::memory::primary::SIZE),
+    )
+    .initializing_primary_buffer();
+    assert_eq!(
+        net.nodes[0].add_link(again).unwrap_err(),
+        NodeError::DuplicateLink(node_support::name(1))
+    );
+    assert_eq!(net.nodes[0].link_count(), 1);
+    let la = net.nodes[0].link_to(node_support::name(1)).unwrap();
+    assert_eq!(
+        net.nodes[0].link(la).unwrap().remote_name(),
+        node_support::name(1)
+    );
+    assert_eq!(
+        net.nodes[0].open_initial_portals(NodeLinkId(99), 1, 1),
+        Err(NodeError::UnknownLink(NodeLinkId(99)))
+    );
+    finish(net, &pa, &pb);
+}

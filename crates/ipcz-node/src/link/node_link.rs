@@ -192,7 +192,7 @@ impl<M: SharedMemory> NodeLink<M> {
         op: StateOp,
     ) -> Result<(), MemoryError> {
         if self.pending_state_ops.len() >= MAX_PENDING_STATE_OPS_PER_LINK {
-            return Err(MemoryError::TooManyDeferredFrees {
+            return Err(MemoryError::TooManyPendingStateOps {
                 limit: MAX_PENDING_STATE_OPS_PER_LINK,
             });
         }

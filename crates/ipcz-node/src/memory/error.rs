@@ -94,6 +94,12 @@ pub enum MemoryError {
         /// The limit.
         limit: usize,
     },
+    /// More RouterLinkState operations waiting for buffers not yet known
+    /// than [`MAX_PENDING_STATE_OPS_PER_LINK`](crate::link::MAX_PENDING_STATE_OPS_PER_LINK).
+    TooManyPendingStateOps {
+        /// The limit.
+        limit: usize,
+    },
     /// The null fragment where one is required.
     NullFragment,
     /// A fragment reaching beyond its buffer (`offset + size`, saturating).
@@ -188,6 +194,12 @@ impl fmt::Display for MemoryError {
             }
             Self::TooManyDeferredFrees { limit } => {
                 write!(f, "more than {limit} fragments waiting for their buffer")
+            }
+            Self::TooManyPendingStateOps { limit } => {
+                write!(
+                    f,
+                    "more than {limit} link state operations waiting for their buffer"
+                )
             }
             Self::NullFragment => f.write_str("fragment is null"),
             Self::FragmentOutOfBounds {

@@ -4,11 +4,13 @@
 //! anywhere, so a dropped parcel frees it too; parcels whose buffer has
 //! not arrived and subparcel sets are held per link, bounded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::os::fd::OwnedFd;
 
 use ipcz_wire::driver_object::DriverObject;
+use ipcz_wire::error::FrameError;
 use ipcz_wire::frame::Frame;
+use ipcz_wire::limits::DEFAULT_MAX_FRAME_LEN;
 use ipcz_wire::message::{DecodeOptions, Message};
 use ipcz_wire::messages::{AcceptParcel, AddBlockBuffer, Body};
 use ipcz_wire::router_descriptor::RouterDescriptor;
@@ -147,6 +149,56 @@ impl<M: SharedMemory> Node<M> {
         }
         self.pump();
         result
+    }
+
+    /// Handles every whole frame at the start of `input`, a link's receive
+    /// buffer (the bytes of its stream not consumed yet), taking each
+    /// frame's fds from the front of `fds` (the link's received fds, in
+    /// order); returns the bytes consumed. A frame whose fds have not all
+    /// arrived waits. An error dropped the link, as for
+    /// [`Self::handle_frame`]; a frame longer than
+    /// [`ipcz_wire::limits::DEFAULT_MAX_FRAME_LEN`] is one.
+    pub fn handle_stream(
+        &mut self,
+        link: NodeLinkId,
+        input: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, NodeError> {
+        let mut consumed = 0;
+        loop {
+            let rest = input.get(consumed..).unwrap_or_default();
+            if let Some(len) = rest.get(4..8) {
+                let mut word = [0; 4];
+                word.copy_from_slice(len);
+                let num_bytes = u32::from_le_bytes(word);
+                if num_bytes > DEFAULT_MAX_FRAME_LEN {
+                    let e = NodeError::Frame(FrameError::TooLarge {
+                        num_bytes,
+                        max: DEFAULT_MAX_FRAME_LEN,
+                    });
+                    self.drop_link(link, e.clone());
+                    self.pump();
+                    return Err(e);
+                }
+            }
+            let (num_handles, used) = match Frame::decode_prefix(rest) {
+                Ok(Some((frame, used))) => (usize::from(frame.header.num_handles), used),
+                Ok(None) => return Ok(consumed),
+                Err(e) => {
+                    let e = NodeError::Frame(e);
+                    self.drop_link(link, e.clone());
+                    self.pump();
+                    return Err(e);
+                }
+            };
+            if fds.len() < num_handles {
+                return Ok(consumed);
+            }
+            let frame_fds = fds.drain(..num_handles).collect();
+            let bytes = rest.get(..used).unwrap_or_default();
+            self.handle_frame(link, bytes, frame_fds)?;
+            consumed += used;
+        }
     }
 
     /// The caller mapped the buffer of a [`NodeEvent::MapBlockBuffer`]:

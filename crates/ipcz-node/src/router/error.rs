@@ -175,6 +175,10 @@ pub enum PortalError {
     /// The table never proxies ([`super::ProxyPolicy::Never`]) and moving
     /// this portal would need a proxy (its peer is not a fresh local peer).
     WouldProxy,
+    /// The parcel's objects carry more fds than one `sendmsg()` may
+    /// ([`ipcz_wire::limits::MAX_FDS_PER_SENDMSG`]); a Chrome host would
+    /// lose the rest (spec §11.3). Checked by the node, which knows the fds.
+    TooManyFds,
 }
 
 impl fmt::Display for PortalError {
@@ -185,6 +189,7 @@ impl fmt::Display for PortalError {
             Self::QueueFull => "too many parcels queued on the portal",
             Self::SequenceExhausted => "the route has no sequence numbers left",
             Self::InvalidTransfer => "a portal cannot be sent through itself or its peer",
+            Self::TooManyFds => "the parcel carries more fds than one sendmsg may",
             Self::WouldProxy => {
                 "moving this portal would need a proxy, and this node never proxies"
             }

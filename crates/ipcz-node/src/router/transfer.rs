@@ -131,7 +131,8 @@ impl<H> Routers<H> {
             self.deactivate(l, states);
         }
         let new_sublink = states.allocate_sublinks(nl, 2);
-        let decaying_sublink = SublinkId(new_sublink.0 + 1);
+        // Wrapping: a corrupt shared counter must not panic (the link is dropped).
+        let decaying_sublink = SublinkId(new_sublink.0.wrapping_add(1));
         let central = Link::Remote {
             node_link: nl,
             sublink: new_sublink,

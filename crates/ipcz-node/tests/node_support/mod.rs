@@ -236,12 +236,13 @@ impl Net {
                 }
             }
             NodeEvent::NeedNodeLink { node } => {
-                let target = (0..self.nodes.len())
-                    .find(|i| name(*i) == node)
-                    .expect("known node");
-                if self.end(n, target).is_none() {
+                match (0..self.nodes.len()).find(|i| name(*i) == node) {
                     // The harness introduces them, as a broker would.
-                    self.connect(n, target);
+                    Some(target) if self.end(n, target).is_none() => {
+                        self.connect(n, target);
+                    }
+                    Some(_) => {}
+                    None => self.nodes[n].introduction_failed(node),
                 }
             }
             NodeEvent::MemoryRequested { .. } | NodeEvent::IntroductionOffered { .. } => {}
@@ -284,7 +285,7 @@ impl Net {
 
     /// Steps until no node has anything left to send or report.
     pub fn run(&mut self) {
-        for _ in 0..100_000 {
+        for _ in 0..10_000 {
             let collected = self.collect();
             let keys: Vec<_> = self.in_flight.keys().copied().collect();
             let mut delivered = false;
