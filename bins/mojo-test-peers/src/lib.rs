@@ -7,8 +7,8 @@
 //! client's serve loops ([`client`]), the host's scenarios and result lines
 //! ([`host`], [`json`]), the command lines ([`cli`]) and the host's process
 //! launching ([`process`]). [`fake`] is an in-process system for tests, so
-//! both peers run end to end in `cargo test`; the binaries refuse to run
-//! until a real system over the protocol nodes exists.
+//! both peers run end to end in `cargo test`; [`real`] is the real system
+//! over the protocol nodes (legacy today), which the binaries use.
 
 #![forbid(unsafe_code)]
 
