@@ -1,6 +1,7 @@
 //! `mojo-test-host --direct=legacy --client=mojo-test-client` over real
 //! processes and sockets: the built host is the legacy broker, the built
-//! client accepts its invitation, and every default scenario must pass, in
+//! client accepts its invitation, and every scenario (the default set and
+//! `datapipe`) must pass, in
 //! both wire profiles (the desktop run starts the client through a script
 //! that adds `--legacy-profile=desktop`, since the host passes its profile
 //! on to nothing, as the spec says).
@@ -16,6 +17,7 @@ use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use mojo_test_peers::host::DEFAULT_SCENARIOS;
 use serde_json::Value;
 
 const HOST: &str = env!("CARGO_BIN_EXE_mojo-test-host");
@@ -24,8 +26,9 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_mojo-test-client");
 /// Far beyond what a run takes; only a hang reaches it.
 const WATCHDOG: Duration = Duration::from_secs(600);
 
-/// Every result line of a default run, in order (`multi_attach` only with
-/// more than one attachment).
+/// Every result line of a run of every scenario (the default set plus
+/// `datapipe`), in order (`multi_attach` only with more than one
+/// attachment).
 const SCENARIOS: &[&str] = &[
     "config",
     "connect",
@@ -49,6 +52,8 @@ const SCENARIOS: &[&str] = &[
     "pipe_roundtrip",
     "pipe_roundtrip_5hop",
     "many_pipes",
+    "datapipe_h2c",
+    "datapipe_c2h",
     "shutdown",
 ];
 
@@ -114,7 +119,10 @@ fn common_args(client: &str) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([format!("--client={client}")])
+    .chain([
+        format!("--client={client}"),
+        format!("--scenarios={},datapipe", DEFAULT_SCENARIOS.join(",")),
+    ])
     .collect()
 }
 

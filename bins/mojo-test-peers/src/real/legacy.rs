@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use mojo_driver::{CloseReason, CoreRequest, Driver, LinkId, NewLinkError, ReceivedFds, Transmit};
 use mojo_invitation::legacy::FdAccess;
-use mojo_legacy_node::node::{Handle as NodeHandle, SharedBuffer as NodeBuffer};
+use mojo_legacy_node::data_pipe::{DataPipeConsumer, DataPipeProducer, new_pipe_states};
+use mojo_legacy_node::node::{DataPipeEnd, Handle as NodeHandle, SharedBuffer as NodeBuffer};
 use mojo_legacy_node::ports::{OpError, names};
 use mojo_legacy_node::session::{
     AttachmentName, BrokerConfig, BrokerSession, ClientConfig, ClientSession, Link, RegionFds,
@@ -18,7 +19,10 @@ use mojo_legacy_node::session::{
 };
 use mojo_legacy_node::{LegacyNode, node::ApiError, node::PortRef};
 use mojo_legacy_wire::Profile;
-use mojo_platform_channel::{Endpoint, FdAccessMode, OsRandom, RegionMode};
+use mojo_legacy_wire::user_message::DataPipeOptions;
+use mojo_platform_channel::{
+    Endpoint, FdAccessMode, Mapping, OsRandom, RegionMode, SharedMemoryRegion,
+};
 use mojo_wire_kit::Guid;
 
 use super::runtime::local_region;
@@ -26,6 +30,9 @@ use super::{Protocol, RealSystem, RegionObject, RegionSource, WireHandle, WireMe
 use crate::cli::{ClientArgs, HostArgs, LegacyProfile};
 use crate::run::{ClientConnector, HostConnector};
 use crate::system::{MessagePipe, MojoError, MojoResult, RegionAccessMode, Signals, SignalsState};
+
+/// Capacity of a data pipe created with capacity 0 (Mojo's default).
+pub const DEFAULT_DATA_PIPE_CAPACITY: u32 = 64 * 1024;
 
 /// How long the client waits for the broker's handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -46,6 +53,44 @@ pub struct LegacyProtocol {
     fds: [VecDeque<OwnedFd>; 2],
     requests: VecDeque<CoreRequest>,
     region: Option<MojoResult<RegionObject>>,
+    data_pipes: HashMap<u64, DataEnd>,
+    next_data_id: u64,
+}
+
+/// A data pipe end held here: its state machine over a mapping of the
+/// ring, its control port, and an fd of the ring to send it with.
+enum DataEnd {
+    Producer {
+        sm: DataPipeProducer<Mapping>,
+        control: PortRef,
+        ring_fd: OwnedFd,
+    },
+    Consumer {
+        sm: DataPipeConsumer<Mapping>,
+        control: PortRef,
+        ring_fd: OwnedFd,
+    },
+}
+
+impl DataEnd {
+    fn control(&self) -> PortRef {
+        match self {
+            Self::Producer { control, .. } | Self::Consumer { control, .. } => *control,
+        }
+    }
+}
+
+/// Maps a received ring fd (an unsafe-mode region of `capacity` bytes).
+fn map_ring(fd: &OwnedFd, capacity: u32, guid: Guid) -> MojoResult<Mapping> {
+    let len = capacity as usize;
+    let region = SharedMemoryRegion::from_fds(
+        RegionMode::Unsafe,
+        len,
+        guid_u128(guid),
+        vec![fd.try_clone().map_err(|_| MojoError::ResourceExhausted)?],
+    )
+    .map_err(|_| MojoError::InvalidArgument)?;
+    region.map().map_err(|_| MojoError::ResourceExhausted)
 }
 
 fn slot(link: Link) -> usize {
@@ -111,10 +156,32 @@ fn from_node(h: NodeHandle) -> Option<WireHandle<PortRef>> {
     })
 }
 
+impl LegacyProtocol {
+    fn receive_handle(&mut self, h: NodeHandle) -> Option<WireHandle<PortRef>> {
+        match h {
+            NodeHandle::DataPipeProducer(end) => {
+                self.adopt_data_end(end, true).map(WireHandle::Producer)
+            }
+            NodeHandle::DataPipeConsumer(end) => {
+                self.adopt_data_end(end, false).map(WireHandle::Consumer)
+            }
+            other => from_node(other),
+        }
+    }
+
+    fn send_handle(&mut self, h: WireHandle<PortRef>) -> MojoResult<NodeHandle> {
+        match h {
+            WireHandle::Producer(id) | WireHandle::Consumer(id) => self.send_data_end(id),
+            other => to_node(other),
+        }
+    }
+}
+
 fn to_node(h: WireHandle<PortRef>) -> MojoResult<NodeHandle> {
     Ok(match h {
         WireHandle::Pipe(p) => NodeHandle::MessagePipe(p),
         WireHandle::Platform(fd) => NodeHandle::PlatformHandle(fd),
+        WireHandle::Producer(_) | WireHandle::Consumer(_) => return Err(MojoError::Internal),
         WireHandle::Buffer(b) => {
             let (mode, fds) = match b.mode {
                 RegionAccessMode::Writable => {
@@ -139,6 +206,123 @@ impl LegacyProtocol {
             fds: Default::default(),
             requests: VecDeque::new(),
             region: None,
+            data_pipes: HashMap::new(),
+            next_data_id: 0,
+        }
+    }
+
+    fn add_data_end(&mut self, end: DataEnd) -> u64 {
+        self.next_data_id += 1;
+        self.data_pipes.insert(self.next_data_id, end);
+        self.next_data_id
+    }
+
+    /// A data pipe end that arrived in a message, held here from now on.
+    fn adopt_data_end(&mut self, end: DataPipeEnd, producer: bool) -> Option<u64> {
+        let DataPipeEnd {
+            state,
+            control_port,
+            ring,
+        } = end;
+        let Ok(mapping) = map_ring(&ring, state.options.capacity_num_bytes, state.buffer_guid)
+        else {
+            let _ = self.node().close_port(control_port);
+            return None;
+        };
+        let end = if producer {
+            DataPipeProducer::new(&state, mapping).map(|sm| DataEnd::Producer {
+                sm,
+                control: control_port,
+                ring_fd: ring,
+            })
+        } else {
+            DataPipeConsumer::new(&state, mapping).map(|sm| DataEnd::Consumer {
+                sm,
+                control: control_port,
+                ring_fd: ring,
+            })
+        };
+        match end {
+            Ok(end) => Some(self.add_data_end(end)),
+            Err(_) => {
+                let _ = self.node().close_port(control_port);
+                None
+            }
+        }
+    }
+
+    /// A held data pipe end leaving in a message.
+    fn send_data_end(&mut self, id: u64) -> MojoResult<NodeHandle> {
+        self.pump_data(id);
+        let end = self
+            .data_pipes
+            .remove(&id)
+            .ok_or(MojoError::InvalidArgument)?;
+        Ok(match end {
+            DataEnd::Producer {
+                sm,
+                control,
+                ring_fd,
+            } => NodeHandle::DataPipeProducer(DataPipeEnd {
+                state: sm.serialize().map_err(|_| MojoError::FailedPrecondition)?,
+                control_port: control,
+                ring: ring_fd,
+            }),
+            DataEnd::Consumer {
+                sm,
+                control,
+                ring_fd,
+            } => NodeHandle::DataPipeConsumer(DataPipeEnd {
+                state: sm.serialize().map_err(|_| MojoError::FailedPrecondition)?,
+                control_port: control,
+                ring: ring_fd,
+            }),
+        })
+    }
+
+    /// Takes in the peer's control messages and sends ours.
+    fn pump_data(&mut self, id: u64) {
+        let Some(control) = self.data_pipes.get(&id).map(DataEnd::control) else {
+            return;
+        };
+        loop {
+            let incoming = self.node().read_message(control);
+            let Some(end) = self.data_pipes.get_mut(&id) else {
+                return;
+            };
+            let closed = match incoming {
+                Ok(Some((bytes, _))) => {
+                    let ok = match end {
+                        DataEnd::Producer { sm, .. } => sm.handle_control(&bytes).is_ok(),
+                        DataEnd::Consumer { sm, .. } => sm.handle_control(&bytes).is_ok(),
+                    };
+                    if ok {
+                        continue;
+                    }
+                    true
+                }
+                Ok(None) => false,
+                Err(_) => true,
+            };
+            if closed {
+                match end {
+                    DataEnd::Producer { sm, .. } => sm.handle_peer_closed(),
+                    DataEnd::Consumer { sm, .. } => sm.handle_peer_closed(),
+                }
+            }
+            break;
+        }
+        let payloads: Vec<Vec<u8>> = match self.data_pipes.get_mut(&id) {
+            Some(DataEnd::Producer { sm, .. }) => {
+                std::iter::from_fn(|| sm.poll_control_payload()).collect()
+            }
+            Some(DataEnd::Consumer { sm, .. }) => {
+                std::iter::from_fn(|| sm.poll_control_payload()).collect()
+            }
+            None => Vec::new(),
+        };
+        for p in payloads {
+            let _ = self.node().write_message(control, &p, vec![]);
         }
     }
 
@@ -306,7 +490,7 @@ impl Protocol for LegacyProtocol {
         let mut converted = Vec::with_capacity(handles.len());
         let mut bad = false;
         for h in handles {
-            match to_node(h) {
+            match self.send_handle(h) {
                 Ok(h) => converted.push(h),
                 Err(_) => bad = true,
             }
@@ -329,7 +513,11 @@ impl Protocol for LegacyProtocol {
     fn read_message(&mut self, pipe: PortRef) -> MojoResult<WireMessage<PortRef>> {
         match self.node().read_message(pipe) {
             Ok(Some((bytes, handles))) => {
-                Ok((bytes, handles.into_iter().filter_map(from_node).collect()))
+                let handles = handles
+                    .into_iter()
+                    .filter_map(|h| self.receive_handle(h))
+                    .collect();
+                Ok((bytes, handles))
             }
             Ok(None) => {
                 let status = self
@@ -392,6 +580,128 @@ impl Protocol for LegacyProtocol {
 
     fn poll_region(&mut self) -> Option<MojoResult<RegionObject>> {
         self.region.take()
+    }
+
+    fn create_data_pipe(&mut self, element_size: u32, capacity: u32) -> MojoResult<(u64, u64)> {
+        let capacity = if capacity == 0 {
+            DEFAULT_DATA_PIPE_CAPACITY
+        } else {
+            capacity
+        };
+        if element_size == 0 || capacity % element_size != 0 {
+            return Err(MojoError::InvalidArgument);
+        }
+        let mut rng = OsRandom::new().map_err(|_| MojoError::Internal)?;
+        let region = SharedMemoryRegion::create(RegionMode::Unsafe, capacity as usize, &mut rng)
+            .map_err(|_| MojoError::ResourceExhausted)?;
+        let guid = guid_of(region.guid());
+        let options = DataPipeOptions {
+            struct_size: 16,
+            flags: 0,
+            element_num_bytes: element_size,
+            capacity_num_bytes: capacity,
+        };
+        self.next_data_id += 1;
+        let (ps, cs) = new_pipe_states(options, self.next_data_id, guid)
+            .map_err(|_| MojoError::InvalidArgument)?;
+        let map = || region.map().map_err(|_| MojoError::ResourceExhausted);
+        let fd = || {
+            region
+                .fd()
+                .try_clone_to_owned()
+                .map_err(|_| MojoError::ResourceExhausted)
+        };
+        let producer = DataPipeProducer::new(&ps, map()?).map_err(|_| MojoError::Internal)?;
+        let consumer = DataPipeConsumer::new(&cs, map()?).map_err(|_| MojoError::Internal)?;
+        let (p_fd, c_fd) = (fd()?, fd()?);
+        let (pc, cc) = self.create_pipe()?;
+        let p = self.add_data_end(DataEnd::Producer {
+            sm: producer,
+            control: pc,
+            ring_fd: p_fd,
+        });
+        let c = self.add_data_end(DataEnd::Consumer {
+            sm: consumer,
+            control: cc,
+            ring_fd: c_fd,
+        });
+        Ok((p, c))
+    }
+
+    fn write_data(&mut self, id: u64, data: &[u8]) -> MojoResult<usize> {
+        self.pump_data(id);
+        let Some(DataEnd::Producer { sm, .. }) = self.data_pipes.get_mut(&id) else {
+            return Err(MojoError::InvalidArgument);
+        };
+        if sm.is_peer_closed() {
+            return Err(MojoError::FailedPrecondition);
+        }
+        if data.len() % (sm.options().element_num_bytes.max(1) as usize) != 0 {
+            return Err(MojoError::InvalidArgument);
+        }
+        let n = sm.write(data).map_err(|_| MojoError::InvalidArgument)?;
+        self.pump_data(id);
+        if n == 0 {
+            Err(MojoError::ShouldWait)
+        } else {
+            Ok(n)
+        }
+    }
+
+    fn read_data(&mut self, id: u64, buf: &mut [u8]) -> MojoResult<usize> {
+        self.pump_data(id);
+        let Some(DataEnd::Consumer { sm, .. }) = self.data_pipes.get_mut(&id) else {
+            return Err(MojoError::InvalidArgument);
+        };
+        let n = sm.read(buf).map_err(|_| MojoError::InvalidArgument)?;
+        let drained = sm.is_drained();
+        self.pump_data(id);
+        match n {
+            0 if drained => Err(MojoError::FailedPrecondition),
+            0 => Err(MojoError::ShouldWait),
+            n => Ok(n),
+        }
+    }
+
+    fn data_signals(&mut self, id: u64) -> SignalsState {
+        self.pump_data(id);
+        let mut satisfied = Signals::NONE;
+        let mut satisfiable = Signals::PEER_CLOSED;
+        match self.data_pipes.get(&id) {
+            Some(DataEnd::Producer { sm, .. }) => {
+                if sm.is_peer_closed() {
+                    satisfied = satisfied | Signals::PEER_CLOSED;
+                } else {
+                    satisfiable = satisfiable | Signals::WRITABLE;
+                    if sm.available_capacity() > 0 {
+                        satisfied = satisfied | Signals::WRITABLE;
+                    }
+                }
+            }
+            Some(DataEnd::Consumer { sm, .. }) => {
+                if sm.bytes_available() > 0 {
+                    satisfied = satisfied | Signals::READABLE;
+                }
+                if !sm.is_drained() {
+                    satisfiable = satisfiable | Signals::READABLE;
+                }
+                if sm.is_peer_closed() {
+                    satisfied = satisfied | Signals::PEER_CLOSED;
+                }
+            }
+            None => return SignalsState::default(),
+        }
+        SignalsState {
+            satisfied,
+            satisfiable,
+        }
+    }
+
+    fn close_data(&mut self, id: u64) {
+        self.pump_data(id);
+        if let Some(end) = self.data_pipes.remove(&id) {
+            let _ = self.node().close_port(end.control());
+        }
     }
 }
 

@@ -15,8 +15,9 @@
 //! A [`Protocol`] is a sans-IO node as the runtime sees it: the
 //! [`mojo_driver::Core`] methods for its links (input bytes and fds in,
 //! transmits and link requests out) plus the few application operations
-//! the runtime cannot do itself: message pipes and the shared buffers the
-//! protocol must obtain (a legacy non-broker asks its broker). Everything
+//! the runtime cannot do itself: message pipes, the shared buffers the
+//! protocol must obtain (a legacy non-broker asks its broker) and data
+//! pipes (optional: the defaults say `UNIMPLEMENTED`). Everything
 //! else (handle values, waiting, mappings, platform handles, buffer
 //! duplication) is the runtime's, so a new protocol (the ipcz node) only
 //! maps its pipes and its handle encoding onto [`WireHandle`].
@@ -34,7 +35,7 @@ use std::os::fd::OwnedFd;
 
 use mojo_driver::{CloseReason, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit};
 
-use crate::system::{MojoResult, RegionAccessMode, SignalsState};
+use crate::system::{MojoError, MojoResult, RegionAccessMode, SignalsState};
 
 pub use runtime::RealSystem;
 
@@ -65,6 +66,10 @@ pub enum WireHandle<P> {
     Buffer(RegionObject),
     /// A platform handle.
     Platform(OwnedFd),
+    /// A data pipe producer end, by the protocol's id for it.
+    Producer(u64),
+    /// A data pipe consumer end, by the protocol's id for it.
+    Consumer(u64),
 }
 
 /// A message as a protocol reads it: payload and handles.
@@ -128,4 +133,25 @@ pub trait Protocol: Send + 'static {
     fn create_region(&mut self, size: u64) -> MojoResult<RegionSource>;
     /// The answer to the outstanding [`RegionSource::Requested`].
     fn poll_region(&mut self) -> Option<MojoResult<RegionObject>>;
+
+    /// `MojoCreateDataPipe`: the protocol's ids of the producer and the
+    /// consumer end (`UNIMPLEMENTED` by default).
+    fn create_data_pipe(&mut self, _element_size: u32, _capacity: u32) -> MojoResult<(u64, u64)> {
+        Err(MojoError::Unimplemented)
+    }
+    /// `MojoWriteData` on producer `id`.
+    fn write_data(&mut self, _id: u64, _data: &[u8]) -> MojoResult<usize> {
+        Err(MojoError::InvalidArgument)
+    }
+    /// `MojoReadData` on consumer `id`.
+    fn read_data(&mut self, _id: u64, _buf: &mut [u8]) -> MojoResult<usize> {
+        Err(MojoError::InvalidArgument)
+    }
+    /// A data pipe end's signals (may first take in the peer's control
+    /// messages, hence `&mut`).
+    fn data_signals(&mut self, _id: u64) -> SignalsState {
+        SignalsState::default()
+    }
+    /// `MojoClose` of a data pipe end.
+    fn close_data(&mut self, _id: u64) {}
 }

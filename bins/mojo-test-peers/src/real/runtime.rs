@@ -51,8 +51,19 @@ impl<P: Protocol> Table<P> {
     }
 
     fn close(&mut self, obj: WireHandle<P::Pipe>) {
-        if let WireHandle::Pipe(p) = obj {
-            self.protocol.close_pipe(p);
+        match obj {
+            WireHandle::Pipe(p) => self.protocol.close_pipe(p),
+            WireHandle::Producer(id) | WireHandle::Consumer(id) => self.protocol.close_data(id),
+            WireHandle::Buffer(_) | WireHandle::Platform(_) => {} // fds close on drop
+        }
+    }
+
+    fn data_id(&self, raw: MojoHandle, producer: bool) -> MojoResult<u64> {
+        match (self.handles.get(&raw.value()), producer) {
+            (Some(WireHandle::Producer(id)), true) | (Some(WireHandle::Consumer(id)), false) => {
+                Ok(*id)
+            }
+            _ => Err(MojoError::InvalidArgument),
         }
     }
 
@@ -82,9 +93,13 @@ impl<P: Protocol> Table<P> {
         }
     }
 
-    fn signals(&self, raw: MojoHandle) -> MojoResult<SignalsState> {
+    fn signals(&mut self, raw: MojoHandle) -> MojoResult<SignalsState> {
         match self.handles.get(&raw.value()) {
             Some(WireHandle::Pipe(p)) => Ok(self.protocol.pipe_signals(*p)),
+            Some(WireHandle::Producer(id) | WireHandle::Consumer(id)) => {
+                let id = *id;
+                Ok(self.protocol.data_signals(id))
+            }
             Some(_) => Ok(SignalsState::default()),
             None => Err(MojoError::InvalidArgument),
         }
@@ -281,6 +296,8 @@ impl<P: Protocol> RealSystem<P> {
             Kind::Pipe => Handle::MessagePipe(MessagePipe::from_raw(raw, c)),
             Kind::Buffer => Handle::SharedBuffer(SharedBuffer::from_raw(raw, c)),
             Kind::Platform => Handle::PlatformHandle(PlatformHandle::from_raw(raw, c)),
+            Kind::Producer => Handle::DataPipeProducer(DataPipeProducer::from_raw(raw, c)),
+            Kind::Consumer => Handle::DataPipeConsumer(DataPipeConsumer::from_raw(raw, c)),
         }
     }
 
@@ -353,6 +370,8 @@ enum Kind {
     Pipe,
     Buffer,
     Platform,
+    Producer,
+    Consumer,
 }
 
 fn kind_of<P>(o: &WireHandle<P>) -> Kind {
@@ -360,6 +379,8 @@ fn kind_of<P>(o: &WireHandle<P>) -> Kind {
         WireHandle::Pipe(_) => Kind::Pipe,
         WireHandle::Buffer(_) => Kind::Buffer,
         WireHandle::Platform(_) => Kind::Platform,
+        WireHandle::Producer(_) => Kind::Producer,
+        WireHandle::Consumer(_) => Kind::Consumer,
     }
 }
 
@@ -451,7 +472,10 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
     }
 
     fn query_signals(&self, handle: MojoHandle) -> MojoResult<SignalsState> {
-        self.shared.lock().signals(handle)
+        let s = self.shared.lock().signals(handle);
+        // Taking in control messages may have queued frames.
+        self.shared.wake();
+        s
     }
 
     fn wait_any(
@@ -635,18 +659,40 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
 
     fn create_data_pipe(
         &self,
-        _element_size: u32,
-        _capacity: u32,
+        element_size: u32,
+        capacity: u32,
     ) -> MojoResult<(DataPipeProducer, DataPipeConsumer)> {
-        // Not built yet over the protocol nodes.
-        Err(MojoError::Unimplemented)
+        let (p, c) = {
+            let mut t = self.shared.lock();
+            let (p, c) = t.protocol.create_data_pipe(element_size, capacity)?;
+            (
+                t.add(WireHandle::Producer(p))?,
+                t.add(WireHandle::Consumer(c))?,
+            )
+        };
+        Ok((
+            DataPipeProducer::from_raw(p, self.closer()),
+            DataPipeConsumer::from_raw(c, self.closer()),
+        ))
     }
 
-    fn write_data(&self, _producer: &DataPipeProducer, _data: &[u8]) -> MojoResult<usize> {
-        Err(MojoError::InvalidArgument)
+    fn write_data(&self, producer: &DataPipeProducer, data: &[u8]) -> MojoResult<usize> {
+        let result = {
+            let mut t = self.shared.lock();
+            let id = t.data_id(producer.raw(), true)?;
+            t.protocol.write_data(id, data)
+        };
+        self.shared.changed();
+        result
     }
 
-    fn read_data(&self, _consumer: &DataPipeConsumer, _buf: &mut [u8]) -> MojoResult<usize> {
-        Err(MojoError::InvalidArgument)
+    fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
+        let result = {
+            let mut t = self.shared.lock();
+            let id = t.data_id(consumer.raw(), false)?;
+            t.protocol.read_data(id, buf)
+        };
+        self.shared.changed();
+        result
     }
 }
