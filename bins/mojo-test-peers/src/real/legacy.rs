@@ -130,8 +130,8 @@ fn guid_of(v: u128) -> Guid {
     Guid::new((v >> 64) as u64, v as u64)
 }
 
-/// A node handle as a runtime handle; data pipe ends are not carried yet
-/// (dropped: their fds close).
+/// A node handle that needs no protocol state as a runtime handle (data
+/// pipe ends go through `LegacyProtocol::receive_handle`; here they drop).
 fn from_node(h: NodeHandle) -> Option<WireHandle<PortRef>> {
     Some(match h {
         NodeHandle::MessagePipe(p) => WireHandle::Pipe(p),
