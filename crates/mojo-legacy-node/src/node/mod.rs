@@ -11,14 +11,25 @@
 //!
 //! Bad input drops the peer: `handle_frame` returns a [`NodeError`] naming
 //! what was wrong and the peer is gone (its ports peer-lost, its fds in
-//! transit closed). Deliberate choices where Chromium merely drops a
-//! message: an event or user message that does not decode, a dispatcher that
-//! does not deserialize, and most events the ports layer refuses. A correct
-//! peer never sends them, and a dropped peer cannot leave a silent gap in a
-//! pipe. What §6.3 says to drop instead (a stale or duplicate sequence
-//! number, a PortAccepted or ObserveProxyAck for a port in another state:
-//! races and replays rather than corruption) is dropped and reported as
-//! [`NodeEvent::EventDropped`]; the link stays up.
+//! transit closed). That covers framing and NodeChannel violations, limits,
+//! and most events the ports layer refuses (a deliberate choice where
+//! Chromium merely drops: a correct peer never sends them, and a dropped
+//! peer cannot leave a silent gap in a pipe). What §6.3 says to handle
+//! otherwise keeps the link up:
+//! - a stale or duplicate sequence number, a PortAccepted or
+//!   ObserveProxyAck for a port in another state (races and replays rather
+//!   than corruption): dropped, reported as [`NodeEvent::EventDropped`];
+//! - an event that does not decode (too short for its type or for its
+//!   declared ports): ignored, its fds closed, reported as
+//!   [`NodeEvent::MessageRefused`] without a port;
+//! - a user message with valid ports but an unreadable user-message part
+//!   or dispatchers that do not deserialize: its ports are accepted (each
+//!   gets its PortAccepted, so the peer's proxies do not freeze) and closed,
+//!   its fds closed, and the destination pipe broken: the user-held
+//!   destination port is closed (the peer observes closure) and reported as
+//!   [`NodeEvent::MessageRefused`] with the port. Such a message addressed
+//!   to a proxy cannot be broken in place and drops the peer
+//!   ([`ports::Error::UndeliverableMessage`]).
 //!
 //! Messages received before a peer is lost stay readable with their
 //! handles; frames not yet written to it are dropped with their fds.
@@ -153,6 +164,23 @@ pub enum NodeEvent {
         peer: NodeName,
         /// What the ports layer refused.
         error: ports::Error,
+    },
+    /// An event from `peer` could not be read and was refused as §6.3
+    /// says, the link staying up: an event that does not decode is ignored
+    /// (`port` is `None`); a user message whose ports are valid but whose
+    /// user-message part or dispatchers cannot be read has its ports
+    /// accepted and closed, its fds closed, and its destination `port`
+    /// (if it is a user-held port of this node) closed, so the peer sees a
+    /// broken pipe: `port` is no longer valid. Reports without a port share
+    /// the [`MAX_QUEUED_DROP_REPORTS`] budget of
+    /// [`EventDropped`](Self::EventDropped).
+    MessageRefused {
+        /// The peer.
+        peer: NodeName,
+        /// The destination port this node closed, if any.
+        port: Option<PortRef>,
+        /// What could not be read.
+        error: NodeError,
     },
     /// The broker answered an introduction (`INTRODUCE`). Without a channel
     /// the node is unknown and its ports are already peer-lost; with one
@@ -334,7 +362,9 @@ impl LegacyNode {
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         let event = self.events.pop_front();
-        if let Some(NodeEvent::EventDropped { .. }) = event {
+        if let Some(NodeEvent::EventDropped { .. } | NodeEvent::MessageRefused { port: None, .. }) =
+            event
+        {
             self.queued_drop_reports = self.queued_drop_reports.saturating_sub(1);
         }
         event
@@ -352,6 +382,18 @@ impl LegacyNode {
             self.queued_drop_reports += 1;
             self.events
                 .push_back(NodeEvent::EventDropped { peer, error });
+        }
+    }
+
+    fn report_refused(&mut self, peer: NodeName, port: Option<PortRef>, error: NodeError) {
+        self.dropped_events = self.dropped_events.saturating_add(1);
+        // A report naming a closed port is bounded by the ports there were.
+        if port.is_some() || self.queued_drop_reports < MAX_QUEUED_DROP_REPORTS {
+            if port.is_none() {
+                self.queued_drop_reports += 1;
+            }
+            self.events
+                .push_back(NodeEvent::MessageRefused { peer, port, error });
         }
     }
 
