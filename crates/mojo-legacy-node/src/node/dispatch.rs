@@ -379,6 +379,9 @@ impl LegacyNode {
         }
         let channel = fds.into_iter().next();
         if channel.is_none() {
+            // Unknown to the broker (§3.6): what waited for it is dropped
+            // and the ports to it become peer-lost.
+            self.introductions.remove(&i.name);
             self.ports.lost_node(i.name);
         }
         self.events.push_back(NodeEvent::Introduced {
