@@ -376,3 +376,109 @@ fn the_broker_answers_memory_requests_up_to_a_limit() {
     assert!(net.nodes[1].status(s.n1[1]).unwrap().disconnected);
     s.finish();
 }
+
+#[test]
+fn inherit_mode_asks_on_the_broker_link_not_the_referrer_link() {
+    // Node 3 is node 1's referrer (a non-broker host sharing its broker, §4.3):
+    // node 1 has a broker link and a referrer link with the initial portals.
+    let broker = NodeConfig {
+        role: NodeRole::Broker,
+        ..NodeConfig::default()
+    };
+    let nb = NodeConfig::default();
+    let mut net = Net::new(&[broker, nb, nb, nb]);
+    let (_, _, b2, n2) = net.connect_with_portals(BROKER, 2, 2);
+    let (_, _, b3, h3) = net.connect_with_portals(BROKER, 3, 2);
+    let (_, l10) = net.connect(BROKER, 1);
+    let (_, l13, h1, n1) = net.connect_with_portals(3, 1, 2);
+    net.run();
+    assert_eq!(net.nodes[1].broker_link(), Some(l10));
+    assert_ne!(net.nodes[1].broker_link(), Some(l13));
+
+    let (x, y) = net.nodes[BROKER].create_portal_pair();
+    net.nodes[BROKER]
+        .put(b2[1], b"x".to_vec(), vec![Handle::Portal(x)])
+        .unwrap();
+    net.nodes[BROKER]
+        .put(b3[1], b"y".to_vec(), vec![Handle::Portal(y)])
+        .unwrap();
+    net.run();
+    let x2 = received_portal(&mut net, 2, n2[1]);
+    let y3 = received_portal(&mut net, 3, h3[1]);
+    // The host passes its end on to node 1 over the referrer link.
+    let mark = net.log.len();
+    net.nodes[3]
+        .put(h1[1], b"y".to_vec(), vec![Handle::Portal(y3)])
+        .unwrap();
+    net.run();
+    let y1 = received_portal(&mut net, 1, n1[1]);
+    let to_broker = names_since(&net, mark, BROKER);
+    assert!(to_broker.contains(&"RequestIntroduction"), "{to_broker:?}");
+    assert!(!names_since(&net, mark, 3).contains(&"RequestIntroduction"));
+    assert!(net.end(1, 2).is_some(), "1 and 2 were introduced");
+
+    let mark = net.log.len();
+    net.nodes[1].put(y1, b"to 2".to_vec(), Vec::new()).unwrap();
+    net.nodes[2].put(x2, b"to 1".to_vec(), Vec::new()).unwrap();
+    net.run();
+    assert!(names_since(&net, mark, BROKER).is_empty());
+    assert!(names_since(&net, mark, 3).is_empty());
+    assert_eq!(net.take_all(2, x2)[0].data, b"to 2");
+    assert_eq!(net.take_all(1, y1)[0].data, b"to 1");
+    // Nothing of the route is left on the broker or the host.
+    assert_eq!(net.nodes[BROKER].router_count(), 4);
+    assert_eq!(net.nodes[3].router_count(), 4);
+    net.nodes[1].close(y1).unwrap();
+    net.nodes[2].close(x2).unwrap();
+    close_all(&mut net, BROKER, &b2);
+    close_all(&mut net, BROKER, &b3);
+    close_all(&mut net, 2, &n2);
+    close_all(&mut net, 3, &h3);
+    close_all(&mut net, 3, &h1);
+    close_all(&mut net, 1, &n1);
+    net.assert_idle_and_clean();
+}
+
+#[test]
+fn a_rejection_fails_exactly_the_routers_that_waited_for_that_node() {
+    let mut s = star();
+    let net = &mut s.net;
+    let nobody = NodeName {
+        high: 0xdead,
+        low: 2,
+    };
+    net.deferred_introductions = Some(Vec::new());
+    inject_bypass_peer(net, BROKER, 1, 0, nobody);
+    inject_bypass_peer(net, BROKER, 1, 1, name(2));
+    net.run();
+    // The broker rejected nobody at once; node 2's introduction is pending.
+    assert!(net.nodes[1].status(s.n1[0]).unwrap().disconnected);
+    assert!(!net.nodes[1].status(s.n1[1]).unwrap().disconnected);
+    assert_eq!(net.nodes[1].pending_introduction_count(), 1);
+    net.refuse_introductions = true;
+    net.answer_deferred_introductions();
+    net.run();
+    assert!(net.nodes[1].status(s.n1[1]).unwrap().disconnected);
+    assert_eq!(net.nodes[1].pending_introduction_count(), 0);
+    assert!(!net.nodes[1].has_pending());
+    s.finish();
+}
+
+#[test]
+fn an_offer_whose_broker_link_is_gone_is_ignored() {
+    let mut s = star();
+    let net = &mut s.net;
+    let (_, memory) = net.new_region(ipcz_wire::memory::primary::SIZE);
+    // The offer arrives, then the broker link goes before the caller maps it.
+    offer(net, 1, name(2), LinkSide::A, *memory.object());
+    let l10 = net.end(1, BROKER).unwrap().link;
+    net.close_transport(1, l10);
+    net.run();
+    assert_eq!(
+        net.introduction_errors,
+        vec![(1, NodeError::IntroductionNotPending(name(2)))]
+    );
+    assert_eq!(net.nodes[1].link_count(), 0);
+    assert_eq!(net.nodes[1].received_fds_alive(), 0);
+    s.finish();
+}
