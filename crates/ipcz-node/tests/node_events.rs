@@ -73,3 +73,42 @@ fn portal_events_beyond_the_limit_wait_in_order_and_none_is_lost() {
     assert_eq!(n.router_count(), 0);
     assert_eq!(n.pending_event_count(), 0);
 }
+
+#[test]
+fn block_buffer_boxes_that_do_not_match_their_mapping_are_refused() {
+    use ipcz_node::link::LinkParams;
+    use ipcz_node::node::{DriverBox, NodeError};
+    use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
+    use mojo_wire_kit::{Guid, RegionMode};
+    let mut n = node();
+    let link = n
+        .add_link(
+            LinkParams::new(
+                NodeName { high: 9, low: 9 },
+                NodeName { high: 8, low: 8 },
+                ipcz_wire::types::LinkSide::A,
+                SharedHeap::new(ipcz_wire::memory::primary::SIZE),
+            )
+            .initializing_primary_buffer(),
+        )
+        .unwrap();
+    let fd = || std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+    // §11.3: a file smaller than its buffer_size, or a mode the fds do not
+    // have, breaks the host; the node refuses to announce such a box.
+    for (size, mode) in [(65536, RegionMode::Unsafe), (131072, RegionMode::ReadOnly)] {
+        let object = DriverObject::SharedBuffer(SharedBuffer {
+            buffer_size: size,
+            mode,
+            guid: Guid { high: 1, low: 1 },
+        });
+        let fds = (0..object.fd_count()).map(|_| fd()).collect();
+        let buffer = DriverBox::new(object, fds).unwrap();
+        assert_eq!(
+            n.provide_block_buffer(link, 4096, SharedHeap::new(131072), buffer),
+            Err(NodeError::BadBlockBufferBox)
+        );
+    }
+    assert!(n.poll_transmit().is_none());
+    n.link_lost(link);
+    assert_eq!(n.link_count(), 0);
+}

@@ -147,6 +147,8 @@ fn a_route_between_two_non_brokers_is_reduced_through_an_introduction() {
     let status = net.nodes[2].status(y2).unwrap();
     assert!(status.peer_closed && !status.disconnected);
     net.nodes[2].close(y2).unwrap();
+    // Every frame any node sent passed its receiver's checks (§11.3).
+    assert!(net.dropped.is_empty(), "{:?}", net.dropped);
     s.finish();
 }
 
@@ -436,6 +438,7 @@ fn inherit_mode_asks_on_the_broker_link_not_the_referrer_link() {
     close_all(&mut net, 3, &h3);
     close_all(&mut net, 3, &h1);
     close_all(&mut net, 1, &n1);
+    assert!(net.dropped.is_empty(), "{:?}", net.dropped);
     net.assert_idle_and_clean();
 }
 
@@ -480,5 +483,69 @@ fn an_offer_whose_broker_link_is_gone_is_ignored() {
     );
     assert_eq!(net.nodes[1].link_count(), 0);
     assert_eq!(net.nodes[1].received_fds_alive(), 0);
+    s.finish();
+}
+
+#[test]
+fn the_brokers_accept_introduction_has_the_layout_of_the_spec_example() {
+    let mut s = star();
+    let net = &mut s.net;
+    net.deferred_introductions = Some(Vec::new());
+    let (x, y) = net.nodes[BROKER].create_portal_pair();
+    net.nodes[BROKER]
+        .put(s.b1[1], b"x".to_vec(), vec![Handle::Portal(x)])
+        .unwrap();
+    net.run();
+    net.nodes[BROKER]
+        .put(s.b2[1], b"y".to_vec(), vec![Handle::Portal(y)])
+        .unwrap();
+    net.run();
+    let b1 = net.end(BROKER, 1).unwrap().link;
+    let b2 = net.end(BROKER, 2).unwrap().link;
+    let (n, requester, target) = net.deferred_introductions.take().unwrap()[0];
+    assert_eq!((n, requester, target), (BROKER, name(2), name(1)));
+    net.answer_introduction(n, requester, target);
+    // §9.9.5: a 200-byte frame with 2 fds (socket, then memory), message id
+    // 11, the introduced name, our side, a non-broker, objects 0 and 1, one
+    // features word.
+    for (link, introduced, side) in [(b2, name(1), 0u8), (b1, name(2), 1u8)] {
+        let f = net.take_frame(BROKER, link).unwrap();
+        let b = &f.bytes;
+        assert_eq!(b.len(), 200);
+        assert_eq!(&b[0..8], &[16, 0, 2, 0, 200, 0, 0, 0]);
+        assert_eq!(b[18], 11);
+        assert_eq!(&b[0x30..0x38], &introduced.high.to_le_bytes());
+        assert_eq!(&b[0x38..0x40], &introduced.low.to_le_bytes());
+        assert_eq!(
+            &b[0x40..0x50],
+            &[side, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]
+        );
+        assert_eq!(
+            &b[0x50..0x60],
+            &[72, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0]
+        );
+        assert_eq!(
+            &b[0x70..0x80],
+            &[112, 0, 0, 0, 0, 0, 1, 0, 136, 0, 0, 0, 1, 0, 1, 0]
+        );
+        assert_eq!(
+            &b[0x80..0x90],
+            &[24, 0, 0, 0, 16, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(&b[0xa8..0xb0], &[32, 0, 0, 0, 0, 0, 2, 0]);
+        assert_eq!(f.fds.len(), 2);
+        // Back on the wire: the introduction completes.
+        net.in_flight
+            .entry((BROKER, link))
+            .or_default()
+            .push_front(f);
+    }
+    net.run();
+    assert!(net.end(1, 2).is_some());
+    assert!(net.dropped.is_empty(), "{:?}", net.dropped);
+    let x1 = received_portal(net, 1, s.n1[1]);
+    let y2 = received_portal(net, 2, s.n2[1]);
+    net.nodes[1].close(x1).unwrap();
+    net.nodes[2].close(y2).unwrap();
     s.finish();
 }

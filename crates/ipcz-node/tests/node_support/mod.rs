@@ -237,6 +237,11 @@ impl Net {
                 block_size,
                 buffer_size,
             } => {
+                // §11.3: a Chrome host asserts on more blocks than i16 indexes.
+                assert!(
+                    buffer_size / block_size as usize <= 32767,
+                    "node {n} asks for {buffer_size} bytes of {block_size}-byte blocks"
+                );
                 let (region, buffer) = self.new_region(buffer_size);
                 self.nodes[n]
                     .provide_block_buffer(link, block_size, region, buffer)
