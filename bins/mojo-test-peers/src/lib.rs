@@ -6,7 +6,8 @@
 //! [`system::MojoSystem`] trait: the application protocol ([`protocol`]), the
 //! client's serve loops ([`client`]), the host's scenarios and result lines
 //! ([`host`], [`json`]), the command lines ([`cli`]) and the host's process
-//! launching ([`process`]). [`fake`] is an in-process system for tests, so
+//! launching ([`process`]). [`ipcz_core`] runs an ipcz session (connector
+//! and node) on a real socket under `mojo-driver`, for the ipcz modes. [`fake`] is an in-process system for tests, so
 //! both peers run end to end in `cargo test`; the binaries refuse to run
 //! until a real system over the protocol nodes exists.
 
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod client;
 pub mod fake;
 pub mod host;
+pub mod ipcz_core;
 pub mod json;
 pub mod os;
 pub mod process;

@@ -92,6 +92,7 @@ use mojo_wire_kit::{RandomSource, SharedMemory};
 pub use error::SessionError;
 
 use crate::link::LinkParams;
+use crate::memory::MemoryOptions;
 use crate::node::{Node, NodeConfig, NodeEvent};
 use crate::router::{NodeLinkId, RouterId};
 
@@ -107,6 +108,10 @@ pub struct SessionConfig {
     pub close_reserved_portal: bool,
     /// The node's configuration.
     pub node: NodeConfig,
+    /// How the link's memory may grow (the default, as MojoIpcz: fixed
+    /// parcel capacity, so parcel data beyond the primary buffer's blocks
+    /// goes inline).
+    pub memory: MemoryOptions,
 }
 
 impl Default for SessionConfig {
@@ -116,6 +121,7 @@ impl Default for SessionConfig {
             initial_portals: 2,
             close_reserved_portal: true,
             node: NodeConfig::default(),
+            memory: MemoryOptions::default(),
         }
     }
 }
@@ -368,6 +374,7 @@ impl<M: SharedMemory> Session<M> {
         // The creator's connector already initialized the primary buffer.
         let mut params = LinkParams::new(local_name, remote_name, established.side, mapping);
         params.remote_protocol_version = established.remote_protocol_version;
+        params.memory_options = self.config.memory;
         let link = node.add_link(params)?;
         let counts = established.portal_counts;
         let opened =
