@@ -96,9 +96,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::os::fd::OwnedFd;
 
 use ipcz_node::node::{Node, NodeEvent};
-use ipcz_node::router::{NodeLinkId, RouterId};
+use ipcz_node::router::{Handle as IpczHandle, NodeLinkId, RouterId};
 use mojo_legacy_node::node::{self as legacy, ApiError, LegacyNode, PortRef};
-use mojo_legacy_node::ports::OpError;
 use mojo_legacy_wire::NodeName as LegacyNodeName;
 use mojo_wire_kit::SharedMemory;
 
@@ -511,7 +510,19 @@ impl<M: SharedMemory> Bridge<M> {
             match self.legacy.read_message(port) {
                 Ok(Some((bytes, handles))) => {
                     let handles = self.legacy_to_ipcz(handles);
+                    // A refused parcel leaves its portals with us: close them,
+                    // so their pairings see closure instead of lingering.
+                    let moved: Vec<RouterId> = handles
+                        .iter()
+                        .filter_map(|h| match h {
+                            IpczHandle::Portal(p) => Some(*p),
+                            IpczHandle::Object(_) => None,
+                        })
+                        .collect();
                     if self.ipcz.put(portal, bytes, handles).is_err() {
+                        for p in moved {
+                            let _ = self.ipcz.close(p);
+                        }
                         self.report(BridgeEvent::ForwardFailed {
                             to: Side::Ipcz,
                             pairing,
@@ -521,11 +532,38 @@ impl<M: SharedMemory> Bridge<M> {
                 Ok(None) => return,
                 // The message was consumed and its ports closed; go on.
                 Err(ApiError::InconsistentMessage { .. }) => {}
-                Err(ApiError::Ports(OpError::PeerClosed { .. }) | _) => {
+                // PeerClosed once everything was read; any other error means
+                // the port is unusable.
+                Err(_) => {
                     self.close_pairing(pairing);
                     return;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_and_portals() {
+        assert_eq!(
+            Attachments::Named(b"pipe!".to_vec()).names().unwrap(),
+            vec![(b"pipe!".to_vec(), 1)]
+        );
+        let numbered = Attachments::Numbered(3).names().unwrap();
+        assert_eq!(numbered.len(), 3);
+        for (i, (name, portal)) in numbered.iter().enumerate() {
+            assert_eq!(name, &(i as u64).to_le_bytes());
+            assert_eq!(*portal, i + 1);
+        }
+        for bad in [0, MAX_ATTACHMENTS + 1] {
+            assert!(matches!(
+                Attachments::Numbered(bad).names(),
+                Err(BridgeError::AttachmentCount { count }) if count == bad
+            ));
         }
     }
 }

@@ -239,3 +239,101 @@ fn legacy_object(b: DriverBox) -> Option<LegacyHandle> {
         DriverObject::Transport(_) | DriverObject::DataPipe(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipcz_node::node::Node;
+    use ipcz_node::sim::SharedHeap;
+    use ipcz_wire::types::NodeName;
+    use std::os::fd::OwnedFd;
+
+    fn null_fd() -> OwnedFd {
+        OwnedFd::from(std::fs::File::open("/dev/null").unwrap())
+    }
+
+    fn wrapped(wrapper_type: WrapperType) -> NodeHandle {
+        let object = DriverObject::WrappedPlatformHandle(WrappedPlatformHandle { wrapper_type });
+        IpczHandle::Object(DriverBox::new(object, vec![null_fd()]).unwrap())
+    }
+
+    #[test]
+    fn ipcz_problems_are_named() {
+        let mut node: Node<SharedHeap> =
+            Node::new(NodeName { high: 1, low: 1 }, Default::default());
+        let (a, b) = node.create_portal_pair();
+        assert_eq!(ipcz_problem(&[]), None);
+        assert_eq!(
+            ipcz_problem(&[IpczHandle::Portal(a), wrapped(WrapperType::TRANSMISSIBLE)]),
+            None
+        );
+        assert_eq!(
+            ipcz_problem(&[wrapped(WrapperType::INDIRECT_FILE_DESCRIPTOR)]),
+            Some(Untranslatable::IpczObject {
+                object_type: ObjectType::WRAPPED_PLATFORM_HANDLE
+            })
+        );
+        let many: Vec<NodeHandle> = (0..=MAX_OUTGOING_HANDLES_PER_MESSAGE)
+            .map(|_| wrapped(WrapperType::TRANSMISSIBLE))
+            .collect();
+        assert_eq!(
+            ipcz_problem(&many),
+            Some(Untranslatable::TooManyFds {
+                count: MAX_OUTGOING_HANDLES_PER_MESSAGE + 1,
+                limit: MAX_OUTGOING_HANDLES_PER_MESSAGE
+            })
+        );
+        // A data pipe box whose trailing handle is not a portal (§8.3).
+        let buffer = IpczSharedBuffer {
+            buffer_size: 64,
+            mode: mojo_wire_kit::RegionMode::Unsafe,
+            guid: mojo_wire_kit::Guid::new(1, 1),
+        };
+        let (p, _) = ipcz_node::data_pipe::new_pipe_objects(1, buffer).unwrap();
+        let data_pipe = || {
+            IpczHandle::Object(DriverBox::new(DriverObject::DataPipe(p), vec![null_fd()]).unwrap())
+        };
+        assert_eq!(
+            ipcz_problem(&[data_pipe(), wrapped(WrapperType::TRANSMISSIBLE)]),
+            Some(Untranslatable::MissingDataPipePortals {
+                data_pipes: 1,
+                handles: 2
+            })
+        );
+        assert_eq!(
+            ipcz_problem(&[data_pipe(), IpczHandle::Portal(b)]),
+            Some(Untranslatable::IpczObject {
+                object_type: ObjectType::DATA_PIPE
+            })
+        );
+    }
+
+    #[test]
+    fn legacy_problems_are_named() {
+        use mojo_legacy_node::node::SharedBuffer;
+        let big = SharedBuffer::new(
+            u64::from(MAX_SHARED_BUFFER_SIZE) + 1,
+            mojo_wire_kit::Guid::new(1, 2),
+            mojo_wire_kit::RegionMode::Unsafe,
+            vec![null_fd()],
+        )
+        .unwrap();
+        assert_eq!(
+            legacy_problem(&[LegacyHandle::SharedBuffer(big)]),
+            Some(Untranslatable::OversizedSharedBuffer {
+                size: u64::from(MAX_SHARED_BUFFER_SIZE) + 1
+            })
+        );
+        let many: Vec<LegacyHandle> = (0..=MAX_FDS_PER_SENDMSG)
+            .map(|_| LegacyHandle::PlatformHandle(null_fd()))
+            .collect();
+        assert!(matches!(
+            legacy_problem(&many),
+            Some(Untranslatable::TooManyFds { .. })
+        ));
+        assert_eq!(
+            legacy_problem(&[LegacyHandle::PlatformHandle(null_fd())]),
+            None
+        );
+    }
+}

@@ -202,3 +202,60 @@ fn client_lost_closes_every_pairing_after_forwarding() {
     assert_eq!(w.host.router_count(), 0);
     assert_eq!(w.client.port_count(), 0);
 }
+
+#[test]
+fn a_garbage_legacy_frame_drops_the_client_and_closes_its_pairings() {
+    let mut w = World::new(Attachments::Numbered(2), 3);
+    let client = w.client.name();
+    let result = w
+        .bridge
+        .handle_legacy_frame(client, &[0xff; 40], Vec::new());
+    assert!(matches!(result, Err(mojo_bridge::BridgeError::Legacy(_))));
+    w.run();
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert!(w.bridge_events.iter().any(|e| matches!(
+        e,
+        BridgeEvent::Legacy(mojo_legacy_node::node::NodeEvent::PeerLost { error: Some(_), .. })
+    )));
+    for i in 0..2 {
+        assert!(w.host.status(w.host_portal(i)).unwrap().dead);
+        w.host.close(w.host_portal(i)).unwrap();
+    }
+    let proxy = w.bridge.legacy().name();
+    w.client.peer_lost(proxy);
+    for p in w.client_ends.clone() {
+        w.client.close_port(p).unwrap();
+    }
+    w.run();
+    assert_eq!(w.bridge.ipcz().router_count(), 0);
+    assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.host.router_count(), 0);
+}
+
+#[test]
+fn a_garbage_ipcz_frame_drops_the_host_link_and_closes_its_pairings() {
+    let mut w = World::new(Attachments::Numbered(2), 3);
+    let link = w.bridge_link;
+    let result = w.bridge.handle_ipcz_frame(link, &[0xee; 64], Vec::new());
+    assert!(matches!(result, Err(mojo_bridge::BridgeError::Ipcz(_))));
+    w.run();
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert!(w.bridge_events.iter().any(|e| matches!(
+        e,
+        BridgeEvent::Ipcz(ipcz_node::node::NodeEvent::LinkDropped { .. })
+    )));
+    for p in w.client_ends.clone() {
+        assert!(w.client.port_status(p).unwrap().peer_closed);
+        w.client.close_port(p).unwrap();
+    }
+    let host_link = w.host_link;
+    w.host.link_lost(host_link);
+    for i in 0..2 {
+        w.host.close(w.host_portal(i)).unwrap();
+    }
+    w.run();
+    assert_eq!(w.bridge.ipcz().router_count(), 0);
+    assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.client.port_count(), 0);
+    assert_eq!(w.host.router_count(), 0);
+}
