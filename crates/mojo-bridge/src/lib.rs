@@ -88,6 +88,16 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Peer input reaches every path here: no panics outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 mod error;
 mod translate;
@@ -371,7 +381,9 @@ impl<M: SharedMemory> Bridge<M> {
         self.unreported
     }
 
-    /// Whether nothing waits to be written, reported or forwarded.
+    /// Whether nothing waits to be forwarded or reported and the legacy
+    /// node has no frame to write (the ipcz node's frames are seen only
+    /// through [`poll_transmit`](Self::poll_transmit): drain it first).
     pub fn is_idle(&self) -> bool {
         self.events.is_empty()
             && self.dirty_portals.is_empty()

@@ -259,3 +259,25 @@ fn a_garbage_ipcz_frame_drops_the_host_link_and_closes_its_pairings() {
     assert_eq!(w.client.port_count(), 0);
     assert_eq!(w.host.router_count(), 0);
 }
+
+#[test]
+fn attachments_beyond_the_hosts_portals_close_at_once() {
+    // The host announces 2 initial portals: only attachment 0 has one.
+    let mut w = World::new(Attachments::Numbered(3), 2);
+    assert_eq!(w.bridge.pairing_count(), 1);
+    for i in 1..3 {
+        let end = w.client_ends[i];
+        assert!(
+            w.client.port_status(end).unwrap().peer_closed,
+            "attachment {i}"
+        );
+        w.client.close_port(end).unwrap();
+    }
+    let (portal, port) = (w.host_portal(0), w.client_ends[0]);
+    w.host.put(portal, b"only".to_vec(), Vec::new()).unwrap();
+    w.run();
+    assert_eq!(w.client_take(port)[0].0, b"only");
+    w.host.close(portal).unwrap();
+    w.client.close_port(port).unwrap();
+    w.assert_nothing_left();
+}
