@@ -1,6 +1,6 @@
 //! Proptest: random traffic both ways through the bridge on three
 //! attachments and on pipes sent from either side at random moments,
-//! delivered in random slices: every message arrives once, verbatim, in
+//! delivered in random slices and interleavings: every message arrives once, verbatim, in
 //! its pipe's order, and nothing is left once everything is closed.
 
 mod support;
@@ -25,6 +25,8 @@ enum Op {
     ClientSendsPipe { c: usize },
     /// A few delivery rounds.
     Step { rounds: usize },
+    /// One frame of one of the four queues (the others wait).
+    DeliverOne { queue: usize },
     /// Both outer nodes read what arrived.
     Drain,
 }
@@ -36,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..16usize).prop_map(|c| Op::HostSendsPipe { c }),
         1 => (0..16usize).prop_map(|c| Op::ClientSendsPipe { c }),
         2 => (1..6usize).prop_map(|rounds| Op::Step { rounds }),
+        3 => (0..4usize).prop_map(|queue| Op::DeliverOne { queue }),
         1 => Just(Op::Drain),
     ]
 }
@@ -164,6 +167,9 @@ impl Traffic {
                 for _ in 0..rounds {
                     self.w.step();
                 }
+            }
+            Op::DeliverOne { queue } => {
+                self.w.deliver(queue);
             }
             Op::Drain => self.drain(),
         }

@@ -53,6 +53,36 @@ fn seven_numeric_attachments_with_a_host_announcing_eight_portals() {
 }
 
 #[test]
+fn desktop_profile_echoes_with_a_pipe() {
+    let mut w = World::with_profile(
+        Attachments::Numbered(2),
+        3,
+        mojo_legacy_wire::Profile::Desktop,
+    );
+    echo(&mut w, 1, 5);
+    let (keep, send) = w.host.create_portal_pair();
+    w.host
+        .put(
+            w.host_portal(0),
+            Vec::new(),
+            vec![ipcz_node::router::Handle::Portal(send)],
+        )
+        .unwrap();
+    w.run();
+    let (_, mut handles) = w.client_take(w.client_ends[0]).pop().unwrap();
+    let Some(mojo_legacy_node::node::Handle::MessagePipe(p)) = handles.pop() else {
+        panic!("no pipe")
+    };
+    w.client.write_message(p, b"desktop", Vec::new()).unwrap();
+    w.run();
+    assert_eq!(w.host_take(keep)[0].data, b"desktop");
+    w.host.close(keep).unwrap();
+    w.client.close_port(p).unwrap();
+    w.close_attachments();
+    w.assert_nothing_left();
+}
+
+#[test]
 fn string_attachment_echoes_on_portal_one() {
     let mut w = World::new(Attachments::Named(b"pipe!".to_vec()), 2);
     echo(&mut w, 0, 10);

@@ -92,6 +92,11 @@ impl World {
     /// Host, bridge and client with `attachments`; the host announces
     /// `host_portals` initial portals and opens as many.
     pub fn new(attachments: Attachments, host_portals: usize) -> Self {
+        Self::with_profile(attachments, host_portals, Profile::Libchrome)
+    }
+
+    /// As [`World::new`], the legacy link speaking `profile`.
+    pub fn with_profile(attachments: Attachments, host_portals: usize, profile: Profile) -> Self {
         let primary = SharedHeap::new(primary::SIZE);
         let mut host = Node::new(HOST, NodeConfig::default());
         let host_link = host
@@ -118,10 +123,10 @@ impl World {
         let mut proxy_legacy = LegacyNode::new(names::node_name(0x60, 3), SeededRandom::new(3));
         let mut client = LegacyNode::new(names::node_name(0x70, 4), SeededRandom::new(4));
         proxy_legacy
-            .add_peer(client.name(), Profile::Libchrome, PeerRole::Client)
+            .add_peer(client.name(), profile, PeerRole::Client)
             .unwrap();
         client
-            .add_peer(proxy_legacy.name(), Profile::Libchrome, PeerRole::Broker)
+            .add_peer(proxy_legacy.name(), profile, PeerRole::Broker)
             .unwrap();
         let client_ends = names_of
             .iter()
@@ -290,13 +295,29 @@ impl World {
     /// Delivers one frame from each queue that has one; false if all were empty.
     pub fn step(&mut self) -> bool {
         let mut moved = self.collect();
-        if let Some(f) = self.to_host.pop_front() {
+        for queue in 0..4 {
+            moved |= self.deliver(queue);
+        }
+        moved
+    }
+
+    /// Delivers the next frame of one queue (0: to the host, 1: to the
+    /// bridge's ipcz node, 2: to the client, 3: to the bridge's legacy
+    /// node); false if it was empty.
+    pub fn deliver(&mut self, queue: usize) -> bool {
+        self.collect();
+        let mut moved = false;
+        if queue == 0
+            && let Some(f) = self.to_host.pop_front()
+        {
             moved = true;
             if let Err(e) = self.host.handle_frame(self.host_link, &f.bytes, f.fds) {
                 self.errors.push(format!("host: {e}"));
             }
         }
-        if let Some(f) = self.to_bridge_ipcz.pop_front() {
+        if queue == 1
+            && let Some(f) = self.to_bridge_ipcz.pop_front()
+        {
             moved = true;
             if let Err(e) = self
                 .bridge
@@ -305,14 +326,18 @@ impl World {
                 self.errors.push(format!("bridge ipcz: {e}"));
             }
         }
-        if let Some(f) = self.to_client.pop_front() {
+        if queue == 2
+            && let Some(f) = self.to_client.pop_front()
+        {
             moved = true;
             let from = self.bridge.legacy().name();
             if let Err(e) = self.client.handle_frame(from, &f.bytes, f.fds) {
                 self.errors.push(format!("client: {e}"));
             }
         }
-        if let Some(f) = self.to_bridge_legacy.pop_front() {
+        if queue == 3
+            && let Some(f) = self.to_bridge_legacy.pop_front()
+        {
             moved = true;
             let from = self.client.name();
             if let Err(e) = self.bridge.handle_legacy_frame(from, &f.bytes, f.fds) {
