@@ -311,3 +311,19 @@ fn attachments_beyond_the_hosts_portals_close_at_once() {
     w.client.close_port(port).unwrap();
     w.assert_nothing_left();
 }
+
+#[test]
+fn a_one_mebibyte_message_crosses_each_way_verbatim() {
+    let mut w = World::new(Attachments::Numbered(1), 2);
+    let (portal, port) = (w.host_portal(0), w.client_ends[0]);
+    let big: Vec<u8> = (0..1usize << 20)
+        .map(|i| (i * 7 + (i >> 11)) as u8)
+        .collect();
+    w.host.put(portal, big.clone(), Vec::new()).unwrap();
+    w.client.write_message(port, &big, Vec::new()).unwrap();
+    w.run();
+    assert_eq!(w.client_take(port)[0].0, big);
+    assert_eq!(w.host_take(portal)[0].data, big);
+    w.close_attachments();
+    w.assert_nothing_left();
+}
