@@ -8,7 +8,9 @@
 //! ([`host`], [`json`]), the command lines ([`cli`]) and the host's process
 //! launching ([`process`]). [`fake`] is an in-process system for tests, so
 //! both peers run end to end in `cargo test`; [`real`] is the real system
-//! over the protocol nodes (legacy today), which the binaries use.
+//! over the protocol nodes (legacy today), which the binaries use;
+//! [`ipcz_core`] runs an ipcz session (connector and node) on a real socket
+//! under `mojo-driver`, the part the ipcz modes will build on.
 
 #![forbid(unsafe_code)]
 
@@ -16,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod fake;
 pub mod host;
+pub mod ipcz_core;
 pub mod json;
 pub mod mapping;
 pub mod os;
