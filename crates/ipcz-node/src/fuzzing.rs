@@ -570,7 +570,9 @@ impl Harness {
             NodeEvent::Readable { .. }
             | NodeEvent::PeerClosed { .. }
             | NodeEvent::MemoryRequested { .. }
-            | NodeEvent::IntroductionOffered { .. } => {}
+            | NodeEvent::IntroductionOffered { .. }
+            // Two nodes: nobody else to introduce.
+            | NodeEvent::CreateIntroduction { .. } => {}
         }
     }
 
