@@ -19,6 +19,10 @@
 //!   that form and collapse, in-order delivery, closure and peer loss.
 //! - [`data_pipe`]: the producer and consumer ends of legacy data pipes
 //!   (§5.2) over their shared ring, with the control messages as values.
+//! - [`session`]: the node composed with the `mojo-invitation` connectors
+//!   ([`session::BrokerSession`], [`session::ClientSession`]): stream bytes
+//!   and fds per link in, transmits per link out, the node exposed; what a
+//!   driver runs with no protocol knowledge.
 //!
 //! A broker and a client joined by an invitation attachment, a message
 //! each way; `pump` is what a driver does with real sockets:

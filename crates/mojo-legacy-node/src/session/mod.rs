@@ -1,4 +1,5 @@
-//! Sans-IO sessions: a legacy invitation connector and the [`LegacyNode`]
+//! Sans-IO sessions: a legacy invitation connector and the
+//! [`LegacyNode`](crate::LegacyNode)
 //! composed into one value a driver can run with no protocol knowledge.
 //!
 //! A session owns the two sockets of a legacy invitation by name
@@ -16,13 +17,13 @@
 //!
 //! - [`BrokerSession`]: the inviter. Reserves its attachments at once (their
 //!   ports are usable immediately; messages wait for the client's merges),
-//!   runs the [`BrokerConnector`] until established, then adds the client
+//!   runs the [`BrokerConnector`](mojo_invitation::legacy::BrokerConnector) until established, then adds the client
 //!   as a peer. Its bootstrap link keeps serving `BUFFER_REQUEST`s: each one
 //!   becomes a [`RegionRequest`] the caller fulfils with a real region
 //!   ([`BrokerSession::answer_region`]).
 //! - [`ClientSession`]: the invitee. Reads `INIT` with the exact-size read
 //!   Chromium uses, hands out the node-channel socket, runs the
-//!   [`ClientConnector`], then adds the broker as a peer and requests one
+//!   [`ClientConnector`](mojo_invitation::legacy::ClientConnector), then adds the broker as a peer and requests one
 //!   merge per attachment name ([`ClientSession::attachments`]). Shared
 //!   memory comes from the broker ([`ClientSession::request_buffer`],
 //!   [`ClientSession::poll_buffer_grant`]).
