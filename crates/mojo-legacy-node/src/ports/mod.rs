@@ -108,6 +108,8 @@ pub mod names;
 mod node;
 mod port;
 mod queue;
+#[cfg(test)]
+mod sender_tests;
 
 #[cfg(test)]
 mod proptests;
