@@ -736,10 +736,26 @@ impl<M> Node<M> {
         event: Event<M>,
         sender: Sender,
     ) -> Result<(), Error> {
-        if !self.sender_verification || !Self::from_previous_peer(&event) {
+        if !Self::from_previous_peer(&event) {
             return self.accept_event(from, event);
         }
         let port_name = event.port_name();
+        if !self.sender_verification {
+            // Nothing waits, but the counters follow what an in-order
+            // sender sends, so verification can start later (a broker's
+            // attachment ends may talk before its desktop peer is linked).
+            let in_turn = self.ports.get(&port_name).is_some_and(|p| {
+                p.prev == (from, sender.from_port)
+                    && p.next_control_to_receive == sender.control_sequence_num
+            });
+            let result = self.accept_event(from, event);
+            if in_turn {
+                if let Some(p) = self.ports.get_mut(&port_name) {
+                    p.next_control_to_receive = p.next_control_to_receive.saturating_add(1);
+                }
+            }
+            return result;
+        }
         let limit = self.limits.max_control_queue;
         let Some(port) = self.ports.get_mut(&port_name) else {
             return self.accept_event(from, event);
