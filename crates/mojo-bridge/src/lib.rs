@@ -459,8 +459,13 @@ impl<M: SharedMemory> Bridge<M> {
             while let Some(event) = self.legacy.poll_event() {
                 progressed = true;
                 match event {
+                    // A refused message (§6.3) closed its destination:
+                    // draining it finds the port gone and ends the pairing.
                     legacy::NodeEvent::MessageReadable { port }
-                    | legacy::NodeEvent::PeerClosed { port } => {
+                    | legacy::NodeEvent::PeerClosed { port }
+                    | legacy::NodeEvent::MessageRefused {
+                        port: Some(port), ..
+                    } => {
                         if self.by_port.contains_key(&port) {
                             self.dirty_ports.insert(port);
                         }

@@ -14,9 +14,7 @@
 //! come in the recorded order and every attached port gets exactly one
 //! PortAccepted, as from the real peer. What else the real peer sent
 //! follows its application (the pipes it made and sent, when it read and
-//! closed), which the replay does not play, so it is not compared. The
-//! desktop recordings' sender fields are not compared: this node writes
-//! "no sender" (see the crate's `node` module).
+//! closed), which the replay does not play, so it is not compared.
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -162,6 +160,53 @@ fn protocol_sequence(frames: &[Vec<u8>], profile: Profile) -> Vec<EventType> {
         .collect()
 }
 
+/// An event's type, destination and sender fields (port, number).
+type EventHeader = (EventType, PortName, Option<(PortName, u64)>);
+
+/// The header fields of the ports-protocol events in `frames` (as in
+/// [`protocol_sequence`]): type, destination, sending port and control
+/// sequence number. User messages share a port's control counter (§4.9),
+/// and when the applications write them is theirs, so a number here counts
+/// only the other events: it is lowered by the user messages the same port
+/// sent to the same destination with a lower number.
+fn protocol_headers(frames: &[Vec<u8>], profile: Profile) -> Vec<EventHeader> {
+    let events: Vec<WireEvent<'_>> = frames.iter().filter_map(|f| event(f, profile)).collect();
+    let user_numbers: Vec<(PortName, PortName, u64)> = events
+        .iter()
+        .filter(|e| e.event_type() == EventType::USER_MESSAGE)
+        .filter_map(|e| {
+            e.sender
+                .map(|s| (s.from_port, e.port_name, s.control_sequence_num))
+        })
+        .collect();
+    events
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e.event_type(),
+                EventType::USER_MESSAGE | EventType::OBSERVE_CLOSURE
+            )
+        })
+        .map(|e| {
+            let sender = e.sender.map(|s| {
+                let earlier = user_numbers
+                    .iter()
+                    .filter(|(from, to, n)| {
+                        *from == s.from_port && *to == e.port_name && *n < s.control_sequence_num
+                    })
+                    .count() as u64;
+                let number = if s.control_sequence_num == u64::MAX {
+                    u64::MAX
+                } else {
+                    s.control_sequence_num - earlier
+                };
+                (s.from_port, number)
+            });
+            (e.event_type(), e.port_name, sender)
+        })
+        .collect()
+}
+
 /// PortAccepted events in `frames`, and the port descriptors they carry
 /// (ports attached to user messages, and each MergePort's new port).
 fn accepted_and_attached(frames: &[Vec<u8>], profile: Profile) -> (usize, usize) {
@@ -293,12 +338,11 @@ fn recorded_clients_converge_with_our_broker() {
         // Where neither application moved ports (the scenario's only pipes
         // are the attachments), the ports protocol the recorded broker ran
         // is exactly ours; with moved pipes, when each application reads
-        // and closes them changes the run. (Desktop peers also run sender
-        // verification, which this node does not.)
-        if !moves_ports(&from_broker, profile)
-            && !moves_ports(&from_client, profile)
-            && profile == Profile::Libchrome
-        {
+        // and closes them changes the run. In the desktop profile the
+        // sequence includes the UpdatePreviousPeer events of sender
+        // verification, and each event's header fields must be the recorded
+        // ones (names substituted).
+        if !moves_ports(&from_broker, profile) && !moves_ports(&from_client, profile) {
             assert_eq!(
                 protocol_types(&sent, profile),
                 protocol_types(&from_broker, profile),
@@ -313,6 +357,22 @@ fn recorded_clients_converge_with_our_broker() {
                 "{}",
                 file.path.display()
             );
+            if profile == Profile::Desktop {
+                let recorded: Vec<Vec<u8>> = from_broker
+                    .iter()
+                    .map(|f| {
+                        let mut f = f.clone();
+                        substitute(&mut f, &names);
+                        f
+                    })
+                    .collect();
+                assert_eq!(
+                    protocol_headers(&sent, profile),
+                    protocol_headers(&recorded, profile),
+                    "{}",
+                    file.path.display()
+                );
+            }
             exact += 1;
         }
         // Deterministic in every recording, moved ports or not: the MergePorts
@@ -491,10 +551,7 @@ fn recorded_brokers_converge_with_our_client() {
         end_names.extend(held);
         let expected = payloads_to(&from_broker, &names, &end_names, profile);
         assert_eq!(read, expected, "{}", file.path.display());
-        if !moves_ports(&from_broker, profile)
-            && !moves_ports(&from_client, profile)
-            && profile == Profile::Libchrome
-        {
+        if !moves_ports(&from_broker, profile) && !moves_ports(&from_client, profile) {
             assert_eq!(
                 protocol_types(&sent, profile),
                 protocol_types(&from_client, profile),
@@ -507,6 +564,22 @@ fn recorded_brokers_converge_with_our_client() {
                 "{}",
                 file.path.display()
             );
+            if profile == Profile::Desktop {
+                let recorded: Vec<Vec<u8>> = from_client
+                    .iter()
+                    .map(|f| {
+                        let mut f = f.clone();
+                        substitute(&mut f, &names);
+                        f
+                    })
+                    .collect();
+                assert_eq!(
+                    protocol_headers(&sent, profile),
+                    protocol_headers(&recorded, profile),
+                    "{}",
+                    file.path.display()
+                );
+            }
             exact += 1;
         }
         // Every descriptor the broker sent (attached ports and merges) got

@@ -6,17 +6,10 @@
 //! the caller decodes it (into the payload type `M`) or supplies its encoded
 //! bytes.
 
+use mojo_legacy_wire::EventHeaderForm;
 use mojo_legacy_wire::event::{self as wire, AttachedPort, EventData, SenderInfo};
-use mojo_legacy_wire::{EventHeaderForm, PortName};
 
-use crate::ports::{Event, PortDescriptor, UserMessage};
-
-/// What the extended (desktop) header carries for events of this node: the
-/// ports layer does no sender verification, so the sender fields say "none".
-const NO_SENDER: SenderInfo = SenderInfo {
-    from_port: PortName::INVALID,
-    control_sequence_num: u64::MAX,
-};
+use crate::ports::{Event, PortDescriptor, Sender, UserMessage};
 
 /// A wire descriptor as the ports layer's descriptor.
 pub(crate) fn descriptor_from_wire(d: &wire::PortDescriptor) -> PortDescriptor {
@@ -128,12 +121,24 @@ pub(crate) fn attached_ports<M>(message: &UserMessage<M>) -> Vec<AttachedPort> {
         .collect()
 }
 
-/// The header fields for `form`: none for compact, "no sender" for extended.
-pub(crate) fn sender_for(form: EventHeaderForm) -> Option<SenderInfo> {
+/// The header's sender fields for `form`: none in the compact header, the
+/// ports layer's `sender` in the extended one (§4.9).
+pub(crate) fn sender_for(form: EventHeaderForm, sender: Sender) -> Option<SenderInfo> {
     match form {
         EventHeaderForm::Compact => None,
-        EventHeaderForm::Extended => Some(NO_SENDER),
+        EventHeaderForm::Extended => Some(SenderInfo {
+            from_port: sender.from_port,
+            control_sequence_num: sender.control_sequence_num,
+        }),
     }
+}
+
+/// The sender fields of an incoming event (none in the compact header).
+pub(crate) fn sender_from_wire(sender: Option<SenderInfo>) -> Sender {
+    sender.map_or(Sender::NONE, |s| Sender {
+        from_port: s.from_port,
+        control_sequence_num: s.control_sequence_num,
+    })
 }
 
 /// The wire form of a ports event, with the header form `form`. For a
@@ -142,6 +147,16 @@ pub(crate) fn event_to_wire<'a, M>(
     event: &Event<M>,
     message: &'a [u8],
     form: EventHeaderForm,
+) -> wire::Event<'a> {
+    event_to_wire_from(event, message, form, Sender::NONE)
+}
+
+/// As [`event_to_wire`], with the sender fields of the extended header.
+pub(crate) fn event_to_wire_from<'a, M>(
+    event: &Event<M>,
+    message: &'a [u8],
+    form: EventHeaderForm,
+    sender: Sender,
 ) -> wire::Event<'a> {
     let data = match event {
         Event::UserMessage { message: m, .. } => EventData::UserMessage(wire::UserMessageEvent {
@@ -203,7 +218,7 @@ pub(crate) fn event_to_wire<'a, M>(
     };
     wire::Event {
         port_name: event.port_name(),
-        sender: sender_for(form),
+        sender: sender_for(form, sender),
         data,
         trailing: &[],
     }

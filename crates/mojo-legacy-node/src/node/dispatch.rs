@@ -159,6 +159,7 @@ impl LegacyNode {
                 return Ok(());
             }
         };
+        let sender = event.sender;
         let max_fds = self.limits.max_fds_per_peer;
         let held = link.held_fds.get();
         let counter = &link.held_fds;
@@ -224,7 +225,8 @@ impl LegacyNode {
             }
             other => other.try_map_payload(|payload| payload)?,
         };
-        self.deliver_event(peer, event)
+        let sender = convert::sender_from_wire(sender);
+        self.deliver_event(peer, event, sender)
     }
 
     /// §6.3, a user message with valid ports but an unreadable user-message
@@ -259,8 +261,13 @@ impl LegacyNode {
     /// ObserveProxyAck for a port in another state) is reported as a
     /// [`NodeEvent::EventDropped`] and the link stays up; any other refusal
     /// drops the peer.
-    fn deliver_event(&mut self, peer: NodeName, event: Event<Body>) -> Result<(), NodeError> {
-        match self.ports.handle_event(peer, event) {
+    fn deliver_event(
+        &mut self,
+        peer: NodeName,
+        event: Event<Body>,
+        sender: ports::Sender,
+    ) -> Result<(), NodeError> {
+        match self.ports.handle_event_from(peer, event, sender) {
             Ok(()) => Ok(()),
             Err(
                 e @ (ports::Error::StaleSequenceNum { .. }
@@ -429,6 +436,6 @@ impl LegacyNode {
                 });
             }
         }
-        self.deliver_event(peer, event)
+        self.deliver_event(peer, event, ports::Sender::NONE)
     }
 }

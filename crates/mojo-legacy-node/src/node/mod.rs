@@ -47,10 +47,12 @@
 //! [`MAX_EVENTS_AWAITING_INTRODUCTION`], the event is dropped and the node
 //! treated as lost.
 //!
-//! The desktop profile's extended event header is written with "no sender"
-//! (invalid `from_port`) and its sender fields are not verified on input:
-//! enough for two nodes of this crate, not for a desktop Chromium peer,
-//! which verifies senders.
+//! A link in the desktop profile turns on the ports layer's sender
+//! verification (§4.9, [`ports::Node::set_sender_verification`]): the
+//! extended event header carries the sending port and its control
+//! sequence number as Chromium desktop writes them, `UpdatePreviousPeer`
+//! is sent, and incoming events are taken only from each port's expected
+//! sender in order, as Chromium's receiver does.
 
 mod convert;
 mod dispatch;
@@ -235,7 +237,7 @@ pub struct LegacyNode {
     queued_merges: BTreeMap<NodeName, Vec<(PortName, Vec<u8>)>>,
     /// Non-broker side: events held for nodes whose introduction was
     /// requested from the broker.
-    introductions: BTreeMap<NodeName, Vec<ports::Event<Body>>>,
+    introductions: BTreeMap<NodeName, Vec<(ports::Event<Body>, ports::Sender)>>,
     /// Fds held in queued messages, whoever sent them.
     queued_fds: FdCounter,
     transmits: VecDeque<Transmit>,
@@ -307,6 +309,10 @@ impl LegacyNode {
         if peer == self.name() || !names::node_is_valid(peer) || self.links.contains_key(&peer) {
             return Err(ApiError::InvalidPeer { peer });
         }
+        // Desktop peers verify senders and expect to be verified (§4.9).
+        if profile.event_header_form() == mojo_legacy_wire::EventHeaderForm::Extended {
+            self.ports.set_sender_verification(true);
+        }
         self.links.insert(
             peer,
             Link {
@@ -316,8 +322,8 @@ impl LegacyNode {
             },
         );
         // Events held for its introduction go out first, in order.
-        for event in self.introductions.remove(&peer).unwrap_or_default() {
-            self.send_event(peer, event);
+        for (event, sender) in self.introductions.remove(&peer).unwrap_or_default() {
+            self.send_event(peer, event, sender);
         }
         // Merges requested before the link existed go out now, in order.
         for (connector, name) in self.queued_merges.remove(&peer).unwrap_or_default() {

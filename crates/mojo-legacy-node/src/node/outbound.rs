@@ -14,7 +14,7 @@ use super::{
     LegacyNode, MAX_EVENTS_AWAITING_INTRODUCTION, MAX_PENDING_INTRODUCTIONS, NodeEvent, PeerRole,
     PortRef, Transmit, convert,
 };
-use crate::ports::{Event, Notification};
+use crate::ports::{Event, Notification, Sender};
 
 impl LegacyNode {
     /// Moves everything the ports layer produced into the node's queues.
@@ -22,9 +22,9 @@ impl LegacyNode {
     pub(super) fn flush(&mut self) {
         loop {
             let mut moved = false;
-            while let Some((node, event)) = self.ports.poll_transmit() {
+            while let Some((node, event, sender)) = self.ports.poll_transmit_with_sender() {
                 moved = true;
-                self.send_event(node, event);
+                self.send_event(node, event, sender);
             }
             while let Some(event) = self.ports.poll_broadcast() {
                 moved = true;
@@ -57,16 +57,16 @@ impl LegacyNode {
     /// node; [`LegacyNode::handle_frame`] takes the `INTRODUCE`); otherwise,
     /// or beyond the named limits, the event is dropped and the node
     /// reported lost again (as the ports layer asks).
-    pub(super) fn send_event(&mut self, node: NodeName, event: Event<Body>) {
+    pub(super) fn send_event(&mut self, node: NodeName, event: Event<Body>, sender: Sender) {
         let Some(link) = self.links.get(&node) else {
-            self.hold_for_introduction(node, event);
+            self.hold_for_introduction(node, event, sender);
             return;
         };
         let profile = link.profile;
         let mut bytes = self.buffer();
         // An event that cannot be encoded (sizes beyond their wire fields,
         // only reachable with absurd local input) is dropped with its fds.
-        if let Ok(fds) = encode_event(profile, event, &mut bytes) {
+        if let Ok(fds) = encode_event(profile, event, sender, &mut bytes) {
             self.transmits.push_back(Transmit {
                 peer: node,
                 bytes,
@@ -75,7 +75,7 @@ impl LegacyNode {
         }
     }
 
-    fn hold_for_introduction(&mut self, node: NodeName, event: Event<Body>) {
+    fn hold_for_introduction(&mut self, node: NodeName, event: Event<Body>, sender: Sender) {
         let broker = self
             .links
             .iter()
@@ -88,7 +88,7 @@ impl LegacyNode {
         };
         if let Some(held) = self.introductions.get_mut(&node) {
             if held.len() < MAX_EVENTS_AWAITING_INTRODUCTION {
-                held.push(event);
+                held.push((event, sender));
                 return;
             }
             // The introduction is not coming soon enough: give up on the node.
@@ -117,7 +117,7 @@ impl LegacyNode {
             bytes,
             fds: Vec::new(),
         });
-        self.introductions.insert(node, vec![event]);
+        self.introductions.insert(node, vec![(event, sender)]);
     }
 
     /// Drops what waits for `node`'s introduction (its fds closed) and
@@ -166,6 +166,7 @@ impl LegacyNode {
 pub(super) fn encode_event(
     profile: Profile,
     event: Event<Body>,
+    sender: Sender,
     out: &mut Vec<u8>,
 ) -> Result<Vec<OwnedFd>, mojo_legacy_wire::Error> {
     let form = profile.event_header_form();
@@ -184,7 +185,7 @@ pub(super) fn encode_event(
                 out,
                 profile,
                 port_name,
-                convert::sender_for(form),
+                convert::sender_for(form, sender),
                 message.sequence_num,
                 &attached,
                 &user_message,
@@ -192,7 +193,7 @@ pub(super) fn encode_event(
             Ok(fds)
         }
         other => {
-            convert::event_to_wire(&other, &[], form).encode_frame(profile, 0, out)?;
+            convert::event_to_wire_from(&other, &[], form, sender).encode_frame(profile, 0, out)?;
             Ok(Vec::new())
         }
     }

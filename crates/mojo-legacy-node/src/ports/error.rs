@@ -64,6 +64,19 @@ pub enum Error {
         /// The port.
         port: PortName,
     },
+    /// Sender verification (§4.9): a second event from the same sender with
+    /// the same control sequence number is waiting for its turn.
+    DuplicateControlSequenceNum {
+        /// The destination port.
+        port: PortName,
+        /// The repeated number.
+        control_sequence_num: u64,
+    },
+    /// An `UpdatePreviousPeer` names an invalid node or port.
+    InvalidUpdatePreviousPeer {
+        /// The destination port.
+        port: PortName,
+    },
     /// One message names the same new port twice.
     DuplicateNewPort {
         /// Its name.
@@ -196,6 +209,16 @@ impl fmt::Display for Error {
             }
             Self::PortExists { port } => write!(f, "port {port} already exists"),
             Self::DuplicateNewPort { port } => write!(f, "new port {port} named twice"),
+            Self::DuplicateControlSequenceNum {
+                port,
+                control_sequence_num,
+            } => write!(
+                f,
+                "control sequence number {control_sequence_num} to {port} already waits"
+            ),
+            Self::InvalidUpdatePreviousPeer { port } => {
+                write!(f, "UpdatePreviousPeer to {port} names an invalid sender")
+            }
             Self::UndeliverableMessage { port } => {
                 write!(
                     f,

@@ -13,6 +13,26 @@ pub const INITIAL_SEQUENCE_NUM: u64 = 1;
 /// `kInvalidSequenceNum`; in `ObserveProxyAck` it means "retry".
 pub const INVALID_SEQUENCE_NUM: u64 = u64::MAX;
 
+/// The sender fields of the extended (desktop) event header (§4.9): the
+/// port that sent the event and its per-port control sequence number.
+/// Events that name no sender (PortAccepted, MergePort, broadcasts) carry
+/// [`Sender::NONE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    /// The sending port (invalid: none).
+    pub from_port: PortName,
+    /// Its control sequence number (`u64::MAX`: none).
+    pub control_sequence_num: u64,
+}
+
+impl Sender {
+    /// No sender.
+    pub const NONE: Self = Self {
+        from_port: PortName::INVALID,
+        control_sequence_num: INVALID_SEQUENCE_NUM,
+    };
+}
+
 /// The state of a port that moves to another node (96 bytes on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortDescriptor {

@@ -8,8 +8,17 @@
 //! model; the node-channel layer converts to and from the wire crate's
 //! borrowed events in one place.
 //!
-//! Compact-header mode only (libchrome): no sender verification, so
-//! `UpdatePreviousPeer` is ignored and closed ports are deleted at once.
+//! Both header modes. In the compact one (libchrome) there is no sender
+//! verification: `UpdatePreviousPeer` is neither sent nor obeyed. With
+//! [`Node::set_sender_verification`] (the desktop profile, §4.9) every event
+//! a port sends carries its name and its per-port control sequence number
+//! ([`Sender`], from [`Node::poll_transmit_with_sender`]; restarting at 1
+//! whenever the port's peer changes), `UpdatePreviousPeer` is sent when a
+//! port becomes a proxy, is merged or is removed, and events reach a port
+//! only from its expected sender and in that sender's order (the others
+//! wait, bounded). In both modes closed ports are deleted at once (Chromium
+//! keeps a closed port whose peer died until an acknowledgement; an event
+//! that then finds no port is ignored instead).
 //!
 //! Where the behaviour deliberately differs from Chromium's `node.cc`
 //! (nothing here changes what a correct peer sees on the wire):
@@ -99,6 +108,8 @@ pub mod names;
 mod node;
 mod port;
 mod queue;
+#[cfg(test)]
+mod sender_tests;
 
 #[cfg(test)]
 mod proptests;
@@ -109,7 +120,8 @@ mod tests;
 
 pub use error::{Error, OpError};
 pub use event::{
-    Event, EventKind, INITIAL_SEQUENCE_NUM, INVALID_SEQUENCE_NUM, PortDescriptor, UserMessage,
+    Event, EventKind, INITIAL_SEQUENCE_NUM, INVALID_SEQUENCE_NUM, PortDescriptor, Sender,
+    UserMessage,
 };
 pub use limits::{
     DEFAULT_MAX_CONTROL_QUEUE, DEFAULT_MAX_PORTS, DEFAULT_MAX_PORTS_PER_MESSAGE,

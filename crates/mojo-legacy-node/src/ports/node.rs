@@ -16,7 +16,7 @@ use super::port::Port;
 use super::queue::{QueuedMessage, Refused};
 use super::{
     Error, Event, EventKind, INITIAL_SEQUENCE_NUM, INVALID_SEQUENCE_NUM, Limits, OpError,
-    PortDescriptor, PortState, UserMessage,
+    PortDescriptor, PortState, Sender, UserMessage,
 };
 
 /// How often `create_pipe` asks the random source again when a name is in
@@ -97,14 +97,17 @@ pub struct Node<M> {
     /// deletion look ports up by peer (Chromium's `peer_port_maps_`).
     by_peer: BTreeMap<NodeName, BTreeMap<PortName, BTreeSet<PortName>>>,
     queued_messages: usize,
-    local: VecDeque<(Event<M>, usize)>,
+    local: VecDeque<(Event<M>, usize, Sender)>,
     /// How many local ports the event being handled has already passed.
     hops: usize,
-    transmits: VecDeque<(NodeName, Event<M>)>,
+    transmits: VecDeque<(NodeName, Event<M>, Sender)>,
     broadcasts: VecDeque<Event<M>>,
     notifications: VecDeque<Notification>,
     deferred_error: Option<Error>,
     direct_handoff: bool,
+    /// §4.9: events are numbered per sending port and accepted only from
+    /// each port's expected sender, in order; `UpdatePreviousPeer` is sent.
+    sender_verification: bool,
 }
 
 impl<M> fmt::Debug for Node<M> {
@@ -150,7 +153,21 @@ impl<M> Node<M> {
             notifications: VecDeque::new(),
             deferred_error: None,
             direct_handoff: false,
+            sender_verification: false,
         }
+    }
+
+    /// Runs the extended header's sender verification (§4.9, the desktop
+    /// profile): every event a port sends carries its name and its next
+    /// control sequence number ([`poll_transmit_with_sender`]
+    /// (Self::poll_transmit_with_sender)), `UpdatePreviousPeer` tells a port
+    /// when its sender changes, and events reach a port only from its
+    /// expected sender, in that sender's order (others wait, bounded by
+    /// [`Limits::max_control_queue`]). Give incoming sender fields with
+    /// [`handle_event_from`](Self::handle_event_from). The direct hand-off
+    /// is never used in this mode. Off by default (the compact profile).
+    pub fn set_sender_verification(&mut self, on: bool) {
+        self.sender_verification = on;
     }
 
     /// Uses the §4.10 "direct hand-off" when a port whose peer is a local
@@ -167,6 +184,10 @@ impl<M> Node<M> {
     /// channel before the carrying event has created it.
     pub fn set_direct_handoff(&mut self, on: bool) {
         self.direct_handoff = on;
+    }
+
+    fn handoff_allowed(&self) -> bool {
+        self.direct_handoff && !self.sender_verification
     }
 
     /// This node's name.
@@ -187,6 +208,14 @@ impl<M> Node<M> {
     /// Chromium's node controller does: a port may learn of a peer on a
     /// node only after that node's loss was handled.
     pub fn poll_transmit(&mut self) -> Option<(NodeName, Event<M>)> {
+        self.transmits
+            .pop_front()
+            .map(|(node, event, _)| (node, event))
+    }
+
+    /// As [`poll_transmit`](Self::poll_transmit), with the event's sender
+    /// fields for the extended header (§4.9).
+    pub fn poll_transmit_with_sender(&mut self) -> Option<(NodeName, Event<M>, Sender)> {
         self.transmits.pop_front()
     }
 
@@ -350,15 +379,16 @@ impl<M> Node<M> {
             descriptors,
             payload,
         };
-        self.forward(
+        self.forward_from(
+            port,
             peer_node,
             Event::UserMessage {
                 port_name: peer_port,
                 message,
             },
         );
-        for (node, event) in after {
-            self.forward(node, event);
+        for (node, event, sender) in after {
+            self.forward_as(sender, node, event);
         }
         Ok(())
     }
@@ -392,7 +422,7 @@ impl<M> Node<M> {
                     sequence_num_acknowledged: p.sequence_num_to_acknowledge,
                 },
             );
-            self.forward(node, event);
+            self.forward_from(port, node, event);
         }
         for q in &message.ports {
             if let Some(p) = self.ports.get_mut(q) {
@@ -456,8 +486,8 @@ impl<M> Node<M> {
                 },
             );
         }
-        for (node, event) in after {
-            self.forward(node, event);
+        for (node, event, sender) in after {
+            self.forward_as(sender, node, event);
         }
         self.drain_local();
         self.deferred_error = None;
@@ -492,7 +522,7 @@ impl<M> Node<M> {
                         .saturating_add(interval),
                 },
             );
-            self.forward(node, event);
+            self.forward_from(port, node, event);
             self.drain_local();
             self.deferred_error = None;
         }
@@ -539,12 +569,24 @@ impl<M> Node<M> {
     /// error names what was wrong with the event (or with one it caused
     /// here); the node stays consistent either way.
     pub fn handle_event(&mut self, from: NodeName, event: Event<M>) -> Result<(), Error> {
+        self.handle_event_from(from, event, Sender::NONE)
+    }
+
+    /// As [`handle_event`](Self::handle_event), with the sender fields of
+    /// the extended header (used with
+    /// [`set_sender_verification`](Self::set_sender_verification)).
+    pub fn handle_event_from(
+        &mut self,
+        from: NodeName,
+        event: Event<M>,
+        sender: Sender,
+    ) -> Result<(), Error> {
         if from == self.name || !names::node_is_valid(from) {
             return Err(Error::EventFromSelf);
         }
         self.deferred_error = None;
         self.hops = 0;
-        let result = self.accept_event(from, event);
+        let result = self.accept_checked(from, event, sender);
         self.drain_local();
         let deferred = self.deferred_error.take();
         result.and(deferred.map_or(Ok(()), Err))
@@ -552,20 +594,76 @@ impl<M> Node<M> {
 
     // ----- routing -------------------------------------------------------
 
-    /// Sends a new event to `node` (this node: through the local FIFO).
+    /// Sends a new event that names no sender to `node` (this node:
+    /// through the local FIFO).
     fn forward(&mut self, node: NodeName, event: Event<M>) {
-        self.route(node, event, 0);
+        self.route(node, event, 0, Sender::NONE);
     }
 
-    /// Passes the event being handled on to the next port.
-    fn forward_onward(&mut self, node: NodeName, event: Event<M>) {
+    /// Sends a new event from port `from` (its name and next control
+    /// number are the sender fields).
+    fn forward_from(&mut self, from: PortName, node: NodeName, event: Event<M>) {
+        let sender = self.take_sender(from);
+        self.route(node, event, 0, sender);
+    }
+
+    /// Sends an event with sender fields taken earlier.
+    fn forward_as(&mut self, sender: Sender, node: NodeName, event: Event<M>) {
+        self.route(node, event, 0, sender);
+    }
+
+    /// Port `from` passes the event being handled on to the next port.
+    fn forward_onward_from(&mut self, from: PortName, node: NodeName, event: Event<M>) {
+        let sender = self.take_sender(from);
+        self.forward_onward_as(sender, node, event);
+    }
+
+    fn forward_onward_as(&mut self, sender: Sender, node: NodeName, event: Event<M>) {
         let hops = self.hops.saturating_add(1);
-        self.route(node, event, hops);
+        self.route(node, event, hops, sender);
     }
 
-    fn route(&mut self, node: NodeName, event: Event<M>, hops: usize) {
+    /// The sender fields of the next event port `from` sends (its control
+    /// counter advances); none for a port that does not exist.
+    fn take_sender(&mut self, from: PortName) -> Sender {
+        let Some(p) = self.ports.get_mut(&from) else {
+            return Sender::NONE;
+        };
+        let control_sequence_num = p.next_control_to_send;
+        p.next_control_to_send = p.next_control_to_send.saturating_add(1);
+        Sender {
+            from_port: from,
+            control_sequence_num,
+        }
+    }
+
+    /// Sender verification: tells the peer of port `from` (with `from`'s
+    /// next number) that its events now come from `new_prev`.
+    fn update_previous_peer(
+        &mut self,
+        from: PortName,
+        to: (NodeName, PortName),
+        new_prev: (NodeName, PortName),
+        out: &mut Vec<(NodeName, Event<M>, Sender)>,
+    ) {
+        if !self.sender_verification {
+            return;
+        }
+        let sender = self.take_sender(from);
+        out.push((
+            to.0,
+            Event::UpdatePreviousPeer {
+                port_name: to.1,
+                new_node_name: new_prev.0,
+                new_port_name: new_prev.1,
+            },
+            sender,
+        ));
+    }
+
+    fn route(&mut self, node: NodeName, event: Event<M>, hops: usize, sender: Sender) {
         if node != self.name {
-            self.transmits.push_back((node, event));
+            self.transmits.push_back((node, event, sender));
         } else if hops > self.ports.len().saturating_add(1) {
             // Only a forged event can travel further than there are ports.
             self.note_error(Error::RoutingLoop {
@@ -575,15 +673,15 @@ impl<M> Node<M> {
                 self.close_ports(message.ports);
             }
         } else {
-            self.local.push_back((event, hops));
+            self.local.push_back((event, hops, sender));
         }
     }
 
     fn drain_local(&mut self) {
-        while let Some((event, hops)) = self.local.pop_front() {
+        while let Some((event, hops, sender)) = self.local.pop_front() {
             self.hops = hops;
             let me = self.name;
-            if let Err(e) = self.accept_event(me, event) {
+            if let Err(e) = self.accept_checked(me, event, sender) {
                 self.note_error(e);
             }
         }
@@ -618,6 +716,83 @@ impl<M> Node<M> {
     }
 
     // ----- event handlers (§4.6) ----------------------------------------
+
+    /// Whether sender verification orders this event (Chromium's
+    /// `IsEventFromPreviousPeer`).
+    fn from_previous_peer(event: &Event<M>) -> bool {
+        match event {
+            Event::PortAccepted { .. } | Event::MergePort { .. } => false,
+            Event::ObserveProxy { port_name, .. } => names::port_is_valid(*port_name),
+            _ => true,
+        }
+    }
+
+    /// §4.9: with sender verification, an event reaches its port only from
+    /// the port's expected sender and in that sender's order; others wait
+    /// (bounded). Then whatever waited for its turn follows.
+    fn accept_checked(
+        &mut self,
+        from: NodeName,
+        event: Event<M>,
+        sender: Sender,
+    ) -> Result<(), Error> {
+        if !Self::from_previous_peer(&event) {
+            return self.accept_event(from, event);
+        }
+        let port_name = event.port_name();
+        if !self.sender_verification {
+            // Nothing waits, but the counters follow what an in-order
+            // sender sends, so verification can start later (a broker's
+            // attachment ends may talk before its desktop peer is linked).
+            let in_turn = self.ports.get(&port_name).is_some_and(|p| {
+                p.prev == (from, sender.from_port)
+                    && p.next_control_to_receive == sender.control_sequence_num
+            });
+            let result = self.accept_event(from, event);
+            if in_turn {
+                if let Some(p) = self.ports.get_mut(&port_name) {
+                    p.next_control_to_receive = p.next_control_to_receive.saturating_add(1);
+                }
+            }
+            return result;
+        }
+        let limit = self.limits.max_control_queue;
+        let Some(port) = self.ports.get_mut(&port_name) else {
+            return self.accept_event(from, event);
+        };
+        let turn = port.prev == (from, sender.from_port)
+            && port.next_control_to_receive == sender.control_sequence_num;
+        if !turn {
+            if port.held_events.len() >= limit {
+                return Err(Error::ControlQueueFull {
+                    port: port_name,
+                    limit,
+                });
+            }
+            let key = (from, sender.from_port, sender.control_sequence_num);
+            if port.held_events.contains_key(&key) {
+                return Err(Error::DuplicateControlSequenceNum {
+                    port: port_name,
+                    control_sequence_num: sender.control_sequence_num,
+                });
+            }
+            port.held_events.insert(key, event);
+            return Ok(());
+        }
+        let mut result = self.accept_event(from, event);
+        loop {
+            let Some(port) = self.ports.get_mut(&port_name) else {
+                return result;
+            };
+            port.next_control_to_receive = port.next_control_to_receive.saturating_add(1);
+            let key = (port.prev.0, port.prev.1, port.next_control_to_receive);
+            let Some(next) = port.held_events.remove(&key) else {
+                return result;
+            };
+            let r = self.accept_event(key.0, next);
+            result = result.and(r);
+        }
+    }
 
     fn accept_event(&mut self, from: NodeName, event: Event<M>) -> Result<(), Error> {
         match event {
@@ -657,8 +832,11 @@ impl<M> Node<M> {
                 port_name,
                 sequence_num_acknowledged,
             } => self.on_read_ack(port_name, sequence_num_acknowledged),
-            // Compact mode has no sender verification to update.
-            Event::UpdatePreviousPeer { .. } => Ok(()),
+            Event::UpdatePreviousPeer {
+                port_name,
+                new_node_name,
+                new_port_name,
+            } => self.on_update_previous_peer(port_name, new_node_name, new_port_name),
         }
     }
 
@@ -718,6 +896,8 @@ impl<M> Node<M> {
         }
         port.peer_closed = d.peer_closed;
         port.held_by_user = false;
+        // Its events come from the proxy it replaces (§4.9).
+        port.prev = (d.referring_node_name, d.referring_port_name);
         self.insert_port(name, port);
         self.forward(
             d.referring_node_name,
@@ -894,6 +1074,29 @@ impl<M> Node<M> {
         deferred.map_or(Ok(closed), Err)
     }
 
+    /// §4.9: the port's events now come from (`node`, `port`), numbered
+    /// from 1. Compact mode has no sender verification to update.
+    fn on_update_previous_peer(
+        &mut self,
+        port_name: PortName,
+        node: NodeName,
+        port: PortName,
+    ) -> Result<(), Error> {
+        if !self.sender_verification {
+            return Ok(());
+        }
+        if !names::node_is_valid(node) || !names::port_is_valid(port) {
+            return Err(Error::InvalidUpdatePreviousPeer { port: port_name });
+        }
+        let Some(p) = self.ports.get_mut(&port_name) else {
+            return Ok(());
+        };
+        p.prev = (node, port);
+        // The caller advances it to the first number of the new sender.
+        p.next_control_to_receive = INITIAL_SEQUENCE_NUM - 1;
+        Ok(())
+    }
+
     fn on_port_accepted(&mut self, port_name: PortName) -> Result<(), Error> {
         let Some(port) = self.ports.get_mut(&port_name) else {
             return Ok(());
@@ -907,8 +1110,8 @@ impl<M> Node<M> {
         // Begin proxying (§4.6.2).
         port.state = PortState::Proxying;
         let deferred = std::mem::take(&mut port.control_queue);
-        for (node, event) in deferred {
-            self.forward(node, event);
+        for (node, event, sender) in deferred {
+            self.forward_as(sender, node, event);
         }
         self.forward_from_proxy(port_name);
         let Some(port) = self.ports.get_mut(&port_name) else {
@@ -923,7 +1126,7 @@ impl<M> Node<M> {
                 },
             );
             port.sequence_num_to_acknowledge = 0;
-            self.forward(node, event);
+            self.forward_from(port_name, node, event);
         }
         if self
             .ports
@@ -975,8 +1178,10 @@ impl<M> Node<M> {
                     port_name: proxy.1,
                     last_sequence_num: port.next_sequence_num_to_send.saturating_sub(1),
                 };
+                // Numbered before the peer changes (which restarts it).
+                let sender = self.take_sender(port_name);
                 self.set_peer(port_name, target);
-                self.forward(proxy.0, ack);
+                self.forward_as(sender, proxy.0, ack);
                 self.resend_read_ack_state(port_name);
             } else {
                 // A proxy cannot answer for its successor yet: ask for a
@@ -1002,9 +1207,12 @@ impl<M> Node<M> {
                     limit,
                 });
             }
-            port.control_queue.push((node, event));
+            let sender = self.take_sender(port_name);
+            if let Some(port) = self.ports.get_mut(&port_name) {
+                port.control_queue.push((node, event, sender));
+            }
         } else {
-            self.forward_onward(node, event);
+            self.forward_onward_from(port_name, node, event);
         }
         Ok(())
     }
@@ -1033,7 +1241,7 @@ impl<M> Node<M> {
             });
         }
         for e in events {
-            self.forward(node, e);
+            self.forward_from(port_name, node, e);
         }
     }
 
@@ -1099,14 +1307,20 @@ impl<M> Node<M> {
                 last_sequence_num: forwarded_last,
             },
         );
+        // Numbered before a proxy removal numbers its own events.
+        let sender = self.take_sender(port_name);
         match state {
-            PortState::Buffering => port.control_queue.push((node, event)),
+            PortState::Buffering => {
+                if let Some(port) = self.ports.get_mut(&port_name) {
+                    port.control_queue.push((node, event, sender));
+                }
+            }
             PortState::Proxying => {
                 self.try_remove_proxy(port_name);
-                self.forward_onward(node, event);
+                self.forward_onward_as(sender, node, event);
             }
             PortState::Receiving => {
-                self.forward_onward(node, event);
+                self.forward_onward_as(sender, node, event);
                 if newly_closed && held {
                     self.notify(Notification::PeerClosed { port: port_name });
                 }
@@ -1178,6 +1392,11 @@ impl<M> Node<M> {
             return Ok(());
         };
         let (peer_a, peer_b) = ((pa.peer_node, pa.peer_port), (pb.peer_node, pb.peer_port));
+        // §4.9: each old peer now hears from the other port; numbered from
+        // the old counters, sent once the queued messages went on.
+        let mut updates = Vec::new();
+        self.update_previous_peer(a, peer_a, (me, b), &mut updates);
+        self.update_previous_peer(b, peer_b, (me, a), &mut updates);
         for (name, peer) in [(a, peer_b), (b, peer_a)] {
             self.set_peer(name, peer);
             if let Some(p) = self.ports.get_mut(&name) {
@@ -1203,6 +1422,9 @@ impl<M> Node<M> {
         }
         self.forward_from_proxy(a);
         self.forward_from_proxy(b);
+        for (node, event, sender) in updates {
+            self.forward_as(sender, node, event);
+        }
         for name in [a, b] {
             let Some(p) = self.ports.get(&name) else {
                 continue;
@@ -1217,13 +1439,14 @@ impl<M> Node<M> {
                     },
                 )
             });
+            let closure = closure.map(|(node, event)| (node, event, self.take_sender(name)));
             if remove_now {
                 self.try_remove_proxy(name);
             } else {
                 self.initiate_proxy_removal(name);
             }
-            if let Some((node, event)) = closure {
-                self.forward(node, event);
+            if let Some((node, event, sender)) = closure {
+                self.forward_as(sender, node, event);
             }
         }
         Ok(())
@@ -1240,7 +1463,7 @@ impl<M> Node<M> {
                 port_name: port.peer_port,
                 sequence_num_to_acknowledge: n,
             };
-            self.forward_onward(node, event);
+            self.forward_onward_from(port_name, node, event);
             return Ok(());
         }
         let read = port.taken();
@@ -1256,9 +1479,12 @@ impl<M> Node<M> {
                         limit,
                     });
                 }
-                port.control_queue.push((node, event));
+                let sender = self.take_sender(port_name);
+                if let Some(port) = self.ports.get_mut(&port_name) {
+                    port.control_queue.push((node, event, sender));
+                }
             } else {
-                self.forward(node, event);
+                self.forward_from(port_name, node, event);
             }
             let Some(port) = self.ports.get_mut(&port_name) else {
                 return Ok(());
@@ -1304,7 +1530,7 @@ impl<M> Node<M> {
                         .saturating_add(port.sequence_num_acknowledge_interval),
                 },
             );
-            self.forward(node, event);
+            self.forward_from(port_name, node, event);
         }
         Ok(())
     }
@@ -1319,7 +1545,7 @@ impl<M> Node<M> {
         &mut self,
         ports: Vec<PortName>,
         node: NodeName,
-        after: &mut Vec<(NodeName, Event<M>)>,
+        after: &mut Vec<(NodeName, Event<M>, Sender)>,
     ) -> (Vec<PortName>, Vec<PortDescriptor>) {
         if node == self.name {
             for q in &ports {
@@ -1346,14 +1572,14 @@ impl<M> Node<M> {
         &mut self,
         q: PortName,
         node: NodeName,
-        after: &mut Vec<(NodeName, Event<M>)>,
+        after: &mut Vec<(NodeName, Event<M>, Sender)>,
     ) -> Option<(PortName, PortDescriptor)> {
-        if self.direct_handoff {
+        if self.handoff_allowed() {
             if let Some(moved) = self.hand_off(q, node, after) {
                 return Some(moved);
             }
         }
-        self.convert_to_proxy(q, node)
+        self.convert_to_proxy(q, node, after)
     }
 
     /// The §4.10 shortcut for a port whose peer F is a local Receiving port:
@@ -1364,7 +1590,7 @@ impl<M> Node<M> {
         &mut self,
         q: PortName,
         node: NodeName,
-        after: &mut Vec<(NodeName, Event<M>)>,
+        after: &mut Vec<(NodeName, Event<M>, Sender)>,
     ) -> Option<(PortName, PortDescriptor)> {
         let me = self.name;
         let p = self.ports.get(&q)?;
@@ -1382,7 +1608,7 @@ impl<M> Node<M> {
                 && (fp.peer_node, fp.peer_port) == (me, q)
                 && fp.next_sequence_num_to_send.saturating_sub(1) == received
         });
-        if !settled || self.local.iter().any(|(e, _)| e.port_name() == q) {
+        if !settled || self.local.iter().any(|(e, _, _)| e.port_name() == q) {
             return None;
         }
         let new_name = names::random_port_name(&mut *self.rng);
@@ -1415,6 +1641,7 @@ impl<M> Node<M> {
                         payload: m.payload,
                     },
                 },
+                Sender::NONE,
             ));
             after.append(&mut nested);
         }
@@ -1427,6 +1654,7 @@ impl<M> Node<M> {
         &mut self,
         q: PortName,
         node: NodeName,
+        after: &mut Vec<(NodeName, Event<M>, Sender)>,
     ) -> Option<(PortName, PortDescriptor)> {
         let new_name = names::random_port_name(&mut *self.rng);
         let me = self.name;
@@ -1454,6 +1682,10 @@ impl<M> Node<M> {
         if p.peer_closed {
             p.remove_proxy_on_last_message = true;
         }
+        // §4.9: the peer hears from the new port from now on (numbered
+        // before the peer change restarts the counter).
+        let old_peer = (p.peer_node, p.peer_port);
+        self.update_previous_peer(q, old_peer, (node, new_name), after);
         self.set_peer(q, (node, new_name));
         Some((new_name, d))
     }
@@ -1480,9 +1712,9 @@ impl<M> Node<M> {
                     payload: message.payload,
                 },
             };
-            self.forward_onward(node, event);
-            for (node, event) in after {
-                self.forward(node, event);
+            self.forward_onward_from(name, node, event);
+            for (node, event, sender) in after {
+                self.forward_as(sender, node, event);
             }
         }
     }
@@ -1501,7 +1733,7 @@ impl<M> Node<M> {
                 proxy_target_port_name: p.peer_port,
             },
         );
-        self.forward(node, event);
+        self.forward_from(name, node, event);
     }
 
     /// Deletes proxy `name` once it knows its last message and has passed
@@ -1517,10 +1749,20 @@ impl<M> Node<M> {
             return;
         }
         let owed = p.send_on_proxy_removal.take();
+        let (peer, prev) = ((p.peer_node, p.peer_port), p.prev);
+        // §4.9, as Chromium numbers them: the retry ack first, then the
+        // UpdatePreviousPeer, which is sent first.
+        let owed = owed.map(|owed| (owed, self.take_sender(name)));
+        let mut updates = Vec::new();
+        self.update_previous_peer(name, peer, prev, &mut updates);
+        for (node, event, sender) in updates {
+            self.forward_as(sender, node, event);
+        }
         let leftovers = self.erase_port(name, true);
         self.close_ports(leftovers);
-        if let Some((node, proxy)) = owed {
-            self.forward(
+        if let Some(((node, proxy), sender)) = owed {
+            self.forward_as(
+                sender,
                 node,
                 Event::ObserveProxyAck {
                     port_name: proxy,
@@ -1568,7 +1810,8 @@ impl<M> Node<M> {
         for m in messages {
             carried.extend(m.ports);
         }
-        for (_, e) in p.control_queue.drain(..) {
+        let held = std::mem::take(&mut p.held_events).into_values();
+        for e in p.control_queue.drain(..).map(|(_, e, _)| e).chain(held) {
             if let Event::UserMessage { message, .. } = e {
                 carried.extend(message.ports);
             }
@@ -1596,6 +1839,7 @@ impl<M> Node<M> {
         );
         let notify = !p.held_by_user;
         let lost = p.peer_lost_unexpectedly;
+        let sender = self.take_sender(name);
         let mut carried;
         if lost {
             // The closure cannot travel past the lost part of the ring, so
@@ -1607,7 +1851,7 @@ impl<M> Node<M> {
         } else {
             carried = self.erase_port(name, notify);
         }
-        self.forward(node, event);
+        self.forward_as(sender, node, event);
         carried
     }
 
@@ -1701,6 +1945,8 @@ impl<M> Node<M> {
         };
         let old = (p.peer_node, p.peer_port);
         (p.peer_node, p.peer_port) = peer;
+        // A new peer numbers this port's events from 1 (§4.9).
+        p.next_control_to_send = INITIAL_SEQUENCE_NUM;
         self.unindex(name, old);
         self.by_peer
             .entry(peer.0)

@@ -2,8 +2,10 @@
 
 use mojo_legacy_wire::{NodeName, PortName};
 
-use super::Event;
+use std::collections::BTreeMap;
+
 use super::queue::MessageQueue;
+use super::{Event, INITIAL_SEQUENCE_NUM};
 
 /// What a port is doing. Closed ports are deleted at once (compact mode), so
 /// there is no Closed state to observe.
@@ -32,11 +34,21 @@ pub(crate) struct Port<M> {
     /// The retry-ack (node, proxy port) owed once this proxy is removed.
     pub(crate) send_on_proxy_removal: Option<(NodeName, PortName)>,
     /// Events a Buffering port defers until it is accepted.
-    pub(crate) control_queue: Vec<(NodeName, Event<M>)>,
+    pub(crate) control_queue: Vec<(NodeName, Event<M>, super::Sender)>,
     pub(crate) last_sequence_num_acknowledged: u64,
     pub(crate) sequence_num_acknowledge_interval: u64,
     pub(crate) sequence_num_to_acknowledge: u64,
     pub(crate) pending_merge_peer: bool,
+    /// Sender verification (§4.9): the port expected to send to this one.
+    pub(crate) prev: (NodeName, PortName),
+    /// The next control sequence number this port sends (reset to 1
+    /// whenever its peer changes).
+    pub(crate) next_control_to_send: u64,
+    /// The next control sequence number expected from `prev`.
+    pub(crate) next_control_to_receive: u64,
+    /// Events from senders other than `prev`, or ahead of their turn, by
+    /// (sender node, sender port, control sequence number).
+    pub(crate) held_events: BTreeMap<(NodeName, PortName, u64), Event<M>>,
     /// The user holds this port: it may be used in local operations and its
     /// changes are notified. False while it rides in an unread message
     /// (Chromium's "signalable") and once it is sent away.
@@ -67,6 +79,10 @@ impl<M> Port<M> {
             sequence_num_acknowledge_interval: 0,
             sequence_num_to_acknowledge: 0,
             pending_merge_peer: false,
+            prev: (peer_node, peer_port),
+            next_control_to_send: INITIAL_SEQUENCE_NUM,
+            next_control_to_receive: INITIAL_SEQUENCE_NUM,
+            held_events: BTreeMap::new(),
             held_by_user: true,
         }
     }

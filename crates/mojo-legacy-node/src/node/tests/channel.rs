@@ -524,3 +524,44 @@ fn introduced_node_receives_the_held_events_once_linked() {
     three.nodes[2].close_port(far).unwrap();
     three.assert_clean();
 }
+
+/// §10 step 12 (shutdown): closing every broker-side port sends each one's
+/// ObserveClosure with the number of messages it sent, so the client reads
+/// them all and then sees closure.
+#[test]
+fn shutdown_closes_every_port_with_its_last_sequence_number() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
+    let broker = pair.name(BROKER);
+    let p = pair.nodes[CLIENT].request_port_merge(broker, b"x").unwrap();
+    pair.run_clean();
+    for text in [b"one", b"two"] {
+        pair.nodes[BROKER].write_message(a, text, vec![]).unwrap();
+    }
+    pair.nodes[BROKER].close_all_ports();
+    assert_eq!(pair.nodes[BROKER].port_count(), 0);
+    let frames: Vec<_> = std::iter::from_fn(|| pair.nodes[BROKER].poll_transmit()).collect();
+    let closures: Vec<u64> = frames
+        .into_iter()
+        .filter_map(|t| {
+            let (frame, _) = NodeFrame::decode(&t.bytes).ok()?;
+            let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = frame.content else {
+                return None;
+            };
+            let e = WireEvent::decode(body, Profile::Libchrome.event_header_form()).ok()?;
+            let out = match e.data {
+                EventData::ObserveClosure { last_sequence_num } => Some(last_sequence_num),
+                _ => None,
+            };
+            pair.nodes[CLIENT]
+                .handle_frame(broker, &t.bytes, t.fds)
+                .unwrap();
+            out
+        })
+        .collect();
+    assert_eq!(closures, vec![2]);
+    assert_eq!(pair.read(CLIENT, p), b"one");
+    assert_eq!(pair.read(CLIENT, p), b"two");
+    assert!(pair.nodes[CLIENT].port_status(p).unwrap().peer_closed);
+    tear_down(pair);
+}
