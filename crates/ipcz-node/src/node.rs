@@ -40,7 +40,7 @@ mod incoming;
 mod introductions;
 mod outgoing;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -227,8 +227,9 @@ pub struct Node<M> {
     fds_alive: Arc<AtomicUsize>,
     /// Non-broker: introductions requested or offered, by node.
     introductions: BTreeMap<NodeName, Introduction>,
-    /// Broker: (requester, target) introductions the caller is creating.
-    brokering: BTreeSet<(NodeName, NodeName)>,
+    /// Broker: (requester, target) introductions the caller is creating,
+    /// and whether the target asked for the requester too.
+    brokering: BTreeMap<(NodeName, NodeName), bool>,
     next_link: u64,
     timestamp_us: i64,
 }
@@ -250,7 +251,7 @@ impl<M: SharedMemory> Node<M> {
             spare_buffers: Vec::new(),
             fds_alive: Arc::new(AtomicUsize::new(0)),
             introductions: BTreeMap::new(),
-            brokering: BTreeSet::new(),
+            brokering: BTreeMap::new(),
             next_link: 1,
             timestamp_us: 0,
         }

@@ -549,3 +549,30 @@ fn the_brokers_accept_introduction_has_the_layout_of_the_spec_example() {
     net.nodes[2].close(y2).unwrap();
     s.finish();
 }
+
+#[test]
+fn two_nodes_asking_for_each_other_share_one_introduction_and_one_refusal() {
+    let mut s = star();
+    let net = &mut s.net;
+    net.deferred_introductions = Some(Vec::new());
+    // Each node's bypass needs the other; the broker creates one introduction.
+    inject_bypass_peer(net, BROKER, 1, 1, name(2));
+    inject_bypass_peer(net, BROKER, 2, 1, name(1));
+    net.run();
+    assert_eq!(net.deferred_introductions.as_ref().map(Vec::len), Some(1));
+    assert_eq!(net.nodes[BROKER].pending_introduction_count(), 1);
+    assert_eq!(net.nodes[1].pending_introduction_count(), 1);
+    assert_eq!(net.nodes[2].pending_introduction_count(), 1);
+    // Refused: both askers hear it, and both waiting routes fail.
+    net.refuse_introductions = true;
+    net.answer_deferred_introductions();
+    net.run();
+    for n in [1, 2] {
+        assert_eq!(net.nodes[n].pending_introduction_count(), 0, "node {n}");
+        assert!(!net.nodes[n].has_pending(), "node {n}");
+    }
+    assert!(net.nodes[1].status(s.n1[1]).unwrap().disconnected);
+    assert!(net.nodes[2].status(s.n2[1]).unwrap().disconnected);
+    assert_eq!(net.nodes[BROKER].pending_introduction_count(), 0);
+    s.finish();
+}

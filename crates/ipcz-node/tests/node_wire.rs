@@ -617,7 +617,7 @@ fn introductions_are_offered_from_a_broker_only_and_requests_refused_by_non_brok
 }
 
 #[test]
-fn a_rejection_nobody_asked_for_changes_nothing() {
+fn a_rejection_nobody_asked_for_changes_nothing_and_only_brokers_may_send_one() {
     use ipcz_node::node::NodeRole;
     use ipcz_wire::messages::RejectIntroduction;
     let broker = NodeConfig {
@@ -641,6 +641,14 @@ fn a_rejection_nobody_asked_for_changes_nothing() {
         .unwrap();
     net.run();
     assert_eq!(net.take_all(1, pb[1]).len(), 1);
+    // Only a broker may send it: the broker itself refuses one (§7.3).
+    let la = net.end(0, 1).unwrap().link;
+    let e = net.nodes[0]
+        .handle_frame(la, &frame_of(&reject), Vec::new())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::UnexpectedMessage(_)));
+    net.run();
+    assert_eq!(net.nodes[1].link_count(), 0);
     finish(net, &pa, &pb);
 }
 

@@ -197,12 +197,14 @@ impl<M: SharedMemory> Node<M> {
             return Ok(());
         }
         // One introduction answers both nodes asking for each other.
-        if self.brokering.contains(&(requester, target))
-            || self.brokering.contains(&(target, requester))
-        {
+        if self.brokering.contains_key(&(requester, target)) {
             return Ok(());
         }
-        self.brokering.insert((requester, target));
+        if let Some(target_asked) = self.brokering.get_mut(&(target, requester)) {
+            *target_asked = true;
+            return Ok(());
+        }
+        self.brokering.insert((requester, target), false);
         self.events
             .push(NodeEvent::CreateIntroduction { requester, target });
         Ok(())
@@ -223,9 +225,9 @@ impl<M: SharedMemory> Node<M> {
         buffers: [DriverBox; 2],
         transports: [DriverBox; 2],
     ) -> Result<(), NodeError> {
-        if !self.brokering.contains(&(requester, target)) {
+        let Some(&target_asked) = self.brokering.get(&(requester, target)) else {
             return Err(NodeError::IntroductionNotPending(target));
-        }
+        };
         let buffers_ok = buffers.iter().all(|b| {
             matches!(b.object(), DriverObject::SharedBuffer(s)
                 if s.mode == RegionMode::Unsafe && s.buffer_size as usize == memory.size())
@@ -246,7 +248,7 @@ impl<M: SharedMemory> Node<M> {
             return Ok(());
         };
         if let Err(e) = NodeLinkMemory::initialize_primary_buffer(&memory) {
-            self.send_reject_introduction(to_requester, target);
+            self.reject_pair(requester, target, target_asked);
             self.pump();
             return Err(e.into());
         }
@@ -260,14 +262,24 @@ impl<M: SharedMemory> Node<M> {
 
     /// Broker: the caller could not create what a
     /// [`NodeEvent::CreateIntroduction`] asked for; the requester is told
-    /// (RejectIntroduction).
+    /// (RejectIntroduction), and the target too if it asked for the
+    /// requester meanwhile.
     pub fn introduction_impossible(&mut self, requester: NodeName, target: NodeName) {
-        if self.brokering.remove(&(requester, target))
-            && let Some(link) = self.links.by_name(requester)
-        {
-            self.send_reject_introduction(link, target);
+        if let Some(target_asked) = self.brokering.remove(&(requester, target)) {
+            self.reject_pair(requester, target, target_asked);
         }
         self.pump();
+    }
+
+    /// Tells `requester` (and `target`, if it asked too) that the
+    /// introduction of the two failed.
+    fn reject_pair(&mut self, requester: NodeName, target: NodeName, target_asked: bool) {
+        if let Some(link) = self.links.by_name(requester) {
+            self.send_reject_introduction(link, target);
+        }
+        if target_asked && let Some(link) = self.links.by_name(target) {
+            self.send_reject_introduction(link, requester);
+        }
     }
 
     /// The caller mapped the memory of a [`NodeEvent::IntroductionOffered`]
@@ -332,19 +344,25 @@ impl<M: SharedMemory> Node<M> {
             self.introductions.remove(&name);
             self.routers.introduction_failed(name, &mut self.links);
         }
-        let pairs: Vec<(NodeName, NodeName)> = self
+        let pairs: Vec<((NodeName, NodeName), bool)> = self
             .brokering
             .iter()
-            .filter(|(r, t)| *r == remote || *t == remote)
-            .copied()
+            .filter(|((r, t), _)| *r == remote || *t == remote)
+            .map(|(k, v)| (*k, *v))
             .collect();
-        for (requester, target) in pairs {
+        for ((requester, target), target_asked) in pairs {
             self.brokering.remove(&(requester, target));
-            if target == remote
-                && let Some(l) = self.links.by_name(requester)
+            // Whichever of the two asked and is still here learns it failed.
+            let (survivor, gone, asked) = if target == remote {
+                (requester, target, true)
+            } else {
+                (target, requester, target_asked)
+            };
+            if asked
+                && let Some(l) = self.links.by_name(survivor)
                 && l != link
             {
-                self.send_reject_introduction(l, target);
+                self.send_reject_introduction(l, gone);
             }
         }
     }

@@ -374,6 +374,8 @@ impl<M: SharedMemory> Session<M> {
         // The creator's connector already initialized the primary buffer.
         let mut params = LinkParams::new(local_name, remote_name, established.side, mapping);
         params.remote_protocol_version = established.remote_protocol_version;
+        // A broker remote makes this the link introductions are asked on (§7.2).
+        params.remote_node_type = established.remote_type;
         params.memory_options = self.config.memory;
         let link = node.add_link(params)?;
         let counts = established.portal_counts;

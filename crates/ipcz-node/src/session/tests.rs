@@ -203,6 +203,12 @@ fn broker_and_non_broker_sessions_exchange_parcels_and_a_portal() {
     assert_eq!(host.portals.len(), 3);
     assert_eq!(client.portals.len(), 3);
     assert!(host.portals[0].is_none() && client.portals[0].is_none());
+    // The client's link goes to a broker: introductions are asked there.
+    assert_eq!(
+        client.session.node().and_then(Node::broker_link),
+        client.session.link()
+    );
+    assert_eq!(host.session.node().and_then(Node::broker_link), None);
     assert_eq!(
         client.session.node().map(Node::name),
         Some(
