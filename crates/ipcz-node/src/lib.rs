@@ -60,6 +60,8 @@
 #![forbid(unsafe_code)]
 
 pub mod data_pipe;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod link;
 pub mod memory;
 pub mod node;

@@ -50,11 +50,10 @@ fn pattern_2(i: usize) -> u8 {
     (i.wrapping_mul(5).wrapping_add(1).wrapping_add(i >> 12) % 256) as u8
 }
 
-/// The ipcz data pipe recordings, sorted; empty without the vectors.
+/// The ipcz data pipe recordings, sorted (panics without the vectors:
+/// `mojo_transcript::testing::vectors`).
 fn recordings() -> Vec<PathBuf> {
-    let Some(dir) = mojo_transcript::vectors_dir() else {
-        return Vec::new();
-    };
+    let dir = mojo_transcript::testing::vectors();
     let mut files = Vec::new();
     for profile in ["cros", "desktop"] {
         let Ok(entries) = std::fs::read_dir(dir.join("shm").join(profile)) else {
@@ -418,12 +417,16 @@ impl<'a> Replay<'a> {
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn both_ends_replay_real_ipcz_data_pipes() {
     let files = recordings();
-    if files.is_empty() {
-        eprintln!("no ipcz data pipe recordings (set MOJO_VECTORS_DIR); skipped");
-        return;
-    }
+    assert!(
+        !files.is_empty(),
+        "no ipcz data pipe recordings in the vectors"
+    );
     for path in files {
         let name = path.display();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -25,9 +25,8 @@ use mojo_invitation::ipcz::{
     BrokerConnector, BrokerReferralConnector, LinkTransport, NonBrokerConnector, PrimaryBuffer,
     Referral, ReferralResources, ReferredConnector, ReferrerInfo, Transmit,
 };
-use mojo_transcript::{
-    Direction, LinkProtocol, Stream, StreamKey, Transcript, vector_files, vectors_dir,
-};
+use mojo_transcript::testing::vectors;
+use mojo_transcript::{Direction, LinkProtocol, Stream, StreamKey, Transcript, vector_files};
 use mojo_wire_kit::{HeapMemory, SeededRandom};
 
 /// One recorded frame: its bytes and how many fds came with it.
@@ -255,11 +254,12 @@ fn replay_inherit(name: &str, from_broker: &Recorded, from_referred: &Recorded) 
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn every_recorded_ipcz_handshake_replays_on_both_sides() {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("no vectors directory; set MOJO_VECTORS_DIR");
-        return;
-    };
+    let dir = vectors();
     let files = vector_files(&dir).expect("vectors");
     let (mut direct, mut inherit) = (0, 0);
     for file in files.iter().filter(|f| f.protocol == LinkProtocol::Ipcz) {

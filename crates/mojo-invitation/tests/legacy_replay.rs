@@ -18,9 +18,9 @@ use mojo_legacy_wire::broker::{BrokerFrame, BrokerMessage, BrokerMessageType};
 use mojo_legacy_wire::channel::Frame;
 use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage, NodeMessageType};
 use mojo_legacy_wire::{Profile, Token};
+use mojo_transcript::testing::vectors;
 use mojo_transcript::{
     Direction, LinkProtocol, Stream, StreamKey, Transcript, VectorProfile, vector_files,
-    vectors_dir,
 };
 use mojo_wire_kit::{Guid, SeededRandom};
 
@@ -109,10 +109,7 @@ struct Vector {
 }
 
 fn legacy_vectors() -> Vec<Vector> {
-    let Some(dir) = vectors_dir() else {
-        eprintln!("no vectors directory (set MOJO_VECTORS_DIR): replay skipped");
-        return Vec::new();
-    };
+    let dir = vectors();
     let mut out = Vec::new();
     for file in vector_files(&dir).expect("list vectors") {
         if file.protocol != LinkProtocol::Legacy {
@@ -175,6 +172,10 @@ fn recorded_handshake(v: &Vector) -> RecordedHandshake {
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn broker_replays_every_recorded_handshake() {
     let vectors = legacy_vectors();
     for v in &vectors {
@@ -283,6 +284,10 @@ fn broker_replays_every_recorded_handshake() {
 }
 
 #[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
 fn client_replays_every_recorded_handshake() {
     let vectors = legacy_vectors();
     for v in &vectors {

@@ -19,6 +19,11 @@
 use std::os::fd::OwnedFd;
 
 use mojo_legacy_wire::channel::Frame;
+use mojo_legacy_wire::event::{AttachedPort, PortDescriptor};
+use mojo_legacy_wire::node::{NodeMessage, RequestPortMerge};
+use mojo_legacy_wire::user_message::{
+    Dispatcher, MessagePipeState, UserMessage, encode_user_message_frame,
+};
 use mojo_legacy_wire::{NodeName, Profile};
 use mojo_wire_kit::SeededRandom;
 
@@ -116,15 +121,77 @@ fn drain(node: &mut LegacyNode) {
     while node.poll_event().is_some() {}
 }
 
+/// The seed inputs of the fuzz target, by file name: the same on every call
+/// (`cargo xtask corpus` writes them to `fuzz/corpus/legacy_node_frames/`).
+#[doc(hidden)]
+pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("request_port_merge", merge_seed()),
+        ("user_message_with_port_and_fd", user_message_seed()),
+    ]
+}
+
+fn record(out: &mut Vec<u8>, frame: &[u8], fds: u8) {
+    out.extend_from_slice(&(frame.len() as u16).to_le_bytes());
+    out.extend_from_slice(frame);
+    out.push(fds);
+}
+
+/// A client's merge request for attachment "x" (peer as client).
+fn merge_seed() -> Vec<u8> {
+    let mut merge = Vec::new();
+    NodeMessage::RequestPortMerge(RequestPortMerge {
+        connector_port_name: names::port_name(5, 5),
+        token: b"x",
+    })
+    .encode_frame(Profile::Libchrome, 0, &mut merge)
+    .expect("a valid frame");
+    let mut seed = vec![0u8];
+    record(&mut seed, &merge, 0);
+    seed
+}
+
+/// A user message carrying a port and an fd (peer as broker).
+fn user_message_seed() -> Vec<u8> {
+    let descriptor = PortDescriptor {
+        peer_node_name: PEER,
+        peer_port_name: names::port_name(7, 7),
+        referring_node_name: PEER,
+        referring_port_name: names::port_name(8, 8),
+        next_sequence_num_to_send: 1,
+        next_sequence_num_to_receive: 1,
+        last_sequence_num_to_receive: 0,
+        peer_closed: false,
+    };
+    let message = UserMessage {
+        dispatchers: vec![
+            Dispatcher::MessagePipe(MessagePipeState::default()),
+            Dispatcher::PlatformHandle,
+        ],
+        payload: b"payload",
+    };
+    let mut frame = Vec::new();
+    encode_user_message_frame(
+        &mut frame,
+        Profile::Libchrome,
+        names::port_name(9, 9),
+        None,
+        1,
+        &[AttachedPort {
+            descriptor,
+            name: names::port_name(10, 10),
+        }],
+        &message,
+    )
+    .expect("a valid frame");
+    let mut seed = vec![1u8];
+    record(&mut seed, &frame, 1);
+    seed
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs::File;
-
-    use mojo_legacy_wire::event::{AttachedPort, PortDescriptor};
-    use mojo_legacy_wire::node::{NodeMessage, RequestPortMerge};
-    use mojo_legacy_wire::user_message::{
-        Dispatcher, MessagePipeState, UserMessage, encode_user_message_frame,
-    };
 
     use super::*;
 
@@ -132,68 +199,10 @@ mod tests {
         OwnedFd::from(File::open("/dev/null").unwrap())
     }
 
-    fn record(out: &mut Vec<u8>, frame: &[u8], fds: u8) {
-        out.extend_from_slice(&(frame.len() as u16).to_le_bytes());
-        out.extend_from_slice(frame);
-        out.push(fds);
-    }
-
-    /// A client's merge request for attachment "x" (peer as client).
-    fn merge_seed() -> Vec<u8> {
-        let mut merge = Vec::new();
-        NodeMessage::RequestPortMerge(RequestPortMerge {
-            connector_port_name: names::port_name(5, 5),
-            token: b"x",
-        })
-        .encode_frame(Profile::Libchrome, 0, &mut merge)
-        .unwrap();
-        let mut seed = vec![0u8];
-        record(&mut seed, &merge, 0);
-        seed
-    }
-
-    /// A user message carrying a port and an fd (peer as broker).
-    fn user_message_seed() -> Vec<u8> {
-        let descriptor = PortDescriptor {
-            peer_node_name: PEER,
-            peer_port_name: names::port_name(7, 7),
-            referring_node_name: PEER,
-            referring_port_name: names::port_name(8, 8),
-            next_sequence_num_to_send: 1,
-            next_sequence_num_to_receive: 1,
-            last_sequence_num_to_receive: 0,
-            peer_closed: false,
-        };
-        let message = UserMessage {
-            dispatchers: vec![
-                Dispatcher::MessagePipe(MessagePipeState::default()),
-                Dispatcher::PlatformHandle,
-            ],
-            payload: b"payload",
-        };
-        let mut frame = Vec::new();
-        encode_user_message_frame(
-            &mut frame,
-            Profile::Libchrome,
-            names::port_name(9, 9),
-            None,
-            1,
-            &[AttachedPort {
-                descriptor,
-                name: names::port_name(10, 10),
-            }],
-            &message,
-        )
-        .unwrap();
-        let mut seed = vec![1u8];
-        record(&mut seed, &frame, 1);
-        seed
-    }
-
     /// The seeds, then each mutated at every byte.
     #[test]
     fn oracle_holds_on_mutated_seeds() {
-        for seed in [merge_seed(), user_message_seed()] {
+        for (_, seed) in seeds() {
             assert_eq!(node_frames(&seed, &mut dev_null), 0, "a seed is refused");
             for at in 1..seed.len() {
                 for flip in [1u8, 0x80] {
@@ -203,22 +212,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// Regenerates `fuzz/corpus/legacy_node_frames/`:
-    /// `cargo test -p mojo-legacy-node -- --ignored write_seed_corpus`.
-    #[test]
-    #[ignore = "writes fuzz/corpus/legacy_node_frames/; run by hand"]
-    fn write_seed_corpus() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus/legacy_node_frames");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("request_port_merge"), merge_seed()).unwrap();
-        std::fs::write(
-            dir.join("user_message_with_port_and_fd"),
-            user_message_seed(),
-        )
-        .unwrap();
     }
 
     #[test]

@@ -1,12 +1,15 @@
-//! `cargo xtask corpus [--check]`: the one generator of the fuzz seed
-//! corpora of both wire crates. It reads the golden vectors (and adds
-//! constructed inputs the recordings lack), picks seeds by fixed rules, and
+//! `cargo xtask corpus [--check]`: the one generator of every fuzz seed
+//! corpus: the wire crates' parsers, the nodes and the invitations. It
+//! reads the golden vectors (and adds constructed inputs the recordings
+//! lack, from the crates' `fuzzing` seed functions), picks seeds by fixed
+//! rules, and
 //! writes `fuzz/corpus/<target>/` for every target: the same files on every
 //! run. `--check` writes nothing and fails if the checked-in corpus differs
 //! from what would be written (CI runs it).
 
 mod ipcz;
 mod legacy;
+mod nodes;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,11 +38,12 @@ impl Seeds {
     }
 }
 
-/// Every seed of both wire crates, from the vectors.
+/// Every seed of every target.
 fn generate() -> Result<Seeds, String> {
     let mut seeds = Seeds::default();
     legacy::add_seeds(&mut seeds);
     ipcz::add_seeds(&mut seeds);
+    nodes::add_seeds(&mut seeds)?;
     // Keep the checked-in corpus small.
     for (prefix, limit) in [("legacy_", 300 * 1024), ("ipcz_", 300 * 1024)] {
         let total = seeds.total_bytes(prefix);

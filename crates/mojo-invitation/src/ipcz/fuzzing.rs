@@ -225,20 +225,36 @@ pub fn drive(data: &[u8], make_fd: &mut dyn FnMut() -> OwnedFd) -> Result<(), Ha
     failed.map_or(Ok(()), Err)
 }
 
+/// A record for [`drive`] (for seed corpora and tests): `op` 0 a frame,
+/// 1 the socket closing.
+#[doc(hidden)]
+pub fn record(op: u8, num_fds: u8, bytes: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    let mut out = vec![op, num_fds];
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes.get(..usize::from(len)).unwrap_or(bytes));
+    out
+}
+
+/// A seed for [`drive`]: `role`, then one recorded frame with its fd
+/// count, then the socket closing if `hang_up` (`cargo xtask corpus` takes
+/// the frames from the vectors).
+#[doc(hidden)]
+pub fn seed(role: u8, frame: &[u8], num_fds: u8, hang_up: bool) -> Vec<u8> {
+    let mut out = vec![role];
+    out.extend(record(0, num_fds, frame));
+    if hang_up {
+        out.extend(record(1, 0, &[]));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn dev_null() -> OwnedFd {
         std::fs::File::open("/dev/null").expect("/dev/null").into()
-    }
-
-    fn record(op: u8, num_fds: u8, bytes: &[u8]) -> Vec<u8> {
-        let len = u16::try_from(bytes.len()).expect("short");
-        let mut out = vec![op, num_fds];
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(bytes);
-        out
     }
 
     #[test]

@@ -14,8 +14,10 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 
 use mojo_legacy_wire::NodeName;
 use mojo_legacy_wire::Profile;
-use mojo_legacy_wire::broker::BrokerFrame;
-use mojo_legacy_wire::node::NodeFrame;
+use mojo_legacy_wire::broker::{BrokerFrame, BrokerMessage};
+use mojo_legacy_wire::node::{
+    AcceptBrokerClient, AcceptInvitation, AcceptInvitee, NodeFrame, NodeMessage,
+};
 use mojo_wire_kit::{Guid, SeededRandom};
 
 use super::{
@@ -209,4 +211,121 @@ pub fn record(op: u8, num_fds: u8, bytes: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(bytes.get(..usize::from(len)).unwrap_or(bytes));
     out
+}
+
+/// The seed inputs of `legacy_invitation_broker`, by file name: a whole
+/// handshake and a buffer request in each profile (`cargo xtask corpus`).
+#[doc(hidden)]
+pub fn broker_seeds(make_fd: &mut dyn FnMut() -> OwnedFd) -> Vec<(String, Vec<u8>)> {
+    [Profile::Desktop, Profile::Libchrome]
+        .into_iter()
+        .map(|profile| {
+            let name = format!("handshake-and-buffer-request-{}", profile_name(profile));
+            (name, broker_seed(profile, make_fd))
+        })
+        .collect()
+}
+
+/// The seed inputs of `legacy_invitation_client`, by file name: `INIT`,
+/// the invitee and broker-client acceptances, and a buffer response in
+/// each profile (`cargo xtask corpus`).
+#[doc(hidden)]
+pub fn client_seeds() -> Vec<(String, Vec<u8>)> {
+    [Profile::Desktop, Profile::Libchrome]
+        .into_iter()
+        .map(|profile| {
+            let name = format!("handshake-and-buffer-response-{}", profile_name(profile));
+            (name, client_seed(profile))
+        })
+        .collect()
+}
+
+fn profile_name(profile: Profile) -> &'static str {
+    if profile == Profile::Desktop {
+        "desktop"
+    } else {
+        "libchrome"
+    }
+}
+
+/// The first record's op flag that selects the desktop profile.
+fn profile_flag(profile: Profile) -> u8 {
+    if profile == Profile::Desktop { 0x80 } else { 0 }
+}
+
+/// A whole valid handshake for [`drive_broker`], as records.
+#[doc(hidden)]
+pub fn broker_seed(profile: Profile, make_fd: &mut dyn FnMut() -> OwnedFd) -> Vec<u8> {
+    let Ok(broker) = BrokerConnector::new(
+        BrokerConfig {
+            profile,
+            local_name: BROKER_NAME,
+            attachments: vec![],
+        },
+        make_fd(),
+        &mut SeededRandom::new(BROKER_SEED),
+    ) else {
+        panic!("a valid config is accepted")
+    };
+    let mut invitation = Vec::new();
+    let accept = NodeMessage::AcceptInvitation(AcceptInvitation {
+        token: broker.token(),
+        invitee_name: CLIENT_NAME,
+        capabilities: Some(Default::default()),
+        trailing: &[],
+    });
+    let mut request = Vec::new();
+    let buffer_request = BrokerMessage::BufferRequest {
+        size: 4096,
+        trailing: &[],
+    };
+    if accept.encode_frame(profile, 0, &mut invitation).is_err()
+        || buffer_request.encode_frame(profile, &mut request).is_err()
+    {
+        panic!("handshake messages encode");
+    }
+    let mut data = record(profile_flag(profile), 0, &invitation);
+    data.extend(record(1, 0, &request));
+    data.extend(record(0, 0, &invitation));
+    data
+}
+
+/// A whole valid handshake for [`drive_client`], as records.
+#[doc(hidden)]
+pub fn client_seed(profile: Profile) -> Vec<u8> {
+    let inviter = NodeName::new(0x1111, 0x2222);
+    let mut init = Vec::new();
+    let mut invitee = Vec::new();
+    let mut broker_client = Vec::new();
+    let mut response = Vec::new();
+    let ok = BrokerMessage::Init { trailing: &[] }
+        .encode_frame(profile, &mut init)
+        .is_ok()
+        && NodeMessage::AcceptInvitee(AcceptInvitee {
+            inviter_name: inviter,
+            token: mojo_legacy_wire::Token::new(0x3333, 0x4444),
+            capabilities: Some(Default::default()),
+            trailing: &[],
+        })
+        .encode_frame(profile, 0, &mut invitee)
+        .is_ok()
+        && NodeMessage::AcceptBrokerClient(AcceptBrokerClient {
+            broker_name: inviter,
+            capabilities: Some(Default::default()),
+            trailing: &[],
+        })
+        .encode_frame(profile, 0, &mut broker_client)
+        .is_ok()
+        && BrokerMessage::BufferResponse {
+            guid: Guid::new(5, 6),
+            trailing: &[],
+        }
+        .encode_frame(profile, &mut response)
+        .is_ok();
+    assert!(ok, "handshake messages encode");
+    let mut data = record(profile_flag(profile) | 1, 1, &init);
+    data.extend(record(0, 0, &invitee));
+    data.extend(record(0, 0, &broker_client));
+    data.extend(record(1, 2, &response));
+    data
 }

@@ -144,12 +144,10 @@ pub fn parse(text: &str) -> Result<Vec<Line>, String> {
 }
 
 /// The legacy data pipe recordings (`shm/{cros,desktop}/*datapipe*legacy*`),
-/// sorted, each with whether it is the desktop profile; empty if the
-/// vectors are not there.
+/// sorted, each with whether it is the desktop profile (panics without
+/// the vectors: `mojo_transcript::testing::vectors`).
 pub fn legacy_data_pipe_recordings() -> Vec<(PathBuf, bool)> {
-    let Some(dir) = mojo_transcript::vectors_dir() else {
-        return Vec::new();
-    };
+    let dir = mojo_transcript::testing::vectors();
     let mut files = Vec::new();
     for (profile, desktop) in [("cros", false), ("desktop", true)] {
         let Ok(entries) = std::fs::read_dir(dir.join("shm").join(profile)) else {

@@ -106,49 +106,10 @@ fn fds(n: usize) -> Vec<std::os::fd::OwnedFd> {
         .collect()
 }
 
-/// A whole valid handshake for the fuzzing oracles, as records.
-fn valid_broker_input(profile: Profile) -> Vec<u8> {
-    use super::super::fuzzing::{BROKER_NAME as B, BROKER_SEED, CLIENT_NAME as C, record};
-    let broker = BrokerConnector::new(
-        BrokerConfig {
-            profile,
-            local_name: B,
-            attachments: vec![],
-        },
-        dev_null(),
-        &mut SeededRandom::new(BROKER_SEED),
-    )
-    .unwrap();
-    let mut invitation = Vec::new();
-    NodeMessage::AcceptInvitation(AcceptInvitation {
-        token: broker.token(),
-        invitee_name: C,
-        capabilities: Some(Default::default()),
-        trailing: &[],
-    })
-    .encode_frame(profile, 0, &mut invitation)
-    .unwrap();
-    let mut request = Vec::new();
-    BrokerMessage::BufferRequest {
-        size: 4096,
-        trailing: &[],
-    }
-    .encode_frame(profile, &mut request)
-    .unwrap();
-    let mut data = record(
-        if profile == Profile::Desktop { 0x80 } else { 0 },
-        0,
-        &invitation,
-    );
-    data.extend(record(1, 0, &request));
-    data.extend(record(0, 0, &invitation));
-    data
-}
-
 #[test]
 fn fuzz_oracles_run_on_valid_input() {
     for profile in [Profile::Libchrome, Profile::Desktop] {
-        let data = valid_broker_input(profile);
+        let data = super::super::fuzzing::broker_seed(profile, &mut dev_null);
         assert!(super::super::fuzzing::drive_broker(&data, &mut dev_null));
         assert!(!super::super::fuzzing::drive_client(&data, &mut dev_null));
     }
