@@ -398,3 +398,53 @@ impl Core for SessionCore {
         self.events.push_back(CoreEvent::LinkClosed(reason));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mojo_platform_channel::ShmBackend;
+
+    #[test]
+    fn guids_round_trip_through_the_wire_form() {
+        let value = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
+        let guid = guid_of(value);
+        assert_eq!(guid.high, 0x0123_4567_89ab_cdef);
+        assert_eq!(guid.low, 0xfedc_ba98_7654_3210);
+        assert_eq!(u128_of(guid), value);
+    }
+
+    #[test]
+    fn an_unsealed_region_maps_only_from_a_trusted_peer() {
+        let mut random = OsRandom::new().expect("random");
+        let unsealed = || {
+            let region = SharedMemoryRegion::create_with(
+                RegionMode::Unsafe,
+                65536,
+                ShmBackend::DevShm,
+                &mut OsRandom::new().expect("random"),
+            )
+            .expect("a /dev/shm region");
+            let buffer = SharedBuffer {
+                buffer_size: 65536,
+                mode: RegionMode::Unsafe,
+                guid: guid_of(region.guid()),
+            };
+            (buffer, region.into_fds())
+        };
+        let (buffer, fds) = unsealed();
+        assert!(
+            map_region(&buffer, fds, false).is_err(),
+            "untrusted, unsealed"
+        );
+        let (buffer, fds) = unsealed();
+        let mapping = map_region(&buffer, fds, true).expect("trusted");
+        assert_eq!(mapping.len(), 65536);
+        // Our own regions are sealed memfds: they map without trust.
+        let (_mapping, buffer, fds) = create_region(65536, &mut random).expect("memfd");
+        assert!(map_region(&buffer, fds, false).is_ok());
+        // A description that does not fit the fd is refused.
+        let (_mapping, mut buffer, fds) = create_region(65536, &mut random).expect("memfd");
+        buffer.buffer_size = 1 << 20;
+        assert!(map_region(&buffer, fds, true).is_err());
+    }
+}

@@ -8,9 +8,9 @@
 //! ([`host`], [`json`]), the command lines ([`cli`]) and the host's process
 //! launching ([`process`]). [`fake`] is an in-process system for tests, so
 //! both peers run end to end in `cargo test`; [`real`] is the real system
-//! over the protocol nodes (legacy today), which the binaries use;
-//! [`ipcz_core`] runs an ipcz session (connector and node) on a real socket
-//! under `mojo-driver`, the part the ipcz modes will build on.
+//! over the protocol nodes (legacy, and Mojo+ipcz through [`ipcz_core`],
+//! which runs an ipcz session, connector and node, on a real socket under
+//! `mojo-driver`), which the binaries use.
 
 #![forbid(unsafe_code)]
 

@@ -322,3 +322,33 @@ fn a_peer_hanging_up_disconnects_the_portals() {
         .expect("close");
     assert_eq!(client.core.node().expect("node").router_count(), 0);
 }
+
+#[test]
+fn garbage_instead_of_a_greeting_ends_the_run_with_a_typed_error() {
+    let (ours, mut theirs) = socketpair().expect("socketpair");
+    let mut driver = Driver::new().expect("epoll");
+    let link = driver.add_link(ours).expect("add");
+    let mut core = SessionCore::non_broker(link, SessionConfig::default()).expect("core");
+    // A frame header claiming 64 bytes, then a message that is no message.
+    let mut junk = vec![0u8; 64];
+    junk[0] = 8;
+    junk[4..8].copy_from_slice(&64u32.to_le_bytes());
+    theirs.send(junk, Vec::new()).expect("send");
+    let mut failure = None;
+    for _ in 0..MAX_TURNS {
+        theirs.flush().expect("flush");
+        match driver.turn(&mut core, Some(Duration::from_millis(2))) {
+            Ok(_) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let failure = failure.expect("the run ends");
+    assert!(
+        matches!(failure, mojo_driver::DriverError::Core { .. }),
+        "{failure}"
+    );
+    assert!(core.error().is_some());
+}

@@ -2,8 +2,8 @@
 //! serves the test-peers.md application protocol on every attached pipe.
 //!
 //! Legacy mode (the default) runs over the real legacy node
-//! ([`mojo_test_peers::real::legacy`]); `--ipcz` still exits 1 with one
-//! line naming the missing Mojo+ipcz system layer. A wrong command line is
+//! ([`mojo_test_peers::real::legacy`]), `--ipcz` over the real ipcz node
+//! as a Mojo+ipcz non-broker ([`mojo_test_peers::real::ipcz`]). A wrong command line is
 //! one line and exit status 2.
 //!
 //! The one `unsafe` of the binary is the adoption of the `--fd` socket.
@@ -13,6 +13,7 @@
 use std::process::ExitCode;
 
 use mojo_test_peers::cli::{ClientArgs, CommandLine};
+use mojo_test_peers::real::ipcz::IpczClientConnector;
 use mojo_test_peers::real::legacy::LegacyClientConnector;
 use mojo_test_peers::run;
 
@@ -37,10 +38,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.ipcz {
-        eprintln!("{}", run::missing_client_system(&args));
-        return ExitCode::from(1);
-    }
     let socket = match adopt_inherited_socket(args.fd) {
         Ok(s) => s,
         Err(e) => {
@@ -48,5 +45,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if args.ipcz {
+        return ExitCode::from(run::run_client(&args, &IpczClientConnector::new(socket)));
+    }
     ExitCode::from(run::run_client(&args, &LegacyClientConnector::new(socket)))
 }

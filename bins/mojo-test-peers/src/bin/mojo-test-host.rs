@@ -2,8 +2,11 @@
 //! client and prints one JSON line per result.
 //!
 //! `--direct=legacy` runs over the real legacy node (the host is the
-//! legacy broker, [`mojo_test_peers::real::legacy`]); the Mojo+ipcz modes
-//! still exit 1 with one line naming the missing system layer. A wrong
+//! legacy broker, [`mojo_test_peers::real::legacy`]); `--direct=ipcz` over
+//! the real ipcz node (the host is the ipcz broker,
+//! [`mojo_test_peers::real::ipcz`]); the modes through a proxy and
+//! `--mode=inherit` still exit 1 with one line naming the missing system
+//! layer. A wrong
 //! command line is one line and exit status 2.
 
 #![forbid(unsafe_code)]
@@ -11,6 +14,7 @@
 use std::process::ExitCode;
 
 use mojo_test_peers::cli::{CommandLine, Direct, HostCommand};
+use mojo_test_peers::real::ipcz::IpczHostConnector;
 use mojo_test_peers::real::legacy::LegacyHostConnector;
 use mojo_test_peers::run;
 
@@ -28,6 +32,10 @@ fn main() -> ExitCode {
         Ok(HostCommand::Host(args)) if args.direct == Direct::Legacy => {
             let mut out = std::io::stdout();
             ExitCode::from(run::run_host(&args, &LegacyHostConnector, &mut out))
+        }
+        Ok(HostCommand::Host(args)) if args.direct == Direct::Ipcz => {
+            let mut out = std::io::stdout();
+            ExitCode::from(run::run_host(&args, &IpczHostConnector, &mut out))
         }
         Ok(HostCommand::Host(args)) => {
             eprintln!("{}", run::missing_host_system(&args));

@@ -9,6 +9,8 @@
 //!   socket-pair waker link so their frames go out at once.
 //! - [`legacy`]: the legacy Mojo Core protocol over
 //!   [`mojo_legacy_node::session`], and the host's and client's connectors.
+//! - [`ipcz`]: Mojo+ipcz over [`crate::ipcz_core::SessionCore`] (an
+//!   `ipcz_node::session::Session`), and its host and client connectors.
 //!
 //! # The protocol contract
 //!
@@ -27,6 +29,7 @@
 //! After any call the runtime re-reads [`Protocol::pipe_signals`] for its
 //! waiters and drains [`Protocol::poll_transmit`] on the I/O thread.
 
+pub mod ipcz;
 pub mod legacy;
 pub mod runtime;
 

@@ -1,0 +1,419 @@
+//! The Mojo+ipcz protocol for the runtime: an ipcz session
+//! ([`SessionCore`], a broker for `mojo-test-host --direct=ipcz` or a
+//! non-broker for `mojo-test-client --ipcz`) as a [`Protocol`], and the
+//! connectors that start them.
+//!
+//! Pipes are portals; shared buffers travel as boxed SharedBuffer driver
+//! objects (their mode's fds), platform handles as WrappedPlatformHandles
+//! (§1.6.4), as MojoIpcz boxes them. Attachment `k` is initial portal
+//! `k + 1` (§4.5); portal 0 and every portal no attachment names are
+//! closed at once. Data pipes are not carried yet (a boxed DataPipe is
+//! dropped, its fds closed).
+
+use std::os::fd::OwnedFd;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ipcz_node::node::{DriverBox, NodeHandle};
+use ipcz_node::router::{Handle, PortalError, RouterId};
+use ipcz_node::session::{SessionConfig, SessionEvent};
+use ipcz_wire::driver_object::{DriverObject, SharedBuffer, WrappedPlatformHandle, WrapperType};
+use ipcz_wire::types::NodeName;
+use mojo_driver::{
+    CloseReason, Core, CoreRequest, Driver, LinkId, NewLinkError, ReceivedFds, Transmit,
+};
+use mojo_invitation::ipcz::{MAX_MOJO_INITIAL_PORTALS, attachment_portal};
+use mojo_platform_channel::{Endpoint, OsRandom, RandomSource};
+use mojo_wire_kit::{Guid, RegionMode};
+
+use super::{Protocol, RealSystem, RegionObject, RegionSource, WireHandle, WireMessage};
+use crate::cli::{ClientArgs, HostArgs};
+use crate::ipcz_core::{CoreEvent, SessionCore, SessionCoreError};
+use crate::run::{ClientConnector, HostConnector};
+use crate::system::{MessagePipe, MojoError, MojoResult, RegionAccessMode, Signals, SignalsState};
+
+/// How long either side waits for the other's greeting.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An ipcz session as a runtime [`Protocol`].
+#[derive(Debug)]
+pub struct IpczProtocol {
+    core: SessionCore,
+    /// The initial portal of each attachment, in attachment order.
+    wanted: Vec<u32>,
+    /// Set once the link is up.
+    attachments: Option<Vec<RouterId>>,
+    /// Why the link went away, if it did.
+    ended: Option<String>,
+}
+
+fn guid_of(v: u128) -> Guid {
+    Guid {
+        high: (v >> 64) as u64,
+        low: v as u64,
+    }
+}
+
+fn u128_of(g: Guid) -> u128 {
+    (u128::from(g.high) << 64) | u128::from(g.low)
+}
+
+/// A runtime handle as a parcel handle.
+fn to_node(h: WireHandle<RouterId>) -> MojoResult<NodeHandle> {
+    let boxed = match h {
+        WireHandle::Pipe(p) => return Ok(Handle::Portal(p)),
+        WireHandle::Platform(fd) => DriverBox::new(
+            DriverObject::WrappedPlatformHandle(WrappedPlatformHandle {
+                wrapper_type: WrapperType::TRANSMISSIBLE,
+            }),
+            vec![fd],
+        ),
+        WireHandle::Buffer(b) => {
+            let (mode, fds): (RegionMode, Vec<OwnedFd>) = match b.mode {
+                RegionAccessMode::Writable => {
+                    (RegionMode::Writable, b.rw.into_iter().chain(b.ro).collect())
+                }
+                RegionAccessMode::ReadOnly => (RegionMode::ReadOnly, b.ro.into_iter().collect()),
+                RegionAccessMode::Unsafe => (RegionMode::Unsafe, b.rw.into_iter().collect()),
+            };
+            let buffer_size = u32::try_from(b.size).map_err(|_| MojoError::InvalidArgument)?;
+            DriverBox::new(
+                DriverObject::SharedBuffer(SharedBuffer {
+                    buffer_size,
+                    mode,
+                    guid: guid_of(b.guid),
+                }),
+                fds,
+            )
+        }
+    };
+    boxed
+        .map(Handle::Object)
+        .map_err(|_| MojoError::InvalidArgument)
+}
+
+/// A parcel handle as a runtime handle; objects the peers do not use
+/// (transports, data pipes) are dropped with their fds.
+fn from_node(h: NodeHandle) -> Option<WireHandle<RouterId>> {
+    let boxed = match h {
+        Handle::Portal(p) => return Some(WireHandle::Pipe(p)),
+        Handle::Object(b) => b,
+    };
+    let (object, fds) = boxed.into_parts();
+    let mut fds = fds.into_iter();
+    match object {
+        DriverObject::WrappedPlatformHandle(_) | DriverObject::TransmissiblePlatformHandle => {
+            fds.next().map(WireHandle::Platform)
+        }
+        DriverObject::SharedBuffer(b) => {
+            let (rw, ro, mode) = match b.mode {
+                RegionMode::Writable => (fds.next(), fds.next(), RegionAccessMode::Writable),
+                RegionMode::ReadOnly => (None, fds.next(), RegionAccessMode::ReadOnly),
+                RegionMode::Unsafe => (fds.next(), None, RegionAccessMode::Unsafe),
+            };
+            Some(WireHandle::Buffer(RegionObject {
+                rw,
+                ro,
+                mode,
+                size: u64::from(b.buffer_size),
+                guid: u128_of(b.guid),
+            }))
+        }
+        DriverObject::Transport(_) | DriverObject::DataPipe(_) => None,
+    }
+}
+
+impl IpczProtocol {
+    fn new(core: SessionCore, wanted: Vec<u32>) -> Self {
+        Self {
+            core,
+            wanted,
+            attachments: None,
+            ended: None,
+        }
+    }
+
+    /// The attachments' portals once the link is up.
+    pub fn attachments(&self) -> Option<&[RouterId]> {
+        self.attachments.as_deref()
+    }
+
+    /// Why the link ended, if it did.
+    pub fn ended(&self) -> Option<&str> {
+        self.ended.as_deref()
+    }
+
+    /// Takes the core's events: the initial portals once established
+    /// (closing those no attachment names), link loss.
+    fn drain_events(&mut self) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                CoreEvent::Session(SessionEvent::Established { portals, .. }) => {
+                    let mut attachments = Vec::new();
+                    for &i in &self.wanted {
+                        if let Some(Some(p)) = portals.get(i as usize) {
+                            attachments.push(*p);
+                        }
+                    }
+                    if let Some(node) = self.core.node_mut() {
+                        for p in portals.iter().flatten() {
+                            if !attachments.contains(p) {
+                                let _ = node.close(*p);
+                            }
+                        }
+                    }
+                    if attachments.len() == self.wanted.len() {
+                        self.attachments = Some(attachments);
+                    } else {
+                        self.ended = Some("the peer opened too few initial portals".into());
+                    }
+                }
+                CoreEvent::Session(SessionEvent::Node(
+                    ipcz_node::node::NodeEvent::LinkDropped { error, .. },
+                )) => {
+                    eprintln!("[ipcz] link dropped: {error}");
+                    self.ended = Some(error.to_string());
+                }
+                CoreEvent::LinkClosed(reason) => {
+                    if self.ended.is_none() {
+                        self.ended = Some(reason.to_string());
+                    }
+                }
+                CoreEvent::Session(_) => {}
+            }
+        }
+    }
+
+    fn node(&mut self) -> MojoResult<&mut ipcz_node::node::Node<mojo_platform_channel::Mapping>> {
+        self.core.node_mut().ok_or(MojoError::FailedPrecondition)
+    }
+}
+
+fn portal_error(e: PortalError) -> MojoError {
+    match e {
+        PortalError::NotAPortal | PortalError::InvalidTransfer => MojoError::InvalidArgument,
+        PortalError::PeerClosed => MojoError::FailedPrecondition,
+        PortalError::TooManyFds => MojoError::ResourceExhausted,
+        _ => MojoError::ResourceExhausted,
+    }
+}
+
+impl Protocol for IpczProtocol {
+    type Pipe = RouterId;
+    type Error = SessionCoreError;
+
+    fn handle_input(
+        &mut self,
+        link: LinkId,
+        input: &[u8],
+        fds: &mut ReceivedFds,
+    ) -> Result<usize, SessionCoreError> {
+        let result = self.core.handle_input(link, input, fds);
+        self.drain_events();
+        result
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.core.poll_transmit();
+        self.drain_events();
+        t
+    }
+
+    fn poll_request(&mut self) -> Option<CoreRequest> {
+        self.core.poll_request()
+    }
+
+    fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
+        self.core.handle_link_closed(link, reason);
+        self.drain_events();
+    }
+
+    fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
+        self.core.handle_link_adopted(tag, result);
+    }
+
+    fn create_pipe(&mut self) -> MojoResult<(RouterId, RouterId)> {
+        Ok(self.node()?.create_portal_pair())
+    }
+
+    fn write_message(
+        &mut self,
+        pipe: RouterId,
+        bytes: &[u8],
+        handles: Vec<WireHandle<RouterId>>,
+    ) -> MojoResult<()> {
+        let mut converted = Vec::with_capacity(handles.len());
+        let mut bad = false;
+        for h in handles {
+            match to_node(h) {
+                Ok(h) => converted.push(h),
+                Err(_) => bad = true,
+            }
+        }
+        let node = self.node()?;
+        if bad {
+            for h in converted {
+                if let Handle::Portal(p) = h {
+                    let _ = node.close(p);
+                }
+            }
+            return Err(MojoError::InvalidArgument);
+        }
+        node.put(pipe, bytes.to_vec(), converted)
+            .map_err(portal_error)
+    }
+
+    fn read_message(&mut self, pipe: RouterId) -> MojoResult<WireMessage<RouterId>> {
+        let node = self.node()?;
+        match node.get(pipe) {
+            Ok(Some(parcel)) => Ok((
+                parcel.data,
+                parcel.handles.into_iter().filter_map(from_node).collect(),
+            )),
+            Ok(None) => {
+                let status = node.status(pipe).map_err(portal_error)?;
+                if status.dead {
+                    Err(MojoError::FailedPrecondition)
+                } else {
+                    Err(MojoError::ShouldWait)
+                }
+            }
+            Err(e) => Err(portal_error(e)),
+        }
+    }
+
+    fn pipe_signals(&self, pipe: RouterId) -> SignalsState {
+        let Some(Ok(s)) = self.core.node().map(|n| n.status(pipe)) else {
+            return SignalsState::default();
+        };
+        let mut satisfied = Signals::NONE;
+        let mut satisfiable = Signals::PEER_CLOSED;
+        if s.readable_parcels > 0 {
+            satisfied = satisfied | Signals::READABLE;
+        }
+        if !s.dead {
+            satisfiable = satisfiable | Signals::READABLE;
+        }
+        if s.peer_closed {
+            satisfied = satisfied | Signals::PEER_CLOSED;
+        } else {
+            satisfied = satisfied | Signals::WRITABLE;
+            satisfiable = satisfiable | Signals::WRITABLE;
+        }
+        SignalsState {
+            satisfied,
+            satisfiable,
+        }
+    }
+
+    fn close_pipe(&mut self, pipe: RouterId) {
+        if let Some(node) = self.core.node_mut() {
+            let _ = node.close(pipe);
+        }
+    }
+
+    fn create_region(&mut self, _size: u64) -> MojoResult<RegionSource> {
+        // Every ipcz node makes its own regions.
+        Ok(RegionSource::Local)
+    }
+
+    fn poll_region(&mut self) -> Option<MojoResult<RegionObject>> {
+        None
+    }
+}
+
+/// The initial portals of the attachments `names` (§4.5).
+fn attachment_portals(names: &[Vec<u8>]) -> Vec<u32> {
+    names.iter().map(|n| attachment_portal(n)).collect()
+}
+
+/// Starts the runtime over `protocol` and waits for the attachments.
+fn start(
+    driver: Driver,
+    protocol: IpczProtocol,
+) -> Result<(RealSystem<IpczProtocol>, Vec<MessagePipe>), String> {
+    let system = RealSystem::start(driver, protocol).map_err(|e| e.to_string())?;
+    let portals = system
+        .wait_for(Some(Instant::now() + HANDSHAKE_TIMEOUT), |p| {
+            if let Some(e) = p.ended() {
+                return Some(Err(e.to_string()));
+            }
+            p.attachments().map(|a| Ok(a.to_vec()))
+        })
+        .ok_or_else(|| "no ipcz connection".to_string())??;
+    let pipes = portals
+        .into_iter()
+        .map(|p| system.adopt_pipe(p).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((system, pipes))
+}
+
+/// `mojo-test-host --direct=ipcz`: the host is the ipcz broker and invites
+/// the client over its socket.
+#[derive(Debug, Default)]
+pub struct IpczHostConnector;
+
+impl HostConnector for IpczHostConnector {
+    type System = RealSystem<IpczProtocol>;
+
+    fn connect(
+        &self,
+        args: &HostArgs,
+        host_fd: OwnedFd,
+        _broker_fd: Option<OwnedFd>,
+    ) -> Result<(Self::System, Vec<MessagePipe>), String> {
+        let mut rng = OsRandom::new().map_err(|e| e.to_string())?;
+        let mut driver = Driver::new().map_err(|e| e.to_string())?;
+        let link = driver.adopt_fd(host_fd).map_err(|e| e.to_string())?;
+        let wanted = attachment_portals(&args.attachments.names());
+        let config = SessionConfig {
+            initial_portals: wanted.iter().max().map_or(1, |m| m + 1),
+            ..SessionConfig::default()
+        };
+        let name = NodeName {
+            high: rng.next_u64(),
+            low: rng.next_u64() | 1,
+        };
+        let core = SessionCore::broker(link, name, config, &mut rng).map_err(|e| e.to_string())?;
+        start(driver, IpczProtocol::new(core, wanted))
+    }
+}
+
+/// `mojo-test-client --ipcz`: a Mojo+ipcz non-broker accepting the
+/// invitation on the inherited socket.
+#[derive(Debug)]
+pub struct IpczClientConnector {
+    socket: Mutex<Option<Endpoint>>,
+}
+
+impl IpczClientConnector {
+    /// A connector for the inherited socket `socket` (`--fd`).
+    pub fn new(socket: Endpoint) -> Self {
+        Self {
+            socket: Mutex::new(Some(socket)),
+        }
+    }
+}
+
+impl ClientConnector for IpczClientConnector {
+    type System = RealSystem<IpczProtocol>;
+
+    fn accept(&self, args: &ClientArgs) -> Result<(Self::System, Vec<MessagePipe>), String> {
+        let socket = self
+            .socket
+            .lock()
+            .map_err(|_| "poisoned".to_string())?
+            .take()
+            .ok_or_else(|| "the socket was already used".to_string())?;
+        let mut driver = Driver::new().map_err(|e| e.to_string())?;
+        let link = driver.add_link(socket).map_err(|e| e.to_string())?;
+        // A Mojo node accepting an invitation opens all its portals (§4.5).
+        let config = SessionConfig {
+            initial_portals: MAX_MOJO_INITIAL_PORTALS,
+            ..SessionConfig::default()
+        };
+        let core = SessionCore::non_broker(link, config).map_err(|e| e.to_string())?;
+        let wanted = attachment_portals(&args.attachments.names());
+        start(driver, IpczProtocol::new(core, wanted))
+    }
+}
