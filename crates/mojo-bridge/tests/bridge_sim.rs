@@ -201,6 +201,11 @@ fn host_link_lost_closes_every_pairing_after_forwarding() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.client.port_count(), 0);
     assert_eq!(w.host.router_count(), 0);
 }
@@ -229,6 +234,11 @@ fn client_lost_closes_every_pairing_after_forwarding() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.host.router_count(), 0);
     assert_eq!(w.client.port_count(), 0);
 }
@@ -259,6 +269,11 @@ fn a_garbage_legacy_frame_drops_the_client_and_closes_its_pairings() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.host.router_count(), 0);
 }
 
@@ -286,6 +301,11 @@ fn a_garbage_ipcz_frame_drops_the_host_link_and_closes_its_pairings() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.client.port_count(), 0);
     assert_eq!(w.host.router_count(), 0);
 }
