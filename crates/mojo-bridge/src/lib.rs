@@ -318,6 +318,20 @@ impl<M: SharedMemory> Bridge<M> {
         self.process();
     }
 
+    /// Shuts the bridge down (SIGTERM): everything already received is
+    /// forwarded, then every pairing is closed on both sides and the
+    /// attachments the client never asked for are cancelled. Drain
+    /// [`poll_transmit`](Self::poll_transmit) before closing the sockets.
+    pub fn close_all(&mut self) {
+        self.process();
+        let all: Vec<PairingId> = self.pairings.keys().copied().collect();
+        for pairing in all {
+            self.close_pairing(pairing);
+        }
+        self.legacy.cancel_attachments();
+        self.process();
+    }
+
     /// The next frame to write, tagged by side.
     pub fn poll_transmit(&mut self) -> Option<BridgeTransmit> {
         self.process();

@@ -455,3 +455,60 @@ fn ipcz_objects_without_a_legacy_counterpart_close_that_messages_handles() {
     w.close_attachments();
     w.assert_nothing_left();
 }
+
+#[test]
+fn handles_sent_towards_a_closing_client_end_are_all_closed() {
+    let mut w = world();
+    let (portal, port) = (w.host_portal(0), w.client_ends[0]);
+    let (keep, send) = w.host.create_portal_pair();
+    let (fd, probe) = probed_fd();
+    let object =
+        DriverObject::WrappedPlatformHandle(ipcz_wire::driver_object::WrappedPlatformHandle {
+            wrapper_type: WrapperType::TRANSMISSIBLE,
+        });
+    let boxed = DriverBox::new(object, vec![fd]).unwrap();
+    w.host
+        .put(
+            portal,
+            b"late".to_vec(),
+            vec![IpczHandle::Portal(send), IpczHandle::Object(boxed)],
+        )
+        .unwrap();
+    // The client closes before anything arrives.
+    w.client.close_port(port).unwrap();
+    w.run();
+    assert!(probe_closed(&probe), "the fd died with the message");
+    assert!(
+        w.host.status(keep).unwrap().dead,
+        "the pipe's far end sees closure"
+    );
+    assert!(w.host.status(portal).unwrap().dead);
+    w.host.close(keep).unwrap();
+    w.host.close(portal).unwrap();
+    w.close_attachments();
+    w.assert_nothing_left();
+}
+
+#[test]
+fn handles_sent_towards_a_closing_host_portal_are_all_closed() {
+    let mut w = world();
+    let (portal, port) = (w.host_portal(1), w.client_ends[1]);
+    let (keep, send) = w.client.create_pipe().unwrap();
+    let (fd, probe) = probed_fd();
+    w.client
+        .write_message(
+            port,
+            b"late",
+            vec![Handle::MessagePipe(send), Handle::PlatformHandle(fd)],
+        )
+        .unwrap();
+    w.host.close(portal).unwrap();
+    w.run();
+    assert!(probe_closed(&probe), "the fd died with the message");
+    assert!(w.client.port_status(keep).unwrap().peer_closed);
+    assert!(w.client.port_status(port).unwrap().peer_closed);
+    w.client.close_port(keep).unwrap();
+    w.client.close_port(port).unwrap();
+    w.close_attachments();
+    w.assert_nothing_left();
+}

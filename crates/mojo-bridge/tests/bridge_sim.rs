@@ -201,6 +201,11 @@ fn host_link_lost_closes_every_pairing_after_forwarding() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.client.port_count(), 0);
     assert_eq!(w.host.router_count(), 0);
 }
@@ -229,6 +234,11 @@ fn client_lost_closes_every_pairing_after_forwarding() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.host.router_count(), 0);
     assert_eq!(w.client.port_count(), 0);
 }
@@ -259,6 +269,11 @@ fn a_garbage_legacy_frame_drops_the_client_and_closes_its_pairings() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.host.router_count(), 0);
 }
 
@@ -286,6 +301,11 @@ fn a_garbage_ipcz_frame_drops_the_host_link_and_closes_its_pairings() {
     w.run();
     assert_eq!(w.bridge.ipcz().router_count(), 0);
     assert_eq!(w.bridge.legacy().port_count(), 0);
+    assert_eq!(w.bridge.pairing_count(), 0);
+    assert_eq!(w.bridge.ipcz().received_fds_alive(), 0);
+    assert_eq!(w.bridge.legacy().queued_fd_count(), 0);
+    assert_eq!(w.host.received_fds_alive(), 0);
+    assert_eq!(w.client.queued_fd_count(), 0);
     assert_eq!(w.client.port_count(), 0);
     assert_eq!(w.host.router_count(), 0);
 }
@@ -326,4 +346,87 @@ fn a_one_mebibyte_message_crosses_each_way_verbatim() {
     assert_eq!(w.host_take(portal)[0].data, big);
     w.close_attachments();
     w.assert_nothing_left();
+}
+
+#[test]
+fn close_all_forwards_what_arrived_then_closes_everything() {
+    let mut w = World::new(Attachments::Numbered(3), 4);
+    for i in 0..3 {
+        w.host
+            .put(w.host_portal(i), vec![i as u8], Vec::new())
+            .unwrap();
+    }
+    w.run();
+    w.bridge.close_all();
+    assert!(w.bridge.is_finished());
+    w.run();
+    for i in 0..3 {
+        let end = w.client_ends[i];
+        assert_eq!(w.client_take(end)[0].0, vec![i as u8]);
+        assert!(w.client.port_status(end).unwrap().peer_closed);
+        assert!(w.host.status(w.host_portal(i)).unwrap().dead);
+    }
+    w.close_attachments();
+    w.assert_nothing_left();
+}
+
+#[test]
+fn close_all_cancels_attachments_the_client_never_asked_for() {
+    use ipcz_node::link::LinkParams;
+    use ipcz_node::node::{Node, NodeConfig};
+    use ipcz_node::sim::SharedHeap;
+    use ipcz_wire::types::LinkSide;
+    use mojo_bridge::{Bridge, BridgeTransmit};
+    use mojo_legacy_node::node::LegacyNode;
+    use support::{HOST, PROXY};
+
+    let primary = SharedHeap::new(ipcz_wire::memory::primary::SIZE);
+    let mut host = Node::new(HOST, NodeConfig::default());
+    let host_link = host
+        .add_link(
+            LinkParams::new(HOST, PROXY, LinkSide::A, primary.clone())
+                .initializing_primary_buffer(),
+        )
+        .unwrap();
+    let mut ipcz = Node::new(PROXY, NodeConfig::default());
+    let link = ipcz
+        .add_link(LinkParams::new(PROXY, HOST, LinkSide::B, primary))
+        .unwrap();
+    let portals = host.open_initial_portals(host_link, 2, 2).unwrap();
+    // No client ever links to this legacy node.
+    let legacy = LegacyNode::new(
+        mojo_legacy_node::ports::names::node_name(9, 9),
+        mojo_wire_kit::SeededRandom::new(9),
+    );
+    let mut bridge = Bridge::new(ipcz, link, 2, legacy, &Attachments::Numbered(1)).unwrap();
+    assert_eq!(bridge.legacy().reserved_attachment_count(), 1);
+    bridge.close_all();
+    assert!(bridge.is_finished());
+    assert_eq!(bridge.legacy().reserved_attachment_count(), 0);
+    assert_eq!(bridge.legacy().port_count(), 0);
+    loop {
+        let mut moved = false;
+        while let Some(t) = bridge.poll_transmit() {
+            moved = true;
+            match t {
+                BridgeTransmit::Ipcz(t) => host.handle_frame(host_link, &t.bytes, t.fds).unwrap(),
+                BridgeTransmit::Legacy(_) => panic!("no legacy peer"),
+            }
+        }
+        while let Some(t) = host.poll_transmit() {
+            moved = true;
+            bridge.handle_ipcz_frame(link, &t.bytes, t.fds).unwrap();
+        }
+        while bridge.poll_event().is_some() {}
+        while host.poll_event().is_some() {}
+        if !moved {
+            break;
+        }
+    }
+    for p in portals {
+        assert!(host.status(p).unwrap().dead);
+        host.close(p).unwrap();
+    }
+    assert_eq!(host.router_count(), 0);
+    assert_eq!(bridge.ipcz().router_count(), 0);
 }
