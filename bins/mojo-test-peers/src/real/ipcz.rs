@@ -62,6 +62,11 @@ fn u128_of(g: Guid) -> u128 {
 fn to_node(h: WireHandle<RouterId>) -> MojoResult<NodeHandle> {
     let boxed = match h {
         WireHandle::Pipe(p) => return Ok(Handle::Portal(p)),
+        // This protocol makes no data pipes yet (`create_data_pipe` is the
+        // runtime's UNIMPLEMENTED default), so none can be sent.
+        WireHandle::Producer(_) | WireHandle::Consumer(_) => {
+            return Err(MojoError::Unimplemented);
+        }
         WireHandle::Platform(fd) => DriverBox::new(
             DriverObject::WrappedPlatformHandle(WrappedPlatformHandle {
                 wrapper_type: WrapperType::TRANSMISSIBLE,
