@@ -7,8 +7,10 @@
 //! client's serve loops ([`client`]), the host's scenarios and result lines
 //! ([`host`], [`json`]), the command lines ([`cli`]) and the host's process
 //! launching ([`process`]). [`fake`] is an in-process system for tests, so
-//! both peers run end to end in `cargo test`; the binaries refuse to run
-//! until a real system over the protocol nodes exists.
+//! both peers run end to end in `cargo test`; [`real`] is the real system
+//! over the protocol nodes (legacy today), which the binaries use;
+//! [`ipcz_core`] runs an ipcz session (connector and node) on a real socket
+//! under `mojo-driver`, the part the ipcz modes will build on.
 
 #![forbid(unsafe_code)]
 
@@ -16,9 +18,12 @@ pub mod cli;
 pub mod client;
 pub mod fake;
 pub mod host;
+pub mod ipcz_core;
 pub mod json;
+pub mod mapping;
 pub mod os;
 pub mod process;
 pub mod protocol;
+pub mod real;
 pub mod run;
 pub mod system;

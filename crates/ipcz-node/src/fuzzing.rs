@@ -567,6 +567,10 @@ impl Harness {
                 }
             }
             NodeEvent::NeedNodeLink { node } => self.node(who).introduction_failed(node),
+            // Neither node is a broker here, so no introduction can be made.
+            NodeEvent::CreateIntroduction { requester, target } => {
+                self.node(who).introduction_impossible(requester, target)
+            }
             NodeEvent::Readable { .. }
             | NodeEvent::PeerClosed { .. }
             | NodeEvent::MemoryRequested { .. }

@@ -20,8 +20,9 @@
 //! - [`data_pipe`]: the producer and consumer ends of MojoIpcz data pipes
 //!   over their shared ring, with the control-portal counts as values.
 //!
-//! The connectors (the handshakes of §4 that produce [`link::LinkParams`])
-//! live in another crate.
+//! - [`session`]: a connector of `mojo-invitation` (the handshakes of §4)
+//!   composed with a node, so one value runs a socket from its first
+//!   greeting on.
 //!
 //! Two nodes, one link, one parcel (with a boxed fd it would be the same
 //! call, the fds riding in [`node::Transmit::fds`]):
@@ -65,4 +66,5 @@ pub mod link;
 pub mod memory;
 pub mod node;
 pub mod router;
+pub mod session;
 pub mod sim;

@@ -35,10 +35,12 @@
 
 mod driver_box;
 mod error;
+mod events;
 mod incoming;
+mod introductions;
 mod outgoing;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +51,9 @@ use mojo_wire_kit::SharedMemory;
 
 pub use driver_box::DriverBox;
 pub use error::{NodeError, SubparcelError};
+pub use events::MAX_QUEUED_EVENTS;
+pub use incoming::MAX_PENDING_MEMORY_REQUESTS_PER_LINK;
+pub use introductions::MAX_PENDING_INTRODUCTIONS;
 
 use crate::link::{LinkLimits, LinkParams, NodeLink};
 use crate::memory::{MemoryAction, NodeLinkMemory};
@@ -56,7 +61,9 @@ use crate::router::{
     Handle, LinkSide, NodeLinkId, Output, Parcel, PortalError, PortalStatus, RouterConfig,
     RouterId, Routers,
 };
+use events::EventQueue;
 use incoming::Inbox;
+use introductions::Introduction;
 
 /// A handle in a parcel of a [`Node`]: a portal or a boxed driver object.
 pub type NodeHandle = Handle<DriverBox>;
@@ -74,9 +81,23 @@ pub enum ParcelDataPlacement {
     SharedMemory,
 }
 
+/// What a node is in its network (§4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NodeRole {
+    /// A non-broker: it asks the broker (the link whose remote is a
+    /// broker, [`LinkParams::toward_broker`]) for introductions.
+    #[default]
+    NonBroker,
+    /// The broker: it introduces its non-brokers to each other and never
+    /// asks for introductions (a node it has no link to is unknown).
+    Broker,
+}
+
 /// How a node behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct NodeConfig {
+    /// Broker or not.
+    pub role: NodeRole,
     /// The router table's choices.
     pub routers: RouterConfig,
     /// Where parcel data is sent.
@@ -144,8 +165,10 @@ pub enum NodeEvent {
         /// The shared buffer and its fds.
         buffer: DriverBox,
     },
-    /// A bypass needs a link to `node` (an introduction, §7); add it with
-    /// [`Node::add_link`] once it exists, or call [`Node::introduction_failed`].
+    /// A bypass needs a link to `node` and this node has no broker link to
+    /// ask for an introduction (with one, the node asks itself, §7.2): add
+    /// the link with [`Node::add_link`] once it exists, or call
+    /// [`Node::introduction_failed`].
     NeedNodeLink {
         /// The node.
         node: NodeName,
@@ -158,7 +181,12 @@ pub enum NodeEvent {
         /// Bytes wanted.
         size: u32,
     },
-    /// The broker introduces node `name` (§7.3): build a link from these.
+    /// The broker introduces node `name` (§7.3, requested or not): map
+    /// `memory` (the new link's primary buffer) and take `transport` (the
+    /// socket to `name`), then call [`Node::accept_introduction`] (or
+    /// [`Node::introduction_unusable`]). Dropping both boxes instead
+    /// closes their fds, but leaves the introduction pending until the
+    /// broker link goes.
     IntroductionOffered {
         /// The link it came on.
         link: NodeLinkId,
@@ -173,6 +201,16 @@ pub enum NodeEvent {
         /// The new link's primary buffer.
         memory: DriverBox,
     },
+    /// Broker: `requester` asked for a link to `target`, both ours: create
+    /// a socket pair and a zero-filled region of
+    /// [`ipcz_wire::memory::primary::SIZE`] bytes, then call
+    /// [`Node::introduce`] (or [`Node::introduction_impossible`]).
+    CreateIntroduction {
+        /// The node that asked (it takes side A).
+        requester: NodeName,
+        /// The node it asked for (side B).
+        target: NodeName,
+    },
 }
 
 /// A sans-IO ipcz node over shared memory of type `M`.
@@ -184,9 +222,13 @@ pub struct Node<M> {
     links: crate::link::Links<M>,
     inboxes: BTreeMap<NodeLinkId, Inbox>,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<NodeEvent>,
+    events: EventQueue,
     spare_buffers: Vec<Vec<u8>>,
     fds_alive: Arc<AtomicUsize>,
+    /// Non-broker: introductions requested or offered, by node.
+    introductions: BTreeMap<NodeName, Introduction>,
+    /// Broker: (requester, target) introductions the caller is creating.
+    brokering: BTreeSet<(NodeName, NodeName)>,
     next_link: u64,
     timestamp_us: i64,
 }
@@ -204,9 +246,11 @@ impl<M: SharedMemory> Node<M> {
             links: crate::link::Links::default(),
             inboxes: BTreeMap::new(),
             transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             spare_buffers: Vec::new(),
             fds_alive: Arc::new(AtomicUsize::new(0)),
+            introductions: BTreeMap::new(),
+            brokering: BTreeSet::new(),
             next_link: 1,
             timestamp_us: 0,
         }
@@ -348,9 +392,23 @@ impl<M: SharedMemory> Node<M> {
         self.transmits.pop_front()
     }
 
-    /// The next event.
+    /// The next event. Portal notifications coalesce: while a
+    /// [`NodeEvent::Readable`] for a portal waits, another adds nothing, so
+    /// after one the caller takes parcels until `get` returns none. At most
+    /// [`MAX_QUEUED_EVENTS`] events wait in the queue; portal notifications
+    /// beyond it wait, in order, in an overflow that refills it.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
-        self.events.pop_front()
+        self.events.pop()
+    }
+
+    /// Events waiting for [`Self::poll_event`] (overflow included).
+    pub fn pending_event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Events in the bounded queue proper (see [`MAX_QUEUED_EVENTS`]).
+    pub fn queued_event_count(&self) -> usize {
+        self.events.queued()
     }
 
     /// Gives back a transmitted frame's buffer for reuse.
@@ -423,9 +481,11 @@ impl<M: SharedMemory> Node<M> {
         size: u32,
         buffer: DriverBox,
     ) -> Result<(), NodeError> {
-        if self.links.get(link).is_none() {
-            return Err(NodeError::UnknownLink(link));
-        }
+        let inbox = self
+            .inboxes
+            .get_mut(&link)
+            .ok_or(NodeError::UnknownLink(link))?;
+        inbox.memory_requests = inbox.memory_requests.saturating_sub(1);
         self.send_provide_memory(link, size, buffer);
         self.pump();
         Ok(())
@@ -464,9 +524,14 @@ impl<M: SharedMemory> Node<M> {
         self.inboxes.values().map(Inbox::held_count).sum()
     }
 
-    /// Whether nothing waits for an introduction or capacity.
+    /// Whether anything waits for an introduction or capacity.
     pub fn has_pending(&self) -> bool {
-        self.routers.has_pending()
+        self.routers.has_pending() || self.pending_introduction_count() > 0
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
     }
 
     /// Drains the router table's outputs, the links' memory actions and
@@ -478,24 +543,16 @@ impl<M: SharedMemory> Node<M> {
                 progressed = true;
                 match out {
                     Output::Send { link, message } => self.send_route_message(link, message),
-                    Output::Readable { portal } => {
-                        self.events.push_back(NodeEvent::Readable { portal })
-                    }
+                    Output::Readable { portal } => self.events.push(NodeEvent::Readable { portal }),
                     Output::PeerClosed {
                         portal,
                         disconnected,
-                    } => self.events.push_back(NodeEvent::PeerClosed {
+                    } => self.events.push(NodeEvent::PeerClosed {
                         portal,
                         disconnected,
                     }),
                     Output::SublinkDropped { .. } | Output::NeedLinkStateCapacity { .. } => {}
-                    Output::NeedNodeLink { node } => {
-                        if let Some(link) = self.links.by_name(node) {
-                            self.routers.add_node_link(link, node, &mut self.links);
-                        } else {
-                            self.events.push_back(NodeEvent::NeedNodeLink { node });
-                        }
-                    }
+                    Output::NeedNodeLink { node } => self.need_node_link(node),
                 }
             }
             let ids: Vec<NodeLinkId> = self.links.ids().collect();
@@ -506,7 +563,7 @@ impl<M: SharedMemory> Node<M> {
                             block_size,
                             buffer_size,
                         } = action;
-                        self.events.push_back(NodeEvent::CreateBlockBuffer {
+                        self.events.push(NodeEvent::CreateBlockBuffer {
                             link: id,
                             block_size,
                             buffer_size,
@@ -530,7 +587,7 @@ impl<M: SharedMemory> Node<M> {
             return;
         };
         log::debug!("dropping link {link:?} to {remote}: {error}");
-        self.events.push_back(NodeEvent::LinkDropped {
+        self.events.push(NodeEvent::LinkDropped {
             link,
             remote,
             error,
@@ -539,9 +596,10 @@ impl<M: SharedMemory> Node<M> {
     }
 
     fn remove_link(&mut self, link: NodeLinkId) {
-        if self.links.get(link).is_none() {
+        let Some(remote) = self.links.get(link).map(NodeLink::remote_name) else {
             return;
-        }
+        };
+        self.introductions_lost(link, remote);
         self.inboxes.remove(&link);
         self.routers.node_link_lost(link, &mut self.links);
         self.links.remove(link);

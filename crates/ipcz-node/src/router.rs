@@ -65,6 +65,7 @@ mod queue;
 mod table;
 mod transfer;
 
+pub use bypass::MAX_ROUTERS_AWAITING_LINKS;
 pub use error::{PortalError, RouteError};
 pub use ids::{LinkSide, NodeLinkId, RouterId};
 pub use link_state::{

@@ -501,13 +501,9 @@ fn frame_of(m: &Message<'_>) -> Vec<u8> {
     out
 }
 
-#[test]
-fn introductions_are_reported_and_requests_refused() {
-    use ipcz_wire::messages::{AcceptIntroduction, RejectIntroduction, RequestIntroduction};
-    use ipcz_wire::types::{LinkSide, NodeName, NodeType};
-    let (mut net, lb, pa, pb) = proxy_side();
-    let la = net.end(0, 1).unwrap().link;
-    let other = NodeName { high: 0x77, low: 1 };
+fn accept_introduction_frame(other: ipcz_wire::types::NodeName, guid: u64) -> Vec<u8> {
+    use ipcz_wire::messages::AcceptIntroduction;
+    use ipcz_wire::types::{LinkSide, NodeType};
     let mut m = Message::new(
         0,
         Body::AcceptIntroduction(AcceptIntroduction {
@@ -526,13 +522,35 @@ fn introductions_are_reported_and_requests_refused() {
         ipcz_wire::driver_object::SharedBuffer {
             buffer_size: ipcz_wire::memory::primary::SIZE as u32,
             mode: mojo_wire_kit::RegionMode::Unsafe,
-            guid: mojo_wire_kit::Guid { high: 2, low: 2 },
+            guid: mojo_wire_kit::Guid { high: 2, low: guid },
         },
     ));
+    frame_of(&m)
+}
+
+#[test]
+fn introductions_are_offered_from_a_broker_only_and_requests_refused_by_non_brokers() {
+    use ipcz_node::node::NodeRole;
+    use ipcz_wire::messages::RequestIntroduction;
+    use ipcz_wire::types::{LinkSide, NodeName};
+    let broker = NodeConfig {
+        role: NodeRole::Broker,
+        ..NodeConfig::default()
+    };
+    let mut net = Net::new(&[broker, NodeConfig::default()]);
+    let (la, lb, pa, pb) = net.connect_with_portals(0, 1, 2);
+    net.run();
+    assert_eq!(net.nodes[1].broker_link(), Some(lb));
+    assert_eq!(net.nodes[0].broker_link(), None);
+    let other = NodeName { high: 0x77, low: 1 };
     net.nodes[1]
-        .handle_frame(lb, &frame_of(&m), vec![fd(), fd()])
+        .handle_frame(lb, &accept_introduction_frame(other, 2), vec![fd(), fd()])
         .unwrap();
-    let mut offered = None;
+    // A second offer of the same node while the first is mapped is dropped.
+    net.nodes[1]
+        .handle_frame(lb, &accept_introduction_frame(other, 3), vec![fd(), fd()])
+        .unwrap();
+    let mut offered = Vec::new();
     while let Some(e) = net.nodes[1].poll_event() {
         if let NodeEvent::IntroductionOffered {
             name,
@@ -542,34 +560,87 @@ fn introductions_are_reported_and_requests_refused() {
             ..
         } = e
         {
-            offered = Some((name, side, transport, memory));
+            offered.push((name, side, transport, memory));
         }
     }
-    let (name, side, transport, memory) = offered.expect("an offer");
+    assert_eq!(offered.len(), 1);
+    let (name, side, transport, memory) = offered.pop().unwrap();
     assert_eq!((name, side), (other, LinkSide::B));
     assert_eq!((transport.fds().len(), memory.fds().len()), (1, 1));
     assert_eq!(net.nodes[1].received_fds_alive(), 2);
     drop((transport, memory));
     assert_eq!(net.nodes[1].received_fds_alive(), 0);
+    assert_eq!(net.nodes[1].pending_introduction_count(), 1);
+    // The caller could not map it: the broker's message failed validation.
+    net.nodes[1].introduction_unusable(other);
+    assert_eq!(net.nodes[1].link_count(), 0);
+    assert_eq!(net.nodes[1].pending_introduction_count(), 0);
+    net.run();
+    assert!(matches!(
+        net.dropped.as_slice(),
+        [(1, _, NodeError::UnusableIntroduction(n))] if *n == other
+    ));
+    assert!(net.nodes[0].link(la).is_none());
+    for p in pa {
+        net.nodes[0].close(p).unwrap();
+    }
+    for p in pb {
+        net.nodes[1].close(p).unwrap();
+    }
+    net.assert_nothing_left();
 
-    // A rejection for a node nobody waits for changes nothing.
-    let reject = Message::new(
-        0,
-        Body::RejectIntroduction(RejectIntroduction { name: other }),
-    );
-    net.nodes[1]
-        .handle_frame(lb, &frame_of(&reject), Vec::new())
-        .unwrap();
-    // Only a broker answers RequestIntroduction; this node is none.
+    // Between two non-brokers: offers, rejections and requests all fail.
+    let mut net = Net::with_nodes(2);
+    let (la2, lb2, pa2, pb2) = net.connect_with_portals(0, 1, 2);
+    net.run();
+    let e = net.nodes[1]
+        .handle_frame(lb2, &accept_introduction_frame(other, 4), vec![fd(), fd()])
+        .unwrap_err();
+    assert!(matches!(e, NodeError::UnexpectedMessage(_)));
     let request = Message::new(
         0,
         Body::RequestIntroduction(RequestIntroduction { name: other }),
     );
     let e = net.nodes[0]
-        .handle_frame(la, &frame_of(&request), Vec::new())
+        .handle_frame(la2, &frame_of(&request), Vec::new())
         .unwrap_err();
     assert!(matches!(e, NodeError::UnexpectedMessage(_)));
     net.run();
+    assert_eq!(net.nodes[1].received_fds_alive(), 0);
+    for p in pa2 {
+        net.nodes[0].close(p).unwrap();
+    }
+    for p in pb2 {
+        net.nodes[1].close(p).unwrap();
+    }
+    net.assert_nothing_left();
+}
+
+#[test]
+fn a_rejection_nobody_asked_for_changes_nothing() {
+    use ipcz_node::node::NodeRole;
+    use ipcz_wire::messages::RejectIntroduction;
+    let broker = NodeConfig {
+        role: NodeRole::Broker,
+        ..NodeConfig::default()
+    };
+    let mut net = Net::new(&[broker, NodeConfig::default()]);
+    let (_, lb, pa, pb) = net.connect_with_portals(0, 1, 2);
+    net.run();
+    let reject = Message::new(
+        0,
+        Body::RejectIntroduction(RejectIntroduction {
+            name: node_support::name(5),
+        }),
+    );
+    net.nodes[1]
+        .handle_frame(lb, &frame_of(&reject), Vec::new())
+        .unwrap();
+    net.nodes[0]
+        .put(pa[1], b"still".to_vec(), Vec::new())
+        .unwrap();
+    net.run();
+    assert_eq!(net.take_all(1, pb[1]).len(), 1);
     finish(net, &pa, &pb);
 }
 

@@ -87,5 +87,6 @@ pub mod data_pipe;
 pub mod fuzzing;
 pub mod node;
 pub mod ports;
+pub mod session;
 
 pub use node::{Handle, LegacyNode, NodeError, NodeLimits};

@@ -9,7 +9,14 @@
 //! on our attachment ends (both profiles), and, in the libchrome profile
 //! wherever neither application moved ports, our broker
 //! sends the same ports-protocol events (ObserveProxy, ObserveProxyAck,
-//! PortAccepted) as the recorded broker did.
+//! PortAccepted, MergePort), in the same order, as the recorded broker did.
+//! In every recording (both profiles, moved ports or not) the MergePorts
+//! come in the recorded order and every attached port gets exactly one
+//! PortAccepted, as from the real peer. What else the real peer sent
+//! follows its application (the pipes it made and sent, when it read and
+//! closed), which the replay does not play, so it is not compared. The
+//! desktop recordings' sender fields are not compared: this node writes
+//! "no sender" (see the crate's `node` module).
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -143,6 +150,33 @@ fn protocol_types(frames: &[Vec<u8>], profile: Profile) -> BTreeMap<EventType, u
     counts
 }
 
+/// The ports-protocol events in `frames`, in order: everything but user
+/// messages and closures, whose timing is the applications' (when each one
+/// writes, reads and closes), not the protocol's.
+fn protocol_sequence(frames: &[Vec<u8>], profile: Profile) -> Vec<EventType> {
+    frames
+        .iter()
+        .filter_map(|f| event(f, profile))
+        .map(|e| e.event_type())
+        .filter(|t| !matches!(*t, EventType::USER_MESSAGE | EventType::OBSERVE_CLOSURE))
+        .collect()
+}
+
+/// PortAccepted events in `frames`, and the port descriptors they carry
+/// (ports attached to user messages, and each MergePort's new port).
+fn accepted_and_attached(frames: &[Vec<u8>], profile: Profile) -> (usize, usize) {
+    let (mut accepted, mut attached) = (0, 0);
+    for e in frames.iter().filter_map(|f| event(f, profile)) {
+        match &e.data {
+            EventData::PortAccepted => accepted += 1,
+            EventData::UserMessage(m) => attached += m.ports.len(),
+            EventData::MergePort(_) => attached += 1,
+            _ => {}
+        }
+    }
+    (accepted, attached)
+}
+
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
@@ -271,7 +305,50 @@ fn recorded_clients_converge_with_our_broker() {
                 "{}",
                 file.path.display()
             );
+            // Not only as many of each: the same events in the same order
+            // (the MergePorts, then the proxies' ObserveProxy and the acks).
+            assert_eq!(
+                protocol_sequence(&sent, profile),
+                protocol_sequence(&from_broker, profile),
+                "{}",
+                file.path.display()
+            );
             exact += 1;
+        }
+        // Deterministic in every recording, moved ports or not: the MergePorts
+        // answer the merge requests one each, in the recorded order, and every
+        // port the client attached got exactly one PortAccepted from us, as
+        // from the real broker (§4.10 rule 2). The rest of the real broker's
+        // output follows its application (the pipes it creates and sends,
+        // when it reads and closes them), which this replay does not play.
+        let merges = |frames: &[Vec<u8>]| -> Vec<PortName> {
+            frames
+                .iter()
+                .filter_map(|f| event(f, profile))
+                .filter(|e| matches!(e.data, EventData::MergePort(_)))
+                .map(|e| e.port_name)
+                .collect()
+        };
+        let recorded_merge_order: Vec<PortName> = merges(&from_broker)
+            .into_iter()
+            .map(|p| {
+                let mut b = p.to_bytes();
+                substitute(&mut b, &names);
+                PortName::from_bytes(b)
+            })
+            .collect();
+        assert_eq!(
+            merges(&sent),
+            recorded_merge_order,
+            "{}",
+            file.path.display()
+        );
+        let (recorded_accepted, _) = accepted_and_attached(&from_broker, profile);
+        let (our_accepted, _) = accepted_and_attached(&sent, profile);
+        let (_, client_attached) = accepted_and_attached(&from_client, profile);
+        assert_eq!(our_accepted, client_attached, "{}", file.path.display());
+        if profile == Profile::Libchrome {
+            assert_eq!(our_accepted, recorded_accepted, "{}", file.path.display());
         }
         broker.peer_lost(client_name);
         broker.close_all_ports();
@@ -424,8 +501,22 @@ fn recorded_brokers_converge_with_our_client() {
                 "{}",
                 file.path.display()
             );
+            assert_eq!(
+                protocol_sequence(&sent, profile),
+                protocol_sequence(&from_client, profile),
+                "{}",
+                file.path.display()
+            );
             exact += 1;
         }
+        // Every descriptor the broker sent (attached ports and merges) got
+        // exactly one PortAccepted from our client, as from the real one
+        // (whatever the applications did).
+        let (our_accepted, _) = accepted_and_attached(&sent, profile);
+        let (recorded_accepted, _) = accepted_and_attached(&from_client, profile);
+        let (_, broker_attached) = accepted_and_attached(&from_broker, profile);
+        assert_eq!(our_accepted, broker_attached, "{}", file.path.display());
+        assert_eq!(our_accepted, recorded_accepted, "{}", file.path.display());
         client.peer_lost(broker_name);
         client.close_all_ports();
         while client.poll_transmit().is_some() {}

@@ -1,24 +1,37 @@
 //! `mojo-test-host`: runs the test-peers.md scenarios against a proxy and a
 //! client and prints one JSON line per result.
 //!
-//! Until a real Mojo system over the protocol nodes exists, it parses its
-//! command line (exit 2 with one line if that is wrong) and then exits 1
-//! with one line naming the missing system layer.
+//! `--direct=legacy` runs over the real legacy node (the host is the
+//! legacy broker, [`mojo_test_peers::real::legacy`]); the Mojo+ipcz modes
+//! still exit 1 with one line naming the missing system layer. A wrong
+//! command line is one line and exit status 2.
 
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
-use mojo_test_peers::cli::HostCommand;
+use mojo_test_peers::cli::{CommandLine, Direct, HostCommand};
+use mojo_test_peers::real::legacy::LegacyHostConnector;
 use mojo_test_peers::run;
 
 fn main() -> ExitCode {
-    run::main_without_system(
-        "mojo-test-host",
-        HostCommand::parse,
-        |command| match command {
-            HostCommand::Broker(_) => run::missing_broker_system(),
-            HostCommand::Host(args) => run::missing_host_system(args),
-        },
-    )
+    let cl = CommandLine::parse(std::env::args_os());
+    match HostCommand::parse(&cl) {
+        Err(e) => {
+            eprintln!("mojo-test-host: {e}");
+            ExitCode::from(2)
+        }
+        Ok(HostCommand::Broker(_)) => {
+            eprintln!("{}", run::missing_broker_system());
+            ExitCode::from(1)
+        }
+        Ok(HostCommand::Host(args)) if args.direct == Direct::Legacy => {
+            let mut out = std::io::stdout();
+            ExitCode::from(run::run_host(&args, &LegacyHostConnector, &mut out))
+        }
+        Ok(HostCommand::Host(args)) => {
+            eprintln!("{}", run::missing_host_system(&args));
+            ExitCode::from(1)
+        }
+    }
 }

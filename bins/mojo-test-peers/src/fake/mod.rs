@@ -32,10 +32,10 @@ use crate::system::{
     Signals, SignalsState, UnwrappedRegion, WaitError,
 };
 
-mod mapping;
 mod objects;
 
-pub use mapping::FakeMapping;
+/// The fake system's mappings.
+pub use crate::mapping::FdMapping as FakeMapping;
 use objects::{
     BufferObject, Closer, DataPipeState, InTransit, Inner, Object, PipeState, State, kind_of,
 };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ipcz_wire::types::{BufferId, FragmentDescriptor, LinkSide, NodeName};
+use ipcz_wire::types::{BufferId, FragmentDescriptor, LinkSide, NodeName, NodeType};
 use mojo_wire_kit::SharedMemory;
 
 use super::{
@@ -26,6 +26,10 @@ pub struct LinkParams<M> {
     pub side: LinkSide,
     /// The remote node's protocol version (0 from Chrome).
     pub remote_protocol_version: u32,
+    /// What the remote node is: the link to a broker is where a
+    /// non-broker asks for introductions (§7.2), and only a broker may
+    /// introduce (§7.3).
+    pub remote_node_type: NodeType,
     /// The link's primary buffer (BufferId 0), already mapped.
     pub primary_buffer: M,
     /// This side created the primary buffer and initializes it before use
@@ -44,10 +48,17 @@ impl<M> LinkParams<M> {
             remote_name,
             side,
             remote_protocol_version: 0,
+            remote_node_type: NodeType::NORMAL,
             primary_buffer: primary,
             initialize_primary_buffer: false,
             memory_options: MemoryOptions::default(),
         }
+    }
+
+    /// The same, with the remote node a broker (this side's broker link).
+    pub fn toward_broker(mut self) -> Self {
+        self.remote_node_type = NodeType::BROKER;
+        self
     }
 
     /// The same, with this side initializing the primary buffer.
@@ -101,6 +112,7 @@ pub struct NodeLink<M> {
     remote_name: NodeName,
     side: LinkSide,
     remote_protocol_version: u32,
+    remote_node_type: NodeType,
     memory: NodeLinkMemory<M>,
     next_message_sequence: u64,
     /// fds of driver objects that arrived on this link and are still alive.
@@ -121,6 +133,7 @@ impl<M: SharedMemory> NodeLink<M> {
             remote_name: params.remote_name,
             side: params.side,
             remote_protocol_version: params.remote_protocol_version,
+            remote_node_type: params.remote_node_type,
             memory: NodeLinkMemory::new(params.primary_buffer, params.memory_options)?,
             next_message_sequence: 0,
             fds_alive: Arc::new(AtomicUsize::new(0)),
@@ -151,6 +164,16 @@ impl<M: SharedMemory> NodeLink<M> {
     /// The remote node's protocol version.
     pub fn remote_protocol_version(&self) -> u32 {
         self.remote_protocol_version
+    }
+
+    /// What the remote node is.
+    pub fn remote_node_type(&self) -> NodeType {
+        self.remote_node_type
+    }
+
+    /// Whether the remote node is a broker.
+    pub fn remote_is_broker(&self) -> bool {
+        self.remote_node_type == NodeType::BROKER
     }
 
     /// The link's shared memory.

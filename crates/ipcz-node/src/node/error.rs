@@ -121,6 +121,24 @@ pub enum NodeError {
     BadBlockBufferBox,
     /// Encoding a message for the link failed.
     Encode(MessageError),
+    /// The link's unanswered RequestMemory messages would exceed the limit.
+    TooManyMemoryRequests {
+        /// The limit.
+        limit: usize,
+    },
+    /// The introductions in progress would exceed the limit.
+    TooManyIntroductions {
+        /// The limit.
+        limit: usize,
+    },
+    /// No introduction of (or to) this node is in progress.
+    IntroductionNotPending(NodeName),
+    /// An introduction's boxes are not a Transport and an unsafe-mode
+    /// primary buffer of the right size.
+    BadIntroductionBox,
+    /// The caller could not use the introduction of this node (its memory
+    /// did not map or its transport was invalid).
+    UnusableIntroduction(NodeName),
 }
 
 impl fmt::Display for NodeError {
@@ -173,6 +191,20 @@ impl fmt::Display for NodeError {
             }
             Self::BadBlockBufferBox => f.write_str("AddBlockBuffer needs an unsafe shared buffer"),
             Self::Encode(e) => write!(f, "cannot encode message: {e}"),
+            Self::TooManyMemoryRequests { limit } => {
+                write!(
+                    f,
+                    "more than {limit} unanswered memory requests on one link"
+                )
+            }
+            Self::TooManyIntroductions { limit } => {
+                write!(f, "more than {limit} introductions in progress")
+            }
+            Self::IntroductionNotPending(n) => write!(f, "no introduction of node {n} pending"),
+            Self::BadIntroductionBox => {
+                f.write_str("an introduction needs a Transport and an unsafe primary buffer")
+            }
+            Self::UnusableIntroduction(n) => write!(f, "introduction of node {n} is unusable"),
         }
     }
 }

@@ -21,6 +21,10 @@ use super::{DriverBox, Node, NodeError, NodeEvent, SubparcelError};
 use crate::memory::Resolved;
 use crate::router::{NewRouter, NodeLinkId, Parcel, RouteMessage, RouterId, WireHandle};
 
+/// Most RequestMemory messages of one link waiting for an answer; one
+/// more is a failure of the link.
+pub const MAX_PENDING_MEMORY_REQUESTS_PER_LINK: usize = 64;
+
 /// A parcel waiting for the buffer its data is in.
 #[derive(Debug)]
 struct HeldParcel {
@@ -56,6 +60,8 @@ pub(super) struct Inbox {
     subparcels: BTreeMap<(SublinkId, u64), SubparcelSet>,
     /// Buffers the peer added that the caller is mapping, with their block size.
     mapping: BTreeMap<BufferId, u32>,
+    /// RequestMemory messages not answered yet.
+    pub(super) memory_requests: usize,
 }
 
 impl Inbox {
@@ -318,35 +324,28 @@ impl<M: SharedMemory> Node<M> {
             Body::AcceptParcel(p) => self.on_accept_parcel(link, message, p, fds),
             Body::AddBlockBuffer(a) => self.on_add_block_buffer(link, message, a, fds),
             Body::RequestMemory(r) => {
+                let inbox = self.inboxes.entry(link).or_default();
+                if inbox.memory_requests >= MAX_PENDING_MEMORY_REQUESTS_PER_LINK {
+                    return Err(NodeError::TooManyMemoryRequests {
+                        limit: MAX_PENDING_MEMORY_REQUESTS_PER_LINK,
+                    });
+                }
+                inbox.memory_requests += 1;
                 self.events
-                    .push_back(NodeEvent::MemoryRequested { link, size: r.size });
+                    .push(NodeEvent::MemoryRequested { link, size: r.size });
                 Ok(())
             }
             Body::ProvideMemory(p) => Err(NodeError::UnrequestedMemory { size: p.size }),
-            Body::AcceptIntroduction(a) => {
-                let transport = self.take_box(link, message, a.transport, fds)?;
-                let memory = self.take_box(link, message, a.memory, fds)?;
-                self.events.push_back(NodeEvent::IntroductionOffered {
-                    link,
-                    name: a.name,
-                    side: a.link_side,
-                    remote_protocol_version: a.remote_protocol_version,
-                    transport,
-                    memory,
-                });
-                Ok(())
-            }
-            Body::RejectIntroduction(r) => {
-                self.routers.introduction_failed(r.name, &mut self.links);
-                Ok(())
-            }
+            Body::AcceptIntroduction(a) => self.on_accept_introduction(link, message, a, fds),
+            Body::RejectIntroduction(r) => self.on_reject_introduction(link, message, r.name),
+            Body::RequestIntroduction(r) => self.on_request_introduction(link, message, r.name),
             Body::Unknown(_) => Ok(()),
             other => Err(NodeError::UnexpectedMessage(other.id())),
         }
     }
 
     /// Moves driver object `index` and its fds into a box counted on `link`.
-    fn take_box(
+    pub(super) fn take_box(
         &self,
         link: NodeLinkId,
         message: &Message<'_>,
@@ -399,7 +398,7 @@ impl<M: SharedMemory> Node<M> {
         }
         inbox.mapping.insert(a.id, a.block_size);
         let buffer = self.take_box(link, message, a.buffer, fds)?;
-        self.events.push_back(NodeEvent::MapBlockBuffer {
+        self.events.push(NodeEvent::MapBlockBuffer {
             link,
             id: a.id,
             block_size: a.block_size,

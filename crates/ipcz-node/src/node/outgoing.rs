@@ -136,7 +136,7 @@ impl<M: SharedMemory> Node<M> {
     }
 
     /// Frames `body` with `objects` (fds in order) and queues it for `link`.
-    fn queue_message(
+    pub(super) fn queue_message(
         &mut self,
         link: NodeLinkId,
         body: Body<'_>,

@@ -11,6 +11,11 @@ use super::{
     Routers,
 };
 
+/// Most routers of one table waiting for introductions at a time (Z role
+/// bypasses toward nodes without a link); one more is disconnected as if
+/// its introduction had failed.
+pub const MAX_ROUTERS_AWAITING_LINKS: usize = 4096;
+
 impl<H> Routers<H> {
     fn node_link_to(&self, node: NodeName) -> Option<NodeLinkId> {
         self.node_links
@@ -75,6 +80,17 @@ impl<H> Routers<H> {
                 self.bypass_peer_with_new_remote_link(z, requestor, t, target_sublink, states)
             }
             None => {
+                let waiting = self
+                    .pending
+                    .iter()
+                    .filter(|p| matches!(p, Pending::BypassAwaitingLink { .. }))
+                    .count();
+                if waiting >= MAX_ROUTERS_AWAITING_LINKS {
+                    // As if the introduction had failed (§6.8.2 step 3).
+                    log::debug!("too many routers wait for introductions; {z:?} disconnects");
+                    self.disconnect(z, true, states);
+                    return Ok(());
+                }
                 let asked = self
                     .pending
                     .iter()

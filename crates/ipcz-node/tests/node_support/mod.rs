@@ -10,10 +10,10 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 
 use ipcz_node::link::{LinkParams, NodeLink};
-use ipcz_node::node::{DriverBox, Node, NodeConfig, NodeError, NodeEvent};
+use ipcz_node::node::{DriverBox, Node, NodeConfig, NodeError, NodeEvent, NodeRole};
 use ipcz_node::router::{NodeLinkId, RouterId};
 use ipcz_node::sim::SharedHeap;
-use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
+use ipcz_wire::driver_object::{DriverObject, SharedBuffer, Transport};
 use ipcz_wire::memory::primary;
 use ipcz_wire::types::{BufferId, LinkSide, NodeName};
 use mojo_wire_kit::{Guid, RegionMode};
@@ -70,6 +70,18 @@ pub struct Net {
     pub log: Vec<(usize, u8)>,
     /// When set, MapBlockBuffer events wait here instead of being answered.
     pub deferred_maps: Option<Vec<(usize, NodeLinkId, BufferId, SharedHeap)>>,
+    /// Introduced link ends waiting for their other end, by memory GUID.
+    pub half_links: HashMap<Guid, (usize, NodeLinkId)>,
+    /// When set, a broker's CreateIntroduction events wait here.
+    pub deferred_introductions: Option<Vec<(usize, NodeName, NodeName)>>,
+    /// When set, brokers answer CreateIntroduction with introduction_impossible.
+    pub refuse_introductions: bool,
+    /// Introductions the nodes accepted: (node, introduced node).
+    pub introduced: Vec<(usize, NodeName)>,
+    /// Errors of accept_introduction: (node, error).
+    pub introduction_errors: Vec<(usize, NodeError)>,
+    /// Memory requests seen: (node, link, size).
+    pub memory_requests: Vec<(usize, NodeLinkId, u32)>,
 }
 
 impl Net {
@@ -91,6 +103,12 @@ impl Net {
             buffers_mapped: 0,
             log: Vec::new(),
             deferred_maps: None,
+            half_links: HashMap::new(),
+            deferred_introductions: None,
+            refuse_introductions: false,
+            introduced: Vec::new(),
+            introduction_errors: Vec::new(),
+            memory_requests: Vec::new(),
         }
     }
 
@@ -102,15 +120,24 @@ impl Net {
     /// broker would) and `b` (side B): (a's end, b's end).
     pub fn connect(&mut self, a: usize, b: usize) -> (NodeLinkId, NodeLinkId) {
         let primary = SharedHeap::new(primary::SIZE);
-        let la = self.nodes[a]
-            .add_link(
-                LinkParams::new(name(a), name(b), LinkSide::A, primary.clone())
-                    .initializing_primary_buffer(),
-            )
-            .unwrap();
-        let lb = self.nodes[b]
-            .add_link(LinkParams::new(name(b), name(a), LinkSide::B, primary))
-            .unwrap();
+        let mut pa = LinkParams::new(name(a), name(b), LinkSide::A, primary.clone())
+            .initializing_primary_buffer();
+        let mut pb = LinkParams::new(name(b), name(a), LinkSide::B, primary);
+        // A link to a broker node is its peer's broker link.
+        if self.nodes[b].config().role == NodeRole::Broker {
+            pa = pa.toward_broker();
+        }
+        if self.nodes[a].config().role == NodeRole::Broker {
+            pb = pb.toward_broker();
+        }
+        let la = self.nodes[a].add_link(pa).unwrap();
+        let lb = self.nodes[b].add_link(pb).unwrap();
+        self.pair_ends(a, la, b, lb);
+        (la, lb)
+    }
+
+    /// Records that (a, la) and (b, lb) are the two ends of one transport.
+    pub fn pair_ends(&mut self, a: usize, la: NodeLinkId, b: usize, lb: NodeLinkId) {
         self.ends.insert(
             (a, la),
             End {
@@ -129,7 +156,6 @@ impl Net {
                 peer_link: la,
             },
         );
-        (la, lb)
     }
 
     /// A link with `n` initial portals on each side: the portals of a and b.
@@ -158,7 +184,8 @@ impl Net {
         for n in 0..self.nodes.len() {
             while let Some(t) = self.nodes[n].poll_transmit() {
                 any = true;
-                if self.ends.contains_key(&(n, t.link)) {
+                let half = self.half_links.values().any(|h| *h == (n, t.link));
+                if self.ends.contains_key(&(n, t.link)) || half {
                     self.in_flight
                         .entry((n, t.link))
                         .or_default()
@@ -177,7 +204,8 @@ impl Net {
         any
     }
 
-    fn new_region(&mut self, size: usize) -> (SharedHeap, DriverBox) {
+    /// A region the harness can map again by its GUID, with a box of it.
+    pub fn new_region(&mut self, size: usize) -> (SharedHeap, DriverBox) {
         let guid = Guid {
             high: 0x5eed,
             low: self.next_guid,
@@ -209,6 +237,11 @@ impl Net {
                 block_size,
                 buffer_size,
             } => {
+                // §11.3: a Chrome host asserts on more blocks than i16 indexes.
+                assert!(
+                    buffer_size / block_size as usize <= 32767,
+                    "node {n} asks for {buffer_size} bytes of {block_size}-byte blocks"
+                );
                 let (region, buffer) = self.new_region(buffer_size);
                 self.nodes[n]
                     .provide_block_buffer(link, block_size, region, buffer)
@@ -245,12 +278,95 @@ impl Net {
                     None => self.nodes[n].introduction_failed(node),
                 }
             }
-            NodeEvent::MemoryRequested { .. } | NodeEvent::IntroductionOffered { .. } => {}
+            NodeEvent::MemoryRequested { link, size } => {
+                self.memory_requests.push((n, link, size));
+                let (_, buffer) = self.new_region(size as usize);
+                // The link may have been dropped since it asked.
+                let _ = self.nodes[n].provide_memory(link, size, buffer);
+            }
+            NodeEvent::IntroductionOffered {
+                name: introduced,
+                transport,
+                memory,
+                ..
+            } => {
+                assert!(matches!(transport.object(), DriverObject::Transport(_)));
+                let guid = match memory.object() {
+                    DriverObject::SharedBuffer(b) => b.guid,
+                    _ => Guid::default(),
+                };
+                // The caller maps the memory and owns the socket from here.
+                drop((transport, memory));
+                let Some(region) = self.regions.get(&guid).cloned() else {
+                    self.nodes[n].introduction_unusable(introduced);
+                    return;
+                };
+                match self.nodes[n].accept_introduction(introduced, region) {
+                    Ok(link) => {
+                        self.introduced.push((n, introduced));
+                        match self.half_links.remove(&guid) {
+                            Some((m, other)) => self.pair_ends(n, link, m, other),
+                            None => {
+                                self.half_links.insert(guid, (n, link));
+                            }
+                        }
+                    }
+                    Err(e) => self.introduction_errors.push((n, e)),
+                }
+            }
+            NodeEvent::CreateIntroduction { requester, target } => {
+                if let Some(d) = self.deferred_introductions.as_mut() {
+                    d.push((n, requester, target));
+                } else {
+                    self.answer_introduction(n, requester, target);
+                }
+            }
+        }
+    }
+
+    /// Broker `n` creates the introduction of `requester` to `target`
+    /// (or refuses it when [`Self::refuse_introductions`] is set).
+    pub fn answer_introduction(&mut self, n: usize, requester: NodeName, target: NodeName) {
+        if self.refuse_introductions {
+            self.nodes[n].introduction_impossible(requester, target);
+            return;
+        }
+        let (region, first) = self.new_region(primary::SIZE);
+        let second = DriverBox::new(*first.object(), vec![fd()]).unwrap();
+        let transport =
+            || DriverBox::new(DriverObject::Transport(Transport::default()), vec![fd()]).unwrap();
+        self.nodes[n]
+            .introduce(
+                requester,
+                target,
+                region,
+                [first, second],
+                [transport(), transport()],
+            )
+            .unwrap();
+    }
+
+    /// Answers the CreateIntroduction events that were held back.
+    pub fn answer_deferred_introductions(&mut self) {
+        for (n, requester, target) in self.deferred_introductions.take().unwrap_or_default() {
+            self.answer_introduction(n, requester, target);
         }
     }
 
     /// The transport of `link` on node `n` closes: both ends learn it.
     pub fn close_transport(&mut self, n: usize, link: NodeLinkId) {
+        if let Some(guid) = self
+            .half_links
+            .iter()
+            .find(|(_, h)| **h == (n, link))
+            .map(|(g, _)| *g)
+        {
+            // The other end never came: only this node learns it.
+            self.half_links.remove(&guid);
+            self.in_flight.remove(&(n, link));
+            self.nodes[n].link_lost(link);
+            return;
+        }
         let Some(end) = self.ends.remove(&(n, link)) else {
             return;
         };
@@ -271,10 +387,11 @@ impl Net {
 
     /// Delivers one frame from (node, link); false if none was waiting.
     pub fn deliver_one(&mut self, from: (usize, NodeLinkId)) -> bool {
-        let Some(frame) = self.in_flight.get_mut(&from).and_then(VecDeque::pop_front) else {
+        // Frames on a link whose other end is not there yet wait.
+        let Some(end) = self.ends.get(&from).copied() else {
             return false;
         };
-        let Some(end) = self.ends.get(&from).copied() else {
+        let Some(frame) = self.in_flight.get_mut(&from).and_then(VecDeque::pop_front) else {
             return false;
         };
         self.log
@@ -337,7 +454,8 @@ impl Net {
         for (n, link) in &ends {
             self.assert_all_blocks_free(*n, *link);
         }
-        for (n, link) in ends {
+        let halves: Vec<_> = self.half_links.values().copied().collect();
+        for (n, link) in ends.into_iter().chain(halves) {
             self.close_transport(n, link);
         }
         self.run();
@@ -349,6 +467,7 @@ impl Net {
             assert_eq!(node.held_parcel_count(), 0, "node {i}: held parcels");
             assert_eq!(node.received_fds_alive(), 0, "node {i}: fds");
             assert!(!node.has_pending(), "node {i}: pending work");
+            assert_eq!(node.pending_event_count(), 0, "node {i}: events");
         }
     }
 

@@ -14,7 +14,7 @@ use mojo_legacy_wire::{NodeName, PortName};
 
 use super::error::{Layer, NodeError};
 use super::handles::{self, Body};
-use super::{LegacyNode, NodeEvent, PeerRole, Transmit, convert};
+use super::{LegacyNode, NodeEvent, PeerRole, PortRef, Transmit, convert};
 use crate::ports::{self, Event, names};
 
 fn malformed(layer: Layer) -> impl FnOnce(mojo_legacy_wire::Error) -> NodeError {
@@ -145,18 +145,44 @@ impl LegacyNode {
             return Err(NodeError::UnknownPeer { peer });
         };
         let form = link.profile.event_header_form();
-        let event = wire::Event::decode(body, form).map_err(malformed(Layer::Event))?;
+        // §6.3: an event that does not decode (too short for its type or
+        // for its declared ports, which then cannot be named) is ignored,
+        // its fds closed.
+        let event = match wire::Event::decode(body, form) {
+            Ok(event) => event,
+            Err(error) => {
+                let error = NodeError::Malformed {
+                    layer: Layer::Event,
+                    error,
+                };
+                self.report_refused(peer, None, error);
+                return Ok(());
+            }
+        };
         let max_fds = self.limits.max_fds_per_peer;
         let held = link.held_fds.get();
         let counter = &link.held_fds;
         let node_counter = &self.queued_fds;
+        // The payload is `Err` for a user-message part that cannot be read
+        // (§6.3: the ports are still accepted); only limits fail the frame.
         let converted = convert::event_from_wire(&event, |message, num_ports| {
-            let um = UserMessage::decode(message).map_err(malformed(Layer::UserMessage))?;
+            let um = match UserMessage::decode(message) {
+                Ok(um) => um,
+                Err(error) => {
+                    return Ok(Err(NodeError::Malformed {
+                        layer: Layer::UserMessage,
+                        error,
+                    }));
+                }
+            };
             let claimed = usize::try_from(um.num_platform_handles()).unwrap_or(usize::MAX);
             if held.saturating_add(claimed) > max_fds {
                 return Err(NodeError::TooManyFds { limit: max_fds });
             }
-            let attachments = handles::from_dispatchers(&um.dispatchers, num_ports, fds)?;
+            let attachments = match handles::from_dispatchers(&um.dispatchers, num_ports, fds) {
+                Ok(attachments) => attachments,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
             let mut body = Body {
                 bytes: um.payload.to_vec(),
                 attachments,
@@ -165,7 +191,7 @@ impl LegacyNode {
             };
             body.ticket = counter.ticket(body.num_fds());
             body.node_ticket = node_counter.ticket(body.num_fds());
-            Ok(body)
+            Ok(Ok(body))
         })?;
         // An unknown event type is ignored (§6.2).
         let Some(event) = converted else {
@@ -177,7 +203,55 @@ impl LegacyNode {
         if let Event::MergePort { .. } = &event {
             self.check_port_limit(peer, 1)?;
         }
+        let event = match event {
+            Event::UserMessage {
+                port_name,
+                message:
+                    ports::UserMessage {
+                        sequence_num,
+                        ports,
+                        descriptors,
+                        payload: Err(refusal),
+                    },
+            } => {
+                let message = ports::UserMessage {
+                    sequence_num,
+                    ports,
+                    descriptors,
+                    payload: (),
+                };
+                return self.refuse_user_message(peer, port_name, message, refusal);
+            }
+            other => other.try_map_payload(|payload| payload)?,
+        };
         self.deliver_event(peer, event)
+    }
+
+    /// §6.3, a user message with valid ports but an unreadable user-message
+    /// part (or dispatchers that do not deserialize): its ports are accepted
+    /// and closed, its fds are closed, and the destination pipe is broken
+    /// (closed; the peer observes closure) rather than left with a silent
+    /// gap. Reported as [`NodeEvent::MessageRefused`]; the link stays up.
+    fn refuse_user_message<M>(
+        &mut self,
+        peer: NodeName,
+        port_name: PortName,
+        message: ports::UserMessage<M>,
+        refusal: NodeError,
+    ) -> Result<(), NodeError> {
+        let closed = self
+            .ports
+            .refuse_user_message(
+                peer,
+                port_name,
+                message.sequence_num,
+                message.ports,
+                message.descriptors,
+            )
+            .map_err(NodeError::Ports)?;
+        let port = closed.then(|| PortRef::new(port_name));
+        self.report_refused(peer, port, refusal);
+        Ok(())
     }
 
     /// Hands an event to the ports layer. What §6.3 says to drop rather
@@ -305,6 +379,9 @@ impl LegacyNode {
         }
         let channel = fds.into_iter().next();
         if channel.is_none() {
+            // Unknown to the broker (§3.6): what waited for it is dropped
+            // and the ports to it become peer-lost.
+            self.introductions.remove(&i.name);
             self.ports.lost_node(i.name);
         }
         self.events.push_back(NodeEvent::Introduced {

@@ -11,23 +11,41 @@
 //!
 //! Bad input drops the peer: `handle_frame` returns a [`NodeError`] naming
 //! what was wrong and the peer is gone (its ports peer-lost, its fds in
-//! transit closed). Deliberate choices where Chromium merely drops a
-//! message: an event or user message that does not decode, a dispatcher that
-//! does not deserialize, and most events the ports layer refuses. A correct
-//! peer never sends them, and a dropped peer cannot leave a silent gap in a
-//! pipe. What §6.3 says to drop instead (a stale or duplicate sequence
-//! number, a PortAccepted or ObserveProxyAck for a port in another state:
-//! races and replays rather than corruption) is dropped and reported as
-//! [`NodeEvent::EventDropped`]; the link stays up.
+//! transit closed). That covers framing and NodeChannel violations, limits,
+//! and most events the ports layer refuses (a deliberate choice where
+//! Chromium merely drops: a correct peer never sends them, and a dropped
+//! peer cannot leave a silent gap in a pipe). What §6.3 says to handle
+//! otherwise keeps the link up:
+//! - a stale or duplicate sequence number, a PortAccepted or
+//!   ObserveProxyAck for a port in another state (races and replays rather
+//!   than corruption): dropped, reported as [`NodeEvent::EventDropped`];
+//! - an event that does not decode (too short for its type or for its
+//!   declared ports): ignored, its fds closed, reported as
+//!   [`NodeEvent::MessageRefused`] without a port;
+//! - a user message with valid ports but an unreadable user-message part
+//!   or dispatchers that do not deserialize: its ports are accepted (each
+//!   gets its PortAccepted, so the peer's proxies do not freeze) and closed,
+//!   its fds closed, and the destination pipe broken: the user-held
+//!   destination port is closed (the peer observes closure) and reported as
+//!   [`NodeEvent::MessageRefused`] with the port. Such a message addressed
+//!   to a proxy cannot be broken in place and drops the peer
+//!   ([`ports::Error::UndeliverableMessage`]).
 //!
 //! Messages received before a peer is lost stay readable with their
 //! handles; frames not yet written to it are dropped with their fds.
 //!
-//! This layer opens no sockets, so it never introduces nodes: a
-//! `REQUEST_INTRODUCTION` is answered "unknown" (§3.6, right for a broker
-//! with one client), and an event for a node without a link is dropped and
-//! that node treated as lost (a non-broker does not ask its broker for an
-//! introduction). An `INTRODUCE` with a channel is handed to the caller.
+//! This layer opens no sockets, so as a broker it never introduces nodes:
+//! a `REQUEST_INTRODUCTION` is answered "unknown" (§3.6, right for a broker
+//! with one client). As a non-broker it asks: an event for a node without a
+//! link is held and a `REQUEST_INTRODUCTION` goes to the broker (once per
+//! node). The broker's `INTRODUCE` without a channel means the node is
+//! unknown: the held events are dropped and the ports to that node become
+//! peer-lost. With a channel it becomes [`NodeEvent::Introduced`]: the
+//! caller adopts the socket and calls [`LegacyNode::add_peer`], which sends
+//! the held events (or [`LegacyNode::peer_lost`] to give up). Without a
+//! broker link, or beyond [`MAX_PENDING_INTRODUCTIONS`] /
+//! [`MAX_EVENTS_AWAITING_INTRODUCTION`], the event is dropped and the node
+//! treated as lost.
 //!
 //! The desktop profile's extended event header is written with "no sender"
 //! (invalid `from_port`) and its sender fields are not verified on input:
@@ -66,6 +84,11 @@ pub const DEFAULT_MAX_PORTS_PER_PEER: usize = 16_384;
 pub const DEFAULT_MAX_FDS_PER_PEER: usize = 4_096;
 /// Most [`NodeEvent::EventDropped`] reports queued at once.
 pub const MAX_QUEUED_DROP_REPORTS: usize = 64;
+/// Most nodes a non-broker waits to have introduced at once.
+pub const MAX_PENDING_INTRODUCTIONS: usize = 64;
+/// Most events held for one node until its introduction; one more and the
+/// node is given up on (treated as lost).
+pub const MAX_EVENTS_AWAITING_INTRODUCTION: usize = 1_024;
 /// Spare transmit buffers kept for reuse (see [`LegacyNode::recycle`]).
 pub const MAX_SPARE_BUFFERS: usize = 16;
 
@@ -154,9 +177,28 @@ pub enum NodeEvent {
         /// What the ports layer refused.
         error: ports::Error,
     },
+    /// An event from `peer` could not be read and was refused as §6.3
+    /// says, the link staying up: an event that does not decode is ignored
+    /// (`port` is `None`); a user message whose ports are valid but whose
+    /// user-message part or dispatchers cannot be read has its ports
+    /// accepted and closed, its fds closed, and its destination `port`
+    /// (if it is a user-held port of this node) closed, so the peer sees a
+    /// broken pipe: `port` is no longer valid. Reports without a port share
+    /// the [`MAX_QUEUED_DROP_REPORTS`] budget of
+    /// [`EventDropped`](Self::EventDropped).
+    MessageRefused {
+        /// The peer.
+        peer: NodeName,
+        /// The destination port this node closed, if any.
+        port: Option<PortRef>,
+        /// What could not be read.
+        error: NodeError,
+    },
     /// The broker answered an introduction (`INTRODUCE`). Without a channel
     /// the node is unknown and its ports are already peer-lost; with one
-    /// the caller may run a channel on it and [`add_peer`](LegacyNode::add_peer).
+    /// the caller may run a channel on it and
+    /// [`add_peer`](LegacyNode::add_peer), which sends the events held for
+    /// it (or give up with [`peer_lost`](LegacyNode::peer_lost)).
     Introduced {
         /// The introduced node.
         name: NodeName,
@@ -191,6 +233,9 @@ pub struct LegacyNode {
     /// Client side: merges requested before the link existed (connector,
     /// attachment name).
     queued_merges: BTreeMap<NodeName, Vec<(PortName, Vec<u8>)>>,
+    /// Non-broker side: events held for nodes whose introduction was
+    /// requested from the broker.
+    introductions: BTreeMap<NodeName, Vec<ports::Event<Body>>>,
     /// Fds held in queued messages, whoever sent them.
     queued_fds: FdCounter,
     transmits: VecDeque<Transmit>,
@@ -222,6 +267,7 @@ impl LegacyNode {
             reserved: BTreeMap::new(),
             pending_merges: BTreeMap::new(),
             queued_merges: BTreeMap::new(),
+            introductions: BTreeMap::new(),
             queued_fds: FdCounter::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -269,6 +315,10 @@ impl LegacyNode {
                 held_fds: FdCounter::default(),
             },
         );
+        // Events held for its introduction go out first, in order.
+        for event in self.introductions.remove(&peer).unwrap_or_default() {
+            self.send_event(peer, event);
+        }
         // Merges requested before the link existed go out now, in order.
         for (connector, name) in self.queued_merges.remove(&peer).unwrap_or_default() {
             if self.send_merge_request(peer, connector, &name).is_err() {
@@ -306,10 +356,21 @@ impl LegacyNode {
 
     fn remove_peer(&mut self, peer: NodeName, error: Option<NodeError>) {
         self.queued_merges.remove(&peer);
-        let linked = self.links.remove(&peer).is_some();
+        self.give_up_introduction(peer);
+        let link = self.links.remove(&peer);
+        let linked = link.is_some();
         if linked {
             self.transmits.retain(|t| t.peer != peer);
             self.ports.lost_node(peer);
+        }
+        // Without its broker nobody will introduce the nodes it waited for.
+        if link.is_some_and(|l| l.role == PeerRole::Broker)
+            && !self.links.values().any(|l| l.role == PeerRole::Broker)
+        {
+            let waiting: Vec<NodeName> = self.introductions.keys().copied().collect();
+            for node in waiting {
+                self.give_up_introduction(node);
+            }
         }
         // A merge the peer never answered would leave its pipe end hanging
         // (its connector's peer is local, so peer loss does not reach it):
@@ -334,7 +395,9 @@ impl LegacyNode {
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         let event = self.events.pop_front();
-        if let Some(NodeEvent::EventDropped { .. }) = event {
+        if let Some(NodeEvent::EventDropped { .. } | NodeEvent::MessageRefused { port: None, .. }) =
+            event
+        {
             self.queued_drop_reports = self.queued_drop_reports.saturating_sub(1);
         }
         event
@@ -352,6 +415,18 @@ impl LegacyNode {
             self.queued_drop_reports += 1;
             self.events
                 .push_back(NodeEvent::EventDropped { peer, error });
+        }
+    }
+
+    fn report_refused(&mut self, peer: NodeName, port: Option<PortRef>, error: NodeError) {
+        self.dropped_events = self.dropped_events.saturating_add(1);
+        // A report naming a closed port is bounded by the ports there were.
+        if port.is_some() || self.queued_drop_reports < MAX_QUEUED_DROP_REPORTS {
+            if port.is_none() {
+                self.queued_drop_reports += 1;
+            }
+            self.events
+                .push_back(NodeEvent::MessageRefused { peer, port, error });
         }
     }
 

@@ -5,12 +5,15 @@
 
 use std::os::fd::OwnedFd;
 
-use mojo_legacy_wire::node::NodeMessage;
+use mojo_legacy_wire::node::{Introduction, NodeCapabilities, NodeMessage};
 use mojo_legacy_wire::user_message::{UserMessage, encode_user_message_frame};
 use mojo_legacy_wire::{NodeName, Profile};
 
 use super::handles::{self, Body};
-use super::{LegacyNode, NodeEvent, PeerRole, PortRef, Transmit, convert};
+use super::{
+    LegacyNode, MAX_EVENTS_AWAITING_INTRODUCTION, MAX_PENDING_INTRODUCTIONS, NodeEvent, PeerRole,
+    PortRef, Transmit, convert,
+};
 use crate::ports::{Event, Notification};
 
 impl LegacyNode {
@@ -49,12 +52,14 @@ impl LegacyNode {
         }
     }
 
-    /// Encodes `event` for `node`, or, without a link to it, drops it and
-    /// reports the node lost again (as the ports layer asks).
-    fn send_event(&mut self, node: NodeName, event: Event<Body>) {
+    /// Encodes `event` for `node`. Without a link to it, a non-broker holds
+    /// the event and asks its broker to introduce the node (§3.6, once per
+    /// node; [`LegacyNode::handle_frame`] takes the `INTRODUCE`); otherwise,
+    /// or beyond the named limits, the event is dropped and the node
+    /// reported lost again (as the ports layer asks).
+    pub(super) fn send_event(&mut self, node: NodeName, event: Event<Body>) {
         let Some(link) = self.links.get(&node) else {
-            drop(event);
-            self.ports.lost_node(node);
+            self.hold_for_introduction(node, event);
             return;
         };
         let profile = link.profile;
@@ -67,6 +72,60 @@ impl LegacyNode {
                 bytes,
                 fds,
             });
+        }
+    }
+
+    fn hold_for_introduction(&mut self, node: NodeName, event: Event<Body>) {
+        let broker = self
+            .links
+            .iter()
+            .find(|(_, l)| l.role == PeerRole::Broker)
+            .map(|(n, l)| (*n, l.profile));
+        let Some((broker, profile)) = broker else {
+            drop(event);
+            self.ports.lost_node(node);
+            return;
+        };
+        if let Some(held) = self.introductions.get_mut(&node) {
+            if held.len() < MAX_EVENTS_AWAITING_INTRODUCTION {
+                held.push(event);
+                return;
+            }
+            // The introduction is not coming soon enough: give up on the node.
+            drop(event);
+            self.give_up_introduction(node);
+            return;
+        }
+        if self.introductions.len() >= MAX_PENDING_INTRODUCTIONS {
+            drop(event);
+            self.ports.lost_node(node);
+            return;
+        }
+        let request = NodeMessage::RequestIntroduction(Introduction {
+            name: node,
+            capabilities: Some(NodeCapabilities::NONE),
+            trailing: &[],
+        });
+        let mut bytes = self.buffer();
+        if request.encode_frame(profile, 0, &mut bytes).is_err() {
+            drop(event);
+            self.ports.lost_node(node);
+            return;
+        }
+        self.transmits.push_back(Transmit {
+            peer: broker,
+            bytes,
+            fds: Vec::new(),
+        });
+        self.introductions.insert(node, vec![event]);
+    }
+
+    /// Drops what waits for `node`'s introduction (its fds closed) and
+    /// treats the node as lost: its ports become peer-lost.
+    pub(super) fn give_up_introduction(&mut self, node: NodeName) {
+        if let Some(held) = self.introductions.remove(&node) {
+            drop(held);
+            self.ports.lost_node(node);
         }
     }
 

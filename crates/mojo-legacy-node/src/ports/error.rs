@@ -57,6 +57,13 @@ pub enum Error {
         /// The port.
         port: PortName,
     },
+    /// A user message whose user-message part cannot be read (§6.3) is
+    /// addressed to a proxy or to a port still inside a queued message,
+    /// which cannot be closed in its place.
+    UndeliverableMessage {
+        /// The port.
+        port: PortName,
+    },
     /// One message names the same new port twice.
     DuplicateNewPort {
         /// Its name.
@@ -189,6 +196,12 @@ impl fmt::Display for Error {
             }
             Self::PortExists { port } => write!(f, "port {port} already exists"),
             Self::DuplicateNewPort { port } => write!(f, "new port {port} named twice"),
+            Self::UndeliverableMessage { port } => {
+                write!(
+                    f,
+                    "unreadable user message to {port}, which is not a user's endpoint"
+                )
+            }
             Self::MessageCarriesItsDestination { port } => {
                 write!(f, "user message to {port} would create {port} itself")
             }

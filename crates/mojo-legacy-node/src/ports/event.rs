@@ -180,4 +180,79 @@ impl<M> Event<M> {
             Self::UpdatePreviousPeer { .. } => EventKind::UpdatePreviousPeer,
         }
     }
+    /// The same event with its user-message payload converted by `f`
+    /// (which only a `UserMessage` calls); `f`'s error is returned as is.
+    pub fn try_map_payload<N, E>(self, f: impl FnOnce(M) -> Result<N, E>) -> Result<Event<N>, E> {
+        Ok(match self {
+            Self::UserMessage { port_name, message } => Event::UserMessage {
+                port_name,
+                message: UserMessage {
+                    sequence_num: message.sequence_num,
+                    ports: message.ports,
+                    descriptors: message.descriptors,
+                    payload: f(message.payload)?,
+                },
+            },
+            Self::PortAccepted { port_name } => Event::PortAccepted { port_name },
+            Self::ObserveProxy {
+                port_name,
+                proxy_node_name,
+                proxy_port_name,
+                proxy_target_node_name,
+                proxy_target_port_name,
+            } => Event::ObserveProxy {
+                port_name,
+                proxy_node_name,
+                proxy_port_name,
+                proxy_target_node_name,
+                proxy_target_port_name,
+            },
+            Self::ObserveProxyAck {
+                port_name,
+                last_sequence_num,
+            } => Event::ObserveProxyAck {
+                port_name,
+                last_sequence_num,
+            },
+            Self::ObserveClosure {
+                port_name,
+                last_sequence_num,
+            } => Event::ObserveClosure {
+                port_name,
+                last_sequence_num,
+            },
+            Self::MergePort {
+                port_name,
+                new_port_name,
+                new_port_descriptor,
+            } => Event::MergePort {
+                port_name,
+                new_port_name,
+                new_port_descriptor,
+            },
+            Self::UserMessageReadAckRequest {
+                port_name,
+                sequence_num_to_acknowledge,
+            } => Event::UserMessageReadAckRequest {
+                port_name,
+                sequence_num_to_acknowledge,
+            },
+            Self::UserMessageReadAck {
+                port_name,
+                sequence_num_acknowledged,
+            } => Event::UserMessageReadAck {
+                port_name,
+                sequence_num_acknowledged,
+            },
+            Self::UpdatePreviousPeer {
+                port_name,
+                new_node_name,
+                new_port_name,
+            } => Event::UpdatePreviousPeer {
+                port_name,
+                new_node_name,
+                new_port_name,
+            },
+        })
+    }
 }

@@ -740,43 +740,7 @@ impl<M> Node<M> {
             payload,
         } = message;
         if from != self.name {
-            // Nothing is created unless every part is acceptable.
-            if !seq_ok(sequence_num) {
-                return Err(Error::InvalidSequenceNum {
-                    port: port_name,
-                    sequence_num,
-                });
-            }
-            if ports.len() != descriptors.len() {
-                return Err(Error::PortCountMismatch {
-                    ports: ports.len(),
-                    descriptors: descriptors.len(),
-                });
-            }
-            if ports.len() > self.limits.max_ports_per_message {
-                return Err(Error::TooManyPortsInMessage {
-                    count: ports.len(),
-                    limit: self.limits.max_ports_per_message,
-                });
-            }
-            if self.ports.len().saturating_add(ports.len()) > self.limits.max_ports {
-                return Err(Error::TooManyPorts {
-                    limit: self.limits.max_ports,
-                });
-            }
-            if ports.contains(&port_name) {
-                return Err(Error::MessageCarriesItsDestination { port: port_name });
-            }
-            let mut seen = BTreeSet::new();
-            for (i, (name, d)) in ports.iter().zip(&descriptors).enumerate() {
-                self.check_descriptor(from, i, *name, d)?;
-                if !seen.insert(*name) {
-                    return Err(Error::DuplicateNewPort { port: *name });
-                }
-            }
-            for (name, d) in ports.iter().zip(&descriptors) {
-                self.accept_port(*name, d);
-            }
+            self.accept_attached(from, port_name, sequence_num, &ports, &descriptors)?;
         }
         let accepting = self
             .ports
@@ -838,6 +802,96 @@ impl<M> Node<M> {
             PortState::Buffering => {}
         }
         Ok(())
+    }
+
+    /// Checks the attached ports of a user message from another node and
+    /// accepts them (§4.6.1 step 1: each gets its PortAccepted). Nothing is
+    /// created unless every part is acceptable.
+    fn accept_attached(
+        &mut self,
+        from: NodeName,
+        port_name: PortName,
+        sequence_num: u64,
+        ports: &[PortName],
+        descriptors: &[PortDescriptor],
+    ) -> Result<(), Error> {
+        if !seq_ok(sequence_num) {
+            return Err(Error::InvalidSequenceNum {
+                port: port_name,
+                sequence_num,
+            });
+        }
+        if ports.len() != descriptors.len() {
+            return Err(Error::PortCountMismatch {
+                ports: ports.len(),
+                descriptors: descriptors.len(),
+            });
+        }
+        if ports.len() > self.limits.max_ports_per_message {
+            return Err(Error::TooManyPortsInMessage {
+                count: ports.len(),
+                limit: self.limits.max_ports_per_message,
+            });
+        }
+        if self.ports.len().saturating_add(ports.len()) > self.limits.max_ports {
+            return Err(Error::TooManyPorts {
+                limit: self.limits.max_ports,
+            });
+        }
+        if ports.contains(&port_name) {
+            return Err(Error::MessageCarriesItsDestination { port: port_name });
+        }
+        let mut seen = BTreeSet::new();
+        for (i, (name, d)) in ports.iter().zip(descriptors).enumerate() {
+            self.check_descriptor(from, i, *name, d)?;
+            if !seen.insert(*name) {
+                return Err(Error::DuplicateNewPort { port: *name });
+            }
+        }
+        for (name, d) in ports.iter().zip(descriptors) {
+            self.accept_port(*name, d);
+        }
+        Ok(())
+    }
+
+    /// A user message from `from` whose attached ports are valid but whose
+    /// user-message part cannot be read (§6.3): the ports are accepted (so
+    /// the sender's proxies get their PortAccepted and do not freeze) and
+    /// closed at once, and the destination, if it is a Receiving port of
+    /// user-held port, is closed too (ObserveClosure), so the sender sees a
+    /// broken pipe instead of a silent gap in its sequence numbers. Returns
+    /// whether the destination was closed (false: no such port; the ports
+    /// were closed as orphans). A destination that is a proxy, or a port
+    /// still inside a queued message, cannot be broken here (the message
+    /// would have to travel on): [`Error::UndeliverableMessage`], and
+    /// nothing is created.
+    pub fn refuse_user_message(
+        &mut self,
+        from: NodeName,
+        port_name: PortName,
+        sequence_num: u64,
+        ports: Vec<PortName>,
+        descriptors: Vec<PortDescriptor>,
+    ) -> Result<bool, Error> {
+        if from == self.name || !names::node_is_valid(from) {
+            return Err(Error::EventFromSelf);
+        }
+        self.deferred_error = None;
+        self.hops = 0;
+        let closed = match self.ports.get(&port_name) {
+            None => false,
+            Some(p) if p.state == PortState::Receiving && p.held_by_user => true,
+            Some(_) => return Err(Error::UndeliverableMessage { port: port_name }),
+        };
+        self.accept_attached(from, port_name, sequence_num, &ports, &descriptors)?;
+        self.close_ports(ports);
+        if closed {
+            let carried = self.close_one(port_name);
+            self.close_ports(carried);
+        }
+        self.drain_local();
+        let deferred = self.deferred_error.take();
+        deferred.map_or(Ok(closed), Err)
     }
 
     fn on_port_accepted(&mut self, port_name: PortName) -> Result<(), Error> {

@@ -310,3 +310,217 @@ fn introductions_with_a_channel_reach_the_application() {
     );
     tear_down(pair);
 }
+
+/// Three nodes: a broker and two clients, `a` and `b`, each linked only to
+/// the broker. Frames are routed by their `Transmit::peer`; frames for a
+/// node without a link on the sending side never exist (the node holds
+/// them), so every transmit has a destination.
+struct Three {
+    nodes: Vec<LegacyNode>,
+    /// Introduction requests seen so far: (requester, named node).
+    asked: Vec<(NodeName, NodeName)>,
+    /// Hold introduction requests back instead of delivering them.
+    hold_requests: bool,
+}
+
+impl Three {
+    fn new() -> Self {
+        use mojo_wire_kit::SeededRandom;
+        let broker = LegacyNode::new(names::node_name(1, 1), SeededRandom::new(1));
+        let a = LegacyNode::new(names::node_name(2, 2), SeededRandom::new(2));
+        let b = LegacyNode::new(names::node_name(3, 3), SeededRandom::new(3));
+        let mut nodes = vec![broker, a, b];
+        let broker_name = nodes[0].name();
+        for i in 1..3 {
+            let name = nodes[i].name();
+            nodes[0]
+                .add_peer(name, Profile::Libchrome, crate::node::PeerRole::Client)
+                .unwrap();
+            nodes[i]
+                .add_peer(
+                    broker_name,
+                    Profile::Libchrome,
+                    crate::node::PeerRole::Broker,
+                )
+                .unwrap();
+        }
+        Self {
+            nodes,
+            asked: Vec::new(),
+            hold_requests: false,
+        }
+    }
+
+    fn index(&self, name: NodeName) -> usize {
+        self.nodes.iter().position(|n| n.name() == name).unwrap()
+    }
+
+    /// Delivers until idle, noting introduction requests in `asked`.
+    fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.nodes.len() {
+                while let Some(t) = self.nodes[i].poll_transmit() {
+                    moved = true;
+                    let from = self.nodes[i].name();
+                    if let Ok((frame, _)) = NodeFrame::decode(&t.bytes) {
+                        if let NodeChannelContent::Message(NodeMessage::RequestIntroduction(r)) =
+                            frame.content
+                        {
+                            self.asked.push((from, r.name));
+                            if self.hold_requests {
+                                continue;
+                            }
+                        }
+                    }
+                    let to = self.index(t.peer);
+                    self.nodes[to].handle_frame(from, &t.bytes, t.fds).unwrap();
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// A pipe between `a` and `b` through the broker: `a` sends one end of a
+    /// fresh pipe to the broker, which passes it on to `b`. Once the
+    /// broker's proxies collapse, `a`'s end sends straight to `b`, which `a`
+    /// has no link to. Returns (a's end, b's end).
+    fn pipe_between_clients(&mut self) -> (crate::node::PortRef, crate::node::PortRef) {
+        use crate::node::Handle;
+        let broker = self.nodes[0].name();
+        let to_a = self.nodes[0].reserve_attachment(b"a").unwrap();
+        let to_b = self.nodes[0].reserve_attachment(b"b").unwrap();
+        let at_a = self.nodes[1].request_port_merge(broker, b"a").unwrap();
+        let at_b = self.nodes[2].request_port_merge(broker, b"b").unwrap();
+        self.run();
+        let (keep, give) = self.nodes[1].create_pipe().unwrap();
+        self.nodes[1]
+            .write_message(at_a, b"", vec![Handle::MessagePipe(give)])
+            .unwrap();
+        self.run();
+        let (_, mut handles) = self.nodes[0].read_message(to_a).unwrap().unwrap();
+        let Some(Handle::MessagePipe(relayed)) = handles.pop() else {
+            panic!("no pipe")
+        };
+        self.nodes[0]
+            .write_message(to_b, b"", vec![Handle::MessagePipe(relayed)])
+            .unwrap();
+        self.run();
+        let (_, mut handles) = self.nodes[2].read_message(at_b).unwrap().unwrap();
+        let Some(Handle::MessagePipe(far)) = handles.pop() else {
+            panic!("no pipe")
+        };
+        for (node, port) in [(0, to_a), (0, to_b), (1, at_a), (2, at_b)] {
+            self.nodes[node].close_port(port).unwrap();
+        }
+        (keep, far)
+    }
+
+    fn assert_clean(&mut self) {
+        self.run();
+        for n in &self.nodes {
+            assert_eq!(n.port_count(), 0, "{:?}", n.name());
+            assert_eq!(n.queued_fd_count(), 0);
+            assert_eq!(n.pending_transmit_count(), 0);
+        }
+    }
+}
+
+/// §3.6 seen from a non-broker: an event for a node it has no link to is
+/// held and REQUEST_INTRODUCTION goes to the broker (once); the broker's
+/// answer "unknown" (INTRODUCE without fd, as this crate's broker gives)
+/// makes the ports to that node peer-lost.
+#[test]
+fn non_broker_asks_for_an_introduction_and_an_unknown_node_is_peer_lost() {
+    let mut three = Three::new();
+    let (keep, far) = three.pipe_between_clients();
+    // (The request may already be answered: then writing fails.)
+    let _ = three.nodes[1].write_message(keep, b"one", vec![]);
+    three.run();
+    let asked = three.asked.clone();
+    let (a, b) = (three.nodes[1].name(), three.nodes[2].name());
+    // One client asked for the other (which one depends on who sends
+    // first after the broker's proxies collapse), each once per node.
+    assert!(!asked.is_empty(), "{asked:?}");
+    assert!(
+        asked.iter().all(|r| *r == (a, b) || *r == (b, a)),
+        "{asked:?}"
+    );
+    let mut unique = asked.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), asked.len(), "{asked:?}");
+    // This broker answers "unknown": the requester's end of the pipe is
+    // peer-lost; the closure it then sends reaches the other end.
+    for (requester, _) in &asked {
+        let (i, end) = if *requester == a { (1, keep) } else { (2, far) };
+        assert!(three.nodes[i].port_status(end).unwrap().peer_closed);
+    }
+    three.nodes[1].close_port(keep).unwrap();
+    three.nodes[2].close_port(far).unwrap();
+    three.assert_clean();
+}
+
+/// INTRODUCE with a channel: the caller adopts the socket and adds the
+/// peer; what was held for the node is then sent to it, in order.
+#[test]
+fn introduced_node_receives_the_held_events_once_linked() {
+    let mut three = Three::new();
+    // The test answers the requests itself, as a broker with channels would.
+    three.hold_requests = true;
+    let (keep, far) = three.pipe_between_clients();
+    let (a, b) = (three.nodes[1].name(), three.nodes[2].name());
+    let broker = three.nodes[0].name();
+    three.nodes[1].write_message(keep, b"one", vec![]).unwrap();
+    three.nodes[1].write_message(keep, b"two", vec![]).unwrap();
+    three.run();
+    let held_requests: Vec<NodeName> = three.asked.iter().map(|(r, _)| *r).collect();
+    assert!(!held_requests.is_empty());
+    // The broker's INTRODUCE with a channel, to every requester.
+    for requester in held_requests {
+        let i = three.index(requester);
+        let other = if requester == a { b } else { a };
+        let m = NodeMessage::Introduce(Introduction {
+            name: other,
+            capabilities: None,
+            trailing: &[],
+        });
+        let (fd, _probe) = probed_fd();
+        three.nodes[i]
+            .handle_frame(broker, &encode(m, 1), vec![fd])
+            .unwrap();
+        let events: Vec<NodeEvent> = std::iter::from_fn(|| three.nodes[i].poll_event()).collect();
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                NodeEvent::Introduced { name, channel: Some(_) } if *name == other
+            )),
+            "{events:?}"
+        );
+        three.nodes[i]
+            .add_peer(other, Profile::Libchrome, crate::node::PeerRole::Client)
+            .unwrap();
+        if !three.nodes[three.index(other)].has_peer(requester) {
+            let j = three.index(other);
+            three.nodes[j]
+                .add_peer(requester, Profile::Libchrome, crate::node::PeerRole::Client)
+                .unwrap();
+        }
+    }
+    three.run();
+    assert_eq!(three.nodes[2].read_message(far).unwrap().unwrap().0, b"one");
+    assert_eq!(three.nodes[2].read_message(far).unwrap().unwrap().0, b"two");
+    // The pipe now runs over the introduced link, both ways.
+    three.nodes[2].write_message(far, b"back", vec![]).unwrap();
+    three.run();
+    assert_eq!(
+        three.nodes[1].read_message(keep).unwrap().unwrap().0,
+        b"back"
+    );
+    assert_eq!(three.nodes[0].proxy_count(), 0);
+    three.nodes[1].close_port(keep).unwrap();
+    three.nodes[2].close_port(far).unwrap();
+    three.assert_clean();
+}

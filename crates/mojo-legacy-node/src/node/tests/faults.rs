@@ -34,6 +34,20 @@ pub(crate) fn tear_down(mut pair: Pair) {
 /// A connected pair and the frame of a broker message carrying a pipe and
 /// an fd, not yet delivered; the probe watches the fd.
 fn pair_with_frame() -> (Pair, Frame, Probe) {
+    let (pair, frame, probe, _) = pair_with_frame_ends();
+    (pair, frame, probe)
+}
+
+/// The pipe ends of [`pair_with_frame_ends`]: the attachment's ends on the
+/// broker (`a`) and the client (`p`), and the broker's end of the pipe
+/// whose other end travels in the frame (`keep`).
+struct Ends {
+    a: PortRef,
+    p: PortRef,
+    keep: PortRef,
+}
+
+fn pair_with_frame_ends() -> (Pair, Frame, Probe, Ends) {
     let mut pair = Pair::new(Profile::Libchrome);
     let a = pair.nodes[BROKER].reserve_attachment(b"x").unwrap();
     let broker = pair.name(BROKER);
@@ -44,7 +58,7 @@ fn pair_with_frame() -> (Pair, Frame, Probe) {
         .unwrap();
     pair.run_clean();
     assert_eq!(pair.read(CLIENT, p), b"ping");
-    let (_keep, give) = pair.nodes[BROKER].create_pipe().unwrap();
+    let (keep, give) = pair.nodes[BROKER].create_pipe().unwrap();
     let (fd, probe) = probed_fd();
     pair.nodes[BROKER]
         .write_message(
@@ -56,7 +70,7 @@ fn pair_with_frame() -> (Pair, Frame, Probe) {
     pair.collect();
     let frame = pair.in_flight.pop_front().expect("the frame");
     assert!(pair.in_flight.is_empty());
-    (pair, frame, probe)
+    (pair, frame, probe, Ends { a, p, keep })
 }
 
 fn deliver(pair: &mut Pair, to: usize, bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(), NodeError> {
@@ -221,22 +235,89 @@ fn set_num_handles(bytes: &mut [u8], n: u16) {
     bytes[4..6].copy_from_slice(&n.to_le_bytes());
 }
 
+/// Delivers a broker frame whose user-message part the client cannot
+/// read, then checks §6.3's rule: the link stays up, the message's pipe end
+/// was accepted (its PortAccepted collapses the broker's proxy) and closed,
+/// its fd closed, and the destination pipe broken: the client's end is
+/// gone and the broker's end observes closure.
+fn assert_refused_and_pipe_broken(mut bytes: Vec<u8>, fds: Vec<OwnedFd>) {
+    let (mut pair, frame, probe, ends) = pair_with_frame_ends();
+    bytes.truncate(frame.bytes.len());
+    let fd_count = fds.len();
+    drop(frame.fds);
+    let r = deliver(&mut pair, CLIENT, &bytes, fds);
+    assert_eq!(r, Ok(()), "{fd_count} fds");
+    assert!(pair.nodes[CLIENT].has_peer(pair.name(BROKER)));
+    let events = pair.take_events(CLIENT);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            NodeEvent::MessageRefused { port: Some(port), .. } if *port == ends.p
+        )),
+        "{events:?}"
+    );
+    assert!(pair.nodes[CLIENT].read_message(ends.p).is_err());
+    pair.run_clean();
+    assert!(probe.is_closed());
+    for (node, end) in [(BROKER, ends.a), (BROKER, ends.keep)] {
+        assert!(pair.nodes[node].port_status(end).unwrap().peer_closed);
+    }
+    assert_eq!(pair.nodes[BROKER].proxy_count(), 0);
+    assert_eq!(pair.nodes[CLIENT].port_count(), 0);
+    tear_down(pair);
+}
+
+/// §6.3 "Dispatcher decode failure when translating a message": a platform
+/// handle dispatcher whose fd did not come.
 #[test]
-fn dispatchers_may_not_claim_more_fds_than_came() {
-    let (mut pair, frame, probe) = pair_with_frame();
+fn dispatcher_decode_failure_accepts_the_ports_and_breaks_the_pipe() {
+    let (_, frame, _) = pair_with_frame();
     let mut bytes = frame.bytes;
     set_num_handles(&mut bytes, 0);
-    drop(frame.fds);
-    let r = deliver(&mut pair, CLIENT, &bytes, vec![]);
-    assert_eq!(
-        r,
-        Err(NodeError::FdClaimsExceedFds {
-            claimed: 1,
-            received: 0
-        })
-    );
+    assert_refused_and_pipe_broken(bytes, vec![]);
+}
+
+/// Offset of the user-message part in the libchrome frame of
+/// [`pair_with_frame`]: channel 8 + NodeChannel 8 + event header 24 +
+/// UserMessageEventData 16 + one port (96 + 16).
+const USER_MESSAGE_AT: usize = 8 + 8 + 24 + 16 + 112;
+
+/// §6.3 "User message with valid ports but an invalid user-message part":
+/// `header_size` beyond the part's length.
+#[test]
+fn unreadable_user_message_part_accepts_the_ports_and_breaks_the_pipe() {
+    let (_, frame, _) = pair_with_frame();
+    let mut bytes = frame.bytes;
+    bytes[USER_MESSAGE_AT + 4..USER_MESSAGE_AT + 8].copy_from_slice(&0xffffu32.to_le_bytes());
+    let (fd, _) = probed_fd();
+    assert_refused_and_pipe_broken(bytes, vec![fd]);
+}
+
+/// §6.3 "User message event too short for its declared ports": ignored
+/// (the ports cannot be named), its fds closed; the link stays up.
+#[test]
+fn user_message_too_short_for_its_ports_is_ignored() {
+    let (mut pair, frame, probe, ends) = pair_with_frame_ends();
+    let mut bytes = frame.bytes;
+    // num_ports 1 -> 200: far more descriptors than the frame holds.
+    bytes[8 + 8 + 24 + 8..8 + 8 + 24 + 12].copy_from_slice(&200u32.to_le_bytes());
+    deliver(&mut pair, CLIENT, &bytes, frame.fds).unwrap();
     assert!(probe.is_closed());
-    assert_dropped(&mut pair, CLIENT);
+    assert!(pair.nodes[CLIENT].has_peer(pair.name(BROKER)));
+    let events = pair.take_events(CLIENT);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::MessageRefused { port: None, .. })),
+        "{events:?}"
+    );
+    assert_eq!(pair.nodes[CLIENT].dropped_event_count(), 1);
+    // The pipe itself still carries messages the other way.
+    pair.nodes[CLIENT]
+        .write_message(ends.p, b"still here", vec![])
+        .unwrap();
+    pair.run();
+    assert_eq!(pair.read(BROKER, ends.a), b"still here");
     tear_down(pair);
 }
 

@@ -1,5 +1,5 @@
-//! The fake system's buffer mappings: reads and writes through `pread` and
-//! `pwrite` on a dup of the region's fd.
+//! Buffer mappings of the fake and the real systems: reads and writes
+//! through `pread` and `pwrite` on a dup of the region's fd.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -8,17 +8,17 @@ use nix::sys::uio::{pread, pwrite};
 
 use crate::system::{BufferMapping, MojoError, MojoResult};
 
-/// A [`FakeSystem`](super::FakeSystem) mapping: `pread`/`pwrite` on its own dup of the
+/// A shared buffer mapping: `pread`/`pwrite` on its own dup of the
 /// region's fd (read-write, or the `O_RDONLY` one for read-only buffers).
 #[derive(Debug)]
-pub struct FakeMapping {
-    pub(super) fd: OwnedFd,
-    pub(super) offset: u64,
-    pub(super) len: usize,
-    pub(super) writable: bool,
+pub struct FdMapping {
+    pub(crate) fd: OwnedFd,
+    pub(crate) offset: u64,
+    pub(crate) len: usize,
+    pub(crate) writable: bool,
 }
 
-impl FakeMapping {
+impl FdMapping {
     fn range(&self, offset: usize, len: usize) -> MojoResult<i64> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(self.offset as i64 + offset as i64),
@@ -27,7 +27,7 @@ impl FakeMapping {
     }
 }
 
-impl BufferMapping for FakeMapping {
+impl BufferMapping for FdMapping {
     fn len(&self) -> usize {
         self.len
     }

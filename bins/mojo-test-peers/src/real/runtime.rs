@@ -1,0 +1,652 @@
+//! [`RealSystem`]: the [`MojoSystem`] over any [`Protocol`], with one I/O
+//! thread running the driver and the handle table behind one mutex.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mojo_driver::{
+    CloseReason, Core, CoreRequest, Driver, DriverError, LinkId, NewLinkError, ReceivedFds,
+    Transmit,
+};
+use mojo_platform_channel::{OsRandom, RegionMode, SharedMemoryRegion};
+
+use super::{Protocol, RegionObject, RegionSource, WireHandle};
+use crate::mapping::FdMapping;
+use crate::system::{
+    DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
+    MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
+    SignalsState, UnwrappedRegion, WaitError,
+};
+
+/// Largest shared buffer the runtime creates (Chromium's `INT_MAX` bound).
+pub const MAX_BUFFER_SIZE: u64 = i32::MAX as u64;
+
+/// How long a waiter sleeps at most before looking again (a safety net:
+/// every change notifies, so this only bounds a missed wake-up).
+const RECHECK: Duration = Duration::from_millis(500);
+
+struct Table<P: Protocol> {
+    protocol: P,
+    handles: HashMap<u32, WireHandle<P::Pipe>>,
+    next_handle: u32,
+    /// The system is being dropped: the I/O thread flushes and ends.
+    shutdown: bool,
+    /// The I/O thread has ended.
+    io_done: bool,
+}
+
+impl<P: Protocol> Table<P> {
+    fn add(&mut self, obj: WireHandle<P::Pipe>) -> MojoResult<MojoHandle> {
+        self.next_handle = self
+            .next_handle
+            .checked_add(1)
+            .ok_or(MojoError::ResourceExhausted)?;
+        let raw = MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)?;
+        self.handles.insert(raw.value(), obj);
+        Ok(raw)
+    }
+
+    fn close(&mut self, obj: WireHandle<P::Pipe>) {
+        if let WireHandle::Pipe(p) = obj {
+            self.protocol.close_pipe(p);
+        }
+    }
+
+    fn take(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<WireHandle<P::Pipe>>> {
+        let mut out = Vec::with_capacity(handles.len());
+        let mut bad = false;
+        for h in handles {
+            let (_, raw) = h.into_raw();
+            match self.handles.remove(&raw.value()) {
+                Some(o) => out.push(o),
+                None => bad = true,
+            }
+        }
+        if bad {
+            for o in out {
+                self.close(o);
+            }
+            return Err(MojoError::InvalidArgument);
+        }
+        Ok(out)
+    }
+
+    fn pipe(&self, raw: MojoHandle) -> MojoResult<P::Pipe> {
+        match self.handles.get(&raw.value()) {
+            Some(WireHandle::Pipe(p)) => Ok(*p),
+            _ => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn signals(&self, raw: MojoHandle) -> MojoResult<SignalsState> {
+        match self.handles.get(&raw.value()) {
+            Some(WireHandle::Pipe(p)) => Ok(self.protocol.pipe_signals(*p)),
+            Some(_) => Ok(SignalsState::default()),
+            None => Err(MojoError::InvalidArgument),
+        }
+    }
+}
+
+struct Shared<P: Protocol> {
+    table: Mutex<Table<P>>,
+    changed: Condvar,
+    /// The application end of the waker socket pair (non-blocking).
+    waker: OwnedFd,
+    wake_pending: AtomicBool,
+}
+
+impl<P: Protocol> Shared<P> {
+    fn lock(&self) -> MutexGuard<'_, Table<P>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells the I/O thread there may be frames to send.
+    fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            // EAGAIN means bytes are already waiting: the thread wakes anyway.
+            let _ = nix::unistd::write(&self.waker, &[1]);
+        }
+    }
+
+    fn changed(&self) {
+        self.changed.notify_all();
+        self.wake();
+    }
+
+    fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, Table<P>>,
+        deadline: Option<Instant>,
+    ) -> Option<MutexGuard<'a, Table<P>>> {
+        let now = Instant::now();
+        let wait = match deadline {
+            Some(d) if d <= now => return None,
+            Some(d) => (d - now).min(RECHECK),
+            None => RECHECK,
+        };
+        Some(
+            self.changed
+                .wait_timeout(guard, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0,
+        )
+    }
+}
+
+struct Closer<P: Protocol>(Weak<Shared<P>>);
+
+impl<P: Protocol> HandleCloser for Closer<P> {
+    fn close_handle(&self, handle: MojoHandle) {
+        if let Some(shared) = self.0.upgrade() {
+            let mut t = shared.lock();
+            if let Some(obj) = t.handles.remove(&handle.value()) {
+                t.close(obj);
+            }
+            drop(t);
+            shared.changed();
+        }
+    }
+}
+
+/// The driver's view of the runtime: every call locks the table.
+struct IoCore<P: Protocol> {
+    shared: Arc<Shared<P>>,
+    waker_link: LinkId,
+    shutdown_sent: bool,
+}
+
+impl<P: Protocol> Core for IoCore<P> {
+    type Error = P::Error;
+
+    fn handle_input(
+        &mut self,
+        link: LinkId,
+        input: &[u8],
+        fds: &mut ReceivedFds,
+    ) -> Result<usize, P::Error> {
+        if link == self.waker_link {
+            self.shared.wake_pending.store(false, Ordering::Release);
+            while fds.pop().is_some() {}
+            return Ok(input.len());
+        }
+        let result = self.shared.lock().protocol.handle_input(link, input, fds);
+        self.shared.changed.notify_all();
+        result
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.shared.lock().protocol.poll_transmit()
+    }
+
+    fn poll_request(&mut self) -> Option<CoreRequest> {
+        let mut t = self.shared.lock();
+        if let Some(r) = t.protocol.poll_request() {
+            return Some(r);
+        }
+        if t.shutdown && !self.shutdown_sent {
+            self.shutdown_sent = true;
+            return Some(CoreRequest::Shutdown);
+        }
+        None
+    }
+
+    fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
+        if link != self.waker_link {
+            self.shared.lock().protocol.handle_link_closed(link, reason);
+            self.shared.changed.notify_all();
+        }
+    }
+
+    fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
+        self.shared.lock().protocol.handle_link_adopted(tag, result);
+        self.shared.changed.notify_all();
+    }
+}
+
+fn io_loop<P: Protocol>(mut driver: Driver, mut core: IoCore<P>) {
+    loop {
+        match driver.turn(&mut core, None) {
+            Ok(None) => {}
+            Ok(Some(exit)) => {
+                log::debug!("I/O thread: {exit}");
+                break;
+            }
+            Err(DriverError::Core { link, error }) => {
+                eprintln!("[mojo] {link}: {error}; dropping it");
+                driver.abort_link(link);
+            }
+            Err(e) => {
+                eprintln!("[mojo] I/O failed: {e}");
+                break;
+            }
+        }
+    }
+    core.shared.lock().io_done = true;
+    core.shared.changed.notify_all();
+}
+
+/// The real Mojo system over protocol `P`: see the [module page](super).
+pub struct RealSystem<P: Protocol> {
+    shared: Arc<Shared<P>>,
+    io: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<P: Protocol> RealSystem<P> {
+    /// Starts the I/O thread driving `protocol` over the links already in
+    /// `driver` (and those the protocol adds).
+    pub fn start(mut driver: Driver, protocol: P) -> std::io::Result<Self> {
+        let (io_end, app_end) =
+            mojo_platform_channel::socketpair().map_err(std::io::Error::other)?;
+        let waker_link = driver.add_link(io_end)?;
+        let waker = app_end
+            .into_fd(true)
+            .map_err(|_| std::io::Error::other("waker socket"))?;
+        let shared = Arc::new(Shared {
+            table: Mutex::new(Table {
+                protocol,
+                handles: HashMap::new(),
+                next_handle: 0,
+                shutdown: false,
+                io_done: false,
+            }),
+            changed: Condvar::new(),
+            waker,
+            wake_pending: AtomicBool::new(false),
+        });
+        let core = IoCore {
+            shared: shared.clone(),
+            waker_link,
+            shutdown_sent: false,
+        };
+        let io = std::thread::Builder::new()
+            .name("mojo-io".into())
+            .spawn(move || io_loop(driver, core))?;
+        Ok(Self {
+            shared,
+            io: Mutex::new(Some(io)),
+        })
+    }
+
+    fn closer(&self) -> Arc<dyn HandleCloser> {
+        Arc::new(Closer(Arc::downgrade(&self.shared)))
+    }
+
+    fn typed(&self, raw: MojoHandle, obj_kind: Kind) -> Handle {
+        let c = self.closer();
+        match obj_kind {
+            Kind::Pipe => Handle::MessagePipe(MessagePipe::from_raw(raw, c)),
+            Kind::Buffer => Handle::SharedBuffer(SharedBuffer::from_raw(raw, c)),
+            Kind::Platform => Handle::PlatformHandle(PlatformHandle::from_raw(raw, c)),
+        }
+    }
+
+    /// A protocol pipe end (an invitation attachment) as a handle.
+    pub fn adopt_pipe(&self, pipe: P::Pipe) -> MojoResult<MessagePipe> {
+        let raw = self.shared.lock().add(WireHandle::Pipe(pipe))?;
+        Ok(MessagePipe::from_raw(raw, self.closer()))
+    }
+
+    /// Waits until `f` finds what it looks for in the protocol (e.g. an
+    /// invitation's attachments), or `deadline` passes, or the I/O ends.
+    pub fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut f: impl FnMut(&mut P) -> Option<T>,
+    ) -> Option<T> {
+        let mut t = self.shared.lock();
+        loop {
+            if let Some(v) = f(&mut t.protocol) {
+                drop(t);
+                self.shared.changed();
+                return Some(v);
+            }
+            if t.io_done {
+                return None;
+            }
+            t = self.shared.wait(t, deadline)?;
+        }
+    }
+
+    /// Runs `f` on the protocol (under the lock), then wakes everyone.
+    pub fn with_protocol<T>(&self, f: impl FnOnce(&mut P) -> T) -> T {
+        let v = f(&mut self.shared.lock().protocol);
+        self.shared.changed();
+        v
+    }
+
+    fn buffer_object<T>(
+        &self,
+        buffer: &SharedBuffer,
+        f: impl FnOnce(&mut RegionObject) -> MojoResult<T>,
+    ) -> MojoResult<T> {
+        match self.shared.lock().handles.get_mut(&buffer.raw().value()) {
+            Some(WireHandle::Buffer(b)) => f(b),
+            _ => Err(MojoError::InvalidArgument),
+        }
+    }
+}
+
+impl<P: Protocol> Drop for RealSystem<P> {
+    fn drop(&mut self) {
+        {
+            let mut t = self.shared.lock();
+            t.shutdown = true;
+            let objects: Vec<_> = t.handles.drain().map(|(_, o)| o).collect();
+            for o in objects {
+                t.close(o);
+            }
+        }
+        self.shared.changed();
+        let io = self.io.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(io) = io {
+            let _ = io.join();
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Pipe,
+    Buffer,
+    Platform,
+}
+
+fn kind_of<P>(o: &WireHandle<P>) -> Kind {
+    match o {
+        WireHandle::Pipe(_) => Kind::Pipe,
+        WireHandle::Buffer(_) => Kind::Buffer,
+        WireHandle::Platform(_) => Kind::Platform,
+    }
+}
+
+fn dup(fd: &OwnedFd) -> MojoResult<OwnedFd> {
+    fd.try_clone().map_err(|_| MojoError::ResourceExhausted)
+}
+
+/// A writable region of our own (memfd, read-write and read-only fds).
+pub fn local_region(size: u64) -> MojoResult<RegionObject> {
+    if size == 0 || size > MAX_BUFFER_SIZE {
+        return Err(MojoError::InvalidArgument);
+    }
+    let mut rng = OsRandom::new().map_err(|_| MojoError::Internal)?;
+    let len = usize::try_from(size).map_err(|_| MojoError::InvalidArgument)?;
+    let region = SharedMemoryRegion::create(RegionMode::Writable, len, &mut rng)
+        .map_err(|_| MojoError::ResourceExhausted)?;
+    let guid = region.guid();
+    let mut fds = region.into_fds().into_iter();
+    let (Some(rw), Some(ro)) = (fds.next(), fds.next()) else {
+        return Err(MojoError::Internal);
+    };
+    Ok(RegionObject {
+        rw: Some(rw),
+        ro: Some(ro),
+        mode: RegionAccessMode::Writable,
+        size,
+        guid,
+    })
+}
+
+impl<P: Protocol> MojoSystem for RealSystem<P> {
+    type Mapping = FdMapping;
+
+    fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)> {
+        let (a, b) = {
+            let mut t = self.shared.lock();
+            let (a, b) = t.protocol.create_pipe()?;
+            (t.add(WireHandle::Pipe(a))?, t.add(WireHandle::Pipe(b))?)
+        };
+        Ok((
+            MessagePipe::from_raw(a, self.closer()),
+            MessagePipe::from_raw(b, self.closer()),
+        ))
+    }
+
+    fn write_message(
+        &self,
+        pipe: &MessagePipe,
+        bytes: &[u8],
+        handles: Vec<Handle>,
+    ) -> MojoResult<()> {
+        if handles.iter().any(|h| h.raw() == pipe.raw()) {
+            return Err(MojoError::InvalidArgument);
+        }
+        let result = {
+            let mut t = self.shared.lock();
+            let objects = t.take(handles)?;
+            match t.pipe(pipe.raw()) {
+                Ok(p) => t.protocol.write_message(p, bytes, objects),
+                Err(e) => {
+                    for o in objects {
+                        t.close(o);
+                    }
+                    Err(e)
+                }
+            }
+        };
+        self.shared.changed();
+        result
+    }
+
+    fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message> {
+        let (bytes, raws) = {
+            let mut t = self.shared.lock();
+            let p = t.pipe(pipe.raw())?;
+            let (bytes, objects) = t.protocol.read_message(p)?;
+            let mut raws = Vec::with_capacity(objects.len());
+            for o in objects {
+                let kind = kind_of(&o);
+                raws.push((t.add(o)?, kind));
+            }
+            (bytes, raws)
+        };
+        self.shared.changed();
+        Ok(Message {
+            bytes,
+            handles: raws.into_iter().map(|(r, k)| self.typed(r, k)).collect(),
+        })
+    }
+
+    fn query_signals(&self, handle: MojoHandle) -> MojoResult<SignalsState> {
+        self.shared.lock().signals(handle)
+    }
+
+    fn wait_any(
+        &self,
+        handles: &[(MojoHandle, Signals)],
+        deadline: Option<Instant>,
+    ) -> Result<usize, WaitError> {
+        if handles.is_empty() {
+            return Err(WaitError {
+                error: MojoError::InvalidArgument,
+                index: None,
+            });
+        }
+        let mut t = self.shared.lock();
+        loop {
+            let mut unsatisfiable = None;
+            for (i, (h, wanted)) in handles.iter().enumerate() {
+                let s = t.signals(*h).map_err(|error| WaitError {
+                    error,
+                    index: Some(i),
+                })?;
+                if s.satisfied.intersects(*wanted) {
+                    return Ok(i);
+                }
+                if !s.satisfiable.intersects(*wanted) && unsatisfiable.is_none() {
+                    unsatisfiable = Some(i);
+                }
+            }
+            if let Some(i) = unsatisfiable {
+                return Err(WaitError {
+                    error: MojoError::FailedPrecondition,
+                    index: Some(i),
+                });
+            }
+            t = match self.shared.wait(t, deadline) {
+                Some(t) => t,
+                None => {
+                    return Err(WaitError {
+                        error: MojoError::DeadlineExceeded,
+                        index: None,
+                    });
+                }
+            };
+        }
+    }
+
+    fn create_shared_buffer(&self, size: u64) -> MojoResult<SharedBuffer> {
+        if size == 0 || size > MAX_BUFFER_SIZE {
+            return Err(MojoError::InvalidArgument);
+        }
+        let mut t = self.shared.lock();
+        let region = loop {
+            match t.protocol.create_region(size)? {
+                RegionSource::Local => {
+                    drop(t);
+                    let region = local_region(size)?;
+                    t = self.shared.lock();
+                    break region;
+                }
+                RegionSource::Requested => {
+                    // The request frame goes out now; the answer wakes us.
+                    self.shared.wake();
+                    let answer = loop {
+                        if let Some(r) = t.protocol.poll_region() {
+                            break r;
+                        }
+                        if t.io_done {
+                            return Err(MojoError::Unavailable);
+                        }
+                        t = self.shared.wait(t, None).ok_or(MojoError::Internal)?;
+                    };
+                    break answer?;
+                }
+                RegionSource::Busy => {
+                    if t.io_done {
+                        return Err(MojoError::Unavailable);
+                    }
+                    t = self.shared.wait(t, None).ok_or(MojoError::Internal)?;
+                }
+            }
+        };
+        let raw = t.add(WireHandle::Buffer(region))?;
+        drop(t);
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
+    }
+
+    fn duplicate_buffer(&self, buffer: &SharedBuffer, read_only: bool) -> MojoResult<SharedBuffer> {
+        let dupl = self.buffer_object(buffer, |b| {
+            // Mojo's rules: a read-only duplicate makes a writable original
+            // read-only, a writable one makes it unsafe; the other way round
+            // is refused.
+            let (refused, mode) = if read_only {
+                (RegionAccessMode::Unsafe, RegionAccessMode::ReadOnly)
+            } else {
+                (RegionAccessMode::ReadOnly, RegionAccessMode::Unsafe)
+            };
+            if b.mode == refused {
+                return Err(MojoError::FailedPrecondition);
+            }
+            if b.mode == RegionAccessMode::Writable {
+                if read_only {
+                    b.rw = None;
+                } else {
+                    b.ro = None;
+                }
+                b.mode = mode;
+            }
+            let kept = if read_only { &b.ro } else { &b.rw };
+            let fd = Some(dup(kept.as_ref().ok_or(MojoError::Internal)?)?);
+            let (rw, ro) = if read_only { (None, fd) } else { (fd, None) };
+            Ok(RegionObject {
+                rw,
+                ro,
+                mode,
+                size: b.size,
+                guid: b.guid,
+            })
+        })?;
+        let raw = self.shared.lock().add(WireHandle::Buffer(dupl))?;
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
+    }
+
+    fn buffer_size(&self, buffer: &SharedBuffer) -> MojoResult<u64> {
+        self.buffer_object(buffer, |b| Ok(b.size))
+    }
+
+    fn map_buffer(&self, buffer: &SharedBuffer, offset: u64, len: u64) -> MojoResult<FdMapping> {
+        self.buffer_object(buffer, |b| {
+            if len == 0 || offset.checked_add(len).is_none_or(|end| end > b.size) {
+                return Err(MojoError::InvalidArgument);
+            }
+            let (fd, writable) = match (&b.rw, &b.ro) {
+                (Some(rw), _) => (dup(rw)?, true),
+                (None, Some(ro)) => (dup(ro)?, false),
+                (None, None) => return Err(MojoError::Internal),
+            };
+            Ok(FdMapping {
+                fd,
+                offset,
+                len: usize::try_from(len).map_err(|_| MojoError::InvalidArgument)?,
+                writable,
+            })
+        })
+    }
+
+    fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion> {
+        let raw = buffer.into_raw();
+        let mut t = self.shared.lock();
+        match t.handles.remove(&raw.value()) {
+            Some(WireHandle::Buffer(b)) => Ok(UnwrappedRegion {
+                fds: b.rw.into_iter().chain(b.ro).collect(),
+                size: b.size,
+                guid: b.guid,
+                access_mode: b.mode,
+            }),
+            Some(other) => {
+                t.close(other);
+                Err(MojoError::InvalidArgument)
+            }
+            None => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
+        let raw = self.shared.lock().add(WireHandle::Platform(fd))?;
+        Ok(PlatformHandle::from_raw(raw, self.closer()))
+    }
+
+    fn unwrap_platform_handle(&self, handle: PlatformHandle) -> MojoResult<OwnedFd> {
+        let raw = handle.into_raw();
+        let mut t = self.shared.lock();
+        match t.handles.remove(&raw.value()) {
+            Some(WireHandle::Platform(fd)) => Ok(fd),
+            Some(other) => {
+                t.close(other);
+                Err(MojoError::InvalidArgument)
+            }
+            None => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn create_data_pipe(
+        &self,
+        _element_size: u32,
+        _capacity: u32,
+    ) -> MojoResult<(DataPipeProducer, DataPipeConsumer)> {
+        // Not built yet over the protocol nodes.
+        Err(MojoError::Unimplemented)
+    }
+
+    fn write_data(&self, _producer: &DataPipeProducer, _data: &[u8]) -> MojoResult<usize> {
+        Err(MojoError::InvalidArgument)
+    }
+
+    fn read_data(&self, _consumer: &DataPipeConsumer, _buf: &mut [u8]) -> MojoResult<usize> {
+        Err(MojoError::InvalidArgument)
+    }
+}
