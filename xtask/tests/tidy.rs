@@ -254,6 +254,49 @@ fn path_exists(mentioned: &str, root: &Path, all_paths: &[String]) -> bool {
     })
 }
 
+/// The `[[bin]]` targets of a cargo-fuzz manifest: (name, path) in order.
+fn fuzz_bins(manifest: &str) -> Vec<(String, String)> {
+    let value = |line: &str, key: &str| -> Option<String> {
+        let rest = line
+            .trim()
+            .strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')?;
+        Some(rest.trim().trim_matches('"').to_string())
+    };
+    let mut bins = Vec::new();
+    let mut current: Option<(Option<String>, Option<String>)> = None;
+    for line in manifest.lines().chain(["[end]"]) {
+        if line.trim_start().starts_with('[') {
+            if let Some((Some(name), Some(path))) = current.take() {
+                bins.push((name, path));
+            }
+            current = (line.trim() == "[[bin]]").then_some((None, None));
+        } else if let Some((name, path)) = current.as_mut() {
+            if let Some(v) = value(line, "name") {
+                *name = Some(v);
+            } else if let Some(v) = value(line, "path") {
+                *path = Some(v);
+            }
+        }
+    }
+    bins
+}
+
+/// The targets (file stems of `fuzz/fuzz_targets/*.rs`) that no `[[bin]]`
+/// of `bins` builds from their own file.
+fn unregistered_fuzz_targets(targets: &[String], bins: &[(String, String)]) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|t| {
+            !bins
+                .iter()
+                .any(|(name, path)| name == *t && *path == format!("fuzz_targets/{t}.rs"))
+        })
+        .cloned()
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // The rules, over the workspace.
 
@@ -402,6 +445,50 @@ fn docs_mention_only_existing_files() {
     assert!(checked > 30, "only {checked} paths found in the docs");
 }
 
+/// Every fuzz target is built by `fuzz/Cargo.toml` and has a seed corpus;
+/// that the corpus is what `cargo xtask corpus` writes (and that it writes
+/// one for every target) is `cargo xtask corpus --check`'s part, which
+/// needs the vectors.
+#[test]
+fn every_fuzz_target_is_registered_and_has_a_corpus() {
+    let root = workspace_root();
+    let targets: Vec<String> = files_below(&root, "fuzz/fuzz_targets")
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_string()))
+        .collect();
+    assert!(
+        targets.len() > 10,
+        "only {} fuzz targets found",
+        targets.len()
+    );
+    let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).expect("fuzz/Cargo.toml");
+    let bins = fuzz_bins(&manifest);
+    let unregistered = unregistered_fuzz_targets(&targets, &bins);
+    assert!(
+        unregistered.is_empty(),
+        "fuzz targets without a [[bin]] in fuzz/Cargo.toml: {}",
+        unregistered.join(", ")
+    );
+    for (name, path) in &bins {
+        assert!(
+            root.join("fuzz").join(path).is_file(),
+            "[[bin]] {name}: {path} is gone"
+        );
+    }
+    let without_corpus: Vec<&String> = targets
+        .iter()
+        .filter(|t| {
+            std::fs::read_dir(root.join("fuzz/corpus").join(t.as_str()))
+                .map_or(true, |mut entries| entries.next().is_none())
+        })
+        .collect();
+    assert!(
+        without_corpus.is_empty(),
+        "fuzz targets without seeds in fuzz/corpus/<target>/ (add them to `cargo xtask corpus`): {without_corpus:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The checkers can fail.
 
@@ -502,4 +589,22 @@ fn doc_path_checker() {
         !path_exists("crates/a/src/queue.rs", root, &all),
         "top-level paths are checked on disk"
     );
+}
+
+#[test]
+fn fuzz_manifest_checker() {
+    let manifest = "[package]\nname = \"fuzz\"\n\n[[bin]]\nname = \"a\"\npath = \"fuzz_targets/a.rs\"\n\
+                    test = false\n\n[[bin]]\nname = \"b\"\npath = \"fuzz_targets/other.rs\"\n\n\
+                    [profile.release]\ndebug = 1\n";
+    let bins = fuzz_bins(manifest);
+    assert_eq!(
+        bins,
+        [
+            ("a".to_string(), "fuzz_targets/a.rs".to_string()),
+            ("b".to_string(), "fuzz_targets/other.rs".to_string())
+        ]
+    );
+    let targets = ["a".to_string(), "b".to_string(), "c".to_string()];
+    assert_eq!(unregistered_fuzz_targets(&targets, &bins), ["b", "c"]);
+    assert_eq!(fuzz_bins("[package]\nname = \"x\"\n"), []);
 }

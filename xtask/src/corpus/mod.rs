@@ -5,7 +5,8 @@
 //! rules, and
 //! writes `fuzz/corpus/<target>/` for every target: the same files on every
 //! run. `--check` writes nothing and fails if the checked-in corpus differs
-//! from what would be written (CI runs it).
+//! from what would be written (CI runs it). Both fail when a fuzz target
+//! gets no seeds or `fuzz/corpus/` holds a folder the generator does not write.
 
 mod ipcz;
 mod legacy;
@@ -72,6 +73,29 @@ fn read_folder(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 pub(crate) fn run(root: &Path, check: bool) -> Result<(), String> {
     let seeds = generate()?;
     let corpus = root.join("fuzz/corpus");
+    // Every target gets seeds from here, and every folder comes from here.
+    let unseeded: Vec<String> = crate::fuzz_targets()?
+        .into_iter()
+        .filter(|t| seeds.targets.get(t).is_none_or(BTreeMap::is_empty))
+        .collect();
+    if !unseeded.is_empty() {
+        return Err(format!(
+            "fuzz targets without seeds from the generator: {} (add them to xtask/src/corpus/)",
+            unseeded.join(", ")
+        ));
+    }
+    let strays: Vec<String> = std::fs::read_dir(&corpus)
+        .map_err(|e| format!("{}: {e}", corpus.display()))?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| !seeds.targets.contains_key(name))
+        .collect();
+    if !strays.is_empty() {
+        return Err(format!(
+            "fuzz/corpus folders the generator does not write: {} (remove them)",
+            strays.join(", ")
+        ));
+    }
     let mut stale = Vec::new();
     for (target, files) in &seeds.targets {
         let dir = corpus.join(target);
