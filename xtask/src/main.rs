@@ -244,9 +244,11 @@ fn demo() -> Result<(), String> {
         ));
     }
     eprintln!(
-        "The bridge is not built yet, so there is no live proxy to run.\n\
-         Instead: a session recorded between a real Mojo+ipcz host, Chromium's own C++ mojo_proxy\n\
-         and a legacy client (scenario `shmem`, libchrome profile), decoded frame by frame and verified.\n"
+        "mojo_proxy does not bridge yet (the bridge engine is not wired into it), so there is\n\
+         no live proxy to run. Instead: first a session recorded between a real Mojo+ipcz host,\n\
+         Chromium's own C++ mojo_proxy and a legacy client (scenario `shmem`, libchrome profile),\n\
+         decoded frame by frame and verified; then our test host and client running every\n\
+         scenario over our own protocol stacks, without a proxy (legacy, then Mojo+ipcz).\n"
     );
     for (link, protocol) in [("host_proxy", "ipcz"), ("proxy_client", "legacy")] {
         let file = vectors.join(format!("shmem-{link}.jsonl"));
@@ -257,5 +259,24 @@ fn demo() -> Result<(), String> {
             .arg(&file);
         run(&format!("mojo-dump {link}"), cmd)?;
     }
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--package", "mojo-test-peers", "--bins"]);
+    run("build the test peers", build)?;
+    let bins = target_dir().join("debug");
+    let client = bins.join("mojo-test-client");
+    for direct in ["legacy", "ipcz"] {
+        let mut host = Command::new(bins.join("mojo-test-host"));
+        host.arg(format!("--direct={direct}"))
+            .arg(format!("--client={}", client.display()))
+            .arg("--quick");
+        run(&format!("mojo-test-host --direct={direct}"), host)?;
+    }
     Ok(())
+}
+
+/// Where cargo puts build output (`CARGO_TARGET_DIR` if set).
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
