@@ -275,8 +275,8 @@ fn demo() -> Result<(), String> {
 }
 
 /// Where cargo puts build output (`CARGO_TARGET_DIR` if set).
-fn target_dir() -> std::path::PathBuf {
+fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
+        .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
 }
