@@ -249,6 +249,13 @@ impl<'a> Message<'a> {
     /// ([`MessageError::NotCanonical`]) names the first differing field.
     pub fn compare(&self, bytes: &[u8]) -> Result<(), MessageError> {
         let mut out = Vec::with_capacity(bytes.len());
+        self.encode(&mut out)?;
+        if out == bytes {
+            return Ok(());
+        }
+        // Naming the differing field needs the field spans, which cost
+        // more than the encode itself: record them only for a mismatch.
+        out.clear();
         let mut spans = Vec::new();
         self.encode_with_spans(&mut out, &mut spans)?;
         require_canonical(bytes, &out, |offset| {
