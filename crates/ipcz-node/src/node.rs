@@ -450,9 +450,14 @@ impl<M: SharedMemory> Node<M> {
         let added = match l.memory_mut().provide_block_buffer(block_size, memory) {
             Ok(added) => added,
             Err(e) => {
-                // A later shortage may ask again.
                 l.memory_mut().block_buffer_failed(block_size);
-                return Err(e.into());
+                // The box and region were checked above, so what failed is
+                // the link's shared state (say a buffer id counter the peer
+                // scribbled over): that link cannot be trusted any more.
+                let error = NodeError::from(e);
+                self.drop_link(link, error.clone());
+                self.pump();
+                return Err(error);
             }
         };
         self.send_add_block_buffer(link, added.id, block_size, buffer);

@@ -618,6 +618,58 @@ proptest! {
     }
 }
 
+/// The case a CI run found: the peer sets the buffer id counter to
+/// `u64::MAX` before the node needs a block buffer. Providing the buffer
+/// fails on that counter, and the node must drop the link (not leave it up
+/// with an error only the caller saw), then tear down cleanly.
+#[test]
+fn a_scribbled_buffer_id_counter_drops_the_link_when_a_buffer_is_added() {
+    let fragments = NodeConfig {
+        parcel_data: ParcelDataPlacement::SharedMemory,
+        ..NodeConfig::default()
+    };
+    let mut s = setup([fragments; 2]);
+    let primary = s.net.nodes[0]
+        .link(s.la)
+        .unwrap()
+        .memory()
+        .primary()
+        .clone();
+    for (offset, value) in [
+        (0usize, 0u64),
+        (2, 0),
+        (0, u64::MAX),
+        (0, 0),
+        (128, u64::MAX),
+    ] {
+        primary.write(offset * 8, &value.to_le_bytes()).unwrap();
+    }
+    let mut kept = Vec::new();
+    for step in 0..30usize {
+        if s.net.nodes[0].link_count() == 0 {
+            break;
+        }
+        let (keep, send) = s.net.nodes[0].create_portal_pair();
+        kept.push(keep);
+        let _ = s.net.nodes[0].put(
+            s.pa[1],
+            vec![step as u8; 100 + step * 40],
+            vec![Handle::Portal(send)],
+        );
+        s.net.run();
+    }
+    assert!(
+        s.net
+            .dropped
+            .iter()
+            .any(|(_, _, e)| matches!(e, NodeError::Memory(_))),
+        "{:?}",
+        s.net.dropped
+    );
+    s.pa.extend(kept);
+    s.finish_with(false);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
