@@ -159,8 +159,8 @@ impl<M> Node<M> {
 
     /// Runs the extended header's sender verification (§4.9, the desktop
     /// profile): every event a port sends carries its name and its next
-    /// control sequence number ([`poll_transmit_with_sender`]
-    /// (Self::poll_transmit_with_sender)), `UpdatePreviousPeer` tells a port
+    /// control sequence number ([`Self::poll_transmit_with_sender`]),
+    /// `UpdatePreviousPeer` tells a port
     /// when its sender changes, and events reach a port only from its
     /// expected sender, in that sender's order (others wait, bounded by
     /// [`Limits::max_control_queue`]). Give incoming sender fields with
