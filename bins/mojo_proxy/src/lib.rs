@@ -1,5 +1,7 @@
-//! Library side of the `mojo_proxy` binary: its command line (and, once the
-//! bridge lands, the `mio` driver), kept in a library so tests can reach them.
+//! Library side of the `mojo_proxy` binary, kept in a library so tests can
+//! reach it: the command line ([`cli`]), the driver core that answers the
+//! sans-IO [`mojo_bridge::proxy::Proxy`] with the OS ([`core`]), and one run
+//! of the `mio` loop ([`run`]).
 //!
 //! The command line is parsed as Chromium's `base::CommandLine` parses it,
 //! so the proxy is a drop-in for Chromium's `mojo_proxy`:
@@ -23,3 +25,5 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod core;
+pub mod run;

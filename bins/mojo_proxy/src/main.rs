@@ -1,7 +1,7 @@
 //! `mojo_proxy`: bridges a Mojo+ipcz host and a legacy Mojo Core client.
 //!
 //! This binary only parses its command line, takes its two inherited sockets
-//! and (once the bridge lands) runs the `mio` event loop that moves bytes and
+//! and runs the `mio` event loop ([`mojo_proxy::run`]) that moves bytes and
 //! fds between them and the sans-IO protocol cores.
 //!
 //! The one `unsafe` of the binary is the adoption of the two command-line
@@ -13,12 +13,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use mojo_proxy::cli;
+use mojo_proxy::{cli, run};
 
 /// Exit status for a bad command line or unusable inherited fd.
 const EXIT_USAGE: u8 = 2;
-/// Exit status while the bridge itself is not built.
-const EXIT_NOT_BUILT: u8 = 1;
 
 /// Writes `text` to stdout, ignoring failure (a closed pipe must not turn
 /// `--help` into a panic).
@@ -50,6 +48,16 @@ fn adopt_inherited_socket(
 }
 
 fn main() -> ExitCode {
+    // Before anything else, while the process has one thread: every later
+    // thread inherits the blocked mask, so the signals reach only the
+    // loop's signalfd.
+    let signals = match mojo_driver::Signals::block_shutdown_signals() {
+        Ok(signals) => signals,
+        Err(e) => {
+            error_line(&format!("cannot block SIGTERM and SIGINT: {e}"));
+            return ExitCode::from(run::EXIT_FAILURE);
+        }
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_micros()
         .init();
@@ -83,6 +91,5 @@ fn main() -> ExitCode {
     }
     log::info!("configuration: {config:?}");
     log::debug!("adopted sockets {legacy_client:?} (legacy client) and {host:?} (host)");
-    error_line("the command line is valid, but bridging is not implemented yet; exiting");
-    ExitCode::from(EXIT_NOT_BUILT)
+    ExitCode::from(run::run(&config, host, legacy_client, signals))
 }

@@ -186,13 +186,18 @@ fn unknown_switches_are_ignored_and_valid_input_gets_past_parsing() {
         ]
         .map(String::from),
     );
+    // The host's end is closed at once: the proxy runs, finds the host gone
+    // before its invitation and exits 1 with one line; never 2, which means
+    // the command line was refused.
+    drop(s._peers.1);
     let output = run_with(&[&s.client, &s.host], &args);
     let text = stderr(&output);
-    // Until the bridge lands the proxy says so and exits non-zero; never 2,
-    // which means the command line was refused.
-    assert_ne!(output.status.code(), Some(2), "stderr: {text}");
-    assert!(!output.status.success(), "stderr: {text}");
-    assert!(text.contains("not implemented"), "stderr: {text}");
+    assert_eq!(output.status.code(), Some(1), "stderr: {text}");
+    assert!(
+        text.contains("closed before its invitation"),
+        "stderr: {text}"
+    );
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text:?}");
 }
 
 #[test]
@@ -204,6 +209,9 @@ fn more_than_seven_numeric_attachments_is_a_warning() {
     let text = stderr(&output);
     assert_ne!(output.status.code(), Some(2), "stderr: {text}");
     assert!(text.contains("at most 7"), "stderr: {text}");
+    // An invitation carries at most 7 attachments (MojoIpcz's limit), so
+    // the proxy cannot start.
+    assert_eq!(output.status.code(), Some(1), "stderr: {text}");
 }
 
 #[test]

@@ -100,6 +100,7 @@
 )]
 
 mod error;
+pub mod proxy;
 mod translate;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -131,6 +132,10 @@ pub enum Attachments {
     /// `n` attachments named by the 8 little-endian bytes of `0..n`
     /// (`--num-attachments`): attachment `i` is initial portal `i + 1`.
     Numbered(usize),
+    /// Attachments with these names, in order (`--numeric-attachment-names`
+    /// with a list that is not `0..n`): attachment `i` is initial portal
+    /// `i + 1`.
+    Listed(Vec<Vec<u8>>),
 }
 
 impl Attachments {
@@ -142,6 +147,12 @@ impl Attachments {
                 .map(|i| ((i as u64).to_le_bytes().to_vec(), i + 1))
                 .collect()),
             Self::Numbered(n) => Err(BridgeError::AttachmentCount { count: *n }),
+            Self::Listed(names) if (1..=MAX_ATTACHMENTS).contains(&names.len()) => Ok(names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.clone(), i + 1))
+                .collect()),
+            Self::Listed(names) => Err(BridgeError::AttachmentCount { count: names.len() }),
         }
     }
 }
@@ -258,6 +269,14 @@ impl<M: SharedMemory> Bridge<M> {
                 ends.push((portal, port));
             }
         }
+        Ok(Self::from_pairs(ipcz, legacy, ends))
+    }
+
+    /// A bridge over nodes whose initial pipes someone else opened (the
+    /// proxy's sessions): each `(portal, port)` of `pairs` becomes a
+    /// pairing, in order, and whatever already waits on either end is
+    /// forwarded on the next call.
+    pub fn from_pairs(ipcz: Node<M>, legacy: LegacyNode, pairs: Vec<(RouterId, PortRef)>) -> Self {
         let mut bridge = Self {
             ipcz,
             legacy,
@@ -271,11 +290,11 @@ impl<M: SharedMemory> Bridge<M> {
             queued_reports: 0,
             unreported: 0,
         };
-        for (portal, port) in ends {
+        for (portal, port) in pairs {
             bridge.pair(portal, port);
         }
         bridge.process();
-        Ok(bridge)
+        bridge
     }
 
     /// Handles one whole frame (and its fds) from the ipcz link `link`.

@@ -4,9 +4,10 @@
 //! `--direct=legacy` runs over the real legacy node (the host is the
 //! legacy broker, [`mojo_test_peers::real::legacy`]); `--direct=ipcz` over
 //! the real ipcz node (the host is the ipcz broker,
-//! [`mojo_test_peers::real::ipcz`]); the modes through a proxy and
-//! `--mode=inherit` still exit 1 with one line naming the missing system
-//! layer. A wrong
+//! [`mojo_test_peers::real::ipcz`]); through a proxy (no `--direct`) the
+//! host is the same ipcz broker, with the proxy on the other end of its
+//! socket. `--mode=inherit` still exits 1 with one line naming the missing
+//! system layer. A wrong
 //! command line is one line and exit status 2.
 
 #![forbid(unsafe_code)]
@@ -33,7 +34,11 @@ fn main() -> ExitCode {
             let mut out = std::io::stdout();
             ExitCode::from(run::run_host(&args, &LegacyHostConnector, &mut out))
         }
-        Ok(HostCommand::Host(args)) if args.direct == Direct::Ipcz => {
+        // Through a proxy the host is the ipcz broker too; the proxy is
+        // launched on the other end of its socket.
+        Ok(HostCommand::Host(args))
+            if args.direct == Direct::Ipcz || (args.direct == Direct::No && !args.inherit) =>
+        {
             let mut out = std::io::stdout();
             ExitCode::from(run::run_host(&args, &IpczHostConnector, &mut out))
         }

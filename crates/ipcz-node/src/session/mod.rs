@@ -166,6 +166,20 @@ pub enum SessionEvent {
     Node(NodeEvent),
 }
 
+/// What an established [`Session`] hands over ([`Session::into_parts`]).
+#[derive(Debug)]
+pub struct SessionParts<M> {
+    /// The node.
+    pub node: Node<M>,
+    /// Its link over the session's socket.
+    pub link: NodeLinkId,
+    /// Frames for the socket not yet polled, in order (before any of the
+    /// node's own).
+    pub transmits: VecDeque<SessionTransmit>,
+    /// Events not yet polled, in order.
+    pub events: VecDeque<SessionEvent>,
+}
+
 /// Where a session is.
 #[derive(Debug)]
 enum Phase<M> {
@@ -513,6 +527,27 @@ impl<M: SharedMemory> Session<M> {
         match &self.phase {
             Phase::Running { link, .. } => Some(*link),
             _ => None,
+        }
+    }
+
+    /// Ends an established session and hands over what it ran: the node,
+    /// its link, and the frames and events not yet polled (write and handle
+    /// those first). From then on the caller feeds the socket's stream to
+    /// [`Node::handle_stream`] itself. Before establishment (or after the
+    /// session ended) the session is given back unchanged.
+    pub fn into_parts(mut self: Box<Self>) -> Result<SessionParts<M>, Box<Self>> {
+        self.drain_node();
+        match self.phase {
+            Phase::Running { node, link } => Ok(SessionParts {
+                node: *node,
+                link,
+                transmits: std::mem::take(&mut self.transmits),
+                events: std::mem::take(&mut self.events),
+            }),
+            phase => {
+                self.phase = phase;
+                Err(self)
+            }
         }
     }
 }

@@ -112,10 +112,12 @@ impl World {
         let names_of: Vec<Vec<u8>> = match &attachments {
             Attachments::Named(n) => vec![n.clone()],
             Attachments::Numbered(n) => (0..*n as u64).map(|i| i.to_le_bytes().to_vec()).collect(),
+            Attachments::Listed(names) => names.clone(),
         };
         let ours = match &attachments {
             Attachments::Named(_) => 2,
             Attachments::Numbered(n) => n + 1,
+            Attachments::Listed(names) => names.len() + 1,
         };
         let host_portals_v = host
             .open_initial_portals(host_link, host_portals, ours)

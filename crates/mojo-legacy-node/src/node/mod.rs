@@ -78,8 +78,12 @@ pub use handles::{DataPipeEnd, Handle, PortRef, SharedBuffer};
 
 use handles::{Body, FdCounter};
 
-/// Default for [`NodeLimits::max_queued_messages_per_port`].
-pub const DEFAULT_MAX_QUEUED_MESSAGES_PER_PORT: usize = 4_096;
+/// Default for [`NodeLimits::max_queued_messages_per_port`]: only a
+/// backstop against a flood. A real Mojo node never drops a peer because
+/// its own application reads slowly, and a sender may legitimately write
+/// tens of thousands of messages before the reader wakes (the test peers'
+/// throughput scenarios do), so the limit sits far above any such burst.
+pub const DEFAULT_MAX_QUEUED_MESSAGES_PER_PORT: usize = 1 << 20;
 /// Default for [`NodeLimits::max_ports_per_peer`].
 pub const DEFAULT_MAX_PORTS_PER_PEER: usize = 16_384;
 /// Default for [`NodeLimits::max_fds_per_peer`].

@@ -40,7 +40,7 @@ use std::os::fd::OwnedFd;
 use mojo_invitation::legacy::{BufferError, HandshakeError};
 use mojo_legacy_wire::channel::Frame;
 
-pub use broker::BrokerSession;
+pub use broker::{BrokerInvitation, BrokerSession};
 pub use client::{AccessProbe, ClientSession};
 pub use mojo_invitation::legacy::{
     AttachmentName, BrokerConfig, BufferGrant, ClientConfig, Link, RegionFds, RegionRequest,

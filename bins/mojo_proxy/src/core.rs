@@ -1,0 +1,392 @@
+//! [`ProxyCore`]: the sans-IO [`Proxy`] as a [`mojo_driver::Core`] over the
+//! proxy's three sockets, answering what the proxy asks of the OS with the
+//! platform crate: the host's primary buffer and block buffers mapped, our
+//! block buffers and the client's regions created as memfds.
+//!
+//! No protocol logic lives here: links are mapped to [`ProxyLink`]s, fds
+//! queued per link, memory made or mapped, and the first fatal error kept
+//! for the exit status.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use ipcz_node::node::{DriverBox, NodeEvent};
+use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
+use mojo_bridge::proxy::{Proxy, ProxyError, ProxyEvent, ProxyLink};
+use mojo_driver::{Backlog, CloseReason, Core, CoreRequest, LinkId, ReceivedFds, Transmit};
+use mojo_invitation::legacy::{FdAccess, RegionFds, RegionRequest};
+use mojo_platform_channel::{FdAccessMode, Mapping, OsRandom, SharedMemoryRegion, ShmError};
+use mojo_wire_kit::{Guid, RegionMode};
+
+/// Why the proxy's run failed.
+#[derive(Debug)]
+pub enum CoreError {
+    /// A peer broke its protocol, or the host left before inviting us.
+    Proxy(ProxyError),
+}
+
+impl fmt::Display for CoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Proxy(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}
+
+const LINKS: [ProxyLink; 3] = [
+    ProxyLink::Host,
+    ProxyLink::ClientBootstrap,
+    ProxyLink::ClientNodeChannel,
+];
+
+fn slot(link: ProxyLink) -> usize {
+    match link {
+        ProxyLink::Host => 0,
+        ProxyLink::ClientBootstrap => 1,
+        ProxyLink::ClientNodeChannel => 2,
+    }
+}
+
+/// The proxy on its driver links: see the module docs.
+#[derive(Debug)]
+pub struct ProxyCore {
+    proxy: Proxy<Mapping>,
+    /// Driver link of each [`ProxyLink`], by [`slot`]; `None` once closed.
+    links: [Option<LinkId>; 3],
+    fds: [VecDeque<OwnedFd>; 3],
+    random: OsRandom,
+    requests: VecDeque<CoreRequest>,
+    error: Option<ProxyError>,
+    shutting_down: bool,
+}
+
+fn guid_of(value: u128) -> Guid {
+    Guid {
+        high: (value >> 64) as u64,
+        low: value as u64,
+    }
+}
+
+fn u128_of(guid: Guid) -> u128 {
+    (u128::from(guid.high) << 64) | u128::from(guid.low)
+}
+
+/// A new unsafe memfd region of `size` bytes (a block buffer of ours).
+fn create_block_region(
+    size: usize,
+    random: &mut OsRandom,
+) -> Result<(Mapping, SharedBuffer, Vec<OwnedFd>), ShmError> {
+    let region = SharedMemoryRegion::create(RegionMode::Unsafe, size, random)?;
+    let mapping = region.map()?;
+    let buffer = SharedBuffer {
+        buffer_size: u32::try_from(size).map_err(|_| ShmError::TooLarge { size: size as u64 })?,
+        mode: RegionMode::Unsafe,
+        guid: guid_of(region.guid()),
+    };
+    Ok((mapping, buffer, region.into_fds()))
+}
+
+/// Maps a region the host sent. The host is our broker, which could end
+/// this process anyway, so its unsealed memory is trusted (the policy of
+/// `docs/ARCHITECTURE.md`).
+fn map_host_region(buffer: &SharedBuffer, fds: Vec<OwnedFd>) -> Result<Mapping, ShmError> {
+    SharedMemoryRegion::from_fds(
+        buffer.mode,
+        buffer.buffer_size as usize,
+        u128_of(buffer.guid),
+        fds,
+    )?
+    .trust_peer()
+    .map()
+}
+
+fn probe(fd: BorrowedFd<'_>) -> Option<FdAccess> {
+    match mojo_platform_channel::fd_access_mode(fd).ok()? {
+        FdAccessMode::ReadOnly => Some(FdAccess::ReadOnly),
+        FdAccessMode::WriteOnly => Some(FdAccess::WriteOnly),
+        FdAccessMode::ReadWrite => Some(FdAccess::ReadWrite),
+    }
+}
+
+impl ProxyCore {
+    /// A core for `proxy` on the host's link, the client's bootstrap link
+    /// and our end of the node channel.
+    pub fn new(
+        proxy: Proxy<Mapping>,
+        host: LinkId,
+        client_bootstrap: LinkId,
+        client_node_channel: LinkId,
+        random: OsRandom,
+    ) -> Self {
+        Self {
+            proxy,
+            links: [
+                Some(host),
+                Some(client_bootstrap),
+                Some(client_node_channel),
+            ],
+            fds: Default::default(),
+            random,
+            requests: VecDeque::new(),
+            error: None,
+            shutting_down: false,
+        }
+    }
+
+    /// The error that ended the proxy's work, if one did.
+    pub fn error(&self) -> Option<&ProxyError> {
+        self.error.as_ref()
+    }
+
+    /// Whether every pairing closed (the normal end).
+    pub fn is_finished(&self) -> bool {
+        self.proxy.is_finished()
+    }
+
+    /// SIGTERM / SIGINT: forward what arrived, close every pairing, then
+    /// shut down once the queued frames are written.
+    pub fn close_all(&mut self) {
+        self.proxy.close_all();
+        self.shut_down();
+    }
+
+    fn which(&self, link: LinkId) -> Option<ProxyLink> {
+        LINKS
+            .into_iter()
+            .find(|l| self.links[slot(*l)] == Some(link))
+    }
+
+    fn shut_down(&mut self) {
+        if !self.shutting_down {
+            self.shutting_down = true;
+            self.requests.push_back(CoreRequest::Shutdown);
+        }
+    }
+
+    fn fail(&mut self, error: ProxyError) {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self.shut_down();
+    }
+
+    /// Answers the proxy's requests; returns whether the primary buffer was
+    /// just mapped (the host's input behind the greeting is then offered
+    /// again).
+    fn service(&mut self) -> bool {
+        let mut mapped_primary = false;
+        while let Some(event) = self.proxy.poll_event() {
+            match event {
+                ProxyEvent::MapPrimaryBuffer { buffer, fd } => {
+                    match map_host_region(&buffer, vec![fd]) {
+                        Ok(mapping) => match self.proxy.primary_buffer_mapped(mapping) {
+                            Ok(()) => mapped_primary = true,
+                            Err(e) => self.fail(e),
+                        },
+                        Err(e) => {
+                            log::error!("host: cannot map the primary buffer: {e}");
+                            self.fail(ProxyError::HostClosedEarly);
+                        }
+                    }
+                }
+                ProxyEvent::Memory(event) => self.answer_memory(event),
+                ProxyEvent::RegionRequest(request) => self.answer_region(request),
+                ProxyEvent::PairingOpened { pairing } => log::info!("pairing {pairing} opened"),
+                ProxyEvent::PairingClosed { pairing } => log::info!("pairing {pairing} closed"),
+                ProxyEvent::Dropped(event) => log::warn!("{event:?}"),
+                ProxyEvent::Finished => {
+                    log::info!("every pairing is closed; exiting");
+                    self.shut_down();
+                }
+            }
+        }
+        mapped_primary
+    }
+
+    fn answer_memory(&mut self, event: NodeEvent) {
+        match event {
+            NodeEvent::CreateBlockBuffer {
+                link,
+                block_size,
+                buffer_size,
+            } => {
+                let made = create_block_region(buffer_size, &mut self.random);
+                let Some(node) = self.proxy.ipcz_mut() else {
+                    return;
+                };
+                let provided = made.ok().and_then(|(mapping, buffer, fds)| {
+                    let boxed = DriverBox::new(DriverObject::SharedBuffer(buffer), fds).ok()?;
+                    node.provide_block_buffer(link, block_size, mapping, boxed)
+                        .ok()
+                });
+                if provided.is_none() {
+                    node.block_buffer_failed(link, block_size);
+                }
+            }
+            NodeEvent::MapBlockBuffer {
+                link, id, buffer, ..
+            } => {
+                let (object, fds) = buffer.into_parts();
+                let mapped = match object {
+                    DriverObject::SharedBuffer(b) => map_host_region(&b, fds).ok(),
+                    _ => None,
+                };
+                let Some(node) = self.proxy.ipcz_mut() else {
+                    return;
+                };
+                match mapped {
+                    Some(mapping) => {
+                        let _ = node.block_buffer_mapped(link, id, mapping);
+                    }
+                    None => node.block_buffer_unmappable(link, id),
+                }
+            }
+            NodeEvent::MemoryRequested { link, size } => {
+                let made = create_block_region(size.max(1) as usize, &mut self.random);
+                if let (Ok((_mapping, buffer, fds)), Some(node)) = (made, self.proxy.ipcz_mut()) {
+                    if let Ok(boxed) = DriverBox::new(DriverObject::SharedBuffer(buffer), fds) {
+                        let _ = node.provide_memory(link, size, boxed);
+                    }
+                }
+            }
+            other => log::debug!("ipcz node: {other:?}"),
+        }
+    }
+
+    /// A legacy client's `BUFFER_REQUEST`: a writable memfd region, sent as
+    /// its read-write and read-only fds.
+    fn answer_region(&mut self, request: RegionRequest) {
+        let made = usize::try_from(request.size)
+            .ok()
+            .filter(|&size| size > 0)
+            .and_then(|size| {
+                SharedMemoryRegion::create(RegionMode::Writable, size, &mut self.random).ok()
+            });
+        let answered = match made {
+            Some(region) => {
+                let guid = guid_of(region.guid());
+                let mut fds = region.into_fds().into_iter();
+                match (fds.next(), fds.next()) {
+                    (Some(read_write), Some(read_only)) => self.proxy.answer_region(
+                        request.id,
+                        RegionFds {
+                            guid,
+                            read_write,
+                            read_only,
+                        },
+                        &probe,
+                    ),
+                    _ => self.proxy.fail_region(request.id),
+                }
+            }
+            None => {
+                log::warn!(
+                    "legacy client: cannot create a region of {} bytes",
+                    request.size
+                );
+                self.proxy.fail_region(request.id)
+            }
+        };
+        if let Err(e) = answered {
+            log::warn!("legacy client buffer request: {e}");
+            let _ = self.proxy.fail_region(request.id);
+        }
+    }
+}
+
+impl Core for ProxyCore {
+    type Error = CoreError;
+
+    fn handle_input(
+        &mut self,
+        link: LinkId,
+        input: &[u8],
+        fds: &mut ReceivedFds,
+    ) -> Result<usize, CoreError> {
+        let Some(which) = self.which(link) else {
+            return Ok(input.len());
+        };
+        let queue = &mut self.fds[slot(which)];
+        // The driver bounds a link's received fds, so this queue is bounded.
+        while let Some(fd) = fds.pop() {
+            queue.push_back(fd);
+        }
+        let mut consumed = 0;
+        loop {
+            let rest = input.get(consumed..).unwrap_or_default();
+            let queue = &mut self.fds[slot(which)];
+            match self.proxy.handle_stream(which, rest, queue) {
+                Ok(used) => consumed += used,
+                Err(e) => return Err(CoreError::Proxy(e)),
+            }
+            if !self.service() {
+                break;
+            }
+        }
+        Ok(consumed)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.service();
+        loop {
+            let t = self.proxy.poll_transmit()?;
+            // A frame for a link already gone is dropped with its fds.
+            if let Some(link) = self.links[slot(t.link)] {
+                return Some(Transmit {
+                    link,
+                    bytes: t.bytes,
+                    fds: t.fds,
+                });
+            }
+        }
+    }
+
+    fn poll_request(&mut self) -> Option<CoreRequest> {
+        self.service();
+        self.requests.pop_front()
+    }
+
+    /// Back-pressure: while one side's socket has a backlog past the
+    /// driver's high-water mark, the links that feed it are not read (their
+    /// bytes wait in the kernel, which in time blocks the sender). Every
+    /// pipe shares its side's socket, so one slow reader slows them all.
+    fn handle_backlog(&mut self, link: LinkId, backlog: Backlog) {
+        let Some(which) = self.which(link) else {
+            return;
+        };
+        let feeders: &[ProxyLink] = match which {
+            ProxyLink::Host => &[ProxyLink::ClientNodeChannel],
+            ProxyLink::ClientNodeChannel => &[ProxyLink::Host],
+            ProxyLink::ClientBootstrap => &[],
+        };
+        for feeder in feeders {
+            if let Some(id) = self.links[slot(*feeder)] {
+                log::debug!("{which} backlog {backlog:?}: {feeder} paused or resumed");
+                self.requests.push_back(match backlog {
+                    Backlog::High => CoreRequest::PauseReading(id),
+                    Backlog::Low => CoreRequest::ResumeReading(id),
+                });
+            }
+        }
+    }
+
+    fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
+        let Some(which) = self.which(link) else {
+            return;
+        };
+        self.links[slot(which)] = None;
+        self.fds[slot(which)].clear();
+        if self.shutting_down {
+            log::debug!("{which} closed: {reason}");
+            return;
+        }
+        log::info!("{which} closed: {reason}");
+        if let Err(e) = self.proxy.handle_link_closed(which) {
+            self.fail(e);
+        }
+        self.service();
+    }
+}

@@ -1,0 +1,102 @@
+//! One proxy run: the sockets adopted, the driver set up, the loop run to
+//! its end, and the end turned into an exit status.
+
+use mojo_bridge::Attachments as BridgeAttachments;
+use mojo_bridge::proxy::{Proxy, ProxyConfig};
+use mojo_driver::{Driver, DriverError, Exit, Signals};
+use mojo_legacy_node::ports::names;
+use mojo_legacy_wire::Profile;
+use mojo_platform_channel::{Endpoint, OsRandom};
+
+use crate::cli::{Attachments, Config, LegacyProfile};
+use crate::core::ProxyCore;
+
+/// Exit status of a run that ended normally: every pairing closed, a peer
+/// hung up, or a shutdown signal.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when a peer broke its protocol or the proxy could not start.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// The bridge's view of the command line's attachments.
+pub fn bridge_attachments(attachments: &Attachments) -> BridgeAttachments {
+    match attachments {
+        Attachments::Named(name) => BridgeAttachments::Named(name.as_bytes().to_vec()),
+        Attachments::Numeric(numbers) if numbers.iter().copied().eq(0..numbers.len() as u64) => {
+            BridgeAttachments::Numbered(numbers.len())
+        }
+        Attachments::Numeric(_) => BridgeAttachments::Listed(attachments.names()),
+    }
+}
+
+/// Runs the proxy for `config` over the adopted sockets until its work is
+/// over; returns the exit status. `signals` (blocked before any thread was
+/// made) end the run cleanly.
+pub fn run(config: &Config, host: Endpoint, legacy_client: Endpoint, signals: Signals) -> u8 {
+    match try_run(config, host, legacy_client, signals) {
+        Ok(status) => status,
+        Err(e) => {
+            log::error!("{e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn try_run(
+    config: &Config,
+    host: Endpoint,
+    legacy_client: Endpoint,
+    signals: Signals,
+) -> Result<u8, String> {
+    if config.inherit_ipcz_broker {
+        return Err(
+            "--inherit-ipcz-broker: a host that shares its broker is not supported yet".into(),
+        );
+    }
+    let mut random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
+    let mut driver = Driver::new().map_err(|e| format!("epoll: {e}"))?;
+    driver
+        .watch_signals(signals)
+        .map_err(|e| format!("signalfd: {e}"))?;
+    let host = driver
+        .add_link(host)
+        .map_err(|e| format!("host socket: {e}"))?;
+    let bootstrap = driver
+        .add_link(legacy_client)
+        .map_err(|e| format!("legacy client socket: {e}"))?;
+    let (node_channel, client_end) = driver
+        .new_link_pair()
+        .map_err(|e| format!("node channel: {e}"))?;
+    let proxy_config = ProxyConfig {
+        attachments: bridge_attachments(&config.attachments),
+        legacy_profile: match config.legacy_profile {
+            LegacyProfile::Libchrome => Profile::Libchrome,
+            LegacyProfile::Desktop => Profile::Desktop,
+        },
+        legacy_name: names::random_node_name(&mut random),
+    };
+    let node_random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
+    let proxy = Proxy::new(&proxy_config, client_end, node_random).map_err(|e| e.to_string())?;
+    let mut core = ProxyCore::new(proxy, host, bootstrap, node_channel, random);
+    let mut signalled = false;
+    loop {
+        match driver.run(&mut core) {
+            Ok(Exit::Signal(signal)) if !signalled => {
+                log::info!("{signal}: closing every pairing");
+                signalled = true;
+                core.close_all();
+            }
+            Ok(exit) => {
+                log::info!("done: {exit}");
+                break;
+            }
+            Err(DriverError::Core { link, error }) => {
+                return Err(format!("{link}: {error}; giving up"));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if let Some(e) = core.error() {
+        return Err(e.to_string());
+    }
+    Ok(EXIT_OK)
+}

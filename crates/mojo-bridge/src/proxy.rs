@@ -1,0 +1,583 @@
+//! [`Proxy`]: the whole of `mojo_proxy` as one sans-IO value: the ipcz
+//! session towards the host (a non-broker accepting the host's
+//! invitation), the legacy invitation towards the client (the proxy is the
+//! client's broker), and, once the host's link is up, the [`Bridge`] that
+//! pairs their pipes.
+//!
+//! The proxy has three links ([`ProxyLink`]): the host's socket, the
+//! client's bootstrap socket (the one the host gave us; after the
+//! invitation it carries the client's synchronous `BUFFER_REQUEST`s) and
+//! the node channel (a socket pair the driver makes; its other end goes to
+//! the client inside `INIT`). The driver hands each link's stream in with
+//! [`Proxy::handle_stream`], writes [`Proxy::poll_transmit`], and answers
+//! what [`Proxy::poll_event`] asks with the OS: map the primary buffer the
+//! host sent, create or map block buffers, create a region for the client.
+//!
+//! The legacy side starts at once: the client may accept the invitation
+//! and write into its pipes before the host's link is up; those messages
+//! wait in the legacy node's ports and are forwarded when the bridge is
+//! made. The other way round, the host's parcels wait for the client's
+//! merges in the same ports.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::os::fd::OwnedFd;
+
+use ipcz_node::node::{Node, NodeEvent};
+use ipcz_node::router::{NodeLinkId, RouterId};
+use ipcz_node::session::{Session, SessionConfig, SessionEvent, SessionParts};
+use ipcz_wire::driver_object::SharedBuffer;
+use mojo_invitation::legacy::FdAccessProbe;
+use mojo_legacy_node::node::{LegacyNode, PortRef};
+use mojo_legacy_node::session::{
+    AttachmentName, BrokerConfig, BrokerInvitation, Link, RegionFds, RegionRequest, RequestId,
+};
+use mojo_legacy_wire::{NodeName as LegacyNodeName, Profile};
+use mojo_wire_kit::{RandomSource, SharedMemory};
+
+use crate::{Attachments, Bridge, BridgeError, BridgeEvent, BridgeTransmit, Side};
+
+/// One of the proxy's three links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyLink {
+    /// The Mojo+ipcz host's socket (`--host-ipcz-transport-fd`).
+    Host,
+    /// The legacy client's bootstrap socket (`--legacy-client-fd`).
+    ClientBootstrap,
+    /// The legacy node channel (our end of the pair sent in `INIT`).
+    ClientNodeChannel,
+}
+
+impl ProxyLink {
+    fn legacy(link: Link) -> Self {
+        match link {
+            Link::Bootstrap => Self::ClientBootstrap,
+            Link::NodeChannel => Self::ClientNodeChannel,
+        }
+    }
+}
+
+impl fmt::Display for ProxyLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Host => "host link",
+            Self::ClientBootstrap => "client bootstrap link",
+            Self::ClientNodeChannel => "client node channel",
+        })
+    }
+}
+
+/// How the proxy is set up (the command line).
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The invitation's attachments.
+    pub attachments: Attachments,
+    /// The legacy wire profile the client speaks.
+    pub legacy_profile: Profile,
+    /// Our legacy node name (random, not zero).
+    pub legacy_name: LegacyNodeName,
+}
+
+/// One frame to write.
+#[derive(Debug)]
+pub struct ProxyTransmit {
+    /// Where.
+    pub link: ProxyLink,
+    /// The whole frame.
+    pub bytes: Vec<u8>,
+    /// Its fds.
+    pub fds: Vec<OwnedFd>,
+}
+
+/// What the driver must do or know.
+#[derive(Debug)]
+pub enum ProxyEvent {
+    /// The host's greeting carried the primary buffer: map it and call
+    /// [`Proxy::primary_buffer_mapped`], then offer the host link's unconsumed
+    /// input again.
+    MapPrimaryBuffer {
+        /// Size, mode and GUID.
+        buffer: SharedBuffer,
+        /// The region's fd.
+        fd: OwnedFd,
+    },
+    /// A memory request of the ipcz node ([`NodeEvent::CreateBlockBuffer`],
+    /// [`NodeEvent::MapBlockBuffer`], [`NodeEvent::MemoryRequested`]):
+    /// answer it on [`Proxy::ipcz_mut`].
+    Memory(NodeEvent),
+    /// The client asked for a shared memory region: create it and call
+    /// [`Proxy::answer_region`] (or [`Proxy::fail_region`]).
+    RegionRequest(RegionRequest),
+    /// A pairing opened.
+    PairingOpened {
+        /// The pairing's number (for logs).
+        pairing: u64,
+    },
+    /// A pairing closed.
+    PairingClosed {
+        /// The pairing's number.
+        pairing: u64,
+    },
+    /// Something the bridge could not carry over or deliver (already
+    /// handled; worth a log line).
+    Dropped(BridgeEvent),
+    /// Every pairing is gone: write what is queued and exit (status 0).
+    Finished,
+}
+
+/// Why the proxy gave up on a link (and so on its job).
+#[derive(Debug)]
+pub enum ProxyError {
+    /// The host broke the ipcz protocol (or its handshake).
+    Host(ipcz_node::session::SessionError),
+    /// The host link's node refused a frame.
+    HostNode(ipcz_node::node::NodeError),
+    /// The client broke the legacy protocol (or its handshake).
+    Client(mojo_legacy_node::session::SessionError),
+    /// The host's socket closed before its invitation arrived.
+    HostClosedEarly,
+    /// Setting up the bridge failed.
+    Bridge(BridgeError),
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Host(e) => write!(f, "host: {e}"),
+            Self::HostNode(e) => write!(f, "host: {e}"),
+            Self::Client(e) => write!(f, "legacy client: {e}"),
+            Self::HostClosedEarly => f.write_str("host: closed before its invitation arrived"),
+            Self::Bridge(e) => write!(f, "bridge: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+#[derive(Debug)]
+enum Stage<M> {
+    /// The host's link is not up yet; the legacy node waits here.
+    Connecting {
+        session: Box<Session<M>>,
+        legacy: Box<LegacyNode>,
+    },
+    /// Both nodes run under the bridge.
+    Bridging {
+        bridge: Box<Bridge<M>>,
+        host_link: NodeLinkId,
+    },
+    /// Between the two (only inside a transition) or after a failure.
+    Failed,
+}
+
+/// `mojo_proxy`'s protocol work: see the module docs.
+#[derive(Debug)]
+pub struct Proxy<M> {
+    stage: Stage<M>,
+    invitation: BrokerInvitation,
+    /// Attachment `i`'s legacy end and the initial portal it pairs with.
+    attachments: Vec<(PortRef, usize)>,
+    host_out: VecDeque<ProxyTransmit>,
+    events: VecDeque<ProxyEvent>,
+    finished: bool,
+    finished_reported: bool,
+}
+
+impl<M: SharedMemory> Proxy<M> {
+    /// A proxy for `config`: the ipcz greeting and the legacy `INIT`
+    /// (carrying `node_channel_client_end`, the client's end of the node
+    /// channel pair) are queued at once. `rng` names the legacy node's
+    /// ports and the invitation token.
+    pub fn new(
+        config: &ProxyConfig,
+        node_channel_client_end: OwnedFd,
+        mut rng: impl RandomSource + Send + 'static,
+    ) -> Result<Self, ProxyError> {
+        let names = config.attachments.names().map_err(ProxyError::Bridge)?;
+        let portals = names.iter().map(|(_, i)| i + 1).max().unwrap_or(2);
+        let session_config = SessionConfig {
+            initial_portals: u32::try_from(portals).unwrap_or(u32::MAX),
+            close_reserved_portal: true,
+            ..SessionConfig::default()
+        };
+        let session = Session::non_broker(session_config).map_err(ProxyError::Host)?;
+        let legacy_names = names
+            .iter()
+            .map(|(name, _)| {
+                AttachmentName::from_bytes(name.clone()).ok_or(ProxyError::Bridge(
+                    BridgeError::AttachmentCount { count: names.len() },
+                ))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let broker_config = BrokerConfig {
+            profile: config.legacy_profile,
+            local_name: config.legacy_name,
+            attachments: legacy_names,
+        };
+        let invitation = BrokerInvitation::new(broker_config, node_channel_client_end, &mut rng)
+            .map_err(ProxyError::Client)?;
+        let mut legacy = LegacyNode::new(config.legacy_name, rng);
+        let mut attachments = Vec::with_capacity(names.len());
+        for (name, portal) in &names {
+            let port = legacy
+                .reserve_attachment(name)
+                .map_err(|e| ProxyError::Bridge(BridgeError::LegacyApi(e)))?;
+            attachments.push((port, *portal));
+        }
+        Ok(Self {
+            stage: Stage::Connecting {
+                session: Box::new(session),
+                legacy: Box::new(legacy),
+            },
+            invitation,
+            attachments,
+            host_out: VecDeque::new(),
+            events: VecDeque::new(),
+            finished: false,
+            finished_reported: false,
+        })
+    }
+
+    /// Takes `link`'s unconsumed input and the fds received with it (each
+    /// frame takes its own from the front); returns the bytes consumed. An
+    /// error names the peer that broke the protocol: the proxy's job is
+    /// over (close everything and exit non-zero).
+    pub fn handle_stream(
+        &mut self,
+        link: ProxyLink,
+        input: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, ProxyError> {
+        let result = match link {
+            ProxyLink::Host => self.handle_host(input, fds),
+            ProxyLink::ClientBootstrap => self.handle_client(Link::Bootstrap, input, fds),
+            ProxyLink::ClientNodeChannel => self.handle_client(Link::NodeChannel, input, fds),
+        };
+        self.pump()?;
+        result
+    }
+
+    fn handle_host(
+        &mut self,
+        input: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, ProxyError> {
+        match &mut self.stage {
+            Stage::Connecting { session, .. } => {
+                session.handle_stream(input, fds).map_err(ProxyError::Host)
+            }
+            Stage::Bridging { bridge, host_link } => bridge
+                .ipcz_mut()
+                .handle_stream(*host_link, input, fds)
+                .map_err(ProxyError::HostNode),
+            Stage::Failed => Ok(input.len()),
+        }
+    }
+
+    fn handle_client(
+        &mut self,
+        link: Link,
+        input: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, ProxyError> {
+        let node = match &mut self.stage {
+            Stage::Connecting { legacy, .. } => legacy,
+            Stage::Bridging { bridge, .. } => bridge.legacy_mut(),
+            Stage::Failed => return Ok(input.len()),
+        };
+        self.invitation
+            .handle_stream(node, link, input, fds)
+            .map_err(ProxyError::Client)
+    }
+
+    /// `link`'s socket is gone (the peer hung up or it failed). The host's
+    /// loss before its invitation is an error; after, and the client's at
+    /// any time, it only breaks the pairings, which close after forwarding
+    /// what already arrived.
+    pub fn handle_link_closed(&mut self, link: ProxyLink) -> Result<(), ProxyError> {
+        match link {
+            ProxyLink::Host => match &mut self.stage {
+                Stage::Connecting { session, .. } => {
+                    let _ = session.handle_closed();
+                    self.stage = Stage::Failed;
+                    return Err(ProxyError::HostClosedEarly);
+                }
+                Stage::Bridging { bridge, host_link } => bridge.ipcz_link_lost(*host_link),
+                Stage::Failed => {}
+            },
+            ProxyLink::ClientBootstrap | ProxyLink::ClientNodeChannel => {
+                let which = match link {
+                    ProxyLink::ClientBootstrap => Link::Bootstrap,
+                    _ => Link::NodeChannel,
+                };
+                let invitation = &mut self.invitation;
+                match &mut self.stage {
+                    Stage::Connecting { legacy, .. } => {
+                        invitation.handle_link_closed(legacy, which);
+                    }
+                    Stage::Bridging { bridge, .. } => {
+                        invitation.handle_link_closed(bridge.legacy_mut(), which);
+                    }
+                    Stage::Failed => {}
+                }
+            }
+        }
+        self.pump()
+    }
+
+    /// The primary buffer of [`ProxyEvent::MapPrimaryBuffer`] is mapped.
+    pub fn primary_buffer_mapped(&mut self, mapping: M) -> Result<(), ProxyError> {
+        if let Stage::Connecting { session, .. } = &mut self.stage {
+            session
+                .primary_buffer_mapped(mapping)
+                .map_err(ProxyError::Host)?;
+        }
+        self.pump()
+    }
+
+    /// The ipcz node, to answer [`ProxyEvent::Memory`] on (`None` before the
+    /// host's link is up).
+    pub fn ipcz_mut(&mut self) -> Option<&mut Node<M>> {
+        match &mut self.stage {
+            Stage::Connecting { session, .. } => session.node_mut(),
+            Stage::Bridging { bridge, .. } => Some(bridge.ipcz_mut()),
+            Stage::Failed => None,
+        }
+    }
+
+    /// The bridge, once both nodes run under it.
+    pub fn bridge(&self) -> Option<&Bridge<M>> {
+        match &self.stage {
+            Stage::Bridging { bridge, .. } => Some(bridge),
+            _ => None,
+        }
+    }
+
+    /// Answers [`ProxyEvent::RegionRequest`] with a new region's fds.
+    pub fn answer_region(
+        &mut self,
+        id: RequestId,
+        region: RegionFds,
+        probe: &impl FdAccessProbe,
+    ) -> Result<(), ProxyError> {
+        self.invitation
+            .answer_region(id, region, probe)
+            .map_err(ProxyError::Client)
+    }
+
+    /// Answers [`ProxyEvent::RegionRequest`] with the failure response.
+    pub fn fail_region(&mut self, id: RequestId) -> Result<(), ProxyError> {
+        self.invitation.fail_region(id).map_err(ProxyError::Client)
+    }
+
+    /// Shuts down (SIGTERM): forwards what arrived, closes every pairing
+    /// on both sides. Write what [`poll_transmit`](Self::poll_transmit)
+    /// still gives, then close the sockets.
+    pub fn close_all(&mut self) {
+        if let Stage::Bridging { bridge, .. } = &mut self.stage {
+            bridge.close_all();
+        }
+        let _ = self.pump();
+    }
+
+    /// Whether every pairing is gone.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The next frame to write.
+    pub fn poll_transmit(&mut self) -> Option<ProxyTransmit> {
+        if let Some(t) = self.host_out.pop_front() {
+            return Some(t);
+        }
+        if let Some(t) = self.invitation.poll_transmit() {
+            return Some(ProxyTransmit {
+                link: ProxyLink::legacy(t.link),
+                bytes: t.bytes,
+                fds: t.fds,
+            });
+        }
+        match &mut self.stage {
+            Stage::Connecting { session, legacy } => {
+                if let Some(t) = session.poll_transmit() {
+                    return Some(ProxyTransmit {
+                        link: ProxyLink::Host,
+                        bytes: t.bytes,
+                        fds: t.fds,
+                    });
+                }
+                legacy.poll_transmit().map(|t| ProxyTransmit {
+                    link: ProxyLink::ClientNodeChannel,
+                    bytes: t.bytes,
+                    fds: t.fds,
+                })
+            }
+            Stage::Bridging { bridge, .. } => bridge.poll_transmit().map(|t| match t {
+                BridgeTransmit::Ipcz(t) => ProxyTransmit {
+                    link: ProxyLink::Host,
+                    bytes: t.bytes,
+                    fds: t.fds,
+                },
+                BridgeTransmit::Legacy(t) => ProxyTransmit {
+                    link: ProxyLink::ClientNodeChannel,
+                    bytes: t.bytes,
+                    fds: t.fds,
+                },
+            }),
+            Stage::Failed => None,
+        }
+    }
+
+    /// Gives a written transmit's buffer back for reuse.
+    pub fn recycle(&mut self, link: ProxyLink, bytes: Vec<u8>) {
+        if let Stage::Bridging { bridge, .. } = &mut self.stage {
+            let side = match link {
+                ProxyLink::Host => Side::Ipcz,
+                _ => Side::Legacy,
+            };
+            bridge.recycle(side, bytes);
+        }
+    }
+
+    /// The next event for the driver.
+    pub fn poll_event(&mut self) -> Option<ProxyEvent> {
+        if self.events.is_empty() {
+            let _ = self.pump();
+        }
+        self.events.pop_front()
+    }
+
+    /// Moves the parts' events into ours; makes the bridge once the host's
+    /// link is up.
+    fn pump(&mut self) -> Result<(), ProxyError> {
+        while let Some(request) = self.invitation.poll_region_request() {
+            self.events.push_back(ProxyEvent::RegionRequest(request));
+        }
+        let mut session_events = Vec::new();
+        let mut bridge_events = Vec::new();
+        match &mut self.stage {
+            Stage::Connecting { session, legacy } => {
+                while let Some(event) = session.poll_event() {
+                    session_events.push(event);
+                }
+                // Readiness before the bridge exists is rediscovered when
+                // it pairs the ends; the rest is only worth a log line.
+                while let Some(event) = legacy.poll_event() {
+                    log::debug!("legacy node before the bridge: {event:?}");
+                }
+            }
+            Stage::Bridging { bridge, .. } => {
+                while let Some(event) = bridge.poll_event() {
+                    bridge_events.push(event);
+                }
+                if bridge.is_finished() && !self.finished {
+                    self.finished = true;
+                }
+            }
+            Stage::Failed => {}
+        }
+        let mut portals = None;
+        for event in session_events {
+            if let Some(p) = self.session_event(event) {
+                portals = Some(p);
+            }
+        }
+        for event in bridge_events {
+            self.bridge_event(event);
+        }
+        if self.finished && !self.finished_reported {
+            self.finished_reported = true;
+            self.events.push_back(ProxyEvent::Finished);
+        }
+        match portals {
+            Some(portals) => self.start_bridge(portals),
+            None => Ok(()),
+        }
+    }
+
+    fn session_event(&mut self, event: SessionEvent) -> Option<Vec<Option<RouterId>>> {
+        match event {
+            SessionEvent::MapPrimaryBuffer { buffer, fd } => {
+                self.events
+                    .push_back(ProxyEvent::MapPrimaryBuffer { buffer, fd });
+            }
+            SessionEvent::Established {
+                remote_name,
+                portals,
+                ..
+            } => {
+                log::info!("host link up: host node {remote_name:?}");
+                return Some(portals);
+            }
+            SessionEvent::Node(event) => self.node_event(event),
+        }
+        None
+    }
+
+    fn node_event(&mut self, event: NodeEvent) {
+        match event {
+            NodeEvent::CreateBlockBuffer { .. }
+            | NodeEvent::MapBlockBuffer { .. }
+            | NodeEvent::MemoryRequested { .. } => self.events.push_back(ProxyEvent::Memory(event)),
+            other => log::debug!("ipcz node: {other:?}"),
+        }
+    }
+
+    fn bridge_event(&mut self, event: BridgeEvent) {
+        match event {
+            BridgeEvent::Ipcz(event) => self.node_event(event),
+            BridgeEvent::Legacy(event) => log::debug!("legacy node: {event:?}"),
+            BridgeEvent::PairingOpened { pairing, .. } => self
+                .events
+                .push_back(ProxyEvent::PairingOpened { pairing: pairing.0 }),
+            BridgeEvent::PairingClosed { pairing } => self
+                .events
+                .push_back(ProxyEvent::PairingClosed { pairing: pairing.0 }),
+            other => self.events.push_back(ProxyEvent::Dropped(other)),
+        }
+    }
+
+    /// The host's link is up: hands both nodes to the bridge and pairs
+    /// attachment `i` with initial portal `i + 1`.
+    fn start_bridge(&mut self, mut portals: Vec<Option<RouterId>>) -> Result<(), ProxyError> {
+        let Stage::Connecting { session, legacy } =
+            std::mem::replace(&mut self.stage, Stage::Failed)
+        else {
+            return Ok(());
+        };
+        let SessionParts {
+            node,
+            link,
+            transmits,
+            events,
+        } = match session.into_parts() {
+            Ok(parts) => parts,
+            Err(session) => {
+                self.stage = Stage::Connecting { session, legacy };
+                return Ok(());
+            }
+        };
+        self.host_out
+            .extend(transmits.into_iter().map(|t| ProxyTransmit {
+                link: ProxyLink::Host,
+                bytes: t.bytes,
+                fds: t.fds,
+            }));
+        for event in events {
+            if let Some(p) = self.session_event(event) {
+                portals = p;
+            }
+        }
+        let pairs: Vec<(RouterId, PortRef)> = self
+            .attachments
+            .iter()
+            .filter_map(|&(port, index)| Some((portals.get(index).copied().flatten()?, port)))
+            .collect();
+        let bridge = Bridge::from_pairs(node, *legacy, pairs);
+        self.stage = Stage::Bridging {
+            bridge: Box::new(bridge),
+            host_link: link,
+        };
+        self.pump()
+    }
+}
