@@ -1,7 +1,7 @@
 //! The seed corpora of the node and invitation targets
-//! (`fuzz/corpus/{legacy_node_frames,legacy_invitation_*,ipcz_invitation,ipcz_node_frames}/`):
+//! (`fuzz/corpus/{legacy_node_frames,legacy_invitation_*,ipcz_invitation,ipcz_node_frames,proxy_streams}/`):
 //! built by the seed functions of those crates' `fuzzing` modules, and for
-//! `ipcz_invitation` from handshake frames of the recorded vectors.
+//! `ipcz_invitation` and `proxy_streams` from the recorded vectors.
 
 use std::os::fd::OwnedFd;
 
@@ -54,6 +54,49 @@ const IPCZ_INVITATION: [(&str, u8, &str, Direction, usize, bool); 4] = [
     ),
 ];
 
+/// `proxy_streams` seeds: the recorded sessions whose host→proxy and
+/// client→proxy streams are replayed into the proxy, in time order.
+const PROXY_SESSIONS: [&str; 4] = ["connect_only", "subpipe", "shmem", "multi_attach"];
+
+/// The `proxy_streams` seed of one recorded CrOS session: what the host and
+/// the client sent the recorded proxy, merged by time.
+fn proxy_seed(session: &str) -> Result<Vec<u8>, String> {
+    let dir = vectors().join("cros");
+    let read = |name: String| {
+        let path = dir.join(&name);
+        Transcript::from_path(&path).map_err(|e| format!("{}: {e:?}", path.display()))
+    };
+    let host = read(format!("{session}-host_proxy.jsonl"))?;
+    let client = read(format!("{session}-proxy_client.jsonl"))?;
+    // (time, link, chunk): the host is side A of host_proxy, the proxy side A
+    // of proxy_client (channel 0 bootstrap, 1 node channel).
+    let mut records: Vec<(f64, u8, &mojo_transcript::Chunk)> = host
+        .chunks
+        .iter()
+        .filter(|c| c.channel == 0 && c.direction == Direction::AToB && !c.is_eof())
+        .map(|c| (c.time, 0, c))
+        .chain(
+            client
+                .chunks
+                .iter()
+                .filter(|c| c.channel <= 1 && c.direction == Direction::BToA && !c.is_eof())
+                .map(|c| (c.time, 1 + c.channel as u8, c)),
+        )
+        .collect();
+    records.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let attachments = if session == "multi_attach" {
+        3u8 << 1
+    } else {
+        0
+    };
+    let mut seed = vec![attachments];
+    for (_, link, chunk) in records {
+        let fds = u8::try_from(chunk.num_fds).map_err(|_| format!("{session}: fd count"))?;
+        mojo_bridge::fuzzing::record(&mut seed, link, &chunk.bytes, fds);
+    }
+    Ok(seed)
+}
+
 /// Adds the node and invitation seeds to `seeds`.
 pub(crate) fn add_seeds(seeds: &mut Seeds) -> Result<(), String> {
     let target = seeds.target("legacy_node_frames");
@@ -70,6 +113,13 @@ pub(crate) fn add_seeds(seeds: &mut Seeds) -> Result<(), String> {
     ));
     let target = seeds.target("legacy_invitation_client");
     target.extend(mojo_invitation::legacy::fuzzing::client_seeds());
+
+    for session in PROXY_SESSIONS {
+        let seed = proxy_seed(session)?;
+        seeds
+            .target("proxy_streams")
+            .insert(format!("cros-{session}"), seed);
+    }
 
     let dir = vectors();
     let target = seeds.target("ipcz_invitation");
