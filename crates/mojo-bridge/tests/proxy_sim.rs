@@ -257,8 +257,9 @@ impl World {
             (1, ProxyLink::ClientBootstrap),
             (2, ProxyLink::ClientNodeChannel),
         ] {
+            let held = slot == 0 && self.hold_host;
             let s = &mut self.to_proxy[slot];
-            if !s.bytes.is_empty() && !(slot == 0 && self.hold_host) {
+            if !s.bytes.is_empty() && !held {
                 let used = self
                     .proxy
                     .handle_stream(link, &s.bytes, &mut s.fds)
