@@ -1,7 +1,8 @@
 //! The seed corpora of the node and invitation targets
-//! (`fuzz/corpus/{legacy_node_frames,legacy_invitation_*,ipcz_invitation,ipcz_node_frames,proxy_streams}/`):
+//! (`fuzz/corpus/{legacy_node_frames,legacy_invitation_*,ipcz_invitation,ipcz_node_frames,proxy_streams,*_session_streams}/`):
 //! built by the seed functions of those crates' `fuzzing` modules, and for
-//! `ipcz_invitation` and `proxy_streams` from the recorded vectors.
+//! `ipcz_invitation`, `proxy_streams` and the session targets from the
+//! recorded vectors.
 
 use std::os::fd::OwnedFd;
 
@@ -97,6 +98,35 @@ fn proxy_seed(session: &str) -> Result<Vec<u8>, String> {
     Ok(seed)
 }
 
+/// A session target's seed: byte `mode`, then one record per chunk of
+/// `direction` on the channels below `channels` of `file` (selector = the
+/// channel: legacy bootstrap 0 / node channel 1; ipcz stream 0).
+fn session_seed(
+    file: &str,
+    mode: u8,
+    direction: Direction,
+    channels: u32,
+) -> Result<Vec<u8>, String> {
+    let path = vectors().join(file);
+    let transcript =
+        Transcript::from_path(&path).map_err(|e| format!("{}: {e:?}", path.display()))?;
+    let mut seed = vec![mode];
+    for chunk in transcript
+        .chunks
+        .iter()
+        .filter(|c| c.channel < channels && c.direction == direction && !c.is_eof())
+    {
+        let fds = u8::try_from(chunk.num_fds).map_err(|_| format!("{file}: fd count"))?;
+        let bytes = &chunk.bytes;
+        let len = u16::try_from(bytes.len()).map_err(|_| format!("{file}: chunk size"))?;
+        seed.push(chunk.channel as u8);
+        seed.extend_from_slice(&len.to_le_bytes());
+        seed.extend_from_slice(bytes);
+        seed.push(fds);
+    }
+    Ok(seed)
+}
+
 /// Adds the node and invitation seeds to `seeds`.
 pub(crate) fn add_seeds(seeds: &mut Seeds) -> Result<(), String> {
     let target = seeds.target("legacy_node_frames");
@@ -119,6 +149,25 @@ pub(crate) fn add_seeds(seeds: &mut Seeds) -> Result<(), String> {
         seeds
             .target("proxy_streams")
             .insert(format!("cros-{session}"), seed);
+    }
+
+    for session in PROXY_SESSIONS {
+        // The recorded client heard the recorded proxy (side A); the recorded
+        // proxy heard the client. Desktop too for the profile bit.
+        for (profile, bit) in [("cros", 0u8), ("desktop", 2u8)] {
+            let file = format!("{profile}/{session}-proxy_client.jsonl");
+            let client = session_seed(&file, bit, Direction::AToB, 2)?;
+            let broker = session_seed(&file, bit | 1, Direction::BToA, 2)?;
+            let target = seeds.target("legacy_session_streams");
+            target.insert(format!("{profile}-{session}-client"), client);
+            target.insert(format!("{profile}-{session}-broker"), broker);
+        }
+        let file = format!("cros/{session}-host_proxy.jsonl");
+        let non_broker = session_seed(&file, 0, Direction::AToB, 1)?;
+        let broker = session_seed(&file, 1, Direction::BToA, 1)?;
+        let target = seeds.target("ipcz_session_streams");
+        target.insert(format!("{session}-non-broker"), non_broker);
+        target.insert(format!("{session}-broker"), broker);
     }
 
     let dir = vectors();
