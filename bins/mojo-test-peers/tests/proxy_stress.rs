@@ -3,7 +3,9 @@
 //! legacy client in this process or as a real `mojo-test-client`. A pipe
 //! bounced 20 times through the client, 1,000 pipes alive at once, a
 //! 16 MiB message each way, a client that stops reading while the host
-//! floods (the proxy's memory stays bounded), SIGTERM mid-traffic, and
+//! floods and a host that stops reading (behind a pausable relay) while
+//! the client floods (the proxy's memory stays bounded both ways, and
+//! everything arrives once reading resumes), SIGTERM mid-traffic, and
 //! either peer SIGKILLed mid-traffic (the proxy exits 0 within 1 s and
 //! leaves no child, fd or `/dev/shm` file behind). Every test checks the
 //! proxy's exit status.
@@ -486,4 +488,57 @@ fn a_killed_host_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     // The client's pipes closed with the proxy: it exits 0 on its own.
     assert_eq!(wait_pid(client, WATCHDOG), WaitStatus::Exited(client, 0));
     nix::sys::prctl::set_child_subreaper(false).unwrap();
+}
+
+#[test]
+fn a_host_that_stops_reading_bounds_the_proxys_memory_and_then_completes() {
+    let _g = serialized();
+    let (rig, host_paused) = Rig::in_process_relayed();
+    let (client, cpipe) = rig.client();
+    let host = &rig.host;
+    client.write_message(cpipe, b"warm", Vec::new()).unwrap();
+    assert_eq!(
+        read_one(host, &rig.host_pipe, deadline()).unwrap().bytes,
+        b"warm"
+    );
+    let idle_rss = rig.proxy.status_bytes("VmRSS");
+    let initial_fds = rig.proxy.fd_count();
+    host_paused.store(true, std::sync::atomic::Ordering::Release);
+
+    let count = FLOOD_BYTES / FLOOD_MESSAGE;
+    for i in 0..count {
+        let mut data = pattern(FLOOD_MESSAGE as usize, 5);
+        data[..8].copy_from_slice(&i.to_le_bytes());
+        client.write_message(cpipe, &data, Vec::new()).unwrap();
+    }
+    let stopped_until = Instant::now() + STOPPED_FOR;
+    let mut max_rss = idle_rss;
+    while Instant::now() < stopped_until {
+        max_rss = max_rss.max(rig.proxy.status_bytes("VmRSS"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    host_paused.store(false, std::sync::atomic::Ordering::Release);
+    let mut expected = pattern(FLOOD_MESSAGE as usize, 5);
+    for i in 0..count {
+        let m = read_one(host, &rig.host_pipe, deadline()).unwrap();
+        expected[..8].copy_from_slice(&i.to_le_bytes());
+        assert!(m.bytes == expected, "flood message {i} intact and in order");
+    }
+    let peak = rig.proxy.status_bytes("VmHWM").max(max_rss);
+    eprintln!(
+        "proxy RSS: idle {} KiB, peak {} KiB while {} MiB flooded at a host that stopped reading",
+        idle_rss / 1024,
+        peak / 1024,
+        FLOOD_BYTES >> 20
+    );
+    assert!(
+        peak.saturating_sub(idle_rss) <= FLOOD_MEMORY_BOUND,
+        "the proxy grew by {} KiB (bound {} KiB)",
+        peak.saturating_sub(idle_rss) / 1024,
+        FLOOD_MEMORY_BOUND / 1024
+    );
+    assert_eq!(rig.proxy.fd_count(), initial_fds, "the proxy's fds");
+    let (proxy, status) = rig.finish();
+    assert_eq!(status.code(), Some(0), "the proxy's exit status");
+    proxy.assert_no_warnings();
 }

@@ -1,17 +1,20 @@
 //! The rig of the proxy stress tests: our Mojo+ipcz host (broker) in this
 //! process, the real `mojo_proxy` binary spawned on two socket pairs, and a
 //! legacy client either in this process (for tests that steer it) or as a
-//! real `mojo-test-client` process (for tests that stop or kill it). The
+//! real `mojo-test-client` process (for tests that stop or kill it); the
+//! host may reach the proxy through a pausable [`Relay`]. The
 //! proxy's `info` log is read for its pairing count; its `/proc` entries
 //! give its memory and fds.
 
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use mojo_platform_channel::{Endpoint, ReadOutcome};
 use mojo_test_peers::cli::{ClientArgs, CommandLine, HostArgs, HostCommand};
 use mojo_test_peers::real::RealSystem;
 use mojo_test_peers::real::ipcz::{IpczHostConnector, IpczProtocol};
@@ -19,6 +22,7 @@ use mojo_test_peers::real::legacy::{LegacyClientConnector, LegacyProtocol};
 use mojo_test_peers::run::{ClientConnector, HostConnector};
 use mojo_test_peers::system::MessagePipe;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// The host's system.
 pub(crate) type Host = RealSystem<IpczProtocol>;
@@ -274,6 +278,21 @@ impl Rig {
     /// A rig whose client runs in this process.
     pub(crate) fn in_process() -> Self {
         let (host_ours, host_theirs) = mojo_test_peers::process::socket_pair().unwrap();
+        Self::in_process_over(host_ours, host_theirs)
+    }
+
+    /// A rig whose client runs in this process and whose host reads the
+    /// proxy through a [`Relay`]; returns the relay's pause switch.
+    pub(crate) fn in_process_relayed() -> (Self, Arc<AtomicBool>) {
+        let (host_ours, relay_host) = mojo_platform_channel::socketpair().unwrap();
+        let (relay_proxy, host_theirs) = mojo_platform_channel::socketpair().unwrap();
+        let paused = Relay::start(relay_host, relay_proxy);
+        let host_ours = host_ours.into_fd(false).unwrap();
+        let host_theirs = host_theirs.into_fd(false).unwrap();
+        (Self::in_process_over(host_ours, host_theirs), paused)
+    }
+
+    fn in_process_over(host_ours: OwnedFd, host_theirs: OwnedFd) -> Self {
         let (client_ours, client_theirs) = mojo_platform_channel::socketpair().unwrap();
         let client_theirs = client_theirs.into_fd(false).unwrap();
         let proxy = Proxy::spawn(&host_theirs, &client_theirs);
@@ -355,4 +374,60 @@ impl Rig {
 /// A deadline a watchdog away.
 pub(crate) fn deadline() -> Option<Instant> {
     Some(Instant::now() + WATCHDOG)
+}
+
+/// Moves bytes and fds both ways between the host and the proxy, as the
+/// socket would; while paused it does not read what the proxy sends (a
+/// host that stops reading).
+pub(crate) struct Relay;
+
+impl Relay {
+    /// Relays between `host` and `proxy` on a thread until either end
+    /// hangs up; returns the pause switch.
+    fn start(mut host: Endpoint, mut proxy: Endpoint) -> Arc<AtomicBool> {
+        let paused = Arc::new(AtomicBool::new(false));
+        let switch = paused.clone();
+        std::thread::spawn(move || {
+            loop {
+                let reading_proxy = !switch.load(Ordering::Acquire);
+                let interest = |reading: bool, e: &Endpoint| {
+                    let mut f = PollFlags::empty();
+                    f.set(PollFlags::POLLIN, reading);
+                    f.set(PollFlags::POLLOUT, e.has_pending_output());
+                    f
+                };
+                {
+                    let mut fds = [
+                        PollFd::new(host.as_fd(), interest(true, &host)),
+                        PollFd::new(proxy.as_fd(), interest(reading_proxy, &proxy)),
+                    ];
+                    let _ = poll(&mut fds, PollTimeout::from(5u8));
+                }
+                let open = Self::pump(&mut host, &mut proxy)
+                    && (!reading_proxy || Self::pump(&mut proxy, &mut host));
+                if !open || host.flush().is_err() || proxy.flush().is_err() {
+                    return;
+                }
+            }
+        });
+        paused
+    }
+
+    /// Moves what `from` has to `to`; false once `from` hung up.
+    fn pump(from: &mut Endpoint, to: &mut Endpoint) -> bool {
+        loop {
+            match from.read_available() {
+                Ok(ReadOutcome::Data { .. }) => {
+                    let bytes = from.buffered().to_vec();
+                    let fds = from.take_fds(from.queued_fds()).unwrap_or_default();
+                    from.consume(bytes.len()).unwrap();
+                    if to.queue(bytes, fds).is_err() {
+                        return false;
+                    }
+                }
+                Ok(ReadOutcome::WouldBlock) => return true,
+                Ok(_) | Err(_) => return false,
+            }
+        }
+    }
 }
