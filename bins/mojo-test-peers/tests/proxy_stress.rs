@@ -121,8 +121,15 @@ fn a_pipe_bounced_20_times_still_carries_messages_and_closes() {
             host.write_message(&b, b"to a", Vec::new()).unwrap();
             assert_eq!(read_one(host, &a, deadline()).unwrap().bytes, b"to a");
         }
-        let after = rig.proxy.pairings();
-        eprintln!("pairings after {BOUNCES} bounces: {after}");
+        // Each trip paired the pipe once on its way out; each return
+        // collapsed that pairing instead of adding a second (the chain
+        // used to grow by two a trip).
+        rig.proxy.wait_pairings(INITIAL_PAIRINGS);
+        assert_eq!(
+            rig.proxy.log.lock().unwrap().opened,
+            INITIAL_PAIRINGS + BOUNCES as usize,
+            "pairings opened by {BOUNCES} bounces"
+        );
         host.write_message(&rig.host_pipe, b"keep", vec![b.into()])
             .unwrap();
         for i in 0..10u8 {
