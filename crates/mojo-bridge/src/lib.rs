@@ -11,6 +11,10 @@
 //!   keeps its fd. What has no counterpart (data pipe ends for now, ipcz
 //!   transports) closes that message's handles, is reported as
 //!   [`BridgeEvent::Untranslatable`], and the pipe keeps working.
+//! - A legacy pipe end that comes back (the peer of a port the bridge
+//!   pairs, nothing left between them) is not paired again: its pairing's
+//!   portal goes on instead, so bouncing a host's pipe through the client
+//!   leaves no chain of pairings behind.
 //! - Closure (ipcz §8.4): once one side of a pairing is closed or lost and
 //!   everything it sent has been forwarded, the other side is closed.
 //!
@@ -99,6 +103,7 @@
     )
 )]
 
+mod collapse;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -145,9 +145,7 @@ impl<M: SharedMemory> Bridge<M> {
         while let Some(h) = rest.next() {
             let translated = match h {
                 LegacyHandle::MessagePipe(port) => {
-                    let (ours, theirs) = self.ipcz.create_portal_pair();
-                    self.pair(ours, port);
-                    Some(IpczHandle::Portal(theirs))
+                    Some(IpczHandle::Portal(self.portal_for_port(port)))
                 }
                 LegacyHandle::SharedBuffer(b) => {
                     let object = DriverObject::SharedBuffer(IpczSharedBuffer {

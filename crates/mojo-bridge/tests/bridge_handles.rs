@@ -196,6 +196,71 @@ fn pipe_bounced_back_and_forth_five_times_keeps_working() {
     w.assert_nothing_left();
 }
 
+/// The host sends `at_host` to the client on attachment 0 and the client
+/// sends it straight back; returns the host's new end.
+fn bounce_through_client(w: &mut World, at_host: RouterId) -> RouterId {
+    let attachment = w.host_portal(0);
+    w.host
+        .put(
+            attachment,
+            b"out".to_vec(),
+            vec![IpczHandle::Portal(at_host)],
+        )
+        .unwrap();
+    w.run();
+    let end = w.client_ends[0];
+    let p = client_pipe(w, end, b"out");
+    w.client
+        .write_message(end, b"back", vec![Handle::MessagePipe(p)])
+        .unwrap();
+    w.run();
+    host_portal(w, attachment, b"back")
+}
+
+#[test]
+fn a_host_pipe_bounced_through_the_client_leaves_no_pairing_behind() {
+    let mut w = world();
+    let initial = w.bridge.pairing_count();
+    let (keep, mut at_host) = w.host.create_portal_pair();
+    for round in 0..5u8 {
+        at_host = bounce_through_client(&mut w, at_host);
+        assert_eq!(w.bridge.pairing_count(), initial, "round {round}");
+        w.host.put(keep, vec![round], Vec::new()).unwrap();
+        w.host.put(at_host, vec![round + 10], Vec::new()).unwrap();
+        w.run();
+        assert_eq!(w.host_take(at_host)[0].data, vec![round]);
+        assert_eq!(w.host_take(keep)[0].data, vec![round + 10]);
+    }
+    // A message the client left unread on the end: it comes back paired
+    // (the message waits in its legacy port) and nothing is lost.
+    let attachment = w.host_portal(0);
+    w.host
+        .put(
+            attachment,
+            b"out".to_vec(),
+            vec![IpczHandle::Portal(at_host)],
+        )
+        .unwrap();
+    w.run();
+    let end = w.client_ends[0];
+    let p = client_pipe(&mut w, end, b"out");
+    w.host.put(keep, b"unread".to_vec(), Vec::new()).unwrap();
+    w.run();
+    w.client
+        .write_message(end, b"back", vec![Handle::MessagePipe(p)])
+        .unwrap();
+    w.run();
+    at_host = host_portal(&mut w, attachment, b"back");
+    assert_eq!(w.bridge.pairing_count(), initial + 2);
+    assert_eq!(w.host_take(at_host)[0].data, b"unread");
+    w.host.close(keep).unwrap();
+    w.run();
+    assert_eq!(w.bridge.pairing_count(), initial);
+    w.host.close(at_host).unwrap();
+    w.close_attachments();
+    w.assert_nothing_left();
+}
+
 fn legacy_buffer(mode: RegionMode, n: u64) -> SharedBuffer {
     let fds = (0..mode.num_fds()).map(|_| null_fd()).collect();
     SharedBuffer::new(4096 * n, Guid::new(0xb0f, n), mode, fds).unwrap()

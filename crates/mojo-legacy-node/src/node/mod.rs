@@ -535,6 +535,13 @@ impl LegacyNode {
         Ok(self.ports.status(port.name())?)
     }
 
+    /// The local peer of `port` if the two only relay to each other and
+    /// hold nothing (see [`ports::Node::settled_local_peer`]): a pipe end
+    /// that came back, which a bridge may close together with its peer.
+    pub fn settled_local_peer(&self, port: PortRef) -> Option<PortRef> {
+        self.ports.settled_local_peer(port.name()).map(PortRef::new)
+    }
+
     // ----- invitation attachments (§3.5) ----------------------------------
 
     /// Broker side: reserves the attachment `name` (string bytes, or the 8

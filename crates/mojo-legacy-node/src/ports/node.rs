@@ -551,6 +551,28 @@ impl<M> Node<M> {
         })
     }
 
+    /// The local peer of the user-held `port` when nothing is left between
+    /// them: the peer is a user-held, open, receiving port of this node and
+    /// each of the two has read everything the other sent (none queued,
+    /// none in flight, by their sequence numbers). Such a pair only relays
+    /// to itself (a pipe end that came back to the node that sent it away),
+    /// so both can be closed without losing a message. The peer's own peer
+    /// may still be the proxy the port left behind.
+    pub fn settled_local_peer(&self, port: PortName) -> Option<PortName> {
+        let p = self.user_port(port).ok()?;
+        if p.state != PortState::Receiving || p.peer_node != self.name || p.peer_closed {
+            return None;
+        }
+        let q = self.user_port(p.peer_port).ok()?;
+        let settled = q.state == PortState::Receiving
+            && !q.peer_closed
+            && p.queue.len() == 0
+            && q.queue.len() == 0
+            && p.queue.next_seq() == q.next_sequence_num_to_send
+            && q.queue.next_seq() == p.next_sequence_num_to_send;
+        settled.then_some(p.peer_port)
+    }
+
     /// The connection to `node` is gone (§4.7.7): ports whose peer is there
     /// become peer-lost (already-received messages stay readable), proxies
     /// towards it are deleted and their death is broadcast.

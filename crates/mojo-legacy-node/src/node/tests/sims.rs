@@ -193,6 +193,81 @@ fn pipe_sent_back_across_collapses_its_proxies() {
     pair.assert_clean();
 }
 
+/// The client sends `y` back over (p, a); the broker reads it as soon as
+/// it arrives, before the ring has collapsed.
+fn bounce_back(pair: &mut Pair, a: PortRef, p: PortRef, y: PortRef) -> PortRef {
+    pair.nodes[CLIENT]
+        .write_message(p, b"back", vec![Handle::MessagePipe(y)])
+        .unwrap();
+    while !pair.nodes[BROKER].port_status(a).unwrap().has_messages {
+        assert!(pair.step(), "the pipe never came back");
+    }
+    let (_, mut handles) = pair.nodes[BROKER].read_message(a).unwrap().unwrap();
+    let Some(Handle::MessagePipe(y2)) = handles.pop() else {
+        panic!("no pipe")
+    };
+    y2
+}
+
+#[test]
+fn a_pipe_end_that_came_back_with_nothing_in_flight_is_settled_with_its_peer() {
+    for profile in PROFILES {
+        let mut pair = Pair::new(profile);
+        let (a, p) = attach(&mut pair, b"main");
+        let (x, y) = send_pipe(&mut pair, BROKER, a, p);
+        assert_eq!(
+            pair.nodes[BROKER].settled_local_peer(x),
+            None,
+            "peer remote"
+        );
+        let y2 = bounce_back(&mut pair, a, p, y);
+        assert_eq!(pair.nodes[BROKER].settled_local_peer(y2), Some(x));
+        // Closing both at once, while the client still proxies, leaves
+        // nothing behind on either node.
+        pair.nodes[BROKER].close_port(y2).unwrap();
+        pair.nodes[BROKER].close_port(x).unwrap();
+        pair.run_clean();
+        assert!(pair.take_events(BROKER).iter().all(|e| !matches!(
+            e,
+            NodeEvent::EventDropped { .. } | NodeEvent::PeerLost { .. }
+        )));
+        close_both(&mut pair, a, p);
+        pair.assert_clean();
+    }
+}
+
+#[test]
+fn a_pipe_end_that_came_back_is_not_settled_while_a_message_is_unread() {
+    let mut pair = Pair::new(Profile::Libchrome);
+    let (a, p) = attach(&mut pair, b"main");
+    // A message towards the travelling end, unread by the client.
+    let (x, y) = send_pipe(&mut pair, BROKER, a, p);
+    pair.nodes[BROKER]
+        .write_message(x, b"to y", vec![])
+        .unwrap();
+    let y2 = bounce_back(&mut pair, a, p, y);
+    assert_eq!(pair.nodes[BROKER].settled_local_peer(y2), None);
+    pair.run_clean();
+    assert_eq!(pair.read(BROKER, y2), b"to y");
+    assert_eq!(pair.nodes[BROKER].settled_local_peer(y2), Some(x));
+    // A message the client wrote on the end before sending it back, not
+    // yet read at the kept end.
+    let (x2, y) = send_pipe(&mut pair, BROKER, a, p);
+    pair.nodes[CLIENT]
+        .write_message(y, b"to x", vec![])
+        .unwrap();
+    let y3 = bounce_back(&mut pair, a, p, y);
+    pair.run_clean();
+    assert_eq!(pair.nodes[BROKER].settled_local_peer(y3), None);
+    assert_eq!(pair.read(BROKER, x2), b"to x");
+    assert_eq!(pair.nodes[BROKER].settled_local_peer(y3), Some(x2));
+    for port in [x, y2, x2, y3] {
+        pair.nodes[BROKER].close_port(port).unwrap();
+    }
+    close_both(&mut pair, a, p);
+    pair.assert_clean();
+}
+
 #[test]
 fn fds_and_shared_buffers_travel_each_way_with_mode_kept() {
     for profile in PROFILES {

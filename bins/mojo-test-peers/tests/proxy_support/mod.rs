@@ -1,0 +1,433 @@
+//! The rig of the proxy stress tests: our Mojo+ipcz host (broker) in this
+//! process, the real `mojo_proxy` binary spawned on two socket pairs, and a
+//! legacy client either in this process (for tests that steer it) or as a
+//! real `mojo-test-client` process (for tests that stop or kill it); the
+//! host may reach the proxy through a pausable [`Relay`]. The
+//! proxy's `info` log is read for its pairing count; its `/proc` entries
+//! give its memory and fds.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mojo_platform_channel::{Endpoint, ReadOutcome};
+use mojo_test_peers::cli::{ClientArgs, CommandLine, HostArgs, HostCommand};
+use mojo_test_peers::real::RealSystem;
+use mojo_test_peers::real::ipcz::{IpczHostConnector, IpczProtocol};
+use mojo_test_peers::real::legacy::{LegacyClientConnector, LegacyProtocol};
+use mojo_test_peers::run::{ClientConnector, HostConnector};
+use mojo_test_peers::system::MessagePipe;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+/// The host's system.
+pub(crate) type Host = RealSystem<IpczProtocol>;
+/// The in-process client's system.
+pub(crate) type Client = RealSystem<LegacyProtocol>;
+
+/// Far beyond what any step takes; only a hang reaches it.
+pub(crate) const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Pairings a proxy with one attachment starts with.
+pub(crate) const INITIAL_PAIRINGS: usize = 1;
+
+const HOST_BIN: &str = env!("CARGO_BIN_EXE_mojo-test-host");
+const CLIENT_BIN: &str = env!("CARGO_BIN_EXE_mojo-test-client");
+
+/// One rig at a time: a spawn clears close-on-exec on its fds, which a
+/// concurrent spawn would inherit, and the runs compete for two cores.
+static RUN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Holds the run lock for a test's duration.
+pub(crate) fn serialized() -> MutexGuard<'static, ()> {
+    RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The `mojo_proxy` binary next to the test peers.
+pub(crate) fn proxy_bin() -> PathBuf {
+    let path = Path::new(HOST_BIN).with_file_name("mojo_proxy");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p mojo_proxy` (or test the whole workspace)",
+        path.display()
+    );
+    path
+}
+
+/// The `mojo-test-client` binary.
+pub(crate) fn client_bin() -> &'static str {
+    CLIENT_BIN
+}
+
+fn host_args() -> HostArgs {
+    match HostCommand::parse(&CommandLine::parse(["mojo-test-host"])).unwrap() {
+        HostCommand::Host(h) => *h,
+        HostCommand::Broker(_) => unreachable!(),
+    }
+}
+
+fn client_args() -> ClientArgs {
+    ClientArgs::parse(&CommandLine::parse(["mojo-test-client", "--fd=3"])).unwrap()
+}
+
+/// What the proxy's log said so far.
+#[derive(Debug, Default)]
+pub(crate) struct LogState {
+    /// `pairing N opened` lines.
+    pub(crate) opened: usize,
+    /// `pairing N closed` lines.
+    pub(crate) closed: usize,
+    /// Lines at warn level or above.
+    pub(crate) warnings: Vec<String>,
+    /// Whether stderr reached its end (the proxy exited).
+    pub(crate) ended: bool,
+}
+
+/// Spawns `program` with `keep` inherited (close-on-exec cleared only for
+/// the spawn; the caller holds the run lock).
+pub(crate) fn spawn_with(command: &mut Command, keep: &[&OwnedFd]) -> Child {
+    for fd in keep {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).unwrap();
+    }
+    let child = command.spawn();
+    for fd in keep {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).unwrap();
+    }
+    child.unwrap()
+}
+
+/// The spawned proxy.
+pub(crate) struct Proxy {
+    /// The process.
+    pub(crate) child: Child,
+    /// What its log said.
+    pub(crate) log: Arc<Mutex<LogState>>,
+}
+
+impl Proxy {
+    fn spawn(host_end: &OwnedFd, client_end: &OwnedFd) -> Self {
+        let mut command = Command::new(proxy_bin());
+        command
+            .arg(format!("--legacy-client-fd={}", client_end.as_raw_fd()))
+            .arg(format!("--host-ipcz-transport-fd={}", host_end.as_raw_fd()))
+            .arg("--attachment-name=pipe!")
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped());
+        let mut child = spawn_with(&mut command, &[host_end, client_end]);
+        let log = Arc::new(Mutex::new(LogState::default()));
+        let stderr = child.stderr.take().unwrap();
+        let state = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut s = state.lock().unwrap();
+                if line.contains("] pairing ") && line.ends_with(" opened") {
+                    s.opened += 1;
+                } else if line.contains("] pairing ") && line.ends_with(" closed") {
+                    s.closed += 1;
+                } else if line.contains(" WARN ") || line.contains(" ERROR ") {
+                    eprintln!("proxy: {line}");
+                    s.warnings.push(line);
+                }
+            }
+            state.lock().unwrap().ended = true;
+        });
+        Self { child, log }
+    }
+
+    /// The proxy's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Pairings alive by the log (opened minus closed).
+    pub(crate) fn pairings(&self) -> usize {
+        let s = self.log.lock().unwrap();
+        s.opened - s.closed
+    }
+
+    /// Waits (bounded by the watchdog) until the log shows `n` pairings.
+    pub(crate) fn wait_pairings(&self, n: usize) {
+        let end = Instant::now() + WATCHDOG;
+        while self.pairings() != n {
+            assert!(
+                Instant::now() < end,
+                "the proxy still has {} pairings, not {n}",
+                self.pairings()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits at most `limit` for the exit; kills the proxy and fails past it.
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        wait_child(&mut self.child, limit, "the proxy")
+    }
+
+    /// The proxy's open fd count.
+    pub(crate) fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+    pub(crate) fn status_bytes(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in the proxy's status"));
+        let kb: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        kb * 1024
+    }
+
+    /// Processes whose parent is the proxy.
+    pub(crate) fn children(&self) -> Vec<u32> {
+        let me = self.pid().to_string();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            if after.split_whitespace().nth(1) == Some(me.as_str()) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    /// `/dev/shm` files the proxy has open or mapped.
+    pub(crate) fn dev_shm_files(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", self.pid())) {
+            found.extend(
+                maps.lines()
+                    .filter(|l| l.contains("/dev/shm/"))
+                    .map(str::to_string),
+            );
+        }
+        if let Ok(dir) = std::fs::read_dir(format!("/proc/{}/fd", self.pid())) {
+            for fd in dir.flatten() {
+                if let Ok(target) = std::fs::read_link(fd.path()) {
+                    if target.starts_with("/dev/shm") {
+                        found.push(target.display().to_string());
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Fails if the proxy logged a warning or error.
+    pub(crate) fn assert_no_warnings(&self) {
+        let s = self.log.lock().unwrap();
+        assert!(s.warnings.is_empty(), "proxy warnings: {:?}", s.warnings);
+    }
+}
+
+/// Waits at most `limit` for `child`; kills it and fails past that.
+pub(crate) fn wait_child(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The client side of a rig.
+pub(crate) enum ClientSide {
+    /// Our legacy client in this process, with its attachment.
+    InProcess(Client, MessagePipe),
+    /// A real `mojo-test-client` serving the test-peers protocol.
+    Process(Child),
+}
+
+/// Host, proxy and client, connected.
+pub(crate) struct Rig {
+    /// The host's system.
+    pub(crate) host: Host,
+    /// The host's attachment.
+    pub(crate) host_pipe: MessagePipe,
+    /// The proxy.
+    pub(crate) proxy: Proxy,
+    /// The client.
+    pub(crate) client: ClientSide,
+}
+
+impl Rig {
+    /// A rig whose client runs in this process.
+    pub(crate) fn in_process() -> Self {
+        let (host_ours, host_theirs) = mojo_test_peers::process::socket_pair().unwrap();
+        Self::in_process_over(host_ours, host_theirs)
+    }
+
+    /// A rig whose client runs in this process and whose host reads the
+    /// proxy through a [`Relay`]; returns the relay's pause switch.
+    pub(crate) fn in_process_relayed() -> (Self, Arc<AtomicBool>) {
+        let (host_ours, relay_host) = mojo_platform_channel::socketpair().unwrap();
+        let (relay_proxy, host_theirs) = mojo_platform_channel::socketpair().unwrap();
+        let paused = Relay::start(relay_host, relay_proxy);
+        let host_ours = host_ours.into_fd(false).unwrap();
+        let host_theirs = host_theirs.into_fd(false).unwrap();
+        (Self::in_process_over(host_ours, host_theirs), paused)
+    }
+
+    fn in_process_over(host_ours: OwnedFd, host_theirs: OwnedFd) -> Self {
+        let (client_ours, client_theirs) = mojo_platform_channel::socketpair().unwrap();
+        let client_theirs = client_theirs.into_fd(false).unwrap();
+        let proxy = Proxy::spawn(&host_theirs, &client_theirs);
+        drop((host_theirs, client_theirs));
+        let accepting = std::thread::spawn(move || {
+            LegacyClientConnector::new(client_ours)
+                .accept(&client_args())
+                .unwrap()
+        });
+        let (host, mut host_pipes) = IpczHostConnector
+            .connect(&host_args(), host_ours, None)
+            .unwrap();
+        let (client, mut client_pipes) = accepting.join().unwrap();
+        Self {
+            host,
+            host_pipe: host_pipes.remove(0),
+            proxy,
+            client: ClientSide::InProcess(client, client_pipes.remove(0)),
+        }
+    }
+
+    /// A rig whose client is a real `mojo-test-client` process.
+    pub(crate) fn with_client_process() -> Self {
+        let (host_ours, host_theirs) = mojo_test_peers::process::socket_pair().unwrap();
+        let (client_ours, client_theirs) = mojo_test_peers::process::socket_pair().unwrap();
+        let proxy = Proxy::spawn(&host_theirs, &client_theirs);
+        let mut command = Command::new(CLIENT_BIN);
+        command.arg(format!("--fd={}", client_ours.as_raw_fd()));
+        let client = spawn_with(&mut command, &[&client_ours]);
+        drop((host_theirs, client_theirs, client_ours));
+        let (host, mut host_pipes) = IpczHostConnector
+            .connect(&host_args(), host_ours, None)
+            .unwrap();
+        Self {
+            host,
+            host_pipe: host_pipes.remove(0),
+            proxy,
+            client: ClientSide::Process(client),
+        }
+    }
+
+    /// Closes the host's attachment (the last pairing), then waits for the
+    /// proxy's exit and, for a client process, the client's; returns the
+    /// proxy and its status.
+    pub(crate) fn finish(self) -> (Proxy, ExitStatus) {
+        let Self {
+            host,
+            host_pipe,
+            mut proxy,
+            client,
+        } = self;
+        drop(host_pipe);
+        let status = proxy.wait_exit(WATCHDOG);
+        if let ClientSide::Process(mut child) = client {
+            let code = wait_child(&mut child, WATCHDOG, "the client").code();
+            assert_eq!(code, Some(0), "the client's exit status");
+        }
+        drop(host);
+        (proxy, status)
+    }
+
+    /// The in-process client and its attachment.
+    pub(crate) fn client(&self) -> (&Client, &MessagePipe) {
+        match &self.client {
+            ClientSide::InProcess(c, p) => (c, p),
+            ClientSide::Process(_) => panic!("the client is a process"),
+        }
+    }
+
+    /// The client process.
+    pub(crate) fn client_process(&mut self) -> &mut Child {
+        match &mut self.client {
+            ClientSide::Process(c) => c,
+            ClientSide::InProcess(..) => panic!("the client is in this process"),
+        }
+    }
+}
+
+/// A deadline a watchdog away.
+pub(crate) fn deadline() -> Option<Instant> {
+    Some(Instant::now() + WATCHDOG)
+}
+
+/// Moves bytes and fds both ways between the host and the proxy, as the
+/// socket would; while paused it does not read what the proxy sends (a
+/// host that stops reading).
+pub(crate) struct Relay;
+
+impl Relay {
+    /// Relays between `host` and `proxy` on a thread until either end
+    /// hangs up; returns the pause switch.
+    fn start(mut host: Endpoint, mut proxy: Endpoint) -> Arc<AtomicBool> {
+        let paused = Arc::new(AtomicBool::new(false));
+        let switch = paused.clone();
+        std::thread::spawn(move || {
+            loop {
+                let reading_proxy = !switch.load(Ordering::Acquire);
+                let interest = |reading: bool, e: &Endpoint| {
+                    let mut f = PollFlags::empty();
+                    f.set(PollFlags::POLLIN, reading);
+                    f.set(PollFlags::POLLOUT, e.has_pending_output());
+                    f
+                };
+                {
+                    let mut fds = [
+                        PollFd::new(host.as_fd(), interest(true, &host)),
+                        PollFd::new(proxy.as_fd(), interest(reading_proxy, &proxy)),
+                    ];
+                    let _ = poll(&mut fds, PollTimeout::from(5u8));
+                }
+                let open = Self::pump(&mut host, &mut proxy)
+                    && (!reading_proxy || Self::pump(&mut proxy, &mut host));
+                if !open || host.flush().is_err() || proxy.flush().is_err() {
+                    return;
+                }
+            }
+        });
+        paused
+    }
+
+    /// Moves what `from` has to `to`; false once `from` hung up.
+    fn pump(from: &mut Endpoint, to: &mut Endpoint) -> bool {
+        loop {
+            match from.read_available() {
+                Ok(ReadOutcome::Data { .. }) => {
+                    let bytes = from.buffered().to_vec();
+                    let fds = from.take_fds(from.queued_fds()).unwrap_or_default();
+                    from.consume(bytes.len()).unwrap();
+                    if to.queue(bytes, fds).is_err() {
+                        return false;
+                    }
+                }
+                Ok(ReadOutcome::WouldBlock) => return true,
+                Ok(_) | Err(_) => return false,
+            }
+        }
+    }
+}
