@@ -247,7 +247,7 @@ pub struct Driver {
     /// The core asked for [`CoreRequest::Shutdown`].
     finishing: bool,
     /// Sees every chunk read and sent ([`Driver::set_tap`]).
-    tap: Option<Box<dyn Tap>>,
+    tap: Option<Box<dyn Tap + Send>>,
 }
 
 impl fmt::Debug for Driver {
@@ -289,10 +289,11 @@ impl Driver {
         })
     }
 
-    /// Installs a [`Tap`] that sees every chunk read and sent from now on
+    /// Installs a [`Tap`] (`Send`, so a driver can still move to its own
+    /// thread) that sees every chunk read and sent from now on
     /// (replacing any earlier one). Links then read one `recvmsg` at a
     /// time, so each reported read is one kernel read.
-    pub fn set_tap(&mut self, tap: Box<dyn Tap>) {
+    pub fn set_tap(&mut self, tap: Box<dyn Tap + Send>) {
         for link in self.links.values_mut() {
             link.ep.set_one_recvmsg_per_read(true);
         }
@@ -300,7 +301,7 @@ impl Driver {
     }
 
     /// Removes the tap and gives it back; reads batch again.
-    pub fn take_tap(&mut self) -> Option<Box<dyn Tap>> {
+    pub fn take_tap(&mut self) -> Option<Box<dyn Tap + Send>> {
         for link in self.links.values_mut() {
             link.ep.set_one_recvmsg_per_read(false);
         }

@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::cell::RefCell;
 use std::os::fd::OwnedFd;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use mojo_driver::{CloseReason, Driver, LinkId, LinkOrigin, Tap};
@@ -28,11 +27,11 @@ enum Seen {
 }
 
 #[derive(Clone, Default)]
-struct Recorder(Rc<RefCell<Vec<Seen>>>);
+struct Recorder(Arc<Mutex<Vec<Seen>>>);
 
 impl Recorder {
     fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut self.0.borrow_mut())
+        std::mem::take(&mut self.0.lock().unwrap())
     }
 }
 
@@ -42,7 +41,7 @@ fn inodes(fds: &[OwnedFd]) -> Vec<u64> {
 
 impl Tap for Recorder {
     fn link_added(&mut self, link: LinkId, origin: LinkOrigin<'_>) {
-        self.0.borrow_mut().push(match origin {
+        self.0.lock().unwrap().push(match origin {
             LinkOrigin::Added => Seen::Added(link),
             LinkOrigin::Pair { other_end } => Seen::Paired(link, inode(&other_end)),
             LinkOrigin::Adopted(fd) => Seen::Adopted(link, inode(&fd)),
@@ -51,21 +50,22 @@ impl Tap for Recorder {
 
     fn received(&mut self, link: LinkId, bytes: &[u8], fds: &[OwnedFd]) {
         let seen = Seen::Received(link, bytes.to_vec(), inodes(fds));
-        self.0.borrow_mut().push(seen);
+        self.0.lock().unwrap().push(seen);
     }
 
     fn sent(&mut self, link: LinkId, bytes: &[u8], fds: &[OwnedFd]) {
         let seen = Seen::Sent(link, bytes.to_vec(), inodes(fds));
-        self.0.borrow_mut().push(seen);
+        self.0.lock().unwrap().push(seen);
     }
 
     fn end_of_stream(&mut self, link: LinkId) {
-        self.0.borrow_mut().push(Seen::Eof(link));
+        self.0.lock().unwrap().push(Seen::Eof(link));
     }
 
     fn link_removed(&mut self, link: LinkId, reason: &CloseReason) {
         self.0
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .push(Seen::Removed(link, reason.clone()));
     }
 }
