@@ -403,3 +403,125 @@ impl Drop for Capture {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mojo_driver::Driver;
+    use mojo_platform_channel::{socketpair, socketpair_fds};
+    use mojo_transcript::{Chunk, Transcript};
+
+    /// A fresh directory, removed at the end.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "mojo-proxy-capture-unit-{tag}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            Self(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn kind(fd: BorrowedFd<'_>) -> String {
+        match fd_kind(fd) {
+            FdKind::Socket(inode) => format!("socket {inode}"),
+            FdKind::Other(kind) => kind,
+        }
+    }
+
+    fn memfd(name: &str) -> OwnedFd {
+        nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::empty()).unwrap()
+    }
+
+    #[test]
+    fn fds_are_described_as_the_vectors_describe_them() {
+        let dir = TempDir::new("kinds");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let path = dir.0.join("plain");
+        let file = File::create(&path).unwrap();
+        assert_eq!(kind(file.as_fd()), format!("file:{}", path.display()));
+        assert_eq!(kind(memfd("rm_host_memfd").as_fd()), "memfd:rm_host_memfd");
+        let (read, _write) = nix::unistd::pipe().unwrap();
+        assert_eq!(kind(read.as_fd()), "pipe");
+        let (a, b) = socketpair_fds(true, true).unwrap();
+        let (ia, ib) = (socket_inode(a.as_fd()), socket_inode(b.as_fd()));
+        assert!(ia.is_some() && ib.is_some() && ia != ib, "{ia:?} {ib:?}");
+        assert_eq!(socket_inode(a.try_clone().unwrap().as_fd()), ia);
+    }
+
+    fn chunks(path: &Path) -> Vec<Chunk> {
+        Transcript::from_path(path).unwrap().chunks
+    }
+
+    fn line(chunk: &Chunk) -> (u32, Direction, &[u8], Vec<&str>) {
+        let kinds = chunk.fd_kinds.iter().map(String::as_str).collect();
+        (chunk.channel, chunk.direction, &chunk.bytes[..], kinds)
+    }
+
+    #[test]
+    fn sockets_become_channels_and_early_chunks_wait_for_theirs() {
+        let dir = TempDir::new("channels");
+        let mut driver = Driver::new().unwrap();
+        let (host_end, _host_peer) = socketpair().unwrap();
+        let (bootstrap_end, _client_peer) = socketpair().unwrap();
+        let host = driver.add_link(host_end).unwrap();
+        let bootstrap = driver.add_link(bootstrap_end).unwrap();
+        let (node, client_end) = driver.new_link_pair().unwrap();
+        let mut capture = Capture::create(&dir.0, 1 << 20, host, bootstrap).unwrap();
+        capture.link_added(
+            node,
+            LinkOrigin::Pair {
+                other_end: client_end.as_fd(),
+            },
+        );
+        // The node channel speaks before INIT has left: that chunk waits.
+        capture.sent(node, b"hello", &[]);
+        capture.received(host, b"greeting", &[memfd("primary")]);
+        capture.sent(bootstrap, b"INIT", std::slice::from_ref(&client_end));
+        capture.received(node, b"reply", &[]);
+        // The host passes a socket, which the core adopts.
+        let (passed, _other) = socketpair_fds(true, true).unwrap();
+        capture.received(host, b"intro", std::slice::from_ref(&passed));
+        let adopted = driver.adopt_fd(passed.try_clone().unwrap()).unwrap();
+        capture.link_added(adopted, LinkOrigin::Adopted(passed.as_fd()));
+        capture.received(adopted, b"on chan1", &[]);
+        capture.sent(adopted, b"back", &[]);
+        capture.end_of_stream(node);
+        capture.link_removed(bootstrap, &CloseReason::Requested);
+        drop(capture);
+
+        let client = chunks(&dir.0.join(PROXY_CLIENT_FILE));
+        let client: Vec<_> = client.iter().map(line).collect();
+        use Direction::{AToB, BToA};
+        assert_eq!(
+            client,
+            [
+                (1, AToB, &b"hello"[..], vec![]),
+                (0, AToB, b"INIT", vec!["socket->chan1"]),
+                (1, BToA, b"reply", vec![]),
+                (1, BToA, b"", vec![]),
+                (0, AToB, b"", vec![]),
+            ]
+        );
+        let host = chunks(&dir.0.join(HOST_PROXY_FILE));
+        let host: Vec<_> = host.iter().map(line).collect();
+        assert_eq!(
+            host,
+            [
+                (0, AToB, &b"greeting"[..], vec!["memfd:primary"]),
+                (0, AToB, b"intro", vec!["socket->chan1"]),
+                (1, AToB, b"on chan1", vec![]),
+                (1, BToA, b"back", vec![]),
+            ]
+        );
+    }
+}
