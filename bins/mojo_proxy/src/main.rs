@@ -48,6 +48,9 @@ fn adopt_inherited_socket(
 }
 
 fn main() -> ExitCode {
+    // What the launcher left open (our two sockets among them), so that
+    // only what the run itself leaves open is reported at exit.
+    let mut inherited = run::open_fds_beyond_stdio();
     // Before anything else, while the process has one thread: every later
     // thread inherits the blocked mask, so the signals reach only the
     // loop's signalfd.
@@ -72,6 +75,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Our own two sockets must be closed at exit like everything we made.
+    inherited
+        .retain(|(fd, _)| *fd != config.legacy_client_fd && *fd != config.host_ipcz_transport_fd);
     let endpoints = [
         ("legacy-client-fd", config.legacy_client_fd),
         ("host-ipcz-transport-fd", config.host_ipcz_transport_fd),
@@ -91,5 +97,5 @@ fn main() -> ExitCode {
     }
     log::info!("configuration: {config:?}");
     log::debug!("adopted sockets {legacy_client:?} (legacy client) and {host:?} (host)");
-    ExitCode::from(run::run(&config, host, legacy_client, signals))
+    ExitCode::from(run::run(&config, host, legacy_client, signals, &inherited))
 }

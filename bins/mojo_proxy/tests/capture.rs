@@ -58,7 +58,8 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs the host through a capturing proxy; asserts every scenario passed.
+/// Runs the host through a capturing proxy; asserts every scenario passed
+/// and the proxy left no fd open (its own report at `warn`).
 fn run_capturing(dir: &Path, extra: &str) {
     let mut child = Command::new(sibling("mojo-test-host"))
         .args(["--quick", "--timeout=120", "--handle-timeout=20"])
@@ -72,11 +73,18 @@ fn run_capturing(dir: &Path, extra: &str) {
             "--proxy-extra-args=--capture-dir={} {extra}",
             dir.display()
         ))
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut text = String::new();
@@ -88,6 +96,13 @@ fn run_capturing(dir: &Path, extra: &str) {
         panic!("the host hung past the watchdog");
     };
     let status = child.wait().unwrap();
+    let errors = errors.join().unwrap();
+    eprint!("{errors}");
+    // The capture files are closed before the proxy's exit check.
+    assert!(
+        !errors.contains("still open at exit"),
+        "the proxy leaked fds: {errors}"
+    );
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))

@@ -71,26 +71,41 @@ fn peer(name: &str) -> PathBuf {
     path
 }
 
-/// Runs the host; returns its exit status and its JSON lines.
+/// Runs the host; returns its exit status and its JSON lines. The
+/// children's stderr (the proxy's log at `warn`) is checked for the
+/// proxy's report of fds left open at its exit.
 fn run_host(args: &[String]) -> (i32, Vec<Value>) {
     let mut child = Command::new(peer("mojo-test-host"))
         .args(args)
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stdout.read_to_string(&mut text);
         let _ = tx.send(text);
     });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
     let Ok(text) = rx.recv_timeout(WATCHDOG) else {
         let _ = child.kill();
         panic!("the host hung past the watchdog");
     };
     let code = child.wait().unwrap().code().unwrap_or(-1);
+    let errors = errors.join().unwrap();
+    eprint!("{errors}");
+    assert!(
+        !errors.contains("still open at exit"),
+        "the proxy leaked fds: {errors}"
+    );
     let lines = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))

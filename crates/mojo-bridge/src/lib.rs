@@ -100,6 +100,8 @@
 )]
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod proxy;
 mod translate;
 

@@ -30,6 +30,8 @@
 
 mod broker;
 mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(test)]
 mod tests;
 
