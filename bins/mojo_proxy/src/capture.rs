@@ -39,6 +39,11 @@ pub const MIN_CAPTURE_MAX_BYTES: u64 = 4096;
 /// chunks are dropped (with a warning).
 pub const MAX_PENDING_BYTES: usize = 1 << 20;
 
+/// Most received sockets remembered until the core adopts them; a peer
+/// passing more (as platform handles, say) gets them written as plain
+/// `socket`, and the map does not grow.
+pub const MAX_TRACKED_SOCKETS: usize = 1024;
+
 /// The file of the ipcz link.
 pub const HOST_PROXY_FILE: &str = "host_proxy.jsonl";
 
@@ -259,12 +264,13 @@ impl Capture {
     }
 
     /// Kinds of fds arriving on a link in `file`: a socket becomes the
-    /// file's next channel.
+    /// file's next channel (as the vectors' relay numbered every socket it
+    /// saw pass), remembered until adopted.
     fn received_kinds(&mut self, file: Option<usize>, fds: &[OwnedFd]) -> Vec<String> {
         let mut kinds = Vec::with_capacity(fds.len());
         for fd in fds {
             kinds.push(match (fd_kind(fd.as_fd()), file) {
-                (FdKind::Socket(inode), Some(file)) => {
+                (FdKind::Socket(inode), Some(file)) if self.arrived.len() < MAX_TRACKED_SOCKETS => {
                     let channel = self.files[file].next_channel;
                     self.files[file].next_channel += 1;
                     let place = Place {
@@ -275,7 +281,7 @@ impl Capture {
                     self.arrived.insert(inode, place);
                     format!("socket->chan{channel}")
                 }
-                (FdKind::Socket(_), None) => "socket".into(),
+                (FdKind::Socket(_), _) => "socket".into(),
                 (FdKind::Other(kind), _) => kind,
             });
         }
