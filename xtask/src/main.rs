@@ -17,13 +17,17 @@
 //!   `unsafe`) under ThreadSanitizer, then AddressSanitizer (stable toolchain
 //!   with `RUSTC_BOOTSTRAP=1`; std is not instrumented, see
 //!   `docs/ARCHITECTURE.md`, Testing).
-//! - `cargo xtask demo`: the README's main job. Until the bridge is built it
-//!   says so and decodes a session recorded between a real Mojo+ipcz host,
-//!   Chromium's own proxy and a legacy client, with `mojo-dump`.
+//! - `cargo xtask demo`: the README's main job, with nothing but cargo: a
+//!   session recorded between a real Mojo+ipcz host, Chromium's own proxy
+//!   and a legacy client decoded with `mojo-dump` (when the vectors are
+//!   there), our test host and client over both direct stacks, then our host
+//!   through `mojo_proxy` to our client: every scenario's result and timing,
+//!   and the first frames of both links from the proxy's `--capture-dir`.
 
 #![forbid(unsafe_code)]
 
 mod corpus;
+mod demo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -235,43 +239,99 @@ fn fuzz(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The packages whose binaries the demo runs.
+const DEMO_PACKAGES: [&str; 3] = ["mojo-test-peers", "mojo_proxy", "mojo-dump"];
+
+/// Bytes each capture file of the demo's proxy run may take: enough for the
+/// first scenarios, small enough to write quickly (the rest is cut cleanly).
+const DEMO_CAPTURE_MAX_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Frames of each direction shown from the demo's capture.
+const DEMO_FRAMES_SHOWN: usize = 6;
+
+/// The README's main job, on a machine with nothing but cargo: a recorded
+/// Chromium session decoded (when `shared/vectors` is there), our host and
+/// client over both direct stacks, then our host -> mojo_proxy -> our client
+/// with every scenario's result and timing and the first frames of both
+/// links from the proxy's own capture.
 fn demo() -> Result<(), String> {
-    let vectors = workspace_root().join("../shared/vectors/cros");
-    if !vectors.is_dir() {
-        return Err(format!(
-            "{} not found: the demo needs ../shared beside the checkout",
-            vectors.display()
-        ));
-    }
-    eprintln!(
-        "mojo_proxy does not bridge yet (the bridge engine is not wired into it), so there is\n\
-         no live proxy to run. Instead: first a session recorded between a real Mojo+ipcz host,\n\
-         Chromium's own C++ mojo_proxy and a legacy client (scenario `shmem`, libchrome profile),\n\
-         decoded frame by frame and verified; then our test host and client running every\n\
-         scenario over our own protocol stacks, without a proxy (legacy, then Mojo+ipcz).\n"
-    );
-    for (link, protocol) in [("host_proxy", "ipcz"), ("proxy_client", "legacy")] {
-        let file = vectors.join(format!("shmem-{link}.jsonl"));
-        eprintln!("==> {link} link ({protocol})");
-        let mut cmd = cargo();
-        cmd.args(["run", "--quiet", "--package", "mojo-dump", "--", "--verify"])
-            .arg(format!("--protocol={protocol}"))
-            .arg(&file);
-        run(&format!("mojo-dump {link}"), cmd)?;
-    }
     let mut build = cargo();
-    build.args(["build", "--quiet", "--package", "mojo-test-peers", "--bins"]);
-    run("build the test peers", build)?;
+    build.args(["build", "--quiet", "--bins"]);
+    for package in DEMO_PACKAGES {
+        build.args(["--package", package]);
+    }
+    run("build the test peers, mojo_proxy and mojo-dump", build)?;
     let bins = target_dir().join("debug");
+    let dump = bins.join("mojo-dump");
+
+    eprintln!("\n=== 1. A session recorded between real Chromium peers, decoded and verified ===");
+    match mojo_transcript::locate_vectors() {
+        mojo_transcript::VectorsLocation::Found(dir) => {
+            eprintln!(
+                "(a Mojo+ipcz host, Chromium's own C++ mojo_proxy and a legacy client; scenario `shmem`, libchrome profile)"
+            );
+            for (link, protocol) in [("host_proxy", "ipcz"), ("proxy_client", "legacy")] {
+                let mut cmd = Command::new(&dump);
+                cmd.arg("--verify")
+                    .arg(format!("--protocol={protocol}"))
+                    .arg(dir.join(format!("cros/shmem-{link}.jsonl")));
+                run(&format!("mojo-dump {link} ({protocol})"), cmd)?;
+            }
+        }
+        mojo_transcript::VectorsLocation::Missing(dir)
+        | mojo_transcript::VectorsLocation::EnvNotADirectory(dir) => eprintln!(
+            "skipped: no recorded vectors at {} (set MOJO_VECTORS_DIR to show them)",
+            dir.display()
+        ),
+    }
+
+    eprintln!("\n=== 2. Our test host and client over each protocol stack, no proxy ===");
     let client = bins.join("mojo-test-client");
     for direct in ["legacy", "ipcz"] {
         let mut host = Command::new(bins.join("mojo-test-host"));
         host.arg(format!("--direct={direct}"))
             .arg(format!("--client={}", client.display()))
             .arg("--quick");
-        run(&format!("mojo-test-host --direct={direct}"), host)?;
+        demo::run_scenarios(host)?;
+    }
+
+    eprintln!("\n=== 3. Our test host (Mojo+ipcz) -> mojo_proxy -> our legacy test client ===");
+    let capture = demo_capture_dir()?;
+    let mut host = Command::new(bins.join("mojo-test-host"));
+    host.arg(format!("--proxy={}", bins.join("mojo_proxy").display()))
+        .arg(format!("--client={}", client.display()))
+        .arg("--quick")
+        .arg(format!(
+            "--proxy-extra-args=--capture-dir={} --capture-max-bytes={DEMO_CAPTURE_MAX_BYTES}",
+            capture.display()
+        ));
+    demo::run_scenarios(host)?;
+
+    eprintln!(
+        "\n=== 4. The first frames on both links, from the proxy's capture ({}) ===",
+        capture.display()
+    );
+    for (file, protocol) in [
+        ("host_proxy.jsonl", "ipcz"),
+        ("proxy_client.jsonl", "legacy"),
+    ] {
+        demo::show_capture(&dump, &capture.join(file), protocol, DEMO_FRAMES_SHOWN)?;
     }
     Ok(())
+}
+
+/// A fresh directory for the demo's capture: under the target directory,
+/// unless its path has a space (the host splits `--proxy-extra-args` on
+/// spaces), then under the system's temporary directory.
+fn demo_capture_dir() -> Result<PathBuf, String> {
+    let mut dir = target_dir().join("demo-capture");
+    if dir.to_string_lossy().contains(char::is_whitespace) {
+        dir = std::env::temp_dir().join(format!("mojo-proxy-demo-{}", std::process::id()));
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(dir)
 }
 
 /// Where cargo puts build output (`CARGO_TARGET_DIR` if set).

@@ -31,6 +31,7 @@ pub(crate) fn decode_stream(
                     offset,
                     format!("trailing partial frame: {available} of {needed} bytes"),
                 ));
+                report.partial_tail = true;
                 break;
             }
             Err(e) => {

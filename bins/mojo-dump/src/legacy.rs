@@ -74,6 +74,7 @@ pub(crate) fn decode_stream(
                 deframer.buffered()
             ),
         ));
+        report.partial_tail = true;
     }
     report
 }

@@ -85,6 +85,9 @@ pub(crate) struct StreamReport {
     /// Set when deframing stopped early (malformed header, trailing partial
     /// frame): the offset where it stopped and why.
     pub stopped: Option<(usize, String)>,
+    /// The stop was only a frame cut off by the end of the stream (not a
+    /// malformed one): expected where the recording was truncated.
+    pub partial_tail: bool,
 }
 
 /// Options every decoder sees.
@@ -115,6 +118,9 @@ fn main() -> ExitCode {
                 continue;
             }
         };
+        // A recording that stopped at its size bound (a chunk marked
+        // truncated) may end any of its streams inside a frame.
+        let cut = transcript.chunks.iter().any(|c| c.truncated);
         for (key, stream) in transcript.streams() {
             let report = match args.protocol {
                 Protocol::Legacy => legacy::decode_stream(key, &stream, options),
@@ -126,7 +132,10 @@ fn main() -> ExitCode {
                 key,
                 &stream,
                 &report,
-                args.quiet,
+                Printing {
+                    quiet: args.quiet,
+                    cut,
+                },
                 &mut totals,
             );
         }
@@ -167,13 +176,23 @@ fn read_transcript(file: &std::path::Path) -> Result<Transcript, String> {
     }
 }
 
+/// How [`print_stream`] reports.
+#[derive(Clone, Copy)]
+struct Printing {
+    /// Failures and notes only.
+    quiet: bool,
+    /// The file's recording stopped at its size bound: a frame cut off at
+    /// the end of a stream, and its fds, are notes.
+    cut: bool,
+}
+
 fn print_stream(
     out: &mut impl Write,
     name: &str,
     key: StreamKey,
     stream: &Stream,
     report: &StreamReport,
-    quiet: bool,
+    Printing { quiet, cut }: Printing,
     totals: &mut Totals,
 ) {
     totals.streams += 1;
@@ -212,7 +231,22 @@ fn print_stream(
             None => {}
         }
     }
+    // Where a cut recording's last (partial) frame starts.
+    let cut_at = match &report.stopped {
+        Some((offset, _)) if cut && report.partial_tail => Some(*offset),
+        _ if cut => Some(stream.bytes.len()),
+        _ => None,
+    };
     for arrival in stray {
+        if cut_at.is_some_and(|at| arrival.offset >= at) {
+            // The fds of the frame the recording stopped in.
+            let _ = writeln!(
+                out,
+                "note: {name} {key} @{}: {} fds of the frame the recording stopped in",
+                arrival.offset, arrival.count
+            );
+            continue;
+        }
         totals.failed += 1;
         let _ = writeln!(
             out,
@@ -220,7 +254,13 @@ fn print_stream(
             arrival.offset, arrival.count
         );
     }
-    if let Some((offset, why)) = &report.stopped {
+    if let (Some((offset, why)), true, true) = (&report.stopped, cut, report.partial_tail) {
+        let _ = writeln!(
+            out,
+            "note: {name} {key} frame {} @{offset}: {why}, where the recording stopped",
+            report.frames.len()
+        );
+    } else if let Some((offset, why)) = &report.stopped {
         totals.failed += 1;
         let _ = writeln!(
             out,
@@ -231,4 +271,5 @@ fn print_stream(
     if stream.truncated {
         let _ = writeln!(out, "note: {name} {key} was recorded truncated");
     }
+    // (`cut` without `stream.truncated`: another stream held the cut chunk.)
 }

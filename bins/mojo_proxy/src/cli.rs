@@ -25,8 +25,11 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+
+use crate::capture::{DEFAULT_CAPTURE_MAX_BYTES, MIN_CAPTURE_MAX_BYTES};
 
 /// Where Chromium's proxy addresses attachments: initial portals 1..=7.
 pub const MAX_HOST_ADDRESSABLE_ATTACHMENTS: usize = 7;
@@ -85,6 +88,17 @@ struct Switches {
         default_value = "libchrome"
     )]
     legacy_profile: LegacyProfile,
+
+    /// Record both links into this directory, in the transcript format of
+    /// `shared/vectors` (`host_proxy.jsonl`, `proxy_client.jsonl`; created
+    /// if missing, files overwritten). Off unless given.
+    #[arg(long = "capture-dir", value_name = "DIR")]
+    capture_dir: Option<String>,
+
+    /// Most bytes each capture file may take; at the bound it ends with one
+    /// line marked truncated. Default 64 MiB.
+    #[arg(long = "capture-max-bytes", value_name = "N")]
+    capture_max_bytes: Option<String>,
 }
 
 /// The legacy Mojo Core wire profile spoken to the client.
@@ -141,6 +155,10 @@ pub struct Config {
     pub inherit_ipcz_broker: bool,
     /// Legacy wire profile.
     pub legacy_profile: LegacyProfile,
+    /// Where to record both links (`--capture-dir`), if anywhere.
+    pub capture_dir: Option<PathBuf>,
+    /// The bound of each capture file (`--capture-max-bytes`).
+    pub capture_max_bytes: u64,
     /// Things worth a warning that do not stop the proxy.
     pub warnings: Vec<String>,
 }
@@ -163,7 +181,7 @@ impl fmt::Display for CliError {
 }
 
 /// The switches clap is told about; everything else is dropped as Chromium ignores it.
-const KNOWN_SWITCHES: [&str; 7] = [
+const KNOWN_SWITCHES: [&str; 9] = [
     "legacy-client-fd",
     "host-ipcz-transport-fd",
     "attachment-name",
@@ -171,6 +189,8 @@ const KNOWN_SWITCHES: [&str; 7] = [
     "numeric-attachment-names",
     "inherit-ipcz-broker",
     "legacy-profile",
+    "capture-dir",
+    "capture-max-bytes",
 ];
 
 /// Chromium's `kWhitespaceASCII`, which `base::CommandLine` trims from both
@@ -386,14 +406,49 @@ where
     }
     let mut warnings = Vec::new();
     let attachments = parse_attachments(&switches, &mut warnings)?;
+    let (capture_dir, capture_max_bytes) = parse_capture(&switches, &mut warnings)?;
     Ok(Config {
         legacy_client_fd,
         host_ipcz_transport_fd,
         attachments,
         inherit_ipcz_broker: switches.inherit_ipcz_broker.is_some(),
         legacy_profile: switches.legacy_profile,
+        capture_dir,
+        capture_max_bytes,
         warnings,
     })
+}
+
+fn parse_capture(
+    switches: &Switches,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<PathBuf>, u64), CliError> {
+    let max_bytes = match &switches.capture_max_bytes {
+        None => DEFAULT_CAPTURE_MAX_BYTES,
+        Some(text) => parse_uint64(text)
+            .filter(|n| *n >= MIN_CAPTURE_MAX_BYTES)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--capture-max-bytes={text:?} is not a whole number of at least {MIN_CAPTURE_MAX_BYTES}"
+                ))
+            })?,
+    };
+    let dir = match switches.capture_dir.as_deref() {
+        None => {
+            if switches.capture_max_bytes.is_some() {
+                warnings
+                    .push("--capture-max-bytes without --capture-dir: nothing is recorded".into());
+            }
+            None
+        }
+        Some("") => {
+            return Err(CliError::Usage(
+                "--capture-dir needs a directory: --capture-dir=DIR".into(),
+            ));
+        }
+        Some(dir) => Some(PathBuf::from(dir)),
+    };
+    Ok((dir, max_bytes))
 }
 
 fn first_line(text: &str) -> String {
@@ -564,6 +619,42 @@ mod tests {
                 "--inherit-ipcz-broker=0"
             ]))
             .inherit_ipcz_broker
+        );
+    }
+
+    #[test]
+    fn capture_is_off_by_default_and_bounded() {
+        let config = ok(&with_fds(&["--attachment-name=p"]));
+        assert_eq!(config.capture_dir, None);
+        assert_eq!(config.capture_max_bytes, DEFAULT_CAPTURE_MAX_BYTES);
+        let config = ok(&with_fds(&[
+            "--attachment-name=p",
+            "--capture-dir=/tmp/x",
+            "--capture-max-bytes=+5000",
+        ]));
+        assert_eq!(config.capture_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(config.capture_max_bytes, 5000);
+        assert!(config.warnings.is_empty());
+        let alone = ok(&with_fds(&[
+            "--attachment-name=p",
+            "--capture-max-bytes=5000",
+        ]));
+        assert!(
+            alone
+                .warnings
+                .iter()
+                .any(|w| w.contains("without --capture-dir"))
+        );
+        for bad in [
+            "--capture-max-bytes=4095",
+            "--capture-max-bytes=1k",
+            "--capture-max-bytes=",
+        ] {
+            let text = usage(&with_fds(&["--attachment-name=p", "--capture-dir=d", bad]));
+            assert!(text.contains("--capture-max-bytes"), "{bad}: {text}");
+        }
+        assert!(
+            usage(&with_fds(&["--attachment-name=p", "--capture-dir"])).contains("--capture-dir")
         );
     }
 

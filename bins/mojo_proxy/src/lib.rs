@@ -1,7 +1,8 @@
 //! Library side of the `mojo_proxy` binary, kept in a library so tests can
 //! reach it: the command line ([`cli`]), the driver core that answers the
-//! sans-IO [`mojo_bridge::proxy::Proxy`] with the OS ([`core`]), and one run
-//! of the `mio` loop ([`run`]).
+//! sans-IO [`mojo_bridge::proxy::Proxy`] with the OS ([`core`]), one run
+//! of the `mio` loop ([`run`]), and the optional recording of both links
+//! (`--capture-dir`, [`capture`]).
 //!
 //! The command line is parsed as Chromium's `base::CommandLine` parses it,
 //! so the proxy is a drop-in for Chromium's `mojo_proxy`:
@@ -24,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod cli;
 pub mod core;
 pub mod run;

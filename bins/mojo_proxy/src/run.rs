@@ -8,6 +8,7 @@ use mojo_legacy_node::ports::names;
 use mojo_legacy_wire::Profile;
 use mojo_platform_channel::{Endpoint, OsRandom};
 
+use crate::capture::Capture;
 use crate::cli::{Attachments, Config, LegacyProfile};
 use crate::core::ProxyCore;
 
@@ -100,6 +101,11 @@ fn try_run(
     let bootstrap = driver
         .add_link(legacy_client)
         .map_err(|e| format!("legacy client socket: {e}"))?;
+    if let Some(dir) = &config.capture_dir {
+        let capture = Capture::create(dir, config.capture_max_bytes, host, bootstrap)
+            .map_err(|e| format!("--capture-dir={}: {e}", dir.display()))?;
+        driver.set_tap(Box::new(capture));
+    }
     let (node_channel, client_end) = driver
         .new_link_pair()
         .map_err(|e| format!("node channel: {e}"))?;

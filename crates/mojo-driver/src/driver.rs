@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -16,6 +16,7 @@ use crate::core::{
     Backlog, CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit,
 };
 use crate::signals::{ShutdownSignal, SignalError, Signals};
+use crate::tap::{LinkOrigin, Tap};
 
 /// Most bytes read from one link in one turn before the other links get
 /// their turn (four of the platform crate's read batches), so one busy peer
@@ -245,6 +246,8 @@ pub struct Driver {
     closed: VecDeque<(LinkId, CloseReason)>,
     /// The core asked for [`CoreRequest::Shutdown`].
     finishing: bool,
+    /// Sees every chunk read and sent ([`Driver::set_tap`]).
+    tap: Option<Box<dyn Tap + Send>>,
 }
 
 impl fmt::Debug for Driver {
@@ -252,6 +255,7 @@ impl fmt::Debug for Driver {
         f.debug_struct("Driver")
             .field("links", &self.links.len())
             .field("signals", &self.signals.is_some())
+            .field("tap", &self.tap.is_some())
             .field("config", &self.config)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
@@ -281,7 +285,27 @@ impl Driver {
             backlog: Vec::new(),
             closed: VecDeque::new(),
             finishing: false,
+            tap: None,
         })
+    }
+
+    /// Installs a [`Tap`] (`Send`, so a driver can still move to its own
+    /// thread) that sees every chunk read and sent from now on
+    /// (replacing any earlier one). Links then read one `recvmsg` at a
+    /// time, so each reported read is one kernel read.
+    pub fn set_tap(&mut self, tap: Box<dyn Tap + Send>) {
+        for link in self.links.values_mut() {
+            link.ep.set_one_recvmsg_per_read(true);
+        }
+        self.tap = Some(tap);
+    }
+
+    /// Removes the tap and gives it back; reads batch again.
+    pub fn take_tap(&mut self) -> Option<Box<dyn Tap + Send>> {
+        for link in self.links.values_mut() {
+            link.ep.set_one_recvmsg_per_read(false);
+        }
+        self.tap.take()
     }
 
     /// The tunables in force.
@@ -304,7 +328,18 @@ impl Driver {
     }
 
     /// Adds a link; it is read from the next turn on.
-    pub fn add_link(&mut self, mut ep: Endpoint) -> Result<LinkId, std::io::Error> {
+    pub fn add_link(&mut self, ep: Endpoint) -> Result<LinkId, std::io::Error> {
+        let id = self.insert_link(ep)?;
+        if let Some(tap) = self.tap.as_mut() {
+            tap.link_added(id, LinkOrigin::Added);
+        }
+        Ok(id)
+    }
+
+    fn insert_link(&mut self, mut ep: Endpoint) -> Result<LinkId, std::io::Error> {
+        if self.tap.is_some() {
+            ep.set_one_recvmsg_per_read(true);
+        }
         let id = LinkId(self.next_id);
         let token = Token(usize::try_from(id.0).unwrap_or(usize::MAX - 1));
         self.poll
@@ -334,7 +369,11 @@ impl Driver {
     /// closed on failure).
     pub fn adopt_fd(&mut self, fd: OwnedFd) -> Result<LinkId, NewLinkError> {
         let ep = Endpoint::from_owned_fd(fd).map_err(NewLinkError::NotASocket)?;
-        self.add_link(ep).map_err(NewLinkError::Register)
+        let id = self.insert_link(ep).map_err(NewLinkError::Register)?;
+        if let (Some(tap), Some(link)) = (self.tap.as_mut(), self.links.get(&id.0)) {
+            tap.link_added(id, LinkOrigin::Adopted(link.ep.as_fd()));
+        }
+        Ok(id)
     }
 
     /// Makes a socket pair (both ends non-blocking and close-on-exec), adds
@@ -343,7 +382,11 @@ impl Driver {
     pub fn new_link_pair(&mut self) -> Result<(LinkId, OwnedFd), NewLinkError> {
         let (ours, theirs) = socketpair_fds(true, true).map_err(NewLinkError::CreatePair)?;
         let ep = Endpoint::from_owned_fd(ours).map_err(NewLinkError::NotASocket)?;
-        let link = self.add_link(ep).map_err(NewLinkError::Register)?;
+        let link = self.insert_link(ep).map_err(NewLinkError::Register)?;
+        if let Some(tap) = self.tap.as_mut() {
+            let other_end = theirs.as_fd();
+            tap.link_added(link, LinkOrigin::Pair { other_end });
+        }
         Ok((link, theirs))
     }
 
@@ -568,10 +611,12 @@ impl Driver {
                 return Ok(());
             }
             let mut fresh = false;
+            let mut fresh_bytes = 0;
             let mut eof = false;
             if link.read_ready {
                 match link.ep.read_available() {
                     Ok(ReadOutcome::Data { bytes, .. }) => {
+                        fresh_bytes = bytes;
                         used = used.saturating_add(bytes);
                         self.stats.bytes_read += bytes as u64;
                         fresh = true;
@@ -580,6 +625,9 @@ impl Driver {
                     Ok(ReadOutcome::Eof) => {
                         link.read_ready = false;
                         eof = true;
+                        if let Some(tap) = self.tap.as_mut() {
+                            tap.end_of_stream(id);
+                        }
                     }
                     Err(e) => {
                         let reason = channel_close_reason(e, link_leftovers(link));
@@ -600,8 +648,15 @@ impl Driver {
                     self.remove(id, CloseReason::Channel(e));
                     return Ok(());
                 }
-                link.fds
-                    .extend(link.ep.take_fds(arrived).unwrap_or_default());
+                let fds = link.ep.take_fds(arrived).unwrap_or_default();
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.received(id, new_input(&link.ep, fresh_bytes), &fds);
+                }
+                link.fds.extend(fds);
+            } else if let Some(tap) = self.tap.as_mut() {
+                if fresh_bytes > 0 {
+                    tap.received(id, new_input(&link.ep, fresh_bytes), &[]);
+                }
             }
             if (fresh || link.reoffer) && !link.ep.buffered().is_empty() {
                 link.reoffer = false;
@@ -709,6 +764,9 @@ impl Driver {
             return;
         };
         self.stats.transmits += 1;
+        if let Some(tap) = self.tap.as_mut() {
+            tap.sent(t.link, &t.bytes, &t.fds);
+        }
         match link.ep.queue(t.bytes, t.fds) {
             Ok(()) => {
                 if !link.dirty {
@@ -784,6 +842,9 @@ impl Driver {
         };
         let _ = self.poll.registry().deregister(&mut l.ep);
         drop(l);
+        if let Some(tap) = self.tap.as_mut() {
+            tap.link_removed(link, &reason);
+        }
         self.stats.links_removed += 1;
         match &reason {
             CloseReason::Channel(e) => warn!("{link}: closed: {e}"),
@@ -791,6 +852,15 @@ impl Driver {
         }
         self.closed.push_back((link, reason));
     }
+}
+
+/// The last `fresh` bytes of the endpoint's receive buffer: what the read
+/// just appended.
+fn new_input(ep: &Endpoint, fresh: usize) -> &[u8] {
+    let buffered = ep.buffered();
+    buffered
+        .get(buffered.len().saturating_sub(fresh)..)
+        .unwrap_or_default()
 }
 
 /// Unconsumed bytes and untaken fds of a link (for [`CloseReason::HangUp`]).

@@ -25,6 +25,11 @@
 //!   `signalfd` registered with the same poll (no handler, no `unsafe`);
 //!   a run then ends with [`Exit::Signal`].
 //!
+//! * **Tap** (optional, [`Driver::set_tap`]): a [`Tap`] sees each chunk
+//!   read (one `recvmsg`) and each frame sent, with its fds, and how each
+//!   link came to be, so a program can record its links; without one, one
+//!   branch per chunk.
+//!
 //! [`Driver::run`] runs to the end; a program that wants its own loop calls
 //! [`Driver::turn`]. A run ends with an [`Exit`] (all links gone, a signal,
 //! the core finished) or a [`DriverError`] (the core rejected a link's
@@ -128,6 +133,7 @@
 mod core;
 mod driver;
 mod signals;
+mod tap;
 
 pub use crate::core::{
     Backlog, CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit,
@@ -137,3 +143,4 @@ pub use crate::driver::{
     MAX_RECEIVED_FDS_PER_LINK, OUTPUT_HIGH_WATER, OUTPUT_LOW_WATER, READ_BUDGET_PER_TURN,
 };
 pub use crate::signals::{ShutdownSignal, SignalError, Signals};
+pub use crate::tap::{LinkOrigin, Tap};

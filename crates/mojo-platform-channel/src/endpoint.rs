@@ -244,6 +244,9 @@ pub struct Endpoint {
     /// `read_available`.
     read_error: Option<ChannelError>,
     limits: Limits,
+    /// Return from `read_available` after each `recvmsg` that brought data
+    /// ([`Endpoint::set_one_recvmsg_per_read`]).
+    one_recvmsg_per_read: bool,
 }
 
 /// Creates a connected pair of non-blocking, close-on-exec endpoints
@@ -281,6 +284,7 @@ impl Endpoint {
             fd_scratch: Vec::with_capacity(SCM_MAX_FD),
             read_error: None,
             limits,
+            one_recvmsg_per_read: false,
         }
     }
 
@@ -399,6 +403,16 @@ impl Endpoint {
 
     // ----- incoming -----
 
+    /// With `on`, each [`read_available`](Self::read_available) that brings
+    /// data returns after one `recvmsg`, so its [`ReadOutcome::Data`] is
+    /// exactly one kernel read: the boundaries a recording of the link must
+    /// keep, since the kernel ends a read after a message that carried fds
+    /// and a message's fds belong to the last frame starting in that read.
+    /// Off by default (a read then batches several `recvmsg` calls).
+    pub fn set_one_recvmsg_per_read(&mut self, on: bool) {
+        self.one_recvmsg_per_read = on;
+    }
+
     /// Reads whatever the socket has (up to [`Limits::max_read_batch_bytes`])
     /// into the receive buffer; received fds get `FD_CLOEXEC`
     /// (`MSG_CMSG_CLOEXEC`) and join the fd FIFO.
@@ -478,6 +492,9 @@ impl Endpoint {
                         }
                         total_bytes = total_bytes.saturating_add(r.bytes);
                         total_fds = total_fds.saturating_add(received);
+                        if self.one_recvmsg_per_read {
+                            return Ok(data(total_bytes, total_fds));
+                        }
                         continue;
                     }
                 }

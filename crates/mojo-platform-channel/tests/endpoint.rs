@@ -284,3 +284,40 @@ fn a_peer_that_stops_reading_makes_queue_refuse_not_grow() {
         assert!(a.has_pending_output());
     });
 }
+
+#[test]
+fn one_recvmsg_per_read_keeps_the_kernel_read_boundaries() {
+    assert_no_fd_leak(|| {
+        let m = memfd_with(b"x");
+        let send_three = |a: &mut Endpoint| {
+            a.send(frame(b"aa", 0), vec![]).unwrap();
+            a.send(frame(b"bbb", 1), dups(&m, 1)).unwrap();
+            a.send(frame(b"c", 0), vec![]).unwrap();
+        };
+        // Off (the default): one read takes everything waiting.
+        let (mut a, mut b) = socketpair().unwrap();
+        send_three(&mut a);
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 30, fds: 1 }
+        );
+        assert_eq!(b.read_available().unwrap(), ReadOutcome::WouldBlock);
+        drop(b.take_fds(1));
+        // On: the kernel glues data before an fd-carrying message and ends
+        // the read after it; the rest is the next read.
+        let (mut a, mut b) = socketpair().unwrap();
+        b.set_one_recvmsg_per_read(true);
+        send_three(&mut a);
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 21, fds: 1 }
+        );
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 9, fds: 0 }
+        );
+        assert_eq!(b.read_available().unwrap(), ReadOutcome::WouldBlock);
+        assert_eq!(b.buffered().len(), 30);
+        drop(b.take_fds(1));
+    });
+}

@@ -6,8 +6,10 @@
 //! reassembled [`Stream`] of one `(channel, direction)` pair: its bytes in order,
 //! plus the stream offsets at which fds arrived.
 //!
-//! This crate only reads files; it knows nothing about either protocol.
-//! [`testing`] holds the test support every crate shares (vector and corpus
+//! It knows nothing about either protocol. Besides reading, [`writer`]
+//! writes the same format ([`TranscriptWriter`], within a byte bound, into
+//! any `io::Write`: the recorder owns the file), so a recording made by our
+//! own proxy reads like the vectors. [`testing`] holds the test support every crate shares (vector and corpus
 //! loading, `unhex`, stream pieces), and [`build_script`] the one rule for
 //! missing vectors: their tests are reported as ignored, with the reason.
 //!
@@ -34,8 +36,10 @@
 pub mod build_script;
 mod locate;
 pub mod testing;
+pub mod writer;
 
 pub use locate::{VECTORS_ENV, VectorsLocation, locate_vectors};
+pub use writer::{ChunkLine, FINAL_LINE_RESERVE, Recorded, TranscriptWriter, format_line};
 
 use std::collections::BTreeMap;
 use std::fmt;

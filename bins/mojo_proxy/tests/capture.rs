@@ -1,0 +1,240 @@
+//! `mojo_proxy --capture-dir` under our test host and client: both files
+//! are transcripts that `mojo-dump --verify` re-encodes byte for byte, they
+//! hold the scenarios' frames (every parcel the host sent reaches the client
+//! as one user message, and back; the legacy INIT passes the node channel as
+//! `socket->chan1`; shared memory and platform handles on both links), and
+//! `--capture-max-bytes` ends each file cleanly at its bound.
+//!
+//! Like `end_to_end.rs`, this needs the test peers and `mojo-dump` built next
+//! to this package's `mojo_proxy` (`cargo build -p mojo-test-peers -p
+//! mojo-dump`, or a workspace build), and says so.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mojo_transcript::{Direction, Transcript};
+use serde_json::Value;
+
+const PROXY: &str = env!("CARGO_BIN_EXE_mojo_proxy");
+
+/// Far beyond what a run takes; only a hang reaches it.
+const WATCHDOG: Duration = Duration::from_secs(600);
+
+/// The scenarios run: small echoes, shared memory and platform handles
+/// from the host (one parcel each, besides `connect`'s).
+const SCENARIOS: &str = "echo_small,shmem,platform_handle";
+
+/// Parcels each way at least: `connect`'s, 320 echoes, `shmem`'s, `platform_handle`'s.
+const MIN_PARCELS: usize = 323;
+
+/// A binary of another package next to the proxy.
+fn sibling(name: &str) -> PathBuf {
+    let path = Path::new(PROXY).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p mojo-test-peers -p mojo-dump` (or build the workspace)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh directory, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("proxy-capture-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the host through a capturing proxy; asserts every scenario passed
+/// and the proxy left no fd open (its own report at `warn`).
+fn run_capturing(dir: &Path, extra: &str) {
+    let mut child = Command::new(sibling("mojo-test-host"))
+        .args(["--quick", "--timeout=120", "--handle-timeout=20"])
+        .arg(format!("--scenarios={SCENARIOS}"))
+        .arg(format!("--proxy={PROXY}"))
+        .arg(format!(
+            "--client={}",
+            sibling("mojo-test-client").display()
+        ))
+        .arg(format!(
+            "--proxy-extra-args=--capture-dir={} {extra}",
+            dir.display()
+        ))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    let Ok(text) = rx.recv_timeout(WATCHDOG) else {
+        let _ = child.kill();
+        panic!("the host hung past the watchdog");
+    };
+    let status = child.wait().unwrap();
+    let errors = errors.join().unwrap();
+    eprint!("{errors}");
+    // The capture files are closed before the proxy's exit check.
+    assert!(
+        !errors.contains("still open at exit"),
+        "the proxy leaked fds: {errors}"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for l in &lines {
+        assert_eq!(l["pass"], Value::Bool(true), "{l}");
+    }
+    let last = lines.last().expect("result lines");
+    assert_eq!(last["scenario"], "shutdown", "{last}");
+    assert_eq!(last["proxy_exit"], 0, "{last}");
+    assert!(status.success(), "host: {status}");
+}
+
+/// `mojo-dump [--verify] -q|full` of one capture: success and its output.
+fn dump(file: &Path, protocol: &str, verify: bool) -> (bool, String) {
+    let mut cmd = Command::new(sibling("mojo-dump"));
+    cmd.arg(format!("--protocol={protocol}"));
+    if verify {
+        cmd.args(["--verify", "-q"]);
+    }
+    let output = cmd.arg(file).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn count(text: &str, stream: &str, what: &str) -> usize {
+    text.lines()
+        .filter(|l| l.contains(stream) && l.contains(what))
+        .count()
+}
+
+fn assert_verifies(file: &Path, protocol: &str) {
+    let (ok, out) = dump(file, protocol, true);
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(ok, "{}: {out}", file.display());
+    assert!(
+        summary.starts_with("verified ")
+            && !summary.starts_with("verified 0 ")
+            && summary.ends_with(", 0 failed"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_capture_verifies_and_holds_the_scenarios_frames() {
+    let dir = TempDir::new("full");
+    run_capturing(&dir.0, "");
+    let host = dir.0.join("host_proxy.jsonl");
+    let client = dir.0.join("proxy_client.jsonl");
+    assert_verifies(&host, "ipcz");
+    assert_verifies(&client, "legacy");
+
+    let (_, ipcz) = dump(&host, "ipcz", false);
+    let (_, legacy) = dump(&client, "legacy", false);
+    let first = ipcz.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("chan0 a2b #0 ") && first.contains("ConnectFromBrokerToNonBroker"),
+        "the host (side A) greets first: {first}"
+    );
+    let host_parcels = count(&ipcz, "chan0 a2b", "AcceptParcel");
+    let to_client = count(&legacy, "chan1 a2b", "UserMessage");
+    let from_client = count(&legacy, "chan1 b2a", "UserMessage");
+    let to_host = count(&ipcz, "chan0 b2a", "AcceptParcel");
+    assert!(
+        host_parcels >= MIN_PARCELS,
+        "{host_parcels} parcels from the host"
+    );
+    assert_eq!(
+        to_client, host_parcels,
+        "each host parcel reaches the client"
+    );
+    assert!(
+        from_client >= MIN_PARCELS,
+        "{from_client} messages from the client"
+    );
+    assert_eq!(to_host, from_client, "each client message reaches the host");
+    assert!(count(&ipcz, "chan0 a2b", "SharedBuffer(writable, 1048576 B") >= 1);
+    assert!(count(&ipcz, "chan0 a2b", "WrappedPlatformHandle") >= 1);
+    assert!(count(&legacy, "chan1 a2b", "SharedBuffer(1048576 bytes") >= 1);
+    assert!(count(&legacy, "chan1 a2b", "PlatformHandle(1 fd)") >= 1);
+
+    // The bootstrap socket carries INIT with the node channel, chan1.
+    let transcript = Transcript::from_path(&client).unwrap();
+    let init = transcript
+        .chunks
+        .iter()
+        .find(|c| c.channel == 0 && c.direction == Direction::AToB)
+        .expect("INIT");
+    assert_eq!(init.fd_kinds, ["socket->chan1"]);
+    assert!(legacy.contains("chan0 a2b #0 @0 len 16: NORMAL_LEGACY nh=1 | Broker INIT"));
+    let fd_kinds: Vec<&String> = transcript.chunks.iter().flat_map(|c| &c.fd_kinds).collect();
+    assert!(
+        fd_kinds.iter().any(|k| k.starts_with("memfd:")),
+        "{fd_kinds:?}"
+    );
+    assert!(fd_kinds.iter().any(|k| *k == "pipe"), "{fd_kinds:?}");
+}
+
+#[test]
+fn the_size_bound_ends_each_file_with_one_truncated_line() {
+    const BOUND: u64 = 20_000;
+    let dir = TempDir::new("bound");
+    run_capturing(&dir.0, &format!("--capture-max-bytes={BOUND}"));
+    for (name, protocol) in [
+        ("host_proxy.jsonl", "ipcz"),
+        ("proxy_client.jsonl", "legacy"),
+    ] {
+        let file = dir.0.join(name);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.len() as u64 <= BOUND, "{name}: {} bytes", text.len());
+        assert!(text.ends_with('\n'), "{name} ends inside a line");
+        let chunks = Transcript::parse(&text).unwrap().chunks;
+        let (last, before) = chunks.split_last().expect("lines");
+        assert!(last.truncated && last.bytes.is_empty(), "{name}: {last:?}");
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .contains("\"note\":\"capture limit of 20000 bytes")
+        );
+        assert!(
+            before.iter().all(|c| !c.truncated),
+            "{name}: one truncated line"
+        );
+        assert!(
+            before.len() > 5,
+            "{name}: {} chunks before the bound",
+            before.len()
+        );
+        // What was recorded still re-encodes byte for byte.
+        assert_verifies(&file, protocol);
+    }
+}
