@@ -510,6 +510,7 @@ impl<M: SharedMemory> Proxy<M> {
                 return Some(portals);
             }
             SessionEvent::Node(event) => self.node_event(event),
+            other => log::debug!("ipcz session: {other:?}"),
         }
         None
     }
@@ -550,6 +551,7 @@ impl<M: SharedMemory> Proxy<M> {
             link,
             transmits,
             events,
+            ..
         } = match session.into_parts() {
             Ok(parts) => parts,
             Err(session) => {
