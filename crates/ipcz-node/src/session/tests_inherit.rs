@@ -57,6 +57,9 @@ struct Net {
     random: SeededRandom,
     /// fds kept open so their inodes stay unique.
     keep: Vec<OwnedFd>,
+    /// Most bytes one step delivers to an end; its fds arrive with the
+    /// last of the bytes sent before them (later than a real socket).
+    chunk: usize,
 }
 
 impl Net {
@@ -116,13 +119,16 @@ impl Net {
             let Some(&(party, socket)) = self.owners.get(&end) else {
                 continue;
             };
-            let Some((bytes, fds)) = self.in_flight.remove(&end) else {
+            let Some((bytes, fds)) = self.in_flight.get_mut(&end) else {
                 continue;
             };
+            let n = self.chunk.min(bytes.len());
             let input = self.parties[party].input.entry(socket).or_default();
-            progressed |= !bytes.is_empty() || !fds.is_empty();
-            input.0.extend(bytes);
-            input.1.extend(fds);
+            progressed |= n > 0 || !fds.is_empty();
+            input.0.extend(bytes.drain(..n));
+            if bytes.is_empty() {
+                input.1.extend(fds.drain(..));
+            }
         }
         for party in 0..self.parties.len() {
             let sockets: Vec<SocketId> = self.parties[party].input.keys().copied().collect();
@@ -252,6 +258,7 @@ fn network(referred_portals: u32) -> (Net, OwnedFd) {
         next_guid: 0,
         random: SeededRandom::new(11),
         keep: Vec::new(),
+        chunk: usize::MAX,
     };
     let (heap, primary, _) = net.region();
     let broker_config = SessionConfig {
@@ -382,4 +389,39 @@ fn only_a_link_to_a_broker_refers_and_only_a_broker_serves() {
         net.parties[BROKER].session.refuse_referral(SocketId(7)),
         Err(SessionError::UnknownSocket(SocketId(7)))
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// The three parties come up and carry parcels however the streams are
+    /// cut (frames split anywhere, fds arriving late).
+    #[test]
+    fn the_inherit_handshake_survives_any_stream_cut(
+        chunk in 1usize..600,
+        sizes in proptest::collection::vec(0usize..6000, 1..8),
+    ) {
+        let (mut net, kept) = network(2);
+        net.chunk = chunk;
+        net.run_until_idle();
+        net.parties[HOST].session.refer(kept, 2).expect("refer");
+        net.run_until_idle();
+        for p in &net.parties {
+            proptest::prop_assert!(p.failed.is_empty(), "{:?}", p.failed);
+        }
+        let (_, host_portals) = net.parties[HOST].referral.clone().expect("accepted");
+        let hp = host_portals[1].expect("host portal");
+        let rp = net.parties[REFERRED].portals[1].expect("referred portal");
+        for (i, &size) in sizes.iter().enumerate() {
+            net.node(HOST).put(hp, vec![i as u8; size], Vec::new()).expect("put");
+            net.node(REFERRED).put(rp, vec![!(i as u8); size], Vec::new()).expect("put");
+        }
+        net.run_until_idle();
+        for (i, &size) in sizes.iter().enumerate() {
+            let got = net.node(REFERRED).get(rp).expect("get").expect("parcel");
+            proptest::prop_assert_eq!(got.data, vec![i as u8; size]);
+            let got = net.node(HOST).get(hp).expect("get").expect("parcel");
+            proptest::prop_assert_eq!(got.data, vec![!(i as u8); size]);
+        }
+    }
 }
