@@ -9,21 +9,27 @@
 //! buffers the node asks for, maps the ones the peer adds (trusting the
 //! peer only if [`SessionCoreOptions::trust_peer_memory`] says so; a sealed
 //! memfd maps either way), answers RequestMemory, and closes the socket
-//! when the link is dropped. Everything else is the application's: the
+//! when the link is dropped. It also runs the sockets a session asks it to
+//! adopt (the inherit mode's referrer links, spec `ipcz.md` §4.3) and, for
+//! a broker, serves referrals with fresh memfd primary buffers and a socket
+//! pair. Everything else is the application's: the
 //! session's other events come out of [`SessionCore::poll_event`], and
 //! portals are used on [`SessionCore::node_mut`] between driver turns.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::os::fd::OwnedFd;
 
 use ipcz_node::node::{DriverBox, Node, NodeEvent};
 use ipcz_node::router::NodeLinkId;
-use ipcz_node::session::{Session, SessionConfig, SessionError, SessionEvent};
+use ipcz_node::session::{
+    BrokerReferralMemory, Session, SessionConfig, SessionError, SessionEvent, SessionTransmit,
+    SocketId,
+};
 use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
 use ipcz_wire::limits::PRIMARY_BUFFER_SIZE;
-use ipcz_wire::types::NodeName;
-use mojo_driver::{CloseReason, Core, CoreRequest, LinkId, ReceivedFds, Transmit};
+use ipcz_wire::types::{NodeName, ReferralId};
+use mojo_driver::{CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit};
 use mojo_invitation::ipcz::PrimaryBuffer;
 use mojo_platform_channel::{Mapping, OsRandom, SharedMemoryRegion, ShmError};
 use mojo_wire_kit::{Guid, RandomSource, RegionMode};
@@ -89,6 +95,12 @@ pub struct SessionCore {
     closed: bool,
     buffers_created: usize,
     buffers_mapped: usize,
+    /// Adopted driver links: their session socket and received fds.
+    adopted: BTreeMap<LinkId, (SocketId, VecDeque<OwnedFd>)>,
+    /// Frames for sockets the driver has not adopted yet.
+    held: BTreeMap<SocketId, VecDeque<SessionTransmit>>,
+    /// Released held frames, sent before anything else.
+    released: VecDeque<Transmit>,
 }
 
 fn guid_of(value: u128) -> Guid {
@@ -185,7 +197,69 @@ impl SessionCore {
             closed: false,
             buffers_created: 0,
             buffers_mapped: 0,
+            adopted: BTreeMap::new(),
+            held: BTreeMap::new(),
+            released: VecDeque::new(),
         })
+    }
+
+    /// Refers the node at the other end of `socket` to our broker (§4.3;
+    /// this core must be a non-broker's, established): the link to it
+    /// comes as [`SessionEvent::ReferralAccepted`].
+    pub fn refer(
+        &mut self,
+        socket: OwnedFd,
+        num_initial_portals: u32,
+    ) -> Result<ReferralId, SessionError> {
+        self.session.refer(socket, num_initial_portals)
+    }
+
+    /// The memory and sockets of one referral this broker serves.
+    fn referral_memory(&mut self) -> Result<BrokerReferralMemory<Mapping>, String> {
+        let (broker_link_mapping, b, mut b_fds) =
+            create_region(PRIMARY_BUFFER_SIZE, &mut self.random).map_err(|e| e.to_string())?;
+        let (referrer_link_mapping, r, mut r_fds) =
+            create_region(PRIMARY_BUFFER_SIZE, &mut self.random).map_err(|e| e.to_string())?;
+        let (Some(b_fd), Some(r_fd)) = (b_fds.pop(), r_fds.pop()) else {
+            return Err("a primary buffer without its fd".into());
+        };
+        let for_referrer = r_fd.try_clone().map_err(|e| e.to_string())?;
+        let (referred, referrer) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
+        Ok(BrokerReferralMemory {
+            broker_link_buffer: PrimaryBuffer::new(b.buffer_size, b.guid, b_fd),
+            broker_link_mapping,
+            referrer_link_buffer: PrimaryBuffer::new(r.buffer_size, r.guid, r_fd),
+            referrer_link_buffer_for_referrer: for_referrer,
+            referrer_link_mapping,
+            referred_socket: referred.into(),
+            referrer_socket: referrer.into(),
+        })
+    }
+
+    fn serve_referral(&mut self, socket: SocketId) {
+        let served = match self.referral_memory() {
+            Ok(memory) => self
+                .session
+                .serve_referral(socket, memory, &mut self.random),
+            Err(e) => {
+                log::warn!("cannot make a referral's memory: {e}");
+                self.session.refuse_referral(socket)
+            }
+        };
+        if let Err(e) = served {
+            log::warn!("referral on {socket}: {e}");
+        }
+    }
+
+    fn driver_link(&self, socket: SocketId) -> Option<LinkId> {
+        if socket == SocketId::HANDSHAKE {
+            return Some(self.link);
+        }
+        self.adopted
+            .iter()
+            .find(|(_, (s, _))| *s == socket)
+            .map(|(link, _)| *link)
     }
 
     /// The driver link.
@@ -296,12 +370,27 @@ impl SessionCore {
                         }
                     }
                 }
+                SessionEvent::AdoptSocket { socket, fd } => {
+                    self.requests.push_back(CoreRequest::Adopt {
+                        fd,
+                        tag: u64::from(socket.0),
+                    });
+                }
+                SessionEvent::ReferralRequested { socket } => self.serve_referral(socket),
+                SessionEvent::SocketFailed { socket, error } => {
+                    log::warn!("{socket}: {error}");
+                    if let Some(link) = self.driver_link(socket) {
+                        self.requests.push_back(CoreRequest::Abort(link));
+                    }
+                }
                 SessionEvent::Node(NodeEvent::LinkDropped {
                     link,
                     remote,
                     error,
                 }) => {
-                    self.requests.push_back(CoreRequest::Abort(self.link));
+                    if self.session.link().is_none_or(|l| l == link) {
+                        self.requests.push_back(CoreRequest::Abort(self.link));
+                    }
                     self.events.push_back(CoreEvent::Session(SessionEvent::Node(
                         NodeEvent::LinkDropped {
                             link,
@@ -349,6 +438,23 @@ impl Core for SessionCore {
         input: &[u8],
         fds: &mut ReceivedFds,
     ) -> Result<usize, Self::Error> {
+        if let Some((socket, queue)) = self.adopted.get_mut(&link) {
+            let socket = *socket;
+            while let Some(fd) = fds.pop() {
+                queue.push_back(fd);
+            }
+            let result = self.session.handle_socket_stream(socket, input, queue);
+            self.service();
+            return match result {
+                Ok(used) => Ok(used),
+                Err(e) => {
+                    // Only that socket ends.
+                    log::warn!("{socket}: {e}");
+                    self.requests.push_back(CoreRequest::Abort(link));
+                    Ok(input.len())
+                }
+            };
+        }
         if link != self.link {
             return Ok(0);
         }
@@ -372,12 +478,46 @@ impl Core for SessionCore {
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
         self.service();
-        let t = self.session.poll_transmit()?;
-        Some(Transmit {
-            link: self.link,
-            bytes: t.bytes,
-            fds: t.fds,
-        })
+        if let Some(t) = self.released.pop_front() {
+            return Some(t);
+        }
+        loop {
+            let t = self.session.poll_transmit()?;
+            match self.driver_link(t.socket) {
+                Some(link) => {
+                    return Some(Transmit {
+                        link,
+                        bytes: t.bytes,
+                        fds: t.fds,
+                    });
+                }
+                // Not adopted yet (the adoption request follows the
+                // transmits in the driver's turn): held until it is.
+                None => self.held.entry(t.socket).or_default().push_back(t),
+            }
+        }
+    }
+
+    fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
+        let socket = SocketId(u32::try_from(tag).unwrap_or(u32::MAX));
+        match result {
+            Ok(link) => {
+                self.adopted.insert(link, (socket, VecDeque::new()));
+                for t in self.held.remove(&socket).unwrap_or_default() {
+                    self.released.push_back(Transmit {
+                        link,
+                        bytes: t.bytes,
+                        fds: t.fds,
+                    });
+                }
+            }
+            Err(e) => {
+                log::warn!("{socket}: cannot adopt: {e}");
+                self.held.remove(&socket);
+                let _ = self.session.handle_socket_closed(socket);
+                self.service();
+            }
+        }
     }
 
     fn poll_request(&mut self) -> Option<CoreRequest> {
@@ -385,6 +525,12 @@ impl Core for SessionCore {
     }
 
     fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
+        if let Some((socket, _)) = self.adopted.remove(&link) {
+            log::debug!("{socket} ({link}) closed: {reason}");
+            let _ = self.session.handle_socket_closed(socket);
+            self.service();
+            return;
+        }
         if link != self.link {
             return;
         }

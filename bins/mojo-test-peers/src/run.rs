@@ -170,13 +170,6 @@ pub fn missing_host_system(args: &HostArgs) -> String {
     )
 }
 
-/// The stderr line of the `--role=broker` copy.
-pub fn missing_broker_system() -> String {
-    "mojo-test-host: cannot run --role=broker: it needs a Mojo+ipcz broker (a MojoSystem over the \
-     ipcz node), and no such system layer is built yet"
-        .to_string()
-}
-
 /// The stderr line of a client that has no system to run on.
 pub fn missing_client_system(args: &ClientArgs) -> String {
     let layer = if args.ipcz {

@@ -1,7 +1,7 @@
-//! The two binaries: command-line errors exit 2 with one line; a valid
-//! command line of a mode without a system (the inherit modes) exits 1 with
-//! one line naming the missing system layer; the client (legacy or
-//! `--ipcz`) refuses an `--fd` that is no socket with one line.
+//! The two binaries: command-line errors exit 2 with one line; a host that
+//! cannot launch its proxy exits 1 saying so; the client (legacy or
+//! `--ipcz`) and the host's broker copy refuse an `--fd` that is no socket
+//! with one line.
 //! (`legacy_direct.rs` and `ipcz_direct.rs` run the direct modes for real.)
 
 use std::process::Command;
@@ -24,15 +24,29 @@ fn one_line(s: &str) -> &str {
 }
 
 #[test]
-fn host_says_which_system_is_missing() {
-    // A host through a proxy runs for real now (`mojo_proxy`'s
-    // `end_to_end.rs`, `proxy_stress.rs`); the inherit modes do not yet.
-    let (code, err) = run(HOST, &["--mode=inherit"]);
+fn host_refuses_what_it_cannot_run_with_one_line() {
+    // Every mode has its system now: a proxy that does not exist cannot be
+    // launched (in inherit mode after the broker copy, which then sees its
+    // socket close and exits).
+    for mode in [&[][..], &["--mode=inherit"]] {
+        let mut args = vec!["--proxy=/nonexistent/mojo_proxy", "--scenarios=echo_small"];
+        args.extend_from_slice(mode);
+        let out = Command::new(HOST).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{mode:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("mojo-test-host: cannot launch the children")),
+            "{err}"
+        );
+    }
+    // The broker copy refuses an fd that is no socket.
+    let (code, err) = run(HOST, &["--role=broker", "--fd=999"]);
     assert_eq!(code, 1);
-    assert!(one_line(&err).contains("Mojo+ipcz non-broker"), "{err}");
-    let (code, err) = run(HOST, &["--role=broker", "--fd=3"]);
-    assert_eq!(code, 1);
-    assert!(one_line(&err).contains("--role=broker"), "{err}");
+    assert!(
+        one_line(&err).starts_with("mojo-test-host --role=broker: --fd=999: "),
+        "{err}"
+    );
 }
 
 #[test]

@@ -14,7 +14,9 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use ipcz_node::node::{DriverBox, NodeEvent};
 use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
 use mojo_bridge::proxy::{Proxy, ProxyError, ProxyEvent, ProxyLink};
-use mojo_driver::{Backlog, CloseReason, Core, CoreRequest, LinkId, ReceivedFds, Transmit};
+use mojo_driver::{
+    Backlog, CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit,
+};
 use mojo_invitation::legacy::{FdAccess, RegionFds, RegionRequest};
 use mojo_platform_channel::{FdAccessMode, Mapping, OsRandom, SharedMemoryRegion, ShmError};
 use mojo_wire_kit::{Guid, RegionMode};
@@ -36,17 +38,22 @@ impl fmt::Display for CoreError {
 
 impl std::error::Error for CoreError {}
 
-const LINKS: [ProxyLink; 3] = [
+const LINKS: [ProxyLink; 4] = [
     ProxyLink::Host,
     ProxyLink::ClientBootstrap,
     ProxyLink::ClientNodeChannel,
+    ProxyLink::Referrer,
 ];
+
+/// Tag of the [`CoreRequest::Adopt`] for the inherit mode's referrer link.
+const ADOPT_REFERRER: u64 = 1;
 
 fn slot(link: ProxyLink) -> usize {
     match link {
         ProxyLink::Host => 0,
         ProxyLink::ClientBootstrap => 1,
         ProxyLink::ClientNodeChannel => 2,
+        ProxyLink::Referrer => 3,
     }
 }
 
@@ -55,8 +62,8 @@ fn slot(link: ProxyLink) -> usize {
 pub struct ProxyCore {
     proxy: Proxy<Mapping>,
     /// Driver link of each [`ProxyLink`], by [`slot`]; `None` once closed.
-    links: [Option<LinkId>; 3],
-    fds: [VecDeque<OwnedFd>; 3],
+    links: [Option<LinkId>; 4],
+    fds: [VecDeque<OwnedFd>; 4],
     random: OsRandom,
     requests: VecDeque<CoreRequest>,
     error: Option<ProxyError>,
@@ -89,9 +96,10 @@ fn create_block_region(
     Ok((mapping, buffer, region.into_fds()))
 }
 
-/// Maps a region the host sent. The host is our broker, which could end
-/// this process anyway, so its unsealed memory is trusted (the policy of
-/// `docs/ARCHITECTURE.md`).
+/// Maps a region the host sent. The host is our broker, or in inherit mode
+/// shares its broker with us (which made every primary buffer); either way
+/// it launched this process and could end it anyway, so its unsealed memory
+/// is trusted (the policy of `docs/ARCHITECTURE.md`).
 fn map_host_region(buffer: &SharedBuffer, fds: Vec<OwnedFd>) -> Result<Mapping, ShmError> {
     SharedMemoryRegion::from_fds(
         buffer.mode,
@@ -127,6 +135,7 @@ impl ProxyCore {
                 Some(host),
                 Some(client_bootstrap),
                 Some(client_node_channel),
+                None,
             ],
             fds: Default::default(),
             random,
@@ -192,6 +201,10 @@ impl ProxyCore {
                         }
                     }
                 }
+                ProxyEvent::AdoptReferrer { fd } => self.requests.push_back(CoreRequest::Adopt {
+                    fd,
+                    tag: ADOPT_REFERRER,
+                }),
                 ProxyEvent::Memory(event) => self.answer_memory(event),
                 ProxyEvent::RegionRequest(request) => self.answer_region(request),
                 ProxyEvent::PairingOpened { pairing } => log::info!("pairing {pairing} opened"),
@@ -358,8 +371,8 @@ impl Core for ProxyCore {
             return;
         };
         let feeders: &[ProxyLink] = match which {
-            ProxyLink::Host => &[ProxyLink::ClientNodeChannel],
-            ProxyLink::ClientNodeChannel => &[ProxyLink::Host],
+            ProxyLink::Host | ProxyLink::Referrer => &[ProxyLink::ClientNodeChannel],
+            ProxyLink::ClientNodeChannel => &[ProxyLink::Host, ProxyLink::Referrer],
             ProxyLink::ClientBootstrap => &[],
         };
         for feeder in feeders {
@@ -369,6 +382,20 @@ impl Core for ProxyCore {
                     Backlog::High => CoreRequest::PauseReading(id),
                     Backlog::Low => CoreRequest::ResumeReading(id),
                 });
+            }
+        }
+    }
+
+    fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
+        match (tag, result) {
+            (ADOPT_REFERRER, Ok(link)) => {
+                self.links[slot(ProxyLink::Referrer)] = Some(link);
+                self.proxy.referrer_adopted();
+            }
+            (_, Ok(link)) => self.requests.push_back(CoreRequest::Abort(link)),
+            (_, Err(e)) => {
+                log::error!("host referrer link: {e}");
+                self.fail(ProxyError::HostClosedEarly);
             }
         }
     }

@@ -85,11 +85,6 @@ fn try_run(
     legacy_client: Endpoint,
     signals: Signals,
 ) -> Result<u8, String> {
-    if config.inherit_ipcz_broker {
-        return Err(
-            "--inherit-ipcz-broker: a host that shares its broker is not supported yet".into(),
-        );
-    }
     let mut random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
     let mut driver = Driver::new().map_err(|e| format!("epoll: {e}"))?;
     driver
@@ -116,6 +111,7 @@ fn try_run(
             LegacyProfile::Desktop => Profile::Desktop,
         },
         legacy_name: names::random_node_name(&mut random),
+        inherit_broker: config.inherit_ipcz_broker,
     };
     let node_random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
     let proxy = Proxy::new(&proxy_config, client_end, node_random).map_err(|e| e.to_string())?;

@@ -229,3 +229,67 @@ fn every_scenario_passes_desktop_seven_numeric_attachments() {
     ));
     check_all_pass(code, &lines, true);
 }
+
+/// `--mode=inherit` (spec `ipcz.md` §4.3): the host is an ipcz non-broker
+/// that joined its broker copy and referred the proxy to it; the proxy
+/// runs `--inherit-ipcz-broker` and reaches the host over the socket the
+/// broker's reply brought. Same lines as a direct run, labelled
+/// `proxy_inherit`.
+fn check_all_pass_inherit(code: i32, lines: &[Value], multi: bool) {
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["scenario"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = SCENARIOS
+        .iter()
+        .copied()
+        .filter(|s| multi || *s != "multi_attach")
+        .collect();
+    assert_eq!(names, expected, "result lines");
+    for l in lines {
+        assert_eq!(l["pass"], Value::Bool(true), "{l}");
+        assert_eq!(l["label"], "proxy_inherit", "{l}");
+    }
+    assert_eq!(lines[0]["inherit_broker"], Value::Bool(true), "config");
+    let shutdown = lines.last().unwrap();
+    assert_eq!(
+        shutdown["proxy_exit"], 0,
+        "the proxy's exit status: {shutdown}"
+    );
+    assert_eq!(
+        shutdown["client_exit"], 0,
+        "the client's exit status: {shutdown}"
+    );
+    assert_eq!(code, 0, "host exit status");
+}
+
+#[test]
+fn every_scenario_passes_inherit_mode_named_attachment() {
+    let _g = serialized();
+    let (code, lines) = run_host(&args(&peer("mojo-test-client"), &["--mode=inherit"]));
+    check_all_pass_inherit(code, &lines, false);
+}
+
+#[test]
+fn every_scenario_passes_inherit_mode_seven_numeric_attachments() {
+    let _g = serialized();
+    let (code, lines) = run_host(&args(
+        &peer("mojo-test-client"),
+        &["--mode=inherit", "--num-attachments=7"],
+    ));
+    check_all_pass_inherit(code, &lines, true);
+}
+
+#[test]
+fn every_scenario_passes_inherit_mode_desktop_profile() {
+    let _g = serialized();
+    let client = DesktopClient::new();
+    let (code, lines) = run_host(&args(
+        &client.script,
+        &[
+            "--mode=inherit",
+            "--proxy-extra-args=--legacy-profile=desktop",
+        ],
+    ));
+    check_all_pass_inherit(code, &lines, false);
+}

@@ -15,12 +15,14 @@
 //! memory for the host's primary buffer and refusals for everything else
 //! (block buffers, the client's regions), so those paths run too.
 //!
-//! Input layout: byte 0 picks the legacy profile (bit 0) and the number of
+//! Input layout: byte 0 picks the legacy profile (bit 0), the number of
 //! numeric attachments (bits 1..=3: 0 means a string attachment, else 1 to
-//! 7); then records of one link byte (`% 4`: 0 host, 1 client bootstrap,
-//! 2 client node channel, 3 closes the link named by the record's first
-//! data byte), a `u16` LE length, that many bytes, and one byte giving the
-//! number of fds (at most [`MAX_FDS_PER_RECORD`]) that arrive with them.
+//! 7) and the ipcz mode (bit 4: `--inherit-ipcz-broker`); then records of
+//! one link byte (`% 5`: 0 host, 1 client bootstrap, 2 client node channel,
+//! 3 the host referrer link (inherit mode, once the proxy asked to adopt
+//! it), 4 closes the link named by the record's first data byte), a `u16`
+//! LE length, that many bytes, and one byte giving the number of fds (at
+//! most [`MAX_FDS_PER_RECORD`]) that arrive with them.
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
@@ -44,10 +46,11 @@ pub const MAX_MAPPED_PRIMARY_BYTES: usize = 1 << 20;
 /// driver's receive buffer is bounded too).
 pub const MAX_PENDING_BYTES: usize = 1 << 20;
 
-const LINKS: [ProxyLink; 3] = [
+const LINKS: [ProxyLink; 4] = [
     ProxyLink::Host,
     ProxyLink::ClientBootstrap,
     ProxyLink::ClientNodeChannel,
+    ProxyLink::Referrer,
 ];
 
 struct LinkInput {
@@ -75,6 +78,7 @@ pub fn proxy_streams(data: &[u8], make_fd: &mut dyn FnMut() -> OwnedFd) -> bool 
             Profile::Desktop
         },
         legacy_name: mojo_legacy_node::ports::names::node_name(0x5EED, 1),
+        inherit_broker: mode & 0x10 != 0,
     };
     let Ok(mut proxy) = Proxy::<SharedHeap>::new(&config, make_fd(), SeededRandom::new(9)) else {
         return false;
@@ -87,6 +91,10 @@ pub fn proxy_streams(data: &[u8], make_fd: &mut dyn FnMut() -> OwnedFd) -> bool 
             open: true,
         })
         .collect();
+    // The referrer link exists only once the proxy asked for it.
+    if let Some(referrer) = links.get_mut(3) {
+        referrer.open = false;
+    }
     drain(&mut proxy);
     while let Some((&selector, after)) = rest.split_first() {
         let Some((len, after)) = after.split_first_chunk::<2>() else {
@@ -99,16 +107,16 @@ pub fn proxy_streams(data: &[u8], make_fd: &mut dyn FnMut() -> OwnedFd) -> bool 
             None => (0, after),
         };
         rest = after;
-        let which = usize::from(selector % 4);
-        let index = if which == 3 {
-            usize::from(bytes.first().copied().unwrap_or(0) % 3)
+        let which = usize::from(selector % 5);
+        let index = if which == 4 {
+            usize::from(bytes.first().copied().unwrap_or(0) % 4)
         } else {
             which
         };
         let (Some(link), Some(&name)) = (links.get_mut(index), LINKS.get(index)) else {
             continue;
         };
-        let result = if which == 3 {
+        let result = if which == 4 {
             link.open = false;
             link.bytes.clear();
             link.fds.clear();
@@ -126,7 +134,13 @@ pub fn proxy_streams(data: &[u8], make_fd: &mut dyn FnMut() -> OwnedFd) -> bool 
             drain(&mut proxy);
             return true;
         }
-        if drain(&mut proxy) {
+        let (mapped, adopt) = drain(&mut proxy);
+        if adopt {
+            if let Some(referrer) = links.get_mut(3) {
+                referrer.open = true;
+            }
+        }
+        if mapped {
             // The primary buffer was just mapped: the host's rest is offered again.
             if let Some(link) = links.first_mut() {
                 if link.open && feed(&mut proxy, ProxyLink::Host, link).is_err() {
@@ -156,10 +170,11 @@ fn feed(
     Ok(())
 }
 
-/// Answers every event and writes every frame; returns whether the primary
-/// buffer was mapped.
-fn drain(proxy: &mut Proxy<SharedHeap>) -> bool {
+/// Answers every event and writes every frame; returns whether a primary
+/// buffer was mapped and whether the referrer link was adopted.
+fn drain(proxy: &mut Proxy<SharedHeap>) -> (bool, bool) {
     let mut mapped = false;
+    let mut adopted = false;
     loop {
         let mut moved = false;
         while let Some(t) = proxy.poll_transmit() {
@@ -189,6 +204,10 @@ fn drain(proxy: &mut Proxy<SharedHeap>) -> bool {
                         node.block_buffer_unmappable(link, id);
                     }
                 }
+                ProxyEvent::AdoptReferrer { .. } => {
+                    proxy.referrer_adopted();
+                    adopted = true;
+                }
                 ProxyEvent::RegionRequest(request) => {
                     let _ = proxy.fail_region(request.id);
                 }
@@ -196,13 +215,13 @@ fn drain(proxy: &mut Proxy<SharedHeap>) -> bool {
             }
         }
         if !moved {
-            return mapped;
+            return (mapped, adopted);
         }
     }
 }
 
 /// One record of the input layout: `bytes` with `fds` fds on `link`
-/// (0 host, 1 client bootstrap, 2 client node channel).
+/// (0 host, 1 client bootstrap, 2 client node channel, 3 host referrer).
 pub fn record(out: &mut Vec<u8>, link: u8, bytes: &[u8], fds: u8) {
     let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
     out.push(link);
@@ -244,11 +263,11 @@ mod tests {
     #[test]
     fn closing_links_before_anything_arrived_is_handled() {
         let mut data = vec![0];
-        record(&mut data, 3, &[1], 0);
-        record(&mut data, 3, &[2], 0);
+        record(&mut data, 4, &[1], 0);
+        record(&mut data, 4, &[2], 0);
         assert!(!proxy_streams(&data, &mut dev_null));
         let mut data = vec![0];
-        record(&mut data, 3, &[0], 0);
+        record(&mut data, 4, &[0], 0);
         assert!(proxy_streams(&data, &mut dev_null), "host gone early");
     }
 

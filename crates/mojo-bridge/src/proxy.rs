@@ -13,6 +13,14 @@
 //! what [`Proxy::poll_event`] asks with the OS: map the primary buffer the
 //! host sent, create or map block buffers, create a region for the client.
 //!
+//! With [`ProxyConfig::inherit_broker`] (`--inherit-ipcz-broker`, spec
+//! `ipcz.md` §4.3) the host is a non-broker that handed our socket to its
+//! broker: the ipcz session is a referred one, the host's socket
+//! ([`ProxyLink::Host`]) becomes our link to the broker, and the broker's
+//! reply brings a second socket, the link to the host itself
+//! ([`ProxyLink::Referrer`]), which the driver adopts
+//! ([`ProxyEvent::AdoptReferrer`]); the attachments' portals live there.
+//!
 //! The legacy side starts at once: the client may accept the invitation
 //! and write into its pipes before the host's link is up; those messages
 //! wait in the legacy node's ports and are forwarded when the bridge is
@@ -25,7 +33,7 @@ use std::os::fd::OwnedFd;
 
 use ipcz_node::node::{Node, NodeEvent};
 use ipcz_node::router::{NodeLinkId, RouterId};
-use ipcz_node::session::{Session, SessionConfig, SessionEvent, SessionParts};
+use ipcz_node::session::{Session, SessionConfig, SessionEvent, SessionParts, SocketId};
 use ipcz_wire::driver_object::SharedBuffer;
 use mojo_invitation::legacy::FdAccessProbe;
 use mojo_legacy_node::node::{LegacyNode, PortRef};
@@ -37,6 +45,18 @@ use mojo_wire_kit::{RandomSource, SharedMemory};
 
 use crate::{Attachments, Bridge, BridgeError, BridgeEvent, BridgeTransmit, Side};
 
+/// The referred session's one adopted socket: the link to the host (§4.3).
+const REFERRER_SOCKET: SocketId = SocketId(1);
+
+/// Which proxy link a session socket is.
+fn proxy_link_of(socket: SocketId) -> ProxyLink {
+    if socket == REFERRER_SOCKET {
+        ProxyLink::Referrer
+    } else {
+        ProxyLink::Host
+    }
+}
+
 /// One of the proxy's three links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProxyLink {
@@ -46,6 +66,9 @@ pub enum ProxyLink {
     ClientBootstrap,
     /// The legacy node channel (our end of the pair sent in `INIT`).
     ClientNodeChannel,
+    /// Inherit mode: the link to the host that the broker's reply brought
+    /// (the host's socket then leads to the broker).
+    Referrer,
 }
 
 impl ProxyLink {
@@ -63,6 +86,7 @@ impl fmt::Display for ProxyLink {
             Self::Host => "host link",
             Self::ClientBootstrap => "client bootstrap link",
             Self::ClientNodeChannel => "client node channel",
+            Self::Referrer => "host referrer link",
         })
     }
 }
@@ -76,6 +100,9 @@ pub struct ProxyConfig {
     pub legacy_profile: Profile,
     /// Our legacy node name (random, not zero).
     pub legacy_name: LegacyNodeName,
+    /// `--inherit-ipcz-broker`: the host is a non-broker sharing its
+    /// broker (§4.3).
+    pub inherit_broker: bool,
 }
 
 /// One frame to write.
@@ -99,6 +126,13 @@ pub enum ProxyEvent {
         /// Size, mode and GUID.
         buffer: SharedBuffer,
         /// The region's fd.
+        fd: OwnedFd,
+    },
+    /// Inherit mode: adopt `fd`, the socket to the host, as
+    /// [`ProxyLink::Referrer`] and read it at once (it has no handshake),
+    /// then call [`Proxy::referrer_adopted`]; frames for it wait until then.
+    AdoptReferrer {
+        /// The socket.
         fd: OwnedFd,
     },
     /// A memory request of the ipcz node ([`NodeEvent::CreateBlockBuffer`],
@@ -165,6 +199,8 @@ enum Stage<M> {
     Bridging {
         bridge: Box<Bridge<M>>,
         host_link: NodeLinkId,
+        /// Inherit mode: the link over [`ProxyLink::Referrer`].
+        referrer_link: Option<NodeLinkId>,
     },
     /// Between the two (only inside a transition) or after a failure.
     Failed,
@@ -178,6 +214,9 @@ pub struct Proxy<M> {
     /// Attachment `i`'s legacy end and the initial portal it pairs with.
     attachments: Vec<(PortRef, usize)>,
     host_out: VecDeque<ProxyTransmit>,
+    /// Frames for [`ProxyLink::Referrer`] made before the driver adopted it.
+    referrer_held: VecDeque<ProxyTransmit>,
+    referrer_adopted: bool,
     events: VecDeque<ProxyEvent>,
     finished: bool,
     finished_reported: bool,
@@ -200,7 +239,12 @@ impl<M: SharedMemory> Proxy<M> {
             close_reserved_portal: true,
             ..SessionConfig::default()
         };
-        let session = Session::non_broker(session_config).map_err(ProxyError::Host)?;
+        let session = if config.inherit_broker {
+            Session::referred(session_config)
+        } else {
+            Session::non_broker(session_config)
+        }
+        .map_err(ProxyError::Host)?;
         let legacy_names = names
             .iter()
             .map(|(name, _)| {
@@ -232,6 +276,8 @@ impl<M: SharedMemory> Proxy<M> {
             invitation,
             attachments,
             host_out: VecDeque::new(),
+            referrer_held: VecDeque::new(),
+            referrer_adopted: false,
             events: VecDeque::new(),
             finished: false,
             finished_reported: false,
@@ -250,6 +296,7 @@ impl<M: SharedMemory> Proxy<M> {
     ) -> Result<usize, ProxyError> {
         let result = match link {
             ProxyLink::Host => self.handle_host(input, fds),
+            ProxyLink::Referrer => self.handle_referrer(input, fds),
             ProxyLink::ClientBootstrap => self.handle_client(Link::Bootstrap, input, fds),
             ProxyLink::ClientNodeChannel => self.handle_client(Link::NodeChannel, input, fds),
         };
@@ -266,11 +313,34 @@ impl<M: SharedMemory> Proxy<M> {
             Stage::Connecting { session, .. } => {
                 session.handle_stream(input, fds).map_err(ProxyError::Host)
             }
-            Stage::Bridging { bridge, host_link } => bridge
+            Stage::Bridging {
+                bridge, host_link, ..
+            } => bridge
                 .ipcz_mut()
                 .handle_stream(*host_link, input, fds)
                 .map_err(ProxyError::HostNode),
             Stage::Failed => Ok(input.len()),
+        }
+    }
+
+    fn handle_referrer(
+        &mut self,
+        input: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, ProxyError> {
+        match &mut self.stage {
+            Stage::Connecting { session, .. } => session
+                .handle_socket_stream(REFERRER_SOCKET, input, fds)
+                .map_err(ProxyError::Host),
+            Stage::Bridging {
+                bridge,
+                referrer_link: Some(link),
+                ..
+            } => bridge
+                .ipcz_mut()
+                .handle_stream(*link, input, fds)
+                .map_err(ProxyError::HostNode),
+            Stage::Bridging { .. } | Stage::Failed => Ok(input.len()),
         }
     }
 
@@ -302,8 +372,23 @@ impl<M: SharedMemory> Proxy<M> {
                     self.stage = Stage::Failed;
                     return Err(ProxyError::HostClosedEarly);
                 }
-                Stage::Bridging { bridge, host_link } => bridge.ipcz_link_lost(*host_link),
+                Stage::Bridging {
+                    bridge, host_link, ..
+                } => bridge.ipcz_link_lost(*host_link),
                 Stage::Failed => {}
+            },
+            ProxyLink::Referrer => match &mut self.stage {
+                Stage::Connecting { session, .. } => {
+                    let _ = session.handle_socket_closed(REFERRER_SOCKET);
+                    self.stage = Stage::Failed;
+                    return Err(ProxyError::HostClosedEarly);
+                }
+                Stage::Bridging {
+                    bridge,
+                    referrer_link: Some(link),
+                    ..
+                } => bridge.ipcz_link_lost(*link),
+                Stage::Bridging { .. } | Stage::Failed => {}
             },
             ProxyLink::ClientBootstrap | ProxyLink::ClientNodeChannel => {
                 let which = match link {
@@ -385,8 +470,29 @@ impl<M: SharedMemory> Proxy<M> {
         self.finished
     }
 
+    /// The driver adopted the socket of [`ProxyEvent::AdoptReferrer`]: the
+    /// frames held for it go out (first).
+    pub fn referrer_adopted(&mut self) {
+        self.referrer_adopted = true;
+        while let Some(t) = self.referrer_held.pop_back() {
+            self.host_out.push_front(t);
+        }
+    }
+
     /// The next frame to write.
     pub fn poll_transmit(&mut self) -> Option<ProxyTransmit> {
+        loop {
+            let t = self.next_transmit()?;
+            if t.link == ProxyLink::Referrer && !self.referrer_adopted {
+                // Bounded: the node's own output before the link is up.
+                self.referrer_held.push_back(t);
+                continue;
+            }
+            return Some(t);
+        }
+    }
+
+    fn next_transmit(&mut self) -> Option<ProxyTransmit> {
         if let Some(t) = self.host_out.pop_front() {
             return Some(t);
         }
@@ -401,7 +507,7 @@ impl<M: SharedMemory> Proxy<M> {
             Stage::Connecting { session, legacy } => {
                 if let Some(t) = session.poll_transmit() {
                     return Some(ProxyTransmit {
-                        link: ProxyLink::Host,
+                        link: proxy_link_of(t.socket),
                         bytes: t.bytes,
                         fds: t.fds,
                     });
@@ -412,9 +518,17 @@ impl<M: SharedMemory> Proxy<M> {
                     fds: t.fds,
                 })
             }
-            Stage::Bridging { bridge, .. } => bridge.poll_transmit().map(|t| match t {
+            Stage::Bridging {
+                bridge,
+                referrer_link,
+                ..
+            } => bridge.poll_transmit().map(|t| match t {
                 BridgeTransmit::Ipcz(t) => ProxyTransmit {
-                    link: ProxyLink::Host,
+                    link: if Some(t.link) == *referrer_link {
+                        ProxyLink::Referrer
+                    } else {
+                        ProxyLink::Host
+                    },
                     bytes: t.bytes,
                     fds: t.fds,
                 },
@@ -432,7 +546,7 @@ impl<M: SharedMemory> Proxy<M> {
     pub fn recycle(&mut self, link: ProxyLink, bytes: Vec<u8>) {
         if let Stage::Bridging { bridge, .. } = &mut self.stage {
             let side = match link {
-                ProxyLink::Host => Side::Ipcz,
+                ProxyLink::Host | ProxyLink::Referrer => Side::Ipcz,
                 _ => Side::Legacy,
             };
             bridge.recycle(side, bytes);
@@ -509,7 +623,11 @@ impl<M: SharedMemory> Proxy<M> {
                 log::info!("host link up: host node {remote_name:?}");
                 return Some(portals);
             }
+            SessionEvent::AdoptSocket { socket, fd } if socket == REFERRER_SOCKET => {
+                self.events.push_back(ProxyEvent::AdoptReferrer { fd });
+            }
             SessionEvent::Node(event) => self.node_event(event),
+            other => log::debug!("ipcz session: {other:?}"),
         }
         None
     }
@@ -548,6 +666,7 @@ impl<M: SharedMemory> Proxy<M> {
         let SessionParts {
             node,
             link,
+            sockets,
             transmits,
             events,
         } = match session.into_parts() {
@@ -559,10 +678,14 @@ impl<M: SharedMemory> Proxy<M> {
         };
         self.host_out
             .extend(transmits.into_iter().map(|t| ProxyTransmit {
-                link: ProxyLink::Host,
+                link: proxy_link_of(t.socket),
                 bytes: t.bytes,
                 fds: t.fds,
             }));
+        let referrer_link = sockets
+            .iter()
+            .find(|(socket, _)| *socket == REFERRER_SOCKET)
+            .map(|(_, link)| *link);
         for event in events {
             if let Some(p) = self.session_event(event) {
                 portals = p;
@@ -577,6 +700,7 @@ impl<M: SharedMemory> Proxy<M> {
         self.stage = Stage::Bridging {
             bridge: Box::new(bridge),
             host_link: link,
+            referrer_link,
         };
         self.pump()
     }

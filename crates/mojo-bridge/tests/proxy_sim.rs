@@ -103,6 +103,7 @@ impl World {
                 attachments,
                 legacy_profile: profile,
                 legacy_name: names::node_name(0x50, 2),
+                inherit_broker: false,
             },
             dev_null(),
             SeededRandom::new(2),
@@ -208,6 +209,7 @@ impl World {
                 ProxyLink::Host => self.to_host.push(t.bytes, t.fds),
                 ProxyLink::ClientBootstrap => self.to_client[0].push(t.bytes, t.fds),
                 ProxyLink::ClientNodeChannel => self.to_client[1].push(t.bytes, t.fds),
+                ProxyLink::Referrer => panic!("no referrer with a broker host"),
             }
             moved = true;
         }
@@ -244,6 +246,7 @@ impl World {
                 ProxyEvent::PairingClosed { .. } => self.pairings_closed += 1,
                 ProxyEvent::Dropped(e) => panic!("dropped: {e:?}"),
                 ProxyEvent::Finished => self.finished = true,
+                ProxyEvent::AdoptReferrer { .. } => panic!("no referrer with a broker host"),
             }
         }
         let s = &mut self.to_host;

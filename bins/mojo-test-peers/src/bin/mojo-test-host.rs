@@ -6,18 +6,34 @@
 //! the real ipcz node (the host is the ipcz broker,
 //! [`mojo_test_peers::real::ipcz`]); through a proxy (no `--direct`) the
 //! host is the same ipcz broker, with the proxy on the other end of its
-//! socket. `--mode=inherit` still exits 1 with one line naming the missing
-//! system layer. A wrong
-//! command line is one line and exit status 2.
+//! socket. `--mode=inherit` makes the host an ipcz non-broker that joins
+//! its broker copy (`--role=broker`, [`mojo_test_peers::real::ipcz::run_broker`])
+//! and refers the proxy to it. A wrong command line is one line and exit
+//! status 2.
+//!
+//! The one `unsafe` of the binary is the broker copy's adoption of its
+//! `--fd` socket.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use std::process::ExitCode;
 
 use mojo_test_peers::cli::{CommandLine, Direct, HostCommand};
-use mojo_test_peers::real::ipcz::IpczHostConnector;
+use mojo_test_peers::real::ipcz::{IpczHostConnector, run_broker};
 use mojo_test_peers::real::legacy::LegacyHostConnector;
 use mojo_test_peers::run;
+
+/// Adopts the socket the host passed to its broker copy as fd number `fd`.
+#[allow(unsafe_code)]
+fn adopt_inherited_socket(
+    fd: i32,
+) -> Result<mojo_platform_channel::Endpoint, mojo_platform_channel::InheritError> {
+    // SAFETY: `fd` comes from our own command line, where the launching
+    // host names the socket it left open for its broker copy; `main` calls
+    // this once, right after parsing, before any other thread exists or any
+    // file is opened, so nothing else owns or closes that number.
+    unsafe { mojo_platform_channel::from_inherited_fd(fd) }
+}
 
 fn main() -> ExitCode {
     let cl = CommandLine::parse(std::env::args_os());
@@ -26,9 +42,21 @@ fn main() -> ExitCode {
             eprintln!("mojo-test-host: {e}");
             ExitCode::from(2)
         }
-        Ok(HostCommand::Broker(_)) => {
-            eprintln!("{}", run::missing_broker_system());
-            ExitCode::from(1)
+        Ok(HostCommand::Broker(args)) => {
+            let socket = match adopt_inherited_socket(args.fd) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("mojo-test-host --role=broker: --fd={}: {e}", args.fd);
+                    return ExitCode::from(1);
+                }
+            };
+            match run_broker(socket) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mojo-test-host --role=broker: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Ok(HostCommand::Host(args)) if args.direct == Direct::Legacy => {
             let mut out = std::io::stdout();
@@ -36,9 +64,7 @@ fn main() -> ExitCode {
         }
         // Through a proxy the host is the ipcz broker too; the proxy is
         // launched on the other end of its socket.
-        Ok(HostCommand::Host(args))
-            if args.direct == Direct::Ipcz || (args.direct == Direct::No && !args.inherit) =>
-        {
+        Ok(HostCommand::Host(args)) if args.direct == Direct::Ipcz || args.direct == Direct::No => {
             let mut out = std::io::stdout();
             ExitCode::from(run::run_host(&args, &IpczHostConnector, &mut out))
         }

@@ -9,6 +9,12 @@
 //! `k + 1` (§4.5); portal 0 and every portal no attachment names are
 //! closed at once. Data pipes are not carried yet (a boxed DataPipe is
 //! dropped, its fds closed).
+//!
+//! `--mode=inherit` (spec `ipcz.md` §4.3): the host is a non-broker that
+//! first accepts the invitation of its broker copy (`--role=broker`, a
+//! broker with the one pipe `broker-pipe`, [`run_broker`]), then refers
+//! the proxy's socket to that broker; the attachments are the initial
+//! portals of the referrer link the broker's answer brings.
 
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
@@ -30,10 +36,30 @@ use super::{Protocol, RealSystem, RegionObject, RegionSource, WireHandle, WireMe
 use crate::cli::{ClientArgs, HostArgs};
 use crate::ipcz_core::{CoreEvent, SessionCore, SessionCoreError};
 use crate::run::{ClientConnector, HostConnector};
-use crate::system::{MessagePipe, MojoError, MojoResult, RegionAccessMode, Signals, SignalsState};
+use crate::system::{
+    MessagePipe, MojoError, MojoResult, MojoSystem, RegionAccessMode, Signals, SignalsState,
+};
 
 /// How long either side waits for the other's greeting.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The one attachment of the broker copy's invitation (test-peers.md §1).
+pub const BROKER_PIPE: &[u8] = b"broker-pipe";
+
+/// Where a protocol's attachments come from.
+#[derive(Debug)]
+enum Attach {
+    /// The initial portals of the session's link.
+    Initial,
+    /// `--mode=inherit` host: once linked to the broker, refer `socket`
+    /// (the proxy's) with `portals` initial portals; the attachments are
+    /// the referrer link's. The broker pipe is kept open meanwhile.
+    Referral {
+        socket: Option<OwnedFd>,
+        portals: u32,
+        broker_pipe: Option<RouterId>,
+    },
+}
 
 /// An ipcz session as a runtime [`Protocol`].
 #[derive(Debug)]
@@ -45,6 +71,7 @@ pub struct IpczProtocol {
     attachments: Option<Vec<RouterId>>,
     /// Why the link went away, if it did.
     ended: Option<String>,
+    attach: Attach,
 }
 
 fn guid_of(v: u128) -> Guid {
@@ -135,6 +162,63 @@ impl IpczProtocol {
             wanted,
             attachments: None,
             ended: None,
+            attach: Attach::Initial,
+        }
+    }
+
+    /// The attachments' portals from `portals`; the others are closed,
+    /// except `keep`.
+    fn take_attachments(&mut self, portals: &[Option<RouterId>], keep: Option<RouterId>) {
+        let mut attachments = Vec::new();
+        for &i in &self.wanted {
+            if let Some(Some(p)) = portals.get(i as usize) {
+                attachments.push(*p);
+            }
+        }
+        if let Some(node) = self.core.node_mut() {
+            for p in portals.iter().flatten() {
+                if !attachments.contains(p) && Some(*p) != keep {
+                    let _ = node.close(*p);
+                }
+            }
+        }
+        if attachments.len() == self.wanted.len() {
+            self.attachments = Some(attachments);
+        } else {
+            self.ended = Some("the peer opened too few initial portals".into());
+        }
+    }
+
+    /// The inherit host joined its broker: keep the broker pipe, close the
+    /// rest, refer the proxy.
+    fn refer_proxy(&mut self, portals: &[Option<RouterId>]) {
+        let Attach::Referral {
+            socket,
+            portals: count,
+            broker_pipe,
+        } = &mut self.attach
+        else {
+            return;
+        };
+        let keep = portals
+            .get(attachment_portal(BROKER_PIPE) as usize)
+            .copied()
+            .flatten();
+        *broker_pipe = keep;
+        let count = *count;
+        let socket = socket.take();
+        if let Some(node) = self.core.node_mut() {
+            for p in portals.iter().flatten() {
+                if Some(*p) != keep {
+                    let _ = node.close(*p);
+                }
+            }
+        }
+        let Some(socket) = socket else {
+            return;
+        };
+        if let Err(e) = self.core.refer(socket, count) {
+            self.ended = Some(format!("cannot refer the proxy to the broker: {e}"));
         }
     }
 
@@ -154,24 +238,16 @@ impl IpczProtocol {
         while let Some(event) = self.core.poll_event() {
             match event {
                 CoreEvent::Session(SessionEvent::Established { portals, .. }) => {
-                    let mut attachments = Vec::new();
-                    for &i in &self.wanted {
-                        if let Some(Some(p)) = portals.get(i as usize) {
-                            attachments.push(*p);
-                        }
+                    match self.attach {
+                        Attach::Initial => self.take_attachments(&portals, None),
+                        Attach::Referral { .. } => self.refer_proxy(&portals),
                     }
-                    if let Some(node) = self.core.node_mut() {
-                        for p in portals.iter().flatten() {
-                            if !attachments.contains(p) {
-                                let _ = node.close(*p);
-                            }
-                        }
-                    }
-                    if attachments.len() == self.wanted.len() {
-                        self.attachments = Some(attachments);
-                    } else {
-                        self.ended = Some("the peer opened too few initial portals".into());
-                    }
+                }
+                CoreEvent::Session(SessionEvent::ReferralAccepted { portals, .. }) => {
+                    self.take_attachments(&portals, None);
+                }
+                CoreEvent::Session(SessionEvent::ReferralFailed { error, .. }) => {
+                    self.ended = Some(format!("the broker refused the proxy's referral: {error}"));
                 }
                 CoreEvent::Session(SessionEvent::Node(
                     ipcz_node::node::NodeEvent::LinkDropped { error, .. },
@@ -365,12 +441,29 @@ impl HostConnector for IpczHostConnector {
         &self,
         args: &HostArgs,
         host_fd: OwnedFd,
-        _broker_fd: Option<OwnedFd>,
+        broker_fd: Option<OwnedFd>,
     ) -> Result<(Self::System, Vec<MessagePipe>), String> {
         let mut rng = OsRandom::new().map_err(|e| e.to_string())?;
         let mut driver = Driver::new().map_err(|e| e.to_string())?;
-        let link = driver.adopt_fd(host_fd).map_err(|e| e.to_string())?;
         let wanted = attachment_portals(&args.attachments.names());
+        if args.inherit {
+            // A non-broker host: join the broker copy, then refer the proxy.
+            let broker_fd = broker_fd.ok_or("--mode=inherit: no socket to the broker copy")?;
+            let link = driver.adopt_fd(broker_fd).map_err(|e| e.to_string())?;
+            let config = SessionConfig {
+                initial_portals: MAX_MOJO_INITIAL_PORTALS,
+                ..SessionConfig::default()
+            };
+            let core = SessionCore::non_broker(link, config).map_err(|e| e.to_string())?;
+            let mut protocol = IpczProtocol::new(core, wanted.clone());
+            protocol.attach = Attach::Referral {
+                socket: Some(host_fd),
+                portals: wanted.iter().max().map_or(1, |m| m + 1),
+                broker_pipe: None,
+            };
+            return start(driver, protocol);
+        }
+        let link = driver.adopt_fd(host_fd).map_err(|e| e.to_string())?;
         let config = SessionConfig {
             initial_portals: wanted.iter().max().map_or(1, |m| m + 1),
             ..SessionConfig::default()
@@ -421,4 +514,33 @@ impl ClientConnector for IpczClientConnector {
         let wanted = attachment_portals(&args.attachments.names());
         start(driver, IpczProtocol::new(core, wanted))
     }
+}
+
+/// `mojo-test-host --role=broker`: a minimal Mojo+ipcz broker on `socket`
+/// (the host's) that invites the host with one pipe named
+/// [`BROKER_PIPE`], serves the host's referrals, and returns once that
+/// pipe's peer is closed (exit status 0), or an error.
+pub fn run_broker(socket: Endpoint) -> Result<(), String> {
+    let mut rng = OsRandom::new().map_err(|e| e.to_string())?;
+    let mut driver = Driver::new().map_err(|e| e.to_string())?;
+    let link = driver.add_link(socket).map_err(|e| e.to_string())?;
+    let wanted = attachment_portals(&[BROKER_PIPE.to_vec()]);
+    let config = SessionConfig {
+        initial_portals: wanted.iter().max().map_or(1, |m| m + 1),
+        node: ipcz_node::node::NodeConfig {
+            role: ipcz_node::node::NodeRole::Broker,
+            ..ipcz_node::node::NodeConfig::default()
+        },
+        ..SessionConfig::default()
+    };
+    let name = NodeName {
+        high: rng.next_u64(),
+        low: rng.next_u64() | 1,
+    };
+    let core = SessionCore::broker(link, name, config, &mut rng).map_err(|e| e.to_string())?;
+    let (system, pipes) = start(driver, IpczProtocol::new(core, wanted))?;
+    let pipe = pipes.first().ok_or("no broker pipe")?;
+    // Peer-closed, or never satisfiable: the host is gone either way.
+    let _ = system.wait_any(&[(pipe.raw(), Signals::PEER_CLOSED)], None);
+    Ok(())
 }

@@ -135,8 +135,35 @@ impl<M: SharedMemory> Node<M> {
         self.queue_message(link, body, &[object], fds);
     }
 
+    /// Takes `link`'s next outgoing NodeLink sequence number for a frame the
+    /// caller encodes itself (a handshake-level message the node does not
+    /// speak, such as a referral, §4.3); queue it with
+    /// [`Self::queue_encoded`].
+    pub fn take_sequence_number(&mut self, link: NodeLinkId) -> Result<u64, NodeError> {
+        self.links
+            .get_mut(link)
+            .map(|l| l.take_message_sequence())
+            .ok_or(NodeError::UnknownLink(link))
+    }
+
+    /// Queues a whole frame the caller encoded for `link` (with a sequence
+    /// number from [`Self::take_sequence_number`]) behind the node's own.
+    /// Receivers of this crate do not require frames in sequence order.
+    pub fn queue_encoded(
+        &mut self,
+        link: NodeLinkId,
+        bytes: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<(), NodeError> {
+        if self.links.get(link).is_none() {
+            return Err(NodeError::UnknownLink(link));
+        }
+        self.transmits.push_back(Transmit { link, bytes, fds });
+        Ok(())
+    }
+
     /// Frames `body` with `objects` (fds in order) and queues it for `link`.
-    pub(super) fn queue_message(
+    pub(crate) fn queue_message(
         &mut self,
         link: NodeLinkId,
         body: Body<'_>,

@@ -41,6 +41,20 @@ pub enum SessionError {
     Portal(crate::router::PortalError),
     /// The call does not fit the session's phase (a mapping nobody asked for).
     WrongPhase,
+    /// More sockets than [`super::MAX_SESSION_SOCKETS`].
+    TooManySockets {
+        /// The limit.
+        limit: usize,
+    },
+    /// More pending referrals than [`super::MAX_PENDING_REFERRALS`].
+    TooManyReferrals {
+        /// The limit.
+        limit: usize,
+    },
+    /// A referral needs the session's link to go to a broker.
+    NotTowardBroker,
+    /// No such socket (or not in the state the call needs).
+    UnknownSocket(super::SocketId),
 }
 
 impl From<HandshakeError> for SessionError {
@@ -80,6 +94,10 @@ impl fmt::Display for SessionError {
             }
             Self::WrongPhase => f.write_str("not expected in the session's phase"),
             Self::Portal(e) => write!(f, "initial portal: {e}"),
+            Self::TooManySockets { limit } => write!(f, "more than {limit} sockets"),
+            Self::TooManyReferrals { limit } => write!(f, "more than {limit} pending referrals"),
+            Self::NotTowardBroker => f.write_str("a referral needs a link to our broker"),
+            Self::UnknownSocket(s) => write!(f, "{s} is not known (or not in that state)"),
         }
     }
 }

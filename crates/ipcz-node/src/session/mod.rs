@@ -11,7 +11,26 @@
 //!   [`Session::primary_buffer_mapped`] hands the mapping back;
 //! - [`Session::broker`]: a broker accepting a non-broker
 //!   (`BrokerConnector`; side A) over a primary buffer the caller created
-//!   and mapped; its node is built as soon as the greeting arrives.
+//!   and mapped; its node is built as soon as the greeting arrives;
+//! - [`Session::referred`]: a non-broker inheriting the broker of a
+//!   non-broker host (`ReferredConnector`, §4.3; `mojo_proxy
+//!   --inherit-ipcz-broker`): the broker's one reply brings two primary
+//!   buffers to map (two [`SessionEvent::MapPrimaryBuffer`]s, the broker
+//!   link's first) and a second socket, the link to the host, which the
+//!   caller adopts ([`SessionEvent::AdoptSocket`]); the initial portals live
+//!   on that link.
+//!
+//! The other two parties of §4.3 run on an established session (module
+//! `inherit`): a non-broker refers a node to its broker with
+//! [`Session::refer`] (the referrer; the accepted link to the node comes as
+//! [`SessionEvent::ReferralAccepted`]), and a broker serves a referral that
+//! arrived on one of its links ([`SessionEvent::ReferralRequested`],
+//! answered with [`Session::serve_referral`]).
+//!
+//! A session may so run several sockets ([`SocketId`]): the one it was made
+//! for ([`SocketId::HANDSHAKE`]) and each one it asked the caller to adopt.
+//! Every transmit names its socket; input goes in with
+//! [`Session::handle_socket_stream`].
 //!
 //! Sans-IO, like the node: stream bytes and the fds received with them go
 //! in with [`Session::handle_stream`] (which returns the bytes consumed),
@@ -76,27 +95,56 @@
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod inherit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_inherit;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::os::fd::OwnedFd;
 
 use ipcz_wire::driver_object::SharedBuffer;
 use ipcz_wire::frame::Frame;
 use ipcz_wire::limits::DEFAULT_MAX_FRAME_LEN;
-use ipcz_wire::types::NodeName;
+use ipcz_wire::types::{NodeName, ReferralId};
 use mojo_invitation::ipcz::{
-    BrokerConnector, EstablishedLink, MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector, PrimaryBuffer,
+    BrokerConnector, BrokerReferralConnector, EstablishedLink, LinkTransport,
+    MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector, PrimaryBuffer, ReferredConnector,
 };
 use mojo_wire_kit::{RandomSource, SharedMemory};
 
 pub use error::SessionError;
+pub use inherit::BrokerReferralMemory;
 
 use crate::link::LinkParams;
 use crate::memory::MemoryOptions;
 use crate::node::{Node, NodeConfig, NodeEvent};
 use crate::router::{NodeLinkId, RouterId};
+
+/// Most sockets one session runs (its own and the ones it adopted: a
+/// broker gets one per referral it serves).
+pub const MAX_SESSION_SOCKETS: usize = 256;
+
+/// Most referrals a session has pending at once (referred by it, or
+/// waiting to be served by it).
+pub const MAX_PENDING_REFERRALS: usize = 64;
+
+/// One of a session's sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SocketId(pub u32);
+
+impl SocketId {
+    /// The socket the session was made for.
+    pub const HANDSHAKE: Self = Self(0);
+}
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session socket {}", self.0)
+    }
+}
 
 /// How a session behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,9 +176,11 @@ impl Default for SessionConfig {
     }
 }
 
-/// One frame to write to the session's socket, with its fds.
+/// One frame to write to one of the session's sockets, with its fds.
 #[derive(Debug)]
 pub struct SessionTransmit {
+    /// Which socket.
+    pub socket: SocketId,
     /// The whole frame (IpczHeader and message).
     pub bytes: Vec<u8>,
     /// Its fds (SCM_RIGHTS with the frame's first byte), in order.
@@ -140,31 +190,86 @@ pub struct SessionTransmit {
 /// Something the caller of a [`Session`] must know or do.
 #[derive(Debug)]
 pub enum SessionEvent {
-    /// The broker's greeting came with the primary buffer: map `fd` (an
-    /// unsafe region described by `buffer`, read-write; from a broker host,
-    /// a trusted peer) and call [`Session::primary_buffer_mapped`]. Input
-    /// after the greeting is not consumed until then.
+    /// A handshake or referral came with a link's primary buffer: map `fd`
+    /// (an unsafe region described by `buffer`, read-write; it always comes
+    /// from the broker, a trusted peer) and call
+    /// [`Session::primary_buffer_mapped`]. Several are answered in the
+    /// order they came. Input after the greeting is not consumed until
+    /// every buffer of the handshake is mapped.
     MapPrimaryBuffer {
         /// Size, mode and GUID.
         buffer: SharedBuffer,
         /// The region's fd.
         fd: OwnedFd,
     },
+    /// Adopt `fd` as the session's socket `socket` (non-blocking) and read
+    /// it at once, feeding it to [`Session::handle_socket_stream`]; its
+    /// link already exists and has no handshake of its own.
+    AdoptSocket {
+        /// The session's name for it.
+        socket: SocketId,
+        /// The socket.
+        fd: OwnedFd,
+    },
     /// The link is up: its node exists and its initial portals are open.
     Established {
         /// Our node's name.
         local_name: NodeName,
-        /// The other node's name.
+        /// The other node's name (referred: the referrer's).
         remote_name: NodeName,
         /// Initial portal `i` at index `i`; `None` for a portal closed at
         /// once (portal 0 with [`SessionConfig::close_reserved_portal`]).
         /// Portals beyond the other side's count are peer-closed.
         portals: Vec<Option<RouterId>>,
     },
+    /// A referral of ours ([`Session::refer`]) was accepted: the link to
+    /// the referred node runs over `socket` (adopted first) with these
+    /// initial portals.
+    ReferralAccepted {
+        /// The referral.
+        referral_id: ReferralId,
+        /// The socket to the referred node.
+        socket: SocketId,
+        /// The referred node's name.
+        remote_name: NodeName,
+        /// Its initial portals, as in [`Self::Established`].
+        portals: Vec<Option<RouterId>>,
+    },
+    /// A referral of ours failed (rejected, or its answer was bad).
+    ReferralFailed {
+        /// The referral.
+        referral_id: ReferralId,
+        /// Why.
+        error: SessionError,
+    },
+    /// Broker: a non-broker referred a node to us over `socket` (not
+    /// adopted yet): create its resources and call
+    /// [`Session::serve_referral`], or [`Session::refuse_referral`].
+    ReferralRequested {
+        /// The session's name for the referred node's socket.
+        socket: SocketId,
+    },
+    /// Broker: the referred node on `socket` greeted and is linked (no
+    /// initial portals on that link).
+    ReferralServed {
+        /// Its socket.
+        socket: SocketId,
+        /// Its name.
+        remote_name: NodeName,
+    },
+    /// An adopted socket's handshake or link failed: close it (the rest of
+    /// the session goes on).
+    SocketFailed {
+        /// The socket.
+        socket: SocketId,
+        /// Why.
+        error: SessionError,
+    },
     /// An event of the node: answer the memory ones
     /// ([`NodeEvent::CreateBlockBuffer`], [`NodeEvent::MapBlockBuffer`],
     /// [`NodeEvent::MemoryRequested`]) on [`Session::node_mut`].
-    /// [`NodeEvent::LinkDropped`] ends the session: close the socket.
+    /// [`NodeEvent::LinkDropped`] of the handshake socket's link ends the
+    /// session: close the socket.
     Node(NodeEvent),
 }
 
@@ -175,7 +280,9 @@ pub struct SessionParts<M> {
     pub node: Node<M>,
     /// Its link over the session's socket.
     pub link: NodeLinkId,
-    /// Frames for the socket not yet polled, in order (before any of the
+    /// The links over adopted sockets.
+    pub sockets: Vec<(SocketId, NodeLinkId)>,
+    /// Frames for the sockets not yet polled, in order (before any of the
     /// node's own).
     pub transmits: VecDeque<SessionTransmit>,
     /// Events not yet polled, in order.
@@ -190,8 +297,9 @@ enum Phase<M> {
         connector: BrokerConnector,
         mapping: M,
     },
-    /// The non-broker waits for the caller's mapping of the primary buffer.
-    AwaitingMapping(EstablishedLink),
+    ReferredHandshake(ReferredConnector),
+    /// The handshake's primary buffers are being mapped (`Session::awaiting`).
+    AwaitingMapping,
     Running {
         // Boxed: a node is much larger than a connector.
         node: Box<Node<M>>,
@@ -201,8 +309,35 @@ enum Phase<M> {
     Ended,
 }
 
-/// A connector and then a [`Node`] over one socket: see the module docs.
+/// Why a link waits for its primary buffer's mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// One of the handshake's links.
+    Handshake,
+    /// The link a referral of ours produced.
+    Referral(ReferralId),
+}
+
+/// What one of the adopted sockets is.
 #[derive(Debug)]
+enum Socket {
+    /// Carries this link of the node.
+    Link(NodeLinkId),
+    /// Broker: a referred node's socket, waiting for the caller's resources.
+    ReferralRequested {
+        referrer: NodeLinkId,
+        referral: mojo_invitation::ipcz::Referral,
+        fd: OwnedFd,
+    },
+    /// Broker: a referred node's handshake.
+    Referral {
+        referrer: NodeLinkId,
+        connector: Box<BrokerReferralConnector>,
+    },
+}
+
+/// A connector and then a [`Node`] over one socket (or more): see the
+/// module docs.
 pub struct Session<M> {
     config: SessionConfig,
     phase: Phase<M>,
@@ -210,6 +345,29 @@ pub struct Session<M> {
     /// Connector frames not yet polled when the connector was done.
     transmits: VecDeque<SessionTransmit>,
     error: Option<SessionError>,
+    /// Links waiting for the caller's mapping of their primary buffer, in
+    /// the order their events went out.
+    awaiting: VecDeque<(EstablishedLink, Purpose)>,
+    /// The handshake's links already mapped.
+    mapped: Vec<(EstablishedLink, M)>,
+    sockets: BTreeMap<SocketId, Socket>,
+    next_socket: u32,
+    /// Referrals of ours waiting for the broker's answer.
+    referrals: Vec<mojo_invitation::ipcz::ReferrerConnector>,
+    next_referral: u64,
+    /// Broker link mappings of referrals being served, by socket.
+    referral_mappings: BTreeMap<SocketId, M>,
+}
+
+impl<M> fmt::Debug for Session<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("established", &matches!(self.phase, Phase::Running { .. }))
+            .field("error", &self.error)
+            .field("sockets", &self.sockets.len())
+            .field("referrals", &self.referrals.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<M: SharedMemory> Session<M> {
@@ -219,6 +377,16 @@ impl<M: SharedMemory> Session<M> {
         Ok(Self::with_phase(
             config,
             Phase::NonBrokerHandshake(connector),
+        ))
+    }
+
+    /// A referred non-broker session (§4.3; side B on both its links), its
+    /// greeting to the broker queued.
+    pub fn referred(config: SessionConfig) -> Result<Self, SessionError> {
+        let connector = ReferredConnector::new(config.initial_portals)?;
+        Ok(Self::with_phase(
+            config,
+            Phase::ReferredHandshake(connector),
         ))
     }
 
@@ -253,12 +421,19 @@ impl<M: SharedMemory> Session<M> {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             error: None,
+            awaiting: VecDeque::new(),
+            mapped: Vec::new(),
+            sockets: BTreeMap::new(),
+            next_socket: 1,
+            referrals: Vec::new(),
+            next_referral: 0,
+            referral_mappings: BTreeMap::new(),
         }
     }
 
-    /// Takes the socket's unconsumed input: handles every whole frame at
-    /// its start whose fds (taken from the front of `fds`) have arrived,
-    /// and returns the bytes consumed. A non-broker stops after the
+    /// Takes the session socket's unconsumed input: handles every whole
+    /// frame at its start whose fds (taken from the front of `fds`) have
+    /// arrived, and returns the bytes consumed. A non-broker stops after the
     /// broker's greeting until the primary buffer is mapped; offer the rest
     /// again then. An error ends the session (close the socket); it is
     /// returned again by every later call.
@@ -277,6 +452,25 @@ impl<M: SharedMemory> Session<M> {
         result
     }
 
+    /// Takes the unconsumed input of `socket`, as [`Self::handle_stream`]
+    /// does for [`SocketId::HANDSHAKE`]. An error on an adopted socket
+    /// ends only that socket (close it); [`SessionEvent::SocketFailed`]
+    /// says so too.
+    pub fn handle_socket_stream(
+        &mut self,
+        socket: SocketId,
+        input: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, SessionError> {
+        if socket == SocketId::HANDSHAKE {
+            return self.handle_stream(input, fds);
+        }
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        self.consume_adopted(socket, input, fds)
+    }
+
     fn consume(
         &mut self,
         input: &[u8],
@@ -285,16 +479,23 @@ impl<M: SharedMemory> Session<M> {
         let mut consumed = 0;
         loop {
             let rest = input.get(consumed..).unwrap_or_default();
-            match &mut self.phase {
-                Phase::Running { node, link } => {
-                    let used = node.handle_stream(*link, rest, fds);
-                    self.drain_node();
-                    return Ok(consumed + used?);
-                }
-                Phase::AwaitingMapping(_) | Phase::Ended => return Ok(consumed),
-                Phase::NonBrokerHandshake(_) | Phase::BrokerHandshake { .. } => {}
+            match &self.phase {
+                Phase::AwaitingMapping | Phase::Ended => return Ok(consumed),
+                Phase::Running { .. }
+                | Phase::NonBrokerHandshake(_)
+                | Phase::BrokerHandshake { .. }
+                | Phase::ReferredHandshake(_) => {}
             }
-            let Some((used, num_handles)) = frame_prefix(rest)? else {
+            let prefix = match (frame_prefix(rest), &mut self.phase) {
+                // The node drops its link for a bad frame, as it always did.
+                (Err(_), Phase::Running { node, link }) => {
+                    let result = node.handle_stream(*link, rest, fds);
+                    self.drain_node();
+                    return Ok(consumed + result?);
+                }
+                (prefix, _) => prefix?,
+            };
+            let Some((used, num_handles, id)) = prefix else {
                 return Ok(consumed);
             };
             if fds.len() < num_handles {
@@ -303,6 +504,14 @@ impl<M: SharedMemory> Session<M> {
             let frame_fds: Vec<OwnedFd> = fds.drain(..num_handles).collect();
             let bytes = rest.get(..used).unwrap_or_default();
             match &mut self.phase {
+                Phase::Running { link, .. } => {
+                    let link = *link;
+                    if inherit::is_referral_message(id) {
+                        self.referral_frame(link, id, bytes, frame_fds)?;
+                    } else {
+                        self.frame_to_node(link, bytes, frame_fds)?;
+                    }
+                }
                 Phase::NonBrokerHandshake(c) => {
                     c.handle_frame(bytes, frame_fds)?;
                     if c.is_established() {
@@ -311,7 +520,17 @@ impl<M: SharedMemory> Session<M> {
                             self.transmits.push_back(from_connector(t));
                         }
                         let established = c.finish()?;
-                        self.await_mapping(established)?;
+                        self.await_mapping(vec![established])?;
+                    }
+                }
+                Phase::ReferredHandshake(c) => {
+                    c.handle_frame(bytes, frame_fds)?;
+                    if c.is_established() {
+                        while let Some(t) = c.poll_transmit() {
+                            self.transmits.push_back(from_connector(t));
+                        }
+                        let inherited = c.finish()?;
+                        self.await_mapping(vec![inherited.broker, inherited.referrer])?;
                     }
                 }
                 Phase::BrokerHandshake { connector, .. } => {
@@ -324,22 +543,26 @@ impl<M: SharedMemory> Session<M> {
                         self.start_broker(established)?;
                     }
                 }
-                _ => {}
+                Phase::AwaitingMapping | Phase::Ended => {}
             }
             consumed += used;
         }
     }
 
-    fn await_mapping(&mut self, mut established: EstablishedLink) -> Result<(), SessionError> {
-        let fd = established
-            .primary_buffer_fd
-            .take()
-            .ok_or(SessionError::MissingPrimaryBuffer)?;
-        self.events.push_back(SessionEvent::MapPrimaryBuffer {
-            buffer: established.primary_buffer,
-            fd,
-        });
-        self.phase = Phase::AwaitingMapping(established);
+    /// Asks the caller to map each link's primary buffer, in order.
+    fn await_mapping(&mut self, links: Vec<EstablishedLink>) -> Result<(), SessionError> {
+        for mut established in links {
+            let fd = established
+                .primary_buffer_fd
+                .take()
+                .ok_or(SessionError::MissingPrimaryBuffer)?;
+            self.events.push_back(SessionEvent::MapPrimaryBuffer {
+                buffer: established.primary_buffer,
+                fd,
+            });
+            self.awaiting.push_back((established, Purpose::Handshake));
+        }
+        self.phase = Phase::AwaitingMapping;
         Ok(())
     }
 
@@ -349,32 +572,53 @@ impl<M: SharedMemory> Session<M> {
         else {
             return Err(SessionError::WrongPhase);
         };
-        self.start(established, mapping)
+        self.start(vec![(established, mapping)])
     }
 
-    /// The caller mapped the primary buffer of
-    /// [`SessionEvent::MapPrimaryBuffer`] (at least as large as it said):
-    /// the node is built and the initial portals open. Input left
-    /// unconsumed must be offered again.
+    /// The caller mapped the primary buffer of the oldest unanswered
+    /// [`SessionEvent::MapPrimaryBuffer`] (at least as large as it said).
+    /// Once every buffer of the handshake is mapped the node is built and
+    /// the initial portals open; input left unconsumed must be offered
+    /// again.
     pub fn primary_buffer_mapped(&mut self, mapping: M) -> Result<(), SessionError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        if !matches!(self.phase, Phase::AwaitingMapping(_)) {
-            return Err(SessionError::WrongPhase);
-        }
-        let Phase::AwaitingMapping(established) = std::mem::replace(&mut self.phase, Phase::Ended)
-        else {
+        let Some((established, purpose)) = self.awaiting.pop_front() else {
             return Err(SessionError::WrongPhase);
         };
         let wanted = established.primary_buffer.buffer_size;
-        let result = if mapping.size() < wanted as usize || wanted > MAX_PRIMARY_BUFFER_SIZE {
-            Err(SessionError::PrimaryMappingTooSmall {
+        if mapping.size() < wanted as usize || wanted > MAX_PRIMARY_BUFFER_SIZE {
+            let e = SessionError::PrimaryMappingTooSmall {
                 size: mapping.size(),
                 wanted,
-            })
-        } else {
-            self.start(established, mapping)
+            };
+            return match purpose {
+                Purpose::Handshake => {
+                    self.fail(e.clone());
+                    Err(e)
+                }
+                Purpose::Referral(referral_id) => {
+                    self.events.push_back(SessionEvent::ReferralFailed {
+                        referral_id,
+                        error: e.clone(),
+                    });
+                    Err(e)
+                }
+            };
+        }
+        let result = match purpose {
+            Purpose::Handshake => {
+                self.mapped.push((established, mapping));
+                if self.awaiting.iter().any(|(_, p)| *p == Purpose::Handshake) {
+                    return Ok(());
+                }
+                let links = std::mem::take(&mut self.mapped);
+                self.start(links)
+            }
+            Purpose::Referral(referral_id) => {
+                self.referral_link_mapped(referral_id, established, mapping)
+            }
         };
         if let Err(e) = &result {
             self.fail(e.clone());
@@ -382,32 +626,37 @@ impl<M: SharedMemory> Session<M> {
         result
     }
 
-    /// Builds the node and its link, opens the initial portals.
-    fn start(&mut self, established: EstablishedLink, mapping: M) -> Result<(), SessionError> {
-        let local_name = established.local_name;
-        let remote_name = established.remote_name;
+    /// Builds the node and the handshake's links, opens the initial portals
+    /// (on the link that has some; the referred node's broker link has none).
+    fn start(&mut self, links: Vec<(EstablishedLink, M)>) -> Result<(), SessionError> {
+        let Some(local_name) = links.first().map(|(e, _)| e.local_name) else {
+            return Err(SessionError::WrongPhase);
+        };
         let mut node = Node::new(local_name, self.config.node);
-        // The creator's connector already initialized the primary buffer.
-        let mut params = LinkParams::new(local_name, remote_name, established.side, mapping);
-        params.remote_protocol_version = established.remote_protocol_version;
-        // A broker remote makes this the link introductions are asked on (§7.2).
-        params.remote_node_type = established.remote_type;
-        params.memory_options = self.config.memory;
-        let link = node.add_link(params)?;
-        let counts = established.portal_counts;
-        let opened =
-            node.open_initial_portals(link, counts.local as usize, counts.remote as usize)?;
-        let mut portals: Vec<Option<RouterId>> = opened.into_iter().map(Some).collect();
-        if self.config.close_reserved_portal {
-            if let Some(slot) = portals.first_mut() {
-                if let Some(portal) = slot.take() {
-                    node.close(portal)?;
-                }
+        let mut handshake_link = None;
+        let mut portal_link = None;
+        for (established, mapping) in links {
+            let (link, socket) = self.add_link(&mut node, established, mapping)?;
+            if socket.is_none() {
+                handshake_link = Some(link.0);
+            }
+            if link.1.local > 0 || portal_link.is_none() {
+                portal_link = Some(link);
             }
         }
+        let (Some(handshake_link), Some(((link, counts), remote_name))) = (
+            handshake_link,
+            portal_link.map(|l| {
+                let remote = node.link(l.0).map(|x| x.remote_name()).unwrap_or_default();
+                (l, remote)
+            }),
+        ) else {
+            return Err(SessionError::WrongPhase);
+        };
+        let portals = self.open_portals(&mut node, link, counts)?;
         self.phase = Phase::Running {
             node: Box::new(node),
-            link,
+            link: handshake_link,
         };
         self.events.push_back(SessionEvent::Established {
             local_name,
@@ -418,19 +667,106 @@ impl<M: SharedMemory> Session<M> {
         Ok(())
     }
 
+    /// Adds one established link to `node`; a link over a new socket gets a
+    /// [`SocketId`] and its [`SessionEvent::AdoptSocket`].
+    fn add_link(
+        &mut self,
+        node: &mut Node<M>,
+        established: EstablishedLink,
+        mapping: M,
+    ) -> Result<
+        (
+            (NodeLinkId, mojo_invitation::ipcz::PortalCounts),
+            Option<SocketId>,
+        ),
+        SessionError,
+    > {
+        // The creator's connector already initialized the primary buffer.
+        let mut params = LinkParams::new(
+            established.local_name,
+            established.remote_name,
+            established.side,
+            mapping,
+        );
+        params.remote_protocol_version = established.remote_protocol_version;
+        // A broker remote makes this the link introductions are asked on (§7.2).
+        params.remote_node_type = established.remote_type;
+        params.memory_options = self.config.memory;
+        let link = node.add_link(params)?;
+        let counts = established.portal_counts;
+        let socket = match established.transport {
+            LinkTransport::Handshake => None,
+            LinkTransport::Socket { fd, .. } => {
+                let socket = self.new_socket()?;
+                self.sockets.insert(socket, Socket::Link(link));
+                self.events
+                    .push_back(SessionEvent::AdoptSocket { socket, fd });
+                Some(socket)
+            }
+        };
+        Ok(((link, counts), socket))
+    }
+
+    /// A fresh socket id ([`SessionError::TooManySockets`] past the limit).
+    fn new_socket(&mut self) -> Result<SocketId, SessionError> {
+        if self.sockets.len() >= MAX_SESSION_SOCKETS {
+            return Err(SessionError::TooManySockets {
+                limit: MAX_SESSION_SOCKETS,
+            });
+        }
+        let socket = SocketId(self.next_socket);
+        self.next_socket = self.next_socket.wrapping_add(1).max(1);
+        Ok(socket)
+    }
+
+    /// Opens a link's initial portals, closing the reserved one if asked.
+    fn open_portals(
+        &self,
+        node: &mut Node<M>,
+        link: NodeLinkId,
+        counts: mojo_invitation::ipcz::PortalCounts,
+    ) -> Result<Vec<Option<RouterId>>, SessionError> {
+        let opened =
+            node.open_initial_portals(link, counts.local as usize, counts.remote as usize)?;
+        let mut portals: Vec<Option<RouterId>> = opened.into_iter().map(Some).collect();
+        if self.config.close_reserved_portal {
+            if let Some(slot) = portals.first_mut() {
+                if let Some(portal) = slot.take() {
+                    node.close(portal)?;
+                }
+            }
+        }
+        Ok(portals)
+    }
+
     /// Moves the node's events into the session's queue; a dropped link
-    /// ends the session.
+    /// ends the session if it is the handshake socket's, else that socket.
     fn drain_node(&mut self) {
         let mut dropped = None;
+        let mut failed_sockets = Vec::new();
         if let Phase::Running { node, link } = &mut self.phase {
             while let Some(event) = node.poll_event() {
                 if let NodeEvent::LinkDropped { link: l, error, .. } = &event {
                     if l == link {
                         dropped = Some(error.clone());
+                    } else if let Some(socket) = self
+                        .sockets
+                        .iter()
+                        .find(|(_, s)| matches!(s, Socket::Link(x) if x == l))
+                        .map(|(id, _)| *id)
+                    {
+                        failed_sockets.push((socket, error.clone()));
                     }
                 }
                 self.events.push_back(SessionEvent::Node(event));
             }
+        }
+        for (socket, error) in failed_sockets {
+            self.sockets.remove(&socket);
+            self.events.push_back(SessionEvent::SocketFailed {
+                socket,
+                error: SessionError::Node(error),
+            });
         }
         if let Some(error) = dropped {
             self.error = Some(SessionError::Node(error));
@@ -452,10 +788,11 @@ impl<M: SharedMemory> Session<M> {
     pub fn handle_closed(&mut self) -> Result<(), SessionError> {
         let result = match &mut self.phase {
             Phase::NonBrokerHandshake(c) => c.handle_closed().map_err(SessionError::from),
+            Phase::ReferredHandshake(c) => c.handle_closed().map_err(SessionError::from),
             Phase::BrokerHandshake { connector, .. } => {
                 connector.handle_closed().map_err(SessionError::from)
             }
-            Phase::AwaitingMapping(_) => Err(SessionError::ClosedBeforeMapping),
+            Phase::AwaitingMapping => Err(SessionError::ClosedBeforeMapping),
             Phase::Running { node, link } => {
                 node.link_lost(*link);
                 Ok(())
@@ -469,6 +806,18 @@ impl<M: SharedMemory> Session<M> {
         result
     }
 
+    /// `socket` reached end of stream or failed, as [`Self::handle_closed`]
+    /// for [`SocketId::HANDSHAKE`]; an adopted socket's link is lost (its
+    /// routes disconnected), a referral being served is rejected.
+    pub fn handle_socket_closed(&mut self, socket: SocketId) -> Result<(), SessionError> {
+        if socket == SocketId::HANDSHAKE {
+            return self.handle_closed();
+        }
+        self.adopted_closed(socket);
+        self.drain_node();
+        Ok(())
+    }
+
     /// The next frame to write.
     pub fn poll_transmit(&mut self) -> Option<SessionTransmit> {
         if let Some(t) = self.transmits.pop_front() {
@@ -476,17 +825,29 @@ impl<M: SharedMemory> Session<M> {
         }
         match &mut self.phase {
             Phase::NonBrokerHandshake(c) => c.poll_transmit().map(from_connector),
+            Phase::ReferredHandshake(c) => c.poll_transmit().map(from_connector),
             Phase::BrokerHandshake { connector, .. } => {
                 connector.poll_transmit().map(from_connector)
             }
-            Phase::Running { node, .. } => {
+            Phase::Running { node, link } => {
                 let t = node.poll_transmit()?;
+                let socket = if t.link == *link {
+                    SocketId::HANDSHAKE
+                } else {
+                    self.sockets
+                        .iter()
+                        .find(|(_, s)| matches!(s, Socket::Link(x) if *x == t.link))
+                        .map(|(id, _)| *id)
+                        // A frame for a socket already gone: nobody reads it.
+                        .unwrap_or(SocketId(u32::MAX))
+                };
                 Some(SessionTransmit {
+                    socket,
                     bytes: t.bytes,
                     fds: t.fds,
                 })
             }
-            Phase::AwaitingMapping(_) | Phase::Ended => None,
+            Phase::AwaitingMapping | Phase::Ended => None,
         }
     }
 
@@ -532,17 +893,37 @@ impl<M: SharedMemory> Session<M> {
         }
     }
 
+    /// The node's link over `socket`, once it has one.
+    pub fn socket_link(&self, socket: SocketId) -> Option<NodeLinkId> {
+        if socket == SocketId::HANDSHAKE {
+            return self.link();
+        }
+        match self.sockets.get(&socket) {
+            Some(Socket::Link(link)) => Some(*link),
+            _ => None,
+        }
+    }
+
     /// Ends an established session and hands over what it ran: the node,
-    /// its link, and the frames and events not yet polled (write and handle
-    /// those first). From then on the caller feeds the socket's stream to
-    /// [`Node::handle_stream`] itself. Before establishment (or after the
-    /// session ended) the session is given back unchanged.
+    /// its links, and the frames and events not yet polled (write and
+    /// handle those first). From then on the caller feeds the sockets'
+    /// streams to [`Node::handle_stream`] itself (referrals are then no
+    /// longer possible). Before establishment (or after the session ended)
+    /// the session is given back unchanged.
     pub fn into_parts(mut self: Box<Self>) -> Result<SessionParts<M>, Box<Self>> {
         self.drain_node();
-        match self.phase {
+        match std::mem::replace(&mut self.phase, Phase::Ended) {
             Phase::Running { node, link } => Ok(SessionParts {
                 node: *node,
                 link,
+                sockets: self
+                    .sockets
+                    .iter()
+                    .filter_map(|(id, s)| match s {
+                        Socket::Link(l) => Some((*id, *l)),
+                        _ => None,
+                    })
+                    .collect(),
                 transmits: std::mem::take(&mut self.transmits),
                 events: std::mem::take(&mut self.events),
             }),
@@ -556,14 +937,15 @@ impl<M: SharedMemory> Session<M> {
 
 fn from_connector(t: mojo_invitation::ipcz::Transmit) -> SessionTransmit {
     SessionTransmit {
+        socket: SocketId::HANDSHAKE,
         bytes: t.bytes,
         fds: t.fds,
     }
 }
 
-/// The length and fd count of the whole frame at the start of `rest`, or
-/// `None` until it has all arrived.
-fn frame_prefix(rest: &[u8]) -> Result<Option<(usize, usize)>, SessionError> {
+/// The length, fd count and message id of the whole frame at the start of
+/// `rest`, or `None` until it has all arrived.
+fn frame_prefix(rest: &[u8]) -> Result<Option<(usize, usize, u8)>, SessionError> {
     if let Some(len) = rest.get(4..8) {
         let mut word = [0; 4];
         word.copy_from_slice(len);
@@ -573,7 +955,11 @@ fn frame_prefix(rest: &[u8]) -> Result<Option<(usize, usize)>, SessionError> {
         }
     }
     match Frame::decode_prefix(rest) {
-        Ok(Some((frame, used))) => Ok(Some((used, usize::from(frame.header.num_handles)))),
+        Ok(Some((frame, used))) => Ok(Some((
+            used,
+            usize::from(frame.header.num_handles),
+            frame.payload.get(2).copied().unwrap_or(u8::MAX),
+        ))),
         Ok(None) => Ok(None),
         Err(e) => Err(SessionError::Frame(e)),
     }

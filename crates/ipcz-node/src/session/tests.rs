@@ -159,7 +159,7 @@ fn answer_events(side: &mut Side, memory: &mut Memory) -> bool {
                     .block_buffer_mapped(link, id, heap)
                     .expect("mapped");
             }
-            SessionEvent::Node(other) => panic!("unexpected event {other:?}"),
+            other => panic!("unexpected event {other:?}"),
         }
     }
     mapped
