@@ -2,7 +2,8 @@
 //! are transcripts that `mojo-dump --verify` re-encodes byte for byte, they
 //! hold the scenarios' frames (every parcel the host sent reaches the client
 //! as one user message, and back; the legacy INIT passes the node channel as
-//! `socket->chan1`; shared memory and platform handles on both links), and
+//! `socket->chan1`; shared memory and platform handles on both links), in
+//! inherit mode the broker's socket is channel 1 of the host link, and
 //! `--capture-max-bytes` ends each file cleanly at its bound.
 //!
 //! Like `end_to_end.rs`, this needs the test peers and `mojo-dump` built next
@@ -61,8 +62,14 @@ impl Drop for TempDir {
 /// Runs the host through a capturing proxy; asserts every scenario passed
 /// and the proxy left no fd open (its own report at `warn`).
 fn run_capturing(dir: &Path, extra: &str) {
+    run_capturing_with(dir, extra, &[]);
+}
+
+/// [`run_capturing`] with more host arguments.
+fn run_capturing_with(dir: &Path, extra: &str, host_args: &[&str]) {
     let mut child = Command::new(sibling("mojo-test-host"))
         .args(["--quick", "--timeout=120", "--handle-timeout=20"])
+        .args(host_args)
         .arg(format!("--scenarios={SCENARIOS}"))
         .arg(format!("--proxy={PROXY}"))
         .arg(format!(
@@ -237,4 +244,25 @@ fn the_size_bound_ends_each_file_with_one_truncated_line() {
         // What was recorded still re-encodes byte for byte.
         assert_verifies(&file, protocol);
     }
+}
+
+#[test]
+fn in_inherit_mode_the_brokers_socket_is_channel_1_of_the_host_link() {
+    let dir = TempDir::new("inherit");
+    run_capturing_with(&dir.0, "", &["--mode=inherit"]);
+    let host = dir.0.join("host_proxy.jsonl");
+    assert_verifies(&host, "ipcz");
+    assert_verifies(&dir.0.join("proxy_client.jsonl"), "legacy");
+    // As the vectors' inherit_* recordings: the host refers us to its
+    // broker over chan0, passing the socket that becomes chan1.
+    let transcript = Transcript::from_path(&host).unwrap();
+    assert!(
+        transcript.chunks.iter().any(|c| c.channel == 0
+            && c.direction == Direction::AToB
+            && c.fd_kinds.iter().any(|k| k == "socket->chan1")),
+        "no socket->chan1 from the host"
+    );
+    let (_, ipcz) = dump(&host, "ipcz", false);
+    assert!(count(&ipcz, "chan1 a2b", "AcceptParcel") >= MIN_PARCELS);
+    assert!(count(&ipcz, "chan1 b2a", "AcceptParcel") >= MIN_PARCELS);
 }
