@@ -28,7 +28,8 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use proxy_support::{
-    INITIAL_PAIRINGS, Rig, WATCHDOG, client_bin, deadline, proxy_bin, serialized, wait_child,
+    INITIAL_PAIRINGS, Rig, WATCHDOG, client_bin, deadline, our_dev_shm_files, proxy_bin,
+    serialized, wait_child,
 };
 
 /// How long a proxy may take to exit once a peer is gone (the bound).
@@ -351,6 +352,7 @@ fn sigterm_mid_traffic_exits_0_and_both_peers_see_closure() {
 #[test]
 fn a_killed_client_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     let _g = serialized();
+    let shm_before = our_dev_shm_files();
     let mut rig = Rig::with_client_process();
     let client_pid = Pid::from_raw(rig.client_process().id() as i32);
     let initial_fds = rig.proxy.fd_count();
@@ -372,6 +374,7 @@ fn a_killed_client_ends_the_proxy_within_1s_with_0_leaving_nothing() {
         let status = proxy.wait_exit(WATCHDOG);
         let took = killed_at.elapsed();
         assert_eq!(status.code(), Some(0), "the proxy's exit status");
+        eprintln!("the proxy exited {took:?} after the client was killed");
         assert!(
             took < EXIT_AFTER_PEER_LOSS,
             "the proxy took {took:?} to exit after the client was killed"
@@ -380,6 +383,10 @@ fn a_killed_client_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     });
     let _ = rig.client_process().wait();
     rig.proxy.assert_no_warnings();
+    assert!(
+        our_dev_shm_files().is_subset(&shm_before),
+        "/dev/shm files left"
+    );
 }
 
 /// A script that records the proxy's pid, then becomes the proxy, so the
@@ -444,6 +451,7 @@ fn a_killed_host_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     let _g = serialized();
     // The proxy is the host's child; once the host is gone it becomes ours.
     nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let shm_before = our_dev_shm_files();
     let proxy = PidRecordingProxy::new();
     let mut host = Command::new(env!("CARGO_BIN_EXE_mojo-test-host"))
         .args(["--quick", "--timeout=120", "--handle-timeout=20"])
@@ -488,12 +496,17 @@ fn a_killed_host_ends_the_proxy_within_1s_with_0_leaving_nothing() {
         WaitStatus::Exited(pid, 0),
         "the proxy's exit status"
     );
+    eprintln!("the proxy exited {took:?} after the host was killed");
     assert!(
         took < EXIT_AFTER_PEER_LOSS,
         "the proxy took {took:?} to exit after the host was killed"
     );
     // The client's pipes closed with the proxy: it exits 0 on its own.
     assert_eq!(wait_pid(client, WATCHDOG), WaitStatus::Exited(client, 0));
+    assert!(
+        our_dev_shm_files().is_subset(&shm_before),
+        "/dev/shm files left"
+    );
     nix::sys::prctl::set_child_subreaper(false).unwrap();
 }
 

@@ -371,6 +371,19 @@ impl Rig {
     }
 }
 
+/// Files in `/dev/shm` named as the platform crate names its own (it
+/// unlinks them at once, so none should ever be seen for long).
+pub(crate) fn our_dev_shm_files() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(mojo_platform_channel::SHM_DIR)
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(mojo_platform_channel::SHM_NAME_PREFIX))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A deadline a watchdog away.
 pub(crate) fn deadline() -> Option<Instant> {
     Some(Instant::now() + WATCHDOG)
