@@ -7,8 +7,8 @@
 //! the client floods (the proxy's memory stays bounded both ways, and
 //! everything arrives once reading resumes), SIGTERM mid-traffic, and
 //! either peer SIGKILLed mid-traffic (the proxy exits 0 within 1 s and
-//! leaves no child, fd or `/dev/shm` file behind). Every test checks the
-//! proxy's exit status.
+//! leaves no child, fd or `/dev/shm` file behind), and the host lost while
+//! the proxy pauses its link. Every test checks the proxy's exit status.
 //!
 //! Run `cargo build -p mojo_proxy` first: the proxy is another package's
 //! binary, found next to the test peers.
@@ -18,6 +18,7 @@ mod proxy_support;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,8 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use proxy_support::{
-    INITIAL_PAIRINGS, Rig, WATCHDOG, client_bin, deadline, proxy_bin, serialized, wait_child,
+    INITIAL_PAIRINGS, Rig, WATCHDOG, client_bin, deadline, our_dev_shm_files, proxy_bin,
+    serialized, wait_child,
 };
 
 /// How long a proxy may take to exit once a peer is gone (the bound).
@@ -351,6 +353,7 @@ fn sigterm_mid_traffic_exits_0_and_both_peers_see_closure() {
 #[test]
 fn a_killed_client_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     let _g = serialized();
+    let shm_before = our_dev_shm_files();
     let mut rig = Rig::with_client_process();
     let client_pid = Pid::from_raw(rig.client_process().id() as i32);
     let initial_fds = rig.proxy.fd_count();
@@ -372,6 +375,7 @@ fn a_killed_client_ends_the_proxy_within_1s_with_0_leaving_nothing() {
         let status = proxy.wait_exit(WATCHDOG);
         let took = killed_at.elapsed();
         assert_eq!(status.code(), Some(0), "the proxy's exit status");
+        eprintln!("the proxy exited {took:?} after the client was killed");
         assert!(
             took < EXIT_AFTER_PEER_LOSS,
             "the proxy took {took:?} to exit after the client was killed"
@@ -380,6 +384,10 @@ fn a_killed_client_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     });
     let _ = rig.client_process().wait();
     rig.proxy.assert_no_warnings();
+    assert!(
+        our_dev_shm_files().is_subset(&shm_before),
+        "/dev/shm files left"
+    );
 }
 
 /// A script that records the proxy's pid, then becomes the proxy, so the
@@ -444,6 +452,7 @@ fn a_killed_host_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     let _g = serialized();
     // The proxy is the host's child; once the host is gone it becomes ours.
     nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let shm_before = our_dev_shm_files();
     let proxy = PidRecordingProxy::new();
     let mut host = Command::new(env!("CARGO_BIN_EXE_mojo-test-host"))
         .args(["--quick", "--timeout=120", "--handle-timeout=20"])
@@ -488,19 +497,24 @@ fn a_killed_host_ends_the_proxy_within_1s_with_0_leaving_nothing() {
         WaitStatus::Exited(pid, 0),
         "the proxy's exit status"
     );
+    eprintln!("the proxy exited {took:?} after the host was killed");
     assert!(
         took < EXIT_AFTER_PEER_LOSS,
         "the proxy took {took:?} to exit after the host was killed"
     );
     // The client's pipes closed with the proxy: it exits 0 on its own.
     assert_eq!(wait_pid(client, WATCHDOG), WaitStatus::Exited(client, 0));
+    assert!(
+        our_dev_shm_files().is_subset(&shm_before),
+        "/dev/shm files left"
+    );
     nix::sys::prctl::set_child_subreaper(false).unwrap();
 }
 
 #[test]
 fn a_host_that_stops_reading_bounds_the_proxys_memory_and_then_completes() {
     let _g = serialized();
-    let (rig, host_paused) = Rig::in_process_relayed();
+    let (rig, relay) = Rig::in_process_relayed();
     let (client, cpipe) = rig.client();
     let host = &rig.host;
     client.write_message(cpipe, b"warm", Vec::new()).unwrap();
@@ -510,7 +524,7 @@ fn a_host_that_stops_reading_bounds_the_proxys_memory_and_then_completes() {
     );
     let idle_rss = rig.proxy.status_bytes("VmRSS");
     let initial_fds = rig.proxy.fd_count();
-    host_paused.store(true, std::sync::atomic::Ordering::Release);
+    relay.paused.store(true, Ordering::Release);
 
     let count = FLOOD_BYTES / FLOOD_MESSAGE;
     for i in 0..count {
@@ -524,7 +538,7 @@ fn a_host_that_stops_reading_bounds_the_proxys_memory_and_then_completes() {
         max_rss = max_rss.max(rig.proxy.status_bytes("VmRSS"));
         std::thread::sleep(Duration::from_millis(10));
     }
-    host_paused.store(false, std::sync::atomic::Ordering::Release);
+    relay.paused.store(false, Ordering::Release);
     let mut expected = pattern(FLOOD_MESSAGE as usize, 5);
     for i in 0..count {
         let m = read_one(host, &rig.host_pipe, deadline()).unwrap();
@@ -548,4 +562,48 @@ fn a_host_that_stops_reading_bounds_the_proxys_memory_and_then_completes() {
     let (proxy, status) = rig.finish();
     assert_eq!(status.code(), Some(0), "the proxy's exit status");
     proxy.assert_no_warnings();
+}
+
+/// The host dies while the proxy is not reading it (its client stopped):
+/// the proxy still notices, closes everything and exits 0 once the client's
+/// backlog has had the driver's `CLOSE_LINGER` (5 s) to drain; it used to
+/// wait forever, since a paused link was never read to its end.
+#[test]
+fn a_host_lost_while_the_proxy_pauses_its_link_still_ends_the_proxy() {
+    let _g = serialized();
+    let (mut rig, relay) = Rig::with_client_process_relayed();
+    let client_pid = Pid::from_raw(rig.client_process().id() as i32);
+    let host = &rig.host;
+    let echo = Payload::Echo(b"warm".to_vec()).encode();
+    host.write_message(&rig.host_pipe, &echo, Vec::new())
+        .unwrap();
+    assert_eq!(
+        read_one(host, &rig.host_pipe, deadline()).unwrap().bytes,
+        echo
+    );
+    // A stopped client and a flood: the proxy stops reading the host.
+    kill(client_pid, Signal::SIGSTOP).unwrap();
+    let count = FLOOD_BYTES / FLOOD_MESSAGE;
+    let start = Payload::SinkStart {
+        count,
+        size: FLOOD_MESSAGE,
+    };
+    host.write_message(&rig.host_pipe, &start.encode(), Vec::new())
+        .unwrap();
+    let mut data = pattern(FLOOD_MESSAGE as usize, 3);
+    data[..4].copy_from_slice(&op::SINK_DATA.to_le_bytes());
+    for _ in 0..count {
+        host.write_message(&rig.host_pipe, &data, Vec::new())
+            .unwrap();
+    }
+    std::thread::sleep(STOPPED_FOR);
+    let cut_at = Instant::now();
+    relay.cut.store(true, Ordering::Release);
+    let status = rig.proxy.wait_exit(WATCHDOG);
+    let took = cut_at.elapsed();
+    eprintln!("the proxy exited {took:?} after losing the host while its link was paused");
+    kill(client_pid, Signal::SIGCONT).unwrap();
+    assert_eq!(status.code(), Some(0), "the proxy's exit status");
+    let client = wait_child(rig.client_process(), WATCHDOG, "the client");
+    assert_eq!(client.code(), Some(0), "the client's exit status");
 }

@@ -116,7 +116,9 @@ pub enum CoreRequest {
     Abort(LinkId),
     /// Stop reading the link (back-pressure: the core's queue towards some
     /// other link is over its high-water mark). Bytes the peer sends wait in
-    /// the kernel, which eventually blocks the peer.
+    /// the kernel, which eventually blocks the peer. Once the peer hangs up,
+    /// the link is read to its end anyway (no more than the kernel holds can
+    /// come) so that its loss reaches the core.
     PauseReading(LinkId),
     /// Read the link again (the queue fell below its low-water mark). Input
     /// already buffered is offered to the core again at once, so a core that

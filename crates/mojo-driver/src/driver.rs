@@ -197,6 +197,10 @@ struct Link {
     read_ready: bool,
     /// Reading paused by the core.
     paused: bool,
+    /// The peer closed its end (or the socket failed): nothing more can
+    /// arrive than the kernel already holds, so the link is read to its
+    /// end even while paused, and its loss reaches the core.
+    hung_up: bool,
     /// Offer buffered input to the core even if nothing new arrives (after
     /// a resume).
     reoffer: bool,
@@ -218,7 +222,13 @@ impl Link {
     }
 
     fn wants_read(&self) -> bool {
-        self.read_ready && !self.paused && self.linger_until.is_none()
+        self.read_ready && self.reading() && self.linger_until.is_none()
+    }
+
+    /// Not paused, or paused with a peer that hung up (what is left is
+    /// bounded by the socket's receive buffer).
+    fn reading(&self) -> bool {
+        !self.paused || self.hung_up
     }
 }
 
@@ -354,6 +364,7 @@ impl Driver {
             fds: ReceivedFds::default(),
             read_ready: true,
             paused: false,
+            hung_up: false,
             reoffer: false,
             write_interest: false,
             backlog_high: false,
@@ -503,6 +514,9 @@ impl Driver {
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                 link.read_ready = true;
             }
+            if ev.is_read_closed() || ev.is_error() {
+                link.hung_up = true;
+            }
             if (ev.is_writable() || ev.is_write_closed() || ev.is_error()) && !link.dirty {
                 link.dirty = true;
                 self.dirty.push(LinkId(ev.token().0 as u64));
@@ -600,7 +614,7 @@ impl Driver {
             let Some(link) = self.links.get_mut(&id.0) else {
                 return Ok(());
             };
-            if link.paused || link.linger_until.is_some() {
+            if !link.reading() || link.linger_until.is_some() {
                 return Ok(());
             }
             if !link.read_ready && !link.reoffer {

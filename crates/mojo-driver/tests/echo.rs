@@ -355,6 +355,50 @@ fn new_link_pair_gives_the_core_a_socket_to_send() {
 }
 
 #[test]
+fn a_paused_link_whose_peer_hangs_up_is_read_to_its_end_and_closed() {
+    assert_no_fd_leak(|| {
+        const FRAME: usize = 16 * 1024;
+        let config = Config {
+            output_high_water: 64 * 1024,
+            output_low_water: 16 * 1024,
+            ..Config::default()
+        };
+        // A feeds B, whose peer does not read: A is paused. A has nothing
+        // to write, so only reading can tell that its peer is gone.
+        let (mut driver, ids, mut peers) = driver_with_links(config, 2);
+        let (a, b) = (ids[0], ids[1]);
+        let mut core = EchoCore::pausing();
+        core.routes = vec![(a, b)];
+        let peer_b = peers.pop().unwrap();
+        let mut peer_a = peers.pop().unwrap();
+        let mut stalled_turns = 0;
+        spin(&mut driver, &mut core, |_, driver| {
+            peer_a.flush().unwrap();
+            while !peer_a.has_pending_output() {
+                peer_a.queue(frame(&[1u8; FRAME], 0), vec![]).unwrap();
+                peer_a.flush().unwrap();
+            }
+            if driver.link_stats(a).unwrap().paused && peer_a.has_pending_output() {
+                stalled_turns += 1;
+            }
+            stalled_turns >= 20
+        });
+        // A's peer dies with frames we have not read: they are read (the
+        // kernel holds no more than its buffer) and A's loss is reported
+        // although B still backs up.
+        drop(peer_a);
+        spin(&mut driver, &mut core, |core, _| !core.closed.is_empty());
+        assert!(matches!(
+            core.closed.as_slice(),
+            [(link, CloseReason::HangUp { .. })] if *link == a
+        ));
+        assert!(driver.link_stats(b).unwrap().pending_output_bytes > 0);
+        drop(peer_b);
+        assert_eq!(driver.run(&mut core).unwrap(), Exit::AllLinksClosed);
+    });
+}
+
+#[test]
 fn hang_up_ends_the_run_and_closes_every_fd() {
     assert_no_fd_leak(|| {
         let (mut driver, ids, mut peers) = driver_with_links(Config::default(), 1);

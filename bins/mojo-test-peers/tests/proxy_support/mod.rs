@@ -282,14 +282,10 @@ impl Rig {
     }
 
     /// A rig whose client runs in this process and whose host reads the
-    /// proxy through a [`Relay`]; returns the relay's pause switch.
-    pub(crate) fn in_process_relayed() -> (Self, Arc<AtomicBool>) {
-        let (host_ours, relay_host) = mojo_platform_channel::socketpair().unwrap();
-        let (relay_proxy, host_theirs) = mojo_platform_channel::socketpair().unwrap();
-        let paused = Relay::start(relay_host, relay_proxy);
-        let host_ours = host_ours.into_fd(false).unwrap();
-        let host_theirs = host_theirs.into_fd(false).unwrap();
-        (Self::in_process_over(host_ours, host_theirs), paused)
+    /// proxy through a [`Relay`]; returns the relay's switches.
+    pub(crate) fn in_process_relayed() -> (Self, Arc<RelaySwitches>) {
+        let (host_ours, host_theirs, switches) = relayed_host_sockets();
+        (Self::in_process_over(host_ours, host_theirs), switches)
     }
 
     fn in_process_over(host_ours: OwnedFd, host_theirs: OwnedFd) -> Self {
@@ -317,6 +313,20 @@ impl Rig {
     /// A rig whose client is a real `mojo-test-client` process.
     pub(crate) fn with_client_process() -> Self {
         let (host_ours, host_theirs) = mojo_test_peers::process::socket_pair().unwrap();
+        Self::with_client_process_over(host_ours, host_theirs)
+    }
+
+    /// A rig whose client is a real process and whose host reaches the
+    /// proxy through a [`Relay`]; returns the relay's switches.
+    pub(crate) fn with_client_process_relayed() -> (Self, Arc<RelaySwitches>) {
+        let (host_ours, host_theirs, switches) = relayed_host_sockets();
+        (
+            Self::with_client_process_over(host_ours, host_theirs),
+            switches,
+        )
+    }
+
+    fn with_client_process_over(host_ours: OwnedFd, host_theirs: OwnedFd) -> Self {
         let (client_ours, client_theirs) = mojo_test_peers::process::socket_pair().unwrap();
         let proxy = Proxy::spawn(&host_theirs, &client_theirs);
         let mut command = Command::new(CLIENT_BIN);
@@ -371,25 +381,59 @@ impl Rig {
     }
 }
 
+/// Files in `/dev/shm` named as the platform crate names its own (it
+/// unlinks them at once, so none should ever be seen for long).
+pub(crate) fn our_dev_shm_files() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(mojo_platform_channel::SHM_DIR)
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(mojo_platform_channel::SHM_NAME_PREFIX))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A deadline a watchdog away.
 pub(crate) fn deadline() -> Option<Instant> {
     Some(Instant::now() + WATCHDOG)
 }
 
+/// The host's end and the proxy's end of a relayed host link.
+fn relayed_host_sockets() -> (OwnedFd, OwnedFd, Arc<RelaySwitches>) {
+    let (host_ours, relay_host) = mojo_platform_channel::socketpair().unwrap();
+    let (relay_proxy, host_theirs) = mojo_platform_channel::socketpair().unwrap();
+    let switches = Relay::start(relay_host, relay_proxy);
+    let host_ours = host_ours.into_fd(false).unwrap();
+    let host_theirs = host_theirs.into_fd(false).unwrap();
+    (host_ours, host_theirs, switches)
+}
+
+/// What a test can do to a [`Relay`].
+#[derive(Default)]
+pub(crate) struct RelaySwitches {
+    /// Stop reading what the proxy sends (a host that stops reading).
+    pub(crate) paused: AtomicBool,
+    /// Close both sockets at once (to the proxy, a host that died).
+    pub(crate) cut: AtomicBool,
+}
+
 /// Moves bytes and fds both ways between the host and the proxy, as the
-/// socket would; while paused it does not read what the proxy sends (a
-/// host that stops reading).
+/// socket would, obeying its [`RelaySwitches`].
 pub(crate) struct Relay;
 
 impl Relay {
     /// Relays between `host` and `proxy` on a thread until either end
-    /// hangs up; returns the pause switch.
-    fn start(mut host: Endpoint, mut proxy: Endpoint) -> Arc<AtomicBool> {
-        let paused = Arc::new(AtomicBool::new(false));
-        let switch = paused.clone();
+    /// hangs up or the link is cut; returns the switches.
+    fn start(mut host: Endpoint, mut proxy: Endpoint) -> Arc<RelaySwitches> {
+        let switches = Arc::new(RelaySwitches::default());
+        let switch = switches.clone();
         std::thread::spawn(move || {
             loop {
-                let reading_proxy = !switch.load(Ordering::Acquire);
+                if switch.cut.load(Ordering::Acquire) {
+                    return;
+                }
+                let reading_proxy = !switch.paused.load(Ordering::Acquire);
                 let interest = |reading: bool, e: &Endpoint| {
                     let mut f = PollFlags::empty();
                     f.set(PollFlags::POLLIN, reading);
@@ -410,7 +454,7 @@ impl Relay {
                 }
             }
         });
-        paused
+        switches
     }
 
     /// Moves what `from` has to `to`; false once `from` hung up.
