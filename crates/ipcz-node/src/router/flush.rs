@@ -6,10 +6,10 @@ use ipcz_wire::types::SublinkId;
 
 use super::edge::Link;
 use super::table::{Attachment, Pending};
-use super::{Handle, LinkState, Output, Parcel, RouteMessage, Routers, WireHandle};
+use super::{Handle, LinkState, Output, Parcel, RouteMessage, RouterId, Routers, WireHandle};
 
 impl<H> Routers<H> {
-    pub(crate) fn flush(&mut self, rid: super::RouterId, force: bool, states: &mut impl LinkState) {
+    pub(crate) fn flush(&mut self, rid: RouterId, force: bool, states: &mut impl LinkState) {
         if !self.routers.contains_key(&rid) {
             return;
         }
@@ -79,8 +79,9 @@ impl<H> Routers<H> {
             }
         }
         if let Some(link) = dead_outward {
-            if let Some(len) = closure {
-                self.send_closed(link, len, states);
+            match closure {
+                Some(len) => self.send_closed(link, len, states),
+                None => self.release_local_peer(rid, link, states),
             }
             self.deactivate(link, states);
         }
@@ -107,6 +108,37 @@ impl<H> Routers<H> {
             self.flush_other_side_if_waiting(&p, states);
         }
         self.maybe_destroy(rid);
+    }
+
+    /// `holder` drops its outward `link` because nothing more can arrive on
+    /// it. A remote peer dropped its end when it sent the closure, but a
+    /// local peer still holding its end was not closed through this link
+    /// (the closure came over another one, e.g. a decaying link from a
+    /// proxy that lied): it must let go too, or it waits on a router that
+    /// left. If it has not sent everything it will ever send, those parcels
+    /// can no longer arrive: it is disconnected (§6.7).
+    fn release_local_peer(&mut self, holder: RouterId, link: Link, states: &mut impl LinkState) {
+        let Link::Local { peer, side, state } = link else {
+            return;
+        };
+        let mirror = Link::Local {
+            peer: holder,
+            side: side.opposite(),
+            state,
+        };
+        let Some(p) = self.routers.get_mut(&peer) else {
+            return;
+        };
+        if !p.outward.remove(&mirror) {
+            return;
+        }
+        let done = p.outbound.fully_consumed();
+        self.deactivate(mirror, states);
+        if done {
+            self.mark_dirty(peer, false);
+        } else {
+            self.disconnect(peer, true, states);
+        }
     }
 
     /// Sends RouteClosed over `link`; over a local link the peer learns it directly.
@@ -137,12 +169,7 @@ impl<H> Routers<H> {
 
     /// Sends queued parcels of one direction (outbound toward the outward
     /// edge, or a proxy's inbound toward its inward edge) in order.
-    fn transmit(
-        &mut self,
-        rid: super::RouterId,
-        toward_outward: bool,
-        states: &mut impl LinkState,
-    ) {
+    fn transmit(&mut self, rid: RouterId, toward_outward: bool, states: &mut impl LinkState) {
         loop {
             let Some(r) = self.routers.get_mut(&rid) else {
                 return;
@@ -190,8 +217,8 @@ impl<H> Routers<H> {
     /// and that a table which never proxies waits for capacity instead.
     fn prepare_transfers(
         &mut self,
-        rid: super::RouterId,
-        moves: &[super::RouterId],
+        rid: RouterId,
+        moves: &[RouterId],
         node_link: super::NodeLinkId,
         states: &mut impl LinkState,
     ) -> bool {
@@ -262,5 +289,159 @@ impl<H> Routers<H> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ipcz_wire::types::{FragmentDescriptor, NodeName};
+
+    use super::super::{InMemoryLinkState, LinkSide, NewRouter, NodeLinkId, RouterConfig};
+    use super::*;
+
+    const ME: NodeName = NodeName { high: 1, low: 1 };
+    const HOST: NodeName = NodeName { high: 2, low: 2 };
+    const L: NodeLinkId = NodeLinkId(10);
+    const HOST_END: NodeLinkId = NodeLinkId(11);
+
+    struct Setup {
+        table: Routers<()>,
+        states: InMemoryLinkState,
+        /// Portal on sublink 1: `z`'s peer, bypassed locally.
+        k: RouterId,
+        /// Portal on sublink 2: the parcel carrying `z` waits in it.
+        carrier: RouterId,
+        z: RouterId,
+    }
+
+    /// Two initial portals toward the host; the host then moves back to us
+    /// (on sublink 2) the pipe end whose peer is `k`, after one parcel went
+    /// through its proxy, naming our own node (§6.8.5). The new router `z`
+    /// and `k` are linked in-process; `k`'s old sublink 1 decays.
+    fn local_bypass() -> Setup {
+        let mut states = InMemoryLinkState::default();
+        states.bind(HOST_END, L);
+        let mut table = Routers::new(
+            ME,
+            RouterConfig {
+                split_local_pairs: false,
+                ..RouterConfig::default()
+            },
+        );
+        table.add_node_link(L, HOST, &mut states);
+        let mut portal = |s: u64, table: &mut Routers<()>| {
+            let slot = FragmentDescriptor::new(0, 256 + 64 * s as u32, 64);
+            states.add_unmanaged(HOST_END, slot);
+            table
+                .connect_initial_portal(L, SublinkId(s), LinkSide::B, slot, &mut states)
+                .unwrap()
+        };
+        let k = portal(1, &mut table);
+        let carrier = portal(2, &mut table);
+        let moved = NewRouter {
+            new_sublink: SublinkId(3),
+            next_outgoing_sequence_number: 1,
+            proxy_peer: Some((ME, SublinkId(1))),
+            ..NewRouter::default()
+        };
+        let m = RouteMessage::AcceptParcel {
+            sublink: SublinkId(2),
+            parcel: Parcel::new(0, vec![], vec![WireHandle::Router(moved)]),
+        };
+        table.handle_message(L, m, &mut states).unwrap();
+        let sent: Vec<_> = std::iter::from_fn(|| table.poll_output())
+            .filter_map(|o| match o {
+                Output::Send { message, .. } => Some(message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [RouteMessage::StopProxying {
+                sublink: SublinkId(1),
+                inbound_sequence_length: 0,
+                outbound_sequence_length: 1
+            }]
+        );
+        let z = RouterId(table.routers.keys().map(|r| r.0).max().unwrap());
+        assert_eq!(
+            table.routers[&z]
+                .outward
+                .primary
+                .and_then(|l| l.local_peer()),
+            Some(k)
+        );
+        Setup {
+            table,
+            states,
+            k,
+            carrier,
+            z,
+        }
+    }
+
+    fn take_z(s: &mut Setup) {
+        let parcel = s.table.get(s.carrier, &mut s.states).unwrap().unwrap();
+        assert!(matches!(parcel.handles[..], [Handle::Portal(p)] if p == s.z));
+    }
+
+    fn teardown(mut s: Setup, portals: &[RouterId]) {
+        s.table.node_link_lost(L, &mut s.states);
+        for p in portals {
+            s.table.close(*p, &mut s.states).unwrap();
+        }
+        assert_eq!(s.table.router_count(), 0, "{:#?}", s.table);
+        assert_eq!(s.table.sublink_count(), 0);
+        assert_eq!(s.table.local_link_state_count(), 0);
+        assert!(!s.table.has_pending());
+    }
+
+    /// router_fuzz found it: after the local bypass, the host's proxy claims
+    /// (over `k`'s decaying sublink) that the route closed after 0 parcels.
+    /// `k` is done and drops its in-process link; `z`, which never closed,
+    /// was left holding its end, waiting forever, and leaked.
+    #[test]
+    fn local_bypass_then_route_closed_on_the_decaying_link_disconnects_z() {
+        let mut s = local_bypass();
+        let closed = RouteMessage::RouteClosed {
+            sublink: SublinkId(1),
+            sequence_length: 0,
+        };
+        s.table.handle_message(L, closed, &mut s.states).unwrap();
+        assert!(s.table.status(s.k).unwrap().peer_closed);
+        take_z(&mut s);
+        let status = s.table.status(s.z).unwrap();
+        assert!(status.disconnected && status.peer_closed, "{status:?}");
+        assert!(!s.table.routers[&s.z].has_links());
+        let (k, z, carrier) = (s.k, s.z, s.carrier);
+        teardown(s, &[k, z, carrier]);
+    }
+
+    /// The same claim, but `z` was closed first and waits to lock the
+    /// in-process link (`k`'s side is not stable while sublink 1 decays,
+    /// and that decay can no longer end). `z` has sent everything, so when
+    /// `k` drops the link `z` lets go without being disconnected, and
+    /// nothing is sent to the host for it.
+    #[test]
+    fn closed_z_waiting_for_the_lock_lets_go_when_k_is_done() {
+        let mut s = local_bypass();
+        take_z(&mut s);
+        s.table.close(s.z, &mut s.states).unwrap();
+        assert!(s.table.routers[&s.z].has_links(), "waits for k's side");
+        while s.table.poll_output().is_some() {}
+        let closed = RouteMessage::RouteClosed {
+            sublink: SublinkId(1),
+            sequence_length: 0,
+        };
+        s.table.handle_message(L, closed, &mut s.states).unwrap();
+        assert!(!s.table.routers.contains_key(&s.z), "{:#?}", s.table);
+        let outputs: Vec<_> = std::iter::from_fn(|| s.table.poll_output()).collect();
+        assert!(
+            outputs.iter().all(|o| !matches!(o, Output::Send { .. })),
+            "{outputs:?}"
+        );
+        assert!(s.table.status(s.k).unwrap().dead);
+        let (k, carrier) = (s.k, s.carrier);
+        teardown(s, &[k, carrier]);
     }
 }

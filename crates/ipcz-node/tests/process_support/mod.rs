@@ -78,11 +78,20 @@ pub fn open_fd_count() -> usize {
     open_fds().len()
 }
 
-/// The open fds of this process (the one reading the directory included).
+/// The open fds of this process, without the one reading the directory:
+/// its number is the lowest free one at that moment, so it differs between
+/// two listings whenever another thread held a low fd during one of them.
 pub fn open_fds() -> BTreeSet<i32> {
+    let own = std::fs::canonicalize("/proc/self/fd").unwrap();
     std::fs::read_dir("/proc/self/fd")
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(|e| {
+            let e = e.ok()?;
+            if std::fs::read_link(e.path()).is_ok_and(|t| t == own) {
+                return None;
+            }
+            e.file_name().to_str()?.parse().ok()
+        })
         .collect()
 }
 
