@@ -7,9 +7,15 @@ use proptest::prelude::*;
 #[test]
 fn fnv_known_values() {
     assert_eq!(fnv1a(b""), FNV_OFFSET_BASIS);
-    // Published FNV-1a 64 test vectors.
-    assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-    assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    // With the reference peers' basis (FNV-1a 64's prime and steps).
+    assert_eq!(fnv1a(b"a"), 0x44bd_8ad4_73cd_9906);
+    assert_eq!(fnv1a(b"foobar"), 0x88fa_d7c0_a8ff_07f2);
+    // The ShmemAck the reference client sent in the recorded
+    // `cros/shmem-proxy_client.jsonl`: the first half of the 1 MiB buffer.
+    assert_eq!(
+        fnv_of_pattern(1 << 19, shmem_host_byte),
+        0x7f7d_36e2_99d5_0383
+    );
     assert_eq!(
         fnv_of_pattern(6, |i| b"foobar"[i as usize]),
         fnv1a(b"foobar")
