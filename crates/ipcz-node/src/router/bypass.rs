@@ -387,6 +387,13 @@ impl<H> Routers<H> {
                 Err(RouteError::NotDecaying { sublink })
             };
         }
+        // ProxyWillStop tells how many parcels still come through a
+        // bypassed remote proxy. The limits of an in-process decaying link
+        // are set on both ends by this table; one end waiting for more than
+        // the other sends would never finish its decay, and leak.
+        if r.outward.decaying.is_some_and(|d| d.local_peer().is_some()) {
+            return Err(RouteError::ProxyWillStopNotOnBypassLink { sublink });
+        }
         r.outward.length_from_decaying = Some(inbound_length);
         self.mark_dirty(e.router, false);
         Ok(())
@@ -615,5 +622,72 @@ impl<H> Routers<H> {
         );
         self.set_outward_link(x, link, states);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Handle, InMemoryLinkState, RouterConfig};
+    use super::*;
+
+    const L: NodeLinkId = NodeLinkId(20);
+    const PEER_END: NodeLinkId = NodeLinkId(21);
+
+    /// router_fuzz found it: a portal `b` whose peer `a` is local moves
+    /// (unsplit) over the host link, so `b` stays as a proxy and asks to be
+    /// bypassed with a link straight to `a` (both decay their in-process
+    /// link). A ProxyWillStop on `b`'s inward sublink then made `b` wait for
+    /// a parcel `a` never sends on that link: `b` outlived every link and
+    /// portal. It is a typed error now, and nothing is left.
+    #[test]
+    fn proxy_will_stop_for_a_proxy_bypassed_toward_a_local_peer_is_refused() {
+        let mut states = InMemoryLinkState::default();
+        states.bind(PEER_END, L);
+        states.set_capacity(L, 3);
+        let config = RouterConfig {
+            split_local_pairs: false,
+            ..RouterConfig::default()
+        };
+        let mut table: Routers<()> = Routers::new(NodeName { high: 1, low: 1 }, config);
+        table.add_node_link(L, NodeName { high: 3, low: 3 }, &mut states);
+        let slot = FragmentDescriptor::new(0, 256, 64);
+        states.add_unmanaged(PEER_END, slot);
+        states.set_side_stable(PEER_END, slot, LinkSide::A);
+        let c = table
+            .connect_initial_portal(L, SublinkId(0), LinkSide::B, slot, &mut states)
+            .unwrap();
+        let (a, b) = table.open_pair(&mut states);
+        table
+            .put(c, vec![], vec![Handle::Portal(b)], &mut states)
+            .unwrap();
+        let sent: Vec<_> = std::iter::from_fn(|| table.poll_output())
+            .filter_map(|o| match o {
+                Output::Send { message, .. } => Some(message),
+                _ => None,
+            })
+            .collect();
+        let Some(&RouteMessage::BypassPeerWithLink {
+            sublink: inward, ..
+        }) = sent
+            .iter()
+            .find(|m| matches!(m, RouteMessage::BypassPeerWithLink { .. }))
+        else {
+            panic!("{sent:?}")
+        };
+        assert!(table.routers[&b].outward.decaying.is_some());
+        let lie = RouteMessage::ProxyWillStop {
+            sublink: inward,
+            inbound_sequence_length: 1,
+        };
+        assert_eq!(
+            table.handle_message(L, lie, &mut states),
+            Err(RouteError::ProxyWillStopNotOnBypassLink { sublink: inward })
+        );
+        table.node_link_lost(L, &mut states);
+        for p in [a, c] {
+            table.close(p, &mut states).unwrap();
+        }
+        assert_eq!(table.router_count(), 0, "{table:#?}");
+        assert_eq!(table.local_link_state_count(), 0);
     }
 }

@@ -70,6 +70,12 @@ pub enum RouteError {
         /// The sublink.
         sublink: SublinkId,
     },
+    /// ProxyWillStop for a router whose decaying outward link is in-process
+    /// (§3.4: X sends it to Z about a bypassed remote proxy).
+    ProxyWillStopNotOnBypassLink {
+        /// The sublink it came on.
+        sublink: SublinkId,
+    },
     /// A parcel addressed to a router that the parcel itself carries.
     ParcelForItsOwnPortal {
         /// The sublink.
@@ -140,6 +146,12 @@ impl fmt::Display for RouteError {
                 write!(
                     f,
                     "ProxyWillStop for sublink {sublink}, whose outward link is not decaying"
+                )
+            }
+            Self::ProxyWillStopNotOnBypassLink { sublink } => {
+                write!(
+                    f,
+                    "ProxyWillStop for sublink {sublink}, whose decaying link is in-process"
                 )
             }
             Self::ParcelForItsOwnPortal { sublink } => {
