@@ -145,6 +145,43 @@ fn fd_count_mismatch_drops_the_link_and_closes_the_fds() {
 }
 
 #[test]
+fn a_whole_streamed_frame_without_its_fds_drops_the_link() {
+    // The header claims one fd that never came: fds ride with a frame's
+    // first byte, so with all its bytes here the peer lied (waiting would
+    // stall the link forever, as a real host's proxy did under rm_host's
+    // `garbage_ipcz_fdmismatch`).
+    let mut s = setup([NodeConfig::default(); 2]);
+    let mut frame = s.parcel_frame(b"hello").bytes;
+    frame[2] = 1; // IpczHeader.num_handles
+    let mut fds = std::collections::VecDeque::new();
+    let e = s.net.inject_stream(0, s.la, &frame, &mut fds).unwrap_err();
+    assert_eq!(
+        e,
+        NodeError::FdCount {
+            header: 1,
+            received: 0
+        }
+    );
+    s.expect_dropped(|e| matches!(e, NodeError::FdCount { .. }));
+}
+
+#[test]
+fn a_streamed_frame_still_arriving_waits() {
+    let mut s = setup([NodeConfig::default(); 2]);
+    let frame = s.parcel_frame(b"hello").bytes;
+    let mut fds = std::collections::VecDeque::new();
+    let cut = frame.len() - 1;
+    assert_eq!(s.net.inject_stream(0, s.la, &frame[..cut], &mut fds), Ok(0));
+    assert_eq!(
+        s.net.inject_stream(0, s.la, &frame, &mut fds),
+        Ok(frame.len())
+    );
+    s.net.run();
+    assert_eq!(s.net.nodes[1].get(s.pb[1]).unwrap().unwrap().data, b"hello");
+    s.finish();
+}
+
+#[test]
 fn duplicated_parcel_carrying_a_portal_drops_the_link() {
     let mut s = setup([NodeConfig::default(); 2]);
     let (keep, send) = s.net.nodes[0].create_portal_pair();

@@ -160,8 +160,9 @@ impl<M: SharedMemory> Node<M> {
     /// Handles every whole frame at the start of `input`, a link's receive
     /// buffer (the bytes of its stream not consumed yet), taking each
     /// frame's fds from the front of `fds` (the link's received fds, in
-    /// order); returns the bytes consumed. A frame whose fds have not all
-    /// arrived waits. An error dropped the link, as for
+    /// order); returns the bytes consumed. A whole frame whose fds have not
+    /// all arrived is [`NodeError::FdCount`] (they ride with its first
+    /// byte, so they never will). An error dropped the link, as for
     /// [`Self::handle_frame`]; a frame longer than
     /// [`ipcz_wire::limits::DEFAULT_MAX_FRAME_LEN`] is one.
     pub fn handle_stream(
@@ -198,7 +199,16 @@ impl<M: SharedMemory> Node<M> {
                 }
             };
             if fds.len() < num_handles {
-                return Ok(consumed);
+                // A frame's fds travel with its first byte, so once all of
+                // its bytes are here its fds are too: a peer that claims
+                // more is lying, and waiting for them would stall forever.
+                let e = NodeError::FdCount {
+                    header: u16::try_from(num_handles).unwrap_or(u16::MAX),
+                    received: fds.len(),
+                };
+                self.drop_link(link, e.clone());
+                self.pump();
+                return Err(e);
             }
             let frame_fds = fds.drain(..num_handles).collect();
             let bytes = rest.get(..used).unwrap_or_default();

@@ -496,6 +496,19 @@ impl Net {
 
     /// Hands `bytes` and `fds` to the other end of (node, link) as if they
     /// had arrived there; the result of `handle_frame`.
+    /// As [`Net::inject`], through the peer's stream input
+    /// (`Node::handle_stream`), which takes each frame's fds from `fds`.
+    pub fn inject_stream(
+        &mut self,
+        node: usize,
+        link: NodeLinkId,
+        bytes: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, NodeError> {
+        let end = self.ends[&(node, link)];
+        self.nodes[end.peer_node].handle_stream(end.peer_link, bytes, fds)
+    }
+
     pub fn inject(
         &mut self,
         node: usize,
