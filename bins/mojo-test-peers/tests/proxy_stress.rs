@@ -367,7 +367,13 @@ fn a_killed_client_ends_the_proxy_within_1s_with_0_leaving_nothing() {
     std::thread::scope(|s| {
         let reader = echo_traffic(s, host, host_pipe, tx);
         rx.recv_timeout(WATCHDOG).expect("echo replies");
-        assert_eq!(proxy.fd_count(), initial_fds, "the proxy's fds mid-traffic");
+        // No growth (the first sample may catch a short-lived fd of the
+        // proxy's start, one fewer once it is closed: CI saw 10 after 11).
+        let mid = proxy.fd_count();
+        assert!(
+            mid <= initial_fds,
+            "the proxy's fds mid-traffic: {mid} > {initial_fds}"
+        );
         assert_eq!(proxy.dev_shm_files(), Vec::<String>::new());
         assert_eq!(proxy.children(), Vec::<u32>::new());
         let killed_at = Instant::now();
