@@ -103,17 +103,6 @@ pub struct SessionCore {
     released: VecDeque<Transmit>,
 }
 
-fn guid_of(value: u128) -> Guid {
-    Guid {
-        high: (value >> 64) as u64,
-        low: value as u64,
-    }
-}
-
-fn u128_of(guid: Guid) -> u128 {
-    (u128::from(guid.high) << 64) | u128::from(guid.low)
-}
-
 /// A new unsafe memfd region of `size` bytes: its mapping, description and fds.
 fn create_region(
     size: usize,
@@ -124,7 +113,7 @@ fn create_region(
     let buffer = SharedBuffer {
         buffer_size: u32::try_from(size).map_err(|_| ShmError::TooLarge { size: size as u64 })?,
         mode: RegionMode::Unsafe,
-        guid: guid_of(region.guid()),
+        guid: Guid::from(region.guid()),
     };
     Ok((mapping, buffer, region.into_fds()))
 }
@@ -134,7 +123,7 @@ fn map_region(buffer: &SharedBuffer, fds: Vec<OwnedFd>, trust: bool) -> Result<M
     let region = SharedMemoryRegion::from_fds(
         buffer.mode,
         buffer.buffer_size as usize,
-        u128_of(buffer.guid),
+        u128::from(buffer.guid),
         fds,
     )?;
     let region = if trust { region.trust_peer() } else { region };
@@ -551,15 +540,6 @@ mod tests {
     use mojo_platform_channel::ShmBackend;
 
     #[test]
-    fn guids_round_trip_through_the_wire_form() {
-        let value = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
-        let guid = guid_of(value);
-        assert_eq!(guid.high, 0x0123_4567_89ab_cdef);
-        assert_eq!(guid.low, 0xfedc_ba98_7654_3210);
-        assert_eq!(u128_of(guid), value);
-    }
-
-    #[test]
     fn an_unsealed_region_maps_only_from_a_trusted_peer() {
         let mut random = OsRandom::new().expect("random");
         let unsealed = || {
@@ -573,7 +553,7 @@ mod tests {
             let buffer = SharedBuffer {
                 buffer_size: 65536,
                 mode: RegionMode::Unsafe,
-                guid: guid_of(region.guid()),
+                guid: Guid::from(region.guid()),
             };
             (buffer, region.into_fds())
         };

@@ -70,17 +70,6 @@ pub struct ProxyCore {
     shutting_down: bool,
 }
 
-fn guid_of(value: u128) -> Guid {
-    Guid {
-        high: (value >> 64) as u64,
-        low: value as u64,
-    }
-}
-
-fn u128_of(guid: Guid) -> u128 {
-    (u128::from(guid.high) << 64) | u128::from(guid.low)
-}
-
 /// A new unsafe memfd region of `size` bytes (a block buffer of ours).
 fn create_block_region(
     size: usize,
@@ -91,7 +80,7 @@ fn create_block_region(
     let buffer = SharedBuffer {
         buffer_size: u32::try_from(size).map_err(|_| ShmError::TooLarge { size: size as u64 })?,
         mode: RegionMode::Unsafe,
-        guid: guid_of(region.guid()),
+        guid: Guid::from(region.guid()),
     };
     Ok((mapping, buffer, region.into_fds()))
 }
@@ -104,7 +93,7 @@ fn map_host_region(buffer: &SharedBuffer, fds: Vec<OwnedFd>) -> Result<Mapping, 
     SharedMemoryRegion::from_fds(
         buffer.mode,
         buffer.buffer_size as usize,
-        u128_of(buffer.guid),
+        u128::from(buffer.guid),
         fds,
     )?
     .trust_peer()
@@ -280,7 +269,7 @@ impl ProxyCore {
             });
         let answered = match made {
             Some(region) => {
-                let guid = guid_of(region.guid());
+                let guid = Guid::from(region.guid());
                 let mut fds = region.into_fds().into_iter();
                 match (fds.next(), fds.next()) {
                     (Some(read_write), Some(read_only)) => self.proxy.answer_region(

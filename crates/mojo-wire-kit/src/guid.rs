@@ -29,6 +29,26 @@ pub struct Guid {
     pub low: u64,
 }
 
+/// A GUID from one 128-bit number, `high` as its upper half (the platform
+/// crate's form of a region id).
+impl From<u128> for Guid {
+    #[inline]
+    fn from(value: u128) -> Self {
+        Self {
+            high: (value >> 64) as u64,
+            low: value as u64,
+        }
+    }
+}
+
+/// The GUID as one 128-bit number, `high` as its upper half.
+impl From<Guid> for u128 {
+    #[inline]
+    fn from(guid: Guid) -> Self {
+        (Self::from(guid.high) << 64) | Self::from(guid.low)
+    }
+}
+
 impl Guid {
     /// Size on the wire.
     pub const LEN: usize = 16;
@@ -138,6 +158,15 @@ impl fmt::LowerHex for Guid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guids_round_trip_through_one_u128() {
+        let value = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
+        let guid = Guid::from(value);
+        assert_eq!(guid.high, 0x0123_4567_89ab_cdef);
+        assert_eq!(guid.low, 0xfedc_ba98_7654_3210);
+        assert_eq!(u128::from(guid), value);
+    }
 
     #[test]
     fn byte_orders_and_text() {

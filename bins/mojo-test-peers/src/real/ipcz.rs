@@ -74,17 +74,6 @@ pub struct IpczProtocol {
     attach: Attach,
 }
 
-fn guid_of(v: u128) -> Guid {
-    Guid {
-        high: (v >> 64) as u64,
-        low: v as u64,
-    }
-}
-
-fn u128_of(g: Guid) -> u128 {
-    (u128::from(g.high) << 64) | u128::from(g.low)
-}
-
 /// A runtime handle as a parcel handle.
 fn to_node(h: WireHandle<RouterId>) -> MojoResult<NodeHandle> {
     let boxed = match h {
@@ -113,7 +102,7 @@ fn to_node(h: WireHandle<RouterId>) -> MojoResult<NodeHandle> {
                 DriverObject::SharedBuffer(SharedBuffer {
                     buffer_size,
                     mode,
-                    guid: guid_of(b.guid),
+                    guid: Guid::from(b.guid),
                 }),
                 fds,
             )
@@ -148,7 +137,7 @@ fn from_node(h: NodeHandle) -> Option<WireHandle<RouterId>> {
                 ro,
                 mode,
                 size: u64::from(b.buffer_size),
-                guid: u128_of(b.guid),
+                guid: u128::from(b.guid),
             }))
         }
         DriverObject::Transport(_) | DriverObject::DataPipe(_) => None,

@@ -86,7 +86,7 @@ fn map_ring(fd: &OwnedFd, capacity: u32, guid: Guid) -> MojoResult<Mapping> {
     let region = SharedMemoryRegion::from_fds(
         RegionMode::Unsafe,
         len,
-        guid_u128(guid),
+        u128::from(guid),
         vec![fd.try_clone().map_err(|_| MojoError::ResourceExhausted)?],
     )
     .map_err(|_| MojoError::InvalidArgument)?;
@@ -122,14 +122,6 @@ fn attachment_names(names: Vec<Vec<u8>>) -> Result<Vec<AttachmentName>, String> 
         .collect()
 }
 
-fn guid_u128(g: Guid) -> u128 {
-    (u128::from(g.high) << 64) | u128::from(g.low)
-}
-
-fn guid_of(v: u128) -> Guid {
-    Guid::new((v >> 64) as u64, v as u64)
-}
-
 /// A node handle that needs no protocol state as a runtime handle (data
 /// pipe ends go through `LegacyProtocol::receive_handle`; here they drop).
 fn from_node(h: NodeHandle) -> Option<WireHandle<PortRef>> {
@@ -137,7 +129,7 @@ fn from_node(h: NodeHandle) -> Option<WireHandle<PortRef>> {
         NodeHandle::MessagePipe(p) => WireHandle::Pipe(p),
         NodeHandle::PlatformHandle(fd) => WireHandle::Platform(fd),
         NodeHandle::SharedBuffer(b) => {
-            let (size, guid, mode) = (b.size(), guid_u128(b.guid()), b.mode());
+            let (size, guid, mode) = (b.size(), u128::from(b.guid()), b.mode());
             let mut fds = b.into_fds().into_iter();
             let (rw, ro, mode) = match mode {
                 RegionMode::Writable => (fds.next(), fds.next(), RegionAccessMode::Writable),
@@ -191,7 +183,7 @@ fn to_node(h: WireHandle<PortRef>) -> MojoResult<NodeHandle> {
                 RegionAccessMode::Unsafe => (RegionMode::Unsafe, b.rw.into_iter().collect()),
             };
             NodeHandle::SharedBuffer(
-                NodeBuffer::new(b.size, guid_of(b.guid), mode, fds)
+                NodeBuffer::new(b.size, Guid::from(b.guid), mode, fds)
                     .map_err(|_| MojoError::InvalidArgument)?,
             )
         }
@@ -355,7 +347,7 @@ impl LegacyProtocol {
                         }) => b.answer_region(
                             request.id,
                             RegionFds {
-                                guid: guid_of(guid),
+                                guid: Guid::from(guid),
                                 read_write: rw,
                                 read_only: ro,
                             },
@@ -383,7 +375,7 @@ impl LegacyProtocol {
                             ro: Some(g.read_only),
                             mode: RegionAccessMode::Writable,
                             size: u64::from(g.size),
-                            guid: guid_u128(g.guid),
+                            guid: u128::from(g.guid),
                         }),
                         Err(e) => {
                             eprintln!("[mojo] buffer request: {e}");
@@ -594,7 +586,7 @@ impl Protocol for LegacyProtocol {
         let mut rng = OsRandom::new().map_err(|_| MojoError::Internal)?;
         let region = SharedMemoryRegion::create(RegionMode::Unsafe, capacity as usize, &mut rng)
             .map_err(|_| MojoError::ResourceExhausted)?;
-        let guid = guid_of(region.guid());
+        let guid = Guid::from(region.guid());
         let options = DataPipeOptions {
             struct_size: 16,
             flags: 0,
