@@ -17,6 +17,8 @@
 pub mod cli;
 pub mod client;
 pub mod fake;
+#[doc(hidden)]
+pub mod harness;
 pub mod host;
 pub mod ipcz_core;
 pub mod json;
