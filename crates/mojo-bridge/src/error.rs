@@ -95,6 +95,29 @@ pub enum Untranslatable {
     /// A handle that does not fit the receiving node's rules (its error
     /// is not kept: the handle is gone either way).
     Refused,
+    /// A data pipe end arrived while [`MAX_DATA_PIPES`](crate::MAX_DATA_PIPES)
+    /// pipes were already bridged.
+    TooManyDataPipes {
+        /// The limit.
+        limit: usize,
+    },
+    /// Bridging a data pipe would map more ring memory than the limits
+    /// allow (its capacity over
+    /// [`MAX_DATA_PIPE_CAPACITY`](crate::MAX_DATA_PIPE_CAPACITY), or all
+    /// rings over [`MAX_DATA_PIPE_BYTES`](crate::MAX_DATA_PIPE_BYTES)).
+    DataPipeMemory {
+        /// The pipe's ring capacity.
+        capacity: u64,
+        /// Ring bytes already mapped for bridged pipes.
+        in_use: u64,
+    },
+    /// The ring memory could not be created or mapped (or the bridge has
+    /// no [`RingMemory`](crate::RingMemory)).
+    DataPipeRing,
+    /// A legacy data pipe end's state was refused.
+    BadLegacyDataPipe(mojo_legacy_node::data_pipe::DataPipeError),
+    /// An ipcz data pipe object was refused.
+    BadIpczDataPipe(ipcz_node::data_pipe::DataPipeError),
 }
 
 impl fmt::Display for Untranslatable {
@@ -117,6 +140,16 @@ impl fmt::Display for Untranslatable {
                 write!(f, "{count} fds in one message (at most {limit})")
             }
             Self::Refused => write!(f, "a handle the receiving node refused"),
+            Self::TooManyDataPipes { limit } => {
+                write!(f, "a data pipe beyond the {limit} bridged at once")
+            }
+            Self::DataPipeMemory { capacity, in_use } => write!(
+                f,
+                "a data pipe with a {capacity}-byte ring ({in_use} ring bytes already mapped)"
+            ),
+            Self::DataPipeRing => write!(f, "a data pipe whose ring memory could not be had"),
+            Self::BadLegacyDataPipe(e) => write!(f, "a bad legacy data pipe end: {e}"),
+            Self::BadIpczDataPipe(e) => write!(f, "a bad ipcz data pipe end: {e}"),
         }
     }
 }

@@ -8,13 +8,19 @@
 //! - Handles are translated (ipcz §8.2, §8.5): a message pipe end becomes
 //!   a portal and the other way round, each with a pairing of its own; a
 //!   shared memory region keeps its size, GUID and mode; a platform handle
-//!   keeps its fd. What has no counterpart (data pipe ends for now, ipcz
-//!   transports) closes that message's handles, is reported as
+//!   keeps its fd. What has no counterpart (ipcz transports, data pipe
+//!   ends without a [`RingMemory`] or beyond the data pipe limits) closes
+//!   that message's handles, is reported as
 //!   [`BridgeEvent::Untranslatable`], and the pipe keeps working.
 //! - A legacy pipe end that comes back (the peer of a port the bridge
 //!   pairs, nothing left between them) is not paired again: its pairing's
 //!   portal goes on instead, so bouncing a host's pipe through the client
 //!   leaves no chain of pairings behind.
+//! - Data pipe ends (ipcz §8.3, with a [`RingMemory`] installed by
+//!   [`Bridge::with_ring_memory`]): the bridge keeps the arriving end, a
+//!   fresh pipe is made on the other side and its matching end forwarded,
+//!   and bytes are pumped between the rings with flow control; closure
+//!   follows the last byte.
 //! - Closure (ipcz §8.4): once one side of a pairing is closed or lost and
 //!   everything it sent has been forwarded, the other side is closed.
 //!
@@ -104,6 +110,7 @@
 )]
 
 mod collapse;
+mod data_pipe;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -119,6 +126,10 @@ use mojo_legacy_node::node::{self as legacy, ApiError, LegacyNode, PortRef};
 use mojo_legacy_wire::NodeName as LegacyNodeName;
 use mojo_wire_kit::SharedMemory;
 
+pub use data_pipe::{
+    MAX_DATA_PIPE_BYTES, MAX_DATA_PIPE_CAPACITY, MAX_DATA_PIPES, NewRing, RingMemory,
+    RingMemoryError,
+};
 pub use error::{BridgeError, Untranslatable};
 
 /// Most attachments one invitation carries (MojoIpcz's
@@ -248,6 +259,15 @@ pub struct Bridge<M> {
     events: VecDeque<BridgeEvent>,
     queued_reports: usize,
     unreported: u64,
+    rings: Option<data_pipe::Rings<M>>,
+    pipes: BTreeMap<u64, data_pipe::BridgedPipe<M>>,
+    pipe_by_port: BTreeMap<PortRef, u64>,
+    pipe_by_portal: BTreeMap<RouterId, u64>,
+    dirty_pipes: BTreeSet<u64>,
+    next_pipe: u64,
+    next_pipe_id: u64,
+    ring_bytes: u64,
+    scratch: Vec<u8>,
 }
 
 impl<M: SharedMemory> Bridge<M> {
@@ -296,6 +316,15 @@ impl<M: SharedMemory> Bridge<M> {
             events: VecDeque::new(),
             queued_reports: 0,
             unreported: 0,
+            rings: None,
+            pipes: BTreeMap::new(),
+            pipe_by_port: BTreeMap::new(),
+            pipe_by_portal: BTreeMap::new(),
+            dirty_pipes: BTreeSet::new(),
+            next_pipe: 1,
+            next_pipe_id: 0,
+            ring_bytes: 0,
+            scratch: Vec::new(),
         };
         for (portal, port) in pairs {
             bridge.pair(portal, port);
@@ -354,6 +383,7 @@ impl<M: SharedMemory> Bridge<M> {
         for pairing in all {
             self.close_pairing(pairing);
         }
+        self.close_all_pipes();
         self.legacy.cancel_attachments();
         self.process();
     }
@@ -428,6 +458,7 @@ impl<M: SharedMemory> Bridge<M> {
         self.events.is_empty()
             && self.dirty_portals.is_empty()
             && self.dirty_ports.is_empty()
+            && self.dirty_pipes.is_empty()
             && self.legacy.pending_transmit_count() == 0
     }
 
@@ -491,6 +522,8 @@ impl<M: SharedMemory> Bridge<M> {
                     NodeEvent::Readable { portal } | NodeEvent::PeerClosed { portal, .. } => {
                         if self.by_portal.contains_key(&portal) {
                             self.dirty_portals.insert(portal);
+                        } else if let Some(&id) = self.pipe_by_portal.get(&portal) {
+                            self.dirty_pipes.insert(id);
                         }
                     }
                     other => self.events.push_back(BridgeEvent::Ipcz(other)),
@@ -508,6 +541,8 @@ impl<M: SharedMemory> Bridge<M> {
                     } => {
                         if self.by_port.contains_key(&port) {
                             self.dirty_ports.insert(port);
+                        } else if let Some(&id) = self.pipe_by_port.get(&port) {
+                            self.dirty_pipes.insert(id);
                         }
                     }
                     other => self.events.push_back(BridgeEvent::Legacy(other)),
@@ -520,6 +555,10 @@ impl<M: SharedMemory> Bridge<M> {
             while let Some(port) = self.dirty_ports.pop_first() {
                 progressed = true;
                 self.drain_port(port);
+            }
+            while let Some(id) = self.dirty_pipes.pop_first() {
+                progressed = true;
+                self.pump_pipe(id);
             }
             if !progressed {
                 break;
