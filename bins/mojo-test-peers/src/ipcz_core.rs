@@ -188,6 +188,11 @@ impl SessionCore {
         })
     }
 
+    /// How this core treats the peer's memory.
+    pub fn options(&self) -> SessionCoreOptions {
+        self.options
+    }
+
     /// The driver link.
     pub fn link(&self) -> LinkId {
         self.link

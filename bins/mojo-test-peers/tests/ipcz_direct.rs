@@ -1,8 +1,8 @@
 //! `mojo-test-host --direct=ipcz --client=mojo-test-client` over real
 //! processes and sockets: the built host is the ipcz broker, the built
 //! client (launched with `--ipcz`) accepts its invitation as a Mojo+ipcz
-//! non-broker, and every default scenario must pass, with one named
-//! attachment and with numeric ones.
+//! non-broker, and every scenario (the default set and `datapipe`) must
+//! pass, with one named attachment and with numeric ones.
 //!
 //! The host's own timeouts bound each scenario; the watchdog here only
 //! stops a wedged run from hanging the test suite.
@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use mojo_test_peers::host::DEFAULT_SCENARIOS;
 use serde_json::Value;
 
 const HOST: &str = env!("CARGO_BIN_EXE_mojo-test-host");
@@ -22,8 +23,9 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_mojo-test-client");
 /// Far beyond what a run takes; only a hang reaches it.
 const WATCHDOG: Duration = Duration::from_secs(600);
 
-/// Every result line of a default run, in order (`multi_attach` only with
-/// more than one attachment).
+/// Every result line of a run of every scenario (the default set plus
+/// `datapipe`), in order (`multi_attach` only with more than one
+/// attachment).
 const SCENARIOS: &[&str] = &[
     "config",
     "connect",
@@ -47,6 +49,8 @@ const SCENARIOS: &[&str] = &[
     "pipe_roundtrip",
     "pipe_roundtrip_5hop",
     "many_pipes",
+    "datapipe_h2c",
+    "datapipe_c2h",
     "shutdown",
 ];
 
@@ -112,7 +116,10 @@ fn common_args() -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([format!("--client={CLIENT}")])
+    .chain([
+        format!("--client={CLIENT}"),
+        format!("--scenarios={},datapipe", DEFAULT_SCENARIOS.join(",")),
+    ])
     .collect()
 }
 
