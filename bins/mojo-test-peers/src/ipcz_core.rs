@@ -251,6 +251,11 @@ impl SessionCore {
             .map(|(link, _)| *link)
     }
 
+    /// How this core treats the peer's memory.
+    pub fn options(&self) -> SessionCoreOptions {
+        self.options
+    }
+
     /// The driver link.
     pub fn link(&self) -> LinkId {
         self.link

@@ -1,8 +1,8 @@
 //! `mojo-test-host --direct=ipcz --client=mojo-test-client` over real
 //! processes and sockets: the built host is the ipcz broker, the built
 //! client (launched with `--ipcz`) accepts its invitation as a Mojo+ipcz
-//! non-broker, and every default scenario must pass, with one named
-//! attachment and with numeric ones.
+//! non-broker, and every scenario (the default set and `datapipe`) must
+//! pass, with one named attachment and with numeric ones.
 //!
 //! The host's own timeouts bound each scenario; the watchdog here only
 //! stops a wedged run from hanging the test suite.
@@ -11,6 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use mojo_test_peers::harness::{self, HostRun};
+use mojo_test_peers::host::DEFAULT_SCENARIOS;
 use serde_json::Value;
 
 const HOST: &str = env!("CARGO_BIN_EXE_mojo-test-host");
@@ -21,7 +22,7 @@ fn run_host(args: &[String]) -> HostRun {
 }
 
 fn check_all_pass(run: &HostRun, multi: bool) {
-    harness::assert_all_pass(run, &harness::result_lines(multi, false), "direct_ipcz");
+    harness::assert_all_pass(run, &harness::result_lines(multi, true), "direct_ipcz");
 }
 
 fn common_args() -> Vec<String> {
@@ -33,7 +34,10 @@ fn common_args() -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([format!("--client={CLIENT}")])
+    .chain([
+        format!("--client={CLIENT}"),
+        format!("--scenarios={},datapipe", DEFAULT_SCENARIOS.join(",")),
+    ])
     .collect()
 }
 

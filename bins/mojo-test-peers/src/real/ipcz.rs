@@ -5,10 +5,10 @@
 //!
 //! Pipes are portals; shared buffers travel as boxed SharedBuffer driver
 //! objects (their mode's fds), platform handles as WrappedPlatformHandles
-//! (§1.6.4), as MojoIpcz boxes them. Attachment `k` is initial portal
-//! `k + 1` (§4.5); portal 0 and every portal no attachment names are
-//! closed at once. Data pipes are not carried yet (a boxed DataPipe is
-//! dropped, its fds closed).
+//! (§1.6.4), as MojoIpcz boxes them; data pipe ends as boxed DataPipes
+//! with their control portals appended to the handle list (§8.3, held in
+//! [`super::ipcz_data`]). Attachment `k` is initial portal `k + 1` (§4.5);
+//! portal 0 and every portal no attachment names are closed at once.
 //!
 //! `--mode=inherit` (spec `ipcz.md` §4.3): the host is a non-broker that
 //! first accepts the invitation of its broker copy (`--role=broker`, a
@@ -32,6 +32,7 @@ use mojo_invitation::ipcz::{MAX_MOJO_INITIAL_PORTALS, attachment_portal};
 use mojo_platform_channel::{Endpoint, OsRandom, RandomSource};
 use mojo_wire_kit::{Guid, RegionMode};
 
+use super::ipcz_data::{DataPipes, EndKind, discard, split_control_portals};
 use super::{Protocol, RealSystem, RegionObject, RegionSource, WireHandle, WireMessage};
 use crate::cli::{ClientArgs, HostArgs};
 use crate::ipcz_core::{CoreEvent, SessionCore, SessionCoreError};
@@ -72,16 +73,17 @@ pub struct IpczProtocol {
     /// Why the link went away, if it did.
     ended: Option<String>,
     attach: Attach,
+    /// The data pipe ends held here.
+    data: DataPipes,
 }
 
-/// A runtime handle as a parcel handle.
+/// A runtime handle that needs no protocol state as a parcel handle
+/// (data pipe ends go through [`DataPipes::take_for_sending`]).
 fn to_node(h: WireHandle<RouterId>) -> MojoResult<NodeHandle> {
     let boxed = match h {
         WireHandle::Pipe(p) => return Ok(Handle::Portal(p)),
-        // This protocol makes no data pipes yet (`create_data_pipe` is the
-        // runtime's UNIMPLEMENTED default), so none can be sent.
         WireHandle::Producer(_) | WireHandle::Consumer(_) => {
-            return Err(MojoError::Unimplemented);
+            return Err(MojoError::Internal);
         }
         WireHandle::Platform(fd) => DriverBox::new(
             DriverObject::WrappedPlatformHandle(WrappedPlatformHandle {
@@ -113,8 +115,9 @@ fn to_node(h: WireHandle<RouterId>) -> MojoResult<NodeHandle> {
         .map_err(|_| MojoError::InvalidArgument)
 }
 
-/// A parcel handle as a runtime handle; objects the peers do not use
-/// (transports, data pipes) are dropped with their fds.
+/// A parcel handle that needs no protocol state as a runtime handle;
+/// objects the peers do not use (transports, and data pipes, which
+/// [`IpczProtocol::read_message`] adopts first) are dropped with their fds.
 fn from_node(h: NodeHandle) -> Option<WireHandle<RouterId>> {
     let boxed = match h {
         Handle::Portal(p) => return Some(WireHandle::Pipe(p)),
@@ -152,6 +155,7 @@ impl IpczProtocol {
             attachments: None,
             ended: None,
             attach: Attach::Initial,
+            data: DataPipes::default(),
         }
     }
 
@@ -312,34 +316,87 @@ impl Protocol for IpczProtocol {
         bytes: &[u8],
         handles: Vec<WireHandle<RouterId>>,
     ) -> MojoResult<()> {
+        let Some(node) = self.core.node_mut() else {
+            return Err(MojoError::FailedPrecondition);
+        };
         let mut converted = Vec::with_capacity(handles.len());
+        let mut controls = Vec::new();
         let mut bad = false;
         for h in handles {
-            match to_node(h) {
+            let h = match h {
+                WireHandle::Producer(id) | WireHandle::Consumer(id) => self
+                    .data
+                    .take_for_sending(node, id)
+                    .map(|(boxed, control)| {
+                        controls.push(control);
+                        boxed
+                    }),
+                other => to_node(other),
+            };
+            match h {
                 Ok(h) => converted.push(h),
                 Err(_) => bad = true,
             }
         }
-        let node = self.node()?;
+        // §8.3: each data pipe's control portal follows every Mojo handle.
+        converted.extend(controls.into_iter().map(Handle::Portal));
         if bad {
-            for h in converted {
-                if let Handle::Portal(p) = h {
-                    let _ = node.close(p);
-                }
-            }
+            discard(node, converted);
             return Err(MojoError::InvalidArgument);
         }
-        node.put(pipe, bytes.to_vec(), converted)
-            .map_err(portal_error)
+        let moved: Vec<RouterId> = converted
+            .iter()
+            .filter_map(|h| match h {
+                Handle::Portal(p) => Some(*p),
+                Handle::Object(_) => None,
+            })
+            .collect();
+        node.put(pipe, bytes.to_vec(), converted).map_err(|e| {
+            // The message is destroyed: its pipes close, so their peers
+            // (and data pipe peers) see it.
+            for p in moved {
+                let _ = node.close(p);
+            }
+            portal_error(e)
+        })
     }
 
     fn read_message(&mut self, pipe: RouterId) -> MojoResult<WireMessage<RouterId>> {
-        let node = self.node()?;
+        let trust = self.core.options().trust_peer_memory;
+        let Some(node) = self.core.node_mut() else {
+            return Err(MojoError::FailedPrecondition);
+        };
         match node.get(pipe) {
-            Ok(Some(parcel)) => Ok((
-                parcel.data,
-                parcel.handles.into_iter().filter_map(from_node).collect(),
-            )),
+            Ok(Some(parcel)) => {
+                let (handles, controls) =
+                    split_control_portals(parcel.handles).unwrap_or_else(|all| {
+                        // A malformed message: every handle is discarded.
+                        discard(node, all);
+                        (Vec::new(), Vec::new())
+                    });
+                let mut controls = controls.into_iter();
+                let mut out = Vec::with_capacity(handles.len());
+                for h in handles {
+                    let adopted = match h {
+                        Handle::Object(b) if matches!(b.object(), DriverObject::DataPipe(_)) => {
+                            let (object, fds) = b.into_parts();
+                            match (object, controls.next()) {
+                                (DriverObject::DataPipe(dp), Some(control)) => self
+                                    .data
+                                    .adopt(node, &dp, fds, control, trust)
+                                    .map(|(id, kind)| match kind {
+                                        EndKind::Producer => WireHandle::Producer(id),
+                                        EndKind::Consumer => WireHandle::Consumer(id),
+                                    }),
+                                _ => None,
+                            }
+                        }
+                        other => from_node(other),
+                    };
+                    out.extend(adopted);
+                }
+                Ok((parcel.data, out))
+            }
             Ok(None) => {
                 let status = node.status(pipe).map_err(portal_error)?;
                 if status.dead {
@@ -389,6 +446,34 @@ impl Protocol for IpczProtocol {
 
     fn poll_region(&mut self) -> Option<MojoResult<RegionObject>> {
         None
+    }
+
+    fn create_data_pipe(&mut self, element_size: u32, capacity: u32) -> MojoResult<(u64, u64)> {
+        let node = self.core.node_mut().ok_or(MojoError::FailedPrecondition)?;
+        self.data.create(node, element_size, capacity)
+    }
+
+    fn write_data(&mut self, id: u64, data: &[u8]) -> MojoResult<usize> {
+        let node = self.core.node_mut().ok_or(MojoError::FailedPrecondition)?;
+        self.data.write(node, id, data)
+    }
+
+    fn read_data(&mut self, id: u64, buf: &mut [u8]) -> MojoResult<usize> {
+        let node = self.core.node_mut().ok_or(MojoError::FailedPrecondition)?;
+        self.data.read(node, id, buf)
+    }
+
+    fn data_signals(&mut self, id: u64) -> SignalsState {
+        match self.core.node_mut() {
+            Some(node) => self.data.signals(node, id),
+            None => SignalsState::default(),
+        }
+    }
+
+    fn close_data(&mut self, id: u64) {
+        if let Some(node) = self.core.node_mut() {
+            self.data.close(node, id);
+        }
     }
 }
 

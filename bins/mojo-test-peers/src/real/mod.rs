@@ -10,7 +10,8 @@
 //! - [`legacy`]: the legacy Mojo Core protocol over
 //!   [`mojo_legacy_node::session`], and the host's and client's connectors.
 //! - [`ipcz`]: Mojo+ipcz over [`crate::ipcz_core::SessionCore`] (an
-//!   `ipcz_node::session::Session`), and its host and client connectors.
+//!   `ipcz_node::session::Session`), and its host and client connectors;
+//!   [`ipcz_data`]: its data pipe ends and how they travel (§8.3).
 //!
 //! # The protocol contract
 //!
@@ -30,6 +31,7 @@
 //! waiters and drains [`Protocol::poll_transmit`] on the I/O thread.
 
 pub mod ipcz;
+pub mod ipcz_data;
 pub mod legacy;
 pub mod runtime;
 
