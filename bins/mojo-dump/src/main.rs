@@ -14,6 +14,9 @@
 
 mod ipcz;
 mod legacy;
+mod names;
+mod payload;
+mod view;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -56,6 +59,10 @@ struct Args {
     /// Suppress the per-frame lines; print failures and the summary only.
     #[arg(long, short)]
     quiet: bool,
+    /// Add a detail block under each frame (stream offset, channel header,
+    /// payload excerpt, full spellings of the aliases it introduces).
+    #[arg(long, short)]
+    verbose: bool,
     /// Transcript files in JSON-lines form; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -70,8 +77,11 @@ pub(crate) struct FrameReport {
     pub len: usize,
     /// Number of fds the frame's header says belong to it.
     pub claimed_fds: usize,
-    /// One readable line, down to event and message fields.
+    /// One readable line, down to event and message fields. In the view
+    /// (not `--verify`), 128-bit names are `names` markers.
     pub description: String,
+    /// Detail lines for `-v` (view only).
+    pub detail: Vec<String>,
     /// `None` if the frame parsed completely (and, when verifying, re-encoded
     /// identically); otherwise the field that failed and why.
     pub failure: Option<String>,
@@ -108,6 +118,7 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut totals = Totals::default();
+    let mut aliases = names::Aliases::default();
     for file in &args.files {
         let name = file.display().to_string();
         let transcript = match read_transcript(file) {
@@ -121,6 +132,37 @@ fn main() -> ExitCode {
         // A recording that stopped at its size bound (a chunk marked
         // truncated) may end any of its streams inside a frame.
         let cut = transcript.chunks.iter().any(|c| c.truncated);
+        if !args.verify {
+            let decoded: Vec<view::DecodedStream> = transcript
+                .streams()
+                .into_iter()
+                .map(|(key, stream)| {
+                    let report = match args.protocol {
+                        Protocol::Legacy => legacy::decode_stream(key, &stream, options),
+                        Protocol::Ipcz => ipcz::decode_stream(key, &stream, options),
+                    };
+                    view::DecodedStream {
+                        key,
+                        stream,
+                        report,
+                    }
+                })
+                .collect();
+            totals.streams += decoded.len();
+            let entries = view::entries(&transcript, &decoded, cut);
+            view::print(
+                &mut out,
+                &name,
+                &entries,
+                &mut aliases,
+                view::ViewOptions {
+                    quiet: args.quiet,
+                    verbose: args.verbose,
+                },
+                &mut totals,
+            );
+            continue;
+        }
         for (key, stream) in transcript.streams() {
             let report = match args.protocol {
                 Protocol::Legacy => legacy::decode_stream(key, &stream, options),
@@ -156,12 +198,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Counts over the whole run.
 #[derive(Default)]
-struct Totals {
-    frames: usize,
-    streams: usize,
-    failed: usize,
-    unreadable: usize,
+pub(crate) struct Totals {
+    pub(crate) frames: usize,
+    pub(crate) streams: usize,
+    pub(crate) failed: usize,
+    pub(crate) unreadable: usize,
 }
 
 fn read_transcript(file: &std::path::Path) -> Result<Transcript, String> {
@@ -212,20 +255,22 @@ fn print_stream(
                 )
             })
         });
+        // Names in full, as `--verify` has always printed them.
+        let description = names::render(&frame.description, None).text;
         match failure {
             Some(why) => {
                 totals.failed += 1;
                 let _ = writeln!(
                     out,
                     "FAIL {name} {key} frame {index} @{}: {why} [{}]",
-                    frame.offset, frame.description
+                    frame.offset, description
                 );
             }
             None if !quiet => {
                 let _ = writeln!(
                     out,
                     "{name} {key} #{index} @{} len {}: {}",
-                    frame.offset, frame.len, frame.description
+                    frame.offset, frame.len, description
                 );
             }
             None => {}

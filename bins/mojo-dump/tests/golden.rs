@@ -1,0 +1,133 @@
+//! The view (and `--summary`) of a few small public vectors, both protocols
+//! and both legacy profiles, against checked-in golden files under
+//! `tests/golden/`. `MOJO_DUMP_BLESS=1` rewrites them after a reviewed change.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use mojo_transcript::testing::vectors;
+
+/// (golden file, mojo-dump arguments, vector files).
+const CASES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "connect_only-cros-legacy.txt",
+        &["--protocol=legacy"],
+        &["cros/connect_only-proxy_client.jsonl"],
+    ),
+    (
+        "connect_only-desktop-legacy.txt",
+        &["--protocol=legacy", "--legacy-profile=desktop"],
+        &["desktop/connect_only-proxy_client.jsonl"],
+    ),
+    (
+        "shmem-cros-ipcz-v.txt",
+        &["--protocol=ipcz", "-v"],
+        &["cros/shmem-host_proxy.jsonl"],
+    ),
+];
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+fn run(args: &[&str], files: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_mojo-dump"))
+        .current_dir(vectors())
+        .args(args)
+        .args(files)
+        .output()
+        .expect("run mojo-dump");
+    assert!(
+        output.status.success(),
+        "{args:?} {files:?}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+#[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
+fn the_view_matches_the_golden_files() {
+    let bless = std::env::var_os("MOJO_DUMP_BLESS").is_some();
+    for (name, args, files) in CASES {
+        let got = run(args, files);
+        let path = golden(name);
+        if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (MOJO_DUMP_BLESS=1 writes it)", path.display()));
+        if got != want {
+            let line = got
+                .lines()
+                .zip(want.lines())
+                .position(|(g, w)| g != w)
+                .unwrap_or(got.lines().count().min(want.lines().count()));
+            panic!(
+                "{name}: differs from the golden file at line {}:\n got: {:?}\nwant: {:?}",
+                line + 1,
+                got.lines().nth(line),
+                want.lines().nth(line)
+            );
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
+fn the_view_is_in_time_order_across_streams() {
+    let out = run(
+        &["--protocol=ipcz"],
+        &["cros/pipe_roundtrip-host_proxy.jsonl"],
+    );
+    let mut last = 0.0;
+    let mut directions = Vec::new();
+    for line in out.lines().filter(|l| l.starts_with(' ')) {
+        let time: f64 = line.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(time >= last, "{line} after {last}");
+        last = time;
+        directions.push(line.split_whitespace().nth(2).unwrap().to_string());
+    }
+    // Both directions appear, and interleave (not one stream after the other).
+    let changes = directions.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(changes > 2, "{directions:?}");
+}
+
+#[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
+fn two_files_of_one_session_share_aliases() {
+    // One alias table per run: a second file starts from the first's.
+    let out = run(
+        &["--protocol=ipcz", "-v"],
+        &["cros/shmem-host_proxy.jsonl", "cros/shmem-host_proxy.jsonl"],
+    );
+    let halves: Vec<&str> = out.split("== ").filter(|s| !s.is_empty()).collect();
+    assert_eq!(halves.len(), 2);
+    let frames = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with(' ') && l.contains("B "))
+            .map(|l| l.to_string())
+            .collect()
+    };
+    // The second copy uses the aliases of the first and introduces none.
+    assert_eq!(frames(halves[0]), frames(halves[1]));
+    assert!(
+        halves[1].lines().all(|l| !l.contains("N1=")),
+        "{}",
+        halves[1]
+    );
+    assert!(halves[0].contains("guid=B1"), "{}", halves[0]);
+}
