@@ -2,7 +2,7 @@
 //! and with `--verify` proves that every frame re-encodes to its original bytes.
 //!
 //! ```text
-//! mojo-dump [--verify] --protocol=legacy|ipcz [--legacy-profile=libchrome|desktop] FILE...
+//! mojo-dump [--verify] [-q] [-v] [--protocol=legacy|ipcz] [--legacy-profile=libchrome|desktop] FILE...
 //! ```
 //!
 //! Each FILE (or `-` for standard input) is a JSON-lines transcript as described in
@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod detect;
 mod ipcz;
 mod legacy;
 mod names;
@@ -23,11 +24,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use detect::Reading;
 use mojo_transcript::{FdsPerFrame, Stream, StreamKey, Transcript};
 
 /// Which protocol the transcripts carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Protocol {
+pub(crate) enum Protocol {
     /// Legacy Mojo Core (channel 0: broker bootstrap; other channels: NodeChannel).
     Legacy,
     /// ipcz as Mojo+ipcz puts it on a socket (every channel is a transport).
@@ -50,12 +52,15 @@ struct Args {
     /// Re-encode every decoded frame and compare it with the recorded bytes.
     #[arg(long)]
     verify: bool,
-    /// Protocol carried by the transcripts.
+    /// Protocol carried by the transcripts; detected from the bytes of each
+    /// file when not given.
     #[arg(long, value_enum)]
-    protocol: Protocol,
-    /// Legacy wire profile (legacy transcripts only).
-    #[arg(long, value_enum, default_value = "libchrome")]
-    legacy_profile: LegacyProfile,
+    protocol: Option<Protocol>,
+    /// Legacy wire profile (legacy transcripts only; implies
+    /// `--protocol=legacy`); detected when neither flag is given, else
+    /// libchrome.
+    #[arg(long, value_enum)]
+    legacy_profile: Option<LegacyProfile>,
     /// Suppress the per-frame lines; print failures and the summary only.
     #[arg(long, short)]
     quiet: bool,
@@ -111,10 +116,10 @@ pub(crate) struct DecodeOptions {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let options = DecodeOptions {
-        verify: args.verify,
-        legacy_profile: args.legacy_profile,
-    };
+    if args.protocol == Some(Protocol::Ipcz) && args.legacy_profile.is_some() {
+        eprintln!("mojo-dump: --legacy-profile applies to legacy transcripts, not to ipcz");
+        return ExitCode::from(2);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut totals = Totals::default();
@@ -129,30 +134,43 @@ fn main() -> ExitCode {
                 continue;
             }
         };
+        let (reading, detected) = match (args.protocol, args.legacy_profile) {
+            (Some(protocol), profile) => (
+                Reading {
+                    protocol,
+                    profile: profile.unwrap_or(LegacyProfile::Libchrome),
+                },
+                false,
+            ),
+            (None, Some(profile)) => (
+                Reading {
+                    protocol: Protocol::Legacy,
+                    profile,
+                },
+                false,
+            ),
+            (None, None) => (detect::detect(&transcript).0, true),
+        };
+        let decoded = detect::decode(&transcript, reading, args.verify);
+        let hint = if detected {
+            None
+        } else {
+            detect::hint(&transcript, reading, detect::Fit::of(&decoded))
+        };
         // A recording that stopped at its size bound (a chunk marked
         // truncated) may end any of its streams inside a frame.
         let cut = transcript.chunks.iter().any(|c| c.truncated);
         if !args.verify {
-            let decoded: Vec<view::DecodedStream> = transcript
-                .streams()
-                .into_iter()
-                .map(|(key, stream)| {
-                    let report = match args.protocol {
-                        Protocol::Legacy => legacy::decode_stream(key, &stream, options),
-                        Protocol::Ipcz => ipcz::decode_stream(key, &stream, options),
-                    };
-                    view::DecodedStream {
-                        key,
-                        stream,
-                        report,
-                    }
-                })
-                .collect();
             totals.streams += decoded.len();
             let entries = view::entries(&transcript, &decoded, cut);
+            let title = if detected {
+                format!("{name} (detected: {reading})")
+            } else {
+                name.clone()
+            };
             view::print(
                 &mut out,
-                &name,
+                &title,
                 &entries,
                 &mut aliases,
                 view::ViewOptions {
@@ -161,19 +179,28 @@ fn main() -> ExitCode {
                 },
                 &mut totals,
             );
+            if let Some(hint) = hint {
+                let _ = writeln!(out, "note: {name}: {hint}");
+            }
             continue;
         }
-        for (key, stream) in transcript.streams() {
-            let report = match args.protocol {
-                Protocol::Legacy => legacy::decode_stream(key, &stream, options),
-                Protocol::Ipcz => ipcz::decode_stream(key, &stream, options),
-            };
+        // `--verify` prints stream after stream, as it always has; a hint
+        // goes to standard error so that its output stays the same.
+        if let Some(hint) = hint {
+            eprintln!("note: {name}: {hint}");
+        }
+        for view::DecodedStream {
+            key,
+            stream,
+            report,
+        } in &decoded
+        {
             print_stream(
                 &mut out,
                 &name,
-                key,
-                &stream,
-                &report,
+                *key,
+                stream,
+                report,
                 Printing {
                     quiet: args.quiet,
                     cut,

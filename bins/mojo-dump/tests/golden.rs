@@ -21,7 +21,7 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "shmem-cros-ipcz-v.txt",
-        &["--protocol=ipcz", "-v"],
+        &["-v"],
         &["cros/shmem-host_proxy.jsonl"],
     ),
 ];
@@ -109,25 +109,64 @@ fn the_view_is_in_time_order_across_streams() {
     ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn two_files_of_one_session_share_aliases() {
-    // One alias table per run: a second file starts from the first's.
+    // One alias table per run, across protocols: the SharedBuffer the host
+    // sends the proxy over ipcz is the one the proxy sends the client.
     let out = run(
-        &["--protocol=ipcz", "-v"],
-        &["cros/shmem-host_proxy.jsonl", "cros/shmem-host_proxy.jsonl"],
+        &["-v"],
+        &[
+            "cros/shmem-host_proxy.jsonl",
+            "cros/shmem-proxy_client.jsonl",
+        ],
     );
     let halves: Vec<&str> = out.split("== ").filter(|s| !s.is_empty()).collect();
     assert_eq!(halves.len(), 2);
-    let frames = |s: &str| -> Vec<String> {
-        s.lines()
-            .filter(|l| l.starts_with(' ') && l.contains("B "))
-            .map(|l| l.to_string())
-            .collect()
+    assert!(halves[0].contains("(detected: ipcz)"), "{}", halves[0]);
+    assert!(halves[1].contains("(detected: legacy, libchrome profile)"));
+    let writable = |s: &str| -> String {
+        let line = s
+            .lines()
+            .find(|l| l.contains("SharedBuffer(") && l.to_lowercase().contains("writable"))
+            .unwrap_or_else(|| panic!("no writable SharedBuffer in {s}"));
+        let at = line.find("guid=").unwrap() + 5;
+        line[at..].split([',', ')']).next().unwrap().to_string()
     };
-    // The second copy uses the aliases of the first and introduces none.
-    assert_eq!(frames(halves[0]), frames(halves[1]));
+    let alias = writable(halves[0]);
+    assert!(alias.starts_with('B'), "{alias}");
+    assert_eq!(writable(halves[1]), alias);
+    // Introduced once, in the first file's detail block.
+    assert_eq!(out.matches(&format!("{alias}=")).count(), 1, "{out}");
+}
+
+#[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
+fn a_wrong_profile_is_named_and_inapplicable_flags_are_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mojo-dump"))
+        .current_dir(vectors())
+        .args([
+            "--protocol=legacy",
+            "desktop/connect_only-proxy_client.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        halves[1].lines().all(|l| !l.contains("N1=")),
-        "{}",
-        halves[1]
+        stdout.contains("the bytes read as legacy, desktop profile"),
+        "{stdout}"
     );
-    assert!(halves[0].contains("guid=B1"), "{}", halves[0]);
+    let output = Command::new(env!("CARGO_BIN_EXE_mojo-dump"))
+        .current_dir(vectors())
+        .args([
+            "--protocol=ipcz",
+            "--legacy-profile=desktop",
+            "cros/shmem-host_proxy.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--legacy-profile"));
+    assert!(output.stdout.is_empty());
 }
