@@ -17,6 +17,8 @@ mod ipcz;
 mod legacy;
 mod names;
 mod payload;
+mod select;
+mod summary;
 mod view;
 
 use std::io::{Read, Write};
@@ -68,9 +70,39 @@ struct Args {
     /// payload excerpt, full spellings of the aliases it introduces).
     #[arg(long, short)]
     verbose: bool,
+    /// Show only frames of these channels (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    channel: Vec<u32>,
+    /// Show only frames of this direction.
+    #[arg(long, value_enum)]
+    dir: Option<Dir>,
+    /// Show only these message types (comma-separated, any case), e.g.
+    /// `UserMessage,AcceptParcel`.
+    #[arg(long = "type", value_delimiter = ',')]
+    types: Vec<String>,
+    /// Show only frames naming these (comma-separated): an alias (`N1`,
+    /// `p3`, `B1`, `T1`) or a full name in either spelling.
+    #[arg(long = "name", value_delimiter = ',')]
+    names: Vec<String>,
+    /// Per file: frames per message type and direction, bytes per
+    /// direction, the handshake timeline.
+    #[arg(long, conflicts_with = "json")]
+    summary: bool,
+    /// One JSON object per frame (and per stream note), for scripts.
+    #[arg(long)]
+    json: bool,
     /// Transcript files in JSON-lines form; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+}
+
+/// A direction, as `--dir` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Dir {
+    /// From side A to side B.
+    A2b,
+    /// From side B to side A.
+    B2a,
 }
 
 /// What a protocol decoder reports about one frame.
@@ -120,6 +152,33 @@ fn main() -> ExitCode {
         eprintln!("mojo-dump: --legacy-profile applies to legacy transcripts, not to ipcz");
         return ExitCode::from(2);
     }
+    let view_only = args.summary
+        || args.json
+        || args.dir.is_some()
+        || !(args.channel.is_empty() && args.types.is_empty() && args.names.is_empty());
+    if args.verify && view_only {
+        eprintln!(
+            "mojo-dump: --channel, --dir, --type, --name, --summary and --json select what \
+             the view shows; --verify checks every frame and takes none of them"
+        );
+        return ExitCode::from(2);
+    }
+    let filter = select::Filter {
+        channels: args.channel.clone(),
+        direction: args.dir.map(|d| match d {
+            Dir::A2b => mojo_transcript::Direction::AToB,
+            Dir::B2a => mojo_transcript::Direction::BToA,
+        }),
+        types: args.types.clone(),
+        names: args.names.clone(),
+    };
+    let output = if args.json {
+        view::Output::Json
+    } else if args.summary {
+        view::Output::Summary
+    } else {
+        view::Output::Lines
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut totals = Totals::default();
@@ -171,16 +230,23 @@ fn main() -> ExitCode {
             view::print(
                 &mut out,
                 &title,
+                &name,
                 &entries,
                 &mut aliases,
                 view::ViewOptions {
                     quiet: args.quiet,
                     verbose: args.verbose,
+                    output,
                 },
+                &filter,
                 &mut totals,
             );
             if let Some(hint) = hint {
-                let _ = writeln!(out, "note: {name}: {hint}");
+                if output == view::Output::Json {
+                    eprintln!("note: {name}: {hint}");
+                } else {
+                    let _ = writeln!(out, "note: {name}: {hint}");
+                }
             }
             continue;
         }
@@ -210,13 +276,18 @@ fn main() -> ExitCode {
         }
     }
     let verb = if args.verify { "verified" } else { "decoded" };
-    let _ = writeln!(
-        out,
+    let last = format!(
         "{verb} {} frames in {} streams, {} failed",
         totals.frames,
         totals.streams,
         totals.failed + totals.unreadable
     );
+    // JSON output holds only JSON lines.
+    if args.json {
+        eprintln!("{last}");
+    } else {
+        let _ = writeln!(out, "{last}");
+    }
     let _ = out.flush();
     if totals.failed + totals.unreadable == 0 {
         ExitCode::SUCCESS

@@ -160,6 +160,37 @@ impl Aliases {
     }
 }
 
+impl Aliases {
+    /// The aliases already given to a value, of any kind.
+    pub(crate) fn aliases_of(&self, high: u64, low: u64) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .table
+            .iter()
+            .filter(|((_, h, l), _)| (*h, *l) == (high, low))
+            .map(|((kind, _, _), number)| format!("{}{number}", kind.code()))
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+/// A full name as a user types it: the legacy `V1.V2` (or `V1`) form, or
+/// 32 hex digits (ipcz names, GUIDs), either case.
+pub(crate) fn parse_full(text: &str) -> Option<(u64, u64)> {
+    let hex = |t: &str| {
+        (!t.is_empty() && t.len() <= 16)
+            .then(|| u64::from_str_radix(t, 16).ok())
+            .flatten()
+    };
+    if let Some((high, low)) = text.split_once('.') {
+        return Some((hex(high)?, hex(low)?));
+    }
+    if text.len() == HEX_DIGITS {
+        return value(&text.to_ascii_lowercase());
+    }
+    Some((hex(text)?, 0))
+}
+
 /// A description rendered for printing.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Rendered {
@@ -298,6 +329,29 @@ mod tests {
         assert_eq!(render(&marked, None).text, format!("n={name}, m=[{name}]"));
         let mut aliases = Aliases::default();
         assert_eq!(render(&marked, Some(&mut aliases)).text, "n=N1, m=[N1]");
+    }
+
+    #[test]
+    fn full_names_parse_in_every_spelling_and_find_their_aliases() {
+        assert_eq!(parse_full("D72C.3387"), Some((0xD72C, 0x3387)));
+        assert_eq!(parse_full("ab"), Some((0xAB, 0)));
+        assert_eq!(
+            parse_full("000000000000D72C0000000000003387"),
+            Some((0xD72C, 0x3387))
+        );
+        assert_eq!(parse_full("N1"), None);
+        assert_eq!(parse_full("1.2.3"), None);
+        let mut aliases = Aliases::default();
+        render(
+            &mark(Kind::Node, Spelling::Ipcz, 0xD72C, 0x3387),
+            Some(&mut aliases),
+        );
+        render(
+            &mark(Kind::Buffer, Spelling::Guid, 0xD72C, 0x3387),
+            Some(&mut aliases),
+        );
+        assert_eq!(aliases.aliases_of(0xD72C, 0x3387), ["B1", "N1"]);
+        assert!(aliases.aliases_of(1, 1).is_empty());
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::io::Write;
 
 use mojo_transcript::{Stream, StreamKey, Transcript};
 
-use crate::names::{Aliases, legend, render};
+use crate::names::{Aliases, Rendered, legend, render};
+use crate::select::{Filter, message_type};
+use crate::summary::Summary;
 use crate::{FrameReport, StreamReport, Totals};
 
 /// Indentation of `-v` detail lines.
@@ -20,6 +22,8 @@ pub(crate) struct ViewOptions {
     pub quiet: bool,
     /// Add the detail block under each frame.
     pub verbose: bool,
+    /// Lines, JSON or a summary.
+    pub output: Output,
 }
 
 /// One stream of a file, decoded.
@@ -199,18 +203,34 @@ pub(crate) fn entries(transcript: &Transcript, streams: &[DecodedStream], cut: b
     all
 }
 
-/// Prints one file's entries.
+/// What the view prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// One line per frame.
+    Lines,
+    /// One JSON object per frame.
+    Json,
+    /// Counts per file only.
+    Summary,
+}
+
+/// Prints one file's entries: `name` heads them, `file` names the file in
+/// JSON objects.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn print(
     out: &mut impl Write,
     name: &str,
+    file: &str,
     entries: &[Entry],
     aliases: &mut Aliases,
     options: ViewOptions,
+    filter: &Filter,
     totals: &mut Totals,
 ) {
-    if !options.quiet {
+    if options.output != Output::Json && !(options.quiet && options.output == Output::Lines) {
         let _ = writeln!(out, "== {name}");
     }
+    let mut summary = Summary::default();
     for entry in entries {
         let stamp = format!("{:10.6} {}", entry.time, entry.key);
         match &entry.what {
@@ -218,7 +238,22 @@ pub(crate) fn print(
                 if *failed {
                     totals.failed += 1;
                 }
-                let _ = writeln!(out, "{stamp} {text}");
+                match options.output {
+                    Output::Json => {
+                        let object = serde_json::json!({
+                            "file": file,
+                            "t": entry.time,
+                            "chan": entry.key.channel,
+                            "dir": entry.key.direction.as_str(),
+                            "stream_note": text,
+                            "failed": failed,
+                        });
+                        let _ = writeln!(out, "{object}");
+                    }
+                    Output::Lines | Output::Summary => {
+                        let _ = writeln!(out, "{stamp} {text}");
+                    }
+                }
             }
             What::Frame {
                 index,
@@ -229,46 +264,112 @@ pub(crate) fn print(
                 totals.frames += 1;
                 if failure.is_some() {
                     totals.failed += 1;
-                } else if options.quiet {
+                }
+                // Every frame takes its aliases, shown or not, so that the
+                // numbering does not depend on the filter.
+                let rendered = render(&report.description, Some(aliases));
+                let kind = message_type(&rendered.text);
+                if !filter.shows(entry.key, kind, &rendered.text, aliases) {
                     continue;
                 }
-                let rendered = render(&report.description, Some(aliases));
-                let fds = if fd_kinds.is_empty() {
-                    String::new()
-                } else {
-                    let short: Vec<&str> = fd_kinds.iter().map(|k| short_kind(k)).collect();
-                    format!(" fds=[{}]", short.join(", "))
-                };
-                match failure {
-                    Some(why) => {
-                        let _ = writeln!(
-                            out,
-                            "{stamp} #{index} {}B{fds} FAIL {why} [{}]",
-                            report.len, rendered.text
+                match options.output {
+                    Output::Summary => {
+                        summary.add(
+                            entry.time,
+                            entry.key,
+                            kind,
+                            report.len,
+                            fd_kinds.len(),
+                            failure.is_some(),
                         );
+                        if let Some(why) = failure {
+                            let _ = writeln!(out, "{stamp} #{index} FAIL {why}");
+                        }
                     }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "{stamp} #{index} {}B{fds}: {}",
-                            report.len, rendered.text
-                        );
+                    Output::Json => {
+                        let object = serde_json::json!({
+                            "file": file,
+                            "t": entry.time,
+                            "chan": entry.key.channel,
+                            "dir": entry.key.direction.as_str(),
+                            "index": index,
+                            "offset": report.offset,
+                            "len": report.len,
+                            "type": kind,
+                            "fds": fd_kinds,
+                            "text": rendered.text,
+                            "full": render(&report.description, None).text,
+                            "detail": report
+                                .detail
+                                .iter()
+                                .map(|d| render(d, None).text)
+                                .collect::<Vec<_>>(),
+                            "failure": failure,
+                        });
+                        let _ = writeln!(out, "{object}");
                     }
-                }
-                if options.verbose {
-                    let _ = writeln!(out, "{DETAIL_INDENT}stream offset {}", report.offset);
-                    if fd_kinds.iter().any(|k| short_kind(k) != k) {
-                        let _ = writeln!(out, "{DETAIL_INDENT}fds: {}", fd_kinds.join(", "));
-                    }
-                    for line in &report.detail {
-                        let _ = writeln!(out, "{DETAIL_INDENT}{}", render(line, None).text);
-                    }
-                    if !rendered.introduced.is_empty() {
-                        let _ = writeln!(out, "{DETAIL_INDENT}{}", legend(&rendered.introduced));
+                    Output::Lines => {
+                        if failure.is_none() && options.quiet {
+                            continue;
+                        }
+                        print_line(out, &stamp, *index, report, fd_kinds, failure, &rendered);
+                        if options.verbose {
+                            print_detail(out, report, fd_kinds, &rendered);
+                        }
                     }
                 }
             }
         }
+    }
+    if options.output == Output::Summary {
+        summary.print(out);
+    }
+}
+
+fn print_line(
+    out: &mut impl Write,
+    stamp: &str,
+    index: usize,
+    report: &FrameReport,
+    fd_kinds: &[String],
+    failure: &Option<String>,
+    rendered: &Rendered,
+) {
+    let fds = if fd_kinds.is_empty() {
+        String::new()
+    } else {
+        let short: Vec<&str> = fd_kinds.iter().map(|k| short_kind(k)).collect();
+        format!(" fds=[{}]", short.join(", "))
+    };
+    let _ = match failure {
+        Some(why) => writeln!(
+            out,
+            "{stamp} #{index} {}B{fds} FAIL {why} [{}]",
+            report.len, rendered.text
+        ),
+        None => writeln!(
+            out,
+            "{stamp} #{index} {}B{fds}: {}",
+            report.len, rendered.text
+        ),
+    };
+}
+
+fn print_detail(
+    out: &mut impl Write,
+    report: &FrameReport,
+    fd_kinds: &[String],
+    rendered: &Rendered,
+) {
+    let _ = writeln!(out, "{DETAIL_INDENT}stream offset {}", report.offset);
+    if fd_kinds.iter().any(|k| short_kind(k) != k) {
+        let _ = writeln!(out, "{DETAIL_INDENT}fds: {}", fd_kinds.join(", "));
+    }
+    for line in &report.detail {
+        let _ = writeln!(out, "{DETAIL_INDENT}{}", render(line, None).text);
+    }
+    if !rendered.introduced.is_empty() {
+        let _ = writeln!(out, "{DETAIL_INDENT}{}", legend(&rendered.introduced));
     }
 }
 

@@ -1,4 +1,4 @@
-//! The view (and `--summary`) of a few small public vectors, both protocols
+//! The view and `--summary` of a few small public vectors, both protocols
 //! and both legacy profiles, against checked-in golden files under
 //! `tests/golden/`. `MOJO_DUMP_BLESS=1` rewrites them after a reviewed change.
 
@@ -23,6 +23,16 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         "shmem-cros-ipcz-v.txt",
         &["-v"],
         &["cros/shmem-host_proxy.jsonl"],
+    ),
+    (
+        "summary-connect_only-shmem.txt",
+        &["--summary"],
+        &[
+            "cros/connect_only-proxy_client.jsonl",
+            "desktop/connect_only-proxy_client.jsonl",
+            "cros/shmem-host_proxy.jsonl",
+            "cros/shmem-proxy_client.jsonl",
+        ],
     ),
 ];
 
@@ -169,4 +179,63 @@ fn a_wrong_profile_is_named_and_inapplicable_flags_are_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--legacy-profile"));
     assert!(output.stdout.is_empty());
+}
+
+#[test]
+#[cfg_attr(
+    mojo_vectors_missing,
+    ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
+)]
+fn json_has_one_object_per_shown_frame_and_filters_apply() {
+    let all = run(&["--json"], &["cros/shmem-proxy_client.jsonl"]);
+    let objects: Vec<serde_json::Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(objects.len() > 10);
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["failure"].is_null() && o["t"].is_f64())
+    );
+    let users = run(
+        &["--json", "--type=usermessage", "--dir=a2b", "--channel=1"],
+        &["cros/shmem-proxy_client.jsonl"],
+    );
+    let users: Vec<serde_json::Value> = users
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want = objects
+        .iter()
+        .filter(|o| o["type"] == "UserMessage" && o["dir"] == "a2b" && o["chan"] == 1)
+        .count();
+    assert!(want > 0);
+    assert_eq!(users.len(), want);
+    // A full name finds the same frames as its alias.
+    let buffer = users
+        .iter()
+        .find_map(|o| {
+            let text = o["text"].as_str()?;
+            let at = text.find("guid=")? + 5;
+            Some(text[at..].split([',', ')']).next()?.to_string())
+        })
+        .expect("a SharedBuffer");
+    let by_alias = run(
+        &["--json", &format!("--name={buffer}")],
+        &["cros/shmem-proxy_client.jsonl"],
+    );
+    let full = serde_json::from_str::<serde_json::Value>(by_alias.lines().next().unwrap()).unwrap()
+        ["full"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at = full.find("guid=").unwrap() + 5;
+    let guid = full[at..].split([',', ')']).next().unwrap();
+    let by_full = run(
+        &["--json", &format!("--name={guid}")],
+        &["cros/shmem-proxy_client.jsonl"],
+    );
+    assert_eq!(by_alias, by_full);
+    assert_eq!(by_alias.lines().count(), 1);
 }
