@@ -1,7 +1,8 @@
 //! `mojo_proxy --capture-dir` under our test host and client: both files
-//! are transcripts that `mojo-dump --verify` re-encodes byte for byte, they
-//! hold the scenarios' frames (every parcel the host sent reaches the client
-//! as one user message, and back; the legacy INIT passes the node channel as
+//! are transcripts whose protocol `mojo-dump` recognises unaided and that
+//! `--verify` re-encodes byte for byte, they hold the scenarios' frames
+//! (every parcel the host sent reaches the client as one user message, and
+//! back; the legacy INIT passes the node channel as
 //! `socket->chan1`; shared memory and platform handles on both links), in
 //! inherit mode the broker's socket is channel 1 of the host link, and
 //! `--capture-max-bytes` ends each file cleanly at its bound.
@@ -123,10 +124,10 @@ fn run_capturing_with(dir: &Path, extra: &str, host_args: &[&str]) {
     assert!(status.success(), "host: {status}");
 }
 
-/// `mojo-dump [--verify] -q|full` of one capture: success and its output.
-fn dump(file: &Path, protocol: &str, verify: bool) -> (bool, String) {
+/// `mojo-dump [--verify -q]` of one capture, the protocol detected from
+/// its bytes (as a user runs it): success and its output.
+fn dump(file: &Path, verify: bool) -> (bool, String) {
     let mut cmd = Command::new(sibling("mojo-dump"));
-    cmd.arg(format!("--protocol={protocol}"));
     if verify {
         cmd.args(["--verify", "-q"]);
     }
@@ -137,14 +138,27 @@ fn dump(file: &Path, protocol: &str, verify: bool) -> (bool, String) {
     )
 }
 
+/// The time-ordered view of one capture, whose header must name the
+/// reading `mojo-dump` detected.
+fn view(file: &Path, detected: &str) -> String {
+    let (ok, text) = dump(file, false);
+    assert!(ok, "{}: {text}", file.display());
+    let header = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        header,
+        format!("== {} (detected: {detected})", file.display())
+    );
+    text
+}
+
 fn count(text: &str, stream: &str, what: &str) -> usize {
     text.lines()
         .filter(|l| l.contains(stream) && l.contains(what))
         .count()
 }
 
-fn assert_verifies(file: &Path, protocol: &str) {
-    let (ok, out) = dump(file, protocol, true);
+fn assert_verifies(file: &Path) {
+    let (ok, out) = dump(file, true);
     let summary = out.lines().last().unwrap_or_default();
     assert!(ok, "{}: {out}", file.display());
     assert!(
@@ -161,15 +175,18 @@ fn a_capture_verifies_and_holds_the_scenarios_frames() {
     run_capturing(&dir.0, "");
     let host = dir.0.join("host_proxy.jsonl");
     let client = dir.0.join("proxy_client.jsonl");
-    assert_verifies(&host, "ipcz");
-    assert_verifies(&client, "legacy");
+    assert_verifies(&host);
+    assert_verifies(&client);
 
-    let (_, ipcz) = dump(&host, "ipcz", false);
-    let (_, legacy) = dump(&client, "legacy", false);
-    let first = ipcz.lines().next().unwrap_or_default();
+    let ipcz = view(&host, "ipcz");
+    let legacy = view(&client, "legacy, libchrome profile");
+    let first = ipcz
+        .lines()
+        .find(|l| l.contains(" chan0 a2b #0 "))
+        .unwrap_or_default();
     assert!(
-        first.contains("chan0 a2b #0 ") && first.contains("ConnectFromBrokerToNonBroker"),
-        "the host (side A) greets first: {first}"
+        first.contains("ConnectFromBrokerToNonBroker"),
+        "the host (side A) is the broker: {first}"
     );
     let host_parcels = count(&ipcz, "chan0 a2b", "AcceptParcel");
     let to_client = count(&legacy, "chan1 a2b", "UserMessage");
@@ -201,7 +218,7 @@ fn a_capture_verifies_and_holds_the_scenarios_frames() {
         .find(|c| c.channel == 0 && c.direction == Direction::AToB)
         .expect("INIT");
     assert_eq!(init.fd_kinds, ["socket->chan1"]);
-    assert!(legacy.contains("chan0 a2b #0 @0 len 16: NORMAL_LEGACY nh=1 | Broker INIT"));
+    assert!(legacy.contains(" chan0 a2b #0 16B fds=[socket->chan1]: Broker INIT\n"));
     let fd_kinds: Vec<&String> = transcript.chunks.iter().flat_map(|c| &c.fd_kinds).collect();
     assert!(
         fd_kinds.iter().any(|k| k.starts_with("memfd:")),
@@ -215,9 +232,9 @@ fn the_size_bound_ends_each_file_with_one_truncated_line() {
     const BOUND: u64 = 20_000;
     let dir = TempDir::new("bound");
     run_capturing(&dir.0, &format!("--capture-max-bytes={BOUND}"));
-    for (name, protocol) in [
+    for (name, detected) in [
         ("host_proxy.jsonl", "ipcz"),
-        ("proxy_client.jsonl", "legacy"),
+        ("proxy_client.jsonl", "legacy, libchrome profile"),
     ] {
         let file = dir.0.join(name);
         let text = std::fs::read_to_string(&file).unwrap();
@@ -241,8 +258,10 @@ fn the_size_bound_ends_each_file_with_one_truncated_line() {
             "{name}: {} chunks before the bound",
             before.len()
         );
-        // What was recorded still re-encodes byte for byte.
-        assert_verifies(&file, protocol);
+        // What was recorded still re-encodes byte for byte, and its
+        // protocol is still recognised.
+        assert_verifies(&file);
+        view(&file, detected);
     }
 }
 
@@ -251,8 +270,8 @@ fn in_inherit_mode_the_brokers_socket_is_channel_1_of_the_host_link() {
     let dir = TempDir::new("inherit");
     run_capturing_with(&dir.0, "", &["--mode=inherit"]);
     let host = dir.0.join("host_proxy.jsonl");
-    assert_verifies(&host, "ipcz");
-    assert_verifies(&dir.0.join("proxy_client.jsonl"), "legacy");
+    assert_verifies(&host);
+    assert_verifies(&dir.0.join("proxy_client.jsonl"));
     // As the vectors' inherit_* recordings: the host refers us to its
     // broker over chan0, passing the socket that becomes chan1.
     let transcript = Transcript::from_path(&host).unwrap();
@@ -262,7 +281,7 @@ fn in_inherit_mode_the_brokers_socket_is_channel_1_of_the_host_link() {
             && c.fd_kinds.iter().any(|k| k == "socket->chan1")),
         "no socket->chan1 from the host"
     );
-    let (_, ipcz) = dump(&host, "ipcz", false);
+    let ipcz = view(&host, "ipcz");
     assert!(count(&ipcz, "chan1 a2b", "AcceptParcel") >= MIN_PARCELS);
     assert!(count(&ipcz, "chan1 b2a", "AcceptParcel") >= MIN_PARCELS);
 }
