@@ -11,11 +11,11 @@ use mojo_transcript::{Stream, StreamKey};
 use mojo_wire_kit::{WireLayout, first_difference};
 
 use crate::names::{Kind, Spelling, mark, mark_ipcz_nodes};
-use crate::payload;
+use crate::{payload, pipes};
 
 /// Deframes and describes one reassembled ipcz stream.
 pub(crate) fn decode_stream(
-    _key: StreamKey,
+    key: StreamKey,
     stream: &Stream,
     options: DecodeOptions,
 ) -> StreamReport {
@@ -26,9 +26,14 @@ pub(crate) fn decode_stream(
         let rest = &bytes[offset..];
         match Frame::decode(rest) {
             Ok((frame, len)) => {
-                report
-                    .frames
-                    .push(frame_report(offset, len, &frame, &rest[..len], options));
+                report.frames.push(frame_report(
+                    key,
+                    offset,
+                    len,
+                    &frame,
+                    &rest[..len],
+                    options,
+                ));
                 offset += len;
             }
             Err(FrameError::Truncated { needed, available }) => {
@@ -49,6 +54,7 @@ pub(crate) fn decode_stream(
 }
 
 fn frame_report(
+    key: StreamKey,
     offset: usize,
     len: usize,
     frame: &Frame<'_>,
@@ -73,6 +79,7 @@ fn frame_report(
                 ),
                 detail: Vec::new(),
                 failure: Some(e.to_string()),
+                pipe: None,
             };
         }
     };
@@ -92,6 +99,10 @@ fn frame_report(
         description,
         detail,
         failure,
+        pipe: (!options.verify)
+            .then(|| pipes::extract::ipcz(key.channel, &message))
+            .flatten()
+            .map(Box::new),
     }
 }
 
@@ -110,24 +121,7 @@ fn view(message: &Message<'_>) -> (String, Vec<String>) {
             continue;
         };
         let at = from + at;
-        let guid = match &object.object {
-            DriverObject::SharedBuffer(b) => Some(b.guid),
-            DriverObject::DataPipe(p) => Some(p.buffer.guid),
-            _ => None,
-        };
-        let shown = match guid {
-            // Before the fd count, as the legacy side prints it.
-            Some(g) => match plain.rfind(", ") {
-                Some(cut) => format!(
-                    "{}, guid={}{}",
-                    &plain[..cut],
-                    mark(Kind::Buffer, Spelling::Guid, g.high, g.low),
-                    &plain[cut..]
-                ),
-                None => plain.clone(),
-            },
-            None => plain.clone(),
-        };
+        let shown = object_text(&object.object);
         text.replace_range(at..at + plain.len(), &shown);
         from = at + shown.len();
     }
@@ -141,6 +135,27 @@ fn view(message: &Message<'_>) -> (String, Vec<String>) {
         detail.push(format!("payload: {}", payload::excerpt(p.parcel_data)));
     }
     (text, detail)
+}
+
+/// A driver object as the view prints it: a SharedBuffer's (or data
+/// pipe's) GUID added before the fd count, as the legacy side prints it, so
+/// that a buffer can be followed across the proxy.
+pub(crate) fn object_text(object: &DriverObject) -> String {
+    let plain = object.to_string();
+    let guid = match object {
+        DriverObject::SharedBuffer(b) => Some(b.guid),
+        DriverObject::DataPipe(p) => Some(p.buffer.guid),
+        _ => None,
+    };
+    match (guid, plain.rfind(", ")) {
+        (Some(g), Some(cut)) => format!(
+            "{}, guid={}{}",
+            &plain[..cut],
+            mark(Kind::Buffer, Spelling::Guid, g.high, g.low),
+            &plain[cut..]
+        ),
+        _ => plain,
+    }
 }
 
 /// Everything beyond "it decodes": semantic checks always, and with

@@ -15,8 +15,8 @@ use mojo_transcript::{Stream, StreamKey};
 use mojo_wire_kit::Guid;
 
 use crate::names::{Kind, Spelling, mark};
-use crate::payload;
 use crate::{DecodeOptions, FrameReport, LegacyProfile, StreamReport};
+use crate::{payload, pipes};
 
 /// Deframes and describes one reassembled legacy stream.
 pub(crate) fn decode_stream(
@@ -50,13 +50,23 @@ pub(crate) fn decode_stream(
                 let style = Style {
                     labels: !options.verify,
                 };
-                let (described, failure) = match result {
-                    Ok(checked) => (describe(&checked, style), None),
-                    Err(fault) => (
-                        describe_partial(f.bytes, role, form, style),
-                        Some(explain(&fault)),
+                let (described, failure, pipe) = match result {
+                    Ok(checked) => (
+                        describe(&checked, style),
+                        None,
+                        pipes::extract::legacy(&checked.content),
                     ),
+                    Err(fault) => {
+                        let why = explain(&fault);
+                        let pipe = pipes::extract::legacy_failed(f.bytes, role, form, &why);
+                        (
+                            describe_partial(f.bytes, role, form, style),
+                            Some(why),
+                            pipe,
+                        )
+                    }
                 };
+                let pipe = pipe.filter(|_| !options.verify).map(Box::new);
                 let (description, detail) = if options.verify {
                     (
                         format!("{}{}", described.header, described.body),
@@ -74,6 +84,7 @@ pub(crate) fn decode_stream(
                     description,
                     detail,
                     failure,
+                    pipe,
                 });
             }
             Ok(None) => break,
@@ -467,7 +478,8 @@ fn event(e: &Event<'_>, style: Style) -> String {
     s
 }
 
-fn dispatcher(d: &Dispatcher<'_>) -> String {
+/// A dispatcher as the frame line prints it (names marked).
+pub(crate) fn dispatcher(d: &Dispatcher<'_>) -> String {
     match d {
         Dispatcher::MessagePipe(m) => {
             format!(

@@ -2,7 +2,9 @@
 //! and with `--verify` proves that every frame re-encodes to its original bytes.
 //!
 //! ```text
-//! mojo-dump [--verify] [-q] [-v] [--protocol=legacy|ipcz] [--legacy-profile=libchrome|desktop] FILE...
+//! mojo-dump [--verify] [-q] [-v] [--protocol=legacy|ipcz] [--legacy-profile=libchrome|desktop]
+//!           [--channel=N,..] [--dir=a2b|b2a] [--type=T,..] [--name=X,..]
+//!           [--summary | --json | --pipes] FILE...
 //! ```
 //!
 //! Each FILE (or `-` for standard input) is a JSON-lines transcript as described in
@@ -17,6 +19,7 @@ mod ipcz;
 mod legacy;
 mod names;
 mod payload;
+mod pipes;
 mod select;
 mod summary;
 mod view;
@@ -91,6 +94,11 @@ struct Args {
     /// One JSON object per frame (and per stream note), for scripts.
     #[arg(long)]
     json: bool,
+    /// Follow each message pipe: its messages in order with sizes and what
+    /// they carry; the two links of one proxy run (`*host_proxy*` and
+    /// `*proxy_client*`) are paired as far as their traffic shows.
+    #[arg(long, conflicts_with_all = ["json", "summary"])]
+    pipes: bool,
     /// Transcript files in JSON-lines form; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -122,6 +130,8 @@ pub(crate) struct FrameReport {
     /// `None` if the frame parsed completely (and, when verifying, re-encoded
     /// identically); otherwise the field that failed and why.
     pub failure: Option<String>,
+    /// What the frame does to a message pipe, for `--pipes` (view only).
+    pub pipe: Option<Box<pipes::Item>>,
 }
 
 /// What a protocol decoder reports about one whole stream.
@@ -154,13 +164,23 @@ fn main() -> ExitCode {
     }
     let view_only = args.summary
         || args.json
+        || args.pipes
         || args.dir.is_some()
         || !(args.channel.is_empty() && args.types.is_empty() && args.names.is_empty());
     if args.verify && view_only {
         eprintln!(
-            "mojo-dump: --channel, --dir, --type, --name, --summary and --json select what \
-             the view shows; --verify checks every frame and takes none of them"
+            "mojo-dump: --channel, --dir, --type, --name, --summary, --json and --pipes select \
+             what the view shows; --verify checks every frame and takes none of them"
         );
+        return ExitCode::from(2);
+    }
+    if args.pipes
+        && !(args.channel.is_empty()
+            && args.dir.is_none()
+            && args.types.is_empty()
+            && args.names.is_empty())
+    {
+        eprintln!("mojo-dump: --pipes shows every pipe; the frame filters do not apply to it");
         return ExitCode::from(2);
     }
     let filter = select::Filter {
@@ -183,6 +203,7 @@ fn main() -> ExitCode {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut totals = Totals::default();
     let mut aliases = names::Aliases::default();
+    let mut pipe_files: Vec<pipes::print::FilePipes> = Vec::new();
     for file in &args.files {
         let name = file.display().to_string();
         let transcript = match read_transcript(file) {
@@ -227,6 +248,19 @@ fn main() -> ExitCode {
             } else {
                 name.clone()
             };
+            if args.pipes {
+                count_entries(&entries, &mut totals);
+                let pipes = pipes::Pipes::of(&entries, reading.protocol == Protocol::Ipcz);
+                pipe_files.push(pipes::print::FilePipes {
+                    name: name.clone(),
+                    title,
+                    pipes,
+                });
+                if let Some(hint) = hint {
+                    eprintln!("note: {name}: {hint}");
+                }
+                continue;
+            }
             view::print(
                 &mut out,
                 &title,
@@ -275,6 +309,10 @@ fn main() -> ExitCode {
             );
         }
     }
+    if args.pipes {
+        let pairings = pipes::pair::pair_files(&pipe_files);
+        pipes::print::print(&mut out, &pipe_files, &pairings, &mut aliases, args.verbose);
+    }
     let verb = if args.verify { "verified" } else { "decoded" };
     let last = format!(
         "{verb} {} frames in {} streams, {} failed",
@@ -303,6 +341,19 @@ pub(crate) struct Totals {
     pub(crate) streams: usize,
     pub(crate) failed: usize,
     pub(crate) unreadable: usize,
+}
+
+/// Frames and failures of one file's entries, as the view counts them.
+fn count_entries(entries: &[view::Entry], totals: &mut Totals) {
+    for entry in entries {
+        match &entry.what {
+            view::What::Frame { failure, .. } => {
+                totals.frames += 1;
+                totals.failed += usize::from(failure.is_some());
+            }
+            view::What::Stream { failed, .. } => totals.failed += usize::from(*failed),
+        }
+    }
 }
 
 fn read_transcript(file: &std::path::Path) -> Result<Transcript, String> {

@@ -396,6 +396,7 @@ mod tests {
             description: format!("f{offset}"),
             detail: Vec::new(),
             failure: None,
+            pipe: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The view and `--summary` of a few small public vectors, both protocols
+//! The view, `--summary` and `--pipes` of a few small public vectors, both protocols
 //! and both legacy profiles, against checked-in golden files under
 //! `tests/golden/`. `MOJO_DUMP_BLESS=1` rewrites them after a reviewed change.
 
@@ -33,6 +33,27 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
             "cros/shmem-host_proxy.jsonl",
             "cros/shmem-proxy_client.jsonl",
         ],
+    ),
+    (
+        "pipes-connect_only-cros.txt",
+        &["--pipes"],
+        &[
+            "cros/connect_only-host_proxy.jsonl",
+            "cros/connect_only-proxy_client.jsonl",
+        ],
+    ),
+    (
+        "pipes-subpipe-cros.txt",
+        &["--pipes"],
+        &[
+            "cros/subpipe-host_proxy.jsonl",
+            "cros/subpipe-proxy_client.jsonl",
+        ],
+    ),
+    (
+        "pipes-subpipe-desktop-legacy-v.txt",
+        &["--pipes", "-v"],
+        &["desktop/subpipe-proxy_client.jsonl"],
     ),
 ];
 
