@@ -5,7 +5,9 @@
 //! back; the legacy INIT passes the node channel as
 //! `socket->chan1`; shared memory and platform handles on both links), in
 //! inherit mode the broker's socket is channel 1 of the host link, and
-//! `--capture-max-bytes` ends each file cleanly at its bound.
+//! `--capture-max-bytes` ends each file cleanly at its bound; `mojo-dump
+//! --pipes` on both files gives back exactly the pipes and messages the
+//! scenarios sent, in order, paired across the proxy.
 //!
 //! Like `end_to_end.rs`, this needs the test peers and `mojo-dump` built next
 //! to this package's `mojo_proxy` (`cargo build -p mojo-test-peers -p
@@ -63,15 +65,15 @@ impl Drop for TempDir {
 /// Runs the host through a capturing proxy; asserts every scenario passed
 /// and the proxy left no fd open (its own report at `warn`).
 fn run_capturing(dir: &Path, extra: &str) {
-    run_capturing_with(dir, extra, &[]);
+    run_capturing_with(dir, extra, &[], SCENARIOS);
 }
 
-/// [`run_capturing`] with more host arguments.
-fn run_capturing_with(dir: &Path, extra: &str, host_args: &[&str]) {
+/// [`run_capturing`] with more host arguments and other scenarios.
+fn run_capturing_with(dir: &Path, extra: &str, host_args: &[&str], scenarios: &str) {
     let mut child = Command::new(sibling("mojo-test-host"))
         .args(["--quick", "--timeout=120", "--handle-timeout=20"])
         .args(host_args)
-        .arg(format!("--scenarios={SCENARIOS}"))
+        .arg(format!("--scenarios={scenarios}"))
         .arg(format!("--proxy={PROXY}"))
         .arg(format!(
             "--client={}",
@@ -268,7 +270,7 @@ fn the_size_bound_ends_each_file_with_one_truncated_line() {
 #[test]
 fn in_inherit_mode_the_brokers_socket_is_channel_1_of_the_host_link() {
     let dir = TempDir::new("inherit");
-    run_capturing_with(&dir.0, "", &["--mode=inherit"]);
+    run_capturing_with(&dir.0, "", &["--mode=inherit"], SCENARIOS);
     let host = dir.0.join("host_proxy.jsonl");
     assert_verifies(&host);
     assert_verifies(&dir.0.join("proxy_client.jsonl"));
@@ -284,4 +286,163 @@ fn in_inherit_mode_the_brokers_socket_is_channel_1_of_the_host_link() {
     let ipcz = view(&host, "ipcz");
     assert!(count(&ipcz, "chan1 a2b", "AcceptParcel") >= MIN_PARCELS);
     assert!(count(&ipcz, "chan1 b2a", "AcceptParcel") >= MIN_PARCELS);
+}
+
+/// One message line of `mojo-dump --pipes`: direction, size, opcode name
+/// and what it carries (`+...` fields, carried pipes as `pipe X`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PipeMessage {
+    dir: String,
+    size: usize,
+    op: String,
+    carries: Vec<String>,
+}
+
+/// The pipes of one `--pipes` output with at least one message, by label,
+/// in the order printed; and the pairing lines.
+fn parse_pipes(text: &str) -> (Vec<(String, Vec<PipeMessage>)>, Vec<String>) {
+    let mut pipes: Vec<(String, Vec<PipeMessage>)> = Vec::new();
+    let mut pairings = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("pipe ") {
+            let label = rest.split(':').next().unwrap_or_default().to_string();
+            pipes.push((label, Vec::new()));
+        } else if line.contains(" <-> ") && line.contains(": host to client ") {
+            pairings.push(line.to_string());
+        } else if line.starts_with("    ") && line.contains(" seq=") {
+            // `  TIME chanN DIR #i -> END seq=N SIZEB op=NAME(n) +... -> pipe X`
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let size = words
+                .iter()
+                .find_map(|w| w.strip_suffix('B').and_then(|n| n.parse().ok()))
+                .unwrap_or_else(|| panic!("no size: {line}"));
+            let op = words
+                .iter()
+                .find_map(|w| w.strip_prefix("op="))
+                .map(|o| o.split('(').next().unwrap_or_default().to_string())
+                .unwrap_or_default();
+            let mut carries = Vec::new();
+            for part in line.split(" +").skip(1) {
+                match part.split_once(" -> pipe ") {
+                    Some((_, pipe)) => carries.push(format!("pipe {}", pipe.trim())),
+                    None => carries.push(part.split('(').next().unwrap_or_default().into()),
+                }
+            }
+            let message = PipeMessage {
+                dir: words[2].to_string(),
+                size,
+                op,
+                carries,
+            };
+            pipes.last_mut().expect("a pipe heading").1.push(message);
+        }
+    }
+    pipes.retain(|(_, m)| !m.is_empty());
+    (pipes, pairings)
+}
+
+#[test]
+fn pipes_reconstructs_the_scenarios_pipes_and_messages_in_order() {
+    use mojo_test_peers::protocol::Payload;
+    let dir = TempDir::new("pipes");
+    run_capturing_with(&dir.0, "", &[], "subpipe,shmem");
+    let output = Command::new(sibling("mojo-dump"))
+        .current_dir(&dir.0)
+        .args(["--pipes", "host_proxy.jsonl", "proxy_client.jsonl"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    assert!(text.ends_with(" 0 failed\n"), "{text}");
+    let (pipes, pairings) = parse_pipes(&text);
+
+    // What the scenarios send (test-peers.md section 3, the host's code):
+    // on the attached pipe, `connect`'s Hello each way; `subpipe`'s SubPipe
+    // carrying a new pipe, answered by SubPipeDone; `shmem`'s Shmem carrying
+    // a shared buffer, answered by ShmemAck. On the carried pipe, the
+    // host's echoes of 16 + 100 i bytes, echoed back in order.
+    let m = |dir: &str, payload: &Payload, op: &str, carries: &[&str]| PipeMessage {
+        dir: dir.into(),
+        size: payload.encode().len(),
+        op: op.into(),
+        carries: carries.iter().map(|c| c.to_string()).collect(),
+    };
+    let main = |carried: &str| {
+        let pipe = format!("pipe {carried}");
+        let mut to_client = vec![
+            m("a2b", &Payload::Hello { index: 0 }, "Hello", &[]),
+            m("a2b", &Payload::SubPipe, "SubPipe", &[pipe.as_str()]),
+            m(
+                "a2b",
+                &Payload::Shmem { size: 0 },
+                "Shmem",
+                &["SharedBuffer"],
+            ),
+        ];
+        let to_host = vec![
+            m("b2a", &Payload::Hello { index: 0 }, "Hello", &[]),
+            m(
+                "b2a",
+                &Payload::SubPipeDone { echoed: 0 },
+                "SubPipeDone",
+                &[],
+            ),
+            m("b2a", &Payload::ShmemAck { fnv: 0 }, "ShmemAck", &[]),
+        ];
+        to_client.extend(to_host);
+        to_client
+    };
+    let total = mojo_test_peers::host::Counts::new(true, false).subpipe_total;
+    let echoes: Vec<PipeMessage> = ["a2b", "b2a"]
+        .iter()
+        .flat_map(|dir| {
+            (0..total).map(move |i| PipeMessage {
+                dir: dir.to_string(),
+                size: 16 + i * 100,
+                op: "Echo".into(),
+                carries: Vec::new(),
+            })
+        })
+        .collect();
+    // Each file: the attached pipe, then the one it carried; nothing else
+    // carries a message. Directions are sorted (a2b first): order within a
+    // direction is what the test checks, the interleaving is timing.
+    let by_direction = |mut messages: Vec<PipeMessage>| {
+        messages.sort_by(|a, b| a.dir.cmp(&b.dir));
+        messages
+    };
+    let labels: Vec<&str> = pipes.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["I2", "I3", "L1", "L2"], "{text}");
+    for (attached, carried) in [(0, 1), (2, 3)] {
+        let (_, main_messages) = &pipes[attached];
+        let (carried_label, carried_messages) = &pipes[carried];
+        assert_eq!(
+            by_direction(main_messages.clone()),
+            main(carried_label),
+            "{text}"
+        );
+        assert_eq!(by_direction(carried_messages.clone()), echoes, "{text}");
+    }
+    // Paired across the proxy, every message with its forward, same bytes.
+    assert_eq!(
+        pairings,
+        [
+            "I2 <-> L1: host to client 3 sent, 3 forwarded, 3 with the same bytes; \
+             client to host 3 sent, 3 forwarded, 3 with the same bytes"
+                .to_string(),
+            format!(
+                "I3 <-> L2: host to client {total} sent, {total} forwarded, {total} with the \
+                 same bytes; client to host {total} sent, {total} forwarded, {total} with the \
+                 same bytes"
+            ),
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("pipe L1: initial attachment 0;")
+            && text.contains("pipe I2: initial portal 1;")
+            && text
+                .contains("paired with L1 (inferred: initial attachment 0 <-> initial portal 1)"),
+        "{text}"
+    );
 }
