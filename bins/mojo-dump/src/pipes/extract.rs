@@ -198,8 +198,9 @@ pub(crate) fn ipcz(channel: u32, message: &IpczMessage<'_>) -> Option<Item> {
                             continue;
                         };
                         let new = at(r.new_sublink.0);
-                        // A proxying router's decaying link is the same route.
-                        if r.new_decaying_sublink.0 != 0 {
+                        // A router sent with its proxy already bypassed
+                        // first hears over the decaying sublink: one route.
+                        if r.proxy_already_bypassed && r.new_decaying_sublink != r.new_sublink {
                             joins.push((new, at(r.new_decaying_sublink.0)));
                         }
                         attached.push(Attached::Pipe {

@@ -348,3 +348,138 @@ impl Pipes {
         self.pipes.iter().position(|p| p.ends.contains(&end))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FrameReport;
+
+    fn port(n: u64) -> End {
+        End::Port { high: 0, low: n }
+    }
+
+    fn entry(chunk: usize, direction: Direction, item: Item) -> Entry {
+        Entry {
+            time: chunk as f64,
+            chunk,
+            key: StreamKey {
+                channel: 1,
+                direction,
+            },
+            what: What::Frame {
+                index: chunk,
+                report: FrameReport {
+                    offset: 0,
+                    len: 1,
+                    claimed_fds: 0,
+                    description: String::new(),
+                    detail: Vec::new(),
+                    failure: None,
+                    pipe: Some(Box::new(item)),
+                },
+                fd_kinds: Vec::new(),
+                failure: None,
+            },
+        }
+    }
+
+    fn message(end: End, seq: u64, carried: &[End]) -> Item {
+        Item {
+            end,
+            what: Happened::Message(Message {
+                seq,
+                data: Some(vec![1, 0, 0, 0]),
+                size: 4,
+                attached: carried
+                    .iter()
+                    .map(|&end| Attached::Pipe {
+                        end,
+                        kind: "MessagePipe".into(),
+                    })
+                    .collect(),
+            }),
+            // A carried port's peer in these tests: its name plus 100.
+            joins: carried
+                .iter()
+                .filter_map(|&c| match c {
+                    End::Port { low, .. } => Some((c, port(low + 100))),
+                    End::Sublink { .. } => None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn ends_named_together_are_one_pipe_and_a_carried_pipe_knows_its_carrier() {
+        let merge = Item {
+            end: port(1),
+            what: Happened::Attachment {
+                index: None,
+                name: "pipe!".into(),
+            },
+            joins: vec![(port(1), port(2)), (port(2), port(3))],
+        };
+        let entries = [
+            entry(0, Direction::BToA, merge),
+            entry(1, Direction::AToB, message(port(3), 1, &[port(7)])),
+            entry(2, Direction::BToA, message(port(2), 1, &[])),
+            // The carried pipe's peer (107) answers on the carried pipe.
+            entry(3, Direction::BToA, message(port(107), 1, &[])),
+            entry(4, Direction::AToB, message(port(7), 1, &[])),
+        ];
+        let pipes = Pipes::of(&entries, false);
+        assert_eq!(pipes.pipes.len(), 2, "{pipes:?}");
+        let (first, second) = (&pipes.pipes[0], &pipes.pipes[1]);
+        assert_eq!(first.ends, [port(1), port(2), port(3)]);
+        assert_eq!(first.initial, Some(0));
+        assert_eq!(second.ends, [port(7), port(107)]);
+        assert_eq!(second.carried_by, Some((0, 1)));
+        assert_eq!(second.initial, None);
+        let to_b: Vec<u64> = second
+            .messages(Direction::AToB)
+            .map(|(_, m)| m.seq)
+            .collect();
+        assert_eq!(to_b, [1]);
+        assert_eq!(pipes.pipe_of(port(107)), Some(1));
+        assert_eq!(pipes.pipe_of(port(9)), None);
+    }
+
+    #[test]
+    fn ipcz_initial_portals_come_from_the_handshake() {
+        let at = |sublink| End::Sublink {
+            channel: 1,
+            sublink,
+        };
+        let entries = [
+            entry(
+                0,
+                Direction::AToB,
+                Item {
+                    end: at(0),
+                    what: Happened::Handshake { initial_portals: 2 },
+                    joins: Vec::new(),
+                },
+            ),
+            entry(1, Direction::AToB, message(at(1), 0, &[at(12)])),
+            entry(
+                2,
+                Direction::AToB,
+                Item {
+                    end: at(1),
+                    what: Happened::Routing("BypassPeerWithLink".into()),
+                    joins: vec![(at(1), at(13))],
+                },
+            ),
+            entry(3, Direction::BToA, message(at(13), 0, &[])),
+        ];
+        let pipes = Pipes::of(&entries, true);
+        let initial: Vec<Option<u64>> = pipes.pipes.iter().map(|p| p.initial).collect();
+        // Sublink 0 (no traffic but the handshake), 1 joined with 13, and
+        // the carried 12.
+        assert_eq!(initial, [Some(0), Some(1), None], "{pipes:?}");
+        assert_eq!(pipes.pipes[1].ends, [at(1), at(13)]);
+        assert_eq!(pipes.pipes[2].ends, [at(12)]);
+        assert_eq!(pipes.pipes[2].carried_by, Some((1, 0)));
+        assert!(pipes.pipes[0].seen.is_empty());
+    }
+}

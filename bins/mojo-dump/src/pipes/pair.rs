@@ -206,3 +206,53 @@ pub(crate) fn pair_files(files: &[super::print::FilePipes]) -> Vec<super::print:
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipes::End;
+
+    fn message(data: Option<&[u8]>, pipes: usize) -> Message {
+        Message {
+            seq: 0,
+            size: data.map_or(64, <[u8]>::len),
+            data: data.map(<[u8]>::to_vec),
+            attached: (0..pipes)
+                .map(|i| Attached::Pipe {
+                    end: End::Sublink {
+                        channel: 0,
+                        sublink: i as u64,
+                    },
+                    kind: "portal".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn messages_agree_on_bytes_and_handle_counts() {
+        let (a, b) = (message(Some(b"abcd"), 1), message(Some(b"abcd"), 1));
+        assert_eq!(agree(&a, &b), Some(true));
+        assert_eq!(agree(&a, &message(Some(b"abce"), 1)), Some(false));
+        // Different handle counts never agree, bytes or not.
+        assert_eq!(agree(&a, &message(Some(b"abcd"), 0)), Some(false));
+        assert_eq!(agree(&message(None, 1), &a), None);
+        assert_eq!(agree(&message(None, 2), &a), Some(false));
+        let exact = Agreement {
+            sent: 2,
+            forwarded: 2,
+            same_bytes: 1,
+            unknown: 1,
+            differ: 0,
+        };
+        assert!(exact.is_exact());
+        assert!(
+            !Agreement {
+                forwarded: 3,
+                ..exact
+            }
+            .is_exact()
+        );
+        assert!(!Agreement { differ: 1, ..exact }.is_exact());
+    }
+}
