@@ -250,7 +250,7 @@ fn main() -> ExitCode {
             };
             if args.pipes {
                 count_entries(&entries, &mut totals);
-                let pipes = pipes::Pipes::of(&entries, reading.protocol == Protocol::Ipcz);
+                let pipes = pipes::Pipes::of(entries, reading.protocol == Protocol::Ipcz);
                 pipe_files.push(pipes::print::FilePipes {
                     name: name.clone(),
                     title,

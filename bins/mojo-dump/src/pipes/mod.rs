@@ -203,7 +203,7 @@ impl Joined {
 impl Pipes {
     /// The pipes of one file's time-ordered entries (`ipcz`: the file was
     /// read as ipcz).
-    pub(crate) fn of(entries: &[Entry], ipcz: bool) -> Self {
+    pub(crate) fn of(entries: Vec<Entry>, ipcz: bool) -> Self {
         let mut joined = Joined::default();
         let mut order: Vec<End> = Vec::new();
         let mut known = std::collections::HashSet::new();
@@ -214,15 +214,21 @@ impl Pipes {
         };
         let mut seen = Vec::new();
         let mut outside = Vec::new();
+        // Sublinks below the (first) handshake's count are the initial portals.
+        let mut initial_portals = None;
         for entry in entries {
-            match &entry.what {
+            match entry.what {
                 What::Frame {
                     index,
                     report,
                     failure,
                     ..
-                } => match &report.pipe {
+                } => match report.pipe {
                     Some(item) => {
+                        if let Happened::Handshake { initial_portals: n } = item.what {
+                            initial_portals.get_or_insert(n);
+                            continue;
+                        }
                         note(item.end, &mut order);
                         for &(a, b) in &item.joins {
                             note(a, &mut order);
@@ -238,9 +244,9 @@ impl Pipes {
                         seen.push(Seen {
                             time: entry.time,
                             key: entry.key,
-                            index: *index,
-                            item: (**item).clone(),
-                            failure: failure.clone(),
+                            index,
+                            item: *item,
+                            failure,
                         });
                     }
                     None => {
@@ -254,10 +260,11 @@ impl Pipes {
                     }
                 },
                 What::Stream { text, .. } => {
-                    outside.push((entry.time, entry.key, text.clone()));
+                    outside.push((entry.time, entry.key, text));
                 }
             }
         }
+        let initial_portals = initial_portals.unwrap_or(0);
         for s in &seen {
             for &(a, b) in &s.item.joins {
                 joined.join(a, b);
@@ -276,14 +283,6 @@ impl Pipes {
                 p.ends.push(end);
             }
         }
-        // Sublinks below the handshake's count are the initial portals.
-        let initial_portals = seen
-            .iter()
-            .find_map(|s| match s.item.what {
-                Happened::Handshake { initial_portals } => Some(initial_portals),
-                _ => None,
-            })
-            .unwrap_or(0);
         let mut attachments = 0;
         for s in seen {
             let Some(&at) = index_of.get(&s.item.end) else {
@@ -331,11 +330,25 @@ impl Pipes {
                 pipe.carried_by = Some(by);
             }
         }
-        // The handshake is not an event of a pipe.
-        for pipe in &mut pipes {
-            pipe.seen
-                .retain(|s| !matches!(s.item.what, Happened::Handshake { .. }));
+        // Initial portals and attachments first, in their order; then the
+        // rest as they appeared.
+        let mut numbered: Vec<(usize, Pipe)> = pipes.into_iter().enumerate().collect();
+        numbered.sort_by_key(|(i, p)| (p.initial.is_none(), p.initial, *i));
+        let mut moved_to = vec![0; numbered.len()];
+        for (new, (old, _)) in numbered.iter().enumerate() {
+            if let Some(slot) = moved_to.get_mut(*old) {
+                *slot = new;
+            }
         }
+        let pipes: Vec<Pipe> = numbered
+            .into_iter()
+            .map(|(_, mut p)| {
+                p.carried_by = p
+                    .carried_by
+                    .and_then(|(q, at)| moved_to.get(q).map(|&q| (q, at)));
+                p
+            })
+            .collect();
         Self {
             pipes,
             outside,
@@ -427,7 +440,7 @@ mod tests {
             entry(3, Direction::BToA, message(port(107), 1, &[])),
             entry(4, Direction::AToB, message(port(7), 1, &[])),
         ];
-        let pipes = Pipes::of(&entries, false);
+        let pipes = Pipes::of(entries.to_vec(), false);
         assert_eq!(pipes.pipes.len(), 2, "{pipes:?}");
         let (first, second) = (&pipes.pipes[0], &pipes.pipes[1]);
         assert_eq!(first.ends, [port(1), port(2), port(3)]);
@@ -472,14 +485,13 @@ mod tests {
             ),
             entry(3, Direction::BToA, message(at(13), 0, &[])),
         ];
-        let pipes = Pipes::of(&entries, true);
+        let pipes = Pipes::of(entries.to_vec(), true);
         let initial: Vec<Option<u64>> = pipes.pipes.iter().map(|p| p.initial).collect();
-        // Sublink 0 (no traffic but the handshake), 1 joined with 13, and
-        // the carried 12.
-        assert_eq!(initial, [Some(0), Some(1), None], "{pipes:?}");
-        assert_eq!(pipes.pipes[1].ends, [at(1), at(13)]);
-        assert_eq!(pipes.pipes[2].ends, [at(12)]);
-        assert_eq!(pipes.pipes[2].carried_by, Some((1, 0)));
-        assert!(pipes.pipes[0].seen.is_empty());
+        // Sublink 1 joined with 13, and the carried 12; sublink 0 had no
+        // traffic (the handshake is no event of a pipe).
+        assert_eq!(initial, [Some(1), None], "{pipes:?}");
+        assert_eq!(pipes.pipes[0].ends, [at(1), at(13)]);
+        assert_eq!(pipes.pipes[1].ends, [at(12)]);
+        assert_eq!(pipes.pipes[1].carried_by, Some((0, 0)));
     }
 }
