@@ -111,6 +111,15 @@ fn message_text(m: &Message, labels: &[String], pipes: &Pipes, aliases: &mut Ali
     s
 }
 
+/// `n thing` or `n things`.
+fn plural(n: impl std::fmt::Display, thing: &str) -> String {
+    if n.to_string() == "1" {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 fn agreement(a: &Agreement) -> String {
     let mut s = format!("{} sent, {} forwarded", a.sent, a.forwarded);
     if a.same_bytes > 0 {
@@ -283,7 +292,7 @@ fn print_seen(
                 }
                 t
             }
-            Happened::Closed { last } => format!("peer closed after {last} messages"),
+            Happened::Closed { last } => format!("peer closed after {}", plural(*last, "message")),
             Happened::Attachment { name, .. } => format!("REQUEST_PORT_MERGE name={name:?}"),
             Happened::Failed(why) => format!("FAIL {why}"),
             Happened::Routing(what) => {
@@ -306,7 +315,7 @@ fn print_seen(
     }
     let direction = |d: usize| {
         let n = |a: &[usize; 2]| a.get(d).copied().unwrap_or(0);
-        let mut s = format!("{} messages, {} B inline", n(&count), n(&bytes));
+        let mut s = format!("{}, {} B inline", plural(n(&count), "message"), n(&bytes));
         if n(&shared) > 0 {
             s.push_str(&format!(" + {} in shared memory", n(&shared)));
         }
@@ -318,7 +327,7 @@ fn print_seen(
         direction(0),
         direction(1),
         if routing > 0 && !verbose {
-            format!("; {routing} routing events (-v shows them)")
+            format!("; {} (-v shows them)", plural(routing, "routing event"))
         } else {
             String::new()
         }
