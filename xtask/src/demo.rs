@@ -105,7 +105,7 @@ pub(crate) fn show_capture(
     println!("--- {name} ({protocol}) ---");
     let mut shown: Vec<(String, usize)> = Vec::new();
     for line in text.lines() {
-        // `FILE chanN DIR #i @off len L: description`
+        // The view's `  TIME chanN DIR #i LENB: description`.
         let mut words = line.split_whitespace();
         let (Some(_), Some(chan), Some(dir), Some(index)) =
             (words.next(), words.next(), words.next(), words.next())
@@ -125,8 +125,7 @@ pub(crate) fn show_capture(
         };
         *count += 1;
         if *count <= frames {
-            let rest = line.split_once(' ').map_or(line, |(_, rest)| rest);
-            println!("  {}", shorten(rest, 200));
+            println!("  {}", shorten(line.trim_start(), 200));
         }
     }
     let verify = Command::new(dump)
@@ -144,6 +143,28 @@ pub(crate) fn show_capture(
     } else {
         Err(format!("mojo-dump --verify failed on {}", file.display()))
     }
+}
+
+/// Prints what `mojo-dump --pipes` of both capture files says about the
+/// pipes across the proxy: its pairing section (one line per pipe pair,
+/// with how many messages were forwarded with the same bytes each way).
+pub(crate) fn show_pipes(dump: &Path, capture: &Path) -> Result<(), String> {
+    let output = Command::new(dump)
+        .current_dir(capture)
+        .args(["--pipes", "host_proxy.jsonl", "proxy_client.jsonl"])
+        .output()
+        .map_err(|e| format!("cannot run mojo-dump: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let pipes = text.lines().filter(|l| l.starts_with("pipe ")).count();
+    println!("  {pipes} pipes in the two files; paired across the proxy:");
+    for line in text
+        .lines()
+        .skip_while(|l| !l.starts_with("== pairing"))
+        .skip(1)
+    {
+        println!("  {}", shorten(line, 200));
+    }
+    Ok(())
 }
 
 /// `text` cut to at most `max` characters, marked with `...`.

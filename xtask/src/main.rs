@@ -22,7 +22,8 @@
 //!   and a legacy client decoded with `mojo-dump` (when the vectors are
 //!   there), our test host and client over both direct stacks, then our host
 //!   through `mojo_proxy` to our client: every scenario's result and timing,
-//!   and the first frames of both links from the proxy's `--capture-dir`.
+//!   the first frames of both links from the proxy's `--capture-dir`, and
+//!   the pipes `mojo-dump --pipes` pairs across the proxy.
 
 #![forbid(unsafe_code)]
 
@@ -252,8 +253,8 @@ const DEMO_FRAMES_SHOWN: usize = 6;
 /// The README's main job, on a machine with nothing but cargo: a recorded
 /// Chromium session decoded (when `shared/vectors` is there), our host and
 /// client over both direct stacks, then our host -> mojo_proxy -> our client
-/// with every scenario's result and timing and the first frames of both
-/// links from the proxy's own capture.
+/// with every scenario's result and timing, the first frames of both links
+/// from the proxy's own capture and its pipes paired across the proxy.
 fn demo() -> Result<(), String> {
     let mut build = cargo();
     build.args(["build", "--quiet", "--bins"]);
@@ -317,6 +318,12 @@ fn demo() -> Result<(), String> {
     ] {
         demo::show_capture(&dump, &capture.join(file), protocol, DEMO_FRAMES_SHOWN)?;
     }
+    eprintln!("\n=== 5. The same capture per message pipe (`mojo-dump --pipes`) ===");
+    demo::show_pipes(&dump, &capture)?;
+    eprintln!(
+        "(docs/DEBUGGING.md walks through these views: mojo-dump [--summary | --pipes] {}/*.jsonl)",
+        capture.display()
+    );
     Ok(())
 }
 

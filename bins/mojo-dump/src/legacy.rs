@@ -10,10 +10,13 @@ use mojo_legacy_wire::event::{Event, EventData, PortDescriptor};
 use mojo_legacy_wire::node::NodeMessage;
 use mojo_legacy_wire::user_message::{Dispatcher, UserMessage};
 use mojo_legacy_wire::verify::{ChannelRole, Checked, Content, Fault, check_frame, decode_frame};
-use mojo_legacy_wire::{Deframer, EventHeaderForm, NodeName, PortName};
+use mojo_legacy_wire::{Deframer, EventHeaderForm, NodeName, PortName, Token};
 use mojo_transcript::{Stream, StreamKey};
+use mojo_wire_kit::Guid;
 
+use crate::names::{Kind, Spelling, mark};
 use crate::{DecodeOptions, FrameReport, LegacyProfile, StreamReport};
+use crate::{payload, pipes};
 
 /// Deframes and describes one reassembled legacy stream.
 pub(crate) fn decode_stream(
@@ -44,16 +47,44 @@ pub(crate) fn decode_stream(
                 } else {
                     decode_frame(f.bytes, role, form)
                 };
-                let (description, failure) = match result {
-                    Ok(checked) => (describe(&checked), None),
-                    Err(fault) => (describe_partial(f.bytes, role, form), Some(explain(&fault))),
+                let style = Style {
+                    labels: !options.verify,
+                };
+                let (described, failure, pipe) = match result {
+                    Ok(checked) => (
+                        describe(&checked, style),
+                        None,
+                        pipes::extract::legacy(&checked.content),
+                    ),
+                    Err(fault) => {
+                        let why = explain(&fault);
+                        let pipe = pipes::extract::legacy_failed(f.bytes, role, form, &why);
+                        (
+                            describe_partial(f.bytes, role, form, style),
+                            Some(why),
+                            pipe,
+                        )
+                    }
+                };
+                let pipe = pipe.filter(|_| !options.verify).map(Box::new);
+                let (description, detail) = if options.verify {
+                    (
+                        format!("{}{}", described.header, described.body),
+                        Vec::new(),
+                    )
+                } else {
+                    let mut detail = vec![format!("channel header: {}", described.header)];
+                    detail.extend(described.detail);
+                    (described.body.trim_start_matches(" | ").to_string(), detail)
                 };
                 report.frames.push(FrameReport {
                     offset: f.offset as usize,
                     len: f.bytes.len(),
                     claimed_fds: usize::from(f.frame.header.num_handles()),
                     description,
+                    detail,
                     failure,
+                    pipe,
                 });
             }
             Ok(None) => break,
@@ -93,6 +124,40 @@ fn explain(fault: &Fault) -> String {
     }
 }
 
+/// Whether descriptions name the parts of tuples (the view) or keep the
+/// terse form `--verify` has always printed.
+#[derive(Clone, Copy)]
+struct Style {
+    labels: bool,
+}
+
+/// One frame's description in parts.
+#[derive(Default)]
+struct Described {
+    /// The channel header.
+    header: String,
+    /// The rest, each part starting with ` | `.
+    body: String,
+    /// `-v` detail lines (payload excerpt).
+    detail: Vec<String>,
+}
+
+fn node_name(n: NodeName) -> String {
+    mark(Kind::Node, Spelling::Legacy, n.high, n.low)
+}
+
+fn port_name(p: PortName) -> String {
+    mark(Kind::Port, Spelling::Legacy, p.high, p.low)
+}
+
+fn token(t: Token) -> String {
+    mark(Kind::Token, Spelling::Legacy, t.high, t.low)
+}
+
+fn guid(g: Guid) -> String {
+    mark(Kind::Buffer, Spelling::Guid, g.high, g.low)
+}
+
 fn header(h: &ChannelHeader<'_>) -> String {
     match h {
         ChannelHeader::Legacy { num_handles } => format!("NORMAL_LEGACY nh={num_handles}"),
@@ -107,8 +172,12 @@ fn header(h: &ChannelHeader<'_>) -> String {
     }
 }
 
-fn describe(c: &Checked<'_>) -> String {
-    let mut s = header(&c.header);
+fn describe(c: &Checked<'_>, style: Style) -> Described {
+    let mut d = Described {
+        header: header(&c.header),
+        ..Described::default()
+    };
+    let s = &mut d.body;
     match &c.content {
         Content::Broker(m) => {
             let _ = write!(s, " | Broker {}", broker(m));
@@ -117,34 +186,56 @@ fn describe(c: &Checked<'_>) -> String {
             let _ = write!(s, " | Control {}", control(m));
         }
         Content::Node(m) => {
-            let _ = write!(s, " | NodeChannel {}", node(m));
+            let _ = write!(s, " | NodeChannel {}", node(m, style));
         }
         Content::Event {
             event,
             user_message,
         } => {
-            let _ = write!(s, " | NodeChannel EVENT_MESSAGE | {}", self::event(event));
+            let _ = write!(
+                s,
+                " | NodeChannel EVENT_MESSAGE | {}",
+                self::event(event, style)
+            );
             if let Some(m) = user_message {
-                let _ = write!(s, "{}", user(m));
+                let (text, detail) = user(m, style);
+                s.push_str(&text);
+                d.detail.extend(detail);
             }
         }
         Content::Broadcast { event, .. } => {
-            let _ = write!(s, " | NodeChannel BROADCAST_EVENT | {}", self::event(event));
+            let _ = write!(
+                s,
+                " | NodeChannel BROADCAST_EVENT | {}",
+                self::event(event, style)
+            );
         }
     }
-    s
+    d
 }
 
 /// As much of a frame as decodes, for frames that failed.
-fn describe_partial(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) -> String {
+fn describe_partial(
+    bytes: &[u8],
+    role: ChannelRole,
+    form: EventHeaderForm,
+    style: Style,
+) -> Described {
     let Ok(frame) = Frame::decode_whole(bytes) else {
-        return format!("undecodable channel message of {} bytes", bytes.len());
+        return Described {
+            header: format!("undecodable channel message of {} bytes", bytes.len()),
+            ..Described::default()
+        };
     };
-    let mut s = header(&frame.header);
+    let mut d = Described {
+        header: header(&frame.header),
+        ..Described::default()
+    };
+    let s = &mut d.body;
     let t = frame.header.message_type();
     if t.is_control() {
         let _ = write!(s, " | Control {t}");
-        return s;
+        return d;
     }
     match role {
         ChannelRole::Broker => match BrokerMessage::decode(frame.payload) {
@@ -158,10 +249,14 @@ fn describe_partial(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) -> S
                 s.push_str(" | NodeChannel EVENT_MESSAGE");
                 match Event::decode(body, form) {
                     Ok(e) => {
-                        let _ = write!(s, " | {}", event(&e));
+                        let _ = write!(s, " | {}", event(&e, style));
                         if let EventData::UserMessage(u) = &e.data {
                             match UserMessage::decode(u.message) {
-                                Ok(m) => s.push_str(&user(&m)),
+                                Ok(m) => {
+                                    let (text, detail) = user(&m, style);
+                                    s.push_str(&text);
+                                    d.detail.extend(detail);
+                                }
                                 Err(_) => {
                                     let _ = write!(s, " | user message {} bytes", u.message.len());
                                 }
@@ -174,22 +269,22 @@ fn describe_partial(bytes: &[u8], role: ChannelRole, form: EventHeaderForm) -> S
                 }
             }
             Ok(m) => {
-                let _ = write!(s, " | NodeChannel {}", node(&m));
+                let _ = write!(s, " | NodeChannel {}", node(&m, style));
             }
             Err(_) => {
                 let _ = write!(s, " | NodeChannel payload {} bytes", frame.payload.len());
             }
         },
     }
-    s
+    d
 }
 
 fn broker(m: &BrokerMessage<'_>) -> String {
     match m {
         BrokerMessage::Init { .. } => "INIT".into(),
         BrokerMessage::BufferRequest { size, .. } => format!("BUFFER_REQUEST size={size}"),
-        BrokerMessage::BufferResponse { guid, .. } if guid.is_valid() => {
-            format!("BUFFER_RESPONSE guid={guid}")
+        BrokerMessage::BufferResponse { guid: g, .. } if g.is_valid() => {
+            format!("BUFFER_RESPONSE guid={}", guid(*g))
         }
         BrokerMessage::BufferResponse { .. } => "BUFFER_RESPONSE failure (guid 0)".into(),
         BrokerMessage::Unknown { message_type, body } => {
@@ -215,42 +310,52 @@ fn caps<T: std::fmt::Debug>(c: &Option<T>) -> String {
     }
 }
 
-fn node(m: &NodeMessage<'_>) -> String {
+fn node(m: &NodeMessage<'_>, style: Style) -> String {
     let t = m.message_type();
     match m {
         NodeMessage::AcceptInvitee(a) => format!(
             "{t} inviter={} token={} capabilities={}",
-            a.inviter_name,
-            a.token,
+            node_name(a.inviter_name),
+            token(a.token),
             caps(&a.capabilities.map(|c| c.bits()))
         ),
         NodeMessage::AcceptInvitation(a) => format!(
             "{t} token={} invitee={} capabilities={}",
-            a.token,
-            a.invitee_name,
+            token(a.token),
+            node_name(a.invitee_name),
             caps(&a.capabilities.map(|c| c.bits()))
         ),
-        NodeMessage::AddBrokerClient(a) => format!("{t} client={}", a.client_name),
-        NodeMessage::BrokerClientAdded(a) => format!("{t} client={}", a.client_name),
-        NodeMessage::AcceptBrokerClient(a) => format!(
-            "{t} broker={} capabilities={}",
-            a.broker_name,
-            caps(
-                &a.capabilities
-                    .map(|c| (c.capabilities.bits(), c.broker_capabilities.bits()))
-            )
-        ),
+        NodeMessage::AddBrokerClient(a) => format!("{t} client={}", node_name(a.client_name)),
+        NodeMessage::BrokerClientAdded(a) => format!("{t} client={}", node_name(a.client_name)),
+        NodeMessage::AcceptBrokerClient(a) => match (&a.capabilities, style.labels) {
+            (Some(c), true) => format!(
+                "{t} broker={} capabilities={} broker_capabilities={}",
+                node_name(a.broker_name),
+                c.capabilities.bits(),
+                c.broker_capabilities.bits()
+            ),
+            _ => format!(
+                "{t} broker={} capabilities={}",
+                node_name(a.broker_name),
+                caps(
+                    &a.capabilities
+                        .map(|c| (c.capabilities.bits(), c.broker_capabilities.bits()))
+                )
+            ),
+        },
         NodeMessage::RequestPortMerge(r) => format!(
             "{t} connector={} name={}",
-            r.connector_port_name,
+            port_name(r.connector_port_name),
             attachment_name(r.token)
         ),
         NodeMessage::RequestIntroduction(i) | NodeMessage::Introduce(i) => {
-            format!("{t} name={}", i.name)
+            format!("{t} name={}", node_name(i.name))
         }
         NodeMessage::AcceptPeer(a) => format!(
             "{t} token={} peer={} port={}",
-            a.token, a.peer_name, a.port_name
+            token(a.token),
+            node_name(a.peer_name),
+            port_name(a.port_name)
         ),
         NodeMessage::EventMessage(b) | NodeMessage::BroadcastEvent(b) => {
             format!("{t} {} bytes", b.len())
@@ -273,28 +378,35 @@ fn attachment_name(token: &[u8]) -> String {
 }
 
 fn at(node: NodeName, port: PortName) -> String {
-    format!("{node}:{port}")
+    format!("{}:{}", node_name(node), port_name(port))
 }
 
-fn descriptor(d: &PortDescriptor) -> String {
-    format!(
-        "peer {} ref {} seq {}/{}/{}{}",
-        at(d.peer_node_name, d.peer_port_name),
-        at(d.referring_node_name, d.referring_port_name),
+fn descriptor(d: &PortDescriptor, style: Style) -> String {
+    let (send, receive, last) = (
         d.next_sequence_num_to_send,
         d.next_sequence_num_to_receive,
         d.last_sequence_num_to_receive,
+    );
+    let seq = if style.labels {
+        format!("seq next_send={send} next_recv={receive} last_recv={last}")
+    } else {
+        format!("seq {send}/{receive}/{last}")
+    };
+    format!(
+        "peer {} ref {} {seq}{}",
+        at(d.peer_node_name, d.peer_port_name),
+        at(d.referring_node_name, d.referring_port_name),
         if d.peer_closed { " peer-closed" } else { "" }
     )
 }
 
-fn event(e: &Event<'_>) -> String {
-    let mut s = format!("{} port={}", e.event_type(), e.port_name);
+fn event(e: &Event<'_>, style: Style) -> String {
+    let mut s = format!("{} port={}", e.event_type(), port_name(e.port_name));
     if let Some(sender) = e.sender {
         let _ = write!(
             s,
             " from={} csn={}",
-            sender.from_port,
+            port_name(sender.from_port),
             if sender.control_sequence_num == u64::MAX {
                 "MAX".to_string()
             } else {
@@ -313,7 +425,12 @@ fn event(e: &Event<'_>) -> String {
         EventData::UserMessage(u) => {
             let _ = write!(s, " seq={} ports={}", u.sequence_num, u.ports.len());
             for p in &u.ports {
-                let _ = write!(s, " [{} <- {}]", p.name, descriptor(&p.descriptor));
+                let _ = write!(
+                    s,
+                    " [{} <- {}]",
+                    port_name(p.name),
+                    descriptor(&p.descriptor, style)
+                );
             }
         }
         EventData::PortAccepted => {}
@@ -333,8 +450,8 @@ fn event(e: &Event<'_>) -> String {
             let _ = write!(
                 s,
                 " new={} [{}]",
-                m.new_port_name,
-                descriptor(&m.new_port_descriptor)
+                port_name(m.new_port_name),
+                descriptor(&m.new_port_descriptor, style)
             );
         }
         EventData::UserMessageReadAckRequest {
@@ -361,7 +478,8 @@ fn event(e: &Event<'_>) -> String {
     s
 }
 
-fn dispatcher(d: &Dispatcher<'_>) -> String {
+/// A dispatcher as the frame line prints it (names marked).
+pub(crate) fn dispatcher(d: &Dispatcher<'_>) -> String {
     match d {
         Dispatcher::MessagePipe(m) => {
             format!(
@@ -381,13 +499,13 @@ fn dispatcher(d: &Dispatcher<'_>) -> String {
             p.offset,
             p.available,
             p.flags,
-            p.buffer_guid
+            guid(p.buffer_guid)
         ),
         Dispatcher::SharedBuffer(b) => format!(
             "SharedBuffer({} bytes, {:?}, guid={}, {} fds)",
             b.num_bytes,
             b.access_mode,
-            b.guid,
+            guid(b.guid),
             b.access_mode.num_fds()
         ),
         Dispatcher::PlatformHandle => "PlatformHandle(1 fd)".into(),
@@ -399,12 +517,19 @@ fn dispatcher(d: &Dispatcher<'_>) -> String {
     }
 }
 
-fn user(m: &UserMessage<'_>) -> String {
+fn user(m: &UserMessage<'_>, style: Style) -> (String, Vec<String>) {
     let mut s = String::new();
     if !m.dispatchers.is_empty() {
         let list: Vec<String> = m.dispatchers.iter().map(dispatcher).collect();
         let _ = write!(s, " | dispatchers: {}", list.join(", "));
     }
     let _ = write!(s, " | payload {} bytes", m.payload.len());
-    s
+    let mut detail = Vec::new();
+    if style.labels {
+        if let Some(op) = payload::opcode(m.payload) {
+            let _ = write!(s, " op={op}");
+        }
+        detail.push(format!("payload: {}", payload::excerpt(m.payload)));
+    }
+    (s, detail)
 }

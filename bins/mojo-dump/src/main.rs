@@ -2,7 +2,9 @@
 //! and with `--verify` proves that every frame re-encodes to its original bytes.
 //!
 //! ```text
-//! mojo-dump [--verify] --protocol=legacy|ipcz [--legacy-profile=libchrome|desktop] FILE...
+//! mojo-dump [--verify] [-q] [-v] [--protocol=legacy|ipcz] [--legacy-profile=libchrome|desktop]
+//!           [--channel=N,..] [--dir=a2b|b2a] [--type=T,..] [--name=X,..]
+//!           [--summary | --json | --pipes] FILE...
 //! ```
 //!
 //! Each FILE (or `-` for standard input) is a JSON-lines transcript as described in
@@ -12,19 +14,27 @@
 
 #![forbid(unsafe_code)]
 
+mod detect;
 mod ipcz;
 mod legacy;
+mod names;
+mod payload;
+mod pipes;
+mod select;
+mod summary;
+mod view;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use detect::Reading;
 use mojo_transcript::{FdsPerFrame, Stream, StreamKey, Transcript};
 
 /// Which protocol the transcripts carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Protocol {
+pub(crate) enum Protocol {
     /// Legacy Mojo Core (channel 0: broker bootstrap; other channels: NodeChannel).
     Legacy,
     /// ipcz as Mojo+ipcz puts it on a socket (every channel is a transport).
@@ -47,18 +57,60 @@ struct Args {
     /// Re-encode every decoded frame and compare it with the recorded bytes.
     #[arg(long)]
     verify: bool,
-    /// Protocol carried by the transcripts.
+    /// Protocol carried by the transcripts; detected from the bytes of each
+    /// file when not given.
     #[arg(long, value_enum)]
-    protocol: Protocol,
-    /// Legacy wire profile (legacy transcripts only).
-    #[arg(long, value_enum, default_value = "libchrome")]
-    legacy_profile: LegacyProfile,
+    protocol: Option<Protocol>,
+    /// Legacy wire profile (legacy transcripts only; implies
+    /// `--protocol=legacy`); detected when neither flag is given, else
+    /// libchrome.
+    #[arg(long, value_enum)]
+    legacy_profile: Option<LegacyProfile>,
     /// Suppress the per-frame lines; print failures and the summary only.
     #[arg(long, short)]
     quiet: bool,
+    /// Add a detail block under each frame (stream offset, channel header,
+    /// payload excerpt, full spellings of the aliases it introduces).
+    #[arg(long, short)]
+    verbose: bool,
+    /// Show only frames of these channels (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    channel: Vec<u32>,
+    /// Show only frames of this direction.
+    #[arg(long, value_enum)]
+    dir: Option<Dir>,
+    /// Show only these message types (comma-separated, any case), e.g.
+    /// `UserMessage,AcceptParcel`.
+    #[arg(long = "type", value_delimiter = ',')]
+    types: Vec<String>,
+    /// Show only frames naming these (comma-separated): an alias (`N1`,
+    /// `p3`, `B1`, `T1`) or a full name in either spelling.
+    #[arg(long = "name", value_delimiter = ',')]
+    names: Vec<String>,
+    /// Per file: frames per message type and direction, bytes per
+    /// direction, the handshake timeline.
+    #[arg(long, conflicts_with = "json")]
+    summary: bool,
+    /// One JSON object per frame (and per stream note), for scripts.
+    #[arg(long)]
+    json: bool,
+    /// Follow each message pipe: its messages in order with sizes and what
+    /// they carry; the two links of one proxy run (`*host_proxy*` and
+    /// `*proxy_client*`) are paired as far as their traffic shows.
+    #[arg(long, conflicts_with_all = ["json", "summary"])]
+    pipes: bool,
     /// Transcript files in JSON-lines form; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+}
+
+/// A direction, as `--dir` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Dir {
+    /// From side A to side B.
+    A2b,
+    /// From side B to side A.
+    B2a,
 }
 
 /// What a protocol decoder reports about one frame.
@@ -70,11 +122,16 @@ pub(crate) struct FrameReport {
     pub len: usize,
     /// Number of fds the frame's header says belong to it.
     pub claimed_fds: usize,
-    /// One readable line, down to event and message fields.
+    /// One readable line, down to event and message fields. In the view
+    /// (not `--verify`), 128-bit names are `names` markers.
     pub description: String,
+    /// Detail lines for `-v` (view only).
+    pub detail: Vec<String>,
     /// `None` if the frame parsed completely (and, when verifying, re-encoded
     /// identically); otherwise the field that failed and why.
     pub failure: Option<String>,
+    /// What the frame does to a message pipe, for `--pipes` (view only).
+    pub pipe: Option<Box<pipes::Item>>,
 }
 
 /// What a protocol decoder reports about one whole stream.
@@ -101,13 +158,52 @@ pub(crate) struct DecodeOptions {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let options = DecodeOptions {
-        verify: args.verify,
-        legacy_profile: args.legacy_profile,
+    if args.protocol == Some(Protocol::Ipcz) && args.legacy_profile.is_some() {
+        eprintln!("mojo-dump: --legacy-profile applies to legacy transcripts, not to ipcz");
+        return ExitCode::from(2);
+    }
+    let view_only = args.summary
+        || args.json
+        || args.pipes
+        || args.dir.is_some()
+        || !(args.channel.is_empty() && args.types.is_empty() && args.names.is_empty());
+    if args.verify && view_only {
+        eprintln!(
+            "mojo-dump: --channel, --dir, --type, --name, --summary, --json and --pipes select \
+             what the view shows; --verify checks every frame and takes none of them"
+        );
+        return ExitCode::from(2);
+    }
+    if args.pipes
+        && !(args.channel.is_empty()
+            && args.dir.is_none()
+            && args.types.is_empty()
+            && args.names.is_empty())
+    {
+        eprintln!("mojo-dump: --pipes shows every pipe; the frame filters do not apply to it");
+        return ExitCode::from(2);
+    }
+    let filter = select::Filter {
+        channels: args.channel.clone(),
+        direction: args.dir.map(|d| match d {
+            Dir::A2b => mojo_transcript::Direction::AToB,
+            Dir::B2a => mojo_transcript::Direction::BToA,
+        }),
+        types: args.types.clone(),
+        names: args.names.clone(),
+    };
+    let output = if args.json {
+        view::Output::Json
+    } else if args.summary {
+        view::Output::Summary
+    } else {
+        view::Output::Lines
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut totals = Totals::default();
+    let mut aliases = names::Aliases::default();
+    let mut pipe_files: Vec<pipes::print::FilePipes> = Vec::new();
     for file in &args.files {
         let name = file.display().to_string();
         let transcript = match read_transcript(file) {
@@ -118,20 +214,93 @@ fn main() -> ExitCode {
                 continue;
             }
         };
+        let (reading, detected) = match (args.protocol, args.legacy_profile) {
+            (Some(protocol), profile) => (
+                Reading {
+                    protocol,
+                    profile: profile.unwrap_or(LegacyProfile::Libchrome),
+                },
+                false,
+            ),
+            (None, Some(profile)) => (
+                Reading {
+                    protocol: Protocol::Legacy,
+                    profile,
+                },
+                false,
+            ),
+            (None, None) => (detect::detect(&transcript).0, true),
+        };
+        let decoded = detect::decode(&transcript, reading, args.verify);
+        let hint = if detected {
+            None
+        } else {
+            detect::hint(&transcript, reading, detect::Fit::of(&decoded))
+        };
         // A recording that stopped at its size bound (a chunk marked
         // truncated) may end any of its streams inside a frame.
         let cut = transcript.chunks.iter().any(|c| c.truncated);
-        for (key, stream) in transcript.streams() {
-            let report = match args.protocol {
-                Protocol::Legacy => legacy::decode_stream(key, &stream, options),
-                Protocol::Ipcz => ipcz::decode_stream(key, &stream, options),
+        if !args.verify {
+            totals.streams += decoded.len();
+            let entries = view::entries(&transcript, &decoded, cut);
+            let title = if detected {
+                format!("{name} (detected: {reading})")
+            } else {
+                name.clone()
             };
+            if args.pipes {
+                count_entries(&entries, &mut totals);
+                let pipes = pipes::Pipes::of(entries, reading.protocol == Protocol::Ipcz);
+                pipe_files.push(pipes::print::FilePipes {
+                    name: name.clone(),
+                    title,
+                    pipes,
+                });
+                if let Some(hint) = hint {
+                    eprintln!("note: {name}: {hint}");
+                }
+                continue;
+            }
+            view::print(
+                &mut out,
+                &title,
+                &name,
+                &entries,
+                &mut aliases,
+                view::ViewOptions {
+                    quiet: args.quiet,
+                    verbose: args.verbose,
+                    output,
+                },
+                &filter,
+                &mut totals,
+            );
+            if let Some(hint) = hint {
+                if output == view::Output::Json {
+                    eprintln!("note: {name}: {hint}");
+                } else {
+                    let _ = writeln!(out, "note: {name}: {hint}");
+                }
+            }
+            continue;
+        }
+        // `--verify` prints stream after stream, as it always has; a hint
+        // goes to standard error so that its output stays the same.
+        if let Some(hint) = hint {
+            eprintln!("note: {name}: {hint}");
+        }
+        for view::DecodedStream {
+            key,
+            stream,
+            report,
+        } in &decoded
+        {
             print_stream(
                 &mut out,
                 &name,
-                key,
-                &stream,
-                &report,
+                *key,
+                stream,
+                report,
                 Printing {
                     quiet: args.quiet,
                     cut,
@@ -140,14 +309,23 @@ fn main() -> ExitCode {
             );
         }
     }
+    if args.pipes {
+        let pairings = pipes::pair::pair_files(&pipe_files);
+        pipes::print::print(&mut out, &pipe_files, &pairings, &mut aliases, args.verbose);
+    }
     let verb = if args.verify { "verified" } else { "decoded" };
-    let _ = writeln!(
-        out,
+    let last = format!(
         "{verb} {} frames in {} streams, {} failed",
         totals.frames,
         totals.streams,
         totals.failed + totals.unreadable
     );
+    // JSON output holds only JSON lines.
+    if args.json {
+        eprintln!("{last}");
+    } else {
+        let _ = writeln!(out, "{last}");
+    }
     let _ = out.flush();
     if totals.failed + totals.unreadable == 0 {
         ExitCode::SUCCESS
@@ -156,12 +334,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Counts over the whole run.
 #[derive(Default)]
-struct Totals {
-    frames: usize,
-    streams: usize,
-    failed: usize,
-    unreadable: usize,
+pub(crate) struct Totals {
+    pub(crate) frames: usize,
+    pub(crate) streams: usize,
+    pub(crate) failed: usize,
+    pub(crate) unreadable: usize,
+}
+
+/// Frames and failures of one file's entries, as the view counts them.
+fn count_entries(entries: &[view::Entry], totals: &mut Totals) {
+    for entry in entries {
+        match &entry.what {
+            view::What::Frame { failure, .. } => {
+                totals.frames += 1;
+                totals.failed += usize::from(failure.is_some());
+            }
+            view::What::Stream { failed, .. } => totals.failed += usize::from(*failed),
+        }
+    }
 }
 
 fn read_transcript(file: &std::path::Path) -> Result<Transcript, String> {
@@ -212,20 +404,22 @@ fn print_stream(
                 )
             })
         });
+        // Names in full, as `--verify` has always printed them.
+        let description = names::render(&frame.description, None).text;
         match failure {
             Some(why) => {
                 totals.failed += 1;
                 let _ = writeln!(
                     out,
                     "FAIL {name} {key} frame {index} @{}: {why} [{}]",
-                    frame.offset, frame.description
+                    frame.offset, description
                 );
             }
             None if !quiet => {
                 let _ = writeln!(
                     out,
                     "{name} {key} #{index} @{} len {}: {}",
-                    frame.offset, frame.len, frame.description
+                    frame.offset, frame.len, description
                 );
             }
             None => {}
