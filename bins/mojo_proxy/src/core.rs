@@ -1,7 +1,8 @@
 //! [`ProxyCore`]: the sans-IO [`Proxy`] as a [`mojo_driver::Core`] over the
 //! proxy's three sockets, answering what the proxy asks of the OS with the
 //! platform crate: the host's primary buffer and block buffers mapped, our
-//! block buffers and the client's regions created as memfds.
+//! block buffers, the client's regions and data pipe rings created as
+//! memfds ([`ProxyRings`]).
 //!
 //! No protocol logic lives here: links are mapped to [`ProxyLink`]s, fds
 //! queued per link, memory made or mapped, and the first fatal error kept
@@ -14,6 +15,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use ipcz_node::node::{DriverBox, NodeEvent};
 use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
 use mojo_bridge::proxy::{Proxy, ProxyError, ProxyEvent, ProxyLink};
+use mojo_bridge::{NewRing, RingMemory, RingMemoryError};
 use mojo_driver::{
     Backlog, CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit,
 };
@@ -98,6 +100,56 @@ fn map_host_region(buffer: &SharedBuffer, fds: Vec<OwnedFd>) -> Result<Mapping, 
     )?
     .trust_peer()
     .map()
+}
+
+/// Data pipe rings for the bridge: fresh ones are unsafe memfd regions of
+/// ours; arriving ones are mapped unsealed, from either peer. A legacy
+/// client's ring is an unsealed `/dev/shm` file (libchrome makes them so),
+/// and refusing it would refuse every real data pipe; the cost is that a
+/// peer which shrinks its own ring file ends the proxy with `SIGBUS`, a
+/// trust the proxy gives only to the processes the host launched it with
+/// (`docs/OPERATIONS.md`, limits).
+#[derive(Debug)]
+pub struct ProxyRings {
+    random: OsRandom,
+}
+
+impl ProxyRings {
+    /// A ring factory naming its regions from `random`.
+    pub fn new(random: OsRandom) -> Self {
+        Self { random }
+    }
+}
+
+impl RingMemory<Mapping> for ProxyRings {
+    fn create(&mut self, size: usize) -> Result<NewRing<Mapping>, RingMemoryError> {
+        let failed = |e: ShmError| RingMemoryError::Create {
+            size,
+            reason: e.to_string(),
+        };
+        let region = SharedMemoryRegion::create(RegionMode::Unsafe, size, &mut self.random)
+            .map_err(failed)?;
+        let memory = region.map().map_err(failed)?;
+        Ok(NewRing {
+            memory,
+            guid: Guid::from(region.guid()),
+            fds: region.into_fds(),
+        })
+    }
+
+    fn map(
+        &mut self,
+        size: usize,
+        guid: Guid,
+        fds: Vec<OwnedFd>,
+    ) -> Result<Mapping, RingMemoryError> {
+        SharedMemoryRegion::from_fds(RegionMode::Unsafe, size, u128::from(guid), fds)
+            .and_then(|region| region.trust_peer().map())
+            .map_err(|e| RingMemoryError::Map {
+                size,
+                reason: e.to_string(),
+            })
+    }
 }
 
 fn probe(fd: BorrowedFd<'_>) -> Option<FdAccess> {

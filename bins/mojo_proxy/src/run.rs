@@ -10,7 +10,7 @@ use mojo_platform_channel::{Endpoint, OsRandom};
 
 use crate::capture::Capture;
 use crate::cli::{Attachments, Config, LegacyProfile};
-use crate::core::ProxyCore;
+use crate::core::{ProxyCore, ProxyRings};
 
 /// Exit status of a run that ended normally: every pairing closed, a peer
 /// hung up, or a shutdown signal.
@@ -114,7 +114,10 @@ fn try_run(
         inherit_broker: config.inherit_ipcz_broker,
     };
     let node_random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
-    let proxy = Proxy::new(&proxy_config, client_end, node_random).map_err(|e| e.to_string())?;
+    let mut proxy =
+        Proxy::new(&proxy_config, client_end, node_random).map_err(|e| e.to_string())?;
+    let ring_random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
+    proxy.set_ring_memory(Box::new(ProxyRings::new(ring_random)));
     let mut core = ProxyCore::new(proxy, host, bootstrap, node_channel, random);
     let mut signalled = false;
     loop {

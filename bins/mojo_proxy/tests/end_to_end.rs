@@ -1,8 +1,10 @@
 //! Our test host → `mojo_proxy` → our legacy test client, over real
-//! processes and sockets: every default scenario of `test-peers.md` must
-//! pass through the proxy, in both legacy wire profiles, with a string
-//! attachment and with 1 and 7 numeric ones, and the proxy must exit 0
-//! after the host's `shutdown` (the host reports the proxy's status).
+//! processes and sockets: every default scenario of `test-peers.md`, and
+//! `datapipe` (a data pipe each way, which Chromium's proxy cannot carry),
+//! must pass through the proxy, in both ipcz modes and both legacy wire
+//! profiles, with a string attachment and with 1 and 7 numeric ones, and
+//! the proxy must exit 0 after the host's `shutdown` (the host reports the
+//! proxy's status).
 //!
 //! The test peers are binaries of another package: they are found next to
 //! this package's `mojo_proxy` (a `cargo test --workspace` builds them; a
@@ -13,6 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use mojo_test_peers::harness::{self, HostRun, serialized};
+use mojo_test_peers::host::DEFAULT_SCENARIOS;
 use serde_json::Value;
 
 const PROXY: &str = env!("CARGO_BIN_EXE_mojo_proxy");
@@ -40,10 +43,10 @@ fn run_host(args: &[String]) -> HostRun {
     run
 }
 
-/// Every default line passed with `label`, and the host saw the proxy and
+/// Every default line and both data pipe lines passed with `label`, and the host saw the proxy and
 /// the client exit 0.
 fn check_all_pass(run: &HostRun, multi: bool, label: &str) {
-    harness::assert_all_pass(run, &harness::result_lines(multi, false), label);
+    harness::assert_all_pass(run, &harness::result_lines(multi, true), label);
     let shutdown = run.lines.last().unwrap();
     assert_eq!(
         shutdown["proxy_exit"], 0,
@@ -63,6 +66,7 @@ fn args(client: &Path, extra: &[&str]) -> Vec<String> {
         .chain([
             format!("--proxy={PROXY}"),
             format!("--client={}", client.display()),
+            format!("--scenarios={},datapipe", DEFAULT_SCENARIOS.join(",")),
         ])
         .collect()
 }

@@ -43,7 +43,7 @@ use mojo_legacy_node::session::{
 use mojo_legacy_wire::{NodeName as LegacyNodeName, Profile};
 use mojo_wire_kit::{RandomSource, SharedMemory};
 
-use crate::{Attachments, Bridge, BridgeError, BridgeEvent, BridgeTransmit, Side};
+use crate::{Attachments, Bridge, BridgeError, BridgeEvent, BridgeTransmit, RingMemory, Side};
 
 /// The referred session's one adopted socket: the link to the host (§4.3).
 const REFERRER_SOCKET: SocketId = SocketId(1);
@@ -220,6 +220,17 @@ pub struct Proxy<M> {
     events: VecDeque<ProxyEvent>,
     finished: bool,
     finished_reported: bool,
+    /// The data pipe ring factory, until the bridge exists to take it.
+    rings: Option<RingsSlot<M>>,
+}
+
+/// A [`RingMemory`] held for the bridge (a named type for `Debug`).
+struct RingsSlot<M>(Box<dyn RingMemory<M>>);
+
+impl<M> fmt::Debug for RingsSlot<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RingMemory")
+    }
 }
 
 impl<M: SharedMemory> Proxy<M> {
@@ -281,7 +292,18 @@ impl<M: SharedMemory> Proxy<M> {
             events: VecDeque::new(),
             finished: false,
             finished_reported: false,
+            rings: None,
         })
+    }
+
+    /// Installs the data pipe ring factory: data pipe ends are then
+    /// bridged (see [`Bridge::set_ring_memory`]) instead of being closed
+    /// as untranslatable. Before the bridge exists it is kept for it.
+    pub fn set_ring_memory(&mut self, rings: Box<dyn RingMemory<M>>) {
+        match &mut self.stage {
+            Stage::Bridging { bridge, .. } => bridge.set_ring_memory(rings),
+            _ => self.rings = Some(RingsSlot(rings)),
+        }
     }
 
     /// Takes `link`'s unconsumed input and the fds received with it (each
@@ -696,7 +718,10 @@ impl<M: SharedMemory> Proxy<M> {
             .iter()
             .filter_map(|&(port, index)| Some((portals.get(index).copied().flatten()?, port)))
             .collect();
-        let bridge = Bridge::from_pairs(node, *legacy, pairs);
+        let mut bridge = Bridge::from_pairs(node, *legacy, pairs);
+        if let Some(RingsSlot(rings)) = self.rings.take() {
+            bridge.set_ring_memory(rings);
+        }
         self.stage = Stage::Bridging {
             bridge: Box::new(bridge),
             host_link: link,
