@@ -25,6 +25,15 @@ pub enum SessionError {
         /// What it claimed.
         num_bytes: u32,
     },
+    /// A whole frame before the link was up (or on a referral socket)
+    /// claims more fds than arrived with it. A frame's fds ride with its
+    /// first byte, so they never will: the peer lied.
+    FdCount {
+        /// The fds its header claims.
+        header: usize,
+        /// The fds that arrived.
+        received: usize,
+    },
     /// The established link carried no primary buffer fd to map.
     MissingPrimaryBuffer,
     /// The caller's mapping of the primary buffer is smaller than the
@@ -84,6 +93,10 @@ impl fmt::Display for SessionError {
             Self::FrameTooLarge { num_bytes } => {
                 write!(f, "a frame of {num_bytes} bytes before the link was up")
             }
+            Self::FdCount { header, received } => write!(
+                f,
+                "a frame before the link was up claims {header} fds, {received} arrived with it"
+            ),
             Self::MissingPrimaryBuffer => f.write_str("no primary buffer fd came with the link"),
             Self::PrimaryMappingTooSmall { size, wanted } => write!(
                 f,

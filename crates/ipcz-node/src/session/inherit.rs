@@ -377,7 +377,14 @@ impl<M: SharedMemory> Session<M> {
                 return Ok(consumed);
             };
             if fds.len() < num_handles {
-                return Ok(consumed);
+                // As on the session's own socket: its fds would have come
+                // with the frame's first byte.
+                let e = SessionError::FdCount {
+                    header: num_handles,
+                    received: fds.len(),
+                };
+                self.fail_referral(socket, e.clone());
+                return Err(e);
             }
             let frame_fds: Vec<OwnedFd> = fds.drain(..num_handles).collect();
             let bytes = rest.get(..used).unwrap_or_default();

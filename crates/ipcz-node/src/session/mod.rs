@@ -499,7 +499,19 @@ impl<M: SharedMemory> Session<M> {
                 return Ok(consumed);
             };
             if fds.len() < num_handles {
-                return Ok(consumed);
+                // The fds of a whole frame came with its first byte or
+                // never will: a lie, not a frame to wait for.
+                if let Phase::Running { node, link } = &mut self.phase {
+                    // The node names it and drops the link, as for any
+                    // frame it refuses.
+                    let result = node.handle_stream(*link, rest, fds);
+                    self.drain_node();
+                    return Ok(consumed + result?);
+                }
+                return Err(SessionError::FdCount {
+                    header: num_handles,
+                    received: fds.len(),
+                });
             }
             let frame_fds: Vec<OwnedFd> = fds.drain(..num_handles).collect();
             let bytes = rest.get(..used).unwrap_or_default();

@@ -12,7 +12,7 @@ use mojo_wire_kit::{Guid, RegionMode, SeededRandom};
 
 use super::*;
 use crate::memory::MemoryOptions;
-use crate::node::{DriverBox, NodeConfig, NodeHandle, ParcelDataPlacement};
+use crate::node::{DriverBox, NodeConfig, NodeError, NodeHandle, ParcelDataPlacement};
 use crate::router::Handle;
 use crate::sim::SharedHeap;
 
@@ -32,7 +32,9 @@ struct Side {
     /// Bytes and fds sent to this side not yet delivered (the simulated
     /// socket), and how many bytes one step delivers.
     in_flight: VecDeque<u8>,
-    fds_in_flight: VecDeque<OwnedFd>,
+    /// Each transmit's fds, by the number of bytes still in flight ahead
+    /// of its first byte when it was sent (counted down as bytes arrive).
+    fds_in_flight: VecDeque<(usize, Vec<OwnedFd>)>,
     chunk: usize,
 }
 
@@ -95,17 +97,23 @@ fn step(from: &mut Side, to: &mut Side, memory: &mut Memory) -> bool {
     let mut progressed = false;
     while let Some(t) = from.session.poll_transmit() {
         progressed = true;
+        if !t.fds.is_empty() {
+            to.fds_in_flight.push_back((to.in_flight.len(), t.fds));
+        }
         to.in_flight.extend(t.bytes);
-        to.fds_in_flight.extend(t.fds);
     }
-    // Part of the stream arrives; its fds only once every byte has (later
-    // than a real socket delivers them, so frames must wait for them).
+    // Part of the stream arrives; a transmit's fds with its first byte, as
+    // a unix socket delivers them (so a whole frame always has its fds).
     let n = to.chunk.min(to.in_flight.len());
-    progressed |= n > 0 || !to.fds_in_flight.is_empty();
+    progressed |= n > 0;
     to.input.extend(to.in_flight.drain(..n));
-    if to.in_flight.is_empty() {
-        to.fds.extend(to.fds_in_flight.drain(..));
+    for (ahead, fds) in to.fds_in_flight.iter_mut() {
+        if *ahead < n {
+            to.fds.extend(fds.drain(..));
+        }
+        *ahead = ahead.saturating_sub(n);
     }
+    to.fds_in_flight.retain(|(_, fds)| !fds.is_empty());
     loop {
         let used = to
             .session
@@ -367,6 +375,48 @@ fn garbage_before_the_greeting_is_a_typed_error() {
     let (_host, mut client, _memory) = pair(2);
     let junk = [0u8; 64];
     assert!(client.session.handle_stream(&junk, &mut fds).is_err());
+}
+
+#[test]
+fn a_greeting_without_its_fd_is_a_typed_error_not_a_wait() {
+    let (mut host, mut client, _memory) = pair(2);
+    // The broker's greeting carries the primary buffer's fd; it arrives
+    // whole, but without it.
+    let t = host.session.poll_transmit().expect("greeting");
+    assert!(!t.fds.is_empty(), "the greeting carries the buffer");
+    let mut no_fds = VecDeque::new();
+    assert_eq!(
+        client.session.handle_stream(&t.bytes, &mut no_fds),
+        Err(SessionError::FdCount {
+            header: t.fds.len(),
+            received: 0,
+        })
+    );
+}
+
+#[test]
+fn a_running_frame_without_its_fds_drops_the_link() {
+    let (mut host, mut client, mut memory) = pair(2);
+    run_until_idle(&mut host, &mut client, &mut memory);
+    // A parcel with a boxed fd, whose fd is lost on the way.
+    let (hp, _) = (host.portal(1), client.portal(1));
+    let boxed =
+        DriverBox::new(DriverObject::TransmissiblePlatformHandle, vec![any_fd()]).expect("box");
+    host.node()
+        .put(hp, b"with an fd".to_vec(), vec![Handle::Object(boxed)])
+        .expect("put");
+    let mut bytes = Vec::new();
+    let mut sent_fds = 0;
+    while let Some(t) = host.session.poll_transmit() {
+        sent_fds += t.fds.len();
+        bytes.extend(t.bytes);
+    }
+    assert_eq!(sent_fds, 1, "the parcel's fd");
+    let mut no_fds = VecDeque::new();
+    assert!(matches!(
+        client.session.handle_stream(&bytes, &mut no_fds),
+        Err(SessionError::Node(NodeError::FdCount { .. }))
+    ));
 }
 
 #[test]

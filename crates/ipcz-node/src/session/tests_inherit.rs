@@ -44,14 +44,19 @@ struct Party {
     readable: usize,
 }
 
+/// One socket end's undelivered bytes and per-write fds.
+type InFlight = (Vec<u8>, VecDeque<(usize, Vec<OwnedFd>)>);
+
 struct Net {
     parties: Vec<Party>,
     /// Socket end (inode) -> its peer end.
     peers: BTreeMap<u64, u64>,
     /// Socket end (inode) -> who reads it, once adopted.
     owners: BTreeMap<u64, (usize, SocketId)>,
-    /// Bytes and fds written towards an end not yet read.
-    in_flight: BTreeMap<u64, (Vec<u8>, VecDeque<OwnedFd>)>,
+    /// Bytes written towards an end not yet read, and each write's fds by
+    /// the bytes ahead of its first byte (delivered with that byte, as a
+    /// unix socket does).
+    in_flight: BTreeMap<u64, InFlight>,
     regions: BTreeMap<(u64, u64), SharedHeap>,
     next_guid: u64,
     random: SeededRandom,
@@ -110,8 +115,10 @@ impl Net {
                     .map(|(ino, _)| *ino)
                     .expect("a known socket");
                 let flight = self.in_flight.entry(self.peers[&end]).or_default();
+                if !t.fds.is_empty() {
+                    flight.1.push_back((flight.0.len(), t.fds));
+                }
                 flight.0.extend(t.bytes);
-                flight.1.extend(t.fds);
             }
         }
         let ends: Vec<u64> = self.in_flight.keys().copied().collect();
@@ -124,11 +131,15 @@ impl Net {
             };
             let n = self.chunk.min(bytes.len());
             let input = self.parties[party].input.entry(socket).or_default();
-            progressed |= n > 0 || !fds.is_empty();
+            progressed |= n > 0;
             input.0.extend(bytes.drain(..n));
-            if bytes.is_empty() {
-                input.1.extend(fds.drain(..));
+            for (ahead, write_fds) in fds.iter_mut() {
+                if *ahead < n {
+                    input.1.extend(write_fds.drain(..));
+                }
+                *ahead = ahead.saturating_sub(n);
             }
+            fds.retain(|(_, write_fds)| !write_fds.is_empty());
         }
         for party in 0..self.parties.len() {
             let sockets: Vec<SocketId> = self.parties[party].input.keys().copied().collect();
@@ -136,10 +147,16 @@ impl Net {
                 loop {
                     let p = &mut self.parties[party];
                     let (bytes, fds) = p.input.get_mut(&socket).expect("input");
-                    let used = p
-                        .session
-                        .handle_socket_stream(socket, bytes, fds)
-                        .expect("stream");
+                    let used = match p.session.handle_socket_stream(socket, bytes, fds) {
+                        Ok(used) => used,
+                        Err(e) => {
+                            // That socket is done with: nothing more is read.
+                            bytes.clear();
+                            fds.clear();
+                            p.failed.push(e);
+                            break;
+                        }
+                    };
                     bytes.drain(..used);
                     progressed |= used > 0;
                     if !self.answer(party) {
@@ -369,6 +386,29 @@ fn a_referral_the_referred_node_never_answers_is_rejected_when_its_socket_closes
             mojo_invitation::ipcz::HandshakeError::ReferralRejected { .. }
         )]
     ));
+}
+
+#[test]
+fn a_referral_frame_without_its_fds_fails_that_referral_not_waits() {
+    let (mut net, kept) = network(2);
+    net.run_until_idle();
+    // The referred node's greeting waits in the referred socket; make its
+    // header claim an fd that never comes.
+    let flight = net.in_flight.get_mut(&inode(&kept)).expect("the greeting");
+    flight.0[2..4].copy_from_slice(&1u16.to_le_bytes());
+    net.parties[HOST].session.refer(kept, 2).expect("refer");
+    net.run_until_idle();
+    assert!(
+        net.parties[BROKER].failed.contains(&SessionError::FdCount {
+            header: 1,
+            received: 0
+        }),
+        "{:?}",
+        net.parties[BROKER].failed
+    );
+    assert!(net.parties[BROKER].served.is_empty());
+    // The broker's own link is unharmed.
+    assert!(net.parties[BROKER].session.is_established());
 }
 
 #[test]
