@@ -3,7 +3,9 @@
 //! six pipes open and echo traffic in flight, `SIGUSR1` makes the proxy log
 //! one block whose pairings, pipes and totals must agree with what the host
 //! sent and got back, the proxy carries on, and its exit totals count every
-//! message exactly.
+//! message exactly. A client process that stops reading while the host
+//! floods it shows as the client link's queued output and the host link's
+//! paused reading.
 //!
 //! Run `cargo build -p mojo_proxy` first: the proxy is another package's
 //! binary, found next to the test peers.
@@ -11,8 +13,9 @@
 #[allow(dead_code)]
 mod proxy_support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use mojo_test_peers::protocol::{Payload, op};
 use mojo_test_peers::system::{Handle, MessagePipe, MojoError, MojoSystem, read_one};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -55,11 +58,21 @@ fn number(line: &str, key: &str) -> u64 {
 /// lines (the first and the indented ones after it: the logger indents a
 /// record's further lines).
 fn wait_record(rig: &Rig, marker: &str) -> Vec<String> {
+    wait_nth_record(rig, marker, 0)
+}
+
+/// As [`wait_record`], for the record after `n` earlier ones.
+fn wait_nth_record(rig: &Rig, marker: &str, n: usize) -> Vec<String> {
     let end = Instant::now() + WATCHDOG;
     loop {
         {
             let log = rig.proxy.log.lock().unwrap();
-            if let Some(i) = log.lines.iter().position(|l| l.contains(marker)) {
+            let mut starts = log
+                .lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.contains(marker));
+            if let Some((i, _)) = starts.nth(n) {
                 let mut record = vec![log.lines[i].clone()];
                 record.extend(
                     log.lines[i + 1..]
@@ -75,7 +88,7 @@ fn wait_record(rig: &Rig, marker: &str) -> Vec<String> {
             assert!(!log.ended, "the proxy exited without logging {marker}");
         }
         assert!(Instant::now() < end, "no {marker} record from the proxy");
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -209,4 +222,92 @@ fn sigusr1_mid_traffic_logs_what_the_host_has_in_flight_and_exit_totals_match() 
     assert_eq!(number(exit, "pipes opened "), opened, "{exit}");
     assert_eq!(number(exit, " closed "), opened, "{exit}");
     assert_eq!(number(exit, "errors "), 0, "{exit}");
+}
+
+/// What the host floods at a stopped client: twice the driver's output
+/// high-water mark, so the proxy must queue and pause.
+const FLOOD_MESSAGES: u64 = 256;
+/// Size of each flood message.
+const FLOOD_MESSAGE: u64 = 64 * 1024;
+
+#[test]
+fn a_client_that_stops_reading_shows_as_queued_output_and_paused_reading() {
+    let _g = serialized();
+    let mut rig = Rig::with_client_process();
+    let client_pid = Pid::from_raw(rig.client_process().id() as i32);
+    let pid = Pid::from_raw(rig.proxy.pid() as i32);
+    let host = &rig.host;
+    let echo = Payload::Echo(b"warm".to_vec()).encode();
+    host.write_message(&rig.host_pipe, &echo, Vec::new())
+        .unwrap();
+    assert_eq!(
+        read_one(host, &rig.host_pipe, deadline()).unwrap().bytes,
+        echo
+    );
+    kill(client_pid, Signal::SIGSTOP).unwrap();
+    let start = Payload::SinkStart {
+        count: FLOOD_MESSAGES,
+        size: FLOOD_MESSAGE,
+    }
+    .encode();
+    host.write_message(&rig.host_pipe, &start, Vec::new())
+        .unwrap();
+    let mut data = vec![0x5a; FLOOD_MESSAGE as usize];
+    data[..4].copy_from_slice(&op::SINK_DATA.to_le_bytes());
+    for _ in 0..FLOOD_MESSAGES {
+        host.write_message(&rig.host_pipe, &data, Vec::new())
+            .unwrap();
+    }
+    let flood_bytes = start.len() as u64 + FLOOD_MESSAGES * FLOOD_MESSAGE;
+    // Ask until the backlog shows (the proxy reads the flood at its pace).
+    let end = Instant::now() + WATCHDOG;
+    let mut asked = 0;
+    let block = loop {
+        std::thread::sleep(Duration::from_millis(100));
+        kill(pid, Signal::SIGUSR1).unwrap();
+        let block = wait_nth_record(&rig, "live state (SIGUSR1)", asked).join("\n");
+        asked += 1;
+        if block.contains("reading paused") {
+            break block;
+        }
+        assert!(Instant::now() < end, "no backlog shown: {block}");
+    };
+    let queued = number(&block, "client node channel: out ");
+    let totals = block.lines().find(|l| l.contains("totals: ")).unwrap();
+    let [h2c, h2c_bytes, _] = direction(totals, "host->client ");
+    assert!(queued > 0, "{block}");
+    // What waits in the proxy's socket queue was forwarded and framed, not
+    // more than the host sent.
+    assert!(h2c_bytes <= echo.len() as u64 + flood_bytes, "{block}");
+    assert!(h2c <= 2 + FLOOD_MESSAGES, "{block}");
+    assert!(
+        block
+            .lines()
+            .any(|l| l.trim_start().starts_with("host link:") && l.contains("reading paused")),
+        "the host link is the one paused: {block}"
+    );
+    kill(client_pid, Signal::SIGCONT).unwrap();
+    let ack = read_one(host, &rig.host_pipe, deadline()).unwrap();
+    assert_eq!(
+        Payload::decode(&ack.bytes).unwrap(),
+        Payload::SinkAck {
+            received: FLOOD_MESSAGES,
+            bytes: FLOOD_MESSAGES * FLOOD_MESSAGE,
+            bad: 0
+        }
+    );
+    let (proxy, status) = rig.finish();
+    assert_eq!(status.code(), Some(0), "the proxy's exit status");
+    let log = proxy.log.lock().unwrap();
+    let exit = log
+        .lines
+        .iter()
+        .find(|l| l.contains("mojo_proxy::state] at exit after "))
+        .unwrap_or_else(|| panic!("no exit totals: {:?}", log.lines));
+    assert_eq!(
+        direction(exit, "host->client ")[..2],
+        [2 + FLOOD_MESSAGES, flood_bytes + echo.len() as u64],
+        "{exit}"
+    );
+    assert_eq!(direction(exit, "client->host ")[0], 2, "{exit}");
 }
