@@ -191,6 +191,23 @@ impl ProxyCore {
         self.error.as_ref()
     }
 
+    /// The proxy (for its snapshot and totals).
+    pub fn proxy(&self) -> &Proxy<Mapping> {
+        &self.proxy
+    }
+
+    /// The driver link of each proxy link still open.
+    pub fn links(&self) -> impl Iterator<Item = (ProxyLink, LinkId)> + '_ {
+        LINKS
+            .into_iter()
+            .filter_map(|l| Some((l, self.links[slot(l)]?)))
+    }
+
+    /// Received fds waiting for the rest of their frame.
+    pub fn queued_fds(&self) -> usize {
+        self.fds.iter().map(VecDeque::len).sum()
+    }
+
     /// Whether every pairing closed (the normal end).
     pub fn is_finished(&self) -> bool {
         self.proxy.is_finished()

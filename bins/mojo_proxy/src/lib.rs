@@ -2,7 +2,8 @@
 //! reach it: the command line ([`cli`]), the driver core that answers the
 //! sans-IO [`mojo_bridge::proxy::Proxy`] with the OS ([`core`]), one run
 //! of the `mio` loop ([`run`]), and the optional recording of both links
-//! (`--capture-dir`, [`capture`]).
+//! (`--capture-dir`, [`capture`]), and the live state logged on `SIGUSR1`
+//! and the totals at exit ([`state`]).
 //!
 //! The command line is parsed as Chromium's `base::CommandLine` parses it,
 //! so the proxy is a drop-in for Chromium's `mojo_proxy`:
@@ -29,3 +30,4 @@ pub mod capture;
 pub mod cli;
 pub mod core;
 pub mod run;
+pub mod state;

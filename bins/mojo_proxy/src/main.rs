@@ -54,14 +54,17 @@ fn main() -> ExitCode {
     // Before anything else, while the process has one thread: every later
     // thread inherits the blocked mask, so the signals reach only the
     // loop's signalfd.
-    let signals = match mojo_driver::Signals::block_shutdown_signals() {
+    let signals = match mojo_driver::Signals::block_shutdown_and_status_signals() {
         Ok(signals) => signals,
         Err(e) => {
-            error_line(&format!("cannot block SIGTERM and SIGINT: {e}"));
+            error_line(&format!("cannot block SIGTERM, SIGINT and SIGUSR1: {e}"));
             return ExitCode::from(run::EXIT_FAILURE);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+    // The live state (SIGUSR1) and the exit totals are wanted even when
+    // nobody set RUST_LOG: a signal someone sends must answer.
+    let default_filter = format!("warn,{}=info", mojo_proxy::state::TARGET);
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
         .format_timestamp_micros()
         .init();
     let config = match cli::parse(std::env::args_os().skip(1)) {

@@ -1,6 +1,8 @@
 //! One proxy run: the sockets adopted, the driver set up, the loop run to
 //! its end, and the end turned into an exit status.
 
+use std::time::Instant;
+
 use mojo_bridge::Attachments as BridgeAttachments;
 use mojo_bridge::proxy::{Proxy, ProxyConfig};
 use mojo_driver::{Driver, DriverError, Exit, Signals};
@@ -11,6 +13,7 @@ use mojo_platform_channel::{Endpoint, OsRandom};
 use crate::capture::Capture;
 use crate::cli::{Attachments, Config, LegacyProfile};
 use crate::core::{ProxyCore, ProxyRings};
+use crate::state;
 
 /// Exit status of a run that ended normally: every pairing closed, a peer
 /// hung up, or a shutdown signal.
@@ -31,7 +34,8 @@ pub fn bridge_attachments(attachments: &Attachments) -> BridgeAttachments {
 
 /// Runs the proxy for `config` over the adopted sockets until its work is
 /// over; returns the exit status. `signals` (blocked before any thread was
-/// made) end the run cleanly. `inherited` are the fds open when the process
+/// made) end the run cleanly; `SIGUSR1`, if among them, logs the live
+/// state ([`state`]). The totals are logged at the end, whatever it is. `inherited` are the fds open when the process
 /// started ([`open_fds_beyond_stdio`]): whatever else is open at the end
 /// is reported as leaked.
 pub fn run(
@@ -119,9 +123,11 @@ fn try_run(
     let ring_random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
     proxy.set_ring_memory(Box::new(ProxyRings::new(ring_random)));
     let mut core = ProxyCore::new(proxy, host, bootstrap, node_channel, random);
+    let started = Instant::now();
     let mut signalled = false;
-    loop {
+    let ended = loop {
         match driver.run(&mut core) {
+            Ok(Exit::Status) => state::log_live_state(&driver, &core, started.elapsed()),
             Ok(Exit::Signal(signal)) if !signalled => {
                 log::info!("{signal}: closing every pairing");
                 signalled = true;
@@ -129,14 +135,17 @@ fn try_run(
             }
             Ok(exit) => {
                 log::info!("done: {exit}");
-                break;
+                break Ok(());
             }
             Err(DriverError::Core { link, error }) => {
-                return Err(format!("{link}: {error}; giving up"));
+                break Err(format!("{link}: {error}; giving up"));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => break Err(e.to_string()),
         }
-    }
+    };
+    // Whatever the end, the totals go to the log.
+    state::log_exit_totals(&core.proxy().totals(), started.elapsed());
+    ended?;
     if let Some(e) = core.error() {
         return Err(e.to_string());
     }

@@ -31,6 +31,8 @@ impl<M: SharedMemory> Bridge<M> {
         let peer = self.legacy.settled_local_peer(port)?;
         let pairing = *self.by_port.get(&peer)?;
         let p = self.pairings.remove(&pairing)?;
+        self.totals.pairings_closed += 1;
+        self.totals.pairings_collapsed += 1;
         self.by_portal.remove(&p.portal);
         self.by_port.remove(&p.port);
         self.dirty_portals.remove(&p.portal);

@@ -24,6 +24,10 @@
 //! - Closure (ipcz §8.4): once one side of a pairing is closed or lost and
 //!   everything it sent has been forwarded, the other side is closed.
 //!
+//! - Counting (`stats`): messages, bytes and handles per direction, per
+//!   pipe and in total, pairings opened and closed, failures; a
+//!   [`BridgeSnapshot`] of the pipes and what the nodes hold on demand.
+//!
 //! Sans-IO: frames and fds go in with [`Bridge::handle_ipcz_frame`] and
 //! [`Bridge::handle_legacy_frame`]; frames to write come out of
 //! [`Bridge::poll_transmit`], tagged by side; what the driver must do
@@ -115,6 +119,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod proxy;
+mod stats;
 mod translate;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -131,6 +136,10 @@ pub use data_pipe::{
     RingMemoryError,
 };
 pub use error::{BridgeError, Untranslatable};
+pub use stats::{
+    BridgeSnapshot, BridgeTotals, DirectionTotals, LinkTotals, PipeSnapshot, ProxySnapshot,
+    ProxyTotals,
+};
 
 /// Most attachments one invitation carries (MojoIpcz's
 /// `Invitation::kMaxAttachments`, ipcz §4.5).
@@ -242,6 +251,9 @@ pub enum BridgeEvent {
 struct Pairing {
     portal: RouterId,
     port: PortRef,
+    /// Forwarded on this pipe, each way.
+    to_legacy: DirectionTotals,
+    to_ipcz: DirectionTotals,
 }
 
 /// The bridge engine: an ipcz node, a legacy node and the pairings between
@@ -268,6 +280,7 @@ pub struct Bridge<M> {
     next_pipe_id: u64,
     ring_bytes: u64,
     scratch: Vec<u8>,
+    totals: BridgeTotals,
 }
 
 impl<M: SharedMemory> Bridge<M> {
@@ -325,6 +338,7 @@ impl<M: SharedMemory> Bridge<M> {
             next_pipe_id: 0,
             ring_bytes: 0,
             scratch: Vec::new(),
+            totals: BridgeTotals::default(),
         };
         for (portal, port) in pairs {
             bridge.pair(portal, port);
@@ -470,7 +484,16 @@ impl<M: SharedMemory> Bridge<M> {
     fn pair(&mut self, portal: RouterId, port: PortRef) {
         let pairing = PairingId(self.next_pairing);
         self.next_pairing += 1;
-        self.pairings.insert(pairing, Pairing { portal, port });
+        self.totals.pairings_opened += 1;
+        self.pairings.insert(
+            pairing,
+            Pairing {
+                portal,
+                port,
+                to_legacy: DirectionTotals::default(),
+                to_ipcz: DirectionTotals::default(),
+            },
+        );
         self.by_portal.insert(portal, pairing);
         self.by_port.insert(port, pairing);
         // Whatever is already queued on either end moves at once.
@@ -491,6 +514,7 @@ impl<M: SharedMemory> Bridge<M> {
         let Some(p) = self.pairings.remove(&pairing) else {
             return;
         };
+        self.totals.pairings_closed += 1;
         self.by_portal.remove(&p.portal);
         self.by_port.remove(&p.port);
         self.dirty_portals.remove(&p.portal);
@@ -503,6 +527,11 @@ impl<M: SharedMemory> Bridge<M> {
     }
 
     fn report(&mut self, event: BridgeEvent) {
+        match event {
+            BridgeEvent::Untranslatable { .. } => self.totals.untranslatable += 1,
+            BridgeEvent::ForwardFailed { .. } => self.totals.forward_failures += 1,
+            _ => {}
+        }
         if self.queued_reports < MAX_QUEUED_REPORTS {
             self.queued_reports += 1;
             self.events.push_back(event);
@@ -575,8 +604,10 @@ impl<M: SharedMemory> Bridge<M> {
         let Some(port) = self.pairings.get(&pairing).map(|p| p.port) else {
             return;
         };
+        let mut moved = DirectionTotals::default();
         while let Ok(Some(parcel)) = self.ipcz.get(portal) {
             let handles = self.ipcz_to_legacy(parcel.handles);
+            let count = handles.len();
             if self
                 .legacy
                 .write_message(port, &parcel.data, handles)
@@ -586,8 +617,11 @@ impl<M: SharedMemory> Bridge<M> {
                     to: Side::Legacy,
                     pairing,
                 });
+            } else {
+                moved.count(parcel.data.len(), count);
             }
         }
+        self.count_forwarded(pairing, Side::Legacy, moved);
         if self.ipcz.status(portal).map_or(true, |s| s.dead) {
             self.close_pairing(pairing);
         }
@@ -602,13 +636,15 @@ impl<M: SharedMemory> Bridge<M> {
         let Some(portal) = self.pairings.get(&pairing).map(|p| p.portal) else {
             return;
         };
-        loop {
+        let mut moved = DirectionTotals::default();
+        let port_gone = loop {
             match self.legacy.read_message(port) {
                 Ok(Some((bytes, handles))) => {
                     let handles = self.legacy_to_ipcz(handles);
+                    let (len, count) = (bytes.len(), handles.len());
                     // A refused parcel leaves its portals with us: close them,
                     // so their pairings see closure instead of lingering.
-                    let moved: Vec<RouterId> = handles
+                    let moved_portals: Vec<RouterId> = handles
                         .iter()
                         .filter_map(|h| match h {
                             IpczHandle::Portal(p) => Some(*p),
@@ -616,25 +652,28 @@ impl<M: SharedMemory> Bridge<M> {
                         })
                         .collect();
                     if self.ipcz.put(portal, bytes, handles).is_err() {
-                        for p in moved {
+                        for p in moved_portals {
                             let _ = self.ipcz.close(p);
                         }
                         self.report(BridgeEvent::ForwardFailed {
                             to: Side::Ipcz,
                             pairing,
                         });
+                    } else {
+                        moved.count(len, count);
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => break false,
                 // The message was consumed and its ports closed; go on.
                 Err(ApiError::InconsistentMessage { .. }) => {}
                 // PeerClosed once everything was read; any other error means
                 // the port is unusable.
-                Err(_) => {
-                    self.close_pairing(pairing);
-                    return;
-                }
+                Err(_) => break true,
             }
+        };
+        self.count_forwarded(pairing, Side::Ipcz, moved);
+        if port_gone {
+            self.close_pairing(pairing);
         }
     }
 }

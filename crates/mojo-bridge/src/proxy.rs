@@ -43,7 +43,10 @@ use mojo_legacy_node::session::{
 use mojo_legacy_wire::{NodeName as LegacyNodeName, Profile};
 use mojo_wire_kit::{RandomSource, SharedMemory};
 
-use crate::{Attachments, Bridge, BridgeError, BridgeEvent, BridgeTransmit, RingMemory, Side};
+use crate::{
+    Attachments, Bridge, BridgeError, BridgeEvent, BridgeTransmit, ProxySnapshot, ProxyTotals,
+    RingMemory, Side,
+};
 
 /// The referred session's one adopted socket: the link to the host (§4.3).
 const REFERRER_SOCKET: SocketId = SocketId(1);
@@ -220,6 +223,8 @@ pub struct Proxy<M> {
     events: VecDeque<ProxyEvent>,
     finished: bool,
     finished_reported: bool,
+    /// Per-link totals (the bridge keeps its own).
+    totals: ProxyTotals,
     /// The data pipe ring factory, until the bridge exists to take it.
     rings: Option<RingsSlot<M>>,
 }
@@ -293,6 +298,7 @@ impl<M: SharedMemory> Proxy<M> {
             finished: false,
             finished_reported: false,
             rings: None,
+            totals: ProxyTotals::default(),
         })
     }
 
@@ -316,12 +322,18 @@ impl<M: SharedMemory> Proxy<M> {
         input: &[u8],
         fds: &mut VecDeque<OwnedFd>,
     ) -> Result<usize, ProxyError> {
+        let fds_before = fds.len();
         let result = match link {
             ProxyLink::Host => self.handle_host(input, fds),
             ProxyLink::Referrer => self.handle_referrer(input, fds),
             ProxyLink::ClientBootstrap => self.handle_client(Link::Bootstrap, input, fds),
             ProxyLink::ClientNodeChannel => self.handle_client(Link::NodeChannel, input, fds),
         };
+        let counted = self.totals.link_mut(link);
+        counted.fds_in += fds_before.saturating_sub(fds.len()) as u64;
+        if let Ok(used) = result {
+            counted.bytes_in += used as u64;
+        }
         self.pump()?;
         result
     }
@@ -460,6 +472,28 @@ impl<M: SharedMemory> Proxy<M> {
         }
     }
 
+    /// Totals since start: per link, and the bridge's (no allocation).
+    pub fn totals(&self) -> ProxyTotals {
+        let mut totals = self.totals;
+        if let Some(bridge) = self.bridge() {
+            totals.bridge = bridge.totals();
+        }
+        totals
+    }
+
+    /// The proxy's state now: totals, and the bridge's pipes and queues
+    /// (see [`crate::BridgeSnapshot`] for what is and is not observable).
+    pub fn snapshot(&self) -> ProxySnapshot {
+        ProxySnapshot {
+            totals: self.totals(),
+            bridge: self.bridge().map(Bridge::snapshot),
+            waiting_for_host: match &self.stage {
+                Stage::Connecting { legacy, .. } => legacy.queued_message_count(),
+                _ => 0,
+            },
+        }
+    }
+
     /// Answers [`ProxyEvent::RegionRequest`] with a new region's fds.
     pub fn answer_region(
         &mut self,
@@ -510,6 +544,9 @@ impl<M: SharedMemory> Proxy<M> {
                 self.referrer_held.push_back(t);
                 continue;
             }
+            let counted = self.totals.link_mut(t.link);
+            counted.bytes_out += t.bytes.len() as u64;
+            counted.fds_out += t.fds.len() as u64;
             return Some(t);
         }
     }

@@ -481,3 +481,46 @@ fn the_client_going_away_finishes_the_proxy_and_closes_the_host_portals() {
         assert!(status.peer_closed, "attachment {i}: {status:?}");
     }
 }
+
+#[test]
+fn the_snapshot_counts_links_waiting_messages_and_pipes() {
+    // Before the host's link is up, the client's message waits in the
+    // legacy node and the snapshot says so.
+    let mut w = World::unconnected(Attachments::Numbered(2), Profile::Libchrome);
+    w.hold_host = true;
+    w.run();
+    let end = w.client_end(0);
+    w.client
+        .node()
+        .write_message(end, b"early", Vec::new())
+        .unwrap();
+    w.run();
+    let snap = w.proxy.snapshot();
+    assert!(snap.bridge.is_none());
+    assert_eq!(snap.waiting_for_host, 1);
+    // INIT carried the node channel's client end.
+    assert_eq!(snap.totals.client_bootstrap.fds_out, 1);
+    assert!(snap.totals.client_node_channel.bytes_in > 0);
+    w.hold_host = false;
+    w.run();
+    let portal = w.host_portal(1);
+    w.host_node().put(portal, vec![1; 100], Vec::new()).unwrap();
+    w.run();
+    let snap = w.proxy.snapshot();
+    assert_eq!(snap.waiting_for_host, 0);
+    let bridge = snap.bridge.expect("the bridge is up");
+    assert_eq!(bridge.pipes.len(), 2);
+    let t = snap.totals;
+    assert_eq!((t.bridge.to_ipcz.messages, t.bridge.to_ipcz.bytes), (1, 5));
+    assert_eq!(
+        (t.bridge.to_legacy.messages, t.bridge.to_legacy.bytes),
+        (1, 100)
+    );
+    assert_eq!(t, w.proxy.totals());
+    // The wire totals: the host's greeting brought the primary buffer's fd;
+    // both links carried more than the payloads.
+    assert_eq!(t.host.fds_in, 1);
+    assert!(t.host.bytes_in > 5 && t.host.bytes_out > 0);
+    assert!(t.client_node_channel.bytes_out > 100);
+    assert_eq!(t.referrer, mojo_bridge::LinkTotals::default());
+}

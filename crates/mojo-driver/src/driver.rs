@@ -15,7 +15,7 @@ use mojo_platform_channel::{
 use crate::core::{
     Backlog, CloseReason, Core, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit,
 };
-use crate::signals::{ShutdownSignal, SignalError, Signals};
+use crate::signals::{ReceivedSignal, ShutdownSignal, SignalError, Signals};
 use crate::tap::{LinkOrigin, Tap};
 
 /// Most bytes read from one link in one turn before the other links get
@@ -75,13 +75,16 @@ impl Default for Config {
     }
 }
 
-/// Why a run ended normally.
+/// Why a run ended normally (or, for [`Exit::Status`], paused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Every link is gone (hung up, failed or closed by the core).
     AllLinksClosed,
     /// A shutdown signal arrived ([`Driver::watch_signals`]).
     Signal(ShutdownSignal),
+    /// `SIGUSR1` arrived ([`Signals::block_shutdown_and_status_signals`]):
+    /// nothing ended; report the state and run again.
+    Status,
     /// The core asked for [`CoreRequest::Shutdown`] and every link is closed.
     CoreFinished,
 }
@@ -91,6 +94,7 @@ impl fmt::Display for Exit {
         match self {
             Self::AllLinksClosed => f.write_str("all links closed"),
             Self::Signal(s) => write!(f, "received {s}"),
+            Self::Status => f.write_str("received SIGUSR1"),
             Self::CoreFinished => f.write_str("core finished"),
         }
     }
@@ -244,6 +248,8 @@ pub struct Driver {
     links: HashMap<u64, Link>,
     next_id: u64,
     signals: Option<Signals>,
+    /// The signalfd may hold more than the signal last read: read it again.
+    signal_ready: bool,
     config: Config,
     stats: DriverStats,
     /// Links with output to flush (reused).
@@ -288,6 +294,7 @@ impl Driver {
             links: HashMap::new(),
             next_id: 0,
             signals: None,
+            signal_ready: false,
             config,
             stats: DriverStats::default(),
             dirty: Vec::new(),
@@ -328,7 +335,8 @@ impl Driver {
         self.stats
     }
 
-    /// Ends runs with [`Exit::Signal`] when `SIGTERM` or `SIGINT` arrives.
+    /// Ends runs with [`Exit::Signal`] when `SIGTERM` or `SIGINT` arrives
+    /// (and with [`Exit::Status`] on `SIGUSR1`, if `signals` has it).
     pub fn watch_signals(&mut self, mut signals: Signals) -> Result<(), std::io::Error> {
         self.poll
             .registry()
@@ -490,6 +498,9 @@ impl Driver {
         max_wait: Option<Duration>,
     ) -> Result<Option<Exit>, DriverError<C::Error>> {
         self.stats.turns += 1;
+        if let Some(exit) = self.take_signal()? {
+            return Ok(Some(exit));
+        }
         self.serve(core)?;
         if let Some(exit) = self.finished() {
             return Ok(Some(exit));
@@ -522,13 +533,9 @@ impl Driver {
                 self.dirty.push(LinkId(ev.token().0 as u64));
             }
         }
-        if signalled {
-            if let Some(signals) = self.signals.as_mut() {
-                if let Some(sig) = signals.read().map_err(DriverError::Signal)? {
-                    info!("{sig} received: shutting down");
-                    return Ok(Some(Exit::Signal(sig)));
-                }
-            }
+        self.signal_ready |= signalled;
+        if let Some(exit) = self.take_signal()? {
+            return Ok(Some(exit));
         }
 
         let now = Instant::now();
@@ -554,6 +561,24 @@ impl Driver {
         }
         self.serve(core)?;
         Ok(self.finished())
+    }
+
+    /// The next signal read, if the signalfd may hold one.
+    fn take_signal<E>(&mut self) -> Result<Option<Exit>, DriverError<E>> {
+        let Some(signals) = self.signals.as_mut().filter(|_| self.signal_ready) else {
+            return Ok(None);
+        };
+        match signals.read().map_err(DriverError::Signal)? {
+            Some(ReceivedSignal::Shutdown(sig)) => {
+                info!("{sig} received: shutting down");
+                Ok(Some(Exit::Signal(sig)))
+            }
+            Some(ReceivedSignal::Status) => Ok(Some(Exit::Status)),
+            None => {
+                self.signal_ready = false;
+                Ok(None)
+            }
+        }
     }
 
     fn finished(&self) -> Option<Exit> {

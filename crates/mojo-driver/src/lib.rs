@@ -23,7 +23,8 @@
 //!   [`Core::handle_timeout`] gets the time.
 //! * **Signals**: [`Signals`] blocks `SIGTERM`/`SIGINT` and reads them from a
 //!   `signalfd` registered with the same poll (no handler, no `unsafe`);
-//!   a run then ends with [`Exit::Signal`].
+//!   a run then ends with [`Exit::Signal`]. Optionally `SIGUSR1` too, which
+//!   returns [`Exit::Status`] (a request to report state; run again).
 //!
 //! * **Tap** (optional, [`Driver::set_tap`]): a [`Tap`] sees each chunk
 //!   read (one `recvmsg`) and each frame sent, with its fds, and how each
@@ -142,5 +143,5 @@ pub use crate::driver::{
     CLOSE_LINGER, Config, Driver, DriverError, DriverStats, EVENTS_PER_POLL, Exit, LinkStats,
     MAX_RECEIVED_FDS_PER_LINK, OUTPUT_HIGH_WATER, OUTPUT_LOW_WATER, READ_BUDGET_PER_TURN,
 };
-pub use crate::signals::{ShutdownSignal, SignalError, Signals};
+pub use crate::signals::{ReceivedSignal, ShutdownSignal, SignalError, Signals};
 pub use crate::tap::{LinkOrigin, Tap};

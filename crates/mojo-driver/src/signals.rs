@@ -1,5 +1,6 @@
-//! SIGTERM and SIGINT as readable events: the signals are blocked and read
-//! from a `signalfd`, so no handler is installed and no `unsafe` is needed.
+//! SIGTERM and SIGINT (and, if asked for, SIGUSR1) as readable events: the
+//! signals are blocked and read from a `signalfd`, so no handler is
+//! installed and no `unsafe` is needed.
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd};
@@ -43,6 +44,37 @@ impl fmt::Display for ShutdownSignal {
             Self::Terminate => "SIGTERM",
             Self::Interrupt => "SIGINT",
         })
+    }
+}
+
+/// A signal read from [`Signals`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReceivedSignal {
+    /// `SIGTERM` or `SIGINT`: end the run.
+    Shutdown(ShutdownSignal),
+    /// `SIGUSR1` (only with [`Signals::block_shutdown_and_status_signals`]):
+    /// report the program's state and go on.
+    Status,
+}
+
+/// The status signal's number (`SIGUSR1`).
+const STATUS_SIGNAL: Signal = Signal::SIGUSR1;
+
+impl ReceivedSignal {
+    fn from_number(n: u32, status: bool) -> Option<Self> {
+        if status && i32::try_from(n).ok() == Some(STATUS_SIGNAL as i32) {
+            return Some(Self::Status);
+        }
+        ShutdownSignal::from_number(n).map(Self::Shutdown)
+    }
+}
+
+impl fmt::Display for ReceivedSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Shutdown(s) => s.fmt(f),
+            Self::Status => f.write_str("SIGUSR1"),
+        }
     }
 }
 
@@ -92,31 +124,48 @@ impl std::error::Error for SignalError {}
 #[derive(Debug)]
 pub struct Signals {
     fd: SignalFd,
+    /// `SIGUSR1` is in the mask too.
+    status: bool,
 }
 
 impl Signals {
     /// Blocks `SIGTERM` and `SIGINT` in the calling thread and opens the
     /// `signalfd` that reports them.
     pub fn block_shutdown_signals() -> Result<Self, SignalError> {
+        Self::block(false)
+    }
+
+    /// As [`block_shutdown_signals`](Self::block_shutdown_signals), and
+    /// `SIGUSR1` too, which the driver reports as
+    /// [`Exit::Status`](crate::Exit::Status) without ending anything (its
+    /// default action would kill the process).
+    pub fn block_shutdown_and_status_signals() -> Result<Self, SignalError> {
+        Self::block(true)
+    }
+
+    fn block(status: bool) -> Result<Self, SignalError> {
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGTERM);
         mask.add(Signal::SIGINT);
+        if status {
+            mask.add(STATUS_SIGNAL);
+        }
         mask.thread_block()
             .map_err(|e| SignalError::new("pthread_sigmask", e))?;
         let fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| SignalError::new("signalfd", e))?;
-        Ok(Self { fd })
+        Ok(Self { fd, status })
     }
 
-    /// The next pending shutdown signal, if any (never blocks).
-    pub fn read(&mut self) -> Result<Option<ShutdownSignal>, SignalError> {
+    /// The next pending signal, if any (never blocks).
+    pub fn read(&mut self) -> Result<Option<ReceivedSignal>, SignalError> {
         loop {
             match self.fd.read_signal() {
                 Ok(Some(info)) => {
-                    if let Some(sig) = ShutdownSignal::from_number(info.ssi_signo) {
+                    if let Some(sig) = ReceivedSignal::from_number(info.ssi_signo, self.status) {
                         return Ok(Some(sig));
                     }
-                    // Only the two are in the mask; anything else is skipped.
+                    // Only those are in the mask; anything else is skipped.
                 }
                 Ok(None) => return Ok(None),
                 Err(Errno::EINTR) => {}
@@ -163,6 +212,21 @@ mod tests {
         assert_eq!(ShutdownSignal::Terminate.number(), 15);
         assert_eq!(ShutdownSignal::Interrupt.to_string(), "SIGINT");
         assert_eq!(ShutdownSignal::from_number(Signal::SIGHUP as u32), None);
+    }
+
+    #[test]
+    fn sigusr1_is_a_status_signal_only_when_asked_for() {
+        let usr1 = Signal::SIGUSR1 as u32;
+        assert_eq!(
+            ReceivedSignal::from_number(usr1, true),
+            Some(ReceivedSignal::Status)
+        );
+        assert_eq!(ReceivedSignal::from_number(usr1, false), None);
+        assert_eq!(
+            ReceivedSignal::from_number(Signal::SIGTERM as u32, true),
+            Some(ReceivedSignal::Shutdown(ShutdownSignal::Terminate))
+        );
+        assert_eq!(ReceivedSignal::Status.to_string(), "SIGUSR1");
     }
 
     #[test]

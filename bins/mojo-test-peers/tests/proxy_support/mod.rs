@@ -85,6 +85,8 @@ pub(crate) struct LogState {
     pub(crate) warnings: Vec<String>,
     /// Whether stderr reached its end (the proxy exited).
     pub(crate) ended: bool,
+    /// Every line, in order (the live-state tests read its records).
+    pub(crate) lines: Vec<String>,
 }
 
 /// Spawns `program` with `keep` inherited (close-on-exec cleared only for
@@ -125,6 +127,7 @@ impl Proxy {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let mut s = state.lock().unwrap();
+                s.lines.push(line.clone());
                 if line.contains("] pairing ") && line.ends_with(" opened") {
                     s.opened += 1;
                 } else if line.contains("] pairing ") && line.ends_with(" closed") {
