@@ -81,6 +81,11 @@ impl DataEnd {
 }
 
 /// Maps a received ring fd (an unsafe-mode region of `capacity` bytes).
+/// The ring comes from the peer node, which is this client's broker or the
+/// broker's side of a proxy: the process that launched it. Chromium makes
+/// rings as unsealed `/dev/shm` files, so the ring is mapped unsealed, as
+/// libchrome does (a peer that shrinks it could end us with `SIGBUS`,
+/// which the process that launched us could do anyway).
 fn map_ring(fd: &OwnedFd, capacity: u32, guid: Guid) -> MojoResult<Mapping> {
     let len = capacity as usize;
     let region = SharedMemoryRegion::from_fds(
@@ -89,7 +94,8 @@ fn map_ring(fd: &OwnedFd, capacity: u32, guid: Guid) -> MojoResult<Mapping> {
         u128::from(guid),
         vec![fd.try_clone().map_err(|_| MojoError::ResourceExhausted)?],
     )
-    .map_err(|_| MojoError::InvalidArgument)?;
+    .map_err(|_| MojoError::InvalidArgument)?
+    .trust_peer();
     region.map().map_err(|_| MojoError::ResourceExhausted)
 }
 
@@ -789,5 +795,41 @@ impl ClientConnector for LegacyClientConnector {
             .map(|p| system.adopt_pipe(p).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((system, pipes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use super::*;
+
+    /// A ring as Chromium makes one: a plain unsealed file.
+    fn unsealed_ring(len: usize) -> OwnedFd {
+        let mut file = unlinked_temp_file();
+        file.write_all(&vec![7u8; len]).expect("write");
+        file.seek(SeekFrom::Start(0)).expect("seek");
+        file.into()
+    }
+
+    fn unlinked_temp_file() -> std::fs::File {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("legacy-ring-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("ring file");
+        std::fs::remove_file(&path).expect("unlink");
+        file
+    }
+
+    #[test]
+    fn a_ring_from_a_real_peer_is_mapped_although_unsealed() {
+        let fd = unsealed_ring(4096);
+        let mapping = map_ring(&fd, 4096, Guid::from(5u128)).expect("mapped");
+        assert_eq!(mojo_wire_kit::SharedMemory::size(&mapping), 4096);
     }
 }
