@@ -72,7 +72,22 @@ fn parse(bytes: &[u8]) -> usize {
     used + m.ports.len() + user.dispatchers.len() + user.payload.len()
 }
 
-fn time(label: &str, iterations: u32, mut f: impl FnMut() -> usize) {
+/// With `BENCH_CASE=<case>` and `BENCH_ITERATIONS=<n>` in the environment,
+/// runs only the case named (`legacy/parse` or `legacy/encode`) exactly `n`
+/// times and prints nothing, so an instruction counter (callgrind) can
+/// measure it on a busy machine.
+fn time(label: &str, case: &str, iterations: u32, mut f: impl FnMut() -> usize) {
+    if let (Ok(only), Ok(n)) = (
+        std::env::var("BENCH_CASE"),
+        std::env::var("BENCH_ITERATIONS"),
+    ) {
+        if only == case {
+            for _ in 0..n.parse::<u64>().expect("BENCH_ITERATIONS is a number") {
+                black_box(f());
+            }
+        }
+        return;
+    }
     // Warm up, then take the best of five runs (least disturbed by the
     // other builds sharing the machine).
     for _ in 0..iterations / 10 {
@@ -96,16 +111,20 @@ fn main() {
     let mut frame = Vec::new();
     let len = encode(&mut frame, &ports, &message);
     assert_eq!(parse(&frame), len + 1 + 1 + PAYLOAD.len());
-    println!("typical legacy frame: {len} bytes");
+    if std::env::var_os("BENCH_CASE").is_none() {
+        println!("typical legacy frame: {len} bytes");
+    }
     let iterations = 200_000;
     time(
         "legacy parse (channel+node+event+user message)",
+        "legacy/parse",
         iterations,
         || parse(black_box(&frame)),
     );
     let mut out = Vec::with_capacity(len);
     time(
         "legacy encode (fresh user-message frame)",
+        "legacy/encode",
         iterations,
         || {
             out.clear();

@@ -106,6 +106,17 @@ pub trait WireLayout:
         }
     }
 
+    /// The layout at the start of `bytes` (which may hold more), borrowed
+    /// without a copy; `None` if `bytes` is shorter. [`wire_layout!`](crate::wire_layout!)
+    /// overrides this with a single length check (the generic zerocopy path
+    /// computes the layout at run time).
+    #[inline]
+    fn prefix_ref(bytes: &[u8]) -> Option<&Self> {
+        <Self as FromBytes>::ref_from_prefix(bytes)
+            .ok()
+            .map(|(value, _)| value)
+    }
+
     /// Decodes the layout from the start of `bytes` (which may hold more).
     fn decode_prefix(bytes: &[u8]) -> Result<Self, CodecError> {
         crate::Reader::new(bytes).layout()
@@ -190,6 +201,13 @@ macro_rules! wire_layout {
                     },
                 )*
             ];
+
+            #[inline]
+            fn prefix_ref(bytes: &[u8]) -> ::core::option::Option<&Self> {
+                bytes.first_chunk::<$size>().map(|array| -> &Self {
+                    $crate::__private::zerocopy::transmute_ref!(array)
+                })
+            }
         }
 
         const _: () = {
@@ -312,6 +330,36 @@ mod tests {
         assert_eq!(short.a.get(), 0x0403_0201);
         assert_eq!(short.b.get(), 5);
         assert_eq!(short.f.get(), 0);
+    }
+
+    #[test]
+    fn borrowed_prefixes_match_the_generic_zerocopy_path() {
+        let bytes: Vec<u8> = (0..30).collect();
+        // Every length and odd start: the declared single-length-check
+        // override agrees with zerocopy's run-time layout check.
+        for start in 0..3 {
+            for end in start..=bytes.len() {
+                let input = &bytes[start..end];
+                let generic = <Sample as FromBytes>::ref_from_prefix(input)
+                    .ok()
+                    .map(|(value, _)| value);
+                assert_eq!(Sample::prefix_ref(input), generic, "{start}..{end}");
+                assert_eq!(Sample::prefix_ref(input).is_some(), input.len() >= 24);
+            }
+        }
+        let mut r = Reader::new(&bytes[1..]);
+        let borrowed = r.layout_ref::<Sample>("sample").unwrap();
+        assert_eq!(borrowed.a.get(), u32::from_le_bytes([1, 2, 3, 4]));
+        assert_eq!(r.remaining(), 5);
+        assert_eq!(
+            r.layout_ref::<Sample>("second sample"),
+            Err(CodecError::Truncated {
+                field: "second sample",
+                needed: 24,
+                available: 5
+            })
+        );
+        assert_eq!(r.remaining(), 5, "a failed read does not move");
     }
 
     #[test]

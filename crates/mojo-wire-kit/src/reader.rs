@@ -73,38 +73,51 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn need(&self, n: usize, field: &'static str) -> Result<(), CodecError> {
         if self.remaining() < n {
-            Err(CodecError::Truncated {
-                field,
-                needed: n,
-                available: self.remaining(),
-            })
+            Err(self.truncated(n, field))
         } else {
             Ok(())
         }
     }
 
-    /// The next `n` bytes, borrowed from the input.
+    /// The error for `field` needing `n` bytes where fewer remain.
     #[inline]
-    pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
-        self.need(n, field)?;
-        let truncated = CodecError::Truncated {
+    fn truncated(&self, n: usize, field: &'static str) -> CodecError {
+        CodecError::Truncated {
             field,
             needed: n,
             available: self.remaining(),
-        };
-        let end = self.pos.checked_add(n).ok_or(truncated)?;
-        let out = self.buf.get(self.pos..end).ok_or(truncated)?;
-        self.pos = end;
-        Ok(out)
+        }
+    }
+
+    /// The bytes not yet read (empty when the position is past the end).
+    #[inline]
+    fn unread(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
+
+    /// The next `n` bytes, borrowed from the input.
+    #[inline]
+    pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
+        match self.unread().get(..n) {
+            Some(out) => {
+                // `pos + n` is at most `buf.len()`: no overflow.
+                self.pos += n;
+                Ok(out)
+            }
+            None => Err(self.truncated(n, field)),
+        }
     }
 
     /// The next `N` bytes, copied.
     #[inline]
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CodecError> {
-        let bytes = self.take(N, field)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(bytes);
-        Ok(out)
+        match self.unread().first_chunk::<N>() {
+            Some(out) => {
+                self.pos += N;
+                Ok(*out)
+            }
+            None => Err(self.truncated(N, field)),
+        }
     }
 
     /// Everything not yet read (empty at the end).
@@ -151,10 +164,26 @@ impl<'a> Reader<'a> {
     /// one would.
     #[inline]
     pub fn layout<T: WireLayout>(&mut self) -> Result<T, CodecError> {
-        let start = self.remaining();
-        match self.take(T::SIZE, "") {
-            Ok(bytes) => Ok(T::from_zero_extended(bytes)),
-            Err(_) => Err(T::truncation(start)),
+        match T::prefix_ref(self.unread()) {
+            Some(value) => {
+                self.pos += T::SIZE;
+                Ok(*value)
+            }
+            None => Err(T::truncation(self.remaining())),
+        }
+    }
+
+    /// A fixed layout borrowed from the input (no copy; the layout is
+    /// unaligned, so any offset works). A short input is reported as
+    /// `field` needing the whole layout.
+    #[inline]
+    pub fn layout_ref<T: WireLayout>(&mut self, field: &'static str) -> Result<&'a T, CodecError> {
+        match T::prefix_ref(self.unread()) {
+            Some(value) => {
+                self.pos += T::SIZE;
+                Ok(value)
+            }
+            None => Err(self.truncated(T::SIZE, field)),
         }
     }
 
@@ -162,7 +191,7 @@ impl<'a> Reader<'a> {
     /// the whole layout (for structures checked as a whole).
     #[inline]
     pub fn layout_as<T: WireLayout>(&mut self, field: &'static str) -> Result<T, CodecError> {
-        self.take(T::SIZE, field).map(T::from_zero_extended)
+        self.layout_ref::<T>(field).copied()
     }
 
     /// `count` consecutive layouts, borrowed from the input (no copy). The

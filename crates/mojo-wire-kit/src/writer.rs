@@ -5,6 +5,10 @@
 use crate::error::CodecError;
 use crate::layout::WireLayout;
 
+/// Zero runs up to this long (padding to 8-byte alignment) take
+/// [`Writer::zeros`]' single-store path.
+const ALIGNMENT_PAD_MAX: usize = 8;
+
 /// Appends an encoding to the end of a `Vec<u8>`.
 ///
 /// Appending cannot fail. What can: patching a field at a fixed offset
@@ -86,7 +90,15 @@ impl<'o> Writer<'o> {
     /// Appends `n` zero bytes (padding and reserved fields).
     #[inline]
     pub fn zeros(&mut self, n: usize) {
-        self.out.resize(self.out.len().saturating_add(n), 0);
+        let len = self.out.len();
+        if n <= ALIGNMENT_PAD_MAX {
+            // Alignment padding: a constant-size append is one store, where
+            // `resize` runs a byte loop and a short slice a `memcpy` call.
+            self.out.extend_from_slice(&[0; ALIGNMENT_PAD_MAX]);
+            self.out.truncate(len + n);
+        } else {
+            self.out.resize(len.saturating_add(n), 0);
+        }
     }
 
     /// Appends a C++ `bool` as 0 or 1.
@@ -263,6 +275,22 @@ mod tests {
         assert!(w.put_u64_at(usize::MAX, 5, "len").is_err());
         assert_eq!(w.written(), &[5, 0, 1, 0]);
         assert_eq!(out, [9, 9, 5, 0, 1, 0]);
+    }
+
+    #[test]
+    fn zero_runs_of_every_length_append_exactly_that_many_zeros() {
+        // Both paths: the single-store one (up to 8) and `resize` beyond.
+        for n in 0..=3 * ALIGNMENT_PAD_MAX {
+            let mut out = vec![0xee; 3];
+            let mut w = Writer::new(&mut out);
+            w.zeros(n);
+            assert_eq!(w.len(), n);
+            w.u8(0x77);
+            assert_eq!(out.len(), 3 + n + 1, "n = {n}");
+            assert!(out[..3].iter().all(|b| *b == 0xee));
+            assert!(out[3..3 + n].iter().all(|b| *b == 0));
+            assert_eq!(out[3 + n], 0x77);
+        }
     }
 
     #[test]

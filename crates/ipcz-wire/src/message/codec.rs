@@ -118,6 +118,7 @@ impl<'a> ParamsReader<'a> {
         Reader::new(self.msg).at(self.params + (at - MESSAGE_HEADER_SIZE))
     }
 
+    #[inline]
     fn array(
         &self,
         at: usize,
@@ -192,6 +193,7 @@ impl ParamsWriter<'_, '_> {
     /// Appends an 8-aligned array of `num_elements` elements whose packed
     /// bytes `fill` appends; returns its offset (0 and nothing appended if
     /// empty). Counts and lengths that do not fit their u32 are errors.
+    #[inline]
     pub(crate) fn array(
         &mut self,
         element_size: usize,
@@ -202,34 +204,40 @@ impl ParamsWriter<'_, '_> {
         if num_elements == 0 {
             return Ok(0);
         }
-        let too_long = CodecError::TooLong {
-            field: names.header,
-            len: num_elements,
-        };
         // Arrays start 8-aligned and are padded to a multiple of 8.
-        let pad = self.len().wrapping_neg() & 7;
-        if pad != 0 {
-            zeros(self.w, pad);
-        }
-        let offset = self.len();
+        let len = self.len();
+        let pad = len.wrapping_neg() & 7;
+        let offset = len + pad;
+        // Every length is checked before anything is appended (appending
+        // cannot fail, so the first failing check is the error either way).
         let num_bytes = element_size
             .checked_mul(num_elements)
             .and_then(|n| n.checked_add(ARRAY_HEADER_SIZE + 7))
-            .ok_or(too_long)?
+            .ok_or(CodecError::TooLong {
+                field: names.header,
+                len: num_elements,
+            })?
             & !7;
-        self.w.layout(&ArrayHeaderWire {
+        let header = ArrayHeaderWire {
             num_bytes: checked_len::<u32>(names.header, num_bytes)?.into(),
             num_elements: checked_len::<u32>(names.header, num_elements)?.into(),
-        });
+        };
+        let wire_offset = checked_len::<u32>(names.header, offset)?;
+        if pad != 0 {
+            zeros(self.w, pad);
+        }
+        self.w.layout(&header);
         fill(self.w);
         let end = offset + num_bytes;
         let tail = end.saturating_sub(self.len());
         if tail != 0 {
             zeros(self.w, tail);
         }
-        self.span(offset..offset + ARRAY_HEADER_SIZE, names.header);
-        self.span(offset + ARRAY_HEADER_SIZE..end, names.elements);
-        checked_len(names.header, offset)
+        if self.spans.is_some() {
+            self.span(offset..offset + ARRAY_HEADER_SIZE, names.header);
+            self.span(offset + ARRAY_HEADER_SIZE..end, names.elements);
+        }
+        Ok(wire_offset)
     }
 }
 
@@ -239,6 +247,10 @@ impl ParamsWriter<'_, '_> {
 #[inline]
 pub(crate) fn zeros(w: &mut Writer<'_>, n: usize) {
     const ZERO_BLOCK: [u8; 128] = [0; 128];
+    // Alignment padding (under 8 bytes) has the writer's own store path.
+    if n < 8 {
+        return w.zeros(n);
+    }
     match ZERO_BLOCK.get(..n) {
         Some(block) => w.bytes(block),
         None => w.zeros(n),
@@ -429,14 +441,16 @@ impl<'a> Field<'a> for DriverObjectArray {
         }
         Ok(v)
     }
+    #[inline]
     fn write(
         &self,
         w: &mut ParamsWriter<'_, '_>,
         at: usize,
         name: &'static str,
     ) -> Result<(), CodecError> {
-        w.put_field(at, &self.first.to_le_bytes(), name)?;
-        w.put_field(at + 4, &self.count.to_le_bytes(), name)
+        // One 8-byte store: `first` then `count`, both little-endian.
+        let both = u64::from(self.first) | (u64::from(self.count) << 32);
+        w.put_field(at, &both.to_le_bytes(), name)
     }
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -491,17 +505,23 @@ macro_rules! int_array_field {
                 at: usize,
                 name: &'static str,
             ) -> Result<Self, FieldError> {
-                let Some(a) = r.array(at, core::mem::size_of::<$int>(), name)? else {
+                const N: usize = core::mem::size_of::<$int>();
+                let Some(a) = r.array(at, N, name)? else {
                     return Ok(Self::new());
                 };
-                let mut elements = Reader::new(a.elements);
-                (0..a.num_elements)
-                    .map(|_| {
-                        let $x = elements.$read(name)?;
-                        Ok($from)
+                // `check_array` returned exactly `num_elements * N` bytes, so
+                // every chunk is whole; an exact-size iterator allocates once.
+                Ok(a.elements
+                    .chunks_exact(N)
+                    .map(|c| {
+                        let $x = c
+                            .first_chunk::<N>()
+                            .map_or(0, |b| <$int>::from_le_bytes(*b));
+                        $from
                     })
-                    .collect()
+                    .collect())
             }
+            #[inline]
             fn write_dynamic(
                 &self,
                 w: &mut ParamsWriter<'_, '_>,
@@ -574,43 +594,57 @@ impl<'a> Field<'a> for Vec<RouterDescriptor> {
             })
             .collect()
     }
+    #[inline]
     fn write_dynamic(
         &self,
         w: &mut ParamsWriter<'_, '_>,
         at: usize,
         names: ArrayNames,
     ) -> Result<(), CodecError> {
+        // Most parcels carry no routers: the empty case costs one test at
+        // the call site, the rest stays out of line.
         if self.is_empty() {
             return Ok(());
         }
-        let format = w.descriptor_format;
-        let offset = w.array(format.size(), self.len(), names, |out| {
-            for d in self {
-                match format {
-                    DescriptorFormat::Current => out.layout(&d.to_wire()),
-                    DescriptorFormat::PreM117 => {
-                        out.layout(&LegacyRouterDescriptor::from(*d).to_wire())
-                    }
-                }
-            }
-        })?;
-        if offset != 0 && w.spans.is_some() {
-            let start = offset as usize + ARRAY_HEADER_SIZE;
-            for i in 0..self.len() {
-                let element = start + i * format.size();
-                for field in format.fields() {
-                    w.span(
-                        element + field.range.start..element + field.range.end,
-                        field.name,
-                    );
-                }
-            }
-        }
-        patch(w, at, offset, names)
+        write_router_descriptors(self, w, at, names)
     }
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         show_list(f, self)
     }
+}
+
+/// Appends a non-empty router descriptor array in the writer's format and
+/// patches its offset into the field at `at`.
+fn write_router_descriptors(
+    descriptors: &[RouterDescriptor],
+    w: &mut ParamsWriter<'_, '_>,
+    at: usize,
+    names: ArrayNames,
+) -> Result<(), CodecError> {
+    let format = w.descriptor_format;
+    let offset = w.array(format.size(), descriptors.len(), names, |out| {
+        for d in descriptors {
+            match format {
+                DescriptorFormat::Current => out.layout(&d.to_wire()),
+                DescriptorFormat::PreM117 => {
+                    out.layout(&LegacyRouterDescriptor::from(*d).to_wire())
+                }
+            }
+        }
+    })?;
+    if offset != 0 && w.spans.is_some() {
+        let start = offset as usize + ARRAY_HEADER_SIZE;
+        for i in 0..descriptors.len() {
+            let element = start + i * format.size();
+            for field in format.fields() {
+                w.span(
+                    element + field.range.start..element + field.range.end,
+                    field.name,
+                );
+            }
+        }
+    }
+    patch(w, at, offset, names)
 }
 
 /// `[a, b, c]` from the items' `Display`.
