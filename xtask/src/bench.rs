@@ -35,7 +35,7 @@ use report::{Figures, HopSample};
 /// Runs of every case without `--runs` (the median is reported).
 const DEFAULT_RUNS: usize = 3;
 /// Runs of every case with `--quick`.
-const QUICK_RUNS: usize = 1;
+const QUICK_RUNS: usize = 3;
 /// How long the host stays stopped before the idle sample is taken.
 const IDLE_SETTLE: Duration = Duration::from_millis(200);
 /// How long to wait for the host's `spawned pid` line after `connect`.
@@ -109,14 +109,33 @@ struct Case {
     name: String,
     host_args: Vec<String>,
     hop: Option<String>,
+    /// The hop of the idle run when it differs (our proxy's `bench-alloc`
+    /// build, whose allocation counter that run reads).
+    idle_hop: Option<String>,
 }
 
-fn cases(release: &Path, proxies: &[String]) -> Vec<Case> {
+impl Case {
+    /// The case as its idle run launches it.
+    fn for_idle_run(&self) -> Self {
+        let Some(idle_hop) = &self.idle_hop else {
+            return self.clone();
+        };
+        Self {
+            host_args: vec![format!("--proxy={idle_hop}")],
+            hop: Some(idle_hop.clone()),
+            ..self.clone()
+        }
+    }
+}
+
+fn cases(release: &Path, proxies: &[String], alloc_proxy: Option<&str>) -> Vec<Case> {
     let relay = release.join("mojo-relay").display().to_string();
+    let ours = release.join("mojo_proxy").display().to_string();
     let mut cases = vec![Case {
         name: report::FLOOR.into(),
         host_args: vec![format!("--relay={relay}")],
         hop: Some(relay),
+        idle_hop: None,
     }];
     for (i, proxy) in proxies.iter().enumerate() {
         let name = if i == 0 {
@@ -128,6 +147,7 @@ fn cases(release: &Path, proxies: &[String]) -> Vec<Case> {
             name,
             host_args: vec![format!("--proxy={proxy}")],
             hop: Some(proxy.clone()),
+            idle_hop: alloc_proxy.filter(|_| *proxy == ours).map(str::to_string),
         });
     }
     for (name, direct) in [(report::DIRECT, "ipcz"), ("direct_legacy", "legacy")] {
@@ -135,6 +155,7 @@ fn cases(release: &Path, proxies: &[String]) -> Vec<Case> {
             name: name.into(),
             host_args: vec![format!("--direct={direct}")],
             hop: None,
+            idle_hop: None,
         });
     }
     cases
@@ -151,6 +172,18 @@ struct RunOutput {
     /// The largest RSS peak and fd count seen.
     peak: HopSample,
     cpus: Vec<u32>,
+    /// The hop's allocation counter at the `connect` and `throughput_64`
+    /// lines (idle run, a hop that prints its counter's address).
+    allocs: (Option<u64>, Option<u64>),
+}
+
+/// The `u64` at `address` in process `pid` (its `bench-alloc` counter).
+fn read_counter(pid: u32, address: u64) -> Option<u64> {
+    use std::os::unix::fs::FileExt as _;
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut word = [0u8; 8];
+    mem.read_exact_at(&mut word, address).ok()?;
+    Some(u64::from_ne_bytes(word))
 }
 
 /// Reads `/proc/PID` of the hop; `None` once it is gone.
@@ -226,12 +259,16 @@ fn run_host(
     let stdout = child.stdout.take().ok_or("host stdout not piped")?;
     let stderr = child.stderr.take().ok_or("host stderr not piped")?;
     let (pid_tx, pid_rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
     let hop = case.hop.clone();
     let stderr_thread = std::thread::spawn(move || {
         let mut tail: Vec<String> = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(pid) = hop.as_deref().and_then(|h| report::spawned_pid(&line, h)) {
                 let _ = pid_tx.send(pid);
+            }
+            if let Some(address) = report::alloc_counter_address(&line) {
+                let _ = addr_tx.send(address);
             }
             if tail.len() == STDERR_TAIL {
                 tail.remove(0);
@@ -242,6 +279,7 @@ fn run_host(
     });
     let mut out = RunOutput::default();
     let mut hop_pid: Option<u32> = None;
+    let mut counter: Option<u64> = None;
     let keep = |s: HopSample, out: &mut RunOutput| {
         out.peak.hwm_kb = out.peak.hwm_kb.max(s.hwm_kb);
         out.peak.fds = out.peak.fds.max(s.fds);
@@ -268,9 +306,19 @@ fn run_host(
             signal(host_pid, "STOP")?;
             std::thread::sleep(IDLE_SETTLE);
             let s = sample(pid);
+            // The proxy prints its counter's address before it reads a byte.
+            counter = addr_rx.try_recv().ok();
+            out.allocs.0 = counter.and_then(|a| read_counter(pid, a));
             signal(host_pid, "CONT")?;
             out.at_connect = s.map(|s| keep(s, &mut out));
             continue;
+        }
+        if scenario == "throughput_64" && idle {
+            if let Some(address) = counter {
+                signal(host_pid, "STOP")?;
+                out.allocs.1 = read_counter(pid, address);
+                signal(host_pid, "CONT")?;
+            }
         }
         let s = sample(pid).map(|s| keep(s, &mut out));
         match scenario.as_str() {
@@ -395,13 +443,34 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let release = target.join("release");
+    // Our proxy with the counting allocator, in its own target directory
+    // so that target/release keeps the normal build; only the idle run of
+    // the `proxy` case uses it (allocations per message).
+    let alloc_target = target.join("bench-alloc");
+    let mut build = crate::cargo();
+    build
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "mojo_proxy",
+            "--features",
+            "bench-alloc",
+        ])
+        .env("CARGO_TARGET_DIR", &alloc_target);
+    crate::run("release build with the counting allocator", build)?;
+    let alloc_proxy = alloc_target.join("release").join("mojo_proxy");
     let host = release.join("mojo-test-host");
     let client = release.join("mojo-test-client");
     let mut proxies = args.proxies.clone();
     if proxies.is_empty() {
         proxies.push(release.join("mojo_proxy").display().to_string());
     }
-    let cases = cases(&release, &proxies);
+    let cases = cases(
+        &release,
+        &proxies,
+        Some(alloc_proxy.display().to_string().as_str()),
+    );
     let mut meta = machine();
     meta.push(("run.quick".into(), args.quick.into()));
     meta.push(("run.runs".into(), args.runs.into()));
@@ -421,10 +490,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             continue;
         }
         eprintln!("==> bench {}: idle run", case.name);
-        let idle = run_host(&host, &client, case, true, taskset, true)?;
+        let idle = run_host(&host, &client, &case.for_idle_run(), true, taskset, true)?;
         if let Some(s) = idle.at_connect {
             result.idle.insert("idle_rss_kb".into(), s.rss_kb as f64);
             result.idle.insert("idle_fds".into(), s.fds as f64);
+        }
+        let count = report::throughput_64_count(&idle.lines);
+        if let ((Some(a), Some(b)), Some(n)) = (idle.allocs, count) {
+            if n > 0 && b >= a {
+                result
+                    .idle
+                    .insert("allocs_per_msg_64".into(), (b - a) as f64 / n as f64);
+            }
         }
     }
     for round in 1..=args.runs {
@@ -537,6 +614,7 @@ mod tests {
         let c = cases(
             Path::new("/r"),
             &["/r/mojo_proxy".into(), "/o/proxy".into()],
+            Some("/a/mojo_proxy"),
         );
         let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
@@ -548,5 +626,10 @@ mod tests {
         assert_eq!(c[2].host_args, ["--proxy=/o/proxy"]);
         assert_eq!(c[3].host_args, ["--direct=ipcz"]);
         assert!(c[4].hop.is_none());
+        // Only our own proxy's idle run swaps in the counting build.
+        assert_eq!(c[1].for_idle_run().host_args, ["--proxy=/a/mojo_proxy"]);
+        assert_eq!(c[1].for_idle_run().hop.as_deref(), Some("/a/mojo_proxy"));
+        assert_eq!(c[2].for_idle_run().host_args, ["--proxy=/o/proxy"]);
+        assert_eq!(c[0].for_idle_run().hop, c[0].hop);
     }
 }

@@ -98,6 +98,13 @@ pub(crate) fn spawned_pid(line: &str, program: &str) -> Option<u32> {
         .flatten()
 }
 
+/// The counter address in a `bench-alloc` build's `...: bench-alloc
+/// counter at 0xADDR` stderr line (`mojo_proxy --features bench-alloc`).
+pub(crate) fn alloc_counter_address(line: &str) -> Option<u64> {
+    let (_, hex) = line.split_once("bench-alloc counter at 0x")?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
 /// One look at the hop process through `/proc/PID`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct HopSample {
@@ -352,6 +359,15 @@ mod tests {
         assert_eq!(spawned_pid(line, "/t/release/mojo_proxy"), Some(4242));
         assert_eq!(spawned_pid(line, "/t/release/mojo-test-client"), None);
         assert_eq!(spawned_pid("mojo_proxy: warning", "mojo_proxy"), None);
+        assert_eq!(
+            alloc_counter_address("mojo_proxy: bench-alloc counter at 0x55ba450ef270"),
+            Some(0x55ba_450e_f270)
+        );
+        assert_eq!(
+            alloc_counter_address("mojo_proxy: bench-alloc counter at 0xzz"),
+            None
+        );
+        assert_eq!(alloc_counter_address("[host] spawned pid 1: x"), None);
         let status = "Name:\tmojo_proxy\nVmHWM:\t    2048 kB\nVmRSS:\t    1536 kB\n";
         assert_eq!(status_rss_hwm(status), Some((1536, 2048)));
         assert_eq!(status_rss_hwm("Name:\tx\n"), None);
