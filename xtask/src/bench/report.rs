@@ -28,6 +28,9 @@ const THROUGHPUT_RUNS: [(&str, &str); 3] = [
     ("throughput_65536", "tput_65536"),
 ];
 
+/// Bookkeeping figures that get no `_vs_floor` ratio.
+const NOT_RATIOS: [&str; 2] = ["runs", "failed_runs"];
+
 /// Figures of one case, by figure name (`rtt_64_p50_us`, ...).
 pub(crate) type Figures = BTreeMap<String, f64>;
 
@@ -206,7 +209,10 @@ pub(crate) fn flat_json(
                 }
             }
         }
-        for (figure, value) in &all {
+        for (figure, value) in all
+            .iter()
+            .filter(|(f, _)| !NOT_RATIOS.contains(&f.as_str()))
+        {
             if let Some(base) = floor_all.get(figure).filter(|b| **b != 0.0) {
                 out.insert(format!("{case}.{figure}_vs_floor"), number(value / base));
             }
@@ -395,6 +401,7 @@ mod tests {
             if case != "direct" {
                 f.insert("idle_rss_kb".into(), 1000.0);
             }
+            f.insert("runs".into(), 3.0);
             cases.push((case.to_string(), f));
         }
         let meta = [("machine.kernel".to_string(), Value::from("6.1"))];
@@ -418,6 +425,7 @@ mod tests {
         assert_eq!(json["direct.rtt_64_p50_us_vs_floor"], 0.5);
         assert_eq!(json["proxy.idle_rss_kb_vs_floor"], 1.0);
         assert!(json.get("floor.rtt_64_p50_us_vs_floor").is_none());
+        assert!(json.get("proxy.runs_vs_floor").is_none());
         assert!(json.get("direct.idle_rss_kb").is_none());
         // The hop's added latency: proxy 30 - direct 10 = 20, floor 20 - 10 = 10.
         assert_eq!(json["proxy.added_rtt_64_p50_us"], 20.0);
