@@ -16,8 +16,11 @@
 //! fd count when idle (one extra run per hop, the host stopped with SIGSTOP
 //! right after `connect` so the hop has nothing to do), its peak RSS and fd
 //! count, and its CPU time between the `connect` and `throughput_64` lines
-//! divided by that run's message count. Each figure is the median of the
-//! runs. The result is one flat JSON object (`<case>.<figure>`, with
+//! divided by that run's message count. The idle run of our own proxy uses
+//! its `bench-alloc` build (in `target/bench-alloc`), whose allocation
+//! counter is read through `/proc/PID/mem` at `connect` and `throughput_64`
+//! with the host stopped: allocations per 64 B message. Each figure is the
+//! median of the runs. The result is one flat JSON object (`<case>.<figure>`, with
 //! `_vs_floor` ratios; see [`report::flat_json`]) and a table on stdout.
 
 mod report;
