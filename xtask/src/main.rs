@@ -24,9 +24,13 @@
 //!   through `mojo_proxy` to our client: every scenario's result and timing,
 //!   the first frames of both links from the proxy's `--capture-dir`, and
 //!   the pipes `mojo-dump --pipes` pairs across the proxy.
+//! - `cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]...`: the
+//!   benchmark harness (`bench.rs`, docs/PERFORMANCE.md): the proxy against
+//!   the floor of a byte+fd relay and the direct connections, in one run.
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod corpus;
 mod demo;
 
@@ -40,10 +44,11 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         Some("corpus") => corpus::run(&workspace_root(), args.iter().any(|a| a == "--check")),
         Some("demo") => demo(),
+        Some("bench") => bench::run(&args[1..]),
         Some("sanitize") => sanitize(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
+                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS]\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
             );
             return ExitCode::from(2);
         }

@@ -14,7 +14,11 @@
 //!
 //! Ours, not the reference's: `--direct` must be `ipcz` or `legacy`, and
 //! `--legacy-profile` must be `libchrome` or `desktop` (the reference
-//! ignores both kinds of mistake).
+//! ignores both kinds of mistake). `--relay=PATH` (the benchmark floor of
+//! `cargo xtask bench`) launches PATH in the proxy's place, with the proxy's
+//! command line, and the client with `--ipcz`: a relay that only moves bytes
+//! and fds between two peers of one protocol; it cannot be combined with
+//! `--direct` or `--mode=inherit`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -314,6 +318,9 @@ pub struct HostArgs {
     pub proxy: String,
     /// `--client` (default `mojo-test-client` next to the host).
     pub client: String,
+    /// `--relay=PATH`: PATH runs in the proxy's place and the client speaks
+    /// ipcz (no protocol translation on the way).
+    pub relay: Option<String>,
     /// `--direct`.
     pub direct: Direct,
     /// `--mode=inherit`.
@@ -350,6 +357,7 @@ pub const HOST_SWITCHES: &[&str] = &[
     "fd",
     "proxy",
     "client",
+    "relay",
     "direct",
     "mode",
     "attachment-name",
@@ -425,6 +433,15 @@ impl HostCommand {
                 )));
             }
         };
+        let relay = cl.has("relay").then(|| cl.value("relay").to_string());
+        if relay.is_some() && (direct != Direct::No || inherit) {
+            return Err(UsageError(
+                "--relay cannot be combined with --direct or --mode=inherit".into(),
+            ));
+        }
+        if relay.as_deref() == Some("") {
+            return Err(UsageError("--relay=PATH: expected the relay's path".into()));
+        }
         let program = cl.program().to_string();
         let path_or = |name: &str, default: &str| {
             if cl.has(name) {
@@ -459,6 +476,7 @@ impl HostCommand {
             cl.value("label").to_string()
         } else {
             match direct {
+                Direct::No if relay.is_some() => "relay".to_string(),
                 Direct::No if inherit => "proxy_inherit".to_string(),
                 Direct::No => "proxy".to_string(),
                 d => format!("direct_{}", d.name()),
@@ -468,6 +486,7 @@ impl HostCommand {
         Ok(Self::Host(Box::new(HostArgs {
             proxy: path_or("proxy", DEFAULT_PROXY_NAME),
             client: path_or("client", DEFAULT_CLIENT_NAME),
+            relay,
             program,
             direct,
             inherit,
@@ -513,7 +532,7 @@ impl HostArgs {
                 profile: self.legacy_profile.config_name().to_string(),
                 host_ipcz: self.direct != Direct::Legacy,
                 proxy: if self.direct == Direct::No {
-                    self.proxy.clone()
+                    self.relay.clone().unwrap_or_else(|| self.proxy.clone())
                 } else {
                     String::new()
                 },
@@ -628,6 +647,20 @@ mod tests {
         assert!(HostCommand::parse(&cl(&["--num-attachments=x"])).is_err());
         assert!(HostCommand::parse(&cl(&["--direct=other"])).is_err());
         assert!(HostCommand::parse(&cl(&["--legacy-profile=x"])).is_err());
+        let relay = host(&["--relay=/b/mojo-relay"]);
+        assert_eq!(relay.relay.as_deref(), Some("/b/mojo-relay"));
+        assert_eq!(relay.label, "relay");
+        assert_eq!(relay.direct, Direct::No);
+        let config = relay.host_config();
+        assert!(!config.direct && config.config_line.host_ipcz);
+        assert_eq!(config.config_line.proxy, "/b/mojo-relay");
+        for bad in [
+            &["--relay=r", "--direct=ipcz"][..],
+            &["--relay=r", "--mode=inherit"],
+            &["--relay="],
+        ] {
+            assert!(HostCommand::parse(&cl(bad)).is_err(), "{bad:?}");
+        }
         assert_eq!(
             HostCommand::parse(&cl(&["--role=broker", "--fd=7"])).unwrap(),
             HostCommand::Broker(BrokerArgs { fd: 7 })
@@ -637,6 +670,7 @@ mod tests {
             panic!()
         };
         assert_eq!(h.proxy, "./mojo_proxy");
+        assert_eq!(h.relay, None);
     }
 
     #[test]

@@ -255,8 +255,10 @@ fn launch_into(args: &HostArgs, children: &mut ProcessChildren) -> io::Result<La
     let host_fd = if args.direct == Direct::No {
         let (h, p) = socket_pair()?;
         let (pcl, c) = socket_pair()?;
+        // `--relay`: the relay takes the proxy's place and command line; it
+        // translates nothing, so the client speaks the host's protocol.
         let pargv = proxy_command(
-            &args.proxy,
+            args.relay.as_deref().unwrap_or(&args.proxy),
             pcl.as_raw_fd(),
             p.as_raw_fd(),
             &args.attachments,
@@ -268,7 +270,7 @@ fn launch_into(args: &HostArgs, children: &mut ProcessChildren) -> io::Result<La
             &args.client,
             c.as_raw_fd(),
             &args.attachments,
-            false,
+            args.relay.is_some(),
             args.client_verbose,
         );
         children.client = Some(ChildProcess::new(spawn(&cargv, &[c.as_fd()])?));

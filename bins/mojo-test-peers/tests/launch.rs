@@ -140,6 +140,38 @@ fn through_a_proxy_process() {
 }
 
 #[test]
+fn through_a_relay_with_an_ipcz_client() {
+    let _serial = serialized();
+    let dir = tempdir("relay");
+    let relay = script(&dir, "relay");
+    let client = script(&dir, "client");
+    let argv: Vec<String> = vec![
+        "mojo-test-host".into(),
+        format!("--relay={}", relay.display()),
+        format!("--client={}", client.display()),
+        "--scenarios=echo_small".into(),
+        "--vector".into(),
+    ];
+    let lines = run_host_ok(&argv);
+    assert_eq!(lines[0]["proxy"], relay.display().to_string());
+    for l in &lines {
+        assert_eq!(l["pass"], true, "{l}");
+        assert_eq!(l["label"], "relay");
+    }
+    assert_eq!(lines.last().unwrap()["proxy_exit"], 0);
+    // The relay gets the proxy's command line; the client speaks ipcz.
+    let rargs = logged_args(&dir, "relay");
+    let words: Vec<&str> = rargs.split_whitespace().collect();
+    assert!(words[0].starts_with("--legacy-client-fd="), "{rargs}");
+    assert!(words[1].starts_with("--host-ipcz-transport-fd="), "{rargs}");
+    assert_eq!(words[2..], ["--attachment-name=pipe!"]);
+    let cargs = logged_args(&dir, "client");
+    let words: Vec<&str> = cargs.split_whitespace().collect();
+    assert_eq!(words[1..], ["--attachment-name=pipe!", "--ipcz"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
     let _serial = serialized();
     let dir = tempdir("direct");

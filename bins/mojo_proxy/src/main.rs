@@ -15,6 +15,14 @@ use std::process::ExitCode;
 
 use mojo_proxy::{cli, run};
 
+/// `--features bench-alloc` (cargo xtask bench): every allocation counted;
+/// the harness reads the counter through `/proc/PID/mem` at the address
+/// `main` prints first.
+#[cfg(feature = "bench-alloc")]
+#[global_allocator]
+static ALLOCATOR: mojo_platform_channel::CountingAlloc =
+    mojo_platform_channel::CountingAlloc::new();
+
 /// Exit status for a bad command line or unusable inherited fd.
 const EXIT_USAGE: u8 = 2;
 
@@ -48,6 +56,11 @@ fn adopt_inherited_socket(
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "bench-alloc")]
+    error_line(&format!(
+        "bench-alloc counter at {:#x}",
+        ALLOCATOR.counter_address()
+    ));
     // What the launcher left open (our two sockets among them), so that
     // only what the run itself leaves open is reported at exit.
     let mut inherited = run::open_fds_beyond_stdio();

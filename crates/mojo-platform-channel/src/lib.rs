@@ -17,6 +17,9 @@
 //!   bounds- and alignment-checked atomics and word-wise atomic copies, never
 //!   a reference into the mapping.
 //!
+//! * `CountingAlloc` (feature `alloc-count`, benchmark builds only): the
+//!   system allocator with an allocation counter.
+//!
 //! Errors of system calls are [`SysError`] (call name and errno).
 //!
 //! ```
@@ -49,6 +52,9 @@
 
 include!("target_guard.rs");
 
+#[cfg(feature = "alloc-count")]
+#[allow(unsafe_code)]
+mod alloc_count;
 mod endpoint;
 mod error;
 #[allow(unsafe_code)]
@@ -57,6 +63,8 @@ mod queue;
 #[allow(unsafe_code)]
 mod shm;
 
+#[cfg(feature = "alloc-count")]
+pub use alloc_count::CountingAlloc;
 pub use endpoint::{
     ChannelError, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_QUEUED_FDS,
     DEFAULT_MAX_QUEUED_OUTPUT_BYTES, Endpoint, Limits, MAX_READ_BATCH_BYTES, READ_CHUNK_SIZE,

@@ -1,0 +1,450 @@
+//! The pure half of `cargo xtask bench`: reading the test host's JSON lines
+//! and stderr, `/proc` files of the hop process, and turning the figures of
+//! every case into the flat JSON object and the table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+/// The case every ratio is taken against.
+pub(crate) const FLOOR: &str = "floor";
+/// The case whose added latency over it is reported (the same host stack as
+/// the floor and the proxy, without the hop).
+pub(crate) const DIRECT: &str = "direct";
+
+/// Latency runs of the host: (`latency_<size>` line, key prefix).
+const LATENCY_RUNS: [(&str, &str); 2] = [("latency_64", "rtt_64"), ("latency_4096", "rtt_4096")];
+/// Percentile fields of a latency line and the key suffix of each.
+const PERCENTILES: [(&str, &str); 3] = [
+    ("p50_us", "p50_us"),
+    ("p99_us", "p99_us"),
+    ("p999_us", "p99_9_us"),
+];
+/// Throughput runs of the host: (`throughput_<size>` line, key prefix).
+const THROUGHPUT_RUNS: [(&str, &str); 3] = [
+    ("throughput_64", "tput_64"),
+    ("throughput_4096", "tput_4096"),
+    ("throughput_65536", "tput_65536"),
+];
+
+/// Bookkeeping figures that get no `_vs_floor` ratio.
+const NOT_RATIOS: [&str; 2] = ["runs", "failed_runs"];
+
+/// Figures of one case, by figure name (`rtt_64_p50_us`, ...).
+pub(crate) type Figures = BTreeMap<String, f64>;
+
+/// The figures of one host run, from its JSON result lines. Fails, naming
+/// them, if any line did not pass or a figure is missing.
+pub(crate) fn host_figures(lines: &[Value]) -> Result<Figures, String> {
+    let failed: Vec<String> = lines
+        .iter()
+        .filter(|l| l["pass"] != Value::Bool(true) && l["scenario"] != "config")
+        .map(|l| {
+            format!(
+                "{} ({})",
+                l["scenario"].as_str().unwrap_or("?"),
+                l["error"].as_str().unwrap_or("no error given")
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!("failed: {}", failed.join(", ")));
+    }
+    let line = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["scenario"] == name)
+            .ok_or_else(|| format!("no {name} line"))
+    };
+    let number = |l: &Value, field: &str| {
+        l[field]
+            .as_f64()
+            .ok_or_else(|| format!("{} has no number {field}", l["scenario"]))
+    };
+    let mut figures = Figures::new();
+    let connect = line("connect")?;
+    figures.insert(
+        "launch_to_first_message_ms".into(),
+        number(connect, "from_spawn_ms")?,
+    );
+    for (name, prefix) in LATENCY_RUNS {
+        let l = line(name)?;
+        for (field, suffix) in PERCENTILES {
+            figures.insert(format!("{prefix}_{suffix}"), number(l, field)?);
+        }
+    }
+    for (name, prefix) in THROUGHPUT_RUNS {
+        let l = line(name)?;
+        figures.insert(format!("{prefix}_msgs_s"), number(l, "msgs_per_s")?);
+        figures.insert(format!("{prefix}_mb_s"), number(l, "mb_per_s")?);
+    }
+    Ok(figures)
+}
+
+/// The message count of the host's `throughput_64` line.
+pub(crate) fn throughput_64_count(lines: &[Value]) -> Option<u64> {
+    lines
+        .iter()
+        .find(|l| l["scenario"] == "throughput_64")?
+        .get("count")?
+        .as_u64()
+}
+
+/// The pid in the host's `[host] spawned pid N: PROGRAM ...` stderr line,
+/// when it launched `program`.
+pub(crate) fn spawned_pid(line: &str, program: &str) -> Option<u32> {
+    let rest = line.strip_prefix("[host] spawned pid ")?;
+    let (pid, command) = rest.split_once(": ")?;
+    (command.split_whitespace().next()? == program)
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// The counter address in a `bench-alloc` build's `...: bench-alloc
+/// counter at 0xADDR` stderr line (`mojo_proxy --features bench-alloc`).
+pub(crate) fn alloc_counter_address(line: &str) -> Option<u64> {
+    let (_, hex) = line.split_once("bench-alloc counter at 0x")?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// One look at the hop process through `/proc/PID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HopSample {
+    /// `VmRSS` (KiB).
+    pub(crate) rss_kb: u64,
+    /// `VmHWM`, the peak RSS so far (KiB).
+    pub(crate) hwm_kb: u64,
+    /// Open fds.
+    pub(crate) fds: u64,
+    /// CPU time of all its threads (ns, `schedstat`).
+    pub(crate) cpu_ns: u64,
+    /// The CPU it last ran on.
+    pub(crate) cpu: Option<u32>,
+}
+
+/// `VmRSS` and `VmHWM` (KiB) of a `/proc/PID/status` text.
+pub(crate) fn status_rss_hwm(status: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The run time (ns) of a `/proc/PID/task/TID/schedstat` text: its first
+/// field (nanosecond resolution, where `stat`'s utime+stime are ticks).
+pub(crate) fn schedstat_ns(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The `processor` field (39th) of a `/proc/PID/stat` text; the fields are
+/// counted after the command name's closing parenthesis, which may itself
+/// hold spaces.
+pub(crate) fn stat_processor(stat: &str) -> Option<u32> {
+    let (_, after) = stat.rsplit_once(')')?;
+    // After ")" comes field 3 (state); processor is field 39.
+    after.split_whitespace().nth(39 - 3)?.parse().ok()
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    let upper = *values.get(mid)?;
+    Some(if values.len() % 2 == 0 {
+        (upper + *values.get(mid - 1)?) / 2.0
+    } else {
+        upper
+    })
+}
+
+/// The figures of every case merged into the flat object: `<case>.<figure>`
+/// for each, `<case>.<figure>_vs_floor` (value / the floor's) for every
+/// figure the floor has too, and `<case>.added_rtt_<size>_p50_us` (the
+/// case's p50 round trip minus the direct one) with its ratio to the
+/// floor's. `meta` entries are copied as they are.
+pub(crate) fn flat_json(
+    cases: &[(String, Figures)],
+    meta: &[(String, Value)],
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in meta {
+        out.insert(key.clone(), value.clone());
+    }
+    let floor = cases.iter().find(|(c, _)| c == FLOOR).map(|(_, f)| f);
+    let direct = cases.iter().find(|(c, _)| c == DIRECT).map(|(_, f)| f);
+    for (case, figures) in cases {
+        let mut all = figures.clone();
+        if let Some(direct) = direct.filter(|_| case != DIRECT) {
+            for size in ["64", "4096"] {
+                let key = format!("rtt_{size}_p50_us");
+                if let (Some(mine), Some(theirs)) = (figures.get(&key), direct.get(&key)) {
+                    all.insert(format!("added_rtt_{size}_p50_us"), mine - theirs);
+                }
+            }
+        }
+        for (figure, value) in &all {
+            out.insert(format!("{case}.{figure}"), number(*value));
+        }
+        if case == FLOOR {
+            continue;
+        }
+        let Some(floor) = floor else { continue };
+        let mut floor_all = floor.clone();
+        if let Some(direct) = direct {
+            for size in ["64", "4096"] {
+                let key = format!("rtt_{size}_p50_us");
+                if let (Some(f), Some(d)) = (floor.get(&key), direct.get(&key)) {
+                    floor_all.insert(format!("added_rtt_{size}_p50_us"), f - d);
+                }
+            }
+        }
+        for (figure, value) in all
+            .iter()
+            .filter(|(f, _)| !NOT_RATIOS.contains(&f.as_str()))
+        {
+            if let Some(base) = floor_all.get(figure).filter(|b| **b != 0.0) {
+                out.insert(format!("{case}.{figure}_vs_floor"), number(value / base));
+            }
+        }
+    }
+    out
+}
+
+/// A JSON number rounded to 3 decimals (null if not finite).
+fn number(value: f64) -> Value {
+    let rounded = (value * 1000.0).round() / 1000.0;
+    serde_json::Number::from_f64(rounded).map_or(Value::Null, Value::Number)
+}
+
+/// The rows of the table, in order: (figure, unit shown).
+const TABLE_ROWS: [&str; 24] = [
+    "rtt_64_p50_us",
+    "rtt_64_p99_us",
+    "rtt_64_p99_9_us",
+    "rtt_4096_p50_us",
+    "rtt_4096_p99_us",
+    "rtt_4096_p99_9_us",
+    "added_rtt_64_p50_us",
+    "added_rtt_4096_p50_us",
+    "tput_64_msgs_s",
+    "tput_64_mb_s",
+    "tput_4096_msgs_s",
+    "tput_4096_mb_s",
+    "tput_65536_msgs_s",
+    "tput_65536_mb_s",
+    "launch_to_first_message_ms",
+    "idle_rss_kb",
+    "peak_rss_kb",
+    "idle_fds",
+    "max_fds",
+    "cpu_us_per_msg_64",
+    "allocs_per_msg_64",
+    "cpus_seen",
+    "runs",
+    "failed_runs",
+];
+
+/// The short human table: one row per figure, one column per case, then
+/// each non-floor hop case's ratio to the floor.
+pub(crate) fn table(json: &Map<String, Value>, cases: &[String]) -> String {
+    let ratio_cases: Vec<&String> = cases
+        .iter()
+        .filter(|c| *c != FLOOR && !c.starts_with(DIRECT))
+        .collect();
+    let mut out = String::new();
+    let _ = write!(out, "{:<28}", "figure");
+    for case in cases {
+        let _ = write!(out, " {case:>13}");
+    }
+    for case in &ratio_cases {
+        let _ = write!(out, " {:>13}", format!("{case}/floor"));
+    }
+    out.push('\n');
+    for row in TABLE_ROWS {
+        let cells: Vec<Option<&Value>> = cases
+            .iter()
+            .map(|c| json.get(&format!("{c}.{row}")))
+            .collect();
+        if cells.iter().all(Option::is_none) {
+            continue;
+        }
+        let _ = write!(out, "{row:<28}");
+        for cell in cells {
+            let _ = write!(out, " {:>13}", cell.map_or("-".to_string(), show));
+        }
+        for case in &ratio_cases {
+            let cell = json.get(&format!("{case}.{row}_vs_floor"));
+            let _ = write!(
+                out,
+                " {:>13}",
+                cell.map_or("-".to_string(), |v| format!("{}x", show(v)))
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A value as the table shows it: numbers with at most 2 decimals.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 => format!("{f:.0}"),
+            Some(f) if f.abs() >= 100.0 => format!("{f:.1}"),
+            Some(f) => format!("{f:.2}"),
+            None => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lines of a passing `--scenarios=throughput,latency` host run,
+    /// as the host prints them.
+    fn host_lines(p50: f64) -> Vec<Value> {
+        let text = format!(
+            r#"{{"scenario":"config","label":"x","pass":true}}
+{{"scenario":"connect","label":"x","pass":true,"first_rtt_ms":1.2,"from_spawn_ms":3.5}}
+{{"scenario":"throughput_64","label":"x","pass":true,"size":64,"count":2000,"msgs_per_s":200000.0,"mb_per_s":12.8}}
+{{"scenario":"throughput_4096","label":"x","pass":true,"size":4096,"count":2000,"msgs_per_s":100000.0,"mb_per_s":409.6}}
+{{"scenario":"throughput_65536","label":"x","pass":true,"size":65536,"count":400,"msgs_per_s":10000.0,"mb_per_s":655.36}}
+{{"scenario":"latency_64","label":"x","pass":true,"p50_us":{p50},"p90_us":20.0,"p99_us":30.0,"p999_us":50.0}}
+{{"scenario":"latency_4096","label":"x","pass":true,"p50_us":25.0,"p90_us":30.0,"p99_us":40.0,"p999_us":90.0}}
+{{"scenario":"shutdown","label":"x","pass":true}}"#
+        );
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn host_lines_become_figures() {
+        let f = host_figures(&host_lines(15.0)).unwrap();
+        assert_eq!(f["rtt_64_p50_us"], 15.0);
+        assert_eq!(f["rtt_64_p99_us"], 30.0);
+        assert_eq!(f["rtt_64_p99_9_us"], 50.0);
+        assert_eq!(f["rtt_4096_p50_us"], 25.0);
+        assert_eq!(f["tput_4096_mb_s"], 409.6);
+        assert_eq!(f["tput_65536_mb_s"], 655.36);
+        assert_eq!(f["tput_64_msgs_s"], 200000.0);
+        assert_eq!(f["launch_to_first_message_ms"], 3.5);
+        assert_eq!(f.len(), 1 + 6 + 6);
+        assert_eq!(throughput_64_count(&host_lines(1.0)), Some(2000));
+    }
+
+    #[test]
+    fn a_failed_or_missing_line_is_an_error() {
+        let mut lines = host_lines(15.0);
+        lines[5]["pass"] = Value::Bool(false);
+        lines[5]["error"] = "timed out".into();
+        let e = host_figures(&lines).unwrap_err();
+        assert!(e.contains("latency_64 (timed out)"), "{e}");
+        let mut lines = host_lines(15.0);
+        lines.remove(3);
+        assert_eq!(host_figures(&lines).unwrap_err(), "no throughput_4096 line");
+    }
+
+    #[test]
+    fn host_stderr_and_proc_files_are_read() {
+        let line = "[host] spawned pid 4242: /t/release/mojo_proxy --legacy-client-fd=5 ";
+        assert_eq!(spawned_pid(line, "/t/release/mojo_proxy"), Some(4242));
+        assert_eq!(spawned_pid(line, "/t/release/mojo-test-client"), None);
+        assert_eq!(spawned_pid("mojo_proxy: warning", "mojo_proxy"), None);
+        assert_eq!(
+            alloc_counter_address("mojo_proxy: bench-alloc counter at 0x55ba450ef270"),
+            Some(0x55ba_450e_f270)
+        );
+        assert_eq!(
+            alloc_counter_address("mojo_proxy: bench-alloc counter at 0xzz"),
+            None
+        );
+        assert_eq!(alloc_counter_address("[host] spawned pid 1: x"), None);
+        let status = "Name:\tmojo_proxy\nVmHWM:\t    2048 kB\nVmRSS:\t    1536 kB\n";
+        assert_eq!(status_rss_hwm(status), Some((1536, 2048)));
+        assert_eq!(status_rss_hwm("Name:\tx\n"), None);
+        assert_eq!(schedstat_ns("566779 63214 1\n"), Some(566_779));
+        let mut stat = String::from("77 (a b) S");
+        for i in 4..=39 {
+            stat.push_str(&format!(" {i}"));
+        }
+        stat.push_str(" 40 41");
+        assert_eq!(stat_processor(&stat), Some(39));
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn flat_json_has_every_case_figure_and_ratios_to_the_floor() {
+        let mut cases = Vec::new();
+        for (case, p50) in [("floor", 20.0), ("proxy", 30.0), ("direct", 10.0)] {
+            let mut f = host_figures(&host_lines(p50)).unwrap();
+            if case != "direct" {
+                f.insert("idle_rss_kb".into(), 1000.0);
+            }
+            f.insert("runs".into(), 3.0);
+            cases.push((case.to_string(), f));
+        }
+        let meta = [("machine.kernel".to_string(), Value::from("6.1"))];
+        let json = flat_json(&cases, &meta);
+        for case in ["floor", "proxy", "direct"] {
+            for figure in [
+                "rtt_64_p50_us",
+                "rtt_64_p99_us",
+                "rtt_4096_p50_us",
+                "tput_4096_mb_s",
+                "tput_65536_mb_s",
+            ] {
+                assert!(
+                    json[&format!("{case}.{figure}")].is_number(),
+                    "{case}.{figure}"
+                );
+            }
+        }
+        assert_eq!(json["machine.kernel"], "6.1");
+        assert_eq!(json["proxy.rtt_64_p50_us_vs_floor"], 1.5);
+        assert_eq!(json["direct.rtt_64_p50_us_vs_floor"], 0.5);
+        assert_eq!(json["proxy.idle_rss_kb_vs_floor"], 1.0);
+        assert!(json.get("floor.rtt_64_p50_us_vs_floor").is_none());
+        assert!(json.get("proxy.runs_vs_floor").is_none());
+        assert!(json.get("direct.idle_rss_kb").is_none());
+        // The hop's added latency: proxy 30 - direct 10 = 20, floor 20 - 10 = 10.
+        assert_eq!(json["proxy.added_rtt_64_p50_us"], 20.0);
+        assert_eq!(json["floor.added_rtt_64_p50_us"], 10.0);
+        assert_eq!(json["proxy.added_rtt_64_p50_us_vs_floor"], 2.0);
+        assert!(json.get("direct.added_rtt_64_p50_us").is_none());
+
+        let names: Vec<String> = cases.iter().map(|(c, _)| c.clone()).collect();
+        let t = table(&json, &names);
+        let header = t.lines().next().unwrap();
+        assert!(
+            header.contains("floor") && header.contains("proxy/floor"),
+            "{t}"
+        );
+        let row = t.lines().find(|l| l.starts_with("rtt_64_p50_us ")).unwrap();
+        assert!(row.contains("1.50x"), "{row}");
+        assert!(
+            !t.contains("allocs_per_msg_64"),
+            "rows with no figure are left out"
+        );
+    }
+}
