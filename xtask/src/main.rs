@@ -234,8 +234,14 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         cmd.env("RUSTC_BOOTSTRAP", "1")
             .args(["fuzz", "run", "--fuzz-dir", "fuzz", &target])
             .arg(&scratch)
-            .arg(&seeds)
-            .args(["--", &format!("-max_total_time={seconds}")]);
+            .arg(&seeds);
+        // Past crash inputs run first too (libFuzzer reads every corpus
+        // folder before mutating), so a smoke run re-checks each of them.
+        let regressions = root.join("fuzz/regressions").join(&target);
+        if regressions.is_dir() {
+            cmd.arg(&regressions);
+        }
+        cmd.args(["--", &format!("-max_total_time={seconds}")]);
         if let Some(runs) = runs {
             cmd.arg(format!("-runs={runs}"))
                 .arg(format!("-seed={seed}"));
