@@ -147,6 +147,33 @@ pub(crate) struct StreamReport {
     pub partial_tail: bool,
 }
 
+impl FrameReport {
+    /// Why the frame fails, counting the fds that arrived with its first
+    /// byte (`arrived`) against its header's claim; `None` if it is sound.
+    pub(crate) fn failure_with(&self, arrived: usize) -> Option<String> {
+        self.failure.clone().or_else(|| {
+            (arrived != self.claimed_fds).then(|| {
+                format!(
+                    "fd count: header claims {} fds, {arrived} arrived with its first byte",
+                    self.claimed_fds
+                )
+            })
+        })
+    }
+}
+
+impl StreamReport {
+    /// Where a cut recording's last (partial) frame starts, for a stream
+    /// of `stream_len` bytes; `None` unless the recording was `cut`.
+    pub(crate) fn cut_at(&self, cut: bool, stream_len: usize) -> Option<usize> {
+        match &self.stopped {
+            Some((offset, _)) if cut && self.partial_tail => Some(*offset),
+            _ if cut => Some(stream_len),
+            _ => None,
+        }
+    }
+}
+
 /// Options every decoder sees.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DecodeOptions {
@@ -396,14 +423,7 @@ fn print_stream(
     } = stream.fds_per_frame(&starts);
     for (index, (frame, arrived)) in report.frames.iter().zip(arrived).enumerate() {
         totals.frames += 1;
-        let failure = frame.failure.clone().or_else(|| {
-            (arrived != frame.claimed_fds).then(|| {
-                format!(
-                    "fd count: header claims {} fds, {arrived} arrived with its first byte",
-                    frame.claimed_fds
-                )
-            })
-        });
+        let failure = frame.failure_with(arrived);
         // Names in full, as `--verify` has always printed them.
         let description = names::render(&frame.description, None).text;
         match failure {
@@ -425,12 +445,7 @@ fn print_stream(
             None => {}
         }
     }
-    // Where a cut recording's last (partial) frame starts.
-    let cut_at = match &report.stopped {
-        Some((offset, _)) if cut && report.partial_tail => Some(*offset),
-        _ if cut => Some(stream.bytes.len()),
-        _ => None,
-    };
+    let cut_at = report.cut_at(cut, stream.bytes.len());
     for arrival in stray {
         if cut_at.is_some_and(|at| arrival.offset >= at) {
             // The fds of the frame the recording stopped in.

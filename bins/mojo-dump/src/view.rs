@@ -126,14 +126,7 @@ pub(crate) fn entries(transcript: &Transcript, streams: &[DecodedStream], cut: b
         }
         for (index, (frame, fd_kinds)) in report.frames.iter().zip(kinds).enumerate() {
             let arrived = fd_kinds.len();
-            let failure = frame.failure.clone().or_else(|| {
-                (arrived != frame.claimed_fds).then(|| {
-                    format!(
-                        "fd count: header claims {} fds, {arrived} arrived with its first byte",
-                        frame.claimed_fds
-                    )
-                })
-            });
+            let failure = frame.failure_with(arrived);
             let (time, chunk) = completed_by(frame.offset + frame.len.max(1));
             all.push(Entry {
                 time,
@@ -155,11 +148,7 @@ pub(crate) fn entries(transcript: &Transcript, streams: &[DecodedStream], cut: b
                 what: What::Stream { text, failed },
             });
         };
-        let cut_at = match &report.stopped {
-            Some((offset, _)) if cut && report.partial_tail => Some(*offset),
-            _ if cut => Some(stream.bytes.len()),
-            _ => None,
-        };
+        let cut_at = report.cut_at(cut, stream.bytes.len());
         for arrival in stray {
             if cut_at.is_some_and(|at| arrival.offset >= at) {
                 note(
@@ -240,15 +229,11 @@ pub(crate) fn print(
                 }
                 match options.output {
                     Output::Json => {
-                        let object = serde_json::json!({
-                            "file": file,
-                            "t": entry.time,
-                            "chan": entry.key.channel,
-                            "dir": entry.key.direction.as_str(),
+                        let fields = serde_json::json!({
                             "stream_note": text,
                             "failed": failed,
                         });
-                        let _ = writeln!(out, "{object}");
+                        json_line(out, file, entry, fields);
                     }
                     Output::Lines | Output::Summary => {
                         let _ = writeln!(out, "{stamp} {text}");
@@ -287,11 +272,7 @@ pub(crate) fn print(
                         }
                     }
                     Output::Json => {
-                        let object = serde_json::json!({
-                            "file": file,
-                            "t": entry.time,
-                            "chan": entry.key.channel,
-                            "dir": entry.key.direction.as_str(),
+                        let fields = serde_json::json!({
                             "index": index,
                             "offset": report.offset,
                             "len": report.len,
@@ -306,7 +287,7 @@ pub(crate) fn print(
                                 .collect::<Vec<_>>(),
                             "failure": failure,
                         });
-                        let _ = writeln!(out, "{object}");
+                        json_line(out, file, entry, fields);
                     }
                     Output::Lines => {
                         if failure.is_none() && options.quiet {
@@ -381,6 +362,21 @@ pub(crate) fn short_kind(kind: &str) -> &str {
     } else {
         kind
     }
+}
+
+/// Writes one `--json` line: where and when `entry` happened, then `fields`
+/// (an object).
+fn json_line(out: &mut impl Write, file: &str, entry: &Entry, fields: serde_json::Value) {
+    let mut object = serde_json::json!({
+        "file": file,
+        "t": entry.time,
+        "chan": entry.key.channel,
+        "dir": entry.key.direction.as_str(),
+    });
+    if let (Some(all), serde_json::Value::Object(more)) = (object.as_object_mut(), fields) {
+        all.extend(more);
+    }
+    let _ = writeln!(out, "{object}");
 }
 
 #[cfg(test)]

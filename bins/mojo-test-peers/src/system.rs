@@ -172,6 +172,66 @@ pub struct SignalsState {
     pub satisfiable: Signals,
 }
 
+impl SignalsState {
+    /// A data pipe producer's state: writable while the consumer is open
+    /// and the ring has room; peer-closed once the consumer is gone.
+    pub fn of_producer(peer_closed: bool, available_capacity: u32) -> Self {
+        if peer_closed {
+            return Self {
+                satisfied: Signals::PEER_CLOSED,
+                satisfiable: Signals::PEER_CLOSED,
+            };
+        }
+        let writable = if available_capacity > 0 {
+            Signals::WRITABLE
+        } else {
+            Signals::NONE
+        };
+        Self {
+            satisfied: writable,
+            satisfiable: Signals::PEER_CLOSED | Signals::WRITABLE,
+        }
+    }
+
+    /// A data pipe consumer's state: readable while bytes wait, able to
+    /// become readable until drained (peer closed and nothing left).
+    pub fn of_consumer(bytes_available: u32, drained: bool, peer_closed: bool) -> Self {
+        let mut satisfied = Signals::NONE;
+        let mut satisfiable = Signals::PEER_CLOSED;
+        if bytes_available > 0 {
+            satisfied = satisfied | Signals::READABLE;
+        }
+        if !drained {
+            satisfiable = satisfiable | Signals::READABLE;
+        }
+        if peer_closed {
+            satisfied = satisfied | Signals::PEER_CLOSED;
+        }
+        Self {
+            satisfied,
+            satisfiable,
+        }
+    }
+}
+
+/// Capacity of a data pipe created with capacity 0 (Mojo's default).
+pub const DEFAULT_DATA_PIPE_CAPACITY: u32 = 64 * 1024;
+
+/// `MojoCreateDataPipe`'s argument checks, the same in every system: the
+/// capacity to create (`requested`, or the default for 0), which must be a
+/// whole number of elements of a non-zero size.
+pub fn data_pipe_capacity(element_size: u32, requested: u32) -> MojoResult<u32> {
+    let capacity = if requested == 0 {
+        DEFAULT_DATA_PIPE_CAPACITY
+    } else {
+        requested
+    };
+    if element_size == 0 || capacity % element_size != 0 {
+        return Err(MojoError::InvalidArgument);
+    }
+    Ok(capacity)
+}
+
 /// A raw `MojoHandle` value (never `MOJO_HANDLE_INVALID`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MojoHandle(NonZeroU32);
@@ -673,6 +733,39 @@ pub fn peer_closed<S: MojoSystem + ?Sized>(system: &S, handle: MojoHandle) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_pipe_capacity_checks_like_mojo() {
+        assert_eq!(data_pipe_capacity(1, 0), Ok(DEFAULT_DATA_PIPE_CAPACITY));
+        assert_eq!(data_pipe_capacity(4, 64), Ok(64));
+        assert_eq!(data_pipe_capacity(0, 64), Err(MojoError::InvalidArgument));
+        assert_eq!(data_pipe_capacity(3, 64), Err(MojoError::InvalidArgument));
+    }
+
+    #[test]
+    fn data_pipe_end_signals() {
+        let full = SignalsState::of_producer(false, 0);
+        assert_eq!(full.satisfied, Signals::NONE);
+        assert!(full.satisfiable.intersects(Signals::WRITABLE));
+        assert_eq!(
+            SignalsState::of_producer(false, 1).satisfied,
+            Signals::WRITABLE
+        );
+        let orphan = SignalsState::of_producer(true, 9);
+        assert_eq!(
+            (orphan.satisfied, orphan.satisfiable),
+            (Signals::PEER_CLOSED, Signals::PEER_CLOSED)
+        );
+        let draining = SignalsState::of_consumer(5, false, true);
+        assert_eq!(draining.satisfied, Signals::READABLE | Signals::PEER_CLOSED);
+        assert!(draining.satisfiable.intersects(Signals::READABLE));
+        let drained = SignalsState::of_consumer(0, true, true);
+        assert_eq!(drained.satisfiable, Signals::PEER_CLOSED);
+        assert_eq!(
+            SignalsState::of_consumer(0, false, false).satisfied,
+            Signals::NONE
+        );
+    }
 
     #[test]
     fn codes_round_trip() {

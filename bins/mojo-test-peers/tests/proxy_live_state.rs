@@ -33,6 +33,17 @@ const MESSAGE: usize = 64;
 /// The message that carries each sub-pipe to the client.
 const HELLO: &[u8] = b"sub-pipe";
 
+/// The totals line the proxy logged at exit (`mojo_proxy::state` at
+/// `info`); fails if there is none.
+fn exit_totals(proxy: &proxy_support::Proxy) -> String {
+    let log = proxy.log.lock().unwrap();
+    log.lines
+        .iter()
+        .find(|l| l.contains("mojo_proxy::state] at exit after "))
+        .cloned()
+        .unwrap_or_else(|| panic!("no exit totals: {:?}", log.lines))
+}
+
 /// The numbers `n1 messages n2 bytes n3 handles` after `key` in `line`.
 fn direction(line: &str, key: &str) -> [u64; 3] {
     let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
@@ -197,12 +208,7 @@ fn sigusr1_mid_traffic_logs_what_the_host_has_in_flight_and_exit_totals_match() 
     let (proxy, status) = rig.finish();
     assert_eq!(status.code(), Some(0), "the proxy's exit status");
     proxy.assert_no_warnings();
-    let log = proxy.log.lock().unwrap();
-    let exit = log
-        .lines
-        .iter()
-        .find(|l| l.contains("mojo_proxy::state] at exit after "))
-        .unwrap_or_else(|| panic!("no exit totals: {:?}", log.lines));
+    let exit = &exit_totals(&proxy);
     let (pipes, rounds) = (PIPES as u64, ROUNDS as u64);
     assert_eq!(
         direction(exit, "host->client "),
@@ -237,13 +243,7 @@ fn a_client_that_stops_reading_shows_as_queued_output_and_paused_reading() {
     let client_pid = Pid::from_raw(rig.client_process().id() as i32);
     let pid = Pid::from_raw(rig.proxy.pid() as i32);
     let host = &rig.host;
-    let echo = Payload::Echo(b"warm".to_vec()).encode();
-    host.write_message(&rig.host_pipe, &echo, Vec::new())
-        .unwrap();
-    assert_eq!(
-        read_one(host, &rig.host_pipe, deadline()).unwrap().bytes,
-        echo
-    );
+    let echo = rig.warm_up();
     kill(client_pid, Signal::SIGSTOP).unwrap();
     let start = Payload::SinkStart {
         count: FLOOD_MESSAGES,
@@ -298,12 +298,7 @@ fn a_client_that_stops_reading_shows_as_queued_output_and_paused_reading() {
     );
     let (proxy, status) = rig.finish();
     assert_eq!(status.code(), Some(0), "the proxy's exit status");
-    let log = proxy.log.lock().unwrap();
-    let exit = log
-        .lines
-        .iter()
-        .find(|l| l.contains("mojo_proxy::state] at exit after "))
-        .unwrap_or_else(|| panic!("no exit totals: {:?}", log.lines));
+    let exit = &exit_totals(&proxy);
     assert_eq!(
         direction(exit, "host->client ")[..2],
         [2 + FLOOD_MESSAGES, flood_bytes + echo.len() as u64],

@@ -236,13 +236,7 @@ fn a_client_that_stops_reading_bounds_the_proxys_memory_and_then_completes() {
     let client_pid = Pid::from_raw(rig.client_process().id() as i32);
     let host = &rig.host;
     // One echo: everything is set up before the baseline.
-    let echo = Payload::Echo(b"warm".to_vec()).encode();
-    host.write_message(&rig.host_pipe, &echo, Vec::new())
-        .unwrap();
-    assert_eq!(
-        read_one(host, &rig.host_pipe, deadline()).unwrap().bytes,
-        echo
-    );
+    rig.warm_up();
     let idle_rss = rig.proxy.status_bytes("VmRSS");
     let initial_fds = rig.proxy.fd_count();
     kill(client_pid, Signal::SIGSTOP).unwrap();
@@ -580,13 +574,7 @@ fn a_host_lost_while_the_proxy_pauses_its_link_still_ends_the_proxy() {
     let (mut rig, relay) = Rig::with_client_process_relayed();
     let client_pid = Pid::from_raw(rig.client_process().id() as i32);
     let host = &rig.host;
-    let echo = Payload::Echo(b"warm".to_vec()).encode();
-    host.write_message(&rig.host_pipe, &echo, Vec::new())
-        .unwrap();
-    assert_eq!(
-        read_one(host, &rig.host_pipe, deadline()).unwrap().bytes,
-        echo
-    );
+    rig.warm_up();
     // A stopped client and a flood: the proxy stops reading the host.
     kill(client_pid, Signal::SIGSTOP).unwrap();
     let count = FLOOD_BYTES / FLOOD_MESSAGE;

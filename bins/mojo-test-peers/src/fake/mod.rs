@@ -29,7 +29,7 @@ use nix::sys::stat::Mode;
 use crate::system::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
     MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
-    Signals, SignalsState, UnwrappedRegion, WaitError,
+    Signals, SignalsState, UnwrappedRegion, WaitError, data_pipe_capacity,
 };
 
 mod objects;
@@ -39,9 +39,6 @@ pub use crate::mapping::FdMapping as FakeMapping;
 use objects::{
     BufferObject, Closer, DataPipeState, InTransit, Inner, Object, PipeState, State, kind_of,
 };
-
-/// Capacity of a data pipe created with capacity 0 (Mojo's default).
-pub const DEFAULT_DATA_PIPE_CAPACITY: u32 = 64 * 1024;
 
 /// Largest shared buffer the fake creates (Chromium's `INT_MAX` bound).
 pub const MAX_BUFFER_SIZE: u64 = i32::MAX as u64;
@@ -397,14 +394,7 @@ impl MojoSystem for FakeSystem {
         element_size: u32,
         capacity: u32,
     ) -> MojoResult<(DataPipeProducer, DataPipeConsumer)> {
-        let capacity = if capacity == 0 {
-            DEFAULT_DATA_PIPE_CAPACITY
-        } else {
-            capacity
-        };
-        if element_size == 0 || capacity % element_size != 0 {
-            return Err(MojoError::InvalidArgument);
-        }
+        let capacity = data_pipe_capacity(element_size, capacity)?;
         let (p, c) = {
             let mut st = self.inner.lock();
             let id = st.id();

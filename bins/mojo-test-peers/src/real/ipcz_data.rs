@@ -20,10 +20,7 @@ use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, DriverObject, Sha
 use mojo_platform_channel::{Mapping, OsRandom, SharedMemoryRegion};
 use mojo_wire_kit::{Guid, RegionMode};
 
-use crate::system::{MojoError, MojoResult, Signals, SignalsState};
-
-/// Capacity of a data pipe created with capacity 0 (Mojo's default).
-pub const DEFAULT_DATA_PIPE_CAPACITY: u32 = 64 * 1024;
+use crate::system::{MojoError, MojoResult, SignalsState, data_pipe_capacity};
 
 /// Most data pipe ends one node holds (each costs an fd and a mapping);
 /// ends beyond it are refused on creation and closed on arrival.
@@ -166,14 +163,7 @@ impl DataPipes {
         element_size: u32,
         capacity: u32,
     ) -> MojoResult<(u64, u64)> {
-        let capacity = if capacity == 0 {
-            DEFAULT_DATA_PIPE_CAPACITY
-        } else {
-            capacity
-        };
-        if element_size == 0 || capacity % element_size != 0 {
-            return Err(MojoError::InvalidArgument);
-        }
+        let capacity = data_pipe_capacity(element_size, capacity)?;
         if self.ends.len() + 2 > MAX_DATA_PIPE_ENDS {
             return Err(MojoError::ResourceExhausted);
         }
@@ -287,35 +277,14 @@ impl DataPipes {
     /// The signals of end `id` (after taking in the peer's parcels).
     pub fn signals(&mut self, node: &mut Node<Mapping>, id: u64) -> SignalsState {
         self.pump(node, id);
-        let mut satisfied = Signals::NONE;
-        let mut satisfiable = Signals::PEER_CLOSED;
         match self.ends.get(&id).map(|e| &e.machine) {
             Some(Machine::Producer(p)) => {
-                if p.is_peer_closed() {
-                    satisfied = satisfied | Signals::PEER_CLOSED;
-                } else {
-                    satisfiable = satisfiable | Signals::WRITABLE;
-                    if p.available_capacity() > 0 {
-                        satisfied = satisfied | Signals::WRITABLE;
-                    }
-                }
+                SignalsState::of_producer(p.is_peer_closed(), p.available_capacity())
             }
             Some(Machine::Consumer(c)) => {
-                if c.bytes_available() > 0 {
-                    satisfied = satisfied | Signals::READABLE;
-                }
-                if !c.is_drained() {
-                    satisfiable = satisfiable | Signals::READABLE;
-                }
-                if c.is_peer_closed() {
-                    satisfied = satisfied | Signals::PEER_CLOSED;
-                }
+                SignalsState::of_consumer(c.bytes_available(), c.is_drained(), c.is_peer_closed())
             }
-            None => return SignalsState::default(),
-        }
-        SignalsState {
-            satisfied,
-            satisfiable,
+            None => SignalsState::default(),
         }
     }
 

@@ -29,10 +29,9 @@ use super::runtime::local_region;
 use super::{Protocol, RealSystem, RegionObject, RegionSource, WireHandle, WireMessage};
 use crate::cli::{ClientArgs, HostArgs, LegacyProfile};
 use crate::run::{ClientConnector, HostConnector};
-use crate::system::{MessagePipe, MojoError, MojoResult, RegionAccessMode, Signals, SignalsState};
-
-/// Capacity of a data pipe created with capacity 0 (Mojo's default).
-pub const DEFAULT_DATA_PIPE_CAPACITY: u32 = 64 * 1024;
+use crate::system::{
+    MessagePipe, MojoError, MojoResult, RegionAccessMode, Signals, SignalsState, data_pipe_capacity,
+};
 
 /// How long the client waits for the broker's handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -581,14 +580,7 @@ impl Protocol for LegacyProtocol {
     }
 
     fn create_data_pipe(&mut self, element_size: u32, capacity: u32) -> MojoResult<(u64, u64)> {
-        let capacity = if capacity == 0 {
-            DEFAULT_DATA_PIPE_CAPACITY
-        } else {
-            capacity
-        };
-        if element_size == 0 || capacity % element_size != 0 {
-            return Err(MojoError::InvalidArgument);
-        }
+        let capacity = data_pipe_capacity(element_size, capacity)?;
         let mut rng = OsRandom::new().map_err(|_| MojoError::Internal)?;
         let region = SharedMemoryRegion::create(RegionMode::Unsafe, capacity as usize, &mut rng)
             .map_err(|_| MojoError::ResourceExhausted)?;
@@ -663,35 +655,16 @@ impl Protocol for LegacyProtocol {
 
     fn data_signals(&mut self, id: u64) -> SignalsState {
         self.pump_data(id);
-        let mut satisfied = Signals::NONE;
-        let mut satisfiable = Signals::PEER_CLOSED;
         match self.data_pipes.get(&id) {
             Some(DataEnd::Producer { sm, .. }) => {
-                if sm.is_peer_closed() {
-                    satisfied = satisfied | Signals::PEER_CLOSED;
-                } else {
-                    satisfiable = satisfiable | Signals::WRITABLE;
-                    if sm.available_capacity() > 0 {
-                        satisfied = satisfied | Signals::WRITABLE;
-                    }
-                }
+                SignalsState::of_producer(sm.is_peer_closed(), sm.available_capacity())
             }
-            Some(DataEnd::Consumer { sm, .. }) => {
-                if sm.bytes_available() > 0 {
-                    satisfied = satisfied | Signals::READABLE;
-                }
-                if !sm.is_drained() {
-                    satisfiable = satisfiable | Signals::READABLE;
-                }
-                if sm.is_peer_closed() {
-                    satisfied = satisfied | Signals::PEER_CLOSED;
-                }
-            }
-            None => return SignalsState::default(),
-        }
-        SignalsState {
-            satisfied,
-            satisfiable,
+            Some(DataEnd::Consumer { sm, .. }) => SignalsState::of_consumer(
+                sm.bytes_available(),
+                sm.is_drained(),
+                sm.is_peer_closed(),
+            ),
+            None => SignalsState::default(),
         }
     }
 

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use mojo_platform_channel::{Endpoint, ReadOutcome};
 use mojo_test_peers::cli::{ClientArgs, CommandLine, HostArgs, HostCommand};
+use mojo_test_peers::protocol::Payload;
 use mojo_test_peers::real::RealSystem;
 use mojo_test_peers::real::ipcz::{IpczHostConnector, IpczProtocol};
 use mojo_test_peers::real::legacy::{LegacyClientConnector, LegacyProtocol};
 use mojo_test_peers::run::{ClientConnector, HostConnector};
-use mojo_test_peers::system::MessagePipe;
+use mojo_test_peers::system::{MessagePipe, MojoSystem, read_one};
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
@@ -278,6 +279,23 @@ pub(crate) struct Rig {
 }
 
 impl Rig {
+    /// One echo round trip from the host through the proxy and the client,
+    /// so everything is set up before a test's baseline; returns the
+    /// message that went each way.
+    pub(crate) fn warm_up(&self) -> Vec<u8> {
+        let echo = Payload::Echo(b"warm".to_vec()).encode();
+        self.host
+            .write_message(&self.host_pipe, &echo, Vec::new())
+            .unwrap();
+        assert_eq!(
+            read_one(&self.host, &self.host_pipe, deadline())
+                .unwrap()
+                .bytes,
+            echo
+        );
+        echo
+    }
+
     /// A rig whose client runs in this process.
     pub(crate) fn in_process() -> Self {
         let (host_ours, host_theirs) = mojo_test_peers::process::socket_pair().unwrap();
