@@ -1,3 +1,3 @@
 //! cargo-fuzz target `legacy_broker_message`: the decoding contract of `mojo_legacy_wire::fuzzing::broker_message` on arbitrary bytes.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mojo_legacy_wire::fuzzing::broker_message(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mojo_proxy_fuzz::legacy_broker_message(data));

@@ -5,7 +5,8 @@
 //!   `xtask/tests/tidy.rs`: module docs, `// SAFETY:` comments, ignore
 //!   reasons, file lengths, the wire crates' panic lints, paths in the docs),
 //!   `corpus --check` (when the vectors are there), the docs with warnings denied, and the fuzz targets' own workspace
-//!   (built and its logic tested).
+//!   (built, and every seed and past crash input of `fuzz/regressions/`
+//!   replayed through the targets' bodies in its library).
 //! - `cargo xtask corpus [--check]`: writes the fuzz seed corpora
 //!   `fuzz/corpus/<target>/` of both wire crates from the golden vectors,
 //!   deterministically (`--check`: only compares, failing if they differ).
@@ -136,6 +137,11 @@ fn ci() -> Result<(), String> {
     let mut fuzz_check = cargo();
     fuzz_check.args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]);
     run("fuzz targets build", fuzz_check)?;
+    // The targets' bodies live in its library: replay every seed and past
+    // crash input through them (stable toolchain, no libFuzzer run).
+    let mut fuzz_replay = cargo();
+    fuzz_replay.args(["test", "--manifest-path", "fuzz/Cargo.toml", "--lib"]);
+    run("fuzz seeds and past crashes replayed", fuzz_replay)?;
     Ok(())
 }
 

@@ -97,23 +97,6 @@ pub fn fuzz_corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files_in(&corpus_dir(target))
 }
 
-/// The folder of past crash inputs of a cargo-fuzz target:
-/// `fuzz/regressions/<target>/`. Unlike the seed corpus, which `cargo xtask
-/// corpus` regenerates, these are inputs a fuzzer once found failing, kept
-/// by hand so that a test replays each of them for good.
-pub fn regressions_dir(target: &str) -> PathBuf {
-    workspace_root().join("fuzz/regressions").join(target)
-}
-
-/// Every past crash input of a cargo-fuzz target, sorted by file name.
-///
-/// # Panics
-///
-/// When the folder or an input cannot be read.
-pub fn fuzz_regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    files_in(&regressions_dir(target))
-}
-
 /// Every file of `dir` with its bytes, sorted by path.
 fn files_in(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
