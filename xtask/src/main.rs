@@ -10,10 +10,10 @@
 //! - `cargo xtask corpus [--check]`: writes the fuzz seed corpora
 //!   `fuzz/corpus/<target>/` of both wire crates from the golden vectors,
 //!   deterministically (`--check`: only compares, failing if they differ).
-//! - `cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]]`: runs every cargo-fuzz target for a
-//!   few seconds from its seed corpus (needs `cargo-fuzz` and a toolchain that
-//!   accepts `-Z` flags; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).
-//! - `cargo xtask fuzz --list`: prints the fuzz target names.
+//! - `cargo xtask fuzz --smoke | --campaign | --list` (`fuzz.rs`): CI's
+//!   short fixed-count run of every cargo-fuzz target, a campaign that runs
+//!   each target until its coverage plateaus, or the target names (needs
+//!   `cargo-fuzz`; `RUSTC_BOOTSTRAP=1` is set so a stable toolchain works).
 //! - `cargo xtask sanitize`: the platform crate's tests (the only crate with
 //!   `unsafe`) under ThreadSanitizer, then AddressSanitizer (stable toolchain
 //!   with `RUSTC_BOOTSTRAP=1`; std is not instrumented, see
@@ -34,6 +34,7 @@
 mod bench;
 mod corpus;
 mod demo;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -42,14 +43,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("fuzz") => fuzz(&args[1..]),
+        Some("fuzz") => fuzz::main(&args[1..]),
         Some("corpus") => corpus::run(&workspace_root(), args.iter().any(|a| a == "--check")),
         Some("demo") => demo(),
         Some("bench") => bench::run(&args[1..]),
         Some("sanitize") => sanitize(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS]\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds N] [--runs N [--seed N]] | --list"
+                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS]\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds CAP] [--runs N] [--seed N] | --campaign [--seconds N] [--plateau S] [TARGET]... | --list"
             );
             return ExitCode::from(2);
         }
@@ -178,81 +179,6 @@ fn sanitize() -> Result<(), String> {
             .arg(root.join(format!("target/sanitize-{name}")))
             .args(["--", "--test-threads=1"]);
         run(&format!("{name} sanitizer"), cmd)?;
-    }
-    Ok(())
-}
-
-fn fuzz_targets() -> Result<Vec<String>, String> {
-    let dir = workspace_root().join("fuzz/fuzz_targets");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(String::from))?
-        })
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-fn fuzz(args: &[String]) -> Result<(), String> {
-    if args.iter().any(|a| a == "--list") {
-        for name in fuzz_targets()? {
-            println!("{name}");
-        }
-        return Ok(());
-    }
-    if !args.iter().any(|a| a == "--smoke") {
-        return Err("fuzz: pass --smoke (run each target briefly) or --list".into());
-    }
-    let number = |flag: &str| -> Result<Option<u64>, String> {
-        match args.iter().position(|a| a == flag) {
-            Some(i) => args
-                .get(i + 1)
-                .and_then(|s| s.parse::<u64>().ok())
-                .map(Some)
-                .ok_or_else(|| format!("{flag} needs a whole number")),
-            None => Ok(None),
-        }
-    };
-    let seconds = number("--seconds")?.unwrap_or(5);
-    // `--runs N` (with `--seed`, default 1) makes a run deterministic: CI uses it
-    // so that a smoke run cannot pass or fail by chance.
-    let runs = number("--runs")?;
-    let seed = number("--seed")?.unwrap_or(1);
-    let have_cargo_fuzz = cargo()
-        .args(["fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_cargo_fuzz {
-        return Err("cargo-fuzz is not installed (cargo install cargo-fuzz)".into());
-    }
-    let root = workspace_root();
-    for target in fuzz_targets()? {
-        // New inputs go to the first corpus directory: a scratch one under
-        // target/, so a smoke run never dirties the checked-in seeds.
-        let scratch = root.join("target/fuzz-smoke").join(&target);
-        let seeds = root.join("fuzz/corpus").join(&target);
-        for dir in [&scratch, &seeds] {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        let mut cmd = cargo();
-        cmd.env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "--fuzz-dir", "fuzz", &target])
-            .arg(&scratch)
-            .arg(&seeds);
-        // Past crash inputs run first too (libFuzzer reads every corpus
-        // folder before mutating), so a smoke run re-checks each of them.
-        let regressions = root.join("fuzz/regressions").join(&target);
-        if regressions.is_dir() {
-            cmd.arg(&regressions);
-        }
-        cmd.args(["--", &format!("-max_total_time={seconds}")]);
-        if let Some(runs) = runs {
-            cmd.arg(format!("-runs={runs}"))
-                .arg(format!("-seed={seed}"));
-        }
-        run(&format!("fuzz {target}"), cmd)?;
     }
     Ok(())
 }

@@ -74,7 +74,7 @@ pub(crate) fn run(root: &Path, check: bool) -> Result<(), String> {
     let seeds = generate()?;
     let corpus = root.join("fuzz/corpus");
     // Every target gets seeds from here, and every folder comes from here.
-    let unseeded: Vec<String> = crate::fuzz_targets()?
+    let unseeded: Vec<String> = crate::fuzz::targets()?
         .into_iter()
         .filter(|t| seeds.targets.get(t).is_none_or(BTreeMap::is_empty))
         .collect();
