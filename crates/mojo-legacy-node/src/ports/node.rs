@@ -1234,6 +1234,16 @@ impl<M> Node<M> {
             }
             return Ok(());
         }
+        if (port.peer_node, port.peer_port) == target && target != (self.name, port_name) {
+            // This port already points past the proxy (it answered an
+            // earlier copy): the ring holds nobody left to answer, and
+            // forwarding would circle it forever (never acknowledged, so
+            // never an ObserveProxyAck to a port that is no proxy).
+            return Err(Error::StaleObserveProxy {
+                port: port_name,
+                proxy: proxy.1,
+            });
+        }
         let (node, event) = (
             port.peer_node,
             Event::ObserveProxy {
