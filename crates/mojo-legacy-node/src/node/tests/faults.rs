@@ -445,7 +445,7 @@ fn event_type(bytes: &[u8], profile: Profile) -> Option<mojo_legacy_wire::event:
 /// frame leaves, that an ObserveProxyAck only goes to a port that is a
 /// proxy or gone) nor circle the ring forever. The pipes keep working.
 #[test]
-fn duplicated_observe_proxy_never_acks_a_non_proxy() {
+fn never_observe_proxy_ack_to_a_non_proxy_even_with_duplicated_observe_proxies() {
     use mojo_legacy_wire::event::EventType;
     for profile in [Profile::Libchrome, Profile::Desktop] {
         let mut pair = Pair::new(profile);
