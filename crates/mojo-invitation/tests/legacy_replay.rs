@@ -134,6 +134,9 @@ fn legacy_vectors() -> Vec<Vector> {
             && out.iter().any(|v| v.profile == Profile::Desktop),
         "legacy vectors of both profiles"
     );
+    // cros/ and desktop/: twelve `*-proxy_client` and two `direct_legacy*`
+    // each; none may be skipped silently.
+    assert_eq!(out.len(), 28, "every legacy-side recording");
     out
 }
 

@@ -1,20 +1,46 @@
-//! Replay of real peers against our nodes, names substituted. First test: the
-//! recorded client's NodeChannel frames are fed to a `LegacyNode` broker
-//! named as the recorded broker. Each `MergePort` our broker answers is
-//! aligned with the recorded broker's answer to the same connector, which
-//! maps the recorded broker's port names (the merged port, the reserved
-//! port, the new client port) to ours; every later client frame has those
-//! names replaced before it is fed. Then the ports protocol runs for real:
-//! the client's proxies collapse through our broker, its messages arrive
-//! on our attachment ends (both profiles), and, in the libchrome profile
-//! wherever neither application moved ports, our broker
-//! sends the same ports-protocol events (ObserveProxy, ObserveProxyAck,
-//! PortAccepted, MergePort), in the same order, as the recorded broker did.
-//! In every recording (both profiles, moved ports or not) the MergePorts
-//! come in the recorded order and every attached port gets exactly one
-//! PortAccepted, as from the real peer. What else the real peer sent
-//! follows its application (the pipes it made and sent, when it read and
-//! closed), which the replay does not play, so it is not compared.
+//! Replay of real peers against our nodes, names substituted, over all 28
+//! legacy-side recordings of `shared/vectors` (cros/ and desktop/: the
+//! twelve `*-proxy_client` and the two `direct_legacy*` each; the count is
+//! asserted, so none is skipped silently).
+//!
+//! First test: the recorded client's NodeChannel frames are fed to a
+//! `LegacyNode` broker named as the recorded broker. Each `MergePort` our
+//! broker answers is aligned with the recorded broker's answer to the same
+//! connector, which maps the recorded broker's port names (the merged port,
+//! the reserved port, the new client port) to ours; every later client
+//! frame has those names replaced before it is fed. Then the ports protocol
+//! runs for real: the client's proxies collapse through our broker and its
+//! messages arrive on our attachment ends. The second test is the mirror
+//! image (the recorded broker fed to our client).
+//!
+//! What is compared, in the role of the recorded side:
+//! - every recording, both roles: the NodeChannel message types after the
+//!   handshake, in order (the handshake itself is compared byte for byte by
+//!   mojo-invitation's `legacy_replay`); the events owed to the peer's own
+//!   traffic (MergePort, PortAccepted, ObserveProxyAck), per type and in
+//!   order, and the ports they went to; the MergePorts in the recorded
+//!   order; one PortAccepted per attached port; every message the peer sent
+//!   to a pipe we hold arrives;
+//! - except the broker's ObserveProxyAcks in the four recordings where the
+//!   client sends back a pipe end whose peer is on the broker
+//!   (pipe_roundtrip and direct_legacy_c2h, both profiles): that pipe was
+//!   made by the real broker's application, which the replay does not play,
+//!   so the ack for the client's proxy of it is not ours to send; there ours
+//!   must be among the recorded ones (same ports);
+//! - the twelve recordings where neither application moves a port
+//!   (connect_only, multi_attach, platform_handle(_c2h), shmem(_c2h)): the
+//!   whole ports protocol, i.e. every event type but UserMessage and
+//!   ObserveClosure, per type and in order, and in the desktop profile each
+//!   event's header fields (destination, sender port and number).
+//!
+//! What is not compared, and why: UserMessage and ObserveClosure events
+//! (what the applications write and when they close: the replay does not
+//! play the recorded application, so none of its writes or closes happen;
+//! their order against the protocol traffic is also timing, i.e. when each
+//! process ran); and, where an application moves pipes (the other sixteen
+//! recordings), ObserveProxy and UpdatePreviousPeer, which the proxies of
+//! the application's moved pipes send (which pipes it made, and when it
+//! read them, decide how many there are and when they collapse).
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -23,7 +49,7 @@ use std::os::unix::net::UnixStream;
 use mojo_legacy_node::node::{Handle, LegacyNode, PeerRole, PortRef};
 use mojo_legacy_wire::channel::Frame;
 use mojo_legacy_wire::event::{Event as WireEvent, EventData, EventType};
-use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
+use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage, NodeMessageType};
 use mojo_legacy_wire::user_message::UserMessage;
 use mojo_legacy_wire::{Deframer, NodeName, PortName, Profile};
 use mojo_transcript::testing::vectors;
@@ -31,6 +57,13 @@ use mojo_transcript::{
     Direction, LinkProtocol, StreamKey, Transcript, VectorProfile, vector_files,
 };
 use mojo_wire_kit::SeededRandom;
+
+/// The legacy-side recordings in `shared/vectors`: per profile (cros/,
+/// desktop/), the twelve `*-proxy_client` and the two `direct_legacy*`.
+const LEGACY_RECORDINGS: usize = 28;
+/// Those where neither application moves a port: connect_only,
+/// multi_attach, platform_handle(_c2h), shmem(_c2h), in both profiles.
+const EXACT_RECORDINGS: usize = 12;
 
 fn frames(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut d = Deframer::new();
@@ -222,6 +255,109 @@ fn accepted_and_attached(frames: &[Vec<u8>], profile: Profile) -> (usize, usize)
     (accepted, attached)
 }
 
+/// The NodeChannel message types of `frames` other than `EVENT_MESSAGE`,
+/// in order (the events are compared by their own types).
+fn node_channel_types(frames: &[Vec<u8>]) -> Vec<NodeMessageType> {
+    frames
+        .iter()
+        .filter_map(|f| message(f))
+        .filter(|m| !matches!(m, NodeMessage::EventMessage(_)))
+        .map(|m| m.message_type())
+        .collect()
+}
+
+/// How many events of each type `frames` carry.
+fn event_counts(frames: &[Vec<u8>], profile: Profile) -> BTreeMap<EventType, usize> {
+    let mut counts = BTreeMap::new();
+    for e in frames.iter().filter_map(|f| event(f, profile)) {
+        *counts.entry(e.event_type()).or_default() += 1;
+    }
+    counts
+}
+
+/// The events a node owes its peer's own traffic, in the order sent:
+/// MergePort (a merge request's answer), PortAccepted (one per attached
+/// port) and, with `acks`, ObserveProxyAck (the peer's proxies bypassed).
+fn owed_sequence(frames: &[Vec<u8>], profile: Profile, acks: bool) -> Vec<EventType> {
+    frames
+        .iter()
+        .filter_map(|f| event(f, profile))
+        .map(|e| e.event_type())
+        .filter(|t| {
+            matches!(*t, EventType::MERGE_PORT | EventType::PORT_ACCEPTED)
+                || (acks && *t == EventType::OBSERVE_PROXY_ACK)
+        })
+        .collect()
+}
+
+/// The destinations of the PortAccepted and ObserveProxyAck events in
+/// `frames`, sorted: ports of the peer, named by the peer or, for a
+/// merge's new port, by the node (mapped to ours by the replay's name
+/// substitution).
+fn owed_destinations(frames: &[Vec<u8>], profile: Profile) -> Vec<(EventType, PortName)> {
+    let mut out: Vec<(EventType, PortName)> = frames
+        .iter()
+        .filter_map(|f| event(f, profile))
+        .filter(|e| {
+            matches!(
+                e.event_type(),
+                EventType::PORT_ACCEPTED | EventType::OBSERVE_PROXY_ACK
+            )
+        })
+        .map(|e| (e.event_type(), e.port_name))
+        .collect();
+    out.sort_by_key(|(t, p)| (t.0, p.to_bytes()));
+    out
+}
+
+/// Whether every element of `sub` (sorted) is in `all` (sorted), with
+/// multiplicity.
+fn is_sub_multiset<T: PartialEq>(sub: &[T], all: &[T]) -> bool {
+    let mut rest: Vec<&T> = all.iter().collect();
+    sub.iter().all(|x| match rest.iter().position(|y| *y == x) {
+        Some(i) => {
+            rest.remove(i);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Whether a user message in `frames` attaches a port whose peer is on
+/// `node` (a pipe end coming back to the node that holds its peer).
+fn returns_ports_to(frames: &[Vec<u8>], profile: Profile, node: NodeName) -> bool {
+    frames
+        .iter()
+        .filter_map(|f| event(f, profile))
+        .any(|e| match &e.data {
+            EventData::UserMessage(m) => {
+                m.ports.iter().any(|p| p.descriptor.peer_node_name == node)
+            }
+            _ => false,
+        })
+}
+
+/// Event types whose count follows the recorded applications (what they
+/// wrote, which pipes they made and moved, when they read and closed),
+/// which the replay does not play: user messages, closures, and the
+/// ObserveProxy / UpdatePreviousPeer traffic of the proxies their moved
+/// pipes leave behind.
+const APPLICATION_TYPES: [EventType; 4] = [
+    EventType::USER_MESSAGE,
+    EventType::OBSERVE_CLOSURE,
+    EventType::OBSERVE_PROXY,
+    EventType::UPDATE_PREVIOUS_PEER,
+];
+
+/// `counts` without the types of [`APPLICATION_TYPES`] (and, unless
+/// `acks`, without ObserveProxyAck).
+fn owed_counts(mut counts: BTreeMap<EventType, usize>, acks: bool) -> BTreeMap<EventType, usize> {
+    counts.retain(|t, _| {
+        !APPLICATION_TYPES.contains(t) && (acks || *t != EventType::OBSERVE_PROXY_ACK)
+    });
+    counts
+}
+
 #[test]
 #[cfg_attr(
     mojo_vectors_missing,
@@ -230,6 +366,7 @@ fn accepted_and_attached(frames: &[Vec<u8>], profile: Profile) -> (usize, usize)
 fn recorded_clients_converge_with_our_broker() {
     let dir = vectors();
     let (mut replayed, mut exact, mut messages, mut sub_pipes) = (0, 0, 0, 0);
+    let mut acks_compared = 0;
     for file in vector_files(&dir).unwrap() {
         if file.protocol != LinkProtocol::Legacy {
             continue;
@@ -407,8 +544,53 @@ fn recorded_clients_converge_with_our_broker() {
         let (our_accepted, _) = accepted_and_attached(&sent, profile);
         let (_, client_attached) = accepted_and_attached(&from_client, profile);
         assert_eq!(our_accepted, client_attached, "{}", file.path.display());
-        if profile == Profile::Libchrome {
-            assert_eq!(our_accepted, recorded_accepted, "{}", file.path.display());
+        assert_eq!(our_accepted, recorded_accepted, "{}", file.path.display());
+        // Every recording: the NodeChannel types after the handshake (the
+        // handshake itself is compared byte for byte in mojo-invitation's
+        // legacy_replay), and the events owed to the client's own traffic,
+        // by type and in order. The acks are owed only to the client's
+        // proxies of its own pipes; where the client sends back a pipe end
+        // whose peer is on the broker (pipe_roundtrip, direct_legacy_c2h),
+        // the real broker's application made that pipe, the replay did
+        // not, and the ack for the client's proxy of it is the application's.
+        assert_eq!(
+            node_channel_types(&sent),
+            node_channel_types(&from_broker[2..]),
+            "{}",
+            file.path.display()
+        );
+        let acks = !returns_ports_to(&from_client, profile, broker_name);
+        assert_eq!(
+            owed_counts(event_counts(&sent, profile), acks),
+            owed_counts(event_counts(&from_broker, profile), acks),
+            "{}",
+            file.path.display()
+        );
+        assert_eq!(
+            owed_sequence(&sent, profile, acks),
+            owed_sequence(&from_broker, profile, acks),
+            "{}",
+            file.path.display()
+        );
+        // The same client ports got them; where the acks are the
+        // application's, ours are among the recorded ones.
+        let recorded: Vec<Vec<u8>> = from_broker
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                substitute(&mut f, &names);
+                f
+            })
+            .collect();
+        let (ours, recorded) = (
+            owed_destinations(&sent, profile),
+            owed_destinations(&recorded, profile),
+        );
+        if acks {
+            assert_eq!(ours, recorded, "{}", file.path.display());
+            acks_compared += 1;
+        } else {
+            assert!(is_sub_multiset(&ours, &recorded), "{}", file.path.display());
         }
         broker.peer_lost(client_name);
         broker.close_all_ports();
@@ -418,13 +600,16 @@ fn recorded_clients_converge_with_our_broker() {
         replayed += 1;
     }
     eprintln!(
-        "{replayed} clients replayed, {exact} with the recorded ports protocol; \
+        "{replayed} clients replayed, {exact} with the recorded ports protocol, \
+         {acks_compared} with the recorded acks; \
          {messages} messages read, {sub_pipes} pipe ends received"
     );
-    assert!(
-        replayed > 0 && exact > 0,
-        "the vectors hold replayable recordings"
+    assert_eq!(
+        replayed, LEGACY_RECORDINGS,
+        "every legacy recording replayed"
     );
+    assert_eq!(exact, EXACT_RECORDINGS);
+    assert_eq!(acks_compared, LEGACY_RECORDINGS - 4);
 }
 
 /// The mirror image: the recorded broker's frames fed to our client, named
@@ -590,6 +775,35 @@ fn recorded_brokers_converge_with_our_client() {
         let (_, broker_attached) = accepted_and_attached(&from_broker, profile);
         assert_eq!(our_accepted, broker_attached, "{}", file.path.display());
         assert_eq!(our_accepted, recorded_accepted, "{}", file.path.display());
+        // Every recording: the NodeChannel types (the merge requests, in
+        // order; the handshake is compared byte for byte in
+        // mojo-invitation's legacy_replay), and the events owed to the
+        // broker's traffic (PortAccepted, ObserveProxyAck to the broker's
+        // proxies), by type and in order.
+        assert_eq!(
+            node_channel_types(&sent),
+            node_channel_types(&from_client[1..]),
+            "{}",
+            file.path.display()
+        );
+        assert_eq!(
+            owed_counts(event_counts(&sent, profile), true),
+            owed_counts(event_counts(&from_client, profile), true),
+            "{}",
+            file.path.display()
+        );
+        assert_eq!(
+            owed_sequence(&sent, profile, true),
+            owed_sequence(&from_client, profile, true),
+            "{}",
+            file.path.display()
+        );
+        assert_eq!(
+            owed_destinations(&sent, profile),
+            owed_destinations(&from_client, profile),
+            "{}",
+            file.path.display()
+        );
         client.peer_lost(broker_name);
         client.close_all_ports();
         while client.poll_transmit().is_some() {}
@@ -601,8 +815,9 @@ fn recorded_brokers_converge_with_our_client() {
         "{replayed} brokers replayed, {exact} with the recorded ports protocol; \
          {messages} messages read, {sub_pipes} pipe ends received"
     );
-    assert!(
-        replayed > 0 && exact > 0,
-        "the vectors hold replayable recordings"
+    assert_eq!(
+        replayed, LEGACY_RECORDINGS,
+        "every legacy recording replayed"
     );
+    assert_eq!(exact, EXACT_RECORDINGS);
 }

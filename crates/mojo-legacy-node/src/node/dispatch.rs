@@ -258,7 +258,8 @@ impl LegacyNode {
 
     /// Hands an event to the ports layer. What §6.3 says to drop rather
     /// than fail on (a stale or duplicate sequence number, a PortAccepted or
-    /// ObserveProxyAck for a port in another state) is reported as a
+    /// ObserveProxyAck for a port in another state, a replayed
+    /// ObserveProxy) is reported as a
     /// [`NodeEvent::EventDropped`] and the link stays up; any other refusal
     /// drops the peer.
     fn deliver_event(
@@ -273,7 +274,8 @@ impl LegacyNode {
                 e @ (ports::Error::StaleSequenceNum { .. }
                 | ports::Error::DuplicateSequenceNum { .. }
                 | ports::Error::UnexpectedPortAccepted { .. }
-                | ports::Error::UnexpectedObserveProxyAck { .. }),
+                | ports::Error::UnexpectedObserveProxyAck { .. }
+                | ports::Error::StaleObserveProxy { .. }),
             ) => {
                 self.report_dropped(peer, e);
                 Ok(())

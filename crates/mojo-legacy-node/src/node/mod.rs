@@ -17,7 +17,8 @@
 //! peer cannot leave a silent gap in a pipe). What §6.3 says to handle
 //! otherwise keeps the link up:
 //! - a stale or duplicate sequence number, a PortAccepted or
-//!   ObserveProxyAck for a port in another state (races and replays rather
+//!   ObserveProxyAck for a port in another state, an ObserveProxy reaching
+//!   a port that already bypasses that proxy (races and replays rather
 //!   than corruption): dropped, reported as [`NodeEvent::EventDropped`];
 //! - an event that does not decode (too short for its type or for its
 //!   declared ports): ignored, its fds closed, reported as

@@ -140,6 +140,15 @@ pub enum Error {
         /// Its state.
         state: PortState,
     },
+    /// An `ObserveProxy` that reached a port already bypassing that proxy
+    /// (its peer is the proxy's target): a replay. Forwarding it on would
+    /// send it round the ring forever, so it is dropped.
+    StaleObserveProxy {
+        /// The port it reached.
+        port: PortName,
+        /// The proxy it announces.
+        proxy: PortName,
+    },
     /// An `ObserveProxy` with an invalid or self-referencing name.
     InvalidObserveProxy {
         /// The field.
@@ -259,6 +268,12 @@ impl fmt::Display for Error {
             }
             Self::UnexpectedObserveProxyAck { port, state } => {
                 write!(f, "ObserveProxyAck for {port} in state {state:?}")
+            }
+            Self::StaleObserveProxy { port, proxy } => {
+                write!(
+                    f,
+                    "ObserveProxy for {proxy} at {port}, which already bypasses it"
+                )
             }
             Self::InvalidObserveProxy { field } => write!(f, "ObserveProxy: invalid {field}"),
             Self::LastSequenceNumBehind {

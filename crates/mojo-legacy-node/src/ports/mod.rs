@@ -27,8 +27,12 @@
 //!   round local ports than there are ports (only a forged one can) is
 //!   dropped as [`Error::RoutingLoop`];
 //! - a stale or duplicate sequence number is refused with a typed error
-//!   instead of blocking the queue, and the reorder queue is bounded
-//!   ([`Limits`]);
+//!   instead of blocking the queue (before the message's ports are looked
+//!   at: a replayed message with ports is a duplicate, not a name clash),
+//!   and the reorder queue is bounded ([`Limits`]);
+//! - an ObserveProxy that reaches a port whose peer is already the proxy's
+//!   target (a replayed copy) is refused ([`Error::StaleObserveProxy`])
+//!   instead of being forwarded round the ring forever;
 //! - a port whose peer was lost states the last number it will still
 //!   forward (in its descriptor and in a merge's closure), and an incoming
 //!   descriptor or closure with a last number below what already arrived

@@ -1023,6 +1023,28 @@ impl<M> Node<M> {
                 sequence_num,
             });
         }
+        // A replayed message is refused as such before its ports are
+        // looked at (§6.3: dropped, never fatal): its ports exist already,
+        // and their PortAccepted went out with the original.
+        if !ports.is_empty() {
+            if let Some(why) = self
+                .ports
+                .get(&port_name)
+                .and_then(|p| p.queue.already_seen(sequence_num))
+            {
+                return Err(match why {
+                    Refused::Stale { next_expected } => Error::StaleSequenceNum {
+                        port: port_name,
+                        sequence_num,
+                        next_expected,
+                    },
+                    _ => Error::DuplicateSequenceNum {
+                        port: port_name,
+                        sequence_num,
+                    },
+                });
+            }
+        }
         if ports.len() != descriptors.len() {
             return Err(Error::PortCountMismatch {
                 ports: ports.len(),
@@ -1211,6 +1233,16 @@ impl<M> Node<M> {
                 port.send_on_proxy_removal = Some(proxy);
             }
             return Ok(());
+        }
+        if (port.peer_node, port.peer_port) == target && target != (self.name, port_name) {
+            // This port already points past the proxy (it answered an
+            // earlier copy): the ring holds nobody left to answer, and
+            // forwarding would circle it forever (never acknowledged, so
+            // never an ObserveProxyAck to a port that is no proxy).
+            return Err(Error::StaleObserveProxy {
+                port: port_name,
+                proxy: proxy.1,
+            });
         }
         let (node, event) = (
             port.peer_node,

@@ -59,6 +59,20 @@ impl<M> MessageQueue<M> {
         self.messages.len()
     }
 
+    /// Why a message numbered `seq` would be refused as already seen
+    /// (stale or duplicate), if it would; says nothing about the window.
+    pub(crate) fn already_seen(&self, seq: u64) -> Option<Refused> {
+        if seq < self.next_seq {
+            Some(Refused::Stale {
+                next_expected: self.next_seq,
+            })
+        } else if self.messages.contains_key(&seq) {
+            Some(Refused::Duplicate)
+        } else {
+            None
+        }
+    }
+
     /// Queues `message`; `Ok(true)` if it made a new message takeable. A
     /// refused message comes back to the caller with the reason.
     pub(crate) fn insert(

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use mojo_legacy_wire::{NodeName, PortName};
 use mojo_wire_kit::{RandomSource, SeededRandom};
 
-use super::{Error, Event, EventKind, Limits, Node, Notification, names};
+use super::{Error, Event, EventKind, Limits, Node, Notification, PortState, names};
 
 /// Most deliveries one `run` may make before the test fails as "never idle".
 const MAX_DELIVERIES: usize = 200_000;
@@ -114,6 +114,9 @@ impl<M: std::fmt::Debug> Sim<M> {
                 check_outgoing(self.name(i), &event);
                 let to = self.index_of(to).expect("event for an unknown node");
                 assert_ne!(to, i, "a node transmitted to itself");
+                if self.alive[to] {
+                    check_against_receiver(&self.nodes[to], &event);
+                }
                 if self.alive[to] {
                     self.in_flight.push_back(Delivery { from: i, to, event });
                 } else if !unreachable.contains(&(i, to)) {
@@ -288,6 +291,41 @@ fn check_outgoing<M>(sender: NodeName, event: &Event<M>) {
         names::port_is_valid(event.port_name()),
         "unicast to the invalid port"
     );
+}
+
+/// The §4.10 "never" rules that depend on the receiver's state, checked
+/// when the event leaves its sender (what the receiver holds then is what
+/// it holds when the event arrives, up to ports it erases meanwhile): no
+/// `PortAccepted` to a port that is not Buffering, no `ObserveProxyAck` to
+/// a port that is not a proxy, no descriptor whose new port name already
+/// exists there. A port that is already gone is fine (it ignores them).
+pub(crate) fn check_against_receiver<M>(receiver: &Node<M>, event: &Event<M>) {
+    let state = receiver.port_state(event.port_name());
+    match event {
+        Event::PortAccepted { port_name } => assert!(
+            matches!(state, None | Some(PortState::Buffering)),
+            "PortAccepted to {port_name} in state {state:?}"
+        ),
+        Event::ObserveProxyAck { port_name, .. } => assert!(
+            matches!(state, None | Some(PortState::Proxying)),
+            "ObserveProxyAck to {port_name}, which is not a proxy ({state:?})"
+        ),
+        Event::UserMessage { message, .. } => {
+            for p in &message.ports {
+                assert_eq!(
+                    receiver.port_state(*p),
+                    None,
+                    "descriptor for {p}, which exists on the receiver"
+                );
+            }
+        }
+        Event::MergePort { new_port_name, .. } => assert_eq!(
+            receiver.port_state(*new_port_name),
+            None,
+            "MergePort's new port {new_port_name} exists on the receiver"
+        ),
+        _ => {}
+    }
 }
 
 fn clone_broadcast<M>(event: &Event<M>) -> Event<M> {

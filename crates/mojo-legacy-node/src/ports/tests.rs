@@ -466,6 +466,57 @@ fn reordered_network_keeps_every_pipe_in_order() {
 }
 
 // ----- §4.10, one test per rule ------------------------------------------
+//
+// Where each rule of spec §4.10 and step of the §10 checklist is named by a
+// test (here unless another file is given; node/ = src/node/tests/,
+// invitation = mojo-invitation's src/legacy/tests/ and tests/):
+// §4.10 mandatory
+//  1 rule1_merge_request_is_answered_with_one_merge_port
+//  2 rule2_port_accepted_exactly_once_even_if_the_target_is_gone
+//  3 rule3_observe_proxy_is_forwarded_answered_or_deferred
+//  4 rule4_out_of_order_arrival_is_delivered_in_order; node/reorder.rs
+//    one_ports_frames_in_every_order_are_delivered_in_sequence
+//  5 rule5_outgoing_numbers_have_no_gaps_even_after_a_move
+//  6 rule6_observe_closure_marks_delivers_and_forwards_with_own_last
+//  7 rule7_closing_sends_the_number_of_messages_sent; node/channel.rs
+//    shutdown_closes_every_port_with_its_last_sequence_number;
+//    node_loss_mid_transfer (received messages stay readable)
+//  8 rule8_a_port_sent_back_forms_and_collapses_a_proxy
+//  9 rule9_read_ack_requests_are_answered
+// §4.10 never (each also checked, sender side, on every event both
+// simulators carry: sim.rs check_against_receiver)
+//  - PortAccepted to a port not Buffering, or twice:
+//    never_port_accepted_twice_or_to_a_port_not_buffering
+//  - ObserveProxyAck to a non-proxy: node/faults.rs
+//    never_observe_proxy_ack_to_a_non_proxy_even_with_duplicated_observe_proxies
+//  - a descriptor whose new name exists on the receiver, or a zero or
+//    foreign referring node:
+//    never_a_descriptor_whose_new_port_name_exists_on_the_receiver,
+//    never_a_descriptor_with_a_foreign_or_zero_referring_node
+//  - MergePort except on request: never_merge_port_except_on_request
+//  - reuse or skip a sequence number: never_reuse_or_skip_a_sequence_number
+//  - the direct hand-off: direct_handoff_* (below), node/sims.rs
+//    direct_handoff_broker_connects_and_moves_pipes_without_proxies
+// §10 checklist
+//  1, 5 invitation section10_step1_token_is_random_nonzero_and_not_the_broker_name,
+//       broker_replays_every_recorded_handshake (ACCEPT_INVITEE byte for byte)
+//  2    socket pair flags: not these crates (sans-IO; made by mojo-driver)
+//  3    invitation broker_replays_every_recorded_handshake (INIT, its fd)
+//  4    node/sims.rs attachments_merge_by_string_and_numeric_names
+//  6    invitation host_sends_answers_in_request_order_and_checks_modes,
+//       buffer_request_round_trip_with_real_regions
+//  7    invitation broker_rejects_wrong_types_tokens_and_names,
+//       broker_replays_every_recorded_handshake (ACCEPT_BROKER_CLIENT)
+//  8    rule1_...; node/sims.rs unknown_attachment_name_reports_peer_closed
+//  9    the §4.10 tests above
+//  10   node/sims.rs fds_and_shared_buffers_travel_each_way_with_mode_kept,
+//       data_pipe_ends_travel_with_state_control_port_and_ring
+//  11   node/channel.rs upgrade_offer_is_rejected_and_its_fds_closed,
+//       introduction_requests_are_answered_unknown,
+//       unknown_node_message_types_are_ignored_and_their_fds_closed,
+//       unknown_event_types_are_ignored
+//  12   node/channel.rs shutdown_closes_every_port_with_its_last_sequence_number,
+//       node/sims.rs peer_lost_mid_transfer_closes_everything
 
 #[test]
 fn rule1_merge_request_is_answered_with_one_merge_port() {
@@ -918,6 +969,80 @@ fn never_reuse_or_skip_a_sequence_number() {
     let (got, _) = drain(&mut sim, 1, p0);
     assert_eq!(got, ["m2", "m3"]);
     close_all(&mut sim, &[(0, a), (1, p0)]);
+    sim.assert_clean();
+}
+
+/// Runs `sim` to idle, checking that every new port name a node puts in a
+/// descriptor or a MergePort is fresh: never a port the receiver has or
+/// ever had, never a name given out before (the simulator also checks each
+/// event against the receiver's current ports as it leaves).
+fn run_checking_new_names(sim: &mut S, used: &mut std::collections::BTreeSet<PortName>) {
+    let mut ever: Vec<std::collections::BTreeSet<PortName>> =
+        vec![Default::default(); sim.nodes.len()];
+    let mut checked = 0;
+    loop {
+        sim.collect();
+        for (i, node) in sim.nodes.iter().enumerate() {
+            ever[i].extend(node.ports().map(|(p, _)| p));
+        }
+        for d in sim.in_flight.iter().skip(checked) {
+            let new_names: Vec<PortName> = match &d.event {
+                Event::UserMessage { message, .. } => message.ports.clone(),
+                Event::MergePort { new_port_name, .. } => vec![*new_port_name],
+                _ => vec![],
+            };
+            for n in new_names {
+                assert!(
+                    !ever[d.to].contains(&n),
+                    "{n} exists or existed on the receiver"
+                );
+                assert!(used.insert(n), "{n} given out twice");
+            }
+        }
+        checked = sim.in_flight.len();
+        if !sim.step() {
+            return;
+        }
+        checked -= 1;
+    }
+}
+
+#[test]
+fn never_a_descriptor_whose_new_port_name_exists_on_the_receiver() {
+    let mut sim = S::new(2);
+    let mut used = std::collections::BTreeSet::new();
+    let (a, p0) = connect(&mut sim, 0, 1);
+    run_checking_new_names(&mut sim, &mut used);
+    // Pipe ends each way, and the same ends sent back and forth again.
+    let (f, e) = sim.nodes[0].create_pipe().unwrap();
+    let (g, h) = sim.nodes[1].create_pipe().unwrap();
+    send(&mut sim, 0, a, "e", vec![e]);
+    send(&mut sim, 1, p0, "h", vec![h]);
+    run_checking_new_names(&mut sim, &mut used);
+    let mut e_at_1 = recv(&mut sim, 1, p0).unwrap().1[0];
+    let mut h_at_0 = recv(&mut sim, 0, a).unwrap().1[0];
+    for round in 0..3 {
+        send(&mut sim, 1, p0, &format!("e back {round}"), vec![e_at_1]);
+        send(&mut sim, 0, a, &format!("h back {round}"), vec![h_at_0]);
+        run_checking_new_names(&mut sim, &mut used);
+        let e_at_0 = recv(&mut sim, 0, a).unwrap().1[0];
+        let h_at_1 = recv(&mut sim, 1, p0).unwrap().1[0];
+        send(&mut sim, 0, a, &format!("e again {round}"), vec![e_at_0]);
+        send(&mut sim, 1, p0, &format!("h again {round}"), vec![h_at_1]);
+        run_checking_new_names(&mut sim, &mut used);
+        e_at_1 = recv(&mut sim, 1, p0).unwrap().1[0];
+        h_at_0 = recv(&mut sim, 0, a).unwrap().1[0];
+    }
+    assert!(used.len() >= 14, "{} names given out", used.len());
+    send(&mut sim, 0, f, "to e", vec![]);
+    send(&mut sim, 1, g, "to h", vec![]);
+    sim.run();
+    assert_eq!(recv(&mut sim, 1, e_at_1).unwrap().0, "to e");
+    assert_eq!(recv(&mut sim, 0, h_at_0).unwrap().0, "to h");
+    close_all(
+        &mut sim,
+        &[(0, a), (1, p0), (0, f), (1, e_at_1), (1, g), (0, h_at_0)],
+    );
     sim.assert_clean();
 }
 

@@ -774,3 +774,56 @@ fn sync_client_rejects_bad_responses_and_closes_the_fds() {
     assert_eq!((grant.guid, grant.size), (guid, 4096));
     assert!(sb.is_idle());
 }
+
+/// Hands out the scripted u64s, in order, then ones.
+struct Scripted(std::collections::VecDeque<u64>);
+
+impl mojo_wire_kit::RandomSource for Scripted {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.0.pop_front().unwrap_or(1).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// §10 step 1 (and step 5): the invitation token comes from the injected
+/// random source, is never zero and never the broker's own name (the C++
+/// broker uses it as the invitee's temporary name); `ACCEPT_INVITEE`
+/// carries `{BN, T, 0}`.
+#[test]
+fn section10_step1_token_is_random_nonzero_and_not_the_broker_name() {
+    let mut rng = Scripted([0, 0, 0xb0b0, 0x1111, 0x7, 0x9].into_iter().collect());
+    assert_eq!(BROKER_NAME, NodeName::new(0xb0b0, 0x1111));
+    let mut broker = BrokerConnector::new(
+        BrokerConfig {
+            profile: Profile::Libchrome,
+            local_name: BROKER_NAME,
+            attachments: vec![],
+        },
+        dev_null(),
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(broker.token(), Token::new(0x7, 0x9));
+    let sent: Vec<_> = std::iter::from_fn(|| broker.poll_transmit()).collect();
+    let invitee = sent
+        .iter()
+        .find_map(|t| {
+            let (f, _) = mojo_legacy_wire::node::NodeFrame::decode(&t.bytes).ok()?;
+            match f.content {
+                mojo_legacy_wire::node::NodeChannelContent::Message(
+                    NodeMessage::AcceptInvitee(i),
+                ) => Some((i.inviter_name, i.token, i.capabilities)),
+                _ => None,
+            }
+        })
+        .expect("ACCEPT_INVITEE");
+    assert_eq!(invitee.0, BROKER_NAME);
+    assert_eq!(invitee.1, Token::new(0x7, 0x9));
+    assert_eq!(
+        invitee.2,
+        Some(mojo_legacy_wire::node::NodeCapabilities::empty()),
+        "advertised capabilities 0"
+    );
+}

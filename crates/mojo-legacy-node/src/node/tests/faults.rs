@@ -422,3 +422,94 @@ fn ports_per_peer_are_limited() {
     );
     tear_down(pair);
 }
+
+/// The event type of an event frame.
+fn event_type(bytes: &[u8], profile: Profile) -> Option<mojo_legacy_wire::event::EventType> {
+    use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
+    let (frame, _) = NodeFrame::decode(bytes).ok()?;
+    let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = frame.content else {
+        return None;
+    };
+    Some(
+        WireEvent::decode(body, profile.event_header_form())
+            .ok()?
+            .event_type(),
+    )
+}
+
+/// §4.10 "never send ObserveProxyAck to a client port that is not a
+/// proxy", on the sending side: every ObserveProxy on the link arrives
+/// twice while pipe ends move to the client and back. The first copy is
+/// answered (the proxy is real); the second finds the ring already past the
+/// proxy and must not be answered again (the simulator checks, as every
+/// frame leaves, that an ObserveProxyAck only goes to a port that is a
+/// proxy or gone) nor circle the ring forever. The pipes keep working.
+#[test]
+fn never_observe_proxy_ack_to_a_non_proxy_even_with_duplicated_observe_proxies() {
+    use mojo_legacy_wire::event::EventType;
+    for profile in [Profile::Libchrome, Profile::Desktop] {
+        let mut pair = Pair::new(profile);
+        let a = pair.nodes[BROKER].reserve_attachment(b"d").unwrap();
+        let broker = pair.name(BROKER);
+        let p = pair.nodes[CLIENT].request_port_merge(broker, b"d").unwrap();
+        let (mut duplicated, mut acks) = (0, 0);
+        let mut run_doubling = |pair: &mut Pair| {
+            for _ in 0..10_000 {
+                pair.collect();
+                let Some(f) = pair.in_flight.pop_front() else {
+                    return;
+                };
+                let from = pair.name(1 - f.to);
+                let kind = event_type(&f.bytes, profile);
+                acks += usize::from(kind == Some(EventType::OBSERVE_PROXY_ACK));
+                let copy = (kind == Some(EventType::OBSERVE_PROXY)).then(|| f.bytes.clone());
+                if let Err(e) = pair.nodes[f.to].handle_frame(from, &f.bytes, f.fds) {
+                    pair.errors.push((f.to, e));
+                }
+                pair.collect();
+                if let Some(copy) = copy {
+                    duplicated += 1;
+                    if let Err(e) = pair.nodes[f.to].handle_frame(from, &copy, vec![]) {
+                        pair.errors.push((f.to, e));
+                    }
+                }
+            }
+            panic!("{profile:?}: never idle (a duplicated ObserveProxy circles the ring)");
+        };
+        run_doubling(&mut pair);
+        // A pipe end to the client and back: proxies on both sides.
+        let (keep, give) = pair.nodes[BROKER].create_pipe().unwrap();
+        pair.nodes[BROKER]
+            .write_message(a, b"pipe", vec![Handle::MessagePipe(give)])
+            .unwrap();
+        run_doubling(&mut pair);
+        let (_, mut h) = pair.nodes[CLIENT].read_message(p).unwrap().unwrap();
+        let Some(Handle::MessagePipe(got)) = h.pop() else {
+            panic!("no pipe")
+        };
+        pair.nodes[CLIENT]
+            .write_message(p, b"back", vec![Handle::MessagePipe(got)])
+            .unwrap();
+        run_doubling(&mut pair);
+        let (_, mut h) = pair.nodes[BROKER].read_message(a).unwrap().unwrap();
+        let Some(Handle::MessagePipe(back)) = h.pop() else {
+            panic!("no pipe")
+        };
+        pair.nodes[BROKER]
+            .write_message(keep, b"still", vec![])
+            .unwrap();
+        run_doubling(&mut pair);
+        assert_eq!(pair.read(BROKER, back), b"still", "{profile:?}");
+        assert!(
+            duplicated > 0 && acks > 0,
+            "{profile:?}: {duplicated} {acks}"
+        );
+        assert!(pair.errors.is_empty(), "{profile:?}: {:?}", pair.errors);
+        assert_eq!(pair.nodes[BROKER].proxy_count(), 0, "{profile:?}");
+        assert_eq!(pair.nodes[CLIENT].proxy_count(), 0, "{profile:?}");
+        for port in [keep, back] {
+            pair.nodes[BROKER].close_port(port).unwrap();
+        }
+        tear_down(pair);
+    }
+}

@@ -3,5 +3,6 @@ mod channel;
 mod convert;
 mod faults;
 mod proptests;
+mod reorder;
 mod sim;
 mod sims;

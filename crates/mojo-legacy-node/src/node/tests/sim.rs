@@ -9,13 +9,13 @@ use std::io::{ErrorKind, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use mojo_legacy_wire::event::Event as WireEvent;
+use mojo_legacy_wire::event::{Event as WireEvent, EventData};
 use mojo_legacy_wire::node::{NodeChannelContent, NodeFrame, NodeMessage};
 use mojo_legacy_wire::{Deframer, NodeName, PortName, Profile};
 use mojo_wire_kit::{RandomSource, SeededRandom};
 
 use crate::node::{LegacyNode, NodeError, NodeEvent, NodeLimits, PeerRole, PortRef};
-use crate::ports::names;
+use crate::ports::{PortState, names};
 
 /// Most deliveries one `run` may make before the test fails as "never idle".
 const MAX_DELIVERIES: usize = 100_000;
@@ -139,6 +139,7 @@ impl Pair {
                 let got = d.next_frame().unwrap().expect("a whole frame");
                 assert_eq!(got.bytes.len(), t.bytes.len());
                 assert_eq!(usize::from(got.frame.header.num_handles()), t.fds.len());
+                check_against_receiver(&self.nodes[1 - i], &t.bytes, self.profile);
                 self.in_flight.push_back(Frame {
                     to: 1 - i,
                     bytes: t.bytes,
@@ -249,6 +250,49 @@ impl Pair {
             assert_eq!(n.held_fd_count(self.name(1 - i)), 0, "node {i} fds");
             assert_eq!(n.queued_fd_count(), 0, "node {i} queued fds");
         }
+    }
+}
+
+/// The §4.10 "never" rules that depend on the receiver's state, checked
+/// on every frame as it leaves its sender: no `PortAccepted` to a port that
+/// is not Buffering, no `ObserveProxyAck` to a port that is not a proxy, no
+/// descriptor whose new port name already exists on the receiver. A port
+/// already gone is fine (the receiver ignores the event).
+fn check_against_receiver(receiver: &LegacyNode, bytes: &[u8], profile: Profile) {
+    let Ok((frame, _)) = NodeFrame::decode(bytes) else {
+        return;
+    };
+    let NodeChannelContent::Message(NodeMessage::EventMessage(body)) = frame.content else {
+        return;
+    };
+    let Ok(event) = WireEvent::decode(body, profile.event_header_form()) else {
+        return;
+    };
+    let state = |port| receiver.ports.port_state(port);
+    let target = state(event.port_name);
+    match &event.data {
+        EventData::PortAccepted => assert!(
+            matches!(target, None | Some(PortState::Buffering)),
+            "PortAccepted to {} in state {target:?}",
+            event.port_name
+        ),
+        EventData::ObserveProxyAck { .. } => assert!(
+            matches!(target, None | Some(PortState::Proxying)),
+            "ObserveProxyAck to {}, which is not a proxy ({target:?})",
+            event.port_name
+        ),
+        EventData::UserMessage(m) => {
+            for p in &m.ports {
+                assert_eq!(state(p.name), None, "descriptor for existing {}", p.name);
+            }
+        }
+        EventData::MergePort(m) => assert_eq!(
+            state(m.new_port_name),
+            None,
+            "MergePort's new port {} exists",
+            m.new_port_name
+        ),
+        _ => {}
     }
 }
 
