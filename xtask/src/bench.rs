@@ -1,5 +1,6 @@
 //! `cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N]
-//! [--taskset=CPUS]`: the benchmark harness of docs/PERFORMANCE.md.
+//! [--taskset=CPUS] [--capture]`: the benchmark harness of
+//! docs/PERFORMANCE.md.
 //!
 //! It builds the release binaries, then runs the test host's `throughput`
 //! and `latency` scenarios over every case, interleaved, `--runs` times:
@@ -8,20 +9,33 @@
 //!   ipcz client (`mojo-test-host --relay`);
 //! - `proxy` (and `proxy2`, ... for more `--proxy`): host → the proxy →
 //!   legacy client;
+//! - `proxy_capture` (with `--capture`): our proxy with `--capture-dir` (a
+//!   fresh directory under the temp dir for each run, removed after it) and
+//!   a bound no run reaches, so capture is on for the whole run;
 //! - `direct`: host ↔ ipcz client on one socket pair (`--direct=ipcz`), and
 //!   `direct_legacy` (`--direct=legacy`).
 //!
 //! For the hop cases it also watches the hop process through `/proc/PID`
-//! (the pid from the host's `[host] spawned pid N: PATH` line): its RSS and
-//! fd count when idle (one extra run per hop, the host stopped with SIGSTOP
-//! right after `connect` so the hop has nothing to do), its peak RSS and fd
-//! count, and its CPU time between the `connect` and `throughput_64` lines
-//! divided by that run's message count. The idle run of our own proxy uses
-//! its `bench-alloc` build (in `target/bench-alloc`), whose allocation
-//! counter is read through `/proc/PID/mem` at `connect` and `throughput_64`
-//! with the host stopped: allocations per 64 B message. Each figure is the
-//! median of the runs. The result is one flat JSON object (`<case>.<figure>`, with
-//! `_vs_floor` ratios; see [`report::flat_json`]) and a table on stdout.
+//! (the pid from the host's `[host] spawned pid N: PATH` line). Their host
+//! runs with `--stop-after-each-line`: it stops itself (SIGSTOP) after each
+//! result line, the harness waits until it has, samples the hop and sends
+//! SIGCONT, so nothing of the next scenario has started while the hop is
+//! sampled. At `connect` and `throughput_64` the sample is taken once the
+//! hop has settled (no CPU time and no allocation over a few ms), so the
+//! window between the two holds exactly the 64 B throughput run (its
+//! `SinkStart`, messages and `SinkAck`). Figures: the hop's RSS and fd count
+//! when idle (one extra run per hop, the host held stopped after `connect`
+//! for a while), its peak RSS and fd count, and its CPU time in the window
+//! divided by the window's message count. Our own proxy's idle run uses its
+//! `bench-alloc` build (in `target/bench-alloc`), whose allocation counter
+//! is read through `/proc/PID/mem` at both ends of the window; one more run
+//! of that build with the full counts gives a second window, and
+//! allocations per 64 B message are the difference of the two windows over
+//! the difference of their message counts, checked against each window's
+//! own figure (see [`report::alloc_figures`]). Each figure is the median of
+//! the runs, with its spread (`_spread_pct`). The result is one flat JSON
+//! object (`<case>.<figure>`, with `_vs_floor` ratios; see
+//! [`report::flat_json`]) and a table on stdout.
 
 mod report;
 
@@ -41,6 +55,16 @@ const DEFAULT_RUNS: usize = 3;
 const QUICK_RUNS: usize = 3;
 /// How long the host stays stopped before the idle sample is taken.
 const IDLE_SETTLE: Duration = Duration::from_millis(200);
+/// How long the hop must stay still (no CPU time, no allocation) to count
+/// as done with what the stopped host left it.
+const SETTLE_STEP: Duration = Duration::from_millis(5);
+/// The longest the harness waits for the hop to settle.
+const SETTLE_MAX: Duration = Duration::from_secs(1);
+/// How long the host may take to stop itself after a line.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+/// `--capture-max-bytes` of the `proxy_capture` case: far more than one
+/// run records, so that capture stays on for all of it.
+const CAPTURE_MAX_BYTES: u64 = 1 << 30;
 /// How long to wait for the host's `spawned pid` line after `connect`.
 const PID_WAIT: Duration = Duration::from_secs(2);
 /// The host's own watchdog for one run (seconds).
@@ -57,6 +81,9 @@ struct BenchArgs {
     proxies: Vec<String>,
     runs: usize,
     taskset: Option<String>,
+    /// `--capture`: also the `proxy_capture` case (our proxy with
+    /// `--capture-dir`).
+    capture: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
@@ -66,6 +93,7 @@ fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
         proxies: Vec::new(),
         runs: 0,
         taskset: None,
+        capture: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -81,6 +109,7 @@ fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
         };
         match name {
             "--quick" => parsed.quick = true,
+            "--capture" => parsed.capture = true,
             "--json" => parsed.json = Some(PathBuf::from(value()?)),
             "--proxy" => parsed.proxies.push(value()?),
             "--taskset" => parsed.taskset = Some(value()?),
@@ -115,6 +144,11 @@ struct Case {
     /// The hop of the idle run when it differs (our proxy's `bench-alloc`
     /// build, whose allocation counter that run reads).
     idle_hop: Option<String>,
+    /// The hop prints its allocation counter's address (`bench-alloc`).
+    alloc_counter: bool,
+    /// The proxy's `--capture-dir`, emptied before and removed after each
+    /// run.
+    capture_dir: Option<PathBuf>,
 }
 
 impl Case {
@@ -126,12 +160,20 @@ impl Case {
         Self {
             host_args: vec![format!("--proxy={idle_hop}")],
             hop: Some(idle_hop.clone()),
+            alloc_counter: true,
             ..self.clone()
         }
     }
 }
 
-fn cases(release: &Path, proxies: &[String], alloc_proxy: Option<&str>) -> Vec<Case> {
+/// The cases of a run: the floor, each proxy, with `capture` (a directory
+/// for its files) the `proxy_capture` case, and the two direct ones.
+fn cases(
+    release: &Path,
+    proxies: &[String],
+    alloc_proxy: Option<&str>,
+    capture: Option<&Path>,
+) -> Vec<Case> {
     let relay = release.join("mojo-relay").display().to_string();
     let ours = release.join("mojo_proxy").display().to_string();
     let mut cases = vec![Case {
@@ -139,6 +181,8 @@ fn cases(release: &Path, proxies: &[String], alloc_proxy: Option<&str>) -> Vec<C
         host_args: vec![format!("--relay={relay}")],
         hop: Some(relay),
         idle_hop: None,
+        alloc_counter: false,
+        capture_dir: None,
     }];
     for (i, proxy) in proxies.iter().enumerate() {
         let name = if i == 0 {
@@ -151,6 +195,24 @@ fn cases(release: &Path, proxies: &[String], alloc_proxy: Option<&str>) -> Vec<C
             host_args: vec![format!("--proxy={proxy}")],
             hop: Some(proxy.clone()),
             idle_hop: alloc_proxy.filter(|_| *proxy == ours).map(str::to_string),
+            alloc_counter: false,
+            capture_dir: None,
+        });
+    }
+    if let Some(dir) = capture {
+        cases.push(Case {
+            name: "proxy_capture".into(),
+            host_args: vec![
+                format!("--proxy={ours}"),
+                format!(
+                    "--proxy-extra-args=--capture-dir={} --capture-max-bytes={CAPTURE_MAX_BYTES}",
+                    dir.display()
+                ),
+            ],
+            hop: Some(ours.clone()),
+            idle_hop: None,
+            alloc_counter: false,
+            capture_dir: Some(dir.to_path_buf()),
         });
     }
     for (name, direct) in [(report::DIRECT, "ipcz"), ("direct_legacy", "legacy")] {
@@ -159,6 +221,8 @@ fn cases(release: &Path, proxies: &[String], alloc_proxy: Option<&str>) -> Vec<C
             host_args: vec![format!("--direct={direct}")],
             hop: None,
             idle_hop: None,
+            alloc_counter: false,
+            capture_dir: None,
         });
     }
     cases
@@ -168,16 +232,30 @@ fn cases(release: &Path, proxies: &[String], alloc_proxy: Option<&str>) -> Vec<C
 #[derive(Debug, Default)]
 struct RunOutput {
     lines: Vec<Value>,
-    /// At the `connect` line (for `idle`: after the host was stopped).
+    /// With the host stopped after its `connect` line and the hop settled
+    /// (for `idle`: after [`IDLE_SETTLE`]).
     at_connect: Option<HopSample>,
-    /// At the `throughput_64` line.
+    /// With the host stopped after its `throughput_64` line, the hop settled.
     at_throughput_64: Option<HopSample>,
     /// The largest RSS peak and fd count seen.
     peak: HopSample,
     cpus: Vec<u32>,
     /// The hop's allocation counter at the `connect` and `throughput_64`
-    /// lines (idle run, a hop that prints its counter's address).
+    /// lines (a hop that prints its counter's address).
     allocs: (Option<u64>, Option<u64>),
+    /// Bytes the proxy's capture files took (the `proxy_capture` case).
+    capture_bytes: Option<u64>,
+}
+
+impl RunOutput {
+    /// The 64 B throughput window of the allocation counter, if it was read.
+    fn alloc_window(&self) -> Option<report::AllocWindow> {
+        Some(report::AllocWindow {
+            before: self.allocs.0?,
+            after: self.allocs.1?,
+            messages: report::throughput_64_count(&self.lines)?,
+        })
+    }
 }
 
 /// The `u64` at `address` in process `pid` (its `bench-alloc` counter).
@@ -213,8 +291,57 @@ fn sample(pid: u32) -> Option<HopSample> {
     })
 }
 
+/// Samples the hop once it has finished what the stopped host left it:
+/// until its CPU time and allocation counter stay the same over
+/// [`SETTLE_STEP`] (at most [`SETTLE_MAX`]; a hop still busy then is taken
+/// as it is, with a warning).
+fn settled_sample(pid: u32, counter: Option<u64>) -> (Option<HopSample>, Option<u64>) {
+    let look = || {
+        let s = sample(pid);
+        let c = counter.and_then(|a| read_counter(pid, a));
+        (s, c)
+    };
+    let mut last = look();
+    let deadline = std::time::Instant::now() + SETTLE_MAX;
+    loop {
+        std::thread::sleep(SETTLE_STEP);
+        let now = look();
+        let same = now.0.map(|s| s.cpu_ns) == last.0.map(|s| s.cpu_ns) && now.1 == last.1;
+        last = now;
+        if same {
+            return last;
+        }
+        if std::time::Instant::now() >= deadline {
+            eprintln!("bench: the hop (pid {pid}) was still busy after {SETTLE_MAX:?}");
+            return last;
+        }
+    }
+}
+
+/// Waits until the host (run with `--stop-after-each-line`) has stopped
+/// itself after the line just read: `true` once stopped, `false` if it
+/// exited instead (a line not printed through the stopping output).
+fn wait_stopped(pid: u32) -> Result<bool, String> {
+    let deadline = std::time::Instant::now() + STOP_WAIT;
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| report::stat_state(&s));
+        match state {
+            Some('T') => return Ok(true),
+            None | Some('Z' | 'X') => return Ok(false),
+            Some(_) if std::time::Instant::now() >= deadline => {
+                return Err(format!(
+                    "the host (pid {pid}) did not stop after a line within {STOP_WAIT:?}"
+                ));
+            }
+            Some(_) => std::thread::sleep(Duration::from_micros(100)),
+        }
+    }
+}
+
 /// Sends a signal to `pid` with kill(1) (the only signals the harness sends
-/// are SIGSTOP and SIGCONT to its own host child).
+/// are SIGCONT to its own host child).
 fn signal(pid: u32, name: &str) -> Result<(), String> {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
@@ -227,16 +354,48 @@ fn signal(pid: u32, name: &str) -> Result<(), String> {
         .ok_or_else(|| format!("kill -{name} {pid}: {status}"))
 }
 
-/// Runs the host once for `case`. With `idle`, the host is stopped right
-/// after `connect` while the hop is sampled.
+/// Which kind of host run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    /// A measured run (`--quick` counts with `--quick`).
+    Measured,
+    /// The idle run (`--quick` counts): the host stays stopped after
+    /// `connect` for [`IDLE_SETTLE`] before the hop's idle RSS is taken.
+    Idle,
+    /// The allocation counter's second window: full counts, `throughput`
+    /// only.
+    AllocFull,
+}
+
+/// The total size of the files in `dir` (not recursive).
+fn dir_bytes(dir: &Path) -> Option<u64> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    Some(
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len())
+            .sum(),
+    )
+}
+
+/// Runs the host once for `case`. A hop case's host runs with
+/// `--stop-after-each-line`: after each line the harness waits until the
+/// host has stopped, samples the hop (at `connect` and `throughput_64` once
+/// it has settled, so that the window between the two holds exactly the
+/// 64 B throughput run), and lets the host go on with SIGCONT.
 fn run_host(
     host: &Path,
     client: &Path,
     case: &Case,
     quick: bool,
     taskset: Option<&str>,
-    idle: bool,
+    kind: RunKind,
 ) -> Result<RunOutput, String> {
+    if let Some(dir) = &case.capture_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let mut cmd = match taskset {
         Some(cpus) => {
             let mut c = Command::new("taskset");
@@ -247,17 +406,54 @@ fn run_host(
     };
     cmd.arg(format!("--client={}", client.display()))
         .args(&case.host_args)
-        .arg("--scenarios=throughput,latency")
+        .arg(if kind == RunKind::AllocFull {
+            "--scenarios=throughput"
+        } else {
+            "--scenarios=throughput,latency"
+        })
         .arg(format!("--label={}", case.name))
         .arg(format!("--timeout={HOST_TIMEOUT_S}"));
-    if quick || idle {
+    if kind == RunKind::Idle || (kind == RunKind::Measured && quick) {
         cmd.arg("--quick");
+    }
+    if case.hop.is_some() {
+        cmd.arg("--stop-after-each-line");
     }
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", host.display()))?;
+    let result = watch_host(&mut child, case, kind);
+    if result.is_err() {
+        // A host left stopped would wait for ever.
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    let (out, tail) = result?;
+    let status = status.map_err(|e| format!("waiting for the host: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "{}: host {status}; its last stderr lines:\n  {}",
+            case.name,
+            tail.join("\n  ")
+        ));
+    }
+    let mut out = out;
+    if let Some(dir) = &case.capture_dir {
+        out.capture_bytes = dir_bytes(dir);
+        std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(out)
+}
+
+/// Reads the host's output to its end, sampling the hop (see [`run_host`]);
+/// returns what it saw and the host's last stderr lines.
+fn watch_host(
+    child: &mut std::process::Child,
+    case: &Case,
+    kind: RunKind,
+) -> Result<(RunOutput, Vec<String>), String> {
     let host_pid = child.id();
     let stdout = child.stdout.take().ok_or("host stdout not piped")?;
     let stderr = child.stderr.take().ok_or("host stderr not piped")?;
@@ -293,58 +489,50 @@ fn run_host(
     };
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| format!("reading the host's output: {e}"))?;
-        let Ok(value) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let scenario = value["scenario"].as_str().unwrap_or("").to_string();
-        out.lines.push(value);
-        if case.hop.is_none() {
-            continue;
-        }
-        if scenario == "connect" && hop_pid.is_none() {
-            hop_pid = pid_rx.recv_timeout(PID_WAIT).ok();
-        }
-        let Some(pid) = hop_pid else { continue };
-        if scenario == "connect" && idle {
-            signal(host_pid, "STOP")?;
-            std::thread::sleep(IDLE_SETTLE);
-            let s = sample(pid);
-            // The proxy prints its counter's address before it reads a byte.
-            counter = addr_rx.try_recv().ok();
-            out.allocs.0 = counter.and_then(|a| read_counter(pid, a));
-            signal(host_pid, "CONT")?;
-            out.at_connect = s.map(|s| keep(s, &mut out));
-            continue;
-        }
-        if scenario == "throughput_64" && idle {
-            if let Some(address) = counter {
-                signal(host_pid, "STOP")?;
-                out.allocs.1 = read_counter(pid, address);
-                signal(host_pid, "CONT")?;
+        let stopped = case.hop.is_some() && wait_stopped(host_pid)?;
+        if let Ok(value) = serde_json::from_str::<Value>(&line) {
+            let scenario = value["scenario"].as_str().unwrap_or("").to_string();
+            out.lines.push(value);
+            if scenario == "connect" && case.hop.is_some() && hop_pid.is_none() {
+                hop_pid = pid_rx.recv_timeout(PID_WAIT).ok();
+                if case.alloc_counter {
+                    // The proxy prints its counter's address before it
+                    // reads a byte, so it is there by now.
+                    counter = addr_rx.recv_timeout(PID_WAIT).ok();
+                    if counter.is_none() {
+                        return Err(format!("{}: no bench-alloc counter line", case.name));
+                    }
+                }
+            }
+            if let (Some(pid), true) = (hop_pid, stopped) {
+                if scenario == "connect" && kind == RunKind::Idle {
+                    std::thread::sleep(IDLE_SETTLE);
+                }
+                match scenario.as_str() {
+                    "connect" | "throughput_64" => {
+                        let (s, allocs) = settled_sample(pid, counter);
+                        let s = s.map(|s| keep(s, &mut out));
+                        if scenario == "connect" {
+                            (out.at_connect, out.allocs.0) = (s, allocs);
+                        } else {
+                            (out.at_throughput_64, out.allocs.1) = (s, allocs);
+                        }
+                    }
+                    _ => {
+                        sample(pid).map(|s| keep(s, &mut out));
+                    }
+                }
             }
         }
-        let s = sample(pid).map(|s| keep(s, &mut out));
-        match scenario.as_str() {
-            "connect" => out.at_connect = s,
-            "throughput_64" => out.at_throughput_64 = s,
-            _ => {}
+        if stopped {
+            signal(host_pid, "CONT")?;
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for the host: {e}"))?;
     let tail = stderr_thread.join().unwrap_or_default();
-    if !status.success() {
-        return Err(format!(
-            "{}: host {status}; its last stderr lines:\n  {}",
-            case.name,
-            tail.join("\n  ")
-        ));
-    }
     if case.hop.is_some() && hop_pid.is_none() {
         return Err(format!("{}: no `spawned pid` line for the hop", case.name));
     }
-    Ok(out)
+    Ok((out, tail))
 }
 
 /// The hop figures of one measured run.
@@ -353,6 +541,9 @@ fn hop_figures(run: &RunOutput) -> Figures {
     if run.peak.hwm_kb > 0 {
         f.insert("peak_rss_kb".into(), run.peak.hwm_kb as f64);
         f.insert("max_fds".into(), run.peak.fds as f64);
+    }
+    if let Some(bytes) = run.capture_bytes {
+        f.insert("capture_mb".into(), bytes as f64 / 1e6);
     }
     let count = report::throughput_64_count(&run.lines);
     if let (Some(a), Some(b), Some(n)) = (run.at_connect, run.at_throughput_64, count) {
@@ -382,6 +573,9 @@ fn median_figures(c: &CaseRuns) -> Figures {
     let mut out = Figures::new();
     for key in keys {
         let mut values: Vec<f64> = c.runs.iter().filter_map(|f| f.get(key).copied()).collect();
+        if let Some(spread) = report::spread_pct(&values) {
+            out.insert(format!("{key}{}", report::SPREAD_SUFFIX), spread);
+        }
         if let Some(m) = report::median(&mut values) {
             out.insert(key.clone(), m);
         }
@@ -469,10 +663,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if proxies.is_empty() {
         proxies.push(release.join("mojo_proxy").display().to_string());
     }
+    let capture_dir =
+        std::env::temp_dir().join(format!("mojo-bench-capture-{}", std::process::id()));
+    if capture_dir
+        .display()
+        .to_string()
+        .contains(char::is_whitespace)
+    {
+        return Err(format!(
+            "{}: the capture directory is passed in --proxy-extra-args, which splits on spaces",
+            capture_dir.display()
+        ));
+    }
     let cases = cases(
         &release,
         &proxies,
         Some(alloc_proxy.display().to_string().as_str()),
+        args.capture.then_some(capture_dir.as_path()),
     );
     let mut meta = machine();
     meta.push(("run.quick".into(), args.quick.into()));
@@ -493,24 +700,42 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             continue;
         }
         eprintln!("==> bench {}: idle run", case.name);
-        let idle = run_host(&host, &client, &case.for_idle_run(), true, taskset, true)?;
+        let idle_case = case.for_idle_run();
+        let idle = run_host(&host, &client, &idle_case, true, taskset, RunKind::Idle)?;
         if let Some(s) = idle.at_connect {
             result.idle.insert("idle_rss_kb".into(), s.rss_kb as f64);
             result.idle.insert("idle_fds".into(), s.fds as f64);
         }
-        let count = report::throughput_64_count(&idle.lines);
-        if let ((Some(a), Some(b)), Some(n)) = (idle.allocs, count) {
-            if n > 0 && b >= a {
-                result
-                    .idle
-                    .insert("allocs_per_msg_64".into(), (b - a) as f64 / n as f64);
+        if !idle_case.alloc_counter {
+            continue;
+        }
+        // The allocation counter over two windows of different message
+        // counts: the idle run's (`--quick`) and a full-count one.
+        eprintln!("==> bench {}: allocation run", case.name);
+        let full = run_host(
+            &host,
+            &client,
+            &idle_case,
+            false,
+            taskset,
+            RunKind::AllocFull,
+        )?;
+        let windows = idle.alloc_window().zip(full.alloc_window());
+        let figures = windows
+            .ok_or_else(|| format!("{}: the allocation counter was not read", case.name))
+            .and_then(|(small, large)| report::alloc_figures(small, large));
+        match figures {
+            Ok(f) => result.idle.extend(f),
+            Err(e) => {
+                eprintln!("bench: {}: {e}", case.name);
+                result.failures.push(e);
             }
         }
     }
     for round in 1..=args.runs {
         for (case, result) in cases.iter().zip(&mut results) {
             eprintln!("==> bench {}: run {round}/{}", case.name, args.runs);
-            let run = run_host(&host, &client, case, args.quick, taskset, false);
+            let run = run_host(&host, &client, case, args.quick, taskset, RunKind::Measured);
             match run.and_then(|r| {
                 let mut f =
                     report::host_figures(&r.lines).map_err(|e| format!("{}: {e}", case.name))?;
@@ -618,6 +843,7 @@ mod tests {
             Path::new("/r"),
             &["/r/mojo_proxy".into(), "/o/proxy".into()],
             Some("/a/mojo_proxy"),
+            None,
         );
         let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
@@ -634,5 +860,38 @@ mod tests {
         assert_eq!(c[1].for_idle_run().hop.as_deref(), Some("/a/mojo_proxy"));
         assert_eq!(c[2].for_idle_run().host_args, ["--proxy=/o/proxy"]);
         assert_eq!(c[0].for_idle_run().hop, c[0].hop);
+        assert!(c[1].for_idle_run().alloc_counter && !c[1].alloc_counter);
+        assert!(!c[2].for_idle_run().alloc_counter);
+        assert!(c.iter().all(|c| c.capture_dir.is_none()));
+    }
+
+    #[test]
+    fn the_capture_case_runs_our_proxy_with_a_capture_dir() {
+        let c = cases(
+            Path::new("/r"),
+            &["/o/proxy".into()],
+            Some("/a/mojo_proxy"),
+            Some(Path::new("/tmp/cap")),
+        );
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["floor", "proxy", "proxy_capture", "direct", "direct_legacy"]
+        );
+        let capture = &c[2];
+        assert_eq!(
+            capture.host_args,
+            [
+                "--proxy=/r/mojo_proxy".to_string(),
+                format!(
+                    "--proxy-extra-args=--capture-dir=/tmp/cap --capture-max-bytes={CAPTURE_MAX_BYTES}"
+                )
+            ]
+        );
+        assert_eq!(capture.hop.as_deref(), Some("/r/mojo_proxy"));
+        assert_eq!(capture.capture_dir.as_deref(), Some(Path::new("/tmp/cap")));
+        // Its idle run keeps the capture on (no counting build swapped in).
+        assert_eq!(capture.for_idle_run().host_args, capture.host_args);
+        assert!(parse_args(&args(&["--capture"])).unwrap().capture);
     }
 }

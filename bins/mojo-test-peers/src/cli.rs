@@ -349,6 +349,11 @@ pub struct HostArgs {
     pub legacy_profile: LegacyProfile,
     /// `--client-verbose`.
     pub client_verbose: bool,
+    /// `--stop-after-each-line` (ours, not the reference's): after printing
+    /// each result line the host stops itself with SIGSTOP until someone
+    /// sends SIGCONT, so a benchmark harness can sample the other processes
+    /// exactly between two scenarios (`cargo xtask bench`).
+    pub stop_after_each_line: bool,
 }
 
 /// Switches `mojo-test-host` reads.
@@ -373,6 +378,7 @@ pub const HOST_SWITCHES: &[&str] = &[
     "shutdown-wait",
     "legacy-profile",
     "client-verbose",
+    "stop-after-each-line",
 ];
 
 /// Default proxy file name (next to the host).
@@ -502,6 +508,7 @@ impl HostCommand {
             shutdown_wait: non_negative(seconds(cl, "shutdown-wait", 15)),
             legacy_profile: LegacyProfile::parse(cl)?,
             client_verbose: cl.has("client-verbose"),
+            stop_after_each_line: cl.has("stop-after-each-line"),
         })))
     }
 }
@@ -632,6 +639,8 @@ mod tests {
         assert_eq!(h.timeout, None, "StringToInt(abc) = 0 = alarm(0)");
         assert_eq!(h.handle_timeout, Duration::from_secs(5));
         assert_eq!(h.proxy_extra_args, ["--a", "--b=1"]);
+        assert!(!h.stop_after_each_line);
+        assert!(host(&["--stop-after-each-line"]).stop_after_each_line);
         assert!(h.host_config().direct);
         assert_eq!(host(&["--mode=inherit"]).label, "proxy_inherit");
         assert!(

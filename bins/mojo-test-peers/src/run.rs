@@ -233,3 +233,74 @@ impl Backstop {
         }
     }
 }
+
+/// The host's output with `--stop-after-each-line`: every `flush` (the
+/// host flushes once after each result line) flushes `inner` and then calls
+/// `stop`, which in `mojo-test-host` raises SIGSTOP. The line is therefore
+/// out before the host stops, and nothing of the next scenario has started:
+/// a harness that reads a line, waits until the host is stopped, samples
+/// and sends SIGCONT brackets every scenario exactly.
+#[derive(Debug)]
+pub struct StopAfterEachLine<W, F> {
+    inner: W,
+    stop: F,
+}
+
+impl<W: Write, F: FnMut()> StopAfterEachLine<W, F> {
+    /// `inner`, calling `stop` after each flush of it.
+    pub fn new(inner: W, stop: F) -> Self {
+        Self { inner, stop }
+    }
+}
+
+impl<W: Write, F: FnMut()> Write for StopAfterEachLine<W, F> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let flushed = self.inner.flush();
+        (self.stop)();
+        flushed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Every line `host::run` prints is complete in the output when the
+    /// host stops, and the host stops once per line: what the harness of
+    /// `cargo xtask bench` relies on.
+    #[test]
+    fn the_host_stops_once_after_each_complete_line() {
+        let out = RefCell::new(Vec::<u8>::new());
+        let stops = RefCell::new(Vec::<usize>::new());
+        {
+            struct Shared<'a>(&'a RefCell<Vec<u8>>);
+            impl Write for Shared<'_> {
+                fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                    self.0.borrow_mut().extend_from_slice(buf);
+                    Ok(buf.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            let mut w = StopAfterEachLine::new(Shared(&out), || {
+                stops.borrow_mut().push(out.borrow().len());
+            });
+            for line in [
+                "{\"scenario\":\"connect\"}",
+                "{\"scenario\":\"throughput_64\"}",
+            ] {
+                writeln!(w, "{line}").unwrap();
+                w.flush().unwrap();
+            }
+        }
+        let text = String::from_utf8(out.into_inner()).unwrap();
+        let ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i + 1).collect();
+        assert_eq!(stops.into_inner(), ends);
+    }
+}

@@ -30,6 +30,8 @@ const THROUGHPUT_RUNS: [(&str, &str); 3] = [
 
 /// Bookkeeping figures that get no `_vs_floor` ratio.
 const NOT_RATIOS: [&str; 2] = ["runs", "failed_runs"];
+/// The suffix of a figure's run-to-run spread (no ratio either).
+pub(crate) const SPREAD_SUFFIX: &str = "_spread_pct";
 
 /// Figures of one case, by figure name (`rtt_64_p50_us`, ...).
 pub(crate) type Figures = BTreeMap<String, f64>;
@@ -153,6 +155,81 @@ pub(crate) fn stat_processor(stat: &str) -> Option<u32> {
     after.split_whitespace().nth(39 - 3)?.parse().ok()
 }
 
+/// The state letter (3rd field) of a `/proc/PID/stat` text: `T` once the
+/// process is stopped, `Z` once it has exited.
+pub(crate) fn stat_state(stat: &str) -> Option<char> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().next()?.chars().next()
+}
+
+/// The hop's allocation counter at the two ends of one run's 64 B
+/// throughput window (the host stopped at `connect` and at `throughput_64`)
+/// and the messages the host sent in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AllocWindow {
+    /// The counter with the host stopped after its `connect` line.
+    pub(crate) before: u64,
+    /// The counter with the host stopped after its `throughput_64` line.
+    pub(crate) after: u64,
+    /// The `count` of that `throughput_64` line.
+    pub(crate) messages: u64,
+}
+
+impl AllocWindow {
+    /// Allocations per message in this window (it also holds the one
+    /// `SinkStart` and the one `SinkAck` of the run).
+    pub(crate) fn per_message(self) -> Option<f64> {
+        (self.messages > 0 && self.after >= self.before)
+            .then(|| (self.after - self.before) as f64 / self.messages as f64)
+    }
+}
+
+/// Most a window's per-message figure may differ from the other's (as a
+/// fraction of the steady-state figure, or in allocations per message when
+/// that is below 1) before the two are called inconsistent.
+pub(crate) const ALLOC_WINDOWS_TOLERANCE: f64 = 0.05;
+
+/// The allocation figures of two windows of different message counts:
+/// `allocs_per_msg_64`, the steady-state cost of one more 64 B message
+/// (the difference of the two windows over the difference of their counts,
+/// which cancels what every run costs once), and each window's own
+/// `allocs_per_msg_64_at_<count>`. Fails when the windows' figures do not
+/// agree within [`ALLOC_WINDOWS_TOLERANCE`]: then the windows did not
+/// bracket the messages they were divided by.
+pub(crate) fn alloc_figures(small: AllocWindow, large: AllocWindow) -> Result<Figures, String> {
+    let (a, b) = match (small.per_message(), large.per_message()) {
+        (Some(a), Some(b)) if large.messages > small.messages => (a, b),
+        _ => return Err(format!("unusable allocation windows {small:?}, {large:?}")),
+    };
+    let extra = (large.after - large.before) as f64 - (small.after - small.before) as f64;
+    let steady = extra / (large.messages - small.messages) as f64;
+    let mut f = Figures::new();
+    f.insert("allocs_per_msg_64".into(), steady);
+    f.insert(format!("allocs_per_msg_64_at_{}", small.messages), a);
+    f.insert(format!("allocs_per_msg_64_at_{}", large.messages), b);
+    let allowed = ALLOC_WINDOWS_TOLERANCE * steady.abs().max(1.0);
+    if (a - steady).abs() > allowed || (b - steady).abs() > allowed {
+        return Err(format!(
+            "allocations per 64 B message do not scale with the message count: \
+             {a:.3} over {} messages, {b:.3} over {}, {steady:.3} for each one more",
+            small.messages, large.messages
+        ));
+    }
+    Ok(f)
+}
+
+/// The spread of one figure over the runs: (max - min) / median, in
+/// percent (`None` for fewer than two runs or a zero median).
+pub(crate) fn spread_pct(values: &[f64]) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    let mut v = values.to_vec();
+    let m = median(&mut v)?;
+    let (lo, hi) = (v.first()?, v.last()?);
+    (m != 0.0).then(|| (hi - lo) / m.abs() * 100.0)
+}
+
 /// The median of `values` (the mean of the middle two for an even count).
 pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
@@ -211,7 +288,7 @@ pub(crate) fn flat_json(
         }
         for (figure, value) in all
             .iter()
-            .filter(|(f, _)| !NOT_RATIOS.contains(&f.as_str()))
+            .filter(|(f, _)| !NOT_RATIOS.contains(&f.as_str()) && !f.ends_with(SPREAD_SUFFIX))
         {
             if let Some(base) = floor_all.get(figure).filter(|b| **b != 0.0) {
                 out.insert(format!("{case}.{figure}_vs_floor"), number(value / base));
@@ -387,6 +464,51 @@ mod tests {
     }
 
     #[test]
+    fn the_stopped_state_is_read_after_the_command_name() {
+        assert_eq!(stat_state("77 (a) b) T 1 2"), Some('T'));
+        assert_eq!(stat_state("77 (host) S 1 2"), Some('S'));
+        assert_eq!(stat_state("77 (host) Z 1 2"), Some('Z'));
+        assert_eq!(stat_state("garbage"), None);
+    }
+
+    fn window(before: u64, after: u64, messages: u64) -> AllocWindow {
+        AllocWindow {
+            before,
+            after,
+            messages,
+        }
+    }
+
+    #[test]
+    fn allocations_per_message_come_from_two_windows_that_must_agree() {
+        // 12 per message plus 30 the run costs once (SinkStart, SinkAck).
+        let small = window(1_000, 1_000 + 30 + 12 * 2_000, 2_000);
+        let large = window(5_000, 5_000 + 30 + 12 * 20_000, 20_000);
+        let f = alloc_figures(small, large).unwrap();
+        assert_eq!(f["allocs_per_msg_64"], 12.0);
+        assert_eq!(f["allocs_per_msg_64_at_2000"], 12.015);
+        assert_eq!(f["allocs_per_msg_64_at_20000"], 12.0015);
+        // What the unbracketed sampling gave: windows that held only the
+        // tail of the 64 B run and the start of the next one, the same
+        // size whatever the count; the figures then do not scale.
+        let e = alloc_figures(window(0, 680, 2_000), window(0, 700, 20_000)).unwrap_err();
+        assert!(e.contains("do not scale"), "{e}");
+        // Nothing allocated is a figure too.
+        let f = alloc_figures(window(7, 7, 2_000), window(9, 9, 20_000)).unwrap();
+        assert_eq!(f["allocs_per_msg_64"], 0.0);
+        assert!(alloc_figures(large, small).is_err());
+        assert!(alloc_figures(window(5, 4, 2_000), large).is_err());
+        assert!(alloc_figures(window(0, 4, 0), large).is_err());
+    }
+
+    #[test]
+    fn spread_is_max_minus_min_over_the_median() {
+        assert_eq!(spread_pct(&[10.0, 12.0, 11.0]), Some(2.0 / 11.0 * 100.0));
+        assert_eq!(spread_pct(&[10.0]), None);
+        assert_eq!(spread_pct(&[0.0, 0.0]), None);
+    }
+
+    #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
@@ -402,6 +524,7 @@ mod tests {
                 f.insert("idle_rss_kb".into(), 1000.0);
             }
             f.insert("runs".into(), 3.0);
+            f.insert("rtt_64_p50_us_spread_pct".into(), 5.0);
             cases.push((case.to_string(), f));
         }
         let meta = [("machine.kernel".to_string(), Value::from("6.1"))];
@@ -426,6 +549,10 @@ mod tests {
         assert_eq!(json["proxy.idle_rss_kb_vs_floor"], 1.0);
         assert!(json.get("floor.rtt_64_p50_us_vs_floor").is_none());
         assert!(json.get("proxy.runs_vs_floor").is_none());
+        assert!(
+            json.get("proxy.rtt_64_p50_us_spread_pct_vs_floor")
+                .is_none()
+        );
         assert!(json.get("direct.idle_rss_kb").is_none());
         // The hop's added latency: proxy 30 - direct 10 = 20, floor 20 - 10 = 10.
         assert_eq!(json["proxy.added_rtt_64_p50_us"], 20.0);

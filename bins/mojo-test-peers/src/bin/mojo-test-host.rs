@@ -16,9 +16,10 @@
 
 #![deny(unsafe_code)]
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use mojo_test_peers::cli::{CommandLine, Direct, HostCommand};
+use mojo_test_peers::cli::{CommandLine, Direct, HostArgs, HostCommand};
 use mojo_test_peers::real::ipcz::{IpczHostConnector, run_broker};
 use mojo_test_peers::real::legacy::LegacyHostConnector;
 use mojo_test_peers::run;
@@ -33,6 +34,18 @@ fn adopt_inherited_socket(
     // this once, right after parsing, before any other thread exists or any
     // file is opened, so nothing else owns or closes that number.
     unsafe { mojo_platform_channel::from_inherited_fd(fd) }
+}
+
+/// Stdout, which with `--stop-after-each-line` stops the host (SIGSTOP)
+/// after each result line until it gets SIGCONT.
+fn host_output(args: &HostArgs) -> Box<dyn Write> {
+    if args.stop_after_each_line {
+        Box::new(run::StopAfterEachLine::new(std::io::stdout(), || {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+        }))
+    } else {
+        Box::new(std::io::stdout())
+    }
 }
 
 fn main() -> ExitCode {
@@ -59,13 +72,13 @@ fn main() -> ExitCode {
             }
         }
         Ok(HostCommand::Host(args)) if args.direct == Direct::Legacy => {
-            let mut out = std::io::stdout();
+            let mut out = host_output(&args);
             ExitCode::from(run::run_host(&args, &LegacyHostConnector, &mut out))
         }
         // Through a proxy the host is the ipcz broker too; the proxy is
         // launched on the other end of its socket.
         Ok(HostCommand::Host(args)) if args.direct == Direct::Ipcz || args.direct == Direct::No => {
-            let mut out = std::io::stdout();
+            let mut out = host_output(&args);
             ExitCode::from(run::run_host(&args, &IpczHostConnector, &mut out))
         }
         Ok(HostCommand::Host(args)) => {
