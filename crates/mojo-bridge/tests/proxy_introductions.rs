@@ -222,7 +222,7 @@ fn world() -> World {
     }
     assert!(host.is_established() && client.is_established());
     assert!(proxy.bridge().is_some());
-    let parts = host.into_parts().ok().expect("the host's session runs");
+    let parts = host.into_parts().expect("the host's session runs");
     assert!(parts.transmits.is_empty() && to_host.bytes.is_empty());
     let mut host = parts.node;
     let host_proxy = parts.link;
@@ -684,6 +684,29 @@ fn losing_an_introduced_link_breaks_only_the_routes_over_it() {
     assert_eq!(w.client_read(end)[0].0, b"still here");
     assert_eq!(w.host.get(attachment).unwrap().unwrap().data, b"me too");
     assert!(w.error.is_none() && !w.proxy.is_finished());
+}
+
+#[test]
+fn a_protocol_violation_on_an_introduced_link_ends_the_run_as_on_the_host_link() {
+    let mut w = world();
+    let _ = w.split_pair_between_c_and_client();
+    let link = w.offered[0].0;
+    // A frame header claiming more bytes than any frame may have.
+    let mut garbage = vec![0u8; 16];
+    garbage[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    w.to_proxy.get_mut(&link).unwrap().push(garbage, Vec::new());
+    w.run();
+    let error = w.error.take().expect("a protocol error");
+    assert!(
+        matches!(error, ProxyError::Introduced { link: l, node, .. } if l == link && node == C),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().starts_with("introduced link 0"),
+        "{error}"
+    );
+    // The node dropped that link (§2.7) before the proxy gave up.
+    assert!(w.proxy.ipcz_mut().unwrap().link_to(C).is_none());
 }
 
 /// An unrequested AcceptIntroduction of node `name` from the host, with
