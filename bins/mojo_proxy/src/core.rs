@@ -1,5 +1,6 @@
 //! [`ProxyCore`]: the sans-IO [`Proxy`] as a [`mojo_driver::Core`] over the
-//! proxy's three sockets, answering what the proxy asks of the OS with the
+//! proxy's three sockets (and those it adopts: the inherit mode's referrer
+//! link, links to introduced nodes), answering what the proxy asks of the OS with the
 //! platform crate: the host's primary buffer and block buffers mapped, our
 //! block buffers, the client's regions and data pipe rings created as
 //! memfds ([`ProxyRings`]).
@@ -8,7 +9,7 @@
 //! queued per link, memory made or mapped, and the first fatal error kept
 //! for the exit status.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
@@ -50,12 +51,18 @@ const LINKS: [ProxyLink; 4] = [
 /// Tag of the [`CoreRequest::Adopt`] for the inherit mode's referrer link.
 const ADOPT_REFERRER: u64 = 1;
 
+/// Tag bit of the [`CoreRequest::Adopt`]s for [`ProxyLink::Introduced`]
+/// links (the rest of the tag is the link's number).
+const ADOPT_INTRODUCED: u64 = 1 << 63;
+
 fn slot(link: ProxyLink) -> usize {
     match link {
         ProxyLink::Host => 0,
         ProxyLink::ClientBootstrap => 1,
         ProxyLink::ClientNodeChannel => 2,
         ProxyLink::Referrer => 3,
+        // Kept in `ProxyCore::introduced` instead.
+        ProxyLink::Introduced(_) => usize::MAX,
     }
 }
 
@@ -66,6 +73,8 @@ pub struct ProxyCore {
     /// Driver link of each [`ProxyLink`], by [`slot`]; `None` once closed.
     links: [Option<LinkId>; 4],
     fds: [VecDeque<OwnedFd>; 4],
+    /// Driver link and received fds of each adopted [`ProxyLink::Introduced`].
+    introduced: BTreeMap<u64, (LinkId, VecDeque<OwnedFd>)>,
     random: OsRandom,
     requests: VecDeque<CoreRequest>,
     error: Option<ProxyError>,
@@ -179,6 +188,7 @@ impl ProxyCore {
                 None,
             ],
             fds: Default::default(),
+            introduced: BTreeMap::new(),
             random,
             requests: VecDeque::new(),
             error: None,
@@ -201,11 +211,35 @@ impl ProxyCore {
         LINKS
             .into_iter()
             .filter_map(|l| Some((l, self.links[slot(l)]?)))
+            .chain(
+                self.introduced
+                    .iter()
+                    .map(|(n, (id, _))| (ProxyLink::Introduced(*n), *id)),
+            )
     }
 
     /// Received fds waiting for the rest of their frame.
     pub fn queued_fds(&self) -> usize {
-        self.fds.iter().map(VecDeque::len).sum()
+        self.fds.iter().map(VecDeque::len).sum::<usize>()
+            + self
+                .introduced
+                .values()
+                .map(|(_, q)| q.len())
+                .sum::<usize>()
+    }
+
+    fn link_id(&self, link: ProxyLink) -> Option<LinkId> {
+        match link {
+            ProxyLink::Introduced(n) => self.introduced.get(&n).map(|(id, _)| *id),
+            _ => self.links[slot(link)],
+        }
+    }
+
+    fn fds_mut(&mut self, link: ProxyLink) -> Option<&mut VecDeque<OwnedFd>> {
+        match link {
+            ProxyLink::Introduced(n) => self.introduced.get_mut(&n).map(|(_, q)| q),
+            _ => self.fds.get_mut(slot(link)),
+        }
     }
 
     /// Whether every pairing closed (the normal end).
@@ -221,9 +255,7 @@ impl ProxyCore {
     }
 
     fn which(&self, link: LinkId) -> Option<ProxyLink> {
-        LINKS
-            .into_iter()
-            .find(|l| self.links[slot(*l)] == Some(link))
+        self.links().find(|(_, id)| *id == link).map(|(l, _)| l)
     }
 
     fn shut_down(&mut self) {
@@ -263,6 +295,13 @@ impl ProxyCore {
                     fd,
                     tag: ADOPT_REFERRER,
                 }),
+                ProxyEvent::AdoptIntroduced {
+                    link,
+                    node,
+                    fd,
+                    buffer,
+                    buffer_fds,
+                } => self.adopt_introduced(link, node, fd, &buffer, buffer_fds),
                 ProxyEvent::Memory(event) => self.answer_memory(event),
                 ProxyEvent::RegionRequest(request) => self.answer_region(request),
                 ProxyEvent::PairingOpened { pairing } => log::info!("pairing {pairing} opened"),
@@ -275,6 +314,35 @@ impl ProxyCore {
             }
         }
         mapped_primary
+    }
+
+    /// [`ProxyEvent::AdoptIntroduced`]: the buffer mapped as the host's
+    /// memory is, then the socket adopted.
+    fn adopt_introduced(
+        &mut self,
+        link: ProxyLink,
+        node: ipcz_wire::types::NodeName,
+        fd: OwnedFd,
+        buffer: &SharedBuffer,
+        buffer_fds: Vec<OwnedFd>,
+    ) {
+        let ProxyLink::Introduced(n) = link else {
+            return;
+        };
+        let result = match map_host_region(buffer, buffer_fds) {
+            Ok(mapping) => self.proxy.introduction_mapped(link, mapping),
+            Err(e) => {
+                log::error!("host: cannot map the primary buffer of {link} to node {node}: {e}");
+                self.proxy.introduction_unusable(link)
+            }
+        };
+        match result {
+            Ok(()) => self.requests.push_back(CoreRequest::Adopt {
+                fd,
+                tag: ADOPT_INTRODUCED | n,
+            }),
+            Err(e) => self.fail(e),
+        }
     }
 
     fn answer_memory(&mut self, event: NodeEvent) {
@@ -380,24 +448,26 @@ impl Core for ProxyCore {
         let Some(which) = self.which(link) else {
             return Ok(input.len());
         };
-        let queue = &mut self.fds[slot(which)];
+        let mut queue = self.fds_mut(which).map(std::mem::take).unwrap_or_default();
         // The driver bounds a link's received fds, so this queue is bounded.
         while let Some(fd) = fds.pop() {
             queue.push_back(fd);
         }
         let mut consumed = 0;
-        loop {
+        let result = loop {
             let rest = input.get(consumed..).unwrap_or_default();
-            let queue = &mut self.fds[slot(which)];
-            match self.proxy.handle_stream(which, rest, queue) {
+            match self.proxy.handle_stream(which, rest, &mut queue) {
                 Ok(used) => consumed += used,
-                Err(e) => return Err(CoreError::Proxy(e)),
+                Err(e) => break Err(CoreError::Proxy(e)),
             }
             if !self.service() {
-                break;
+                break Ok(consumed);
             }
+        };
+        if let Some(slot) = self.fds_mut(which) {
+            *slot = queue;
         }
-        Ok(consumed)
+        result
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -405,7 +475,7 @@ impl Core for ProxyCore {
         loop {
             let t = self.proxy.poll_transmit()?;
             // A frame for a link already gone is dropped with its fds.
-            if let Some(link) = self.links[slot(t.link)] {
+            if let Some(link) = self.link_id(t.link) {
                 return Some(Transmit {
                     link,
                     bytes: t.bytes,
@@ -428,13 +498,25 @@ impl Core for ProxyCore {
         let Some(which) = self.which(link) else {
             return;
         };
-        let feeders: &[ProxyLink] = match which {
-            ProxyLink::Host | ProxyLink::Referrer => &[ProxyLink::ClientNodeChannel],
-            ProxyLink::ClientNodeChannel => &[ProxyLink::Host, ProxyLink::Referrer],
-            ProxyLink::ClientBootstrap => &[],
+        let feeders: Vec<ProxyLink> = match which {
+            ProxyLink::Host | ProxyLink::Referrer | ProxyLink::Introduced(_) => {
+                vec![ProxyLink::ClientNodeChannel]
+            }
+            // Every ipcz link feeds the client.
+            ProxyLink::ClientNodeChannel => self
+                .links()
+                .map(|(l, _)| l)
+                .filter(|l| {
+                    matches!(
+                        l,
+                        ProxyLink::Host | ProxyLink::Referrer | ProxyLink::Introduced(_)
+                    )
+                })
+                .collect(),
+            ProxyLink::ClientBootstrap => Vec::new(),
         };
-        for feeder in feeders {
-            if let Some(id) = self.links[slot(*feeder)] {
+        for feeder in &feeders {
+            if let Some(id) = self.link_id(*feeder) {
                 log::debug!("{which} backlog {backlog:?}: {feeder} paused or resumed");
                 self.requests.push_back(match backlog {
                     Backlog::High => CoreRequest::PauseReading(id),
@@ -450,6 +532,20 @@ impl Core for ProxyCore {
                 self.links[slot(ProxyLink::Referrer)] = Some(link);
                 self.proxy.referrer_adopted();
             }
+            (tag, Ok(link)) if tag & ADOPT_INTRODUCED != 0 => {
+                let which = ProxyLink::Introduced(tag & !ADOPT_INTRODUCED);
+                self.introduced
+                    .insert(tag & !ADOPT_INTRODUCED, (link, VecDeque::new()));
+                self.proxy.introduced_adopted(which);
+            }
+            (tag, Err(e)) if tag & ADOPT_INTRODUCED != 0 => {
+                // Only the routes over it break, as if it had closed.
+                let which = ProxyLink::Introduced(tag & !ADOPT_INTRODUCED);
+                log::warn!("{which}: cannot adopt its socket: {e}");
+                if let Err(e) = self.proxy.handle_link_closed(which) {
+                    self.fail(e);
+                }
+            }
             (_, Ok(link)) => self.requests.push_back(CoreRequest::Abort(link)),
             (_, Err(e)) => {
                 log::error!("host referrer link: {e}");
@@ -462,8 +558,15 @@ impl Core for ProxyCore {
         let Some(which) = self.which(link) else {
             return;
         };
-        self.links[slot(which)] = None;
-        self.fds[slot(which)].clear();
+        match which {
+            ProxyLink::Introduced(n) => {
+                self.introduced.remove(&n);
+            }
+            _ => {
+                self.links[slot(which)] = None;
+                self.fds[slot(which)].clear();
+            }
+        }
         if self.shutting_down {
             log::debug!("{which} closed: {reason}");
             return;

@@ -63,6 +63,9 @@ pub fn totals_line(t: &ProxyTotals) -> String {
             let _ = write!(line, "; {link} {}", wire(&l));
         }
     }
+    if t.introduced != LinkTotals::default() {
+        let _ = write!(line, "; introduced links {}", wire(&t.introduced));
+    }
     line
 }
 

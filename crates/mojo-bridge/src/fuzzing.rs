@@ -12,8 +12,10 @@
 //! * every frame it emits is non-empty (the driver refuses empty frames).
 //!
 //! The oracle answers the proxy's requests as a driver would, with heap
-//! memory for the host's primary buffer and refusals for everything else
-//! (block buffers, the client's regions), so those paths run too.
+//! memory for the host's primary buffer and introduced links' buffers
+//! (those links adopted, though nothing is fed on them) and refusals for
+//! everything else (block buffers, the client's regions), so those paths
+//! run too.
 //!
 //! Input layout: byte 0 picks the legacy profile (bit 0), the number of
 //! numeric attachments (bits 1..=3: 0 means a string attachment, else 1 to
@@ -207,6 +209,20 @@ fn drain(proxy: &mut Proxy<SharedHeap>) -> (bool, bool) {
                 ProxyEvent::AdoptReferrer { .. } => {
                     proxy.referrer_adopted();
                     adopted = true;
+                }
+                ProxyEvent::AdoptIntroduced { link, buffer, .. } => {
+                    // Mapped and adopted as a driver would (its socket and
+                    // the buffer's fds close here); a refusal is the host's
+                    // error, which ends a real run but not the oracle.
+                    let size = buffer.buffer_size as usize;
+                    let mapped = if size <= MAX_MAPPED_PRIMARY_BYTES {
+                        proxy.introduction_mapped(link, SharedHeap::new(size))
+                    } else {
+                        proxy.introduction_unusable(link)
+                    };
+                    if mapped.is_ok() {
+                        proxy.introduced_adopted(link);
+                    }
                 }
                 ProxyEvent::RegionRequest(request) => {
                     let _ = proxy.fail_region(request.id);

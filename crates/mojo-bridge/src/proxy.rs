@@ -21,20 +21,32 @@
 //! ([`ProxyLink::Referrer`]), which the driver adopts
 //! ([`ProxyEvent::AdoptReferrer`]); the attachments' portals live there.
 //!
+//! Introductions (spec `ipcz.md` §7): when the host (our broker) offers a
+//! link to a third node ([`NodeEvent::IntroductionOffered`], requested by
+//! our node to reduce a route, or unasked), the proxy hands the driver the
+//! new socket and the link's primary buffer
+//! ([`ProxyEvent::AdoptIntroduced`]) as [`ProxyLink::Introduced`]; once
+//! mapped ([`Proxy::introduction_mapped`]) the node builds the link and the
+//! routes that waited for it resume over it. At most
+//! [`MAX_INTRODUCED_LINKS`] exist at a time. The loss of one breaks only
+//! the routes over it; a node on one that breaks the protocol is treated
+//! as the host is (the run ends, exit 1: `docs/OPERATIONS.md`).
+//!
 //! The legacy side starts at once: the client may accept the invitation
 //! and write into its pipes before the host's link is up; those messages
 //! wait in the legacy node's ports and are forwarded when the bridge is
 //! made. The other way round, the host's parcels wait for the client's
 //! merges in the same ports.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::os::fd::OwnedFd;
 
 use ipcz_node::node::{Node, NodeEvent};
 use ipcz_node::router::{NodeLinkId, RouterId};
 use ipcz_node::session::{Session, SessionConfig, SessionEvent, SessionParts, SocketId};
-use ipcz_wire::driver_object::SharedBuffer;
+use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
+use ipcz_wire::types::NodeName;
 use mojo_invitation::legacy::FdAccessProbe;
 use mojo_legacy_node::node::{LegacyNode, PortRef};
 use mojo_legacy_node::session::{
@@ -47,6 +59,13 @@ use crate::{
     Attachments, Bridge, BridgeError, BridgeEvent, BridgeTransmit, ProxySnapshot, ProxyTotals,
     RingMemory, Side,
 };
+
+/// Most links to introduced nodes (§7) the proxy has at a time, those
+/// offered and still being mapped or adopted included. An offer beyond it
+/// ends the run ([`ProxyError::TooManyIntroducedLinks`]), as an offer
+/// beyond `ipcz_node::node::MAX_PENDING_INTRODUCTIONS` fails the broker
+/// link inside the node: the host link is the broker link.
+pub const MAX_INTRODUCED_LINKS: usize = 64;
 
 /// The referred session's one adopted socket: the link to the host (§4.3).
 const REFERRER_SOCKET: SocketId = SocketId(1);
@@ -72,6 +91,9 @@ pub enum ProxyLink {
     /// Inherit mode: the link to the host that the broker's reply brought
     /// (the host's socket then leads to the broker).
     Referrer,
+    /// A link to a node the host introduced us to (§7), by the proxy's
+    /// number for it (see [`ProxyEvent::AdoptIntroduced`]).
+    Introduced(u64),
 }
 
 impl ProxyLink {
@@ -90,6 +112,7 @@ impl fmt::Display for ProxyLink {
             Self::ClientBootstrap => "client bootstrap link",
             Self::ClientNodeChannel => "client node channel",
             Self::Referrer => "host referrer link",
+            Self::Introduced(n) => return write!(f, "introduced link {n}"),
         })
     }
 }
@@ -138,6 +161,25 @@ pub enum ProxyEvent {
         /// The socket.
         fd: OwnedFd,
     },
+    /// The host introduced us to node `node` (§7): map `buffer` (its fds
+    /// `buffer_fds`, the host's memory like the primary buffer) and call
+    /// [`Proxy::introduction_mapped`] (or [`Proxy::introduction_unusable`]),
+    /// then adopt `fd`, the socket to that node, as `link` (a
+    /// [`ProxyLink::Introduced`]) and call [`Proxy::introduced_adopted`]
+    /// (or, if it cannot be adopted, [`Proxy::handle_link_closed`]); frames
+    /// for it wait until then.
+    AdoptIntroduced {
+        /// The new link.
+        link: ProxyLink,
+        /// The node it leads to (for logs).
+        node: NodeName,
+        /// The socket.
+        fd: OwnedFd,
+        /// The link's primary buffer: size, mode, GUID.
+        buffer: SharedBuffer,
+        /// Its fds.
+        buffer_fds: Vec<OwnedFd>,
+    },
     /// A memory request of the ipcz node ([`NodeEvent::CreateBlockBuffer`],
     /// [`NodeEvent::MapBlockBuffer`], [`NodeEvent::MemoryRequested`]):
     /// answer it on [`Proxy::ipcz_mut`].
@@ -169,6 +211,24 @@ pub enum ProxyError {
     Host(ipcz_node::session::SessionError),
     /// The host link's node refused a frame.
     HostNode(ipcz_node::node::NodeError),
+    /// A node the host introduced us to broke the ipcz protocol on its
+    /// link (the node dropped that link; the run ends as for the host).
+    Introduced {
+        /// The link.
+        link: ProxyLink,
+        /// The node.
+        node: NodeName,
+        /// What it did.
+        error: ipcz_node::node::NodeError,
+    },
+    /// The host offered one introduction more than [`MAX_INTRODUCED_LINKS`]
+    /// (the offer's fds are closed).
+    TooManyIntroducedLinks {
+        /// The node offered.
+        node: NodeName,
+        /// [`MAX_INTRODUCED_LINKS`].
+        limit: usize,
+    },
     /// The client broke the legacy protocol (or its handshake).
     Client(mojo_legacy_node::session::SessionError),
     /// The host's socket closed before its invitation arrived.
@@ -182,6 +242,11 @@ impl fmt::Display for ProxyError {
         match self {
             Self::Host(e) => write!(f, "host: {e}"),
             Self::HostNode(e) => write!(f, "host: {e}"),
+            Self::Introduced { link, node, error } => write!(f, "{link} (node {node}): {error}"),
+            Self::TooManyIntroducedLinks { node, limit } => write!(
+                f,
+                "host: introduction of node {node} beyond the limit of {limit} introduced links"
+            ),
             Self::Client(e) => write!(f, "legacy client: {e}"),
             Self::HostClosedEarly => f.write_str("host: closed before its invitation arrived"),
             Self::Bridge(e) => write!(f, "bridge: {e}"),
@@ -227,6 +292,26 @@ pub struct Proxy<M> {
     totals: ProxyTotals,
     /// The data pipe ring factory, until the bridge exists to take it.
     rings: Option<RingsSlot<M>>,
+    /// Links to introduced nodes, by their [`ProxyLink::Introduced`]
+    /// number (at most [`MAX_INTRODUCED_LINKS`]).
+    introduced: BTreeMap<u64, IntroducedLink>,
+    next_introduced: u64,
+    /// An error found outside a call that could return it (reported by
+    /// the next one that can).
+    fatal: Option<ProxyError>,
+}
+
+/// One link to an introduced node.
+#[derive(Debug)]
+struct IntroducedLink {
+    node: NodeName,
+    /// The node's link, once the buffer is mapped.
+    link: Option<NodeLinkId>,
+    /// Whether the driver adopted the socket.
+    adopted: bool,
+    /// Frames made before that (bounded: the node's own output on a link
+    /// with nothing on it yet).
+    held: VecDeque<ProxyTransmit>,
 }
 
 /// A [`RingMemory`] held for the bridge (a named type for `Debug`).
@@ -299,6 +384,9 @@ impl<M: SharedMemory> Proxy<M> {
             finished_reported: false,
             rings: None,
             totals: ProxyTotals::default(),
+            introduced: BTreeMap::new(),
+            next_introduced: 0,
+            fatal: None,
         })
     }
 
@@ -326,6 +414,7 @@ impl<M: SharedMemory> Proxy<M> {
         let result = match link {
             ProxyLink::Host => self.handle_host(input, fds),
             ProxyLink::Referrer => self.handle_referrer(input, fds),
+            ProxyLink::Introduced(n) => self.handle_introduced(n, input, fds),
             ProxyLink::ClientBootstrap => self.handle_client(Link::Bootstrap, input, fds),
             ProxyLink::ClientNodeChannel => self.handle_client(Link::NodeChannel, input, fds),
         };
@@ -378,6 +467,35 @@ impl<M: SharedMemory> Proxy<M> {
         }
     }
 
+    fn handle_introduced(
+        &mut self,
+        n: u64,
+        input: &[u8],
+        fds: &mut VecDeque<OwnedFd>,
+    ) -> Result<usize, ProxyError> {
+        let Some(IntroducedLink {
+            node,
+            link: Some(link),
+            ..
+        }) = self.introduced.get(&n)
+        else {
+            // Gone (or not built, so nothing can be read on it yet).
+            return Ok(input.len());
+        };
+        let (node, link) = (*node, *link);
+        let Stage::Bridging { bridge, .. } = &mut self.stage else {
+            return Ok(input.len());
+        };
+        bridge
+            .ipcz_mut()
+            .handle_stream(link, input, fds)
+            .map_err(|error| ProxyError::Introduced {
+                link: ProxyLink::Introduced(n),
+                node,
+                error,
+            })
+    }
+
     fn handle_client(
         &mut self,
         link: Link,
@@ -424,6 +542,17 @@ impl<M: SharedMemory> Proxy<M> {
                 } => bridge.ipcz_link_lost(*link),
                 Stage::Bridging { .. } | Stage::Failed => {}
             },
+            ProxyLink::Introduced(n) => {
+                // Only the routes over it break (§2.7); the node's own
+                // handling of a lost link.
+                if let Some(IntroducedLink {
+                    link: Some(link), ..
+                }) = self.introduced.remove(&n)
+                    && let Stage::Bridging { bridge, .. } = &mut self.stage
+                {
+                    bridge.ipcz_link_lost(link);
+                }
+            }
             ProxyLink::ClientBootstrap | ProxyLink::ClientNodeChannel => {
                 let which = match link {
                     ProxyLink::ClientBootstrap => Link::Bootstrap,
@@ -535,6 +664,74 @@ impl<M: SharedMemory> Proxy<M> {
         }
     }
 
+    /// The memory of [`ProxyEvent::AdoptIntroduced`] for `link` is mapped:
+    /// the node builds the link and what waited for it resumes. An error
+    /// is the host's (the buffer it made is not a usable primary buffer).
+    pub fn introduction_mapped(&mut self, link: ProxyLink, mapping: M) -> Result<(), ProxyError> {
+        let ProxyLink::Introduced(n) = link else {
+            return Ok(());
+        };
+        let Some(entry) = self.introduced.get_mut(&n).filter(|e| e.link.is_none()) else {
+            return Ok(());
+        };
+        let node = entry.node;
+        let built = match &mut self.stage {
+            Stage::Bridging { bridge, .. } => bridge.ipcz_mut().accept_introduction(node, mapping),
+            _ => return Ok(()),
+        };
+        let result = match built {
+            Ok(id) => {
+                log::info!("{link} to node {node} up");
+                entry.link = Some(id);
+                Ok(())
+            }
+            Err(e) => {
+                self.introduced.remove(&n);
+                Err(ProxyError::HostNode(e))
+            }
+        };
+        self.pump()?;
+        result
+    }
+
+    /// The memory (or socket) of [`ProxyEvent::AdoptIntroduced`] for
+    /// `link` is unusable: for the node a validation failure of the host's
+    /// message (§7.3), so the host link is dropped and the run ends.
+    pub fn introduction_unusable(&mut self, link: ProxyLink) -> Result<(), ProxyError> {
+        let ProxyLink::Introduced(n) = link else {
+            return Ok(());
+        };
+        let Some(entry) = self.introduced.remove(&n) else {
+            return Ok(());
+        };
+        if let Stage::Bridging { bridge, .. } = &mut self.stage {
+            bridge.ipcz_mut().introduction_unusable(entry.node);
+        }
+        self.pump()?;
+        Err(ProxyError::HostNode(
+            ipcz_node::node::NodeError::UnusableIntroduction(entry.node),
+        ))
+    }
+
+    /// The driver adopted the socket of [`ProxyEvent::AdoptIntroduced`] for
+    /// `link`: the frames held for it go out (first).
+    pub fn introduced_adopted(&mut self, link: ProxyLink) {
+        let ProxyLink::Introduced(n) = link else {
+            return;
+        };
+        if let Some(entry) = self.introduced.get_mut(&n) {
+            entry.adopted = true;
+            while let Some(t) = entry.held.pop_back() {
+                self.host_out.push_front(t);
+            }
+        }
+    }
+
+    /// Links to introduced nodes now (offered, being set up, or up).
+    pub fn introduced_link_count(&self) -> usize {
+        self.introduced.len()
+    }
+
     /// The next frame to write.
     pub fn poll_transmit(&mut self) -> Option<ProxyTransmit> {
         loop {
@@ -543,6 +740,17 @@ impl<M: SharedMemory> Proxy<M> {
                 // Bounded: the node's own output before the link is up.
                 self.referrer_held.push_back(t);
                 continue;
+            }
+            if let ProxyLink::Introduced(n) = t.link {
+                match self.introduced.get_mut(&n) {
+                    Some(entry) if !entry.adopted => {
+                        entry.held.push_back(t);
+                        continue;
+                    }
+                    Some(_) => {}
+                    // Gone: nobody reads it (its fds close).
+                    None => continue,
+                }
             }
             let counted = self.totals.link_mut(t.link);
             counted.bytes_out += t.bytes.len() as u64;
@@ -580,13 +788,20 @@ impl<M: SharedMemory> Proxy<M> {
             Stage::Bridging {
                 bridge,
                 referrer_link,
-                ..
+                host_link,
             } => bridge.poll_transmit().map(|t| match t {
                 BridgeTransmit::Ipcz(t) => ProxyTransmit {
                     link: if Some(t.link) == *referrer_link {
                         ProxyLink::Referrer
-                    } else {
+                    } else if t.link == *host_link {
                         ProxyLink::Host
+                    } else {
+                        self.introduced
+                            .iter()
+                            .find(|(_, e)| e.link == Some(t.link))
+                            .map_or(ProxyLink::Introduced(u64::MAX), |(n, _)| {
+                                ProxyLink::Introduced(*n)
+                            })
                     },
                     bytes: t.bytes,
                     fds: t.fds,
@@ -605,7 +820,7 @@ impl<M: SharedMemory> Proxy<M> {
     pub fn recycle(&mut self, link: ProxyLink, bytes: Vec<u8>) {
         if let Stage::Bridging { bridge, .. } = &mut self.stage {
             let side = match link {
-                ProxyLink::Host | ProxyLink::Referrer => Side::Ipcz,
+                ProxyLink::Host | ProxyLink::Referrer | ProxyLink::Introduced(_) => Side::Ipcz,
                 _ => Side::Legacy,
             };
             bridge.recycle(side, bytes);
@@ -614,8 +829,11 @@ impl<M: SharedMemory> Proxy<M> {
 
     /// The next event for the driver.
     pub fn poll_event(&mut self) -> Option<ProxyEvent> {
-        if self.events.is_empty() {
-            let _ = self.pump();
+        if self.events.is_empty()
+            && let Err(e) = self.pump()
+        {
+            // Reported by the next call that returns a result.
+            self.fatal.get_or_insert(e);
         }
         self.events.pop_front()
     }
@@ -623,6 +841,9 @@ impl<M: SharedMemory> Proxy<M> {
     /// Moves the parts' events into ours; makes the bridge once the host's
     /// link is up.
     fn pump(&mut self) -> Result<(), ProxyError> {
+        if let Some(e) = self.fatal.take() {
+            return Err(e);
+        }
         while let Some(request) = self.invitation.poll_region_request() {
             self.events.push_back(ProxyEvent::RegionRequest(request));
         }
@@ -662,6 +883,9 @@ impl<M: SharedMemory> Proxy<M> {
             self.finished_reported = true;
             self.events.push_back(ProxyEvent::Finished);
         }
+        if let Some(e) = self.fatal.take() {
+            return Err(e);
+        }
         match portals {
             Some(portals) => self.start_bridge(portals),
             None => Ok(()),
@@ -696,8 +920,62 @@ impl<M: SharedMemory> Proxy<M> {
             NodeEvent::CreateBlockBuffer { .. }
             | NodeEvent::MapBlockBuffer { .. }
             | NodeEvent::MemoryRequested { .. } => self.events.push_back(ProxyEvent::Memory(event)),
+            NodeEvent::IntroductionOffered {
+                name,
+                transport,
+                memory,
+                ..
+            } => self.introduction_offered(name, transport, memory),
             other => log::debug!("ipcz node: {other:?}"),
         }
+    }
+
+    /// The host introduces node `node`: a new [`ProxyLink::Introduced`]
+    /// for the driver to set up, within [`MAX_INTRODUCED_LINKS`].
+    fn introduction_offered(
+        &mut self,
+        node: NodeName,
+        transport: ipcz_node::node::DriverBox,
+        memory: ipcz_node::node::DriverBox,
+    ) {
+        if self.introduced.len() >= MAX_INTRODUCED_LINKS {
+            // Both boxes close here, their fds with them.
+            drop((transport, memory));
+            self.fatal
+                .get_or_insert(ProxyError::TooManyIntroducedLinks {
+                    node,
+                    limit: MAX_INTRODUCED_LINKS,
+                });
+            return;
+        }
+        // The node checked both boxes: a Transport (one fd) and an unsafe
+        // SharedBuffer of the primary buffer's size.
+        let (_, transport_fds) = transport.into_parts();
+        let (memory, buffer_fds) = memory.into_parts();
+        let (Some(fd), DriverObject::SharedBuffer(buffer)) =
+            (transport_fds.into_iter().next(), memory)
+        else {
+            return;
+        };
+        let n = self.next_introduced;
+        self.next_introduced += 1;
+        self.introduced.insert(
+            n,
+            IntroducedLink {
+                node,
+                link: None,
+                adopted: false,
+                held: VecDeque::new(),
+            },
+        );
+        log::debug!("host introduces node {node} as introduced link {n}");
+        self.events.push_back(ProxyEvent::AdoptIntroduced {
+            link: ProxyLink::Introduced(n),
+            node,
+            fd,
+            buffer,
+            buffer_fds,
+        });
     }
 
     fn bridge_event(&mut self, event: BridgeEvent) {

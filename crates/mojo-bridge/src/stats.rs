@@ -208,6 +208,8 @@ pub struct ProxyTotals {
     pub client_node_channel: LinkTotals,
     /// Inherit mode: the link to the host.
     pub referrer: LinkTotals,
+    /// Every link to an introduced node, summed.
+    pub introduced: LinkTotals,
     /// The bridge's totals (zero until the host's link is up).
     pub bridge: BridgeTotals,
 }
@@ -220,6 +222,7 @@ impl ProxyTotals {
             ProxyLink::ClientBootstrap => self.client_bootstrap,
             ProxyLink::ClientNodeChannel => self.client_node_channel,
             ProxyLink::Referrer => self.referrer,
+            ProxyLink::Introduced(_) => self.introduced,
         }
     }
 
@@ -229,6 +232,7 @@ impl ProxyTotals {
             ProxyLink::ClientBootstrap => &mut self.client_bootstrap,
             ProxyLink::ClientNodeChannel => &mut self.client_node_channel,
             ProxyLink::Referrer => &mut self.referrer,
+            ProxyLink::Introduced(_) => &mut self.introduced,
         }
     }
 }

@@ -210,6 +210,9 @@ impl World {
                 ProxyLink::ClientBootstrap => self.to_client[0].push(t.bytes, t.fds),
                 ProxyLink::ClientNodeChannel => self.to_client[1].push(t.bytes, t.fds),
                 ProxyLink::Referrer => panic!("no referrer with a broker host"),
+                ProxyLink::Introduced(_) => {
+                    panic!("no introductions here (proxy_introductions.rs)")
+                }
             }
             moved = true;
         }
@@ -247,6 +250,7 @@ impl World {
                 ProxyEvent::Dropped(e) => panic!("dropped: {e:?}"),
                 ProxyEvent::Finished => self.finished = true,
                 ProxyEvent::AdoptReferrer { .. } => panic!("no referrer with a broker host"),
+                ProxyEvent::AdoptIntroduced { .. } => panic!("no introductions here"),
             }
         }
         let s = &mut self.to_host;
