@@ -39,6 +39,7 @@ mod events;
 mod incoming;
 mod introductions;
 mod outgoing;
+mod relay;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::OwnedFd;
