@@ -984,3 +984,109 @@ fn bypass_peer_not_from_the_outward_peer_is_rejected() {
     assert!(!p.table.has_pending());
     p.teardown(&[r, p0], &[L]);
 }
+
+/// A portal whose bypass (§6.8.2) waits for a link to the renderer, on
+/// the host link with a fresh B2 descriptor: (proxy, p0, z).
+fn waiting_bypass() -> (Proxy, RouterId, RouterId) {
+    let mut p = Proxy::new();
+    p.states.add_unmanaged(HOST_END, frag(256));
+    p.states.set_side_stable(HOST_END, frag(256), LinkSide::A);
+    let p0 = p
+        .table
+        .connect_initial_portal(L, SublinkId(0), LinkSide::B, frag(256), &mut p.states)
+        .unwrap();
+    let d = WireHandle::Router(NewRouter {
+        new_sublink: SublinkId(12),
+        proxy_peer: Some((RENDERER, SublinkId(40))),
+        ..NewRouter::default()
+    });
+    p.host(parcel(0, 0, vec![d]));
+    let z = portal_of(&p.get(p0));
+    p.sent();
+    assert!(p.table.has_pending(), "the bypass waits for a link");
+    (p, p0, z)
+}
+
+/// Closed while its bypass waits: the closure cannot go over the
+/// peripheral link to the proxy (only a central link carries it, as in
+/// Chromium's Router::Flush), so the wait must go on; once the link comes
+/// the bypass completes and the closure goes over the new central link.
+#[test]
+fn a_portal_closed_while_its_bypass_awaits_a_link_still_bypasses() {
+    let (mut p, p0, z) = waiting_bypass();
+    p.table.close(z, &mut p.states).unwrap();
+    assert_eq!(p.sent(), vec![], "no closure over the peripheral link");
+    assert!(p.table.has_pending(), "closure needs the bypass");
+    p.states.bind(RENDERER_END, T);
+    p.table.add_node_link(T, RENDERER, &mut p.states);
+    let sent = p.sent();
+    let [
+        (
+            t,
+            RouteMessage::AcceptBypassLink {
+                new_sublink,
+                new_link_state,
+                ..
+            },
+        ),
+    ] = sent.as_slice()
+    else {
+        panic!("{sent:?}");
+    };
+    assert_eq!(*t, T);
+    let (n, state) = (*new_sublink, *new_link_state);
+    p.table
+        .handle_message(
+            T,
+            RouteMessage::ProxyWillStop {
+                sublink: n,
+                inbound_sequence_length: 0,
+            },
+            &mut p.states,
+        )
+        .unwrap();
+    assert_eq!(p.sent(), vec![], "the renderer's side is not stable yet");
+    // The renderer's decay completes too: it marks its side and flushes us.
+    p.states.set_side_stable(RENDERER_END, state, LinkSide::B);
+    p.table
+        .handle_message(T, RouteMessage::FlushRouter { sublink: n }, &mut p.states)
+        .unwrap();
+    assert_eq!(
+        p.sent(),
+        vec![(
+            T,
+            RouteMessage::RouteClosed {
+                sublink: n,
+                sequence_length: 0
+            }
+        )]
+    );
+    assert!(!p.table.has_pending());
+    assert_eq!(p.table.router_count(), 1, "only p0 is left");
+    p.teardown(&[p0], &[L, T]);
+}
+
+/// The route closed from the other end while the bypass waited, then the
+/// portal closed: the bypass is moot (z has no outward link left to
+/// replace), so the wait ends and z goes at once; a link that arrives
+/// later finds nothing to resume. Before, z stayed until the link came,
+/// and then for good.
+#[test]
+fn a_bypass_left_without_its_link_stops_waiting() {
+    let (mut p, p0, z) = waiting_bypass();
+    p.host(RouteMessage::RouteClosed {
+        sublink: SublinkId(12),
+        sequence_length: 0,
+    });
+    assert!(p.table.status(z).unwrap().peer_closed);
+    p.table.close(z, &mut p.states).unwrap();
+    p.sent();
+    assert!(!p.table.has_pending(), "nothing waits for the renderer");
+    assert_eq!(p.table.router_count(), 1, "only p0 is left");
+    assert_eq!(p.table.sublink_count(), 1, "only sublink 0");
+    p.states.bind(RENDERER_END, T);
+    p.table.add_node_link(T, RENDERER, &mut p.states);
+    assert_eq!(p.sent(), vec![]);
+    assert_eq!(p.table.router_count(), 1);
+    p.teardown(&[p0], &[L, T]);
+}

@@ -135,6 +135,8 @@ impl<H> Routers<H> {
         };
         if r.disconnected || r.outward.primary != Some(requestor) {
             Self::free_allocated(t, state, states);
+            // It may have waited with nothing else holding it.
+            self.mark_dirty(z, false);
             return Ok(());
         }
         let length_to = r.outbound.base();

@@ -901,10 +901,20 @@ impl<H> Routers<H> {
         let Some(r) = self.routers.get(&router) else {
             return;
         };
-        if r.attachment != Attachment::Gone
-            || r.has_links()
-            || self.pending.iter().any(|p| p.router() == router)
-        {
+        if r.attachment != Attachment::Gone || r.has_links() {
+            return;
+        }
+        // A Z-role bypass waiting for a link or capacity would replace the
+        // outward link; with none left it is moot (§6.8.2 step 5), and
+        // waiting on would keep the router until the wait ends, if ever.
+        self.pending.retain(|p| {
+            p.router() != router
+                || !matches!(
+                    p,
+                    Pending::BypassAwaitingLink { .. } | Pending::BypassAwaitingCapacity { .. }
+                )
+        });
+        if self.pending.iter().any(|p| p.router() == router) {
             return;
         }
         let mut r = self.routers.remove(&router).expect("checked above");
