@@ -10,7 +10,6 @@
 //! naming a fragment is fed, the test writes a valid FragmentHeader there,
 //! as the host did (the bytes themselves are unknown).
 
-mod memory_support;
 mod node_support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,8 +25,8 @@ use ipcz_wire::memory::primary;
 use ipcz_wire::message::{DecodeOptions, Message};
 use ipcz_wire::messages::Body;
 use ipcz_wire::types::{DriverObjectIndex, FragmentDescriptor, LinkSide, NodeName};
-use memory_support::shm_vectors::{self, Line};
 use mojo_transcript::Direction;
+use mojo_transcript::shm::{Line, apply, parse};
 use mojo_wire_kit::SharedMemory;
 use node_support::fd;
 
@@ -240,14 +239,6 @@ impl Replay {
     }
 }
 
-fn apply(shadow: &mut [u8], changes: &[(usize, Vec<u8>)]) {
-    for (offset, bytes) in changes {
-        if let Some(dst) = shadow.get_mut(*offset..*offset + bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
-    }
-}
-
 fn host_proxy_files() -> Vec<PathBuf> {
     let dir = mojo_transcript::testing::vectors();
     let mut files = Vec::new();
@@ -293,7 +284,7 @@ fn proxy_portal_count(lines: &[Line]) -> usize {
 
 fn replay(path: &Path) -> Replay {
     let text = std::fs::read_to_string(path).unwrap();
-    let lines = shm_vectors::parse(&text).unwrap();
+    let lines = parse(&text).unwrap();
     let mut maps = HashMap::new();
     let mut last_chunk = 0;
     for (i, line) in lines.iter().enumerate() {
