@@ -39,6 +39,7 @@ mod events;
 mod incoming;
 mod introductions;
 mod outgoing;
+mod relay;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::OwnedFd;
@@ -322,6 +323,57 @@ impl<M: SharedMemory> Node<M> {
             if i < theirs {
                 let state = NodeLinkMemory::<M>::initial_router_link_state_fragment(i)?;
                 let portal = self.routers.connect_initial_portal(
+                    link,
+                    SublinkId(i as u64),
+                    side,
+                    state,
+                    &mut self.links,
+                )?;
+                portals.push(portal);
+            } else {
+                let (portal, gone) = self.routers.open_pair(&mut self.links);
+                let _ = self.routers.close(gone, &mut self.links);
+                portals.push(portal);
+            }
+        }
+        self.pump();
+        Ok(portals)
+    }
+
+    /// As [`Self::open_initial_portals`], each portal but portal 0 merged
+    /// with one end of a fresh local pair as MojoIpcz does with invitation
+    /// attachments: the router on the initial sublink proxies to the
+    /// returned portal and, as soon as it holds the link's lock, asks the
+    /// remote node for a link straight to it (BypassPeerWithLink), as a
+    /// real MojoIpcz node does right after connecting (the `direct_ipcz`
+    /// recordings). Portal 0, MojoIpcz's own (§4.5), and portals beyond
+    /// `theirs` (peer-closed) are not merged.
+    pub fn open_merged_initial_portals(
+        &mut self,
+        link: NodeLinkId,
+        ours: usize,
+        theirs: usize,
+    ) -> Result<Vec<RouterId>, NodeError> {
+        let side = match self.links.get(link) {
+            Some(l) if l.side() == WireSide::A => LinkSide::A,
+            Some(_) => LinkSide::B,
+            None => return Err(NodeError::UnknownLink(link)),
+        };
+        let mut portals = Vec::new();
+        for i in 0..ours.min(MAX_INITIAL_PORTALS) {
+            if i == 0 && i < theirs {
+                let state = NodeLinkMemory::<M>::initial_router_link_state_fragment(i)?;
+                let portal = self.routers.connect_initial_portal(
+                    link,
+                    SublinkId(0),
+                    side,
+                    state,
+                    &mut self.links,
+                )?;
+                portals.push(portal);
+            } else if i < theirs {
+                let state = NodeLinkMemory::<M>::initial_router_link_state_fragment(i)?;
+                let portal = self.routers.connect_merged_initial_portal(
                     link,
                     SublinkId(i as u64),
                     side,

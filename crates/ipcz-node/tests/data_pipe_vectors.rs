@@ -33,8 +33,8 @@ use ipcz_wire::message::Message;
 use ipcz_wire::messages::Body;
 use ipcz_wire::types::{DriverObjectIndex, HandleType, SublinkId};
 use memory_support::Shared;
-use memory_support::shm_vectors::{Line, parse};
 use mojo_transcript::Direction;
+use mojo_transcript::shm::{Line, parse};
 use mojo_wire_kit::{HeapMemory, SharedMemory};
 
 /// Bytes each way in the `datapipe` scenario (test-peers.md).

@@ -39,8 +39,9 @@ use ipcz_wire::types::{
     BufferId, DriverObjectIndex, FragmentDescriptor, LinkSide, NodeName, SublinkId,
 };
 use memory_support::Shared;
-use memory_support::shm_vectors::{Line, ipcz_recordings, parse, scenario};
+use memory_support::shm_vectors::ipcz_recordings;
 use mojo_transcript::Direction;
+use mojo_transcript::shm::{Line, parse, scenario};
 use mojo_wire_kit::{HeapMemory, SharedMemory};
 
 /// Known test-peer opcodes (test-peers.md §2, §2.1).

@@ -6,14 +6,19 @@
 
 mod node_support;
 
-use ipcz_node::link::LinkLimits;
+use ipcz_node::link::{LinkLimits, LinkParams};
+use ipcz_node::memory::MemoryOptions;
 use ipcz_node::node::{NodeConfig, NodeError, ParcelDataPlacement};
 use ipcz_node::router::{Handle, NodeLinkId, RouteError, RouterId};
+use ipcz_node::sim::SharedHeap;
 use ipcz_wire::frame::{Frame, FrameHeader};
+use ipcz_wire::limits::MAX_BLOCK_CAPACITY_PER_FRAGMENT_SIZE;
+use ipcz_wire::memory::block::added_buffer_size;
 use ipcz_wire::message::Message;
 use ipcz_wire::messages::{Body, ConnectFromNonBrokerToBroker, MessageId};
+use ipcz_wire::types::LinkSide;
 use mojo_wire_kit::SharedMemory;
-use node_support::{Net, fd, fd_box};
+use node_support::{Net, fd, fd_box, name};
 use proptest::prelude::*;
 
 struct Setup {
@@ -751,4 +756,124 @@ proptest! {
         s.pa.extend(kept);
         s.finish_with(false);
     }
+}
+
+/// Two nodes whose link uses `options` (the [`setup`] link uses the
+/// defaults): the net, A's link and both sides' portals.
+fn setup_with_memory(configs: [NodeConfig; 2], options: MemoryOptions) -> Setup {
+    let mut net = Net::new(&configs);
+    let primary = SharedHeap::new(ipcz_wire::memory::primary::SIZE);
+    let mut pa = LinkParams::new(name(0), name(1), LinkSide::A, primary.clone())
+        .initializing_primary_buffer();
+    pa.memory_options = options;
+    let mut pb = LinkParams::new(name(1), name(0), LinkSide::B, primary);
+    pb.memory_options = options;
+    let la = net.nodes[0].add_link(pa).unwrap();
+    let lb = net.nodes[1].add_link(pb).unwrap();
+    net.pair_ends(0, la, 1, lb);
+    let pa = net.nodes[0].open_initial_portals(la, 2, 2).unwrap();
+    let pb = net.nodes[1].open_initial_portals(lb, 2, 2).unwrap();
+    net.run();
+    Setup { net, la, pa, pb }
+}
+
+/// Parcels A puts on portal 1 whose fragments the peer never frees (it
+/// reads nothing): every put succeeds, the data goes inline once the
+/// fragments run out, the buffers A adds stop at the per-size cap, and
+/// A's memory never grows past it. Returns (parcels in fragments, inline).
+fn never_freed(s: &mut Setup, parcels: usize, size: usize) -> (usize, usize) {
+    let mut held = Vec::new();
+    let (mut in_fragments, mut inline) = (0, 0);
+    for i in 0..parcels {
+        s.net.nodes[0]
+            .put(s.pa[1], vec![i as u8; size], Vec::new())
+            .expect("put never fails for want of fragments");
+        // The harness answers A's CreateBlockBuffer events meanwhile.
+        while let Some(frame) = s.net.take_frame(0, s.la) {
+            let (f, _) = Frame::decode(&frame.bytes).unwrap();
+            let m = Message::decode(f.payload, frame.fds.len()).unwrap();
+            if let Body::AcceptParcel(p) = &m.body {
+                if p.parcel_fragment.is_null() {
+                    assert_eq!(p.parcel_data.len(), size);
+                    inline += 1;
+                } else {
+                    in_fragments += 1;
+                }
+            }
+            held.push(frame);
+        }
+        let memory = s.net.nodes[0].link(s.la).unwrap().memory();
+        assert!(
+            memory.block_capacity(4096)
+                <= MAX_BLOCK_CAPACITY_PER_FRAGMENT_SIZE + added_buffer_size(4096),
+            "parcel {i}: {} bytes of 4096-byte blocks",
+            memory.block_capacity(4096)
+        );
+    }
+    assert_eq!(in_fragments + inline, parcels);
+    assert_eq!(s.net.nodes[0].pending_event_count(), 0, "nothing waits");
+    assert!(!s.net.nodes[0].has_pending());
+    // The peer reads everything at last: every parcel, in order.
+    for frame in held {
+        s.net.inject(0, s.la, &frame.bytes, frame.fds).unwrap();
+    }
+    s.net.run();
+    let got = s.net.take_all(1, s.pb[1]);
+    assert_eq!(got.len(), parcels);
+    for (i, p) in got.iter().enumerate() {
+        assert_eq!(p.data, vec![i as u8; size], "parcel {i}");
+    }
+    (in_fragments, inline)
+}
+
+#[test]
+fn a_peer_that_never_frees_fragments_gets_inline_parcels() {
+    // Fixed parcel capacity (what Chrome and the proxy run with): no
+    // buffer is ever added for parcel data.
+    let fragments = NodeConfig {
+        parcel_data: ParcelDataPlacement::SharedMemory,
+        ..NodeConfig::default()
+    };
+    let mut s = setup([fragments; 2]);
+    let (in_fragments, inline) = never_freed(&mut s, 200, 3000);
+    // The primary buffer's three free 4096-byte blocks, then inline.
+    assert_eq!(in_fragments, 3);
+    assert_eq!(inline, 197);
+    assert!(s.net.buffers_added.is_empty(), "{:?}", s.net.buffers_added);
+    s.net.assert_all_blocks_free(0, s.la);
+    s.finish();
+}
+
+#[test]
+fn a_peer_that_never_frees_fragments_stops_buffer_growth_at_the_cap() {
+    // Growing parcel capacity: A adds 4096-byte-block buffers while the
+    // fragments run out, up to 2 MiB of them, then sends inline.
+    let fragments = NodeConfig {
+        parcel_data: ParcelDataPlacement::SharedMemory,
+        ..NodeConfig::default()
+    };
+    let options = MemoryOptions {
+        fixed_parcel_capacity: false,
+    };
+    let mut s = setup_with_memory([fragments; 2], options);
+    let (in_fragments, inline) = never_freed(&mut s, 1500, 3000);
+    let added = s.net.buffers_added.len();
+    let per_buffer = added_buffer_size(4096);
+    assert!(added >= 1, "growth was asked for");
+    // Growth is asked for only below the cap, so it ends within one buffer of it.
+    let capacity = s.net.nodes[0]
+        .link(s.la)
+        .unwrap()
+        .memory()
+        .block_capacity(4096);
+    assert!(
+        (MAX_BLOCK_CAPACITY_PER_FRAGMENT_SIZE..MAX_BLOCK_CAPACITY_PER_FRAGMENT_SIZE + per_buffer)
+            .contains(&capacity),
+        "{added} buffers of {per_buffer} bytes: {capacity} bytes of blocks"
+    );
+    assert!(s.net.buffers_added.iter().all(|b| *b == (0, 4096)));
+    assert!(inline > 0, "the fragments ran out");
+    assert!(in_fragments > 3, "the added buffers were used");
+    s.net.assert_all_blocks_free(0, s.la);
+    s.finish();
 }

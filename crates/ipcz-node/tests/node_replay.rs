@@ -1,8 +1,12 @@
 //! Replay: every ipcz frame a real Chrome host sent to Chromium's C++
 //! mojo_proxy (`host_proxy` recordings of `shared/vectors`, socket-only and
-//! with shared-memory snapshots) is fed to a [`Node`] playing the proxy's
-//! role, after a link built directly from the recorded handshake messages.
-//! No frame may be a protocol error.
+//! with shared-memory snapshots), or to a real Mojo+ipcz client with no
+//! proxy (the `direct_ipcz*` `host_client` recordings), is fed to a
+//! [`Node`] playing that non-broker, after a link built directly from the
+//! recorded handshake messages: as the proxy, it keeps its initial portals;
+//! as the client, it merges them with local pipes as MojoIpcz does
+//! (`open_merged_initial_portals`), so its own bypass requests are the ones
+//! the host's frames answer. No frame may be a protocol error.
 //!
 //! With the `shm/` recordings the link's buffers are the recorded regions,
 //! replayed up to each frame, so parcel data is read from Chrome's own
@@ -10,10 +14,9 @@
 //! naming a fragment is fed, the test writes a valid FragmentHeader there,
 //! as the host did (the bytes themselves are unknown).
 
-mod memory_support;
 mod node_support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use ipcz_node::link::LinkParams;
@@ -26,8 +29,8 @@ use ipcz_wire::memory::primary;
 use ipcz_wire::message::{DecodeOptions, Message};
 use ipcz_wire::messages::Body;
 use ipcz_wire::types::{DriverObjectIndex, FragmentDescriptor, LinkSide, NodeName};
-use memory_support::shm_vectors::{self, Line};
 use mojo_transcript::Direction;
+use mojo_transcript::shm::{Line, apply, parse};
 use mojo_wire_kit::SharedMemory;
 use node_support::fd;
 
@@ -74,6 +77,15 @@ struct Replay {
     frames: usize,
     fragments_read: usize,
     with_memory: bool,
+    /// Which side B the node plays.
+    side: SideB,
+    /// Initial sublinks on which the host asked for a bypass (channel 0).
+    host_bypassed: BTreeSet<u64>,
+    /// BypassPeerWithLink messages the node sent.
+    bypasses_sent: usize,
+    /// (channel, sublink) -> the link's state and the host's side of it,
+    /// for links made after connecting.
+    link_states: HashMap<(u32, u64), (FragmentDescriptor, LinkSide)>,
     /// The host's view of each link's memory (socket-only recordings).
     host_memory: BTreeMap<u32, NodeLinkMemory<SharedHeap>>,
 }
@@ -150,15 +162,103 @@ impl Replay {
         in_free_list
     }
 
+    /// Drops what the node sends, noting the links it offers the host.
+    fn drain_transmits(&mut self) {
+        while let Some(t) = self.node.poll_transmit() {
+            if let Ok((f, _)) = Frame::decode(&t.bytes)
+                && let Ok(m) = Message::decode(f.payload, usize::from(f.header.num_handles))
+                && let Body::BypassPeerWithLink(b) = &m.body
+                && let Some(chan) = self
+                    .links
+                    .iter()
+                    .find(|(_, l)| **l == t.link)
+                    .map(|(c, _)| *c)
+            {
+                // The host is side B of a link we offer.
+                self.bypasses_sent += 1;
+                self.link_states.insert(
+                    (chan, b.new_sublink.0),
+                    (b.new_link_state_fragment, LinkSide::B),
+                );
+            }
+            self.node.recycle(t.bytes);
+        }
+    }
+
+    /// Plays the host's part of the link states of the client role in a
+    /// recording without memory: the host's side of a link it offered is
+    /// A; and a FlushRouter from it means it marked its side stable
+    /// (FlushOtherSideIfWaiting), which the lock the client then takes
+    /// needs.
+    fn emulate_host_stability(&mut self, chan: u32, message: &Message<'_>) {
+        // The host took the sublinks it names from the shared counter.
+        let named: Vec<u64> = match &message.body {
+            Body::BypassPeerWithLink(b) => vec![b.new_sublink.0],
+            Body::AcceptBypassLink(b) => vec![b.new_sublink.0],
+            Body::AcceptParcel(p) => p
+                .new_routers
+                .iter()
+                .flat_map(|d| [d.new_sublink.0, d.new_decaying_sublink.0])
+                .collect(),
+            _ => Vec::new(),
+        };
+        let host = &self.host_memory[&chan];
+        for n in named {
+            let next = host.allocate_sublink_ids(0).unwrap().0;
+            if n >= next {
+                host.allocate_sublink_ids(n + 1 - next).unwrap();
+            }
+        }
+        match &message.body {
+            Body::BypassPeerWithLink(b) => {
+                self.link_states.insert(
+                    (chan, b.new_sublink.0),
+                    (b.new_link_state_fragment, LinkSide::A),
+                );
+            }
+            Body::FlushRouter(f) => {
+                let Some(&(state, side)) = self.link_states.get(&(chan, f.sublink.0)) else {
+                    return;
+                };
+                let host = &self.host_memory[&chan];
+                if let Ok(Resolved::Ready(s)) = host.router_link_state(state) {
+                    s.set_side_stable(side).unwrap();
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn connect(&mut self, chan: u32, params: LinkParams<SharedHeap>, theirs: usize) {
         let host =
             NodeLinkMemory::new(params.primary_buffer.clone(), MemoryOptions::default()).unwrap();
+        if self.side == SideB::Client {
+            // The host connected its initial portals before it sent its
+            // greeting, marking its side of their links stable, as a real
+            // broker does; the client's bypass requests lock those links.
+            // Where the host's own bypass request came first, it had
+            // locked the link before the client tried.
+            for i in 0..theirs.min(self.proxy_portals) {
+                let state = host.initial_router_link_state(i).unwrap();
+                state.set_side_stable(LinkSide::A).unwrap();
+                if self.host_bypassed.contains(&(i as u64)) {
+                    state.set_side_stable(LinkSide::B).unwrap();
+                    assert!(state.try_lock(LinkSide::A).unwrap());
+                }
+            }
+        }
         self.host_memory.insert(chan, host);
         let link = self.node.add_link(params).unwrap();
-        let portals = self
-            .node
-            .open_initial_portals(link, self.proxy_portals, theirs)
-            .unwrap();
+        let portals = match self.side {
+            SideB::Proxy => self
+                .node
+                .open_initial_portals(link, self.proxy_portals, theirs),
+            SideB::Client => {
+                self.node
+                    .open_merged_initial_portals(link, self.proxy_portals, theirs)
+            }
+        }
+        .unwrap();
         // Chrome's proxy closes portal 0 at once (§4.5).
         self.node.close(portals[0]).unwrap();
         self.portals.extend(&portals[1..]);
@@ -203,6 +303,9 @@ impl Replay {
                 self.emulate_host_fragment(chan, p.parcel_fragment);
             }
         }
+        if !self.with_memory && self.side == SideB::Client {
+            self.emulate_host_stability(chan, &message);
+        }
         if !self.with_memory {
             let states: Vec<FragmentDescriptor> = match &message.body {
                 Body::BypassPeerWithLink(b) => vec![b.new_link_state_fragment],
@@ -229,9 +332,7 @@ impl Replay {
                 message.body.name()
             );
         }
-        while let Some(t) = self.node.poll_transmit() {
-            self.node.recycle(t.bytes);
-        }
+        self.drain_transmits();
         while let Some(event) = self.node.poll_event() {
             if let NodeEvent::LinkDropped { error, .. } = event {
                 panic!("{}: link dropped: {error}", path.display());
@@ -240,22 +341,46 @@ impl Replay {
     }
 }
 
-fn apply(shadow: &mut [u8], changes: &[(usize, Vec<u8>)]) {
-    for (offset, bytes) in changes {
-        if let Some(dst) = shadow.get_mut(*offset..*offset + bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
+/// Which side B of a recording the node plays, if any: the proxy of a
+/// `host_proxy` link, or the Mojo+ipcz client of a direct ipcz
+/// `host_client` link (a non-broker to the host's broker too). The
+/// `direct_legacy` baselines speak the legacy protocol.
+fn side_b(name: &str) -> Option<SideB> {
+    let direct_ipcz = [
+        "direct_ipcz-",
+        "shm_direct_ipcz-",
+        "shm_datapipe_direct_ipcz-",
+    ];
+    if name.ends_with("-host_proxy.jsonl") {
+        Some(SideB::Proxy)
+    } else if name.ends_with("-host_client.jsonl")
+        && direct_ipcz.iter().any(|p| name.starts_with(p))
+    {
+        Some(SideB::Client)
+    } else {
+        None
     }
 }
 
-fn host_proxy_files() -> Vec<PathBuf> {
+/// The role of the recorded side B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SideB {
+    /// Chromium's C++ proxy: never proxies, keeps its initial portals.
+    Proxy,
+    /// A MojoIpcz client: merges each initial portal with a local pipe, so
+    /// its proxy there asks the host for a bypass right away.
+    Client,
+}
+
+fn replayed_files() -> Vec<PathBuf> {
     let dir = mojo_transcript::testing::vectors();
     let mut files = Vec::new();
     for sub in ["cros", "desktop", "shm/cros", "shm/desktop"] {
         if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
             for e in entries.flatten() {
                 let p = e.path();
-                if p.to_string_lossy().ends_with("-host_proxy.jsonl") {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                if name.is_some_and(|n| side_b(&n).is_some()) {
                     files.push(p);
                 }
             }
@@ -263,6 +388,43 @@ fn host_proxy_files() -> Vec<PathBuf> {
     }
     files.sort();
     files
+}
+
+/// The sublinks of channel 0 on which the host sent BypassPeerWithLink
+/// before the client did on the same sublink: there the host won the
+/// race for the link's lock.
+fn host_bypassed_initial_sublinks(lines: &[Line]) -> BTreeSet<u64> {
+    let mut streams: BTreeMap<Direction, Stream> = BTreeMap::new();
+    let mut firsts: BTreeMap<u64, Direction> = BTreeMap::new();
+    for line in lines {
+        let Line::Chunk {
+            chan: 0,
+            dir,
+            bytes,
+            ..
+        } = line
+        else {
+            continue;
+        };
+        let s = streams.entry(*dir).or_default();
+        s.bytes.extend_from_slice(bytes);
+        while let Some((frame, _)) = s.next_frame() {
+            let Ok((f, _)) = Frame::decode(&frame) else {
+                continue;
+            };
+            let n = usize::from(f.header.num_handles);
+            if let Ok(m) = Message::decode(f.payload, n)
+                && let Body::BypassPeerWithLink(b) = m.body
+            {
+                firsts.entry(b.sublink.0).or_insert(*dir);
+            }
+        }
+    }
+    firsts
+        .into_iter()
+        .filter(|(_, d)| *d == Direction::AToB)
+        .map(|(s, _)| s)
+        .collect()
 }
 
 /// The proxy's own greeting: how many initial portals it announced.
@@ -293,7 +455,7 @@ fn proxy_portal_count(lines: &[Line]) -> usize {
 
 fn replay(path: &Path) -> Replay {
     let text = std::fs::read_to_string(path).unwrap();
-    let lines = shm_vectors::parse(&text).unwrap();
+    let lines = parse(&text).unwrap();
     let mut maps = HashMap::new();
     let mut last_chunk = 0;
     for (i, line) in lines.iter().enumerate() {
@@ -305,12 +467,17 @@ fn replay(path: &Path) -> Replay {
             Line::Diff { .. } => {}
         }
     }
-    let config = NodeConfig {
-        routers: RouterConfig {
-            proxy_policy: ProxyPolicy::Never,
-            ..RouterConfig::default()
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let side = name.as_deref().and_then(side_b).expect("a replayed file");
+    let config = match side {
+        SideB::Proxy => NodeConfig {
+            routers: RouterConfig {
+                proxy_policy: ProxyPolicy::Never,
+                ..RouterConfig::default()
+            },
+            ..NodeConfig::default()
         },
-        ..NodeConfig::default()
+        SideB::Client => NodeConfig::default(),
     };
     let mut r = Replay {
         node: Node::new(NodeName { high: 0, low: 1 }, config),
@@ -318,6 +485,10 @@ fn replay(path: &Path) -> Replay {
         portals: Vec::new(),
         regions: HashMap::new(),
         with_memory: !maps.is_empty(),
+        side,
+        host_bypassed: host_bypassed_initial_sublinks(&lines),
+        link_states: HashMap::new(),
+        bypasses_sent: 0,
         maps,
         proxy_portals: proxy_portal_count(&lines),
         frames: 0,
@@ -385,7 +556,7 @@ fn replay(path: &Path) -> Replay {
     ignore = "needs shared/vectors or MOJO_VECTORS_DIR"
 )]
 fn every_host_to_proxy_frame_is_consumed_without_a_protocol_error() {
-    let files = host_proxy_files();
+    let files = replayed_files();
     assert!(!files.is_empty(), "no host-proxy recordings in the vectors");
     let mut total_frames = 0;
     let mut total_fragments = 0;
@@ -394,6 +565,11 @@ fn every_host_to_proxy_frame_is_consumed_without_a_protocol_error() {
     for path in &files {
         let r = replay(path);
         assert!(r.frames > 0, "{}: no frames", path.display());
+        if r.side == SideB::Client {
+            // Its merged portal asked the host for a bypass, as the real
+            // client did (the host's frames answer it).
+            assert!(r.bypasses_sent > 0, "{}: no bypass request", path.display());
+        }
         assert!(!r.links.is_empty());
         total_frames += r.frames;
         total_fragments += r.fragments_read;
@@ -423,4 +599,33 @@ fn every_host_to_proxy_frame_is_consumed_without_a_protocol_error() {
     );
     assert!(files.len() >= 30);
     assert!(total_fragments > 100);
+    let clients = files
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with("-host_client.jsonl"))
+        .count();
+    // direct_ipcz and the two shm direct ipcz recordings, in both profiles.
+    assert!(clients >= 6, "{clients} direct ipcz recordings");
+}
+
+#[test]
+fn the_replayed_recordings_are_the_ipcz_ones_with_a_non_broker_side_b() {
+    for (name, side) in [
+        ("close-host_proxy.jsonl", Some(SideB::Proxy)),
+        ("shm_close-host_proxy.jsonl", Some(SideB::Proxy)),
+        ("direct_ipcz-host_client.jsonl", Some(SideB::Client)),
+        // The client's application moves pipes to the host there: the host's
+        // frames answer proxies this node (whose application does nothing)
+        // never makes.
+        ("direct_ipcz_c2h-host_client.jsonl", None),
+        ("shm_direct_ipcz-host_client.jsonl", Some(SideB::Client)),
+        (
+            "shm_datapipe_direct_ipcz-host_client.jsonl",
+            Some(SideB::Client),
+        ),
+        ("direct_legacy-host_client.jsonl", None),
+        ("shm_datapipe_direct_legacy-host_client.jsonl", None),
+        ("close-proxy_client.jsonl", None),
+    ] {
+        assert_eq!(side_b(name), side, "{name}");
+    }
 }

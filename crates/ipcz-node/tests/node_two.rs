@@ -378,3 +378,54 @@ fn fragment_exhaustion_forces_add_block_buffer() {
     close_all(&mut net, 1, &pb);
     net.assert_idle_and_clean();
 }
+
+/// Initial portals merged with local pairs, as MojoIpcz nodes connect
+/// (the `direct_ipcz` recordings): the proxy on each initial sublink asks
+/// for a link straight to its portal (BypassPeerWithLink; of two facing
+/// proxies the one holding the link's lock first, then the other over the
+/// new link), parcels put before and after arrive in order both ways, and
+/// every proxy goes away.
+#[test]
+fn merged_initial_portals_bypass_their_proxies() {
+    for (merged_a, merged_b) in [(true, true), (true, false), (false, true)] {
+        let mut net = Net::new(&[fragments(), NodeConfig::default()]);
+        let (la, lb) = net.connect(0, 1);
+        let open = |net: &mut Net, n: usize, l, merged: bool| {
+            if merged {
+                net.nodes[n].open_merged_initial_portals(l, 2, 2).unwrap()
+            } else {
+                net.nodes[n].open_initial_portals(l, 2, 2).unwrap()
+            }
+        };
+        let pa = open(&mut net, 0, la, merged_a);
+        let pb = open(&mut net, 1, lb, merged_b);
+        net.nodes[0].put(pa[1], b"a0".to_vec(), Vec::new()).unwrap();
+        net.nodes[1].put(pb[1], b"b0".to_vec(), Vec::new()).unwrap();
+        net.run();
+        let case = format!("merged: a {merged_a}, b {merged_b}");
+        let bypasses = net.log.iter().filter(|(_, id)| *id == 34).count();
+        // One per merged proxy (portal 1; portal 0 is never merged).
+        let merged = usize::from(merged_a) + usize::from(merged_b);
+        assert_eq!(bypasses, merged, "{case}: {:?}", net.log);
+        for i in 1..5u8 {
+            net.nodes[0].put(pa[1], vec![b'a', i], Vec::new()).unwrap();
+            net.nodes[1].put(pb[1], vec![b'b', i], Vec::new()).unwrap();
+            net.run();
+        }
+        let got_b: Vec<_> = net.take_all(1, pb[1]).into_iter().map(|p| p.data).collect();
+        let got_a: Vec<_> = net.take_all(0, pa[1]).into_iter().map(|p| p.data).collect();
+        let sent = |c: u8| -> Vec<Vec<u8>> {
+            (0..5u8)
+                .map(|i| if i == 0 { vec![c, b'0'] } else { vec![c, i] })
+                .collect()
+        };
+        assert_eq!(got_b, sent(b'a'), "{case}");
+        assert_eq!(got_a, sent(b'b'), "{case}");
+        // Only the two portals of each side are left: the proxies went.
+        assert_eq!(net.nodes[0].router_count(), 2, "{case}");
+        assert_eq!(net.nodes[1].router_count(), 2, "{case}");
+        close_all(&mut net, 0, &pa);
+        close_all(&mut net, 1, &pb);
+        net.assert_idle_and_clean();
+    }
+}

@@ -549,3 +549,43 @@ fn layouts_match_the_spec_summary_table() {
         }
     }
 }
+
+/// §3.3: the inner message of a relay carries no object table of its own;
+/// its object fields index the objects the outer message relays.
+#[test]
+fn relayed_inner_message_uses_the_objects_beside_it() {
+    use ipcz_wire::driver_object::{AttachedObject, FdRange};
+    use ipcz_wire::message::DecodeOptions;
+    let inner = encode(&Message::new(
+        0,
+        AddBlockBuffer {
+            id: BufferId(3),
+            block_size: 4096,
+            buffer: DriverObjectIndex(0),
+        }
+        .into(),
+    ));
+    // Without objects beside it, the buffer field names nothing.
+    assert!(Message::decode_relayed(&inner, Vec::new(), DecodeOptions::default()).is_err());
+    // The outer frame's second fd is the buffer's.
+    let objects = vec![AttachedObject {
+        object: buffer(65536),
+        fds: FdRange { first: 1, count: 1 },
+    }];
+    let m = Message::decode_relayed(&inner, objects.clone(), DecodeOptions::default()).unwrap();
+    assert_eq!(
+        m.body,
+        Body::AddBlockBuffer(AddBlockBuffer {
+            id: BufferId(3),
+            block_size: 4096,
+            buffer: DriverObjectIndex(0),
+        })
+    );
+    assert_eq!(m.driver_objects, objects);
+    assert_eq!(m.num_fds(), 2);
+    // A cut inner message is a typed error, as for any message.
+    assert!(matches!(
+        Message::decode_relayed(&inner[..20], objects, DecodeOptions::default()),
+        Err(MessageError::TooShort { len: 20 })
+    ));
+}

@@ -31,9 +31,10 @@ use mojo_legacy_wire::user_message::{
 };
 use mojo_legacy_wire::{Deframer, EventHeaderForm, PortName};
 use mojo_transcript::Direction;
+use mojo_transcript::shm::{Changes, Line, parse};
 use mojo_wire_kit::{HeapMemory, SharedMemory};
 use support::Shared;
-use support::shm_vectors::{Changes, Line, legacy_data_pipe_recordings, parse};
+use support::shm_vectors::legacy_data_pipe_recordings;
 
 /// Bytes each way in the `datapipe` scenario (test-peers.md).
 const TOTAL: usize = 1 << 20;

@@ -9,7 +9,8 @@
 //! It knows nothing about either protocol. Besides reading, [`writer`]
 //! writes the same format ([`TranscriptWriter`], within a byte bound, into
 //! any `io::Write`: the recorder owns the file), so a recording made by our
-//! own proxy reads like the vectors. [`testing`] holds the test support every crate shares (vector and corpus
+//! own proxy reads like the vectors. [`shm`] reads the recordings with
+//! shared-memory snapshots (`map` and `diff` lines). [`testing`] holds the test support every crate shares (vector and corpus
 //! loading, `unhex`, stream pieces), and [`build_script`] the one rule for
 //! missing vectors: their tests are reported as ignored, with the reason.
 //!
@@ -35,6 +36,7 @@
 
 pub mod build_script;
 mod locate;
+pub mod shm;
 pub mod testing;
 pub mod writer;
 

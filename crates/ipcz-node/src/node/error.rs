@@ -64,6 +64,10 @@ pub enum NodeError {
     Route(RouteError),
     /// The link's shared memory is corrupt, full or misused by the peer.
     Memory(MemoryError),
+    /// A relay message this node's role never receives (§3.3, §4.6, §7.3):
+    /// RelayMessage on a node that is not a broker, or AcceptRelayedMessage
+    /// on a link whose remote is not a broker.
+    RelayOutOfRole(MessageId),
     /// A parcel uses a relayed driver object (never sent on POSIX).
     RelayedObject {
         /// The parcel's sublink.
@@ -158,6 +162,9 @@ impl fmt::Display for NodeError {
             Self::UnexpectedMessage(id) => write!(f, "unexpected message {id}"),
             Self::Route(e) => write!(f, "route error: {e}"),
             Self::Memory(e) => write!(f, "shared memory error: {e}"),
+            Self::RelayOutOfRole(id) => {
+                write!(f, "{id} is only for brokers to receive or to send")
+            }
             Self::RelayedObject { sublink } => {
                 write!(
                     f,

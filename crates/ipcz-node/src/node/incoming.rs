@@ -349,6 +349,8 @@ impl<M: SharedMemory> Node<M> {
             Body::AcceptIntroduction(a) => self.on_accept_introduction(link, message, a, fds),
             Body::RejectIntroduction(r) => self.on_reject_introduction(link, message, r.name),
             Body::RequestIntroduction(r) => self.on_request_introduction(link, message, r.name),
+            Body::RelayMessage(r) => self.on_relay_message(link, message, r, fds),
+            Body::AcceptRelayedMessage(a) => self.on_accept_relayed_message(link, message, a, fds),
             Body::Unknown(_) => Ok(()),
             other => Err(NodeError::UnexpectedMessage(other.id())),
         }
@@ -389,7 +391,7 @@ impl<M: SharedMemory> Node<M> {
         Ok(DriverBox::received(attached.object, own, self.counters(l)))
     }
 
-    fn on_add_block_buffer(
+    pub(super) fn on_add_block_buffer(
         &mut self,
         link: NodeLinkId,
         message: &Message<'_>,

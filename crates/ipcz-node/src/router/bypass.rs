@@ -135,6 +135,8 @@ impl<H> Routers<H> {
         };
         if r.disconnected || r.outward.primary != Some(requestor) {
             Self::free_allocated(t, state, states);
+            // It may have waited with nothing else holding it.
+            self.mark_dirty(z, false);
             return Ok(());
         }
         let length_to = r.outbound.base();
@@ -473,6 +475,33 @@ impl<H> Routers<H> {
         };
         let y = e.router;
         let r = &self.routers[&y];
+        // A bridge proxy (see start_bridge_bypass): the answer comes on its
+        // decaying outward link, and x waits on the decaying inward one.
+        let bridge = r
+            .inward
+            .as_ref()
+            .and_then(|i| i.decaying)
+            .and_then(|l| l.local_peer())
+            .filter(|_| r.outward.decaying == Some(e.link));
+        if let Some(x) = bridge {
+            let waits = self
+                .routers
+                .get(&x)
+                .and_then(|p| p.outward.decaying)
+                .and_then(|l| l.local_peer());
+            if waits != Some(y) {
+                return Err(RouteError::NotAProxy { sublink });
+            }
+            self.router_mut(x).outward.length_from_decaying = Some(length);
+            let r = self.router_mut(y);
+            r.outward.length_from_decaying = Some(length);
+            if let Some(i) = r.inward.as_mut() {
+                i.length_to_decaying = Some(length);
+            }
+            self.mark_dirty(y, false);
+            self.mark_dirty(x, false);
+            return Ok(());
+        }
         let Some(decaying) = r.outward.decaying else {
             return if r.disconnected {
                 Ok(())
@@ -521,6 +550,9 @@ impl<H> Routers<H> {
         let Some(outward) = r.outward.primary else {
             return false;
         };
+        if let (Some(x), Link::Remote { .. }) = (inward.local_peer(), outward) {
+            return self.start_bridge_bypass(y, x, outward, states);
+        }
         let Some((inward_link, inward_sublink)) = inward.remote() else {
             return false;
         };
@@ -560,6 +592,79 @@ impl<H> Routers<H> {
                 self.start_self_bypass_to_local_peer(y, peer, inward, states)
             }
         }
+    }
+
+    /// A merged initial portal's proxy `y` (outward: the remote central
+    /// link; inward: its local portal `x`) gives its outward peer a link
+    /// straight to `x` (BypassPeerWithLink on the outward link), once it
+    /// holds that link's lock: of two such proxies facing each other only
+    /// one wins, and the other is bypassed first (§6.8.3 on its side), then
+    /// tries again over the new link. `true` if a bypass started (or waits
+    /// for capacity).
+    pub(crate) fn start_bridge_bypass(
+        &mut self,
+        y: RouterId,
+        x: RouterId,
+        outward: Link,
+        states: &mut impl LinkState,
+    ) -> bool {
+        let Some((nl, outward_sublink)) = outward.remote() else {
+            return false;
+        };
+        let usable = |r: Option<&super::table::Router<H>>| {
+            r.is_some_and(|r| !r.disconnected && r.outward.primary.is_some())
+        };
+        if !usable(self.routers.get(&x)) || self.routers[&x].outward.is_decaying() {
+            return false;
+        }
+        if !self.try_lock_for_bypass(&outward, NodeName::NONE, states) {
+            return false;
+        }
+        let Some(state) = states.allocate(nl) else {
+            self.unlock(&outward, states);
+            self.pending
+                .push(Pending::SelfBypassAwaitingCapacity { y, link: nl });
+            self.outputs
+                .push_back(Output::NeedLinkStateCapacity { link: nl });
+            return true;
+        };
+        let new_sublink = states.allocate_sublinks(nl, 1);
+        let link = Link::Remote {
+            node_link: nl,
+            sublink: new_sublink,
+            link_type: LinkType::Central,
+            side: LinkSide::A,
+            state: Some(state),
+        };
+        if !self.register(x, link) {
+            Self::free_allocated(nl, state, states);
+            self.unlock(&outward, states);
+            return false;
+        }
+        // What x sent went through y; what y got from outward up to the
+        // length StopProxyingToLocalPeer names still goes through y.
+        let xr = self.router_mut(x);
+        let len = xr.outbound.base();
+        xr.outward.begin_primary_decay();
+        xr.outward.length_to_decaying = Some(len);
+        let yr = self.router_mut(y);
+        yr.outward.begin_primary_decay();
+        yr.outward.length_to_decaying = Some(len);
+        if let Some(i) = yr.inward.as_mut() {
+            i.begin_primary_decay();
+            i.length_from_decaying = Some(len);
+        }
+        self.send(
+            nl,
+            RouteMessage::BypassPeerWithLink {
+                sublink: outward_sublink,
+                new_sublink,
+                new_link_state: state,
+                inbound_sequence_length: len,
+            },
+        );
+        self.set_outward_link(x, link, states);
+        true
     }
 
     /// Y role with X local: give Z a link straight to X (BypassPeerWithLink).

@@ -80,14 +80,14 @@ impl<H> Routers<H> {
         }
         if let Some(link) = dead_outward {
             match closure {
-                Some(len) => self.send_closed(link, len, states),
+                Some(len) => self.send_closed(rid, link, len, states),
                 None => self.release_local_peer(rid, link, states),
             }
             self.deactivate(link, states);
         }
         if let Some(link) = dead_inward {
             if let Some(len) = final_in {
-                self.send_closed(link, len, states);
+                self.send_closed(rid, link, len, states);
             }
             self.deactivate(link, states);
         }
@@ -126,23 +126,35 @@ impl<H> Routers<H> {
             side: side.opposite(),
             state,
         };
+        let from_outward = self.local_end_is_outward(peer, holder);
         let Some(p) = self.routers.get_mut(&peer) else {
             return;
         };
-        if !p.outward.remove(&mirror) {
+        let (removed, done) = if from_outward {
+            (p.outward.remove(&mirror), p.outbound.fully_consumed())
+        } else {
+            let removed = p.inward.as_mut().is_some_and(|e| e.remove(&mirror));
+            (removed, p.inbound.fully_consumed())
+        };
+        if !removed {
             return;
         }
-        let done = p.outbound.fully_consumed();
         self.deactivate(mirror, states);
         if done {
             self.mark_dirty(peer, false);
         } else {
-            self.disconnect(peer, true, states);
+            self.disconnect(peer, from_outward, states);
         }
     }
 
     /// Sends RouteClosed over `link`; over a local link the peer learns it directly.
-    fn send_closed(&mut self, link: Link, sequence_length: u64, states: &mut impl LinkState) {
+    fn send_closed(
+        &mut self,
+        holder: RouterId,
+        link: Link,
+        sequence_length: u64,
+        states: &mut impl LinkState,
+    ) {
         match link {
             Link::Remote {
                 node_link, sublink, ..
@@ -154,14 +166,15 @@ impl<H> Routers<H> {
                 },
             ),
             Link::Local { peer, .. } => {
+                let from_outward = self.local_end_is_outward(peer, holder);
                 // A conflict here means a remote peer lied about this route
                 // earlier (a RouteClosed before a bypass): it can never
                 // complete, so it breaks instead of hanging.
                 if self
-                    .accept_route_closed(peer, true, sequence_length, SublinkId(0))
+                    .accept_route_closed(peer, from_outward, sequence_length, SublinkId(0))
                     .is_err()
                 {
-                    self.disconnect(peer, true, states);
+                    self.disconnect(peer, from_outward, states);
                 }
             }
         }
@@ -208,7 +221,7 @@ impl<H> Routers<H> {
                 &mut r.inbound
             };
             let parcel = queue.pop().expect("peeked above");
-            self.transmit_parcel(link, parcel, states);
+            self.transmit_parcel(rid, link, parcel, states);
         }
     }
 
@@ -253,6 +266,7 @@ impl<H> Routers<H> {
 
     fn transmit_parcel(
         &mut self,
+        holder: RouterId,
         link: Link,
         parcel: Parcel<Handle<H>>,
         states: &mut impl LinkState,
@@ -260,7 +274,8 @@ impl<H> Routers<H> {
         match link {
             Link::Local { peer, .. } => {
                 // In-process queues share the limit; an overflow drops the parcel.
-                let _ = self.accept_parcel(peer, true, parcel, SublinkId(0));
+                let from_outward = self.local_end_is_outward(peer, holder);
+                let _ = self.accept_parcel(peer, from_outward, parcel, SublinkId(0));
             }
             Link::Remote {
                 node_link, sublink, ..

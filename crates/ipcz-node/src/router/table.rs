@@ -298,6 +298,17 @@ impl<H> Routers<H> {
                 }
                 Pending::SelfBypassAwaitingCapacity { y, .. } => {
                     let r = self.routers.get(&y);
+                    let bridge = r
+                        .and_then(|r| r.inward.as_ref())
+                        .and_then(|e| e.primary)
+                        .and_then(|l| l.local_peer());
+                    let outward = r.and_then(|r| r.outward.primary);
+                    if let (Some(x), Some(outward)) = (bridge, outward) {
+                        if !self.start_bridge_bypass(y, x, outward, states) {
+                            self.mark_dirty(y, true);
+                        }
+                        continue;
+                    }
                     let x = r
                         .and_then(|r| r.outward.primary)
                         .and_then(|l| l.local_peer());
@@ -423,6 +434,62 @@ impl<H> Routers<H> {
         self.set_outward_link(r, l, states);
         self.run(states);
         Ok(r)
+    }
+
+    /// An initial portal merged at once with one end of a fresh local
+    /// pair, as MojoIpcz does with each invitation attachment
+    /// (MergePortals): the router on `sublink` becomes a proxy whose
+    /// outward link is that central link and whose inward link goes to the
+    /// returned portal; it asks its outward peer for a link straight to
+    /// the portal as soon as it can lock the link (see
+    /// `start_bridge_bypass`), which is what a real MojoIpcz node sends
+    /// right after connecting.
+    pub fn connect_merged_initial_portal(
+        &mut self,
+        link: NodeLinkId,
+        sublink: SublinkId,
+        side: LinkSide,
+        state: FragmentDescriptor,
+        states: &mut impl LinkState,
+    ) -> Result<RouterId, RouteError> {
+        if !self.node_links.contains_key(&link) {
+            return Err(RouteError::UnknownNodeLink);
+        }
+        if self.sublinks.contains_key(&(link, sublink)) {
+            return Err(RouteError::SublinkInUse { sublink });
+        }
+        let y = self.create_router(Router::new(0, 0, Attachment::Gone));
+        let x = self.create_router(Router::new(0, 0, Attachment::Portal));
+        let local = self.new_local_state(LinkStatus::stable());
+        let mut inward = Edge::default();
+        inward.set_primary(Link::Local {
+            peer: x,
+            side: LinkSide::A,
+            state: local,
+        });
+        self.router_mut(y).inward = Some(inward);
+        self.router_mut(x).outward.set_primary(Link::Local {
+            peer: y,
+            side: LinkSide::B,
+            state: local,
+        });
+        let remote = Link::Remote {
+            node_link: link,
+            sublink,
+            link_type: LinkType::Central,
+            side,
+            state: Some(state),
+        };
+        self.sublinks.insert(
+            (link, sublink),
+            SublinkEntry {
+                router: y,
+                link: remote,
+            },
+        );
+        self.set_outward_link(y, remote, states);
+        self.run(states);
+        Ok(x)
     }
 
     /// Puts a parcel into `portal`. Portals among `handles` move with it:
@@ -885,15 +952,38 @@ impl<H> Routers<H> {
                     side: side.opposite(),
                     state,
                 };
-                if let Some(p) = self.routers.get_mut(&peer)
-                    && p.outward.remove(&mirror)
-                {
+                let from_outward = self.local_end_is_outward(peer, holder);
+                let removed = self.routers.get_mut(&peer).is_some_and(|p| {
+                    if from_outward {
+                        p.outward.remove(&mirror)
+                    } else {
+                        p.inward.as_mut().is_some_and(|e| e.remove(&mirror))
+                    }
+                });
+                if removed {
                     self.deactivate(mirror, states);
-                    self.disconnect(peer, true, states);
+                    self.disconnect(peer, from_outward, states);
                 }
             }
         }
         self.deactivate(link, states);
+    }
+
+    /// Whether `peer` holds its end of a local link to `holder` on its
+    /// outward edge (as portals of one pair do) rather than its inward one
+    /// (as a merged initial portal's proxy does): what comes over the link
+    /// arrives from that side.
+    pub(crate) fn local_end_is_outward(&self, peer: RouterId, holder: RouterId) -> bool {
+        let Some(p) = self.routers.get(&peer) else {
+            return true;
+        };
+        let holds = |e: &Edge| {
+            [e.primary, e.decaying]
+                .into_iter()
+                .flatten()
+                .any(|l| l.local_peer() == Some(holder))
+        };
+        holds(&p.outward) || !p.inward.as_ref().is_some_and(holds)
     }
 
     /// Removes `router` if nothing holds it and it has no links left.
@@ -901,10 +991,20 @@ impl<H> Routers<H> {
         let Some(r) = self.routers.get(&router) else {
             return;
         };
-        if r.attachment != Attachment::Gone
-            || r.has_links()
-            || self.pending.iter().any(|p| p.router() == router)
-        {
+        if r.attachment != Attachment::Gone || r.has_links() {
+            return;
+        }
+        // A Z-role bypass waiting for a link or capacity would replace the
+        // outward link; with none left it is moot (§6.8.2 step 5), and
+        // waiting on would keep the router until the wait ends, if ever.
+        self.pending.retain(|p| {
+            p.router() != router
+                || !matches!(
+                    p,
+                    Pending::BypassAwaitingLink { .. } | Pending::BypassAwaitingCapacity { .. }
+                )
+        });
+        if self.pending.iter().any(|p| p.router() == router) {
             return;
         }
         let mut r = self.routers.remove(&router).expect("checked above");

@@ -139,6 +139,35 @@ impl<'a> Message<'a> {
         num_fds: usize,
         options: DecodeOptions,
     ) -> Result<Self, MessageError> {
+        Self::decode_parts(bytes, num_fds, None, options)
+    }
+
+    /// Decodes the inner message of a RelayMessage or AcceptRelayedMessage
+    /// (§3.3): `bytes` is a whole serialized message whose driver objects
+    /// did not go into its own table but travel beside it, as `objects`
+    /// (the outer message's objects its `driver_objects` array names, with
+    /// their fd ranges in the outer frame). The inner message's
+    /// `driver_object_data_array` is not read; its params' object fields
+    /// index `objects`, with every check [`Self::decode`] makes.
+    pub fn decode_relayed(
+        bytes: &'a [u8],
+        objects: Vec<AttachedObject>,
+        options: DecodeOptions,
+    ) -> Result<Self, MessageError> {
+        let num_fds = objects
+            .iter()
+            .map(|o| usize::from(o.fds.first) + usize::from(o.fds.count))
+            .max()
+            .unwrap_or(0);
+        Self::decode_parts(bytes, num_fds, Some(objects), options)
+    }
+
+    fn decode_parts(
+        bytes: &'a [u8],
+        num_fds: usize,
+        relayed: Option<Vec<AttachedObject>>,
+        options: DecodeOptions,
+    ) -> Result<Self, MessageError> {
         // 1-3: the header.
         let Ok(header) = prefix_ref::<MessageHeaderWire>(bytes, "header") else {
             return Err(MessageError::TooShort { len: bytes.len() });
@@ -159,7 +188,10 @@ impl<'a> Message<'a> {
         let doda = header.driver_object_data_array.get();
 
         // Driver objects (Message::DeserializeUnknownType).
-        let driver_objects = decode_driver_objects(bytes, doda, num_fds)?;
+        let driver_objects = match relayed {
+            Some(objects) => objects,
+            None => decode_driver_objects(bytes, doda, num_fds)?,
+        };
 
         let params = usize::from(size);
         let mut r = Reader::new(bytes).at(MESSAGE_HEADER_SIZE);
