@@ -201,11 +201,6 @@ const LONG_FILE_ALLOWLIST: &[(&str, &str)] = &[
          to split next: bypass bookkeeping into its own module",
     ),
     (
-        "crates/ipcz-node/tests/router_host.rs",
-        "grew past the bound with the unauthorized-bypass tests of 2026-12-04 (1092 lines); \
-         to split next: the bypass tests into their own file",
-    ),
-    (
         "crates/mojo-bridge/src/proxy.rs",
         "grew past the bound with introduced links (2026-12-04, 1047 lines); to split next: \
          link adoption (referrer, introduced) into its own module",
