@@ -195,16 +195,6 @@ const LONG_FILE_ALLOWLIST: &[(&str, &str)] = &[
         "crates/mojo-legacy-node/src/ports/tests.rs",
         "the unit tests of ports::node, kept next to it; split together with node.rs",
     ),
-    (
-        "crates/ipcz-node/src/router/table.rs",
-        "grew past the bound with the relay and merged-portal work of 2026-12-04 (1082 lines); \
-         to split next: bypass bookkeeping into its own module",
-    ),
-    (
-        "crates/mojo-bridge/src/proxy.rs",
-        "grew past the bound with introduced links (2026-12-04, 1047 lines); to split next: \
-         link adoption (referrer, introduced) into its own module",
-    ),
 ];
 
 /// Files exempt from the `//!` rule, each with the reason.

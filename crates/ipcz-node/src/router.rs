@@ -58,6 +58,7 @@ mod flush;
 mod handlers;
 mod ids;
 mod link_state;
+mod links;
 mod message;
 mod output;
 mod parcel;
