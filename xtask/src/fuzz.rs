@@ -20,7 +20,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::{cargo, run, workspace_root};
 
@@ -298,6 +298,86 @@ fn campaign_run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// What a campaign has read of one libFuzzer run's status lines, and when
+/// its coverage plateaued.
+///
+/// The plateau clock starts at the `#N INITED` line, not at the start of
+/// the process: before it come cargo's own lines and the loading of the
+/// corpus, and a plateau measured from the start would kill a target that
+/// has not fuzzed yet (0 runs, 0 coverage). The clock is only read when a
+/// line arrives (libFuzzer's `pulse` lines come at doubling run counts).
+#[derive(Debug)]
+struct Monitor {
+    plateau: u64,
+    cov: u64,
+    ft: u64,
+    runs: u64,
+    /// Seconds (from the start) of the `INITED` line, once seen.
+    inited_at: Option<u64>,
+    /// Seconds of the last growth of `cov` or `ft`.
+    last_growth: u64,
+    plateaued: bool,
+}
+
+impl Monitor {
+    fn new(plateau: u64) -> Self {
+        Self {
+            plateau,
+            cov: 0,
+            ft: 0,
+            runs: 0,
+            inited_at: None,
+            last_growth: 0,
+            plateaued: false,
+        }
+    }
+
+    /// Reads one stderr line seen `now` seconds after the start; true once,
+    /// when the run should be stopped for a plateau.
+    fn line(&mut self, line: &str, now: u64) -> bool {
+        let line = line.trim_end();
+        if let Some((c, f)) = coverage(line) {
+            if line.split_whitespace().nth(1) == Some("INITED") && self.inited_at.is_none() {
+                self.inited_at = Some(now);
+                self.last_growth = now;
+            }
+            if c > self.cov || f > self.ft {
+                self.last_growth = now;
+            }
+            (self.cov, self.ft) = (self.cov.max(c), self.ft.max(f));
+            if let Some(n) = status_runs(line) {
+                self.runs = self.runs.max(n);
+            }
+        }
+        if let Some((n, _)) = done_line(line) {
+            self.runs = n;
+        }
+        if let Some(n) = line
+            .strip_prefix("stat::number_of_executed_units:")
+            .and_then(|n| n.trim().parse().ok())
+        {
+            self.runs = n;
+        }
+        if self.plateaued || self.inited_at.is_none() {
+            return false;
+        }
+        if now.saturating_sub(self.last_growth) > self.plateau {
+            self.plateaued = true;
+            return true;
+        }
+        false
+    }
+}
+
+/// The run count of a status line (`#N\tNEW ...`, `#N pulse ...`).
+fn status_runs(line: &str) -> Option<u64> {
+    line.strip_prefix('#')?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn campaign_target(
     root: &Path,
     target: &str,
@@ -318,34 +398,24 @@ fn campaign_target(
         .spawn()
         .map_err(|e| format!("fuzz {target}: cannot start: {e}"))?;
     let pid = child.id();
-    let (mut cov, mut ft, mut runs) = (0, 0, 0);
-    let mut last_growth = Instant::now();
-    let mut plateaued = false;
+    let mut monitor = Monitor::new(plateau);
     let mut crash_artifact = None;
     if let Some(stderr) = child.stderr.take() {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some((c, f)) = coverage(&line) {
-                if c > cov || f > ft {
-                    last_growth = Instant::now();
-                }
-                (cov, ft) = (cov.max(c), ft.max(f));
-                if let Some(n) = line
-                    .strip_prefix('#')
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|n| n.parse().ok())
-                {
-                    runs = n;
-                }
+        let mut reader = BufReader::new(stderr);
+        let mut bytes = Vec::new();
+        loop {
+            bytes.clear();
+            // A line that is not UTF-8 (a target's own output) must not end
+            // the reading: the rest of libFuzzer's lines still count.
+            match reader.read_until(b'\n', &mut bytes) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
-            if let Some((n, _)) = done_line(&line) {
-                runs = n;
-            }
+            let line = String::from_utf8_lossy(&bytes);
             if let Some(path) = line.split("Test unit written to ").nth(1) {
                 crash_artifact = Some(PathBuf::from(path.trim()));
             }
-            if !plateaued && last_growth.elapsed() > Duration::from_secs(plateau) {
-                plateaued = true;
+            if monitor.line(&line, start.elapsed().as_secs()) {
                 // libFuzzer ends cleanly, with its final stats, on SIGINT.
                 let _ = Command::new("kill")
                     .args(["-INT", &pid.to_string()])
@@ -356,6 +426,13 @@ fn campaign_target(
             }
         }
     }
+    let Monitor {
+        cov,
+        ft,
+        runs,
+        plateaued,
+        ..
+    } = monitor;
     let status = child.wait().map_err(|e| format!("fuzz {target}: {e}"))?;
     let crash = match crash_artifact {
         Some(artifact) if !plateaued || !status.success() => {
@@ -398,6 +475,72 @@ mod tests {
             Some((2492, 10879))
         );
         assert_eq!(coverage("INFO: Seed: 1"), None);
+    }
+
+    /// Real stderr lines of `ipcz_frame` and `legacy_ports_event` (libFuzzer
+    /// from cargo-fuzz, `-print_final_stats=1`), in the order they came.
+    const IPCZ_FRAME: &[&str] = &[
+        "INFO: Running with entropic power schedule (0xFF, 100).",
+        "INFO: Seed: 1",
+        "INFO:       44 files found in fuzz/corpus/ipcz_frame",
+        "INFO: seed corpus: files: 44 min: 56b max: 4216b total: 14752b rss: 33Mb",
+        "#45\tINITED cov: 1123 ft: 1427 corp: 18/2496b exec/s: 0 rss: 42Mb",
+        "\tNEW_FUNC[1/2]: 0x5621a9304ad0 in <alloc::raw_vec::RawVec<ipcz_wire::message::codec::FieldSpan>>::grow_one",
+        "#46\tNEW    cov: 1174 ft: 1513 corp: 19/2624b lim: 312 exec/s: 0 rss: 43Mb L: 128/312 MS: 1 ChangeByte-",
+        "#131072\tpulse  cov: 1862 ft: 2843 corp: 245/41Kb lim: 746 exec/s: 65536 rss: 342Mb",
+        "#262144\tpulse  cov: 2202 ft: 3322 corp: 316/54Kb lim: 1315 exec/s: 52428 rss: 452Mb",
+        "\"\\377\\377\\377\\033\" # Uses: 120",
+        "Done 447949 runs in 9 second(s)",
+        "stat::number_of_executed_units: 447949",
+    ];
+    const LEGACY_PORTS_EVENT: &[&str] = &[
+        "#43\tINITED cov: 374 ft: 424 corp: 15/1271b exec/s: 0 rss: 37Mb",
+        "#70\tREDUCE cov: 434 ft: 565 corp: 26/2487b lim: 221 exec/s: 0 rss: 39Mb L: 58/221 MS: 1 EraseBytes-",
+        "#117\tREDUCE cov: 453 ft: 600 corp: 35/3191b lim: 221 exec/s: 0 rss: 40Mb L: 10/221 MS: 3 CrossOver-EraseBytes-CrossOver-",
+        "#8388608\tDONE   cov: 526 ft: 901 corp: 120/9Kb lim: 4096 exec/s: 56000 rss: 400Mb",
+    ];
+
+    #[test]
+    fn status_lines_of_real_runs_are_read() {
+        let mut m = Monitor::new(60);
+        for line in IPCZ_FRAME {
+            assert!(!m.line(line, 1), "{line}");
+        }
+        assert_eq!((m.runs, m.cov, m.ft), (447_949, 2202, 3322));
+        let mut m = Monitor::new(60);
+        for line in LEGACY_PORTS_EVENT {
+            assert!(!m.line(line, 1), "{line}");
+        }
+        assert_eq!((m.runs, m.cov, m.ft), (8_388_608, 526, 901));
+    }
+
+    #[test]
+    fn plateau_clock_starts_at_inited() {
+        // cargo's build and the corpus load print nothing libFuzzer-like for
+        // longer than the plateau: no kill before INITED (the 0-run bug).
+        let mut m = Monitor::new(60);
+        assert!(!m.line("   Compiling ipcz-wire v0.1.0", 0));
+        assert!(!m.line("    Finished `release` profile [optimized] target(s)", 200));
+        assert!(!m.line(IPCZ_FRAME[2], 200));
+        assert!(!m.line(IPCZ_FRAME[4], 201));
+        assert!(!m.line(IPCZ_FRAME[6], 230));
+        assert!(!m.line(IPCZ_FRAME[7], 290), "60 s since growth, not more");
+        // A pulse with no growth after the plateau stops the run, once.
+        let same =
+            "#524288\tpulse  cov: 2202 ft: 3322 corp: 316/54Kb lim: 1315 exec/s: 52428 rss: 452Mb";
+        assert!(!m.line(IPCZ_FRAME[8], 300));
+        assert!(m.line(same, 361));
+        assert!(m.plateaued);
+        assert!(!m.line(same, 500));
+        assert_eq!((m.runs, m.cov), (524_288, 2202));
+    }
+
+    #[test]
+    fn a_target_that_prints_nothing_reads_as_nothing() {
+        let mut m = Monitor::new(1);
+        assert!(!m.line("INFO: Seed: 1", 100));
+        assert!(!m.line("==12== libFuzzer: run interrupted; exiting", 200));
+        assert_eq!((m.runs, m.cov, m.ft, m.plateaued), (0, 0, 0, false));
     }
 
     #[test]
