@@ -28,4 +28,5 @@ pub mod process;
 pub mod protocol;
 pub mod real;
 pub mod run;
-pub mod system;
+/// The Mojo System API core, now the `mojo-system` crate.
+pub use mojo_system as system;

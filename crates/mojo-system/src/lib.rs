@@ -1,4 +1,4 @@
-//! The small Mojo system API the test peers need, in Mojo's own terms.
+//! `mojo-system`: a Rust Mojo System API, in Mojo's own terms.
 //!
 //! [`MojoSystem`] mirrors the parts of Mojo's C system API (`mojo/public/c/system`)
 //! that `rm_host.cc` and `rm_legacy_client.cc` call: message pipes, waiting,
@@ -10,6 +10,24 @@
 //! [`DataPipeProducer`], [`DataPipeConsumer`]); a message carries them as
 //! [`Handle`]s. Each handle owns a raw [`MojoHandle`] value of one system and
 //! closes it when dropped (`MojoClose`), like Mojo's C++ `ScopedHandle`.
+//!
+//! Implementations: the test peers' node-backed system (legacy Mojo Core or
+//! Mojo+ipcz, in `bins/mojo-test-peers/src/real`, to move here next) and their
+//! in-process fake. Errors carry Mojo's result codes:
+//!
+//! ```
+//! use mojo_system::{MojoError, Signals, SignalsState, data_pipe_capacity, result_code};
+//!
+//! // A data pipe's capacity must be a multiple of its element size.
+//! assert_eq!(data_pipe_capacity(3, 64), Err(MojoError::InvalidArgument));
+//! assert_eq!(result_code(&data_pipe_capacity(4, 64)), 0);
+//! assert_eq!(MojoError::ShouldWait.code(), 17);
+//! // A producer whose consumer is gone can only ever be peer-closed.
+//! let orphan = SignalsState::of_producer(true, 64);
+//! assert_eq!(orphan.satisfied, Signals::PEER_CLOSED);
+//! ```
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -542,7 +560,7 @@ pub trait BufferMapping: Send {
 
 /// The Mojo system API the test peers use. One implementation per Mojo
 /// flavour (legacy core, Mojo+ipcz), and an in-process fake for tests
-/// ([`crate::fake`]). Methods never block except [`wait_any`](Self::wait_any).
+/// (the test peers' `fake` system). Methods never block except [`wait_any`](Self::wait_any).
 pub trait MojoSystem: Send + Sync {
     /// The mapping type of [`map_buffer`](Self::map_buffer).
     type Mapping: BufferMapping;
