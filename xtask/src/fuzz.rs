@@ -493,11 +493,16 @@ mod tests {
         "Done 447949 runs in 9 second(s)",
         "stat::number_of_executed_units: 447949",
     ];
+    /// `legacy_ports_event -runs=200000 -seed=1 -print_final_stats=1` from an
+    /// empty corpus (Dec 4 2026), its first and last status lines.
     const LEGACY_PORTS_EVENT: &[&str] = &[
-        "#43\tINITED cov: 374 ft: 424 corp: 15/1271b exec/s: 0 rss: 37Mb",
-        "#70\tREDUCE cov: 434 ft: 565 corp: 26/2487b lim: 221 exec/s: 0 rss: 39Mb L: 58/221 MS: 1 EraseBytes-",
-        "#117\tREDUCE cov: 453 ft: 600 corp: 35/3191b lim: 221 exec/s: 0 rss: 40Mb L: 10/221 MS: 3 CrossOver-EraseBytes-CrossOver-",
-        "#8388608\tDONE   cov: 526 ft: 901 corp: 120/9Kb lim: 4096 exec/s: 56000 rss: 400Mb",
+        "#2\tINITED cov: 33 ft: 33 corp: 1/1b exec/s: 0 rss: 33Mb",
+        "#4712\tREDUCE cov: 133 ft: 169 corp: 16/368b lim: 33 exec/s: 0 rss: 42Mb L: 27/33 MS: 1 EraseBytes-",
+        "#5494\tREDUCE cov: 135 ft: 172 corp: 19/451b lim: 33 exec/s: 0 rss: 42Mb L: 25/33 MS: 3 InsertRepeatedBytes-ChangeBinInt-EraseBytes-",
+        "#198171\tREDUCE cov: 455 ft: 624 corp: 81/4955b lim: 1460 exec/s: 99085 rss: 163Mb L: 87/274 MS: 2 ShuffleBytes-EraseBytes-",
+        "#200000\tDONE   cov: 455 ft: 624 corp: 81/4955b lim: 1470 exec/s: 100000 rss: 164Mb",
+        "Done 200000 runs in 2 second(s)",
+        "stat::number_of_executed_units: 200000",
     ];
 
     #[test]
@@ -511,7 +516,7 @@ mod tests {
         for line in LEGACY_PORTS_EVENT {
             assert!(!m.line(line, 1), "{line}");
         }
-        assert_eq!((m.runs, m.cov, m.ft), (8_388_608, 526, 901));
+        assert_eq!((m.runs, m.cov, m.ft), (200_000, 455, 624));
     }
 
     #[test]
