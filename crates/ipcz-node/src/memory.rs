@@ -53,7 +53,9 @@ mod node_link_memory;
 
 pub use block_allocator::BlockAllocator;
 pub use error::MemoryError;
-pub use fragment::{Resolved, fragment_range, read_parcel_data, write_parcel_data};
+pub use fragment::{
+    Resolved, fragment_range, read_parcel_data, read_parcel_data_into, write_parcel_data,
+};
 pub use link_state::RouterLinkState;
 pub use node_link_memory::{
     AddedBlockBuffer, FreeOutcome, MemoryAction, MemoryOptions, NodeLinkMemory, ReleaseOutcome,

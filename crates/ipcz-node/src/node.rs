@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipcz_wire::limits::{MAX_FDS_PER_SENDMSG, MAX_INITIAL_PORTALS};
 use ipcz_wire::types::{BufferId, LinkSide as WireSide, NodeName, SublinkId};
-use mojo_wire_kit::SharedMemory;
+use mojo_wire_kit::{BufferPool, SharedMemory};
 
 pub use driver_box::DriverBox;
 pub use error::{NodeError, SubparcelError};
@@ -224,7 +224,7 @@ pub struct Node<M> {
     inboxes: BTreeMap<NodeLinkId, Inbox>,
     transmits: VecDeque<Transmit>,
     events: EventQueue,
-    spare_buffers: Vec<Vec<u8>>,
+    spare_buffers: BufferPool,
     fds_alive: Arc<AtomicUsize>,
     /// Non-broker: introductions requested or offered, by node.
     introductions: BTreeMap<NodeName, Introduction>,
@@ -235,8 +235,11 @@ pub struct Node<M> {
     timestamp_us: i64,
 }
 
-/// Most spare transmit buffers kept for reuse.
-const MAX_SPARE_BUFFERS: usize = 64;
+/// Most spare buffers (frames and parcel data) kept for reuse.
+pub const MAX_SPARE_BUFFERS: usize = 256;
+/// Most capacity, in bytes, kept in spare buffers: an idle node holds no more
+/// than this, whatever sizes it carried.
+pub const MAX_SPARE_BUFFER_BYTES: usize = 1 << 20;
 
 impl<M: SharedMemory> Node<M> {
     /// A node named `name` with no links.
@@ -249,7 +252,7 @@ impl<M: SharedMemory> Node<M> {
             inboxes: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: EventQueue::default(),
-            spare_buffers: Vec::new(),
+            spare_buffers: BufferPool::new(MAX_SPARE_BUFFERS, MAX_SPARE_BUFFER_BYTES),
             fds_alive: Arc::new(AtomicUsize::new(0)),
             introductions: BTreeMap::new(),
             brokering: BTreeMap::new(),
@@ -464,12 +467,17 @@ impl<M: SharedMemory> Node<M> {
         self.events.queued()
     }
 
-    /// Gives back a transmitted frame's buffer for reuse.
-    pub fn recycle(&mut self, mut bytes: Vec<u8>) {
-        if self.spare_buffers.len() < MAX_SPARE_BUFFERS {
-            bytes.clear();
-            self.spare_buffers.push(bytes);
-        }
+    /// Gives back a buffer for reuse: a transmitted frame's, or a parcel's
+    /// data once the caller is done with it. The node takes its frames and
+    /// the data of the parcels it receives from these.
+    pub fn recycle(&mut self, bytes: Vec<u8>) {
+        self.spare_buffers.give(bytes);
+    }
+
+    /// A spare buffer (empty), if the node holds one: lets a caller that
+    /// moves payloads between nodes hand one back to where it came from.
+    pub fn take_spare(&mut self) -> Option<Vec<u8>> {
+        (!self.spare_buffers.is_empty()).then(|| self.spare_buffers.take())
     }
 
     /// The transport of `link` is gone (closed or failed): every route
@@ -613,20 +621,18 @@ impl<M: SharedMemory> Node<M> {
                     Output::NeedNodeLink { node } => self.need_node_link(node),
                 }
             }
-            let ids: Vec<NodeLinkId> = self.links.ids().collect();
-            for id in ids {
-                if let Some(l) = self.links.get_mut(id) {
-                    for action in l.memory_mut().take_actions() {
-                        let MemoryAction::CreateBlockBuffer {
-                            block_size,
-                            buffer_size,
-                        } = action;
-                        self.events.push(NodeEvent::CreateBlockBuffer {
-                            link: id,
-                            block_size,
-                            buffer_size,
-                        });
-                    }
+            // Not collected first: this runs several times per frame.
+            for (id, l) in self.links.iter_mut() {
+                for action in l.memory_mut().take_actions() {
+                    let MemoryAction::CreateBlockBuffer {
+                        block_size,
+                        buffer_size,
+                    } = action;
+                    self.events.push(NodeEvent::CreateBlockBuffer {
+                        link: id,
+                        block_size,
+                        buffer_size,
+                    });
                 }
             }
             for (link, error) in self.links.take_failures() {
@@ -666,7 +672,7 @@ impl<M: SharedMemory> Node<M> {
 
     /// A buffer for a new frame.
     fn buffer(&mut self) -> Vec<u8> {
-        self.spare_buffers.pop().unwrap_or_default()
+        self.spare_buffers.take()
     }
 
     fn counters(&self, link: &NodeLink<M>) -> [Arc<AtomicUsize>; 2] {

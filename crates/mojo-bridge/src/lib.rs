@@ -620,6 +620,9 @@ impl<M: SharedMemory> Bridge<M> {
             } else {
                 moved.count(parcel.data.len(), count);
             }
+            // Copied into the legacy frame: the ipcz node reuses it for the
+            // next parcel it receives.
+            self.ipcz.recycle(parcel.data);
         }
         self.count_forwarded(pairing, Side::Legacy, moved);
         if self.ipcz.status(portal).map_or(true, |s| s.dead) {
@@ -651,7 +654,14 @@ impl<M: SharedMemory> Bridge<M> {
                             IpczHandle::Object(_) => None,
                         })
                         .collect();
-                    if self.ipcz.put(portal, bytes, handles).is_err() {
+                    let sent = self.ipcz.put(portal, bytes, handles);
+                    // The payload's buffer stays with the ipcz node; one of
+                    // its spares goes the other way, so a one-way flow does
+                    // not drain the legacy node's pool.
+                    if let Some(spare) = self.ipcz.take_spare() {
+                        self.legacy.recycle(spare);
+                    }
+                    if sent.is_err() {
                         for p in moved_portals {
                             let _ = self.ipcz.close(p);
                         }

@@ -20,7 +20,10 @@
 //!   and fuzzers use [`HeapMemory`]. Protocol cores take `&impl SharedMemory`
 //!   and so stay sans-IO;
 //! - [`RandomSource`]: names, tokens and GUIDs come from an injected source
-//!   ([`SeededRandom`] in tests), never from a call hidden inside a library.
+//!   ([`SeededRandom`] in tests), never from a call hidden inside a library;
+//! - [`BufferPool`]: bounded spare byte vectors, and [`ReorderBuffer`], the
+//!   sequence-ordered storage under both protocols' message queues, so the
+//!   nodes' steady message path reuses memory instead of allocating.
 //!
 //! The crate depends only on zerocopy and makes no system calls.
 //!
@@ -78,6 +81,7 @@
 // Lets `wire_layout!` name this crate by its external path inside it too.
 extern crate self as mojo_wire_kit;
 
+mod buffer_pool;
 mod canonical;
 mod contract;
 mod deframe;
@@ -88,9 +92,11 @@ mod protocol_enum;
 mod random;
 mod reader;
 mod region_mode;
+mod reorder;
 mod shared_memory;
 mod writer;
 
+pub use buffer_pool::BufferPool;
 pub use canonical::{NotCanonical, first_difference, require_canonical};
 pub use contract::ExactDecodeError;
 pub use deframe::{FrameCopy, FrameSource, StreamFrames, deframe_pieces};
@@ -100,6 +106,7 @@ pub use layout::{LayoutField, WireLayout, field_name_at, fields_tile, le};
 pub use random::{RandomSource, SeededRandom};
 pub use reader::Reader;
 pub use region_mode::RegionMode;
+pub use reorder::ReorderBuffer;
 pub use shared_memory::{HeapMemory, SharedMemory, ShmAccessError, check_access};
 pub use writer::{Writer, append_or_rollback, checked_len};
 

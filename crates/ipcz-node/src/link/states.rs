@@ -80,6 +80,11 @@ impl<M: SharedMemory> Links<M> {
         self.links.keys().copied()
     }
 
+    /// Every link, in id order, for changing.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (NodeLinkId, &mut NodeLink<M>)> + '_ {
+        self.links.iter_mut().map(|(id, l)| (*id, l))
+    }
+
     /// Number of links.
     pub fn len(&self) -> usize {
         self.links.len()

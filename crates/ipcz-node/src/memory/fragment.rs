@@ -64,6 +64,16 @@ pub fn read_parcel_data<M: SharedMemory + ?Sized>(
     mem: &M,
     fragment: FragmentDescriptor,
 ) -> Result<Vec<u8>, MemoryError> {
+    read_parcel_data_into(mem, fragment, Vec::new())
+}
+
+/// [`read_parcel_data`] into `buffer` (emptied first), so a caller with a
+/// spare buffer of the right size allocates nothing.
+pub fn read_parcel_data_into<M: SharedMemory + ?Sized>(
+    mem: &M,
+    fragment: FragmentDescriptor,
+    mut buffer: Vec<u8>,
+) -> Result<Vec<u8>, MemoryError> {
     let range = fragment_range(fragment, mem.size())?;
     if fragment.size as usize <= FRAGMENT_HEADER_SIZE || fragment.offset % 8 != 0 {
         return Err(MemoryError::BadDataFragment(fragment));
@@ -82,10 +92,11 @@ pub fn read_parcel_data<M: SharedMemory + ?Sized>(
             max,
         });
     }
-    let mut data = vec![0u8; size as usize];
-    mem.read(range.start + FRAGMENT_HEADER_SIZE, &mut data)
+    buffer.clear();
+    buffer.resize(size as usize, 0);
+    mem.read(range.start + FRAGMENT_HEADER_SIZE, &mut buffer)
         .map_err(access(fragment.buffer_id))?;
-    Ok(data)
+    Ok(buffer)
 }
 
 /// `Parcel::CommitData` into a fragment the caller owns: the data after the

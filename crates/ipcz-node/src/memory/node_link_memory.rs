@@ -16,7 +16,7 @@ use ipcz_wire::types::{BufferId, FragmentDescriptor, SublinkId};
 use mojo_wire_kit::SharedMemory;
 
 use super::buffer_pool::BufferPool;
-use super::fragment::{read_parcel_data, write_parcel_data};
+use super::fragment::{read_parcel_data_into, write_parcel_data};
 use super::{
     BlockAllocator, MAX_ADDED_BUFFER_BYTES_PER_LINK, MAX_BLOCK_BUFFERS_PER_LINK,
     MAX_DEFERRED_FREES, MemoryError, Resolved, RouterLinkState,
@@ -425,12 +425,22 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
         &self,
         fragment: FragmentDescriptor,
     ) -> Result<Resolved<Vec<u8>>, MemoryError> {
+        self.read_parcel_data_into(fragment, Vec::new())
+    }
+
+    /// [`read_parcel_data`](Self::read_parcel_data) into `buffer` (a spare
+    /// one, so nothing is allocated); `buffer` is dropped if pending.
+    pub fn read_parcel_data_into(
+        &self,
+        fragment: FragmentDescriptor,
+        buffer: Vec<u8>,
+    ) -> Result<Resolved<Vec<u8>>, MemoryError> {
         if fragment.is_null() {
             return Err(MemoryError::NullFragment);
         }
         match self.pool.get(fragment.buffer_id) {
             None => Ok(Resolved::Pending(fragment.buffer_id)),
-            Some(mem) => read_parcel_data(mem, fragment).map(Resolved::Ready),
+            Some(mem) => read_parcel_data_into(mem, fragment, buffer).map(Resolved::Ready),
         }
     }
 
@@ -443,7 +453,17 @@ impl<M: SharedMemory> NodeLinkMemory<M> {
         &mut self,
         fragment: FragmentDescriptor,
     ) -> Result<Resolved<Vec<u8>>, MemoryError> {
-        let data = self.read_parcel_data(fragment)?;
+        self.take_parcel_data_into(fragment, Vec::new())
+    }
+
+    /// [`take_parcel_data`](Self::take_parcel_data) into `buffer` (a spare
+    /// one, so nothing is allocated); `buffer` is dropped if pending.
+    pub fn take_parcel_data_into(
+        &mut self,
+        fragment: FragmentDescriptor,
+        buffer: Vec<u8>,
+    ) -> Result<Resolved<Vec<u8>>, MemoryError> {
+        let data = self.read_parcel_data_into(fragment, buffer)?;
         if let Resolved::Ready(_) = data {
             self.pool.free(fragment)?;
         }

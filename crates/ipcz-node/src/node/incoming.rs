@@ -271,8 +271,9 @@ impl<M: SharedMemory> Node<M> {
             None => Vec::new(),
         };
         for held in ready {
+            let spare = self.spare_buffers.take();
             let data = match self.links.get_mut(link) {
-                Some(l) => match l.memory_mut().take_parcel_data(held.fragment)? {
+                Some(l) => match l.memory_mut().take_parcel_data_into(held.fragment, spare)? {
                     Resolved::Ready(data) => data,
                     Resolved::Pending(_) => Vec::new(),
                 },
@@ -419,19 +420,30 @@ impl<M: SharedMemory> Node<M> {
         Ok(())
     }
 
-    /// Parcels queued in the routers that have a sublink on `link`.
-    fn queued_through(&self, link: NodeLinkId) -> usize {
-        let routers: BTreeSet<RouterId> = self
-            .routers
-            .sublinks
-            .range((link, SublinkId(0))..=(link, SublinkId(u64::MAX)))
-            .map(|(_, e)| e.router)
-            .collect();
-        routers
-            .iter()
-            .filter_map(|r| self.routers.routers.get(r))
-            .map(|r| r.inbound.queued() + r.outbound.queued())
-            .sum()
+    /// Whether the routers that have a sublink on `link` hold `limit`
+    /// parcels or more between them.
+    fn queued_through_reaches(&self, link: NodeLinkId, limit: usize) -> bool {
+        let on_link = || {
+            self.routers
+                .sublinks
+                .range((link, SublinkId(0))..=(link, SublinkId(u64::MAX)))
+                .map(|(_, e)| e.router)
+        };
+        let queued = |r: &RouterId| {
+            self.routers
+                .routers
+                .get(r)
+                .map_or(0, |r| r.inbound.queued() + r.outbound.queued())
+        };
+        // A router with two sublinks here (mid-bypass) counts twice in this
+        // sum, so it is an upper bound; only near the limit is it worth
+        // counting each router once, which allocates.
+        let upper_bound: usize = on_link().map(|r| queued(&r)).sum();
+        if upper_bound < limit {
+            return false;
+        }
+        let routers: BTreeSet<RouterId> = on_link().collect();
+        routers.iter().map(queued).sum::<usize>() >= limit
     }
 
     fn on_accept_parcel(
@@ -448,7 +460,7 @@ impl<M: SharedMemory> Node<M> {
                 limit: limits.max_sublinks,
             });
         }
-        if self.queued_through(link) >= limits.max_queued_parcels {
+        if self.queued_through_reaches(link, limits.max_queued_parcels) {
             return Err(NodeError::TooManyQueuedParcels {
                 limit: limits.max_queued_parcels,
             });
@@ -489,13 +501,14 @@ impl<M: SharedMemory> Node<M> {
             reason,
         };
         let data = if p.parcel_fragment.is_null() {
-            Resolved::Ready(p.parcel_data.to_vec())
+            Resolved::Ready(self.spare_buffers.copy_of(p.parcel_data))
         } else {
             let l = self
                 .links
                 .get_mut(link)
                 .ok_or(NodeError::UnknownLink(link))?;
-            l.memory_mut().take_parcel_data(p.parcel_fragment)?
+            l.memory_mut()
+                .take_parcel_data_into(p.parcel_fragment, self.spare_buffers.take())?
         };
 
         if p.num_subparcels <= 1 {

@@ -108,6 +108,8 @@ impl<M: SharedMemory> Node<M> {
         p.driver_objects =
             DriverObjectArray::new(0, u32::try_from(objects.len()).unwrap_or(u32::MAX));
         self.queue_message(link, Body::AcceptParcel(p), &objects, fds);
+        // Copied into the frame or a fragment: the buffer is free again.
+        self.spare_buffers.give(parcel.data);
     }
 
     pub(super) fn send_add_block_buffer(

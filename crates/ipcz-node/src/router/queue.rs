@@ -1,7 +1,7 @@
 //! The sequenced queue of one route direction (§6.2): elements pushed in any
 //! order, taken strictly in sequence order, with an optional final length.
 
-use std::collections::BTreeMap;
+use mojo_wire_kit::ReorderBuffer;
 
 /// Largest distance ahead of the next expected sequence number that a
 /// parcel (or a final length) may be; Chrome's `SequencedQueue` limit.
@@ -29,11 +29,8 @@ pub(crate) enum PushRefused {
 
 #[derive(Debug)]
 pub(crate) struct SequencedQueue<T> {
-    /// Next sequence number to take.
-    base: u64,
-    /// End of the run of elements present from `base`.
-    contiguous_end: u64,
-    entries: BTreeMap<u64, T>,
+    /// The elements; its front is the next sequence number to take.
+    entries: ReorderBuffer<T>,
     final_length: Option<u64>,
 }
 
@@ -46,21 +43,19 @@ impl<T> Default for SequencedQueue<T> {
 impl<T> SequencedQueue<T> {
     pub(crate) fn starting_at(base: u64) -> Self {
         Self {
-            base,
-            contiguous_end: base,
-            entries: BTreeMap::new(),
+            entries: ReorderBuffer::new(base),
             final_length: None,
         }
     }
 
     /// Next sequence number to take (`current_sequence_number`).
     pub(crate) fn base(&self) -> u64 {
-        self.base
+        self.entries.front_seq()
     }
 
     /// `base` plus the number of elements available from it.
     pub(crate) fn current_len(&self) -> u64 {
-        self.contiguous_end
+        self.entries.run_end()
     }
 
     pub(crate) fn final_length(&self) -> Option<u64> {
@@ -72,54 +67,48 @@ impl<T> SequencedQueue<T> {
     }
 
     pub(crate) fn push(&mut self, seq: u64, item: T) -> Result<(), (PushRefused, T)> {
-        if seq < self.base {
+        let base = self.base();
+        if seq < base {
             return Err((PushRefused::Stale, item));
         }
         if self.final_length.is_some_and(|f| seq >= f) {
             return Err((PushRefused::BeyondFinal, item));
         }
         // u64::MAX is never a sequence number, so the contiguous end cannot overflow.
-        if seq - self.base > MAX_SEQUENCE_GAP || seq == u64::MAX {
+        if seq - base > MAX_SEQUENCE_GAP || seq == u64::MAX {
             return Err((PushRefused::TooFarAhead, item));
         }
-        if self.entries.contains_key(&seq) {
+        if self.entries.contains(seq) {
             return Err((PushRefused::Duplicate, item));
         }
         if self.entries.len() >= MAX_QUEUED_PARCELS_PER_ROUTER {
             return Err((PushRefused::Full, item));
         }
-        self.entries.insert(seq, item);
-        while self.entries.contains_key(&self.contiguous_end) {
-            self.contiguous_end += 1;
-        }
-        Ok(())
+        // Cannot fail: `seq` is neither taken nor held.
+        self.entries
+            .insert(seq, item)
+            .map_err(|item| (PushRefused::Duplicate, item))
     }
 
     pub(crate) fn peek(&self) -> Option<&T> {
-        self.entries.get(&self.base)
+        self.entries.front()
     }
 
     pub(crate) fn pop(&mut self) -> Option<T> {
-        let item = self.entries.remove(&self.base)?;
-        self.base += 1;
-        Some(item)
+        self.entries.pop_front()
     }
 
     /// Sets the final length; `Err` if one is known already, if an element
     /// at or beyond `len` is queued or was taken, or if `len` is too far ahead.
     pub(crate) fn set_final_length(&mut self, len: u64) -> Result<(), ()> {
-        if self.final_length.is_some() || len < self.base {
+        let base = self.base();
+        if self.final_length.is_some() || len < base {
             return Err(());
         }
-        if self
-            .entries
-            .keys()
-            .next_back()
-            .is_some_and(|&last| last >= len)
-        {
+        if self.entries.last_seq().is_some_and(|last| last >= len) {
             return Err(());
         }
-        if len - self.base > MAX_SEQUENCE_GAP {
+        if len - base > MAX_SEQUENCE_GAP {
             return Err(());
         }
         self.final_length = Some(len);
@@ -129,30 +118,29 @@ impl<T> SequencedQueue<T> {
     /// Disconnection: the final length becomes the current length; the
     /// elements beyond the gap are returned for disposal.
     pub(crate) fn force_terminate(&mut self) -> Vec<T> {
-        let len = self.contiguous_end;
+        let len = self.current_len();
         self.final_length = Some(self.final_length.map_or(len, |f| f.min(len)));
-        let beyond = self.entries.split_off(&len);
-        beyond.into_values().collect()
+        self.entries.split_off(len)
     }
 
     /// Whether elements below the final length are still to arrive.
     pub(crate) fn expects_more(&self) -> bool {
-        self.final_length.is_none_or(|f| self.contiguous_end < f)
+        self.final_length.is_none_or(|f| self.current_len() < f)
     }
 
     /// Whether every element up to the final length was taken.
     pub(crate) fn fully_consumed(&self) -> bool {
-        self.final_length == Some(self.base)
+        self.final_length == Some(self.base())
     }
 
     /// The queued elements, in sequence order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-        self.entries.values()
+        self.entries.iter()
     }
 
     /// Everything still queued, for disposal.
     pub(crate) fn drain(&mut self) -> Vec<T> {
-        core::mem::take(&mut self.entries).into_values().collect()
+        self.entries.drain_all()
     }
 }
 

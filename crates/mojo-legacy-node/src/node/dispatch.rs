@@ -164,6 +164,7 @@ impl LegacyNode {
         let held = link.held_fds.get();
         let counter = &link.held_fds;
         let node_counter = &self.queued_fds;
+        let spare = &mut self.spare;
         // The payload is `Err` for a user-message part that cannot be read
         // (§6.3: the ports are still accepted); only limits fail the frame.
         let converted = convert::event_from_wire(&event, |message, num_ports| {
@@ -185,7 +186,7 @@ impl LegacyNode {
                 Err(refusal) => return Ok(Err(refusal)),
             };
             let mut body = Body {
-                bytes: um.payload.to_vec(),
+                bytes: spare.copy_of(um.payload),
                 attachments,
                 ticket: None,
                 node_ticket: None,

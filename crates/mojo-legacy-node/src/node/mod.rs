@@ -70,7 +70,7 @@ use std::os::fd::OwnedFd;
 use mojo_legacy_wire::limits::MAX_OUTGOING_HANDLES_PER_MESSAGE;
 use mojo_legacy_wire::node::{NodeMessage, RequestPortMerge};
 use mojo_legacy_wire::{NodeName, PortName, Profile};
-use mojo_wire_kit::RandomSource;
+use mojo_wire_kit::{BufferPool, RandomSource};
 
 use crate::ports::{self, names};
 
@@ -96,8 +96,12 @@ pub const MAX_PENDING_INTRODUCTIONS: usize = 64;
 /// Most events held for one node until its introduction; one more and the
 /// node is given up on (treated as lost).
 pub const MAX_EVENTS_AWAITING_INTRODUCTION: usize = 1_024;
-/// Spare transmit buffers kept for reuse (see [`LegacyNode::recycle`]).
-pub const MAX_SPARE_BUFFERS: usize = 16;
+/// Spare buffers (frames and payloads) kept for reuse (see
+/// [`LegacyNode::recycle`]).
+pub const MAX_SPARE_BUFFERS: usize = 256;
+/// Most capacity, in bytes, kept in spare buffers: an idle node holds no more
+/// than this, whatever sizes it carried.
+pub const MAX_SPARE_BUFFER_BYTES: usize = 1 << 20;
 
 /// What one peer may make a [`LegacyNode`] hold. Input beyond a limit is a
 /// [`NodeError`] and drops the peer.
@@ -251,7 +255,8 @@ pub struct LegacyNode {
     queued_drop_reports: usize,
     /// Events dropped per §6.3 since the node started.
     dropped_events: u64,
-    spare: Vec<Vec<u8>>,
+    /// Spare frame and payload buffers.
+    spare: BufferPool,
 }
 
 impl LegacyNode {
@@ -280,7 +285,7 @@ impl LegacyNode {
             events: VecDeque::new(),
             queued_drop_reports: 0,
             dropped_events: 0,
-            spare: Vec::new(),
+            spare: BufferPool::new(MAX_SPARE_BUFFERS, MAX_SPARE_BUFFER_BYTES),
         }
     }
 
@@ -441,12 +446,11 @@ impl LegacyNode {
         }
     }
 
-    /// Gives a written frame's buffer back for reuse.
-    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
-        if self.spare.len() < MAX_SPARE_BUFFERS {
-            buffer.clear();
-            self.spare.push(buffer);
-        }
+    /// Gives a buffer back for reuse: a written frame's, or a read
+    /// message's payload once the caller is done with it. The node takes
+    /// its frames and the payloads of the messages it receives from these.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.spare.give(buffer);
     }
 
     // ----- pipes and messages --------------------------------------------
@@ -469,7 +473,7 @@ impl LegacyNode {
         let count: usize = handles.iter().map(Handle::num_fds).sum();
         let (attachments, attached) = handles::split_handles(handles);
         let body = Body {
-            bytes: payload.to_vec(),
+            bytes: self.spare.copy_of(payload),
             attachments,
             ticket: None,
             node_ticket: self.queued_fds.ticket(count),
@@ -703,6 +707,6 @@ impl LegacyNode {
     }
 
     fn buffer(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_default()
+        self.spare.take()
     }
 }

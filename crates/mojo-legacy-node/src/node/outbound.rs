@@ -8,6 +8,7 @@ use std::os::fd::OwnedFd;
 use mojo_legacy_wire::node::{Introduction, NodeCapabilities, NodeMessage};
 use mojo_legacy_wire::user_message::{UserMessage, encode_user_message_frame};
 use mojo_legacy_wire::{NodeName, Profile};
+use mojo_wire_kit::BufferPool;
 
 use super::handles::{self, Body};
 use super::{
@@ -66,7 +67,7 @@ impl LegacyNode {
         let mut bytes = self.buffer();
         // An event that cannot be encoded (sizes beyond their wire fields,
         // only reachable with absurd local input) is dropped with its fds.
-        if let Ok(fds) = encode_event(profile, event, sender, &mut bytes) {
+        if let Ok(fds) = encode_event(profile, event, sender, &mut bytes, &mut self.spare) {
             self.transmits.push_back(Transmit {
                 peer: node,
                 bytes,
@@ -162,12 +163,14 @@ impl LegacyNode {
     }
 }
 
-/// Appends the frame for `event` in `profile` to `out`; returns its fds.
+/// Appends the frame for `event` in `profile` to `out`; returns its fds. A
+/// user message's payload buffer goes back to `spare` once copied.
 pub(super) fn encode_event(
     profile: Profile,
     event: Event<Body>,
     sender: Sender,
     out: &mut Vec<u8>,
+    spare: &mut BufferPool,
 ) -> Result<Vec<OwnedFd>, mojo_legacy_wire::Error> {
     let form = profile.event_header_form();
     match event {
@@ -181,7 +184,7 @@ pub(super) fn encode_event(
                 dispatchers,
                 payload: &bytes,
             };
-            encode_user_message_frame(
+            let encoded = encode_user_message_frame(
                 out,
                 profile,
                 port_name,
@@ -189,7 +192,9 @@ pub(super) fn encode_event(
                 message.sequence_num,
                 &attached,
                 &user_message,
-            )?;
+            );
+            spare.give(bytes);
+            encoded?;
             Ok(fds)
         }
         other => {

@@ -2,9 +2,8 @@
 //! only the next expected one, holding back at most a bounded window of
 //! messages that arrived ahead of a gap.
 
-use std::collections::BTreeMap;
-
 use mojo_legacy_wire::PortName;
+use mojo_wire_kit::ReorderBuffer;
 
 /// A queued user message (its attached ports already exist on this node).
 #[derive(Debug)]
@@ -24,35 +23,30 @@ pub(crate) enum Refused {
 
 #[derive(Debug)]
 pub(crate) struct MessageQueue<M> {
-    /// The next number to take.
-    next_seq: u64,
-    /// Every number in `next_seq..=contiguous_end` is queued.
-    contiguous_end: u64,
-    messages: BTreeMap<u64, QueuedMessage<M>>,
+    /// The messages; its front is the next number to take.
+    messages: ReorderBuffer<QueuedMessage<M>>,
 }
 
 impl<M> MessageQueue<M> {
     /// `next_seq` must be at least 1.
     pub(crate) fn new(next_seq: u64) -> Self {
         Self {
-            next_seq,
-            contiguous_end: next_seq.saturating_sub(1),
-            messages: BTreeMap::new(),
+            messages: ReorderBuffer::new(next_seq),
         }
     }
 
     pub(crate) fn next_seq(&self) -> u64 {
-        self.next_seq
+        self.messages.front_seq()
     }
 
     /// The last number of the in-order run that starts at `next_seq`
     /// (`next_seq - 1` if that message is not here).
     pub(crate) fn contiguous_end(&self) -> u64 {
-        self.contiguous_end
+        self.messages.run_end().saturating_sub(1)
     }
 
     pub(crate) fn has_next(&self) -> bool {
-        self.messages.contains_key(&self.next_seq)
+        self.messages.front().is_some()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -62,11 +56,11 @@ impl<M> MessageQueue<M> {
     /// Why a message numbered `seq` would be refused as already seen
     /// (stale or duplicate), if it would; says nothing about the window.
     pub(crate) fn already_seen(&self, seq: u64) -> Option<Refused> {
-        if seq < self.next_seq {
+        if seq < self.next_seq() {
             Some(Refused::Stale {
-                next_expected: self.next_seq,
+                next_expected: self.next_seq(),
             })
-        } else if self.messages.contains_key(&seq) {
+        } else if self.messages.contains(seq) {
             Some(Refused::Duplicate)
         } else {
             None
@@ -81,39 +75,31 @@ impl<M> MessageQueue<M> {
         window: u64,
     ) -> Result<bool, (Refused, QueuedMessage<M>)> {
         let seq = message.sequence_num;
-        if seq < self.next_seq {
-            let next_expected = self.next_seq;
+        if seq < self.next_seq() {
+            let next_expected = self.next_seq();
             return Err((Refused::Stale { next_expected }, message));
         }
-        if self.messages.contains_key(&seq) {
+        if self.messages.contains(seq) {
             return Err((Refused::Duplicate, message));
         }
-        if seq > self.contiguous_end.saturating_add(window) {
+        if seq > self.contiguous_end().saturating_add(window) {
             return Err((Refused::TooFarAhead, message));
         }
-        self.messages.insert(seq, message);
-        let mut advanced = false;
-        while self
-            .contiguous_end
-            .checked_add(1)
-            .is_some_and(|n| self.messages.contains_key(&n))
-        {
-            self.contiguous_end += 1;
-            advanced = true;
-        }
-        Ok(advanced)
+        let run_end = self.messages.run_end();
+        self.messages
+            .insert(seq, message)
+            .map_err(|message| (Refused::Duplicate, message))?;
+        Ok(self.messages.run_end() > run_end)
     }
 
     /// Takes the next in-order message, if it is here.
     pub(crate) fn take_next(&mut self) -> Option<QueuedMessage<M>> {
-        let message = self.messages.remove(&self.next_seq)?;
-        self.next_seq = self.next_seq.saturating_add(1);
-        Some(message)
+        self.messages.pop_front()
     }
 
     /// Empties the queue (in sequence order).
     pub(crate) fn take_all(&mut self) -> Vec<QueuedMessage<M>> {
-        std::mem::take(&mut self.messages).into_values().collect()
+        self.messages.drain_all()
     }
 }
 
