@@ -7,7 +7,9 @@
 //! an unknown message type (ignored where the spec says so, traffic goes
 //! on). Every test checks the exit status and how soon it came, that
 //! nothing panicked, that the proxy held no `/dev/shm` file and left none,
-//! and that the peer on the other link sees its pipe closed.
+//! and that the peer on the other link sees its pipe closed. Then either
+//! peer lost mid-traffic at kill points picked from fixed seeds: the
+//! client SIGKILLed, the host's link cut both ways (exit 0 within 1 s).
 //!
 //! Run `cargo build -p mojo_proxy` first: the proxy is another package's
 //! binary, found next to the test peers.
