@@ -13,6 +13,7 @@
 //! Run `cargo build -p mojo_proxy` first: the proxy is another package's
 //! binary, found next to the test peers.
 
+#[allow(dead_code)]
 mod proxy_support;
 
 use std::io::{BufRead, BufReader};

@@ -535,7 +535,8 @@ fn descriptor_for_a_pipe_whose_peer_already_closed() {
 fn queued_parcels_are_bounded() {
     let mut p = Proxy::new();
     p.states.add_unmanaged(HOST_END, frag(256));
-    p.table
+    let p0 = p
+        .table
         .connect_initial_portal(L, SublinkId(0), LinkSide::B, frag(256), &mut p.states)
         .unwrap();
     let limit = ipcz_node::router::MAX_QUEUED_PARCELS_PER_ROUTER as u64;
@@ -555,6 +556,7 @@ fn queued_parcels_are_bounded() {
         0,
         "a disconnected route drops what it cannot deliver"
     );
+    p.teardown(&[p0], &[]);
 }
 
 /// vectors/cros/pipe_roundtrip-host_proxy.jsonl: the proxy sends a new pipe

@@ -309,9 +309,34 @@ impl Rig {
         (Self::in_process_over(host_ours, host_theirs), switches)
     }
 
+    /// A rig whose client runs in this process and reaches the proxy
+    /// through a [`Relay`] (the relay's "proxy" end is the proxy's client
+    /// link); returns the relay's switches.
+    pub(crate) fn in_process_client_relayed() -> (Self, Arc<RelaySwitches>) {
+        let (host_ours, host_theirs) = mojo_test_peers::process::socket_pair().unwrap();
+        let (client_ours, relay_client) = mojo_platform_channel::socketpair().unwrap();
+        let (relay_proxy, client_theirs) = mojo_platform_channel::socketpair().unwrap();
+        // The legacy client's node channel is a socket the proxy sends over
+        // the bootstrap link: the relay that matters sits on that one.
+        let switches = Arc::new(RelaySwitches::default());
+        Relay::start_with(relay_client, relay_proxy, Some(switches.clone()));
+        let client_theirs = client_theirs.into_fd(false).unwrap();
+        let rig = Self::in_process_with(host_ours, host_theirs, client_ours, client_theirs);
+        (rig, switches)
+    }
+
     fn in_process_over(host_ours: OwnedFd, host_theirs: OwnedFd) -> Self {
         let (client_ours, client_theirs) = mojo_platform_channel::socketpair().unwrap();
         let client_theirs = client_theirs.into_fd(false).unwrap();
+        Self::in_process_with(host_ours, host_theirs, client_ours, client_theirs)
+    }
+
+    fn in_process_with(
+        host_ours: OwnedFd,
+        host_theirs: OwnedFd,
+        client_ours: Endpoint,
+        client_theirs: OwnedFd,
+    ) -> Self {
         let proxy = Proxy::spawn(&host_theirs, &client_theirs);
         drop((host_theirs, client_theirs));
         let accepting = std::thread::spawn(move || {
@@ -430,6 +455,11 @@ fn relayed_host_sockets() -> (OwnedFd, OwnedFd, Arc<RelaySwitches>) {
     (host_ours, host_theirs, switches)
 }
 
+/// Whether `fd` is a socket.
+fn is_socket(fd: &OwnedFd) -> bool {
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFSOCK)
+}
+
 /// What a test can do to a [`Relay`].
 #[derive(Default)]
 pub(crate) struct RelaySwitches {
@@ -437,6 +467,20 @@ pub(crate) struct RelaySwitches {
     pub(crate) paused: AtomicBool,
     /// Close both sockets at once (to the proxy, a host that died).
     pub(crate) cut: AtomicBool,
+    /// Bytes (and fds) to send the proxy as if from the peer, between two
+    /// of the peer's writes; the relay takes it once.
+    pub(crate) inject: Mutex<Option<Injection>>,
+}
+
+/// A crafted write a [`Relay`] sends the proxy in the peer's name.
+pub(crate) struct Injection {
+    /// The bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// The fds sent with them.
+    pub(crate) fds: Vec<OwnedFd>,
+    /// Whether the relay then hangs up both ways (a peer that died
+    /// mid-frame).
+    pub(crate) then_cut: bool,
 }
 
 /// Moves bytes and fds both ways between the host and the proxy, as the
@@ -446,13 +490,46 @@ pub(crate) struct Relay;
 impl Relay {
     /// Relays between `host` and `proxy` on a thread until either end
     /// hangs up or the link is cut; returns the switches.
-    fn start(mut host: Endpoint, mut proxy: Endpoint) -> Arc<RelaySwitches> {
+    fn start(host: Endpoint, proxy: Endpoint) -> Arc<RelaySwitches> {
+        Self::start_with(host, proxy, None)
+    }
+
+    /// As [`Relay::start`]; with `nested`, the first socket the proxy
+    /// sends the peer is replaced by one relayed (obeying `nested`) to it.
+    fn start_with(
+        host: Endpoint,
+        proxy: Endpoint,
+        nested: Option<Arc<RelaySwitches>>,
+    ) -> Arc<RelaySwitches> {
         let switches = Arc::new(RelaySwitches::default());
-        let switch = switches.clone();
+        Self::run(host, proxy, switches.clone(), nested);
+        switches
+    }
+
+    /// The relay's thread.
+    fn run(
+        mut host: Endpoint,
+        mut proxy: Endpoint,
+        switch: Arc<RelaySwitches>,
+        mut nested: Option<Arc<RelaySwitches>>,
+    ) {
         std::thread::spawn(move || {
             loop {
                 if switch.cut.load(Ordering::Acquire) {
                     return;
+                }
+                let injection = switch.inject.lock().unwrap().take();
+                if let Some(i) = injection {
+                    if proxy.queue(i.bytes, i.fds).is_err() {
+                        return;
+                    }
+                    if i.then_cut {
+                        // Everything queued reaches the proxy before the hang-up.
+                        while proxy.has_pending_output() && proxy.flush().is_ok() {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        return;
+                    }
                 }
                 let reading_proxy = !switch.paused.load(Ordering::Acquire);
                 let interest = |reading: bool, e: &Endpoint| {
@@ -468,23 +545,36 @@ impl Relay {
                     ];
                     let _ = poll(&mut fds, PollTimeout::from(5u8));
                 }
-                let open = Self::pump(&mut host, &mut proxy)
-                    && (!reading_proxy || Self::pump(&mut proxy, &mut host));
+                let open = Self::pump(&mut host, &mut proxy, &mut None)
+                    && (!reading_proxy || Self::pump(&mut proxy, &mut host, &mut nested));
                 if !open || host.flush().is_err() || proxy.flush().is_err() {
                     return;
                 }
             }
         });
-        switches
     }
 
     /// Moves what `from` has to `to`; false once `from` hung up.
-    fn pump(from: &mut Endpoint, to: &mut Endpoint) -> bool {
+    fn pump(
+        from: &mut Endpoint,
+        to: &mut Endpoint,
+        nested: &mut Option<Arc<RelaySwitches>>,
+    ) -> bool {
         loop {
             match from.read_available() {
                 Ok(ReadOutcome::Data { .. }) => {
                     let bytes = from.buffered().to_vec();
-                    let fds = from.take_fds(from.queued_fds()).unwrap_or_default();
+                    let mut fds = from.take_fds(from.queued_fds()).unwrap_or_default();
+                    if let Some(i) = fds.iter().position(is_socket) {
+                        if let Some(switches) = nested.take() {
+                            let (peer_end, relay_peer) =
+                                mojo_platform_channel::socketpair().unwrap();
+                            let peer_end = peer_end.into_fd(true).unwrap();
+                            let theirs = std::mem::replace(&mut fds[i], peer_end);
+                            let proxy_side = Endpoint::from_owned_fd(theirs).unwrap();
+                            Self::run(relay_peer, proxy_side, switches, None);
+                        }
+                    }
                     from.consume(bytes.len()).unwrap();
                     if to.queue(bytes, fds).is_err() {
                         return false;
