@@ -112,12 +112,10 @@ fn map_host_region(buffer: &SharedBuffer, fds: Vec<OwnedFd>) -> Result<Mapping, 
 }
 
 /// Data pipe rings for the bridge: fresh ones are unsafe memfd regions of
-/// ours; arriving ones are mapped unsealed, from either peer. A legacy
-/// client's ring is an unsealed `/dev/shm` file (libchrome makes them so),
-/// and refusing it would refuse every real data pipe; the cost is that a
-/// peer which shrinks its own ring file ends the proxy with `SIGBUS`, a
-/// trust the proxy gives only to the processes the host launched it with
-/// (`docs/OPERATIONS.md`, limits).
+/// ours; arriving ones are mapped by the platform crate's ring policy
+/// ([`mojo_platform_channel::map_peer_ring`]: unsealed too, from either
+/// peer, with its `SIGBUS` trade-off), a trust the proxy gives only to the
+/// processes the host launched it with (`docs/OPERATIONS.md`, Shared memory).
 #[derive(Debug)]
 pub struct ProxyRings {
     random: OsRandom,
@@ -152,12 +150,12 @@ impl RingMemory<Mapping> for ProxyRings {
         guid: Guid,
         fds: Vec<OwnedFd>,
     ) -> Result<Mapping, RingMemoryError> {
-        SharedMemoryRegion::from_fds(RegionMode::Unsafe, size, u128::from(guid), fds)
-            .and_then(|region| region.trust_peer().map())
-            .map_err(|e| RingMemoryError::Map {
+        mojo_platform_channel::map_peer_ring(size, u128::from(guid), fds).map_err(|e| {
+            RingMemoryError::Map {
                 size,
                 reason: e.to_string(),
-            })
+            }
+        })
     }
 }
 

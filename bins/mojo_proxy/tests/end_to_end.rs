@@ -136,6 +136,20 @@ fn every_scenario_passes_desktop_named_attachment() {
 }
 
 #[test]
+fn every_scenario_passes_desktop_one_numeric_attachment() {
+    let _g = serialized();
+    let client = DesktopClient::new();
+    let run = run_host(&args(
+        &client.script,
+        &[
+            "--num-attachments=1",
+            "--proxy-extra-args=--legacy-profile=desktop",
+        ],
+    ));
+    check_all_pass(&run, false, "proxy");
+}
+
+#[test]
 fn every_scenario_passes_desktop_seven_numeric_attachments() {
     let _g = serialized();
     let client = DesktopClient::new();

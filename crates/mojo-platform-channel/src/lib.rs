@@ -74,8 +74,9 @@ pub use error::SysError;
 pub use fd_passing::{FileKind, InheritError, from_inherited_fd, validate_inherited_fd};
 pub use queue::{MAX_FDS_PER_SENDMSG, QueueError, SCM_MAX_FD, sendmsg_calls_for_fds};
 pub use shm::{
-    FdAccessMode, MAX_REGION_SIZE, MEMFD_NAME, Mapping, OsRandom, SHM_DIR, SHM_NAME_PREFIX,
-    SharedMemoryRegion, ShmBackend, ShmError, fd_access_mode, verify_fd_read_only,
+    FdAccessMode, MAP_UNSEALED_PEER_RINGS, MAX_REGION_SIZE, MEMFD_NAME, Mapping, OsRandom, SHM_DIR,
+    SHM_NAME_PREFIX, SharedMemoryRegion, ShmBackend, ShmError, fd_access_mode, import_peer_ring,
+    map_peer_ring, verify_fd_read_only,
 };
 
 /// Re-exported from `mojo-wire-kit`, whose definitions they are, so that

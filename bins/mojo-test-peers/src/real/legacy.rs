@@ -79,23 +79,17 @@ impl DataEnd {
     }
 }
 
-/// Maps a received ring fd (an unsafe-mode region of `capacity` bytes).
-/// The ring comes from the peer node, which is this client's broker or the
-/// broker's side of a proxy: the process that launched it. Chromium makes
-/// rings as unsealed `/dev/shm` files, so the ring is mapped unsealed, as
-/// libchrome does (a peer that shrinks it could end us with `SIGBUS`,
-/// which the process that launched us could do anyway).
+/// Maps a received ring fd (an unsafe-mode region of `capacity` bytes) by
+/// the platform crate's ring policy ([`mojo_platform_channel::map_peer_ring`]:
+/// mapped even unsealed, as libchrome does). The ring comes from the peer
+/// node, this client's broker or the broker's side of a proxy: the process
+/// that launched it, which could end it anyway.
 fn map_ring(fd: &OwnedFd, capacity: u32, guid: Guid) -> MojoResult<Mapping> {
-    let len = capacity as usize;
-    let region = SharedMemoryRegion::from_fds(
-        RegionMode::Unsafe,
-        len,
-        u128::from(guid),
-        vec![fd.try_clone().map_err(|_| MojoError::ResourceExhausted)?],
-    )
-    .map_err(|_| MojoError::InvalidArgument)?
-    .trust_peer();
-    region.map().map_err(|_| MojoError::ResourceExhausted)
+    let fd = fd.try_clone().map_err(|_| MojoError::ResourceExhausted)?;
+    mojo_platform_channel::import_peer_ring(capacity as usize, u128::from(guid), vec![fd])
+        .map_err(|_| MojoError::InvalidArgument)?
+        .map()
+        .map_err(|_| MojoError::ResourceExhausted)
 }
 
 fn slot(link: Link) -> usize {

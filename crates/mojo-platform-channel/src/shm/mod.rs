@@ -5,8 +5,9 @@
 //! One concern per file: `mode` (fd access modes, checked against
 //! [`RegionMode`](mojo_wire_kit::RegionMode)), `create` (backing files),
 //! `region` (import, conversions, the mapping policy, `pread` copies),
-//! `mapping` (every access to mapped memory), `random` ([`OsRandom`]) and
-//! `error`.
+//! `mapping` (every access to mapped memory), `ring` (the one policy for
+//! data pipe rings from peers, [`map_peer_ring`]), `random` ([`OsRandom`])
+//! and `error`.
 //!
 //! # What Chromium does (checked against `base/memory/platform_shared_memory_region_posix.cc`)
 //!
@@ -45,7 +46,8 @@
 //! * an imported region records whether its file is sealed
 //!   ([`SharedMemoryRegion::is_sealed`]); an unsealed one is not mapped
 //!   ([`ShmError::Unsealed`]) unless its sender is declared trusted
-//!   ([`SharedMemoryRegion::trust_peer`], for the ipcz host only), and can be
+//!   ([`SharedMemoryRegion::trust_peer`], for the ipcz host, and for data
+//!   pipe rings through [`map_peer_ring`]), and can be
 //!   read and written with `pread`/`pwrite`
 //!   ([`SharedMemoryRegion::read_at`] / [`write_at`](SharedMemoryRegion::write_at)),
 //!   which report a shrunk file as [`ShmError::Truncated`].
@@ -63,6 +65,7 @@ mod mapping;
 mod mode;
 mod random;
 mod region;
+mod ring;
 
 pub use create::{MEMFD_NAME, SHM_DIR, SHM_NAME_PREFIX, ShmBackend};
 pub use error::ShmError;
@@ -70,6 +73,7 @@ pub use mapping::Mapping;
 pub use mode::{FdAccessMode, fd_access_mode};
 pub use random::OsRandom;
 pub use region::{SharedMemoryRegion, verify_fd_read_only};
+pub use ring::{MAP_UNSEALED_PEER_RINGS, import_peer_ring, map_peer_ring};
 
 /// Largest region size Chromium accepts (`INT_MAX`).
 pub const MAX_REGION_SIZE: usize = i32::MAX as usize;
