@@ -607,22 +607,22 @@ impl<M: SharedMemory> Bridge<M> {
         let mut moved = DirectionTotals::default();
         while let Ok(Some(parcel)) = self.ipcz.get(portal) {
             let handles = self.ipcz_to_legacy(parcel.handles);
-            let count = handles.len();
-            if self
-                .legacy
-                .write_message(port, &parcel.data, handles)
-                .is_err()
-            {
+            let (len, count) = (parcel.data.len(), handles.len());
+            // The parcel's buffer becomes the legacy message's body; one of
+            // the legacy node's spares goes the other way, so a one-way flow
+            // does not drain the ipcz node's pool.
+            let sent = self.legacy.write_message_owned(port, parcel.data, handles);
+            if let Some(spare) = self.legacy.take_spare() {
+                self.ipcz.recycle(spare);
+            }
+            if sent.is_err() {
                 self.report(BridgeEvent::ForwardFailed {
                     to: Side::Legacy,
                     pairing,
                 });
             } else {
-                moved.count(parcel.data.len(), count);
+                moved.count(len, count);
             }
-            // Copied into the legacy frame: the ipcz node reuses it for the
-            // next parcel it receives.
-            self.ipcz.recycle(parcel.data);
         }
         self.count_forwarded(pairing, Side::Legacy, moved);
         if self.ipcz.status(portal).map_or(true, |s| s.dead) {

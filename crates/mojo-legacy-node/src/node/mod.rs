@@ -453,6 +453,12 @@ impl LegacyNode {
         self.spare.give(buffer);
     }
 
+    /// A spare buffer (empty), if the node holds one: lets a caller that
+    /// moves payloads between nodes hand one back to where it came from.
+    pub fn take_spare(&mut self) -> Option<Vec<u8>> {
+        (!self.spare.is_empty()).then(|| self.spare.take())
+    }
+
     // ----- pipes and messages --------------------------------------------
 
     /// A new pipe: two entangled user-held ports.
@@ -470,10 +476,23 @@ impl LegacyNode {
         payload: &[u8],
         handles: Vec<Handle>,
     ) -> Result<(), ApiError> {
+        let bytes = self.spare.copy_of(payload);
+        self.write_message_owned(port, bytes, handles)
+    }
+
+    /// [`Node::write_message`] for a payload the caller already owns: the
+    /// buffer becomes the message's body without a copy (a bridge forwarding
+    /// a parcel it just read saves one copy of every payload this way).
+    pub fn write_message_owned(
+        &mut self,
+        port: PortRef,
+        payload: Vec<u8>,
+        handles: Vec<Handle>,
+    ) -> Result<(), ApiError> {
         let count: usize = handles.iter().map(Handle::num_fds).sum();
         let (attachments, attached) = handles::split_handles(handles);
         let body = Body {
-            bytes: self.spare.copy_of(payload),
+            bytes: payload,
             attachments,
             ticket: None,
             node_ticket: self.queued_fds.ticket(count),
