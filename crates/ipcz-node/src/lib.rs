@@ -59,6 +59,7 @@
 
 #![forbid(unsafe_code)]
 
+mod account;
 pub mod data_pipe;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -29,8 +29,10 @@ mod states;
 pub use node_link::{LinkLimits, LinkParams, NodeLink};
 pub use states::Links;
 
-/// Most parcels queued in the routers reached through one link (received
-/// and not yet taken, or waiting to be forwarded) before the link is dropped.
+/// Most parcels that arrived on one link and are still queued in this node
+/// (not yet taken by the application, forwarded or dropped) before the link
+/// is dropped. Counted as parcels come and go, so the check costs the same
+/// with one pipe or ten thousand.
 pub const MAX_QUEUED_PARCELS_PER_LINK: usize = 65_536;
 
 /// Most fds one link's messages may leave alive in this node at a time

@@ -569,10 +569,7 @@ impl<M: SharedMemory> Node<M> {
 
     /// Number of sublinks registered on `link`.
     pub fn sublinks_on(&self, link: NodeLinkId) -> usize {
-        self.routers
-            .sublinks
-            .range((link, SublinkId(0))..=(link, SublinkId(u64::MAX)))
-            .count()
+        self.routers.sublinks.count_on(link)
     }
 
     /// Number of parcels queued in all routers.

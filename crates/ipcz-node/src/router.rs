@@ -63,6 +63,7 @@ mod message;
 mod output;
 mod parcel;
 mod queue;
+mod sublinks;
 mod table;
 mod transfer;
 

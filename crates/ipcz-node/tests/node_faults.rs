@@ -366,6 +366,31 @@ fn queued_parcel_limit_per_link_is_enforced() {
 }
 
 #[test]
+fn parcels_the_application_took_no_longer_count_as_queued() {
+    let mut s = setup(limited(LinkLimits {
+        max_queued_parcels: 4,
+        ..LinkLimits::default()
+    }));
+    // Parcels taken and still held by the application are out of the
+    // node's queues, so 5 rounds of 3 stay under the limit of 4.
+    let mut taken = Vec::new();
+    for round in 0..5u8 {
+        for i in 0..3u8 {
+            s.net.nodes[0]
+                .put(s.pa[1], vec![round, i], Vec::new())
+                .unwrap();
+        }
+        s.net.run();
+        let got = s.net.take_all(1, s.pb[1]);
+        assert_eq!(got.len(), 3);
+        taken.extend(got);
+    }
+    assert!(s.net.dropped.is_empty());
+    drop(taken);
+    s.finish();
+}
+
+#[test]
 fn sublink_limit_per_link_is_enforced() {
     let mut s = setup(limited(LinkLimits {
         max_sublinks: 6,

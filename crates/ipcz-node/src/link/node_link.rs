@@ -117,6 +117,8 @@ pub struct NodeLink<M> {
     next_message_sequence: u64,
     /// fds of driver objects that arrived on this link and are still alive.
     fds_alive: Arc<AtomicUsize>,
+    /// Parcels that arrived on this link and are still queued in this node.
+    queued_parcels: Arc<AtomicUsize>,
     pending_state_ops: Vec<(FragmentDescriptor, StateOp)>,
 }
 
@@ -137,6 +139,7 @@ impl<M: SharedMemory> NodeLink<M> {
             memory: NodeLinkMemory::new(params.primary_buffer, params.memory_options)?,
             next_message_sequence: 0,
             fds_alive: Arc::new(AtomicUsize::new(0)),
+            queued_parcels: Arc::new(AtomicUsize::new(0)),
             pending_state_ops: Vec::new(),
         })
     }
@@ -201,6 +204,17 @@ impl<M: SharedMemory> NodeLink<M> {
     /// The shared counter behind [`Self::fds_alive`].
     pub(crate) fn fd_counter(&self) -> &Arc<AtomicUsize> {
         &self.fds_alive
+    }
+
+    /// Parcels from this link's messages still queued in the node (not yet
+    /// sent on, taken by the application, or dropped).
+    pub fn queued_parcels(&self) -> usize {
+        self.queued_parcels.load(Ordering::Relaxed)
+    }
+
+    /// The shared counter behind [`Self::queued_parcels`].
+    pub(crate) fn queued_parcel_counter(&self) -> &Arc<AtomicUsize> {
+        &self.queued_parcels
     }
 
     /// RouterLinkState operations waiting for their buffer.

@@ -4,27 +4,12 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 use ipcz_wire::driver_object::DriverObject;
 
 use super::NodeError;
-
-/// Counts the fds of a received box against its link and its node until
-/// the box is dropped or taken apart.
-#[derive(Debug)]
-struct FdAccount {
-    counters: [Arc<AtomicUsize>; 2],
-    count: usize,
-}
-
-impl Drop for FdAccount {
-    fn drop(&mut self) {
-        for c in &self.counters {
-            c.fetch_sub(self.count, Ordering::Relaxed);
-        }
-    }
-}
+use crate::account::Account;
 
 /// A driver object and its fds, as one handle of a parcel. The object's
 /// fields are the decoded header (sizes, modes, GUIDs); what it means is
@@ -33,8 +18,8 @@ impl Drop for FdAccount {
 pub struct DriverBox {
     object: DriverObject,
     fds: Vec<OwnedFd>,
-    // Held for its Drop, which gives the count back.
-    _account: Option<FdAccount>,
+    // The fds counted against their link and node (held for its Drop).
+    _account: Option<Account<2>>,
 }
 
 impl DriverBox {
@@ -60,14 +45,11 @@ impl DriverBox {
         fds: Vec<OwnedFd>,
         counters: [Arc<AtomicUsize>; 2],
     ) -> Self {
-        let count = fds.len();
-        for c in &counters {
-            c.fetch_add(count, Ordering::Relaxed);
-        }
+        let account = Account::new(counters, fds.len());
         Self {
             object,
             fds,
-            _account: Some(FdAccount { counters, count }),
+            _account: Some(account),
         }
     }
 
@@ -91,6 +73,7 @@ impl DriverBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn received_boxes_count_their_fds_until_dropped_or_taken_apart() {

@@ -4,7 +4,7 @@
 //! anywhere, so a dropped parcel frees it too; parcels whose buffer has
 //! not arrived and subparcel sets are held per link, bounded.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::OwnedFd;
 
 use ipcz_wire::driver_object::DriverObject;
@@ -19,7 +19,7 @@ use mojo_wire_kit::SharedMemory;
 
 use super::{DriverBox, Node, NodeError, NodeEvent, SubparcelError};
 use crate::memory::Resolved;
-use crate::router::{NewRouter, NodeLinkId, Parcel, RouteMessage, RouterId, WireHandle};
+use crate::router::{NewRouter, NodeLinkId, Parcel, RouteMessage, WireHandle};
 
 /// Most RequestMemory messages of one link waiting for an answer; one
 /// more is a failure of the link.
@@ -420,32 +420,6 @@ impl<M: SharedMemory> Node<M> {
         Ok(())
     }
 
-    /// Whether the routers that have a sublink on `link` hold `limit`
-    /// parcels or more between them.
-    fn queued_through_reaches(&self, link: NodeLinkId, limit: usize) -> bool {
-        let on_link = || {
-            self.routers
-                .sublinks
-                .range((link, SublinkId(0))..=(link, SublinkId(u64::MAX)))
-                .map(|(_, e)| e.router)
-        };
-        let queued = |r: &RouterId| {
-            self.routers
-                .routers
-                .get(r)
-                .map_or(0, |r| r.inbound.queued() + r.outbound.queued())
-        };
-        // A router with two sublinks here (mid-bypass) counts twice in this
-        // sum, so it is an upper bound; only near the limit is it worth
-        // counting each router once, which allocates.
-        let upper_bound: usize = on_link().map(|r| queued(&r)).sum();
-        if upper_bound < limit {
-            return false;
-        }
-        let routers: BTreeSet<RouterId> = on_link().collect();
-        routers.iter().map(queued).sum::<usize>() >= limit
-    }
-
     fn on_accept_parcel(
         &mut self,
         link: NodeLinkId,
@@ -460,7 +434,8 @@ impl<M: SharedMemory> Node<M> {
                 limit: limits.max_sublinks,
             });
         }
-        if self.queued_through_reaches(link, limits.max_queued_parcels) {
+        let queued = self.links.get(link).map_or(0, |l| l.queued_parcels());
+        if queued >= limits.max_queued_parcels {
             return Err(NodeError::TooManyQueuedParcels {
                 limit: limits.max_queued_parcels,
             });
@@ -572,7 +547,10 @@ impl<M: SharedMemory> Node<M> {
         data: Vec<u8>,
         handles: Vec<WireHandle<DriverBox>>,
     ) -> Result<(), NodeError> {
-        let parcel = Parcel::new(sequence_number, data, handles);
+        let mut parcel = Parcel::new(sequence_number, data, handles);
+        if let Some(l) = self.links.get(link) {
+            parcel.charge_to(l.queued_parcel_counter());
+        }
         self.routers
             .handle_message(
                 link,

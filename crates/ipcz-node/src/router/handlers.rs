@@ -118,7 +118,8 @@ impl<H> Routers<H> {
     ) -> Result<(), RouteError> {
         let mut handles = Vec::with_capacity(parcel.handles.len());
         let mut failure = None;
-        for h in parcel.handles {
+        let mut parcel = parcel;
+        for h in std::mem::take(&mut parcel.handles) {
             match h {
                 WireHandle::Object(o) => handles.push(Handle::Object(o)),
                 WireHandle::Router(d) if failure.is_none() => {
@@ -130,7 +131,7 @@ impl<H> Routers<H> {
                 WireHandle::Router(_) => {}
             }
         }
-        let parcel = Parcel::new(parcel.sequence_number, parcel.data, handles);
+        let parcel = parcel.with_handles(handles);
         if let Some(e) = failure {
             self.discard_parcel(parcel);
             return Err(e);

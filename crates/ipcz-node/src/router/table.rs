@@ -7,6 +7,7 @@ use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 use super::edge::{Edge, Link, LinkType};
 use super::queue::{PushRefused, SequencedQueue};
+use super::sublinks::SublinkIndex;
 use super::{
     Handle, LinkSide, LinkState, LinkStatus, NodeLinkId, Output, Parcel, PortalError, PortalStatus,
     RouteError, RouteMessage, RouterId,
@@ -151,7 +152,7 @@ pub struct Routers<H> {
     pub(crate) local_name: NodeName,
     pub(crate) config: RouterConfig,
     pub(crate) routers: BTreeMap<RouterId, Router<H>>,
-    pub(crate) sublinks: BTreeMap<(NodeLinkId, SublinkId), SublinkEntry>,
+    pub(crate) sublinks: SublinkIndex,
     pub(crate) node_links: BTreeMap<NodeLinkId, NodeName>,
     pub(crate) local_states: BTreeMap<u64, LocalLinkState>,
     pub(crate) pending: Vec<Pending>,
@@ -170,7 +171,7 @@ impl<H> Routers<H> {
             local_name,
             config,
             routers: BTreeMap::new(),
-            sublinks: BTreeMap::new(),
+            sublinks: SublinkIndex::default(),
             node_links: BTreeMap::new(),
             local_states: BTreeMap::new(),
             pending: Vec::new(),
@@ -329,11 +330,8 @@ impl<H> Routers<H> {
     /// Re-examines every router with a link on `link` (e.g. after a pending
     /// shared buffer arrived, so its RouterLinkStates became usable).
     pub fn flush_node_link(&mut self, link: NodeLinkId, states: &mut impl LinkState) {
-        let routers: BTreeSet<RouterId> = self
-            .sublinks
-            .range((link, SublinkId(0))..=(link, SublinkId(u64::MAX)))
-            .map(|(_, e)| e.router)
-            .collect();
+        let routers: BTreeSet<RouterId> =
+            self.sublinks.on_link(link).map(|(_, e)| e.router).collect();
         for r in routers {
             self.mark_dirty(r, true);
         }
@@ -343,11 +341,8 @@ impl<H> Routers<H> {
     /// The node link `link` is gone (closed, failed, or dropped for a
     /// [`RouteError`]): every route through it is disconnected (§6.7).
     pub fn node_link_lost(&mut self, link: NodeLinkId, states: &mut impl LinkState) {
-        let entries: Vec<((NodeLinkId, SublinkId), SublinkEntry)> = self
-            .sublinks
-            .range((link, SublinkId(0))..=(link, SublinkId(u64::MAX)))
-            .map(|(k, e)| (*k, *e))
-            .collect();
+        let entries: Vec<((NodeLinkId, SublinkId), SublinkEntry)> =
+            self.sublinks.on_link(link).map(|(k, e)| (*k, *e)).collect();
         let mut affected = Vec::new();
         for (key, entry) in entries {
             self.sublinks.remove(&key);
@@ -561,8 +556,10 @@ impl<H> Routers<H> {
         if r.inbound.peek().is_none() {
             return Ok(None);
         }
-        let parcel = r.inbound.pop();
-        if let Some(p) = &parcel {
+        let mut parcel = r.inbound.pop();
+        if let Some(p) = &mut parcel {
+            // The application has it now: no longer queued here.
+            p.discharge();
             for h in &p.handles {
                 if let Handle::Portal(moved) = h
                     && let Some(m) = self.routers.get_mut(moved)
