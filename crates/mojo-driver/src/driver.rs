@@ -258,6 +258,8 @@ pub struct Driver {
     to_read: Vec<LinkId>,
     /// Backlog crossings to report (reused).
     backlog: Vec<(LinkId, Backlog)>,
+    /// Buffers of frames written in full, to hand back to the core.
+    sent_buffers: Vec<(LinkId, Vec<u8>)>,
     /// Closures not yet reported to the core.
     closed: VecDeque<(LinkId, CloseReason)>,
     /// The core asked for [`CoreRequest::Shutdown`].
@@ -300,6 +302,7 @@ impl Driver {
             dirty: Vec::new(),
             to_read: Vec::new(),
             backlog: Vec::new(),
+            sent_buffers: Vec::new(),
             closed: VecDeque::new(),
             finishing: false,
             tap: None,
@@ -745,13 +748,24 @@ impl Driver {
             // is sent before the close.
             while let Some(t) = core.poll_transmit() {
                 progressed = true;
+                let link = t.link;
                 self.queue_transmit(t);
+                // A frame copied into a chunk behind others gives its buffer
+                // back at once, for the core's next frames.
+                if let Some(l) = self.links.get_mut(&link.0) {
+                    while let Some(buffer) = l.ep.take_sent_buffer() {
+                        core.recycle(link, buffer);
+                    }
+                }
             }
             while let Some(req) = core.poll_request() {
                 progressed = true;
                 self.apply(core, req);
             }
             self.flush_dirty();
+            for (link, buffer) in self.sent_buffers.drain(..) {
+                core.recycle(link, buffer);
+            }
             for (link, backlog) in self.backlog.drain(..) {
                 progressed = true;
                 debug!("{link}: output backlog {backlog:?}");
@@ -857,6 +871,9 @@ impl Driver {
                     self.remove(id, CloseReason::Epoll { errno });
                     continue;
                 }
+            }
+            while let Some(buffer) = link.ep.take_sent_buffer() {
+                self.sent_buffers.push((id, buffer));
             }
             let queued = link.ep.pending_output_bytes();
             if !link.backlog_high && queued > self.config.output_high_water {

@@ -386,6 +386,12 @@ impl Endpoint {
         }
     }
 
+    /// The buffer of a message [`flush`](Self::flush) sent in full, emptied,
+    /// for reuse; at most [`crate::MAX_SENT_BUFFERS_KEPT`] are kept.
+    pub fn take_sent_buffer(&mut self) -> Option<Vec<u8>> {
+        self.outgoing.take_sent()
+    }
+
     /// True while queued output remains.
     pub fn has_pending_output(&self) -> bool {
         !self.outgoing.is_empty()
