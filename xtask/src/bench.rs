@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N]
-//! [--taskset=CPUS] [--capture]`: the benchmark harness of
-//! docs/PERFORMANCE.md.
+//! [--taskset=CPUS] [--capture] [--scale[=N,N,...]]`: the benchmark harness
+//! of docs/PERFORMANCE.md. `--scale` runs only the scale curve instead
+//! (module [`scale`]).
 //!
 //! It builds the release binaries, then runs the test host's `throughput`
 //! and `latency` scenarios over every case, interleaved, `--runs` times:
@@ -38,6 +39,7 @@
 //! [`report::flat_json`]) and a table on stdout.
 
 mod report;
+mod scale;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -84,6 +86,8 @@ struct BenchArgs {
     /// `--capture`: also the `proxy_capture` case (our proxy with
     /// `--capture-dir`).
     capture: bool,
+    /// `--scale[=N,...]`: only the scale curve (see [`scale`]), these N.
+    scale: Option<Vec<u32>>,
 }
 
 fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
@@ -94,6 +98,7 @@ fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
         runs: 0,
         taskset: None,
         capture: false,
+        scale: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -110,6 +115,7 @@ fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
         match name {
             "--quick" => parsed.quick = true,
             "--capture" => parsed.capture = true,
+            "--scale" => parsed.scale = Some(scale::parse_curve(inline.as_deref())?),
             "--json" => parsed.json = Some(PathBuf::from(value()?)),
             "--proxy" => parsed.proxies.push(value()?),
             "--taskset" => parsed.taskset = Some(value()?),
@@ -640,6 +646,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let release = target.join("release");
+    let host = release.join("mojo-test-host");
+    let client = release.join("mojo-test-client");
+    let mut proxies = args.proxies.clone();
+    if proxies.is_empty() {
+        proxies.push(release.join("mojo_proxy").display().to_string());
+    }
+    if let Some(curve) = &args.scale {
+        return scale::run(&scale::ScaleBench {
+            curve,
+            runs: args.runs,
+            quick: args.quick,
+            taskset: args.taskset.as_deref(),
+            host: &host,
+            client: &client,
+            proxies: &proxies,
+            json: args.json.as_deref(),
+        });
+    }
     // Our proxy with the counting allocator, in its own target directory
     // so that target/release keeps the normal build; only the idle run of
     // the `proxy` case uses it (allocations per message).
@@ -657,12 +681,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .env("CARGO_TARGET_DIR", &alloc_target);
     crate::run("release build with the counting allocator", build)?;
     let alloc_proxy = alloc_target.join("release").join("mojo_proxy");
-    let host = release.join("mojo-test-host");
-    let client = release.join("mojo-test-client");
-    let mut proxies = args.proxies.clone();
-    if proxies.is_empty() {
-        proxies.push(release.join("mojo_proxy").display().to_string());
-    }
     let capture_dir =
         std::env::temp_dir().join(format!("mojo-bench-capture-{}", std::process::id()));
     if capture_dir
@@ -835,6 +853,12 @@ mod tests {
         assert!(parse_args(&args(&["--runs=0"])).is_err());
         assert!(parse_args(&args(&["--json"])).is_err());
         assert!(parse_args(&args(&["--fast"])).is_err());
+        assert_eq!(a.scale, None);
+        let s = parse_args(&args(&["--scale"])).unwrap();
+        assert_eq!(s.scale.as_deref(), Some(scale::DEFAULT_CURVE));
+        let s = parse_args(&args(&["--scale=10,1"])).unwrap();
+        assert_eq!(s.scale.as_deref(), Some(&[1, 10][..]));
+        assert!(parse_args(&args(&["--scale=0"])).is_err());
     }
 
     #[test]

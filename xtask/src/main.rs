@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         Some("sanitize") => sanitize(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS]\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds CAP] [--runs N] [--seed N] | --campaign [--seconds N] [--plateau S] [TARGET]... | --list"
+                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS] [--capture] [--scale[=N,...]]\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds CAP] [--runs N] [--seed N] | --campaign [--seconds N] [--plateau S] [TARGET]... | --list"
             );
             return ExitCode::from(2);
         }

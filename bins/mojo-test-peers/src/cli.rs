@@ -354,6 +354,9 @@ pub struct HostArgs {
     /// sends SIGCONT, so a benchmark harness can sample the other processes
     /// exactly between two scenarios (`cargo xtask bench`).
     pub stop_after_each_line: bool,
+    /// `--scale-pipes=N` (ours, not the reference's): the pipes the `scale`
+    /// scenario (also ours) opens; default [`crate::host::DEFAULT_SCALE_PIPES`].
+    pub scale_pipes: u32,
 }
 
 /// Switches `mojo-test-host` reads.
@@ -379,6 +382,7 @@ pub const HOST_SWITCHES: &[&str] = &[
     "legacy-profile",
     "client-verbose",
     "stop-after-each-line",
+    "scale-pipes",
 ];
 
 /// Default proxy file name (next to the host).
@@ -489,6 +493,17 @@ impl HostCommand {
             }
         };
         let timeout = seconds(cl, "timeout", 120);
+        let scale_pipes = if cl.has("scale-pipes") {
+            let v = cl.value("scale-pipes");
+            string_to_u64_exact(v)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    UsageError(format!("--scale-pipes={v}: expected a positive number"))
+                })?
+        } else {
+            crate::host::DEFAULT_SCALE_PIPES
+        };
         Ok(Self::Host(Box::new(HostArgs {
             proxy: path_or("proxy", DEFAULT_PROXY_NAME),
             client: path_or("client", DEFAULT_CLIENT_NAME),
@@ -509,6 +524,7 @@ impl HostCommand {
             legacy_profile: LegacyProfile::parse(cl)?,
             client_verbose: cl.has("client-verbose"),
             stop_after_each_line: cl.has("stop-after-each-line"),
+            scale_pipes,
         })))
     }
 }
@@ -534,7 +550,10 @@ impl HostArgs {
             datapipe_timeout: self.datapipe_timeout,
             shutdown_wait: self.shutdown_wait,
             direct: self.direct != Direct::No,
-            counts: Counts::new(self.quick, self.vector),
+            counts: Counts {
+                scale_pipes: self.scale_pipes,
+                ..Counts::new(self.quick, self.vector)
+            },
             config_line: ConfigLine {
                 profile: self.legacy_profile.config_name().to_string(),
                 host_ipcz: self.direct != Direct::Legacy,
@@ -641,6 +660,17 @@ mod tests {
         assert_eq!(h.proxy_extra_args, ["--a", "--b=1"]);
         assert!(!h.stop_after_each_line);
         assert!(host(&["--stop-after-each-line"]).stop_after_each_line);
+        assert_eq!(h.scale_pipes, crate::host::DEFAULT_SCALE_PIPES);
+        let scaled = host(&["--scale-pipes=10000", "--scenarios=scale"]);
+        assert_eq!(scaled.scale_pipes, 10000);
+        assert_eq!(scaled.host_config().counts.scale_pipes, 10000);
+        for bad in [
+            "--scale-pipes=0",
+            "--scale-pipes=x",
+            "--scale-pipes=4294967296",
+        ] {
+            assert!(HostCommand::parse(&cl(&[bad])).is_err(), "{bad}");
+        }
         assert!(h.host_config().direct);
         assert_eq!(host(&["--mode=inherit"]).label, "proxy_inherit");
         assert!(

@@ -9,6 +9,10 @@
 //! read of its ack fails); [`serve_all`] returns when every loop has ended.
 //! Replies are written without checking the result, as the reference does.
 
+mod scale;
+
+pub use scale::{MAX_SCALE_PIPES, scale_error};
+
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -77,6 +81,7 @@ pub fn serve<S: MojoSystem>(system: &S, pipe: MessagePipe, index: usize, verbose
         pipe: &pipe,
         many_handled: 0,
         many_errors: 0,
+        scale: Vec::new(),
     };
     let mut served: u64 = 0;
     loop {
@@ -108,6 +113,8 @@ struct PipeServer<'a, S: MojoSystem> {
     /// kManyPipe counters since the last kManyPipesDone.
     many_handled: u64,
     many_errors: u64,
+    /// The `scale` scenario's pipes (ours), in ScaleOpen order.
+    scale: Vec<MessagePipe>,
 }
 
 impl<S: MojoSystem> PipeServer<'_, S> {
@@ -157,6 +164,10 @@ impl<S: MojoSystem> PipeServer<'_, S> {
             Payload::PlatHandleC2H { size } => return self.plat_handle_c2h(size),
             Payload::PipeBounce { hop } => self.pipe_bounce(hop, handles),
             Payload::ManyPipe { index, total } => self.many_pipe(index, total, handles),
+            Payload::ScaleOpen { first, count } => self.scale_open(first, count, handles),
+            Payload::ScaleEcho { count } => self.scale_echo(count),
+            Payload::ScaleSink { count, size } => self.scale_sink(count, size),
+            Payload::ScaleClose => self.scale_close(),
             _ => self.error(error_code::UNKNOWN_OPCODE, &[u64::from(opcode)]),
         }
         Flow::Continue
@@ -548,6 +559,10 @@ fn is_request(opcode: u32) -> bool {
             | op::PLAT_HANDLE_C2H
             | op::PIPE_BOUNCE
             | op::MANY_PIPE
+            | op::SCALE_OPEN
+            | op::SCALE_ECHO
+            | op::SCALE_SINK
+            | op::SCALE_CLOSE
     )
 }
 

@@ -27,6 +27,7 @@ mod datapipe;
 mod io;
 mod report;
 mod runner;
+mod scale;
 mod scenarios;
 
 /// Every scenario name this host runs, in the order it runs them (the
@@ -56,6 +57,18 @@ const DATA_PIPE_SCENARIOS: usize = 3;
 /// The scenarios run when `--scenarios` is not given (the reference's
 /// list): every one of [`RUN_ORDER`] but the data pipe ones.
 pub const DEFAULT_SCENARIOS: &[&str] = RUN_ORDER.split_at(RUN_ORDER.len() - DATA_PIPE_SCENARIOS).0;
+
+/// Scenarios of ours, not the spec's: run after [`RUN_ORDER`], only when
+/// named in `--scenarios` (never by default). `scale`: `--scale-pipes=N`
+/// pipes opened at once, then round trips and throughput with all of them
+/// alive (`cargo xtask bench --scale`; see `host/scale.rs`).
+pub const OUR_SCENARIOS: &[&str] = &["scale"];
+
+/// `--scale-pipes` when not given.
+pub const DEFAULT_SCALE_PIPES: u32 = 1000;
+/// Pipe ends per ScaleOpen message (far below the ports-per-message limits
+/// of both protocols).
+pub const SCALE_OPEN_BATCH: usize = 64;
 
 /// Scenario names the reference host also knows (robustness runs with its
 /// capture relay, leak and memory probes) that this host does not run.
@@ -118,6 +131,13 @@ pub struct Counts {
     pub roundtrip_messages: usize,
     /// `many_pipes` N.
     pub many_pipes: u32,
+    /// `scale` (ours): pipes opened (`--scale-pipes`).
+    pub scale_pipes: u32,
+    /// `scale`: 64 B round trips on the main pipe and again spread over
+    /// the scale pipes, after [`LATENCY_WARMUP`] warm-up ones each.
+    pub scale_rounds: usize,
+    /// `scale`: 64 B messages of the one-way run spread over the pipes.
+    pub scale_sink: u64,
 }
 
 impl Counts {
@@ -151,6 +171,9 @@ impl Counts {
             roundtrip_queued: if vector { 2 } else { 5 },
             roundtrip_messages: if vector { 2 } else { 20 },
             many_pipes: if vector { 5 } else { 200 },
+            scale_pipes: DEFAULT_SCALE_PIPES,
+            scale_rounds: if quick { 1000 } else { 10000 },
+            scale_sink: if quick { 2000 } else { 20000 },
         }
     }
 }

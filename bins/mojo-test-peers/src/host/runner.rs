@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use super::report::ms;
-use super::{CHILD_POLL, ChildRole, ChildStatus, Host, HostOutcome, RUN_ORDER, TimedOut};
+use super::{
+    CHILD_POLL, ChildRole, ChildStatus, Host, HostOutcome, OUR_SCENARIOS, RUN_ORDER, TimedOut,
+};
 use crate::protocol::{self, Payload, op};
 use crate::system::{MessagePipe, MojoSystem};
 
@@ -49,7 +51,8 @@ impl<S: MojoSystem> Host<'_, S> {
         }
     }
 
-    /// `connect`, `multi_attach`, the selected scenarios in [`RUN_ORDER`], `shutdown`.
+    /// `connect`, `multi_attach`, the selected scenarios in [`RUN_ORDER`]
+    /// and then [`OUR_SCENARIOS`], `shutdown`.
     pub(super) fn run_all(
         &mut self,
         pipes: Vec<MessagePipe>,
@@ -116,6 +119,12 @@ impl<S: MojoSystem> Host<'_, S> {
                 "datapipe_h2c" => self.datapipe_h2c(pipe)?,
                 "datapipe_c2h" => self.datapipe_c2h(pipe)?,
                 _ => {}
+            }
+        }
+        for &name in OUR_SCENARIOS {
+            if self.cfg.scenarios.contains(name) {
+                self.arm(name);
+                self.scale(pipe)?;
             }
         }
         // shutdown: close our pipes; the client and the proxy must exit 0.

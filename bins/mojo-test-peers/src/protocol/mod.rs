@@ -82,6 +82,24 @@ pub mod op {
     pub const MANY_PIPES_DONE: u32 = 35;
     /// kError [u64 code]...: a request the client could not serve.
     pub const ERROR: u32 = 99;
+    /// Ours, not the spec's (the `scale` scenario): ScaleOpen [u32 first]
+    /// [u32 count], handles = `count` pipe ends, the client's scale pipes
+    /// `first .. first + count`; the client echoes one message on each.
+    pub const SCALE_OPEN: u32 = 200;
+    /// Ours: ScaleEcho [u64 count]: the client echoes `count` messages, the
+    /// k-th read from scale pipe `k mod N`, then replies ScaleEchoDone.
+    pub const SCALE_ECHO: u32 = 201;
+    /// Ours: ScaleEchoDone [u64 echoed].
+    pub const SCALE_ECHO_DONE: u32 = 202;
+    /// Ours: ScaleSink [u64 count][u64 size]: the client reads `count`
+    /// SinkData messages, the k-th from scale pipe `k mod N`, then replies
+    /// SinkAck on the main pipe.
+    pub const SCALE_SINK: u32 = 203;
+    /// Ours: ScaleClose: the client closes every scale pipe, then replies
+    /// ScaleClosed.
+    pub const SCALE_CLOSE: u32 = 204;
+    /// Ours: ScaleClosed [u64 closed].
+    pub const SCALE_CLOSED: u32 = 205;
 }
 
 /// Codes of the client's op-99 Error replies (the first u64), as
@@ -452,12 +470,27 @@ pub enum Payload {
     ManyPipesDone { handled: u64, errors: u64 },
     /// 99: the code, then up to [`MAX_ERROR_DETAIL_WORDS`] more words.
     Error { code: u64, detail: Vec<u64> },
+    /// 200 (ours).
+    ScaleOpen { first: u32, count: u32 },
+    /// 201 (ours).
+    ScaleEcho { count: u64 },
+    /// 202 (ours).
+    ScaleEchoDone { echoed: u64 },
+    /// 203 (ours).
+    ScaleSink { count: u64, size: u64 },
+    /// 204 (ours).
+    ScaleClose,
+    /// 205 (ours).
+    ScaleClosed { closed: u64 },
 }
 
 /// Exact payload size (opcode included) of each fixed-size opcode.
 pub fn fixed_size(opcode: u32) -> Option<usize> {
     Some(match opcode {
         op::SUB_PIPE | op::CLOSE_WATCH | op::CLOSE_WATCH_READY | op::CLOSE_SELF => 4,
+        op::SCALE_CLOSE => 4,
+        op::SCALE_OPEN | op::SCALE_ECHO | op::SCALE_ECHO_DONE | op::SCALE_CLOSED => 12,
+        op::SCALE_SINK => 20,
         op::HELLO
         | op::SUB_PIPE_C2H
         | op::SUB_PIPE_C2H_READY
@@ -530,6 +563,12 @@ pub fn name(opcode: u32) -> &'static str {
         op::MANY_PIPE => "kManyPipe",
         op::MANY_PIPES_DONE => "kManyPipesDone",
         op::ERROR => "Error",
+        op::SCALE_OPEN => "ScaleOpen",
+        op::SCALE_ECHO => "ScaleEcho",
+        op::SCALE_ECHO_DONE => "ScaleEchoDone",
+        op::SCALE_SINK => "ScaleSink",
+        op::SCALE_CLOSE => "ScaleClose",
+        op::SCALE_CLOSED => "ScaleClosed",
         _ => "unknown",
     }
 }
@@ -574,6 +613,12 @@ impl Payload {
             Self::ManyPipe { .. } => op::MANY_PIPE,
             Self::ManyPipesDone { .. } => op::MANY_PIPES_DONE,
             Self::Error { .. } => op::ERROR,
+            Self::ScaleOpen { .. } => op::SCALE_OPEN,
+            Self::ScaleEcho { .. } => op::SCALE_ECHO,
+            Self::ScaleEchoDone { .. } => op::SCALE_ECHO_DONE,
+            Self::ScaleSink { .. } => op::SCALE_SINK,
+            Self::ScaleClose => op::SCALE_CLOSE,
+            Self::ScaleClosed { .. } => op::SCALE_CLOSED,
         }
     }
 
@@ -583,7 +628,11 @@ impl Payload {
         w.u32(self.opcode());
         match self {
             Self::Echo(rest) | Self::SinkData(rest) => w.0.extend_from_slice(rest),
-            Self::SubPipe | Self::CloseWatch | Self::CloseWatchReady | Self::CloseSelf => {}
+            Self::SubPipe
+            | Self::CloseWatch
+            | Self::CloseWatchReady
+            | Self::CloseSelf
+            | Self::ScaleClose => {}
             Self::Hello { index: a }
             | Self::SubPipeC2H { count: a }
             | Self::SubPipeC2HReady { count: a }
@@ -599,7 +648,10 @@ impl Payload {
             | Self::DataPipeConsumer { total: a }
             | Self::SubPipeC2HDone { echoed: a }
             | Self::PlatHandleC2H { size: a }
-            | Self::PlatHandleC2HAck { host_fnv: a } => w.u64(*a),
+            | Self::PlatHandleC2HAck { host_fnv: a }
+            | Self::ScaleEcho { count: a }
+            | Self::ScaleEchoDone { echoed: a }
+            | Self::ScaleClosed { closed: a } => w.u64(*a),
             Self::SinkStart { count: a, size: b }
             | Self::PlatHandleAck {
                 fnv: a,
@@ -622,7 +674,8 @@ impl Payload {
             | Self::ManyPipesDone {
                 handled: a,
                 errors: b,
-            } => {
+            }
+            | Self::ScaleSink { count: a, size: b } => {
                 w.u64(*a);
                 w.u64(*b);
             }
@@ -658,9 +711,9 @@ impl Payload {
                     w.u64(*v);
                 }
             }
-            Self::ManyPipe { index, total } => {
-                w.u32(*index);
-                w.u32(*total);
+            Self::ManyPipe { index: a, total: b } | Self::ScaleOpen { first: a, count: b } => {
+                w.u32(*a);
+                w.u32(*b);
             }
             Self::Error { code, detail } => {
                 w.u64(*code);
@@ -783,6 +836,18 @@ impl Payload {
                 handled: u64_at(4),
                 errors: u64_at(12),
             },
+            op::SCALE_OPEN => Self::ScaleOpen {
+                first: u32_at(4),
+                count: u32_at(8),
+            },
+            op::SCALE_ECHO => Self::ScaleEcho { count: u64_at(4) },
+            op::SCALE_ECHO_DONE => Self::ScaleEchoDone { echoed: u64_at(4) },
+            op::SCALE_SINK => Self::ScaleSink {
+                count: u64_at(4),
+                size: u64_at(12),
+            },
+            op::SCALE_CLOSE => Self::ScaleClose,
+            op::SCALE_CLOSED => Self::ScaleClosed { closed: u64_at(4) },
             other => return Err(DecodeError::UnknownOpcode(other)),
         })
     }

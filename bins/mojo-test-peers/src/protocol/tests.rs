@@ -104,6 +104,21 @@ fn spec_sizes() {
         28
     );
     assert_eq!(Payload::CloseWatchReady.encode(), 12u32.to_le_bytes());
+    // Ours (the `scale` scenario), outside the spec's opcode range.
+    for (opcode, size) in [
+        (200, 12),
+        (201, 12),
+        (202, 12),
+        (203, 20),
+        (204, 4),
+        (205, 12),
+    ] {
+        assert_eq!(fixed_size(opcode), Some(size), "opcode {opcode}");
+    }
+    assert_eq!(
+        Payload::ScaleOpen { first: 3, count: 2 }.encode(),
+        [200, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0]
+    );
 }
 
 #[test]
@@ -197,6 +212,12 @@ fn any_payload() -> impl Strategy<Value = Payload> {
         w().prop_map(|hop| Payload::PipeBounceBack { hop }),
         (w(), w()).prop_map(|(index, total)| Payload::ManyPipe { index, total }),
         (u(), u()).prop_map(|(handled, errors)| Payload::ManyPipesDone { handled, errors }),
+        (w(), w()).prop_map(|(first, count)| Payload::ScaleOpen { first, count }),
+        u().prop_map(|count| Payload::ScaleEcho { count }),
+        u().prop_map(|echoed| Payload::ScaleEchoDone { echoed }),
+        (u(), u()).prop_map(|(count, size)| Payload::ScaleSink { count, size }),
+        Just(Payload::ScaleClose),
+        u().prop_map(|closed| Payload::ScaleClosed { closed }),
         (
             u(),
             proptest::collection::vec(u(), 0..=MAX_ERROR_DETAIL_WORDS)
