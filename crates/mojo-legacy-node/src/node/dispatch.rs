@@ -306,11 +306,7 @@ impl LegacyNode {
     /// Whether `new_ports` more ports towards `peer` stay within the limit.
     fn check_port_limit(&self, peer: NodeName, new_ports: usize) -> Result<(), NodeError> {
         let limit = self.limits.max_ports_per_peer;
-        let towards = self
-            .ports
-            .ports()
-            .filter(|(name, _)| self.ports.peer_of(*name).is_some_and(|(n, _)| n == peer))
-            .count();
+        let towards = self.ports.ports_towards(peer);
         if towards.saturating_add(new_ports) > limit {
             return Err(NodeError::TooManyPorts { limit });
         }

@@ -96,6 +96,9 @@ pub struct Node<M> {
     /// Which local ports send to each (node, port): peer loss and proxy
     /// deletion look ports up by peer (Chromium's `peer_port_maps_`).
     by_peer: BTreeMap<NodeName, BTreeMap<PortName, BTreeSet<PortName>>>,
+    /// How many local ports send to each node (the sizes of `by_peer`'s
+    /// sets, kept so that a per-peer port limit costs no walk of the ports).
+    towards: BTreeMap<NodeName, usize>,
     queued_messages: usize,
     local: VecDeque<(Event<M>, usize, Sender)>,
     /// How many local ports the event being handled has already passed.
@@ -145,6 +148,7 @@ impl<M> Node<M> {
             limits,
             ports: BTreeMap::new(),
             by_peer: BTreeMap::new(),
+            towards: BTreeMap::new(),
             queued_messages: 0,
             local: VecDeque::new(),
             hops: 0,
@@ -1985,12 +1989,26 @@ impl<M> Node<M> {
     fn insert_port(&mut self, name: PortName, port: Port<M>) {
         let peer = (port.peer_node, port.peer_port);
         self.ports.insert(name, port);
-        self.by_peer
+        self.index(name, peer);
+    }
+
+    fn index(&mut self, name: PortName, peer: (NodeName, PortName)) {
+        let added = self
+            .by_peer
             .entry(peer.0)
             .or_default()
             .entry(peer.1)
             .or_default()
             .insert(name);
+        if added {
+            *self.towards.entry(peer.0).or_default() += 1;
+        }
+    }
+
+    /// How many local ports (of any state) send to `node`: what the ports
+    /// index holds for it, without walking the ports.
+    pub fn ports_towards(&self, node: NodeName) -> usize {
+        self.towards.get(&node).copied().unwrap_or(0)
     }
 
     fn set_peer(&mut self, name: PortName, peer: (NodeName, PortName)) {
@@ -2002,24 +2020,24 @@ impl<M> Node<M> {
         // A new peer numbers this port's events from 1 (§4.9).
         p.next_control_to_send = INITIAL_SEQUENCE_NUM;
         self.unindex(name, old);
-        self.by_peer
-            .entry(peer.0)
-            .or_default()
-            .entry(peer.1)
-            .or_default()
-            .insert(name);
+        self.index(name, peer);
     }
 
     fn unindex(&mut self, name: PortName, peer: (NodeName, PortName)) {
         if let Some(of_node) = self.by_peer.get_mut(&peer.0) {
             if let Some(senders) = of_node.get_mut(&peer.1) {
-                senders.remove(&name);
+                if senders.remove(&name) {
+                    if let Some(count) = self.towards.get_mut(&peer.0) {
+                        *count = count.saturating_sub(1);
+                    }
+                }
                 if senders.is_empty() {
                     of_node.remove(&peer.1);
                 }
             }
             if of_node.is_empty() {
                 self.by_peer.remove(&peer.0);
+                self.towards.remove(&peer.0);
             }
         }
     }
@@ -2052,6 +2070,11 @@ impl<M> Node<M> {
                 .insert(*name);
         }
         assert_eq!(expected, self.by_peer, "peer index out of date");
+        let counts: BTreeMap<NodeName, usize> = expected
+            .iter()
+            .map(|(node, of_node)| (*node, of_node.values().map(BTreeSet::len).sum()))
+            .collect();
+        assert_eq!(counts, self.towards, "per-node port counts out of date");
     }
 
     /// Recounts queued messages (tests check the running count).

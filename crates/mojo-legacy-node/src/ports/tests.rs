@@ -1483,3 +1483,31 @@ fn direct_handoff_falls_back_to_a_proxy_until_the_pair_is_settled() {
     close_all(&mut sim, &[(0, a), (1, p0), (0, f), (1, e3)]);
     sim.assert_clean();
 }
+
+#[test]
+fn ports_towards_counts_each_nodes_senders_as_ports_come_and_go() {
+    let mut sim = S::new(2);
+    let (n0, n1) = (sim.name(0), sim.name(1));
+    let (a, p0) = connect(&mut sim, 0, 1);
+    assert_eq!(sim.nodes[0].ports_towards(n1), 1);
+    assert_eq!(sim.nodes[1].ports_towards(n0), 1);
+    // A local pipe: two ports sending to their own node.
+    let (x, y) = sim.nodes[0].create_pipe().unwrap();
+    assert_eq!(sim.nodes[0].ports_towards(n0), 2);
+    // `y` moves to node 1: once the proxy is gone, `x` sends there.
+    send(&mut sim, 0, a, "carry", vec![y]);
+    sim.run();
+    let (_, got) = recv(&mut sim, 1, p0).unwrap();
+    let [y1] = got[..] else {
+        panic!("one port, got {got:?}")
+    };
+    assert_eq!(sim.nodes[0].ports_towards(n1), 2, "a and x");
+    assert_eq!(sim.nodes[0].ports_towards(n0), 0);
+    assert_eq!(sim.nodes[1].ports_towards(n0), 2, "p0 and y1");
+    sim.nodes[0].check_peer_index();
+    sim.nodes[1].check_peer_index();
+    close_all(&mut sim, &[(0, a), (1, p0), (0, x), (1, y1)]);
+    assert_eq!(sim.nodes[0].ports_towards(n1), 0);
+    assert_eq!(sim.nodes[1].ports_towards(n0), 0);
+    sim.assert_clean();
+}
