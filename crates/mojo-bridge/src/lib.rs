@@ -122,7 +122,7 @@ pub mod proxy;
 mod stats;
 mod translate;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 
 use ipcz_node::node::{Node, NodeEvent};
@@ -262,9 +262,13 @@ struct Pairing {
 pub struct Bridge<M> {
     ipcz: Node<M>,
     legacy: LegacyNode,
-    pairings: BTreeMap<PairingId, Pairing>,
-    by_portal: BTreeMap<RouterId, PairingId>,
-    by_port: BTreeMap<PortRef, PairingId>,
+    // Hash maps: every message looks its pairing up, and B-trees of
+    // 10,000 pairings cost a cache miss per level per lookup. Nothing
+    // iterates them in an order that matters (`close_all` and the
+    // snapshot sort by pairing id).
+    pairings: HashMap<PairingId, Pairing>,
+    by_portal: HashMap<RouterId, PairingId>,
+    by_port: HashMap<PortRef, PairingId>,
     next_pairing: u64,
     dirty_portals: BTreeSet<RouterId>,
     dirty_ports: BTreeSet<PortRef>,
@@ -320,9 +324,9 @@ impl<M: SharedMemory> Bridge<M> {
         let mut bridge = Self {
             ipcz,
             legacy,
-            pairings: BTreeMap::new(),
-            by_portal: BTreeMap::new(),
-            by_port: BTreeMap::new(),
+            pairings: HashMap::new(),
+            by_portal: HashMap::new(),
+            by_port: HashMap::new(),
             next_pairing: 1,
             dirty_portals: BTreeSet::new(),
             dirty_ports: BTreeSet::new(),
@@ -393,7 +397,8 @@ impl<M: SharedMemory> Bridge<M> {
     /// [`poll_transmit`](Self::poll_transmit) before closing the sockets.
     pub fn close_all(&mut self) {
         self.process();
-        let all: Vec<PairingId> = self.pairings.keys().copied().collect();
+        let mut all: Vec<PairingId> = self.pairings.keys().copied().collect();
+        all.sort_unstable();
         for pairing in all {
             self.close_pairing(pairing);
         }

@@ -129,7 +129,7 @@ impl<M: SharedMemory> Bridge<M> {
 
     /// The bridge's state now: totals, every pairing, what the nodes hold.
     pub fn snapshot(&self) -> BridgeSnapshot {
-        let pipes = self
+        let mut pipes: Vec<PipeSnapshot> = self
             .pairings
             .iter()
             .map(|(&pairing, p)| {
@@ -148,6 +148,7 @@ impl<M: SharedMemory> Bridge<M> {
                 }
             })
             .collect();
+        pipes.sort_unstable_by_key(|p| p.pairing);
         BridgeSnapshot {
             totals: self.totals,
             pipes,

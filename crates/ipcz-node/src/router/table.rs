@@ -1,7 +1,7 @@
 //! The router table of one node: routers, the sublink table of every node
 //! link, and the application API (the link primitives are in `links.rs`).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
@@ -151,7 +151,10 @@ impl Pending {
 pub struct Routers<H> {
     pub(crate) local_name: NodeName,
     pub(crate) config: RouterConfig,
-    pub(crate) routers: BTreeMap<RouterId, Router<H>>,
+    /// Every router by id. A hash map: each parcel looks routers up several
+    /// times, and a B-tree of 10,000 routers costs a cache miss per level
+    /// per lookup; nothing iterates it in an order that matters.
+    pub(crate) routers: HashMap<RouterId, Router<H>>,
     pub(crate) sublinks: SublinkIndex,
     pub(crate) node_links: BTreeMap<NodeLinkId, NodeName>,
     pub(crate) local_states: BTreeMap<u64, LocalLinkState>,
@@ -170,7 +173,7 @@ impl<H> Routers<H> {
         Self {
             local_name,
             config,
-            routers: BTreeMap::new(),
+            routers: HashMap::new(),
             sublinks: SublinkIndex::default(),
             node_links: BTreeMap::new(),
             local_states: BTreeMap::new(),
