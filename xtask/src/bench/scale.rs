@@ -7,12 +7,13 @@
 //!
 //! The proxy is sampled through `/proc/PID` (the bench's sampling code) with
 //! the host stopped after each line: at `scale_open` once it has settled
-//! (all N pipes alive and idle: `rss_kb`, `fds`), at `scale_rtt` and at
-//! `scale` once settled (its CPU time in each window over the `messages` of
-//! the line ending it: `cpu_us_per_rtt_msg` for the 64 B round trips, on
-//! the main pipe and spread, `cpu_us_per_msg` for the one-way 64 B run
-//! spread over the N pipes, the window of the main bench's
-//! `cpu_us_per_msg_64`), and at `scale_close` (`rss_after_close_kb`); the
+//! (all N pipes alive and idle: `rss_kb`, `fds`), at `scale_rtt`,
+//! `scale_tput_main` and `scale` once settled (its CPU time in each window
+//! over the `messages` of the line ending it: `cpu_us_per_rtt_msg` for the
+//! 64 B round trips, on the main pipe and spread; `cpu_us_per_msg_main` for
+//! a one-way 64 B run on the main pipe with N pipes alive, the window of
+//! the main bench's `cpu_us_per_msg_64`; `cpu_us_per_msg` for the same run
+//! spread over the N pipes), and at `scale_close` (`rss_after_close_kb`); the
 //! largest `VmHWM` is `peak_rss_kb`. The host's figures come from its
 //! `scale` line (`rtt_64_*`, `spread_rtt_64_*`, `tput_64_msgs_s`) and its
 //! `scale_open` line (`open_us_per_pipe`). Keys: `<case>.scale_<N>.<figure>`
@@ -38,16 +39,19 @@ pub(super) const MAX_SCALE_PIPES: u32 = 50_000;
 const SCALE_HOST_TIMEOUT_S: u32 = 600;
 
 /// Figures of the host's `scale` line: (field, figure).
-const SCALE_LINE_FIGURES: [(&str, &str); 5] = [
+const SCALE_LINE_FIGURES: [(&str, &str); 6] = [
     ("rtt_64_p50_us", "rtt_64_p50_us"),
     ("rtt_64_p99_us", "rtt_64_p99_us"),
     ("spread_rtt_64_p50_us", "spread_rtt_64_p50_us"),
     ("spread_rtt_64_p99_us", "spread_rtt_64_p99_us"),
     ("tput_64_msgs_s", "tput_64_msgs_s"),
+    ("main_tput_64_msgs_s", "main_tput_64_msgs_s"),
 ];
 
 /// Figures whose largest-N over smallest-N ratio is reported.
-pub(super) const RATIO_FIGURES: [&str; 6] = [
+pub(super) const RATIO_FIGURES: [&str; 8] = [
+    "cpu_us_per_msg_main",
+    "main_tput_64_msgs_s",
     "cpu_us_per_msg",
     "cpu_us_per_rtt_msg",
     "rtt_64_p50_us",
@@ -57,11 +61,13 @@ pub(super) const RATIO_FIGURES: [&str; 6] = [
 ];
 
 /// Rows of the table, in order.
-const TABLE_COLUMNS: [&str; 12] = [
+const TABLE_COLUMNS: [&str; 14] = [
     "rtt_64_p50_us",
     "rtt_64_p99_us",
     "spread_rtt_64_p50_us",
     "spread_rtt_64_p99_us",
+    "main_tput_64_msgs_s",
+    "cpu_us_per_msg_main",
     "tput_64_msgs_s",
     "cpu_us_per_msg",
     "cpu_us_per_rtt_msg",
@@ -105,7 +111,9 @@ pub(super) struct ScaleRun {
     pub(super) open: Option<HopSample>,
     /// Settled, after `scale_rtt` (the round trips done).
     pub(super) rtt: Option<HopSample>,
-    /// Settled, after `scale` (the one-way run done).
+    /// Settled, after `scale_tput_main` (the main-pipe one-way run done).
+    pub(super) tput_main: Option<HopSample>,
+    /// Settled, after `scale` (the spread one-way run done).
     pub(super) measured: Option<HopSample>,
     /// After `scale_close`.
     pub(super) closed: Option<HopSample>,
@@ -140,9 +148,11 @@ pub(super) fn scale_figures(run: &ScaleRun) -> Result<Figures, String> {
     }
     line(&run.lines, "scale_close")?;
     let rtt = line(&run.lines, "scale_rtt")?;
+    let tput_main = line(&run.lines, "scale_tput_main")?;
     let windows = [
         ("cpu_us_per_rtt_msg", run.open, run.rtt, rtt),
-        ("cpu_us_per_msg", run.rtt, run.measured, scale),
+        ("cpu_us_per_msg_main", run.rtt, run.tput_main, tput_main),
+        ("cpu_us_per_msg", run.tput_main, run.measured, scale),
     ];
     for (figure, start, end, at_end) in windows {
         let messages = at_end["messages"].as_u64().filter(|m| *m > 0);
@@ -326,7 +336,9 @@ fn watch(child: &mut std::process::Child, proxy: &str) -> Result<(ScaleRun, Vec<
             }
             if let (Some(pid), true) = (hop_pid, stopped) {
                 let s = match scenario.as_str() {
-                    "scale_open" | "scale_rtt" | "scale" => settled_sample(pid, None).0,
+                    "scale_open" | "scale_rtt" | "scale_tput_main" | "scale" => {
+                        settled_sample(pid, None).0
+                    }
                     _ => super::sample(pid),
                 };
                 if let Some(s) = s {
@@ -335,6 +347,7 @@ fn watch(child: &mut std::process::Child, proxy: &str) -> Result<(ScaleRun, Vec<
                 match scenario.as_str() {
                     "scale_open" => run.open = s,
                     "scale_rtt" => run.rtt = s,
+                    "scale_tput_main" => run.tput_main = s,
                     "scale" => run.measured = s,
                     "scale_close" => run.closed = s,
                     _ => {}
@@ -487,11 +500,13 @@ mod tests {
         let scale = serde_json::json!({
             "scenario": "scale", "pass": pass, "rtt_64_p50_us": 30.0,
             "rtt_64_p99_us": 60.0, "spread_rtt_64_p50_us": 32.0,
-            "spread_rtt_64_p99_us": 70.0, "tput_64_msgs_s": 200000.0, "messages": 1000
+            "spread_rtt_64_p99_us": 70.0, "tput_64_msgs_s": 200000.0, "messages": 1000,
+            "main_tput_64_msgs_s": 300000.0
         });
         vec![
             serde_json::json!({"scenario": "scale_open", "pass": true, "open_us_per_pipe": 40.0}),
             serde_json::json!({"scenario": "scale_rtt", "pass": true, "messages": 500}),
+            serde_json::json!({"scenario": "scale_tput_main", "pass": true, "messages": 250}),
             scale,
             serde_json::json!({"scenario": "scale_close", "pass": true}),
         ]
@@ -513,6 +528,7 @@ mod tests {
             lines: lines(true),
             open: sample(5000, 1_000_000),
             rtt: sample(5050, 6_000_000),
+            tput_main: sample(5050, 6_000_000),
             measured: sample(5100, 8_000_000),
             closed: sample(4000, 8_100_000),
             peak_hwm_kb: 6000,
@@ -520,6 +536,8 @@ mod tests {
         let f = scale_figures(&run).unwrap();
         assert_eq!(f["cpu_us_per_msg"], 2.0, "2 ms of CPU over 1000 messages");
         assert_eq!(f["cpu_us_per_rtt_msg"], 10.0, "5 ms over 500");
+        assert_eq!(f["cpu_us_per_msg_main"], 0.0, "no CPU time in that window");
+        assert_eq!(f["main_tput_64_msgs_s"], 300000.0);
         assert_eq!(f["rss_kb"], 5000.0);
         assert_eq!(f["rss_after_close_kb"], 4000.0);
         assert_eq!(f["peak_rss_kb"], 6000.0);

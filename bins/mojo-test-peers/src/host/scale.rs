@@ -12,11 +12,12 @@
 //!    the main pipe; as many again spread over the scale pipes (ScaleEcho:
 //!    the k-th on pipe `k mod N`); a one-way run of `scale_sink` 64 B
 //!    SinkData messages, the k-th on pipe `k mod N` (ScaleSink, answered by
-//!    a SinkAck on the main pipe). Between the round trips and the one-way
-//!    run a marker line `scale_rtt` gives the messages the round trips made
-//!    the proxy carry; line `scale` has every figure, and `messages`: those
-//!    the one-way run made it carry (so a bench can divide the proxy's CPU
-//!    time of either window by its messages).
+//!    a SinkAck on the main pipe), after the same one-way run on the main
+//!    pipe alone (SinkStart). Marker lines end each window: `scale_rtt`
+//!    (the round trips) and `scale_tput_main` (the main-pipe run), each
+//!    with `messages`, those the window made the proxy carry; line `scale`
+//!    has every figure and the spread run's `messages` (so a bench can
+//!    divide the proxy's CPU time of each window by its messages).
 //! 3. close: ScaleClose; the client closes its ends and replies
 //!    ScaleClosed; every host end must then see PEER_CLOSED. Line
 //!    `scale_close`.
@@ -191,35 +192,33 @@ impl<S: MojoSystem> Host<'_, S> {
             .int("messages", i128::from(rtt_messages))
             .error(&err);
         self.print(&j);
-        // One-way, spread over the pipes.
+        // One-way on the main pipe (the main bench's `throughput_64`, with
+        // N pipes alive), then a marker line ending that window.
         let count = self.cfg.counts.scale_sink;
-        let mut data = vec![0xabu8; SCALE_MESSAGE_SIZE];
-        data[..4].copy_from_slice(&op::SINK_DATA.to_le_bytes());
-        let sink = Payload::ScaleSink {
+        let size = SCALE_MESSAGE_SIZE as u64;
+        let start = Payload::SinkStart { count, size };
+        let on_main = self.one_way(pipe, &start, count, |_| pipe, &mut err)?;
+        let mut j = self.line("scale_tput_main", err.is_empty());
+        j.int("pipes", n as i128)
+            .int("messages", i128::from(count + 2))
+            .error(&err);
+        self.print(&j);
+        // One-way, spread over the pipes.
+        let start = Payload::ScaleSink { count, size };
+        let spread_run = self.one_way(
+            pipe,
+            &start,
             count,
-            size: SCALE_MESSAGE_SIZE as u64,
-        };
-        let t_sink = Instant::now();
-        let _ = self.send(pipe, &sink, Vec::new());
-        for k in 0..count {
-            let _ = self.write(&ends[(k % n as u64) as usize], &data, Vec::new());
-        }
-        let (mut received, mut bad) = (0, 0);
-        if let Some(m) = self.read_expect(pipe, op::SINK_ACK, &mut err)? {
-            if let Some(Payload::SinkAck {
-                received: r,
-                bad: b,
-                ..
-            }) = self.decode(&m, &mut err)
-            {
-                (received, bad) = (r, b);
-            }
-        }
-        let sink_s = t_sink.elapsed().as_secs_f64();
+            |k| &ends[(k % n as u64) as usize],
+            &mut err,
+        )?;
+        let (received, bad, sink_s) = spread_run;
         let elapsed = t0.elapsed();
-        // What the proxy carried between `scale_rtt` and this line.
+        // What the proxy carried between `scale_tput_main` and this line.
         let messages = count + 2;
         let pass = main.ns.len() == rounds
+            && on_main.0 == count
+            && on_main.1 == 0
             && spread.ns.len() == rounds
             && client_echoed == total as u64
             && received == count
@@ -236,12 +235,45 @@ impl<S: MojoSystem> Host<'_, S> {
             .int("tput_count", i128::from(count))
             .int("tput_received", i128::from(received))
             .int("tput_bad", i128::from(bad))
+            .num("main_tput_64_msgs_s", count as f64 / on_main.2)
             .num("tput_64_msgs_s", count as f64 / sink_s)
             .int("messages", i128::from(messages))
             .num("elapsed_ms", ms(elapsed))
             .error(&err);
         self.print(&j);
         Ok(())
+    }
+
+    /// Sends `start` on `main`, then `count` 64 B SinkData messages, the
+    /// k-th on `pipe_of(k)`, and reads the SinkAck on `main`: (received,
+    /// bad, seconds from `start` to the ack).
+    fn one_way<'p>(
+        &mut self,
+        main: &MessagePipe,
+        start: &Payload,
+        count: u64,
+        pipe_of: impl Fn(u64) -> &'p MessagePipe,
+        err: &mut String,
+    ) -> Result<(u64, u64, f64), TimedOut> {
+        let mut data = vec![0xabu8; SCALE_MESSAGE_SIZE];
+        data[..4].copy_from_slice(&op::SINK_DATA.to_le_bytes());
+        let t0 = Instant::now();
+        let _ = self.send(main, start, Vec::new());
+        for k in 0..count {
+            let _ = self.write(pipe_of(k), &data, Vec::new());
+        }
+        let (mut received, mut bad) = (0, 0);
+        if let Some(m) = self.read_expect(main, op::SINK_ACK, err)? {
+            if let Some(Payload::SinkAck {
+                received: r,
+                bad: b,
+                ..
+            }) = self.decode(&m, err)
+            {
+                (received, bad) = (r, b);
+            }
+        }
+        Ok((received, bad, t0.elapsed().as_secs_f64()))
     }
 
     fn scale_close(&mut self, pipe: &MessagePipe, ends: Vec<MessagePipe>) -> Result<(), TimedOut> {
