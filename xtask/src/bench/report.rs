@@ -215,7 +215,7 @@ pub(crate) fn alloc_figures(small: AllocWindow, large: AllocWindow) -> Result<Fi
     f.insert("allocs_per_run_64".into(), per_run);
     f.insert(format!("allocs_per_msg_64_at_{}", small.messages), a);
     f.insert(format!("allocs_per_msg_64_at_{}", large.messages), b);
-    if per_run < -0.5 || per_run > MAX_ALLOCS_PER_RUN {
+    if !(-0.5..=MAX_ALLOCS_PER_RUN).contains(&per_run) {
         return Err(format!(
             "allocation windows do not fit one cost per run plus one per message: \
              {a:.3} per message over {} messages, {b:.3} over {}, so {steady:.3} for each \
