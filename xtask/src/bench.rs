@@ -530,7 +530,17 @@ fn watch_host(
     }
     let tail = stderr_thread.join().unwrap_or_default();
     if case.hop.is_some() && hop_pid.is_none() {
-        return Err(format!("{}: no `spawned pid` line for the hop", case.name));
+        let seen: Vec<&str> = out
+            .lines
+            .iter()
+            .filter_map(|l| l["scenario"].as_str())
+            .collect();
+        return Err(format!(
+            "{}: no `spawned pid` line for the hop by `connect` (result lines: {seen:?}); \
+             the host's last stderr lines:\n  {}",
+            case.name,
+            tail.join("\n  ")
+        ));
     }
     Ok((out, tail))
 }
