@@ -258,8 +258,6 @@ pub struct Driver {
     to_read: Vec<LinkId>,
     /// Backlog crossings to report (reused).
     backlog: Vec<(LinkId, Backlog)>,
-    /// Buffers of frames written in full, to hand back to the core.
-    sent_buffers: Vec<(LinkId, Vec<u8>)>,
     /// Closures not yet reported to the core.
     closed: VecDeque<(LinkId, CloseReason)>,
     /// The core asked for [`CoreRequest::Shutdown`].
@@ -302,7 +300,6 @@ impl Driver {
             dirty: Vec::new(),
             to_read: Vec::new(),
             backlog: Vec::new(),
-            sent_buffers: Vec::new(),
             closed: VecDeque::new(),
             finishing: false,
             tap: None,
@@ -753,19 +750,14 @@ impl Driver {
                 // A frame copied into a chunk behind others gives its buffer
                 // back at once, for the core's next frames.
                 if let Some(l) = self.links.get_mut(&link.0) {
-                    while let Some(buffer) = l.ep.take_sent_buffer() {
-                        core.recycle(link, buffer);
-                    }
+                    hand_back_sent(core, link, &mut l.ep);
                 }
             }
             while let Some(req) = core.poll_request() {
                 progressed = true;
                 self.apply(core, req);
             }
-            self.flush_dirty();
-            for (link, buffer) in self.sent_buffers.drain(..) {
-                core.recycle(link, buffer);
-            }
+            self.flush_dirty(core);
             for (link, backlog) in self.backlog.drain(..) {
                 progressed = true;
                 debug!("{link}: output backlog {backlog:?}");
@@ -836,7 +828,7 @@ impl Driver {
 
     /// Writes every link with new output or a writable edge, toggles write
     /// interest, records backlog crossings and finishes lingering closes.
-    fn flush_dirty(&mut self) {
+    fn flush_dirty<C: Core>(&mut self, core: &mut C) {
         let mut i = 0;
         while let Some(&id) = self.dirty.get(i) {
             i += 1;
@@ -872,9 +864,7 @@ impl Driver {
                     continue;
                 }
             }
-            while let Some(buffer) = link.ep.take_sent_buffer() {
-                self.sent_buffers.push((id, buffer));
-            }
+            hand_back_sent(core, id, &mut link.ep);
             let queued = link.ep.pending_output_bytes();
             if !link.backlog_high && queued > self.config.output_high_water {
                 link.backlog_high = true;
@@ -912,6 +902,14 @@ impl Driver {
 
 /// The last `fresh` bytes of the endpoint's receive buffer: what the read
 /// just appended.
+/// Gives the core back the buffers of `link`'s frames that are out of the
+/// endpoint's hands (written, or copied into a chunk).
+fn hand_back_sent<C: Core>(core: &mut C, link: LinkId, ep: &mut Endpoint) {
+    while let Some(buffer) = ep.take_sent_buffer() {
+        core.recycle(link, buffer);
+    }
+}
+
 fn new_input(ep: &Endpoint, fresh: usize) -> &[u8] {
     let buffered = ep.buffered();
     buffered
