@@ -659,6 +659,11 @@ impl Driver {
                         used = used.saturating_add(bytes);
                         self.stats.bytes_read += bytes as u64;
                         fresh = true;
+                        // Nothing more is there: the next edge says when it
+                        // is (a hung-up link is read on to its end).
+                        if link.ep.drained() && !link.hung_up {
+                            link.read_ready = false;
+                        }
                     }
                     Ok(ReadOutcome::WouldBlock) => link.read_ready = false,
                     Ok(ReadOutcome::Eof) => {
