@@ -244,8 +244,8 @@ fn host_failures(run: &SoakRun) -> Vec<String> {
 }
 
 /// `cargo xtask soak`.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let args = parse_args(args)?;
+pub(crate) fn run(raw_args: &[String]) -> Result<(), String> {
+    let args = parse_args(raw_args)?;
     let mut build = crate::cargo();
     build.args([
         "build",
@@ -310,8 +310,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     print!("{}", verdict::summary(&verdict, &run.points));
     if let Some(path) = &args.json {
+        let command: String = std::iter::once("cargo xtask soak")
+            .chain(raw_args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut json = json!({
-            "command": format!("cargo xtask soak --messages {}", args.messages),
+            "command": command,
             "proxy": proxy,
             "messages_requested": args.messages,
             "messages": messages,
