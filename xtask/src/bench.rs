@@ -31,8 +31,8 @@
 //! is read through `/proc/PID/mem` at both ends of the window; one more run
 //! of that build with the full counts gives a second window, and
 //! allocations per 64 B message are the difference of the two windows over
-//! the difference of their message counts, checked against each window's
-//! own figure (see [`report::alloc_figures`]). Each figure is the median of
+//! the difference of their message counts; the rest is what a run costs
+//! once (pools warming up), reported too (see [`report::alloc_figures`]). Each figure is the median of
 //! the runs, with its spread (`_spread_pct`). The result is one flat JSON
 //! object (`<case>.<figure>`, with `_vs_floor` ratios; see
 //! [`report::flat_json`]) and a table on stdout.
@@ -504,7 +504,17 @@ fn watch_host(
     }
     let tail = stderr_thread.join().unwrap_or_default();
     if case.hop.is_some() && hop_pid.is_none() {
-        return Err(format!("{}: no `spawned pid` line for the hop", case.name));
+        let seen: Vec<&str> = out
+            .lines
+            .iter()
+            .filter_map(|l| l["scenario"].as_str())
+            .collect();
+        return Err(format!(
+            "{}: no `spawned pid` line for the hop by `connect` (result lines: {seen:?}); \
+             the host's last stderr lines:\n  {}",
+            case.name,
+            tail.join("\n  ")
+        ));
     }
     Ok((out, tail))
 }

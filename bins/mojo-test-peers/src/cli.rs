@@ -446,6 +446,14 @@ impl HostCommand {
                 )));
             }
         };
+        if inherit && direct != Direct::No {
+            // A host that only shares its broker needs a peer that inherits
+            // it, which only a proxy does (`--inherit-ipcz-broker`): the test
+            // client has no such flag, so the pair could never connect.
+            return Err(UsageError(
+                "--mode=inherit needs a proxy: it cannot be combined with --direct".into(),
+            ));
+        }
         let relay = cl.has("relay").then(|| cl.value("relay").to_string());
         if relay.is_some() && (direct != Direct::No || inherit) {
             return Err(UsageError(
@@ -687,6 +695,8 @@ mod tests {
             &["--relay=r", "--direct=ipcz"][..],
             &["--relay=r", "--mode=inherit"],
             &["--relay="],
+            &["--mode=inherit", "--direct=ipcz"],
+            &["--mode=inherit", "--direct=legacy"],
         ] {
             assert!(HostCommand::parse(&cl(bad)).is_err(), "{bad:?}");
         }

@@ -488,6 +488,12 @@ impl Core for ProxyCore {
         self.requests.pop_front()
     }
 
+    fn recycle(&mut self, link: LinkId, buffer: Vec<u8>) {
+        if let Some(which) = self.which(link) {
+            self.proxy.recycle(which, buffer);
+        }
+    }
+
     /// Back-pressure: while one side's socket has a backlog past the
     /// driver's high-water mark, the links that feed it are not read (their
     /// bytes wait in the kernel, which in time blocks the sender). Every

@@ -17,8 +17,8 @@ use ipcz_node::memory::NodeLinkMemory;
 use ipcz_node::node::{DriverBox, Node, NodeConfig, NodeEvent, NodeHandle, NodeRole};
 use ipcz_node::router::{Handle as IpczHandle, NodeLinkId, RouterId};
 use ipcz_node::session::{Session, SessionConfig, SessionEvent};
-use ipcz_node::sim::SharedHeap;
-use ipcz_wire::driver_object::{DriverObject, SharedBuffer, Transport};
+use ipcz_node::sim::{MemoryAnswer, SharedHeap, SimRegions};
+use ipcz_wire::driver_object::{DriverObject, Transport};
 use ipcz_wire::frame::FrameHeader;
 use ipcz_wire::limits::PRIMARY_BUFFER_SIZE;
 use ipcz_wire::message::Message;
@@ -33,7 +33,7 @@ use mojo_legacy_node::node::{Handle, PortRef};
 use mojo_legacy_node::ports::names;
 use mojo_legacy_node::session::{AttachmentName, ClientConfig, ClientSession, Link};
 use mojo_legacy_wire::Profile;
-use mojo_wire_kit::{Guid, RegionMode, SeededRandom};
+use mojo_wire_kit::{Guid, SeededRandom};
 
 const MAX_ROUNDS: usize = 10_000;
 const HOST: NodeName = NodeName { high: 0x40, low: 1 };
@@ -77,8 +77,7 @@ struct World {
     c_from_host: RouterId,
     proxy: Proxy<SharedHeap>,
     client: ClientSession,
-    regions: HashMap<Guid, SharedHeap>,
-    next_guid: u64,
+    regions: SimRegions,
     to_host: Stream,
     to_proxy: HashMap<ProxyLink, Stream>,
     to_client: [Stream; 2],
@@ -252,8 +251,7 @@ fn world() -> World {
         c_from_host,
         proxy,
         client,
-        regions: HashMap::new(),
-        next_guid: 1,
+        regions: SimRegions::default(),
         to_host,
         to_proxy: HashMap::from([
             (ProxyLink::Host, host_stream),
@@ -283,44 +281,21 @@ impl World {
     }
 
     fn new_region(&mut self, size: usize) -> (SharedHeap, DriverBox) {
-        let guid = Guid::new(0x5eed, self.next_guid);
-        self.next_guid += 1;
-        let region = SharedHeap::new(size);
-        self.regions.insert(guid, region.clone());
-        let object = DriverObject::SharedBuffer(SharedBuffer {
-            buffer_size: size as u32,
-            mode: RegionMode::Unsafe,
-            guid,
-        });
-        (region, DriverBox::new(object, vec![dev_null()]).unwrap())
+        self.regions.new_region(size).unwrap()
     }
 
     fn node_event(&mut self, who: Who, event: NodeEvent) {
+        let node = match who {
+            Who::Host => &mut self.host,
+            Who::C => &mut self.c,
+            Who::Proxy => self.proxy.ipcz_mut().unwrap(),
+        };
+        let event = match self.regions.answer(node, event) {
+            MemoryAnswer::NotMemory(event) => event,
+            MemoryAnswer::RegionFailed(e) => panic!("no region: {e}"),
+            _ => return,
+        };
         match event {
-            NodeEvent::CreateBlockBuffer {
-                link,
-                block_size,
-                buffer_size,
-            } => {
-                let (region, boxed) = self.new_region(buffer_size);
-                let _ = self
-                    .node(who)
-                    .provide_block_buffer(link, block_size, region, boxed);
-            }
-            NodeEvent::MapBlockBuffer {
-                link, id, buffer, ..
-            } => {
-                let region = match buffer.object() {
-                    DriverObject::SharedBuffer(b) => self.regions.get(&b.guid).cloned(),
-                    _ => None,
-                };
-                match region {
-                    Some(r) => {
-                        let _ = self.node(who).block_buffer_mapped(link, id, r);
-                    }
-                    None => self.node(who).block_buffer_unmappable(link, id),
-                }
-            }
             NodeEvent::CreateIntroduction { requester, target } => {
                 assert_eq!(who, Who::Host);
                 let (region, first) = self.new_region(PRIMARY_BUFFER_SIZE);
@@ -353,7 +328,7 @@ impl World {
                     panic!("a buffer");
                 };
                 drop((transport, memory));
-                let region = self.regions[&b.guid].clone();
+                let region = self.regions.region(&b.guid).unwrap();
                 let link = self.c.accept_introduction(name, region).unwrap();
                 self.to_c.insert(link, Stream::default());
                 self.pair(b.guid, Err(link));
@@ -460,7 +435,7 @@ impl World {
                         continue;
                     }
                     drop((fd, buffer_fds));
-                    let region = self.regions[&buffer.guid].clone();
+                    let region = self.regions.region(&buffer.guid).unwrap();
                     self.proxy.introduction_mapped(link, region).unwrap();
                     self.proxy.introduced_adopted(link);
                     self.pair(buffer.guid, Ok(link));

@@ -297,6 +297,13 @@ pub trait Core {
         let _ = (tag, result);
     }
 
+    /// A frame the core made for `link` was written in full: its buffer
+    /// (emptied, capacity kept) comes back so the next frame can reuse it
+    /// instead of allocating. The default drops it.
+    fn recycle(&mut self, link: LinkId, buffer: Vec<u8>) {
+        let _ = (link, buffer);
+    }
+
     /// The output queue of `link` crossed a watermark. The default does
     /// nothing (queues are still bounded by the platform crate's
     /// `max_queued_output_bytes`, past which the link is closed).

@@ -659,6 +659,11 @@ impl Driver {
                         used = used.saturating_add(bytes);
                         self.stats.bytes_read += bytes as u64;
                         fresh = true;
+                        // Nothing more is there: the next edge says when it
+                        // is (a hung-up link is read on to its end).
+                        if link.ep.drained() && !link.hung_up {
+                            link.read_ready = false;
+                        }
                     }
                     Ok(ReadOutcome::WouldBlock) => link.read_ready = false,
                     Ok(ReadOutcome::Eof) => {
@@ -745,13 +750,19 @@ impl Driver {
             // is sent before the close.
             while let Some(t) = core.poll_transmit() {
                 progressed = true;
+                let link = t.link;
                 self.queue_transmit(t);
+                // A frame copied into a chunk behind others gives its buffer
+                // back at once, for the core's next frames.
+                if let Some(l) = self.links.get_mut(&link.0) {
+                    hand_back_sent(core, link, &mut l.ep);
+                }
             }
             while let Some(req) = core.poll_request() {
                 progressed = true;
                 self.apply(core, req);
             }
-            self.flush_dirty();
+            self.flush_dirty(core);
             for (link, backlog) in self.backlog.drain(..) {
                 progressed = true;
                 debug!("{link}: output backlog {backlog:?}");
@@ -822,7 +833,7 @@ impl Driver {
 
     /// Writes every link with new output or a writable edge, toggles write
     /// interest, records backlog crossings and finishes lingering closes.
-    fn flush_dirty(&mut self) {
+    fn flush_dirty<C: Core>(&mut self, core: &mut C) {
         let mut i = 0;
         while let Some(&id) = self.dirty.get(i) {
             i += 1;
@@ -858,6 +869,7 @@ impl Driver {
                     continue;
                 }
             }
+            hand_back_sent(core, id, &mut link.ep);
             let queued = link.ep.pending_output_bytes();
             if !link.backlog_high && queued > self.config.output_high_water {
                 link.backlog_high = true;
@@ -895,6 +907,14 @@ impl Driver {
 
 /// The last `fresh` bytes of the endpoint's receive buffer: what the read
 /// just appended.
+/// Gives the core back the buffers of `link`'s frames that are out of the
+/// endpoint's hands (written, or copied into a chunk).
+fn hand_back_sent<C: Core>(core: &mut C, link: LinkId, ep: &mut Endpoint) {
+    while let Some(buffer) = ep.take_sent_buffer() {
+        core.recycle(link, buffer);
+    }
+}
+
 fn new_input(ep: &Endpoint, fresh: usize) -> &[u8] {
     let buffered = ep.buffered();
     buffered

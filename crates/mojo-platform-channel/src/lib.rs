@@ -72,7 +72,10 @@ pub use endpoint::{
 };
 pub use error::SysError;
 pub use fd_passing::{FileKind, InheritError, from_inherited_fd, validate_inherited_fd};
-pub use queue::{MAX_FDS_PER_SENDMSG, QueueError, SCM_MAX_FD, sendmsg_calls_for_fds};
+pub use queue::{
+    COALESCE_CHUNK_BYTES, MAX_COALESCED_MESSAGE_BYTES, MAX_FDS_PER_SENDMSG, MAX_SENT_BUFFERS_KEPT,
+    QueueError, SCM_MAX_FD, sendmsg_calls_for_fds,
+};
 pub use shm::{
     FdAccessMode, MAP_UNSEALED_PEER_RINGS, MAX_REGION_SIZE, MEMFD_NAME, Mapping, OsRandom, SHM_DIR,
     SHM_NAME_PREFIX, SharedMemoryRegion, ShmBackend, ShmError, fd_access_mode, import_peer_ring,

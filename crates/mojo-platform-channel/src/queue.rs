@@ -43,6 +43,21 @@ pub const MAX_FDS_PER_SENDMSG: usize = 128;
 /// the number of fds our own receive control buffer has room for.
 pub const SCM_MAX_FD: usize = 253;
 
+/// Largest fd-less message that is copied into a shared chunk when it has
+/// to wait behind others (see [`OutgoingQueue::push`]).
+pub const MAX_COALESCED_MESSAGE_BYTES: usize = 4096;
+
+/// Capacity of one chunk of coalesced messages.
+pub const COALESCE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Emptied chunks an [`OutgoingQueue`] keeps for the next backlog.
+const MAX_SPARE_CHUNKS: usize = 4;
+
+/// Most fully sent message buffers an [`OutgoingQueue`] keeps for its owner
+/// to take back ([`OutgoingQueue::take_sent`]); beyond it they are freed.
+/// Enough for a burst between two takes, small enough to bound the memory.
+pub const MAX_SENT_BUFFERS_KEPT: usize = 64;
+
 /// Errors from [`OutgoingQueue`] and [`IncomingBuffer`] bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueError {
@@ -131,6 +146,9 @@ struct OutMessage<F> {
     data: Vec<u8>,
     sent: usize,
     fds: VecDeque<F>,
+    /// A chunk of the queue's own holding several small messages (never
+    /// with fds); more may be appended while it waits.
+    coalesced: bool,
 }
 
 impl<F> OutMessage<F> {
@@ -168,6 +186,10 @@ pub struct OutgoingQueue<F> {
     messages: VecDeque<OutMessage<F>>,
     queued_bytes: usize,
     queued_fds: usize,
+    /// Buffers of messages sent in full, emptied, for reuse by the owner.
+    sent: Vec<Vec<u8>>,
+    /// Emptied coalescing chunks.
+    spare_chunks: Vec<Vec<u8>>,
 }
 
 impl<F> fmt::Debug for OutgoingQueue<F> {
@@ -176,6 +198,7 @@ impl<F> fmt::Debug for OutgoingQueue<F> {
             .field("messages", &self.messages.len())
             .field("queued_bytes", &self.queued_bytes)
             .field("queued_fds", &self.queued_fds)
+            .field("sent", &self.sent.len())
             .finish()
     }
 }
@@ -193,10 +216,27 @@ impl<F> OutgoingQueue<F> {
             messages: VecDeque::new(),
             queued_bytes: 0,
             queued_fds: 0,
+            sent: Vec::new(),
+            spare_chunks: Vec::new(),
         }
     }
 
+    /// A buffer of a message sent in full (empty, its capacity kept), so
+    /// the code that makes frames can reuse it instead of allocating. At
+    /// most [`MAX_SENT_BUFFERS_KEPT`] wait here.
+    pub fn take_sent(&mut self) -> Option<Vec<u8>> {
+        self.sent.pop()
+    }
+
     /// Appends a message and the fds that belong to it (in order).
+    ///
+    /// A message that must wait behind others (the socket is backed up),
+    /// carries no fds and is at most [`MAX_COALESCED_MESSAGE_BYTES`] long
+    /// is copied into a shared chunk, and its buffer is at once offered back
+    /// ([`take_sent`](Self::take_sent)): a backlog of small frames then
+    /// holds a few chunks instead of one buffer each, and drains in fewer,
+    /// larger writes. A message with nothing ahead of it is kept as it is,
+    /// so the common path copies nothing.
     ///
     /// Fails, handing nothing back (the fds are dropped), if the message is
     /// empty or too short to carry its fds (it needs one byte for every
@@ -215,12 +255,50 @@ impl<F> OutgoingQueue<F> {
         }
         self.queued_bytes = self.queued_bytes.saturating_add(data.len());
         self.queued_fds = self.queued_fds.saturating_add(fds.len());
+        if fds.is_empty() && data.len() <= MAX_COALESCED_MESSAGE_BYTES && !self.messages.is_empty()
+        {
+            self.coalesce(data);
+            return Ok(());
+        }
         self.messages.push_back(OutMessage {
             data,
             sent: 0,
             fds: fds.into(),
+            coalesced: false,
         });
         Ok(())
+    }
+
+    /// Appends `data` to the last chunk if it has room, else to a new one,
+    /// and keeps `data`'s buffer for reuse.
+    fn coalesce(&mut self, mut data: Vec<u8>) {
+        let room = self.messages.back().is_some_and(|m| {
+            m.coalesced && m.data.len().saturating_add(data.len()) <= COALESCE_CHUNK_BYTES
+        });
+        match self.messages.back_mut() {
+            Some(back) if room => back.data.extend_from_slice(&data),
+            _ => {
+                let mut chunk = self
+                    .spare_chunks
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(COALESCE_CHUNK_BYTES));
+                chunk.extend_from_slice(&data);
+                self.messages.push_back(OutMessage {
+                    data: chunk,
+                    sent: 0,
+                    fds: VecDeque::new(),
+                    coalesced: true,
+                });
+            }
+        }
+        data.clear();
+        self.keep_sent(data);
+    }
+
+    fn keep_sent(&mut self, buffer: Vec<u8>) {
+        if self.sent.len() < MAX_SENT_BUFFERS_KEPT {
+            self.sent.push(buffer);
+        }
     }
 
     /// True when nothing is left to send.
@@ -228,7 +306,8 @@ impl<F> OutgoingQueue<F> {
         self.messages.is_empty()
     }
 
-    /// Number of messages not yet completely sent.
+    /// Number of entries not yet completely sent (a chunk of coalesced
+    /// messages counts once).
     pub fn len(&self) -> usize {
         self.messages.len()
     }
@@ -281,7 +360,17 @@ impl<F> OutgoingQueue<F> {
         self.queued_fds = self.queued_fds.saturating_sub(nfds);
         if msg.sent >= msg.data.len() {
             debug_assert!(msg.fds.is_empty());
-            self.messages.pop_front();
+            if let Some(done) = self.messages.pop_front() {
+                let mut data = done.data;
+                data.clear();
+                if done.coalesced {
+                    if self.spare_chunks.len() < MAX_SPARE_CHUNKS {
+                        self.spare_chunks.push(data);
+                    }
+                } else {
+                    self.keep_sent(data);
+                }
+            }
         }
         Ok(())
     }
@@ -503,6 +592,83 @@ mod tests {
         q.advance(1).unwrap();
         assert!(q.next_send().is_none());
         assert_eq!((q.queued_bytes(), q.queued_fds()), (0, 0));
+    }
+
+    /// Sends everything, one `sendmsg` per chunk, recording each write.
+    fn drain(q: &mut OutgoingQueue<u32>) -> Vec<(Vec<u8>, Vec<u32>)> {
+        let mut writes = Vec::new();
+        while let Some(c) = q.next_send() {
+            let w = (c.bytes.to_vec(), c.fds.to_vec());
+            let n = w.0.len();
+            writes.push(w);
+            q.advance(n).unwrap();
+        }
+        writes
+    }
+
+    #[test]
+    fn small_messages_behind_others_share_chunks_and_their_buffers_come_back() {
+        let mut q: OutgoingQueue<u32> = OutgoingQueue::new();
+        q.push(vec![1; 10], vec![]).unwrap();
+        for i in 2..=4u8 {
+            q.push(vec![i; 5], vec![]).unwrap();
+        }
+        // The first stays alone (nothing was ahead of it); the rest share one chunk.
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.queued_bytes(), 25);
+        let mut returned = 0;
+        while let Some(b) = q.take_sent() {
+            assert!(b.is_empty() && b.capacity() >= 5);
+            returned += 1;
+        }
+        assert_eq!(returned, 3);
+        let writes = drain(&mut q);
+        assert_eq!(writes.len(), 2);
+        assert_eq!(writes[1].0, [[2u8; 5], [3; 5], [4; 5]].concat());
+        // The chunk is kept for the next backlog, the first buffer offered back.
+        assert_eq!(q.spare_chunks.len(), 1);
+        assert_eq!(q.take_sent().map(|b| b.capacity() >= 10), Some(true));
+    }
+
+    #[test]
+    fn fds_and_large_messages_are_never_coalesced() {
+        let mut q: OutgoingQueue<u32> = OutgoingQueue::new();
+        q.push(vec![1; 4], vec![]).unwrap();
+        q.push(vec![2; 4], vec![]).unwrap();
+        q.push(vec![3; 4], vec![7, 8]).unwrap();
+        q.push(vec![4; 4], vec![]).unwrap();
+        q.push(vec![5; MAX_COALESCED_MESSAGE_BYTES + 1], vec![])
+            .unwrap();
+        let writes = drain(&mut q);
+        let shapes: Vec<(usize, usize)> = writes.iter().map(|(b, f)| (b.len(), f.len())).collect();
+        assert_eq!(
+            shapes,
+            [
+                (4, 0),
+                (4, 0),
+                (4, 2),
+                (4, 0),
+                (MAX_COALESCED_MESSAGE_BYTES + 1, 0)
+            ]
+        );
+        // The fds ride with the first byte of their own message.
+        assert_eq!(writes[2], (vec![3; 4], vec![7, 8]));
+    }
+
+    #[test]
+    fn a_full_chunk_starts_another() {
+        let mut q: OutgoingQueue<u32> = OutgoingQueue::new();
+        q.push(vec![0; 1], vec![]).unwrap();
+        let per_chunk = COALESCE_CHUNK_BYTES / MAX_COALESCED_MESSAGE_BYTES;
+        for _ in 0..per_chunk + 1 {
+            q.push(vec![9; MAX_COALESCED_MESSAGE_BYTES], vec![])
+                .unwrap();
+        }
+        assert_eq!(q.len(), 3);
+        let writes = drain(&mut q);
+        assert_eq!(writes[1].0.len(), COALESCE_CHUNK_BYTES);
+        assert_eq!(writes[2].0.len(), MAX_COALESCED_MESSAGE_BYTES);
+        assert_eq!(q.queued_bytes(), 0);
     }
 
     #[test]

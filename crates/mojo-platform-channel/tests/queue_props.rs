@@ -123,21 +123,28 @@ impl Receiver {
     }
 }
 
-fn run_model(msgs: &[Msg], ops: &[Op]) {
+/// Pushes every message up front, or (`interleaved`) one before each
+/// operation, so that messages join a queue at every stage of sending
+/// (small fd-less ones are then coalesced into chunks in every position).
+fn run_model(msgs: &[Msg], ops: &[Op], interleaved: bool) {
     let mut q: OutgoingQueue<u32> = OutgoingQueue::new();
     let mut expected = vec![];
     let mut token = 0u32;
-    let mut total_bytes = 0;
+    let mut frames = VecDeque::new();
     for m in msgs {
         let fds: Vec<u32> = (token..token + m.nfds as u32).collect();
         token += m.nfds as u32;
-        let f = frame(&m.payload, m.nfds);
-        total_bytes += f.len();
-        q.push(f, fds.clone()).unwrap();
+        frames.push_back((frame(&m.payload, m.nfds), fds.clone()));
         expected.push((m.clone(), fds));
     }
-    assert_eq!(q.queued_bytes(), total_bytes);
-    assert_eq!(q.queued_fds(), token as usize);
+    if !interleaved {
+        let total_bytes: usize = frames.iter().map(|(f, _)| f.len()).sum();
+        for (f, fds) in frames.drain(..) {
+            q.push(f, fds).unwrap();
+        }
+        assert_eq!(q.queued_bytes(), total_bytes);
+        assert_eq!(q.queued_fds(), token as usize);
+    }
     let mut wire = Wire::default();
     let mut rx = Receiver {
         buf: IncomingBuffer::new(2048),
@@ -166,10 +173,16 @@ fn run_model(msgs: &[Msg], ops: &[Op]) {
         rx.deframe(&expected);
     };
     for op in ops {
+        if let Some((f, fds)) = frames.pop_front() {
+            q.push(f, fds).unwrap();
+        }
         match *op {
             Op::Send(n) => send(&mut q, &mut wire, n),
             Op::Recv(n) => recv(&mut wire, &mut rx, n),
         }
+    }
+    for (f, fds) in frames.drain(..) {
+        q.push(f, fds).unwrap();
     }
     while !q.is_empty() {
         send(&mut q, &mut wire, usize::MAX);
@@ -191,7 +204,15 @@ proptest! {
         msgs in prop::collection::vec(msg(), 0..12),
         ops in prop::collection::vec(op(), 0..300),
     ) {
-        run_model(&msgs, &ops);
+        run_model(&msgs, &ops, false);
+    }
+
+    #[test]
+    fn model_messages_pushed_while_sending_arrive_whole_in_order_with_their_fds(
+        msgs in prop::collection::vec(msg(), 0..24),
+        ops in prop::collection::vec(op(), 0..300),
+    ) {
+        run_model(&msgs, &ops, true);
     }
 
     #[test]

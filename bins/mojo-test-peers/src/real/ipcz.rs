@@ -362,7 +362,6 @@ impl Protocol for IpczProtocol {
     }
 
     fn read_message(&mut self, pipe: RouterId) -> MojoResult<WireMessage<RouterId>> {
-        let trust = self.core.options().trust_peer_memory;
         let Some(node) = self.core.node_mut() else {
             return Err(MojoError::FailedPrecondition);
         };
@@ -383,7 +382,7 @@ impl Protocol for IpczProtocol {
                             match (object, controls.next()) {
                                 (DriverObject::DataPipe(dp), Some(control)) => self
                                     .data
-                                    .adopt(node, &dp, fds, control, trust)
+                                    .adopt(node, &dp, fds, control)
                                     .map(|(id, kind)| match kind {
                                         EndKind::Producer => WireHandle::Producer(id),
                                         EndKind::Consumer => WireHandle::Consumer(id),

@@ -325,18 +325,20 @@ impl DataPipes {
     }
 
     /// A DataPipe object that arrived (with its ring fds) and its control
-    /// portal, held here from now on: its id and kind. A bad object, a
-    /// ring that cannot be mapped (unsealed from an untrusted peer unless
-    /// `trust`), or one end too many closes the portal and gives `None`.
+    /// portal, held here from now on: its id and kind. The ring is imported
+    /// by the platform crate's one ring policy
+    /// ([`mojo_platform_channel::import_peer_ring`]: mapped even if
+    /// unsealed, as real Chromium rings are), whatever this node's trust in
+    /// its peer's other memory. A bad object, a ring that cannot be mapped,
+    /// or one end too many closes the portal and gives `None`.
     pub fn adopt(
         &mut self,
         node: &mut Node<Mapping>,
         object: &DataPipe,
         fds: Vec<OwnedFd>,
         control: RouterId,
-        trust: bool,
     ) -> Option<(u64, EndKind)> {
-        let adopted = self.adopt_inner(object, fds, control, trust);
+        let adopted = self.adopt_inner(object, fds, control);
         match adopted {
             Some(end) if self.ends.len() < MAX_DATA_PIPE_ENDS => {
                 let kind = match end.machine {
@@ -360,22 +362,19 @@ impl DataPipes {
         object: &DataPipe,
         fds: Vec<OwnedFd>,
         control: RouterId,
-        trust: bool,
     ) -> Option<DataEnd> {
         let buffer = object.buffer;
-        // The ring is written by the producer and its counts by nobody
-        // else: a read-only region cannot be a ring.
-        if buffer.mode == RegionMode::ReadOnly {
+        // A ring is one unsafe region (written by the producer, its counts
+        // by nobody else): a read-only or writable-mode region is none.
+        if buffer.mode != RegionMode::Unsafe {
             return None;
         }
-        let region = SharedMemoryRegion::from_fds(
-            buffer.mode,
+        let region = mojo_platform_channel::import_peer_ring(
             buffer.buffer_size as usize,
             u128::from(buffer.guid),
             fds,
         )
         .ok()?;
-        let region = if trust { region.trust_peer() } else { region };
         let mapping = region.map().ok()?;
         let machine = match object.endpoint_type {
             DataPipeEndpointType::PRODUCER => {

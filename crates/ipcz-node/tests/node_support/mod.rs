@@ -12,11 +12,11 @@ use std::os::fd::OwnedFd;
 use ipcz_node::link::{LinkParams, NodeLink};
 use ipcz_node::node::{DriverBox, Node, NodeConfig, NodeError, NodeEvent, NodeRole};
 use ipcz_node::router::{NodeLinkId, RouterId};
-use ipcz_node::sim::SharedHeap;
-use ipcz_wire::driver_object::{DriverObject, SharedBuffer, Transport};
+use ipcz_node::sim::{SharedHeap, SimRegions};
+use ipcz_wire::driver_object::{DriverObject, Transport};
 use ipcz_wire::memory::primary;
 use ipcz_wire::types::{BufferId, LinkSide, NodeName};
-use mojo_wire_kit::{Guid, RegionMode};
+use mojo_wire_kit::Guid;
 
 pub type TestNode = Node<SharedHeap>;
 
@@ -58,8 +58,7 @@ pub struct Net {
     /// Frames sent by (node, link), not yet delivered to the other end.
     pub in_flight: BTreeMap<(usize, NodeLinkId), VecDeque<Frame>>,
     /// Regions the harness created, by GUID (the "fds" of shared buffers).
-    regions: HashMap<Guid, SharedHeap>,
-    next_guid: u64,
+    regions: SimRegions,
     pub readable: Vec<Vec<RouterId>>,
     pub peer_closed: Vec<Vec<(RouterId, bool)>>,
     pub dropped: Vec<(usize, NodeLinkId, NodeError)>,
@@ -94,8 +93,7 @@ impl Net {
                 .collect(),
             ends: BTreeMap::new(),
             in_flight: BTreeMap::new(),
-            regions: HashMap::new(),
-            next_guid: 1,
+            regions: SimRegions::default(),
             readable: vec![Vec::new(); configs.len()],
             peer_closed: vec![Vec::new(); configs.len()],
             dropped: Vec::new(),
@@ -206,19 +204,7 @@ impl Net {
 
     /// A region the harness can map again by its GUID, with a box of it.
     pub fn new_region(&mut self, size: usize) -> (SharedHeap, DriverBox) {
-        let guid = Guid {
-            high: 0x5eed,
-            low: self.next_guid,
-        };
-        self.next_guid += 1;
-        let region = SharedHeap::new(size);
-        self.regions.insert(guid, region.clone());
-        let object = DriverObject::SharedBuffer(SharedBuffer {
-            buffer_size: size as u32,
-            mode: RegionMode::Unsafe,
-            guid,
-        });
-        (region, DriverBox::new(object, vec![fd()]).unwrap())
+        self.regions.new_region(size).unwrap()
     }
 
     fn handle_event(&mut self, n: usize, event: NodeEvent) {
@@ -259,7 +245,7 @@ impl Net {
                     DriverObject::SharedBuffer(b) => b.guid,
                     other => panic!("AddBlockBuffer with {other:?}"),
                 };
-                match self.regions.get(&guid).cloned() {
+                match self.regions.region(&guid) {
                     Some(region) if self.deferred_maps.is_some() => {
                         if let Some(d) = self.deferred_maps.as_mut() {
                             d.push((n, link, id, region));
@@ -301,7 +287,7 @@ impl Net {
                 };
                 // The caller maps the memory and owns the socket from here.
                 drop((transport, memory));
-                let Some(region) = self.regions.get(&guid).cloned() else {
+                let Some(region) = self.regions.region(&guid) else {
                     self.nodes[n].introduction_unusable(introduced);
                     return;
                 };

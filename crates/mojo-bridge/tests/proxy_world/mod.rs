@@ -8,14 +8,13 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
-use ipcz_node::node::{DriverBox, Node, NodeEvent};
+use ipcz_node::node::{Node, NodeEvent};
 use ipcz_node::router::RouterId;
 use ipcz_node::session::{Session, SessionConfig, SessionEvent};
-use ipcz_node::sim::SharedHeap;
-use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
+use ipcz_node::sim::{MemoryAnswer, SharedHeap, SimRegions};
 use ipcz_wire::limits::PRIMARY_BUFFER_SIZE;
 use ipcz_wire::types::NodeName;
 use mojo_bridge::Attachments;
@@ -25,7 +24,7 @@ use mojo_legacy_node::node::{Handle, PortRef};
 use mojo_legacy_node::ports::names;
 use mojo_legacy_node::session::{AttachmentName, ClientConfig, ClientSession, Link};
 use mojo_legacy_wire::Profile;
-use mojo_wire_kit::{Guid, RegionMode, SeededRandom};
+use mojo_wire_kit::{Guid, SeededRandom};
 
 /// Most rounds one `run` takes before the test fails as "never idle".
 const MAX_ROUNDS: usize = 10_000;
@@ -53,8 +52,7 @@ pub struct World {
     pub proxy: Proxy<SharedHeap>,
     pub client: ClientSession,
     pub primary: SharedHeap,
-    pub regions: HashMap<Guid, SharedHeap>,
-    pub next_guid: u64,
+    pub regions: SimRegions,
     pub to_host: Stream,
     pub to_proxy: [Stream; 3],
     pub to_client: [Stream; 2],
@@ -135,8 +133,7 @@ impl World {
             proxy,
             client,
             primary,
-            regions: HashMap::new(),
-            next_guid: 1,
+            regions: SimRegions::default(),
             to_host: Stream::default(),
             to_proxy: Default::default(),
             to_client: Default::default(),
@@ -163,54 +160,18 @@ impl World {
         self.host.node_mut().unwrap()
     }
 
-    pub fn new_region(&mut self, size: usize) -> (SharedHeap, DriverBox) {
-        let guid = Guid::new(0x5eed, self.next_guid);
-        self.next_guid += 1;
-        let region = SharedHeap::new(size);
-        self.regions.insert(guid, region.clone());
-        let object = DriverObject::SharedBuffer(SharedBuffer {
-            buffer_size: size as u32,
-            mode: RegionMode::Unsafe,
-            guid,
-        });
-        (region, DriverBox::new(object, vec![dev_null()]).unwrap())
-    }
-
     /// Answers a memory event on `node`.
     pub fn memory(&mut self, on_proxy: bool, event: NodeEvent) {
-        match event {
-            NodeEvent::CreateBlockBuffer {
-                link,
-                block_size,
-                buffer_size,
-            } => {
-                let (region, boxed) = self.new_region(buffer_size);
-                let node = if on_proxy {
-                    self.proxy.ipcz_mut().unwrap()
-                } else {
-                    self.host.node_mut().unwrap()
-                };
-                node.provide_block_buffer(link, block_size, region, boxed)
-                    .unwrap();
-            }
-            NodeEvent::MapBlockBuffer {
-                link, id, buffer, ..
-            } => {
-                let region = match buffer.object() {
-                    DriverObject::SharedBuffer(b) => self.regions.get(&b.guid).cloned(),
-                    _ => None,
-                };
-                let node = if on_proxy {
-                    self.proxy.ipcz_mut().unwrap()
-                } else {
-                    self.host.node_mut().unwrap()
-                };
-                match region {
-                    Some(r) => node.block_buffer_mapped(link, id, r).unwrap(),
-                    None => node.block_buffer_unmappable(link, id),
-                }
-            }
-            other => panic!("unexpected memory event {other:?}"),
+        let node = if on_proxy {
+            self.proxy.ipcz_mut().unwrap()
+        } else {
+            self.host.node_mut().unwrap()
+        };
+        match self.regions.answer(node, event) {
+            MemoryAnswer::Provided(r) | MemoryAnswer::Mapped(r) => r.unwrap(),
+            MemoryAnswer::Unmappable => {}
+            MemoryAnswer::RegionFailed(e) => panic!("no region: {e}"),
+            MemoryAnswer::NotMemory(other) => panic!("unexpected memory event {other:?}"),
         }
     }
 

@@ -6,23 +6,22 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
 use ipcz_node::link::LinkParams;
-use ipcz_node::node::{DriverBox, Node, NodeConfig, NodeEvent, NodeParcel};
+use ipcz_node::node::{Node, NodeConfig, NodeEvent, NodeParcel};
 use ipcz_node::router::{NodeLinkId, RouterId};
-use ipcz_node::sim::SharedHeap;
-use ipcz_wire::driver_object::{DriverObject, SharedBuffer};
+use ipcz_node::sim::{MemoryAnswer, SharedHeap, SimRegions};
 use ipcz_wire::memory::primary;
 use ipcz_wire::types::{LinkSide, NodeName};
 use mojo_bridge::{Attachments, Bridge, BridgeEvent, BridgeTransmit, Side, Untranslatable};
 use mojo_legacy_node::node::{LegacyNode, Message, NodeEvent as LegacyEvent, PeerRole, PortRef};
 use mojo_legacy_node::ports::names;
 use mojo_legacy_wire::Profile;
-use mojo_wire_kit::{Guid, RegionMode, SeededRandom};
+use mojo_wire_kit::SeededRandom;
 
 /// Most frames one `run` delivers before the test fails as "never idle".
 const MAX_DELIVERIES: usize = 200_000;
@@ -49,8 +48,7 @@ pub struct World {
     to_bridge_ipcz: VecDeque<Frame>,
     to_client: VecDeque<Frame>,
     to_bridge_legacy: VecDeque<Frame>,
-    regions: HashMap<Guid, SharedHeap>,
-    next_guid: u64,
+    regions: SimRegions,
     pub bridge_events: Vec<BridgeEvent>,
     pub host_events: Vec<NodeEvent>,
     pub client_events: Vec<LegacyEvent>,
@@ -154,8 +152,7 @@ impl World {
             to_bridge_ipcz: VecDeque::new(),
             to_client: VecDeque::new(),
             to_bridge_legacy: VecDeque::new(),
-            regions: HashMap::new(),
-            next_guid: 1,
+            regions: SimRegions::default(),
             bridge_events: Vec::new(),
             host_events: Vec::new(),
             client_events: Vec::new(),
@@ -178,62 +175,21 @@ impl World {
         self.host_portals[i + 1]
     }
 
-    fn new_region(&mut self, size: usize) -> (SharedHeap, DriverBox) {
-        let guid = Guid::new(0x5eed, self.next_guid);
-        self.next_guid += 1;
-        let region = SharedHeap::new(size);
-        self.regions.insert(guid, region.clone());
-        let object = DriverObject::SharedBuffer(SharedBuffer {
-            buffer_size: size as u32,
-            mode: RegionMode::Unsafe,
-            guid,
-        });
-        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-        (region, DriverBox::new(object, vec![fd]).unwrap())
-    }
-
     /// Answers a memory event for `node` (host or the bridge's ipcz node);
     /// returns the events that are not memory work.
     fn memory_event(&mut self, bridge: bool, event: NodeEvent) -> Option<NodeEvent> {
-        match event {
-            NodeEvent::CreateBlockBuffer {
-                link,
-                block_size,
-                buffer_size,
-            } => {
-                let (region, buffer) = self.new_region(buffer_size);
-                let node = if bridge {
-                    self.bridge.ipcz_mut()
-                } else {
-                    &mut self.host
-                };
-                node.provide_block_buffer(link, block_size, region, buffer)
-                    .unwrap();
-                None
-            }
-            NodeEvent::MapBlockBuffer {
-                link, id, buffer, ..
-            } => {
-                let guid = match buffer.object() {
-                    DriverObject::SharedBuffer(b) => b.guid,
-                    other => panic!("AddBlockBuffer with {other:?}"),
-                };
-                let region = self.regions.get(&guid).cloned();
-                let node = if bridge {
-                    self.bridge.ipcz_mut()
-                } else {
-                    &mut self.host
-                };
-                match region {
-                    Some(r) => {
-                        let _ = node.block_buffer_mapped(link, id, r);
-                    }
-                    None => node.block_buffer_unmappable(link, id),
-                }
-                None
-            }
-            other => Some(other),
+        let node = if bridge {
+            self.bridge.ipcz_mut()
+        } else {
+            &mut self.host
+        };
+        match self.regions.answer(node, event) {
+            MemoryAnswer::Provided(result) => result.expect("own block buffer refused"),
+            MemoryAnswer::RegionFailed(e) => panic!("no region: {e}"),
+            MemoryAnswer::Mapped(_) | MemoryAnswer::Unmappable => {}
+            MemoryAnswer::NotMemory(other) => return Some(other),
         }
+        None
     }
 
     /// Moves every transmit and event out of the three nodes; false if

@@ -98,7 +98,12 @@ pub const MAX_PENDING_INTRODUCTIONS: usize = 64;
 pub const MAX_EVENTS_AWAITING_INTRODUCTION: usize = 1_024;
 /// Spare buffers (frames and payloads) kept for reuse (see
 /// [`LegacyNode::recycle`]).
-pub const MAX_SPARE_BUFFERS: usize = 256;
+///
+/// One read of input (up to 256 KiB) may carry a couple of thousand small
+/// messages, each needing a buffer before any frame is written, so the count
+/// is generous; the byte bound, [`MAX_SPARE_BUFFER_BYTES`], is what limits
+/// the memory kept.
+pub const MAX_SPARE_BUFFERS: usize = 4096;
 /// Most capacity, in bytes, kept in spare buffers: an idle node holds no more
 /// than this, whatever sizes it carried.
 pub const MAX_SPARE_BUFFER_BYTES: usize = 1 << 20;

@@ -28,8 +28,8 @@ use crate::channel::FrameBuilder;
 use crate::codec::{Reader, Writer, len_u32, require_exact_encoding};
 use crate::error::{Error, Result};
 use crate::event::{
-    AttachedPort, EventType, SenderInfo, write_event_header, write_node_event_header,
-    write_user_message_data,
+    ATTACHED_PORT_LEN, AttachedPort, EventType, SenderInfo, USER_MESSAGE_EVENT_DATA_LEN,
+    write_event_header, write_node_event_header, write_user_message_data,
 };
 use crate::layouts::{DispatcherHeader, MessageHeader};
 use crate::limits::{MAX_DECODABLE_DISPATCHERS, MAX_DISPATCHERS_ACCEPTED};
@@ -289,6 +289,11 @@ pub fn encode_user_message_event(
     })
 }
 
+/// Room reserved for a user message frame's channel, node and event headers:
+/// at least the largest of them in any profile, so a fresh buffer is sized
+/// once.
+const FRAME_HEADERS_RESERVE: usize = 128;
+
 /// Appends a complete fresh channel message carrying a `UserMessage` event in
 /// `profile` (header form and event header form), with `num_handles` set to the
 /// dispatchers' fd count. Returns the frame length.
@@ -307,6 +312,14 @@ pub fn encode_user_message_frame(
         value: fds,
         limit: u64::from(u16::MAX),
     })?;
+    // One allocation (or none, in a reused buffer) instead of one per
+    // field as the frame grows.
+    out.reserve(
+        FRAME_HEADERS_RESERVE
+            + USER_MESSAGE_EVENT_DATA_LEN
+            + ports.len() * ATTACHED_PORT_LEN
+            + message.encoded_len(),
+    );
     let b = FrameBuilder::begin(out, &profile.normal_header(num_handles))?;
     write_node_event_header(out);
     encode_user_message_event(out, port_name, sender, sequence_num, ports, message)?;
@@ -318,6 +331,37 @@ mod tests {
     use mojo_wire_kit::{Guid, RegionMode};
 
     use super::*;
+
+    #[test]
+    fn a_frame_is_encoded_into_one_allocation() {
+        let ports = [AttachedPort::default(); 3];
+        let payload = [7u8; 300];
+        let m = UserMessage::plain(&payload);
+        for profile in [Profile::Libchrome, Profile::Desktop] {
+            for sender in [None, Some(SenderInfo::default())] {
+                let mut out = Vec::new();
+                let len = encode_user_message_frame(
+                    &mut out,
+                    profile,
+                    PortName::default(),
+                    sender,
+                    9,
+                    &ports,
+                    &m,
+                )
+                .unwrap();
+                let reserved = FRAME_HEADERS_RESERVE
+                    + USER_MESSAGE_EVENT_DATA_LEN
+                    + ports.len() * ATTACHED_PORT_LEN
+                    + m.encoded_len();
+                assert!(
+                    len <= reserved,
+                    "{profile:?} {sender:?}: {len} > {reserved}"
+                );
+                assert_eq!(out.capacity(), reserved, "grown after the reserve");
+            }
+        }
+    }
 
     #[test]
     fn plain_message() {

@@ -9,9 +9,10 @@
 //! sealed or not ([`MAP_UNSEALED_PEER_RINGS`]). The cost: a sender that
 //! shrinks its ring file after sending it kills the mapping process with
 //! `SIGBUS` on its next access. Both users of this policy take that risk
-//! only from peers that launched them or that their launcher launched with
-//! them (the mojo_proxy's host and client; a test peer's broker), which
-//! could end them anyway. Every index read from a ring is still validated
+//! only from peers that launched them, that they launched, or that their
+//! launcher launched with them (the mojo_proxy's host and client; a test
+//! peer's broker; a test host's proxy and client), which could end them
+//! anyway or are theirs to end. Every index read from a ring is still validated
 //! by the data pipe state machines before use.
 
 use std::os::fd::OwnedFd;

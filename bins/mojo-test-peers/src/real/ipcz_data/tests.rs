@@ -38,7 +38,7 @@ fn send_through_pipe(pipes: &mut DataPipes, node: &mut Node<Mapping>, id: u64) -
         panic!("not a data pipe");
     };
     assert_eq!(fds.len(), 1, "an unsafe ring travels with one fd");
-    pipes.adopt(node, &dp, fds, controls[0], false).unwrap()
+    pipes.adopt(node, &dp, fds, controls[0]).unwrap()
 }
 
 /// Writes `total` pattern bytes through `p` and reads them from `c`, a
@@ -243,11 +243,50 @@ fn an_unusable_object_closes_its_control_portal() {
     };
     // A ring that does not fit its fd.
     dp.buffer.buffer_size = 1 << 20;
-    assert_eq!(pipes.adopt(&mut node, &dp, fds, control, true), None);
+    assert_eq!(pipes.adopt(&mut node, &dp, fds, control), None);
     // The producer sees its consumer gone.
     assert_eq!(
         pipes.write(&mut node, p, b"x"),
         Err(MojoError::FailedPrecondition)
     );
     assert_eq!(pipes.len(), 1);
+}
+
+/// A real Chromium peer's ring is an unsealed `/dev/shm` file; it must be
+/// adopted whatever the node's trust in its peer's other memory (a broker
+/// host trusts none), as the platform crate's one ring policy says. A
+/// `--direct=ipcz` host used to drop such a consumer (`datapipe_c2h`:
+/// "consumer message has 0 handles").
+#[test]
+fn an_unsealed_dev_shm_ring_from_a_real_peer_is_adopted() {
+    use mojo_platform_channel::ShmBackend;
+    use mojo_wire_kit::SeededRandom;
+    let mut node = node();
+    let mut pipes = DataPipes::default();
+    let ring = SharedMemoryRegion::create_with(
+        RegionMode::Unsafe,
+        64,
+        ShmBackend::DevShm,
+        &mut SeededRandom::new(9),
+    )
+    .unwrap();
+    assert!(!ring.is_sealed());
+    let buffer = SharedBuffer {
+        buffer_size: 64,
+        mode: RegionMode::Unsafe,
+        guid: Guid::from(ring.guid()),
+    };
+    let (_producer, consumer) = new_pipe_objects(1, buffer).unwrap();
+    let fd = ring.fd().try_clone_to_owned().unwrap();
+    let (control, _peer) = node.create_portal_pair();
+    let (id, kind) = pipes
+        .adopt(&mut node, &consumer, vec![fd], control)
+        .expect("the unsealed ring is adopted");
+    assert_eq!(kind, EndKind::Consumer);
+    // Nothing written yet: the consumer waits.
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        pipes.read(&mut node, id, &mut buf),
+        Err(MojoError::ShouldWait)
+    );
 }
