@@ -343,6 +343,10 @@ pub struct HostArgs {
     pub handle_timeout: Duration,
     /// `--datapipe-timeout` (the reference's, default 10).
     pub datapipe_timeout: Duration,
+    /// `--leak-iters` (the reference's, not the spec's: `leak`'s measured
+    /// round trips, default [`crate::host::DEFAULT_LEAK_ITERS`]; read as
+    /// `base::StringToInt` reads it).
+    pub leak_iters: i32,
     /// `--shutdown-wait` (the reference's, default 15).
     pub shutdown_wait: Duration,
     /// `--legacy-profile`.
@@ -375,6 +379,7 @@ pub const HOST_SWITCHES: &[&str] = &[
     "timeout",
     "handle-timeout",
     "datapipe-timeout",
+    "leak-iters",
     "shutdown-wait",
     "legacy-profile",
     "client-verbose",
@@ -395,7 +400,9 @@ pub enum HostCommand {
     Broker(BrokerArgs),
 }
 
-fn seconds(cl: &CommandLine, name: &str, default: i32) -> i32 {
+/// An integer switch read as `base::StringToInt` reads it (best effort),
+/// or `default` without the switch.
+fn int_switch(cl: &CommandLine, name: &str, default: i32) -> i32 {
     if cl.has(name) {
         string_to_int(cl.value(name)).0
     } else {
@@ -496,7 +503,7 @@ impl HostCommand {
                 d => format!("direct_{}", d.name()),
             }
         };
-        let timeout = seconds(cl, "timeout", 120);
+        let timeout = int_switch(cl, "timeout", 120);
         Ok(Self::Host(Box::new(HostArgs {
             proxy: path_or("proxy", DEFAULT_PROXY_NAME),
             client: path_or("client", DEFAULT_CLIENT_NAME),
@@ -511,9 +518,10 @@ impl HostCommand {
             label,
             proxy_extra_args: split_nonempty(cl.value("proxy-extra-args"), ' '),
             timeout: (timeout > 0).then(|| non_negative(timeout)),
-            handle_timeout: non_negative(seconds(cl, "handle-timeout", 20)),
-            datapipe_timeout: non_negative(seconds(cl, "datapipe-timeout", 10)),
-            shutdown_wait: non_negative(seconds(cl, "shutdown-wait", 15)),
+            handle_timeout: non_negative(int_switch(cl, "handle-timeout", 20)),
+            datapipe_timeout: non_negative(int_switch(cl, "datapipe-timeout", 10)),
+            leak_iters: int_switch(cl, "leak-iters", crate::host::DEFAULT_LEAK_ITERS),
+            shutdown_wait: non_negative(int_switch(cl, "shutdown-wait", 15)),
             legacy_profile: LegacyProfile::parse(cl)?,
             client_verbose: cl.has("client-verbose"),
             stop_after_each_line: cl.has("stop-after-each-line"),
@@ -542,7 +550,10 @@ impl HostArgs {
             datapipe_timeout: self.datapipe_timeout,
             shutdown_wait: self.shutdown_wait,
             direct: self.direct != Direct::No,
-            counts: Counts::new(self.quick, self.vector),
+            counts: Counts {
+                leak_iters: self.leak_iters,
+                ..Counts::new(self.quick, self.vector)
+            },
             config_line: ConfigLine {
                 profile: self.legacy_profile.config_name().to_string(),
                 host_ipcz: self.direct != Direct::Legacy,
@@ -620,6 +631,8 @@ mod tests {
         assert_eq!(h.handle_timeout, Duration::from_secs(20));
         assert_eq!(h.scenarios.len(), crate::host::DEFAULT_SCENARIOS.len());
         assert!(!h.scenarios.contains("datapipe"));
+        assert!(!h.scenarios.contains("leak"));
+        assert_eq!(h.leak_iters, crate::host::DEFAULT_LEAK_ITERS);
         let c = h.host_config();
         assert_eq!(c.config_line.profile, "cros");
         assert_eq!(c.counts, crate::host::Counts::new(false, false));
@@ -649,6 +662,13 @@ mod tests {
         assert_eq!(h.proxy_extra_args, ["--a", "--b=1"]);
         assert!(!h.stop_after_each_line);
         assert!(host(&["--stop-after-each-line"]).stop_after_each_line);
+        let leak = host(&["--scenarios=leak", "--leak-iters=125000"]);
+        assert_eq!(leak.host_config().counts.leak_iters, 125_000);
+        assert_eq!(
+            host(&["--leak-iters=7x"]).leak_iters,
+            7,
+            "StringToInt's best effort"
+        );
         assert!(h.host_config().direct);
         assert_eq!(host(&["--mode=inherit"]).label, "proxy_inherit");
         assert!(

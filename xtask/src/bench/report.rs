@@ -1,6 +1,7 @@
 //! The pure half of `cargo xtask bench`: reading the test host's JSON lines
-//! and stderr, `/proc` files of the hop process, and turning the figures of
-//! every case into the flat JSON object and the table.
+//! and the proxy's allocation counter line, and turning the figures of
+//! every case into the flat JSON object and the table (the `/proc` parsers
+//! are `crate::procfs`, shared with `cargo xtask soak`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -93,73 +94,11 @@ pub(crate) fn throughput_64_count(lines: &[Value]) -> Option<u64> {
         .as_u64()
 }
 
-/// The pid in the host's `[host] spawned pid N: PROGRAM ...` stderr line,
-/// when it launched `program`.
-pub(crate) fn spawned_pid(line: &str, program: &str) -> Option<u32> {
-    let rest = line.strip_prefix("[host] spawned pid ")?;
-    let (pid, command) = rest.split_once(": ")?;
-    (command.split_whitespace().next()? == program)
-        .then(|| pid.parse().ok())
-        .flatten()
-}
-
 /// The counter address in a `bench-alloc` build's `...: bench-alloc
 /// counter at 0xADDR` stderr line (`mojo_proxy --features bench-alloc`).
 pub(crate) fn alloc_counter_address(line: &str) -> Option<u64> {
     let (_, hex) = line.split_once("bench-alloc counter at 0x")?;
     u64::from_str_radix(hex.trim(), 16).ok()
-}
-
-/// One look at the hop process through `/proc/PID`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct HopSample {
-    /// `VmRSS` (KiB).
-    pub(crate) rss_kb: u64,
-    /// `VmHWM`, the peak RSS so far (KiB).
-    pub(crate) hwm_kb: u64,
-    /// Open fds.
-    pub(crate) fds: u64,
-    /// CPU time of all its threads (ns, `schedstat`).
-    pub(crate) cpu_ns: u64,
-    /// The CPU it last ran on.
-    pub(crate) cpu: Option<u32>,
-}
-
-/// `VmRSS` and `VmHWM` (KiB) of a `/proc/PID/status` text.
-pub(crate) fn status_rss_hwm(status: &str) -> Option<(u64, u64)> {
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// The run time (ns) of a `/proc/PID/task/TID/schedstat` text: its first
-/// field (nanosecond resolution, where `stat`'s utime+stime are ticks).
-pub(crate) fn schedstat_ns(text: &str) -> Option<u64> {
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// The `processor` field (39th) of a `/proc/PID/stat` text; the fields are
-/// counted after the command name's closing parenthesis, which may itself
-/// hold spaces.
-pub(crate) fn stat_processor(stat: &str) -> Option<u32> {
-    let (_, after) = stat.rsplit_once(')')?;
-    // After ")" comes field 3 (state); processor is field 39.
-    after.split_whitespace().nth(39 - 3)?.parse().ok()
-}
-
-/// The state letter (3rd field) of a `/proc/PID/stat` text: `T` once the
-/// process is stopped, `Z` once it has exited.
-pub(crate) fn stat_state(stat: &str) -> Option<char> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().next()?.chars().next()
 }
 
 /// The hop's allocation counter at the two ends of one run's 64 B
@@ -445,11 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn host_stderr_and_proc_files_are_read() {
-        let line = "[host] spawned pid 4242: /t/release/mojo_proxy --legacy-client-fd=5 ";
-        assert_eq!(spawned_pid(line, "/t/release/mojo_proxy"), Some(4242));
-        assert_eq!(spawned_pid(line, "/t/release/mojo-test-client"), None);
-        assert_eq!(spawned_pid("mojo_proxy: warning", "mojo_proxy"), None);
+    fn the_alloc_counter_line_is_read() {
         assert_eq!(
             alloc_counter_address("mojo_proxy: bench-alloc counter at 0x55ba450ef270"),
             Some(0x55ba_450e_f270)
@@ -459,24 +394,6 @@ mod tests {
             None
         );
         assert_eq!(alloc_counter_address("[host] spawned pid 1: x"), None);
-        let status = "Name:\tmojo_proxy\nVmHWM:\t    2048 kB\nVmRSS:\t    1536 kB\n";
-        assert_eq!(status_rss_hwm(status), Some((1536, 2048)));
-        assert_eq!(status_rss_hwm("Name:\tx\n"), None);
-        assert_eq!(schedstat_ns("566779 63214 1\n"), Some(566_779));
-        let mut stat = String::from("77 (a b) S");
-        for i in 4..=39 {
-            stat.push_str(&format!(" {i}"));
-        }
-        stat.push_str(" 40 41");
-        assert_eq!(stat_processor(&stat), Some(39));
-    }
-
-    #[test]
-    fn the_stopped_state_is_read_after_the_command_name() {
-        assert_eq!(stat_state("77 (a) b) T 1 2"), Some('T'));
-        assert_eq!(stat_state("77 (host) S 1 2"), Some('S'));
-        assert_eq!(stat_state("77 (host) Z 1 2"), Some('Z'));
-        assert_eq!(stat_state("garbage"), None);
     }
 
     fn window(before: u64, after: u64, messages: u64) -> AllocWindow {
