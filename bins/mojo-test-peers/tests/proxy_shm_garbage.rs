@@ -1,13 +1,13 @@
 //! A peer that writes garbage into the shared memory it shares with
 //! `mojo_proxy`, over real processes: our ipcz host and legacy client in
 //! this process, the real proxy binary between. Once traffic has set up
-//! the host link's memory (primary buffer, block buffers), the test opens
-//! every memfd the proxy has mapped through `/proc/PID/map_files` (which
-//! needs root or CAP_SYS_ADMIN; CI runs as root) and overwrites it
-//! (seeded random bytes, all ones, all zeros), as a hostile host could at
-//! any moment. Then traffic that makes the proxy read that memory: echoes,
-//! and pipes sent each way (new routes allocate RouterLinkStates and
-//! sublinks from the shared counters and blocks).
+//! the host link's memory (primary buffer, block buffers), the test
+//! overwrites every memfd mapping of the proxy through `/proc/PID/mem`
+//! (which a parent may write for its child) with seeded random bytes, all
+//! ones or all zeros, as a hostile host could at any moment. Then the
+//! client sends pipes and echoes, so that the proxy, sending the new routes
+//! on to the host, reads that memory first (RouterLinkStates and sublinks
+//! come from the shared counters and blocks).
 //!
 //! The host link's memory is the host's word: once it is garbage nothing
 //! on that link can be trusted, so the proxy must end the run, within a
@@ -22,7 +22,7 @@
 #[allow(dead_code)]
 mod proxy_support;
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
@@ -49,34 +49,37 @@ enum Garbage {
     Zeros,
 }
 
-/// The memfds `pid` has mapped, opened for writing through
-/// `/proc/PID/map_files` (the proxy closes a region's fd once it is mapped).
-fn memfds_of(pid: u32) -> Vec<(String, File)> {
+/// The memfd mappings of `pid`: name, start address and length, from
+/// `/proc/PID/maps` (the proxy closes a region's fd once it is mapped).
+fn memfd_mappings(pid: u32) -> Vec<(String, u64, usize)> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     let mut found = Vec::new();
     for line in maps.lines().filter(|l| l.contains("/memfd:")) {
         let range = line.split_whitespace().next().unwrap();
+        let (start, end) = range.split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
         let name = line[line.find("/memfd:").unwrap()..].to_string();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/{pid}/map_files/{range}"))
-            .unwrap();
-        found.push((name, file));
+        found.push((name, start, (end - start) as usize));
     }
     found
 }
 
-/// Overwrites all of `file` with `garbage`.
-fn scribble(file: &File, garbage: Garbage) {
-    let len = file.metadata().unwrap().len() as usize;
+/// Overwrites `len` bytes at `start` in `pid`'s memory with `garbage`,
+/// through `/proc/PID/mem` (allowed for a parent over its child). The
+/// mapping is shared, so this is what a peer writing into the region does.
+fn scribble(pid: u32, start: u64, len: usize, garbage: Garbage) {
     let mut bytes = vec![0u8; len];
     match garbage {
         Garbage::Random(seed) => SeededRandom::new(seed).fill(&mut bytes),
         Garbage::Ones => bytes.fill(0xff),
         Garbage::Zeros => {}
     }
-    file.write_all_at(&bytes, 0).unwrap();
+    let mem = OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/mem"))
+        .unwrap();
+    mem.write_all_at(&bytes, start).unwrap();
 }
 
 fn garbage_in_shared_memory(garbage: Garbage) {
@@ -108,11 +111,12 @@ fn garbage_in_shared_memory(garbage: Garbage) {
         .unwrap();
     let _received = read_one(client, cpipe, deadline()).unwrap();
 
-    let memfds = memfds_of(rig.proxy.pid());
-    assert!(!memfds.is_empty(), "the proxy maps no memfd");
-    for (name, file) in &memfds {
-        eprintln!("{garbage:?}: overwriting {name}");
-        scribble(file, garbage);
+    let pid = rig.proxy.pid();
+    let mappings = memfd_mappings(pid);
+    assert!(!mappings.is_empty(), "the proxy maps no memfd");
+    for (name, start, len) in mappings {
+        eprintln!("{garbage:?}: overwriting {len} bytes of {name}");
+        scribble(pid, start, len, garbage);
     }
 
     // Pipes sent from the client: the proxy sends their routes on to the
