@@ -32,13 +32,13 @@
 //! is read through `/proc/PID/mem` at both ends of the window; one more run
 //! of that build with the full counts gives a second window, and
 //! allocations per 64 B message are the difference of the two windows over
-//! the difference of their message counts, checked against each window's
-//! own figure (see [`report::alloc_figures`]). Each figure is the median of
+//! the difference of their message counts; the rest is what a run costs
+//! once (pools warming up), reported too (see [`report::alloc_figures`]). Each figure is the median of
 //! the runs, with its spread (`_spread_pct`). The result is one flat JSON
 //! object (`<case>.<figure>`, with `_vs_floor` ratios; see
 //! [`report::flat_json`]) and a table on stdout.
 
-mod report;
+pub(crate) mod report;
 mod scale;
 
 use std::io::{BufRead, BufReader};
@@ -49,7 +49,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use report::{Figures, HopSample};
+use crate::procfs::{self, ProcSample, sample};
+use report::Figures;
 
 /// Runs of every case without `--runs` (the median is reported).
 const DEFAULT_RUNS: usize = 3;
@@ -240,11 +241,11 @@ struct RunOutput {
     lines: Vec<Value>,
     /// With the host stopped after its `connect` line and the hop settled
     /// (for `idle`: after [`IDLE_SETTLE`]).
-    at_connect: Option<HopSample>,
+    at_connect: Option<ProcSample>,
     /// With the host stopped after its `throughput_64` line, the hop settled.
-    at_throughput_64: Option<HopSample>,
+    at_throughput_64: Option<ProcSample>,
     /// The largest RSS peak and fd count seen.
-    peak: HopSample,
+    peak: ProcSample,
     cpus: Vec<u32>,
     /// The hop's allocation counter at the `connect` and `throughput_64`
     /// lines (a hop that prints its counter's address).
@@ -273,35 +274,11 @@ fn read_counter(pid: u32, address: u64) -> Option<u64> {
     Some(u64::from_ne_bytes(word))
 }
 
-/// Reads `/proc/PID` of the hop; `None` once it is gone.
-fn sample(pid: u32) -> Option<HopSample> {
-    let proc = PathBuf::from(format!("/proc/{pid}"));
-    let status = std::fs::read_to_string(proc.join("status")).ok()?;
-    let (rss_kb, hwm_kb) = report::status_rss_hwm(&status)?;
-    let fds = std::fs::read_dir(proc.join("fd")).ok()?.count() as u64;
-    let cpu_ns = std::fs::read_dir(proc.join("task"))
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| report::schedstat_ns(&s))
-        .sum();
-    let cpu = std::fs::read_to_string(proc.join("stat"))
-        .ok()
-        .and_then(|s| report::stat_processor(&s));
-    Some(HopSample {
-        rss_kb,
-        hwm_kb,
-        fds,
-        cpu_ns,
-        cpu,
-    })
-}
-
 /// Samples the hop once it has finished what the stopped host left it:
 /// until its CPU time and allocation counter stay the same over
 /// [`SETTLE_STEP`] (at most [`SETTLE_MAX`]; a hop still busy then is taken
 /// as it is, with a warning).
-fn settled_sample(pid: u32, counter: Option<u64>) -> (Option<HopSample>, Option<u64>) {
+fn settled_sample(pid: u32, counter: Option<u64>) -> (Option<ProcSample>, Option<u64>) {
     let look = || {
         let s = sample(pid);
         let c = counter.and_then(|a| read_counter(pid, a));
@@ -330,10 +307,7 @@ fn settled_sample(pid: u32, counter: Option<u64>) -> (Option<HopSample>, Option<
 fn wait_stopped(pid: u32) -> Result<bool, String> {
     let deadline = std::time::Instant::now() + STOP_WAIT;
     loop {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| report::stat_state(&s));
-        match state {
+        match procfs::state(pid) {
             Some('T') => return Ok(true),
             None | Some('Z' | 'X') => return Ok(false),
             Some(_) if std::time::Instant::now() >= deadline => {
@@ -469,7 +443,7 @@ fn watch_host(
     let stderr_thread = std::thread::spawn(move || {
         let mut tail: Vec<String> = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(pid) = hop.as_deref().and_then(|h| report::spawned_pid(&line, h)) {
+            if let Some(pid) = hop.as_deref().and_then(|h| procfs::spawned_pid(&line, h)) {
                 let _ = pid_tx.send(pid);
             }
             if let Some(address) = report::alloc_counter_address(&line) {
@@ -485,7 +459,7 @@ fn watch_host(
     let mut out = RunOutput::default();
     let mut hop_pid: Option<u32> = None;
     let mut counter: Option<u64> = None;
-    let keep = |s: HopSample, out: &mut RunOutput| {
+    let keep = |s: ProcSample, out: &mut RunOutput| {
         out.peak.hwm_kb = out.peak.hwm_kb.max(s.hwm_kb);
         out.peak.fds = out.peak.fds.max(s.fds);
         if let Some(cpu) = s.cpu.filter(|c| !out.cpus.contains(c)) {
@@ -536,7 +510,17 @@ fn watch_host(
     }
     let tail = stderr_thread.join().unwrap_or_default();
     if case.hop.is_some() && hop_pid.is_none() {
-        return Err(format!("{}: no `spawned pid` line for the hop", case.name));
+        let seen: Vec<&str> = out
+            .lines
+            .iter()
+            .filter_map(|l| l["scenario"].as_str())
+            .collect();
+        return Err(format!(
+            "{}: no `spawned pid` line for the hop by `connect` (result lines: {seen:?}); \
+             the host's last stderr lines:\n  {}",
+            case.name,
+            tail.join("\n  ")
+        ));
     }
     Ok((out, tail))
 }
@@ -593,7 +577,7 @@ fn median_figures(c: &CaseRuns) -> Figures {
 }
 
 /// The machine, as the report describes it.
-fn machine() -> Vec<(String, Value)> {
+pub(crate) fn machine() -> Vec<(String, Value)> {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
     let model = cpuinfo

@@ -28,6 +28,9 @@
 //! - `cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]...`: the
 //!   benchmark harness (`bench.rs`, docs/PERFORMANCE.md): the proxy against
 //!   the floor of a byte+fd relay and the direct connections, in one run.
+//! - `cargo xtask soak [--messages N] [--json PATH] [--proxy=PATH]`: the
+//!   soak (`soak.rs`, docs/RELIABILITY.md): a million messages with handles
+//!   through the release proxy, whose fd count and RSS must stay flat.
 
 #![forbid(unsafe_code)]
 
@@ -35,6 +38,8 @@ mod bench;
 mod corpus;
 mod demo;
 mod fuzz;
+mod procfs;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -47,10 +52,11 @@ fn main() -> ExitCode {
         Some("corpus") => corpus::run(&workspace_root(), args.iter().any(|a| a == "--check")),
         Some("demo") => demo(),
         Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("sanitize") => sanitize(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS] [--capture] [--scale[=N,...]]\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds CAP] [--runs N] [--seed N] | --campaign [--seconds N] [--plateau S] [TARGET]... | --list"
+                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS] [--capture] [--scale[=N,...]]\n       cargo xtask soak [--messages N] [--json PATH] [--proxy=PATH]\n       cargo xtask sanitize\n       cargo xtask fuzz --smoke [--seconds CAP] [--runs N] [--seed N] | --campaign [--seconds N] [--plateau S] [TARGET]... | --list"
             );
             return ExitCode::from(2);
         }

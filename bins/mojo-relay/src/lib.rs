@@ -77,6 +77,8 @@ struct Side {
     read_closed: bool,
     /// We shut down writing towards it.
     write_closed: bool,
+    /// Its peer's hang-up was reported: read on to the end of the stream.
+    hung_up: bool,
 }
 
 impl Side {
@@ -84,6 +86,7 @@ impl Side {
         Self {
             endpoint,
             read_closed: false,
+            hung_up: false,
             write_closed: false,
         }
     }
@@ -113,6 +116,10 @@ fn pump(from: &mut Side, to: &mut Side) -> Result<(), ChannelError> {
             ReadOutcome::Data { .. } => {
                 move_buffered(&mut from.endpoint, &mut to.endpoint)?;
                 to.endpoint.flush()?;
+                // As the proxy's driver does: no recvmsg only to hear EAGAIN.
+                if from.endpoint.drained() && !from.hung_up {
+                    break;
+                }
             }
             ReadOutcome::WouldBlock => break,
             ReadOutcome::Eof => from.read_closed = true,
@@ -172,6 +179,12 @@ pub fn relay(host: Endpoint, client: Endpoint) -> Result<(), String> {
         for event in &events {
             let readable = event.is_readable() || event.is_read_closed() || event.is_error();
             let writable = event.is_writable() || event.is_write_closed();
+            if event.is_read_closed() || event.is_error() {
+                match event.token() {
+                    HOST => host.hung_up = true,
+                    _ => client.hung_up = true,
+                }
+            }
             match event.token() {
                 HOST => {
                     host_to_client |= readable;

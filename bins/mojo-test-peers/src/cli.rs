@@ -343,6 +343,10 @@ pub struct HostArgs {
     pub handle_timeout: Duration,
     /// `--datapipe-timeout` (the reference's, default 10).
     pub datapipe_timeout: Duration,
+    /// `--leak-iters` (the reference's, not the spec's: `leak`'s measured
+    /// round trips, default [`crate::host::DEFAULT_LEAK_ITERS`]; read as
+    /// `base::StringToInt` reads it).
+    pub leak_iters: i32,
     /// `--shutdown-wait` (the reference's, default 15).
     pub shutdown_wait: Duration,
     /// `--legacy-profile`.
@@ -378,6 +382,7 @@ pub const HOST_SWITCHES: &[&str] = &[
     "timeout",
     "handle-timeout",
     "datapipe-timeout",
+    "leak-iters",
     "shutdown-wait",
     "legacy-profile",
     "client-verbose",
@@ -399,7 +404,9 @@ pub enum HostCommand {
     Broker(BrokerArgs),
 }
 
-fn seconds(cl: &CommandLine, name: &str, default: i32) -> i32 {
+/// An integer switch read as `base::StringToInt` reads it (best effort),
+/// or `default` without the switch.
+fn int_switch(cl: &CommandLine, name: &str, default: i32) -> i32 {
     if cl.has(name) {
         string_to_int(cl.value(name)).0
     } else {
@@ -443,6 +450,14 @@ impl HostCommand {
                 )));
             }
         };
+        if inherit && direct != Direct::No {
+            // A host that only shares its broker needs a peer that inherits
+            // it, which only a proxy does (`--inherit-ipcz-broker`): the test
+            // client has no such flag, so the pair could never connect.
+            return Err(UsageError(
+                "--mode=inherit needs a proxy: it cannot be combined with --direct".into(),
+            ));
+        }
         let relay = cl.has("relay").then(|| cl.value("relay").to_string());
         if relay.is_some() && (direct != Direct::No || inherit) {
             return Err(UsageError(
@@ -492,7 +507,7 @@ impl HostCommand {
                 d => format!("direct_{}", d.name()),
             }
         };
-        let timeout = seconds(cl, "timeout", 120);
+        let timeout = int_switch(cl, "timeout", 120);
         let scale_pipes = if cl.has("scale-pipes") {
             let v = cl.value("scale-pipes");
             string_to_u64_exact(v)
@@ -518,9 +533,10 @@ impl HostCommand {
             label,
             proxy_extra_args: split_nonempty(cl.value("proxy-extra-args"), ' '),
             timeout: (timeout > 0).then(|| non_negative(timeout)),
-            handle_timeout: non_negative(seconds(cl, "handle-timeout", 20)),
-            datapipe_timeout: non_negative(seconds(cl, "datapipe-timeout", 10)),
-            shutdown_wait: non_negative(seconds(cl, "shutdown-wait", 15)),
+            handle_timeout: non_negative(int_switch(cl, "handle-timeout", 20)),
+            datapipe_timeout: non_negative(int_switch(cl, "datapipe-timeout", 10)),
+            leak_iters: int_switch(cl, "leak-iters", crate::host::DEFAULT_LEAK_ITERS),
+            shutdown_wait: non_negative(int_switch(cl, "shutdown-wait", 15)),
             legacy_profile: LegacyProfile::parse(cl)?,
             client_verbose: cl.has("client-verbose"),
             stop_after_each_line: cl.has("stop-after-each-line"),
@@ -552,6 +568,7 @@ impl HostArgs {
             direct: self.direct != Direct::No,
             counts: Counts {
                 scale_pipes: self.scale_pipes,
+                leak_iters: self.leak_iters,
                 ..Counts::new(self.quick, self.vector)
             },
             config_line: ConfigLine {
@@ -631,6 +648,8 @@ mod tests {
         assert_eq!(h.handle_timeout, Duration::from_secs(20));
         assert_eq!(h.scenarios.len(), crate::host::DEFAULT_SCENARIOS.len());
         assert!(!h.scenarios.contains("datapipe"));
+        assert!(!h.scenarios.contains("leak"));
+        assert_eq!(h.leak_iters, crate::host::DEFAULT_LEAK_ITERS);
         let c = h.host_config();
         assert_eq!(c.config_line.profile, "cros");
         assert_eq!(c.counts, crate::host::Counts::new(false, false));
@@ -671,6 +690,13 @@ mod tests {
         ] {
             assert!(HostCommand::parse(&cl(&[bad])).is_err(), "{bad}");
         }
+        let leak = host(&["--scenarios=leak", "--leak-iters=125000"]);
+        assert_eq!(leak.host_config().counts.leak_iters, 125_000);
+        assert_eq!(
+            host(&["--leak-iters=7x"]).leak_iters,
+            7,
+            "StringToInt's best effort"
+        );
         assert!(h.host_config().direct);
         assert_eq!(host(&["--mode=inherit"]).label, "proxy_inherit");
         assert!(
@@ -697,6 +723,8 @@ mod tests {
             &["--relay=r", "--direct=ipcz"][..],
             &["--relay=r", "--mode=inherit"],
             &["--relay="],
+            &["--mode=inherit", "--direct=ipcz"],
+            &["--mode=inherit", "--direct=legacy"],
         ] {
             assert!(HostCommand::parse(&cl(bad)).is_err(), "{bad:?}");
         }

@@ -54,3 +54,53 @@ pub fn hash_fd_prefix(fd: &OwnedFd, size: u64) -> (u64, Option<u64>) {
     }
     (h.value(), Some(at))
 }
+
+/// The number of entries of `/proc/PID/fd` (the reference's `ProcFdCount`),
+/// or -1 without a process or when the directory cannot be read.
+pub fn proc_fd_count(pid: Option<u32>) -> i64 {
+    pid.and_then(|p| std::fs::read_dir(format!("/proc/{p}/fd")).ok())
+        .map_or(-1, |d| d.count() as i64)
+}
+
+/// The kB figure of the `key` line (`"VmRSS:"`, ...) of `/proc/PID/status`
+/// (the reference's `ProcStatusKb`), or -1 if there is none.
+pub fn proc_status_kb(pid: Option<u32>, key: &str) -> i64 {
+    let Some(status) = pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+    else {
+        return -1;
+    };
+    status_kb(&status, key)
+}
+
+/// The kB figure of the `key` line of a `/proc/PID/status` text, or -1.
+pub fn status_kb(status: &str, key: &str) -> i64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_give_their_kb_figure() {
+        let status = "Name:\tmojo_proxy\nVmHWM:\t   9000 kB\nVmRSS:\t    8144 kB\n";
+        assert_eq!(status_kb(status, "VmRSS:"), 8144);
+        assert_eq!(status_kb(status, "VmHWM:"), 9000);
+        assert_eq!(status_kb(status, "VmSwap:"), -1);
+        assert_eq!(status_kb("VmRSS:\tlots kB\n", "VmRSS:"), -1);
+    }
+
+    #[test]
+    fn this_process_has_fds_and_rss_and_no_process_has_none() {
+        let me = Some(std::process::id());
+        assert!(proc_fd_count(me) >= 3);
+        assert!(proc_status_kb(me, "VmRSS:") > 0);
+        assert_eq!(proc_fd_count(None), -1);
+        assert_eq!(proc_status_kb(None, "VmRSS:"), -1);
+    }
+}

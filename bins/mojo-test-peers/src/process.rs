@@ -204,6 +204,14 @@ impl Children for ProcessChildren {
             c.kill();
         }
     }
+
+    fn pid(&self, role: ChildRole) -> Option<u32> {
+        match role {
+            ChildRole::Proxy => self.proxy.as_ref(),
+            ChildRole::Client => self.client.as_ref(),
+        }
+        .map(ChildProcess::id)
+    }
 }
 
 /// What [`launch`] leaves the host: its children and its own socket ends.

@@ -8,8 +8,7 @@ use std::fmt;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -188,46 +187,46 @@ pub fn missing_client_system(args: &ClientArgs) -> String {
 /// if still armed at the deadline it prints the `startup` timeout line,
 /// SIGKILLs the children and exits the process with status 3.
 struct Backstop {
-    disarmed: Arc<AtomicBool>,
+    /// Dropped to disarm: the thread wakes at once (no polling, so disarming
+    /// never delays the host's first line).
+    disarm: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// How often the backstop looks at its flag.
-const BACKSTOP_POLL: Duration = Duration::from_millis(10);
-
 impl Backstop {
     fn arm(deadline: Option<Instant>, label: &str, pids: Vec<u32>) -> Self {
-        let disarmed = Arc::new(AtomicBool::new(false));
+        let (disarm, disarmed) = mpsc::channel::<()>();
         let thread = deadline.map(|deadline| {
-            let flag = disarmed.clone();
             let mut line = JsonLine::new("startup", label, false);
             line.error("timeout");
             let line = line.finish();
             std::thread::spawn(move || {
-                while !flag.load(Ordering::Acquire) {
-                    if Instant::now() >= deadline {
-                        let mut out = std::io::stdout().lock();
-                        let _ = writeln!(out, "{line}");
-                        let _ = out.flush();
-                        for pid in pids {
-                            if let Ok(pid) = i32::try_from(pid) {
-                                let _ = nix::sys::signal::kill(
-                                    nix::unistd::Pid::from_raw(pid),
-                                    nix::sys::signal::Signal::SIGKILL,
-                                );
-                            }
-                        }
-                        std::process::exit(i32::from(HostOutcome::TimedOut.exit_code()));
-                    }
-                    std::thread::sleep(BACKSTOP_POLL);
+                let left = deadline.saturating_duration_since(Instant::now());
+                if disarmed.recv_timeout(left) != Err(mpsc::RecvTimeoutError::Timeout) {
+                    return;
                 }
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+                for pid in pids {
+                    if let Ok(pid) = i32::try_from(pid) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+                std::process::exit(i32::from(HostOutcome::TimedOut.exit_code()));
             })
         });
-        Self { disarmed, thread }
+        Self {
+            disarm: Some(disarm),
+            thread,
+        }
     }
 
     fn disarm(mut self) {
-        self.disarmed.store(true, Ordering::Release);
+        drop(self.disarm.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -270,6 +270,33 @@ fn datapipe_both_ways_and_multi_attach() {
     assert_eq!(r.line("datapipe_h2c")["client_state"], "running");
 }
 
+#[test]
+fn leak_runs_its_warm_up_and_measured_round_trips_only_when_named() {
+    let mut counts = small_counts();
+    counts.leak_iters = 25;
+    let r = run(config(&["leak", "many_pipes"], counts.clone(), 0), 1);
+    all_pass(&r);
+    // After many_pipes, before shutdown: the reference's order.
+    assert_eq!(
+        r.names(),
+        ["config", "connect", "many_pipes", "leak", "shutdown"]
+    );
+    let leak = r.line("leak");
+    assert_eq!(leak["iterations"], 25);
+    assert_eq!(leak["round_trips_ok"], 25 + host::LEAK_WARMUP);
+    // No proxy here, and the client is a thread: no fd or RSS figures.
+    assert_eq!(leak["proxy_fds_start"], -1);
+    assert_eq!(leak["client_rss_kb_end"], -1);
+    assert!(leak["host_fds_end"].as_i64().unwrap() > 0, "{leak}");
+    assert!(!host::DEFAULT_SCENARIOS.contains(&"leak"));
+    // A negative count runs no measured round trip and fails, as in the
+    // reference (done != warm-up + count).
+    counts.leak_iters = -3;
+    let r = run(config(&["leak"], counts, 0), 1);
+    assert_eq!(r.line("leak")["pass"], false);
+    assert_eq!(r.line("leak")["round_trips_ok"], host::LEAK_WARMUP);
+}
+
 /// Runs the host on `pipe` with no client thread behind it: the outcome,
 /// whether it killed its children, and what it printed.
 fn run_alone(sys: &FakeSystem, pipe: MessagePipe, cfg: &HostConfig) -> (HostOutcome, bool, String) {

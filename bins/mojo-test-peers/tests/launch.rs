@@ -172,15 +172,16 @@ fn through_a_relay_with_an_ipcz_client() {
 }
 
 #[test]
-fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
+fn inherit_mode_with_three_pipes_launches_a_broker_copy() {
     let _serial = serialized();
-    let dir = tempdir("direct");
+    let dir = tempdir("inherit");
+    let proxy = script(&dir, "proxy");
     let client = script(&dir, "client");
     let broker = script(&dir, "host-copy");
     let argv: Vec<String> = vec![
         broker.display().to_string(), // argv[0]: the broker copy runs it
+        format!("--proxy={}", proxy.display()),
         format!("--client={}", client.display()),
-        "--direct=ipcz".into(),
         "--mode=inherit".into(),
         "--num-attachments=3".into(),
         "--scenarios=pipe_roundtrip".into(),
@@ -203,15 +204,18 @@ fn direct_ipcz_with_three_pipes_and_a_broker_copy() {
         ]
     );
     assert!(lines.iter().all(|l| l["pass"] == true), "{lines:?}");
-    assert_eq!(lines[0]["direct"], "ipcz");
+    assert_eq!(lines[0]["direct"], "");
     assert_eq!(lines[0]["inherit_broker"], true);
     assert_eq!(lines[0]["num_attachments"], 3);
-    assert!(lines.last().unwrap().get("proxy_exit").is_none());
-    let cargs = logged_args(&dir, "client");
+    let pargs = logged_args(&dir, "proxy");
     assert!(
-        cargs.trim_end().ends_with("--num-attachments=3 --ipcz"),
-        "{cargs}"
+        pargs
+            .trim_end()
+            .ends_with("--num-attachments=3 --inherit-ipcz-broker"),
+        "{pargs}"
     );
+    let cargs = logged_args(&dir, "client");
+    assert!(cargs.trim_end().ends_with("--num-attachments=3"), "{cargs}");
     let bargs = logged_args(&dir, "host-copy");
     assert!(bargs.starts_with("--role=broker --fd="), "{bargs}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -250,8 +250,13 @@ impl<M: SharedMemory> Proxy<M> {
         if let Ok(used) = result {
             counted.bytes_in += used as u64;
         }
-        self.pump()?;
-        result
+        // The link's own error comes first: the node's report of the link
+        // it dropped for it, which pumping turns into a run-ending error
+        // too, says the same.
+        let pumped = self.pump();
+        let used = result?;
+        pumped?;
+        Ok(used)
     }
 
     fn handle_host(
@@ -753,6 +758,26 @@ impl<M: SharedMemory> Proxy<M> {
                 memory,
                 ..
             } => self.introduction_offered(name, transport, memory),
+            // The node found a peer breaking the protocol outside any frame
+            // it was handed (in the shared memory, say) and dropped the
+            // link: as with a bad frame, the run ends with that error.
+            NodeEvent::LinkDropped { link, error, .. } => {
+                log::debug!("ipcz node dropped {link:?}: {error}");
+                let introduced = self
+                    .introduced
+                    .iter()
+                    .find(|(_, e)| e.link == Some(link))
+                    .map(|(&n, e)| (n, e.node));
+                let error = match introduced {
+                    Some((n, node)) => ProxyError::Introduced {
+                        link: ProxyLink::Introduced(n),
+                        node,
+                        error,
+                    },
+                    None => ProxyError::HostNode(error),
+                };
+                self.fatal.get_or_insert(error);
+            }
             other => log::debug!("ipcz node: {other:?}"),
         }
     }

@@ -258,8 +258,6 @@ pub struct Driver {
     to_read: Vec<LinkId>,
     /// Backlog crossings to report (reused).
     backlog: Vec<(LinkId, Backlog)>,
-    /// Buffers of frames written in full, to hand back to the core.
-    sent_buffers: Vec<(LinkId, Vec<u8>)>,
     /// Closures not yet reported to the core.
     closed: VecDeque<(LinkId, CloseReason)>,
     /// The core asked for [`CoreRequest::Shutdown`].
@@ -302,7 +300,6 @@ impl Driver {
             dirty: Vec::new(),
             to_read: Vec::new(),
             backlog: Vec::new(),
-            sent_buffers: Vec::new(),
             closed: VecDeque::new(),
             finishing: false,
             tap: None,
@@ -662,6 +659,11 @@ impl Driver {
                         used = used.saturating_add(bytes);
                         self.stats.bytes_read += bytes as u64;
                         fresh = true;
+                        // Nothing more is there: the next edge says when it
+                        // is (a hung-up link is read on to its end).
+                        if link.ep.drained() && !link.hung_up {
+                            link.read_ready = false;
+                        }
                     }
                     Ok(ReadOutcome::WouldBlock) => link.read_ready = false,
                     Ok(ReadOutcome::Eof) => {
@@ -753,19 +755,14 @@ impl Driver {
                 // A frame copied into a chunk behind others gives its buffer
                 // back at once, for the core's next frames.
                 if let Some(l) = self.links.get_mut(&link.0) {
-                    while let Some(buffer) = l.ep.take_sent_buffer() {
-                        core.recycle(link, buffer);
-                    }
+                    hand_back_sent(core, link, &mut l.ep);
                 }
             }
             while let Some(req) = core.poll_request() {
                 progressed = true;
                 self.apply(core, req);
             }
-            self.flush_dirty();
-            for (link, buffer) in self.sent_buffers.drain(..) {
-                core.recycle(link, buffer);
-            }
+            self.flush_dirty(core);
             for (link, backlog) in self.backlog.drain(..) {
                 progressed = true;
                 debug!("{link}: output backlog {backlog:?}");
@@ -836,7 +833,7 @@ impl Driver {
 
     /// Writes every link with new output or a writable edge, toggles write
     /// interest, records backlog crossings and finishes lingering closes.
-    fn flush_dirty(&mut self) {
+    fn flush_dirty<C: Core>(&mut self, core: &mut C) {
         let mut i = 0;
         while let Some(&id) = self.dirty.get(i) {
             i += 1;
@@ -872,9 +869,7 @@ impl Driver {
                     continue;
                 }
             }
-            while let Some(buffer) = link.ep.take_sent_buffer() {
-                self.sent_buffers.push((id, buffer));
-            }
+            hand_back_sent(core, id, &mut link.ep);
             let queued = link.ep.pending_output_bytes();
             if !link.backlog_high && queued > self.config.output_high_water {
                 link.backlog_high = true;
@@ -912,6 +907,14 @@ impl Driver {
 
 /// The last `fresh` bytes of the endpoint's receive buffer: what the read
 /// just appended.
+/// Gives the core back the buffers of `link`'s frames that are out of the
+/// endpoint's hands (written, or copied into a chunk).
+fn hand_back_sent<C: Core>(core: &mut C, link: LinkId, ep: &mut Endpoint) {
+    while let Some(buffer) = ep.take_sent_buffer() {
+        core.recycle(link, buffer);
+    }
+}
+
 fn new_input(ep: &Endpoint, fresh: usize) -> &[u8] {
     let buffered = ep.buffered();
     buffered
@@ -940,74 +943,4 @@ fn channel_close_reason(e: ChannelError, leftovers: (usize, usize)) -> CloseReas
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_keeps_low_water_under_high_water_and_a_nonzero_budget() {
-        let d = Driver::with_config(Config {
-            output_high_water: 10,
-            output_low_water: 20,
-            read_budget_per_turn: 0,
-            ..Config::default()
-        })
-        .unwrap();
-        assert_eq!(d.config().output_low_water, 10);
-        assert_eq!(d.config().read_budget_per_turn, 1);
-        const { assert!(OUTPUT_LOW_WATER < OUTPUT_HIGH_WATER) };
-    }
-
-    #[test]
-    fn wait_time_is_the_nearest_of_deadline_and_max_wait() {
-        let d = Driver::new().unwrap();
-        assert_eq!(d.wait_time(None, None), None);
-        let max = Duration::from_secs(1);
-        assert_eq!(d.wait_time(None, Some(max)), Some(max));
-        let soon = Instant::now() + Duration::from_millis(10);
-        assert!(d.wait_time(Some(soon), Some(max)).unwrap() <= Duration::from_millis(10));
-        let past = Instant::now() - Duration::from_millis(10);
-        assert_eq!(d.wait_time(Some(past), None), Some(Duration::ZERO));
-    }
-
-    #[test]
-    fn a_new_link_is_read_at_once_so_the_next_wait_is_zero() {
-        let mut d = Driver::new().unwrap();
-        let (link, _theirs) = d.new_link_pair().unwrap();
-        assert_eq!(d.wait_time(None, None), Some(Duration::ZERO));
-        d.pause_reading(link);
-        assert!(d.link_stats(link).unwrap().paused);
-        assert_eq!(d.wait_time(None, None), None);
-        d.resume_reading(link);
-        assert!(!d.link_stats(link).unwrap().paused);
-        d.close_link(link);
-        assert_eq!(d.link_count(), 0);
-        assert_eq!(d.closed.len(), 1);
-    }
-
-    #[test]
-    fn disconnects_are_hang_ups_and_other_failures_are_channel_errors() {
-        let full = ChannelError::BufferFull { limit: 1 };
-        assert_eq!(
-            channel_close_reason(full.clone(), (1, 0)),
-            CloseReason::Channel(full)
-        );
-    }
-
-    #[test]
-    fn exits_print_their_reason() {
-        assert_eq!(Exit::AllLinksClosed.to_string(), "all links closed");
-        assert_eq!(
-            Exit::Signal(ShutdownSignal::Terminate).to_string(),
-            "received SIGTERM"
-        );
-        let e: DriverError<std::io::Error> = DriverError::Overconsumed {
-            link: LinkId(2),
-            consumed: 5,
-            available: 4,
-        };
-        assert_eq!(
-            e.to_string(),
-            "link 2: the core consumed 5 bytes of 4 (core bug)"
-        );
-    }
-}
+mod tests;

@@ -31,6 +31,32 @@ fn driver_with_links(config: Config, n: usize) -> (Driver, Vec<LinkId>, Vec<Endp
 }
 
 #[test]
+fn written_frames_come_back_to_the_core_for_reuse() {
+    assert_no_fd_leak(|| {
+        let (mut driver, ids, mut peers) = driver_with_links(Config::default(), 1);
+        let mut core = EchoCore::default();
+        // A burst, so that most echoes wait behind others and are coalesced.
+        for i in 0..200u32 {
+            peers[0].queue(frame(&i.to_le_bytes(), 0), vec![]).unwrap();
+        }
+        let mut echoed = 0;
+        spin(&mut driver, &mut core, |_, _| {
+            peers[0].flush().unwrap();
+            peer_read(&mut peers[0]);
+            while take_frame(&mut peers[0]).is_some() {
+                echoed += 1;
+            }
+            echoed == 200
+        });
+        // Every echo's buffer came back, written or copied into a chunk.
+        assert_eq!(core.recycled.len(), 200);
+        assert!(core.recycled.iter().all(|&(l, cap)| l == ids[0] && cap > 0));
+        drop(peers);
+        assert_eq!(driver.run(&mut core).unwrap(), Exit::AllLinksClosed);
+    });
+}
+
+#[test]
 fn echo_over_several_links_with_fds_both_ways() {
     assert_no_fd_leak(|| {
         let (mut driver, ids, mut peers) = driver_with_links(Config::default(), 3);

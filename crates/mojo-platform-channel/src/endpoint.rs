@@ -247,6 +247,8 @@ pub struct Endpoint {
     /// Return from `read_available` after each `recvmsg` that brought data
     /// ([`Endpoint::set_one_recvmsg_per_read`]).
     one_recvmsg_per_read: bool,
+    /// The last read found the socket empty (see [`Endpoint::drained`]).
+    drained: bool,
 }
 
 /// Creates a connected pair of non-blocking, close-on-exec endpoints
@@ -285,6 +287,7 @@ impl Endpoint {
             read_error: None,
             limits,
             one_recvmsg_per_read: false,
+            drained: false,
         }
     }
 
@@ -431,6 +434,7 @@ impl Endpoint {
         if let Some(e) = &self.read_error {
             return Err(e.clone());
         }
+        self.drained = false;
         let mut total_bytes = 0usize;
         let mut total_fds = 0usize;
         let data = |bytes, fds| {
@@ -467,7 +471,10 @@ impl Endpoint {
             );
             let err = match res {
                 Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return Ok(data(total_bytes, total_fds)),
+                Err(Errno::EAGAIN) => {
+                    self.drained = true;
+                    return Ok(data(total_bytes, total_fds));
+                }
                 Err(errno) => ChannelError::Io(SysError::new("recvmsg", errno)),
                 Ok(r) if r.truncated => {
                     let fds_received = self.fd_scratch.len();
@@ -501,6 +508,15 @@ impl Endpoint {
                         if self.one_recvmsg_per_read {
                             return Ok(data(total_bytes, total_fds));
                         }
+                        // Fewer bytes than asked and no fds: a Unix stream
+                        // socket returns short only when it holds nothing
+                        // more (a read also ends after fds, hence their
+                        // exception), so skip the recvmsg that would only
+                        // say EAGAIN.
+                        if r.bytes < len && received == 0 {
+                            self.drained = true;
+                            return Ok(data(total_bytes, total_fds));
+                        }
                         continue;
                     }
                 }
@@ -513,6 +529,17 @@ impl Endpoint {
             }
             return Err(err);
         }
+    }
+
+    /// Whether the last [`read_available`](Self::read_available) found the
+    /// socket empty: it ended on `EAGAIN`, or on a read that returned fewer
+    /// bytes than asked and no fds, which on Linux means the socket held
+    /// nothing more. Any byte that arrives later raises a new readiness edge,
+    /// so an edge-triggered caller may wait for it instead of calling once
+    /// more only to hear [`ReadOutcome::WouldBlock`]. Not so for a peer's
+    /// hang-up that was already reported: read on to [`ReadOutcome::Eof`].
+    pub fn drained(&self) -> bool {
+        self.drained
     }
 
     /// Received bytes not yet consumed, in order.

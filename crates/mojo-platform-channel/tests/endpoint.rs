@@ -227,6 +227,47 @@ fn read_batch_limit_is_a_true_upper_bound() {
 }
 
 #[test]
+fn a_read_that_empties_the_socket_says_so() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        a.send(vec![1; 10], vec![]).unwrap();
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 10, fds: 0 }
+        );
+        assert!(b.drained(), "a short read without fds empties the socket");
+        // A read cut by the batch limit did not see the end.
+        b.set_limits(Limits {
+            max_read_batch_bytes: 100,
+            ..Limits::default()
+        })
+        .unwrap();
+        a.send(vec![2; 1000], vec![]).unwrap();
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 100, fds: 0 }
+        );
+        assert!(!b.drained());
+        // Reads of exactly the limit never come back short: the end is
+        // found by the EAGAIN after the last of them.
+        while b.read_available().unwrap() != ReadOutcome::WouldBlock {
+            assert!(!b.drained());
+        }
+        assert!(b.drained());
+        assert_eq!(b.buffered().len(), 1010);
+        // Fds end a read early; the endpoint reads on and still finds the end.
+        b.set_limits(Limits::default()).unwrap();
+        a.send(vec![3; 4], dups(&memfd_with(b"x"), 1)).unwrap();
+        a.send(vec![4; 4], vec![]).unwrap();
+        assert_eq!(
+            b.read_available().unwrap(),
+            ReadOutcome::Data { bytes: 8, fds: 1 }
+        );
+        assert!(b.drained());
+    });
+}
+
+#[test]
 fn debug_output_does_not_dump_buffers() {
     assert_no_fd_leak(|| {
         let (mut a, mut b) = socketpair().unwrap();

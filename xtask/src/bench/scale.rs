@@ -27,8 +27,9 @@ use std::sync::mpsc;
 
 use serde_json::{Map, Value};
 
-use super::report::{self, Figures, HopSample};
+use super::report::{self, Figures};
 use super::{PID_WAIT, STDERR_TAIL, settled_sample, signal, wait_stopped};
+use crate::procfs::{ProcSample as HopSample, spawned_pid};
 
 /// The curve without a list: 1 to 10,000 pipes.
 pub(super) const DEFAULT_CURVE: &[u32] = &[1, 10, 100, 1000, 10000];
@@ -313,7 +314,7 @@ fn watch(child: &mut std::process::Child, proxy: &str) -> Result<(ScaleRun, Vec<
     let stderr_thread = std::thread::spawn(move || {
         let mut tail: Vec<String> = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(pid) = report::spawned_pid(&line, &hop) {
+            if let Some(pid) = spawned_pid(&line, &hop) {
                 let _ = pid_tx.send(pid);
             }
             if tail.len() == STDERR_TAIL {
@@ -339,7 +340,7 @@ fn watch(child: &mut std::process::Child, proxy: &str) -> Result<(ScaleRun, Vec<
                     "scale_open" | "scale_rtt" | "scale_tput_main" | "scale" => {
                         settled_sample(pid, None).0
                     }
-                    _ => super::sample(pid),
+                    _ => crate::procfs::sample(pid),
                 };
                 if let Some(s) = s {
                     run.peak_hwm_kb = run.peak_hwm_kb.max(s.hwm_kb);

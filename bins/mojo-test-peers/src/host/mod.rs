@@ -14,7 +14,8 @@
 //! outcome and [`run`]; `runner` sequences `connect`, the scenarios and
 //! `shutdown`; `io` is the reads and writes every scenario shares (under the
 //! watchdog); `report` builds the result lines; `scenarios` are the §3 ones,
-//! `c2h` the §2.1 client-to-host ones and `datapipe` the data pipe ones.
+//! `c2h` the §2.1 client-to-host ones, `datapipe` the data pipe ones and
+//! `leak` the reference host's `leak` (which the spec does not list).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -22,16 +23,23 @@ use std::time::{Duration, Instant};
 
 use crate::system::{MessagePipe, MojoSystem};
 
+pub use leak::{
+    DEFAULT_LEAK_ITERS, LEAK_ECHO_VALUE, LEAK_FD_TOLERANCE, LEAK_HANDLE_MESSAGES_PER_ROUND_TRIP,
+    LEAK_MEMFD_SIZE, LEAK_MESSAGES_PER_ROUND_TRIP, LEAK_SETTLE_AFTER, LEAK_SETTLE_BEFORE,
+    LEAK_SHMEM_SIZE, LEAK_WARMUP,
+};
+
 mod c2h;
 mod datapipe;
 mod io;
+mod leak;
 mod report;
 mod runner;
 mod scale;
 mod scenarios;
 
 /// Every scenario name this host runs, in the order it runs them (the
-/// reference's `RUN` order: the data pipe ones come last).
+/// reference's `RUN` order: `leak`, then the data pipe ones, come last).
 pub const RUN_ORDER: &[&str] = &[
     "echo_small",
     "echo_large",
@@ -46,17 +54,19 @@ pub const RUN_ORDER: &[&str] = &[
     "platform_handle_c2h",
     "pipe_roundtrip",
     "many_pipes",
+    "leak",
     "datapipe",
     "datapipe_h2c",
     "datapipe_c2h",
 ];
 
-/// How many scenarios at the end of [`RUN_ORDER`] are data pipe ones.
-const DATA_PIPE_SCENARIOS: usize = 3;
+/// How many scenarios at the end of [`RUN_ORDER`] run only when named
+/// (`leak` and the data pipe ones).
+const ONLY_WHEN_NAMED: usize = 4;
 
 /// The scenarios run when `--scenarios` is not given (the reference's
-/// list): every one of [`RUN_ORDER`] but the data pipe ones.
-pub const DEFAULT_SCENARIOS: &[&str] = RUN_ORDER.split_at(RUN_ORDER.len() - DATA_PIPE_SCENARIOS).0;
+/// list): every one of [`RUN_ORDER`] but `leak` and the data pipe ones.
+pub const DEFAULT_SCENARIOS: &[&str] = RUN_ORDER.split_at(RUN_ORDER.len() - ONLY_WHEN_NAMED).0;
 
 /// Scenarios of ours, not the spec's: run after [`RUN_ORDER`], only when
 /// named in `--scenarios` (never by default). `scale`: `--scale-pipes=N`
@@ -71,9 +81,8 @@ pub const DEFAULT_SCALE_PIPES: u32 = 1000;
 pub const SCALE_OPEN_BATCH: usize = 64;
 
 /// Scenario names the reference host also knows (robustness runs with its
-/// capture relay, leak and memory probes) that this host does not run.
-pub const REFERENCE_ONLY_SCENARIOS: &[&str] =
-    &["leak", "proxy_mem", "garbage", "kill_client", "kill_host"];
+/// capture relay, a memory probe) that this host does not run.
+pub const REFERENCE_ONLY_SCENARIOS: &[&str] = &["proxy_mem", "garbage", "kill_client", "kill_host"];
 
 /// Echo sizes of `echo_small` (cycled).
 pub const ECHO_SMALL_SIZES: [usize; 12] = [4, 5, 7, 8, 16, 31, 64, 100, 255, 256, 1000, 4096];
@@ -138,6 +147,9 @@ pub struct Counts {
     pub scale_rounds: usize,
     /// `scale`: 64 B messages of the one-way run spread over the pipes.
     pub scale_sink: u64,
+    /// `leak` measured round trips (`--leak-iters`, the reference's
+    /// switch; a negative value runs none, and fails, as there).
+    pub leak_iters: i32,
 }
 
 impl Counts {
@@ -174,6 +186,7 @@ impl Counts {
             scale_pipes: DEFAULT_SCALE_PIPES,
             scale_rounds: if quick { 1000 } else { 10000 },
             scale_sink: if quick { 2000 } else { 20000 },
+            leak_iters: DEFAULT_LEAK_ITERS,
         }
     }
 }
@@ -263,6 +276,12 @@ pub trait Children {
     fn status(&mut self, role: ChildRole) -> ChildStatus;
     /// SIGKILLs every child still running.
     fn kill_all(&mut self);
+    /// The child's process id, if it is a process (`leak` reads its
+    /// `/proc` entry); `None` by default (children that are threads).
+    fn pid(&self, role: ChildRole) -> Option<u32> {
+        let _ = role;
+        None
+    }
 }
 
 /// How [`run`] ended; [`exit_code`](Self::exit_code) is the process status.

@@ -110,6 +110,7 @@ impl<S: MojoSystem> Host<'_, S> {
                     self.pipe_roundtrip(pipe, 5, "pipe_roundtrip_5hop")?;
                 }
                 "many_pipes" => self.many_pipes(pipe)?,
+                "leak" => self.leak(pipe)?,
                 "datapipe" => {
                     self.scenario = "datapipe_h2c";
                     self.datapipe_h2c(pipe)?;

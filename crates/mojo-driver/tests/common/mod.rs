@@ -138,6 +138,8 @@ pub struct EchoCore {
     /// Pair requests: tag and the link that asked.
     pair_requests: Vec<(u64, LinkId)>,
     pub paired: Vec<Result<LinkId, String>>,
+    /// Buffers the driver handed back, per link (all must be empty).
+    pub recycled: Vec<(LinkId, usize)>,
     fd_scratch: Vec<OwnedFd>,
 }
 
@@ -223,6 +225,11 @@ impl Core for EchoCore {
 
     fn poll_request(&mut self) -> Option<CoreRequest> {
         self.requests.pop_front()
+    }
+
+    fn recycle(&mut self, link: LinkId, buffer: Vec<u8>) {
+        assert!(buffer.is_empty(), "a recycled buffer must come back empty");
+        self.recycled.push((link, buffer.capacity()));
     }
 
     fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
