@@ -123,6 +123,8 @@ mod stats;
 mod translate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use mojo_wire_kit::KeyedHasher;
 use std::os::fd::OwnedFd;
 
 use ipcz_node::node::{Node, NodeEvent};
@@ -266,9 +268,9 @@ pub struct Bridge<M> {
     // 10,000 pairings cost a cache miss per level per lookup. Nothing
     // iterates them in an order that matters (`close_all` and the
     // snapshot sort by pairing id).
-    pairings: HashMap<PairingId, Pairing>,
-    by_portal: HashMap<RouterId, PairingId>,
-    by_port: HashMap<PortRef, PairingId>,
+    pairings: HashMap<PairingId, Pairing, KeyedHasher>,
+    by_portal: HashMap<RouterId, PairingId, KeyedHasher>,
+    by_port: HashMap<PortRef, PairingId, KeyedHasher>,
     next_pairing: u64,
     dirty_portals: BTreeSet<RouterId>,
     dirty_ports: BTreeSet<PortRef>,
@@ -324,9 +326,9 @@ impl<M: SharedMemory> Bridge<M> {
         let mut bridge = Self {
             ipcz,
             legacy,
-            pairings: HashMap::new(),
-            by_portal: HashMap::new(),
-            by_port: HashMap::new(),
+            pairings: HashMap::default(),
+            by_portal: HashMap::default(),
+            by_port: HashMap::default(),
             next_pairing: 1,
             dirty_portals: BTreeSet::new(),
             dirty_ports: BTreeSet::new(),

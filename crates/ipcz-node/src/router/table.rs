@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use mojo_wire_kit::KeyedHasher;
+
 use ipcz_wire::types::{FragmentDescriptor, NodeName, SublinkId};
 
 use super::edge::{Edge, Link, LinkType};
@@ -151,10 +153,11 @@ impl Pending {
 pub struct Routers<H> {
     pub(crate) local_name: NodeName,
     pub(crate) config: RouterConfig,
-    /// Every router by id. A hash map: each parcel looks routers up several
-    /// times, and a B-tree of 10,000 routers costs a cache miss per level
-    /// per lookup; nothing iterates it in an order that matters.
-    pub(crate) routers: HashMap<RouterId, Router<H>>,
+    /// Every router by id. A hash map (with the kit's cheap keyed hasher):
+    /// each parcel looks routers up several times, and a B-tree of 10,000
+    /// routers costs a cache miss per level per lookup; nothing iterates it
+    /// in an order that matters.
+    pub(crate) routers: HashMap<RouterId, Router<H>, KeyedHasher>,
     pub(crate) sublinks: SublinkIndex,
     pub(crate) node_links: BTreeMap<NodeLinkId, NodeName>,
     pub(crate) local_states: BTreeMap<u64, LocalLinkState>,
@@ -173,7 +176,7 @@ impl<H> Routers<H> {
         Self {
             local_name,
             config,
-            routers: HashMap::new(),
+            routers: HashMap::default(),
             sublinks: SublinkIndex::default(),
             node_links: BTreeMap::new(),
             local_states: BTreeMap::new(),

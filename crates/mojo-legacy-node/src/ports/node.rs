@@ -6,6 +6,8 @@
 //! recurses, and a handler never sees a port vanish under it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use mojo_wire_kit::KeyedHasher;
 use std::fmt;
 
 use mojo_legacy_wire::{NodeName, PortName};
@@ -95,7 +97,7 @@ pub struct Node<M> {
     /// Every port by name. A hash map: each event looks ports up several
     /// times, and a B-tree of 10,000 ports costs a cache miss per level per
     /// lookup; nothing iterates it in an order that matters (`ports` sorts).
-    ports: HashMap<PortName, Port<M>>,
+    ports: HashMap<PortName, Port<M>, KeyedHasher>,
     /// Which local ports send to each (node, port): peer loss and proxy
     /// deletion look ports up by peer (Chromium's `peer_port_maps_`).
     by_peer: BTreeMap<NodeName, BTreeMap<PortName, BTreeSet<PortName>>>,
@@ -149,7 +151,7 @@ impl<M> Node<M> {
             name,
             rng: Box::new(rng),
             limits,
-            ports: HashMap::new(),
+            ports: HashMap::default(),
             by_peer: BTreeMap::new(),
             towards: BTreeMap::new(),
             queued_messages: 0,
