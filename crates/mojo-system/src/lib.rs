@@ -11,9 +11,14 @@
 //! [`Handle`]s. Each handle owns a raw [`MojoHandle`] value of one system and
 //! closes it when dropped (`MojoClose`), like Mojo's C++ `ScopedHandle`.
 //!
-//! Implementations: the test peers' node-backed system (legacy Mojo Core or
-//! Mojo+ipcz, in `bins/mojo-test-peers/src/real`, to move here next) and their
-//! in-process fake. Errors carry Mojo's result codes:
+//! Implementations: [`runtime::RealSystem`], a protocol node driven over
+//! real sockets by one I/O thread, with two protocols: [`legacy`] (legacy
+//! Mojo Core, as libchrome daemons speak it) and [`ipcz`] (Mojo+ipcz, as
+//! Chrome speaks it). A process joins a network with one call of either
+//! module (`send_invitation`, `accept_invitation`), which returns the
+//! system and the attached pipes. (The test peers also have an in-process
+//! fake.) Buffer mappings are [`mapping::FdMapping`]s. Errors carry Mojo's
+//! result codes:
 //!
 //! ```
 //! use mojo_system::{MojoError, Signals, SignalsState, data_pipe_capacity, result_code};
@@ -28,6 +33,11 @@
 //! ```
 
 #![forbid(unsafe_code)]
+
+pub mod ipcz;
+pub mod legacy;
+pub mod mapping;
+pub mod runtime;
 
 use std::fmt;
 use std::num::NonZeroU32;

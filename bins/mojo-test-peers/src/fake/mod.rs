@@ -35,7 +35,7 @@ use crate::system::{
 mod objects;
 
 /// The fake system's mappings.
-pub use crate::mapping::FdMapping as FakeMapping;
+pub use crate::system::mapping::FdMapping as FakeMapping;
 use objects::{
     BufferObject, Closer, DataPipeState, InTransit, Inner, Object, PipeState, State, kind_of,
 };
@@ -345,12 +345,7 @@ impl MojoSystem for FakeSystem {
             (None, Some(ro)) => (dup(ro)?, false),
             (None, None) => return Err(MojoError::Internal),
         };
-        Ok(FakeMapping {
-            fd,
-            offset,
-            len: len as usize,
-            writable,
-        })
+        Ok(FakeMapping::new(fd, offset, len as usize, writable))
     }
 
     fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion> {

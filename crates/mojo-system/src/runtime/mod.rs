@@ -1,5 +1,12 @@
-//! [`RealSystem`]: the [`MojoSystem`] over any [`Protocol`], with one I/O
-//! thread running the driver and the handle table behind one mutex.
+//! [`RealSystem`]: the [`MojoSystem`] over any [`Protocol`], a protocol node
+//! driven over real sockets.
+//!
+//! One I/O thread runs a [`mojo_driver::Driver`] over the protocol's links;
+//! the protocol and the handle table share one mutex; waiters sleep on a
+//! condition variable that every change (input, link loss, a local
+//! operation) wakes; local operations wake the I/O thread through a
+//! socket-pair waker link so their frames go out at once. The protocols are
+//! [`crate::legacy`] and [`crate::ipcz`]; [`protocol`] is their contract.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -14,13 +21,42 @@ use mojo_driver::{
 };
 use mojo_platform_channel::{OsRandom, RegionMode, SharedMemoryRegion};
 
-use super::{Protocol, RegionObject, RegionSource, WireHandle};
+pub mod protocol;
+
+pub use protocol::{Protocol, RegionObject, RegionSource, WireHandle, WireMessage};
+
 use crate::mapping::FdMapping;
-use crate::system::{
+use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
     SignalsState, UnwrappedRegion, WaitError,
 };
+
+/// Why a process could not join a network (`send_invitation`,
+/// `accept_invitation` of [`crate::legacy`] and [`crate::ipcz`]): the
+/// failing step's reason, for a person to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError(String);
+
+impl ConnectError {
+    /// An error with this reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+
+    /// An error whose reason is `error`'s text.
+    pub fn from_display(error: impl std::fmt::Display) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 /// Largest shared buffer the runtime creates (Chromium's `INT_MAX` bound).
 pub const MAX_BUFFER_SIZE: u64 = i32::MAX as u64;
@@ -612,12 +648,8 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
                 (None, Some(ro)) => (dup(ro)?, false),
                 (None, None) => return Err(MojoError::Internal),
             };
-            Ok(FdMapping {
-                fd,
-                offset,
-                len: usize::try_from(len).map_err(|_| MojoError::InvalidArgument)?,
-                writable,
-            })
+            let len = usize::try_from(len).map_err(|_| MojoError::InvalidArgument)?;
+            Ok(FdMapping::new(fd, offset, len, writable))
         })
     }
 

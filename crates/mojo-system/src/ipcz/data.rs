@@ -1,4 +1,4 @@
-//! MojoIpcz data pipes for the ipcz protocol of the test peers: the ends
+//! MojoIpcz data pipes for the ipcz system: the ends
 //! this node holds ([`DataPipes`]), each an
 //! [`ipcz_node::data_pipe`] state machine over a mapping of its ring plus
 //! its control portal, and the spec §8.3 rules for carrying them in
@@ -20,7 +20,7 @@ use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, DriverObject, Sha
 use mojo_platform_channel::{Mapping, OsRandom, SharedMemoryRegion};
 use mojo_wire_kit::{Guid, RegionMode};
 
-use crate::system::{MojoError, MojoResult, SignalsState, data_pipe_capacity};
+use crate::{MojoError, MojoResult, SignalsState, data_pipe_capacity};
 
 /// Most data pipe ends one node holds (each costs an fd and a mapping);
 /// ends beyond it are refused on creation and closed on arrival.
