@@ -29,6 +29,7 @@ use crate::runtime::local_region;
 use crate::runtime::{
     ConnectError, Protocol, RealSystem, RegionObject, RegionSource, WireHandle, WireMessage,
 };
+use crate::two_phase::DataEndState;
 use crate::{
     MessagePipe, MojoError, MojoResult, RegionAccessMode, Signals, SignalsState, data_pipe_capacity,
 };
@@ -663,6 +664,43 @@ impl Protocol for LegacyProtocol {
         if let Some(end) = self.data_pipes.remove(&id) {
             let _ = self.node().close_port(end.control());
         }
+    }
+
+    fn data_state(&mut self, id: u64) -> MojoResult<DataEndState> {
+        self.pump_data(id);
+        match self.data_pipes.get(&id) {
+            Some(DataEnd::Producer { sm, .. }) => Ok(DataEndState {
+                element_size: sm.options().element_num_bytes,
+                bytes: sm.available_capacity(),
+                peer_closed: sm.is_peer_closed(),
+            }),
+            Some(DataEnd::Consumer { sm, .. }) => Ok(DataEndState {
+                element_size: sm.options().element_num_bytes,
+                bytes: sm.bytes_available(),
+                peer_closed: sm.is_peer_closed(),
+            }),
+            None => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn peek_data(&mut self, id: u64, buf: &mut [u8]) -> MojoResult<usize> {
+        self.pump_data(id);
+        match self.data_pipes.get(&id) {
+            Some(DataEnd::Consumer { sm, .. }) => {
+                sm.peek(buf).map_err(|_| MojoError::InvalidArgument)
+            }
+            _ => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    fn discard_data(&mut self, id: u64, len: usize) -> MojoResult<usize> {
+        self.pump_data(id);
+        let n = match self.data_pipes.get_mut(&id) {
+            Some(DataEnd::Consumer { sm, .. }) => sm.discard(len),
+            _ => return Err(MojoError::InvalidArgument),
+        };
+        self.pump_data(id);
+        Ok(n)
     }
 }
 

@@ -34,10 +34,13 @@
 
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod conformance;
 pub mod ipcz;
 pub mod legacy;
 pub mod mapping;
 pub mod runtime;
+pub mod two_phase;
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -180,6 +183,11 @@ impl Signals {
     /// True if any signal of `other` is in `self`.
     pub const fn intersects(self, other: Self) -> bool {
         self.0 & other.0 != 0
+    }
+
+    /// The signals of `self` that are not in `other`.
+    pub const fn difference(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
     }
 }
 
@@ -651,6 +659,45 @@ pub trait MojoSystem: Send + Sync {
     /// `MojoReadData` (no flags): reads up to `buf.len()` bytes. `SHOULD_WAIT`
     /// if empty, `FAILED_PRECONDITION` if empty and the producer is closed.
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize>;
+
+    /// `MojoBeginWriteData`: reserves the producer's room and returns a
+    /// buffer of that size to fill (a copy, never the ring itself; see
+    /// [`two_phase`] for the rules and error order). `BUSY` during another
+    /// two-phase write, `FAILED_PRECONDITION` once the consumer is closed,
+    /// `SHOULD_WAIT` while the ring is full.
+    fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>>;
+
+    /// `MojoEndWriteData`: commits `written` (the filled front of the
+    /// buffer [`begin_write_data`](Self::begin_write_data) gave) and ends the
+    /// two-phase write. `FAILED_PRECONDITION` without a begin;
+    /// `INVALID_ARGUMENT` (nothing written, the write ended all the same) for
+    /// more bytes than begun or a partial element. `Ok` also when the
+    /// consumer closed meanwhile (the bytes are then dropped), as in Mojo.
+    fn end_write_data(&self, producer: &DataPipeProducer, written: &[u8]) -> MojoResult<()>;
+
+    /// `MojoBeginReadData`: a copy of the readable bytes, which stay in the
+    /// ring until [`end_read_data`](Self::end_read_data). `BUSY` during
+    /// another two-phase read, `SHOULD_WAIT` if empty, `FAILED_PRECONDITION`
+    /// if empty and the producer is closed.
+    fn begin_read_data(&self, consumer: &DataPipeConsumer) -> MojoResult<Vec<u8>>;
+
+    /// `MojoEndReadData`: consumes the first `num_bytes` of what
+    /// [`begin_read_data`](Self::begin_read_data) showed and ends the two-phase
+    /// read. `FAILED_PRECONDITION` without a begin; `INVALID_ARGUMENT`
+    /// (nothing consumed, the read ended all the same) for more than begun or
+    /// a partial element.
+    fn end_read_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<()>;
+
+    /// `MojoReadData` with `MOJO_READ_DATA_FLAG_DISCARD`: drops up to
+    /// `num_bytes` (whole elements) and returns how many. `INVALID_ARGUMENT`
+    /// for a partial element, `BUSY` during a two-phase read, `SHOULD_WAIT`
+    /// if nothing can be dropped (also for 0 bytes, as in Mojo),
+    /// `FAILED_PRECONDITION` if so and the producer is closed.
+    fn discard_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<usize>;
+
+    /// `MojoReadData` with `MOJO_READ_DATA_FLAG_QUERY`: the bytes readable
+    /// now (also after the producer closed). `BUSY` during a two-phase read.
+    fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize>;
 }
 
 /// A shared system is a system (the peers' threads share one).
@@ -718,6 +765,24 @@ impl<S: MojoSystem + ?Sized> MojoSystem for Arc<S> {
     }
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
         (**self).read_data(consumer, buf)
+    }
+    fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>> {
+        (**self).begin_write_data(producer)
+    }
+    fn end_write_data(&self, producer: &DataPipeProducer, written: &[u8]) -> MojoResult<()> {
+        (**self).end_write_data(producer, written)
+    }
+    fn begin_read_data(&self, consumer: &DataPipeConsumer) -> MojoResult<Vec<u8>> {
+        (**self).begin_read_data(consumer)
+    }
+    fn end_read_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<()> {
+        (**self).end_read_data(consumer, num_bytes)
+    }
+    fn discard_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<usize> {
+        (**self).discard_data(consumer, num_bytes)
+    }
+    fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
+        (**self).query_data(consumer)
     }
 }
 

@@ -42,6 +42,7 @@ use self::session_core::{CoreEvent, SessionCore, SessionCoreError};
 use crate::runtime::{
     ConnectError, Protocol, RealSystem, RegionObject, RegionSource, WireHandle, WireMessage,
 };
+use crate::two_phase::DataEndState;
 use crate::{
     MessagePipe, MojoError, MojoResult, MojoSystem, RegionAccessMode, Signals, SignalsState,
 };
@@ -478,6 +479,21 @@ impl Protocol for IpczProtocol {
         if let Some(node) = self.core.node_mut() {
             self.data.close(node, id);
         }
+    }
+
+    fn data_state(&mut self, id: u64) -> MojoResult<DataEndState> {
+        let node = self.core.node_mut().ok_or(MojoError::FailedPrecondition)?;
+        self.data.state(node, id)
+    }
+
+    fn peek_data(&mut self, id: u64, buf: &mut [u8]) -> MojoResult<usize> {
+        let node = self.core.node_mut().ok_or(MojoError::FailedPrecondition)?;
+        self.data.peek(node, id, buf)
+    }
+
+    fn discard_data(&mut self, id: u64, len: usize) -> MojoResult<usize> {
+        let node = self.core.node_mut().ok_or(MojoError::FailedPrecondition)?;
+        self.data.discard(node, id, len)
     }
 }
 

@@ -26,6 +26,7 @@ pub mod protocol;
 pub use protocol::{Protocol, RegionObject, RegionSource, WireHandle, WireMessage};
 
 use crate::mapping::FdMapping;
+use crate::two_phase::{TwoPhase, discard_count};
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
@@ -68,6 +69,8 @@ const RECHECK: Duration = Duration::from_millis(500);
 struct Table<P: Protocol> {
     protocol: P,
     handles: HashMap<u32, WireHandle<P::Pipe>>,
+    /// The data pipe ends in a two-phase operation (only active ones).
+    two_phase: HashMap<u32, TwoPhase>,
     next_handle: u32,
     /// The system is being dropped: the I/O thread flushes and ends.
     shutdown: bool,
@@ -104,22 +107,48 @@ impl<P: Protocol> Table<P> {
     }
 
     fn take(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<WireHandle<P::Pipe>>> {
+        // An end in a two-phase operation cannot travel (Mojo: BUSY).
+        let busy = handles
+            .iter()
+            .any(|h| self.two_phase.contains_key(&h.raw().value()));
         let mut out = Vec::with_capacity(handles.len());
         let mut bad = false;
         for h in handles {
             let (_, raw) = h.into_raw();
+            self.two_phase.remove(&raw.value());
             match self.handles.remove(&raw.value()) {
                 Some(o) => out.push(o),
                 None => bad = true,
             }
         }
-        if bad {
+        if bad || busy {
             for o in out {
                 self.close(o);
             }
-            return Err(MojoError::InvalidArgument);
+            return Err(if bad {
+                MojoError::InvalidArgument
+            } else {
+                MojoError::Busy
+            });
         }
         Ok(out)
+    }
+
+    /// `BUSY` while `raw` is in a two-phase operation.
+    fn check_idle(&self, raw: MojoHandle) -> MojoResult<()> {
+        self.two_phase
+            .get(&raw.value())
+            .map_or(Ok(()), TwoPhase::check_idle)
+    }
+
+    /// Runs `op` on `raw`'s two-phase state and keeps it only if active.
+    fn with_two_phase<T>(&mut self, raw: MojoHandle, op: impl FnOnce(&mut TwoPhase) -> T) -> T {
+        let mut tp = self.two_phase.remove(&raw.value()).unwrap_or_default();
+        let out = op(&mut tp);
+        if tp.is_active() {
+            self.two_phase.insert(raw.value(), tp);
+        }
+        out
     }
 
     fn pipe(&self, raw: MojoHandle) -> MojoResult<P::Pipe> {
@@ -134,7 +163,11 @@ impl<P: Protocol> Table<P> {
             Some(WireHandle::Pipe(p)) => Ok(self.protocol.pipe_signals(*p)),
             Some(WireHandle::Producer(id) | WireHandle::Consumer(id)) => {
                 let id = *id;
-                Ok(self.protocol.data_signals(id))
+                let state = self.protocol.data_signals(id);
+                Ok(self
+                    .two_phase
+                    .get(&raw.value())
+                    .map_or(state, |tp| tp.mask(state)))
             }
             Some(_) => Ok(SignalsState::default()),
             None => Err(MojoError::InvalidArgument),
@@ -194,6 +227,7 @@ impl<P: Protocol> HandleCloser for Closer<P> {
     fn close_handle(&self, handle: MojoHandle) {
         if let Some(shared) = self.0.upgrade() {
             let mut t = shared.lock();
+            t.two_phase.remove(&handle.value());
             if let Some(obj) = t.handles.remove(&handle.value()) {
                 t.close(obj);
             }
@@ -300,6 +334,7 @@ impl<P: Protocol> RealSystem<P> {
             table: Mutex::new(Table {
                 protocol,
                 handles: HashMap::new(),
+                two_phase: HashMap::new(),
                 next_handle: 0,
                 shutdown: false,
                 io_done: false,
@@ -320,6 +355,14 @@ impl<P: Protocol> RealSystem<P> {
             shared,
             io: Mutex::new(Some(io)),
         })
+    }
+
+    /// Runs `op` on the table, then wakes waiters and the I/O thread
+    /// whatever it returned (a failed end still ends a two-phase call).
+    fn locked<T>(&self, op: impl FnOnce(&mut Table<P>) -> MojoResult<T>) -> MojoResult<T> {
+        let result = op(&mut self.shared.lock());
+        self.shared.changed();
+        result
     }
 
     fn closer(&self) -> Arc<dyn HandleCloser> {
@@ -712,6 +755,7 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         let result = {
             let mut t = self.shared.lock();
             let id = t.data_id(producer.raw(), true)?;
+            t.check_idle(producer.raw())?;
             t.protocol.write_data(id, data)
         };
         self.shared.changed();
@@ -722,9 +766,95 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         let result = {
             let mut t = self.shared.lock();
             let id = t.data_id(consumer.raw(), false)?;
+            t.check_idle(consumer.raw())?;
             t.protocol.read_data(id, buf)
         };
         self.shared.changed();
         result
+    }
+
+    fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>> {
+        let raw = producer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, true)?;
+            t.check_idle(raw)?;
+            let state = t.protocol.data_state(id)?;
+            t.with_two_phase(raw, |tp| tp.begin_write(state))
+                .map(|n| vec![0; n as usize])
+        })
+    }
+
+    fn end_write_data(&self, producer: &DataPipeProducer, written: &[u8]) -> MojoResult<()> {
+        let raw = producer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, true)?;
+            let state = t.protocol.data_state(id)?;
+            match t.with_two_phase(raw, |tp| tp.end(written.len(), state.element_size)) {
+                Ok(0) => Ok(()),
+                // The room was reserved, so all of it fits; a consumer gone
+                // meanwhile drops the bytes and the end still succeeds.
+                Ok(_) => match t.protocol.write_data(id, written) {
+                    Ok(n) if n == written.len() => Ok(()),
+                    Ok(_) => Err(MojoError::Internal),
+                    Err(MojoError::FailedPrecondition) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn begin_read_data(&self, consumer: &DataPipeConsumer) -> MojoResult<Vec<u8>> {
+        let raw = consumer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, false)?;
+            t.check_idle(raw)?;
+            let state = t.protocol.data_state(id)?;
+            let n = t.with_two_phase(raw, |tp| tp.begin_read(state))?;
+            let mut buf = vec![0; n as usize];
+            match t.protocol.peek_data(id, &mut buf) {
+                Ok(k) => {
+                    buf.truncate(k);
+                    Ok(buf)
+                }
+                Err(e) => {
+                    t.two_phase.remove(&raw.value());
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn end_read_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<()> {
+        let raw = consumer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, false)?;
+            let state = t.protocol.data_state(id)?;
+            match t.with_two_phase(raw, |tp| tp.end(num_bytes, state.element_size))? {
+                0 => Ok(()),
+                n => match t.protocol.discard_data(id, n as usize)? {
+                    k if k == n as usize => Ok(()),
+                    _ => Err(MojoError::Internal),
+                },
+            }
+        })
+    }
+
+    fn discard_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<usize> {
+        let raw = consumer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, false)?;
+            t.check_idle(raw)?;
+            let state = t.protocol.data_state(id)?;
+            let n = discard_count(state, num_bytes)?;
+            t.protocol.discard_data(id, n as usize)
+        })
+    }
+
+    fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
+        let mut t = self.shared.lock();
+        let id = t.data_id(consumer.raw(), false)?;
+        t.check_idle(consumer.raw())?;
+        Ok(t.protocol.data_state(id)?.bytes as usize)
     }
 }

@@ -21,6 +21,7 @@ use std::os::fd::OwnedFd;
 
 use mojo_driver::{CloseReason, CoreRequest, LinkId, NewLinkError, ReceivedFds, Transmit};
 
+use crate::two_phase::DataEndState;
 use crate::{MojoError, MojoResult, RegionAccessMode, SignalsState};
 
 /// A shared memory region as the runtime holds it: the fds its mode
@@ -138,4 +139,20 @@ pub trait Protocol: Send + 'static {
     }
     /// `MojoClose` of a data pipe end.
     fn close_data(&mut self, _id: u64) {}
+    /// A data pipe end's element size, its room (producer) or readable
+    /// bytes (consumer), and whether its peer is closed, after taking in
+    /// the peer's control messages. `INVALID_ARGUMENT` for an unknown id.
+    fn data_state(&mut self, _id: u64) -> MojoResult<DataEndState> {
+        Err(MojoError::InvalidArgument)
+    }
+    /// Copies up to `buf.len()` readable bytes (whole elements) of consumer
+    /// `id` without consuming them; returns how many.
+    fn peek_data(&mut self, _id: u64, _buf: &mut [u8]) -> MojoResult<usize> {
+        Err(MojoError::InvalidArgument)
+    }
+    /// Consumes up to `len` readable bytes (whole elements) of consumer `id`
+    /// without copying them; returns how many.
+    fn discard_data(&mut self, _id: u64, _len: usize) -> MojoResult<usize> {
+        Err(MojoError::InvalidArgument)
+    }
 }
