@@ -1,9 +1,11 @@
 //! `mojo-system`: a Rust Mojo System API, in Mojo's own terms.
 //!
-//! [`MojoSystem`] mirrors the parts of Mojo's C system API (`mojo/public/c/system`)
-//! that `rm_host.cc` and `rm_legacy_client.cc` call: message pipes, waiting,
-//! shared buffers, platform handles and data pipes. Each method names its C
-//! equivalent. Invitations are not part of the trait: whoever connects the
+//! [`MojoSystem`] mirrors Mojo's C system API (`mojo/public/c/system`) as far
+//! as it is built: message pipes, waiting, shared buffers, platform handles
+//! and data pipes (immediate, two-phase, discard and query; the rules are in
+//! [`two_phase`]). Each method names its C equivalent; `docs/MOJO-SYSTEM.md`
+//! maps them to Mojo's C and C++ calls, and `examples/data_pipe.rs` is a
+//! two-process data pipe. Invitations are not part of the trait: whoever connects the
 //! process (the binaries' connector code) hands the peers the attached pipes.
 //!
 //! Handles are typed ([`MessagePipe`], [`SharedBuffer`], [`PlatformHandle`],
