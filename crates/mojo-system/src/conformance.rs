@@ -209,7 +209,8 @@ pub fn peer_closed_mid_two_phase<S: MojoSystem + ?Sized>(sys: &S) {
 
 /// A producer on `a` and its consumer sent over `pipe_a` to `b` (the other
 /// end, `pipe_b`): two-phase calls on both sides of a real link, 64 KiB
-/// through a 256-byte ring, every byte in order.
+/// through a 256-byte ring, every byte in order; then the producer closes
+/// while the far consumer is in a two-phase read.
 pub fn two_phase_across<A: MojoSystem + ?Sized, B: MojoSystem + ?Sized>(
     a: &A,
     pipe_a: &MessagePipe,
@@ -267,7 +268,15 @@ pub fn two_phase_across<A: MojoSystem + ?Sized, B: MojoSystem + ?Sized>(
             Err(e) => panic!("begin_read_data: {e}"),
         }
     }
+    // The producer closes while the far consumer is mid-read: what was
+    // written stays readable, the end succeeds, then the pipe is drained.
+    assert_eq!(a.write_data(&p, b"tail"), Ok(4));
+    wait_readable(b, &c, 4);
+    assert_eq!(b.begin_read_data(&c).expect("begin"), b"tail");
     drop(p);
     wait(b, c.raw(), Signals::PEER_CLOSED, deadline()).expect("producer closure crosses");
+    b.end_read_data(&c, 1).expect("end after closure");
+    assert_eq!(b.begin_read_data(&c).expect("the rest"), b"ail");
+    b.end_read_data(&c, 3).expect("end");
     assert_eq!(b.begin_read_data(&c), Err(MojoError::FailedPrecondition));
 }
