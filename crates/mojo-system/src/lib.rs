@@ -578,9 +578,9 @@ pub trait BufferMapping: Send {
     fn try_make_writable(&mut self) -> Result<(), nix::errno::Errno>;
 }
 
-/// The Mojo system API the test peers use. One implementation per Mojo
-/// flavour (legacy core, Mojo+ipcz), and an in-process fake for tests
-/// (the test peers' `fake` system). Methods never block except [`wait_any`](Self::wait_any).
+/// The Mojo system API. Implemented by [`runtime::RealSystem`] over either
+/// protocol ([`legacy`], [`ipcz`]) and by the test peers' in-process fake.
+/// Methods never block except [`wait_any`](Self::wait_any).
 pub trait MojoSystem: Send + Sync {
     /// The mapping type of [`map_buffer`](Self::map_buffer).
     type Mapping: BufferMapping;
