@@ -831,15 +831,12 @@ mod tests {
         let (_peer, client_end) = std::os::unix::net::UnixStream::pair().expect("socket pair");
         let mut rng = OsRandom::new().expect("random");
         let config = BrokerConfig {
-            profile: mojo_legacy_wire::Profile::Libchrome,
+            profile: Profile::Libchrome,
             local_name: random_name(&mut rng),
             attachments: attachment_names(&[b"pipe!".to_vec()]).expect("names"),
         };
         let session = BrokerSession::new(config, client_end.into(), rng).expect("session");
-        let mut protocol = LegacyProtocol::new(
-            Session::Broker(Box::new(session)),
-            std::collections::HashMap::new(),
-        );
+        let mut protocol = LegacyProtocol::new(Session::Broker(Box::new(session)), HashMap::new());
         for _ in 0..3 {
             let (a, b) = protocol.create_pipe().expect("pipe");
             for _ in 0..100 {
