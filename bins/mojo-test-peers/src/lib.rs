@@ -7,10 +7,10 @@
 //! client's serve loops ([`client`]), the host's scenarios and result lines
 //! ([`host`], [`json`]), the command lines ([`cli`]) and the host's process
 //! launching ([`process`]). [`fake`] is an in-process system for tests, so
-//! both peers run end to end in `cargo test`; [`real`] is the real system
-//! over the protocol nodes (legacy, and Mojo+ipcz through [`ipcz_core`],
-//! which runs an ipcz session, connector and node, on a real socket under
-//! `mojo-driver`), which the binaries use.
+//! both peers run end to end in `cargo test`; [`real`] connects the
+//! binaries to the node-backed systems of `mojo-system` (legacy Mojo Core,
+//! and Mojo+ipcz through [`ipcz_core`], which runs an ipcz session on a real
+//! socket under `mojo-driver`).
 
 #![forbid(unsafe_code)]
 
@@ -20,9 +20,7 @@ pub mod fake;
 #[doc(hidden)]
 pub mod harness;
 pub mod host;
-pub mod ipcz_core;
 pub mod json;
-pub mod mapping;
 pub mod os;
 pub mod process;
 pub mod protocol;
@@ -30,3 +28,5 @@ pub mod real;
 pub mod run;
 /// The Mojo System API core, now the `mojo-system` crate.
 pub use mojo_system as system;
+/// The ipcz session core, now `mojo_system::ipcz::session_core`.
+pub use mojo_system::ipcz::session_core as ipcz_core;

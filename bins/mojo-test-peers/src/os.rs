@@ -1,7 +1,7 @@
 //! The few OS probes and fd helpers both peers use (the spec has the peers
 //! create memfds and OS pipes themselves and check what the kernel enforces).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -12,17 +12,7 @@ use crate::protocol::Fnv;
 /// Chunk size of [`hash_fd_prefix`].
 pub const HASH_CHUNK: usize = 64 * 1024;
 
-/// `mmap(PROT_READ | PROT_WRITE, MAP_SHARED)` of `len` bytes of `fd`,
-/// unmapped at once: `Ok` if the kernel allowed it, else its errno (EACCES
-/// for an `O_RDONLY` fd).
-pub fn probe_writable_mmap(fd: &OwnedFd, len: usize) -> Result<(), Errno> {
-    match memmap2::MmapOptions::new().len(len).map_raw(fd.as_raw_fd()) {
-        Ok(_map) => Ok(()),
-        Err(e) => Err(e
-            .raw_os_error()
-            .map_or(Errno::UnknownErrno, Errno::from_raw)),
-    }
-}
+pub use crate::system::mapping::probe_writable_mmap;
 
 /// `fcntl(F_GETFL) & O_ACCMODE` (0 = `O_RDONLY`, 1 = `O_WRONLY`, 2 = `O_RDWR`),
 /// or -1 if `fcntl` fails.

@@ -530,6 +530,24 @@ macro_rules! delegate {
             fn read_data(&self, c: &DataPipeConsumer, b: &mut [u8]) -> MojoResult<usize> {
                 $inner(self).read_data(c, b)
             }
+            fn begin_write_data(&self, p: &DataPipeProducer) -> MojoResult<Vec<u8>> {
+                $inner(self).begin_write_data(p)
+            }
+            fn end_write_data(&self, p: &DataPipeProducer, w: &[u8]) -> MojoResult<()> {
+                $inner(self).end_write_data(p, w)
+            }
+            fn begin_read_data(&self, c: &DataPipeConsumer) -> MojoResult<Vec<u8>> {
+                $inner(self).begin_read_data(c)
+            }
+            fn end_read_data(&self, c: &DataPipeConsumer, n: usize) -> MojoResult<()> {
+                $inner(self).end_read_data(c, n)
+            }
+            fn discard_data(&self, c: &DataPipeConsumer, n: usize) -> MojoResult<usize> {
+                $inner(self).discard_data(c, n)
+            }
+            fn query_data(&self, c: &DataPipeConsumer) -> MojoResult<usize> {
+                $inner(self).query_data(c)
+            }
         }
     };
 }

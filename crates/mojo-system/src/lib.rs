@@ -1,9 +1,11 @@
 //! `mojo-system`: a Rust Mojo System API, in Mojo's own terms.
 //!
-//! [`MojoSystem`] mirrors the parts of Mojo's C system API (`mojo/public/c/system`)
-//! that `rm_host.cc` and `rm_legacy_client.cc` call: message pipes, waiting,
-//! shared buffers, platform handles and data pipes. Each method names its C
-//! equivalent. Invitations are not part of the trait: whoever connects the
+//! [`MojoSystem`] mirrors Mojo's C system API (`mojo/public/c/system`) as far
+//! as it is built: message pipes, waiting, shared buffers, platform handles
+//! and data pipes (immediate, two-phase, discard and query; the rules are in
+//! [`two_phase`]). Each method names its C equivalent; `docs/MOJO-SYSTEM.md`
+//! maps them to Mojo's C and C++ calls, and `examples/data_pipe.rs` is a
+//! two-process data pipe. Invitations are not part of the trait: whoever connects the
 //! process (the binaries' connector code) hands the peers the attached pipes.
 //!
 //! Handles are typed ([`MessagePipe`], [`SharedBuffer`], [`PlatformHandle`],
@@ -11,9 +13,14 @@
 //! [`Handle`]s. Each handle owns a raw [`MojoHandle`] value of one system and
 //! closes it when dropped (`MojoClose`), like Mojo's C++ `ScopedHandle`.
 //!
-//! Implementations: the test peers' node-backed system (legacy Mojo Core or
-//! Mojo+ipcz, in `bins/mojo-test-peers/src/real`, to move here next) and their
-//! in-process fake. Errors carry Mojo's result codes:
+//! Implementations: [`runtime::RealSystem`], a protocol node driven over
+//! real sockets by one I/O thread, with two protocols: [`legacy`] (legacy
+//! Mojo Core, as libchrome daemons speak it) and [`ipcz`] (Mojo+ipcz, as
+//! Chrome speaks it). A process joins a network with one call of either
+//! module (`send_invitation`, `accept_invitation`), which returns the
+//! system and the attached pipes. (The test peers also have an in-process
+//! fake.) Buffer mappings are [`mapping::FdMapping`]s. Errors carry Mojo's
+//! result codes:
 //!
 //! ```
 //! use mojo_system::{MojoError, Signals, SignalsState, data_pipe_capacity, result_code};
@@ -28,6 +35,14 @@
 //! ```
 
 #![forbid(unsafe_code)]
+
+#[doc(hidden)]
+pub mod conformance;
+pub mod ipcz;
+pub mod legacy;
+pub mod mapping;
+pub mod runtime;
+pub mod two_phase;
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -170,6 +185,11 @@ impl Signals {
     /// True if any signal of `other` is in `self`.
     pub const fn intersects(self, other: Self) -> bool {
         self.0 & other.0 != 0
+    }
+
+    /// The signals of `self` that are not in `other`.
+    pub const fn difference(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
     }
 }
 
@@ -558,9 +578,9 @@ pub trait BufferMapping: Send {
     fn try_make_writable(&mut self) -> Result<(), nix::errno::Errno>;
 }
 
-/// The Mojo system API the test peers use. One implementation per Mojo
-/// flavour (legacy core, Mojo+ipcz), and an in-process fake for tests
-/// (the test peers' `fake` system). Methods never block except [`wait_any`](Self::wait_any).
+/// The Mojo system API. Implemented by [`runtime::RealSystem`] over either
+/// protocol ([`legacy`], [`ipcz`]) and by the test peers' in-process fake.
+/// Methods never block except [`wait_any`](Self::wait_any).
 pub trait MojoSystem: Send + Sync {
     /// The mapping type of [`map_buffer`](Self::map_buffer).
     type Mapping: BufferMapping;
@@ -641,6 +661,45 @@ pub trait MojoSystem: Send + Sync {
     /// `MojoReadData` (no flags): reads up to `buf.len()` bytes. `SHOULD_WAIT`
     /// if empty, `FAILED_PRECONDITION` if empty and the producer is closed.
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize>;
+
+    /// `MojoBeginWriteData`: reserves the producer's room and returns a
+    /// buffer of that size to fill (a copy, never the ring itself; see
+    /// [`two_phase`] for the rules and error order). `BUSY` during another
+    /// two-phase write, `FAILED_PRECONDITION` once the consumer is closed,
+    /// `SHOULD_WAIT` while the ring is full.
+    fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>>;
+
+    /// `MojoEndWriteData`: commits `written` (the filled front of the
+    /// buffer [`begin_write_data`](Self::begin_write_data) gave) and ends the
+    /// two-phase write. `FAILED_PRECONDITION` without a begin;
+    /// `INVALID_ARGUMENT` (nothing written, the write ended all the same) for
+    /// more bytes than begun or a partial element. `Ok` also when the
+    /// consumer closed meanwhile (the bytes are then dropped), as in Mojo.
+    fn end_write_data(&self, producer: &DataPipeProducer, written: &[u8]) -> MojoResult<()>;
+
+    /// `MojoBeginReadData`: a copy of the readable bytes, which stay in the
+    /// ring until [`end_read_data`](Self::end_read_data). `BUSY` during
+    /// another two-phase read, `SHOULD_WAIT` if empty, `FAILED_PRECONDITION`
+    /// if empty and the producer is closed.
+    fn begin_read_data(&self, consumer: &DataPipeConsumer) -> MojoResult<Vec<u8>>;
+
+    /// `MojoEndReadData`: consumes the first `num_bytes` of what
+    /// [`begin_read_data`](Self::begin_read_data) showed and ends the two-phase
+    /// read. `FAILED_PRECONDITION` without a begin; `INVALID_ARGUMENT`
+    /// (nothing consumed, the read ended all the same) for more than begun or
+    /// a partial element.
+    fn end_read_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<()>;
+
+    /// `MojoReadData` with `MOJO_READ_DATA_FLAG_DISCARD`: drops up to
+    /// `num_bytes` (whole elements) and returns how many. `INVALID_ARGUMENT`
+    /// for a partial element, `BUSY` during a two-phase read, `SHOULD_WAIT`
+    /// if nothing can be dropped (also for 0 bytes, as in Mojo),
+    /// `FAILED_PRECONDITION` if so and the producer is closed.
+    fn discard_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<usize>;
+
+    /// `MojoReadData` with `MOJO_READ_DATA_FLAG_QUERY`: the bytes readable
+    /// now (also after the producer closed). `BUSY` during a two-phase read.
+    fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize>;
 }
 
 /// A shared system is a system (the peers' threads share one).
@@ -708,6 +767,24 @@ impl<S: MojoSystem + ?Sized> MojoSystem for Arc<S> {
     }
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
         (**self).read_data(consumer, buf)
+    }
+    fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>> {
+        (**self).begin_write_data(producer)
+    }
+    fn end_write_data(&self, producer: &DataPipeProducer, written: &[u8]) -> MojoResult<()> {
+        (**self).end_write_data(producer, written)
+    }
+    fn begin_read_data(&self, consumer: &DataPipeConsumer) -> MojoResult<Vec<u8>> {
+        (**self).begin_read_data(consumer)
+    }
+    fn end_read_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<()> {
+        (**self).end_read_data(consumer, num_bytes)
+    }
+    fn discard_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<usize> {
+        (**self).discard_data(consumer, num_bytes)
+    }
+    fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
+        (**self).query_data(consumer)
     }
 }
 

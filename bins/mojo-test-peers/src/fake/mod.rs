@@ -26,6 +26,7 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::stat::Mode;
 
+use crate::system::two_phase::discard_count;
 use crate::system::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
     MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
@@ -35,7 +36,7 @@ use crate::system::{
 mod objects;
 
 /// The fake system's mappings.
-pub use crate::mapping::FdMapping as FakeMapping;
+pub use crate::system::mapping::FdMapping as FakeMapping;
 use objects::{
     BufferObject, Closer, DataPipeState, InTransit, Inner, Object, PipeState, State, kind_of,
 };
@@ -87,6 +88,14 @@ impl FakeSystem {
     /// Number of open handles (for leak checks in tests).
     pub fn open_handles(&self) -> usize {
         self.inner.lock().handles.len()
+    }
+
+    /// Runs `op` on the state, then wakes waiters whatever it returned (a
+    /// failed end still ends a two-phase call).
+    fn locked<T>(&self, op: impl FnOnce(&mut State) -> MojoResult<T>) -> MojoResult<T> {
+        let result = op(&mut self.inner.lock());
+        self.notify();
+        result
     }
 
     fn notify(&self) {
@@ -345,12 +354,7 @@ impl MojoSystem for FakeSystem {
             (None, Some(ro)) => (dup(ro)?, false),
             (None, None) => return Err(MojoError::Internal),
         };
-        Ok(FakeMapping {
-            fd,
-            offset,
-            len: len as usize,
-            writable,
-        })
+        Ok(FakeMapping::new(fd, offset, len as usize, writable))
     }
 
     fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion> {
@@ -418,6 +422,8 @@ impl MojoSystem for FakeSystem {
 
     fn write_data(&self, producer: &DataPipeProducer, data: &[u8]) -> MojoResult<usize> {
         let mut st = self.inner.lock();
+        st.data_pipe_mut(producer.raw(), true)?;
+        st.check_idle(producer.raw())?;
         let d = st.data_pipe_mut(producer.raw(), true)?;
         if data.len() % d.element_size != 0 {
             return Err(MojoError::InvalidArgument);
@@ -438,6 +444,8 @@ impl MojoSystem for FakeSystem {
 
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
         let mut st = self.inner.lock();
+        st.data_pipe_mut(consumer.raw(), false)?;
+        st.check_idle(consumer.raw())?;
         let d = st.data_pipe_mut(consumer.raw(), false)?;
         if d.ring.is_empty() {
             return Err(if d.producer_open {
@@ -454,7 +462,74 @@ impl MojoSystem for FakeSystem {
         self.notify();
         Ok(n)
     }
+
+    fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>> {
+        let raw = producer.raw();
+        self.locked(|st| {
+            st.check_idle(raw)?;
+            let end = st.data_end_state(raw, true)?;
+            let n = st.with_two_phase(raw, |tp| tp.begin_write(end))?;
+            Ok(vec![0; n as usize])
+        })
+    }
+
+    fn end_write_data(&self, producer: &DataPipeProducer, written: &[u8]) -> MojoResult<()> {
+        let raw = producer.raw();
+        self.locked(|st| {
+            let end = st.data_end_state(raw, true)?;
+            st.with_two_phase(raw, |tp| tp.end(written.len(), end.element_size))?;
+            let d = st.data_pipe_mut(raw, true)?;
+            if d.consumer_open {
+                d.ring.extend(written);
+            }
+            Ok(())
+        })
+    }
+
+    fn begin_read_data(&self, consumer: &DataPipeConsumer) -> MojoResult<Vec<u8>> {
+        let raw = consumer.raw();
+        self.locked(|st| {
+            st.check_idle(raw)?;
+            let end = st.data_end_state(raw, false)?;
+            let n = st.with_two_phase(raw, |tp| tp.begin_read(end))?;
+            let d = st.data_pipe_mut(raw, false)?;
+            Ok(d.ring.iter().take(n as usize).copied().collect())
+        })
+    }
+
+    fn end_read_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<()> {
+        let raw = consumer.raw();
+        self.locked(|st| {
+            let end = st.data_end_state(raw, false)?;
+            let n = st.with_two_phase(raw, |tp| tp.end(num_bytes, end.element_size))?;
+            let ring = &mut st.data_pipe_mut(raw, false)?.ring;
+            ring.drain(..(n as usize).min(ring.len()));
+            Ok(())
+        })
+    }
+
+    fn discard_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<usize> {
+        let raw = consumer.raw();
+        self.locked(|st| {
+            st.check_idle(raw)?;
+            let end = st.data_end_state(raw, false)?;
+            let n = discard_count(end, num_bytes)? as usize;
+            let ring = &mut st.data_pipe_mut(raw, false)?.ring;
+            let n = n.min(ring.len());
+            ring.drain(..n);
+            Ok(n)
+        })
+    }
+
+    fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
+        let mut st = self.inner.lock();
+        st.check_idle(consumer.raw())?;
+        Ok(st.data_end_state(consumer.raw(), false)?.bytes as usize)
+    }
 }
+
+#[cfg(test)]
+mod two_phase_tests;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::{Condvar, Mutex, MutexGuard, Weak};
 
+use crate::system::two_phase::{DataEndState, TwoPhase};
 use crate::system::{
     Handle, HandleCloser, HandleKind, MojoError, MojoHandle, MojoResult, RegionAccessMode, Signals,
     SignalsState,
@@ -22,6 +23,8 @@ pub(super) struct State {
     pub(super) next_handle: u32,
     pub(super) pipes: HashMap<u64, PipeState>,
     pub(super) data_pipes: HashMap<u64, DataPipeState>,
+    /// Data pipe ends in a two-phase operation (only active ones).
+    pub(super) two_phase: HashMap<u32, TwoPhase>,
     pub(super) next_id: u64,
     pub(super) next_guid: u128,
 }
@@ -69,6 +72,7 @@ impl HandleCloser for Closer {
     fn close_handle(&self, handle: MojoHandle) {
         if let Some(inner) = self.0.upgrade() {
             let mut st = inner.lock();
+            st.two_phase.remove(&handle.value());
             if let Some(obj) = st.handles.remove(&handle.value()) {
                 st.close_object(obj);
             }
@@ -164,7 +168,56 @@ impl State {
         }
     }
 
+    /// The signals of `raw`, as a two-phase operation on it masks them.
     pub(super) fn signals(&self, raw: MojoHandle) -> MojoResult<SignalsState> {
+        let state = self.raw_signals(raw)?;
+        Ok(self
+            .two_phase
+            .get(&raw.value())
+            .map_or(state, |tp| tp.mask(state)))
+    }
+
+    /// A data pipe end's counts for a two-phase call.
+    pub(super) fn data_end_state(
+        &mut self,
+        raw: MojoHandle,
+        producer: bool,
+    ) -> MojoResult<DataEndState> {
+        let d = self.data_pipe_mut(raw, producer)?;
+        let (bytes, peer_closed) = if producer {
+            (d.capacity - d.ring.len(), !d.consumer_open)
+        } else {
+            (d.ring.len(), !d.producer_open)
+        };
+        Ok(DataEndState {
+            element_size: d.element_size as u32,
+            bytes: bytes as u32,
+            peer_closed,
+        })
+    }
+
+    /// `BUSY` while `raw` is in a two-phase operation.
+    pub(super) fn check_idle(&self, raw: MojoHandle) -> MojoResult<()> {
+        self.two_phase
+            .get(&raw.value())
+            .map_or(Ok(()), TwoPhase::check_idle)
+    }
+
+    /// Runs `op` on `raw`'s two-phase state and keeps it only if active.
+    pub(super) fn with_two_phase<T>(
+        &mut self,
+        raw: MojoHandle,
+        op: impl FnOnce(&mut TwoPhase) -> T,
+    ) -> T {
+        let mut tp = self.two_phase.remove(&raw.value()).unwrap_or_default();
+        let out = op(&mut tp);
+        if tp.is_active() {
+            self.two_phase.insert(raw.value(), tp);
+        }
+        out
+    }
+
+    fn raw_signals(&self, raw: MojoHandle) -> MojoResult<SignalsState> {
         let none = SignalsState::default();
         Ok(
             match self
@@ -242,21 +295,31 @@ impl State {
     /// Takes the objects of `handles` out of the table (they move into a
     /// message). A foreign handle fails the whole call; the ones taken so far
     /// are closed.
+    /// An end in a two-phase operation fails the call with `BUSY` (Mojo
+    /// cannot send it either), its handles closed as well.
     pub(super) fn take_objects(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<Object>> {
+        let busy = handles
+            .iter()
+            .any(|h| self.two_phase.contains_key(&h.raw().value()));
         let mut objects = Vec::with_capacity(handles.len());
         let mut bad = false;
         for h in handles {
             let (_, raw) = h.into_raw();
+            self.two_phase.remove(&raw.value());
             match self.handles.remove(&raw.value()) {
                 Some(o) => objects.push(o),
                 None => bad = true,
             }
         }
-        if bad {
+        if bad || busy {
             for o in objects {
                 self.close_object(o);
             }
-            return Err(MojoError::InvalidArgument);
+            return Err(if bad {
+                MojoError::InvalidArgument
+            } else {
+                MojoError::Busy
+            });
         }
         Ok(objects)
     }

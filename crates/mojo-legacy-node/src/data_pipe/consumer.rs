@@ -48,14 +48,15 @@ impl<M: SharedMemory> DataPipeConsumer<M> {
     /// come is [`is_drained`](Self::is_drained). Bytes written before the
     /// producer closed stay readable.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, DataPipeError> {
-        let wanted = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        let n = whole_elements(
-            wanted
-                .min(self.bytes_available)
-                // Stay countable if the caller never polls.
-                .min(u32::MAX - self.unacknowledged),
-            self.options.element_num_bytes,
-        );
+        let n = self.peek(buf)?;
+        Ok(self.discard(n))
+    }
+
+    /// Copies up to `buf.len()` bytes (whole elements) out of the ring
+    /// without consuming them (the first half of a two-phase read) and
+    /// returns how many.
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, DataPipeError> {
+        let n = self.readable_now(buf.len());
         if n == 0 {
             return Ok(0);
         }
@@ -63,10 +64,30 @@ impl<M: SharedMemory> DataPipeConsumer<M> {
             return Ok(0);
         };
         self.ring.copy_out(self.read_offset, dst)?;
+        Ok(n as usize)
+    }
+
+    /// Consumes up to `len` bytes (whole elements) without copying them
+    /// (Mojo's discard, and the end of a two-phase read); returns how many.
+    /// The room goes back to the producer with the next `DATA_WAS_READ`.
+    pub fn discard(&mut self, len: usize) -> usize {
+        let n = self.readable_now(len);
         self.read_offset = advance(self.read_offset, n, self.ring.capacity());
         self.bytes_available -= n;
         self.unacknowledged += n;
-        Ok(n as usize)
+        n as usize
+    }
+
+    /// Whole elements of at most `len` bytes that can be taken now.
+    fn readable_now(&self, len: usize) -> u32 {
+        let wanted = u32::try_from(len).unwrap_or(u32::MAX);
+        whole_elements(
+            wanted
+                .min(self.bytes_available)
+                // Stay countable if the caller never polls.
+                .min(u32::MAX - self.unacknowledged),
+            self.options.element_num_bytes,
+        )
     }
 
     /// Handles one user payload received on the control port.

@@ -638,3 +638,25 @@ fn control_messages_in_flight_are_handled_by_the_ends_new_owner() {
     pump(&mut producer, &mut moved);
     assert_eq!(producer.available_capacity(), 64);
 }
+
+#[test]
+fn peek_keeps_the_bytes_and_discard_frees_their_room() {
+    let (mut producer, mut consumer, _ring) = pair(2, 8);
+    assert_eq!(producer.write(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(), 8);
+    pump(&mut producer, &mut consumer);
+    let mut buf = [0; 5];
+    assert_eq!(consumer.peek(&mut buf).unwrap(), 4);
+    assert_eq!(buf[..4], [1, 2, 3, 4]);
+    assert_eq!(consumer.bytes_available(), 8);
+    pump(&mut producer, &mut consumer);
+    assert_eq!(producer.available_capacity(), 0, "a peek frees nothing");
+    // Whole elements only: 3 bytes discard one element.
+    assert_eq!(consumer.discard(3), 2);
+    assert_eq!(consumer.bytes_available(), 6);
+    pump(&mut producer, &mut consumer);
+    assert_eq!(producer.available_capacity(), 2);
+    let mut rest = [0; 8];
+    assert_eq!(consumer.read(&mut rest).unwrap(), 6);
+    assert_eq!(rest[..6], [3, 4, 5, 6, 7, 8]);
+    assert_eq!(consumer.discard(8), 0);
+}

@@ -485,7 +485,7 @@ impl LegacyNode {
         self.write_message_owned(port, bytes, handles)
     }
 
-    /// [`Node::write_message`] for a payload the caller already owns: the
+    /// [`LegacyNode::write_message`] for a payload the caller already owns: the
     /// buffer becomes the message's body without a copy (a bridge forwarding
     /// a parcel it just read saves one copy of every payload this way).
     pub fn write_message_owned(

@@ -1,6 +1,6 @@
 //! [`SessionCore`]: an ipcz [`Session`] as a [`mojo_driver::Core`] on one
 //! real socket, answering the session's memory requests with the platform
-//! crate (memfd regions, [`Mapping`]s). The ipcz modes of the peers run a
+//! crate (memfd regions, [`Mapping`]s). The ipcz system ([`crate::ipcz`]) runs a
 //! node through it; a test drives two of them over a socket pair.
 //!
 //! What the core does on its own: it feeds the link's stream and fds to the

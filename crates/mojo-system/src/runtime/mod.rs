@@ -1,5 +1,12 @@
-//! [`RealSystem`]: the [`MojoSystem`] over any [`Protocol`], with one I/O
-//! thread running the driver and the handle table behind one mutex.
+//! [`RealSystem`]: the [`MojoSystem`] over any [`Protocol`], a protocol node
+//! driven over real sockets.
+//!
+//! One I/O thread runs a [`mojo_driver::Driver`] over the protocol's links;
+//! the protocol and the handle table share one mutex; waiters sleep on a
+//! condition variable that every change (input, link loss, a local
+//! operation) wakes; local operations wake the I/O thread through a
+//! socket-pair waker link so their frames go out at once. The protocols are
+//! [`crate::legacy`] and [`crate::ipcz`]; [`protocol`] is their contract.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -14,13 +21,43 @@ use mojo_driver::{
 };
 use mojo_platform_channel::{OsRandom, RegionMode, SharedMemoryRegion};
 
-use super::{Protocol, RegionObject, RegionSource, WireHandle};
+pub mod protocol;
+
+pub use protocol::{Protocol, RegionObject, RegionSource, WireHandle, WireMessage};
+
 use crate::mapping::FdMapping;
-use crate::system::{
+use crate::two_phase::{TwoPhase, discard_count};
+use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
     SignalsState, UnwrappedRegion, WaitError,
 };
+
+/// Why a process could not join a network (`send_invitation`,
+/// `accept_invitation` of [`crate::legacy`] and [`crate::ipcz`]): the
+/// failing step's reason, for a person to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError(String);
+
+impl ConnectError {
+    /// An error with this reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+
+    /// An error whose reason is `error`'s text.
+    pub fn from_display(error: impl std::fmt::Display) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 /// Largest shared buffer the runtime creates (Chromium's `INT_MAX` bound).
 pub const MAX_BUFFER_SIZE: u64 = i32::MAX as u64;
@@ -32,6 +69,8 @@ const RECHECK: Duration = Duration::from_millis(500);
 struct Table<P: Protocol> {
     protocol: P,
     handles: HashMap<u32, WireHandle<P::Pipe>>,
+    /// The data pipe ends in a two-phase operation (only active ones).
+    two_phase: HashMap<u32, TwoPhase>,
     next_handle: u32,
     /// The system is being dropped: the I/O thread flushes and ends.
     shutdown: bool,
@@ -68,22 +107,48 @@ impl<P: Protocol> Table<P> {
     }
 
     fn take(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<WireHandle<P::Pipe>>> {
+        // An end in a two-phase operation cannot travel (Mojo: BUSY).
+        let busy = handles
+            .iter()
+            .any(|h| self.two_phase.contains_key(&h.raw().value()));
         let mut out = Vec::with_capacity(handles.len());
         let mut bad = false;
         for h in handles {
             let (_, raw) = h.into_raw();
+            self.two_phase.remove(&raw.value());
             match self.handles.remove(&raw.value()) {
                 Some(o) => out.push(o),
                 None => bad = true,
             }
         }
-        if bad {
+        if bad || busy {
             for o in out {
                 self.close(o);
             }
-            return Err(MojoError::InvalidArgument);
+            return Err(if bad {
+                MojoError::InvalidArgument
+            } else {
+                MojoError::Busy
+            });
         }
         Ok(out)
+    }
+
+    /// `BUSY` while `raw` is in a two-phase operation.
+    fn check_idle(&self, raw: MojoHandle) -> MojoResult<()> {
+        self.two_phase
+            .get(&raw.value())
+            .map_or(Ok(()), TwoPhase::check_idle)
+    }
+
+    /// Runs `op` on `raw`'s two-phase state and keeps it only if active.
+    fn with_two_phase<T>(&mut self, raw: MojoHandle, op: impl FnOnce(&mut TwoPhase) -> T) -> T {
+        let mut tp = self.two_phase.remove(&raw.value()).unwrap_or_default();
+        let out = op(&mut tp);
+        if tp.is_active() {
+            self.two_phase.insert(raw.value(), tp);
+        }
+        out
     }
 
     fn pipe(&self, raw: MojoHandle) -> MojoResult<P::Pipe> {
@@ -98,7 +163,11 @@ impl<P: Protocol> Table<P> {
             Some(WireHandle::Pipe(p)) => Ok(self.protocol.pipe_signals(*p)),
             Some(WireHandle::Producer(id) | WireHandle::Consumer(id)) => {
                 let id = *id;
-                Ok(self.protocol.data_signals(id))
+                let state = self.protocol.data_signals(id);
+                Ok(self
+                    .two_phase
+                    .get(&raw.value())
+                    .map_or(state, |tp| tp.mask(state)))
             }
             Some(_) => Ok(SignalsState::default()),
             None => Err(MojoError::InvalidArgument),
@@ -158,6 +227,7 @@ impl<P: Protocol> HandleCloser for Closer<P> {
     fn close_handle(&self, handle: MojoHandle) {
         if let Some(shared) = self.0.upgrade() {
             let mut t = shared.lock();
+            t.two_phase.remove(&handle.value());
             if let Some(obj) = t.handles.remove(&handle.value()) {
                 t.close(obj);
             }
@@ -264,6 +334,7 @@ impl<P: Protocol> RealSystem<P> {
             table: Mutex::new(Table {
                 protocol,
                 handles: HashMap::new(),
+                two_phase: HashMap::new(),
                 next_handle: 0,
                 shutdown: false,
                 io_done: false,
@@ -284,6 +355,14 @@ impl<P: Protocol> RealSystem<P> {
             shared,
             io: Mutex::new(Some(io)),
         })
+    }
+
+    /// Runs `op` on the table, then wakes waiters and the I/O thread
+    /// whatever it returned (a failed end still ends a two-phase call).
+    fn locked<T>(&self, op: impl FnOnce(&mut Table<P>) -> MojoResult<T>) -> MojoResult<T> {
+        let result = op(&mut self.shared.lock());
+        self.shared.changed();
+        result
     }
 
     fn closer(&self) -> Arc<dyn HandleCloser> {
@@ -612,12 +691,8 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
                 (None, Some(ro)) => (dup(ro)?, false),
                 (None, None) => return Err(MojoError::Internal),
             };
-            Ok(FdMapping {
-                fd,
-                offset,
-                len: usize::try_from(len).map_err(|_| MojoError::InvalidArgument)?,
-                writable,
-            })
+            let len = usize::try_from(len).map_err(|_| MojoError::InvalidArgument)?;
+            Ok(FdMapping::new(fd, offset, len, writable))
         })
     }
 
@@ -680,6 +755,7 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         let result = {
             let mut t = self.shared.lock();
             let id = t.data_id(producer.raw(), true)?;
+            t.check_idle(producer.raw())?;
             t.protocol.write_data(id, data)
         };
         self.shared.changed();
@@ -690,9 +766,95 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         let result = {
             let mut t = self.shared.lock();
             let id = t.data_id(consumer.raw(), false)?;
+            t.check_idle(consumer.raw())?;
             t.protocol.read_data(id, buf)
         };
         self.shared.changed();
         result
+    }
+
+    fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>> {
+        let raw = producer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, true)?;
+            t.check_idle(raw)?;
+            let state = t.protocol.data_state(id)?;
+            t.with_two_phase(raw, |tp| tp.begin_write(state))
+                .map(|n| vec![0; n as usize])
+        })
+    }
+
+    fn end_write_data(&self, producer: &DataPipeProducer, written: &[u8]) -> MojoResult<()> {
+        let raw = producer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, true)?;
+            let state = t.protocol.data_state(id)?;
+            match t.with_two_phase(raw, |tp| tp.end(written.len(), state.element_size)) {
+                Ok(0) => Ok(()),
+                // The room was reserved, so all of it fits; a consumer gone
+                // meanwhile drops the bytes and the end still succeeds.
+                Ok(_) => match t.protocol.write_data(id, written) {
+                    Ok(n) if n == written.len() => Ok(()),
+                    Ok(_) => Err(MojoError::Internal),
+                    Err(MojoError::FailedPrecondition) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn begin_read_data(&self, consumer: &DataPipeConsumer) -> MojoResult<Vec<u8>> {
+        let raw = consumer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, false)?;
+            t.check_idle(raw)?;
+            let state = t.protocol.data_state(id)?;
+            let n = t.with_two_phase(raw, |tp| tp.begin_read(state))?;
+            let mut buf = vec![0; n as usize];
+            match t.protocol.peek_data(id, &mut buf) {
+                Ok(k) => {
+                    buf.truncate(k);
+                    Ok(buf)
+                }
+                Err(e) => {
+                    t.two_phase.remove(&raw.value());
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn end_read_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<()> {
+        let raw = consumer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, false)?;
+            let state = t.protocol.data_state(id)?;
+            match t.with_two_phase(raw, |tp| tp.end(num_bytes, state.element_size))? {
+                0 => Ok(()),
+                n => match t.protocol.discard_data(id, n as usize)? {
+                    k if k == n as usize => Ok(()),
+                    _ => Err(MojoError::Internal),
+                },
+            }
+        })
+    }
+
+    fn discard_data(&self, consumer: &DataPipeConsumer, num_bytes: usize) -> MojoResult<usize> {
+        let raw = consumer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, false)?;
+            t.check_idle(raw)?;
+            let state = t.protocol.data_state(id)?;
+            let n = discard_count(state, num_bytes)?;
+            t.protocol.discard_data(id, n as usize)
+        })
+    }
+
+    fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
+        let mut t = self.shared.lock();
+        let id = t.data_id(consumer.raw(), false)?;
+        t.check_idle(consumer.raw())?;
+        Ok(t.protocol.data_state(id)?.bytes as usize)
     }
 }

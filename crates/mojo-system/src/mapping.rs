@@ -1,24 +1,37 @@
-//! Buffer mappings of the fake and the real systems: reads and writes
+//! [`FdMapping`], the buffer mapping of the node-backed systems (and of the
+//! test peers' fake): reads and writes
 //! through `pread` and `pwrite` on a dup of the region's fd.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::uio::{pread, pwrite};
 
-use crate::system::{BufferMapping, MojoError, MojoResult};
+use crate::{BufferMapping, MojoError, MojoResult};
 
 /// A shared buffer mapping: `pread`/`pwrite` on its own dup of the
 /// region's fd (read-write, or the `O_RDONLY` one for read-only buffers).
 #[derive(Debug)]
 pub struct FdMapping {
-    pub(crate) fd: OwnedFd,
-    pub(crate) offset: u64,
-    pub(crate) len: usize,
-    pub(crate) writable: bool,
+    fd: OwnedFd,
+    offset: u64,
+    len: usize,
+    writable: bool,
 }
 
 impl FdMapping {
+    /// A mapping of `len` bytes at `offset` of the region behind `fd` (a dup
+    /// the mapping owns): writable only if `writable` (and the fd allows it).
+    /// Bounds against the region are the caller's to check.
+    pub fn new(fd: OwnedFd, offset: u64, len: usize, writable: bool) -> Self {
+        Self {
+            fd,
+            offset,
+            len,
+            writable,
+        }
+    }
+
     fn range(&self, offset: usize, len: usize) -> MojoResult<i64> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(self.offset as i64 + offset as i64),
@@ -56,7 +69,19 @@ impl BufferMapping for FdMapping {
     fn try_make_writable(&mut self) -> Result<(), Errno> {
         // The kernel's rule for mprotect(PROT_WRITE) on a MAP_SHARED mapping
         // is the one for a writable mmap of its fd: ask it that.
-        crate::os::probe_writable_mmap(&self.fd, self.len)
+        probe_writable_mmap(&self.fd, self.len)
+    }
+}
+
+/// `mmap(PROT_READ | PROT_WRITE, MAP_SHARED)` of `len` bytes of `fd`,
+/// unmapped at once: `Ok` if the kernel allowed it, else its errno (EACCES
+/// for an `O_RDONLY` fd).
+pub fn probe_writable_mmap(fd: &OwnedFd, len: usize) -> Result<(), Errno> {
+    match memmap2::MmapOptions::new().len(len).map_raw(fd.as_raw_fd()) {
+        Ok(_map) => Ok(()),
+        Err(e) => Err(e
+            .raw_os_error()
+            .map_or(Errno::UnknownErrno, Errno::from_raw)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! MojoIpcz data pipes for the ipcz protocol of the test peers: the ends
+//! MojoIpcz data pipes for the ipcz system: the ends
 //! this node holds ([`DataPipes`]), each an
 //! [`ipcz_node::data_pipe`] state machine over a mapping of its ring plus
 //! its control portal, and the spec §8.3 rules for carrying them in
@@ -20,7 +20,8 @@ use ipcz_wire::driver_object::{DataPipe, DataPipeEndpointType, DriverObject, Sha
 use mojo_platform_channel::{Mapping, OsRandom, SharedMemoryRegion};
 use mojo_wire_kit::{Guid, RegionMode};
 
-use crate::system::{MojoError, MojoResult, SignalsState, data_pipe_capacity};
+use crate::two_phase::DataEndState;
+use crate::{MojoError, MojoResult, SignalsState, data_pipe_capacity};
 
 /// Most data pipe ends one node holds (each costs an fd and a mapping);
 /// ends beyond it are refused on creation and closed on arrival.
@@ -272,6 +273,45 @@ impl DataPipes {
             0 => Err(MojoError::ShouldWait),
             n => Ok(n),
         }
+    }
+
+    /// The counts of end `id` for a two-phase call (after taking in the
+    /// peer's parcels).
+    pub fn state(&mut self, node: &mut Node<Mapping>, id: u64) -> MojoResult<DataEndState> {
+        self.pump(node, id);
+        match self.ends.get(&id).map(|e| &e.machine) {
+            Some(Machine::Producer(p)) => Ok(DataEndState {
+                element_size: p.element_size(),
+                bytes: p.available_capacity(),
+                peer_closed: p.is_peer_closed(),
+            }),
+            Some(Machine::Consumer(c)) => Ok(DataEndState {
+                element_size: c.element_size(),
+                bytes: c.bytes_available(),
+                peer_closed: c.is_peer_closed(),
+            }),
+            None => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    /// Copies readable bytes of consumer `id` without consuming them.
+    pub fn peek(&mut self, node: &mut Node<Mapping>, id: u64, buf: &mut [u8]) -> MojoResult<usize> {
+        self.pump(node, id);
+        match self.ends.get(&id).map(|e| &e.machine) {
+            Some(Machine::Consumer(c)) => c.peek(buf).map_err(|_| MojoError::InvalidArgument),
+            _ => Err(MojoError::InvalidArgument),
+        }
+    }
+
+    /// Consumes up to `len` readable bytes of consumer `id` uncopied.
+    pub fn discard(&mut self, node: &mut Node<Mapping>, id: u64, len: usize) -> MojoResult<usize> {
+        self.pump(node, id);
+        let n = match self.ends.get_mut(&id).map(|e| &mut e.machine) {
+            Some(Machine::Consumer(c)) => c.discard(len),
+            _ => return Err(MojoError::InvalidArgument),
+        };
+        self.pump(node, id);
+        Ok(n)
     }
 
     /// The signals of end `id` (after taking in the peer's parcels).

@@ -3,7 +3,7 @@
 //! memfd rings.
 
 use super::*;
-use crate::system::{DEFAULT_DATA_PIPE_CAPACITY, Signals};
+use crate::{DEFAULT_DATA_PIPE_CAPACITY, Signals};
 use ipcz_node::node::NodeConfig;
 use ipcz_wire::types::NodeName;
 

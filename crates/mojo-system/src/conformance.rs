@@ -1,0 +1,282 @@
+//! Checks that a [`MojoSystem`] keeps Mojo's data pipe semantics, written
+//! once and run against every implementation (the node-backed systems in
+//! this crate's tests, the test peers' fake in theirs). Each check panics
+//! at the first difference, naming it: they are for tests only.
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    DataPipeConsumer, DataPipeProducer, MessagePipe, MojoError, MojoSystem, Signals, read_one, wait,
+};
+
+/// How long a check waits for a change to cross a link.
+pub const SETTLE: Duration = Duration::from_secs(20);
+
+fn deadline() -> Option<Instant> {
+    Some(Instant::now() + SETTLE)
+}
+
+fn satisfied<S: MojoSystem + ?Sized>(sys: &S, raw: crate::MojoHandle, s: Signals) -> bool {
+    sys.query_signals(raw)
+        .is_ok_and(|st| st.satisfied.intersects(s))
+}
+
+fn satisfiable<S: MojoSystem + ?Sized>(sys: &S, raw: crate::MojoHandle, s: Signals) -> bool {
+    sys.query_signals(raw)
+        .is_ok_and(|st| st.satisfiable.intersects(s))
+}
+
+/// Waits until `consumer` has at least `n` readable bytes.
+fn wait_readable<S: MojoSystem + ?Sized>(sys: &S, consumer: &DataPipeConsumer, n: usize) {
+    let until = Instant::now() + SETTLE;
+    while sys.query_data(consumer).unwrap_or(0) < n {
+        assert!(Instant::now() < until, "{n} bytes never became readable");
+        let _ = wait(sys, consumer.raw(), Signals::READABLE, deadline());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Two-phase writes on a fresh pipe of `sys` (element size 1, capacity 16):
+/// end without begin, begin twice, writes during the phase, an end with
+/// more than begun, the signals after each call, and a full ring.
+pub fn two_phase_write<S: MojoSystem + ?Sized>(sys: &S) {
+    let (p, c) = sys.create_data_pipe(1, 16).expect("create");
+    assert_eq!(
+        sys.end_write_data(&p, &[]),
+        Err(MojoError::FailedPrecondition),
+        "end without begin"
+    );
+    let mut buf = sys.begin_write_data(&p).expect("begin");
+    assert_eq!(buf.len(), 16, "all the room is offered");
+    assert!(
+        !satisfied(sys, p.raw(), Signals::WRITABLE),
+        "writable mid-write"
+    );
+    assert!(satisfiable(sys, p.raw(), Signals::WRITABLE));
+    assert_eq!(
+        sys.begin_write_data(&p),
+        Err(MojoError::Busy),
+        "begin twice"
+    );
+    assert_eq!(
+        sys.write_data(&p, b"x"),
+        Err(MojoError::Busy),
+        "write mid-write"
+    );
+    assert_eq!(
+        sys.end_write_data(&p, &[0; 17]),
+        Err(MojoError::InvalidArgument),
+        "end with more than begun"
+    );
+    // The failed end ended the phase and committed nothing.
+    assert!(satisfied(sys, p.raw(), Signals::WRITABLE));
+    assert_eq!(sys.query_data(&c), Ok(0));
+    assert_eq!(
+        sys.end_write_data(&p, &[]),
+        Err(MojoError::FailedPrecondition)
+    );
+
+    buf = sys.begin_write_data(&p).expect("begin again");
+    buf[..5].copy_from_slice(b"hello");
+    sys.end_write_data(&p, &buf[..5]).expect("end");
+    wait_readable(sys, &c, 5);
+    assert!(satisfied(sys, c.raw(), Signals::READABLE));
+    assert_eq!(sys.write_data(&p, &[b'.'; 11]), Ok(11));
+    assert_eq!(sys.begin_write_data(&p), Err(MojoError::ShouldWait), "full");
+    assert!(!satisfied(sys, p.raw(), Signals::WRITABLE));
+    wait_readable(sys, &c, 16);
+    let mut out = [0; 16];
+    assert_eq!(sys.read_data(&c, &mut out), Ok(16));
+    assert_eq!(&out, b"hello...........");
+    // An empty end commits nothing.
+    let room = wait_for_room(sys, &p);
+    assert!(room > 0);
+    assert_eq!(sys.end_write_data(&p, &[]), Ok(()));
+    assert_eq!(sys.query_data(&c), Ok(0));
+}
+
+/// Begins a two-phase write once there is room; returns the buffer size
+/// (the two-phase write is then under way).
+fn wait_for_room<S: MojoSystem + ?Sized>(sys: &S, p: &DataPipeProducer) -> usize {
+    let until = Instant::now() + SETTLE;
+    loop {
+        match sys.begin_write_data(p) {
+            Ok(buf) => return buf.len(),
+            Err(MojoError::ShouldWait) => {
+                assert!(Instant::now() < until, "the room never came back");
+                let _ = wait(sys, p.raw(), Signals::WRITABLE, deadline());
+            }
+            Err(e) => panic!("begin_write_data: {e}"),
+        }
+    }
+}
+
+/// Two-phase reads, discard and query on a fresh pipe of `sys` (element
+/// size 2, capacity 16).
+pub fn two_phase_read<S: MojoSystem + ?Sized>(sys: &S) {
+    let (p, c) = sys.create_data_pipe(2, 16).expect("create");
+    assert_eq!(
+        sys.end_read_data(&c, 0),
+        Err(MojoError::FailedPrecondition),
+        "end without begin"
+    );
+    assert_eq!(sys.begin_read_data(&c), Err(MojoError::ShouldWait), "empty");
+    assert_eq!(sys.write_data(&p, b"abcdefgh"), Ok(8));
+    wait_readable(sys, &c, 8);
+    let seen = sys.begin_read_data(&c).expect("begin");
+    assert_eq!(seen, b"abcdefgh");
+    assert!(
+        !satisfied(sys, c.raw(), Signals::READABLE),
+        "readable mid-read"
+    );
+    assert!(satisfiable(sys, c.raw(), Signals::READABLE));
+    assert_eq!(sys.begin_read_data(&c), Err(MojoError::Busy), "begin twice");
+    let mut out = [0; 8];
+    assert_eq!(sys.read_data(&c, &mut out), Err(MojoError::Busy));
+    assert_eq!(sys.discard_data(&c, 2), Err(MojoError::Busy));
+    assert_eq!(sys.query_data(&c), Err(MojoError::Busy));
+    assert_eq!(
+        sys.end_read_data(&c, 10),
+        Err(MojoError::InvalidArgument),
+        "end with more than begun"
+    );
+    assert!(satisfied(sys, c.raw(), Signals::READABLE));
+    assert_eq!(sys.query_data(&c), Ok(8), "a failed end consumes nothing");
+    sys.begin_read_data(&c).expect("begin");
+    assert_eq!(
+        sys.end_read_data(&c, 3),
+        Err(MojoError::InvalidArgument),
+        "a partial element"
+    );
+    sys.begin_read_data(&c).expect("begin");
+    sys.end_read_data(&c, 4).expect("end");
+    assert_eq!(sys.query_data(&c), Ok(4));
+    assert_eq!(sys.read_data(&c, &mut out), Ok(4));
+    assert_eq!(&out[..4], b"efgh");
+
+    assert_eq!(sys.write_data(&p, b"ijklmn"), Ok(6));
+    wait_readable(sys, &c, 6);
+    assert_eq!(sys.discard_data(&c, 3), Err(MojoError::InvalidArgument));
+    assert_eq!(sys.discard_data(&c, 0), Err(MojoError::ShouldWait));
+    assert_eq!(sys.discard_data(&c, 4), Ok(4));
+    assert_eq!(sys.query_data(&c), Ok(2));
+    assert_eq!(sys.discard_data(&c, 10), Ok(2));
+    assert_eq!(sys.discard_data(&c, 2), Err(MojoError::ShouldWait));
+    assert!(!satisfied(sys, c.raw(), Signals::READABLE));
+    drop(p);
+    wait(sys, c.raw(), Signals::PEER_CLOSED, deadline()).expect("peer closed");
+    assert_eq!(sys.discard_data(&c, 2), Err(MojoError::FailedPrecondition));
+    assert_eq!(sys.query_data(&c), Ok(0));
+}
+
+/// The peer closing in the middle of a two-phase write and of a two-phase
+/// read; and an end in a two-phase operation refused by `write_message`.
+pub fn peer_closed_mid_two_phase<S: MojoSystem + ?Sized>(sys: &S) {
+    // Write side: the end still succeeds, then the producer is done.
+    let (p, c) = sys.create_data_pipe(1, 16).expect("create");
+    let buf = sys.begin_write_data(&p).expect("begin");
+    drop(c);
+    wait(sys, p.raw(), Signals::PEER_CLOSED, deadline()).expect("peer closed");
+    assert!(!satisfiable(sys, p.raw(), Signals::WRITABLE));
+    assert_eq!(sys.end_write_data(&p, &buf[..4]), Ok(()));
+    assert_eq!(sys.write_data(&p, b"x"), Err(MojoError::FailedPrecondition));
+    assert_eq!(sys.begin_write_data(&p), Err(MojoError::FailedPrecondition));
+
+    // Read side: what was written stays readable to the end.
+    let (p, c) = sys.create_data_pipe(1, 16).expect("create");
+    assert_eq!(sys.write_data(&p, b"abcdef"), Ok(6));
+    wait_readable(sys, &c, 6);
+    assert_eq!(sys.begin_read_data(&c).expect("begin"), b"abcdef");
+    drop(p);
+    wait(sys, c.raw(), Signals::PEER_CLOSED, deadline()).expect("peer closed");
+    sys.end_read_data(&c, 2).expect("end");
+    assert!(satisfied(sys, c.raw(), Signals::READABLE));
+    assert_eq!(sys.begin_read_data(&c).expect("begin"), b"cdef");
+    sys.end_read_data(&c, 4).expect("end");
+    assert_eq!(sys.begin_read_data(&c), Err(MojoError::FailedPrecondition));
+    assert!(!satisfiable(sys, c.raw(), Signals::READABLE));
+
+    // An end mid-phase cannot travel.
+    let (p, c) = sys.create_data_pipe(1, 16).expect("create");
+    let (a, _b) = sys.create_message_pipe().expect("pipe");
+    let _buf = sys.begin_write_data(&p).expect("begin");
+    assert_eq!(
+        sys.write_message(&a, b"end", vec![p.into()]),
+        Err(MojoError::Busy)
+    );
+    wait(sys, c.raw(), Signals::PEER_CLOSED, deadline()).expect("the refused end closed");
+}
+
+/// A producer on `a` and its consumer sent over `pipe_a` to `b` (the other
+/// end, `pipe_b`): two-phase calls on both sides of a real link, 64 KiB
+/// through a 256-byte ring, every byte in order; then the producer closes
+/// while the far consumer is in a two-phase read.
+pub fn two_phase_across<A: MojoSystem + ?Sized, B: MojoSystem + ?Sized>(
+    a: &A,
+    pipe_a: &MessagePipe,
+    b: &B,
+    pipe_b: &MessagePipe,
+) {
+    const TOTAL: usize = 64 * 1024;
+    let (p, c) = a.create_data_pipe(1, 256).expect("create");
+    a.write_message(pipe_a, b"consumer", vec![c.into()])
+        .expect("send the consumer");
+    let mut m = read_one(b, pipe_b, deadline()).expect("the consumer arrives");
+    let c = m
+        .handles
+        .pop()
+        .and_then(|h| h.into_data_pipe_consumer().ok())
+        .expect("a consumer");
+    let pattern = |i: usize| (i.wrapping_mul(11).wrapping_add(7) % 256) as u8;
+    let writer = |sent: &mut usize| {
+        if *sent == TOTAL {
+            return;
+        }
+        match a.begin_write_data(&p) {
+            Ok(mut buf) => {
+                let n = buf.len().min(TOTAL - *sent).min(100);
+                for (k, byte) in buf[..n].iter_mut().enumerate() {
+                    *byte = pattern(*sent + k);
+                }
+                a.end_write_data(&p, &buf[..n]).expect("end write");
+                *sent += n;
+            }
+            Err(MojoError::ShouldWait) => {}
+            Err(e) => panic!("begin_write_data: {e}"),
+        }
+    };
+    let (mut sent, mut got) = (0, 0);
+    let until = Instant::now() + SETTLE;
+    while got < TOTAL {
+        assert!(Instant::now() < until, "stuck at {got} of {TOTAL} bytes");
+        writer(&mut sent);
+        match b.begin_read_data(&c) {
+            Ok(seen) => {
+                let n = seen.len().min(77);
+                for (k, byte) in seen[..n].iter().enumerate() {
+                    assert_eq!(*byte, pattern(got + k), "byte {}", got + k);
+                }
+                b.end_read_data(&c, n).expect("end read");
+                got += n;
+            }
+            Err(MojoError::ShouldWait) => {
+                let _ = b.wait_any(
+                    &[(c.raw(), Signals::READABLE)],
+                    Some(Instant::now() + Duration::from_millis(5)),
+                );
+            }
+            Err(e) => panic!("begin_read_data: {e}"),
+        }
+    }
+    // The producer closes while the far consumer is mid-read: what was
+    // written stays readable, the end succeeds, then the pipe is drained.
+    assert_eq!(a.write_data(&p, b"tail"), Ok(4));
+    wait_readable(b, &c, 4);
+    assert_eq!(b.begin_read_data(&c).expect("begin"), b"tail");
+    drop(p);
+    wait(b, c.raw(), Signals::PEER_CLOSED, deadline()).expect("producer closure crosses");
+    b.end_read_data(&c, 1).expect("end after closure");
+    assert_eq!(b.begin_read_data(&c).expect("the rest"), b"ail");
+    b.end_read_data(&c, 3).expect("end");
+    assert_eq!(b.begin_read_data(&c), Err(MojoError::FailedPrecondition));
+}
