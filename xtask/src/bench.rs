@@ -101,33 +101,16 @@ fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
         capture: false,
         scale: None,
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match name {
+    let mut flags = crate::flags::Flags::new(args);
+    while let Some(name) = flags.next_name() {
+        match name.as_str() {
             "--quick" => parsed.quick = true,
             "--capture" => parsed.capture = true,
-            "--scale" => parsed.scale = Some(scale::parse_curve(inline.as_deref())?),
-            "--json" => parsed.json = Some(PathBuf::from(value()?)),
-            "--proxy" => parsed.proxies.push(value()?),
-            "--taskset" => parsed.taskset = Some(value()?),
-            "--runs" => {
-                let v = value()?;
-                parsed.runs = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("--runs={v}: expected a positive number"))?;
-            }
+            "--scale" => parsed.scale = Some(scale::parse_curve(flags.inline())?),
+            "--json" => parsed.json = Some(PathBuf::from(flags.value()?)),
+            "--proxy" => parsed.proxies.push(flags.value()?),
+            "--taskset" => parsed.taskset = Some(flags.value()?),
+            "--runs" => parsed.runs = flags.positive()?,
             other => return Err(format!("bench: unknown argument {other}")),
         }
     }

@@ -37,6 +37,7 @@
 mod bench;
 mod corpus;
 mod demo;
+mod flags;
 mod fuzz;
 mod procfs;
 mod soak;

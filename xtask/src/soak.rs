@@ -66,33 +66,15 @@ fn parse_args(args: &[String]) -> Result<SoakArgs, String> {
         json: None,
         proxy: None,
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match name {
-            "--json" => parsed.json = Some(PathBuf::from(value()?)),
+    let mut flags = crate::flags::Flags::new(args);
+    while let Some(name) = flags.next_name() {
+        match name.as_str() {
+            "--json" => parsed.json = Some(PathBuf::from(flags.value()?)),
             "--proxy" if parsed.proxy.is_some() => {
                 return Err("soak: --proxy given twice (a soak runs one proxy)".into());
             }
-            "--proxy" => parsed.proxy = Some(value()?),
-            "--messages" => {
-                let v = value()?;
-                parsed.messages = v
-                    .replace('_', "")
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("--messages={v}: expected a positive number"))?;
-            }
+            "--proxy" => parsed.proxy = Some(flags.value()?),
+            "--messages" => parsed.messages = flags.positive()?,
             other => return Err(format!("soak: unknown argument {other}")),
         }
     }
