@@ -42,6 +42,9 @@ const BOUNCES: u32 = 20;
 
 /// Pipes alive at once in the many-pipes test.
 const MANY_PIPES: usize = 1000;
+/// How long an fd that is only in flight may outlive the pipes' closure
+/// (seen once in CI: 11 fds for a moment where 10 were expected).
+const FD_SETTLE: Duration = Duration::from_secs(2);
 
 /// The big message of the large-message test.
 const BIG_MESSAGE: usize = 16 * 1024 * 1024;
@@ -200,7 +203,8 @@ fn a_thousand_pipes_alive_at_once_all_echo_then_all_close() {
         peak_fds, initial_fds,
         "the proxy's fds while 1,000 pipes lived"
     );
-    assert_eq!(rig.proxy.fd_count(), initial_fds, "the proxy's fds after");
+    let (after, fds) = rig.proxy.settled_fd_count(initial_fds, FD_SETTLE);
+    assert_eq!(after, initial_fds, "the proxy's fds after: {fds}");
     let (proxy, status) = rig.finish();
     assert_eq!(status.code(), Some(0), "the proxy's exit status");
     proxy.assert_no_warnings();

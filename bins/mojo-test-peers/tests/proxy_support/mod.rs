@@ -179,6 +179,30 @@ impl Proxy {
             .count()
     }
 
+    /// The proxy's fd count once it has settled: an fd that is only in
+    /// flight (a new block buffer's memfd until the frame carrying it is
+    /// written) goes within `limit`; a leaked one stays. Returns the last
+    /// count seen when it never came down to `expected`, with the fds'
+    /// targets for the failure message.
+    pub(crate) fn settled_fd_count(&self, expected: usize, limit: Duration) -> (usize, String) {
+        let end = Instant::now() + limit;
+        loop {
+            let n = self.fd_count();
+            if n <= expected || Instant::now() >= end {
+                let targets: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+                    .map(|d| {
+                        d.flatten()
+                            .filter_map(|e| std::fs::read_link(e.path()).ok())
+                            .map(|t| t.display().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return (n, targets.join(", "));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
     pub(crate) fn status_bytes(&self, field: &str) -> u64 {
         let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
