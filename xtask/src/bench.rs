@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::procfs::{self, ProcSample, sample};
+use crate::procfs::{self, HostStderr, ProcSample, sample};
 use report::Figures;
 
 /// Runs of every case without `--runs` (the median is reported).
@@ -72,8 +72,6 @@ const CAPTURE_MAX_BYTES: u64 = 1 << 30;
 const PID_WAIT: Duration = Duration::from_secs(2);
 /// The host's own watchdog for one run (seconds).
 const HOST_TIMEOUT_S: u32 = 300;
-/// Host stderr lines kept to explain a failed run.
-const STDERR_TAIL: usize = 30;
 
 /// The command line of `cargo xtask bench`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -420,24 +418,11 @@ fn watch_host(
     let host_pid = child.id();
     let stdout = child.stdout.take().ok_or("host stdout not piped")?;
     let stderr = child.stderr.take().ok_or("host stderr not piped")?;
-    let (pid_tx, pid_rx) = mpsc::channel();
     let (addr_tx, addr_rx) = mpsc::channel();
-    let hop = case.hop.clone();
-    let stderr_thread = std::thread::spawn(move || {
-        let mut tail: Vec<String> = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(pid) = hop.as_deref().and_then(|h| procfs::spawned_pid(&line, h)) {
-                let _ = pid_tx.send(pid);
-            }
-            if let Some(address) = report::alloc_counter_address(&line) {
-                let _ = addr_tx.send(address);
-            }
-            if tail.len() == STDERR_TAIL {
-                tail.remove(0);
-            }
-            tail.push(line);
+    let host_stderr = HostStderr::spawn(stderr, case.hop.clone(), move |line| {
+        if let Some(address) = report::alloc_counter_address(line) {
+            let _ = addr_tx.send(address);
         }
-        tail
     });
     let mut out = RunOutput::default();
     let mut hop_pid: Option<u32> = None;
@@ -457,7 +442,7 @@ fn watch_host(
             let scenario = value["scenario"].as_str().unwrap_or("").to_string();
             out.lines.push(value);
             if scenario == "connect" && case.hop.is_some() && hop_pid.is_none() {
-                hop_pid = pid_rx.recv_timeout(PID_WAIT).ok();
+                hop_pid = host_stderr.pids.recv_timeout(PID_WAIT).ok();
                 if case.alloc_counter {
                     // The proxy prints its counter's address before it
                     // reads a byte, so it is there by now.
@@ -491,7 +476,7 @@ fn watch_host(
             signal(host_pid, "CONT")?;
         }
     }
-    let tail = stderr_thread.join().unwrap_or_default();
+    let tail = host_stderr.finish();
     if case.hop.is_some() && hop_pid.is_none() {
         let seen: Vec<&str> = out
             .lines

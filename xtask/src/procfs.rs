@@ -1,10 +1,60 @@
 //! Another process seen through `/proc/PID`, shared by `cargo xtask bench`
 //! and `cargo xtask soak`: one [`ProcSample`] (RSS, peak RSS, open fds, CPU
 //! time, last CPU), the parsers of the `status`, `stat` and `schedstat`
-//! texts behind it (pure, unit-tested), and the test host's `[host]
-//! spawned pid N: ...` stderr line that names the process to watch.
+//! texts behind it (pure, unit-tested), the test host's `[host]
+//! spawned pid N: ...` stderr line that names the process to watch, and
+//! [`HostStderr`], the thread that reads the host's stderr while it runs.
 
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+
+/// Host stderr lines kept to explain a failed run.
+pub(crate) const STDERR_TAIL: usize = 30;
+
+/// The test host's stderr, read on a thread until it closes: the pid of
+/// the hop it spawned (its `spawned pid` line) arrives on [`Self::pids`],
+/// every line is shown to the caller's `on_line`, and the last
+/// [`STDERR_TAIL`] lines are kept for [`Self::finish`].
+pub(crate) struct HostStderr {
+    /// Pids of `[host] spawned pid N: PROGRAM` lines for the watched program.
+    pub(crate) pids: Receiver<u32>,
+    thread: JoinHandle<VecDeque<String>>,
+}
+
+impl HostStderr {
+    /// Starts reading `stderr`, watching for the spawn of `program` (none:
+    /// no pid is looked for).
+    pub(crate) fn spawn(
+        stderr: impl Read + Send + 'static,
+        program: Option<String>,
+        mut on_line: impl FnMut(&str) + Send + 'static,
+    ) -> Self {
+        let (pid_tx, pids) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut tail = VecDeque::with_capacity(STDERR_TAIL);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(pid) = program.as_deref().and_then(|p| spawned_pid(&line, p)) {
+                    let _ = pid_tx.send(pid);
+                }
+                on_line(&line);
+                if tail.len() == STDERR_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+            tail
+        });
+        Self { pids, thread }
+    }
+
+    /// Waits for the stderr to close; its last lines.
+    pub(crate) fn finish(self) -> Vec<String> {
+        self.thread.join().map(Vec::from).unwrap_or_default()
+    }
+}
 
 /// One look at a process through `/proc/PID`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,6 +170,29 @@ mod tests {
         }
         stat.push_str(" 40 41");
         assert_eq!(stat_processor(&stat), Some(39));
+    }
+
+    #[test]
+    fn host_stderr_keeps_the_tail_and_finds_the_pid() {
+        let mut text = String::from("[host] spawned pid 7: /bin/proxy --x\n");
+        for i in 0..STDERR_TAIL + 5 {
+            text.push_str(&format!("line {i}\n"));
+        }
+        let (tx, seen) = mpsc::channel();
+        let reader = HostStderr::spawn(
+            std::io::Cursor::new(text.into_bytes()),
+            Some("/bin/proxy".into()),
+            move |l| {
+                let _ = tx.send(l.len());
+            },
+        );
+        let tail = reader.pids.recv().map(|pid| (pid, reader.finish()));
+        let (pid, tail) = tail.unwrap();
+        assert_eq!(pid, 7);
+        assert_eq!(tail.len(), STDERR_TAIL);
+        assert_eq!(tail[0], "line 5");
+        assert_eq!(tail.last().unwrap(), &format!("line {}", STDERR_TAIL + 4));
+        assert_eq!(seen.iter().count(), STDERR_TAIL + 6);
     }
 
     #[test]

@@ -23,7 +23,6 @@ pub(crate) mod verdict;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mojo_test_peers::host::{
@@ -31,7 +30,7 @@ use mojo_test_peers::host::{
 };
 use serde_json::{Value, json};
 
-use crate::procfs;
+use crate::procfs::{self, HostStderr};
 use verdict::Point;
 
 /// Messages with handles through the proxy without `--messages`.
@@ -48,8 +47,6 @@ const PID_WAIT: Duration = Duration::from_secs(10);
 const SLOWEST_RATE: u64 = 200;
 /// The host's watchdog is never shorter than this (seconds).
 const MIN_HOST_TIMEOUT_S: u64 = 300;
-/// Host stderr lines kept to explain a failed run.
-const STDERR_TAIL: usize = 30;
 
 /// The command line of `cargo xtask soak`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,21 +132,7 @@ fn run_host(
         .map_err(|e| format!("cannot start {}: {e}", host.display()))?;
     let stdout = child.stdout.take().ok_or("host stdout not piped")?;
     let stderr = child.stderr.take().ok_or("host stderr not piped")?;
-    let (pid_tx, pid_rx) = mpsc::channel();
-    let program = proxy.to_string();
-    let stderr_thread = std::thread::spawn(move || {
-        let mut tail: Vec<String> = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(pid) = procfs::spawned_pid(&line, &program) {
-                let _ = pid_tx.send(pid);
-            }
-            if tail.len() == STDERR_TAIL {
-                tail.remove(0);
-            }
-            tail.push(line);
-        }
-        tail
-    });
+    let host_stderr = HostStderr::spawn(stderr, Some(proxy.to_string()), |_| {});
     let stdout_thread = std::thread::spawn(move || {
         BufReader::new(stdout)
             .lines()
@@ -158,7 +141,7 @@ fn run_host(
             .collect::<Vec<Value>>()
     });
     let mut run = SoakRun::default();
-    match pid_rx.recv_timeout(PID_WAIT) {
+    match host_stderr.pids.recv_timeout(PID_WAIT) {
         Ok(pid) => sample_until_gone(pid, started, &mut run),
         Err(_) => {
             eprintln!("soak: no `spawned pid` line for {proxy} within {PID_WAIT:?}");
@@ -168,7 +151,7 @@ fn run_host(
     run.host_status = child.wait().ok();
     run.wall = started.elapsed();
     run.lines = stdout_thread.join().unwrap_or_default();
-    run.stderr_tail = stderr_thread.join().unwrap_or_default();
+    run.stderr_tail = host_stderr.finish();
     Ok(run)
 }
 

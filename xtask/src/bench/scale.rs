@@ -23,13 +23,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 
 use serde_json::{Map, Value};
 
 use super::report::{self, Figures};
-use super::{PID_WAIT, STDERR_TAIL, settled_sample, signal, wait_stopped};
-use crate::procfs::{ProcSample as HopSample, spawned_pid};
+use super::{PID_WAIT, settled_sample, signal, wait_stopped};
+use crate::procfs::{HostStderr, ProcSample as HopSample};
 
 /// The curve without a list: 1 to 10,000 pipes.
 pub(super) const DEFAULT_CURVE: &[u32] = &[1, 10, 100, 1000, 10000];
@@ -309,21 +308,7 @@ fn watch(child: &mut std::process::Child, proxy: &str) -> Result<(ScaleRun, Vec<
     let host_pid = child.id();
     let stdout = child.stdout.take().ok_or("host stdout not piped")?;
     let stderr = child.stderr.take().ok_or("host stderr not piped")?;
-    let (pid_tx, pid_rx) = mpsc::channel();
-    let hop = proxy.to_string();
-    let stderr_thread = std::thread::spawn(move || {
-        let mut tail: Vec<String> = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(pid) = spawned_pid(&line, &hop) {
-                let _ = pid_tx.send(pid);
-            }
-            if tail.len() == STDERR_TAIL {
-                tail.remove(0);
-            }
-            tail.push(line);
-        }
-        tail
-    });
+    let host_stderr = HostStderr::spawn(stderr, Some(proxy.to_string()), |_| {});
     let mut run = ScaleRun::default();
     let mut hop_pid = None;
     for text in BufReader::new(stdout).lines() {
@@ -333,7 +318,7 @@ fn watch(child: &mut std::process::Child, proxy: &str) -> Result<(ScaleRun, Vec<
             let scenario = value["scenario"].as_str().unwrap_or("").to_string();
             run.lines.push(value);
             if scenario == "connect" && hop_pid.is_none() {
-                hop_pid = pid_rx.recv_timeout(PID_WAIT).ok();
+                hop_pid = host_stderr.pids.recv_timeout(PID_WAIT).ok();
             }
             if let (Some(pid), true) = (hop_pid, stopped) {
                 let s = match scenario.as_str() {
@@ -359,7 +344,7 @@ fn watch(child: &mut std::process::Child, proxy: &str) -> Result<(ScaleRun, Vec<
             signal(host_pid, "CONT")?;
         }
     }
-    let tail = stderr_thread.join().unwrap_or_default();
+    let tail = host_stderr.finish();
     if hop_pid.is_none() {
         return Err("no `spawned pid` line for the proxy".into());
     }
