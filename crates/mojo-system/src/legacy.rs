@@ -31,7 +31,7 @@ use crate::runtime::{
 };
 use crate::two_phase::DataEndState;
 use crate::{
-    MessagePipe, MojoError, MojoResult, RegionAccessMode, Signals, SignalsState, data_pipe_capacity,
+    MessagePipe, MojoError, MojoResult, RegionAccessMode, SignalsState, data_pipe_capacity,
 };
 
 /// How long the client waits for the broker's handshake.
@@ -542,24 +542,11 @@ impl Protocol for LegacyProtocol {
         let Ok(s) = self.node_ref().port_status(pipe) else {
             return SignalsState::default();
         };
-        let mut satisfied = Signals::NONE;
-        let mut satisfiable = Signals::PEER_CLOSED;
-        if s.has_messages {
-            satisfied = satisfied | Signals::READABLE;
-        }
-        if s.has_messages || s.receiving_messages {
-            satisfiable = satisfiable | Signals::READABLE;
-        }
-        if s.peer_closed {
-            satisfied = satisfied | Signals::PEER_CLOSED;
-        } else {
-            satisfied = satisfied | Signals::WRITABLE;
-            satisfiable = satisfiable | Signals::WRITABLE;
-        }
-        SignalsState {
-            satisfied,
-            satisfiable,
-        }
+        SignalsState::of_pipe(
+            s.has_messages,
+            s.has_messages || s.receiving_messages,
+            s.peer_closed,
+        )
     }
 
     fn close_pipe(&mut self, pipe: PortRef) {

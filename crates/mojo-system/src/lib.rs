@@ -211,6 +211,30 @@ pub struct SignalsState {
 }
 
 impl SignalsState {
+    /// A message pipe end's state: readable while messages wait, able to
+    /// become readable while any may still arrive (`may_read`), writable
+    /// until the peer is closed.
+    pub fn of_pipe(readable: bool, may_read: bool, peer_closed: bool) -> Self {
+        let mut satisfied = Signals::NONE;
+        let mut satisfiable = Signals::PEER_CLOSED;
+        if readable {
+            satisfied = satisfied | Signals::READABLE;
+        }
+        if may_read {
+            satisfiable = satisfiable | Signals::READABLE;
+        }
+        if peer_closed {
+            satisfied = satisfied | Signals::PEER_CLOSED;
+        } else {
+            satisfied = satisfied | Signals::WRITABLE;
+            satisfiable = satisfiable | Signals::WRITABLE;
+        }
+        Self {
+            satisfied,
+            satisfiable,
+        }
+    }
+
     /// A data pipe producer's state: writable while the consumer is open
     /// and the ring has room; peer-closed once the consumer is gone.
     pub fn of_producer(peer_closed: bool, available_capacity: u32) -> Self {
@@ -859,6 +883,30 @@ mod tests {
         assert_eq!(
             SignalsState::of_consumer(0, false, false).satisfied,
             Signals::NONE
+        );
+    }
+
+    #[test]
+    fn message_pipe_end_signals() {
+        let open = SignalsState::of_pipe(false, true, false);
+        assert_eq!(open.satisfied, Signals::WRITABLE);
+        assert_eq!(
+            open.satisfiable,
+            Signals::READABLE | Signals::WRITABLE | Signals::PEER_CLOSED
+        );
+        let last_messages = SignalsState::of_pipe(true, true, true);
+        assert_eq!(
+            last_messages.satisfied,
+            Signals::READABLE | Signals::PEER_CLOSED
+        );
+        assert_eq!(
+            last_messages.satisfiable,
+            Signals::READABLE | Signals::PEER_CLOSED
+        );
+        let done = SignalsState::of_pipe(false, false, true);
+        assert_eq!(
+            (done.satisfied, done.satisfiable),
+            (Signals::PEER_CLOSED, Signals::PEER_CLOSED)
         );
     }
 

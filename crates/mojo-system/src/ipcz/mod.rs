@@ -418,24 +418,7 @@ impl Protocol for IpczProtocol {
         let Some(Ok(s)) = self.core.node().map(|n| n.status(pipe)) else {
             return SignalsState::default();
         };
-        let mut satisfied = Signals::NONE;
-        let mut satisfiable = Signals::PEER_CLOSED;
-        if s.readable_parcels > 0 {
-            satisfied = satisfied | Signals::READABLE;
-        }
-        if !s.dead {
-            satisfiable = satisfiable | Signals::READABLE;
-        }
-        if s.peer_closed {
-            satisfied = satisfied | Signals::PEER_CLOSED;
-        } else {
-            satisfied = satisfied | Signals::WRITABLE;
-            satisfiable = satisfiable | Signals::WRITABLE;
-        }
-        SignalsState {
-            satisfied,
-            satisfiable,
-        }
+        SignalsState::of_pipe(s.readable_parcels > 0, !s.dead, s.peer_closed)
     }
 
     fn close_pipe(&mut self, pipe: RouterId) {
