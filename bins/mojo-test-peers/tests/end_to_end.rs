@@ -15,6 +15,7 @@ use mojo_test_peers::protocol::{self, op};
 use mojo_test_peers::system::{
     DataPipeConsumer, DataPipeProducer, Handle, Message, MessagePipe, MojoHandle, MojoResult,
     MojoSystem, PlatformHandle, SharedBuffer, Signals, SignalsState, UnwrappedRegion, WaitError,
+    WriteMessageError,
 };
 use serde_json::Value;
 
@@ -480,7 +481,12 @@ macro_rules! delegate {
             fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)> {
                 $inner(self).create_message_pipe()
             }
-            fn write_message(&self, p: &MessagePipe, b: &[u8], h: Vec<Handle>) -> MojoResult<()> {
+            fn try_write_message(
+                &self,
+                p: &MessagePipe,
+                b: &[u8],
+                h: Vec<Handle>,
+            ) -> Result<(), WriteMessageError> {
                 self.write_hook(p, b, h)
             }
             fn read_message(&self, p: &MessagePipe) -> MojoResult<Message> {
@@ -553,23 +559,33 @@ macro_rules! delegate {
 }
 
 impl Shared {
-    fn write_hook(&self, p: &MessagePipe, b: &[u8], h: Vec<Handle>) -> MojoResult<()> {
-        self.0.write_message(p, b, h)
+    fn write_hook(
+        &self,
+        p: &MessagePipe,
+        b: &[u8],
+        h: Vec<Handle>,
+    ) -> Result<(), WriteMessageError> {
+        self.0.try_write_message(p, b, h)
     }
 }
 
 impl Broken {
-    fn write_hook(&self, p: &MessagePipe, b: &[u8], h: Vec<Handle>) -> MojoResult<()> {
+    fn write_hook(
+        &self,
+        p: &MessagePipe,
+        b: &[u8],
+        h: Vec<Handle>,
+    ) -> Result<(), WriteMessageError> {
         let opcode = protocol::opcode_of(b);
         match self.fault {
             Fault::CorruptEcho if opcode == op::ECHO && b.len() > 4 => {
                 let mut v = b.to_vec();
                 *v.last_mut().unwrap() ^= 0xff;
-                self.inner.0.write_message(p, &v, h)
+                self.inner.0.try_write_message(p, &v, h)
             }
-            Fault::DropHandles => self.inner.0.write_message(p, b, Vec::new()),
+            Fault::DropHandles => self.inner.0.try_write_message(p, b, Vec::new()),
             Fault::SwallowOp(o) if o == opcode => Ok(()),
-            _ => self.inner.0.write_message(p, b, h),
+            _ => self.inner.0.try_write_message(p, b, h),
         }
     }
 }

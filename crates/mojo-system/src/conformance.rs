@@ -1,4 +1,4 @@
-//! Checks that a [`MojoSystem`] keeps Mojo's data pipe semantics, written
+//! Checks that a [`MojoSystem`] keeps Mojo's data pipe and message write semantics, written
 //! once and run against every implementation (the node-backed systems in
 //! this crate's tests, the test peers' fake in theirs). Each check panics
 //! at the first difference, naming it: they are for tests only.
@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    DataPipeConsumer, DataPipeProducer, MessagePipe, MojoError, MojoSystem, Signals, read_one, wait,
+    DataPipeConsumer, DataPipeProducer, Handle, MessagePipe, MojoError, MojoSystem, Signals,
+    WriteMessageError, read_one, wait,
 };
 
 /// How long a check waits for a change to cross a link.
@@ -279,4 +280,97 @@ pub fn two_phase_across<A: MojoSystem + ?Sized, B: MojoSystem + ?Sized>(
     assert_eq!(b.begin_read_data(&c).expect("the rest"), b"ail");
     b.end_read_data(&c, 3).expect("end");
     assert_eq!(b.begin_read_data(&c), Err(MojoError::FailedPrecondition));
+}
+
+/// A write that fails before its message is formed hands every handle
+/// back, still usable (a pipe in its own message, an end mid-two-phase);
+/// one that fails after (the peer is closed) closes them.
+pub fn failed_writes_hand_handles_back<S: MojoSystem + ?Sized>(sys: &S) {
+    let (a, b) = sys.create_message_pipe().expect("pipe");
+    let (mut x, y) = sys.create_message_pipe().expect("pipe");
+    let (p, c) = sys.create_data_pipe(1, 16).expect("data pipe");
+    let back = |r: Result<(), WriteMessageError>, error, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.error, error, "{what}");
+        e.handles
+    };
+
+    // The pipe itself among its handles, and a handle the system never
+    // made (both forged with a closer that does nothing).
+    let forge = |raw| {
+        Handle::from(MessagePipe::from_raw(
+            raw,
+            std::sync::Arc::new(IgnoreClose) as std::sync::Arc<dyn crate::HandleCloser>,
+        ))
+    };
+    let unknown = crate::MojoHandle::new(u32::MAX).expect("non-zero");
+    for (forged, what) in [
+        (a.raw(), "the pipe in its own message"),
+        (unknown, "an unknown handle"),
+    ] {
+        let handles = back(
+            sys.try_write_message(&a, b"m", vec![Handle::from(x), forge(forged)]),
+            MojoError::InvalidArgument,
+            what,
+        );
+        assert_eq!(handles.len(), 2, "{what}");
+        assert_eq!(handles[1].raw(), forged, "{what}");
+        x = handles
+            .into_iter()
+            .next()
+            .and_then(|h| h.into_message_pipe().ok())
+            .expect("x back");
+    }
+
+    // An end in a two-phase write is busy and stays in its phase.
+    let room = sys.begin_write_data(&p).expect("begin");
+    let mut handles = back(
+        sys.try_write_message(&a, b"m", vec![Handle::from(p)]),
+        MojoError::Busy,
+        "a producer mid-write",
+    );
+    let p = handles
+        .pop()
+        .and_then(|h| match h {
+            Handle::DataPipeProducer(p) => Some(p),
+            _ => None,
+        })
+        .expect("p back");
+    sys.end_write_data(&p, &room[..2])
+        .expect("the phase went on");
+    assert_eq!(sys.query_data(&c), Ok(2), "the two bytes arrived");
+
+    // Still usable: the write goes through, and the other end reads x.
+    sys.write_message(&a, b"ok", vec![Handle::from(x)])
+        .expect("write after the failures");
+    let m = read_one(sys, &b, Some(Instant::now() + SETTLE)).expect("read");
+    assert_eq!((m.bytes.as_slice(), m.handles.len()), (&b"ok"[..], 1));
+
+    // After the peer closed, the message and its handles are gone.
+    drop(b);
+    let until = Instant::now() + SETTLE;
+    while !satisfied(sys, a.raw(), Signals::PEER_CLOSED) {
+        assert!(Instant::now() < until, "peer closure never seen");
+        let _ = wait(sys, a.raw(), Signals::PEER_CLOSED, deadline());
+    }
+    let y_raw = y.raw();
+    let closed = back(
+        sys.try_write_message(&a, b"m", vec![Handle::from(y)]),
+        MojoError::FailedPrecondition,
+        "a closed peer",
+    );
+    assert!(closed.is_empty(), "the handles went with the message");
+    assert_eq!(
+        sys.query_signals(y_raw),
+        Err(MojoError::InvalidArgument),
+        "y was closed"
+    );
+    drop((p, c));
+}
+
+/// A closer for forged handles: they were never the system's to close.
+struct IgnoreClose;
+
+impl crate::HandleCloser for IgnoreClose {
+    fn close_handle(&self, _: crate::MojoHandle) {}
 }

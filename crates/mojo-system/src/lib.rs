@@ -572,6 +572,44 @@ pub struct WaitError {
     pub index: Option<usize>,
 }
 
+/// A failed [`MojoSystem::try_write_message`]: the result, and the handles
+/// back when the message was never formed (a bad pipe, a handle that is
+/// the pipe itself, unknown or repeated, or one in a two-phase operation).
+/// Once a message is formed, a failure (the peer closed) destroys it and
+/// closes its handles, as Mojo's `MojoWriteMessage` does: `handles` is then
+/// empty.
+#[derive(Debug)]
+pub struct WriteMessageError {
+    /// `INVALID_ARGUMENT`, `BUSY` or `FAILED_PRECONDITION`.
+    pub error: MojoError,
+    /// The handles, still the caller's.
+    pub handles: Vec<Handle>,
+}
+
+/// Whether `handles` may travel in a message on `pipe` (for implementors of
+/// [`MojoSystem`], before they take anything): `INVALID_ARGUMENT` if one is
+/// the pipe itself, is not a live handle of this system (`known`) or is
+/// given twice; `BUSY` if one is in a two-phase operation (`busy`).
+pub fn check_attachments(
+    pipe: MojoHandle,
+    handles: &[Handle],
+    known: impl Fn(MojoHandle) -> bool,
+    busy: impl Fn(MojoHandle) -> bool,
+) -> MojoResult<()> {
+    for (i, h) in handles.iter().enumerate() {
+        let raw = h.raw();
+        // Messages carry a few handles: the quadratic repeat check is cheaper
+        // than a set.
+        if raw == pipe || !known(raw) || handles[..i].iter().any(|o| o.raw() == raw) {
+            return Err(MojoError::InvalidArgument);
+        }
+    }
+    if handles.iter().any(|h| busy(h.raw())) {
+        return Err(MojoError::Busy);
+    }
+    Ok(())
+}
+
 /// A mapping of a shared buffer (`MojoMapBuffer`); dropping it unmaps
 /// (`MojoUnmapBuffer`). It stays valid after the buffer handle is closed or
 /// sent away, as in Mojo.
@@ -613,16 +651,27 @@ pub trait MojoSystem: Send + Sync {
     fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)>;
 
     /// `MojoWriteMessage` of a message with `bytes` and `handles` (which
-    /// move into the message). `FAILED_PRECONDITION` if the peer is closed,
-    /// `INVALID_ARGUMENT` for a handle of another system. On failure the
-    /// handles are closed (Mojo's C API would give them back; the peers never
-    /// retry a write).
+    /// move into the message). `FAILED_PRECONDITION` if the peer is closed;
+    /// `INVALID_ARGUMENT` or `BUSY` as [`check_attachments`] says, and then
+    /// the handles come back in the error ([`WriteMessageError`]).
+    fn try_write_message(
+        &self,
+        pipe: &MessagePipe,
+        bytes: &[u8],
+        handles: Vec<Handle>,
+    ) -> Result<(), WriteMessageError>;
+
+    /// [`try_write_message`](Self::try_write_message) for a caller that
+    /// would only close the handles of a failed write (dropping them does).
     fn write_message(
         &self,
         pipe: &MessagePipe,
         bytes: &[u8],
         handles: Vec<Handle>,
-    ) -> MojoResult<()>;
+    ) -> MojoResult<()> {
+        self.try_write_message(pipe, bytes, handles)
+            .map_err(|e| e.error)
+    }
 
     /// `MojoReadMessage` + `MojoGetMessageData`: the next message.
     /// `SHOULD_WAIT` if none is queued, `FAILED_PRECONDITION` if none is
@@ -732,13 +781,13 @@ impl<S: MojoSystem + ?Sized> MojoSystem for Arc<S> {
     fn create_message_pipe(&self) -> MojoResult<(MessagePipe, MessagePipe)> {
         (**self).create_message_pipe()
     }
-    fn write_message(
+    fn try_write_message(
         &self,
         pipe: &MessagePipe,
         bytes: &[u8],
         handles: Vec<Handle>,
-    ) -> MojoResult<()> {
-        (**self).write_message(pipe, bytes, handles)
+    ) -> Result<(), WriteMessageError> {
+        (**self).try_write_message(pipe, bytes, handles)
     }
     fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message> {
         (**self).read_message(pipe)

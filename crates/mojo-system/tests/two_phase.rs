@@ -19,6 +19,8 @@ fn check_pair<A: MojoSystem, B: MojoSystem>(
     conformance::two_phase_write(&b);
     conformance::two_phase_read(&b);
     conformance::peer_closed_mid_two_phase(&b);
+    conformance::failed_writes_hand_handles_back(&a);
+    conformance::failed_writes_hand_handles_back(&b);
     conformance::two_phase_across(&a, &pa, &b, &pb);
     conformance::two_phase_across(&b, &pb, &a, &pa);
 }

@@ -30,7 +30,8 @@ use crate::system::two_phase::discard_count;
 use crate::system::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
     MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
-    Signals, SignalsState, UnwrappedRegion, WaitError, data_pipe_capacity,
+    Signals, SignalsState, UnwrappedRegion, WaitError, WriteMessageError, check_attachments,
+    data_pipe_capacity,
 };
 
 mod objects;
@@ -143,32 +144,39 @@ impl MojoSystem for FakeSystem {
         ))
     }
 
-    fn write_message(
+    fn try_write_message(
         &self,
         pipe: &MessagePipe,
         bytes: &[u8],
         handles: Vec<Handle>,
-    ) -> MojoResult<()> {
-        if handles.iter().any(|h| h.raw() == pipe.raw()) {
-            return Err(MojoError::InvalidArgument);
-        }
+    ) -> Result<(), WriteMessageError> {
         let mut st = self.inner.lock();
-        let Some((id, side)) = st.pipe_end(pipe.raw()) else {
-            // Not a pipe of ours: the attached handles are closed.
-            if let Ok(objects) = st.take_objects(handles) {
-                for o in objects {
-                    st.close_object(o);
-                }
-            }
-            return Err(MojoError::InvalidArgument);
+        let checked = st
+            .pipe_end(pipe.raw())
+            .ok_or(MojoError::InvalidArgument)
+            .and_then(|end| {
+                check_attachments(
+                    pipe.raw(),
+                    &handles,
+                    |h| st.handles.contains_key(&h.value()),
+                    |h| st.two_phase.contains_key(&h.value()),
+                )
+                .map(|()| end)
+            });
+        let (id, side) = match checked {
+            Ok(end) => end,
+            Err(error) => return Err(WriteMessageError { error, handles }),
         };
-        let objects = st.take_objects(handles)?;
+        let objects = st.take_checked(handles);
         let peer_open = st.pipes.get(&id).is_some_and(|p| p.open[1 - side]);
         if !peer_open {
             for o in objects {
                 st.close_object(o);
             }
-            return Err(MojoError::FailedPrecondition);
+            return Err(WriteMessageError {
+                error: MojoError::FailedPrecondition,
+                handles: Vec::new(),
+            });
         }
         if let Some(p) = st.pipes.get_mut(&id) {
             p.inbox[1 - side].push_back(InTransit {

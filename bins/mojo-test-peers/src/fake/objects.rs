@@ -292,36 +292,12 @@ impl State {
         )
     }
 
-    /// Takes the objects of `handles` out of the table (they move into a
-    /// message). A foreign handle fails the whole call; the ones taken so far
-    /// are closed.
-    /// An end in a two-phase operation fails the call with `BUSY` (Mojo
-    /// cannot send it either), its handles closed as well.
-    pub(super) fn take_objects(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<Object>> {
-        let busy = handles
-            .iter()
-            .any(|h| self.two_phase.contains_key(&h.raw().value()));
-        let mut objects = Vec::with_capacity(handles.len());
-        let mut bad = false;
-        for h in handles {
-            let (_, raw) = h.into_raw();
-            self.two_phase.remove(&raw.value());
-            match self.handles.remove(&raw.value()) {
-                Some(o) => objects.push(o),
-                None => bad = true,
-            }
-        }
-        if bad || busy {
-            for o in objects {
-                self.close_object(o);
-            }
-            return Err(if bad {
-                MojoError::InvalidArgument
-            } else {
-                MojoError::Busy
-            });
-        }
-        Ok(objects)
+    /// The objects of `handles`, already checked by `check_attachments`.
+    pub(super) fn take_checked(&mut self, handles: Vec<Handle>) -> Vec<Object> {
+        handles
+            .into_iter()
+            .filter_map(|h| self.handles.remove(&h.into_raw().1.value()))
+            .collect()
     }
 }
 

@@ -15,6 +15,7 @@ fn the_conformance_checks_pass() {
     conformance::two_phase_write(&sys);
     conformance::two_phase_read(&sys);
     conformance::peer_closed_mid_two_phase(&sys);
+    conformance::failed_writes_hand_handles_back(&sys);
     let (a, b) = sys.create_message_pipe().unwrap();
     conformance::two_phase_across(&sys, &a, &sys, &b);
     drop((a, b));

@@ -30,7 +30,7 @@ use crate::two_phase::{TwoPhase, discard_count};
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
-    SignalsState, UnwrappedRegion, WaitError,
+    SignalsState, UnwrappedRegion, WaitError, WriteMessageError, check_attachments,
 };
 
 /// Why a process could not join a network (`send_invitation`,
@@ -106,32 +106,12 @@ impl<P: Protocol> Table<P> {
         }
     }
 
-    fn take(&mut self, handles: Vec<Handle>) -> MojoResult<Vec<WireHandle<P::Pipe>>> {
-        // An end in a two-phase operation cannot travel (Mojo: BUSY).
-        let busy = handles
-            .iter()
-            .any(|h| self.two_phase.contains_key(&h.raw().value()));
-        let mut out = Vec::with_capacity(handles.len());
-        let mut bad = false;
-        for h in handles {
-            let (_, raw) = h.into_raw();
-            self.two_phase.remove(&raw.value());
-            match self.handles.remove(&raw.value()) {
-                Some(o) => out.push(o),
-                None => bad = true,
-            }
-        }
-        if bad || busy {
-            for o in out {
-                self.close(o);
-            }
-            return Err(if bad {
-                MojoError::InvalidArgument
-            } else {
-                MojoError::Busy
-            });
-        }
-        Ok(out)
+    /// The objects of `handles`, already checked by [`check_attachments`].
+    fn take_checked(&mut self, handles: Vec<Handle>) -> Vec<WireHandle<P::Pipe>> {
+        handles
+            .into_iter()
+            .filter_map(|h| self.handles.remove(&h.into_raw().1.value()))
+            .collect()
     }
 
     /// `BUSY` while `raw` is in a two-phase operation.
@@ -505,30 +485,35 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         ))
     }
 
-    fn write_message(
+    fn try_write_message(
         &self,
         pipe: &MessagePipe,
         bytes: &[u8],
         handles: Vec<Handle>,
-    ) -> MojoResult<()> {
-        if handles.iter().any(|h| h.raw() == pipe.raw()) {
-            return Err(MojoError::InvalidArgument);
-        }
+    ) -> Result<(), WriteMessageError> {
         let result = {
             let mut t = self.shared.lock();
-            let objects = t.take(handles)?;
-            match t.pipe(pipe.raw()) {
-                Ok(p) => t.protocol.write_message(p, bytes, objects),
-                Err(e) => {
-                    for o in objects {
-                        t.close(o);
-                    }
-                    Err(e)
-                }
-            }
+            let checked = t.pipe(pipe.raw()).and_then(|p| {
+                check_attachments(
+                    pipe.raw(),
+                    &handles,
+                    |h| t.handles.contains_key(&h.value()),
+                    |h| t.two_phase.contains_key(&h.value()),
+                )
+                .map(|()| p)
+            });
+            let p = match checked {
+                Ok(p) => p,
+                Err(error) => return Err(WriteMessageError { error, handles }),
+            };
+            let objects = t.take_checked(handles);
+            t.protocol.write_message(p, bytes, objects)
         };
         self.shared.changed();
-        result
+        result.map_err(|error| WriteMessageError {
+            error,
+            handles: Vec::new(),
+        })
     }
 
     fn read_message(&self, pipe: &MessagePipe) -> MojoResult<Message> {
