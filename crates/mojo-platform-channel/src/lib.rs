@@ -10,6 +10,9 @@
 //! * [`from_inherited_fd`] / [`validate_inherited_fd`] (`unsafe`: the caller
 //!   promises nobody else owns the number): adopt a socket fd given by number
 //!   on the command line, after checking what it is.
+//! * [`spawn_with_endpoint`] / [`recover_passed_endpoint`]: hand a channel
+//!   end to a launched process and find it there, with Chromium's
+//!   `--mojo-platform-channel-handle=N` switch.
 //! * [`SharedMemoryRegion`] (read-only / writable / unsafe, as
 //!   `base::subtle::PlatformSharedMemoryRegion` on Linux; created as sealed
 //!   memfds, with guids from an injected [`RandomSource`] such as
@@ -59,6 +62,8 @@ mod endpoint;
 mod error;
 #[allow(unsafe_code)]
 mod fd_passing;
+#[allow(unsafe_code)]
+mod launch;
 mod queue;
 #[allow(unsafe_code)]
 mod shm;
@@ -72,6 +77,10 @@ pub use endpoint::{
 };
 pub use error::SysError;
 pub use fd_passing::{FileKind, InheritError, from_inherited_fd, validate_inherited_fd};
+pub use launch::{
+    HANDLE_SWITCH, PassedEndpointError, passed_endpoint_number, recover_passed_endpoint,
+    spawn_with_endpoint,
+};
 pub use queue::{
     COALESCE_CHUNK_BYTES, MAX_COALESCED_MESSAGE_BYTES, MAX_FDS_PER_SENDMSG, MAX_SENT_BUFFERS_KEPT,
     QueueError, SCM_MAX_FD, sendmsg_calls_for_fds,

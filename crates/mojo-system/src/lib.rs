@@ -4,9 +4,12 @@
 //! as it is built: message pipes, waiting, shared buffers, platform handles
 //! and data pipes (immediate, two-phase, discard and query; the rules are in
 //! [`two_phase`]). Each method names its C equivalent; `docs/MOJO-SYSTEM.md`
-//! maps them to Mojo's C and C++ calls, and `examples/data_pipe.rs` is a
-//! two-process data pipe. Invitations are not part of the trait: whoever connects the
-//! process (the binaries' connector code) hands the peers the attached pipes.
+//! maps them to Mojo's C and C++ calls. The examples are two-process
+//! programs: `launch_legacy_client.rs` (a launched legacy client accepts an
+//! invitation), `shared_buffer.rs` (a read-only and a writable buffer make a
+//! round trip) and `data_pipe.rs`. Invitations are not part of the trait:
+//! a process joins a network with a call of [`legacy`] or [`ipcz`], which
+//! hands back the attached pipes.
 //!
 //! Handles are typed ([`MessagePipe`], [`SharedBuffer`], [`PlatformHandle`],
 //! [`DataPipeProducer`], [`DataPipeConsumer`]); a message carries them as

@@ -1,6 +1,7 @@
 //! Runs the crate's examples as a user would (`cargo test` builds them
-//! next to the test binaries; a filtered run builds them first): `data_pipe` over each protocol, two real
-//! processes, must exit 0 with its success line within the time limit.
+//! next to the test binaries; a filtered run builds them first): each
+//! example over each protocol it offers, two real processes, must exit 0
+//! with both processes' success lines within the time limit.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -60,4 +61,26 @@ fn data_pipe_between_two_processes_over_ipcz() {
     let out = run("data_pipe", &["--ipcz"]);
     assert!(out.contains("ok: 1048576 bytes"), "{out}");
     assert!(out.contains("child: read 1048576 bytes"), "{out}");
+}
+
+#[test]
+fn a_launched_legacy_client_accepts_the_invitation() {
+    for args in [&[][..], &["--desktop"][..]] {
+        let out = run("launch_legacy_client", args);
+        let greeting = "read 40 bytes: hello from the process that launched you";
+        assert!(out.contains(&format!("child: {greeting}")), "{out}");
+        assert!(
+            out.contains(&format!("ok: the launched legacy client {greeting}")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn a_shared_buffer_makes_a_round_trip() {
+    for args in [&[][..], &["--ipcz"][..]] {
+        let out = run("shared_buffer", args);
+        assert!(out.contains("child: read 262144 read-only bytes"), "{out}");
+        assert!(out.contains("ok: the child read 262144 bytes"), "{out}");
+    }
 }
