@@ -22,11 +22,14 @@ use mojo_driver::{
 use mojo_platform_channel::{OsRandom, RegionMode, SharedMemoryRegion};
 
 pub mod protocol;
+mod traps;
 
 pub use protocol::{Protocol, RegionObject, RegionSource, WireHandle, WireMessage};
 
 use crate::mapping::FdMapping;
+use crate::trap::TrapHost;
 use crate::two_phase::{TwoPhase, discard_count};
+use crate::{ArmTrapError, Trap, TriggerCondition};
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
@@ -71,6 +74,8 @@ struct Table<P: Protocol> {
     handles: HashMap<u32, WireHandle<P::Pipe>>,
     /// The data pipe ends in a two-phase operation (only active ones).
     two_phase: HashMap<u32, TwoPhase>,
+    /// The traps (their handle values come from `next_handle` too).
+    traps: TrapHost,
     next_handle: u32,
     /// The system is being dropped: the I/O thread flushes and ends.
     shutdown: bool,
@@ -79,12 +84,16 @@ struct Table<P: Protocol> {
 }
 
 impl<P: Protocol> Table<P> {
-    fn add(&mut self, obj: WireHandle<P::Pipe>) -> MojoResult<MojoHandle> {
+    fn alloc(&mut self) -> MojoResult<MojoHandle> {
         self.next_handle = self
             .next_handle
             .checked_add(1)
             .ok_or(MojoError::ResourceExhausted)?;
-        let raw = MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)?;
+        MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)
+    }
+
+    fn add(&mut self, obj: WireHandle<P::Pipe>) -> MojoResult<MojoHandle> {
+        let raw = self.alloc()?;
         self.handles.insert(raw.value(), obj);
         Ok(raw)
     }
@@ -117,7 +126,10 @@ impl<P: Protocol> Table<P> {
             let (_, raw) = h.into_raw();
             self.two_phase.remove(&raw.value());
             match self.handles.remove(&raw.value()) {
-                Some(o) => out.push(o),
+                Some(o) => {
+                    self.traps.close(raw);
+                    out.push(o);
+                }
                 None => bad = true,
             }
         }
@@ -181,6 +193,8 @@ struct Shared<P: Protocol> {
     /// The application end of the waker socket pair (non-blocking).
     waker: OwnedFd,
     wake_pending: AtomicBool,
+    /// Some trap is armed: changes must be looked at (see [`traps`]).
+    traps_armed: AtomicBool,
 }
 
 impl<P: Protocol> Shared<P> {
@@ -197,6 +211,7 @@ impl<P: Protocol> Shared<P> {
     }
 
     fn changed(&self) {
+        self.refresh_traps();
         self.changed.notify_all();
         self.wake();
     }
@@ -231,6 +246,7 @@ impl<P: Protocol> HandleCloser for Closer<P> {
             if let Some(obj) = t.handles.remove(&handle.value()) {
                 t.close(obj);
             }
+            t.traps.close(handle);
             drop(t);
             shared.changed();
         }
@@ -258,7 +274,10 @@ impl<P: Protocol> Core for IoCore<P> {
             while fds.pop().is_some() {}
             return Ok(input.len());
         }
-        let result = self.shared.lock().protocol.handle_input(link, input, fds);
+        let mut t = self.shared.lock();
+        let result = t.protocol.handle_input(link, input, fds);
+        self.shared.settle(&mut t);
+        drop(t);
         self.shared.changed.notify_all();
         result
     }
@@ -281,13 +300,19 @@ impl<P: Protocol> Core for IoCore<P> {
 
     fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
         if link != self.waker_link {
-            self.shared.lock().protocol.handle_link_closed(link, reason);
+            let mut t = self.shared.lock();
+            t.protocol.handle_link_closed(link, reason);
+            self.shared.settle(&mut t);
+            drop(t);
             self.shared.changed.notify_all();
         }
     }
 
     fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
-        self.shared.lock().protocol.handle_link_adopted(tag, result);
+        let mut t = self.shared.lock();
+        t.protocol.handle_link_adopted(tag, result);
+        self.shared.settle(&mut t);
+        drop(t);
         self.shared.changed.notify_all();
     }
 }
@@ -335,6 +360,7 @@ impl<P: Protocol> RealSystem<P> {
                 protocol,
                 handles: HashMap::new(),
                 two_phase: HashMap::new(),
+                traps: TrapHost::default(),
                 next_handle: 0,
                 shutdown: false,
                 io_done: false,
@@ -342,6 +368,7 @@ impl<P: Protocol> RealSystem<P> {
             changed: Condvar::new(),
             waker,
             wake_pending: AtomicBool::new(false),
+            traps_armed: AtomicBool::new(false),
         });
         let core = IoCore {
             shared: shared.clone(),
@@ -431,6 +458,7 @@ impl<P: Protocol> Drop for RealSystem<P> {
         {
             let mut t = self.shared.lock();
             t.shutdown = true;
+            t.traps.close_all();
             let objects: Vec<_> = t.handles.drain().map(|(_, o)| o).collect();
             for o in objects {
                 t.close(o);
@@ -856,5 +884,28 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         let id = t.data_id(consumer.raw(), false)?;
         t.check_idle(consumer.raw())?;
         Ok(t.protocol.data_state(id)?.bytes as usize)
+    }
+
+    fn create_trap(&self) -> MojoResult<Trap> {
+        self.trap_create()
+    }
+
+    fn add_trigger(
+        &self,
+        trap: &Trap,
+        handle: MojoHandle,
+        signals: Signals,
+        condition: TriggerCondition,
+        context: u64,
+    ) -> MojoResult<()> {
+        self.trap_add_trigger(trap, handle, signals, condition, context)
+    }
+
+    fn remove_trigger(&self, trap: &Trap, context: u64) -> MojoResult<()> {
+        self.trap_remove_trigger(trap, context)
+    }
+
+    fn arm_trap(&self, trap: &Trap, max_blocking_events: usize) -> Result<(), ArmTrapError> {
+        self.trap_arm(trap, max_blocking_events)
     }
 }
