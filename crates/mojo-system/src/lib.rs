@@ -13,6 +13,10 @@
 //! [`Handle`]s. Each handle owns a raw [`MojoHandle`] value of one system and
 //! closes it when dropped (`MojoClose`), like Mojo's C++ `ScopedHandle`.
 //!
+//! Traps ([`trap`], [`Trap`]): triggers on handles, armed explicitly, their
+//! events queued for the caller's event loop behind an eventfd (a `mio`
+//! source, or a blocking wait); [`Watcher`] is Mojo's `SimpleWatcher`.
+//!
 //! Implementations: [`runtime::RealSystem`], a protocol node driven over
 //! real sockets by one I/O thread, with two protocols: [`legacy`] (legacy
 //! Mojo Core, as libchrome daemons speak it) and [`ipcz`] (Mojo+ipcz, as

@@ -10,6 +10,28 @@
 //! blocks. The calls are [`MojoSystem`](crate::MojoSystem) methods
 //! (`create_trap`, `add_trigger`, `remove_trigger`, `arm_trap`).
 //!
+//! Mojo's rules, as its C header and both cores (Mojo Core's watcher
+//! dispatcher, the ipcz driver's trap) keep them:
+//!
+//! - A trigger watches one handle for signals, with a condition (satisfied
+//!   or unsatisfied) and a context unique in its trap; a trap watches a
+//!   handle at most once (`ALREADY_EXISTS` for either duplicate).
+//! - A trap fires only while armed, and firing disarms it: one event per
+//!   arming, `OK` (the condition holds) or `FAILED_PRECONDITION` (watched
+//!   for satisfied signals that can never be satisfied again).
+//! - Arming fails with `FAILED_PRECONDITION` if any trigger would fire at
+//!   once, handing back up to the caller's count of such events (consecutive
+//!   failures go round the triggers so none is starved); `NOT_FOUND` without
+//!   triggers; arming an armed trap succeeds.
+//! - A trigger added to an armed trap whose condition holds fires at once.
+//! - A trigger ends with one `CANCELLED` event, armed or not: when removed,
+//!   when its handle closes (or leaves in a message), when its trap closes.
+//!
+//! For implementations: [`Traps`] is the sans-IO core of all of a system's
+//! traps (trap calls and "handle H's signals are now S" / "H closed" in,
+//! events out), [`TrapHost`] adds the queues and is what a system keeps
+//! under its lock.
+//!
 //! ```
 //! use mojo_system::{ArmTrapError, MojoError, Signals, SignalsState, TriggerCondition};
 //! use mojo_system::trap::Traps;

@@ -6,21 +6,7 @@
 //! "H closed" ([`Traps::handle_closed`]); output: [`TrapEvent`]s, each for
 //! one trap ([`Traps::poll_event`]). No I/O, no clock, no locks.
 //!
-//! Mojo's rules, as its C header and both cores (Mojo Core's watcher
-//! dispatcher, the ipcz driver's trap) keep them:
-//!
-//! - A trigger watches one handle for signals, with a condition (satisfied
-//!   or unsatisfied) and a context unique in its trap; a trap watches a
-//!   handle at most once (`ALREADY_EXISTS` for either duplicate).
-//! - A trap fires only while armed, and firing disarms it: one event per
-//!   arming, `OK` (the condition holds) or `FAILED_PRECONDITION` (watched
-//!   for satisfied signals that can never be satisfied again).
-//! - Arming fails with `FAILED_PRECONDITION` if any trigger would fire at
-//!   once, handing back up to the caller's count of such events (consecutive
-//!   failures go round the triggers so none is starved); `NOT_FOUND` without
-//!   triggers; arming an armed trap succeeds.
-//! - A trigger ends with one `CANCELLED` event, armed or not: when removed,
-//!   when its handle closes, when its trap closes.
+//! The rules are Mojo's (see the [trap module page](super)).
 //!
 //! The index by handle keeps [`Traps::update`] proportional to the triggers
 //! on that handle; only handles watched by an armed trap are of interest
@@ -69,7 +55,8 @@ struct TrapState {
     last_blocking: Option<u64>,
 }
 
-/// Every trap of one system: see the [module page](self).
+/// Every trap of one system, without I/O: trap calls and handle changes
+/// in, [`TrapEvent`]s out (see the [trap module page](super)).
 #[derive(Debug, Default)]
 pub struct Traps {
     traps: HashMap<MojoHandle, TrapState>,

@@ -1,17 +1,6 @@
 //! [`Watcher`]: Mojo's `SimpleWatcher` (`mojo/public/cpp/system/simple_watcher.h`)
 //! for an event loop: one trap watching one handle, its notifications
 //! pulled with [`Watcher::next_event`] (or waited for), its fd the trap's.
-//!
-//! As in `SimpleWatcher`: [`ArmingPolicy::Automatic`] arms on
-//! [`watch`](Watcher::watch) and again after each `OK` notification
-//! (lazily, when the next one is asked for, i.e. once the caller has dealt
-//! with the previous one, as `SimpleWatcher` re-arms when its callback
-//! returns); a `FAILED_PRECONDITION` notification comes once and does not
-//! re-arm. [`ArmingPolicy::Manual`] arms only on [`arm`](Watcher::arm) or
-//! [`arm_or_notify`](Watcher::arm_or_notify). Arming a handle that is
-//! ready already notifies at once (`arm_or_notify`, and the automatic
-//! policy). Closing the watched handle ends the watch with one `CANCELLED`
-//! notification; [`cancel`](Watcher::cancel) ends it silently.
 
 use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -33,8 +22,19 @@ pub enum ArmingPolicy {
 /// and the handle's signals then (`SimpleWatcher`'s callback arguments).
 pub type WatcherEvent = (MojoResult<()>, SignalsState);
 
-/// A `SimpleWatcher`: see the [module page](self). `S` is a reference to
-/// the system or an `Arc` of it.
+/// A `SimpleWatcher` for an event loop. `S` is a reference to the system
+/// or an `Arc` of it.
+///
+/// As in `SimpleWatcher`: [`ArmingPolicy::Automatic`] arms on
+/// [`watch`](Watcher::watch) and again after each `OK` notification
+/// (lazily, when the next one is asked for, i.e. once the caller has dealt
+/// with the previous one, as `SimpleWatcher` re-arms when its callback
+/// returns); a `FAILED_PRECONDITION` notification comes once and does not
+/// re-arm. [`ArmingPolicy::Manual`] arms only on [`arm`](Watcher::arm) or
+/// [`arm_or_notify`](Watcher::arm_or_notify). Arming a handle that is
+/// ready already notifies at once (`arm_or_notify`, and the automatic
+/// policy). Closing the watched handle ends the watch with one `CANCELLED`
+/// notification; [`cancel`](Watcher::cancel) ends it silently.
 pub struct Watcher<S>
 where
     S: Deref,
