@@ -19,12 +19,14 @@ fn check_pair<A: MojoSystem + 'static, B: MojoSystem + 'static>(
     for check in [
         conformance::trap_rules::<A>,
         conformance::data_pipe_trap::<A>,
+        conformance::many_triggers::<A>,
     ] {
         check(&a);
     }
     for check in [
         conformance::trap_rules::<B>,
         conformance::data_pipe_trap::<B>,
+        conformance::many_triggers::<B>,
     ] {
         check(&b);
     }

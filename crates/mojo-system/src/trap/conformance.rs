@@ -132,6 +132,51 @@ pub fn data_pipe_trap<S: MojoSystem + ?Sized>(sys: &S) {
     assert_eq!((e.context, e.result), (2, Ok(())));
 }
 
+/// Several triggers at once: blocking events go round the ready ones, two
+/// traps watch one handle apart, and `SignalsUnsatisfied` fires when a
+/// signal goes.
+pub fn many_triggers<S: MojoSystem + ?Sized>(sys: &S) {
+    let trap = sys.create_trap().expect("trap");
+    let pipes: Vec<_> = (0..3)
+        .map(|_| sys.create_message_pipe().expect("pipe"))
+        .collect();
+    for (ctx, (a, b)) in (1..).zip(&pipes) {
+        sys.add_trigger(&trap, b.raw(), Signals::READABLE, SAT, ctx)
+            .expect("add");
+        sys.write_message(a, b"x", vec![]).expect("write");
+    }
+    let ready = |max| {
+        let until = Instant::now() + SETTLE;
+        loop {
+            let err = sys.arm_trap(&trap, max).expect_err("all are readable");
+            if err.blocking_events.len() == max.min(3) || Instant::now() > until {
+                break err.blocking_events;
+            }
+        }
+    };
+    let firsts: Vec<u64> = (0..4).map(|_| ready(1)[0].context).collect();
+    assert_eq!(firsts, vec![1, 2, 3, 1], "blocking events go round");
+    assert_eq!(ready(10).len(), 3);
+    // Two traps on one handle; each fires for its own signal.
+    let (a, b) = sys.create_message_pipe().expect("pipe");
+    let other = sys.create_trap().expect("trap");
+    sys.add_trigger(&trap, b.raw(), Signals::PEER_CLOSED, SAT, 9)
+        .expect("add");
+    let unsat = TriggerCondition::SignalsUnsatisfied;
+    sys.add_trigger(&other, b.raw(), Signals::WRITABLE, unsat, 1)
+        .expect("the same handle on another trap");
+    assert_eq!(sys.arm_trap(&other, 1), Ok(()), "writable now");
+    for (_, b) in &pipes {
+        sys.read_message(b).expect("read");
+    }
+    assert_eq!(sys.arm_trap(&trap, 1), Ok(()), "nothing readable now");
+    drop(a);
+    let e = event(&other, "not writable any more");
+    assert_eq!((e.context, e.result), (1, Ok(())));
+    let e = event(&trap, "peer closed");
+    assert_eq!((e.context, e.result), (9, Ok(())));
+}
+
 /// [`ArmingPolicy::Automatic`]: re-armed after each notification handed
 /// out (a notification again while messages are left), one
 /// `FAILED_PRECONDITION` when the peer is gone, then nothing.
@@ -188,6 +233,12 @@ pub fn manual_watcher<S: MojoSystem + ?Sized>(sys: &S) {
         MojoError::NotFound,
         "not watching"
     );
+    let buf = sys.create_shared_buffer(64).expect("buffer");
+    assert_eq!(
+        w.watch(buf.raw(), Signals::READABLE, SAT),
+        Err(MojoError::InvalidArgument)
+    );
+    assert!(!w.is_watching());
     w.watch(b.raw(), Signals::READABLE, SAT).expect("watch");
     sys.write_message(&a, b"1", vec![]).expect("write");
     assert_eq!(
