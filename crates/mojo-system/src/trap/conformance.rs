@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{ArmingPolicy, Trap, TrapEvent, TriggerCondition, Watcher};
 use crate::conformance::SETTLE;
-use crate::{MessagePipe, MojoError, MojoResult, MojoSystem, Signals, read_one};
+use crate::{MessagePipe, MojoError, MojoResult, MojoSystem, Signals, read_one, wait};
 
 const SAT: TriggerCondition = TriggerCondition::SignalsSatisfied;
 
@@ -20,6 +20,11 @@ fn deadline() -> Option<Instant> {
 /// A deadline a moment away, to see that nothing comes.
 fn shortly() -> Option<Instant> {
     Some(Instant::now() + Duration::from_millis(50))
+}
+
+/// Waits until `pipe` is readable (a message written has crossed).
+fn arrived<S: MojoSystem + ?Sized>(sys: &S, pipe: &MessagePipe) {
+    wait(sys, pipe.raw(), Signals::READABLE, deadline()).expect("the message arrives");
 }
 
 fn event(trap: &Trap, what: &str) -> TrapEvent {
@@ -74,13 +79,14 @@ pub fn trap_rules<S: MojoSystem + ?Sized>(sys: &S) {
         Err(MojoError::DeadlineExceeded),
         "fired: disarmed"
     );
+    arrived(sys, &b);
     let err = sys.arm_trap(&trap, 4).unwrap_err();
     assert_eq!(err.error, MojoError::FailedPrecondition, "readable already");
     assert_eq!(err.blocking_events.len(), 1);
     assert_eq!(err.blocking_events[0].context, 7);
     assert_eq!(sys.arm_trap(&trap, 0).unwrap_err().blocking_events, vec![]);
     for _ in 0..2 {
-        sys.read_message(&b).expect("read");
+        read_one(sys, &b, deadline()).expect("read");
     }
     assert_eq!(sys.arm_trap(&trap, 1), Ok(()));
     // The peer closes: READABLE can never come.
@@ -196,6 +202,7 @@ pub fn automatic_watcher<S: MojoSystem + ?Sized>(sys: &S) {
     assert_eq!(result, Ok(()));
     assert!(state.satisfied.intersects(Signals::READABLE));
     sys.read_message(&b).expect("read one");
+    arrived(sys, &b);
     // One is left: re-arming finds it ready and notifies again.
     assert_eq!(w.next_event().map(|n| n.0), Some(Ok(())), "still readable");
     sys.read_message(&b).expect("read two");
@@ -246,6 +253,7 @@ pub fn manual_watcher<S: MojoSystem + ?Sized>(sys: &S) {
         Err(MojoError::DeadlineExceeded),
         "not armed"
     );
+    arrived(sys, &b);
     let err = w.arm().unwrap_err();
     assert_eq!(err.error, MojoError::FailedPrecondition, "ready already");
     assert_eq!(err.blocking_events[0].result, Ok(()));
@@ -261,6 +269,7 @@ pub fn manual_watcher<S: MojoSystem + ?Sized>(sys: &S) {
         "no re-arm"
     );
     // arm_or_notify on a ready handle queues the notification.
+    arrived(sys, &b);
     w.arm_or_notify();
     assert_eq!(w.next_event().map(|n| n.0), Some(Ok(())));
     w.cancel();
