@@ -5,8 +5,10 @@
 //! the protocol and the handle table share one mutex; waiters sleep on a
 //! condition variable that every change (input, link loss, a local
 //! operation) wakes; local operations wake the I/O thread through a
-//! socket-pair waker link so their frames go out at once. The protocols are
-//! [`crate::legacy`] and [`crate::ipcz`]; [`protocol`] is their contract.
+//! socket-pair waker link so their frames go out at once. After each change
+//! the handles that armed traps watch are re-read (`runtime/traps.rs`). The
+//! protocols are [`crate::legacy`] and [`crate::ipcz`]; [`protocol`] is
+//! their contract.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
