@@ -554,6 +554,29 @@ macro_rules! delegate {
             fn query_data(&self, c: &DataPipeConsumer) -> MojoResult<usize> {
                 $inner(self).query_data(c)
             }
+            fn create_trap(&self) -> MojoResult<mojo_test_peers::system::Trap> {
+                $inner(self).create_trap()
+            }
+            fn add_trigger(
+                &self,
+                t: &mojo_test_peers::system::Trap,
+                h: MojoHandle,
+                s: Signals,
+                c: mojo_test_peers::system::TriggerCondition,
+                x: u64,
+            ) -> MojoResult<()> {
+                $inner(self).add_trigger(t, h, s, c, x)
+            }
+            fn remove_trigger(&self, t: &mojo_test_peers::system::Trap, x: u64) -> MojoResult<()> {
+                $inner(self).remove_trigger(t, x)
+            }
+            fn arm_trap(
+                &self,
+                t: &mojo_test_peers::system::Trap,
+                n: usize,
+            ) -> Result<(), mojo_test_peers::system::ArmTrapError> {
+                $inner(self).arm_trap(t, n)
+            }
         }
     };
 }

@@ -16,6 +16,10 @@
 //! [`Handle`]s. Each handle owns a raw [`MojoHandle`] value of one system and
 //! closes it when dropped (`MojoClose`), like Mojo's C++ `ScopedHandle`.
 //!
+//! Traps ([`trap`], [`Trap`]): triggers on handles, armed explicitly, their
+//! events queued for the caller's event loop behind an eventfd (a `mio`
+//! source, or a blocking wait); [`Watcher`] is Mojo's `SimpleWatcher`.
+//!
 //! Implementations: [`runtime::RealSystem`], a protocol node driven over
 //! real sockets by one I/O thread, with two protocols: [`legacy`] (legacy
 //! Mojo Core, as libchrome daemons speak it) and [`ipcz`] (Mojo+ipcz, as
@@ -45,7 +49,12 @@ pub mod ipcz;
 pub mod legacy;
 pub mod mapping;
 pub mod runtime;
+pub mod trap;
 pub mod two_phase;
+
+pub use trap::{
+    ArmTrapError, ArmingPolicy, Trap, TrapEvent, TriggerCondition, Watcher, WatcherEvent,
+};
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -776,6 +785,35 @@ pub trait MojoSystem: Send + Sync {
     /// `MojoReadData` with `MOJO_READ_DATA_FLAG_QUERY`: the bytes readable
     /// now (also after the producer closed). `BUSY` during a two-phase read.
     fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize>;
+
+    /// `MojoCreateTrap`: a disarmed trap without triggers, its events
+    /// queued in the [`Trap`] (see [`trap`]). `RESOURCE_EXHAUSTED` if no
+    /// handle or eventfd can be made.
+    fn create_trap(&self) -> MojoResult<Trap>;
+
+    /// `MojoAddTrigger`: `trap` watches `handle` (a message pipe or data
+    /// pipe end) for `signals` under `condition`; its events carry
+    /// `context`. `INVALID_ARGUMENT` for another handle or a trap of another
+    /// system, `ALREADY_EXISTS` if the trap has a trigger with this context
+    /// or on this handle. On an armed trap, a condition that holds already
+    /// fires at once.
+    fn add_trigger(
+        &self,
+        trap: &Trap,
+        handle: MojoHandle,
+        signals: Signals,
+        condition: TriggerCondition,
+        context: u64,
+    ) -> MojoResult<()>;
+
+    /// `MojoRemoveTrigger`: the trigger ends with a `CANCELLED` event.
+    /// `NOT_FOUND` for an unknown context.
+    fn remove_trigger(&self, trap: &Trap, context: u64) -> MojoResult<()>;
+
+    /// `MojoArmTrap`: the trap fires (once) at the next condition that
+    /// holds. `FAILED_PRECONDITION` with up to `max_blocking_events` events
+    /// of triggers whose conditions hold now, `NOT_FOUND` without triggers.
+    fn arm_trap(&self, trap: &Trap, max_blocking_events: usize) -> Result<(), ArmTrapError>;
 }
 
 /// A shared system is a system (the peers' threads share one).
@@ -861,6 +899,25 @@ impl<S: MojoSystem + ?Sized> MojoSystem for Arc<S> {
     }
     fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
         (**self).query_data(consumer)
+    }
+    fn create_trap(&self) -> MojoResult<Trap> {
+        (**self).create_trap()
+    }
+    fn add_trigger(
+        &self,
+        trap: &Trap,
+        handle: MojoHandle,
+        signals: Signals,
+        condition: TriggerCondition,
+        context: u64,
+    ) -> MojoResult<()> {
+        (**self).add_trigger(trap, handle, signals, condition, context)
+    }
+    fn remove_trigger(&self, trap: &Trap, context: u64) -> MojoResult<()> {
+        (**self).remove_trigger(trap, context)
+    }
+    fn arm_trap(&self, trap: &Trap, max_blocking_events: usize) -> Result<(), ArmTrapError> {
+        (**self).arm_trap(trap, max_blocking_events)
     }
 }
 

@@ -27,6 +27,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::stat::Mode;
 
 use crate::system::two_phase::discard_count;
+use crate::system::{ArmTrapError, Trap, TriggerCondition};
 use crate::system::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
     MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
@@ -35,6 +36,7 @@ use crate::system::{
 };
 
 mod objects;
+mod traps;
 
 /// The fake system's mappings.
 pub use crate::system::mapping::FdMapping as FakeMapping;
@@ -100,6 +102,7 @@ impl FakeSystem {
     }
 
     fn notify(&self) {
+        self.inner.lock().refresh_traps();
         self.inner.changed.notify_all();
     }
 }
@@ -534,8 +537,35 @@ impl MojoSystem for FakeSystem {
         st.check_idle(consumer.raw())?;
         Ok(st.data_end_state(consumer.raw(), false)?.bytes as usize)
     }
+
+    fn create_trap(&self) -> MojoResult<Trap> {
+        let (raw, events) = self.inner.lock().create_trap()?;
+        Ok(Trap::from_raw(raw, self.closer(), events))
+    }
+
+    fn add_trigger(
+        &self,
+        trap: &Trap,
+        handle: MojoHandle,
+        signals: Signals,
+        condition: TriggerCondition,
+        context: u64,
+    ) -> MojoResult<()> {
+        let mut st = self.inner.lock();
+        st.add_trigger(trap.raw(), handle, signals, condition, context)
+    }
+
+    fn remove_trigger(&self, trap: &Trap, context: u64) -> MojoResult<()> {
+        self.inner.lock().traps.remove_trigger(trap.raw(), context)
+    }
+
+    fn arm_trap(&self, trap: &Trap, max_blocking_events: usize) -> Result<(), ArmTrapError> {
+        self.inner.lock().arm_trap(trap.raw(), max_blocking_events)
+    }
 }
 
+#[cfg(test)]
+mod trap_tests;
 #[cfg(test)]
 mod two_phase_tests;
 

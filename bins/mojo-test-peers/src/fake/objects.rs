@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::{Condvar, Mutex, MutexGuard, Weak};
 
+use crate::system::trap::TrapHost;
 use crate::system::two_phase::{DataEndState, TwoPhase};
 use crate::system::{
     Handle, HandleCloser, HandleKind, MojoError, MojoHandle, MojoResult, RegionAccessMode, Signals,
@@ -25,6 +26,8 @@ pub(super) struct State {
     pub(super) data_pipes: HashMap<u64, DataPipeState>,
     /// Data pipe ends in a two-phase operation (only active ones).
     pub(super) two_phase: HashMap<u32, TwoPhase>,
+    /// The traps (their handle values come from `next_handle` too).
+    pub(super) traps: TrapHost,
     pub(super) next_id: u64,
     pub(super) next_guid: u128,
 }
@@ -76,6 +79,8 @@ impl HandleCloser for Closer {
             if let Some(obj) = st.handles.remove(&handle.value()) {
                 st.close_object(obj);
             }
+            st.traps.close(handle);
+            st.refresh_traps();
             drop(st);
             inner.changed.notify_all();
         }
@@ -91,13 +96,18 @@ impl Inner {
 
 impl State {
     pub(super) fn add(&mut self, obj: Object) -> MojoResult<MojoHandle> {
+        let raw = self.alloc()?;
+        self.handles.insert(raw.value(), obj);
+        Ok(raw)
+    }
+
+    /// A new handle value.
+    pub(super) fn alloc(&mut self) -> MojoResult<MojoHandle> {
         self.next_handle = self
             .next_handle
             .checked_add(1)
             .ok_or(MojoError::ResourceExhausted)?;
-        let raw = MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)?;
-        self.handles.insert(raw.value(), obj);
-        Ok(raw)
+        MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)
     }
 
     pub(super) fn id(&mut self) -> u64 {
@@ -292,12 +302,18 @@ impl State {
         )
     }
 
-    /// The objects of `handles`, already checked by `check_attachments`.
+    /// The objects of `handles`, already checked by `check_attachments`; their
+    /// triggers are cancelled (a handle sent away is closed for its traps).
     pub(super) fn take_checked(&mut self, handles: Vec<Handle>) -> Vec<Object> {
-        handles
-            .into_iter()
-            .filter_map(|h| self.handles.remove(&h.into_raw().1.value()))
-            .collect()
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            let (_, raw) = h.into_raw();
+            if let Some(o) = self.handles.remove(&raw.value()) {
+                self.traps.close(raw);
+                out.push(o);
+            }
+        }
+        out
     }
 }
 

@@ -5,8 +5,10 @@
 //! the protocol and the handle table share one mutex; waiters sleep on a
 //! condition variable that every change (input, link loss, a local
 //! operation) wakes; local operations wake the I/O thread through a
-//! socket-pair waker link so their frames go out at once. The protocols are
-//! [`crate::legacy`] and [`crate::ipcz`]; [`protocol`] is their contract.
+//! socket-pair waker link so their frames go out at once. After each change
+//! the handles that armed traps watch are re-read (`runtime/traps.rs`). The
+//! protocols are [`crate::legacy`] and [`crate::ipcz`]; [`protocol`] is
+//! their contract.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -22,11 +24,14 @@ use mojo_driver::{
 use mojo_platform_channel::{OsRandom, RegionMode, SharedMemoryRegion};
 
 pub mod protocol;
+mod traps;
 
 pub use protocol::{Protocol, RegionObject, RegionSource, WireHandle, WireMessage};
 
 use crate::mapping::FdMapping;
+use crate::trap::TrapHost;
 use crate::two_phase::{TwoPhase, discard_count};
+use crate::{ArmTrapError, Trap, TriggerCondition};
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
@@ -71,6 +76,8 @@ struct Table<P: Protocol> {
     handles: HashMap<u32, WireHandle<P::Pipe>>,
     /// The data pipe ends in a two-phase operation (only active ones).
     two_phase: HashMap<u32, TwoPhase>,
+    /// The traps (their handle values come from `next_handle` too).
+    traps: TrapHost,
     next_handle: u32,
     /// The system is being dropped: the I/O thread flushes and ends.
     shutdown: bool,
@@ -79,12 +86,16 @@ struct Table<P: Protocol> {
 }
 
 impl<P: Protocol> Table<P> {
-    fn add(&mut self, obj: WireHandle<P::Pipe>) -> MojoResult<MojoHandle> {
+    fn alloc(&mut self) -> MojoResult<MojoHandle> {
         self.next_handle = self
             .next_handle
             .checked_add(1)
             .ok_or(MojoError::ResourceExhausted)?;
-        let raw = MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)?;
+        MojoHandle::new(self.next_handle).ok_or(MojoError::ResourceExhausted)
+    }
+
+    fn add(&mut self, obj: WireHandle<P::Pipe>) -> MojoResult<MojoHandle> {
+        let raw = self.alloc()?;
         self.handles.insert(raw.value(), obj);
         Ok(raw)
     }
@@ -106,12 +117,18 @@ impl<P: Protocol> Table<P> {
         }
     }
 
-    /// The objects of `handles`, already checked by [`check_attachments`].
+    /// The objects of `handles`, already checked by [`check_attachments`]; their
+    /// triggers are cancelled (a handle sent away is closed for its traps).
     fn take_checked(&mut self, handles: Vec<Handle>) -> Vec<WireHandle<P::Pipe>> {
-        handles
-            .into_iter()
-            .filter_map(|h| self.handles.remove(&h.into_raw().1.value()))
-            .collect()
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            let (_, raw) = h.into_raw();
+            if let Some(o) = self.handles.remove(&raw.value()) {
+                self.traps.close(raw);
+                out.push(o);
+            }
+        }
+        out
     }
 
     /// `BUSY` while `raw` is in a two-phase operation.
@@ -161,6 +178,8 @@ struct Shared<P: Protocol> {
     /// The application end of the waker socket pair (non-blocking).
     waker: OwnedFd,
     wake_pending: AtomicBool,
+    /// Some trap is armed: changes must be looked at (see [`traps`]).
+    traps_armed: AtomicBool,
 }
 
 impl<P: Protocol> Shared<P> {
@@ -177,6 +196,7 @@ impl<P: Protocol> Shared<P> {
     }
 
     fn changed(&self) {
+        self.refresh_traps();
         self.changed.notify_all();
         self.wake();
     }
@@ -211,6 +231,7 @@ impl<P: Protocol> HandleCloser for Closer<P> {
             if let Some(obj) = t.handles.remove(&handle.value()) {
                 t.close(obj);
             }
+            t.traps.close(handle);
             drop(t);
             shared.changed();
         }
@@ -238,7 +259,10 @@ impl<P: Protocol> Core for IoCore<P> {
             while fds.pop().is_some() {}
             return Ok(input.len());
         }
-        let result = self.shared.lock().protocol.handle_input(link, input, fds);
+        let mut t = self.shared.lock();
+        let result = t.protocol.handle_input(link, input, fds);
+        self.shared.settle(&mut t);
+        drop(t);
         self.shared.changed.notify_all();
         result
     }
@@ -261,13 +285,19 @@ impl<P: Protocol> Core for IoCore<P> {
 
     fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
         if link != self.waker_link {
-            self.shared.lock().protocol.handle_link_closed(link, reason);
+            let mut t = self.shared.lock();
+            t.protocol.handle_link_closed(link, reason);
+            self.shared.settle(&mut t);
+            drop(t);
             self.shared.changed.notify_all();
         }
     }
 
     fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
-        self.shared.lock().protocol.handle_link_adopted(tag, result);
+        let mut t = self.shared.lock();
+        t.protocol.handle_link_adopted(tag, result);
+        self.shared.settle(&mut t);
+        drop(t);
         self.shared.changed.notify_all();
     }
 }
@@ -315,6 +345,7 @@ impl<P: Protocol> RealSystem<P> {
                 protocol,
                 handles: HashMap::new(),
                 two_phase: HashMap::new(),
+                traps: TrapHost::default(),
                 next_handle: 0,
                 shutdown: false,
                 io_done: false,
@@ -322,6 +353,7 @@ impl<P: Protocol> RealSystem<P> {
             changed: Condvar::new(),
             waker,
             wake_pending: AtomicBool::new(false),
+            traps_armed: AtomicBool::new(false),
         });
         let core = IoCore {
             shared: shared.clone(),
@@ -411,6 +443,7 @@ impl<P: Protocol> Drop for RealSystem<P> {
         {
             let mut t = self.shared.lock();
             t.shutdown = true;
+            t.traps.close_all();
             let objects: Vec<_> = t.handles.drain().map(|(_, o)| o).collect();
             for o in objects {
                 t.close(o);
@@ -841,5 +874,28 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         let id = t.data_id(consumer.raw(), false)?;
         t.check_idle(consumer.raw())?;
         Ok(t.protocol.data_state(id)?.bytes as usize)
+    }
+
+    fn create_trap(&self) -> MojoResult<Trap> {
+        self.trap_create()
+    }
+
+    fn add_trigger(
+        &self,
+        trap: &Trap,
+        handle: MojoHandle,
+        signals: Signals,
+        condition: TriggerCondition,
+        context: u64,
+    ) -> MojoResult<()> {
+        self.trap_add_trigger(trap, handle, signals, condition, context)
+    }
+
+    fn remove_trigger(&self, trap: &Trap, context: u64) -> MojoResult<()> {
+        self.trap_remove_trigger(trap, context)
+    }
+
+    fn arm_trap(&self, trap: &Trap, max_blocking_events: usize) -> Result<(), ArmTrapError> {
+        self.trap_arm(trap, max_blocking_events)
     }
 }
