@@ -8,11 +8,12 @@
 //!
 //! `throughput_extra` (what `cargo xtask bench` measures besides the spec's
 //! `throughput`): 1 MiB messages, and messages carrying one fd, one shared
-//! buffer or one new pipe each, through the proxy and over both direct
+//! buffer or one new pipe each, through the proxy, through the bench's
+//! floor (`mojo-relay`, with the ipcz client) and over both direct
 //! connections; every message and every handle must reach the client.
 //!
-//! Run `cargo build -p mojo_proxy` first: the proxy is another package's
-//! binary, found next to the test peers.
+//! Run `cargo build -p mojo_proxy -p mojo-relay` first: the proxy and the
+//! relay are other packages' binaries, found next to the test peers.
 
 #[allow(dead_code)]
 mod proxy_support;
@@ -95,6 +96,10 @@ fn throughput_extra_delivers_every_message_and_handle() {
     let _run = serialized();
     for mode in [
         format!("--proxy={}", proxy_bin().display()),
+        format!(
+            "--relay={}",
+            proxy_bin().with_file_name("mojo-relay").display()
+        ),
         "--direct=ipcz".to_string(),
         "--direct=legacy".to_string(),
     ] {
