@@ -4,7 +4,9 @@
 //! (module [`scale`]).
 //!
 //! It builds the release binaries, then runs the test host's `throughput`
-//! and `latency` scenarios over every case, interleaved, `--runs` times:
+//! and `latency` scenarios and its own `throughput_extra` (1 MiB messages,
+//! and messages carrying one fd, shared buffer or new pipe each; module
+//! [`tput`]) over every case, interleaved, `--runs` times:
 //!
 //! - `floor`: host → `mojo-relay` (bytes and fds moved, no protocol work) →
 //!   ipcz client (`mojo-test-host --relay`);
@@ -40,6 +42,7 @@
 
 pub(crate) mod report;
 mod scale;
+mod tput;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -367,10 +370,10 @@ fn run_host(
     };
     cmd.arg(format!("--client={}", client.display()))
         .args(&case.host_args)
-        .arg(if kind == RunKind::AllocFull {
-            "--scenarios=throughput"
-        } else {
-            "--scenarios=throughput,latency"
+        .arg(match kind {
+            RunKind::AllocFull => "--scenarios=throughput".to_string(),
+            RunKind::Idle => "--scenarios=throughput,latency".to_string(),
+            RunKind::Measured => format!("--scenarios={}", tput::MEASURED_SCENARIOS),
         })
         .arg(format!("--label={}", case.name))
         .arg(format!("--timeout={HOST_TIMEOUT_S}"));

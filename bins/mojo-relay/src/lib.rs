@@ -9,7 +9,8 @@
 //! relay is the price of its protocol work.
 //!
 //! One `mio` loop, edge-triggered, over two [`Endpoint`]s: whatever one side
-//! delivers (bytes and the fds that came with them, in order) is queued on
+//! delivers (bytes and the fds that came with them, one kernel read at a
+//! time, in order) is queued on
 //! the other and flushed at once. A side whose peer has more than
 //! [`MAX_PENDING_BYTES`] unsent is not read until the peer drains, so memory
 //! stays bounded. EOF on one side is passed on as a write shutdown once
@@ -139,7 +140,18 @@ const CLIENT: Token = Token(1);
 
 /// Relays between `host` and `client` until both directions are closed.
 /// A socket error (other than a peer that vanished) is returned.
-pub fn relay(host: Endpoint, client: Endpoint) -> Result<(), String> {
+pub fn relay(mut host: Endpoint, mut client: Endpoint) -> Result<(), String> {
+    // One `recvmsg` per read, so each chunk forwarded is one kernel read
+    // with its own fds: the kernel ends a read after a message that carried
+    // fds, so they belong to a frame that starts in that read and reach the
+    // peer with the chunk's first `sendmsg`. A batch of reads forwarded as
+    // one chunk would carry more than `MAX_FDS_PER_SENDMSG` fds when many
+    // small fd-carrying messages queue up, and the queue would send the
+    // rest with the chunk's last bytes, after the frames they belong to
+    // (an ipcz peer then drops the link: "frame announces 1 fds, 0
+    // received").
+    host.set_one_recvmsg_per_read(true);
+    client.set_one_recvmsg_per_read(true);
     let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
     let (mut host, mut client) = (Side::new(host), Side::new(client));
     let both = Interest::READABLE | Interest::WRITABLE;
@@ -254,6 +266,49 @@ mod tests {
         let got = e.buffered()[..want].to_vec();
         e.consume(want).unwrap();
         got
+    }
+
+    /// Many small messages with one fd each, queued before the relay reads
+    /// any: every message's fd must have arrived once its last byte has
+    /// (what a Chromium or ipcz receiver demands), however the relay
+    /// batches its reads.
+    #[test]
+    fn each_fd_arrives_no_later_than_the_message_it_belongs_to() {
+        const MESSAGES: usize = 3 * MAX_FDS_PER_SENDMSG;
+        const LEN: usize = 8;
+        let (mut host, host_relay) = mojo_platform_channel::socketpair().unwrap();
+        let (client_relay, mut client) = mojo_platform_channel::socketpair().unwrap();
+        for k in 0..MESSAGES {
+            let (r, _w) = nix::unistd::pipe().unwrap();
+            host.queue(vec![k as u8; LEN], vec![r]).unwrap();
+        }
+        let _ = host.flush().unwrap();
+        let worker = std::thread::spawn(move || relay(host_relay, client_relay));
+        // Each check after one kernel read, as a receiver that parses what
+        // each read brings sees the stream.
+        client.set_one_recvmsg_per_read(true);
+        let (mut bytes, mut fds) = (0usize, 0usize);
+        let end = Instant::now() + Duration::from_secs(20);
+        while bytes < MESSAGES * LEN {
+            assert!(Instant::now() < end, "timed out at {bytes} bytes");
+            let _ = host.flush().unwrap();
+            match client.read_available().unwrap() {
+                ReadOutcome::Eof => panic!("early EOF"),
+                ReadOutcome::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                ReadOutcome::Data { .. } => {}
+            }
+            let n = client.buffered().len();
+            client.consume(n).unwrap();
+            bytes += n;
+            let got = client.queued_fds();
+            fds += client.take_fds(got).unwrap().len();
+            let whole = bytes / LEN;
+            assert!(fds >= whole, "{whole} messages whole but {fds} fds arrived");
+        }
+        assert_eq!(fds, MESSAGES);
+        drop(host);
+        drop(client);
+        assert_eq!(worker.join().unwrap(), Ok(()));
     }
 
     #[test]

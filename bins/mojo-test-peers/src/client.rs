@@ -9,6 +9,7 @@
 //! read of its ack fails); [`serve_all`] returns when every loop has ended.
 //! Replies are written without checking the result, as the reference does.
 
+mod handle_sink;
 mod scale;
 
 pub use scale::{MAX_SCALE_PIPES, scale_error};
@@ -168,6 +169,7 @@ impl<S: MojoSystem> PipeServer<'_, S> {
             Payload::ScaleEcho { count } => self.scale_echo(count),
             Payload::ScaleSink { count, size } => self.scale_sink(count, size),
             Payload::ScaleClose => self.scale_close(),
+            Payload::HandleSink { count, size, kind } => self.handle_sink(count, size, kind),
             _ => self.error(error_code::UNKNOWN_OPCODE, &[u64::from(opcode)]),
         }
         Flow::Continue
@@ -563,6 +565,7 @@ fn is_request(opcode: u32) -> bool {
             | op::SCALE_ECHO
             | op::SCALE_SINK
             | op::SCALE_CLOSE
+            | op::HANDLE_SINK
     )
 }
 

@@ -298,6 +298,122 @@ fn leak_runs_its_warm_up_and_measured_round_trips_only_when_named() {
     assert_eq!(r.line("leak")["round_trips_ok"], host::LEAK_WARMUP);
 }
 
+/// `throughput_extra` with small counts: one 1 MiB run, and 20 messages
+/// of each handle run.
+fn extra_counts() -> Counts {
+    let mut c = small_counts();
+    c.throughput_extra = vec![(1 << 20, 3)];
+    c.handle_sink = 20;
+    c
+}
+
+#[test]
+fn throughput_extra_runs_large_messages_and_one_handle_per_message() {
+    let r = run(config(&["throughput_extra"], extra_counts(), 0), 1);
+    all_pass(&r);
+    assert_eq!(
+        r.names(),
+        [
+            "config",
+            "connect",
+            "throughput_1048576",
+            "throughput_fd",
+            "throughput_shm",
+            "throughput_pipe",
+            "shutdown"
+        ]
+    );
+    assert_eq!(r.line("throughput_1048576")["received"], 3);
+    assert_eq!(r.line("throughput_1048576")["bytes"], 3 << 20);
+    for (name, _) in host::HANDLE_RUNS {
+        let l = r.line(name);
+        assert_eq!(l["count"], 20, "{l}");
+        assert_eq!(l["received"], 20, "{l}");
+        assert_eq!(l["handles"], 20, "{l}");
+        assert_eq!(l["bad"], 0, "{l}");
+        assert_eq!(l["bytes"], 20 * host::HANDLE_SINK_SIZE, "{l}");
+        assert!(l["msgs_per_s"].as_f64().unwrap() > 0.0, "{l}");
+    }
+    // Ours: never run unless named.
+    assert!(!host::DEFAULT_SCENARIOS.contains(&"throughput_extra"));
+    let r = run(config(&["throughput", "latency"], small_counts(), 0), 1);
+    assert!(!r.names().iter().any(|n| n == "throughput_fd"));
+}
+
+#[test]
+fn handle_runs_fail_when_the_handles_do_not_arrive() {
+    let r = run_faulty(
+        Fault::LoseReceivedHandles,
+        config(&["throughput_extra"], extra_counts(), 0),
+    );
+    for (name, _) in host::HANDLE_RUNS {
+        let l = r.line(name);
+        assert_eq!(l["pass"], false, "{l}");
+        assert_eq!(l["received"], 20, "{l}");
+        assert_eq!(l["handles"], 0, "{l}");
+        assert_eq!(l["bad"], 20, "{l}");
+    }
+    // Messages without handles are not affected.
+    assert_eq!(r.line("throughput_1048576")["pass"], true);
+    assert_eq!(r.line("shutdown")["pass"], true);
+}
+
+#[test]
+fn the_handle_sink_counts_only_one_handle_of_the_named_kind() {
+    let sys = FakeSystem::new();
+    let (h, c) = sys.create_message_pipe().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| client::serve_all(&sys, vec![c], false));
+        let start = protocol::Payload::HandleSink {
+            count: 4,
+            size: 8,
+            kind: protocol::sink_kind::FD,
+        };
+        sys.write_message(&h, &start.encode(), Vec::new()).unwrap();
+        let data = [3, 0, 0, 0, 0xab, 0xab, 0xab, 0xab];
+        let fd = |sys: &FakeSystem| {
+            let memfd = nix::sys::memfd::memfd_create("t", nix::sys::memfd::MFdFlags::empty());
+            Handle::from(sys.wrap_platform_handle(memfd.unwrap()).unwrap())
+        };
+        // An fd: counted. A pipe end: not an fd. None. Two fds. A short one.
+        sys.write_message(&h, &data, vec![fd(&sys)]).unwrap();
+        let (_keep, other) = sys.create_message_pipe().unwrap();
+        sys.write_message(&h, &data, vec![other.into()]).unwrap();
+        sys.write_message(&h, &data, Vec::new()).unwrap();
+        sys.write_message(&h, &data, vec![fd(&sys), fd(&sys)])
+            .unwrap();
+        let ack = mojo_test_peers::system::read_one(&sys, &h, None).unwrap();
+        assert_eq!(
+            protocol::Payload::decode(&ack.bytes),
+            Ok(protocol::Payload::HandleSinkAck {
+                received: 4,
+                bytes: 32,
+                bad: 3,
+                handles: 1
+            })
+        );
+        // A well-formed fd message of the wrong size is bad too.
+        let start = protocol::Payload::HandleSink {
+            count: 1,
+            size: 64,
+            kind: protocol::sink_kind::FD,
+        };
+        sys.write_message(&h, &start.encode(), Vec::new()).unwrap();
+        sys.write_message(&h, &data, vec![fd(&sys)]).unwrap();
+        let ack = mojo_test_peers::system::read_one(&sys, &h, None).unwrap();
+        assert_eq!(
+            protocol::Payload::decode(&ack.bytes),
+            Ok(protocol::Payload::HandleSinkAck {
+                received: 1,
+                bytes: 8,
+                bad: 1,
+                handles: 1
+            })
+        );
+        drop(h);
+    });
+}
+
 /// Runs the host on `pipe` with no client thread behind it: the outcome,
 /// whether it killed its children, and what it printed.
 fn run_alone(sys: &FakeSystem, pipe: MessagePipe, cfg: &HostConfig) -> (HostOutcome, bool, String) {
@@ -467,6 +583,8 @@ enum Fault {
     DropHandles,
     /// Never write messages with this opcode.
     SwallowOp(u32),
+    /// Read every message without its handles (they are closed).
+    LoseReceivedHandles,
 }
 
 struct Broken {
@@ -490,7 +608,7 @@ macro_rules! delegate {
                 self.write_hook(p, b, h)
             }
             fn read_message(&self, p: &MessagePipe) -> MojoResult<Message> {
-                $inner(self).read_message(p)
+                self.read_hook(p)
             }
             fn query_signals(&self, h: MojoHandle) -> MojoResult<SignalsState> {
                 $inner(self).query_signals(h)
@@ -590,9 +708,19 @@ impl Shared {
     ) -> Result<(), WriteMessageError> {
         self.0.try_write_message(p, b, h)
     }
+    fn read_hook(&self, p: &MessagePipe) -> MojoResult<Message> {
+        self.0.read_message(p)
+    }
 }
 
 impl Broken {
+    fn read_hook(&self, p: &MessagePipe) -> MojoResult<Message> {
+        let mut m = self.inner.0.read_message(p)?;
+        if matches!(self.fault, Fault::LoseReceivedHandles) {
+            m.handles.clear();
+        }
+        Ok(m)
+    }
     fn write_hook(
         &self,
         p: &MessagePipe,

@@ -22,12 +22,6 @@ const PERCENTILES: [(&str, &str); 3] = [
     ("p99_us", "p99_us"),
     ("p999_us", "p99_9_us"),
 ];
-/// Throughput runs of the host: (`throughput_<size>` line, key prefix).
-const THROUGHPUT_RUNS: [(&str, &str); 3] = [
-    ("throughput_64", "tput_64"),
-    ("throughput_4096", "tput_4096"),
-    ("throughput_65536", "tput_65536"),
-];
 
 /// Bookkeeping figures that get no `_vs_floor` ratio.
 const NOT_RATIOS: [&str; 2] = ["runs", "failed_runs"];
@@ -77,11 +71,7 @@ pub(crate) fn host_figures(lines: &[Value]) -> Result<Figures, String> {
             figures.insert(format!("{prefix}_{suffix}"), number(l, field)?);
         }
     }
-    for (name, prefix) in THROUGHPUT_RUNS {
-        let l = line(name)?;
-        figures.insert(format!("{prefix}_msgs_s"), number(l, "msgs_per_s")?);
-        figures.insert(format!("{prefix}_mb_s"), number(l, "mb_per_s")?);
-    }
+    super::tput::throughput_figures(lines, &mut figures)?;
     Ok(figures)
 }
 
@@ -252,7 +242,7 @@ fn number(value: f64) -> Value {
 }
 
 /// The rows of the table, in order: (figure, unit shown).
-const TABLE_ROWS: [&str; 24] = [
+const TABLE_ROWS: [&str; 29] = [
     "rtt_64_p50_us",
     "rtt_64_p99_us",
     "rtt_64_p99_9_us",
@@ -267,6 +257,11 @@ const TABLE_ROWS: [&str; 24] = [
     "tput_4096_mb_s",
     "tput_65536_msgs_s",
     "tput_65536_mb_s",
+    "tput_1048576_msgs_s",
+    "tput_1048576_mb_s",
+    "tput_fd_msgs_s",
+    "tput_shm_msgs_s",
+    "tput_pipe_msgs_s",
     "launch_to_first_message_ms",
     "idle_rss_kb",
     "peak_rss_kb",
@@ -338,8 +333,31 @@ fn show(value: &Value) -> String {
 mod tests {
     use super::*;
 
-    /// The lines of a passing `--scenarios=throughput,latency` host run,
-    /// as the host prints them.
+    /// Every figure of a host run, as the issue names them (a list of its
+    /// own: a figure the code stops producing fails the tests).
+    const HOST_KEYS: [&str; 18] = [
+        "launch_to_first_message_ms",
+        "rtt_64_p50_us",
+        "rtt_64_p99_us",
+        "rtt_64_p99_9_us",
+        "rtt_4096_p50_us",
+        "rtt_4096_p99_us",
+        "rtt_4096_p99_9_us",
+        "tput_64_msgs_s",
+        "tput_64_mb_s",
+        "tput_4096_msgs_s",
+        "tput_4096_mb_s",
+        "tput_65536_msgs_s",
+        "tput_65536_mb_s",
+        "tput_1048576_msgs_s",
+        "tput_1048576_mb_s",
+        "tput_fd_msgs_s",
+        "tput_shm_msgs_s",
+        "tput_pipe_msgs_s",
+    ];
+
+    /// The lines of a passing `--scenarios=throughput,latency,
+    /// throughput_extra` host run, as the host prints them.
     fn host_lines(p50: f64) -> Vec<Value> {
         let text = format!(
             r#"{{"scenario":"config","label":"x","pass":true}}
@@ -349,6 +367,10 @@ mod tests {
 {{"scenario":"throughput_65536","label":"x","pass":true,"size":65536,"count":400,"msgs_per_s":10000.0,"mb_per_s":655.36}}
 {{"scenario":"latency_64","label":"x","pass":true,"p50_us":{p50},"p90_us":20.0,"p99_us":30.0,"p999_us":50.0}}
 {{"scenario":"latency_4096","label":"x","pass":true,"p50_us":25.0,"p90_us":30.0,"p99_us":40.0,"p999_us":90.0}}
+{{"scenario":"throughput_1048576","label":"x","pass":true,"size":1048576,"count":100,"msgs_per_s":800.0,"mb_per_s":838.8608}}
+{{"scenario":"throughput_fd","label":"x","pass":true,"size":64,"count":1000,"received":1000,"handles":1000,"bad":0,"msgs_per_s":60000.0,"mb_per_s":3.84}}
+{{"scenario":"throughput_shm","label":"x","pass":true,"size":64,"count":1000,"received":1000,"handles":1000,"bad":0,"msgs_per_s":20000.0,"mb_per_s":1.28}}
+{{"scenario":"throughput_pipe","label":"x","pass":true,"size":64,"count":1000,"received":1000,"handles":1000,"bad":0,"msgs_per_s":40000.0,"mb_per_s":2.56}}
 {{"scenario":"shutdown","label":"x","pass":true}}"#
         );
         text.lines()
@@ -367,7 +389,14 @@ mod tests {
         assert_eq!(f["tput_65536_mb_s"], 655.36);
         assert_eq!(f["tput_64_msgs_s"], 200000.0);
         assert_eq!(f["launch_to_first_message_ms"], 3.5);
-        assert_eq!(f.len(), 1 + 6 + 6);
+        assert_eq!(f["tput_1048576_msgs_s"], 800.0);
+        assert_eq!(f["tput_1048576_mb_s"], 838.8608);
+        assert_eq!(f["tput_fd_msgs_s"], 60000.0);
+        assert_eq!(f["tput_shm_msgs_s"], 20000.0);
+        assert_eq!(f["tput_pipe_msgs_s"], 40000.0);
+        let mut want = HOST_KEYS.to_vec();
+        want.sort_unstable();
+        assert_eq!(f.keys().map(String::as_str).collect::<Vec<_>>(), want);
         assert_eq!(throughput_64_count(&host_lines(1.0)), Some(2000));
     }
 
@@ -378,9 +407,18 @@ mod tests {
         lines[5]["error"] = "timed out".into();
         let e = host_figures(&lines).unwrap_err();
         assert!(e.contains("latency_64 (timed out)"), "{e}");
+        // Without any one result line there are no figures.
+        let all = host_lines(15.0);
+        for i in 1..all.len() - 1 {
+            let mut lines = all.clone();
+            let name = lines.remove(i)["scenario"].as_str().unwrap().to_string();
+            assert_eq!(host_figures(&lines).unwrap_err(), format!("no {name} line"));
+        }
+        // A handle run whose client got fewer handles than messages.
         let mut lines = host_lines(15.0);
-        lines.remove(3);
-        assert_eq!(host_figures(&lines).unwrap_err(), "no throughput_4096 line");
+        lines[9]["handles"] = 999.into();
+        let e = host_figures(&lines).unwrap_err();
+        assert!(e.contains("throughput_shm"), "{e}");
     }
 
     #[test]
@@ -462,17 +500,17 @@ mod tests {
         let meta = [("machine.kernel".to_string(), Value::from("6.1"))];
         let json = flat_json(&cases, &meta);
         for case in ["floor", "proxy", "direct"] {
-            for figure in [
-                "rtt_64_p50_us",
-                "rtt_64_p99_us",
-                "rtt_4096_p50_us",
-                "tput_4096_mb_s",
-                "tput_65536_mb_s",
-            ] {
+            for figure in HOST_KEYS {
                 assert!(
                     json[&format!("{case}.{figure}")].is_number(),
                     "{case}.{figure}"
                 );
+                if case != "floor" {
+                    assert!(
+                        json[&format!("{case}.{figure}_vs_floor")].is_number(),
+                        "{case}.{figure}_vs_floor"
+                    );
+                }
             }
         }
         assert_eq!(json["machine.kernel"], "6.1");
@@ -501,6 +539,14 @@ mod tests {
         );
         let row = t.lines().find(|l| l.starts_with("rtt_64_p50_us ")).unwrap();
         assert!(row.contains("1.50x"), "{row}");
+        // Every figure of a host run has its row, with the ratio.
+        for figure in HOST_KEYS {
+            let row = t
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(figure))
+                .unwrap_or_else(|| panic!("no {figure} row in\n{t}"));
+            assert!(row.ends_with('x'), "{row}");
+        }
         assert!(
             !t.contains("allocs_per_msg_64"),
             "rows with no figure are left out"

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::system::{MessagePipe, MojoSystem};
 
+pub use tput::{HANDLE_RUNS, HANDLE_SINK_SHM_SIZE, HANDLE_SINK_SIZE};
+
 pub use leak::{
     DEFAULT_LEAK_ITERS, LEAK_ECHO_VALUE, LEAK_FD_TOLERANCE, LEAK_HANDLE_MESSAGES_PER_ROUND_TRIP,
     LEAK_MEMFD_SIZE, LEAK_MESSAGES_PER_ROUND_TRIP, LEAK_SETTLE_AFTER, LEAK_SETTLE_BEFORE,
@@ -37,6 +39,7 @@ mod report;
 mod runner;
 mod scale;
 mod scenarios;
+mod tput;
 
 /// Every scenario name this host runs, in the order it runs them (the
 /// reference's `RUN` order: `leak`, then the data pipe ones, come last).
@@ -71,8 +74,11 @@ pub const DEFAULT_SCENARIOS: &[&str] = RUN_ORDER.split_at(RUN_ORDER.len() - ONLY
 /// Scenarios of ours, not the spec's: run after [`RUN_ORDER`], only when
 /// named in `--scenarios` (never by default). `scale`: `--scale-pipes=N`
 /// pipes opened at once, then round trips and throughput with all of them
-/// alive (`cargo xtask bench --scale`; see `host/scale.rs`).
-pub const OUR_SCENARIOS: &[&str] = &["scale"];
+/// alive (`cargo xtask bench --scale`; see `host/scale.rs`);
+/// `throughput_extra`: one-way runs of 1 MiB messages and of messages that
+/// each carry one fd, shared buffer or new pipe (`cargo xtask bench`; see
+/// `host/tput.rs`).
+pub const OUR_SCENARIOS: &[&str] = &["scale", "throughput_extra"];
 
 /// `--scale-pipes` when not given.
 pub const DEFAULT_SCALE_PIPES: u32 = 1000;
@@ -99,6 +105,14 @@ pub const SETTLE_AFTER_DATAPIPE: Duration = Duration::from_millis(300);
 /// Poll interval while waiting for a child to exit.
 pub const CHILD_POLL: Duration = Duration::from_millis(2);
 
+/// `throughput_extra`'s 1 MiB messages without `--quick`. The host writes
+/// a run as one burst, with no flow control (Mojo has none), so the whole
+/// run may be queued between it and a client that reads more slowly; 1,000
+/// (1 GiB) made the stacks drop the pipe after about 245 MiB through the
+/// proxy, the relay and `--direct=legacy` (Dec 4 2026), so a run stays well
+/// below that.
+pub const THROUGHPUT_1M_FULL_COUNT: u64 = 200;
+
 /// Message counts and sizes of every scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counts {
@@ -118,6 +132,10 @@ pub struct Counts {
     pub plat_size: u64,
     /// `throughput` (size, count) runs.
     pub throughput: Vec<(usize, u64)>,
+    /// `throughput_extra` (ours): (size, count) runs of large messages.
+    pub throughput_extra: Vec<(usize, u64)>,
+    /// `throughput_extra`: messages of each handle run (one handle each).
+    pub handle_sink: u64,
     /// `latency` (size, rounds) runs.
     pub latency: Vec<(usize, usize)>,
     /// `latency` warm-up round trips.
@@ -168,6 +186,12 @@ impl Counts {
             } else {
                 vec![(64, 20000), (4096, 20000), (65536, 4000)]
             },
+            throughput_extra: if quick {
+                vec![(1 << 20, 100)]
+            } else {
+                vec![(1 << 20, THROUGHPUT_1M_FULL_COUNT)]
+            },
+            handle_sink: if quick { 1000 } else { 10000 },
             latency: if quick {
                 vec![(64, 1000), (4096, 500)]
             } else {

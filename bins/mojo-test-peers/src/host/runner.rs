@@ -125,7 +125,11 @@ impl<S: MojoSystem> Host<'_, S> {
         for &name in OUR_SCENARIOS {
             if self.cfg.scenarios.contains(name) {
                 self.arm(name);
-                self.scale(pipe)?;
+                match name {
+                    "scale" => self.scale(pipe)?,
+                    "throughput_extra" => self.throughput_extra(pipe)?,
+                    _ => {}
+                }
             }
         }
         // shutdown: close our pipes; the client and the proxy must exit 0.

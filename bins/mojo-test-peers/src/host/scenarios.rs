@@ -273,44 +273,56 @@ impl<S: MojoSystem> Host<'_, S> {
 
     pub(super) fn throughput(&mut self, pipe: &MessagePipe) -> Result<(), TimedOut> {
         for (size, count) in self.cfg.counts.throughput.clone() {
-            let start = Payload::SinkStart {
-                count,
-                size: size as u64,
-            };
-            let mut data = vec![0xabu8; size.max(4)];
-            data[..4].copy_from_slice(&op::SINK_DATA.to_le_bytes());
-            let t0 = Instant::now();
-            let _ = self.send(pipe, &start, Vec::new());
-            for _ in 0..count {
-                let _ = self.write(pipe, &data, Vec::new());
-            }
-            let mut err = String::new();
-            let ack = self.read_expect(pipe, op::SINK_ACK, &mut err)?;
-            let dt = t0.elapsed().as_secs_f64();
-            let (mut got, mut bytes, mut bad) = (0, 0, 0);
-            let mut ok = false;
-            if let Some(m) = ack {
-                (got, bytes, bad) = (
-                    protocol::get_u64(&m.bytes, 4),
-                    protocol::get_u64(&m.bytes, 12),
-                    protocol::get_u64(&m.bytes, 20),
-                );
-                ok = self.decode(&m, &mut err).is_some();
-            }
-            let mut j = self.line(
-                &format!("throughput_{size}"),
-                ok && got == count && bad == 0,
-            );
-            j.int("size", size as i128)
-                .int("count", i128::from(count))
-                .int("received", i128::from(got))
-                .int("bytes", i128::from(bytes))
-                .num("elapsed_s", dt)
-                .num("msgs_per_s", count as f64 / dt)
-                .num("mb_per_s", count as f64 * size as f64 / dt / 1e6)
-                .error(&err);
-            self.print(&j);
+            self.sink_run(pipe, size, count)?;
         }
+        Ok(())
+    }
+
+    /// One one-way run: SinkStart, `count` SinkData messages of `size`
+    /// bytes, the client's SinkAck; line `throughput_<size>`.
+    pub(super) fn sink_run(
+        &mut self,
+        pipe: &MessagePipe,
+        size: usize,
+        count: u64,
+    ) -> Result<(), TimedOut> {
+        let start = Payload::SinkStart {
+            count,
+            size: size as u64,
+        };
+        let mut data = vec![0xabu8; size.max(4)];
+        data[..4].copy_from_slice(&op::SINK_DATA.to_le_bytes());
+        let t0 = Instant::now();
+        let _ = self.send(pipe, &start, Vec::new());
+        for _ in 0..count {
+            let _ = self.write(pipe, &data, Vec::new());
+        }
+        let mut err = String::new();
+        let ack = self.read_expect(pipe, op::SINK_ACK, &mut err)?;
+        let dt = t0.elapsed().as_secs_f64();
+        let (mut got, mut bytes, mut bad) = (0, 0, 0);
+        let mut ok = false;
+        if let Some(m) = ack {
+            (got, bytes, bad) = (
+                protocol::get_u64(&m.bytes, 4),
+                protocol::get_u64(&m.bytes, 12),
+                protocol::get_u64(&m.bytes, 20),
+            );
+            ok = self.decode(&m, &mut err).is_some();
+        }
+        let mut j = self.line(
+            &format!("throughput_{size}"),
+            ok && got == count && bad == 0,
+        );
+        j.int("size", size as i128)
+            .int("count", i128::from(count))
+            .int("received", i128::from(got))
+            .int("bytes", i128::from(bytes))
+            .num("elapsed_s", dt)
+            .num("msgs_per_s", count as f64 / dt)
+            .num("mb_per_s", count as f64 * size as f64 / dt / 1e6)
+            .error(&err);
+        self.print(&j);
         Ok(())
     }
 

@@ -100,6 +100,27 @@ pub mod op {
     pub const SCALE_CLOSE: u32 = 204;
     /// Ours: ScaleClosed [u64 closed].
     pub const SCALE_CLOSED: u32 = 205;
+    /// Ours (the `throughput_extra` scenario): HandleSink [u64 count]
+    /// [u64 size][u32 kind]: the client reads `count` SinkData messages of
+    /// `size` bytes, each carrying exactly one handle of `kind` (a
+    /// [`super::sink_kind`] code), counts and closes every handle, then
+    /// replies HandleSinkAck.
+    pub const HANDLE_SINK: u32 = 206;
+    /// Ours: HandleSinkAck [u64 received][u64 bytes][u64 bad][u64 handles]:
+    /// `bad` counts messages of the wrong size or opcode or without exactly
+    /// one handle of the kind; `handles` the handles of the kind received
+    /// (for fds: valid ones, closed).
+    pub const HANDLE_SINK_ACK: u32 = 207;
+}
+
+/// The handle kinds of a HandleSink run (ours), its `kind` field.
+pub mod sink_kind {
+    /// A platform handle (an fd).
+    pub const FD: u32 = 1;
+    /// A shared buffer.
+    pub const SHARED_BUFFER: u32 = 2;
+    /// A message pipe end.
+    pub const MESSAGE_PIPE: u32 = 3;
 }
 
 /// Codes of the client's op-99 Error replies (the first u64), as
@@ -482,6 +503,15 @@ pub enum Payload {
     ScaleClose,
     /// 205 (ours).
     ScaleClosed { closed: u64 },
+    /// 206 (ours).
+    HandleSink { count: u64, size: u64, kind: u32 },
+    /// 207 (ours).
+    HandleSinkAck {
+        received: u64,
+        bytes: u64,
+        bad: u64,
+        handles: u64,
+    },
 }
 
 /// Exact payload size (opcode included) of each fixed-size opcode.
@@ -491,6 +521,8 @@ pub fn fixed_size(opcode: u32) -> Option<usize> {
         op::SCALE_CLOSE => 4,
         op::SCALE_OPEN | op::SCALE_ECHO | op::SCALE_ECHO_DONE | op::SCALE_CLOSED => 12,
         op::SCALE_SINK => 20,
+        op::HANDLE_SINK => 24,
+        op::HANDLE_SINK_ACK => 36,
         op::HELLO
         | op::SUB_PIPE_C2H
         | op::SUB_PIPE_C2H_READY
@@ -569,6 +601,8 @@ pub fn name(opcode: u32) -> &'static str {
         op::SCALE_SINK => "ScaleSink",
         op::SCALE_CLOSE => "ScaleClose",
         op::SCALE_CLOSED => "ScaleClosed",
+        op::HANDLE_SINK => "HandleSink",
+        op::HANDLE_SINK_ACK => "HandleSinkAck",
         _ => "unknown",
     }
 }
@@ -619,6 +653,8 @@ impl Payload {
             Self::ScaleSink { .. } => op::SCALE_SINK,
             Self::ScaleClose => op::SCALE_CLOSE,
             Self::ScaleClosed { .. } => op::SCALE_CLOSED,
+            Self::HandleSink { .. } => op::HANDLE_SINK,
+            Self::HandleSinkAck { .. } => op::HANDLE_SINK_ACK,
         }
     }
 
@@ -687,6 +723,21 @@ impl Payload {
                 w.u64(*received);
                 w.u64(*bytes);
                 w.u64(*bad);
+            }
+            Self::HandleSink { count, size, kind } => {
+                w.u64(*count);
+                w.u64(*size);
+                w.u32(*kind);
+            }
+            Self::HandleSinkAck {
+                received,
+                bytes,
+                bad,
+                handles,
+            } => {
+                for v in [received, bytes, bad, handles] {
+                    w.u64(*v);
+                }
             }
             Self::ShmemC2H { size, read_only } => {
                 w.u64(*size);
@@ -848,6 +899,17 @@ impl Payload {
             },
             op::SCALE_CLOSE => Self::ScaleClose,
             op::SCALE_CLOSED => Self::ScaleClosed { closed: u64_at(4) },
+            op::HANDLE_SINK => Self::HandleSink {
+                count: u64_at(4),
+                size: u64_at(12),
+                kind: u32_at(20),
+            },
+            op::HANDLE_SINK_ACK => Self::HandleSinkAck {
+                received: u64_at(4),
+                bytes: u64_at(12),
+                bad: u64_at(20),
+                handles: u64_at(28),
+            },
             other => return Err(DecodeError::UnknownOpcode(other)),
         })
     }

@@ -112,6 +112,8 @@ fn spec_sizes() {
         (203, 20),
         (204, 4),
         (205, 12),
+        (206, 24),
+        (207, 36),
     ] {
         assert_eq!(fixed_size(opcode), Some(size), "opcode {opcode}");
     }
@@ -218,6 +220,13 @@ fn any_payload() -> impl Strategy<Value = Payload> {
         (u(), u()).prop_map(|(count, size)| Payload::ScaleSink { count, size }),
         Just(Payload::ScaleClose),
         u().prop_map(|closed| Payload::ScaleClosed { closed }),
+        (u(), u(), w()).prop_map(|(count, size, kind)| Payload::HandleSink { count, size, kind }),
+        (u(), u(), u(), u()).prop_map(|(received, bytes, bad, handles)| Payload::HandleSinkAck {
+            received,
+            bytes,
+            bad,
+            handles
+        }),
         (
             u(),
             proptest::collection::vec(u(), 0..=MAX_ERROR_DETAIL_WORDS)
