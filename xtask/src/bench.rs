@@ -587,25 +587,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let args = parse_args(args)?;
     let root = crate::workspace_root();
     let mut build = crate::cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "mojo_proxy",
-        "-p",
-        "mojo-test-peers",
-        "-p",
-        "mojo-relay",
-    ]);
+    build.args(["build", "--release", "-p", "mojo-test-peers"]);
     crate::run("release build", build)?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let release = target.join("release");
     let host = release.join("mojo-test-host");
     let client = release.join("mojo-test-client");
+    // The hops are measured as they are deployed: statically linked.
+    let hops = crate::dist::build(&crate::dist::HOPS, &[], &target)?;
     let mut proxies = args.proxies.clone();
     if proxies.is_empty() {
-        proxies.push(release.join("mojo_proxy").display().to_string());
+        proxies.push(hops.join("mojo_proxy").display().to_string());
     }
     if let Some(curve) = &args.scale {
         return scale::run(&scale::ScaleBench {
@@ -623,19 +616,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // so that target/release keeps the normal build; only the idle run of
     // the `proxy` case uses it (allocations per message).
     let alloc_target = target.join("bench-alloc");
-    let mut build = crate::cargo();
-    build
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "mojo_proxy",
-            "--features",
-            "bench-alloc",
-        ])
-        .env("CARGO_TARGET_DIR", &alloc_target);
-    crate::run("release build with the counting allocator", build)?;
-    let alloc_proxy = alloc_target.join("release").join("mojo_proxy");
+    let alloc_proxy =
+        crate::dist::build(&["mojo_proxy"], &["bench-alloc"], &alloc_target)?.join("mojo_proxy");
     let capture_dir =
         std::env::temp_dir().join(format!("mojo-bench-capture-{}", std::process::id()));
     if capture_dir
@@ -649,7 +631,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     let cases = cases(
-        &release,
+        &hops,
         &proxies,
         Some(alloc_proxy.display().to_string().as_str()),
         args.capture.then_some(capture_dir.as_path()),

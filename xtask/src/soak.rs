@@ -212,22 +212,18 @@ fn host_failures(run: &SoakRun) -> Vec<String> {
 pub(crate) fn run(raw_args: &[String]) -> Result<(), String> {
     let args = parse_args(raw_args)?;
     let mut build = crate::cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "mojo_proxy",
-        "-p",
-        "mojo-test-peers",
-    ]);
+    build.args(["build", "--release", "-p", "mojo-test-peers"]);
     crate::run("release build", build)?;
     let release = crate::target_dir().join("release");
     let host = release.join("mojo-test-host");
     let client = release.join("mojo-test-client");
-    let proxy = args
-        .proxy
-        .clone()
-        .unwrap_or_else(|| release.join("mojo_proxy").display().to_string());
+    let proxy = match args.proxy.clone() {
+        Some(proxy) => proxy,
+        None => crate::dist::build(&["mojo_proxy"], &[], &crate::target_dir())?
+            .join("mojo_proxy")
+            .display()
+            .to_string(),
+    };
     let iters = leak_iters(args.messages)?;
     let timeout_s = host_timeout_s(args.messages);
     let run = run_host(&host, &client, &proxy, iters, timeout_s)?;
