@@ -1,7 +1,8 @@
-//! Isolated connections of the legacy system (spec §3.7) between real
-//! systems in this process, each with its own I/O thread, over real socket
-//! pairs: two standalone brokers, and the brokers and the clients of two
-//! networks; a message each way, then a pipe end, a shared buffer and a
+//! Isolated connections between real systems in this process, each with
+//! its own I/O thread, over real socket pairs. Legacy (spec §3.7): two
+//! standalone brokers, and the brokers and the clients of two networks.
+//! Mojo+ipcz (brokers only, as MojoIpcz): the brokers of two networks.
+//! Each time a message each way, then a pipe end, a shared buffer and a
 //! platform handle across, and closure.
 
 use std::io::{Read, Write};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mojo_legacy_wire::Profile;
 use mojo_system::{
-    BufferMapping, Handle, MessagePipe, MojoSystem, Signals, legacy, read_one, wait,
+    BufferMapping, Handle, MessagePipe, MojoSystem, Signals, ipcz, legacy, read_one, wait,
 };
 
 fn deadline() -> Option<Instant> {
@@ -164,4 +165,38 @@ fn an_isolated_pipe_breaks_if_the_other_side_never_speaks_mojo() {
     let mut rest = Vec::new();
     other.read_to_end(&mut rest).unwrap();
     assert!(!rest.is_empty(), "our ACCEPT_PEER came first");
+}
+
+#[test]
+fn ipcz_brokers_of_two_networks_join_by_an_isolated_pipe() {
+    let names = vec![b"net".to_vec()];
+    let network = || {
+        let (broker_end, client_end) = mojo_platform_channel::socketpair().unwrap();
+        let wanted = names.clone();
+        let accepting =
+            std::thread::spawn(move || ipcz::accept_invitation(client_end, &wanted).unwrap());
+        let fd = broker_end.into_fd(false).unwrap();
+        let (broker, mut bp) = ipcz::send_broker_invitation(fd, &names).unwrap();
+        let (client, mut cp) = accepting.join().unwrap();
+        (broker, bp.remove(0), client, cp.remove(0))
+    };
+    let (b1, b1_net, c1, c1_net) = network();
+    let (b2, b2_net, c2, c2_net) = network();
+
+    // A client is no broker: MojoIpcz refuses it too.
+    let (s1, _s2) = socket_pair();
+    assert!(ipcz::connect_isolated(&c1, s1).is_err());
+
+    let (s1, s2) = socket_pair();
+    let (p1, p2) = std::thread::scope(|scope| {
+        let one = scope.spawn(|| ipcz::connect_isolated(&b1, s1).unwrap());
+        let two = ipcz::connect_isolated(&b2, s2).unwrap();
+        (one.join().unwrap(), two)
+    });
+    exchange(&b1, p1, &b2, &p2);
+
+    for (b, bp, c, cp) in [(&b1, &b1_net, &c1, &c1_net), (&b2, &b2_net, &c2, &c2_net)] {
+        b.write_message(bp, b"net", vec![]).unwrap();
+        assert_eq!(read_one(c, cp, deadline()).unwrap().bytes, b"net");
+    }
 }
