@@ -462,3 +462,34 @@ fn losing_the_channel_before_or_after_accept_peer_breaks_the_pipe() {
     w.nodes[0].isolated_lost(ib);
     assert!(w.nodes[0].port_status(pb).unwrap().peer_closed);
 }
+
+proptest::proptest! {
+    /// A first frame that is a valid `ACCEPT_PEER` with a few bytes
+    /// changed either links the peer or is a typed error that ends the
+    /// connection and breaks its pipe; nothing panics, nothing leaks.
+    #[test]
+    fn a_mangled_accept_peer_links_or_fails_cleanly(
+        edits in proptest::collection::vec((0usize..64, proptest::prelude::any::<u8>()), 0..4),
+        cut in 0usize..8,
+    ) {
+        let mut a = node(1);
+        let (id, end) = a.connect_isolated(Profile::Libchrome).unwrap();
+        let mut bytes = accept_peer(names::node_name(9, 9), names::port_name(u64::MAX, 1));
+        for (at, value) in edits {
+            if let Some(b) = bytes.get_mut(at) {
+                *b = value;
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut));
+        match a.handle_isolated_frame(id, &bytes, vec![]) {
+            Ok(()) => proptest::prop_assert!(a.isolated_peer(id).is_some()),
+            Err(_) => {
+                proptest::prop_assert!(a.port_status(end).unwrap().peer_closed);
+                proptest::prop_assert_eq!(a.isolated_connection_count(), 0);
+            }
+        }
+        a.isolated_lost(id);
+        a.close_port(end).unwrap();
+        proptest::prop_assert_eq!(a.port_count(), 0);
+    }
+}
