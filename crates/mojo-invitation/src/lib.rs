@@ -5,14 +5,15 @@
 //!   the broker side that sends an invitation and the client side that
 //!   accepts one.
 //! - [`ipcz`]: ipcz connectors (spec `ipcz.md` §4): non-broker to broker,
-//!   broker accepting a non-broker, and the three parties of inheriting
-//!   the broker.
+//!   broker accepting a non-broker, broker to broker, and the three parties
+//!   of inheriting the broker.
 //!
 //! The ipcz connectors, one per role of spec `ipcz.md` §4 (the table is in
 //! [`ipcz`]), cover the non-broker connecting to a broker host
 //! (`mojo_proxy`'s normal mode), the broker accepting it, and the three
 //! parties of inheriting the broker from a non-broker host
-//! (`--inherit-ipcz-broker`). Each takes whole frames with their fds,
+//! (`--inherit-ipcz-broker`), plus two brokers connecting to each other
+//! (MojoIpcz's isolated invitations). Each takes whole frames with their fds,
 //! returns frames with fds, and ends in an [`ipcz::EstablishedLink`] per
 //! NodeLink: names, link side, the primary buffer's fd to map, and the
 //! initial portals with their sublinks and RouterLinkState slots. Shared

@@ -13,7 +13,9 @@
 //!   ([`LegacyNode::poll_event`]). User messages carry [`Handle`]s: message
 //!   pipe ends, shared buffers (mode kept), platform handles and data pipe
 //!   ends. Bad input is a typed [`NodeError`] and drops the peer; what one
-//!   peer may make the node hold is bounded by [`NodeLimits`].
+//!   peer may make the node hold is bounded by [`NodeLimits`]. Isolated
+//!   connections (§3.7: one pipe to a node of another network) are links
+//!   the node sets up itself ([`node::isolated`]).
 //! - [`ports`]: the ports state machine underneath: message pipes whose
 //!   ends live on different nodes, ports carried inside messages, proxies
 //!   that form and collapse, in-order delivery, closure and peer loss.

@@ -3,6 +3,14 @@
 //! it) as a runtime [`Protocol`], and the two calls that join a process to
 //! a legacy network: [`send_invitation`] (become the broker) and
 //! [`accept_invitation`] (a non-broker client on an inherited socket).
+//!
+//! Whichever way the process joined, [`connect_isolated`] adds an isolated
+//! connection (spec §3.7, Mojo's `OutgoingInvitation::SendIsolated` and
+//! `IncomingInvitation::AcceptIsolated`): one pipe to a process of another
+//! network, over a socket of its own. A process in no network yet starts as
+//! a lone broker with [`standalone`].
+
+mod isolated;
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -43,12 +51,25 @@ const NODE_CHANNEL_TAG: u64 = 1;
 enum Session {
     Broker(Box<BrokerSession>),
     Client(Box<ClientSession>),
+    /// A broker with no network: only isolated connections.
+    Standalone(Box<LegacyNode>),
+}
+
+fn node_of(session: &mut Session) -> &mut LegacyNode {
+    match session {
+        Session::Broker(b) => b.node(),
+        Session::Client(c) => c.node(),
+        Session::Standalone(n) => n,
+    }
 }
 
 /// A legacy session as a runtime [`Protocol`].
 pub struct LegacyProtocol {
     session: Session,
+    /// The wire profile of the session, and of isolated connections.
+    profile: Profile,
     links: HashMap<LinkId, Link>,
+    isolated: isolated::IsolatedLinks,
     /// Fds received per link and not yet claimed by a frame.
     fds: [VecDeque<OwnedFd>; 2],
     requests: VecDeque<CoreRequest>,
@@ -187,10 +208,12 @@ fn to_node(h: WireHandle<PortRef>) -> MojoResult<NodeHandle> {
 }
 
 impl LegacyProtocol {
-    fn new(session: Session, links: HashMap<LinkId, Link>) -> Self {
+    fn new(session: Session, profile: Profile, links: HashMap<LinkId, Link>) -> Self {
         Self {
             session,
+            profile,
             links,
+            isolated: isolated::IsolatedLinks::default(),
             fds: Default::default(),
             requests: VecDeque::new(),
             region: None,
@@ -315,16 +338,14 @@ impl LegacyProtocol {
     }
 
     fn node(&mut self) -> &mut LegacyNode {
-        match &mut self.session {
-            Session::Broker(b) => b.node(),
-            Session::Client(c) => c.node(),
-        }
+        node_of(&mut self.session)
     }
 
     fn node_ref(&self) -> &LegacyNode {
         match &self.session {
             Session::Broker(b) => b.node_ref(),
             Session::Client(c) => c.node_ref(),
+            Session::Standalone(n) => n,
         }
     }
 
@@ -392,6 +413,7 @@ impl LegacyProtocol {
                     });
                 }
             }
+            Session::Standalone(_) => {}
         }
     }
 }
@@ -407,7 +429,10 @@ impl Protocol for LegacyProtocol {
         fds: &mut ReceivedFds,
     ) -> Result<usize, SessionError> {
         let Some(&which) = self.links.get(&link) else {
-            return Ok(input.len());
+            let node = node_of(&mut self.session);
+            let result = self.isolated.handle_input(node, link, input, fds);
+            self.after_input();
+            return result.unwrap_or(Ok(input.len()));
         };
         let queue = &mut self.fds[slot(which)];
         while let Some(fd) = fds.pop() {
@@ -416,6 +441,7 @@ impl Protocol for LegacyProtocol {
         let result = match &mut self.session {
             Session::Broker(b) => b.handle_stream(which, input, queue),
             Session::Client(c) => c.handle_stream(which, input, queue),
+            Session::Standalone(_) => Ok(input.len()),
         };
         self.after_input();
         result
@@ -429,7 +455,12 @@ impl Protocol for LegacyProtocol {
             let t = match &mut self.session {
                 Session::Broker(b) => b.poll_transmit(),
                 Session::Client(c) => c.poll_transmit(),
-            }?;
+                Session::Standalone(_) => None,
+            };
+            let Some(t) = t else {
+                let node = node_of(&mut self.session);
+                return self.isolated.poll_transmit(node, &mut self.requests);
+            };
             let link = self
                 .links
                 .iter()
@@ -453,6 +484,9 @@ impl Protocol for LegacyProtocol {
 
     fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
         let Some(which) = self.links.remove(&link) else {
+            if self.isolated.closed(node_of(&mut self.session), link) {
+                log::debug!("isolated connection closed: {reason}");
+            }
             return;
         };
         log::debug!("{which} closed: {reason}");
@@ -460,10 +494,16 @@ impl Protocol for LegacyProtocol {
         match &mut self.session {
             Session::Broker(b) => b.handle_link_closed(which),
             Session::Client(c) => c.handle_link_closed(which),
+            Session::Standalone(_) => {}
         }
     }
 
     fn handle_link_adopted(&mut self, tag: u64, result: Result<LinkId, NewLinkError>) {
+        if tag != NODE_CHANNEL_TAG {
+            let node = node_of(&mut self.session);
+            self.isolated.adopted(node, tag, result, &mut self.requests);
+            return;
+        }
         match (tag, result) {
             (NODE_CHANNEL_TAG, Ok(link)) => {
                 self.links.insert(link, Link::NodeChannel);
@@ -555,7 +595,7 @@ impl Protocol for LegacyProtocol {
 
     fn create_region(&mut self, size: u64) -> MojoResult<RegionSource> {
         match &mut self.session {
-            Session::Broker(_) => Ok(RegionSource::Local),
+            Session::Broker(_) | Session::Standalone(_) => Ok(RegionSource::Local),
             Session::Client(c) => {
                 if c.buffer_request_outstanding() || self.region.is_some() {
                     return Ok(RegionSource::Busy);
@@ -737,7 +777,7 @@ pub fn send_invitation(
         BrokerSession::new(config, client_end, rng).map_err(ConnectError::from_display)?;
     let ports = session.attachments().to_vec();
     let links = HashMap::from([(bootstrap, Link::Bootstrap), (node_link, Link::NodeChannel)]);
-    let protocol = LegacyProtocol::new(Session::Broker(Box::new(session)), links);
+    let protocol = LegacyProtocol::new(Session::Broker(Box::new(session)), profile, links);
     let system = RealSystem::start(driver, protocol).map_err(ConnectError::from_display)?;
     let pipes = ports
         .into_iter()
@@ -768,13 +808,13 @@ pub fn accept_invitation(
     let session =
         ClientSession::new(config, rng, Box::new(probe)).map_err(ConnectError::from_display)?;
     let links = HashMap::from([(bootstrap, Link::Bootstrap)]);
-    let protocol = LegacyProtocol::new(Session::Client(Box::new(session)), links);
+    let protocol = LegacyProtocol::new(Session::Client(Box::new(session)), profile, links);
     let system = RealSystem::start(driver, protocol).map_err(ConnectError::from_display)?;
     let ports = system
         .wait_for(Some(Instant::now() + HANDSHAKE_TIMEOUT), |p| {
             match &p.session {
                 Session::Client(c) => c.attachments().map(<[PortRef]>::to_vec),
-                Session::Broker(_) => None,
+                Session::Broker(_) | Session::Standalone(_) => None,
             }
         })
         .ok_or_else(|| ConnectError::new("no invitation from the broker"))?;
@@ -783,6 +823,49 @@ pub fn accept_invitation(
         .map(|p| system.adopt_pipe(p).map_err(ConnectError::from_display))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((system, pipes))
+}
+
+/// A legacy system of its own: this process's node as a broker with no
+/// network yet (Mojo initialized as a broker that invites nobody), for
+/// [`connect_isolated`] in `profile`. Shared buffers are made locally.
+pub fn standalone(profile: Profile) -> Result<RealSystem<LegacyProtocol>, ConnectError> {
+    let mut rng = OsRandom::new().map_err(ConnectError::from_display)?;
+    let driver = Driver::new().map_err(ConnectError::from_display)?;
+    let node = LegacyNode::new(random_name(&mut rng), rng);
+    let session = Session::Standalone(Box::new(node));
+    let protocol = LegacyProtocol::new(session, profile, HashMap::new());
+    RealSystem::start(driver, protocol).map_err(ConnectError::from_display)
+}
+
+/// `mojo::OutgoingInvitation::SendIsolated` and
+/// `mojo::IncomingInvitation::AcceptIsolated` (the two sides do the same):
+/// an isolated connection (spec §3.7) to the process at the other end of
+/// `socket`, a platform channel end of its own (e.g.
+/// [`Endpoint::into_fd`]). The process may already belong to a network
+/// (joined by [`send_invitation`] or [`accept_invitation`]; that link is
+/// untouched) or be [`standalone`]; so may the other. Returns the one pipe
+/// at once: messages wait until the other side connects, and if the
+/// connection fails (the socket closes, the other side is no Mojo peer)
+/// the pipe observes peer closure. Frames are in the system's profile.
+///
+/// As in Mojo, handles sent on the pipe work if their other ends are in
+/// one of the two processes; a pipe whose far end is elsewhere in one
+/// network cannot be reached from the other network, and breaks. A newer
+/// isolated connection between the same two processes replaces the older
+/// (its pipe breaks); one with this process's own broker or client is
+/// refused (the pipe breaks).
+pub fn connect_isolated(
+    system: &RealSystem<LegacyProtocol>,
+    socket: OwnedFd,
+) -> Result<MessagePipe, ConnectError> {
+    let port = system
+        .with_protocol(|p| {
+            let profile = p.profile;
+            let node = node_of(&mut p.session);
+            p.isolated.start(node, profile, socket, &mut p.requests)
+        })
+        .map_err(ConnectError::from_display)?;
+    system.adopt_pipe(port).map_err(ConnectError::from_display)
 }
 
 #[cfg(test)]
@@ -823,7 +906,11 @@ mod tests {
             attachments: attachment_names(&[b"pipe!".to_vec()]).expect("names"),
         };
         let session = BrokerSession::new(config, client_end.into(), rng).expect("session");
-        let mut protocol = LegacyProtocol::new(Session::Broker(Box::new(session)), HashMap::new());
+        let mut protocol = LegacyProtocol::new(
+            Session::Broker(Box::new(session)),
+            Profile::Libchrome,
+            HashMap::new(),
+        );
         for _ in 0..3 {
             let (a, b) = protocol.create_pipe().expect("pipe");
             for _ in 0..100 {

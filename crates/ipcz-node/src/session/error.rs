@@ -62,6 +62,10 @@ pub enum SessionError {
     },
     /// A referral needs the session's link to go to a broker.
     NotTowardBroker,
+    /// A connection to another broker needs this node to be a broker
+    /// ([`crate::node::NodeRole::Broker`]), as MojoIpcz's isolated
+    /// invitations do.
+    NotABroker,
     /// No such socket (or not in the state the call needs).
     UnknownSocket(super::SocketId),
 }
@@ -110,6 +114,7 @@ impl fmt::Display for SessionError {
             Self::TooManySockets { limit } => write!(f, "more than {limit} sockets"),
             Self::TooManyReferrals { limit } => write!(f, "more than {limit} pending referrals"),
             Self::NotTowardBroker => f.write_str("a referral needs a link to our broker"),
+            Self::NotABroker => f.write_str("only a broker connects to another broker"),
             Self::UnknownSocket(s) => write!(f, "{s} is not known (or not in that state)"),
         }
     }

@@ -352,7 +352,9 @@ impl<M: SharedMemory> Session<M> {
             let rest = input.get(consumed..).unwrap_or_default();
             match self.sockets.get_mut(&socket) {
                 None => return Err(SessionError::UnknownSocket(socket)),
-                Some(Socket::ReferralRequested { .. }) => return Ok(consumed),
+                Some(Socket::ReferralRequested { .. } | Socket::BrokerPeerMapping) => {
+                    return Ok(consumed);
+                }
                 Some(Socket::Link(link)) => {
                     let link = *link;
                     let result = match &mut self.phase {
@@ -364,7 +366,7 @@ impl<M: SharedMemory> Session<M> {
                         .map(|used| consumed + used)
                         .map_err(SessionError::Node);
                 }
-                Some(Socket::Referral { .. }) => {}
+                Some(Socket::Referral { .. } | Socket::BrokerPeer(_)) => {}
             }
             let prefix = match frame_prefix(rest) {
                 Ok(p) => p,
@@ -388,14 +390,24 @@ impl<M: SharedMemory> Session<M> {
             }
             let frame_fds: Vec<OwnedFd> = fds.drain(..num_handles).collect();
             let bytes = rest.get(..used).unwrap_or_default();
-            let outcome = match self.sockets.get_mut(&socket) {
-                Some(Socket::Referral { connector, .. }) => connector
-                    .handle_frame(bytes, frame_fds)
-                    .map(|()| connector.is_established()),
-                _ => Ok(false),
+            let (outcome, broker_peer) = match self.sockets.get_mut(&socket) {
+                Some(Socket::Referral { connector, .. }) => (
+                    connector
+                        .handle_frame(bytes, frame_fds)
+                        .map(|()| connector.is_established()),
+                    false,
+                ),
+                Some(Socket::BrokerPeer(connector)) => (
+                    connector
+                        .handle_frame(bytes, frame_fds)
+                        .map(|()| connector.is_established()),
+                    true,
+                ),
+                _ => (Ok(false), false),
             };
             consumed += used;
             match outcome {
+                Ok(true) if broker_peer => self.broker_peer_greeted(socket)?,
                 Ok(true) => self.referral_served(socket)?,
                 Ok(false) => {}
                 Err(e) => {
@@ -489,7 +501,7 @@ impl<M: SharedMemory> Session<M> {
 
     /// Broker: the referral on `socket` failed; the referrer is told
     /// (the connector queued NonBrokerReferralRejected).
-    fn fail_referral(&mut self, socket: SocketId, error: SessionError) {
+    pub(super) fn fail_referral(&mut self, socket: SocketId, error: SessionError) {
         if let Some(Socket::Referral {
             referrer,
             mut connector,
@@ -498,6 +510,7 @@ impl<M: SharedMemory> Session<M> {
             self.route_referral_transmits(socket, referrer, &mut connector);
         }
         self.referral_mappings.remove(&socket);
+        self.broker_peer_mappings.remove(&socket);
         self.events
             .push_back(SessionEvent::SocketFailed { socket, error });
     }
@@ -517,6 +530,9 @@ impl<M: SharedMemory> Session<M> {
                 let _ = connector.handle_closed();
                 self.route_referral_transmits(socket, referrer, &mut connector);
                 self.referral_mappings.remove(&socket);
+            }
+            Some(Socket::BrokerPeer(_) | Socket::BrokerPeerMapping) => {
+                self.broker_peer_mappings.remove(&socket);
             }
             Some(Socket::ReferralRequested { .. }) | None => {}
         }

@@ -25,7 +25,10 @@
 //! [`Session::refer`] (the referrer; the accepted link to the node comes as
 //! [`SessionEvent::ReferralAccepted`]), and a broker serves a referral that
 //! arrived on one of its links ([`SessionEvent::ReferralRequested`],
-//! answered with [`Session::serve_referral`]).
+//! answered with [`Session::serve_referral`]). A broker may also connect
+//! to another broker ([`Session::connect_broker`], module `brokers`;
+//! MojoIpcz's isolated invitations), the link coming as
+//! [`SessionEvent::BrokerConnected`].
 //!
 //! A session may so run several sockets ([`SocketId`]): the one it was made
 //! for ([`SocketId::HANDSHAKE`]) and each one it asked the caller to adopt.
@@ -92,12 +95,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod brokers;
 mod error;
+mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod inherit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_brokers;
 #[cfg(test)]
 mod tests_inherit;
 
@@ -105,17 +112,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::os::fd::OwnedFd;
 
-use ipcz_wire::driver_object::SharedBuffer;
 use ipcz_wire::frame::Frame;
 use ipcz_wire::limits::DEFAULT_MAX_FRAME_LEN;
 use ipcz_wire::types::{NodeName, ReferralId};
 use mojo_invitation::ipcz::{
-    BrokerConnector, BrokerReferralConnector, EstablishedLink, LinkTransport,
-    MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector, PrimaryBuffer, ReferredConnector,
+    BrokerConnector, BrokerReferralConnector, BrokerToBrokerConnector, EstablishedLink,
+    LinkTransport, MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector, PrimaryBuffer, ReferredConnector,
 };
 use mojo_wire_kit::{RandomSource, SharedMemory};
 
 pub use error::SessionError;
+pub use events::{SessionEvent, SessionTransmit};
 pub use inherit::BrokerReferralMemory;
 
 use crate::link::LinkParams;
@@ -176,103 +183,6 @@ impl Default for SessionConfig {
     }
 }
 
-/// One frame to write to one of the session's sockets, with its fds.
-#[derive(Debug)]
-pub struct SessionTransmit {
-    /// Which socket.
-    pub socket: SocketId,
-    /// The whole frame (IpczHeader and message).
-    pub bytes: Vec<u8>,
-    /// Its fds (SCM_RIGHTS with the frame's first byte), in order.
-    pub fds: Vec<OwnedFd>,
-}
-
-/// Something the caller of a [`Session`] must know or do.
-#[derive(Debug)]
-pub enum SessionEvent {
-    /// A handshake or referral came with a link's primary buffer: map `fd`
-    /// (an unsafe region described by `buffer`, read-write; it always comes
-    /// from the broker, a trusted peer) and call
-    /// [`Session::primary_buffer_mapped`]. Several are answered in the
-    /// order they came. Input after the greeting is not consumed until
-    /// every buffer of the handshake is mapped.
-    MapPrimaryBuffer {
-        /// Size, mode and GUID.
-        buffer: SharedBuffer,
-        /// The region's fd.
-        fd: OwnedFd,
-    },
-    /// Adopt `fd` as the session's socket `socket` (non-blocking) and read
-    /// it at once, feeding it to [`Session::handle_socket_stream`]; its
-    /// link already exists and has no handshake of its own.
-    AdoptSocket {
-        /// The session's name for it.
-        socket: SocketId,
-        /// The socket.
-        fd: OwnedFd,
-    },
-    /// The link is up: its node exists and its initial portals are open.
-    Established {
-        /// Our node's name.
-        local_name: NodeName,
-        /// The other node's name (referred: the referrer's).
-        remote_name: NodeName,
-        /// Initial portal `i` at index `i`; `None` for a portal closed at
-        /// once (portal 0 with [`SessionConfig::close_reserved_portal`]).
-        /// Portals beyond the other side's count are peer-closed.
-        portals: Vec<Option<RouterId>>,
-    },
-    /// A referral of ours ([`Session::refer`]) was accepted: the link to
-    /// the referred node runs over `socket` (adopted first) with these
-    /// initial portals.
-    ReferralAccepted {
-        /// The referral.
-        referral_id: ReferralId,
-        /// The socket to the referred node.
-        socket: SocketId,
-        /// The referred node's name.
-        remote_name: NodeName,
-        /// Its initial portals, as in [`Self::Established`].
-        portals: Vec<Option<RouterId>>,
-    },
-    /// A referral of ours failed (rejected, or its answer was bad).
-    ReferralFailed {
-        /// The referral.
-        referral_id: ReferralId,
-        /// Why.
-        error: SessionError,
-    },
-    /// Broker: a non-broker referred a node to us over `socket` (not
-    /// adopted yet): create its resources and call
-    /// [`Session::serve_referral`], or [`Session::refuse_referral`].
-    ReferralRequested {
-        /// The session's name for the referred node's socket.
-        socket: SocketId,
-    },
-    /// Broker: the referred node on `socket` greeted and is linked (no
-    /// initial portals on that link).
-    ReferralServed {
-        /// Its socket.
-        socket: SocketId,
-        /// Its name.
-        remote_name: NodeName,
-    },
-    /// An adopted socket's handshake or link failed: close it (the rest of
-    /// the session goes on).
-    SocketFailed {
-        /// The socket.
-        socket: SocketId,
-        /// Why.
-        error: SessionError,
-    },
-    /// An event of the node: answer the memory ones
-    /// ([`NodeEvent::CreateBlockBuffer`], [`NodeEvent::MapBlockBuffer`],
-    /// [`NodeEvent::MemoryRequested`]) on [`Session::node_mut`].
-    /// [`NodeEvent::LinkDropped`] of the handshake socket's link ends the
-    /// session: close the socket.
-    Node(NodeEvent),
-}
-
 /// What an established [`Session`] hands over ([`Session::into_parts`]).
 #[derive(Debug)]
 pub struct SessionParts<M> {
@@ -316,6 +226,8 @@ enum Purpose {
     Handshake,
     /// The link a referral of ours produced.
     Referral(ReferralId),
+    /// The link to another broker on this socket.
+    BrokerPeer(SocketId),
 }
 
 /// What one of the adopted sockets is.
@@ -334,6 +246,10 @@ enum Socket {
         referrer: NodeLinkId,
         connector: Box<BrokerReferralConnector>,
     },
+    /// Broker: the handshake with another broker.
+    BrokerPeer(Box<BrokerToBrokerConnector>),
+    /// Broker: the other broker greeted; its buffer is being mapped.
+    BrokerPeerMapping,
 }
 
 /// A connector and then a [`Node`] over one socket (or more): see the
@@ -357,6 +273,8 @@ pub struct Session<M> {
     next_referral: u64,
     /// Broker link mappings of referrals being served, by socket.
     referral_mappings: BTreeMap<SocketId, M>,
+    /// Our primary buffers of broker-to-broker handshakes, by socket.
+    broker_peer_mappings: BTreeMap<SocketId, M>,
 }
 
 impl<M> fmt::Debug for Session<M> {
@@ -428,6 +346,7 @@ impl<M: SharedMemory> Session<M> {
             referrals: Vec::new(),
             next_referral: 0,
             referral_mappings: BTreeMap::new(),
+            broker_peer_mappings: BTreeMap::new(),
         }
     }
 
@@ -617,6 +536,10 @@ impl<M: SharedMemory> Session<M> {
                     });
                     Err(e)
                 }
+                Purpose::BrokerPeer(socket) => {
+                    self.fail_referral(socket, e.clone());
+                    Err(e)
+                }
             };
         }
         let result = match purpose {
@@ -630,6 +553,14 @@ impl<M: SharedMemory> Session<M> {
             }
             Purpose::Referral(referral_id) => {
                 self.referral_link_mapped(referral_id, established, mapping)
+            }
+            Purpose::BrokerPeer(socket) => {
+                // Only that socket fails.
+                if let Err(e) = self.broker_peer_link(socket, established, mapping) {
+                    self.fail_referral(socket, e.clone());
+                    return Err(e);
+                }
+                Ok(())
             }
         };
         if let Err(e) = &result {

@@ -219,6 +219,7 @@ impl Net {
                     self.parties[party].readable += 1;
                 }
                 SessionEvent::Node(NodeEvent::PeerClosed { .. }) => {}
+                SessionEvent::BrokerConnected { .. } => panic!("no broker connections here"),
                 SessionEvent::Node(NodeEvent::MapBlockBuffer {
                     link, id, buffer, ..
                 }) => {

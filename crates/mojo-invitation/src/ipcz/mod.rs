@@ -8,6 +8,7 @@
 //! |---|---|---|---|---|
 //! | [`NonBrokerConnector`] | non-broker to a broker host (`NonBrokerToBroker`, §4.2; what `mojo_proxy` does) | ConnectFromNonBrokerToBroker | ConnectFromBrokerToNonBroker + primary buffer | one [`EstablishedLink`], side B |
 //! | [`BrokerConnector`] | broker accepting a non-broker (`BrokerToNonBroker`) | ConnectFromBrokerToNonBroker + primary buffer | ConnectFromNonBrokerToBroker | one [`EstablishedLink`], side A |
+//! | [`BrokerToBrokerConnector`] | broker connecting to a broker (`BrokerToBroker`; MojoIpcz's isolated invitations) | ConnectFromBrokerToBroker + primary buffer | the same | one [`EstablishedLink`], side A for the greater name (over its own buffer), else B |
 //! | [`ReferredConnector`] | non-broker inheriting the broker of a non-broker host (`ReferredNonBroker`, §4.3; `mojo_proxy --inherit-ipcz-broker`) | ConnectToReferredBroker | ConnectToReferredNonBroker + 2 buffers + 1 socket | [`Inherited`]: broker link and referrer link, side B |
 //! | [`ReferrerConnector`] | non-broker host sharing its broker (`Referrer`) | ReferNonBroker on its broker link | NonBrokerReferralAccepted / Rejected | one [`EstablishedLink`] to the referred node, side A |
 //! | [`BrokerReferralConnector`] | the broker serving a referral (`BrokerReferral`) | ConnectToReferredNonBroker, then NonBrokerReferralAccepted | ConnectToReferredBroker | one [`EstablishedLink`] to the referred node, side A |
@@ -57,6 +58,7 @@
 
 mod attachments;
 mod broker;
+mod broker_to_broker;
 mod error;
 mod frames;
 #[doc(hidden)]
@@ -84,6 +86,7 @@ pub use attachments::{
     attachment_portal,
 };
 pub use broker::BrokerConnector;
+pub use broker_to_broker::BrokerToBrokerConnector;
 pub use error::HandshakeError;
 pub use non_broker::NonBrokerConnector;
 pub use referral::{

@@ -17,7 +17,7 @@ use super::handles::{self, Body};
 use super::{LegacyNode, NodeEvent, PeerRole, PortRef, Transmit, convert};
 use crate::ports::{self, Event, names};
 
-fn malformed(layer: Layer) -> impl FnOnce(mojo_legacy_wire::Error) -> NodeError {
+pub(super) fn malformed(layer: Layer) -> impl FnOnce(mojo_legacy_wire::Error) -> NodeError {
     move |error| NodeError::Malformed { layer, error }
 }
 
@@ -77,7 +77,7 @@ impl LegacyNode {
                 reject
                     .encode_frame(0, &mut bytes)
                     .map_err(malformed(Layer::Frame))?;
-                self.transmits.push_back(Transmit {
+                self.push_transmit(Transmit {
                     peer,
                     bytes,
                     fds: Vec::new(),

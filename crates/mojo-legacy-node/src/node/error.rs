@@ -11,6 +11,7 @@ use mojo_legacy_wire::user_message::DispatcherType;
 use mojo_legacy_wire::{NodeName, PortName};
 use mojo_wire_kit::RegionMode;
 
+use super::isolated::IsolatedId;
 use crate::ports;
 
 /// Which layer of a frame failed to decode.
@@ -96,7 +97,8 @@ pub enum NodeError {
     },
     /// A `BROADCAST_EVENT` whose event is not a broadcast `ObserveProxy`.
     InvalidBroadcast,
-    /// `REQUEST_PORT_MERGE` naming an invalid connector port.
+    /// `REQUEST_PORT_MERGE` naming an invalid connector port, or
+    /// `ACCEPT_PEER` naming an invalid port or this side's own connector.
     InvalidMerge {
         /// The connector port.
         port: PortName,
@@ -122,6 +124,25 @@ pub enum NodeError {
     TooManyFds {
         /// The limit.
         limit: usize,
+    },
+    /// A frame for an isolated connection the node does not have (never
+    /// made, or over).
+    UnknownIsolatedConnection {
+        /// The connection.
+        id: IsolatedId,
+    },
+    /// An isolated connection's first frame is not `ACCEPT_PEER` (§3.7).
+    NotAcceptPeer,
+    /// `ACCEPT_PEER` naming this node or the invalid node.
+    InvalidIsolatedPeer {
+        /// The name.
+        name: NodeName,
+    },
+    /// `ACCEPT_PEER` from a node that is already this node's broker or
+    /// client.
+    IsolatedPeerInUse {
+        /// The node.
+        peer: NodeName,
     },
 }
 
@@ -161,6 +182,16 @@ impl fmt::Display for NodeError {
             }
             Self::TooManyPorts { limit } => write!(f, "peer exceeds {limit} ports"),
             Self::TooManyFds { limit } => write!(f, "peer exceeds {limit} held fds"),
+            Self::UnknownIsolatedConnection { id } => write!(f, "no {id}"),
+            Self::NotAcceptPeer => {
+                write!(f, "an isolated connection must begin with ACCEPT_PEER")
+            }
+            Self::InvalidIsolatedPeer { name } => {
+                write!(f, "ACCEPT_PEER names {name}, which cannot be a peer")
+            }
+            Self::IsolatedPeerInUse { peer } => {
+                write!(f, "ACCEPT_PEER from {peer}, already linked in this network")
+            }
         }
     }
 }

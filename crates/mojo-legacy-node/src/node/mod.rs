@@ -7,7 +7,11 @@
 //! (`ACCEPT_INVITEE` / `ACCEPT_INVITATION` / `ACCEPT_BROKER_CLIENT`) and the
 //! broker channel itself; once it has finished it calls
 //! [`LegacyNode::add_peer`]. Handshake messages that arrive afterwards are
-//! protocol errors.
+//! protocol errors. An isolated connection (§3.7, [`isolated`]'s page) is a
+//! link of another kind: the node runs its `ACCEPT_PEER` exchange itself
+//! ([`LegacyNode::connect_isolated`]) and keeps its frames apart
+//! ([`LegacyNode::handle_isolated_frame`], [`LegacyNode::poll_isolated`]),
+//! beside a broker or client link or without one.
 //!
 //! Bad input drops the peer: `handle_frame` returns a [`NodeError`] naming
 //! what was wrong and the peer is gone (its ports peer-lost, its fds in
@@ -59,6 +63,7 @@ mod convert;
 mod dispatch;
 mod error;
 mod handles;
+pub mod isolated;
 mod outbound;
 
 #[cfg(test)]
@@ -76,6 +81,7 @@ use crate::ports::{self, names};
 
 pub use error::{ApiError, HandleError, Layer, NodeError};
 pub use handles::{DataPipeEnd, Handle, PortRef, SharedBuffer};
+pub use isolated::{ISOLATED_ATTACHMENT_NAME, IsolatedId, IsolatedOutput};
 
 use handles::{Body, FdCounter};
 
@@ -147,6 +153,9 @@ pub enum PeerRole {
     Broker,
     /// Our client (we are its broker): it asks for merges and introductions.
     Client,
+    /// The other end of an isolated connection (§3.7): a node of another
+    /// network, neither our broker nor our client; it only exchanges events.
+    Peer,
 }
 
 /// One frame to write to a peer's channel, with the fds to pass with it
@@ -228,6 +237,9 @@ struct Link {
     profile: Profile,
     role: PeerRole,
     held_fds: FdCounter,
+    /// The isolated connection this link runs on (its frames go out
+    /// through [`LegacyNode::poll_isolated`]), if it is one.
+    isolated: Option<IsolatedId>,
 }
 
 /// A legacy Mojo Core node: ports, peer links, NodeChannel dispatch and
@@ -262,6 +274,8 @@ pub struct LegacyNode {
     dropped_events: u64,
     /// Spare frame and payload buffers.
     spare: BufferPool,
+    /// Isolated connections (§3.7) and their output.
+    isolated: isolated::Connections,
 }
 
 impl LegacyNode {
@@ -291,6 +305,7 @@ impl LegacyNode {
             queued_drop_reports: 0,
             dropped_events: 0,
             spare: BufferPool::new(MAX_SPARE_BUFFERS, MAX_SPARE_BUFFER_BYTES),
+            isolated: isolated::Connections::default(),
         }
     }
 
@@ -321,6 +336,16 @@ impl LegacyNode {
         profile: Profile,
         role: PeerRole,
     ) -> Result<(), ApiError> {
+        self.add_link(peer, profile, role, None)
+    }
+
+    fn add_link(
+        &mut self,
+        peer: NodeName,
+        profile: Profile,
+        role: PeerRole,
+        isolated: Option<IsolatedId>,
+    ) -> Result<(), ApiError> {
         if peer == self.name() || !names::node_is_valid(peer) || self.links.contains_key(&peer) {
             return Err(ApiError::InvalidPeer { peer });
         }
@@ -334,6 +359,7 @@ impl LegacyNode {
                 profile,
                 role,
                 held_fds: FdCounter::default(),
+                isolated,
             },
         );
         // Events held for its introduction go out first, in order.
@@ -380,6 +406,9 @@ impl LegacyNode {
         self.give_up_introduction(peer);
         let link = self.links.remove(&peer);
         let linked = link.is_some();
+        if let Some(id) = link.as_ref().and_then(|l| l.isolated) {
+            self.end_isolated(id, error.clone());
+        }
         if linked {
             self.transmits.retain(|t| t.peer != peer);
             self.ports.lost_node(peer);
@@ -725,9 +754,10 @@ impl LegacyNode {
         self.queued_fds.get()
     }
 
-    /// Frames waiting in [`poll_transmit`](Self::poll_transmit).
+    /// Frames waiting in [`poll_transmit`](Self::poll_transmit) and
+    /// [`poll_isolated`](Self::poll_isolated).
     pub fn pending_transmit_count(&self) -> usize {
-        self.transmits.len()
+        self.transmits.len() + self.isolated.pending_transmit_count()
     }
 
     fn buffer(&mut self) -> Vec<u8> {

@@ -63,16 +63,20 @@ impl LegacyNode {
             self.hold_for_introduction(node, event, sender);
             return;
         };
-        let profile = link.profile;
+        let (profile, isolated) = (link.profile, link.isolated);
         let mut bytes = self.buffer();
         // An event that cannot be encoded (sizes beyond their wire fields,
         // only reachable with absurd local input) is dropped with its fds.
         if let Ok(fds) = encode_event(profile, event, sender, &mut bytes, &mut self.spare) {
-            self.transmits.push_back(Transmit {
+            let t = Transmit {
                 peer: node,
                 bytes,
                 fds,
-            });
+            };
+            match isolated {
+                None => self.transmits.push_back(t),
+                Some(id) => self.isolated.push_transmit(id, t),
+            }
         }
     }
 
@@ -131,11 +135,16 @@ impl LegacyNode {
     }
 
     /// A dead-proxy broadcast: to our broker as `BROADCAST_EVENT`, to every
-    /// client as a plain `EVENT_MESSAGE` (§3.6).
+    /// client as a plain `EVENT_MESSAGE` (§3.6); to isolated peers as a
+    /// plain `EVENT_MESSAGE` too, but only from a node without a broker (as
+    /// Chromium, where a broker sends it to all its peers and a non-broker
+    /// only to its broker).
     fn send_broadcast(&mut self, event: &Event<Body>) {
+        let has_broker = self.links.values().any(|l| l.role == PeerRole::Broker);
         let targets: Vec<(NodeName, Profile, PeerRole)> = self
             .links
             .iter()
+            .filter(|(_, l)| !(has_broker && l.role == PeerRole::Peer))
             .map(|(n, l)| (*n, l.profile, l.role))
             .collect();
         for (peer, profile, role) in targets {
@@ -143,7 +152,9 @@ impl LegacyNode {
             let form = profile.event_header_form();
             let wire = convert::event_to_wire(event, &[], form);
             let ok = match role {
-                PeerRole::Client => wire.encode_frame(profile, 0, &mut bytes).is_ok(),
+                PeerRole::Client | PeerRole::Peer => {
+                    wire.encode_frame(profile, 0, &mut bytes).is_ok()
+                }
                 PeerRole::Broker => {
                     let mut inner = Vec::new();
                     wire.encode_frame(profile, 0, &mut inner).is_ok()
@@ -153,12 +164,21 @@ impl LegacyNode {
                 }
             };
             if ok {
-                self.transmits.push_back(Transmit {
+                self.push_transmit(Transmit {
                     peer,
                     bytes,
                     fds: Vec::new(),
                 });
             }
+        }
+    }
+
+    /// Queues a frame for its peer's channel: an isolated connection's own
+    /// queue or the node's.
+    pub(super) fn push_transmit(&mut self, t: Transmit) {
+        match self.links.get(&t.peer).and_then(|l| l.isolated) {
+            None => self.transmits.push_back(t),
+            Some(id) => self.isolated.push_transmit(id, t),
         }
     }
 }

@@ -204,6 +204,12 @@ impl<M> Node<M> {
         self.name
     }
 
+    /// A fresh non-zero random 128-bit value from the node's source (for a
+    /// wire token, such as `ACCEPT_PEER`'s).
+    pub(crate) fn random_u128(&mut self) -> (u64, u64) {
+        self.rng.nonzero_u128()
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.limits

@@ -4,6 +4,8 @@
 //! to an ipcz network: [`send_invitation`] (as the broker),
 //! [`send_invitation_via_broker`] (a non-broker that first joins its own
 //! broker), [`accept_invitation`] (a non-broker), and [`run_broker`].
+//! [`send_broker_invitation`] makes the process a full broker, which may
+//! add isolated connections to other brokers ([`connect_isolated`]).
 //!
 //! Pipes are portals; shared buffers travel as boxed SharedBuffer driver
 //! objects (their mode's fds), platform handles as WrappedPlatformHandles
@@ -35,7 +37,10 @@ use mojo_platform_channel::{Endpoint, OsRandom, RandomSource};
 use mojo_wire_kit::{Guid, RegionMode};
 
 pub mod data;
+mod isolated;
 pub mod session_core;
+
+pub use isolated::{ISOLATED_PIPE, connect_isolated};
 
 use self::data::{DataPipes, EndKind, discard, split_control_portals};
 use self::session_core::{CoreEvent, SessionCore, SessionCoreError};
@@ -81,6 +86,8 @@ pub struct IpczProtocol {
     attach: Attach,
     /// The data pipe ends held here.
     data: DataPipes,
+    /// Isolated connections waiting to be taken.
+    isolated: isolated::IsolatedLinks,
 }
 
 /// A runtime handle that needs no protocol state as a parcel handle
@@ -162,6 +169,7 @@ impl IpczProtocol {
             ended: None,
             attach: Attach::Initial,
             data: DataPipes::default(),
+            isolated: isolated::IsolatedLinks::default(),
         }
     }
 
@@ -244,6 +252,24 @@ impl IpczProtocol {
                 }
                 CoreEvent::Session(SessionEvent::ReferralAccepted { portals, .. }) => {
                     self.take_attachments(&portals, None);
+                }
+                CoreEvent::Session(SessionEvent::BrokerConnected {
+                    socket, portals, ..
+                }) => {
+                    self.isolated.connected(socket, &portals);
+                    // The pipe's portal stays; the rest are closed.
+                    let keep = portals
+                        .get(attachment_portal(&ISOLATED_PIPE) as usize)
+                        .copied()
+                        .flatten();
+                    if let Some(node) = self.core.node_mut() {
+                        for p in portals.iter().flatten().filter(|p| Some(**p) != keep) {
+                            let _ = node.close(*p);
+                        }
+                    }
+                }
+                CoreEvent::Session(SessionEvent::SocketFailed { socket, error }) => {
+                    self.isolated.failed(socket, error.to_string());
                 }
                 CoreEvent::Session(SessionEvent::ReferralFailed { error, .. }) => {
                     self.ended = Some(format!("the broker refused the proxy's referral: {error}"));
@@ -515,6 +541,26 @@ pub fn send_invitation(
     socket: OwnedFd,
     attachments: &[Vec<u8>],
 ) -> Result<(RealSystem<IpczProtocol>, Vec<MessagePipe>), ConnectError> {
+    invite(socket, attachments, ipcz_node::node::NodeRole::NonBroker)
+}
+
+/// [`send_invitation`] with this process's node a full broker
+/// (`NodeRole::Broker`, Mojo's `is_broker_process`, as Chrome's browser
+/// process): it serves its invitees' referrals, never asks for
+/// introductions, and may make isolated connections to other brokers
+/// ([`connect_isolated`]).
+pub fn send_broker_invitation(
+    socket: OwnedFd,
+    attachments: &[Vec<u8>],
+) -> Result<(RealSystem<IpczProtocol>, Vec<MessagePipe>), ConnectError> {
+    invite(socket, attachments, ipcz_node::node::NodeRole::Broker)
+}
+
+fn invite(
+    socket: OwnedFd,
+    attachments: &[Vec<u8>],
+    role: ipcz_node::node::NodeRole,
+) -> Result<(RealSystem<IpczProtocol>, Vec<MessagePipe>), ConnectError> {
     let mut rng = OsRandom::new().map_err(ConnectError::from_display)?;
     let mut driver = Driver::new().map_err(ConnectError::from_display)?;
     let wanted = attachment_portals(attachments);
@@ -523,6 +569,10 @@ pub fn send_invitation(
         .map_err(ConnectError::from_display)?;
     let config = SessionConfig {
         initial_portals: wanted.iter().max().map_or(1, |m| m + 1),
+        node: ipcz_node::node::NodeConfig {
+            role,
+            ..ipcz_node::node::NodeConfig::default()
+        },
         ..SessionConfig::default()
     };
     let name = NodeName {

@@ -241,6 +241,30 @@ impl SessionCore {
         }
     }
 
+    /// Broker: connects to the broker at the other end of `socket` (an
+    /// isolated connection, spec `ipcz.md` §4.1) with `portals` initial
+    /// portals, over a fresh sealed memfd primary buffer: the link comes as
+    /// [`SessionEvent::BrokerConnected`] for the returned socket (or
+    /// [`SessionEvent::SocketFailed`]).
+    pub fn connect_broker(
+        &mut self,
+        socket: OwnedFd,
+        portals: u32,
+    ) -> Result<SocketId, SessionCoreError> {
+        let (mapping, buffer, mut fds) = create_region(PRIMARY_BUFFER_SIZE, &mut self.random)
+            .map_err(SessionCoreError::PrimaryBuffer)?;
+        let fd = fds
+            .pop()
+            .ok_or(SessionCoreError::PrimaryBuffer(ShmError::ZeroSize))?;
+        let primary = PrimaryBuffer::new(buffer.buffer_size, buffer.guid, fd);
+        let id = self.session.connect_broker(primary, mapping, portals)?;
+        self.requests.push_back(CoreRequest::Adopt {
+            fd: socket,
+            tag: u64::from(id.0),
+        });
+        Ok(id)
+    }
+
     fn driver_link(&self, socket: SocketId) -> Option<LinkId> {
         if socket == SocketId::HANDSHAKE {
             return Some(self.link);
@@ -376,6 +400,12 @@ impl SessionCore {
                     if let Some(link) = self.driver_link(socket) {
                         self.requests.push_back(CoreRequest::Abort(link));
                     }
+                    // The application may wait for that socket's link.
+                    self.events
+                        .push_back(CoreEvent::Session(SessionEvent::SocketFailed {
+                            socket,
+                            error,
+                        }));
                 }
                 SessionEvent::Node(NodeEvent::LinkDropped {
                     link,
@@ -437,8 +467,27 @@ impl Core for SessionCore {
             while let Some(fd) = fds.pop() {
                 queue.push_back(fd);
             }
-            let result = self.session.handle_socket_stream(socket, input, queue);
-            self.service();
+            // Input behind a greeting whose primary buffer was just mapped
+            // (a broker peer's side B) is offered again at once.
+            let mut consumed = 0;
+            let result = loop {
+                let Some((_, queue)) = self.adopted.get_mut(&link) else {
+                    break Ok(consumed);
+                };
+                let rest = input.get(consumed..).unwrap_or_default();
+                match self.session.handle_socket_stream(socket, rest, queue) {
+                    Ok(used) => {
+                        consumed += used;
+                        if !self.service() || consumed == input.len() {
+                            break Ok(consumed);
+                        }
+                    }
+                    Err(e) => {
+                        self.service();
+                        break Err(e);
+                    }
+                }
+            };
             return match result {
                 Ok(used) => Ok(used),
                 Err(e) => {

@@ -2,6 +2,7 @@
 //! (`sim`), fault injection (`faults`), and property tests over arbitrary
 //! input (`props`).
 
+mod brokers;
 mod faults;
 mod props;
 mod sim;

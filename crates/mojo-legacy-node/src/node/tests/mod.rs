@@ -2,6 +2,7 @@
 mod channel;
 mod convert;
 mod faults;
+mod isolated;
 mod proptests;
 mod reorder;
 mod sim;
