@@ -186,5 +186,9 @@ pub(crate) fn add_seeds(seeds: &mut Seeds) -> Result<(), String> {
         let seed = mojo_invitation::ipcz::fuzzing::seed(role, &chunk.bytes, fds, hang_up);
         target.insert(name.to_string(), seed);
     }
+    target.insert(
+        "broker-greeted-by-a-broker".to_string(),
+        mojo_invitation::ipcz::fuzzing::broker_to_broker_seed(),
+    );
     Ok(())
 }

@@ -5,8 +5,8 @@
 //! failed handshake stays failed, and that an established link keeps the
 //! promises of [`EstablishedLink`].
 //!
-//! Input: one byte choosing the role (`% 5`: non-broker, broker, referred,
-//! referrer, broker serving a referral), then records `[op, num_fds,
+//! Input: one byte choosing the role (`% 6`: non-broker, broker, referred,
+//! referrer, broker serving a referral, broker greeting a broker), then records `[op, num_fds,
 //! len_lo, len_hi, bytes…]`; `op & 1` picks "frame" or "socket closed".
 //! Fds come from the caller (`make_fd`), since making one is a system call.
 
@@ -19,9 +19,10 @@ use ipcz_wire::types::{NodeName, ReferralId};
 use mojo_wire_kit::{Guid, HeapMemory, RegionMode, SeededRandom};
 
 use super::{
-    BrokerConnector, BrokerReferralConnector, EstablishedLink, HandshakeError, MAX_INITIAL_PORTALS,
-    MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector, PrimaryBuffer, Referral, ReferralResources,
-    ReferredConnector, ReferrerConnector, ReferrerInfo, Transmit,
+    BrokerConnector, BrokerReferralConnector, BrokerToBrokerConnector, EstablishedLink,
+    HandshakeError, MAX_INITIAL_PORTALS, MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector,
+    PrimaryBuffer, Referral, ReferralResources, ReferredConnector, ReferrerConnector, ReferrerInfo,
+    Transmit,
 };
 
 /// The broker's name in fuzzing runs.
@@ -68,13 +69,14 @@ enum Connector {
     Referred(ReferredConnector),
     Referrer(ReferrerConnector),
     BrokerReferral(BrokerReferralConnector),
+    BrokerToBroker(BrokerToBrokerConnector),
 }
 
 impl Connector {
     fn new(role: u8, make_fd: &mut dyn FnMut() -> OwnedFd) -> Result<Self, HandshakeError> {
         let mut rng = SeededRandom::new(1);
         let mut primary = || PrimaryBuffer::new(131072, GUID, make_fd());
-        Ok(match role % 5 {
+        Ok(match role % 6 {
             0 => Self::NonBroker(NonBrokerConnector::new(2)?),
             1 => Self::Broker(BrokerConnector::new(
                 BROKER_NAME,
@@ -90,6 +92,12 @@ impl Connector {
                 2,
                 primary().fd,
                 0,
+            )?),
+            5 => Self::BrokerToBroker(BrokerToBrokerConnector::new(
+                BROKER_NAME,
+                2,
+                primary(),
+                &HeapMemory::new(131072),
             )?),
             _ => {
                 let (broker_link_buffer, referrer_link_buffer) = (primary(), primary());
@@ -131,6 +139,7 @@ impl Connector {
             Self::Referred(c) => c.handle_frame(bytes, fds),
             Self::Referrer(c) => c.handle_frame(bytes, fds),
             Self::BrokerReferral(c) => c.handle_frame(bytes, fds),
+            Self::BrokerToBroker(c) => c.handle_frame(bytes, fds),
         }
     }
 
@@ -141,6 +150,7 @@ impl Connector {
             Self::Referred(c) => c.handle_closed(),
             Self::Referrer(c) => c.handle_closed(),
             Self::BrokerReferral(c) => c.handle_closed(),
+            Self::BrokerToBroker(c) => c.handle_closed(),
         }
     }
 
@@ -151,6 +161,7 @@ impl Connector {
             Self::Referred(c) => c.poll_transmit(),
             Self::Referrer(c) => c.poll_transmit(),
             Self::BrokerReferral(c) => c.poll_transmit(),
+            Self::BrokerToBroker(c) => c.poll_transmit(),
         }
     }
 
@@ -164,6 +175,7 @@ impl Connector {
                 .unwrap_or_default(),
             Self::Referrer(c) => c.established().into_iter().collect(),
             Self::BrokerReferral(c) => c.established().into_iter().collect(),
+            Self::BrokerToBroker(c) => c.established().into_iter().collect(),
         }
     }
 }
@@ -236,6 +248,32 @@ pub fn record(op: u8, num_fds: u8, bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A seed for [`drive`]'s broker-to-broker role (5): the greeting of
+/// another broker whose name is greater than [`BROKER_NAME`] (so its buffer
+/// is the link's). No recording has one: MojoIpcz makes these links only
+/// for isolated invitations.
+#[doc(hidden)]
+pub fn broker_to_broker_seed() -> Vec<u8> {
+    let null = || -> OwnedFd {
+        std::fs::File::open("/dev/null")
+            .expect("/dev/null opens")
+            .into()
+    };
+    let other_name = NodeName {
+        high: BROKER_NAME.high + 1,
+        low: 0,
+    };
+    let mut other = BrokerToBrokerConnector::new(
+        other_name,
+        2,
+        PrimaryBuffer::new(131072, GUID, null()),
+        &HeapMemory::new(131072),
+    )
+    .expect("fixed arguments are valid");
+    let greeting = other.poll_transmit().expect("a greeting is queued");
+    seed(5, &greeting.bytes, 1, false)
+}
+
 /// A seed for [`drive`]: `role`, then one recorded frame with its fd
 /// count, then the socket closing if `hang_up` (`cargo xtask corpus` takes
 /// the frames from the vectors).
@@ -277,7 +315,7 @@ mod tests {
         input.extend(record(1, 0, &[]));
         assert_eq!(drive(&input, &mut dev_null), Ok(()));
 
-        for role in 0..5 {
+        for role in 0..6 {
             let mut input = vec![role];
             input.extend(record(0, 2, &[0x10, 0, 0, 0, 0xff, 0xff, 0, 0]));
             input.extend(record(1, 0, &[]));
@@ -287,7 +325,24 @@ mod tests {
     }
 
     #[test]
-    fn every_seed_of_the_corpus_is_a_recorded_handshake_that_establishes() {
+    fn a_broker_greeting_a_broker_establishes() {
+        assert_eq!(drive(&broker_to_broker_seed(), &mut dev_null), Ok(()));
+        // Its own name back is refused, typed.
+        let mut same = BrokerToBrokerConnector::new(
+            BROKER_NAME,
+            2,
+            PrimaryBuffer::new(131072, GUID, dev_null()),
+            &HeapMemory::new(131072),
+        )
+        .expect("same-named broker");
+        let echo = same.poll_transmit().expect("greeting");
+        let mut input = vec![5];
+        input.extend(record(0, 1, &echo.bytes));
+        assert!(drive(&input, &mut dev_null).is_err());
+    }
+
+    #[test]
+    fn every_seed_of_the_corpus_is_a_handshake_that_establishes() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fuzz/corpus/ipcz_invitation");
         let mut seeds = 0;
@@ -297,6 +352,7 @@ mod tests {
             assert_eq!(drive(&data, &mut dev_null), Ok(()), "{}", path.display());
             seeds += 1;
         }
-        assert_eq!(seeds, 4);
+        // Four recorded handshakes and the broker-to-broker greeting.
+        assert_eq!(seeds, 5);
     }
 }
