@@ -5,10 +5,46 @@
 
 use std::time::{Duration, Instant};
 
+use mojo_legacy_wire::Profile;
+
+use crate::ipcz::IpczProtocol;
+use crate::legacy::LegacyProtocol;
+use crate::runtime::RealSystem;
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, MessagePipe, MojoError, MojoSystem, Signals,
     WriteMessageError, read_one, wait,
 };
+
+/// A system joined to a network and its attached pipes.
+pub type Joined<P> = (RealSystem<P>, Vec<MessagePipe>);
+
+/// The name of the one pipe the pairs below attach.
+pub const PAIR_PIPE: &[u8] = b"pipe";
+
+/// A legacy broker and client of `profile` joined over a socket pair in
+/// this process (each with its own I/O thread), with one attached pipe.
+pub fn legacy_pair(profile: Profile) -> (Joined<LegacyProtocol>, Joined<LegacyProtocol>) {
+    let (broker_end, client_end) = mojo_platform_channel::socketpair().expect("socketpair");
+    let broker_fd = broker_end.into_fd(false).expect("a fresh end");
+    let names = vec![PAIR_PIPE.to_vec()];
+    let broker = crate::legacy::send_invitation(broker_fd, profile, &names).expect("broker");
+    let accepting = std::thread::spawn(move || {
+        crate::legacy::accept_invitation(client_end, profile, &names).expect("client")
+    });
+    (broker, accepting.join().expect("the client thread"))
+}
+
+/// A Mojo+ipcz inviter and invitee joined over a socket pair in this
+/// process, with one attached pipe.
+pub fn ipcz_pair() -> (Joined<IpczProtocol>, Joined<IpczProtocol>) {
+    let (broker_end, client_end) = mojo_platform_channel::socketpair().expect("socketpair");
+    let broker_fd = broker_end.into_fd(false).expect("a fresh end");
+    let accepting = std::thread::spawn(move || {
+        crate::ipcz::accept_invitation(client_end, &[PAIR_PIPE.to_vec()]).expect("invitee")
+    });
+    let broker = crate::ipcz::send_invitation(broker_fd, &[PAIR_PIPE.to_vec()]).expect("inviter");
+    (broker, accepting.join().expect("the invitee thread"))
+}
 
 /// How long a check waits for a change to cross a link.
 pub const SETTLE: Duration = Duration::from_secs(20);

@@ -5,7 +5,8 @@
 //! side writes in two phases.
 
 use mojo_legacy_wire::Profile;
-use mojo_system::{MessagePipe, MojoSystem, conformance, ipcz, legacy};
+use mojo_system::conformance;
+use mojo_system::{MessagePipe, MojoSystem};
 
 /// Runs every check on both systems of a joined pair.
 fn check_pair<A: MojoSystem, B: MojoSystem>(
@@ -28,26 +29,13 @@ fn check_pair<A: MojoSystem, B: MojoSystem>(
 #[test]
 fn legacy_systems_keep_the_two_phase_rules() {
     for profile in [Profile::Libchrome, Profile::Desktop] {
-        let (broker_end, client_end) = mojo_platform_channel::socketpair().unwrap();
-        let broker_fd = broker_end.into_fd(false).unwrap();
-        let names = vec![b"pipe".to_vec()];
-        let broker = legacy::send_invitation(broker_fd, profile, &names).unwrap();
-        let accepting = std::thread::spawn(move || {
-            legacy::accept_invitation(client_end, profile, &[b"pipe".to_vec()]).unwrap()
-        });
-        let client = accepting.join().unwrap();
+        let (broker, client) = conformance::legacy_pair(profile);
         check_pair(broker, client);
     }
 }
 
 #[test]
 fn ipcz_systems_keep_the_two_phase_rules() {
-    let (broker_end, client_end) = mojo_platform_channel::socketpair().unwrap();
-    let broker_fd = broker_end.into_fd(false).unwrap();
-    let accepting = std::thread::spawn(move || {
-        ipcz::accept_invitation(client_end, &[b"pipe".to_vec()]).unwrap()
-    });
-    let broker = ipcz::send_invitation(broker_fd, &[b"pipe".to_vec()]).unwrap();
-    let client = accepting.join().unwrap();
+    let (broker, client) = conformance::ipcz_pair();
     check_pair(broker, client);
 }
