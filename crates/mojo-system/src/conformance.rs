@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod regions;
+
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, MessagePipe, MojoError, MojoSystem, Signals,
     WriteMessageError, read_one, wait,

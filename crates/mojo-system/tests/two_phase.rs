@@ -2,7 +2,8 @@
 //! sides joined over a real socket pair in this process (each system with
 //! its own I/O thread), the `conformance` checks run on each side, and a
 //! consumer sent across the link read there in two phases while the other
-//! side writes in two phases.
+//! side writes in two phases; shared buffers unwrapped and wrapped
+//! again, and wrapped ones sent across.
 
 use mojo_legacy_wire::Profile;
 use mojo_system::{MessagePipe, MojoSystem, conformance, ipcz, legacy};
@@ -23,6 +24,12 @@ fn check_pair<A: MojoSystem, B: MojoSystem>(
     conformance::failed_writes_hand_handles_back(&b);
     conformance::two_phase_across(&a, &pa, &b, &pb);
     conformance::two_phase_across(&b, &pb, &a, &pa);
+    conformance::regions::wrap_round_trip(&a);
+    conformance::regions::wrap_round_trip(&b);
+    conformance::regions::wrap_refusals(&a);
+    conformance::regions::wrap_refusals(&b);
+    conformance::regions::wrapped_region_across(&a, &pa, &b, &pb);
+    conformance::regions::wrapped_region_across(&b, &pb, &a, &pa);
 }
 
 #[test]

@@ -31,8 +31,8 @@ use crate::system::{ArmTrapError, Trap, TriggerCondition};
 use crate::system::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
     MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
-    Signals, SignalsState, UnwrappedRegion, WaitError, WriteMessageError, check_attachments,
-    data_pipe_capacity,
+    Signals, SignalsState, UnwrappedRegion, WaitError, WrapRegionError, WriteMessageError,
+    check_attachments, data_pipe_capacity, region::check_region,
 };
 
 mod objects;
@@ -384,6 +384,18 @@ impl MojoSystem for FakeSystem {
             }
             None => Err(MojoError::InvalidArgument),
         }
+    }
+
+    fn wrap_shared_buffer(&self, region: UnwrappedRegion) -> Result<SharedBuffer, WrapRegionError> {
+        let r = check_region(region).map_err(WrapRegionError::Rejected)?;
+        let raw = self.inner.lock().add(Object::Buffer(BufferObject {
+            rw: r.rw,
+            ro: r.ro,
+            mode: r.mode,
+            size: r.size,
+            guid: r.guid,
+        }))?;
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
     }
 
     fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {

@@ -29,13 +29,15 @@ mod traps;
 pub use protocol::{Protocol, RegionObject, RegionSource, WireHandle, WireMessage};
 
 use crate::mapping::FdMapping;
+use crate::region::check_region;
 use crate::trap::TrapHost;
 use crate::two_phase::{TwoPhase, discard_count};
 use crate::{ArmTrapError, Trap, TriggerCondition};
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
-    SignalsState, UnwrappedRegion, WaitError, WriteMessageError, check_attachments,
+    SignalsState, UnwrappedRegion, WaitError, WrapRegionError, WriteMessageError,
+    check_attachments,
 };
 
 /// Why a process could not join a network (`send_invitation`,
@@ -730,6 +732,12 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
             }
             None => Err(MojoError::InvalidArgument),
         }
+    }
+
+    fn wrap_shared_buffer(&self, region: UnwrappedRegion) -> Result<SharedBuffer, WrapRegionError> {
+        let region = check_region(region).map_err(WrapRegionError::Rejected)?;
+        let raw = self.shared.lock().add(WireHandle::Buffer(region))?;
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
     }
 
     fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
