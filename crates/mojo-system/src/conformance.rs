@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod new_data;
 pub mod regions;
 
 use crate::{

@@ -48,6 +48,7 @@ pub mod conformance;
 pub mod ipcz;
 pub mod legacy;
 pub mod mapping;
+pub mod new_data;
 pub mod region;
 pub mod runtime;
 mod signals;

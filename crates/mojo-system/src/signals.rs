@@ -16,6 +16,9 @@ impl Signals {
     pub const WRITABLE: Self = Self(2);
     /// `MOJO_HANDLE_SIGNAL_PEER_CLOSED`.
     pub const PEER_CLOSED: Self = Self(4);
+    /// `MOJO_HANDLE_SIGNAL_NEW_DATA_READABLE`: a data pipe consumer got
+    /// bytes since its last read call (see [`crate::new_data`]).
+    pub const NEW_DATA_READABLE: Self = Self(8);
 
     /// The raw bits.
     pub const fn bits(self) -> u32 {

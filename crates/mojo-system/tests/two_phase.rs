@@ -3,7 +3,8 @@
 //! its own I/O thread), the `conformance` checks run on each side, and a
 //! consumer sent across the link read there in two phases while the other
 //! side writes in two phases; shared buffers unwrapped and wrapped
-//! again, and wrapped ones sent across.
+//! again, and wrapped ones sent across; `NEW_DATA_READABLE` locally and
+//! on consumers sent across.
 
 use mojo_legacy_wire::Profile;
 use mojo_system::{MessagePipe, MojoSystem, conformance, ipcz, legacy};
@@ -30,6 +31,10 @@ fn check_pair<A: MojoSystem, B: MojoSystem>(
     conformance::regions::wrap_refusals(&b);
     conformance::regions::wrapped_region_across(&a, &pa, &b, &pb);
     conformance::regions::wrapped_region_across(&b, &pb, &a, &pa);
+    conformance::new_data::new_data_readable(&a);
+    conformance::new_data::new_data_readable(&b);
+    conformance::new_data::new_data_across(&a, &pa, &b, &pb);
+    conformance::new_data::new_data_across(&b, &pb, &a, &pa);
 }
 
 #[test]

@@ -22,6 +22,8 @@ fn the_conformance_checks_pass() {
     conformance::regions::wrap_round_trip(&sys);
     conformance::regions::wrap_refusals(&sys);
     conformance::regions::wrapped_region_across(&sys, &a, &sys, &b);
+    conformance::new_data::new_data_readable(&sys);
+    conformance::new_data::new_data_across(&sys, &a, &sys, &b);
     drop((a, b));
     assert_eq!(sys.open_handles(), 0);
 }
