@@ -4,7 +4,7 @@
 //! consumer sent across the link read there in two phases while the other
 //! side writes in two phases; shared buffers unwrapped and wrapped
 //! again, and wrapped ones sent across; `NEW_DATA_READABLE` locally and
-//! on consumers sent across.
+//! on consumers sent across; `PEER_REMOTE` (legacy only).
 
 use mojo_legacy_wire::Profile;
 use mojo_system::{MessagePipe, MojoSystem, conformance, ipcz, legacy};
@@ -13,6 +13,7 @@ use mojo_system::{MessagePipe, MojoSystem, conformance, ipcz, legacy};
 fn check_pair<A: MojoSystem, B: MojoSystem>(
     (a, mut pipes_a): (A, Vec<MessagePipe>),
     (b, mut pipes_b): (B, Vec<MessagePipe>),
+    remote: bool,
 ) {
     let (pa, pb) = (pipes_a.remove(0), pipes_b.remove(0));
     conformance::two_phase_write(&a);
@@ -35,6 +36,8 @@ fn check_pair<A: MojoSystem, B: MojoSystem>(
     conformance::new_data::new_data_readable(&b);
     conformance::new_data::new_data_across(&a, &pa, &b, &pb);
     conformance::new_data::new_data_across(&b, &pb, &a, &pa);
+    conformance::peer_remote(&a, &pa, &b, &pb, remote);
+    conformance::peer_remote(&b, &pb, &a, &pa, remote);
 }
 
 #[test]
@@ -48,7 +51,7 @@ fn legacy_systems_keep_the_two_phase_rules() {
             legacy::accept_invitation(client_end, profile, &[b"pipe".to_vec()]).unwrap()
         });
         let client = accepting.join().unwrap();
-        check_pair(broker, client);
+        check_pair(broker, client, true);
     }
 }
 
@@ -61,5 +64,5 @@ fn ipcz_systems_keep_the_two_phase_rules() {
     });
     let broker = ipcz::send_invitation(broker_fd, &[b"pipe".to_vec()]).unwrap();
     let client = accepting.join().unwrap();
-    check_pair(broker, client);
+    check_pair(broker, client, false);
 }

@@ -274,10 +274,12 @@ impl State {
                     } else {
                         satisfied = satisfied | Signals::PEER_CLOSED;
                     }
+                    // The peer is in this process: never remote.
                     SignalsState {
                         satisfied,
                         satisfiable,
                     }
+                    .with_peer_remote(false)
                 }
                 Object::Producer(id) => {
                     let Some(d) = self.data_pipes.get(id) else {

@@ -24,6 +24,7 @@ fn the_conformance_checks_pass() {
     conformance::regions::wrapped_region_across(&sys, &a, &sys, &b);
     conformance::new_data::new_data_readable(&sys);
     conformance::new_data::new_data_across(&sys, &a, &sys, &b);
+    conformance::peer_remote(&sys, &a, &sys, &b, false);
     drop((a, b));
     assert_eq!(sys.open_handles(), 0);
 }

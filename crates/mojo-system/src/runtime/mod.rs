@@ -183,7 +183,10 @@ impl<P: Protocol> Table<P> {
 
     fn signals(&mut self, raw: MojoHandle) -> MojoResult<SignalsState> {
         match self.handles.get(&raw.value()) {
-            Some(WireHandle::Pipe(p)) => Ok(self.protocol.pipe_signals(*p)),
+            Some(WireHandle::Pipe(p)) => Ok(self
+                .protocol
+                .pipe_signals(*p)
+                .with_peer_remote(self.protocol.pipe_peer_remote(*p))),
             Some(WireHandle::Producer(id)) => {
                 let id = *id;
                 let state = self.protocol.data_signals(id);
