@@ -635,6 +635,12 @@ macro_rules! delegate {
             fn unwrap_shared_buffer(&self, b: SharedBuffer) -> MojoResult<UnwrappedRegion> {
                 $inner(self).unwrap_shared_buffer(b)
             }
+            fn wrap_shared_buffer(
+                &self,
+                r: UnwrappedRegion,
+            ) -> Result<SharedBuffer, mojo_test_peers::system::WrapRegionError> {
+                $inner(self).wrap_shared_buffer(r)
+            }
             fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
                 $inner(self).wrap_platform_handle(fd)
             }

@@ -5,6 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+pub mod new_data;
+pub mod regions;
+
 use mojo_legacy_wire::Profile;
 
 use crate::ipcz::IpczProtocol;
@@ -409,4 +412,51 @@ struct IgnoreClose;
 
 impl crate::HandleCloser for IgnoreClose {
     fn close_handle(&self, _: crate::MojoHandle) {}
+}
+
+/// `PEER_REMOTE` of message pipes: never satisfied for a local pair,
+/// satisfiable until the peer closes; for `pipe_a` (joined to `pipe_b` of
+/// `b`) and a pipe end sent from `a` to `b` satisfied exactly when the
+/// protocol knows remote peers (`remote`: legacy yes, ipcz no, as Mojo's
+/// ipcz driver never raises it).
+pub fn peer_remote<A: MojoSystem + ?Sized, B: MojoSystem + ?Sized>(
+    a: &A,
+    pipe_a: &MessagePipe,
+    b: &B,
+    pipe_b: &MessagePipe,
+    remote: bool,
+) {
+    let (x, y) = a.create_message_pipe().expect("pipe");
+    let s = a.query_signals(x.raw()).expect("query");
+    assert!(
+        !s.satisfied.intersects(Signals::PEER_REMOTE),
+        "a local pair"
+    );
+    assert!(s.satisfiable.intersects(Signals::PEER_REMOTE));
+    let s = a.query_signals(pipe_a.raw()).expect("query");
+    assert_eq!(
+        s.satisfied.intersects(Signals::PEER_REMOTE),
+        remote,
+        "joined pipe"
+    );
+    assert!(s.satisfiable.intersects(Signals::PEER_REMOTE));
+
+    a.write_message(pipe_a, b"end", vec![y.into()])
+        .expect("send y");
+    let m = read_one(b, pipe_b, deadline()).expect("y arrives");
+    assert_eq!(m.handles.len(), 1);
+    if remote {
+        wait(a, x.raw(), Signals::PEER_REMOTE, deadline()).expect("x's peer went away");
+    }
+    drop(m);
+    wait(a, x.raw(), Signals::PEER_CLOSED, deadline()).expect("y closed");
+    let s = a.query_signals(x.raw()).expect("query");
+    assert!(
+        !s.satisfiable.intersects(Signals::PEER_REMOTE),
+        "no peer, no remote"
+    );
+    let e = a
+        .wait_any(&[(x.raw(), Signals::PEER_REMOTE)], deadline())
+        .unwrap_err();
+    assert_eq!(e.error, MojoError::FailedPrecondition);
 }

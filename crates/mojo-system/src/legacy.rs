@@ -589,6 +589,12 @@ impl Protocol for LegacyProtocol {
         )
     }
 
+    fn pipe_peer_remote(&self, pipe: PortRef) -> bool {
+        self.node_ref()
+            .port_status(pipe)
+            .is_ok_and(|s| s.peer_remote)
+    }
+
     fn close_pipe(&mut self, pipe: PortRef) {
         let _ = self.node().close_port(pipe);
     }

@@ -48,11 +48,14 @@ pub mod conformance;
 pub mod ipcz;
 pub mod legacy;
 pub mod mapping;
+pub mod new_data;
+pub mod region;
 pub mod runtime;
 mod signals;
 pub mod trap;
 pub mod two_phase;
 
+pub use region::WrapRegionError;
 pub use signals::{Signals, SignalsState};
 pub use trap::{
     ArmTrapError, ArmingPolicy, Trap, TrapEvent, TriggerCondition, Watcher, WatcherEvent,
@@ -612,6 +615,12 @@ pub trait MojoSystem: Send + Sync {
     /// `MojoUnwrapPlatformSharedMemoryRegion`: the region's fds and mode.
     fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion>;
 
+    /// `MojoWrapPlatformSharedMemoryRegion`: a buffer of the region's fds
+    /// (what [`unwrap_shared_buffer`](Self::unwrap_shared_buffer) gave, or
+    /// fds from elsewhere), after [`region::check_region`]'s checks; a
+    /// refused region's fds are closed ([`WrapRegionError`]).
+    fn wrap_shared_buffer(&self, region: UnwrappedRegion) -> Result<SharedBuffer, WrapRegionError>;
+
     /// `MojoWrapPlatformHandle` of an fd.
     fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle>;
 
@@ -750,6 +759,9 @@ impl<S: MojoSystem + ?Sized> MojoSystem for Arc<S> {
     }
     fn unwrap_shared_buffer(&self, buffer: SharedBuffer) -> MojoResult<UnwrappedRegion> {
         (**self).unwrap_shared_buffer(buffer)
+    }
+    fn wrap_shared_buffer(&self, region: UnwrappedRegion) -> Result<SharedBuffer, WrapRegionError> {
+        (**self).wrap_shared_buffer(region)
     }
     fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
         (**self).wrap_platform_handle(fd)

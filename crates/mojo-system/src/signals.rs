@@ -16,6 +16,12 @@ impl Signals {
     pub const WRITABLE: Self = Self(2);
     /// `MOJO_HANDLE_SIGNAL_PEER_CLOSED`.
     pub const PEER_CLOSED: Self = Self(4);
+    /// `MOJO_HANDLE_SIGNAL_NEW_DATA_READABLE`: a data pipe consumer got
+    /// bytes since its last read call (see [`crate::new_data`]).
+    pub const NEW_DATA_READABLE: Self = Self(8);
+    /// `MOJO_HANDLE_SIGNAL_PEER_REMOTE`: a message pipe's peer end is in
+    /// another node (best effort, as in Mojo).
+    pub const PEER_REMOTE: Self = Self(16);
 
     /// The raw bits.
     pub const fn bits(self) -> u32 {
@@ -73,6 +79,19 @@ impl SignalsState {
             satisfied,
             satisfiable,
         }
+    }
+
+    /// A message pipe end's state with `PEER_REMOTE` (Mojo Core's rule):
+    /// satisfiable until the peer is closed, satisfied while it is open in
+    /// another node (`remote`).
+    pub fn with_peer_remote(mut self, remote: bool) -> Self {
+        if !self.satisfied.intersects(Signals::PEER_CLOSED) {
+            self.satisfiable = self.satisfiable | Signals::PEER_REMOTE;
+            if remote {
+                self.satisfied = self.satisfied | Signals::PEER_REMOTE;
+            }
+        }
+        self
     }
 
     /// A data pipe producer's state: writable while the consumer is open
@@ -167,6 +186,19 @@ mod tests {
             (done.satisfied, done.satisfiable),
             (Signals::PEER_CLOSED, Signals::PEER_CLOSED)
         );
+    }
+
+    #[test]
+    fn peer_remote_until_the_peer_closes() {
+        let open = SignalsState::of_pipe(false, true, false);
+        let local = open.with_peer_remote(false);
+        assert!(!local.satisfied.intersects(Signals::PEER_REMOTE));
+        assert!(local.satisfiable.intersects(Signals::PEER_REMOTE));
+        let remote = open.with_peer_remote(true);
+        assert!(remote.satisfied.intersects(Signals::PEER_REMOTE));
+        let closed = SignalsState::of_pipe(true, true, true).with_peer_remote(true);
+        assert!(!closed.satisfied.intersects(Signals::PEER_REMOTE));
+        assert!(!closed.satisfiable.intersects(Signals::PEER_REMOTE));
     }
 
     #[test]

@@ -20,6 +20,7 @@ fn check_pair<A: MojoSystem + 'static, B: MojoSystem + 'static>(
     for check in [
         conformance::trap_rules::<A>,
         conformance::data_pipe_trap::<A>,
+        conformance::new_data_trap::<A>,
         conformance::many_triggers::<A>,
     ] {
         check(&a);
@@ -27,6 +28,7 @@ fn check_pair<A: MojoSystem + 'static, B: MojoSystem + 'static>(
     for check in [
         conformance::trap_rules::<B>,
         conformance::data_pipe_trap::<B>,
+        conformance::new_data_trap::<B>,
         conformance::many_triggers::<B>,
     ] {
         check(&b);

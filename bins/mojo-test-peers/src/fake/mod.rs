@@ -26,13 +26,14 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::stat::Mode;
 
+use crate::system::new_data::NewData;
 use crate::system::two_phase::discard_count;
 use crate::system::{ArmTrapError, Trap, TriggerCondition};
 use crate::system::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
     MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
-    Signals, SignalsState, UnwrappedRegion, WaitError, WriteMessageError, check_attachments,
-    data_pipe_capacity,
+    Signals, SignalsState, UnwrappedRegion, WaitError, WrapRegionError, WriteMessageError,
+    check_attachments, data_pipe_capacity, region::check_region,
 };
 
 mod objects;
@@ -207,6 +208,13 @@ impl MojoSystem for FakeSystem {
             let mut out = Vec::with_capacity(m.objects.len());
             for o in m.objects {
                 let kind = kind_of(&o);
+                if let Object::Consumer(id) = o {
+                    // An arriving consumer's readable bytes are new.
+                    if let Some(d) = st.data_pipes.get_mut(&id) {
+                        d.new_data = NewData::default();
+                        d.new_data.observe(d.ring.len() as u32);
+                    }
+                }
                 out.push((kind, st.add(o)?));
             }
             (m.bytes, out)
@@ -386,6 +394,18 @@ impl MojoSystem for FakeSystem {
         }
     }
 
+    fn wrap_shared_buffer(&self, region: UnwrappedRegion) -> Result<SharedBuffer, WrapRegionError> {
+        let r = check_region(region).map_err(WrapRegionError::Rejected)?;
+        let raw = self.inner.lock().add(Object::Buffer(BufferObject {
+            rw: r.rw,
+            ro: r.ro,
+            mode: r.mode,
+            size: r.size,
+            guid: r.guid,
+        }))?;
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
+    }
+
     fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
         let raw = self.inner.lock().add(Object::Platform(fd))?;
         Ok(PlatformHandle::from_raw(raw, self.closer()))
@@ -421,6 +441,7 @@ impl MojoSystem for FakeSystem {
                     element_size: element_size as usize,
                     producer_open: true,
                     consumer_open: true,
+                    new_data: NewData::default(),
                 },
             );
             (st.add(Object::Producer(id))?, st.add(Object::Consumer(id))?)
@@ -448,30 +469,33 @@ impl MojoSystem for FakeSystem {
             return Err(MojoError::ShouldWait);
         }
         d.ring.extend(&data[..n]);
+        d.new_data.observe(d.ring.len() as u32);
         drop(st);
         self.notify();
         Ok(n)
     }
 
     fn read_data(&self, consumer: &DataPipeConsumer, buf: &mut [u8]) -> MojoResult<usize> {
-        let mut st = self.inner.lock();
-        st.data_pipe_mut(consumer.raw(), false)?;
-        st.check_idle(consumer.raw())?;
-        let d = st.data_pipe_mut(consumer.raw(), false)?;
-        if d.ring.is_empty() {
-            return Err(if d.producer_open {
-                MojoError::ShouldWait
-            } else {
-                MojoError::FailedPrecondition
-            });
-        }
-        let n = (buf.len() / d.element_size * d.element_size).min(d.ring.len());
-        for (dst, src) in buf.iter_mut().zip(d.ring.drain(..n)) {
-            *dst = src;
-        }
-        drop(st);
-        self.notify();
-        Ok(n)
+        let raw = consumer.raw();
+        self.locked(|st| {
+            st.data_pipe_mut(raw, false)?;
+            st.check_idle(raw)?;
+            st.read_call(raw)?;
+            let d = st.data_pipe_mut(raw, false)?;
+            if d.ring.is_empty() {
+                return Err(if d.producer_open {
+                    MojoError::ShouldWait
+                } else {
+                    MojoError::FailedPrecondition
+                });
+            }
+            let n = (buf.len() / d.element_size * d.element_size).min(d.ring.len());
+            for (dst, src) in buf.iter_mut().zip(d.ring.drain(..n)) {
+                *dst = src;
+            }
+            d.new_data.sync(d.ring.len() as u32);
+            Ok(n)
+        })
     }
 
     fn begin_write_data(&self, producer: &DataPipeProducer) -> MojoResult<Vec<u8>> {
@@ -492,6 +516,7 @@ impl MojoSystem for FakeSystem {
             let d = st.data_pipe_mut(raw, true)?;
             if d.consumer_open {
                 d.ring.extend(written);
+                d.new_data.observe(d.ring.len() as u32);
             }
             Ok(())
         })
@@ -501,6 +526,7 @@ impl MojoSystem for FakeSystem {
         let raw = consumer.raw();
         self.locked(|st| {
             st.check_idle(raw)?;
+            st.read_call(raw)?;
             let end = st.data_end_state(raw, false)?;
             let n = st.with_two_phase(raw, |tp| tp.begin_read(end))?;
             let d = st.data_pipe_mut(raw, false)?;
@@ -513,8 +539,9 @@ impl MojoSystem for FakeSystem {
         self.locked(|st| {
             let end = st.data_end_state(raw, false)?;
             let n = st.with_two_phase(raw, |tp| tp.end(num_bytes, end.element_size))?;
-            let ring = &mut st.data_pipe_mut(raw, false)?.ring;
-            ring.drain(..(n as usize).min(ring.len()));
+            let d = st.data_pipe_mut(raw, false)?;
+            d.ring.drain(..(n as usize).min(d.ring.len()));
+            d.new_data.sync(d.ring.len() as u32);
             Ok(())
         })
     }
@@ -523,19 +550,25 @@ impl MojoSystem for FakeSystem {
         let raw = consumer.raw();
         self.locked(|st| {
             st.check_idle(raw)?;
+            st.read_call(raw)?;
             let end = st.data_end_state(raw, false)?;
             let n = discard_count(end, num_bytes)? as usize;
-            let ring = &mut st.data_pipe_mut(raw, false)?.ring;
-            let n = n.min(ring.len());
-            ring.drain(..n);
+            let d = st.data_pipe_mut(raw, false)?;
+            let n = n.min(d.ring.len());
+            d.ring.drain(..n);
+            d.new_data.sync(d.ring.len() as u32);
             Ok(n)
         })
     }
 
     fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
-        let mut st = self.inner.lock();
-        st.check_idle(consumer.raw())?;
-        Ok(st.data_end_state(consumer.raw(), false)?.bytes as usize)
+        let raw = consumer.raw();
+        self.locked(|st| {
+            st.check_idle(raw)?;
+            // A query is a read call too: it lowers NEW_DATA_READABLE.
+            st.read_call(raw)?;
+            Ok(st.data_end_state(raw, false)?.bytes as usize)
+        })
     }
 
     fn create_trap(&self) -> MojoResult<Trap> {

@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::{Condvar, Mutex, MutexGuard, Weak};
 
+use crate::system::new_data::NewData;
 use crate::system::trap::TrapHost;
 use crate::system::two_phase::{DataEndState, TwoPhase};
 use crate::system::{
@@ -66,6 +67,9 @@ pub(super) struct DataPipeState {
     pub(super) element_size: usize,
     pub(super) producer_open: bool,
     pub(super) consumer_open: bool,
+    /// The consumer's `NEW_DATA_READABLE` state (the fake sees every
+    /// write, so it observes the ring after each one).
+    pub(super) new_data: NewData,
 }
 
 /// Closes handles of a [`FakeSystem`] when typed handles drop.
@@ -181,10 +185,17 @@ impl State {
     /// The signals of `raw`, as a two-phase operation on it masks them.
     pub(super) fn signals(&self, raw: MojoHandle) -> MojoResult<SignalsState> {
         let state = self.raw_signals(raw)?;
-        Ok(self
+        let state = self
             .two_phase
             .get(&raw.value())
-            .map_or(state, |tp| tp.mask(state)))
+            .map_or(state, |tp| tp.mask(state));
+        Ok(match self.handles.get(&raw.value()) {
+            Some(Object::Consumer(id)) => self
+                .data_pipes
+                .get(id)
+                .map_or(state, |d| d.new_data.apply(state)),
+            _ => state,
+        })
     }
 
     /// A data pipe end's counts for a two-phase call.
@@ -204,6 +215,14 @@ impl State {
             bytes: bytes as u32,
             peer_closed,
         })
+    }
+
+    /// A read call of consumer `raw` begins (past its `BUSY` check): the
+    /// bytes readable now are no longer new.
+    pub(super) fn read_call(&mut self, raw: MojoHandle) -> MojoResult<()> {
+        let d = self.data_pipe_mut(raw, false)?;
+        d.new_data.read_call(d.ring.len() as u32);
+        Ok(())
     }
 
     /// `BUSY` while `raw` is in a two-phase operation.
@@ -255,10 +274,12 @@ impl State {
                     } else {
                         satisfied = satisfied | Signals::PEER_CLOSED;
                     }
+                    // The peer is in this process: never remote.
                     SignalsState {
                         satisfied,
                         satisfiable,
                     }
+                    .with_peer_remote(false)
                 }
                 Object::Producer(id) => {
                     let Some(d) = self.data_pipes.get(id) else {

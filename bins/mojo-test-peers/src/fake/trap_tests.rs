@@ -12,6 +12,7 @@ fn fake_keeps_the_trap_rules() {
     let sys = FakeSystem::new();
     conformance::trap_rules(&sys);
     conformance::data_pipe_trap(&sys);
+    conformance::new_data_trap(&sys);
     conformance::many_triggers(&sys);
     assert_eq!(sys.open_handles(), 0, "every handle closed");
 }

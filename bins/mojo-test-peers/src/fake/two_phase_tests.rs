@@ -1,4 +1,5 @@
-//! The fake system's two-phase data pipes: the shared conformance checks,
+//! The fake system's two-phase data pipes: the shared conformance checks
+//! (and those of wrapped shared buffers),
 //! and a model of the ring and both ends' phases that any sequence of data
 //! calls must match (results and signals after each call).
 
@@ -18,6 +19,12 @@ fn the_conformance_checks_pass() {
     conformance::failed_writes_hand_handles_back(&sys);
     let (a, b) = sys.create_message_pipe().unwrap();
     conformance::two_phase_across(&sys, &a, &sys, &b);
+    conformance::regions::wrap_round_trip(&sys);
+    conformance::regions::wrap_refusals(&sys);
+    conformance::regions::wrapped_region_across(&sys, &a, &sys, &b);
+    conformance::new_data::new_data_readable(&sys);
+    conformance::new_data::new_data_across(&sys, &a, &sys, &b);
+    conformance::peer_remote(&sys, &a, &sys, &b, false);
     drop((a, b));
     assert_eq!(sys.open_handles(), 0);
 }

@@ -29,13 +29,16 @@ mod traps;
 pub use protocol::{Protocol, RegionObject, RegionSource, WireHandle, WireMessage};
 
 use crate::mapping::FdMapping;
+use crate::new_data::NewData;
+use crate::region::check_region;
 use crate::trap::TrapHost;
-use crate::two_phase::{TwoPhase, discard_count};
+use crate::two_phase::{DataEndState, TwoPhase, discard_count};
 use crate::{ArmTrapError, Trap, TriggerCondition};
 use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
-    SignalsState, UnwrappedRegion, WaitError, WriteMessageError, check_attachments,
+    SignalsState, UnwrappedRegion, WaitError, WrapRegionError, WriteMessageError,
+    check_attachments,
 };
 
 /// Why a process could not join a network (`send_invitation`,
@@ -76,6 +79,8 @@ struct Table<P: Protocol> {
     handles: HashMap<u32, WireHandle<P::Pipe>>,
     /// The data pipe ends in a two-phase operation (only active ones).
     two_phase: HashMap<u32, TwoPhase>,
+    /// Each consumer end's `NEW_DATA_READABLE` state (by handle value).
+    new_data: HashMap<u32, NewData>,
     /// The traps (their handle values come from `next_handle` too).
     traps: TrapHost,
     next_handle: u32,
@@ -125,6 +130,7 @@ impl<P: Protocol> Table<P> {
             let (_, raw) = h.into_raw();
             if let Some(o) = self.handles.remove(&raw.value()) {
                 self.traps.close(raw);
+                self.new_data.remove(&raw.value());
                 out.push(o);
             }
         }
@@ -148,6 +154,26 @@ impl<P: Protocol> Table<P> {
         out
     }
 
+    /// The `NEW_DATA_READABLE` state of consumer `raw`.
+    fn new_data(&mut self, raw: MojoHandle) -> &mut NewData {
+        self.new_data.entry(raw.value()).or_default()
+    }
+
+    /// A read call of consumer `raw` (protocol id `id`) begins: the bytes
+    /// readable now are no longer new.
+    fn read_call(&mut self, raw: MojoHandle, id: u64) -> MojoResult<DataEndState> {
+        let state = self.protocol.data_state(id)?;
+        self.new_data(raw).read_call(state.bytes);
+        Ok(state)
+    }
+
+    /// After consumer `raw`'s own call consumed bytes.
+    fn sync_new_data(&mut self, raw: MojoHandle, id: u64) {
+        if let Ok(state) = self.protocol.data_state(id) {
+            self.new_data(raw).sync(state.bytes);
+        }
+    }
+
     fn pipe(&self, raw: MojoHandle) -> MojoResult<P::Pipe> {
         match self.handles.get(&raw.value()) {
             Some(WireHandle::Pipe(p)) => Ok(*p),
@@ -157,14 +183,29 @@ impl<P: Protocol> Table<P> {
 
     fn signals(&mut self, raw: MojoHandle) -> MojoResult<SignalsState> {
         match self.handles.get(&raw.value()) {
-            Some(WireHandle::Pipe(p)) => Ok(self.protocol.pipe_signals(*p)),
-            Some(WireHandle::Producer(id) | WireHandle::Consumer(id)) => {
+            Some(WireHandle::Pipe(p)) => Ok(self
+                .protocol
+                .pipe_signals(*p)
+                .with_peer_remote(self.protocol.pipe_peer_remote(*p))),
+            Some(WireHandle::Producer(id)) => {
                 let id = *id;
                 let state = self.protocol.data_signals(id);
                 Ok(self
                     .two_phase
                     .get(&raw.value())
                     .map_or(state, |tp| tp.mask(state)))
+            }
+            Some(WireHandle::Consumer(id)) => {
+                let id = *id;
+                let state = self.protocol.data_signals(id);
+                let state = self
+                    .two_phase
+                    .get(&raw.value())
+                    .map_or(state, |tp| tp.mask(state));
+                let bytes = self.protocol.data_state(id).map_or(0, |s| s.bytes);
+                let new_data = self.new_data.entry(raw.value()).or_default();
+                new_data.observe(bytes);
+                Ok(new_data.apply(state))
             }
             Some(_) => Ok(SignalsState::default()),
             None => Err(MojoError::InvalidArgument),
@@ -228,6 +269,7 @@ impl<P: Protocol> HandleCloser for Closer<P> {
         if let Some(shared) = self.0.upgrade() {
             let mut t = shared.lock();
             t.two_phase.remove(&handle.value());
+            t.new_data.remove(&handle.value());
             if let Some(obj) = t.handles.remove(&handle.value()) {
                 t.close(obj);
             }
@@ -345,6 +387,7 @@ impl<P: Protocol> RealSystem<P> {
                 protocol,
                 handles: HashMap::new(),
                 two_phase: HashMap::new(),
+                new_data: HashMap::new(),
                 traps: TrapHost::default(),
                 next_handle: 0,
                 shutdown: false,
@@ -732,6 +775,12 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         }
     }
 
+    fn wrap_shared_buffer(&self, region: UnwrappedRegion) -> Result<SharedBuffer, WrapRegionError> {
+        let region = check_region(region).map_err(WrapRegionError::Rejected)?;
+        let raw = self.shared.lock().add(WireHandle::Buffer(region))?;
+        Ok(SharedBuffer::from_raw(raw, self.closer()))
+    }
+
     fn wrap_platform_handle(&self, fd: OwnedFd) -> MojoResult<PlatformHandle> {
         let raw = self.shared.lock().add(WireHandle::Platform(fd))?;
         Ok(PlatformHandle::from_raw(raw, self.closer()))
@@ -785,7 +834,10 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
             let mut t = self.shared.lock();
             let id = t.data_id(consumer.raw(), false)?;
             t.check_idle(consumer.raw())?;
-            t.protocol.read_data(id, buf)
+            t.read_call(consumer.raw(), id)?;
+            let result = t.protocol.read_data(id, buf);
+            t.sync_new_data(consumer.raw(), id);
+            result
         };
         self.shared.changed();
         result
@@ -827,7 +879,7 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         self.locked(|t| {
             let id = t.data_id(raw, false)?;
             t.check_idle(raw)?;
-            let state = t.protocol.data_state(id)?;
+            let state = t.read_call(raw, id)?;
             let n = t.with_two_phase(raw, |tp| tp.begin_read(state))?;
             let mut buf = vec![0; n as usize];
             match t.protocol.peek_data(id, &mut buf) {
@@ -848,13 +900,17 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         self.locked(|t| {
             let id = t.data_id(raw, false)?;
             let state = t.protocol.data_state(id)?;
-            match t.with_two_phase(raw, |tp| tp.end(num_bytes, state.element_size))? {
+            // Bytes that came during the two-phase read are new.
+            t.new_data(raw).observe(state.bytes);
+            let result = match t.with_two_phase(raw, |tp| tp.end(num_bytes, state.element_size))? {
                 0 => Ok(()),
                 n => match t.protocol.discard_data(id, n as usize)? {
                     k if k == n as usize => Ok(()),
                     _ => Err(MojoError::Internal),
                 },
-            }
+            };
+            t.sync_new_data(raw, id);
+            result
         })
     }
 
@@ -863,17 +919,22 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         self.locked(|t| {
             let id = t.data_id(raw, false)?;
             t.check_idle(raw)?;
-            let state = t.protocol.data_state(id)?;
+            let state = t.read_call(raw, id)?;
             let n = discard_count(state, num_bytes)?;
-            t.protocol.discard_data(id, n as usize)
+            let result = t.protocol.discard_data(id, n as usize);
+            t.sync_new_data(raw, id);
+            result
         })
     }
 
     fn query_data(&self, consumer: &DataPipeConsumer) -> MojoResult<usize> {
-        let mut t = self.shared.lock();
-        let id = t.data_id(consumer.raw(), false)?;
-        t.check_idle(consumer.raw())?;
-        Ok(t.protocol.data_state(id)?.bytes as usize)
+        let raw = consumer.raw();
+        self.locked(|t| {
+            let id = t.data_id(raw, false)?;
+            t.check_idle(raw)?;
+            // A query is a read call too: it lowers NEW_DATA_READABLE.
+            Ok(t.read_call(raw, id)?.bytes as usize)
+        })
     }
 
     fn create_trap(&self) -> MojoResult<Trap> {

@@ -112,6 +112,11 @@ pub trait Protocol: Send + 'static {
     /// message is queued, writable and peer-closed exclusive, readable
     /// satisfiable while messages may still come).
     fn pipe_signals(&self, pipe: Self::Pipe) -> SignalsState;
+    /// Whether the pipe end's peer is in another node, for `PEER_REMOTE`
+    /// (default: never known, as Mojo's ipcz driver never raises it).
+    fn pipe_peer_remote(&self, _pipe: Self::Pipe) -> bool {
+        false
+    }
     /// `MojoClose` of a pipe end.
     fn close_pipe(&mut self, pipe: Self::Pipe);
     /// `MojoCreateSharedBuffer(size)`: who makes the region.

@@ -138,6 +138,62 @@ pub fn data_pipe_trap<S: MojoSystem + ?Sized>(sys: &S) {
     assert_eq!((e.context, e.result), (2, Ok(())));
 }
 
+/// A trigger on `NEW_DATA_READABLE` fires at each arrival, not while old
+/// bytes stay unread (where a `READABLE` trigger could not even be armed),
+/// and a `SignalsUnsatisfied` one fires when a read lowers the signal.
+pub fn new_data_trap<S: MojoSystem + ?Sized>(sys: &S) {
+    let new = Signals::NEW_DATA_READABLE;
+    let (p, c) = sys.create_data_pipe(1, 64).expect("data pipe");
+    let trap = sys.create_trap().expect("trap");
+    sys.add_trigger(&trap, c.raw(), new, SAT, 1).expect("add");
+    sys.arm_trap(&trap, 1).expect("arm: nothing new yet");
+    assert_eq!(sys.write_data(&p, b"abcd"), Ok(4));
+    let e = event(&trap, "new data");
+    assert_eq!((e.context, e.result), (1, Ok(())));
+    assert!(e.signals_state.satisfied.intersects(new));
+    let err = sys.arm_trap(&trap, 1).expect_err("still new");
+    assert_eq!(err.error, MojoError::FailedPrecondition);
+    let mut two = [0u8; 2];
+    assert_eq!(sys.read_data(&c, &mut two), Ok(2));
+    // Two old bytes are left: readable, but nothing new.
+    sys.arm_trap(&trap, 1).expect("arm with old bytes left");
+    assert!(
+        trap.wait_event(shortly()).is_err(),
+        "no event for old bytes"
+    );
+    assert_eq!(sys.write_data(&p, b"e"), Ok(1));
+    let e = event(&trap, "new data again");
+    assert_eq!((e.context, e.result), (1, Ok(())));
+
+    let lowered = sys.create_trap().expect("trap");
+    let unsat = TriggerCondition::SignalsUnsatisfied;
+    sys.add_trigger(&lowered, c.raw(), new, unsat, 2)
+        .expect("add");
+    sys.arm_trap(&lowered, 1).expect("arm while new");
+    assert_eq!(sys.query_data(&c), Ok(3));
+    let e = event(&lowered, "a read call lowers it");
+    assert_eq!((e.context, e.result), (2, Ok(())));
+    assert!(!e.signals_state.satisfied.intersects(new));
+
+    // Once the producer is gone and the bytes are read, it never comes.
+    sys.arm_trap(&trap, 1).expect("arm");
+    drop(p);
+    let mut rest = [0u8; 8];
+    let until = Instant::now() + SETTLE;
+    while !matches!(
+        sys.read_data(&c, &mut rest),
+        Err(MojoError::FailedPrecondition)
+    ) {
+        assert!(Instant::now() < until, "the producer closure never came");
+        let _ = wait(sys, c.raw(), Signals::PEER_CLOSED, shortly());
+    }
+    let e = event(&trap, "unsatisfiable");
+    assert_eq!(
+        (e.context, e.result),
+        (1, Err(MojoError::FailedPrecondition))
+    );
+}
+
 /// Several triggers at once: blocking events go round the ready ones, two
 /// traps watch one handle apart, and `SignalsUnsatisfied` fires when a
 /// signal goes.
