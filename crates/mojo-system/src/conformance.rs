@@ -1,4 +1,4 @@
-//! Checks that a [`MojoSystem`] keeps Mojo's data pipe and message write semantics, written
+//! Checks that a [`MojoSystem`] keeps Mojo's data pipe, message pipe and message write semantics, written
 //! once and run against every implementation (the node-backed systems in
 //! this crate's tests, the test peers' fake in theirs). Each check panics
 //! at the first difference, naming it: they are for tests only.
@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 pub mod new_data;
+pub mod pipes;
 pub mod regions;
 
 use mojo_legacy_wire::Profile;
@@ -52,7 +53,8 @@ pub fn ipcz_pair() -> (Joined<IpczProtocol>, Joined<IpczProtocol>) {
 /// How long a check waits for a change to cross a link.
 pub const SETTLE: Duration = Duration::from_secs(20);
 
-fn deadline() -> Option<Instant> {
+/// A deadline [`SETTLE`] from now.
+pub fn deadline() -> Option<Instant> {
     Some(Instant::now() + SETTLE)
 }
 

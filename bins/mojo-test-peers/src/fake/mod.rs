@@ -605,6 +605,7 @@ mod two_phase_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::conformance::pipes::{PipeOp, pipe_model};
     use crate::system::{BufferMapping, peer_closed, read_one, wait};
     use nix::errno::Errno;
     use std::time::Duration;
@@ -738,69 +739,28 @@ mod tests {
         assert_eq!(sys.open_handles(), 0);
     }
 
-    #[derive(Debug, Clone)]
-    enum PipeOp {
-        Write(usize, Vec<u8>),
-        Read(usize),
-        Close(usize),
-    }
-
     fn pipe_op() -> impl proptest::strategy::Strategy<Value = PipeOp> {
         use proptest::prelude::*;
         prop_oneof![
-            (0usize..2, proptest::collection::vec(any::<u8>(), 0..8))
-                .prop_map(|(s, b)| PipeOp::Write(s, b)),
+            (
+                0usize..2,
+                proptest::collection::vec(any::<u8>(), 0..8),
+                any::<bool>()
+            )
+                .prop_map(|(end, bytes, attach)| PipeOp::Write { end, bytes, attach }),
             (0usize..2).prop_map(PipeOp::Read),
             (0usize..2).prop_map(PipeOp::Close),
         ]
     }
 
     proptest::proptest! {
-        /// A message pipe behaves like two queues and two open flags.
+        /// A message pipe behaves like two queues and two open flags (the
+        /// shared model, `conformance::pipes`), and leaves no handle open.
         #[test]
         fn pipe_matches_model(ops in proptest::collection::vec(pipe_op(), 0..40)) {
             let sys = FakeSystem::new();
             let (a, b) = sys.create_message_pipe().unwrap();
-            let mut ends = [Some(a), Some(b)];
-            let mut inbox: [VecDeque<Vec<u8>>; 2] = [VecDeque::new(), VecDeque::new()];
-            let mut open = [true, true];
-            for op in ops {
-                match op {
-                    PipeOp::Write(s, bytes) => {
-                        let Some(end) = &ends[s] else { continue };
-                        let r = sys.write_message(end, &bytes, Vec::new());
-                        if open[1 - s] {
-                            proptest::prop_assert_eq!(r, Ok(()));
-                            inbox[1 - s].push_back(bytes);
-                        } else {
-                            proptest::prop_assert_eq!(r, Err(MojoError::FailedPrecondition));
-                        }
-                    }
-                    PipeOp::Read(s) => {
-                        let Some(end) = &ends[s] else { continue };
-                        let r = sys.read_message(end).map(|m| m.bytes);
-                        let want = match inbox[s].pop_front() {
-                            Some(m) => Ok(m),
-                            None if open[1 - s] => Err(MojoError::ShouldWait),
-                            None => Err(MojoError::FailedPrecondition),
-                        };
-                        proptest::prop_assert_eq!(r, want);
-                    }
-                    PipeOp::Close(s) => {
-                        ends[s] = None;
-                        open[s] = false;
-                        inbox[s].clear();
-                    }
-                }
-                for s in 0..2 {
-                    if let Some(end) = &ends[s] {
-                        let st = sys.query_signals(end.raw()).unwrap();
-                        proptest::prop_assert_eq!(st.satisfied.intersects(Signals::READABLE), !inbox[s].is_empty());
-                        proptest::prop_assert_eq!(st.satisfied.intersects(Signals::PEER_CLOSED), !open[1 - s]);
-                    }
-                }
-            }
-            drop(ends);
+            pipe_model(&sys, a, &sys, b, &ops);
             proptest::prop_assert_eq!(sys.open_handles(), 0);
         }
     }
