@@ -1,7 +1,8 @@
-//! Checks that a [`MojoSystem`] keeps Mojo's data pipe, message pipe and message write semantics, written
-//! once and run against every implementation (the node-backed systems in
-//! this crate's tests, the test peers' fake in theirs). Each check panics
-//! at the first difference, naming it: they are for tests only.
+//! Checks that a [`MojoSystem`] keeps Mojo's data pipe, message pipe and
+//! message write semantics, written once and run against every
+//! implementation (the node-backed systems in this crate's tests, the test
+//! peers' fake in theirs). Each check panics at the first difference,
+//! naming it: they are for tests only.
 
 use std::time::{Duration, Instant};
 
