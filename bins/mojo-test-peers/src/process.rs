@@ -10,7 +10,7 @@
 //! it starts any other thread, as the reference does, so no other fork can
 //! see the cleared flags.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command};
@@ -117,7 +117,10 @@ pub fn spawn(argv: &[String], keep: &[BorrowedFd<'_>]) -> io::Result<Child> {
         cmd.push_str(a);
         cmd.push(' ');
     }
-    eprintln!("[host] spawned pid {}: {cmd}", child.id());
+    // One write, so that a child's own stderr lines cannot land inside it
+    // (eprintln! writes each piece of the format separately).
+    let line = format!("[host] spawned pid {}: {cmd}\n", child.id());
+    let _ = io::stderr().lock().write_all(line.as_bytes());
     Ok(child)
 }
 

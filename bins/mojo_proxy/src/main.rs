@@ -33,9 +33,14 @@ fn print_ignoring_errors(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// Writes one `mojo_proxy: ...` line to stderr, ignoring failure.
+/// Writes one `mojo_proxy: ...` line to stderr, ignoring failure. One
+/// `write` call: stderr is unbuffered and shared with the launcher, whose
+/// own lines would otherwise land inside ours (`writeln!` writes each piece
+/// of the format separately), and a line under `PIPE_BUF` written at once
+/// stays whole.
 fn error_line(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "mojo_proxy: {text}");
+    let line = format!("mojo_proxy: {text}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Adopts the socket the parent passed as fd number `fd`.
