@@ -117,7 +117,9 @@ fn try_run(
         legacy_name: names::random_node_name(&mut random),
         inherit_broker: config.inherit_ipcz_broker,
     };
-    let node_random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;
+    // The legacy node names two ports per new pipe: buffered, one
+    // getrandom(2) per 4 KiB instead of one per name.
+    let node_random = OsRandom::buffered().map_err(|e| format!("no OS random source: {e}"))?;
     let mut proxy =
         Proxy::new(&proxy_config, client_end, node_random).map_err(|e| e.to_string())?;
     let ring_random = OsRandom::new().map_err(|e| format!("no OS random source: {e}"))?;

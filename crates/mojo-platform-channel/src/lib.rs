@@ -93,7 +93,7 @@ pub use shm::{
 
 /// Re-exported from `mojo-wire-kit`, whose definitions they are, so that
 /// users of regions and mappings need not depend on it themselves.
-pub use mojo_wire_kit::{RandomSource, RegionMode, SharedMemory, ShmAccessError};
+pub use mojo_wire_kit::{BufferedRandom, RandomSource, RegionMode, SharedMemory, ShmAccessError};
 
 #[doc(hidden)]
 pub mod test_support;

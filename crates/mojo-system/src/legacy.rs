@@ -31,7 +31,7 @@ use mojo_legacy_wire::user_message::DataPipeOptions;
 use mojo_platform_channel::{
     Endpoint, FdAccessMode, Mapping, OsRandom, RegionMode, SharedMemoryRegion,
 };
-use mojo_wire_kit::Guid;
+use mojo_wire_kit::{Guid, RandomSource};
 
 use crate::runtime::local_region;
 use crate::runtime::{
@@ -752,7 +752,7 @@ impl Protocol for LegacyProtocol {
     }
 }
 
-fn random_name(rng: &mut OsRandom) -> mojo_legacy_wire::NodeName {
+fn random_name(rng: &mut impl RandomSource) -> mojo_legacy_wire::NodeName {
     names::random_node_name(rng)
 }
 
@@ -768,7 +768,9 @@ pub fn send_invitation(
     profile: Profile,
     attachments: &[Vec<u8>],
 ) -> Result<(RealSystem<LegacyProtocol>, Vec<MessagePipe>), ConnectError> {
-    let mut rng = OsRandom::new().map_err(ConnectError::from_display)?;
+    // The node names two ports per new pipe: kernel bytes, one system call
+    // per 4 KiB.
+    let mut rng = OsRandom::buffered().map_err(ConnectError::from_display)?;
     let mut driver = Driver::new().map_err(ConnectError::from_display)?;
     let bootstrap = driver
         .adopt_fd(socket)
@@ -801,7 +803,9 @@ pub fn accept_invitation(
     profile: Profile,
     attachments: &[Vec<u8>],
 ) -> Result<(RealSystem<LegacyProtocol>, Vec<MessagePipe>), ConnectError> {
-    let mut rng = OsRandom::new().map_err(ConnectError::from_display)?;
+    // The node names two ports per new pipe: kernel bytes, one system call
+    // per 4 KiB.
+    let mut rng = OsRandom::buffered().map_err(ConnectError::from_display)?;
     let mut driver = Driver::new().map_err(ConnectError::from_display)?;
     let bootstrap = driver
         .add_link(socket)

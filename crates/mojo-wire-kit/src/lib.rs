@@ -21,6 +21,7 @@
 //!   and so stay sans-IO;
 //! - [`RandomSource`]: names, tokens and GUIDs come from an injected source
 //!   ([`SeededRandom`] in tests), never from a call hidden inside a library;
+//!   [`BufferedRandom`] batches a costly source's calls (one per 4 KiB);
 //! - [`BufferPool`]: bounded spare byte vectors, and [`ReorderBuffer`], the
 //!   sequence-ordered storage under both protocols' message queues, so the
 //!   nodes' steady message path reuses memory instead of allocating.
@@ -105,7 +106,7 @@ pub use error::CodecError;
 pub use guid::Guid;
 pub use hash::{KeyHasher, KeyedHasher};
 pub use layout::{LayoutField, WireLayout, field_name_at, fields_tile, le};
-pub use random::{RandomSource, SeededRandom};
+pub use random::{BUFFERED_RANDOM_CAPACITY, BufferedRandom, RandomSource, SeededRandom};
 pub use reader::Reader;
 pub use region_mode::RegionMode;
 pub use reorder::ReorderBuffer;

@@ -100,7 +100,11 @@ pub struct Node<M> {
     ports: HashMap<PortName, Port<M>, KeyedHasher>,
     /// Which local ports send to each (node, port): peer loss and proxy
     /// deletion look ports up by peer (Chromium's `peer_port_maps_`).
-    by_peer: BTreeMap<NodeName, BTreeMap<PortName, BTreeSet<PortName>>>,
+    /// One flat set of (peer node, peer port, local port), so that indexing
+    /// a port allocates nothing but the occasional B-tree node (a nested map
+    /// of sets allocated a set per peer port); it iterates in the same
+    /// order as the nested maps did.
+    by_peer: BTreeSet<(NodeName, PortName, PortName)>,
     /// How many local ports send to each node (the sizes of `by_peer`'s
     /// sets, kept so that a per-peer port limit costs no walk of the ports).
     towards: BTreeMap<NodeName, usize>,
@@ -152,7 +156,7 @@ impl<M> Node<M> {
             rng: Box::new(rng),
             limits,
             ports: HashMap::default(),
-            by_peer: BTreeMap::new(),
+            by_peer: BTreeSet::new(),
             towards: BTreeMap::new(),
             queued_messages: 0,
             local: VecDeque::new(),
@@ -1853,16 +1857,12 @@ impl<M> Node<M> {
     /// closure that should free them may never come (Chromium keeps them
     /// forever). Returns the ports carried by the messages they all held.
     fn erase_port(&mut self, name: PortName, notify: bool) -> Vec<PortName> {
-        let me = self.name;
         let mut carried = self.erase_one(name, notify);
-        let mut work = vec![name];
-        while let Some(target) = work.pop() {
-            let feeders: Vec<PortName> = self
-                .ports_with_peer(me, Some(target))
-                .into_iter()
-                .filter(|n| self.port_state(*n) == Some(PortState::Proxying))
-                .collect();
-            for feeder in feeders {
+        // Usually no proxy feeds the port: then nothing here allocates.
+        let mut work = Vec::new();
+        let mut next = Some(name);
+        while let Some(target) = next.take().or_else(|| work.pop()) {
+            for feeder in self.local_proxies_feeding(target) {
                 carried.extend(self.erase_one(feeder, true));
                 work.push(feeder);
             }
@@ -2007,14 +2007,7 @@ impl<M> Node<M> {
     }
 
     fn index(&mut self, name: PortName, peer: (NodeName, PortName)) {
-        let added = self
-            .by_peer
-            .entry(peer.0)
-            .or_default()
-            .entry(peer.1)
-            .or_default()
-            .insert(name);
-        if added {
+        if self.by_peer.insert((peer.0, peer.1, name)) {
             *self.towards.entry(peer.0).or_default() += 1;
         }
     }
@@ -2038,56 +2031,60 @@ impl<M> Node<M> {
     }
 
     fn unindex(&mut self, name: PortName, peer: (NodeName, PortName)) {
-        if let Some(of_node) = self.by_peer.get_mut(&peer.0) {
-            if let Some(senders) = of_node.get_mut(&peer.1) {
-                if senders.remove(&name) {
-                    if let Some(count) = self.towards.get_mut(&peer.0) {
-                        *count = count.saturating_sub(1);
-                    }
-                }
-                if senders.is_empty() {
-                    of_node.remove(&peer.1);
-                }
-            }
-            if of_node.is_empty() {
-                self.by_peer.remove(&peer.0);
+        if !self.by_peer.remove(&(peer.0, peer.1, name)) {
+            return;
+        }
+        if let Some(count) = self.towards.get_mut(&peer.0) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
                 self.towards.remove(&peer.0);
             }
         }
     }
 
-    /// Local ports whose peer is on `node` (and is `port`, if given).
+    /// Local Proxying ports whose peer is local port `target`, by name (the
+    /// vector allocates only if there is one).
+    fn local_proxies_feeding(&self, target: PortName) -> Vec<PortName> {
+        let (me, first, last) = (
+            self.name,
+            PortName::new(0, 0),
+            PortName::new(u64::MAX, u64::MAX),
+        );
+        self.by_peer
+            .range((me, target, first)..=(me, target, last))
+            .map(|&(_, _, name)| name)
+            .filter(|n| self.port_state(*n) == Some(PortState::Proxying))
+            .collect()
+    }
+
+    /// Local ports whose peer is on `node` (and is `port`, if given), by
+    /// peer port, then name.
     fn ports_with_peer(&self, node: NodeName, port: Option<PortName>) -> Vec<PortName> {
-        let Some(of_node) = self.by_peer.get(&node) else {
-            return Vec::new();
+        const FIRST: PortName = PortName::new(0, 0);
+        const LAST: PortName = PortName::new(u64::MAX, u64::MAX);
+        let (from, to) = match port {
+            Some(port) => ((node, port, FIRST), (node, port, LAST)),
+            None => ((node, FIRST, FIRST), (node, LAST, LAST)),
         };
-        match port {
-            Some(port) => of_node
-                .get(&port)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default(),
-            None => of_node.values().flatten().copied().collect(),
-        }
+        self.by_peer
+            .range(from..=to)
+            .map(|&(_, _, name)| name)
+            .collect()
     }
 
     /// The peer index matches the ports (tests check it after each step).
     #[cfg(test)]
     pub(crate) fn check_peer_index(&self) {
-        let mut expected: BTreeMap<NodeName, BTreeMap<PortName, BTreeSet<PortName>>> =
-            BTreeMap::new();
-        for (name, p) in &self.ports {
-            expected
-                .entry(p.peer_node)
-                .or_default()
-                .entry(p.peer_port)
-                .or_default()
-                .insert(*name);
-        }
-        assert_eq!(expected, self.by_peer, "peer index out of date");
-        let counts: BTreeMap<NodeName, usize> = expected
+        let expected: BTreeSet<(NodeName, PortName, PortName)> = self
+            .ports
             .iter()
-            .map(|(node, of_node)| (*node, of_node.values().map(BTreeSet::len).sum()))
+            .map(|(name, p)| (p.peer_node, p.peer_port, *name))
             .collect();
+        assert_eq!(expected, self.by_peer, "peer index out of date");
+        let mut counts: BTreeMap<NodeName, usize> = BTreeMap::new();
+        for (node, _, _) in &expected {
+            *counts.entry(*node).or_default() += 1;
+        }
         assert_eq!(counts, self.towards, "per-node port counts out of date");
     }
 
