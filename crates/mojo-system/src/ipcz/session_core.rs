@@ -339,8 +339,12 @@ impl SessionCore {
         while let Some(event) = self.session.poll_event() {
             match event {
                 SessionEvent::MapPrimaryBuffer { buffer, fd } => {
-                    // Our broker's memory: trusted (ARCHITECTURE.md policy).
-                    match map_region(&buffer, vec![fd], true) {
+                    // A non-broker's broker: trusted (ARCHITECTURE.md
+                    // policy). A broker maps a primary buffer only from
+                    // another network's broker (an isolated connection),
+                    // whose memory it trusts no more than any peer's: an
+                    // unsealed region could be truncated under our mapping.
+                    match map_region(&buffer, vec![fd], self.options.trust_peer_memory) {
                         Ok(mapping) => match self.session.primary_buffer_mapped(mapping) {
                             Ok(()) => mapped_primary = true,
                             Err(e) => self.fail(e),
