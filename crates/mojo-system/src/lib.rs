@@ -475,6 +475,47 @@ pub struct WaitError {
     pub index: Option<usize>,
 }
 
+/// One look of `MojoWaitMany` at `handles` (for implementors of
+/// [`MojoSystem::wait_any`], under their lock): `Some(Ok(i))` if handle `i`
+/// satisfies what it is waited for, `Some(Err(..))` for a bad handle or, once
+/// none is satisfied, the first that can never be; `None`: wait for a
+/// change and look again. An empty list is `INVALID_ARGUMENT`.
+pub fn scan_wait_any(
+    handles: &[(MojoHandle, Signals)],
+    mut signals_of: impl FnMut(MojoHandle) -> MojoResult<SignalsState>,
+) -> Option<Result<usize, WaitError>> {
+    if handles.is_empty() {
+        return Some(Err(WaitError {
+            error: MojoError::InvalidArgument,
+            index: None,
+        }));
+    }
+    let mut unsatisfiable = None;
+    for (i, (h, wanted)) in handles.iter().enumerate() {
+        let s = match signals_of(*h) {
+            Ok(s) => s,
+            Err(error) => {
+                return Some(Err(WaitError {
+                    error,
+                    index: Some(i),
+                }));
+            }
+        };
+        if s.satisfied.intersects(*wanted) {
+            return Some(Ok(i));
+        }
+        if !s.satisfiable.intersects(*wanted) && unsatisfiable.is_none() {
+            unsatisfiable = Some(i);
+        }
+    }
+    unsatisfiable.map(|i| {
+        Err(WaitError {
+            error: MojoError::FailedPrecondition,
+            index: Some(i),
+        })
+    })
+}
+
 /// A failed [`MojoSystem::try_write_message`]: the result, and the handles
 /// back when the message was never formed (a bad pipe, a handle that is
 /// the pipe itself, unknown or repeated, or one in a two-phase operation).

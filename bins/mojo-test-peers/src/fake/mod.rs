@@ -33,7 +33,7 @@ use crate::system::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, HandleKind, Message, MessagePipe,
     MojoError, MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer,
     Signals, SignalsState, UnwrappedRegion, WaitError, WrapRegionError, WriteMessageError,
-    check_attachments, data_pipe_capacity, region::check_region,
+    check_attachments, data_pipe_capacity, region::check_region, scan_wait_any,
 };
 
 mod objects;
@@ -238,32 +238,10 @@ impl MojoSystem for FakeSystem {
         handles: &[(MojoHandle, Signals)],
         deadline: Option<Instant>,
     ) -> Result<usize, WaitError> {
-        if handles.is_empty() {
-            return Err(WaitError {
-                error: MojoError::InvalidArgument,
-                index: None,
-            });
-        }
         let mut st = self.inner.lock();
         loop {
-            let mut unsatisfiable = None;
-            for (i, (h, wanted)) in handles.iter().enumerate() {
-                let s = st.signals(*h).map_err(|error| WaitError {
-                    error,
-                    index: Some(i),
-                })?;
-                if s.satisfied.intersects(*wanted) {
-                    return Ok(i);
-                }
-                if !s.satisfiable.intersects(*wanted) && unsatisfiable.is_none() {
-                    unsatisfiable = Some(i);
-                }
-            }
-            if let Some(i) = unsatisfiable {
-                return Err(WaitError {
-                    error: MojoError::FailedPrecondition,
-                    index: Some(i),
-                });
+            if let Some(done) = scan_wait_any(handles, |h| st.signals(h)) {
+                return done;
             }
             st = match deadline {
                 None => self

@@ -38,7 +38,7 @@ use crate::{
     DataPipeConsumer, DataPipeProducer, Handle, HandleCloser, Message, MessagePipe, MojoError,
     MojoHandle, MojoResult, MojoSystem, PlatformHandle, RegionAccessMode, SharedBuffer, Signals,
     SignalsState, UnwrappedRegion, WaitError, WrapRegionError, WriteMessageError,
-    check_attachments,
+    check_attachments, scan_wait_any,
 };
 
 /// Why a process could not join a network (`send_invitation`,
@@ -623,32 +623,10 @@ impl<P: Protocol> MojoSystem for RealSystem<P> {
         handles: &[(MojoHandle, Signals)],
         deadline: Option<Instant>,
     ) -> Result<usize, WaitError> {
-        if handles.is_empty() {
-            return Err(WaitError {
-                error: MojoError::InvalidArgument,
-                index: None,
-            });
-        }
         let mut t = self.shared.lock();
         loop {
-            let mut unsatisfiable = None;
-            for (i, (h, wanted)) in handles.iter().enumerate() {
-                let s = t.signals(*h).map_err(|error| WaitError {
-                    error,
-                    index: Some(i),
-                })?;
-                if s.satisfied.intersects(*wanted) {
-                    return Ok(i);
-                }
-                if !s.satisfiable.intersects(*wanted) && unsatisfiable.is_none() {
-                    unsatisfiable = Some(i);
-                }
-            }
-            if let Some(i) = unsatisfiable {
-                return Err(WaitError {
-                    error: MojoError::FailedPrecondition,
-                    index: Some(i),
-                });
+            if let Some(done) = scan_wait_any(handles, |h| t.signals(h)) {
+                return done;
             }
             t = match self.shared.wait(t, deadline) {
                 Some(t) => t,
