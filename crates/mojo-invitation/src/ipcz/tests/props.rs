@@ -5,17 +5,17 @@
 use ipcz_wire::driver_object::{DriverObject, SharedBuffer, Transport};
 use ipcz_wire::message::Message;
 use ipcz_wire::messages::{
-    Body, ConnectFromBrokerToNonBroker, ConnectFromNonBrokerToBroker, ConnectToReferredBroker,
-    ConnectToReferredNonBroker, NonBrokerReferralAccepted,
+    Body, ConnectFromBrokerToBroker, ConnectFromBrokerToNonBroker, ConnectFromNonBrokerToBroker,
+    ConnectToReferredBroker, ConnectToReferredNonBroker, NonBrokerReferralAccepted,
 };
 use ipcz_wire::types::{DriverObjectIndex, NodeName, ReferralId};
 use mojo_wire_kit::{HeapMemory, RegionMode, SeededRandom};
 use proptest::prelude::*;
 
 use super::super::{
-    BrokerConnector, BrokerReferralConnector, EstablishedLink, HandshakeError,
-    MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector, PrimaryBuffer, Referral, ReferralResources,
-    ReferredConnector, ReferrerConnector, ReferrerInfo,
+    BrokerConnector, BrokerReferralConnector, BrokerToBrokerConnector, EstablishedLink,
+    HandshakeError, MAX_PRIMARY_BUFFER_SIZE, NonBrokerConnector, PrimaryBuffer, Referral,
+    ReferralResources, ReferredConnector, ReferrerConnector, ReferrerInfo,
 };
 use super::*;
 use std::os::fd::OwnedFd;
@@ -50,14 +50,16 @@ enum Role {
     Referred,
     Referrer,
     BrokerReferral,
+    BrokerToBroker,
 }
 
-const ROLES: [Role; 5] = [
+const ROLES: [Role; 6] = [
     Role::NonBroker,
     Role::Broker,
     Role::Referred,
     Role::Referrer,
     Role::BrokerReferral,
+    Role::BrokerToBroker,
 ];
 
 /// A valid frame the role accepts.
@@ -125,6 +127,17 @@ fn valid_frame(role: Role) -> Vec<u8> {
             }),
             &[],
         ),
+        Role::BrokerToBroker => with_objects(
+            Body::ConnectFromBrokerToBroker(ConnectFromBrokerToBroker {
+                name: OTHER_NAME,
+                protocol_version: 0,
+                num_initial_portals: 2,
+                buffer: DriverObjectIndex(0),
+                padding: 0,
+                features,
+            }),
+            &[unsafe_buffer()],
+        ),
     }
 }
 
@@ -135,6 +148,7 @@ enum Any {
     Referred(ReferredConnector),
     Referrer(ReferrerConnector),
     BrokerReferral(BrokerReferralConnector),
+    BrokerToBroker(BrokerToBrokerConnector),
 }
 
 impl Any {
@@ -187,6 +201,12 @@ impl Any {
                 .expect("connector");
                 Self::BrokerReferral(c)
             }
+            Role::BrokerToBroker => {
+                let (primary, mapping) = primary_buffer(dev_null());
+                let c = BrokerToBrokerConnector::new(BROKER_NAME, 2, primary, &mapping)
+                    .expect("connector");
+                Self::BrokerToBroker(c)
+            }
         }
     }
 
@@ -197,6 +217,7 @@ impl Any {
             Self::Referred(c) => c.handle_frame(bytes, fds),
             Self::Referrer(c) => c.handle_frame(bytes, fds),
             Self::BrokerReferral(c) => c.handle_frame(bytes, fds),
+            Self::BrokerToBroker(c) => c.handle_frame(bytes, fds),
         }
     }
 
@@ -211,6 +232,7 @@ impl Any {
                 .unwrap_or_default(),
             Self::Referrer(c) => c.established().into_iter().collect(),
             Self::BrokerReferral(c) => c.established().into_iter().collect(),
+            Self::BrokerToBroker(c) => c.established().into_iter().collect(),
         }
     }
 }
