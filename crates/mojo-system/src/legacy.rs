@@ -781,8 +781,9 @@ pub fn send_invitation(
         local_name: random_name(&mut rng),
         attachments: attachment_names(attachments)?,
     };
-    let session =
+    let mut session =
         BrokerSession::new(config, client_end, rng).map_err(ConnectError::from_display)?;
+    session.node().set_max_fds_per_peer(app_fd_budget());
     let ports = session.attachments().to_vec();
     let links = HashMap::from([(bootstrap, Link::Bootstrap), (node_link, Link::NodeChannel)]);
     let protocol = LegacyProtocol::new(Session::Broker(Box::new(session)), profile, links);
@@ -815,8 +816,9 @@ pub fn accept_invitation(
         local_name: random_name(&mut rng),
         attachments: attachment_names(attachments)?,
     };
-    let session =
+    let mut session =
         ClientSession::new(config, rng, Box::new(probe)).map_err(ConnectError::from_display)?;
+    session.node().set_max_fds_per_peer(app_fd_budget());
     let links = HashMap::from([(bootstrap, Link::Bootstrap)]);
     let protocol = LegacyProtocol::new(Session::Client(Box::new(session)), profile, links);
     let system = RealSystem::start(driver, protocol).map_err(ConnectError::from_display)?;
@@ -835,13 +837,20 @@ pub fn accept_invitation(
     Ok((system, pipes))
 }
 
+/// The received fds one peer may make this application's node hold
+/// (`crate::fd_budget`: the process's fd limit, not the proxy's bound).
+fn app_fd_budget() -> usize {
+    crate::fd_budget::queued_fds_per_peer(mojo_legacy_node::node::DEFAULT_MAX_FDS_PER_PEER)
+}
+
 /// A legacy system of its own: this process's node as a broker with no
 /// network yet (Mojo initialized as a broker that invites nobody), for
 /// [`connect_isolated`] in `profile`. Shared buffers are made locally.
 pub fn standalone(profile: Profile) -> Result<RealSystem<LegacyProtocol>, ConnectError> {
     let mut rng = OsRandom::new().map_err(ConnectError::from_display)?;
     let driver = Driver::new().map_err(ConnectError::from_display)?;
-    let node = LegacyNode::new(random_name(&mut rng), rng);
+    let mut node = LegacyNode::new(random_name(&mut rng), rng);
+    node.set_max_fds_per_peer(app_fd_budget());
     let session = Session::Standalone(Box::new(node));
     let protocol = LegacyProtocol::new(session, profile, HashMap::new());
     RealSystem::start(driver, protocol).map_err(ConnectError::from_display)

@@ -45,6 +45,7 @@
 
 #[doc(hidden)]
 pub mod conformance;
+pub mod fd_budget;
 pub mod ipcz;
 pub mod legacy;
 pub mod mapping;

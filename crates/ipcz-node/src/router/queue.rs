@@ -10,7 +10,13 @@ pub const MAX_SEQUENCE_GAP: u64 = 1_000_000;
 /// Largest number of parcels one router holds in one direction (received
 /// and not yet taken or forwarded). A remote peer that goes beyond it is
 /// misbehaving; the application gets an error instead of growing memory.
-pub const MAX_QUEUED_PARCELS_PER_ROUTER: usize = 16_384;
+///
+/// As large as the whole link's budget
+/// ([`crate::link::MAX_QUEUED_PARCELS_PER_LINK`]): a sender may run far
+/// ahead of a slow reader on one busy pipe (Chrome queues without a count
+/// bound; a flood of 20,000 small messages is ordinary), and the link's
+/// bound already caps what all of its pipes hold together.
+pub const MAX_QUEUED_PARCELS_PER_ROUTER: usize = crate::link::MAX_QUEUED_PARCELS_PER_LINK;
 
 /// Why a push was refused. All but `Full` are the silent drops of §6.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -285,6 +285,12 @@ impl LegacyNode {
         Self::with_limits(name, rng, NodeLimits::default())
     }
 
+    /// Changes [`NodeLimits::max_fds_per_peer`] from now on (an
+    /// application sets it from its own fd limit; fds already held count).
+    pub fn set_max_fds_per_peer(&mut self, limit: usize) {
+        self.limits.max_fds_per_peer = limit;
+    }
+
     /// As [`new`](Self::new), with explicit limits.
     pub fn with_limits(
         name: NodeName,

@@ -130,10 +130,19 @@ fn map_region(buffer: &SharedBuffer, fds: Vec<OwnedFd>, trust: bool) -> Result<M
     region.map()
 }
 
+/// `config` with its links' fd bound raised to this process's budget
+/// ([`crate::fd_budget`]): an application may hold many unread handles,
+/// where the nodes' default is a bound for the proxy.
+fn with_app_fd_budget(mut config: SessionConfig) -> SessionConfig {
+    let limits = &mut config.node.limits;
+    limits.max_fds = crate::fd_budget::queued_fds_per_peer(limits.max_fds);
+    config
+}
+
 impl SessionCore {
     /// A non-broker on `link` (towards a broker, whose memory it trusts).
     pub fn non_broker(link: LinkId, config: SessionConfig) -> Result<Self, SessionCoreError> {
-        let session = Session::non_broker(config)?;
+        let session = Session::non_broker(with_app_fd_budget(config))?;
         Self::new(
             link,
             session,
@@ -158,7 +167,7 @@ impl SessionCore {
             .pop()
             .ok_or(SessionCoreError::PrimaryBuffer(ShmError::ZeroSize))?;
         let primary = PrimaryBuffer::new(buffer.buffer_size, buffer.guid, fd);
-        let session = Session::broker(name, config, primary, mapping, random)?;
+        let session = Session::broker(name, with_app_fd_budget(config), primary, mapping, random)?;
         Self::new(
             link,
             session,
