@@ -450,6 +450,17 @@ impl Endpoint {
             if budget == 0 {
                 return Ok(data(total_bytes, total_fds));
             }
+            // One more recvmsg may bring up to SCM_MAX_FD fds, which cannot
+            // be handed back: once this batch has brought some, end it
+            // while that still fits, so the caller takes them first. Only
+            // fds that the caller leaves queued can then exceed the limit.
+            let fd_room = self
+                .limits
+                .max_queued_fds
+                .saturating_sub(self.incoming.queued_fds());
+            if total_fds > 0 && fd_room < SCM_MAX_FD {
+                return Ok(data(total_bytes, total_fds));
+            }
             let want = self.limits.read_chunk_size.max(1).min(budget);
             let spare = self.incoming.spare_mut(want);
             let len = spare.len().min(want);

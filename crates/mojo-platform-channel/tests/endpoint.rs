@@ -362,3 +362,38 @@ fn one_recvmsg_per_read_keeps_the_kernel_read_boundaries() {
         drop(b.take_fds(1));
     });
 }
+
+/// More fds in the socket than the FIFO may hold, in writes of 100 fds
+/// each: every read ends before a recvmsg that could overflow the FIFO, so
+/// a reader that takes the fds after each read never sees `TooManyFds`
+/// (before, one read drained the whole socket and failed at 2,048).
+#[test]
+fn a_read_ends_before_the_fd_fifo_could_overflow() {
+    assert_no_fd_leak(|| {
+        let (mut a, mut b) = socketpair().unwrap();
+        let m = memfd_with(b"x");
+        let (writes, per_write) = (24, 100);
+        for _ in 0..writes {
+            assert_eq!(
+                a.send(frame(b"batch", per_write), dups(&m, per_write))
+                    .unwrap(),
+                WriteOutcome::Flushed
+            );
+        }
+        let mut taken = Vec::new();
+        loop {
+            match b.read_available().unwrap() {
+                ReadOutcome::Data { fds, .. } => {
+                    assert!(
+                        fds <= Limits::default().max_queued_fds,
+                        "{fds} fds in one read"
+                    );
+                    taken.extend(b.take_fds(fds).unwrap());
+                }
+                ReadOutcome::WouldBlock => break,
+                ReadOutcome::Eof => panic!("the writer is still open"),
+            }
+        }
+        assert_eq!(taken.len(), writes * per_write);
+    });
+}

@@ -327,6 +327,11 @@ impl<P: Protocol> Core for IoCore<P> {
 
     fn handle_link_closed(&mut self, link: LinkId, reason: CloseReason) {
         if link != self.waker_link {
+            // A peer hanging up or a requested close is ordinary; a failed
+            // channel loses the peer's pipes, so say why.
+            if matches!(reason, CloseReason::Channel(_) | CloseReason::Epoll { .. }) {
+                eprintln!("[mojo] {link}: closed: {reason}");
+            }
             let mut t = self.shared.lock();
             t.protocol.handle_link_closed(link, reason);
             self.shared.settle(&mut t);
