@@ -208,7 +208,10 @@ fn to_node(h: WireHandle<PortRef>) -> MojoResult<NodeHandle> {
 }
 
 impl LegacyProtocol {
-    fn new(session: Session, profile: Profile, links: HashMap<LinkId, Link>) -> Self {
+    /// Every legacy system is made here, so this is where its node gets
+    /// the application's fd budget (see [`app_fd_budget`]).
+    fn new(mut session: Session, profile: Profile, links: HashMap<LinkId, Link>) -> Self {
+        node_of(&mut session).set_max_fds_per_peer(app_fd_budget());
         Self {
             session,
             profile,
@@ -781,9 +784,8 @@ pub fn send_invitation(
         local_name: random_name(&mut rng),
         attachments: attachment_names(attachments)?,
     };
-    let mut session =
+    let session =
         BrokerSession::new(config, client_end, rng).map_err(ConnectError::from_display)?;
-    session.node().set_max_fds_per_peer(app_fd_budget());
     let ports = session.attachments().to_vec();
     let links = HashMap::from([(bootstrap, Link::Bootstrap), (node_link, Link::NodeChannel)]);
     let protocol = LegacyProtocol::new(Session::Broker(Box::new(session)), profile, links);
@@ -816,9 +818,8 @@ pub fn accept_invitation(
         local_name: random_name(&mut rng),
         attachments: attachment_names(attachments)?,
     };
-    let mut session =
+    let session =
         ClientSession::new(config, rng, Box::new(probe)).map_err(ConnectError::from_display)?;
-    session.node().set_max_fds_per_peer(app_fd_budget());
     let links = HashMap::from([(bootstrap, Link::Bootstrap)]);
     let protocol = LegacyProtocol::new(Session::Client(Box::new(session)), profile, links);
     let system = RealSystem::start(driver, protocol).map_err(ConnectError::from_display)?;
@@ -849,8 +850,7 @@ fn app_fd_budget() -> usize {
 pub fn standalone(profile: Profile) -> Result<RealSystem<LegacyProtocol>, ConnectError> {
     let mut rng = OsRandom::new().map_err(ConnectError::from_display)?;
     let driver = Driver::new().map_err(ConnectError::from_display)?;
-    let mut node = LegacyNode::new(random_name(&mut rng), rng);
-    node.set_max_fds_per_peer(app_fd_budget());
+    let node = LegacyNode::new(random_name(&mut rng), rng);
     let session = Session::Standalone(Box::new(node));
     let protocol = LegacyProtocol::new(session, profile, HashMap::new());
     RealSystem::start(driver, protocol).map_err(ConnectError::from_display)

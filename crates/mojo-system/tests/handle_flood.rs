@@ -27,8 +27,13 @@ fn room_for_the_flood() -> bool {
     hard >= (2 * FLOOD + 1_000) as u64
 }
 
-/// Writes the whole flood before reading anything, then reads it all back.
+/// Writes the whole flood before reading anything, then reads it all back
+/// (skipped, saying so, where the fd limit has no room for it).
 fn flood<A: MojoSystem, B: MojoSystem>(a: &A, pa: &MessagePipe, b: &B, pb: &MessagePipe) {
+    if !room_for_the_flood() {
+        eprintln!("skipped: the hard fd limit is below {}", 2 * FLOOD + 1_000);
+        return;
+    }
     let devnull = OwnedFd::from(std::fs::File::open("/dev/null").expect("/dev/null"));
     for i in 0..FLOOD {
         let fd = devnull.try_clone().expect("dup");
@@ -50,20 +55,12 @@ fn flood<A: MojoSystem, B: MojoSystem>(a: &A, pa: &MessagePipe, b: &B, pb: &Mess
 
 #[test]
 fn a_legacy_reader_holds_a_flood_of_handles() {
-    if !room_for_the_flood() {
-        eprintln!("skipped: the hard fd limit is below {}", 2 * FLOOD + 1_000);
-        return;
-    }
     let ((a, mut pa), (b, mut pb)) = pairs::legacy_pair(Profile::Libchrome);
     flood(&a, &pa.remove(0), &b, &pb.remove(0));
 }
 
 #[test]
 fn an_ipcz_reader_holds_a_flood_of_handles() {
-    if !room_for_the_flood() {
-        eprintln!("skipped: the hard fd limit is below {}", 2 * FLOOD + 1_000);
-        return;
-    }
     let ((a, mut pa), (b, mut pb)) = pairs::ipcz_pair();
     flood(&a, &pa.remove(0), &b, &pb.remove(0));
 }
