@@ -3,6 +3,9 @@
 //! built with `panic = "abort"`, which
 //! `cargo xtask dist` writes and `cargo xtask bench` and `soak` measure.
 //!
+//! Their text is laid out in the order of `xtask/dist/text-order.txt`, the
+//! functions that run first (`text_order.rs`).
+//!
 //! Why static: the proxy's idle resident set is mostly code pages (the
 //! kernel maps whole 64 KiB windows around each page touched), and a
 //! dynamic build maps `ld.so`, `libgcc_s` and all of `libc.so` besides its
@@ -63,18 +66,37 @@ pub(crate) fn build(
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
     }
-    let existing = std::env::var("RUSTFLAGS").ok();
+    let mut flags = static_rustflags(std::env::var("RUSTFLAGS").ok().as_deref());
+    if let Some(order) =
+        crate::text_order::rustflags(&crate::workspace_root(), &target_dir.join("text-order"))?
+    {
+        flags = format!("{flags} {order}");
+    }
     // No unwinding in the deployed hops: a panic is a defect that ends the
     // process either way, and the landing pads are 0.2 MB of code pages.
-    cmd.env("RUSTFLAGS", static_rustflags(existing.as_deref()))
+    cmd.env("RUSTFLAGS", flags)
         .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
         .env("CARGO_TARGET_DIR", target_dir);
     crate::run("static release build", cmd)?;
-    Ok(target_dir.join(triple).join("release"))
+    let dir = target_dir.join(triple).join("release");
+    let bins: Vec<PathBuf> = packages
+        .iter()
+        .filter(|&p| HOPS.contains(p))
+        .map(|p| dir.join(p))
+        .collect();
+    crate::text_order::report(&crate::workspace_root(), &bins);
+    Ok(dir)
 }
 
-/// `cargo xtask dist`: the static proxy and relay; prints their paths.
-pub(crate) fn run() -> Result<(), String> {
+/// `cargo xtask dist [--refresh-text-order]`: the static proxy and relay;
+/// prints their paths. With the flag, first profiles the hops and rewrites
+/// the ordering of their text (`text_order.rs`).
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    match args {
+        [] => {}
+        [flag] if flag == "--refresh-text-order" => crate::text_order::refresh()?,
+        _ => return Err(format!("dist: unknown arguments {args:?}")),
+    }
     let dir = build(&HOPS, &[], &crate::target_dir())?;
     for bin in ["mojo_proxy", "mojo-relay"] {
         println!("{}", dir.join(bin).display());

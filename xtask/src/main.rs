@@ -31,9 +31,11 @@
 //! - `cargo xtask soak [--messages N] [--json PATH] [--proxy=PATH]`: the
 //!   soak (`soak.rs`, docs/RELIABILITY.md): a million messages with handles
 //!   through the release proxy, whose fd count and RSS must stay flat.
-//! - `cargo xtask dist` (`dist.rs`): `mojo_proxy` and `mojo-relay` as they
-//!   are deployed and measured, release builds linked statically; prints
-//!   their paths.
+//! - `cargo xtask dist [--refresh-text-order]` (`dist.rs`): `mojo_proxy`
+//!   and `mojo-relay` as they are deployed and measured, release builds
+//!   linked statically with their text in the order of the functions that
+//!   run (`text_order.rs`; the flag profiles them again under callgrind and
+//!   rewrites that order); prints their paths.
 
 #![forbid(unsafe_code)]
 
@@ -45,6 +47,7 @@ mod flags;
 mod fuzz;
 mod procfs;
 mod soak;
+mod text_order;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -58,11 +61,11 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
-        Some("dist") => dist::run(),
+        Some("dist") => dist::run(&args[1..]),
         Some("sanitize") => sanitize(),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS] [--capture] [--scale[=N,...]]\n       cargo xtask soak [--messages N] [--json PATH] [--proxy=PATH]\n       cargo xtask sanitize\n       cargo xtask dist\n       cargo xtask fuzz --smoke [--seconds CAP] [--runs N] [--seed N] | --campaign [--seconds N] [--plateau S] [TARGET]... | --list"
+                "usage: cargo xtask ci\n       cargo xtask corpus [--check]\n       cargo xtask demo\n       cargo xtask bench [--quick] [--json PATH] [--proxy=PATH]... [--runs N] [--taskset=CPUS] [--capture] [--scale[=N,...]]\n       cargo xtask soak [--messages N] [--json PATH] [--proxy=PATH]\n       cargo xtask sanitize\n       cargo xtask dist [--refresh-text-order]\n       cargo xtask fuzz --smoke [--seconds CAP] [--runs N] [--seed N] | --campaign [--seconds N] [--plateau S] [TARGET]... | --list"
             );
             return ExitCode::from(2);
         }
