@@ -23,6 +23,7 @@
 //! What of spec §6 lives where:
 //!
 //! - sequence numbers, the reorder window and final lengths (§6.2): `queue`;
+//!   which emptied queues keep the capacity a burst gave them: `kept_rings`;
 //! - edges with primary and decaying links and their limits (§6.8.6): `edge`;
 //! - the flush (§6.9), generalized to proxies: `flush`;
 //! - AcceptParcel, RouteClosed, RouteDisconnected, FlushRouter (§6.4, §6.6,
@@ -57,6 +58,7 @@ mod error;
 mod flush;
 mod handlers;
 mod ids;
+mod kept_rings;
 mod link_state;
 mod links;
 mod message;
@@ -70,6 +72,7 @@ mod transfer;
 pub use bypass::MAX_ROUTERS_AWAITING_LINKS;
 pub use error::{PortalError, RouteError};
 pub use ids::{LinkSide, NodeLinkId, RouterId};
+pub use kept_rings::{KEPT_RING_BYTES, MAX_KEPT_RINGS};
 pub use link_state::{
     IN_MEMORY_FIRST_SUBLINK, InMemoryLinkState, LINK_STATE_SIZE, LinkState, LinkStatus,
 };

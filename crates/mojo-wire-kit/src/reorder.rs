@@ -107,13 +107,35 @@ impl<T> ReorderBuffer<T> {
     }
 
     /// Takes the front element, if it has arrived, and moves the front on.
+    /// A ring that empties gives back its capacity beyond
+    /// `RETAINED_RING_CAPACITY`.
     pub fn pop_front(&mut self) -> Option<T> {
+        let item = self.pop_front_keeping_capacity()?;
+        self.trim_excess();
+        Some(item)
+    }
+
+    /// Like [`pop_front`](Self::pop_front), but the ring keeps its capacity
+    /// when it empties, so the next burst as large allocates nothing; the
+    /// caller bounds what it keeps with [`trim_excess`](Self::trim_excess)
+    /// (a node keeps a few busy routes' rings, not every idle one's).
+    pub fn pop_front_keeping_capacity(&mut self) -> Option<T> {
         let item = self.run.pop_front()?;
         self.front += 1;
+        Some(item)
+    }
+
+    /// Ring capacity, in elements, beyond what an empty ring keeps.
+    pub fn excess_capacity(&self) -> usize {
+        self.run.capacity().saturating_sub(RETAINED_RING_CAPACITY)
+    }
+
+    /// Gives the ring's [`excess_capacity`](Self::excess_capacity) back to
+    /// the allocator if the ring is empty (else it is in use: kept).
+    pub fn trim_excess(&mut self) {
         if self.run.is_empty() && self.run.capacity() > RETAINED_RING_CAPACITY {
             self.run.shrink_to(RETAINED_RING_CAPACITY);
         }
-        Some(item)
     }
 
     /// The elements held, in sequence order.
@@ -178,12 +200,38 @@ mod tests {
         }
         while b.pop_front().is_some() {}
         assert!(b.run.capacity() <= RETAINED_RING_CAPACITY);
+        assert_eq!(b.excess_capacity(), 0);
+    }
+
+    #[test]
+    fn a_ring_kept_large_is_trimmed_only_when_empty() {
+        let mut b = ReorderBuffer::new(0);
+        for i in 0..1_000 {
+            b.insert(i, i).unwrap();
+        }
+        let excess = b.excess_capacity();
+        assert!(excess >= 1_000 - RETAINED_RING_CAPACITY);
+        b.trim_excess();
+        assert_eq!(b.excess_capacity(), excess, "in use: kept");
+        while b.pop_front_keeping_capacity().is_some() {}
+        assert_eq!(b.excess_capacity(), excess, "empty, still kept");
+        // The next burst as large fits without growing.
+        for i in 1_000..2_000 {
+            b.insert(i, i).unwrap();
+        }
+        assert_eq!(b.excess_capacity(), excess);
+        while b.pop_front_keeping_capacity().is_some() {}
+        b.trim_excess();
+        assert_eq!(b.excess_capacity(), 0);
+        assert_eq!(b.front_seq(), 2_000);
     }
 
     #[derive(Debug, Clone)]
     enum Op {
         Insert(u64),
         Pop,
+        PopKeepingCapacity,
+        TrimExcess,
         SplitOff(u64),
     }
 
@@ -191,6 +239,8 @@ mod tests {
         prop_oneof![
             4 => (0u64..40).prop_map(Op::Insert),
             2 => Just(Op::Pop),
+            1 => Just(Op::PopKeepingCapacity),
+            1 => Just(Op::TrimExcess),
             1 => (0u64..40).prop_map(Op::SplitOff),
         ]
     }
@@ -220,6 +270,14 @@ mod tests {
                         }
                         prop_assert_eq!(b.pop_front(), expected);
                     }
+                    Op::PopKeepingCapacity => {
+                        let expected = model.remove(&front);
+                        if expected.is_some() {
+                            front += 1;
+                        }
+                        prop_assert_eq!(b.pop_front_keeping_capacity(), expected);
+                    }
+                    Op::TrimExcess => b.trim_excess(),
                     Op::SplitOff(seq) => {
                         let gone: Vec<u64> = model.split_off(&seq).into_values().collect();
                         prop_assert_eq!(b.split_off(seq), gone);

@@ -221,6 +221,7 @@ impl<H> Routers<H> {
                 &mut r.inbound
             };
             let parcel = queue.pop().expect("peeked above");
+            self.keep_or_trim_ring(rid, !toward_outward);
             self.transmit_parcel(rid, link, parcel, states);
         }
     }

@@ -192,6 +192,8 @@ impl<H> Routers<H> {
         while let Some(p) = r.inbound.pop() {
             dropped.push(p);
         }
+        // Closed: nothing more is read from it.
+        r.inbound.trim_excess();
         for p in dropped {
             self.discard_parcel(p);
         }
@@ -340,6 +342,7 @@ impl<H> Routers<H> {
                     while let Some(p) = r.inbound.pop() {
                         dropped.push(p);
                     }
+                    r.inbound.trim_excess();
                     for p in dropped {
                         self.discard_parcel(p);
                     }

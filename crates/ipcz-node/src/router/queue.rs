@@ -100,8 +100,22 @@ impl<T> SequencedQueue<T> {
         self.entries.front()
     }
 
+    /// Takes the next element. The ring keeps its capacity when it empties:
+    /// the table decides whose it keeps (`kept_rings`).
     pub(crate) fn pop(&mut self) -> Option<T> {
-        self.entries.pop_front()
+        self.entries.pop_front_keeping_capacity()
+    }
+
+    /// Bytes of ring capacity beyond what an empty ring keeps.
+    pub(crate) fn excess_bytes(&self) -> usize {
+        self.entries
+            .excess_capacity()
+            .saturating_mul(size_of::<T>())
+    }
+
+    /// Gives the excess capacity back if the ring is empty.
+    pub(crate) fn trim_excess(&mut self) {
+        self.entries.trim_excess();
     }
 
     /// Sets the final length; `Err` if one is known already, if an element

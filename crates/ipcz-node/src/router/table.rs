@@ -166,6 +166,8 @@ pub struct Routers<H> {
     pub(crate) preallocated: BTreeMap<RouterId, (NodeLinkId, FragmentDescriptor)>,
     pub(crate) outputs: VecDeque<Output<H>>,
     pub(crate) dirty: VecDeque<(RouterId, bool)>,
+    /// The emptied queues that keep their burst capacity.
+    pub(crate) kept_rings: super::kept_rings::KeptRings,
     next_router: u64,
     next_local_state: u64,
 }
@@ -184,6 +186,7 @@ impl<H> Routers<H> {
             preallocated: BTreeMap::new(),
             outputs: VecDeque::new(),
             dirty: VecDeque::new(),
+            kept_rings: Default::default(),
             next_router: 1,
             next_local_state: 1,
         }
@@ -563,6 +566,7 @@ impl<H> Routers<H> {
             return Ok(None);
         }
         let mut parcel = r.inbound.pop();
+        self.keep_or_trim_ring(portal, true);
         if let Some(p) = &mut parcel {
             // The application has it now: no longer queued here.
             p.discharge();
@@ -578,6 +582,36 @@ impl<H> Routers<H> {
         self.mark_dirty(portal, false);
         self.run(states);
         Ok(parcel)
+    }
+
+    /// After a parcel was taken from a queue of `router` (`inbound` or
+    /// outbound): an emptied ring with excess capacity is kept, within the
+    /// table's bounds, or trimmed, and rings pushed out of the bounds are
+    /// trimmed (`kept_rings`).
+    pub(crate) fn keep_or_trim_ring(&mut self, router: RouterId, inbound: bool) {
+        fn queue<H>(r: &mut Router<H>, inbound: bool) -> &mut SequencedQueue<Parcel<Handle<H>>> {
+            if inbound {
+                &mut r.inbound
+            } else {
+                &mut r.outbound
+            }
+        }
+        let Some(r) = self.routers.get_mut(&router) else {
+            return;
+        };
+        let q = queue(r, inbound);
+        let excess = q.excess_bytes();
+        if q.queued() != 0 || excess == 0 {
+            return;
+        }
+        if !self.kept_rings.keep((router, inbound), excess) {
+            q.trim_excess();
+        }
+        while let Some((id, inbound)) = self.kept_rings.next_to_trim() {
+            if let Some(r) = self.routers.get_mut(&id) {
+                queue(r, inbound).trim_excess();
+            }
+        }
     }
 
     /// Closes `portal`: parcels already put still go out, then the peer
